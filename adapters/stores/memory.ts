@@ -1,0 +1,181 @@
+/**
+ * In-memory store: a real store kind whose values live in this process only. Tests use it as a fake with the
+ * full contract (staging, versions, compare-and-swap); nothing else should, since values vanish with the process.
+ *
+ * ```yaml
+ * stores:
+ *   - memory: app#API_KEY      # field API_KEY of the JSON secret "app"
+ *     space: demo              # optional: separate namespaces in one process
+ * ```
+ */
+import { Secret } from '../../src/secret/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
+import { SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/store/errors.js';
+import { extractField, replaceField } from '../../src/store/value.js';
+
+interface MemoryVersion {
+  readonly id: VersionId;
+  readonly payload: string;
+  readonly run: RunId | undefined;
+  readonly createdAt: Date;
+}
+
+interface MemorySecret {
+  versions: MemoryVersion[];
+  current: VersionId;
+  pending: VersionId | undefined;
+  previous: VersionId | undefined;
+  /** Runs whose versions were rolled back: a second rollback of the same run is a no-op. */
+  rolledBack: Set<RunId>;
+}
+
+/** One namespace of in-memory secrets; tests reach into it to seed values and to play a concurrent writer. */
+export class MemorySpace {
+  readonly secrets = new Map<string, MemorySecret>();
+  /** Paths for which every call fails with a permission error, to exercise that path. */
+  readonly denied = new Set<string>();
+
+  /** Create or overwrite a secret's current payload, as another writer would. */
+  put(path: string, payload: string, run?: RunId): VersionId {
+    const secret = this.secrets.get(path);
+    const version: MemoryVersion = { id: String((secret?.versions.length ?? 0) + 1), payload, run, createdAt: new Date() };
+    if (secret === undefined) {
+      this.secrets.set(path, { versions: [version], current: version.id, pending: undefined, previous: undefined, rolledBack: new Set() });
+    } else {
+      secret.versions.push(version);
+      secret.previous = secret.current;
+      secret.current = version.id;
+    }
+    return version.id;
+  }
+
+  /** The current payload of a secret, bypassing the adapter. */
+  payload(path: string): string | undefined {
+    const secret = this.secrets.get(path);
+    return secret?.versions.find((v) => v.id === secret.current)?.payload;
+  }
+}
+
+const spaces = new Map<string, MemorySpace>();
+
+/** The named in-memory namespace, created on first use. */
+export function memorySpace(name = 'default'): MemorySpace {
+  let space = spaces.get(name);
+  if (space === undefined) {
+    space = new MemorySpace();
+    spaces.set(name, space);
+  }
+  return space;
+}
+
+function openMemoryStore(space: MemorySpace): SecretStore {
+  const secretAt = (operation: string, ref: StoreRef): MemorySecret => {
+    if (space.denied.has(ref.path)) throw new StorePermissionError(operation, ref.display, 'access denied', 'grant this process access to the space');
+    const secret = space.secrets.get(ref.path);
+    if (secret === undefined) throw new SecretNotFoundError(operation, ref.display);
+    return secret;
+  };
+  const versionOf = (secret: MemorySecret, id: VersionId | undefined): MemoryVersion | undefined =>
+    id === undefined ? undefined : secret.versions.find((v) => v.id === id);
+  const valueOf = (ref: StoreRef, operation: string, version: MemoryVersion): StoredValue => ({
+    value: new Secret(extractField(ref, operation, version.payload)),
+    version: version.id,
+    createdAt: version.createdAt,
+    run: version.run,
+  });
+
+  return {
+    kind: 'memory',
+    capabilities: { staging: true, versions: true, compareAndSwap: true },
+
+    async read(ref) {
+      const secret = secretAt('read', ref);
+      return valueOf(ref, 'read', versionOf(secret, secret.current)!);
+    },
+
+    async readStaged(ref, run) {
+      const secret = secretAt('read staged', ref);
+      const mine = secret.versions.find((v) => v.run === run);
+      return mine === undefined ? undefined : valueOf(ref, 'read staged', mine);
+    },
+
+    async readPrevious(ref, run) {
+      const secret = secretAt('read previous', ref);
+      const current = versionOf(secret, secret.current)!;
+      if (current.run !== run) return undefined;
+      const previous = versionOf(secret, secret.previous);
+      return previous === undefined ? undefined : valueOf(ref, 'read previous', previous);
+    },
+
+    async stage(ref, value, run, base) {
+      const secret = secretAt('stage', ref);
+      const mine = secret.versions.find((v) => v.run === run);
+      if (mine !== undefined) return mine.id;
+      if (secret.pending !== undefined) {
+        throw new StoreConflictError('stage', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first');
+      }
+      if (secret.current !== base) throw new StoreConflictError('stage', ref.display, `current version is ${secret.current}, expected ${base}`);
+      const current = versionOf(secret, secret.current)!;
+      const version: MemoryVersion = {
+        id: String(secret.versions.length + 1),
+        payload: replaceField(ref, 'stage', current.payload, value.reveal()),
+        run,
+        createdAt: new Date(),
+      };
+      secret.versions.push(version);
+      secret.pending = version.id;
+      return version.id;
+    },
+
+    async promote(ref, version, run, base) {
+      const secret = secretAt('promote', ref);
+      if (secret.current === version) return;
+      if (secret.current !== base) throw new StoreConflictError('promote', ref.display, `current version is ${secret.current}, expected ${base}`);
+      if (versionOf(secret, version)?.run !== run) throw new StoreConflictError('promote', ref.display, `version ${version} was not staged by this run`);
+      secret.previous = secret.current;
+      secret.current = version;
+      secret.pending = undefined;
+    },
+
+    async rollback(ref, run) {
+      const secret = secretAt('rollback', ref);
+      const current = versionOf(secret, secret.current)!;
+      const pending = versionOf(secret, secret.pending);
+      if (pending?.run === run) secret.pending = undefined;
+      if (current.run !== run) {
+        const promotedOnce = secret.versions.some((v) => v.run === run && v.id !== pending?.id);
+        if (promotedOnce && !secret.rolledBack.has(run)) {
+          throw new StoreConflictError('rollback', ref.display, `version ${current.id} was written after this run`);
+        }
+        return;
+      }
+      if (secret.previous === undefined) throw new StoreConflictError('rollback', ref.display, 'no previous version to return to');
+      secret.current = secret.previous;
+      secret.previous = current.id;
+      secret.rolledBack.add(run);
+    },
+
+    async retire(ref, run) {
+      const secret = secretAt('retire', ref);
+      if (versionOf(secret, secret.current)?.run === run) secret.previous = undefined;
+    },
+
+    async check(ref) {
+      try {
+        const value = await this.read(ref);
+        return { readable: true, writable: true, fingerprint: value.value.fingerprint, notes: [] };
+      } catch (error) {
+        return { readable: false, writable: undefined, notes: [(error as Error).message] };
+      }
+    },
+  };
+}
+
+export default {
+  kind: 'memory',
+  summary: 'values held in this process only (tests and demos)',
+  options: { space: 'string' },
+  open(options) {
+    return openMemoryStore(memorySpace(typeof options['space'] === 'string' ? options['space'] : 'default'));
+  },
+} satisfies SecretStoreAdapter;

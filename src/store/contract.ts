@@ -1,0 +1,123 @@
+/**
+ * The store contract: what every place a secret lives must offer to the engine.
+ *
+ * The engine drives a store through one lifecycle per run:
+ *   read (the old value) → stage (new value durable, not yet current where the store can tell the two apart)
+ *   → promote (new value current, old kept as previous) → retire (old dropped, after the old key is proven dead)
+ * and, when verify fails, rollback (previous current again). Every method is idempotent for a given run id, so a
+ * resumed run calls them again without harm; each adapter finds its own earlier work (a staging label, a version
+ * tagged with the run, a sibling file) instead of redoing it.
+ */
+import type { Secret } from '../secret/secret.js';
+
+/** A run's id, such as `20261124T024512Z-3fa9c1`: sortable, safe in file names, derived tokens come from it. */
+export type RunId = string;
+
+/** A store's own name for one version of a secret (an AWS VersionId, a GCP version number, a Vault version…). */
+export type VersionId = string;
+
+/** Where one value lives: a store kind, a path in that store, and an optional field (`prod/app#API_KEY`). */
+export interface StoreRef {
+  /** The adapter kind, such as `dotenv` or `aws-secrets-manager`. */
+  readonly kind: string;
+  /** The part before `#`: a file path, a secret id or name, a KV path. */
+  readonly path: string;
+  /** The part after `#`: an env var name, or a field of a JSON secret. Absent means the whole secret is the value. */
+  readonly field?: string | undefined;
+  /** `kind:path#field`, for messages. */
+  readonly display: string;
+}
+
+/** One value as read from a store. */
+export interface StoredValue {
+  readonly value: Secret;
+  /** The store's version id, when it has versions; adapters without versions use the value's fingerprint. */
+  readonly version: VersionId;
+  readonly createdAt?: Date | undefined;
+  /** The run that wrote this version, when the store records it (custom metadata, a staging file…). */
+  readonly run?: RunId | undefined;
+}
+
+/** What a store can do natively; the engine and `rekey check` read these honestly, never assume. */
+export interface StoreCapabilities {
+  /** Can hold a new value durably without making it current (AWS AWSPENDING, a `.env` sibling file). */
+  readonly staging: boolean;
+  /** Keeps older versions that can be read back. */
+  readonly versions: boolean;
+  /** Refuses a write when someone else wrote in between (Vault cas, GCP etags, AWS staging labels). */
+  readonly compareAndSwap: boolean;
+}
+
+/** The result of `check`: what a drill needs to know before it mints anything. */
+export interface StoreCheck {
+  readonly readable: boolean;
+  /** true, false, or undefined where the service cannot tell without writing. */
+  readonly writable: boolean | undefined;
+  /** The current value's fingerprint, when readable. */
+  readonly fingerprint?: string | undefined;
+  /** Plain words for the person: what is missing and how to grant it. */
+  readonly notes: readonly string[];
+}
+
+/** One configured store: the methods the engine calls. All are idempotent for a given run. */
+export interface SecretStore {
+  readonly kind: string;
+  readonly capabilities: StoreCapabilities;
+  /** The current value. Throws `SecretNotFoundError` when there is none; never returns an empty string for missing. */
+  read(ref: StoreRef): Promise<StoredValue>;
+  /** The value this run staged or promoted, if the store holds one; for resume. */
+  readStaged(ref: StoreRef, run: RunId): Promise<StoredValue | undefined>;
+  /** The value that was current before this run promoted, while the store still keeps it; for revoke and rollback. */
+  readPrevious(ref: StoreRef, run: RunId): Promise<StoredValue | undefined>;
+  /**
+   * Make `value` durable for this run. `base` is the version the run read as current at its start: a store that
+   * would make the value visible at once (Vault, which has no staging) writes only if `base` is still current.
+   * A second call for the same run returns the same version and writes nothing new.
+   */
+  stage(ref: StoreRef, value: Secret, run: RunId, base: VersionId): Promise<VersionId>;
+  /**
+   * Make the staged version current, keeping the old value as previous. Throws `StoreConflictError` when the
+   * current version is neither `base` nor this run's (someone else wrote in between): never clobbers.
+   * A no-op when this run's version already is current.
+   */
+  promote(ref: StoreRef, version: VersionId, run: RunId, base: VersionId): Promise<void>;
+  /**
+   * Make the previous value current again and discard what this run staged. A no-op when this run changed nothing.
+   * Throws `StoreConflictError` when someone else wrote after this run: a rollback never clobbers a newer value.
+   */
+  rollback(ref: StoreRef, run: RunId): Promise<void>;
+  /** Drop the previous value after the old key is proven dead. Already gone is success. */
+  retire(ref: StoreRef, run: RunId): Promise<void>;
+  /** Read (never write) and check permissions as far as the service allows. */
+  check(ref: StoreRef): Promise<StoreCheck>;
+}
+
+/** The type of one store option, as declared by an adapter and checked by the config loader. */
+export type StoreOptionType = 'string' | 'boolean' | 'number' | 'string[]';
+
+/** What the engine gives an adapter when it opens a store. */
+export interface StoreContext {
+  /** Folder of the rekey.yaml, against which relative paths resolve. */
+  readonly baseDir: string;
+  /** The environment to take credentials and endpoints from (process.env unless a test says otherwise). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** A store adapter module's default export: a plain object, checked with `satisfies SecretStoreAdapter`. */
+export interface SecretStoreAdapter {
+  readonly kind: string;
+  /** One line for `rekey config schema` and errors. */
+  readonly summary: string;
+  /** Options a store entry may carry besides its ref (`region`, `keepPrevious`, …), with their types. */
+  readonly options: Readonly<Record<string, StoreOptionType>>;
+  /** Open a store for one configured entry. Must not do I/O or import an SDK until a method is called. */
+  open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore;
+}
+
+/** Parse `path#field` into a ref for the given kind. */
+export function parseRef(kind: string, text: string): StoreRef {
+  const hash = text.lastIndexOf('#');
+  const path = hash === -1 ? text : text.slice(0, hash);
+  const field = hash === -1 ? undefined : text.slice(hash + 1);
+  return { kind, path, field, display: `${kind}:${text}` };
+}
