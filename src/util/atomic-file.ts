@@ -4,7 +4,7 @@
  * The target's mode is kept; a new file gets the mode asked for (0600 for anything that may hold a secret).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Write `content` to `path` atomically, keeping the existing mode or using `newFileMode` for a new file. */
@@ -20,6 +20,8 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, newF
   // O_EXCL with the final mode from the start: the content is never readable by others, not even briefly.
   const fd = openSync(temp, 'wx', mode);
   try {
+    // open() applies the umask; the file must end with exactly the target's mode.
+    fchmodSync(fd, mode);
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     let offset = 0;
     while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
