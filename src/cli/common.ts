@@ -1,0 +1,89 @@
+/** Wiring shared by the commands: config, credential lookup, interaction, and one rotation end to end. */
+import type { Config, CredentialConfig } from '../config/types.js';
+import type { Mode } from '../engine/types.js';
+import type { RunSummary } from '../engine/run.js';
+import type { Interaction } from '../runbook/steps/context.js';
+import type { EventSink } from '../ui/events.js';
+import { ExitCode, InputError, RotationFailedError } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
+
+export interface CommandInput {
+  readonly args: readonly unknown[];
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export interface Globals {
+  readonly config?: string;
+  readonly json?: boolean;
+}
+
+/** Load the config named by --config or found in the working directory. */
+export async function openConfig(globals: Globals): Promise<Config> {
+  const { findConfigFile, loadConfig } = await import('../config/load.js');
+  return loadConfig(findConfigFile(globals.config));
+}
+
+/** A credential by id, with the nearest id suggested for a typo. */
+export function credentialOf(config: Config, id: string): CredentialConfig {
+  const credential = config.credentials.get(id);
+  if (credential !== undefined) return credential;
+  const suggestion = nearest(id, config.credentials.keys());
+  throw new InputError(`no credential "${id}" in ${config.file}`, undefined, suggestion !== undefined ? `did you mean "${suggestion}"?` : `credentials: ${[...config.credentials.keys()].join(', ') || '(none)'}`);
+}
+
+/** The interaction for a command: answers file first, then the terminal, else nobody. */
+export async function interactionFor(options: Readonly<Record<string, unknown>>, sink: EventSink, allowTerminal: boolean): Promise<Interaction> {
+  const { answersInteraction, noInteraction, terminalInteraction } = await import('../ui/interaction.js');
+  const fallback = allowTerminal ? terminalInteraction(sink) : noInteraction();
+  const answers = options['answers'];
+  return typeof answers === 'string' ? answersInteraction(answers, sink, fallback) : fallback;
+}
+
+/** Run one rotation (or resume one), print its timeline, and return the exit code. */
+export async function rotateCredential(args: {
+  config: Config;
+  credential: CredentialConfig;
+  mode: Mode;
+  sink: EventSink;
+  interaction: Interaction;
+  json: boolean;
+  resume?: string;
+  since?: Date;
+}): Promise<{ code: number; summary: RunSummary | undefined }> {
+  const [{ executeRun }, { loadRunbook }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../runbook/load.js'), import('../report/report.js')]);
+  const runbook = await loadRunbook(args.credential.runbookFile);
+  let summary: RunSummary | undefined;
+  let code: number = ExitCode.done;
+  try {
+    summary = await executeRun({
+      config: args.config,
+      credential: args.credential,
+      runbook,
+      mode: args.mode,
+      interaction: args.interaction,
+      sink: args.sink,
+      ...(args.resume === undefined ? {} : { resume: args.resume }),
+      ...(args.since === undefined ? {} : { since: args.since }),
+      writeReport: (s) => writeReport(args.config.stateDir, s),
+    });
+  } catch (error) {
+    if (!(error instanceof RotationFailedError)) throw error;
+    summary = (error as RotationFailedError & { summary?: RunSummary }).summary;
+    if (summary === undefined) throw error;
+    code = ExitCode.failed;
+  }
+  if (!args.json) await printTimeline(summary);
+  return { code, summary };
+}
+
+/** The timeline chart on screen after a run. */
+export async function printTimeline(summary: RunSummary): Promise<void> {
+  const { timelineBars, splitTime } = await import('../report/timeline.js');
+  const { formatClock, formatSeconds } = await import('../util/duration.js');
+  const { styler } = await import('../ui/style.js');
+  const s = styler();
+  const bars = timelineBars(summary.timeline, summary.ms);
+  if (bars.length === 0) return;
+  const { humanMs, machineMs } = splitTime(summary.timeline);
+  process.stdout.write(`\n${bars.map((b) => ` ${b}`).join('\n')}\n ${s.dim(`█ rekey ${formatSeconds(machineMs)} · ▒ you ${formatClock(humanMs)}`)}\n`);
+}

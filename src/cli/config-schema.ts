@@ -1,0 +1,11 @@
+/** `rekey config schema`: the JSON Schema of rekey.yaml, for editors (yaml-language-server and others). */
+import { ExitCode } from '../util/errors.js';
+import type { CommandInput, Globals } from './common.js';
+
+export default async function configSchema(_input: CommandInput, _globals: Globals): Promise<number> {
+  const { configJsonSchema } = await import('../config/schema.js');
+  const { storeKinds, loadStoreAdapter } = await import('../../adapters/stores/index.js');
+  const adapters = await Promise.all(storeKinds.map((kind) => loadStoreAdapter(kind)));
+  process.stdout.write(`${JSON.stringify(configJsonSchema(adapters), null, 2)}\n`);
+  return ExitCode.done;
+}

@@ -1,0 +1,44 @@
+/** Errors to exit codes and messages: the only place that decides them. No stack traces for known errors. */
+import { redactor } from '../secret/redactor.js';
+import { StoreError } from '../store/errors.js';
+import { StepFailedError } from '../runbook/steps/context.js';
+import { ExitCode, InputError, InputErrors, RefusedError, RotationFailedError } from '../util/errors.js';
+
+/** Print an error for a person (or as a JSON event) and return the exit code. */
+export function reportError(error: unknown, json: boolean): number {
+  let code: number;
+  let message: string;
+  let hint: string | undefined;
+  if (error instanceof InputErrors) {
+    code = ExitCode.badInput;
+    message = error.errors.map((e) => e.format()).join('\n');
+  } else if (error instanceof InputError) {
+    code = ExitCode.badInput;
+    message = error.format();
+  } else if (error instanceof RefusedError) {
+    code = ExitCode.refused;
+    message = error.message;
+    hint = error.hint;
+  } else if (error instanceof RotationFailedError) {
+    code = ExitCode.failed;
+    message = error.message;
+    hint = error.hint;
+  } else if (error instanceof StoreError || error instanceof StepFailedError) {
+    code = ExitCode.failed;
+    message = error.message;
+    hint = error.hint;
+  } else {
+    code = ExitCode.internal;
+    const e = error as Error;
+    message = `internal error: ${e?.message ?? String(error)}`;
+    hint = 'this is a bug in rekey; please report it with the output of `REKEY_DEBUG=1` and the run journal (it holds no secrets)';
+    if (process.env['REKEY_DEBUG'] === '1' && e?.stack) message += `\n${e.stack}`;
+  }
+  message = redactor.scrub(message);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ event: 'error', code, message, hint })}\n`);
+  } else {
+    process.stderr.write(`rekey: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
+  }
+  return code;
+}

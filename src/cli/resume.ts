@@ -1,0 +1,18 @@
+/** `rekey resume <run>`: continue a run from its journal; each step checks the real state before acting. */
+import { readJournal } from '../engine/journal.js';
+import { RefusedError } from '../util/errors.js';
+import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
+
+export default async function resume(input: CommandInput, globals: Globals): Promise<number> {
+  const config = await openConfig(globals);
+  const run = String(input.args[0]);
+  const first = readJournal(config.stateDir, run)[0];
+  if (first === undefined || first.type !== 'run.started') throw new RefusedError(`no run ${run} in ${config.stateDir}`, 'see `rekey log` for run ids');
+  const credential = credentialOf(config, first.credential);
+  const json = globals.json === true;
+  const { createSink } = await import('../ui/sink.js');
+  const sink = createSink(json);
+  const interaction = await interactionFor(input.options, sink, first.mode === 'drill' || first.mode === 'incident');
+  const since = first.since === undefined ? undefined : new Date(first.since);
+  return (await rotateCredential({ config, credential, mode: first.mode, sink, interaction, json, resume: run, ...(since ? { since } : {}) })).code;
+}

@@ -1,0 +1,18 @@
+/** `rekey rollback <run>`: restore the previous value wherever the overlap allows it. */
+import { readJournal } from '../engine/journal.js';
+import { ExitCode, RefusedError } from '../util/errors.js';
+import { credentialOf, interactionFor, openConfig, type CommandInput, type Globals } from './common.js';
+
+export default async function rollback(input: CommandInput, globals: Globals): Promise<number> {
+  const config = await openConfig(globals);
+  const run = String(input.args[0]);
+  const first = readJournal(config.stateDir, run)[0];
+  if (first === undefined || first.type !== 'run.started') throw new RefusedError(`no run ${run} in ${config.stateDir}`, 'see `rekey log` for run ids');
+  const credential = credentialOf(config, first.credential);
+  const json = globals.json === true;
+  const [{ createSink }, { loadRunbook }, { rollbackRun }, { writeReport }] = await Promise.all([import('../ui/sink.js'), import('../runbook/load.js'), import('../engine/run.js'), import('../report/report.js')]);
+  const sink = createSink(json);
+  const runbook = await loadRunbook(credential.runbookFile);
+  await rollbackRun({ config, credential, runbook, mode: first.mode, sink, interaction: await interactionFor({}, sink, true), resume: run, writeReport: (s) => writeReport(config.stateDir, s) });
+  return ExitCode.done;
+}

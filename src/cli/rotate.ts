@@ -1,0 +1,66 @@
+/**
+ * `rekey rotate [<credential>…] [--due]`: unattended rotation for cron, CronJobs and CI schedules.
+ * Credentials rotate with bounded concurrency; a credential whose runbook needs a person (and has no answers)
+ * is not failed but reminded. Exit 0 when every due credential rotated or was reminded, 1 when one failed.
+ */
+import type { CredentialConfig } from '../config/types.js';
+import { ExitCode, InputError } from '../util/errors.js';
+import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
+
+export default async function rotate(input: CommandInput, globals: Globals): Promise<number> {
+  const config = await openConfig(globals);
+  const ids = (input.args[0] as string[] | undefined) ?? [];
+  const due = input.options['due'] === true;
+  if (ids.length === 0 && !due) throw new InputError('name the credentials to rotate, or pass --due', undefined, `credentials: ${[...config.credentials.keys()].join(', ')}`);
+  const concurrency = Number(input.options['concurrency'] ?? 4);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
+  const json = globals.json === true;
+  const { createSink } = await import('../ui/sink.js');
+  const { loadRunbook } = await import('../runbook/load.js');
+  const { lastRuns } = await import('../engine/history.js');
+  const { needsPerson } = await import('../runbook/types.js');
+  const sink = createSink(json);
+
+  let selected: CredentialConfig[] = ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];
+  if (due) {
+    selected = selected.filter((credential) => {
+      const { lastDone } = lastRuns(config.stateDir, credential.id);
+      const age = lastDone?.finishedAt === undefined ? Infinity : Date.now() - Date.parse(lastDone.finishedAt);
+      const isDue = credential.maxAgeMs === undefined || age >= credential.maxAgeMs;
+      if (!isDue) emitLine(json, { event: 'skipped', credential: credential.id, reason: 'not due' }, `${credential.id}: not due`);
+      return isDue;
+    });
+  }
+
+  const hasAnswers = typeof input.options['answers'] === 'string';
+  let failed = false;
+  const queue = [...selected];
+  const worker = async () => {
+    for (let credential = queue.shift(); credential !== undefined; credential = queue.shift()) {
+      const runbook = await loadRunbook(credential.runbookFile);
+      const human = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].some(needsPerson);
+      if (human && !hasAnswers) {
+        const { lastDone } = lastRuns(config.stateDir, credential.id);
+        const dueDate = lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined ? 'now' : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
+        emitLine(json, { event: 'reminder', credential: credential.id, reason: 'needs a person (dashboard step)', due: dueDate }, `${credential.id}: needs a person (dashboard step) — run \`rekey drill ${credential.id}\` (due ${dueDate})`);
+        continue;
+      }
+      const interaction = await interactionFor(input.options, sink, false);
+      try {
+        const { code } = await rotateCredential({ config, credential, mode: 'scheduled', sink, interaction, json });
+        if (code !== ExitCode.done) failed = true;
+      } catch (error) {
+        // One credential's refusal (locked elsewhere) or bad answers must not stop the others.
+        failed = true;
+        const { reportError } = await import('./report-error.js');
+        reportError(error, json);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, queue.length)) }, worker));
+  return failed ? ExitCode.failed : ExitCode.done;
+}
+
+function emitLine(json: boolean, event: Record<string, unknown>, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${text}\n`);
+}

@@ -1,0 +1,37 @@
+/** `rekey status`: every credential's age against its policy, and its last run (from the journals). */
+import { ExitCode } from '../util/errors.js';
+import { openConfig, type CommandInput, type Globals } from './common.js';
+
+export default async function status(_input: CommandInput, globals: Globals): Promise<number> {
+  const config = await openConfig(globals);
+  const { lastRuns } = await import('../engine/history.js');
+  const { formatAge, formatClock } = await import('../util/duration.js');
+  const rows = [...config.credentials.values()].map((credential) => {
+    const { lastDone, last } = lastRuns(config.stateDir, credential.id);
+    const ageMs = lastDone?.finishedAt === undefined ? undefined : Date.now() - Date.parse(lastDone.finishedAt);
+    const maxAge = credential.maxAgeMs;
+    let due = 'unknown (never rotated by rekey)';
+    if (ageMs !== undefined && maxAge !== undefined) due = ageMs >= maxAge ? `overdue ${formatAge(ageMs - maxAge)}` : `in ${formatAge(maxAge - ageMs)}`;
+    return {
+      credential: credential.id,
+      runbook: credential.runbookName,
+      age: ageMs === undefined ? '—' : formatAge(ageMs),
+      policy: maxAge === undefined ? '—' : formatAge(maxAge),
+      due,
+      overdue: ageMs === undefined || (maxAge !== undefined && ageMs >= maxAge),
+      lastRun: last === undefined ? '—' : `${last.startedAt.slice(0, 10)} ${last.result}${last.ms === undefined ? '' : ` (${formatClock(last.ms)})`}`,
+      lastRunId: last?.run,
+    };
+  });
+  if (globals.json === true) {
+    for (const row of rows) process.stdout.write(`${JSON.stringify({ event: 'status', ...row })}\n`);
+    return ExitCode.done;
+  }
+  const header = { credential: 'credential', runbook: 'runbook', age: 'age', policy: 'policy', due: 'due', lastRun: 'last run' };
+  const cols = ['credential', 'runbook', 'age', 'policy', 'due', 'lastRun'] as const;
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(header[c].length, ...rows.map((r) => r[c].length))]));
+  const line = (r: Record<(typeof cols)[number], string>) => cols.map((c) => r[c].padEnd(width[c]!)).join('  ').trimEnd();
+  process.stdout.write(`${line(header)}\n`);
+  for (const row of rows) process.stdout.write(`${line(row)}\n`);
+  return ExitCode.done;
+}

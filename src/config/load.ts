@@ -1,0 +1,149 @@
+/**
+ * Loading rekey.yaml: parse with positions, validate with the schema, then check what the schema cannot see:
+ * store kinds and their options, runbook names, runbook inputs, secrets in command lines.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { storeKinds, loadStoreAdapter } from '../../adapters/stores/index.js';
+import { parseRef } from '../store/contract.js';
+import { parseDuration } from '../util/duration.js';
+import { InputError, InputErrors } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
+import { builtInRunbookDir, loadRunbook, resolveRunbook } from '../runbook/load.js';
+import { refersToSecret } from '../runbook/template.js';
+import type { Config, CredentialConfig, HookConfig, StoreEntry } from './types.js';
+import { readYaml, unknownKeyError, type YamlSource } from './yaml-source.js';
+
+const DEFAULT_BUDGET_MS = 5 * 60_000;
+
+/** Find the config: `--config`, else `rekey.yaml` in the working directory. */
+export function findConfigFile(explicit: string | undefined, cwd = process.cwd()): string {
+  if (explicit !== undefined) return resolve(cwd, explicit);
+  for (const name of ['rekey.yaml', 'rekey.yml']) {
+    const candidate = resolve(cwd, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new InputError('no rekey.yaml in this folder', undefined, 'pass --config <file>, or run `rekey rehearse` to try rekey without one');
+}
+
+/** Load, validate and type a config file. */
+export async function loadConfig(file: string): Promise<Config> {
+  const display = relative(process.cwd(), file) || file;
+  const source = await readYaml(file, display.startsWith('..') ? file : display);
+  const [{ configSchema }, { validateAt }] = await Promise.all([import('./schema.js'), import('./validate.js')]);
+  if (source.data === null || source.data === undefined) throw new InputError('the file is empty', source.locate([]), 'see `rekey config schema` or the README for an example');
+  const raw = validateAt(source, configSchema, source.data, [], 'rekey.yaml');
+  const baseDir = dirname(file);
+  const runbookDirs = [...(raw.runbooks ?? []).map((dir) => resolve(baseDir, dir)), builtInRunbookDir()];
+  const errors: InputError[] = [];
+  const credentials = new Map<string, CredentialConfig>();
+
+  for (const [id, credential] of Object.entries(raw.credentials)) {
+    const at = ['credentials', id];
+    let runbookFile: string;
+    try {
+      runbookFile = resolveRunbook(credential.runbook, runbookDirs, baseDir);
+    } catch (error) {
+      const e = error as InputError;
+      errors.push(source.error([...at, 'runbook'], e.message, e.hint));
+      continue;
+    }
+    let runbook;
+    try {
+      runbook = await loadRunbook(runbookFile);
+    } catch (error) {
+      if (error instanceof InputErrors) errors.push(...error.errors);
+      else if (error instanceof InputError) errors.push(error);
+      else throw error;
+      continue;
+    }
+
+    // Inputs: every required one given, none unknown.
+    const inputs: Record<string, string> = {};
+    const declared = Object.keys(runbook.inputs);
+    for (const [key, value] of Object.entries(credential.inputs ?? {})) {
+      if (!declared.includes(key)) errors.push(unknownKeyError(source, [...at, 'inputs'], key, declared, `inputs of runbook ${runbook.name}`));
+      else inputs[key] = String(value);
+    }
+    for (const [key, spec] of Object.entries(runbook.inputs)) {
+      if (inputs[key] !== undefined) continue;
+      if (spec.default !== undefined) inputs[key] = spec.default;
+      else if (spec.required) errors.push(source.error(credential.inputs === undefined ? at : [...at, 'inputs'], `runbook ${runbook.name} needs input "${key}" (${spec.description})`, undefined, credential.inputs === undefined ? 'key' : 'value'));
+    }
+
+    const stores: StoreEntry[] = [];
+    for (const [index, entry] of credential.stores.entries()) {
+      const store = await checkStoreEntry(source, [...at, 'stores', index], entry, errors);
+      if (store !== undefined) stores.push(store);
+    }
+
+    const rollout: HookConfig[] = (credential.rollout ?? []).map((hook, index) => {
+      hook.exec.forEach((arg, i) => {
+        if (refersToSecret(arg)) errors.push(source.error([...at, 'rollout', index, 'exec', i], 'a secret must not appear in a command line, where other users and process listings can read it', 'pass it through env: (NAME: "{{ new }}") or stdin: instead'));
+      });
+      return { name: hook.name ?? hook.exec.join(' '), argv: hook.exec, env: hook.env ?? {}, stdin: hook.stdin, timeoutMs: parseDuration(hook.timeout ?? '60s')!, retries: hook.retries ?? 0 };
+    });
+
+    const maxAge = credential.policy?.maxAge ?? raw.defaults?.maxAge;
+    const budget = credential.policy?.budget ?? raw.defaults?.budget;
+    credentials.set(id, {
+      id,
+      description: credential.description,
+      runbookFile,
+      runbookName: runbook.name,
+      inputs,
+      stores,
+      rollout,
+      maxAgeMs: maxAge === undefined ? runbook.rotateEveryMs : parseDuration(maxAge),
+      budgetMs: budget === undefined ? DEFAULT_BUDGET_MS : parseDuration(budget)!,
+    });
+  }
+  if (errors.length > 0) throw new InputErrors(errors);
+
+  const stateDir = raw.stateDir === undefined ? resolve(baseDir, '.rekey') : isAbsolute(raw.stateDir) ? raw.stateDir : resolve(baseDir, raw.stateDir);
+  return { file: display, baseDir, stateDir, runbookDirs, credentials };
+}
+
+async function checkStoreEntry(source: YamlSource, at: Array<string | number>, entry: Record<string, unknown>, errors: InputError[]): Promise<StoreEntry | undefined> {
+  const kinds = Object.keys(entry).filter((key) => storeKinds.includes(key));
+  if (kinds.length !== 1) {
+    if (kinds.length === 0) {
+      const first = Object.keys(entry)[0];
+      const suggestion = first === undefined ? undefined : nearest(first, storeKinds);
+      errors.push(
+        source.error(
+          first === undefined ? at : [...at, first],
+          first === undefined ? 'a store entry needs a kind' : `unknown store kind "${first}"`,
+          suggestion !== undefined ? `did you mean "${suggestion}"? Store kinds: ${storeKinds.join(', ')}` : `store kinds: ${storeKinds.join(', ')}`,
+          'key',
+        ),
+      );
+    } else errors.push(source.error(at, `a store entry names exactly one kind, found ${kinds.join(' and ')}`, 'write one entry per store'));
+    return undefined;
+  }
+  const kind = kinds[0]!;
+  const refText = entry[kind];
+  if (typeof refText !== 'string' || refText.trim() === '') {
+    errors.push(source.error([...at, kind], `${kind} needs a reference such as "path#FIELD"`));
+    return undefined;
+  }
+  const adapter = await loadStoreAdapter(kind);
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(entry)) {
+    if (key === kind) continue;
+    const type = adapter.options[key];
+    if (type === undefined) {
+      errors.push(unknownKeyError(source, at, key, [kind, ...Object.keys(adapter.options)], `${kind} store`));
+      continue;
+    }
+    const ok = type === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string') : typeof value === type;
+    if (!ok) errors.push(source.error([...at, key], `${key} must be ${type === 'string[]' ? 'a list of strings' : `a ${type}`}`));
+    else options[key] = value;
+  }
+  const ref = parseRef(kind, refText.trim());
+  if (kind === 'dotenv' && (ref.field === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(ref.field))) {
+    errors.push(source.error([...at, kind], `a dotenv reference names the file and the variable: "./path/.env#NAME"`));
+    return undefined;
+  }
+  return { ref, options };
+}

@@ -1,0 +1,39 @@
+/** The configuration as typed values, after loading and validation. */
+import type { StoreRef } from '../store/contract.js';
+
+export interface StoreEntry {
+  readonly ref: StoreRef;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export interface HookConfig {
+  readonly name: string;
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly stdin: string | undefined;
+  readonly timeoutMs: number;
+  readonly retries: number;
+}
+
+export interface CredentialConfig {
+  readonly id: string;
+  readonly description: string | undefined;
+  /** The resolved runbook file. */
+  readonly runbookFile: string;
+  readonly runbookName: string;
+  readonly inputs: Readonly<Record<string, string>>;
+  readonly stores: readonly StoreEntry[];
+  readonly rollout: readonly HookConfig[];
+  /** From the credential, else the config's defaults, else the runbook's recommended interval. */
+  readonly maxAgeMs: number | undefined;
+  readonly budgetMs: number;
+}
+
+export interface Config {
+  /** The config file as named to the user. */
+  readonly file: string;
+  readonly baseDir: string;
+  readonly stateDir: string;
+  readonly runbookDirs: readonly string[];
+  readonly credentials: ReadonlyMap<string, CredentialConfig>;
+}

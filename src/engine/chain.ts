@@ -1,0 +1,101 @@
+/**
+ * Hash-chained JSON lines, shared by the run journal and the audit log: each record carries the hash of the one
+ * before it, so an altered or removed record breaks the chain at a place `verifyChain` can name.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { redactor } from '../secret/redactor.js';
+import { fsyncDir } from '../util/atomic-file.js';
+
+/** The hash of the empty chain's predecessor. */
+export const GENESIS = '0'.repeat(64);
+
+export interface ChainedRecord {
+  readonly seq: number;
+  readonly at: string;
+  readonly prev: string;
+  readonly hash: string;
+  readonly [key: string]: unknown;
+}
+
+/** The hash of a record: SHA-256 over its JSON without the `hash` field. */
+export function hashRecord(record: Omit<ChainedRecord, 'hash'>): string {
+  return createHash('sha256').update(JSON.stringify(record)).digest('hex');
+}
+
+/** Records of a chained file, in order; a torn last line (a crash mid-write) is ignored. */
+export function readChain(file: string): ChainedRecord[] {
+  if (!existsSync(file)) return [];
+  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  const records: ChainedRecord[] = [];
+  for (const [index, line] of lines.entries()) {
+    try {
+      records.push(JSON.parse(line) as ChainedRecord);
+    } catch (error) {
+      // Only the very last line can be torn by a crash; anywhere else it is damage that verify reports.
+      if (index === lines.length - 1) break;
+      throw new Error(`${file}: line ${index + 1} is not valid JSON`, { cause: error });
+    }
+  }
+  return records;
+}
+
+/** The first problem in a chain, or undefined when it is intact. */
+export function verifyChain(records: readonly ChainedRecord[]): { seq: number; line: number; problem: string } | undefined {
+  let prev = GENESIS;
+  for (const [index, record] of records.entries()) {
+    const { hash, ...rest } = record;
+    if (record.seq !== index + 1) return { seq: record.seq, line: index + 1, problem: `expected record ${index + 1}, found ${record.seq}: a record was removed or reordered` };
+    if (record.prev !== prev) return { seq: record.seq, line: index + 1, problem: 'does not follow the record before it: that one was altered or removed' };
+    if (hashRecord(rest) !== hash) return { seq: record.seq, line: index + 1, problem: 'its content was altered after it was written' };
+    prev = hash;
+  }
+  return undefined;
+}
+
+/** An append-only chained file: one fsynced line per record, scrubbed of every known secret before writing. */
+export class ChainWriter {
+  #seq: number;
+  #prev: string;
+  #afterAppend: ((seq: number) => void) | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly mode = 0o600,
+    afterAppend?: (seq: number) => void,
+  ) {
+    const existing = readChain(file);
+    const last = existing.at(-1);
+    this.#seq = last?.seq ?? 0;
+    this.#prev = last?.hash ?? GENESIS;
+    this.#afterAppend = afterAppend;
+  }
+
+  /** The records written so far (re-read from disk). */
+  records(): ChainedRecord[] {
+    return readChain(this.file);
+  }
+
+  /** Append one record and fsync it before returning. */
+  append(fields: Record<string, unknown>): ChainedRecord {
+    const body = { seq: this.#seq + 1, at: new Date().toISOString(), ...fields, prev: this.#prev };
+    const record = { ...body, hash: hashRecord(body) } as ChainedRecord;
+    const line = `${JSON.stringify(record)}\n`;
+    // Values never reach these files; if one ever did, refuse rather than write it.
+    if (redactor.leaks(line)) throw new Error(`refusing to write a secret value to ${this.file}`);
+    const isNew = !existsSync(this.file);
+    const fd = openSync(this.file, 'a', this.mode);
+    try {
+      writeSync(fd, line);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (isNew) fsyncDir(dirname(this.file));
+    this.#seq = record.seq;
+    this.#prev = record.hash;
+    this.#afterAppend?.(record.seq);
+    return record;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The run journal, `.rekey/runs/<run-id>.jsonl`: append-only, fsynced per record, hash-chained, holding
+ * fingerprints and version ids and never a value. It is what `rekey resume` continues from.
+ */
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ChainWriter, readChain, type ChainedRecord } from './chain.js';
+import type { Mode } from './types.js';
+
+/** Journal record types. */
+export type JournalEvent =
+  | { type: 'run.started'; credential: string; runbook: string; overlap: string; mode: Mode; pid: number; host: string; since?: string; revokeFirst?: boolean }
+  | { type: 'run.resumed'; pid: number }
+  | { type: 'step.started'; phase: string; step: string }
+  | { type: 'step.done'; phase: string; step: string; ms: number; human?: boolean; data?: Record<string, unknown> }
+  | { type: 'step.failed'; phase: string; step: string; ms: number; error: string }
+  | { type: 'run.finished'; result: 'done' | 'failed' | 'rolled-back'; error?: string };
+
+export type JournalRecord = ChainedRecord & JournalEvent;
+
+/** The folder holding run journals. */
+export function runsDir(stateDir: string): string {
+  return join(stateDir, 'runs');
+}
+
+/** The journal file of a run. */
+export function journalFile(stateDir: string, run: string): string {
+  return join(runsDir(stateDir), `${run}.jsonl`);
+}
+
+/** Every run id with a journal, oldest first. */
+export function listRuns(stateDir: string): string[] {
+  try {
+    return readdirSync(runsDir(stateDir))
+      .filter((f) => f.endsWith('.jsonl'))
+      .map((f) => f.slice(0, -6))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Read a run's journal. */
+export function readJournal(stateDir: string, run: string): JournalRecord[] {
+  return readChain(journalFile(stateDir, run)) as JournalRecord[];
+}
+
+/**
+ * Test hook: `REKEY_TEST_KILL_AFTER_RECORD=N` makes the process SIGKILL itself right after record N is fsynced,
+ * so tests can stop a real run at every journal boundary in turn. It only ever ends the process.
+ */
+function killHook(): ((seq: number) => void) | undefined {
+  const after = Number(process.env['REKEY_TEST_KILL_AFTER_RECORD']);
+  if (!Number.isInteger(after) || after <= 0) return undefined;
+  return (seq) => {
+    if (seq === after) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+/** Opens (or continues) a run's journal for writing. */
+export class Journal {
+  readonly #writer: ChainWriter;
+
+  constructor(stateDir: string, readonly run: string) {
+    mkdirSync(runsDir(stateDir), { recursive: true, mode: 0o700 });
+    this.#writer = new ChainWriter(journalFile(stateDir, run), 0o600, killHook());
+  }
+
+  get file(): string {
+    return this.#writer.file;
+  }
+
+  append(event: JournalEvent): JournalRecord {
+    return this.#writer.append(event) as JournalRecord;
+  }
+
+  records(): JournalRecord[] {
+    return this.#writer.records() as JournalRecord[];
+  }
+}

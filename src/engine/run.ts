@@ -1,0 +1,660 @@
+/**
+ * The run executor: one loop over the five phases, each a list of steps built from the credential and its
+ * runbook. Every step is journaled before and after; a resumed run skips what the journal says is done, and
+ * recovers the old and new values from the stores (never from the journal, which holds only fingerprints).
+ *
+ * Invariants held here (tests name them):
+ *   I1 no lost secret — the new value is staged in the stores before the mint step counts as done; the old value
+ *      stays current or previous in every store until retire, which runs only after the old key is proven dead.
+ *   I2 no early revoke — revoke comes after verify; a failure before it rolls back (or, with overlap none, stops
+ *      for a fix forward, since minting already killed the old key).
+ *   I5 idempotent steps — every step can run again; resume never mints a second key when one is staged.
+ */
+import { hostname } from 'node:os';
+import type { Config, CredentialConfig } from '../config/types.js';
+import { Secret } from '../secret/secret.js';
+import type { Interaction, StepOutcome } from '../runbook/steps/context.js';
+import { runStep } from '../runbook/steps/index.js';
+import { runCommand } from '../runbook/steps/exec.js';
+import type { TemplateVars } from '../runbook/template.js';
+import { mints, needsPerson, type Runbook, type Step } from '../runbook/types.js';
+import type { SecretStore, VersionId } from '../store/contract.js';
+import { loadStoreAdapter } from '../../adapters/stores/index.js';
+import { RefusedError, RotationFailedError } from '../util/errors.js';
+import type { EngineEvent, EventSink } from '../ui/events.js';
+import { appendAudit } from './audit-log.js';
+import { Journal, readJournal, type JournalRecord } from './journal.js';
+import { acquireLock, type HeldLock } from './lock.js';
+import { newRunId } from './run-id.js';
+import { phases, type Mode, type Phase, type RunResult } from './types.js';
+
+export interface RunOptions {
+  readonly config: Config;
+  readonly credential: CredentialConfig;
+  readonly runbook: Runbook;
+  readonly mode: Mode;
+  readonly interaction: Interaction;
+  readonly sink: EventSink;
+  /** Continue this run instead of starting a new one. */
+  readonly resume?: string;
+  /** Start of the audit window (incident: when the leak began; else the last rotation). */
+  readonly since?: Date;
+  /** Write reports here instead of the state folder's reports/. */
+  readonly writeReport?: (summary: RunSummary) => string | undefined;
+}
+
+/** One step as it happened, for the timeline and the report. */
+export interface TimelineEntry {
+  readonly phase: Phase;
+  readonly step: string;
+  readonly name: string;
+  readonly human: boolean;
+  readonly startMs: number;
+  readonly ms: number;
+  readonly result: 'done' | 'failed' | 'skipped';
+  readonly detail: string | undefined;
+}
+
+export interface RunSummary {
+  readonly run: string;
+  readonly credential: string;
+  readonly runbook: string;
+  readonly overlap: string;
+  readonly mode: Mode;
+  readonly result: RunResult;
+  readonly ms: number;
+  readonly budgetMs: number;
+  readonly outageMs: number | undefined;
+  readonly oldFingerprint: string | undefined;
+  readonly newFingerprint: string | undefined;
+  readonly oldMask: string | undefined;
+  readonly newMask: string | undefined;
+  readonly timeline: readonly TimelineEntry[];
+  readonly records: Readonly<Record<string, unknown>>;
+  readonly error: string | undefined;
+  readonly hint: string | undefined;
+  readonly resumable: boolean;
+  readonly startedAt: string;
+  readonly stores: readonly string[];
+  readonly roundTrips: readonly number[];
+  report?: string | undefined;
+}
+
+interface Unit {
+  readonly phase: Phase;
+  readonly id: string;
+  readonly name: string;
+  readonly human: boolean;
+  /** Units sharing a group run concurrently (independent store writes). */
+  readonly group?: string;
+  run(): Promise<{ detail?: string | undefined; data?: Record<string, unknown> } | void>;
+  /** Put what a done unit produced back into the run state on resume. */
+  restore?(data: Record<string, unknown> | undefined): void;
+}
+
+interface OpenStore {
+  readonly store: SecretStore;
+  readonly ref: import('../store/contract.js').StoreRef;
+}
+
+/** Thrown inside the executor when a step fails, carrying where. */
+class UnitFailure extends Error {
+  constructor(
+    readonly unit: Unit,
+    readonly error: unknown,
+  ) {
+    super(messageOf(error));
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function hintOf(error: unknown): string | undefined {
+  const hint = (error as { hint?: unknown } | undefined)?.hint;
+  return typeof hint === 'string' ? hint : undefined;
+}
+
+/** Run (or resume) one rotation. Resolves with the summary when done; throws RotationFailedError otherwise. */
+export async function executeRun(options: RunOptions): Promise<RunSummary> {
+  const executor = new RunExecutor(options);
+  return executor.execute();
+}
+
+class RunExecutor {
+  readonly run: string;
+  readonly journal: Journal;
+  readonly started = performance.now();
+  readonly startedAt: string;
+  readonly timeline: TimelineEntry[] = [];
+  readonly roundTrips: number[] = [];
+  readonly records: Record<string, unknown> = {};
+  stores: OpenStore[] = [];
+  lock: HeldLock | undefined;
+  done = new Map<string, JournalRecord>();
+  startedSteps = new Set<string>();
+  resumed: boolean;
+  oldFp: string | undefined;
+  newFp: string | undefined;
+  old: Secret | undefined;
+  fresh: Secret | undefined;
+  base: VersionId[] = [];
+  staged: VersionId[] = [];
+  outageStart: number | undefined;
+  outageMs: number | undefined;
+
+  constructor(readonly o: RunOptions) {
+    this.resumed = o.resume !== undefined;
+    this.run = o.resume ?? newRunId();
+    this.journal = new Journal(o.config.stateDir, this.run);
+    this.startedAt = new Date().toISOString();
+  }
+
+  emit(event: EngineEvent): void {
+    this.o.sink.emit(event);
+  }
+
+  get overlap(): string {
+    return this.o.runbook.overlap;
+  }
+
+  async execute(): Promise<RunSummary> {
+    const { credential, runbook, config } = this.o;
+    this.lock = acquireLock(config.stateDir, credential.id, this.run);
+    try {
+      if (this.lock.tookOver !== undefined) {
+        this.emit({ event: 'note', level: 'warn', message: `took over a stale lock of run ${this.lock.tookOver.run} (pid ${this.lock.tookOver.pid} is no longer running)` });
+      }
+      this.stores = await Promise.all(
+        credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: config.baseDir, env: process.env }), ref: entry.ref })),
+      );
+      this.loadJournal();
+      this.emit({ event: 'run.started', credential: credential.id, run: this.run, mode: this.o.mode, runbook: runbook.name, overlap: runbook.overlap, resumed: this.resumed, budgetMs: credential.budgetMs, stores: credential.stores.map((s) => s.ref.display) });
+      if (this.overlap === 'none' && !this.resumed) {
+        this.emit({ event: 'note', level: 'warn', message: `overlap none: minting the new ${runbook.title} key kills the old one at once; the outage window runs until roll out and verify are done` });
+      }
+      return await this.walk();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** Read the journal of a resumed run: what is done, and the fingerprints it recorded. */
+  loadJournal(): void {
+    const records = this.journal.records();
+    if (!this.resumed) {
+      this.journal.append({ type: 'run.started', credential: this.o.credential.id, runbook: this.o.runbook.name, overlap: this.o.runbook.overlap, mode: this.o.mode, pid: process.pid, host: hostname(), ...(this.o.since ? { since: this.o.since.toISOString() } : {}) });
+      return;
+    }
+    const first = records[0];
+    if (first === undefined || first.type !== 'run.started') throw new RefusedError(`run ${this.run} has no journal to resume from`);
+    if (first.credential !== this.o.credential.id) throw new RefusedError(`run ${this.run} rotates ${first.credential}, not ${this.o.credential.id}`);
+    const finished = records.findLast((r) => r.type === 'run.finished');
+    if (finished !== undefined && finished.type === 'run.finished' && finished.result !== 'failed') {
+      throw new RefusedError(`run ${this.run} already finished: ${finished.result}`, finished.result === 'done' ? 'nothing to resume' : 'start a new rotation instead');
+    }
+    for (const record of records) {
+      if (record.type === 'step.started') this.startedSteps.add(record.step);
+      if (record.type === 'step.done') this.done.set(record.step, record);
+    }
+    this.journal.append({ type: 'run.resumed', pid: process.pid });
+  }
+
+  vars(): TemplateVars {
+    const since = this.o.since?.toISOString() ?? this.startedAt;
+    return { new: this.fresh, old: this.old, inputs: this.o.credential.inputs, run: { id: this.run, since, started: this.startedAt }, credential: this.o.credential.id };
+  }
+
+  /** The old value, recovered from the stores (current before promote, previous after). */
+  async needOld(): Promise<Secret> {
+    if (this.old !== undefined) return this.old;
+    for (const { store, ref } of this.stores) {
+      for (const read of [() => store.read(ref), () => store.readPrevious(ref, this.run)]) {
+        const found = await read().catch(() => undefined);
+        if (found !== undefined && found.value.fingerprint === this.oldFp) {
+          this.old = found.value;
+          return found.value;
+        }
+      }
+    }
+    throw new RotationFailedError(`the old value (${this.oldFp}) is in none of the stores any more`, 'it was retired or overwritten outside this run; check the stores by hand');
+  }
+
+  /** The new value, recovered from the stores where this run staged or promoted it. */
+  async needNew(): Promise<Secret> {
+    if (this.fresh !== undefined) return this.fresh;
+    for (const { store, ref } of this.stores) {
+      const found = await store.readStaged(ref, this.run).catch(() => undefined);
+      const value = found?.value.fingerprint === this.newFp ? found?.value : (await store.read(ref).catch(() => undefined))?.value;
+      if (value !== undefined && value.fingerprint === this.newFp) {
+        this.fresh = value;
+        return value;
+      }
+    }
+    throw new RotationFailedError(`the new value (${this.newFp}) is in none of the stores`, 'this should not happen: report it, with the journal');
+  }
+
+  async runbookStep(step: Step): Promise<StepOutcome> {
+    const ctx = {
+      vars: this.vars(),
+      runbook: this.o.runbook,
+      interaction: this.o.interaction,
+      roundTrips: this.roundTrips,
+      note: (message: string) => this.emit({ event: 'note', level: 'info', message }),
+    };
+    return runStep(step, ctx, this.o.config.baseDir);
+  }
+
+  /** The steps of this run, in order. */
+  plan(): Unit[] {
+    const { runbook, credential } = this.o;
+    const units: Unit[] = [];
+    const stores = this.stores;
+
+    units.push({
+      phase: 'generate',
+      id: 'preflight',
+      name: `read ${stores.length} store${stores.length === 1 ? '' : 's'} and check the old key`,
+      human: false,
+      run: async () => {
+        const values = await Promise.all(stores.map(({ store, ref }) => store.read(ref)));
+        const fingerprints = new Set(values.map((v) => v.value.fingerprint));
+        if (fingerprints.size > 1) {
+          const list = values.map((v, i) => `${stores[i]!.ref.display} ${v.value.fingerprint}`).join(', ');
+          throw new RotationFailedError(`the stores disagree on the current value: ${list}`, 'an earlier run may have stopped half-way: `rekey status` and `rekey resume` it, or make the stores agree');
+        }
+        this.old = values[0]!.value;
+        this.oldFp = this.old.fingerprint;
+        this.base = values.map((v) => v.version);
+        let detail = `${stores.length} store${stores.length === 1 ? '' : 's'} agree on ${this.old.mask} (${this.oldFp})`;
+        const checks = runbook.verify.filter((s) => s.kind === 'http');
+        if (checks.length > 0) {
+          // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
+          const saved = this.fresh;
+          this.fresh = this.old;
+          try {
+            for (const step of checks) await this.runbookStep(step);
+            detail += ` · old key ${this.old.mask} works`;
+          } catch (error) {
+            if (this.o.mode !== 'incident') {
+              throw new RotationFailedError(`the old key is rejected by the runbook's check (${messageOf(error)})`, 'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way');
+            }
+            detail += ' · old key already rejected';
+          } finally {
+            this.fresh = saved;
+          }
+        }
+        return { detail, data: { old: this.oldFp, base: this.base } };
+      },
+      restore: (data) => {
+        this.oldFp = data?.['old'] as string;
+        this.base = (data?.['base'] as VersionId[]) ?? [];
+      },
+    });
+
+    const minting = runbook.generate;
+    units.push({
+      phase: 'generate',
+      id: 'mint',
+      name: minting.find(mints)?.name ?? 'mint the new key',
+      human: minting.some(needsPerson),
+      run: async () => {
+        const old = await this.needOld();
+        // A crash after staging but before this step's journal record: adopt what the stores hold, never mint twice.
+        if (this.startedSteps.has('mint')) {
+          const adopted = await this.findStaged();
+          if (adopted !== undefined) {
+            this.fresh = adopted;
+            this.emit({ event: 'note', level: 'info', message: `found the key this run minted before it was interrupted (${adopted.fingerprint}); not minting another` });
+          } else if (minting.some(needsPerson)) {
+            this.emit({ event: 'note', level: 'warn', message: 'if you already requested a new key for this run before it was interrupted, paste that same key: requesting another would mint a second one' });
+          }
+        }
+        if (this.fresh === undefined) {
+          let minted: Secret | undefined;
+          for (const step of minting) {
+            const outcome = await this.runbookStep(step);
+            if (outcome.minted !== undefined) {
+              minted = outcome.minted;
+              if (this.overlap === 'none') {
+                this.outageStart = performance.now();
+                this.emit({ event: 'outage.started' });
+              }
+            }
+          }
+          if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
+          if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
+            throw new RotationFailedError(`the new value ${minted.mask} does not match the runbook's secret pattern`);
+          }
+          if (minted.equals(old)) throw new RotationFailedError('the new value is the same as the old one', 'the provider returned the old key: nothing was changed');
+          this.fresh = minted;
+        }
+        const fresh = this.fresh;
+        this.newFp = fresh.fingerprint;
+        this.staged = await Promise.all(stores.map(({ store, ref }, i) => store.stage(ref, fresh, this.run, this.base[i]!)));
+        return { detail: `new key ${fresh.mask} (${fresh.fingerprint}) staged in ${stores.length} store${stores.length === 1 ? '' : 's'}`, data: { new: this.newFp, staged: this.staged } };
+      },
+      restore: (data) => {
+        this.newFp = data?.['new'] as string;
+        this.staged = (data?.['staged'] as VersionId[]) ?? [];
+      },
+    });
+
+    stores.forEach(({ store, ref }, i) => {
+      units.push({
+        phase: 'rollout',
+        id: `promote:${i}`,
+        name: `make current in ${ref.display}`,
+        human: false,
+        group: 'promote',
+        run: async () => {
+          await store.promote(ref, this.staged[i]!, this.run, this.base[i]!);
+          return { detail: ref.kind };
+        },
+      });
+    });
+    credential.rollout.forEach((hook, j) => {
+      units.push({
+        phase: 'rollout',
+        id: `hook:${j}`,
+        name: hook.name,
+        human: false,
+        run: async () => {
+          await this.needNew();
+          const outcome = await runCommand({ id: `hook:${j}`, ...hook }, this.vars(), this.o.config.baseDir);
+          return { detail: outcome.detail };
+        },
+      });
+    });
+
+    units.push({
+      phase: 'verify',
+      id: 'readback',
+      name: 'read every store back',
+      human: false,
+      run: async () => {
+        const values = await Promise.all(stores.map(({ store, ref }) => store.read(ref)));
+        const wrong = values.map((v, i) => [v, stores[i]!] as const).filter(([v]) => v.value.fingerprint !== this.newFp);
+        if (wrong.length > 0) {
+          throw new RotationFailedError(`${wrong.map(([v, s]) => `${s.ref.display} holds ${v.value.fingerprint}`).join(', ')}, expected ${this.newFp}`);
+        }
+        return { detail: `stores agree on ${this.newFp}` };
+      },
+    });
+    runbook.verify.forEach((step) => {
+      units.push({
+        phase: 'verify',
+        id: `verify:${step.id}`,
+        name: step.name,
+        human: needsPerson(step),
+        run: async () => {
+          await this.needNew();
+          const outcome = await this.runbookStep(step);
+          return { detail: `new key ${this.fresh!.mask}: ${outcome.detail ?? 'ok'}` };
+        },
+      });
+    });
+
+    runbook.revoke.forEach((step) => {
+      units.push({
+        phase: 'revoke',
+        id: `revoke:${step.id}`,
+        name: step.name,
+        human: needsPerson(step),
+        run: async () => {
+          await this.needOld();
+          await this.needNew();
+          const outcome = await this.runbookStep(step);
+          return { detail: outcome.detail };
+        },
+      });
+    });
+    runbook.verifyRevoked.forEach((step) => {
+      units.push({
+        phase: 'revoke',
+        id: `prove-dead:${step.id}`,
+        name: step.name,
+        human: needsPerson(step),
+        run: async () => {
+          const old = await this.needOld();
+          await this.needNew();
+          const outcome = await this.runbookStep(step);
+          return { detail: `old key ${old.mask} rejected (${outcome.detail ?? 'ok'}) — dead` };
+        },
+      });
+    });
+    stores.forEach(({ store, ref }, i) => {
+      units.push({
+        phase: 'revoke',
+        id: `retire:${i}`,
+        name: `drop the old value from ${ref.display}`,
+        human: false,
+        group: 'retire',
+        run: async () => {
+          await store.retire(ref, this.run);
+          return { detail: ref.kind };
+        },
+      });
+    });
+
+    runbook.audit.forEach((step) => {
+      units.push({
+        phase: 'audit',
+        id: `audit:${step.id}`,
+        name: step.name,
+        human: needsPerson(step),
+        run: async () => {
+          await this.needOld();
+          await this.needNew();
+          const outcome = await this.runbookStep(step);
+          if (outcome.record !== undefined) this.records[step.id] = outcome.record;
+          return { detail: outcome.detail, data: outcome.record === undefined ? undefined : { recorded: Object.keys(outcome.record) } };
+        },
+      });
+    });
+    return units;
+  }
+
+  /** A value this run staged in any store (for a resumed mint). */
+  async findStaged(): Promise<Secret | undefined> {
+    for (const { store, ref } of this.stores) {
+      const found = await store.readStaged(ref, this.run).catch(() => undefined);
+      if (found !== undefined) return found.value;
+    }
+    return undefined;
+  }
+
+  async runUnit(unit: Unit): Promise<void> {
+    const previous = this.done.get(unit.id);
+    if (previous !== undefined && previous.type === 'step.done') {
+      unit.restore?.(previous.data);
+      this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs: 0, ms: 0, result: 'skipped', detail: 'done before the interruption' });
+      this.emit({ event: 'step.done', phase: unit.phase, step: unit.id, name: unit.name, ms: 0, human: unit.human, detail: 'done before the interruption', skipped: true });
+      return;
+    }
+    const startMs = performance.now() - this.started;
+    this.journal.append({ type: 'step.started', phase: unit.phase, step: unit.id });
+    this.emit({ event: 'step.started', phase: unit.phase, step: unit.id, name: unit.name, human: unit.human });
+    const t0 = performance.now();
+    let result: Awaited<ReturnType<Unit['run']>>;
+    try {
+      result = await unit.run();
+    } catch (error) {
+      const ms = performance.now() - t0;
+      this.journal.append({ type: 'step.failed', phase: unit.phase, step: unit.id, ms: Math.round(ms), error: messageOf(error) });
+      this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs, ms, result: 'failed', detail: messageOf(error) });
+      this.emit({ event: 'step.failed', phase: unit.phase, step: unit.id, name: unit.name, ms, error: messageOf(error), hint: hintOf(error) });
+      throw new UnitFailure(unit, error);
+    }
+    const ms = performance.now() - t0;
+    const detail = result?.detail;
+    this.journal.append({ type: 'step.done', phase: unit.phase, step: unit.id, ms: Math.round(ms), ...(unit.human ? { human: true } : {}), ...(result?.data ? { data: result.data } : {}) });
+    this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs, ms, result: 'done', detail });
+    this.emit({ event: 'step.done', phase: unit.phase, step: unit.id, name: unit.name, ms, human: unit.human, detail });
+  }
+
+  async walk(): Promise<RunSummary> {
+    const units = this.plan();
+    let current: Phase | undefined;
+    try {
+      for (const phase of phases) {
+        current = phase;
+        const inPhase = units.filter((u) => u.phase === phase);
+        if (inPhase.length === 0) continue;
+        this.emit({ event: 'phase.started', phase });
+        for (let i = 0; i < inPhase.length; ) {
+          const unit = inPhase[i]!;
+          if (unit.group === undefined) {
+            await this.runUnit(unit);
+            i++;
+            continue;
+          }
+          const group = inPhase.slice(i).filter((u) => u.group === unit.group);
+          const settled = await Promise.allSettled(group.map((u) => this.runUnit(u)));
+          const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+          if (failed !== undefined) throw failed.reason;
+          i += group.length;
+        }
+        if (phase === 'verify' && this.outageStart !== undefined) {
+          this.outageMs = performance.now() - this.outageStart;
+          this.emit({ event: 'outage.ended', ms: this.outageMs });
+        }
+        this.audit(phase, 'done');
+      }
+    } catch (error) {
+      const failure = error instanceof UnitFailure ? error : new UnitFailure(units[0]!, error);
+      return this.fail(failure, current ?? 'generate');
+    }
+    return this.finish('done');
+  }
+
+  audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): void {
+    appendAudit(this.o.config.stateDir, {
+      credential: this.o.credential.id,
+      run: this.run,
+      mode: this.o.mode,
+      phase,
+      result,
+      fingerprints: { old: this.oldFp, new: this.newFp },
+      ...(detail === undefined ? {} : { detail }),
+    });
+  }
+
+  /** A step failed: roll back where the overlap allows it, else leave the run resumable. */
+  async fail(failure: UnitFailure, phase: Phase): Promise<never> {
+    const minted = this.newFp !== undefined || this.done.has('mint');
+    const beforeRevoke = phase === 'generate' || phase === 'rollout' || phase === 'verify';
+    let result: RunResult = 'failed';
+    let resumable = true;
+    let hint = hintOf(failure.error);
+    if (!minted && phase === 'generate') {
+      // Nothing minted: nothing to undo beyond any staging, and a new run is as good as a resume.
+      resumable = failure.unit.id === 'mint';
+    } else if (beforeRevoke && this.overlap !== 'none') {
+      try {
+        await this.rollback(`${failure.unit.name} failed`);
+        result = 'rolled-back';
+        resumable = false;
+        hint = `the old key ${this.old?.mask ?? ''} is current again everywhere and still works; fix the cause and rotate again`;
+      } catch (error) {
+        this.emit({ event: 'note', level: 'warn', message: `rollback did not complete: ${messageOf(error)}` });
+        hint = `run \`rekey rollback ${this.run}\` once the cause is fixed`;
+      }
+    } else if (beforeRevoke) {
+      hint = `overlap none: the old key died when the new one was minted, so there is no going back; fix the cause and run \`rekey resume ${this.run}\` to finish rolling out the new key`;
+    } else {
+      hint = `the new key is live everywhere; fix the cause and run \`rekey resume ${this.run}\` to finish ${phase}`;
+    }
+    if (result === 'failed') this.audit(phase, 'failed', failure.message);
+    const summary = this.finish(result, failure.message, hint, resumable);
+    throw Object.assign(new RotationFailedError(`${this.o.credential.id}: ${failure.message}`, hint), { summary });
+  }
+
+  /** Restore the old value everywhere, restart consumers, and discard the unused new key. */
+  async rollback(reason: string): Promise<void> {
+    this.emit({ event: 'note', level: 'warn', message: `rolling back: ${reason}` });
+    const stores = [...this.stores].reverse();
+    for (const [i, { store, ref }] of stores.entries()) {
+      await this.runUnit({ phase: 'verify', id: `rollback:${this.stores.length - 1 - i}`, name: `restore the old value in ${ref.display}`, human: false, run: async () => void (await store.rollback(ref, this.run)) });
+    }
+    const hooksRan = this.o.credential.rollout.some((_, j) => this.timeline.some((t) => t.step === `hook:${j}` && t.result !== 'failed') || this.done.has(`hook:${j}`));
+    if (hooksRan) {
+      await this.needOld();
+      for (const [j, hook] of this.o.credential.rollout.entries()) {
+        await this.runUnit({ phase: 'verify', id: `rollback-hook:${j}`, name: `${hook.name} (back on the old key)`, human: false, run: async () => ({ detail: (await runCommand({ id: `rollback-hook:${j}`, ...hook }, { ...this.vars(), new: this.old }, this.o.config.baseDir)).detail }) });
+      }
+    }
+    if (this.newFp !== undefined) {
+      await this.needNew().catch(() => undefined);
+      if (this.fresh !== undefined) {
+        for (const step of this.o.runbook.discard) {
+          await this.runUnit({ phase: 'verify', id: `discard:${step.id}`, name: step.name, human: needsPerson(step), run: async () => ({ detail: (await this.runbookStep(step)).detail }) });
+        }
+      }
+    }
+    this.audit('rollback', 'rolled-back', reason);
+  }
+
+  finish(result: RunResult, error?: string, hint?: string, resumable = false): RunSummary {
+    const ms = performance.now() - this.started;
+    this.journal.append({ type: 'run.finished', result, ...(error === undefined ? {} : { error }) });
+    const summary: RunSummary = {
+      run: this.run,
+      credential: this.o.credential.id,
+      runbook: this.o.runbook.name,
+      overlap: this.o.runbook.overlap,
+      mode: this.o.mode,
+      result,
+      ms,
+      budgetMs: this.o.credential.budgetMs,
+      outageMs: this.outageMs ?? (this.outageStart !== undefined ? performance.now() - this.outageStart : undefined),
+      oldFingerprint: this.oldFp,
+      newFingerprint: this.newFp,
+      oldMask: this.old?.mask,
+      newMask: this.fresh?.mask,
+      timeline: this.timeline,
+      records: this.records,
+      error,
+      hint,
+      resumable,
+      startedAt: this.startedAt,
+      stores: this.o.credential.stores.map((s) => s.ref.display),
+      roundTrips: this.roundTrips,
+    };
+    if (result === 'done') this.audit('run', 'done');
+    summary.report = this.o.writeReport?.(summary);
+    this.emit({ event: 'run.finished', credential: summary.credential, run: this.run, result, seconds: Math.round(ms) / 1000, outageSeconds: summary.outageMs === undefined ? undefined : Math.round(summary.outageMs) / 1000, report: summary.report, resumable, error });
+    return summary;
+  }
+}
+
+/** Roll back a run by id (`rekey rollback`): only while the old key has not been revoked, and never for overlap none. */
+export async function rollbackRun(options: RunOptions & { resume: string }): Promise<RunSummary> {
+  const records = readJournal(options.config.stateDir, options.resume);
+  if (records.length === 0) throw new RefusedError(`no journal for run ${options.resume}`);
+  if (options.runbook.overlap === 'none') {
+    throw new RefusedError(`run ${options.resume} uses runbook ${options.runbook.name} with overlap none: the old key died when the new one was minted, so rollback would restore a dead key`, `fix forward: rekey resume ${options.resume}`);
+  }
+  if (records.some((r) => (r.type === 'step.started' || r.type === 'step.done') && (r.step.startsWith('revoke:') || r.step.startsWith('prove-dead:')))) {
+    throw new RefusedError(`run ${options.resume} has already started revoking the old key, so rolling back to it is not safe`, `fix forward: rekey resume ${options.resume}`);
+  }
+  const finished = records.findLast((r) => r.type === 'run.finished');
+  if (finished?.type === 'run.finished' && finished.result === 'rolled-back') throw new RefusedError(`run ${options.resume} was already rolled back`);
+  const executor = new RunExecutor(options);
+  executor.lock = acquireLock(options.config.stateDir, options.credential.id, executor.run);
+  try {
+    executor.stores = await Promise.all(
+      options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
+    );
+    executor.loadJournal();
+    for (const unit of executor.plan()) {
+      const done = executor.done.get(unit.id);
+      if (done?.type === 'step.done') unit.restore?.(done.data);
+    }
+    await executor.rollback('rollback requested');
+    return executor.finish('rolled-back');
+  } finally {
+    executor.lock.release();
+  }
+}

@@ -1,0 +1,85 @@
+/** The zod schemas of runbook files (imported lazily by the loader and by `rekey config schema`). */
+import { z } from 'zod';
+import { parseDuration } from '../util/duration.js';
+
+const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 500ms, 30s, 5m, 90d' });
+const common = { id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'ids use letters, digits, dot, dash and underscore').optional(), name: z.string().optional() };
+
+export const stepSchemas = {
+  http: z.strictObject({
+    ...common,
+    http: z.strictObject({
+      method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
+      url: z.string().regex(/^(https?:\/\/|\{\{)/, 'url must start with https:// or http:// (or a template such as {{ inputs.baseUrl }})'),
+      headers: z.record(z.string(), z.string()).optional(),
+      body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+      form: z.record(z.string(), z.string()).optional(),
+      basicAuth: z.strictObject({ username: z.string(), password: z.string() }).optional(),
+      expect: z.array(z.number().int().min(100).max(599)).min(1).default([200]),
+      retry: z.strictObject({ attempts: z.number().int().min(1).max(100), delay: duration }).optional(),
+      timeout: duration.optional(),
+      capture: z.string().min(1).optional(),
+      record: z.array(z.string()).optional(),
+    }),
+  }),
+  prompt: z.strictObject({
+    ...common,
+    prompt: z.strictObject({
+      message: z.string().min(1),
+      url: z.string().optional(),
+      capture: z.boolean().optional(),
+      confirm: z.string().optional(),
+      reveal: z.string().optional(),
+    }),
+  }),
+  generate: z.strictObject({
+    ...common,
+    generate: z.strictObject({
+      bytes: z.number().int().min(16, 'at least 16 random bytes (128 bits)').max(512),
+      encoding: z.enum(['hex', 'base64url']).default('hex'),
+      prefix: z.string().default(''),
+    }),
+  }),
+  exec: z.strictObject({
+    ...common,
+    exec: z.strictObject({
+      argv: z.array(z.string()).min(1),
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names use letters, digits and underscore'), z.string()).optional(),
+      stdin: z.string().optional(),
+      timeout: duration.optional(),
+      retries: z.number().int().min(0).max(10).optional(),
+      capture: z.boolean().optional(),
+    }),
+  }),
+  uses: z.strictObject({
+    ...common,
+    uses: z.string().min(1),
+    action: z.string().optional(),
+    with: z.record(z.string(), z.unknown()).optional(),
+  }),
+};
+
+const steps = z.array(z.unknown()).optional();
+
+export const runbookSchema = z.strictObject({
+  name: z.string(),
+  title: z.string(),
+  summary: z.string().optional(),
+  overlap: z.enum(['none', 'until-revoked', 'expiring']),
+  rotateEvery: duration.optional(),
+  dashboard: z.string().optional(),
+  secret: z.strictObject({ pattern: z.string().optional(), description: z.string().optional() }).optional(),
+  inputs: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'input names use letters, digits and underscore'),
+      z.strictObject({ description: z.string(), default: z.string().optional(), required: z.boolean().optional() }),
+    )
+    .optional(),
+  generate: z.array(z.unknown()).min(1),
+  verify: steps,
+  revoke: steps,
+  verifyRevoked: steps,
+  audit: steps,
+  discard: steps,
+  notes: z.array(z.string()).optional(),
+});

@@ -1,0 +1,49 @@
+/** What a step interpreter is given and returns. Interpreters do I/O and know nothing of phases. */
+import type { Secret } from '../../secret/secret.js';
+import type { TemplateVars } from '../template.js';
+import type { Runbook } from '../types.js';
+
+/** How a step reaches the person at the keyboard, or the answers file when nobody is there. */
+export interface Interaction {
+  /** True when a person can answer now (a terminal, or an answers file). */
+  readonly canAsk: boolean;
+  /** Show instructions for a human step. */
+  instruct(stepId: string, message: string, url: string | undefined): void;
+  /** Ask for a secret with hidden input; `validate` returns an error text or undefined. */
+  askSecret(stepId: string, question: string, validate: (value: string) => string | undefined): Promise<string>;
+  /** A yes/no question that must be answered yes to go on. */
+  confirm(stepId: string, question: string): Promise<boolean>;
+  /** Offer to show a secret to the person, once, on explicit request. */
+  offerReveal(stepId: string, label: string, value: Secret): Promise<void>;
+}
+
+export interface StepContext {
+  readonly vars: TemplateVars;
+  readonly runbook: Runbook;
+  readonly interaction: Interaction;
+  /** Round trips to providers in milliseconds, for the engine-overhead benchmark. */
+  readonly roundTrips: number[];
+  /** A line for the person (never a value). */
+  note(message: string): void;
+}
+
+export interface StepOutcome {
+  /** The new value, when the step mints. */
+  readonly minted?: Secret;
+  /** A short, printable summary: `200`, `401 — rejected`, `exit 0`. */
+  readonly detail?: string;
+  /** Printable data for the report (audit activity). */
+  readonly record?: Readonly<Record<string, unknown>>;
+}
+
+/** A step that failed for a reason worth saying plainly (a wrong status, a refused confirmation). */
+export class StepFailedError extends Error {
+  constructor(
+    readonly step: string,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'StepFailedError';
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The `exec` step and rollout hooks: a command as an argv array (no shell), a timeout, retries. A secret reaches
+ * the child only through an environment variable or stdin, never its arguments (the loaders refuse templates
+ * with `new`/`old` in argv). The child's output is kept for the error message, scrubbed, and never streamed.
+ */
+import { spawn } from 'node:child_process';
+import { Secret } from '../../secret/secret.js';
+import { redactor } from '../../secret/redactor.js';
+import { render, type TemplateVars } from '../template.js';
+import { StepFailedError, type StepOutcome } from './context.js';
+
+export interface CommandSpec {
+  readonly id: string;
+  readonly name: string;
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly stdin: string | undefined;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly capture?: boolean;
+}
+
+/** Run a command with retries; resolves with its outcome or throws StepFailedError. */
+export async function runCommand(spec: CommandSpec, vars: TemplateVars, cwd: string): Promise<StepOutcome> {
+  const argv = spec.argv.map((arg) => render(arg, vars).text);
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(spec.env)) env[name] = render(value, vars).text;
+  const stdin = spec.stdin === undefined ? undefined : render(spec.stdin, vars).text;
+  let last = '';
+  for (let attempt = 0; attempt <= spec.retries; attempt++) {
+    const result = await once(argv, env, stdin, spec.timeoutMs, cwd);
+    if (result.code === 0) {
+      if (spec.capture) {
+        const value = result.stdout.trim();
+        if (value === '') throw new StepFailedError(spec.id, `${spec.name}: printed no value on stdout`);
+        return { minted: new Secret(value), detail: 'exit 0' };
+      }
+      return { detail: attempt > 0 ? `exit 0 after ${attempt + 1} attempts` : 'exit 0' };
+    }
+    last = result.timedOut ? `timed out after ${Math.round(spec.timeoutMs / 1000)}s` : result.code === null ? `killed by ${result.signal}` : `exit ${result.code}`;
+    const tail = redactor.scrub(result.stderr.trim().split('\n').slice(-3).join(' | '));
+    if (tail !== '') last += ` (${tail.length > 200 ? `${tail.slice(0, 199)}…` : tail})`;
+  }
+  throw new StepFailedError(spec.id, `${spec.name}: ${last}${spec.retries > 0 ? ` after ${spec.retries + 1} attempts` : ''}`);
+}
+
+function once(argv: string[], env: Record<string, string>, stdin: string | undefined, timeoutMs: number, cwd: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const [command, ...args] = argv;
+    const child = spawn(command!, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: 127, signal: null, stdout, stderr: `${(error as NodeJS.ErrnoException).code ?? error.message}: ${command}`, timedOut });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin ?? '');
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * The `http` step: one request, templated; the status must be one of `expect`. Retries (for propagation)
+ * repeat the request while the status is not expected. URLs and bodies that carry a secret are never printed:
+ * messages name the step, the method, and the URL's origin and path only.
+ */
+import { Secret } from '../../secret/secret.js';
+import { redactor } from '../../secret/redactor.js';
+import { describeUrl } from '../load.js';
+import { render } from '../template.js';
+import type { HttpStep } from '../types.js';
+import { StepFailedError, type StepContext, type StepOutcome } from './context.js';
+
+/** Run one http step. */
+export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOutcome> {
+  const url = render(step.url, ctx.vars, 'url').text;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(step.headers)) headers[name] = render(value, ctx.vars).text;
+  let body: string | undefined;
+  if (step.form !== undefined) {
+    headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(Object.fromEntries(Object.entries(step.form).map(([k, v]) => [k, render(v, ctx.vars).text]))).toString();
+  } else if (typeof step.body === 'string') {
+    body = render(step.body, ctx.vars).text;
+  } else if (step.body !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = JSON.stringify(renderDeep(step.body, ctx));
+  }
+  if (step.basicAuth !== undefined) {
+    const user = render(step.basicAuth.username, ctx.vars).text;
+    const password = render(step.basicAuth.password, ctx.vars).text;
+    const token = Buffer.from(`${user}:${password}`).toString('base64');
+    // The encoded form is as secret as the password: the redactor must know it too.
+    new Secret(token);
+    headers['authorization'] = `Basic ${token}`;
+  }
+
+  const where = `${step.method} ${describeUrl(step.url)}`;
+  const attempts = step.retry?.attempts ?? 1;
+  let last = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (attempt > 1) await sleep(step.retry!.delayMs);
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await fetch(url, { method: step.method, headers, body, signal: AbortSignal.timeout(step.timeoutMs), redirect: 'manual' });
+    } catch (error) {
+      ctx.roundTrips.push(performance.now() - started);
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      last = `no response (${cause})`;
+      continue;
+    }
+    const text = await response.text();
+    ctx.roundTrips.push(performance.now() - started);
+    if (step.expect.includes(response.status)) return outcome(step, response.status, text, attempt);
+    last = `got ${response.status}${summary(text)}`;
+  }
+  throw new StepFailedError(
+    step.id,
+    `${step.name}: ${last}, expected ${step.expect.join(' or ')}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
+    `request was ${where}`,
+  );
+}
+
+function outcome(step: HttpStep, status: number, text: string, attempt: number): StepOutcome {
+  const tries = attempt > 1 ? ` after ${attempt} attempts` : '';
+  if (step.capture === undefined && step.record.length === 0) return { detail: `${status}${tries}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new StepFailedError(step.id, `${step.name}: got ${status} but the response is not JSON, so ${step.capture ?? step.record[0]} cannot be read`);
+  }
+  let minted: Secret | undefined;
+  if (step.capture !== undefined) {
+    const value = pick(json, step.capture);
+    if (typeof value !== 'string' || value === '') throw new StepFailedError(step.id, `${step.name}: the response has no string at "${step.capture}"`);
+    minted = new Secret(value);
+  }
+  const record: Record<string, unknown> = {};
+  for (const path of step.record) record[path] = JSON.parse(redactor.scrub(JSON.stringify(pick(json, path) ?? null)));
+  return { minted, detail: `${status}${tries}`, record };
+}
+
+/** The value at a dot path (`data.token`, `events`) of parsed JSON. */
+export function pick(json: unknown, path: string): unknown {
+  let node = json;
+  for (const part of path.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function renderDeep(value: unknown, ctx: StepContext): unknown {
+  if (typeof value === 'string') return render(value, ctx.vars).text;
+  if (Array.isArray(value)) return value.map((v) => renderDeep(v, ctx));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderDeep(v, ctx)]));
+  return value;
+}
+
+// A provider's error text helps ("Invalid API Key"), but bounded and scrubbed: bodies can echo input.
+function summary(text: string): string {
+  const trimmed = redactor.scrub(text.replace(/\s+/g, ' ').trim());
+  if (trimmed === '') return '';
+  return ` (${trimmed.length > 160 ? `${trimmed.slice(0, 159)}…` : trimmed})`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,112 @@
+/** Runbooks as typed values: what the engine and the step interpreters read after loading. */
+
+/** What minting a new key does to the old one (see PROVIDERS.md). */
+export type Overlap = 'none' | 'until-revoked' | 'expiring';
+
+/** The runbook sections that hold steps, in the order a run meets them. */
+export const runbookSections = ['generate', 'verify', 'revoke', 'verifyRevoked', 'audit', 'discard'] as const;
+export type RunbookSection = (typeof runbookSections)[number];
+
+/** Fields shared by every step. */
+interface StepBase {
+  /** Stable id within the runbook (`generate.1` unless given), used by the journal and by answers files. */
+  readonly id: string;
+  /** One line for people. */
+  readonly name: string;
+  /** Where the step was written, for error messages. */
+  readonly source: { file: string; line: number; column: number };
+}
+
+export interface HttpStep extends StepBase {
+  readonly kind: 'http';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | Readonly<Record<string, unknown>> | undefined;
+  readonly form: Readonly<Record<string, string>> | undefined;
+  readonly basicAuth: { readonly username: string; readonly password: string } | undefined;
+  readonly expect: readonly number[];
+  /** Retries for propagation: the step is tried until the status is expected, at most `attempts` times. */
+  readonly retry: { readonly attempts: number; readonly delayMs: number } | undefined;
+  readonly timeoutMs: number;
+  /** Dot path of the new value in the JSON response (`key`, `data.token`): this step mints. */
+  readonly capture: string | undefined;
+  /** Dot paths of response fields to keep in the report (audit activity). */
+  readonly record: readonly string[];
+}
+
+export interface PromptStep extends StepBase {
+  readonly kind: 'prompt';
+  readonly message: string;
+  readonly url: string | undefined;
+  /** Capture the new value with hidden input, validated against the runbook's pattern: this step mints. */
+  readonly capture: boolean;
+  /** A yes/no question the person must answer yes to. */
+  readonly confirm: string | undefined;
+  /** A template holding a secret that is shown to the person only on explicit request, once, never logged. */
+  readonly reveal: string | undefined;
+}
+
+export interface GenerateStep extends StepBase {
+  readonly kind: 'generate';
+  readonly bytes: number;
+  readonly encoding: 'hex' | 'base64url';
+  readonly prefix: string;
+}
+
+export interface ExecStep extends StepBase {
+  readonly kind: 'exec';
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly stdin: string | undefined;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  /** When the child prints the new value on stdout: this step mints. */
+  readonly capture: boolean;
+}
+
+export interface UsesStep extends StepBase {
+  readonly kind: 'uses';
+  readonly adapter: string;
+  readonly action: string | undefined;
+  readonly with: Readonly<Record<string, unknown>>;
+}
+
+export type Step = HttpStep | PromptStep | GenerateStep | ExecStep | UsesStep;
+
+export interface RunbookInput {
+  readonly description: string;
+  readonly default: string | undefined;
+  readonly required: boolean;
+}
+
+export interface Runbook {
+  readonly name: string;
+  readonly title: string;
+  readonly summary: string;
+  readonly file: string;
+  readonly overlap: Overlap;
+  /** Recommended rotation interval, used when a credential sets no maxAge. */
+  readonly rotateEveryMs: number;
+  readonly dashboard: string | undefined;
+  readonly secret: { readonly pattern: RegExp | undefined; readonly description: string | undefined };
+  readonly inputs: Readonly<Record<string, RunbookInput>>;
+  readonly generate: readonly Step[];
+  readonly verify: readonly Step[];
+  readonly revoke: readonly Step[];
+  readonly verifyRevoked: readonly Step[];
+  readonly audit: readonly Step[];
+  readonly discard: readonly Step[];
+  /** Free text shown in `runbook show`: sources, notes. */
+  readonly notes: readonly string[];
+}
+
+/** Whether a step produces the new value. */
+export function mints(step: Step): boolean {
+  return (step.kind === 'http' && step.capture !== undefined) || (step.kind === 'prompt' && step.capture) || step.kind === 'generate' || (step.kind === 'exec' && step.capture) || (step.kind === 'uses' && step.action === 'create');
+}
+
+/** Whether a step waits for a person. */
+export function needsPerson(step: Step): boolean {
+  return step.kind === 'prompt';
+}

@@ -1,0 +1,236 @@
+/**
+ * The sandbox provider: a small HTTP server on 127.0.0.1 that issues, checks and revokes API keys like a real
+ * provider, for `rekey rehearse`, end-to-end tests and benchmarks.
+ *
+ * ```ts
+ * const sandbox = await startSandbox({ overlap: 'none' });
+ * const key = sandbox.mintKey('acme');            // the first key, as if created in a dashboard
+ * await fetch(`${sandbox.url}/v1/whoami`, { headers: { authorization: `Bearer ${key}` } });
+ * await sandbox.close();
+ * ```
+ *
+ * It never logs, and never echoes a key or a request URL in a response (see routes.ts).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { type ActivityEvent, KeyRegistry, type SandboxOverlap, sandboxOverlaps } from './registry.js';
+import { matchRoute, type SandboxResponse, type SandboxStats } from './routes.js';
+
+export type { ActivityEvent, KeyStatus, SandboxOverlap } from './registry.js';
+export type { SandboxStats } from './routes.js';
+
+export interface SandboxOptions {
+  /** What minting does to the account's other keys; default `until-revoked`. */
+  readonly overlap?: SandboxOverlap;
+  /** Port on 127.0.0.1; default 0, a free port. */
+  readonly port?: number;
+  /** Delay added to every request before it is answered, to play a distant provider in benchmarks. */
+  readonly latencyMs?: number;
+  /** Prefix of every key; default `sbx_`. */
+  readonly keyPrefix?: string;
+  /** Persist keys and activity here (JSON, mode 0600, atomic writes), so a restarted sandbox keeps its keys. */
+  readonly stateFile?: string;
+}
+
+/** One request as the server measured it, from arrival to the last byte of the answer. */
+export interface RoundTrip {
+  readonly method: string;
+  /** The route pattern (`/v1/whoami`), or `unknown`; never the request URL. */
+  readonly route: string;
+  readonly ms: number;
+}
+
+export interface Sandbox {
+  /** Base URL, `http://127.0.0.1:PORT`, without a trailing slash. */
+  readonly url: string;
+  readonly port: number;
+  readonly overlap: SandboxOverlap;
+  /** Live counters. */
+  readonly stats: Readonly<SandboxStats>;
+  /** Live list of measured requests, oldest first (the most recent 100,000). */
+  readonly roundTrips: readonly RoundTrip[];
+  /** Mint a key for an account without a request, as a test's or a rehearsal's first key; the overlap applies. */
+  mintKey(account: string): string;
+  /** True when the key is one the sandbox issued and it is neither revoked nor expired. */
+  isActive(key: string): boolean;
+  /** The account's activity log, optionally from a time on. */
+  activity(account: string, since?: Date | string): ActivityEvent[];
+  /** Stop listening, close every connection and write pending state; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Requests bodies beyond this are refused: every real body here is a few bytes of JSON or a form. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+const MAX_ROUND_TRIPS = 100_000;
+
+const JSON_TYPE = 'application/json';
+
+/** Start a sandbox provider on 127.0.0.1; resolves once it listens. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const overlap = options.overlap ?? 'until-revoked';
+  if (!sandboxOverlaps.includes(overlap)) throw new Error(`sandbox: unknown overlap "${String(overlap)}"`);
+  const latencyMs = options.latencyMs ?? 0;
+  if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error('sandbox: latencyMs must be a number ≥ 0');
+  const registry = new KeyRegistry({ overlap, keyPrefix: options.keyPrefix ?? 'sbx_', stateFile: options.stateFile });
+  const stats: SandboxStats = { minted: 0, checks: 0, rejected: 0, revokes: 0, requests: {} };
+  const roundTrips: RoundTrip[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const sockets = new Set<Socket>();
+
+  const server = createServer((request, response) => {
+    const startedAt = process.hrtime.bigint();
+    const receivedAt = Date.now();
+    const method = request.method ?? 'GET';
+    const { pathname, searchParams } = parseTarget(request.url);
+    const matched = matchRoute(method, pathname);
+    const route = matched.route?.pattern ?? 'unknown';
+    const label = matched.route === undefined ? 'unknown' : `${method} ${route}`;
+    stats.requests[label] = (stats.requests[label] ?? 0) + 1;
+    response.on('finish', () => {
+      if (roundTrips.length >= MAX_ROUND_TRIPS) roundTrips.splice(0, roundTrips.length - MAX_ROUND_TRIPS + 1);
+      roundTrips.push({ method, route, ms: Number(process.hrtime.bigint() - startedAt) / 1e6 });
+    });
+
+    readBody(request, (body) => {
+      const answer = (): void => {
+        let result: SandboxResponse;
+        if (body === undefined) {
+          result = error(413, 'body_too_large', `Request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+        } else if (matched.route === undefined) {
+          result =
+            matched.allowed.length > 0
+              ? { ...error(405, 'method_not_allowed', 'Method not allowed'), headers: { allow: matched.allowed.join(', ') } }
+              : error(404, 'not_found', 'No such route');
+        } else {
+          try {
+            result = matched.route.handle(
+              { method, params: matched.params, query: searchParams, headers: request.headers, body, receivedAt },
+              { registry, stats, route },
+            );
+          } catch {
+            // The error may name a file or a value; the client gets nothing but the fact.
+            result = error(500, 'internal_error', 'Internal sandbox error');
+          }
+          if (matched.route.check) {
+            stats.checks++;
+            if (result.status >= 400) stats.rejected++;
+          }
+        }
+        send(response, result);
+      };
+      if (latencyMs === 0) return answer();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        answer();
+      }, latencyMs);
+      timers.add(timer);
+    });
+  });
+
+  // A malformed request gets a JSON answer too, and never the bytes it sent.
+  server.on('clientError', (_error, socket: Socket) => {
+    if (socket.writable) {
+      const body = JSON.stringify({ error: { code: 'bad_request', message: 'Malformed HTTP request' } });
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    } else {
+      socket.destroy();
+    }
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    overlap,
+    stats,
+    roundTrips,
+    mintKey(account) {
+      const { key, record, revoked } = registry.mint(account);
+      stats.minted++;
+      stats.revokes += revoked;
+      registry.record(account, { at: record.createdAt, keyId: record.id, action: 'mint', route: 'mintKey', status: 201 });
+      return key;
+    },
+    isActive(key) {
+      const record = registry.lookup(key);
+      return record !== undefined && registry.statusOf(record) === 'active';
+    },
+    activity(account, since) {
+      if (since === undefined) return registry.activity(account);
+      const at = since instanceof Date ? since.getTime() : Date.parse(since);
+      if (Number.isNaN(at)) throw new Error('sandbox activity: since is not a valid time');
+      return registry.activity(account, at);
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        server.close(() => resolve());
+        server.closeAllConnections();
+        // Sockets still reading a request are not "connections" to closeAllConnections on every Node version.
+        for (const socket of sockets) socket.destroy();
+      }).finally(() => registry.flush());
+      return closing;
+    },
+  };
+}
+
+/** Path and query of a request target; a target that is not a path matches no route. */
+function parseTarget(target: string | undefined): { pathname: string; searchParams: URLSearchParams } {
+  if (target === undefined || !target.startsWith('/') || target.startsWith('//')) {
+    return { pathname: '', searchParams: new URLSearchParams() };
+  }
+  try {
+    const url = new URL(target, 'http://sandbox.invalid');
+    return { pathname: url.pathname, searchParams: url.searchParams };
+  } catch {
+    return { pathname: '', searchParams: new URLSearchParams() };
+  }
+}
+
+function error(status: number, code: string, message: string): SandboxResponse {
+  return { status, body: { error: { code, message } } };
+}
+
+/** Collect a request body; undefined when it passed the limit (the rest is read and dropped). */
+function readBody(request: IncomingMessage, done: (body: Buffer | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  request.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+  });
+  request.on('end', () => done(size <= MAX_BODY_BYTES ? Buffer.concat(chunks) : undefined));
+  // A client that goes away mid-body gets no answer; there is nobody to send it to.
+  request.on('error', () => undefined);
+}
+
+function send(response: ServerResponse, result: SandboxResponse): void {
+  if (response.destroyed) return;
+  const headers: Record<string, string> = { 'content-type': JSON_TYPE, 'cache-control': 'no-store', ...result.headers };
+  if (result.status === 204 || result.body === undefined) {
+    // A 204 carries no Content-Length (RFC 9110 §8.6); other empty answers say 0.
+    response.writeHead(result.status, result.status === 204 ? headers : { ...headers, 'content-length': '0' });
+    response.end();
+    return;
+  }
+  const text = JSON.stringify(result.body);
+  response.writeHead(result.status, { ...headers, 'content-length': String(Buffer.byteLength(text)) });
+  response.end(text);
+}

@@ -1,0 +1,19 @@
+/** Events the engine emits; the UI renders them live on a terminal, as plain lines, or as NDJSON (--json). */
+import type { Mode, Phase, RunResult } from '../engine/types.js';
+
+export type EngineEvent =
+  | { event: 'run.started'; credential: string; run: string; mode: Mode; runbook: string; overlap: string; resumed: boolean; budgetMs: number; stores: string[] }
+  | { event: 'phase.started'; phase: Phase }
+  | { event: 'step.started'; phase: Phase; step: string; name: string; human: boolean }
+  | { event: 'step.done'; phase: Phase; step: string; name: string; ms: number; human: boolean; detail: string | undefined; skipped?: boolean }
+  | { event: 'step.failed'; phase: Phase; step: string; name: string; ms: number; error: string; hint: string | undefined }
+  | { event: 'note'; level: 'info' | 'warn'; message: string }
+  | { event: 'instructions'; step: string; message: string; url: string | undefined }
+  | { event: 'outage.started' }
+  | { event: 'outage.ended'; ms: number }
+  | { event: 'run.finished'; credential: string; run: string; result: RunResult; seconds: number; outageSeconds: number | undefined; report: string | undefined; resumable: boolean; error: string | undefined };
+
+/** Where engine events go. */
+export interface EventSink {
+  emit(event: EngineEvent): void;
+}
