@@ -4,14 +4,20 @@
  * The target's mode is kept; a new file gets the mode asked for (0600 for anything that may hold a secret).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Write `content` to `path` atomically, keeping the existing mode or using `newFileMode` for a new file. */
-export function writeFileAtomic(path: string, content: string | Uint8Array, newFileMode = 0o600): void {
+export function writeFileAtomic(target: string, content: string | Uint8Array, newFileMode = 0o600): void {
+  let path = target;
   let mode = newFileMode;
+  let owner: { uid: number; gid: number } | undefined;
   try {
-    mode = statSync(path).mode & 0o7777;
+    // A symlinked file stays a link: the file it points to is the one replaced.
+    path = realpathSync(target);
+    const stat = statSync(path);
+    mode = stat.mode & 0o7777;
+    owner = { uid: stat.uid, gid: stat.gid };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -22,6 +28,14 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, newF
   try {
     // open() applies the umask; the file must end with exactly the target's mode.
     fchmodSync(fd, mode);
+    // Keep the owner too where we may (root, or the owner itself); the content is not yet in the file.
+    if (owner !== undefined && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) {
+      try {
+        fchownSync(fd, owner.uid, owner.gid);
+      } catch {
+        // Not permitted for an ordinary user: the file then belongs to whoever rotated it, as with any editor.
+      }
+    }
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     let offset = 0;
     while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);

@@ -1,0 +1,748 @@
+/**
+ * `.env` file store: one variable of a dotenv file, rewritten atomically with every other byte kept.
+ *
+ * ```yaml
+ * stores:
+ *   - dotenv: ./deploy/.env#STREAMPIXEL_API_KEY   # path relative to rekey.yaml, then the variable name
+ *     keepPrevious: true                          # optional: STREAMPIXEL_API_KEY_PREVIOUS=<old> during the overlap
+ * ```
+ *
+ * A `.env` file has no versions, so the version id of a value is its fingerprint, and compare-and-swap compares
+ * fingerprints. Staging and the overlap live in two sibling files in the same folder, mode 0600, so that a crash
+ * anywhere leaves a state the next call finishes (I1, I5):
+ *
+ * - `.env.NAME.rekey-staged` (for `app.env`: `.app.env.NAME.rekey-staged`) — JSON: the run, the base fingerprint,
+ *   the new value and its fingerprint, the time. Written by `stage`, removed by `promote` and `rollback`.
+ * - `.env.NAME.rekey-previous` — JSON: the run, the old value, the exact bytes of its old token (so a rollback
+ *   restores the line byte for byte), the fingerprint promoted, the time. Written by `promote` before the `.env` is
+ *   touched, removed by `rollback` and `retire`.
+ *
+ * The file is handled as bytes (latin1 text, one character per byte), so comments, blank lines, order, `export `,
+ * spacing, quoting, CRLF, a byte order mark and a missing final newline all survive: only the value's token changes.
+ */
+import { chownSync, constants, lstatSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fingerprint } from '../../src/secret/mask.js';
+import { Secret } from '../../src/secret/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/store/contract.js';
+import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
+import { fsyncDir, writeFileAtomic } from '../../src/util/atomic-file.js';
+
+// ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+// Format: parse a .env into entries with byte offsets, and edit one token without touching anything else.
+// ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+
+/** How a value is written: bare, in single quotes, in double quotes (with escapes), or in backticks. */
+export type QuoteStyle = 'none' | 'single' | 'double' | 'backtick';
+
+/** One `KEY=value` assignment, with offsets into the document's latin1 text. */
+export interface DotenvEntry {
+  readonly key: string;
+  /** The decoded value (UTF-8). */
+  readonly value: string;
+  readonly style: QuoteStyle;
+  /** Set when the quoting is broken (no closing quote, or text after it): the line is kept but not read. */
+  readonly malformed: boolean;
+  /** 1-based line number of the assignment, for messages. */
+  readonly line: number;
+  readonly lineStart: number;
+  readonly keyStart: number;
+  readonly keyEnd: number;
+  /** The value's token, quotes included: the only bytes an edit of this entry replaces. */
+  readonly valueStart: number;
+  readonly valueEnd: number;
+  /** End of the last line of the entry, before its line ending. */
+  readonly lineEnd: number;
+  /** After the line ending (equal to lineEnd on a last line without one). */
+  readonly next: number;
+}
+
+/** A parsed .env: its bytes as latin1 text (one character per byte) and its assignments in file order. */
+export interface DotenvDocument {
+  readonly text: string;
+  readonly entries: readonly DotenvEntry[];
+  /** The file's dominant line ending, for lines rekey adds. */
+  readonly eol: '\n' | '\r\n';
+}
+
+const BOM = '\xEF\xBB\xBF';
+const ASSIGNMENT = /[ \t]*(?<export>export[ \t]+)?(?<key>[\w.-]+)[ \t]*=[ \t]*/dy;
+const AFTER_QUOTE = /^[ \t]*(#.*)?$/;
+
+/** Parse a .env file's bytes. Lines that are not assignments (comments, blanks, anything else) are simply kept. */
+export function parseDotenv(bytes: Uint8Array): DotenvDocument {
+  const text = Buffer.from(bytes).toString('latin1');
+  const entries: DotenvEntry[] = [];
+  let pos = text.startsWith(BOM) ? BOM.length : 0;
+  let line = 1;
+  while (pos < text.length) {
+    const first = lineBounds(text, pos);
+    ASSIGNMENT.lastIndex = pos;
+    const match = ASSIGNMENT.exec(text);
+    if (match === null || match.index !== pos || match.indices?.groups?.['key'] === undefined) {
+      pos = first.next;
+      line += 1;
+      continue;
+    }
+    const [keyStart, keyEnd] = match.indices.groups['key'];
+    const valueStart = ASSIGNMENT.lastIndex;
+    const entry = readValue(text, valueStart, first);
+    entries.push({ key: text.slice(keyStart, keyEnd), line, lineStart: pos, keyStart, keyEnd, valueStart, ...entry });
+    line += countNewlines(text, pos, entry.next);
+    pos = entry.next;
+  }
+  return { text, entries, eol: dominantEol(text) };
+}
+
+type ValuePart = Pick<DotenvEntry, 'value' | 'style' | 'malformed' | 'valueEnd' | 'lineEnd' | 'next'>;
+
+function readValue(text: string, start: number, first: { end: number; next: number }): ValuePart {
+  const quote = text[start];
+  if (quote === '"' || quote === "'" || quote === '`') {
+    const close = quote === '"' ? closingDoubleQuote(text, start + 1) : text.indexOf(quote, start + 1);
+    if (close !== -1) {
+      const last = lineBounds(text, close);
+      if (AFTER_QUOTE.test(text.slice(close + 1, last.end))) {
+        const inner = text.slice(start + 1, close);
+        const style: QuoteStyle = quote === '"' ? 'double' : quote === "'" ? 'single' : 'backtick';
+        return { value: fromLatin1(style === 'double' ? unescapeDouble(inner) : inner), style, malformed: false, valueEnd: close + 1, lineEnd: last.end, next: last.next };
+      }
+    }
+    // Readers disagree about an unclosed quote or text after the closing one; keep the line, refuse to guess.
+    return { value: '', style: 'none', malformed: true, valueEnd: first.end, lineEnd: first.end, next: first.next };
+  }
+  // Unquoted: a `#` starts a comment only after a space or tab (as docker compose and python-dotenv read it), so
+  // `https://host/#frag` keeps its fragment; trailing blanks are not part of the value.
+  let end = first.end;
+  for (let i = start; i < first.end; i += 1) {
+    if (text[i] === '#' && (text[i - 1] === ' ' || text[i - 1] === '\t')) {
+      end = i;
+      break;
+    }
+  }
+  while (end > start && (text[end - 1] === ' ' || text[end - 1] === '\t')) end -= 1;
+  return { value: fromLatin1(text.slice(start, end)), style: 'none', malformed: false, valueEnd: end, lineEnd: first.end, next: first.next };
+}
+
+function closingDoubleQuote(text: string, from: number): number {
+  for (let i = from; i < text.length; i += 1) {
+    if (text[i] === '\\') i += 1;
+    else if (text[i] === '"') return i;
+  }
+  return -1;
+}
+
+// Node's dotenv expands \n and \r only, python-dotenv and compose also \t, \" and \\; a value rekey reads must mean
+// the same to all of them, so these five are decoded and any other backslash is kept as written.
+const DOUBLE_ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '"': '"', '\\': '\\' };
+
+function unescapeDouble(inner: string): string {
+  return inner.replace(/\\(.)/gs, (whole, char: string) => DOUBLE_ESCAPES[char] ?? whole);
+}
+
+function lineBounds(text: string, from: number): { end: number; next: number } {
+  const newline = text.indexOf('\n', from);
+  if (newline === -1) return { end: text.length, next: text.length };
+  return { end: newline > from && text[newline - 1] === '\r' ? newline - 1 : newline, next: newline + 1 };
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let count = 0;
+  for (let i = text.indexOf('\n', from); i !== -1 && i < to; i = text.indexOf('\n', i + 1)) count += 1;
+  return count;
+}
+
+function dominantEol(text: string): '\n' | '\r\n' {
+  const all = countNewlines(text, 0, text.length);
+  const crlf = text.split('\r\n').length - 1;
+  return crlf > all - crlf ? '\r\n' : '\n';
+}
+
+const toLatin1 = (value: string): string => Buffer.from(value, 'utf8').toString('latin1');
+const fromLatin1 = (text: string): string => Buffer.from(text, 'latin1').toString('utf8');
+
+/** The entry that counts for a key: dotenv readers let the last assignment win. */
+export function lastEntry(doc: DotenvDocument, key: string): DotenvEntry | undefined {
+  for (let i = doc.entries.length - 1; i >= 0; i -= 1) if (doc.entries[i]!.key === key) return doc.entries[i];
+  return undefined;
+}
+
+// A bare value must mean the same to node's dotenv, python-dotenv, docker compose and `set -a; . ./.env`: no blanks,
+// quotes, `#`, `$`, backslashes, backticks, globs, `~` or shell operators. Generated tokens (hex, base64, base64url,
+// `sk_live_…`, JWTs) fit.
+const SAFE_BARE = /^[A-Za-z0-9_.\/+=:@,%-]*$/;
+
+/** Whether `value` can be written in `style` and read back as the same string by every common dotenv reader. */
+export function fitsStyle(style: QuoteStyle, value: string): boolean {
+  switch (style) {
+    case 'none':
+      return SAFE_BARE.test(value);
+    case 'single':
+      // Single quotes are literal everywhere, except that python-dotenv decodes \\ and \' inside them.
+      return !/['\\\r\n]/.test(value);
+    case 'double':
+      // Newlines travel as \n; a quote or backslash would need an escape node's dotenv does not decode, and `$`
+      // or a backtick would be expanded by compose, dotenv-expand and shells.
+      return !/["\\$`]/.test(value);
+    case 'backtick':
+      return !/[`\\\r\n]/.test(value);
+  }
+}
+
+/**
+ * The style to write `value` in: the old style when the value fits it, so the line keeps its look; otherwise single
+ * quotes, the one style no reader expands; otherwise double quotes with newlines as \n. A value that fits none (it
+ * holds both a quote or backslash and something single quotes cannot carry) gets fully escaped double quotes, which
+ * python-dotenv, compose and rekey read back exactly; the choice is made at promote so the value is never refused
+ * after it was minted.
+ */
+export function chooseStyle(old: QuoteStyle, value: string): QuoteStyle {
+  if (fitsStyle(old, value)) return old;
+  if (fitsStyle('single', value)) return 'single';
+  return 'double';
+}
+
+/** The token (latin1 text, quotes included) that writes `value` in `style`. */
+export function encodeValue(style: QuoteStyle, value: string): string {
+  switch (style) {
+    case 'none':
+      return toLatin1(value);
+    case 'single':
+      return toLatin1(`'${value}'`);
+    case 'backtick':
+      return toLatin1(`\`${value}\``);
+    case 'double':
+      return toLatin1(`"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`);
+  }
+}
+
+/** The document's text with `entry`'s token replaced by `token`; every other byte is kept. */
+export function replaceToken(doc: DotenvDocument, entry: DotenvEntry, token: string): string {
+  // `KEY= # note` has an empty bare value right before the comment; a value put there needs a blank before `#`,
+  // or the comment would become part of it.
+  const gap = entry.valueStart === entry.valueEnd && doc.text[entry.valueEnd] === '#' ? ' ' : '';
+  return doc.text.slice(0, entry.valueStart) + token + gap + doc.text.slice(entry.valueEnd);
+}
+
+/** The document's text with `entry` set to `value`, in its old quoting style when the value fits it. */
+export function setValue(doc: DotenvDocument, entry: DotenvEntry, value: string): string {
+  return replaceToken(doc, entry, encodeValue(chooseStyle(entry.style, value), value));
+}
+
+/** The document's text with a `key=token` line added right after `after`, shaped like it (indent, `export `, `=`). */
+export function insertAfter(doc: DotenvDocument, after: DotenvEntry, key: string, token: string): string {
+  const prefix = doc.text.slice(after.lineStart, after.keyStart);
+  const separator = doc.text.slice(after.keyEnd, after.valueStart);
+  const eol = after.next > after.lineEnd ? doc.text.slice(after.lineEnd, after.next) : doc.eol;
+  // Inserted before the line ending of `after`, so a file without a final newline still ends without one.
+  return doc.text.slice(0, after.lineEnd) + eol + prefix + key + separator + token + doc.text.slice(after.lineEnd);
+}
+
+/** The document's text without `entry`'s lines. */
+export function removeEntry(doc: DotenvDocument, entry: DotenvEntry): string {
+  if (entry.next > entry.lineEnd || doc.text[entry.lineStart - 1] !== '\n') return doc.text.slice(0, entry.lineStart) + doc.text.slice(entry.next);
+  // The last line has no line ending: drop the one before it instead, so the file still ends without one.
+  const before = doc.text.slice(entry.lineStart - 2, entry.lineStart) === '\r\n' ? 2 : 1;
+  return doc.text.slice(0, entry.lineStart - before) + doc.text.slice(entry.next);
+}
+
+// ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+// Store
+// ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+
+/** The sibling file that holds a staged value. */
+interface StagedFile {
+  readonly rekey: 'dotenv-staged';
+  readonly run: RunId;
+  readonly variable: string;
+  /** Fingerprint of the value current when the run staged. */
+  readonly base: VersionId;
+  /** Fingerprint of `value`. */
+  readonly version: VersionId;
+  readonly value: string;
+  readonly stagedAt: string;
+}
+
+/** The sibling file that keeps the value current before a run promoted, for rollback, revoke and retire. */
+interface PreviousFile {
+  readonly rekey: 'dotenv-previous';
+  readonly run: RunId;
+  readonly variable: string;
+  /** Fingerprint of `value`, the value before the run. */
+  readonly base: VersionId;
+  /** Fingerprint of the value the run promoted. */
+  readonly version: VersionId;
+  readonly value: string;
+  /** The old value's token exactly as it was in the file (base64 of its bytes), for a byte-exact rollback. */
+  readonly token: string;
+  /** Whether this promote wrote NAME_PREVIOUS. */
+  readonly keepPrevious: boolean;
+  /** NAME_PREVIOUS's token before this run (base64), or null when it was not set: a rollback puts it back. */
+  readonly previousVariableToken: string | null;
+  readonly promotedAt: string;
+}
+
+/** The points between the steps of a write, where a crash can happen; tests inject crashes there. */
+export type DotenvStep =
+  | 'staged-written'
+  | 'previous-written'
+  | 'env-written'
+  | 'staged-removed'
+  | 'env-restored'
+  | 'previous-variable-removed'
+  | 'previous-removed';
+
+/** Test hooks: `afterStep` runs after each durable step and may throw to play a crash right there. */
+export interface DotenvHooks {
+  afterStep?(operation: string, step: DotenvStep): void;
+}
+
+/** Options of a dotenv store entry. */
+export interface DotenvOptions {
+  readonly keepPrevious?: boolean;
+}
+
+/** Where one ref's files are. */
+interface Place {
+  readonly display: string;
+  readonly file: string;
+  readonly dir: string;
+  readonly variable: string;
+  readonly previousVariable: string;
+  readonly stagedFile: string;
+  readonly previousFile: string;
+}
+
+const VARIABLE = /^[\w.-]+$/;
+
+/** The sibling files of `.env` for variable NAME: `.env.NAME.rekey-staged` and `.env.NAME.rekey-previous`. */
+export function siblingFiles(file: string, variable: string): { staged: string; previous: string } {
+  // Hidden, and named after the file, so that the usual `.env*` ignore patterns already cover them.
+  const name = basename(file);
+  const stem = join(dirname(file), `${name.startsWith('.') ? '' : '.'}${name}.${variable}`);
+  return { staged: `${stem}.rekey-staged`, previous: `${stem}.rekey-previous` };
+}
+
+function placeOf(ref: StoreRef, operation: string, context: StoreContext): Place {
+  if (ref.path === '') throw new StoreError('invalid', operation, ref.display, 'the ref has no file path, such as ./deploy/.env#API_KEY');
+  if (ref.field === undefined || ref.field === '') {
+    throw new StoreError('invalid', operation, ref.display, 'a dotenv ref names its variable after "#", such as ./deploy/.env#API_KEY');
+  }
+  if (!VARIABLE.test(ref.field)) throw new StoreError('invalid', operation, ref.display, `${ref.field} is not a variable name (letters, digits, _ . -)`);
+  const file = resolve(context.baseDir, ref.path);
+  const siblings = siblingFiles(file, ref.field);
+  return {
+    display: ref.display,
+    file,
+    dir: dirname(file),
+    variable: ref.field,
+    previousVariable: `${ref.field}_PREVIOUS`,
+    stagedFile: siblings.staged,
+    previousFile: siblings.previous,
+  };
+}
+
+/** A typed store error for a failed file operation: names the file, never its content. */
+function fsError(operation: string, place: Place, what: string, error: unknown): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new SecretNotFoundError(operation, place.display, `${what} does not exist`);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new StorePermissionError(
+      operation,
+      place.display,
+      `${what}: ${code === 'EROFS' ? 'read-only file system' : 'permission denied'}`,
+      `give the user running rekey read and write access to ${place.file} and to its folder (rekey writes a temporary file and sibling files there)`,
+    );
+  }
+  return new StoreError('failed', operation, place.display, `${what}: ${code ?? 'I/O error'}`, { cause: error });
+}
+
+/** Open a dotenv store. `hooks` are for tests only; configuration cannot reach them. */
+export function openDotenvStore(options: DotenvOptions, context: StoreContext, hooks: DotenvHooks = {}): SecretStore {
+  const keepPrevious = options.keepPrevious === true;
+  const after = (operation: string, step: DotenvStep): void => hooks.afterStep?.(operation, step);
+
+  const loadEnv = async (operation: string, place: Place): Promise<{ bytes: Buffer; doc: DotenvDocument }> => {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(place.file);
+    } catch (error) {
+      throw fsError(operation, place, `file ${place.file}`, error);
+    }
+    return { bytes, doc: parseDotenv(bytes) };
+  };
+
+  const entryOf = (operation: string, place: Place, doc: DotenvDocument): DotenvEntry => {
+    const entry = lastEntry(doc, place.variable);
+    if (entry === undefined) throw new SecretNotFoundError(operation, place.display, `variable ${place.variable} is not set in ${place.file}`);
+    if (entry.malformed) {
+      throw new StoreError('invalid', operation, place.display, `variable ${place.variable} on line ${entry.line} of ${place.file} has an unclosed quote or text after its closing quote`);
+    }
+    return entry;
+  };
+
+  const readSibling = async <T extends StagedFile | PreviousFile>(operation: string, place: Place, path: string, kind: T['rekey']): Promise<T | undefined> => {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw fsError(operation, place, `file ${path}`, error);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const record = parsed as Partial<T> | undefined;
+    if (record?.rekey !== kind || typeof record.run !== 'string' || typeof record.value !== 'string' || record.variable !== place.variable) {
+      // Never quote the content: it holds a secret.
+      throw new StoreError('invalid', operation, place.display, `${path} is not a rekey ${kind} file for ${place.variable}`, { hint: 'move it away if it was edited by hand' });
+    }
+    return record as T;
+  };
+
+  const writeSibling = (operation: string, place: Place, path: string, record: StagedFile | PreviousFile): void => {
+    try {
+      // A new sibling file is created 0600 whatever the .env's mode: it holds a secret and nobody else needs it.
+      writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`, 0o600);
+    } catch (error) {
+      throw fsError(operation, place, `file ${path}`, error);
+    }
+  };
+
+  const removeSibling = (operation: string, place: Place, path: string): void => {
+    try {
+      unlinkSync(path);
+      fsyncDir(dirname(path));
+    } catch (error) {
+      // Already gone is success: every step may run again after a crash.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(operation, place, `file ${path}`, error);
+    }
+  };
+
+  /** Rewrite the .env atomically, keeping its mode and owner; refuses if the file changed since it was read. */
+  const writeEnv = (operation: string, place: Place, expected: Buffer, text: string): void => {
+    try {
+      // A symlinked .env (to a shared config folder, say) stays a link: the file it points at is rewritten.
+      const target = realpathSync(place.file);
+      const before = statSync(target);
+      // Narrows the window in which another writer (a second credential in the same file, a person) could be
+      // overwritten to the few microseconds between this read and the rename; it cannot close it entirely.
+      if (!readFileSync(target).equals(expected)) {
+        throw new StoreConflictError(operation, place.display, `${place.file} changed while rekey was rewriting it`, 'run the command again');
+      }
+      writeFileAtomic(target, Buffer.from(text, 'latin1'));
+      restoreOwner(target, before.uid, before.gid);
+    } catch (error) {
+      throw fsError(operation, place, `file ${place.file}`, error);
+    }
+  };
+
+  const currentOf = async (operation: string, place: Place) => {
+    const { bytes, doc } = await loadEnv(operation, place);
+    const entry = entryOf(operation, place, doc);
+    return { bytes, doc, entry, version: fingerprint(entry.value) };
+  };
+
+  const store: SecretStore = {
+    kind: 'dotenv',
+    capabilities: { staging: true, versions: false, compareAndSwap: true },
+
+    async read(ref) {
+      const place = placeOf(ref, 'read', context);
+      const { entry, version } = await currentOf('read', place);
+      return { value: new Secret(entry.value), version };
+    },
+
+    async readStaged(ref, run) {
+      const operation = 'read staged';
+      const place = placeOf(ref, operation, context);
+      const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
+      if (staged?.run === run) return { value: new Secret(staged.value), version: staged.version, run, createdAt: new Date(staged.stagedAt) };
+      const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+      if (previous?.run !== run) return undefined;
+      const { entry, version } = await currentOf(operation, place);
+      return version === previous.version ? { value: new Secret(entry.value), version, run, createdAt: new Date(previous.promotedAt) } : undefined;
+    },
+
+    async readPrevious(ref, run) {
+      const operation = 'read previous';
+      const place = placeOf(ref, operation, context);
+      const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+      if (previous?.run !== run) return undefined;
+      return { value: new Secret(previous.value), version: previous.base };
+    },
+
+    async stage(ref, value, run, base) {
+      const operation = 'stage';
+      const place = placeOf(ref, operation, context);
+      const { version: current } = await currentOf(operation, place);
+      const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
+      if (staged !== undefined) {
+        if (staged.run !== run) {
+          throw new StoreConflictError(
+            operation,
+            place.display,
+            `run ${staged.run} has already staged a value in ${place.stagedFile}`,
+            `finish that run (rekey resume ${staged.run}) or roll it back (rekey rollback ${staged.run}); delete the file only if that run is abandoned`,
+          );
+        }
+        if (staged.version !== value.fingerprint) throw new StoreConflictError(operation, place.display, `this run already staged a different value (fingerprint ${staged.version})`);
+        return staged.version;
+      }
+      const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+      if (previous !== undefined) {
+        if (previous.run === run && previous.version === value.fingerprint) return previous.version;
+        if (previous.run === run) throw new StoreConflictError(operation, place.display, `this run already promoted a different value (fingerprint ${previous.version})`);
+        throw new StoreConflictError(
+          operation,
+          place.display,
+          `run ${previous.run} promoted and still keeps the value before it in ${place.previousFile}`,
+          `let that run retire its previous value (rekey resume ${previous.run}) or roll it back first`,
+        );
+      }
+      // With fingerprints as versions, a new value equal to the old one would look promoted before it was.
+      if (value.fingerprint === current) throw new StoreError('invalid', operation, place.display, 'the new value is the same as the current one');
+      if (current !== base) throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${base}`);
+      writeSibling(operation, place, place.stagedFile, {
+        rekey: 'dotenv-staged',
+        run,
+        variable: place.variable,
+        base,
+        version: value.fingerprint,
+        value: value.reveal(),
+        stagedAt: new Date().toISOString(),
+      });
+      after(operation, 'staged-written');
+      return value.fingerprint;
+    },
+
+    async promote(ref, version, run, base) {
+      const operation = 'promote';
+      const place = placeOf(ref, operation, context);
+      const { bytes, doc, entry, version: current } = await currentOf(operation, place);
+      const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
+      let previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+      if (previous !== undefined && previous.run !== run) {
+        throw new StoreConflictError(
+          operation,
+          place.display,
+          `run ${previous.run} still keeps its previous value in ${place.previousFile}`,
+          `let that run retire (rekey resume ${previous.run}) or roll it back first`,
+        );
+      }
+      if (current === version) {
+        // Already current (a second promote, or a crash after the .env was rewritten): finish the leftover step.
+        if (staged?.run === run) {
+          removeSibling(operation, place, place.stagedFile);
+          after(operation, 'staged-removed');
+        }
+        return;
+      }
+      if (staged?.run !== run || staged.version !== version) {
+        throw new StoreConflictError(operation, place.display, `version ${version} was not staged by this run`, 'stage the value again in this run first');
+      }
+      if (previous === undefined) {
+        if (current !== base) throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${base} or ${version}`);
+        const previousEntry = keepPrevious ? lastEntry(doc, place.previousVariable) : undefined;
+        previous = {
+          rekey: 'dotenv-previous',
+          run,
+          variable: place.variable,
+          base: current,
+          version,
+          value: entry.value,
+          token: Buffer.from(doc.text.slice(entry.valueStart, entry.valueEnd), 'latin1').toString('base64'),
+          keepPrevious,
+          previousVariableToken: previousEntry === undefined ? null : Buffer.from(doc.text.slice(previousEntry.valueStart, previousEntry.valueEnd), 'latin1').toString('base64'),
+          promotedAt: new Date().toISOString(),
+        };
+        // The old value is made durable beside the file before the file loses it (I1).
+        writeSibling(operation, place, place.previousFile, previous);
+        after(operation, 'previous-written');
+      } else if (current !== previous.base) {
+        throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${previous.base} or ${version}`);
+      }
+      let text = setValue(doc, entry, staged.value);
+      if (previous.keepPrevious) {
+        const next = parseDotenv(Buffer.from(text, 'latin1'));
+        const oldToken = Buffer.from(previous.token, 'base64').toString('latin1');
+        const existing = lastEntry(next, place.previousVariable);
+        // The old token is reused byte for byte: it already is a valid spelling of the old value.
+        text = existing === undefined ? insertAfter(next, lastEntry(next, place.variable)!, place.previousVariable, oldToken) : replaceToken(next, existing, oldToken);
+      }
+      writeEnv(operation, place, bytes, text);
+      after(operation, 'env-written');
+      removeSibling(operation, place, place.stagedFile);
+      after(operation, 'staged-removed');
+    },
+
+    async rollback(ref, run) {
+      const operation = 'rollback';
+      const place = placeOf(ref, operation, context);
+      const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
+      const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+      const stagedOurs = staged?.run === run;
+      if (previous?.run === run) {
+        const { bytes, doc, entry, version: current } = await currentOf(operation, place);
+        if (current === previous.version) {
+          let text = replaceToken(doc, entry, Buffer.from(previous.token, 'base64').toString('latin1'));
+          if (previous.keepPrevious) {
+            const next = parseDotenv(Buffer.from(text, 'latin1'));
+            const kept = lastEntry(next, place.previousVariable);
+            if (kept !== undefined && !kept.malformed && kept.value === previous.value) {
+              text = previous.previousVariableToken === null ? removeEntry(next, kept) : replaceToken(next, kept, Buffer.from(previous.previousVariableToken, 'base64').toString('latin1'));
+            }
+          }
+          writeEnv(operation, place, bytes, text);
+          after(operation, 'env-restored');
+        } else if (current !== previous.base) {
+          throw new StoreConflictError(
+            operation,
+            place.display,
+            `the value was changed after this run promoted (fingerprint ${current}); rollback will not overwrite it`,
+            `decide by hand which value should be current; the value before this run is kept in ${place.previousFile}`,
+          );
+        }
+      }
+      if (stagedOurs) {
+        removeSibling(operation, place, place.stagedFile);
+        after(operation, 'staged-removed');
+      }
+      if (previous?.run === run) {
+        removeSibling(operation, place, place.previousFile);
+        after(operation, 'previous-removed');
+      }
+    },
+
+    async retire(ref, run) {
+      const operation = 'retire';
+      const place = placeOf(ref, operation, context);
+      const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+      if (previous?.run !== run) return;
+      if (previous.keepPrevious) {
+        let loaded: { bytes: Buffer; doc: DotenvDocument } | undefined;
+        try {
+          loaded = await loadEnv(operation, place);
+        } catch (error) {
+          if (!(error instanceof SecretNotFoundError)) throw error;
+        }
+        if (loaded !== undefined) {
+          // Only the NAME_PREVIOUS lines holding the value this run kept: anything else there is not ours to drop.
+          let doc = loaded.doc;
+          let changed = false;
+          for (let kept = lastMatching(doc, place.previousVariable, previous.value); kept !== undefined; kept = lastMatching(doc, place.previousVariable, previous.value)) {
+            doc = parseDotenv(Buffer.from(removeEntry(doc, kept), 'latin1'));
+            changed = true;
+          }
+          if (changed) {
+            writeEnv(operation, place, loaded.bytes, doc.text);
+            after(operation, 'previous-variable-removed');
+          }
+        }
+      }
+      removeSibling(operation, place, place.previousFile);
+      after(operation, 'previous-removed');
+    },
+
+    async check(ref) {
+      return checkPlace(ref, context, store);
+    },
+  };
+  return store;
+}
+
+function lastMatching(doc: DotenvDocument, key: string, value: string): DotenvEntry | undefined {
+  for (let i = doc.entries.length - 1; i >= 0; i -= 1) {
+    const entry = doc.entries[i]!;
+    if (entry.key === key && !entry.malformed && entry.value === value) return entry;
+  }
+  return undefined;
+}
+
+/** Give a rewritten file its old owner back: the atomic rename replaced it with a file owned by this process. */
+function restoreOwner(path: string, uid: number, gid: number): void {
+  const now = statSync(path);
+  if (now.uid === uid && now.gid === gid) return;
+  try {
+    chownSync(path, uid, gid);
+  } catch {
+    // Only root (or the owner, for its own groups) may chown; `check` warns about this before a run.
+  }
+}
+
+async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretStore): Promise<StoreCheck> {
+  const notes: string[] = [];
+  let place: Place;
+  try {
+    place = placeOf(ref, 'check', context);
+  } catch (error) {
+    return { readable: false, writable: undefined, notes: [(error as Error).message] };
+  }
+  let readable = false;
+  let version: string | undefined;
+  try {
+    version = (await store.read(ref)).version;
+    readable = true;
+  } catch (error) {
+    if (!(error instanceof StoreError)) throw error;
+    notes.push(error.hint === undefined ? error.message : `${error.message} (${error.hint})`);
+  }
+  const canWrite = async (path: string): Promise<boolean> =>
+    access(path, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+  const fileStat = await stat(place.file).catch(() => undefined);
+  const dirWritable = await canWrite(place.dir);
+  const fileWritable = fileStat !== undefined && (await canWrite(place.file));
+  if (fileStat !== undefined && !fileWritable) notes.push(`${place.file} is not writable by this user`);
+  if (!dirWritable) notes.push(`cannot create files in ${place.dir}: rekey writes a temporary file and its staging and previous files there`);
+  if (fileStat !== undefined) {
+    const mode = fileStat.mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      const who = (mode & 0o044) !== 0 ? 'readable by other users' : 'open to other users';
+      notes.push(`${place.file} has mode 0${mode.toString(8)}, wider than 0600: the file is ${who}; rekey keeps the mode, consider chmod 600`);
+    }
+    const uid = process.getuid?.();
+    const groups = [process.getgid?.(), ...(process.getgroups?.() ?? [])];
+    if (uid !== undefined && uid !== 0 && (fileStat.uid !== uid || !groups.includes(fileStat.gid))) {
+      // The rename replaces the file with one this user created; only root may always give owner and group back.
+      notes.push(`${place.file} belongs to another user or group, which a rewrite by this user cannot keep: run rekey as the file's owner or as root`);
+    }
+    if (lstatSync(place.file).isSymbolicLink()) notes.push(`${place.file} is a symbolic link; rekey rewrites the file it points to and keeps the link`);
+    if (readable) {
+      const doc = parseDotenv(await readFile(place.file));
+      const count = doc.entries.filter((e) => e.key === place.variable).length;
+      if (count > 1) notes.push(`${place.variable} is set ${count} times in ${place.file}; the last one (line ${lastEntry(doc, place.variable)!.line}) wins and is the one rekey changes`);
+    }
+  }
+  for (const [path, what] of [
+    [place.stagedFile, 'a staged value'],
+    [place.previousFile, 'the value before its promote'],
+  ] as const) {
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    let run = 'an unknown run';
+    try {
+      run = `run ${String((JSON.parse(text) as { run?: unknown }).run)}`;
+    } catch {
+      // A damaged sibling file still counts as a leftover; its content is never quoted.
+    }
+    notes.push(`${path} holds ${what} from ${run}`);
+  }
+  return { readable, writable: fileStat === undefined ? false : fileWritable && dirWritable, fingerprint: version, notes };
+}
+
+export default {
+  kind: 'dotenv',
+  summary: 'one variable in a .env file, rewritten atomically with every other byte kept',
+  options: { keepPrevious: 'boolean' },
+  open(options, context) {
+    return openDotenvStore({ keepPrevious: options['keepPrevious'] === true }, context);
+  },
+} satisfies SecretStoreAdapter;

@@ -1,0 +1,69 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { appendAudit, verifyAudit, auditFile } from '../../src/engine/audit-log.js';
+import { ChainWriter, readChain, verifyChain } from '../../src/engine/chain.js';
+import { Secret } from '../../src/secret/secret.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rekey-chain-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const entry = (phase: string) => ({ credential: 'c', run: 'r', mode: 'scheduled', phase, result: 'done' as const, fingerprints: { old: 'aaaa', new: 'bbbb' } });
+
+describe('hash-chained journal and audit log', () => {
+  it('appends records that chain to each other, in a 0600 file', () => {
+    const writer = new ChainWriter(join(dir, 'j.jsonl'));
+    writer.append({ type: 'a' });
+    writer.append({ type: 'b' });
+    const records = readChain(join(dir, 'j.jsonl'));
+    expect(records.map((r) => r.seq)).toEqual([1, 2]);
+    expect(records[1]!.prev).toBe(records[0]!.hash);
+    expect(verifyChain(records)).toBeUndefined();
+    expect(statSync(join(dir, 'j.jsonl')).mode & 0o777).toBe(0o600);
+  });
+
+  it('a reopened writer continues the chain', () => {
+    new ChainWriter(join(dir, 'j.jsonl')).append({ type: 'a' });
+    new ChainWriter(join(dir, 'j.jsonl')).append({ type: 'b' });
+    expect(verifyChain(readChain(join(dir, 'j.jsonl')))).toBeUndefined();
+  });
+
+  it('ignores a torn last line left by a crash mid-write', () => {
+    const file = join(dir, 'j.jsonl');
+    new ChainWriter(file).append({ type: 'a' });
+    writeFileSync(file, `${readFileSync(file, 'utf8')}{"seq":2,"at":"2026-`, { flag: 'w' });
+    expect(readChain(file)).toHaveLength(1);
+  });
+
+  it('refuses to write a record that holds a known secret value (I3)', () => {
+    const value = new Secret('rk_canary_JOURNAL_00112233445566');
+    const writer = new ChainWriter(join(dir, 'j.jsonl'));
+    expect(() => writer.append({ type: 'oops', value: value.reveal() })).toThrow(/refusing to write a secret/);
+    expect(readChain(join(dir, 'j.jsonl'))).toHaveLength(0);
+  });
+
+  it('audit verify names the first altered record', () => {
+    for (const phase of ['generate', 'rollout', 'verify']) appendAudit(dir, entry(phase));
+    expect(verifyAudit(dir)).toEqual({ ok: true, records: 3 });
+    const lines = readFileSync(auditFile(dir), 'utf8').split('\n');
+    lines[1] = lines[1]!.replace('"bbbb"', '"cccc"');
+    writeFileSync(auditFile(dir), lines.join('\n'));
+    const result = verifyAudit(dir);
+    expect(result).toMatchObject({ ok: false, seq: 2 });
+  });
+
+  it('audit verify catches records removed from the middle and from the end', () => {
+    for (const phase of ['generate', 'rollout', 'verify', 'revoke']) appendAudit(dir, entry(phase));
+    const lines = readFileSync(auditFile(dir), 'utf8').trimEnd().split('\n');
+    writeFileSync(auditFile(dir), `${[lines[0], lines[2], lines[3]].join('\n')}\n`);
+    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 3 });
+    writeFileSync(auditFile(dir), `${lines.slice(0, 3).join('\n')}\n`);
+    const cut = verifyAudit(dir);
+    expect(cut.ok).toBe(false);
+    expect(cut.ok === false && cut.problem).toMatch(/removed from the end/);
+  });
+});
