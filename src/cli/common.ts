@@ -19,8 +19,8 @@ export interface Globals {
 
 /** Load the config named by --config or found in the working directory. */
 export async function openConfig(globals: Globals): Promise<Config> {
-  const { findConfigFile, loadConfig } = await import('../config/load.js');
-  return loadConfig(findConfigFile(globals.config));
+  const [{ findConfigFile }, { loadConfigCached }] = await Promise.all([import('../config/find.js'), import('../config/cache.js')]);
+  return loadConfigCached(findConfigFile(globals.config));
 }
 
 /** A credential by id, with the nearest id suggested for a typo. */
