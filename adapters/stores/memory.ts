@@ -175,7 +175,7 @@ export default {
   kind: 'memory',
   summary: 'values held in this process only (tests and demos)',
   options: { space: 'string' },
-  open(options) {
+  open(options, _context) {
     return openMemoryStore(memorySpace(typeof options['space'] === 'string' ? options['space'] : 'default'));
   },
 } satisfies SecretStoreAdapter;

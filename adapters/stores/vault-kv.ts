@@ -1,0 +1,687 @@
+/**
+ * HashiCorp Vault KV version 2. A write is current at once (Vault has no staging), so `stage` writes the new value
+ * with check-and-set against the version the run started from, and `promote` only confirms it is still current.
+ * Each run records itself in the secret's `custom_metadata`, so that a resumed run finds the version it wrote.
+ *
+ * ```yaml
+ * stores:
+ *   - vault-kv: secret/web/streampixel#api_key   # mount "secret", path "web/streampixel", field "api_key"
+ *     address: https://vault.example.com:8200     # optional: else VAULT_ADDR
+ *     namespace: team-a                           # optional: else VAULT_NAMESPACE (Vault Enterprise, HCP Vault)
+ *     token: VAULT_TOKEN_ROTATE                   # optional: the environment variable holding the token (default VAULT_TOKEN)
+ *     # or AppRole instead of a token:
+ *     # roleId: 4c3e1f0a-…                       #   the role id (not a secret)
+ *     # secretIdEnv: VAULT_SECRET_ID             #   the environment variable holding the secret id
+ *     destroyOnRetire: true                       # optional: destroy the old version once the old key is proven dead
+ *   - vault-kv: kv/team-a/web/app#API_KEY
+ *     mount: kv/team-a                            # for a mount whose path has slashes
+ * ```
+ *
+ * The token's policy needs `read`, `create` and `update` on `<mount>/data/<path>` and `update` on
+ * `<mount>/metadata/<path>`; `update` on `<mount>/destroy/<path>` with `destroyOnRetire`.
+ *
+ * What the adapter keeps in `custom_metadata`, one key per run and field (`rekey:<run>:<field>`), as compact JSON:
+ * `{"run":…,"base":7,"new":"<tag>","old":"<tag>","at":"<ISO time>","rollback":8}`. A tag is a short SHA-256 of the
+ * run id and a value, so the metadata names no value and a tag from one run says nothing about another run.
+ * The run's own version is always `base + 1` (a check-and-set write on `base` can only create that version), and
+ * it is the run's when its field carries the `new` tag: that check makes a crash between any two calls harmless.
+ */
+import { createHash } from 'node:crypto';
+import { Secret } from '../../src/secret/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
+import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { withRetry, type RetryOptions } from '../../src/util/retry.js';
+
+/**
+ * The two Vault HTTP calls this adapter makes, as node-vault's `read` and `write` offer them. A failure with a
+ * reply carries `response.statusCode` and `response.body` (node-vault's ApiResponseError); a failure without one
+ * carries a Node error `code` such as `ECONNREFUSED`.
+ */
+export interface VaultKvClient {
+  /** GET `/v1/<path>`; the path may end in a query string (`?version=3`). Resolves with the reply's JSON body. */
+  read(path: string): Promise<unknown>;
+  /** POST `/v1/<path>` with a JSON body. Resolves with the reply's JSON body (empty for 204). */
+  write(path: string, body: Record<string, unknown>): Promise<unknown>;
+}
+
+/** How to open a Vault KV store: where its mount is, and how to get an authenticated client. */
+export interface VaultKvStoreOptions {
+  /** The mount, when it has slashes; otherwise the ref's first segment is the mount. */
+  readonly mount?: string | undefined;
+  /** Destroy the old version in `retire` (Vault keeps it otherwise, until `max_versions` prunes it). */
+  readonly destroyOnRetire?: boolean | undefined;
+  /** Builds an authenticated client; called once, on the first call that needs Vault. */
+  readonly connect: () => Promise<VaultKvClient>;
+  /** Backoff for 429, 5xx and dropped connections (tests shorten it). */
+  readonly retry?: RetryOptions | undefined;
+}
+
+/** Rekey keeps at most this many run entries per secret in `custom_metadata`; older ones are pruned. */
+export const MAX_RUN_ENTRIES = 8;
+/** Vault's own limits on `custom_metadata`. */
+export const CUSTOM_METADATA_LIMITS = { keys: 64, keyBytes: 128, valueBytes: 512 } as const;
+
+const ENTRY_PREFIX = 'rekey:';
+/** The tag recorded for a field that was not in the secret. */
+const ABSENT = '-';
+const KIND = 'vault-kv';
+
+/** Where one ref lives in Vault, as API paths (URL-encoded) and as policy paths (plain). */
+interface Location {
+  readonly mount: string;
+  readonly path: string;
+  readonly field: string;
+  readonly dataApi: string;
+  readonly metadataApi: string;
+  readonly destroyApi: string;
+  readonly dataPolicy: string;
+  readonly metadataPolicy: string;
+  readonly destroyPolicy: string;
+}
+
+/** What a call needs from the token's policy, for the hint on a 403. */
+interface Need {
+  readonly capability: string;
+  readonly policyPath: string;
+  /** The check-and-set version a data write sent, for the conflict message. */
+  readonly cas?: number;
+}
+
+/** One version of the secret as Vault returned it, or why it could not. */
+type Fetched =
+  | { readonly kind: 'ok'; readonly version: number; readonly data: Record<string, unknown>; readonly createdAt: Date | undefined; readonly custom: Record<string, string> }
+  | { readonly kind: 'gone'; readonly version: number; readonly state: 'deleted' | 'destroyed'; readonly custom: Record<string, string> }
+  | { readonly kind: 'missing' };
+
+/** What rekey records about one run in `custom_metadata`. */
+interface RunEntry {
+  readonly run: RunId;
+  /** The version current when the run wrote; the run's own version is `base + 1`. */
+  readonly base: number;
+  /** Tag of the value this run writes. */
+  readonly new: string;
+  /** Tag of the value that was current (`base`), to recognise the rollback's write. */
+  readonly old: string;
+  readonly at: string;
+  /** The version that was current when this run started its rollback; the rollback wrote `rollback + 1`. */
+  readonly rollback?: number | undefined;
+}
+
+const RETRIABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_SOCKET']);
+
+/** Open a Vault KV v2 store over a client; the adapter's `open` passes a node-vault client, tests a fake. */
+export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
+  let client: Promise<VaultKvClient> | undefined;
+  const clientFor = (): Promise<VaultKvClient> => {
+    // A failed connection (a login refused, an address missing) is not cached: the next call tries again.
+    client ??= options.connect().catch((error: unknown) => {
+      client = undefined;
+      throw error;
+    });
+    return client;
+  };
+
+  const locate = (operation: string, ref: StoreRef): Location => {
+    if (ref.field === undefined || ref.field === '') {
+      throw new StoreError('invalid', operation, ref.display, 'a Vault KV ref names a field of the secret after #, as in secret/app#API_KEY');
+    }
+    const full = ref.path.replace(/^\/+|\/+$/g, '');
+    let mount: string;
+    let path: string;
+    if (options.mount !== undefined && options.mount !== '') {
+      mount = options.mount.replace(/^\/+|\/+$/g, '');
+      path = full.startsWith(`${mount}/`) ? full.slice(mount.length + 1) : full;
+    } else {
+      const slash = full.indexOf('/');
+      mount = slash === -1 ? full : full.slice(0, slash);
+      path = slash === -1 ? '' : full.slice(slash + 1);
+    }
+    if (mount === '' || path === '') {
+      throw new StoreError('invalid', operation, ref.display, 'a Vault KV ref is <mount>/<path>#<field>, as in secret/web/app#API_KEY');
+    }
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    const encodedMount = mount.split('/').map(encodeURIComponent).join('/');
+    return {
+      mount,
+      path,
+      field: ref.field,
+      dataApi: `${encodedMount}/data/${encoded}`,
+      metadataApi: `${encodedMount}/metadata/${encoded}`,
+      destroyApi: `${encodedMount}/destroy/${encoded}`,
+      dataPolicy: `${mount}/data/${path}`,
+      metadataPolicy: `${mount}/metadata/${path}`,
+      destroyPolicy: `${mount}/destroy/${path}`,
+    };
+  };
+
+  /** One Vault call: errors become StoreErrors, and the retriable ones are tried again with backoff. */
+  const call = async <T>(operation: string, ref: StoreRef, need: Need, fn: (client: VaultKvClient) => Promise<T>): Promise<T> => {
+    let vault: VaultKvClient;
+    try {
+      vault = await clientFor();
+    } catch (error) {
+      throw renamed(toStoreError(error, operation, ref, need), operation, ref);
+    }
+    return withRetry(async () => {
+      try {
+        return await fn(vault);
+      } catch (error) {
+        throw toStoreError(error, operation, ref, need);
+      }
+    }, options.retry);
+  };
+
+  /** Version `version` of the secret (the latest when absent), telling a deleted version from a missing path. */
+  const fetchVersion = (operation: string, ref: StoreRef, loc: Location, version?: number): Promise<Fetched> =>
+    call(operation, ref, { capability: 'read', policyPath: loc.dataPolicy }, async (vault) => {
+      try {
+        const body = await vault.read(version === undefined ? loc.dataApi : `${loc.dataApi}?version=${version}`);
+        const payload = dataOf(body);
+        const metadata = recordOf(payload?.['metadata']);
+        const data = recordOf(payload?.['data']);
+        const number = Number(metadata?.['version']);
+        if (data === undefined || !Number.isInteger(number)) return { kind: 'missing' };
+        const created = typeof metadata?.['created_time'] === 'string' ? new Date(metadata['created_time']) : undefined;
+        return { kind: 'ok', version: number, data, createdAt: created, custom: customOf(metadata?.['custom_metadata']) };
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+        // Vault answers 404 both for a path with no secret and for a deleted or destroyed version; the latter
+        // carries the version's metadata, which tells them apart.
+        const metadata = recordOf(dataOf(responseBodyOf(error))?.['metadata']);
+        const number = Number(metadata?.['version']);
+        if (metadata === undefined || !Number.isInteger(number)) return { kind: 'missing' };
+        return { kind: 'gone', version: number, state: metadata['destroyed'] === true ? 'destroyed' : 'deleted', custom: customOf(metadata['custom_metadata']) };
+      }
+    });
+
+  /** The latest version, which must exist for every operation but `retire`. */
+  const latestOrThrow = async (operation: string, ref: StoreRef, loc: Location): Promise<Fetched & { kind: 'ok' | 'gone' }> => {
+    const latest = await fetchVersion(operation, ref, loc);
+    if (latest.kind === 'missing') {
+      throw new SecretNotFoundError(operation, ref.display, `no secret at ${loc.dataPolicy}`, 'check the path, and that the mount is a KV version 2 engine');
+    }
+    return latest;
+  };
+
+  const writeData = (operation: string, ref: StoreRef, loc: Location, data: Record<string, unknown>, cas: number): Promise<unknown> =>
+    call(operation, ref, { capability: cas === 0 ? 'create' : 'update', policyPath: loc.dataPolicy, cas }, (vault) =>
+      vault.write(loc.dataApi, { data, options: { cas } }),
+    );
+
+  /** Record `entry` in custom_metadata, keeping every other key and pruning old rekey entries to fit. */
+  const writeEntry = async (operation: string, ref: StoreRef, loc: Location, custom: Record<string, string>, entry: RunEntry): Promise<void> => {
+    const next = withEntry(operation, ref, custom, entryKey(entry.run, loc.field), entry);
+    await call(operation, ref, { capability: 'update', policyPath: loc.metadataPolicy }, (vault) => vault.write(loc.metadataApi, { custom_metadata: next }));
+  };
+
+  /** Whether a fetched version holds this run's value (its field carries the tag). */
+  const holds = (fetched: Fetched, loc: Location, run: RunId, expectedTag: string): fetched is Fetched & { kind: 'ok' } => {
+    if (fetched.kind !== 'ok') return false;
+    const value = fetched.data[loc.field];
+    // ABSENT stands for a field the secret did not have (a run that added it).
+    if (expectedTag === ABSENT) return value === undefined;
+    return typeof value === 'string' && tag(run, value) === expectedTag;
+  };
+
+  /** The run's own version (`base + 1`) when the run did write it, reusing `latest` when that is the one. */
+  const ownVersion = async (operation: string, ref: StoreRef, loc: Location, latest: Fetched, entry: RunEntry): Promise<(Fetched & { kind: 'ok' }) | undefined> => {
+    const ours = entry.base + 1;
+    if (latest.kind === 'missing' || latest.version < ours) return undefined;
+    const fetched = latest.version === ours ? latest : await fetchVersion(operation, ref, loc, ours);
+    return holds(fetched, loc, entry.run, entry.new) ? fetched : undefined;
+  };
+
+  const valueOf = (operation: string, ref: StoreRef, loc: Location, fetched: Fetched & { kind: 'ok' }, run: RunId | undefined): StoredValue => {
+    const value = fetched.data[loc.field];
+    if (value === undefined) throw new SecretNotFoundError(operation, ref.display, `field ${loc.field} is not in the secret`);
+    if (typeof value !== 'string') throw new StoreError('invalid', operation, ref.display, `field ${loc.field} is not a string`);
+    return { value: new Secret(value), version: String(fetched.version), createdAt: fetched.createdAt, run };
+  };
+
+  /** Write `data` with cas; when the reply is lost and a retry meets a cas mismatch, check whether it was ours. */
+  const writeOwn = async (operation: string, ref: StoreRef, loc: Location, data: Record<string, unknown>, cas: number, run: RunId, expectedTag: string): Promise<number> => {
+    try {
+      await writeData(operation, ref, loc, data, cas);
+    } catch (error) {
+      if (!(error instanceof StoreError) || error.code !== 'conflict') throw error;
+      const written = await fetchVersion(operation, ref, loc, cas + 1);
+      if (!holds(written, loc, run, expectedTag)) throw error;
+    }
+    return cas + 1;
+  };
+
+  const store: SecretStore = {
+    kind: KIND,
+    capabilities: { staging: false, versions: true, compareAndSwap: true },
+
+    async read(ref) {
+      const loc = locate('read', ref);
+      const latest = await latestOrThrow('read', ref, loc);
+      if (latest.kind === 'gone') throw new SecretNotFoundError('read', ref.display, `the current version ${latest.version} is ${latest.state}`);
+      const value = valueOf('read', ref, loc, latest, undefined);
+      // Name the run that wrote this version, when one of the recorded runs did.
+      const writer = entriesOf(latest.custom, loc.field).find((e) => e.base + 1 === latest.version && tag(e.run, value.value.reveal()) === e.new);
+      return writer === undefined ? value : { ...value, run: writer.run };
+    },
+
+    async readStaged(ref, run) {
+      const loc = locate('read staged', ref);
+      const latest = await latestOrThrow('read staged', ref, loc);
+      const entry = entryOf(latest.custom, run, loc.field);
+      if (entry === undefined) return undefined;
+      const own = await ownVersion('read staged', ref, loc, latest, entry);
+      return own === undefined ? undefined : valueOf('read staged', ref, loc, own, run);
+    },
+
+    async readPrevious(ref, run) {
+      const loc = locate('read previous', ref);
+      const latest = await latestOrThrow('read previous', ref, loc);
+      const entry = entryOf(latest.custom, run, loc.field);
+      if (entry === undefined || entry.base === 0) return undefined;
+      if ((await ownVersion('read previous', ref, loc, latest, entry)) === undefined) return undefined;
+      const previous = await fetchVersion('read previous', ref, loc, entry.base);
+      if (previous.kind !== 'ok' || typeof previous.data[loc.field] !== 'string') return undefined;
+      return valueOf('read previous', ref, loc, previous, undefined);
+    },
+
+    async stage(ref, value, run, base) {
+      const loc = locate('stage', ref);
+      const baseVersion = versionNumber('stage', ref, base);
+      const newTag = tag(run, value.reveal());
+      const latest = await fetchVersion('stage', ref, loc);
+      if (latest.kind === 'missing' && baseVersion !== 0) throw new SecretNotFoundError('stage', ref.display, `no secret at ${loc.dataPolicy}`);
+      if (latest.kind === 'gone') throw new SecretNotFoundError('stage', ref.display, `the current version ${latest.version} is ${latest.state}`);
+      const custom = latest.kind === 'ok' ? latest.custom : {};
+      const current = latest.kind === 'ok' ? latest.version : 0;
+      const data = latest.kind === 'ok' ? latest.data : {};
+      let entry = entryOf(custom, run, loc.field);
+
+      if (entry !== undefined && current !== entry.base) {
+        // This run recorded its intent before; whether its write happened is told by the version after its base.
+        const own = await ownVersion('stage', ref, loc, latest, entry);
+        if (own === undefined) {
+          throw new StoreConflictError('stage', ref.display, `check-and-set mismatch (expected version ${entry.base}, current version ${current}): version ${entry.base + 1} was written by someone else`);
+        }
+        if (entry.new !== newTag) throw new StoreConflictError('stage', ref.display, `this run already wrote version ${entry.base + 1} with a different value`);
+        return String(entry.base + 1);
+      }
+      if (entry === undefined) {
+        if (current !== baseVersion) {
+          throw new StoreConflictError('stage', ref.display, `check-and-set mismatch (expected version ${baseVersion}, current version ${current})`, 'another writer changed the secret after this run read it; read it again before rotating');
+        }
+        const old = data[loc.field];
+        entry = { run, base: baseVersion, new: newTag, old: typeof old === 'string' ? tag(run, old) : ABSENT, at: new Date().toISOString() };
+        // The intent goes first: if the process dies after the data write, a resumed run still finds its version.
+        await writeEntry('stage', ref, loc, custom, entry);
+      } else if (entry.new !== newTag) {
+        // The intent was recorded but nothing was written: record the value this call writes instead.
+        entry = { ...entry, new: newTag };
+        await writeEntry('stage', ref, loc, custom, entry);
+      }
+      const version = await writeOwn('stage', ref, loc, { ...data, [loc.field]: value.reveal() }, entry.base, run, entry.new);
+      return String(version);
+    },
+
+    async promote(ref, version, run, base) {
+      const loc = locate('promote', ref);
+      const latest = await latestOrThrow('promote', ref, loc);
+      const entry = entryOf(latest.custom, run, loc.field);
+      const ours = entry === undefined ? undefined : entry.base + 1;
+      if (entry === undefined || String(ours) !== version) {
+        throw new StoreConflictError('promote', ref.display, `version ${version} was not written by this run`, 'stage the value in this run first');
+      }
+      if (latest.version === ours && holds(latest, loc, run, entry.new)) return;
+      if (latest.version === entry.base) {
+        throw new StoreConflictError('promote', ref.display, `version ${version} of this run was never written (current version is still ${base})`, 'stage the value again');
+      }
+      throw new StoreConflictError('promote', ref.display, `check-and-set mismatch (expected version ${version}, current version ${latest.version}): someone else wrote after this run`);
+    },
+
+    async rollback(ref, run) {
+      const loc = locate('rollback', ref);
+      const latest = await latestOrThrow('rollback', ref, loc);
+      const entry = entryOf(latest.custom, run, loc.field);
+      if (entry === undefined) return;
+
+      let casOn: number;
+      if (entry.rollback !== undefined) {
+        // A rollback was started before: done when the version after it holds the old value again.
+        if (latest.version !== entry.rollback) {
+          const restored = latest.version === entry.rollback + 1 ? latest : await fetchVersion('rollback', ref, loc, entry.rollback + 1);
+          if (holds(restored, loc, run, entry.old)) return;
+          throw new StoreConflictError('rollback', ref.display, `check-and-set mismatch (expected version ${entry.rollback}, current version ${latest.version}): someone else wrote after this run`);
+        }
+        casOn = entry.rollback;
+      } else {
+        if (latest.version === entry.base) return; // This run's write never happened: nothing to undo.
+        const own = await ownVersion('rollback', ref, loc, latest, entry);
+        if (own === undefined) return; // Version base+1 is someone else's: this run changed nothing.
+        if (latest.version !== own.version) {
+          throw new StoreConflictError('rollback', ref.display, `version ${latest.version} was written after this run's version ${own.version}; a rollback would overwrite it`, 'decide by hand which value should be current');
+        }
+        casOn = own.version;
+      }
+      const previous = await fetchVersion('rollback', ref, loc, entry.base);
+      if (previous.kind !== 'ok') {
+        throw new SecretNotFoundError('rollback', ref.display, `the previous version ${entry.base} is ${previous.kind === 'gone' ? previous.state : 'no longer kept'}, so it cannot be restored`);
+      }
+      if (entry.rollback === undefined) await writeEntry('rollback', ref, loc, latest.custom, { ...entry, rollback: casOn });
+      // Like `vault kv rollback`: the previous version's data becomes the newest version.
+      await writeOwn('rollback', ref, loc, previous.data, casOn, run, entry.old);
+    },
+
+    async retire(ref, run) {
+      if (options.destroyOnRetire !== true) return;
+      const loc = locate('retire', ref);
+      const latest = await fetchVersion('retire', ref, loc);
+      if (latest.kind === 'missing') return; // Already gone is success.
+      const entry = entryOf(latest.custom, run, loc.field);
+      // Never destroy after a rollback (the old value is current again) nor the version that is still current.
+      if (entry === undefined || entry.rollback !== undefined || entry.base === 0 || latest.version === entry.base) return;
+      if ((await ownVersion('retire', ref, loc, latest, entry)) === undefined) return;
+      try {
+        await call('retire', ref, { capability: 'update', policyPath: loc.destroyPolicy }, (vault) => vault.write(loc.destroyApi, { versions: [entry.base] }));
+      } catch (error) {
+        if (error instanceof StoreError && error.code === 'not-found') return;
+        throw error;
+      }
+    },
+
+    async check(ref) {
+      const notes: string[] = [];
+      let readable = false;
+      let fingerprint: string | undefined;
+      try {
+        const current = await store.read(ref);
+        readable = true;
+        fingerprint = current.value.fingerprint;
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        notes.push(error.hint === undefined ? error.message : `${error.message} (${error.hint})`);
+        if (error.code === 'invalid') return { readable, writable: undefined, notes };
+      }
+      const loc = locate('check', ref);
+      const writable = await checkCapabilities(loc, ref, notes);
+      return { readable, writable, fingerprint, notes } satisfies StoreCheck;
+    },
+  };
+
+  /** Ask Vault what the token may do on the paths rekey uses; undefined when Vault will not say. */
+  const checkCapabilities = async (loc: Location, ref: StoreRef, notes: string[]): Promise<boolean | undefined> => {
+    const paths = [loc.dataPolicy, loc.metadataPolicy, ...(options.destroyOnRetire === true ? [loc.destroyPolicy] : [])];
+    let body: unknown;
+    try {
+      body = await call('check', ref, { capability: 'update', policyPath: 'sys/capabilities-self' }, (vault) => vault.write('sys/capabilities-self', { paths }));
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      notes.push(`could not ask Vault for this token's capabilities (${error.code === 'permission' ? 'sys/capabilities-self is not allowed' : error.message}), so write access is untested`);
+      return undefined;
+    }
+    const capsOf = (path: string): string[] => {
+      const direct = recordOf(body)?.[path] ?? recordOf(dataOf(body))?.[path];
+      return Array.isArray(direct) ? direct.filter((c): c is string => typeof c === 'string') : [];
+    };
+    const has = (path: string, capability: string): boolean => {
+      const caps = capsOf(path);
+      return caps.includes('root') || (caps.includes(capability) && !caps.includes('deny'));
+    };
+    if (!has(loc.dataPolicy, 'read')) notes.push(`the token's policy lacks "read" on ${loc.dataPolicy}: rekey cannot read the current value`);
+    const dataWrite = has(loc.dataPolicy, 'update');
+    if (!dataWrite) notes.push(`the token's policy lacks "create" and "update" on ${loc.dataPolicy}: rekey cannot write the new value`);
+    const metadataWrite = has(loc.metadataPolicy, 'update');
+    if (!metadataWrite) notes.push(`the token's policy lacks "update" on ${loc.metadataPolicy}: rekey cannot record its run in custom_metadata`);
+    let destroy = true;
+    if (options.destroyOnRetire === true) {
+      destroy = has(loc.destroyPolicy, 'update');
+      if (!destroy) notes.push(`the token's policy lacks "update" on ${loc.destroyPolicy}: rekey cannot destroy the old version (destroyOnRetire)`);
+    }
+    return dataWrite && metadataWrite && destroy;
+  };
+
+  return store;
+}
+
+/** The custom_metadata key of one run's entry: `rekey:<run>:<field>`, hashed when longer than Vault allows. */
+export function entryKey(run: RunId, field: string): string {
+  const plain = `${ENTRY_PREFIX}${run}:${field}`;
+  if (Buffer.byteLength(plain, 'utf8') <= CUSTOM_METADATA_LIMITS.keyBytes && !/[^\x20-\x7e]/.test(plain)) return plain;
+  return `${ENTRY_PREFIX}${createHash('sha256').update(`${run}\n${field}`).digest('hex').slice(0, 32)}`;
+}
+
+/** A run's tag of a value: 16 hex digits of SHA-256 over the run id and the value, never the value itself. */
+function tag(run: RunId, value: string): string {
+  return createHash('sha256').update(`rekey vault-kv\n${run}\n${value}`, 'utf8').digest('hex').slice(0, 16);
+}
+
+function entryOf(custom: Record<string, string>, run: RunId, field: string): RunEntry | undefined {
+  const entry = parseEntry(custom[entryKey(run, field)]);
+  return entry?.run === run ? entry : undefined;
+}
+
+function entriesOf(custom: Record<string, string>, field: string): RunEntry[] {
+  return Object.entries(custom)
+    .filter(([key]) => key.startsWith(ENTRY_PREFIX))
+    .map(([, value]) => parseEntry(value))
+    .filter((e): e is RunEntry => e !== undefined && entryKey(e.run, field) in custom);
+}
+
+function parseEntry(text: string | undefined): RunEntry | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const raw = JSON.parse(text) as Record<string, unknown>;
+    if (typeof raw['run'] !== 'string' || !Number.isInteger(raw['base']) || typeof raw['new'] !== 'string' || typeof raw['old'] !== 'string') return undefined;
+    return {
+      run: raw['run'],
+      base: raw['base'] as number,
+      new: raw['new'],
+      old: raw['old'],
+      at: typeof raw['at'] === 'string' ? raw['at'] : '',
+      rollback: Number.isInteger(raw['rollback']) ? (raw['rollback'] as number) : undefined,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * custom_metadata with `entry` set under `key`: every key that is not rekey's is kept, and the oldest rekey entries
+ * are dropped so that at most MAX_RUN_ENTRIES remain and the whole map fits Vault's 64 keys.
+ */
+export function withEntry(operation: string, ref: StoreRef, custom: Record<string, string>, key: string, entry: RunEntry): Record<string, string> {
+  const value = JSON.stringify(entry);
+  const others = Object.entries(custom).filter(([k]) => !k.startsWith(ENTRY_PREFIX));
+  // How many earlier rekey entries may stay besides this one.
+  const keep = Math.min(MAX_RUN_ENTRIES, CUSTOM_METADATA_LIMITS.keys - others.length) - 1;
+  if (keep < 0) {
+    throw new StoreError('invalid', operation, ref.display, `custom_metadata already holds ${others.length} keys of its own; rekey needs one of Vault's ${CUSTOM_METADATA_LIMITS.keys}`, {
+      hint: 'remove a custom_metadata key from this secret',
+    });
+  }
+  const earlier = Object.entries(custom)
+    .filter(([k]) => k.startsWith(ENTRY_PREFIX) && k !== key)
+    .map(([k, v]) => ({ key: k, value: v, at: parseEntry(v)?.at ?? '' }))
+    .sort((a, b) => (a.at === b.at ? a.key.localeCompare(b.key) : a.at.localeCompare(b.at)));
+  const kept = keep === 0 ? [] : earlier.slice(-keep);
+  return Object.fromEntries([...others, ...kept.map((e) => [e.key, e.value] as const), [key, value]]);
+}
+
+/** A connection error (raised as `connect vault-kv: …`) restated for the operation and ref that needed Vault. */
+function renamed(error: StoreError, operation: string, ref: StoreRef): StoreError {
+  if (error.operation === operation && error.ref === ref.display) return error;
+  const prefix = `${error.operation} ${error.ref}: `;
+  const detail = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  switch (error.code) {
+    case 'not-found':
+      return new SecretNotFoundError(operation, ref.display, detail, error.hint);
+    case 'permission':
+      return new StorePermissionError(operation, ref.display, detail, error.hint);
+    case 'conflict':
+      return new StoreConflictError(operation, ref.display, detail, error.hint);
+    case 'unavailable':
+      return new StoreUnavailableError(operation, ref.display, detail);
+    default:
+      return new StoreError(error.code, operation, ref.display, detail, error.hint === undefined ? {} : { hint: error.hint });
+  }
+}
+
+function versionNumber(operation: string, ref: StoreRef, version: VersionId): number {
+  const number = Number(version);
+  if (!Number.isInteger(number) || number < 0) throw new StoreError('invalid', operation, ref.display, `"${version}" is not a Vault version number`);
+  return number;
+}
+
+function recordOf(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function dataOf(body: unknown): Record<string, unknown> | undefined {
+  return recordOf(recordOf(body)?.['data']);
+}
+
+function customOf(value: unknown): Record<string, string> {
+  const record = recordOf(value);
+  if (record === undefined) return {};
+  return Object.fromEntries(Object.entries(record).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = recordOf(recordOf(error)?.['response'])?.['statusCode'];
+  return typeof status === 'number' ? status : undefined;
+}
+
+function responseBodyOf(error: unknown): unknown {
+  return recordOf(recordOf(error)?.['response'])?.['body'];
+}
+
+/** The first message in a Vault error reply, `{"errors":["…"]}`. */
+function vaultMessage(error: unknown): string {
+  const errors = recordOf(responseBodyOf(error))?.['errors'];
+  const first = Array.isArray(errors) ? errors.find((e): e is string => typeof e === 'string' && e.trim() !== '') : undefined;
+  // Vault wraps some messages as "1 error occurred:\n\t* permission denied\n\n".
+  return first === undefined ? '' : first.replace(/^\d+ errors? occurred:\s*/, '').replace(/\s*\*\s*/g, ' ').trim();
+}
+
+/**
+ * A StoreError for any failure of a Vault call. The original error is never kept as the cause: node-vault's and
+ * axios's errors hold the request, with the token in its headers and the value in its body.
+ */
+function toStoreError(error: unknown, operation: string, ref: StoreRef, need: Need): StoreError {
+  if (error instanceof StoreError) return error;
+  const status = statusOf(error);
+  if (status !== undefined) {
+    const message = vaultMessage(error);
+    const said = message === '' ? '' : `: ${message}`;
+    if (status === 404) return new SecretNotFoundError(operation, ref.display, 'not found');
+    if (status === 401 || status === 403) {
+      return new StorePermissionError(operation, ref.display, `permission denied (needs "${need.capability}" on ${need.policyPath})`, `add "${need.capability}" on path "${need.policyPath}" to the token's Vault policy, or check that the token is valid and not expired`);
+    }
+    if (status === 400 && /check-and-set/i.test(message)) {
+      return new StoreConflictError(operation, ref.display, `check-and-set mismatch (expected version ${need.cas ?? '?'})`, 'another writer changed the secret; read it again before rotating');
+    }
+    if (status === 412 || status === 429 || status >= 500) return new StoreUnavailableError(operation, ref.display, `Vault answered ${status}${said}`);
+    if (status === 400) return new StoreError('invalid', operation, ref.display, `Vault refused the request${said}`);
+    return new StoreError('failed', operation, ref.display, `Vault answered ${status}${said}`);
+  }
+  const code = recordOf(error)?.['code'];
+  if (typeof code === 'string' && RETRIABLE_CODES.has(code)) return new StoreUnavailableError(operation, ref.display, `cannot reach Vault (${code})`);
+  if (typeof code === 'string') return new StoreError('failed', operation, ref.display, `Vault call failed (${code})`);
+  // An unknown failure: its message is kept, cleaned of tokens and known values by StoreError.
+  return new StoreError('failed', operation, ref.display, `Vault call failed: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** Read one store option, checking its type. */
+function option<T extends 'string' | 'boolean'>(options: Readonly<Record<string, unknown>>, name: string, type: T): (T extends 'string' ? string : boolean) | undefined {
+  const value = options[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== type) throw new StoreError('invalid', 'open', `${KIND}`, `option ${name} must be a ${type}`);
+  return value as T extends 'string' ? string : boolean;
+}
+
+/** What `connectNodeVault` needs: an address, a namespace, and a token or an AppRole login. */
+export interface VaultConnection {
+  readonly address: string | undefined;
+  readonly namespace: string | undefined;
+  readonly tokenEnv: string;
+  readonly roleId: string | undefined;
+  readonly secretIdEnv: string | undefined;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** A node-vault client, imported on first use, authenticated by token or AppRole, with its own debug log silenced. */
+export async function connectNodeVault(connection: VaultConnection): Promise<VaultKvClient> {
+  const where = `${KIND}`;
+  if (connection.address === undefined || connection.address === '') {
+    throw new StoreError('invalid', 'connect', where, 'no Vault address: set VAULT_ADDR or the store option address');
+  }
+  const { default: nodeVault } = await import('node-vault');
+  const env = connection.env;
+  const requestOptions: Record<string, unknown> = {};
+  if (env['VAULT_CACERT'] !== undefined && env['VAULT_CACERT'] !== '') {
+    const { readFile } = await import('node:fs/promises');
+    requestOptions['ca'] = await readFile(env['VAULT_CACERT']);
+  }
+  const skipVerify = env['VAULT_SKIP_VERIFY'] !== undefined && !['', '0', 'false'].includes(env['VAULT_SKIP_VERIFY'].toLowerCase());
+  const make = (token: string): VaultKvClient => {
+    const client = nodeVault({
+      endpoint: connection.address,
+      token,
+      // node-vault's debug log prints request bodies, values included, when DEBUG=node-vault is set.
+      debug: () => undefined,
+      rpDefaults: { strictSSL: !skipVerify, timeout: 30_000 },
+      requestOptions,
+    } as Parameters<typeof nodeVault>[0]);
+    // node-vault falls back to process.env (VAULT_TOKEN, VAULT_NAMESPACE, VAULT_PREFIX): pin what rekey chose.
+    const mutable = client as unknown as { token: string; namespace: string | undefined; pathPrefix: string };
+    mutable.token = token;
+    mutable.namespace = connection.namespace === '' ? undefined : connection.namespace;
+    mutable.pathPrefix = '';
+    // node-vault makes one attempt per call (axios, no retry layer): rekey's withRetry is the only one.
+    return { read: (path) => client.read(path), write: (path, body) => client.write(path, body) };
+  };
+
+  if (connection.roleId !== undefined && connection.roleId !== '') {
+    const secretIdEnv = connection.secretIdEnv ?? 'VAULT_SECRET_ID';
+    const secretId = env[secretIdEnv];
+    if (secretId === undefined || secretId === '') throw new StoreError('invalid', 'connect', where, `AppRole login needs a secret id in ${secretIdEnv}`);
+    const anonymous = make('');
+    const body = await withRetry(async () => {
+      try {
+        return await anonymous.write('auth/approle/login', { role_id: connection.roleId, secret_id: secretId });
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 400 || status === 401 || status === 403) {
+          throw new StorePermissionError('connect', where, 'AppRole login refused', `check roleId and the secret id in ${secretIdEnv}, and that the secret id has not expired`);
+        }
+        throw toStoreError(error, 'connect', { kind: KIND, path: 'auth/approle/login', display: where }, { capability: 'update', policyPath: 'auth/approle/login' });
+      }
+    });
+    const token = recordOf(recordOf(body)?.['auth'])?.['client_token'];
+    if (typeof token !== 'string' || token === '') throw new StoreError('failed', 'connect', where, 'AppRole login returned no token');
+    return make(token);
+  }
+  const token = env[connection.tokenEnv];
+  if (token === undefined || token === '') throw new StoreError('invalid', 'connect', where, `no Vault token: set ${connection.tokenEnv}, or configure AppRole (roleId, secretIdEnv)`);
+  return make(token);
+}
+
+export default {
+  kind: KIND,
+  summary: 'HashiCorp Vault KV version 2: check-and-set writes, runs recorded in custom_metadata',
+  options: { address: 'string', namespace: 'string', token: 'string', roleId: 'string', secretIdEnv: 'string', mount: 'string', destroyOnRetire: 'boolean' },
+  open(options, context: StoreContext) {
+    const env = context.env;
+    const connection: VaultConnection = {
+      address: option(options, 'address', 'string') ?? env['VAULT_ADDR'],
+      namespace: option(options, 'namespace', 'string') ?? env['VAULT_NAMESPACE'],
+      tokenEnv: option(options, 'token', 'string') ?? 'VAULT_TOKEN',
+      roleId: option(options, 'roleId', 'string'),
+      secretIdEnv: option(options, 'secretIdEnv', 'string'),
+      env,
+    };
+    return openVaultKvStore({
+      mount: option(options, 'mount', 'string'),
+      destroyOnRetire: option(options, 'destroyOnRetire', 'boolean') ?? false,
+      connect: () => connectNodeVault(connection),
+    });
+  },
+} satisfies SecretStoreAdapter;
