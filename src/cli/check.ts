@@ -13,6 +13,7 @@ export async function checkStores(config: Config, credentials: readonly Credenti
       credential.stores.map(async (entry) => {
         const store = (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: config.baseDir, env: process.env });
         const check = await store.check(entry.ref).catch((error: Error) => ({ readable: false, writable: undefined, fingerprint: undefined, notes: [error.message] }));
+        await store.close?.().catch(() => undefined);
         return { entry, check };
       }),
     );

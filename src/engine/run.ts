@@ -177,6 +177,7 @@ class RunExecutor {
       return await this.walk();
     } finally {
       this.lock.release();
+      await closeStores(this.stores);
     }
   }
 
@@ -445,7 +446,9 @@ class RunExecutor {
         name: step.name,
         human: needsPerson(step),
         run: async () => {
-          await this.needOld();
+          // By now retire has dropped the old value from the stores (as it should), so a resumed run cannot read it
+          // back: audit steps go on without it (one whose template needs {{ old }} says so when it renders).
+          await this.needOld().catch(() => undefined);
           await this.needNew();
           const outcome = await this.runbookStep(step);
           if (outcome.record !== undefined) this.records[step.id] = outcome.record;
@@ -629,6 +632,11 @@ class RunExecutor {
   }
 }
 
+/** Close every store that holds connections; a failure to close must not hide the run's own outcome. */
+async function closeStores(stores: readonly OpenStore[]): Promise<void> {
+  await Promise.allSettled(stores.map(({ store }) => store.close?.()));
+}
+
 /** Roll back a run by id (`rekey rollback`): only while the old key has not been revoked, and never for overlap none. */
 export async function rollbackRun(options: RunOptions & { resume: string }): Promise<RunSummary> {
   const records = readJournal(options.config.stateDir, options.resume);
@@ -656,5 +664,6 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
     return executor.finish('rolled-back');
   } finally {
     executor.lock.release();
+    await closeStores(executor.stores);
   }
 }

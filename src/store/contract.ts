@@ -90,6 +90,8 @@ export interface SecretStore {
   retire(ref: StoreRef, run: RunId): Promise<void>;
   /** Read (never write) and check permissions as far as the service allows. */
   check(ref: StoreRef): Promise<StoreCheck>;
+  /** Release connections (gRPC channels) so the process can exit; the engine calls it when a run ends. */
+  close?(): Promise<void>;
 }
 
 /** The type of one store option, as declared by an adapter and checked by the config loader. */

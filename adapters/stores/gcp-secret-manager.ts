@@ -1,0 +1,935 @@
+/**
+ * GCP Secret Manager store: the value is a secret's payload, or one field of a JSON payload (other fields kept).
+ *
+ * ```yaml
+ * stores:
+ *   - gcp-secret-manager: projects/acme-prod/secrets/app-config#STREAMPIXEL_API_KEY
+ *   - gcp-secret-manager: app-config#STREAMPIXEL_API_KEY   # a bare name takes the project below
+ *     project: acme-prod        # default: $GOOGLE_CLOUD_PROJECT
+ *     alias: current            # the version alias your readers use (default current); `latest` for none
+ *     retire: disable           # what retire does to the old version: disable (default) or destroy
+ *     endpoint: 127.0.0.1:8085  # plaintext host:port of an emulator or test server; unset for Google
+ * ```
+ *
+ * How a rotation maps onto the service:
+ * - read: the version the alias points to when the secret has that alias, else `latest`.
+ * - stage: AddSecretVersion. It has no idempotency token, so before adding, the run records itself on the secret
+ *   (annotation `rekey.<run>[.<field>]`: the new value's fingerprint, the base version, the newest version number)
+ *   with an etag-guarded UpdateSecret; a resumed run lists the versions created since, reads their payloads and
+ *   finds its own by fingerprint, and never adds a second. Readers of `latest` see the new version at once: only
+ *   readers of the alias see a real staging step (so `alias: latest` reports `staging: false`).
+ * - promote: UpdateSecret moves the alias to the run's version; the secret's etag is the compare-and-swap.
+ *   A secret without the alias has nothing to move: its new version is already current for `latest` readers.
+ * - rollback: moves the alias back and, because `latest` always names the newest version, adds a version that
+ *   holds the old payload again, then disables the run's version. A second rollback adds nothing.
+ * - retire: disables (or destroys) the old version with its etag; already disabled or destroyed is success.
+ *
+ * IAM the account needs on the secret: secretmanager.secrets.get, secretmanager.versions.access (read);
+ * secretmanager.versions.list and .get (resume, checks); secretmanager.versions.add (stage);
+ * secretmanager.secrets.update (run records, the alias); secretmanager.versions.disable or .destroy (retire).
+ */
+import { createHash } from 'node:crypto';
+import { fingerprint } from '../../src/secret/mask.js';
+import { Secret } from '../../src/secret/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
+import {
+  SecretNotFoundError,
+  StoreConflictError,
+  StoreError,
+  StorePermissionError,
+  StoreUnavailableError,
+} from '../../src/store/errors.js';
+import { extractField, replaceField } from '../../src/store/value.js';
+import { withRetry } from '../../src/util/retry.js';
+
+const KIND = 'gcp-secret-manager';
+
+// ---- the narrow client: only the calls this adapter makes ----
+
+/** The state of a secret version, as the service names it. */
+export type GcpVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED' | 'STATE_UNSPECIFIED';
+
+/** A secret's metadata: what GetSecret and UpdateSecret return, reduced to what the adapter reads. */
+export interface GcpSecretInfo {
+  readonly name: string;
+  readonly etag: string;
+  readonly versionAliases: Readonly<Record<string, number>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** A version's metadata, never its payload. */
+export interface GcpVersionInfo {
+  readonly number: number;
+  readonly state: GcpVersionState;
+  readonly etag: string;
+  readonly createTime?: Date | undefined;
+}
+
+/** The fields of a secret an UpdateSecret call sets, with the etag it expects. */
+export interface GcpSecretUpdate {
+  readonly name: string;
+  readonly etag: string;
+  readonly versionAliases?: Readonly<Record<string, number>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The calls the adapter makes. Failures reject with the service's error: an object with a numeric gRPC `code`
+ * and a `details` string, as the SDK's GoogleError has.
+ */
+export interface GcpSecretManagerClient {
+  getSecret(name: string): Promise<GcpSecretInfo>;
+  /** `paths` are the update_mask's field names: `annotations`, `version_aliases`. */
+  updateSecret(update: GcpSecretUpdate, paths: readonly string[]): Promise<GcpSecretInfo>;
+  addSecretVersion(parent: string, data: Buffer): Promise<GcpVersionInfo>;
+  /** The payload of a version (`…/versions/3`, `…/versions/latest`, `…/versions/<alias>`) and its resolved number. */
+  accessSecretVersion(name: string): Promise<{ readonly number: number; readonly data: Buffer }>;
+  getSecretVersion(name: string): Promise<GcpVersionInfo>;
+  /** All versions, every page. */
+  listSecretVersions(parent: string): Promise<GcpVersionInfo[]>;
+  disableSecretVersion(name: string, etag: string): Promise<GcpVersionInfo>;
+  destroySecretVersion(name: string, etag: string): Promise<GcpVersionInfo>;
+  /** The subset of `permissions` the caller holds on the resource. */
+  testIamPermissions(resource: string, permissions: readonly string[]): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+type ClientMethod = Exclude<keyof GcpSecretManagerClient, 'close'>;
+
+/** The IAM permission each call needs, for hints when one is missing. */
+const PERMISSION_OF: Readonly<Record<ClientMethod, string>> = {
+  getSecret: 'secretmanager.secrets.get',
+  updateSecret: 'secretmanager.secrets.update',
+  addSecretVersion: 'secretmanager.versions.add',
+  accessSecretVersion: 'secretmanager.versions.access',
+  getSecretVersion: 'secretmanager.versions.get',
+  listSecretVersions: 'secretmanager.versions.list',
+  disableSecretVersion: 'secretmanager.versions.disable',
+  destroySecretVersion: 'secretmanager.versions.destroy',
+  testIamPermissions: 'none',
+};
+
+/** What each permission is for, in plain words, and the predefined role that carries it. */
+const PERMISSION_USE: Readonly<Record<string, { use: string; role: string }>> = {
+  'secretmanager.secrets.get': { use: 'read the secret’s aliases and rekey’s run records', role: 'roles/secretmanager.viewer' },
+  'secretmanager.versions.access': { use: 'read the value', role: 'roles/secretmanager.secretAccessor' },
+  'secretmanager.versions.list': { use: 'find a resumed run’s version and check for concurrent writers', role: 'roles/secretmanager.viewer' },
+  'secretmanager.versions.get': { use: 'check a version’s state before retiring it', role: 'roles/secretmanager.viewer' },
+  'secretmanager.versions.add': { use: 'stage the new value', role: 'roles/secretmanager.secretVersionAdder' },
+  'secretmanager.secrets.update': { use: 'record the run on the secret and move the alias', role: 'roles/secretmanager.admin' },
+  'secretmanager.versions.disable': { use: 'disable the old version on retire and the run’s version on rollback', role: 'roles/secretmanager.secretVersionManager' },
+  'secretmanager.versions.destroy': { use: 'destroy the old version on retire', role: 'roles/secretmanager.secretVersionManager' },
+};
+
+// ---- errors ----
+
+const GRPC = {
+  CANCELLED: 1,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+const GRPC_NAMES: Record<number, string> = Object.fromEntries(Object.entries(GRPC).map(([name, code]) => [code, name]));
+
+/** A version exists but is disabled or destroyed (FAILED_PRECONDITION): not a conflict, not retriable. */
+class VersionStateError extends StoreError {
+  constructor(operation: string, ref: string, detail: string, hint?: string) {
+    super('failed', operation, ref, detail, hint === undefined ? {} : { hint });
+  }
+}
+
+/** Turn whatever the client threw into a typed store error that names the operation and the ref, never a value. */
+function toStoreError(error: unknown, operation: string, ref: StoreRef, method: ClientMethod, resource: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; details?: unknown; message?: unknown };
+  const code = typeof e.code === 'number' ? e.code : undefined;
+  const raw = typeof e.details === 'string' && e.details !== '' ? e.details : typeof e.message === 'string' ? e.message : '';
+  // The service's own words are never copied into a message: a server that echoed a request could hand back a
+  // payload, with fields the redactor has never seen. Only what the adapter recognises is kept: the status, a
+  // version's state, a permission's name, a quota. The original error stays on `cause` (never serialised).
+  const status = code === undefined ? 'error' : (GRPC_NAMES[code] ?? `gRPC status ${code}`);
+  const state = /\b(DISABLED|DESTROYED)\b/.exec(raw)?.[1];
+  const facts = [state === undefined ? undefined : `version is ${state}`, /quota/i.test(raw) ? 'quota exceeded' : undefined].filter((f) => f !== undefined);
+  const detail = facts.length === 0 ? status : `${status}: ${facts.join(', ')}`;
+  switch (code) {
+    case GRPC.NOT_FOUND:
+      return new SecretNotFoundError(operation, ref.display, `${resource} not found (${detail})`);
+    case GRPC.PERMISSION_DENIED: {
+      const permission = /\b(secretmanager\.[a-z]+\.[A-Za-z]+)\b/.exec(raw)?.[1] ?? PERMISSION_OF[method];
+      const use = PERMISSION_USE[permission];
+      return new StorePermissionError(
+        operation,
+        ref.display,
+        `permission denied: the account lacks ${permission} on ${resourceSecret(resource)}`,
+        `grant ${permission} on ${resourceSecret(resource)} to the account rekey runs as${use === undefined ? '' : ` (needed to ${use.use}; role ${use.role} has it)`}`,
+      );
+    }
+    case GRPC.UNAUTHENTICATED:
+      return new StorePermissionError(operation, ref.display, `not authenticated (${status})`, AUTH_HINT);
+    case GRPC.ABORTED:
+      return new StoreConflictError(operation, ref.display, `${resource} changed since it was read (etag mismatch)`, 'read again and retry; another writer was at work');
+    case GRPC.FAILED_PRECONDITION:
+      if (/etag/i.test(raw)) {
+        return new StoreConflictError(operation, ref.display, `${resource} changed since it was read (etag mismatch)`, 'read again and retry; another writer was at work');
+      }
+      return new VersionStateError(operation, ref.display, detail, 'enable the version, or point the alias at an enabled one');
+    case GRPC.UNAVAILABLE:
+    case GRPC.RESOURCE_EXHAUSTED:
+    case GRPC.INTERNAL:
+    case GRPC.DEADLINE_EXCEEDED:
+      return new StoreUnavailableError(operation, ref.display, detail, error);
+    case GRPC.INVALID_ARGUMENT:
+      return new StoreError('invalid', operation, ref.display, `${detail}: the service refused the request for ${resource}`, { cause: error });
+    case undefined:
+      if (/default credentials|could not refresh access token|invalid_grant|metadata server/i.test(raw)) {
+        return new StorePermissionError(operation, ref.display, 'could not authenticate to Google Cloud', AUTH_HINT);
+      }
+      // Not from the service (a bug, a broken install): its message is ours or the runtime's, never a payload.
+      return new StoreError('failed', operation, ref.display, raw === '' ? 'unexpected error' : raw.replace(/\s+/g, ' ').slice(0, 200), { cause: error });
+    default:
+      return new StoreError('failed', operation, ref.display, detail, { cause: error });
+  }
+}
+
+const AUTH_HINT = 'sign in with `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file';
+
+function resourceSecret(resource: string): string {
+  return /^projects\/[^/]+\/secrets\/[^/]+/.exec(resource)?.[0] ?? resource;
+}
+
+// ---- run records kept in the secret's annotations ----
+
+/** What a run records on the secret before it adds a version, and updates as it goes. */
+interface RunRecord {
+  readonly v: 1;
+  readonly run: RunId;
+  readonly field?: string | undefined;
+  /** Fingerprint of the new value (the field's value, or the whole payload). */
+  readonly fp: string;
+  /** Fingerprint of the old value, to recognise a rollback's restoring version. */
+  readonly baseFp?: string | undefined;
+  /** The version that was current when the run staged. */
+  readonly base: number;
+  /** The newest version number when the record was written: the run's version is newer. */
+  readonly after: number;
+  /** The run's version, once known for certain (from promote or rollback on). */
+  readonly version?: number | undefined;
+  /** The version a rollback added to give `latest` readers the old value back. */
+  readonly restore?: number | undefined;
+  readonly state: 'staged' | 'promoted' | 'rolled-back';
+}
+
+const RECORD_PREFIX = 'rekey.';
+/** Records of older runs are pruned beyond this many, to stay far below the 16 KiB annotation limit. */
+const RECORDS_KEPT = 16;
+const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * The annotation key for a run (and field). Keys must be 1–63 characters, alphanumeric at both ends, with `-`,
+ * `_`, `.` between; run ids and field names that do not fit are hashed.
+ */
+function recordKey(run: RunId, field: string | undefined): string {
+  const plain = /^[A-Za-z0-9_-]+$/;
+  if (plain.test(run) && (field === undefined || plain.test(field))) {
+    const key = field === undefined ? `${RECORD_PREFIX}${run}` : `${RECORD_PREFIX}${run}.${field}`;
+    if (ANNOTATION_KEY.test(key)) return key;
+  }
+  return `${RECORD_PREFIX}h.${createHash('sha256').update(`${run}#${field ?? ''}`).digest('hex').slice(0, 40)}`;
+}
+
+function parseRecord(text: string | undefined): RunRecord | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text) as Partial<RunRecord>;
+    if (value?.v !== 1 || typeof value.run !== 'string' || typeof value.fp !== 'string' || typeof value.base !== 'number' || typeof value.after !== 'number') {
+      return undefined;
+    }
+    return value as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function readRecord(secret: GcpSecretInfo, run: RunId, field: string | undefined): RunRecord | undefined {
+  const record = parseRecord(secret.annotations[recordKey(run, field)]);
+  return record !== undefined && record.run === run && record.field === field ? record : undefined;
+}
+
+/** The annotations with `record` set, other annotations kept, and the oldest rekey records pruned. */
+function withRecord(annotations: Readonly<Record<string, string>>, record: RunRecord): Record<string, string> {
+  const key = recordKey(record.run, record.field);
+  const next: Record<string, string> = { ...annotations, [key]: JSON.stringify(record) };
+  const others = Object.entries(next)
+    .filter(([k]) => k !== key && k.startsWith(RECORD_PREFIX))
+    .map(([k, v]) => ({ k, run: parseRecord(v)?.run ?? '' }))
+    .sort((a, b) => (a.run < b.run ? 1 : a.run > b.run ? -1 : 0));
+  for (const { k } of others.slice(RECORDS_KEPT - 1)) delete next[k];
+  return next;
+}
+
+// ---- the store ----
+
+/** The options a store entry may carry. */
+interface GcpOptions {
+  readonly project: string | undefined;
+  readonly alias: string;
+  readonly retire: 'disable' | 'destroy';
+  readonly endpoint: string | undefined;
+}
+
+function parseOptions(options: Readonly<Record<string, unknown>>, context: StoreContext): GcpOptions {
+  const text = (name: string): string | undefined => {
+    const value = options[name];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string') throw new StoreError('invalid', 'open', KIND, `option ${name} must be a string`);
+    return value;
+  };
+  const alias = text('alias') ?? 'current';
+  if (alias !== 'latest' && !/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(alias)) {
+    throw new StoreError('invalid', 'open', KIND, `option alias ${alias} is not a valid version alias (a letter, then up to 62 letters, digits, - or _)`);
+  }
+  const retire = text('retire') ?? 'disable';
+  if (retire !== 'disable' && retire !== 'destroy') throw new StoreError('invalid', 'open', KIND, `option retire must be disable or destroy, not ${retire}`);
+  const endpoint = text('endpoint');
+  if (endpoint !== undefined && !/^[^\s:]+:[0-9]{1,5}$/.test(endpoint)) {
+    throw new StoreError('invalid', 'open', KIND, `option endpoint must be host:port, not ${endpoint}`);
+  }
+  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, alias, retire, endpoint };
+}
+
+/** Where a client comes from: a ready one (tests), or built on first use. */
+export type GcpClientSource = GcpSecretManagerClient | (() => Promise<GcpSecretManagerClient>);
+
+/** A GCP store: the contract, plus `close()` to release the gRPC channel when the caller is done. */
+export interface GcpSecretManagerStore extends SecretStore {
+  close(): Promise<void>;
+}
+
+/** Open a store over the given client, or over the real SDK client built lazily from the options. */
+export function openGcpSecretManagerStore(
+  rawOptions: Readonly<Record<string, unknown>>,
+  context: StoreContext,
+  client?: GcpClientSource,
+): GcpSecretManagerStore {
+  const options = parseOptions(rawOptions, context);
+  const source: () => Promise<GcpSecretManagerClient> =
+    client === undefined ? () => createSdkClient(options, context) : typeof client === 'function' ? client : async () => client;
+  let clientPromise: Promise<GcpSecretManagerClient> | undefined;
+  const getClient = (): Promise<GcpSecretManagerClient> => {
+    clientPromise ??= source().catch((error: unknown) => {
+      clientPromise = undefined;
+      throw error;
+    });
+    return clientPromise;
+  };
+  const aliasName = options.alias === 'latest' ? undefined : options.alias;
+
+  /** `projects/P/secrets/NAME` for a ref, or a typed refusal. */
+  const secretName = (operation: string, ref: StoreRef): string => {
+    if (/^projects\/[^/]+\/secrets\/[A-Za-z0-9_-]{1,255}$/.test(ref.path)) return ref.path;
+    if (/^[A-Za-z0-9_-]{1,255}$/.test(ref.path)) {
+      if (options.project === undefined) {
+        throw new StoreError('invalid', operation, ref.display, 'no project: write projects/PROJECT/secrets/NAME, or set the store option project');
+      }
+      return `projects/${options.project}/secrets/${ref.path}`;
+    }
+    throw new StoreError('invalid', operation, ref.display, 'expected projects/PROJECT/secrets/NAME or a bare secret name (letters, digits, - and _)');
+  };
+
+  /** One service call, with errors typed and retriable ones retried with backoff and jitter. */
+  const call = async <T>(operation: string, ref: StoreRef, method: ClientMethod, resource: string, fn: (c: GcpSecretManagerClient) => Promise<T>): Promise<T> => {
+    let c: GcpSecretManagerClient;
+    try {
+      c = await getClient();
+    } catch (error) {
+      throw toStoreError(error, operation, ref, method, resource);
+    }
+    return withRetry(async () => {
+      try {
+        return await fn(c);
+      } catch (error) {
+        throw toStoreError(error, operation, ref, method, resource);
+      }
+    });
+  };
+
+  const getSecret = (op: string, ref: StoreRef, name: string) => call(op, ref, 'getSecret', name, (c) => c.getSecret(name));
+  const listVersions = (op: string, ref: StoreRef, name: string) => call(op, ref, 'listSecretVersions', name, (c) => c.listSecretVersions(name));
+  const getVersion = (op: string, ref: StoreRef, name: string, id: number | string) =>
+    call(op, ref, 'getSecretVersion', `${name}/versions/${id}`, (c) => c.getSecretVersion(`${name}/versions/${id}`));
+  const access = async (op: string, ref: StoreRef, name: string, id: number | string): Promise<{ number: number; payload: string }> => {
+    const result = await call(op, ref, 'accessSecretVersion', `${name}/versions/${id}`, (c) => c.accessSecretVersion(`${name}/versions/${id}`));
+    return { number: result.number, payload: result.data.toString('utf8') };
+  };
+  /** A version's payload, or undefined when it is disabled, destroyed or gone. */
+  const tryAccess = async (op: string, ref: StoreRef, name: string, id: number): Promise<string | undefined> => {
+    try {
+      return (await access(op, ref, name, id)).payload;
+    } catch (error) {
+      if (error instanceof VersionStateError || error instanceof SecretNotFoundError) return undefined;
+      throw error;
+    }
+  };
+  const update = (op: string, ref: StoreRef, name: string, change: GcpSecretUpdate, paths: readonly string[]) =>
+    call(op, ref, 'updateSecret', name, (c) => c.updateSecret(change, paths));
+
+  /** The newest version's number (what `latest` names), or undefined when the secret has none. */
+  const latestNumber = async (op: string, ref: StoreRef, name: string): Promise<number | undefined> => {
+    try {
+      return (await getVersion(op, ref, name, 'latest')).number;
+    } catch (error) {
+      if (error instanceof SecretNotFoundError) return undefined;
+      throw error;
+    }
+  };
+
+  /** The alias's version when the secret has the alias; otherwise readers use `latest`. */
+  const aliasTarget = (secret: GcpSecretInfo): number | undefined => (aliasName === undefined ? undefined : secret.versionAliases[aliasName]);
+
+  /** The version readers get: the alias's, or the newest. */
+  const currentNumber = async (op: string, ref: StoreRef, name: string, secret: GcpSecretInfo): Promise<number | undefined> =>
+    aliasTarget(secret) ?? (await latestNumber(op, ref, name));
+
+  const fingerprintOf = (ref: StoreRef, op: string, payload: string): string | undefined => {
+    try {
+      return fingerprint(extractField(ref, op, payload));
+    } catch {
+      return undefined;
+    }
+  };
+
+  /**
+   * The run's own version: the one its record names, or else the first version created after the record whose
+   * value has the record's fingerprint. Reads payloads, so it costs one access per candidate (usually one).
+   */
+  const findOwn = async (op: string, ref: StoreRef, name: string, record: RunRecord, versions?: readonly GcpVersionInfo[]): Promise<number | undefined> => {
+    if (record.version !== undefined) return record.version;
+    const list = versions ?? (await listVersions(op, ref, name));
+    const candidates = list.filter((v) => v.number > record.after && v.state === 'ENABLED').sort((a, b) => a.number - b.number);
+    for (const candidate of candidates) {
+      const payload = await tryAccess(op, ref, name, candidate.number);
+      if (payload !== undefined && fingerprintOf(ref, op, payload) === record.fp) return candidate.number;
+    }
+    return undefined;
+  };
+
+  /**
+   * AddSecretVersion at most once: the service has no idempotency token, so before a retry (the first attempt may
+   * have landed and only its answer been lost) look for the version by fingerprint.
+   */
+  const addOnce = async (op: string, ref: StoreRef, name: string, payload: string, find: () => Promise<number | undefined>): Promise<number> => {
+    const c = await getClient().catch((error: unknown) => {
+      throw toStoreError(error, op, ref, 'addSecretVersion', name);
+    });
+    let attempted = false;
+    return withRetry(async () => {
+      if (attempted) {
+        const found = await find();
+        if (found !== undefined) return found;
+      }
+      attempted = true;
+      try {
+        return (await c.addSecretVersion(name, Buffer.from(payload, 'utf8'))).number;
+      } catch (error) {
+        throw toStoreError(error, op, ref, 'addSecretVersion', name);
+      }
+    });
+  };
+
+  const valueOf = (ref: StoreRef, op: string, number: number, payload: string, extra: { createdAt?: Date | undefined; run?: RunId | undefined } = {}): StoredValue => ({
+    value: new Secret(extractField(ref, op, payload)),
+    version: String(number),
+    createdAt: extra.createdAt,
+    run: extra.run,
+  });
+
+  const versionNumber = (op: string, ref: StoreRef, id: VersionId, what: string): number => {
+    const number = Number(id);
+    if (!/^[0-9]+$/.test(id) || !Number.isSafeInteger(number) || number < 1) {
+      throw new StoreError('invalid', op, ref.display, `${what} ${id} is not a Secret Manager version number`);
+    }
+    return number;
+  };
+
+  /** Etag mismatches on our own read-modify-write are retried from a fresh read a few times before they count. */
+  const CAS_ATTEMPTS = 3;
+  const isConflict = (error: unknown): boolean => error instanceof StoreConflictError;
+
+  /** Every version newer than `number`, oldest first. */
+  const newerThan = (versions: readonly GcpVersionInfo[], number: number) => versions.filter((v) => v.number > number).sort((a, b) => a.number - b.number);
+
+  /** Disable a version if it is still enabled; the etag guards against a concurrent change of state. */
+  const disableIfEnabled = async (op: string, ref: StoreRef, name: string, number: number): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const version = await getVersion(op, ref, name, number);
+      if (version.state !== 'ENABLED') return;
+      try {
+        await call(op, ref, 'disableSecretVersion', `${name}/versions/${number}`, (c) => c.disableSecretVersion(`${name}/versions/${number}`, version.etag));
+        return;
+      } catch (error) {
+        if (!isConflict(error) || attempt >= CAS_ATTEMPTS) throw error;
+      }
+    }
+  };
+
+  const store: GcpSecretManagerStore = {
+    kind: KIND,
+    capabilities: { staging: aliasName !== undefined, versions: true, compareAndSwap: true },
+
+    async read(ref) {
+      const op = 'read';
+      const name = secretName(op, ref);
+      const secret = await getSecret(op, ref, name);
+      const target = aliasTarget(secret);
+      // The creation time (for the age of the value) is worth a call, but not a failure: a reader holding only
+      // secretmanager.versions.access, not .get, still reads the value.
+      const createdAt = (id: number) =>
+        getVersion(op, ref, name, id).then(
+          (meta) => meta.createTime,
+          (error: unknown) => {
+            if (error instanceof StorePermissionError) return undefined;
+            throw error;
+          },
+        );
+      let number: number;
+      let payload: string;
+      let created: Date | undefined;
+      if (target !== undefined) {
+        [{ payload }, created] = await Promise.all([access(op, ref, name, target), createdAt(target)]);
+        number = target;
+      } else {
+        ({ number, payload } = await access(op, ref, name, 'latest'));
+        created = await createdAt(number);
+      }
+      const writer = Object.values(secret.annotations)
+        .map(parseRecord)
+        .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
+      return valueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
+    },
+
+    async readStaged(ref, run) {
+      const op = 'read staged';
+      const name = secretName(op, ref);
+      const record = readRecord(await getSecret(op, ref, name), run, ref.field);
+      if (record === undefined) return undefined;
+      const own = await findOwn(op, ref, name, record);
+      if (own === undefined) return undefined;
+      const payload = await tryAccess(op, ref, name, own);
+      return payload === undefined ? undefined : valueOf(ref, op, own, payload, { run });
+    },
+
+    async readPrevious(ref, run) {
+      const op = 'read previous';
+      const name = secretName(op, ref);
+      const secret = await getSecret(op, ref, name);
+      const record = readRecord(secret, run, ref.field);
+      if (record === undefined || record.state === 'rolled-back') return undefined;
+      const own = await findOwn(op, ref, name, record);
+      if (own === undefined || (await currentNumber(op, ref, name, secret)) !== own) return undefined;
+      // Once retired, the old version can no longer be read: the store no longer keeps it.
+      const payload = await tryAccess(op, ref, name, record.base);
+      return payload === undefined ? undefined : valueOf(ref, op, record.base, payload);
+    },
+
+    async stage(ref, value, run, base) {
+      const op = 'stage';
+      const name = secretName(op, ref);
+      const baseNumber = versionNumber(op, ref, base, 'base version');
+      for (let attempt = 1; ; attempt++) {
+        const secret = await getSecret(op, ref, name);
+        let record = readRecord(secret, run, ref.field);
+        if (record !== undefined) {
+          if (record.fp !== value.fingerprint) {
+            throw new StoreConflictError(op, ref.display, `this run already staged a different value (fingerprint ${record.fp}, now ${value.fingerprint})`, 'a resumed run must stage the value it minted; roll this run back instead');
+          }
+          const own = await findOwn(op, ref, name, record);
+          if (own !== undefined) return String(own);
+        }
+        const current = await currentNumber(op, ref, name, secret);
+        if (current !== baseNumber) {
+          throw new StoreConflictError(op, ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'another writer changed the secret since this run read it');
+        }
+        const basePayload = (await access(op, ref, name, baseNumber)).payload;
+        const payload = replaceField(ref, op, basePayload, value.reveal());
+        const size = Buffer.byteLength(payload, 'utf8');
+        if (size > 65_536) {
+          throw new StoreError('invalid', op, ref.display, `the new payload is ${size} bytes; Secret Manager holds at most 65536 (64 KiB)`);
+        }
+        if (record === undefined) {
+          // Record the run before adding, so that a crash after the add leaves a way to find the version again.
+          const after = aliasTarget(secret) === undefined ? baseNumber : ((await latestNumber(op, ref, name)) ?? baseNumber);
+          record = { v: 1, run, field: ref.field, fp: value.fingerprint, baseFp: fingerprintOf(ref, op, basePayload), base: baseNumber, after, state: 'staged' };
+          try {
+            await update(op, ref, name, { name, etag: secret.etag, annotations: withRecord(secret.annotations, record) }, ['annotations']);
+          } catch (error) {
+            if (isConflict(error) && attempt < CAS_ATTEMPTS) continue;
+            throw error;
+          }
+        }
+        const own = record;
+        return String(await addOnce(op, ref, name, payload, () => findOwn(op, ref, name, own)));
+      }
+    },
+
+    async promote(ref, version, run, base) {
+      const op = 'promote';
+      const name = secretName(op, ref);
+      const target = versionNumber(op, ref, version, 'version');
+      const baseNumber = versionNumber(op, ref, base, 'base version');
+      for (let attempt = 1; ; attempt++) {
+        const secret = await getSecret(op, ref, name);
+        const record = readRecord(secret, run, ref.field);
+        const notOurs = () => new StoreConflictError(op, ref.display, `version ${version} was not staged by this run`);
+        if (record === undefined || record.state === 'rolled-back') throw notOurs();
+        if (record.version === undefined) {
+          // Prove the version is this run's by its value's fingerprint (one access), before pointing anyone at it.
+          const payload = await tryAccess(op, ref, name, target);
+          if (target <= record.after || payload === undefined || fingerprintOf(ref, op, payload) !== record.fp) throw notOurs();
+        } else if (record.version !== target) {
+          throw notOurs();
+        }
+        const promoted: RunRecord = { ...record, version: target, state: 'promoted' };
+        const aliased = aliasTarget(secret);
+        try {
+          if (aliased === undefined) {
+            // No alias to move: readers use `latest`, which has named this run's version since stage, unless
+            // someone added a version after it.
+            const latest = await latestNumber(op, ref, name);
+            if (latest !== target) {
+              throw new StoreConflictError(op, ref.display, `latest is version ${latest ?? 'none'}, not this run's ${version}: it was written after this run`);
+            }
+            if (record.state !== 'promoted') {
+              await update(op, ref, name, { name, etag: secret.etag, annotations: withRecord(secret.annotations, promoted) }, ['annotations']);
+            }
+            return;
+          }
+          if (aliased === target) return;
+          if (aliased !== baseNumber) {
+            throw new StoreConflictError(op, ref.display, `alias ${aliasName} points at version ${aliased}, expected ${base} or ${version}`, 'another writer moved the alias since this run read it');
+          }
+          const later = newerThan(await listVersions(op, ref, name), target)[0];
+          if (later !== undefined) {
+            throw new StoreConflictError(op, ref.display, `version ${later.number} was added after this run's version ${version}`, 'readers of latest already see it; promoting would split readers');
+          }
+          // The etag makes this a compare-and-swap: if anyone moved the alias since the read, this fails.
+          await update(
+            op,
+            ref,
+            name,
+            { name, etag: secret.etag, versionAliases: { ...secret.versionAliases, [aliasName!]: target }, annotations: withRecord(secret.annotations, promoted) },
+            ['version_aliases', 'annotations'],
+          );
+          return;
+        } catch (error) {
+          // An etag mismatch on our own update means the secret changed: read again and decide afresh.
+          if (isConflict(error) && /etag mismatch/.test((error as Error).message) && attempt < CAS_ATTEMPTS) continue;
+          throw error;
+        }
+      }
+    },
+
+    async rollback(ref, run) {
+      const op = 'rollback';
+      const name = secretName(op, ref);
+      for (let attempt = 1; ; attempt++) {
+        const secret = await getSecret(op, ref, name);
+        const record = readRecord(secret, run, ref.field);
+        if (record === undefined) return;
+        if (record.state === 'rolled-back') {
+          // Done before; a crash may have come between the record and the disable.
+          if (record.version !== undefined) await disableIfEnabled(op, ref, name, record.version);
+          return;
+        }
+        const versions = await listVersions(op, ref, name);
+        const own = await findOwn(op, ref, name, record, versions);
+        if (own === undefined) return; // The run recorded itself but never added a version: nothing to undo.
+        const promoted = record.state === 'promoted';
+
+        // What came after the run's version: a restoring version from an earlier, interrupted rollback of this
+        // run (it holds the old value), or someone else's write.
+        let restore: number | undefined;
+        let foreign: number | undefined;
+        const next = newerThan(versions, own)[0];
+        if (next !== undefined) {
+          const payload = next.state === 'ENABLED' ? await tryAccess(op, ref, name, next.number) : undefined;
+          if (payload !== undefined && record.baseFp !== undefined && fingerprintOf(ref, op, payload) === record.baseFp) restore = next.number;
+          else foreign = next.number;
+        }
+        const aliased = aliasTarget(secret);
+        if (aliased !== undefined && aliased !== own && aliased !== record.base && aliased !== restore) foreign ??= aliased;
+
+        const rolledBack: RunRecord = { ...record, version: own, restore, state: 'rolled-back' };
+        try {
+          if (foreign !== undefined && restore === undefined) {
+            // Someone wrote after this run. A promoted value cannot be taken back without clobbering theirs; a value
+            // that was only staged is simply discarded.
+            if (promoted) {
+              throw new StoreConflictError(op, ref.display, `version ${foreign} was written after this run`, 'a rollback never overwrites a newer value: decide by hand which value should be current');
+            }
+            await update(op, ref, name, { name, etag: secret.etag, annotations: withRecord(secret.annotations, rolledBack) }, ['annotations']);
+            await disableIfEnabled(op, ref, name, own);
+            return;
+          }
+          if (restore === undefined && next === undefined) {
+            // The run's version is the newest, so `latest` readers see it: give them the old payload back.
+            let basePayload: string;
+            try {
+              basePayload = (await access(op, ref, name, record.base)).payload;
+            } catch (error) {
+              if (error instanceof VersionStateError) {
+                throw new StoreError('failed', op, ref.display, `the previous version ${record.base} is no longer enabled (retired?), so there is no old value to return to`, {
+                  hint: `enable version ${record.base} first if it must become current again`,
+                });
+              }
+              throw error;
+            }
+            const baseFp = record.baseFp;
+            restore = await addOnce(op, ref, name, basePayload, async () => {
+              const list = newerThan(await listVersions(op, ref, name), own);
+              const first = list[0];
+              if (first === undefined || baseFp === undefined) return undefined;
+              const payload = await tryAccess(op, ref, name, first.number);
+              return payload !== undefined && fingerprintOf(ref, op, payload) === baseFp ? first.number : undefined;
+            });
+          }
+          const done: RunRecord = { ...rolledBack, restore };
+          if (aliased === own) {
+            await update(
+              op,
+              ref,
+              name,
+              { name, etag: secret.etag, versionAliases: { ...secret.versionAliases, [aliasName!]: record.base }, annotations: withRecord(secret.annotations, done) },
+              ['version_aliases', 'annotations'],
+            );
+          } else {
+            await update(op, ref, name, { name, etag: secret.etag, annotations: withRecord(secret.annotations, done) }, ['annotations']);
+          }
+          // Discard the run's value: disabled, not destroyed, so a person can still recover it.
+          await disableIfEnabled(op, ref, name, own);
+          return;
+        } catch (error) {
+          if (isConflict(error) && /etag mismatch/.test((error as Error).message) && attempt < CAS_ATTEMPTS) continue;
+          throw error;
+        }
+      }
+    },
+
+    async retire(ref, run) {
+      const op = 'retire';
+      const name = secretName(op, ref);
+      const secret = await getSecret(op, ref, name);
+      const record = readRecord(secret, run, ref.field);
+      // Nothing of this run's, or the old value is current again after a rollback: nothing to retire.
+      if (record === undefined || record.state === 'rolled-back') return;
+      const own = await findOwn(op, ref, name, record);
+      if (own === undefined) return;
+      const holders = Object.entries(secret.versionAliases).filter(([, number]) => number === record.base).map(([alias]) => alias);
+      if (holders.length > 0) {
+        throw new StoreConflictError(op, ref.display, `version ${record.base} is still named by alias ${holders.join(', ')}`, 'promote this run first; retire never disables a version readers use');
+      }
+      const versionName = `${name}/versions/${record.base}`;
+      for (let attempt = 1; ; attempt++) {
+        const old = await getVersion(op, ref, name, record.base);
+        if (old.state === 'DESTROYED' || (old.state === 'DISABLED' && options.retire === 'disable')) return;
+        try {
+          if (options.retire === 'destroy') {
+            await call(op, ref, 'destroySecretVersion', versionName, (c) => c.destroySecretVersion(versionName, old.etag));
+          } else {
+            await call(op, ref, 'disableSecretVersion', versionName, (c) => c.disableSecretVersion(versionName, old.etag));
+          }
+          return;
+        } catch (error) {
+          // A concurrent state change: look again (it may already be done) a few times.
+          if ((isConflict(error) || error instanceof VersionStateError) && attempt < CAS_ATTEMPTS) continue;
+          throw error;
+        }
+      }
+    },
+
+    async check(ref): Promise<StoreCheck> {
+      const op = 'check';
+      const notes: string[] = [];
+      const describe = (error: unknown): string => {
+        const e = error instanceof StoreError ? error : toStoreError(error, op, ref, 'getSecret', ref.path);
+        return e.hint === undefined ? e.message : `${e.message}. ${e.hint}`;
+      };
+      let name: string;
+      let secret: GcpSecretInfo;
+      let fp: string | undefined;
+      try {
+        name = secretName(op, ref);
+        secret = await getSecret(op, ref, name);
+        const target = aliasTarget(secret);
+        const { payload } = await access(op, ref, name, target ?? 'latest');
+        fp = fingerprint(extractField(ref, op, payload));
+      } catch (error) {
+        return { readable: false, writable: undefined, notes: [describe(error)] };
+      }
+      if (aliasName !== undefined && aliasTarget(secret) === undefined) {
+        notes.push(`the secret has no version alias ${aliasName}, so readers use latest: a staged value is visible at once, and rekey will not create the alias (set alias: latest to say so, or add the alias)`);
+      }
+      if (aliasName === undefined) notes.push('readers use latest: a staged value is visible at once');
+      const writes = [
+        'secretmanager.versions.add',
+        'secretmanager.secrets.update',
+        'secretmanager.versions.list',
+        'secretmanager.versions.get',
+        options.retire === 'destroy' ? 'secretmanager.versions.destroy' : 'secretmanager.versions.disable',
+      ];
+      let writable: boolean | undefined;
+      try {
+        const held = new Set(await call(op, ref, 'testIamPermissions', name, (c) => c.testIamPermissions(name, writes)));
+        const missing = writes.filter((p) => !held.has(p));
+        writable = missing.length === 0;
+        for (const permission of missing) {
+          const use = PERMISSION_USE[permission];
+          notes.push(`missing ${permission} on ${name}: rekey cannot ${use?.use ?? 'write'} (grant it, for example with ${use?.role ?? 'roles/secretmanager.admin'})`);
+        }
+      } catch (error) {
+        notes.push(`could not test write permissions (${describe(error)}); rekey needs ${writes.join(', ')}`);
+      }
+      return { readable: true, writable, fingerprint: fp, notes };
+    },
+
+    async close() {
+      const pending = clientPromise;
+      clientPromise = undefined;
+      if (pending !== undefined) await (await pending.catch(() => undefined))?.close();
+    },
+  };
+  return store;
+}
+
+// ---- the real client, built on first use ----
+
+/** Per-call options: the SDK's own retries are off, so that ours (with jitter) do not multiply with them. */
+const CALL = { retry: null } as const;
+
+/** Build the SDK client (236 ms to import, so only when a call needs it) and wrap it in the narrow interface. */
+async function createSdkClient(options: GcpOptions, context: StoreContext): Promise<GcpSecretManagerClient> {
+  const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+  type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
+  let clientOptions: ClientOptions = {};
+  if (options.endpoint !== undefined) {
+    const grpc = await import('@grpc/grpc-js');
+    const colon = options.endpoint.lastIndexOf(':');
+    clientOptions = {
+      apiEndpoint: options.endpoint.slice(0, colon),
+      port: Number(options.endpoint.slice(colon + 1)),
+      sslCreds: grpc.credentials.createInsecure(),
+      // Without it the auth library goes looking for the cloud metadata server.
+      universeDomain: 'googleapis.com',
+    };
+  } else {
+    const keyFile = context.env['GOOGLE_APPLICATION_CREDENTIALS'];
+    if (keyFile !== undefined && keyFile !== '') clientOptions = { keyFilename: keyFile };
+    if (options.project !== undefined) clientOptions = { ...clientOptions, projectId: options.project };
+  }
+  return wrapSdkClient(new SecretManagerServiceClient(clientOptions));
+}
+
+interface SdkTimestamp {
+  seconds?: unknown;
+  nanos?: unknown;
+}
+interface SdkVersion {
+  name?: string | null;
+  state?: unknown;
+  etag?: string | null;
+  createTime?: SdkTimestamp | null;
+}
+interface SdkSecret {
+  name?: string | null;
+  etag?: string | null;
+  versionAliases?: Record<string, unknown> | null;
+  annotations?: Record<string, string> | null;
+}
+
+const STATES: readonly GcpVersionState[] = ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'];
+
+function numberOfName(name: string | null | undefined): number {
+  return Number(/\/versions\/([0-9]+)$/.exec(name ?? '')?.[1] ?? NaN);
+}
+
+function toDate(time: SdkTimestamp | null | undefined): Date | undefined {
+  if (time === null || time === undefined || time.seconds === undefined || time.seconds === null) return undefined;
+  return new Date(Number(String(time.seconds)) * 1000 + Math.floor(Number(time.nanos ?? 0) / 1e6));
+}
+
+function toVersion(v: SdkVersion): GcpVersionInfo {
+  const state = typeof v.state === 'number' ? (STATES[v.state] ?? 'STATE_UNSPECIFIED') : (String(v.state ?? 'STATE_UNSPECIFIED') as GcpVersionState);
+  return { number: numberOfName(v.name), state, etag: v.etag ?? '', createTime: toDate(v.createTime) };
+}
+
+function toSecret(s: SdkSecret): GcpSecretInfo {
+  const aliases: Record<string, number> = {};
+  // int64 values arrive as Long objects, strings or numbers depending on the loader; String() reads all three.
+  for (const [alias, value] of Object.entries(s.versionAliases ?? {})) aliases[alias] = Number(String(value));
+  return { name: s.name ?? '', etag: s.etag ?? '', versionAliases: aliases, annotations: { ...(s.annotations ?? {}) } };
+}
+
+/** The narrow interface over the SDK client: unwraps its `[response, …]` tuples and converts its message types. */
+function wrapSdkClient(sdk: import('@google-cloud/secret-manager').SecretManagerServiceClient): GcpSecretManagerClient {
+  return {
+    async getSecret(name) {
+      const [secret] = await sdk.getSecret({ name }, CALL);
+      return toSecret(secret as SdkSecret);
+    },
+    async updateSecret(change, paths) {
+      const secret: Record<string, unknown> = { name: change.name, etag: change.etag };
+      if (change.versionAliases !== undefined) secret['versionAliases'] = { ...change.versionAliases };
+      if (change.annotations !== undefined) secret['annotations'] = { ...change.annotations };
+      const [updated] = await sdk.updateSecret({ secret, updateMask: { paths: [...paths] } }, CALL);
+      return toSecret(updated as SdkSecret);
+    },
+    async addSecretVersion(parent, data) {
+      const [version] = await sdk.addSecretVersion({ parent, payload: { data } }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async accessSecretVersion(name) {
+      const [response] = await sdk.accessSecretVersion({ name }, CALL);
+      const data = response.payload?.data;
+      const buffer = data === null || data === undefined ? Buffer.alloc(0) : typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data);
+      return { number: numberOfName(response.name), data: buffer };
+    },
+    async getSecretVersion(name) {
+      const [version] = await sdk.getSecretVersion({ name }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async listSecretVersions(parent) {
+      const [versions] = await sdk.listSecretVersions({ parent }, { ...CALL, autoPaginate: true });
+      return versions.map((v) => toVersion(v as SdkVersion));
+    },
+    async disableSecretVersion(name, etag) {
+      const [version] = await sdk.disableSecretVersion({ name, etag }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async destroySecretVersion(name, etag) {
+      const [version] = await sdk.destroySecretVersion({ name, etag }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async testIamPermissions(resource, permissions) {
+      const [response] = await sdk.testIamPermissions({ resource, permissions: [...permissions] }, CALL);
+      return response.permissions ?? [];
+    },
+    async close() {
+      await sdk.close();
+    },
+  };
+}
+
+export default {
+  kind: KIND,
+  summary: 'GCP Secret Manager: a secret payload or one field of a JSON payload, rotated through a version alias',
+  options: { project: 'string', alias: 'string', retire: 'string', endpoint: 'string' },
+  open(options, context) {
+    return openGcpSecretManagerStore(options, context);
+  },
+} satisfies SecretStoreAdapter;
