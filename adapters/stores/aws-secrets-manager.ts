@@ -1,0 +1,533 @@
+/**
+ * AWS Secrets Manager store: a whole secret (`SecretString`) or one field of a JSON secret, rotated with AWS's own
+ * staging labels the way a rotation Lambda does it.
+ *
+ * ```yaml
+ * stores:
+ *   - aws-secrets-manager: prod/app#STREAMPIXEL_API_KEY   # field of a JSON secret; other fields are kept as they were
+ *     region: eu-west-1       # optional: else AWS_REGION, AWS_DEFAULT_REGION or the profile's region
+ *     profile: rotation       # optional: a profile from ~/.aws/config; else the SDK's usual credential sources
+ *     endpoint: https://vpce-0abc.secretsmanager.eu-west-1.vpce.amazonaws.com   # optional: a VPC endpoint
+ *   - aws-secrets-manager: prod/streampixel-key           # no `#field`: the whole SecretString is the value
+ * ```
+ *
+ * How the lifecycle maps onto the service:
+ * - read: GetSecretValue (AWSCURRENT); the version is the VersionId.
+ * - stage: PutSecretValue of the full new SecretString with `VersionStages: ['AWSPENDING']` and a ClientRequestToken
+ *   derived from the run id and the ref, so that a resumed run finds (or rewrites, idempotently) the same version.
+ *   A left-over AWSPENDING from another run is refused, never overwritten.
+ * - promote: UpdateSecretVersionStage moves AWSCURRENT to this run's version, naming `base` as the version it leaves
+ *   (AWS refuses the move if someone else moved the label meanwhile, and moves AWSPREVIOUS by itself); then the
+ *   AWSPENDING label is dropped.
+ * - rollback: AWSCURRENT moves back to the AWSPREVIOUS version, only while this run's version is current.
+ * - retire: drops any AWSPENDING label left on this run's version. The old version keeps AWSPREVIOUS: that is AWS's
+ *   own convention (one previous version, replaced at the next rotation), it keeps the old value readable for an
+ *   audit, and the label is what protects that version from being deleted as deprecated. The old key is already
+ *   revoked at the provider when retire runs, so the value it holds is dead.
+ *
+ * IAM actions used: secretsmanager:GetSecretValue, DescribeSecret, PutSecretValue, UpdateSecretVersionStage (and,
+ * for a secret encrypted with a customer managed key, kms:Decrypt and kms:GenerateDataKey on that key).
+ */
+import { createHash } from 'node:crypto';
+import type {
+  DescribeSecretCommand,
+  DescribeSecretCommandOutput,
+  GetSecretValueCommand,
+  GetSecretValueCommandOutput,
+  PutSecretValueCommand,
+  PutSecretValueCommandOutput,
+  SecretsManagerClientConfig,
+  UpdateSecretVersionStageCommand,
+  UpdateSecretVersionStageCommandOutput,
+} from '@aws-sdk/client-secrets-manager';
+import { Secret } from '../../src/secret/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
+import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { extractField, replaceField } from '../../src/store/value.js';
+import { withRetry, type RetryOptions } from '../../src/util/retry.js';
+
+const KIND = 'aws-secrets-manager';
+const AWSCURRENT = 'AWSCURRENT';
+const AWSPREVIOUS = 'AWSPREVIOUS';
+const AWSPENDING = 'AWSPENDING';
+
+/** The part of the SDK client this adapter uses: `send` for its four commands. A `SecretsManagerClient` fits. */
+export interface SecretsManagerSend {
+  send(command: GetSecretValueCommand): Promise<GetSecretValueCommandOutput>;
+  send(command: DescribeSecretCommand): Promise<DescribeSecretCommandOutput>;
+  send(command: PutSecretValueCommand): Promise<PutSecretValueCommandOutput>;
+  send(command: UpdateSecretVersionStageCommand): Promise<UpdateSecretVersionStageCommandOutput>;
+}
+
+/** How to reach the service: an injected client (tests), or the settings to build the real one on first use. */
+export interface AwsSecretsManagerSettings {
+  /** A client to use instead of building one; tests pass a mocked or locally pointed `SecretsManagerClient`. */
+  readonly client?: SecretsManagerSend | undefined;
+  readonly region?: string | undefined;
+  readonly endpoint?: string | undefined;
+  readonly profile?: string | undefined;
+  /** Where credentials and region come from when not given: `AWS_ACCESS_KEY_ID`, `AWS_REGION`, `AWS_PROFILE`… */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined;
+  /** Backoff for throttling and 5xx; the SDK's own retries are off. */
+  readonly retry?: RetryOptions | undefined;
+}
+
+type Sdk = typeof import('@aws-sdk/client-secrets-manager');
+
+/** Load the SDK on first use only: it costs ~90 ms, which `rekey --help` and `rekey status` must not pay. */
+async function loadSdk(): Promise<Sdk> {
+  // The SDK warns on stderr about Node 20 when a client is built; the warning is noise to a rekey user.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  return import('@aws-sdk/client-secrets-manager');
+}
+
+/**
+ * The ClientRequestToken (and so the VersionId) this run writes for this ref: a UUID-shaped digest (version 8,
+ * RFC 9562) of the run id, the secret and the field. The same run always names the same version, so a resumed or
+ * retried stage finds its earlier write instead of adding a second version; different runs or fields never collide.
+ */
+export function clientRequestToken(run: RunId, ref: StoreRef): string {
+  const hex = createHash('sha256').update(`rekey\0${KIND}\0${run}\0${ref.path}\0${ref.field ?? ''}`, 'utf8').digest('hex');
+  const variant = ((Number.parseInt(hex.charAt(16), 16) & 0x3) | 0x8).toString(16);
+  const digits = `${hex.slice(0, 12)}8${hex.slice(13, 16)}${variant}${hex.slice(17, 32)}`;
+  return `${digits.slice(0, 8)}-${digits.slice(8, 12)}-${digits.slice(12, 16)}-${digits.slice(16, 20)}-${digits.slice(20, 32)}`;
+}
+
+/** The settings of the real client, from the store's options and the environment; `maxAttempts: 1` always. */
+export function clientConfig(settings: AwsSecretsManagerSettings): SecretsManagerClientConfig {
+  const env = settings.env ?? process.env;
+  const config: SecretsManagerClientConfig = {
+    // withRetry retries with backoff and jitter; SDK retries under it would multiply the attempts.
+    maxAttempts: 1,
+    // A hung connection must fail (and be retried), not stall an unattended run.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+  };
+  const region = settings.region ?? env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'];
+  if (region !== undefined && region !== '') config.region = region;
+  const endpoint = settings.endpoint ?? env['AWS_ENDPOINT_URL_SECRETS_MANAGER'] ?? env['AWS_ENDPOINT_URL'];
+  if (endpoint !== undefined && endpoint !== '') config.endpoint = endpoint;
+  const profile = settings.profile ?? env['AWS_PROFILE'];
+  if (profile !== undefined && profile !== '') config.profile = profile;
+  // Keys in the given environment win over a profile from that environment, as in the SDK's own chain; a profile set
+  // on the store itself wins over both.
+  const accessKeyId = env['AWS_ACCESS_KEY_ID'];
+  const secretAccessKey = env['AWS_SECRET_ACCESS_KEY'];
+  if (settings.profile === undefined && accessKeyId && secretAccessKey) {
+    const sessionToken = env['AWS_SESSION_TOKEN'];
+    config.credentials = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+  }
+  return config;
+}
+
+/** Open an AWS Secrets Manager store; with `settings.client` the given client is used and no other is built. */
+export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings = {}): SecretStore {
+  let sdkPromise: Promise<Sdk> | undefined;
+  let clientPromise: Promise<SecretsManagerSend> | undefined;
+  const sdk = (): Promise<Sdk> => (sdkPromise ??= loadSdk());
+  const client = (): Promise<SecretsManagerSend> =>
+    (clientPromise ??= settings.client !== undefined
+      ? Promise.resolve(settings.client)
+      : sdk().then(({ SecretsManagerClient }) => new SecretsManagerClient(clientConfig(settings))));
+
+  /** One service call: mapped to a StoreError, retried when retriable. */
+  const call = async <T>(operation: string, ref: StoreRef, action: Action, build: (sdk: Sdk) => unknown, payload?: string): Promise<T> => {
+    const [loaded, sender] = await Promise.all([sdk(), client()]);
+    const command = build(loaded);
+    return withRetry(async () => {
+      try {
+        return await (sender as unknown as { send(command: unknown): Promise<T> }).send(command);
+      } catch (error) {
+        throw toStoreError(error, operation, ref, action, payload);
+      }
+    }, settings.retry);
+  };
+
+  const describe = async (operation: string, ref: StoreRef): Promise<Labels> => {
+    const out = await call<DescribeSecretCommandOutput>(operation, ref, 'DescribeSecret', (s) => new s.DescribeSecretCommand({ SecretId: ref.path }));
+    if (out.DeletedDate !== undefined) {
+      throw new SecretNotFoundError(operation, ref.display, 'the secret is scheduled for deletion', `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`);
+    }
+    return new Labels(out.VersionIdsToStages ?? {});
+  };
+
+  /** GetSecretValue of one version (or of AWSCURRENT); undefined when that version does not exist. */
+  const getVersion = async (operation: string, ref: StoreRef, versionId: VersionId | undefined): Promise<GetSecretValueCommandOutput | undefined> => {
+    try {
+      return await call<GetSecretValueCommandOutput>(operation, ref, 'GetSecretValue', (s) =>
+        new s.GetSecretValueCommand(versionId === undefined ? { SecretId: ref.path } : { SecretId: ref.path, VersionId: versionId }),
+      );
+    } catch (error) {
+      if (versionId !== undefined && error instanceof SecretNotFoundError) return undefined;
+      throw error;
+    }
+  };
+
+  const valueOf = (operation: string, ref: StoreRef, out: GetSecretValueCommandOutput, run?: RunId): StoredValue => {
+    if (out.SecretString === undefined) {
+      throw new StoreError('invalid', operation, ref.display, 'the secret holds SecretBinary, not SecretString; rekey rotates text secrets only');
+    }
+    return {
+      value: new Secret(extractField(ref, operation, out.SecretString)),
+      version: out.VersionId ?? '',
+      createdAt: out.CreatedDate,
+      run,
+    };
+  };
+
+  /** Move a label; a refusal because the label moved meanwhile is a conflict (toStoreError maps it so). */
+  const moveLabel = (operation: string, ref: StoreRef, stage: string, moveTo: VersionId | undefined, removeFrom: VersionId | undefined): Promise<unknown> =>
+    call(operation, ref, 'UpdateSecretVersionStage', (s) =>
+      new s.UpdateSecretVersionStageCommand({
+        SecretId: ref.path,
+        VersionStage: stage,
+        ...(moveTo !== undefined ? { MoveToVersionId: moveTo } : {}),
+        ...(removeFrom !== undefined ? { RemoveFromVersionId: removeFrom } : {}),
+      }),
+    );
+
+  /** Drop AWSPENDING from this run's version when it is still there. */
+  const dropPending = async (operation: string, ref: StoreRef, labels: Labels, mine: VersionId): Promise<void> => {
+    if (labels.holder(AWSPENDING) !== mine) return;
+    try {
+      await moveLabel(operation, ref, AWSPENDING, undefined, mine);
+    } catch (error) {
+      // Someone else removed or moved the label meanwhile: the state we wanted (not pending on ours) holds.
+      if (!(error instanceof StoreConflictError)) throw error;
+      if ((await describe(operation, ref)).holder(AWSPENDING) === mine) throw error;
+    }
+  };
+
+  return {
+    kind: KIND,
+    capabilities: { staging: true, versions: true, compareAndSwap: true },
+
+    async read(ref) {
+      return valueOf('read', ref, (await getVersion('read', ref, undefined))!);
+    },
+
+    async readStaged(ref, run) {
+      const mine = clientRequestToken(run, ref);
+      const out = await getVersion('read staged', ref, mine);
+      if (out === undefined) {
+        // "Not found" means either no such version or no such secret; only the second is an error.
+        await describe('read staged', ref);
+        return undefined;
+      }
+      return valueOf('read staged', ref, out, run);
+    },
+
+    async readPrevious(ref, run) {
+      const labels = await describe('read previous', ref);
+      if (labels.holder(AWSCURRENT) !== clientRequestToken(run, ref)) return undefined;
+      const previous = labels.holder(AWSPREVIOUS);
+      if (previous === undefined) return undefined;
+      const out = await getVersion('read previous', ref, previous);
+      return out === undefined ? undefined : valueOf('read previous', ref, out);
+    },
+
+    async stage(ref, value, run, base) {
+      const mine = clientRequestToken(run, ref);
+      const labels = await describe('stage', ref);
+      if (labels.has(mine)) {
+        // Done already (a resumed run): return that version and write nothing, if it holds this run's value.
+        const existing = await getVersion('stage', ref, mine);
+        if (existing?.SecretString === undefined || extractField(ref, 'stage', existing.SecretString) !== value.reveal()) {
+          throw new StoreConflictError(
+            'stage',
+            ref.display,
+            `this run already staged a different value as version ${mine}`,
+            'a resumed run must stage the value it minted first; roll this run back and start a new one',
+          );
+        }
+        return mine;
+      }
+      const current = labels.holder(AWSCURRENT);
+      const pending = labels.holder(AWSPENDING);
+      if (pending !== undefined && pending !== current) {
+        throw new StoreConflictError(
+          'stage',
+          ref.display,
+          `version ${pending} is already labelled AWSPENDING by another rotation that did not finish`,
+          `if it is an interrupted rekey run, \`rekey resume\` or \`rekey rollback\` that run; otherwise remove the label: ` +
+            `aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
+        );
+      }
+      if (current !== base) {
+        throw new StoreConflictError('stage', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
+      }
+      let payload: string | undefined;
+      if (ref.field !== undefined) {
+        // Build on the version the run read, so that every other field is kept exactly as it was.
+        const baseValue = await getVersion('stage', ref, base);
+        if (baseValue === undefined) throw new StoreConflictError('stage', ref.display, `version ${base} no longer exists`);
+        payload = baseValue.SecretString;
+        if (payload === undefined) throw new StoreError('invalid', 'stage', ref.display, 'the secret holds SecretBinary, not a JSON SecretString');
+      }
+      // The token makes this write idempotent: a retry after a lost reply, or a version of this run that lost its
+      // labels, is answered with the same version when the data is the same, and refused (a conflict) when it is not.
+      const secretString = replaceField(ref, 'stage', payload, value.reveal());
+      const out = await call<PutSecretValueCommandOutput>(
+        'stage',
+        ref,
+        'PutSecretValue',
+        (s) => new s.PutSecretValueCommand({ SecretId: ref.path, ClientRequestToken: mine, SecretString: secretString, VersionStages: [AWSPENDING] }),
+        // The other fields of a JSON secret are secrets too, unknown to the redactor: keep them out of any message.
+        secretString,
+      );
+      return out.VersionId ?? mine;
+    },
+
+    async promote(ref, version, run, base) {
+      const mine = clientRequestToken(run, ref);
+      const labels = await describe('promote', ref);
+      const current = labels.holder(AWSCURRENT);
+      if (current === version) {
+        // Done already; finish the tidy-up that a crash may have cut short.
+        await dropPending('promote', ref, labels, version);
+        return;
+      }
+      if (version !== mine) throw new StoreConflictError('promote', ref.display, `version ${version} was not staged by this run`);
+      if (current !== base) {
+        throw new StoreConflictError('promote', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'someone else wrote the secret after this run staged; nothing was changed');
+      }
+      try {
+        await moveLabel('promote', ref, AWSCURRENT, version, base);
+      } catch (error) {
+        // A retried move whose first reply was lost finds the label already moved: that is success, not a conflict.
+        if (!(error instanceof StoreConflictError) || (await describe('promote', ref)).holder(AWSCURRENT) !== version) throw error;
+      }
+      // Moving AWSCURRENT leaves AWSPENDING where it was, so the labels read above still say whether to drop it.
+      await dropPending('promote', ref, labels, version);
+    },
+
+    async rollback(ref, run) {
+      const mine = clientRequestToken(run, ref);
+      const labels = await describe('rollback', ref);
+      const current = labels.holder(AWSCURRENT);
+      if (current === mine) {
+        const previous = labels.holder(AWSPREVIOUS);
+        if (previous === undefined) throw new StoreConflictError('rollback', ref.display, 'no AWSPREVIOUS version to return to');
+        try {
+          await moveLabel('rollback', ref, AWSCURRENT, previous, mine);
+        } catch (error) {
+          if (!(error instanceof StoreConflictError) || (await describe('rollback', ref)).holder(AWSCURRENT) !== previous) throw error;
+        }
+        await dropPending('rollback', ref, labels, mine);
+        return;
+      }
+      if (labels.holder(AWSPENDING) === mine) {
+        // Staged, never current: dropping the label is the whole rollback.
+        await dropPending('rollback', ref, labels, mine);
+        return;
+      }
+      // Ours is neither current nor pending: either this run changed nothing, or it was rolled back already (the
+      // version it returned to is older than ours), or someone wrote after it (the current version is newer).
+      const ours = await getVersion('rollback', ref, mine);
+      if (ours === undefined || current === undefined) return;
+      const now = await getVersion('rollback', ref, current);
+      const oursAt = ours.CreatedDate?.getTime();
+      const currentAt = now?.CreatedDate?.getTime();
+      if (oursAt !== undefined && currentAt !== undefined && currentAt < oursAt) return;
+      throw new StoreConflictError(
+        'rollback',
+        ref.display,
+        `version ${current}, written after this run's version ${mine}, is current`,
+        'a rollback never replaces a newer value; restore by hand if that is really wanted',
+      );
+    },
+
+    async retire(ref, run) {
+      // AWSPREVIOUS stays on the old version by design (see the comment at the top of this file).
+      const mine = clientRequestToken(run, ref);
+      await dropPending('retire', ref, await describe('retire', ref), mine);
+    },
+
+    async check(ref): Promise<StoreCheck> {
+      const notes: string[] = [];
+      let writable: boolean | undefined;
+      try {
+        const labels = await describe('check', ref);
+        const current = labels.holder(AWSCURRENT);
+        const pending = labels.holder(AWSPENDING);
+        if (pending !== undefined && pending !== current) {
+          notes.push(
+            `version ${pending} is labelled AWSPENDING by an unfinished rotation; staging will be refused until it is cleared ` +
+              `(aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending})`,
+          );
+        }
+      } catch (error) {
+        if (error instanceof SecretNotFoundError) {
+          // rekey never creates secrets, so a missing one cannot be written either.
+          return { readable: false, writable: false, notes: [noteOf(error)] };
+        }
+        if (!(error instanceof StorePermissionError)) return { readable: false, writable: undefined, notes: [noteOf(error)] };
+        notes.push(noteOf(error));
+      }
+      try {
+        const value = valueOf('check', ref, (await getVersion('check', ref, undefined))!);
+        // Whether PutSecretValue and UpdateSecretVersionStage are allowed cannot be told without writing.
+        return { readable: true, writable, fingerprint: value.value.fingerprint, notes };
+      } catch (error) {
+        notes.push(noteOf(error));
+        if (error instanceof SecretNotFoundError) writable = false;
+        return { readable: false, writable, notes };
+      }
+    },
+  };
+}
+
+/** Which version holds which label, from DescribeSecret's VersionIdsToStages. */
+class Labels {
+  readonly #byVersion: Readonly<Record<string, readonly string[] | undefined>>;
+  constructor(byVersion: Readonly<Record<string, readonly string[] | undefined>>) {
+    this.#byVersion = byVersion;
+  }
+  /** Whether a version carries any label (versions without labels are not listed). */
+  has(versionId: VersionId): boolean {
+    return (this.#byVersion[versionId]?.length ?? 0) > 0;
+  }
+  /** The version carrying a label, if any (AWS attaches each label to one version at most). */
+  holder(stage: string): VersionId | undefined {
+    return Object.entries(this.#byVersion).find(([, stages]) => stages?.includes(stage))?.[0];
+  }
+}
+
+type Action = 'GetSecretValue' | 'DescribeSecret' | 'PutSecretValue' | 'UpdateSecretVersionStage';
+
+const CREDENTIAL_ERRORS = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'ExpiredTokenException',
+  'ExpiredToken',
+  'CredentialsProviderError',
+]);
+const UNAVAILABLE_ERRORS = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'InternalServiceError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+/** Turn an SDK error into a StoreError naming the operation and the ref; never a value, never a request id. */
+export function toStoreError(error: unknown, operation: string, ref: StoreRef, action: Action, payload?: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    $fault?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const name = typeof e.name === 'string' ? e.name : 'Error';
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const status = e.$metadata?.httpStatusCode;
+  const message = scrubPayload(typeof e.message === 'string' ? e.message : String(error), payload).slice(0, 400);
+  const detail = `${action} failed: ${name}${message !== '' && message !== name ? `: ${message}` : ''}`;
+  const where = ref.display;
+
+  if (name === 'ResourceNotFoundException') {
+    return new SecretNotFoundError(operation, where, `${action}: ${message}`, 'check the secret name (or ARN) and the region');
+  }
+  if (name === 'AccessDeniedException' || name === 'AccessDenied') {
+    return new StorePermissionError(
+      operation,
+      where,
+      detail,
+      `allow secretsmanager:${action} on this secret for the identity rekey runs as ` +
+        `(rekey uses secretsmanager:GetSecretValue, DescribeSecret, PutSecretValue and UpdateSecretVersionStage)`,
+    );
+  }
+  if (name === 'DecryptionFailure') {
+    return new StorePermissionError(operation, where, detail, `allow kms:Decrypt on the secret's KMS key for the identity rekey runs as`);
+  }
+  if (/region is missing/i.test(message)) {
+    return new StoreError('invalid', operation, where, 'no AWS region is set', { hint: 'set `region` on the store, or AWS_REGION, or a region in the AWS profile' });
+  }
+  if (CREDENTIAL_ERRORS.has(name)) {
+    return new StorePermissionError(
+      operation,
+      where,
+      detail,
+      'AWS did not accept the credentials: check AWS_PROFILE or the store\'s `profile`, AWS_ACCESS_KEY_ID, or sign in again (aws sso login)',
+    );
+  }
+  if (UNAVAILABLE_ERRORS.has(name) || (status !== undefined && status >= 500) || (code !== undefined && NETWORK_CODES.has(code)) || (status === undefined && e.$fault === 'server')) {
+    return new StoreUnavailableError(operation, where, detail, error);
+  }
+  if (name === 'InvalidParameterException' || name === 'InvalidRequestException') {
+    if (/marked for deletion|scheduled for deletion/i.test(message)) {
+      return new SecretNotFoundError(operation, where, `${action}: the secret is scheduled for deletion`, `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`);
+    }
+    if (action === 'UpdateSecretVersionStage') {
+      return new StoreConflictError(operation, where, `${detail} (a staging label was moved by someone else)`, 'another writer changed the secret meanwhile; nothing was overwritten');
+    }
+  }
+  if (name === 'ResourceExistsException' && action === 'PutSecretValue') {
+    return new StoreConflictError(operation, where, `${detail} (this run's version already exists with other content)`);
+  }
+  if (name === 'EncryptionFailure') {
+    return new StoreError('failed', operation, where, detail, { hint: "check that the secret's KMS key is enabled and that kms:GenerateDataKey is allowed" });
+  }
+  if (name === 'LimitExceededException') {
+    return new StoreError('failed', operation, where, detail, { hint: 'the secret has too many versions or labels; AWS removes deprecated versions over time' });
+  }
+  if (name === 'ValidationException' || name === 'InvalidParameterException' || name === 'InvalidRequestException') {
+    return new StoreError('invalid', operation, where, detail);
+  }
+  return new StoreError('failed', operation, where, detail, { cause: error });
+}
+
+/** The message without the payload that was sent, nor any string field of it (a service should never echo them). */
+function scrubPayload(message: string, payload: string | undefined): string {
+  if (payload === undefined) return message;
+  const needles = new Set<string>([payload]);
+  try {
+    const parsed: unknown = JSON.parse(payload);
+    if (parsed !== null && typeof parsed === 'object') {
+      for (const field of Object.values(parsed)) if (typeof field === 'string' && field.length >= 4) needles.add(field);
+    }
+  } catch {
+    // Not JSON: the payload itself is the only value.
+  }
+  let out = message;
+  for (const needle of [...needles].sort((a, b) => b.length - a.length)) {
+    for (const form of [needle, JSON.stringify(needle).slice(1, -1)]) out = out.split(form).join('[removed]');
+  }
+  return out;
+}
+
+function noteOf(error: unknown): string {
+  if (error instanceof StoreError) return error.hint === undefined ? error.message : `${error.message} (${error.hint})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function stringOption(options: Readonly<Record<string, unknown>>, key: string): string | undefined {
+  const value = options[key];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+export default {
+  kind: KIND,
+  summary: 'AWS Secrets Manager: a secret, or one field of a JSON secret, staged with AWSPENDING and promoted to AWSCURRENT',
+  options: { region: 'string', endpoint: 'string', profile: 'string' },
+  open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore {
+    return createAwsSecretsManagerStore({
+      region: stringOption(options, 'region'),
+      endpoint: stringOption(options, 'endpoint'),
+      profile: stringOption(options, 'profile'),
+      env: context.env,
+    });
+  },
+} satisfies SecretStoreAdapter;

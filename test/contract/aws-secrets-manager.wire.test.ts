@@ -1,0 +1,154 @@
+/**
+ * The AWS Secrets Manager adapter with the real SDK client (signing, JSON 1.1 serialisation, error parsing) against a
+ * local server speaking the service's protocol over the in-memory model. Each test gets its own server on 127.0.0.1
+ * and a free port, stopped when the test ends.
+ */
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import adapter, { clientRequestToken, createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager.js';
+import { Secret } from '../../src/secret/secret.js';
+import { parseRef } from '../../src/store/contract.js';
+import { StoreError } from '../../src/store/errors.js';
+import { SecretsManagerModel } from '../fakes/aws-secrets-manager-model.js';
+import { start, type RunningSecretsManager } from '../fakes/aws-secrets-manager-server.js';
+import { storeContract } from './suite.js';
+
+const KIND = 'aws-secrets-manager';
+const REGION = 'us-east-1';
+const INITIAL = 'rk_canary_INITIAL_4b1d7e2a9c8f3e6d';
+const NEW = 'rk_canary_WIRENEW_8d7c6b5a4f3e2d1c';
+const SIBLINGS = { DATABASE_URL: 'postgres://db.internal/app', REGION: 'eu-west-1' };
+const ALLOWED_KEY = 'AKIAREKEYALLOWED0001';
+const DENIED_KEY = 'AKIAREKEYDENIED00001';
+const FAST = { retries: 2, minTimeout: 1, maxTimeout: 5 };
+const RUN = '20261124T024512Z-aaaaaa';
+
+function seededModel(): SecretsManagerModel {
+  const model = new SecretsManagerModel({ region: REGION });
+  model.createSecret({ Name: 'app', SecretString: JSON.stringify({ API_KEY: INITIAL }) });
+  model.createSecret({ Name: 'shared', SecretString: JSON.stringify({ ...SIBLINGS, API_KEY: INITIAL }) });
+  model.deny(DENIED_KEY);
+  return model;
+}
+
+/** The client as STACK.md gives it for local servers: endpoint, static credentials, no SDK retries. */
+function clientFor(url: string, accessKeyId: string): SecretsManagerClient {
+  return new SecretsManagerClient({ region: REGION, endpoint: url, credentials: { accessKeyId, secretAccessKey: 'test-secret-key' }, maxAttempts: 1 });
+}
+
+storeContract('aws-secrets-manager (wire, local server)', async () => {
+  const server = await start(seededModel());
+  const clients = [clientFor(server.url, ALLOWED_KEY), clientFor(server.url, DENIED_KEY)];
+  const open = (client = clients[0]!) => createAwsSecretsManagerStore({ client, retry: FAST });
+  const model = server.model;
+  return {
+    store: open(),
+    // A resumed process builds its own client.
+    reopen: () => {
+      const client = clientFor(server.url, ALLOWED_KEY);
+      clients.push(client);
+      return open(client);
+    },
+    ref: parseRef(KIND, 'app#API_KEY'),
+    fieldRef: parseRef(KIND, 'shared#API_KEY'),
+    siblings: SIBLINGS,
+    missingRef: parseRef(KIND, 'absent#API_KEY'),
+    initial: INITIAL,
+    async concurrentWrite(ref, value) {
+      const payload = JSON.parse(model.secretString(ref.path)!) as Record<string, string>;
+      model.putSecretValue({ SecretId: ref.path, SecretString: JSON.stringify({ ...payload, [ref.field!]: value }) });
+    },
+    async rawSiblings() {
+      const { API_KEY: _, ...rest } = JSON.parse(model.secretString('shared')!) as Record<string, string>;
+      return rest;
+    },
+    denied: { store: open(clients[1]), ref: parseRef(KIND, 'app#API_KEY') },
+    async close() {
+      for (const client of clients) client.destroy();
+      await server.close();
+    },
+  };
+});
+
+describe('aws-secrets-manager adapter (wire, local server)', () => {
+  let server: RunningSecretsManager;
+  const ref = parseRef(KIND, 'app#API_KEY');
+  const env = { AWS_ACCESS_KEY_ID: ALLOWED_KEY, AWS_SECRET_ACCESS_KEY: 'test-secret-key' };
+
+  beforeEach(async () => {
+    server = await start(seededModel());
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+
+  const failure = async (promise: Promise<unknown>): Promise<StoreError> => {
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error, 'expected the call to fail').toBeInstanceOf(StoreError);
+    return error as StoreError;
+  };
+
+  it('open() reaches the service through the endpoint and region options, with credentials from the context', async () => {
+    const store = adapter.open({ endpoint: server.url, region: REGION }, { baseDir: process.cwd(), env });
+    expect(server.model.requests).toBe(0);
+    expect((await store.read(ref)).value.reveal()).toBe(INITIAL);
+    expect(server.model.count('GetSecretValue')).toBe(1);
+  });
+
+  it('retries HTTP 400 ThrottlingException itself, and the SDK does not retry under it', async () => {
+    server.model.inject({ operation: 'GetSecretValue', type: 'ThrottlingException', times: 2 });
+    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    expect((await store.read(ref)).value.reveal()).toBe(INITIAL);
+    expect(server.model.count('GetSecretValue')).toBe(3);
+  });
+
+  it('makes exactly retries+1 requests against a persistent HTTP 500: maxAttempts 1 on the client it builds', async () => {
+    server.model.inject({ operation: 'GetSecretValue', type: 'InternalServiceError', times: 100 });
+    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const error = await failure(store.read(ref));
+    expect(error.code).toBe('unavailable');
+    expect(error.retriable).toBe(true);
+    expect(server.model.count('GetSecretValue')).toBe(FAST.retries + 1);
+  });
+
+  it('reports a refused connection as a retriable unavailable error naming the ref', async () => {
+    const { url } = server;
+    await server.close();
+    const store = createAwsSecretsManagerStore({ endpoint: url, region: REGION, env, retry: { retries: 1, minTimeout: 1, maxTimeout: 2 } });
+    const error = await failure(store.read(ref));
+    expect(error.code).toBe('unavailable');
+    expect(error.message).toContain('app#API_KEY');
+  });
+
+  it('stages once when the connection drops after PutSecretValue was applied (a lost reply)', async () => {
+    server.model.inject({ operation: 'PutSecretValue', type: 'disconnect', afterApplying: true });
+    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const base = (await store.read(ref)).version;
+    expect(await store.stage(ref, new Secret(NEW), RUN, base)).toBe(clientRequestToken(RUN, ref));
+    expect(server.model.count('PutSecretValue')).toBe(2);
+    expect(server.model.versionCount('app')).toBe(2);
+  });
+
+  it('maps an AccessDeniedException from the wire to a permission error with the IAM action in the hint', async () => {
+    const store = adapter.open({ endpoint: server.url, region: REGION }, { baseDir: process.cwd(), env: { ...env, AWS_ACCESS_KEY_ID: DENIED_KEY } });
+    const error = await failure(store.read(ref));
+    expect(error.code).toBe('permission');
+    expect(error.hint).toContain('secretsmanager:GetSecretValue');
+    expect(server.model.count('GetSecretValue')).toBe(1);
+  });
+
+  it('runs a whole rotation over the wire and leaves the labels as a rotation Lambda would', async () => {
+    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const base = (await store.read(ref)).version;
+    const version = await store.stage(ref, new Secret(NEW), RUN, base);
+    await store.promote(ref, version, RUN, base);
+    await store.retire(ref, RUN);
+    expect(server.model.stages('app')).toEqual({ [base]: ['AWSPREVIOUS'], [version]: ['AWSCURRENT'] });
+    expect((await store.read(ref)).createdAt).toBeInstanceOf(Date);
+  });
+});
