@@ -1,23 +1,129 @@
-/** `rekey drill <credential>`: a timed rotation with a person at the keyboard; stores are checked before anything is minted. */
-import { createSink } from '../ui/sink.js';
-import { ExitCode, InputError } from '../util/errors.js';
-import { parseDuration } from '../util/duration.js';
-import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
+/**
+ * `rekey drill <credential>`: a timed rotation with a person at the keyboard. Before anything is minted every store is
+ * checked and the old value read; then one screen walks the five phases with a running clock against the budget, the
+ * current step's instructions and dashboard URL, and (overlap none) a live outage-window timer; at the end, the
+ * timeline chart (the person's time and rekey's), the outage window, the totals against the budget and the report.
+ * `rekey rehearse --runbook <name>` runs the same drill against the sandbox (see rehearse.ts).
+ */
+import type { Config, CredentialConfig } from '../config/types.js';
+import type { Mode } from '../engine/types.js';
+import type { RunSummary } from '../engine/run.js';
+import type { Interaction } from '../runbook/steps/context.js';
+import type { Runbook, Step } from '../runbook/types.js';
+import type { EngineEvent, EventSink } from '../ui/events.js';
+import type { RehearsalActor } from '../ui/interaction.js';
+import { ExitCode, InputError, RotationFailedError } from '../util/errors.js';
+import { formatSeconds, parseDuration } from '../util/duration.js';
+import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 import { checkStores } from './check.js';
 
 export default async function drill(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
-  let credential = credentialOf(config, String(input.args[0]));
-  if (typeof input.options['budget'] === 'string') {
-    const budgetMs = parseDuration(input.options['budget']);
-    if (budgetMs === undefined) throw new InputError(`--budget ${input.options['budget']}: expected a duration such as 5m or 120s`);
-    credential = { ...credential, budgetMs };
-  }
+  const credential = withBudget(credentialOf(config, String(input.args[0])), input.options['budget']);
+  const { loadRunbook } = await import('../runbook/load.js');
+  const runbook = await loadRunbook(credential.runbookFile);
   const json = globals.json === true;
-  const sink = createSink(json);
+  const { sink, interaction } = await drillInteraction({ answers: input.options['answers'], json });
+  return (await runDrill({ config, credential, runbook, mode: 'drill', sink, interaction, json })).code;
+}
+
+/** The credential with `--budget` applied. */
+export function withBudget(credential: CredentialConfig, budget: unknown): CredentialConfig {
+  if (typeof budget !== 'string') return credential;
+  const budgetMs = parseDuration(budget);
+  if (budgetMs === undefined || budgetMs <= 0) throw new InputError(`--budget ${budget}: expected a duration such as 5m or 120s`);
+  return { ...credential, budgetMs };
+}
+
+/** The sink and the interaction of a drill: answers file first, then the terminal, with the live clock on prompts. */
+export async function drillInteraction(args: { answers: unknown; json: boolean; rehearsal?: RehearsalActor }): Promise<{ sink: EventSink; interaction: Interaction }> {
+  const [{ createSink, TextSink }, { answersInteraction, terminalInteraction }] = await Promise.all([import('../ui/sink.js'), import('../ui/interaction.js')]);
+  const sink = createSink(args.json);
+  const status = sink instanceof TextSink && sink.live ? () => sink.status() : undefined;
+  // With --json, stdout carries NDJSON: prompts go to stderr.
+  const terminal = terminalInteraction(sink, { status, rehearsal: args.rehearsal, out: args.json ? process.stderr : process.stdout });
+  const interaction = typeof args.answers === 'string' ? await answersInteraction(args.answers, sink, terminal, { rehearsal: args.rehearsal }) : terminal;
+  return { sink, interaction };
+}
+
+/** The steps of a run that wait for an answer: hidden captures and yes/no confirmations (discard only on rollback). */
+function personSteps(runbook: Runbook): Array<{ step: Step; kind: 'secret' | 'confirm' }> {
+  const steps = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit];
+  return steps.flatMap((step) => {
+    if (step.kind !== 'prompt') return [];
+    const asks: Array<{ step: Step; kind: 'secret' | 'confirm' }> = [];
+    if (step.capture) asks.push({ step, kind: 'secret' });
+    if (step.confirm !== undefined) asks.push({ step, kind: 'confirm' });
+    return asks;
+  });
+}
+
+/**
+ * Refuse (exit 2) before anything is read or minted when a step will need an answer nobody can give: better now than
+ * half-way, and for overlap none after the old key has died.
+ */
+export function ensureAnswerable(runbook: Runbook, interaction: Interaction, rehearsal: boolean): void {
+  const needed = personSteps(runbook);
+  if (needed.length === 0) return;
+  const example = needed
+    .map(({ step, kind }) => (kind === 'secret' ? `  ${step.id}: ${rehearsal ? 'yes                 # the sandbox mints the key' : '{ env: NEW_KEY }    # the pasted key, from the environment'}` : `  ${step.id}: yes`))
+    .filter((line, i, all) => all.indexOf(line) === i)
+    .join('\n');
+  if (!interaction.canAsk) {
+    throw new InputError(`runbook ${runbook.name} has ${needed.length} step${needed.length === 1 ? '' : 's'} for a person, and there is no terminal to ask`, undefined, `run it in a terminal, or pass --answers <file> with:\n${example}`);
+  }
+  const answers = interaction as Interaction & { problem?: (id: string, kind: 'secret' | 'confirm') => string | undefined; file?: string };
+  if (answers.problem === undefined) return;
+  const problems = needed.map(({ step, kind }) => answers.problem!(step.id, kind)).filter((p): p is string => p !== undefined);
+  if (problems.length > 0) throw new InputError(`${answers.file}: ${problems.join('; ')}`, undefined, `an answers file for runbook ${runbook.name}:\n${example}`);
+}
+
+/** Check the stores, run the rotation, and draw the end of the drill. Shared by `drill` and `rehearse --runbook`. */
+export async function runDrill(args: {
+  config: Config;
+  credential: CredentialConfig;
+  runbook: Runbook;
+  mode: Mode;
+  sink: EventSink;
+  interaction: Interaction;
+  json: boolean;
+}): Promise<{ code: number; summary: RunSummary | undefined }> {
+  const { config, credential, runbook, sink, json } = args;
+  // A pattern given as an input must be a valid expression before anyone requests a key.
+  const { secretPattern } = await import('../runbook/types.js');
+  secretPattern(runbook, credential.inputs);
+  ensureAnswerable(runbook, args.interaction, args.mode === 'rehearsal');
+
   // A drill never mints a key it cannot roll out: every store is read and checked first.
-  const checked = await checkStores(config, [credential], sink, json);
-  if (checked !== ExitCode.done) return checked;
-  const interaction = await interactionFor(input.options, sink, true);
-  return (await rotateCredential({ config, credential, mode: 'drill', sink, interaction, json })).code;
+  const started = performance.now();
+  const notes: EngineEvent[] = [];
+  const checked = await checkStores(config, [credential], json ? sink : { emit: (event) => notes.push(event) }, json);
+  if (!json) {
+    if (checked === ExitCode.done) {
+      const unknown = notes.filter((e) => e.event === 'note' && e.message.includes('write not checkable')).length;
+      const n = credential.stores.length;
+      process.stdout.write(`checks: ${n} store${n === 1 ? '' : 's'} readable${unknown === n ? '' : ' and writable'}${unknown > 0 && unknown < n ? ` (${unknown} cannot tell writable without writing)` : ''}  ${formatSeconds(performance.now() - started)}\n\n`);
+    } else {
+      for (const event of notes) sink.emit(event);
+    }
+  }
+  if (checked !== ExitCode.done) return { code: checked, summary: undefined };
+
+  const [{ executeRun }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../report/report.js')]);
+  let summary: RunSummary;
+  let code: number = ExitCode.done;
+  try {
+    summary = await executeRun({ config, credential, runbook, mode: args.mode, interaction: args.interaction, sink, writeReport: (s) => writeReport(config.stateDir, s) });
+  } catch (error) {
+    const failed = (error as RotationFailedError & { summary?: RunSummary }).summary;
+    if (!(error instanceof RotationFailedError) || failed === undefined) throw error;
+    summary = failed;
+    code = ExitCode.failed;
+  }
+  if (!json) {
+    const [{ timelineChart }, { styler }] = await Promise.all([import('../ui/sink.js'), import('../ui/style.js')]);
+    const chart = timelineChart(summary, styler(process.stdout));
+    if (chart.length > 0) process.stdout.write(`\n${chart.join('\n')}\n`);
+  }
+  return { code, summary };
 }

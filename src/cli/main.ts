@@ -18,6 +18,9 @@ program
   .option('--config <file>', 'the rekey.yaml to use (default: ./rekey.yaml)')
   .option('--json', 'print NDJSON events on stdout instead of text')
   .showHelpAfterError('(run `rekey --help` for the commands)')
+  // A usage error (unknown command or option, missing argument) is bad input, exit 2: commander's own 1 would read
+  // as "rotation failed" to a scheduler. Subcommands inherit this, since it is set before they are added.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
   .addHelpText('after', '\nExit codes: 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused (locked) · 4 internal error\nFirst time? `rekey rehearse` runs a full rotation against a built-in sandbox, touching none of your files.');
 
 type Global = { config?: string; json?: boolean };
@@ -112,7 +115,10 @@ config
 program
   .command('rehearse')
   .description('a full rotation against the built-in sandbox provider and a throw-away .env: practice, nothing of yours touched')
-  .addOption(new Option('--overlap <overlap>', 'how the sandbox treats the old key').choices(['until-revoked', 'none']).default('until-revoked'))
+  .addOption(new Option('--overlap <overlap>', 'how the sandbox treats the old key (the quick start; a --runbook rehearsal uses the runbook\'s overlap)').choices(['until-revoked', 'none']).default('until-revoked'))
+  .option('--runbook <name>', "rehearse that runbook's own drill, with the sandbox playing the provider (e.g. streampixel)")
+  .option('--answers <file>', 'answers for human steps (YAML: step id → yes; a capture answered yes is minted by the sandbox)')
+  .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
   .option('--keep', 'keep the temporary folder (config, .env, journal, report) and print its path')
   .action(run(() => import('./rehearse.js')));
 

@@ -1,7 +1,8 @@
 /**
  * `rekey rotate [<credential>…] [--due]`: unattended rotation for cron, CronJobs and CI schedules.
  * Credentials rotate with bounded concurrency; a credential whose runbook needs a person (and has no answers)
- * is not failed but reminded. Exit 0 when every due credential rotated or was reminded, 1 when one failed.
+ * is not failed but reminded. Exit 0 when every due credential rotated or was reminded, 1 when one failed, 3 when
+ * one was refused (locked by another run) and none failed.
  */
 import type { CredentialConfig } from '../config/types.js';
 import { ExitCode, InputError } from '../util/errors.js';
@@ -33,7 +34,8 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   }
 
   const hasAnswers = typeof input.options['answers'] === 'string';
-  let failed = false;
+  // Exit codes of the credentials that did not finish done: a refusal (locked by another run) is 3, not a failure.
+  const codes: number[] = [];
   const queue = [...selected];
   const worker = async () => {
     for (let credential = queue.shift(); credential !== undefined; credential = queue.shift()) {
@@ -48,17 +50,22 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       const interaction = await interactionFor(input.options, sink, false);
       try {
         const { code } = await rotateCredential({ config, credential, mode: 'scheduled', sink, interaction, json });
-        if (code !== ExitCode.done) failed = true;
+        if (code !== ExitCode.done) codes.push(code);
       } catch (error) {
         // One credential's refusal (locked elsewhere) or bad answers must not stop the others.
-        failed = true;
         const { reportError } = await import('./report-error.js');
-        reportError(error, json);
+        codes.push(reportError(error, json));
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, queue.length)) }, worker));
-  return failed ? ExitCode.failed : ExitCode.done;
+  return worstCode(codes);
+}
+
+/** One exit code for several credentials: an internal error, then a failure, then bad input, then a refusal. */
+function worstCode(codes: readonly number[]): number {
+  for (const code of [ExitCode.internal, ExitCode.failed, ExitCode.badInput, ExitCode.refused]) if (codes.includes(code)) return code;
+  return codes.length === 0 ? ExitCode.done : ExitCode.failed;
 }
 
 function emitLine(json: boolean, event: Record<string, unknown>, text: string): void {

@@ -2,7 +2,6 @@
  * Loading rekey.yaml: parse with positions, validate with the schema, then check what the schema cannot see:
  * store kinds and their options, runbook names, runbook inputs, secrets in command lines.
  */
-import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { storeKinds, loadStoreAdapter } from '../../adapters/stores/index.js';
 import { parseRef } from '../store/contract.js';
@@ -16,15 +15,7 @@ import { readYaml, unknownKeyError, type YamlSource } from './yaml-source.js';
 
 const DEFAULT_BUDGET_MS = 5 * 60_000;
 
-/** Find the config: `--config`, else `rekey.yaml` in the working directory. */
-export function findConfigFile(explicit: string | undefined, cwd = process.cwd()): string {
-  if (explicit !== undefined) return resolve(cwd, explicit);
-  for (const name of ['rekey.yaml', 'rekey.yml']) {
-    const candidate = resolve(cwd, name);
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new InputError('no rekey.yaml in this folder', undefined, 'pass --config <file>, or run `rekey rehearse` to try rekey without one');
-}
+export { findConfigFile } from './find.js';
 
 /** Load, validate and type a config file. */
 export async function loadConfig(file: string): Promise<Config> {
@@ -68,7 +59,7 @@ export async function loadConfig(file: string): Promise<Config> {
     for (const [key, spec] of Object.entries(runbook.inputs)) {
       if (inputs[key] !== undefined) continue;
       if (spec.default !== undefined) inputs[key] = spec.default;
-      else if (spec.required) errors.push(source.error(credential.inputs === undefined ? at : [...at, 'inputs'], `runbook ${runbook.name} needs input "${key}" (${spec.description})`, undefined, credential.inputs === undefined ? 'key' : 'value'));
+      else if (spec.required) errors.push(source.error(credential.inputs === undefined ? at : [...at, 'inputs'], `runbook ${runbook.name} needs input "${key}": ${spec.description}`, `add  ${key}: <value>  under inputs:`, 'key'));
     }
 
     const stores: StoreEntry[] = [];
@@ -79,7 +70,7 @@ export async function loadConfig(file: string): Promise<Config> {
 
     const rollout: HookConfig[] = (credential.rollout ?? []).map((hook, index) => {
       hook.exec.forEach((arg, i) => {
-        if (refersToSecret(arg)) errors.push(source.error([...at, 'rollout', index, 'exec', i], 'a secret must not appear in a command line, where other users and process listings can read it', 'pass it through env: (NAME: "{{ new }}") or stdin: instead'));
+        if (refersToSecret(arg)) errors.push(source.error([...at, 'rollout', index, 'exec', i], `credentials.${id}.rollout[${index}].exec[${i}]: a secret must not appear in a command line, where other users and process listings can read it`, 'pass it through env: (NAME: "{{ new }}") or stdin: instead'));
       });
       return { name: hook.name ?? hook.exec.join(' '), argv: hook.exec, env: hook.env ?? {}, stdin: hook.stdin, timeoutMs: parseDuration(hook.timeout ?? '60s')!, retries: hook.retries ?? 0 };
     });
@@ -118,7 +109,7 @@ async function checkStoreEntry(source: YamlSource, at: Array<string | number>, e
           'key',
         ),
       );
-    } else errors.push(source.error(at, `a store entry names exactly one kind, found ${kinds.join(' and ')}`, 'write one entry per store'));
+    } else errors.push(source.error([...at, kinds[1]!], `a store entry names exactly one kind, found ${kinds.join(' and ')}`, 'write one entry per store', 'key'));
     return undefined;
   }
   const kind = kinds[0]!;

@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { InputError, InputErrors } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
 import { unknownKeyError, type PathSegment, type YamlSource } from './yaml-source.js';
 
 /** Validate `data` (found at `basePath` in `source`) against `schema`; throws InputErrors listing every problem. */
@@ -16,6 +17,17 @@ export function validateAt<T extends z.ZodType>(source: YamlSource, schema: T, d
 /** Turn zod issues into located InputErrors. */
 export function issuesToErrors(source: YamlSource, schema: z.ZodType, issues: readonly z.core.$ZodIssue[], basePath: readonly PathSegment[], what: string): InputError[] {
   const errors: InputError[] = [];
+  // A required key reported missing next to an unknown key that is its likely typo is one mistake, not two:
+  // keep only the unknown key, whose hint names the missing one.
+  const suggested = new Set<string>();
+  for (const issue of issues) {
+    if (issue.code !== 'unrecognized_keys') continue;
+    const valid = keysAt(schema, issue.path as PathSegment[]);
+    for (const key of issue.keys) {
+      const suggestion = nearest(key, valid);
+      if (suggestion !== undefined) suggested.add(JSON.stringify([...issue.path, suggestion]));
+    }
+  }
   for (const issue of issues) {
     const path = [...basePath, ...(issue.path as PathSegment[])];
     if (issue.code === 'unrecognized_keys') {
@@ -23,19 +35,53 @@ export function issuesToErrors(source: YamlSource, schema: z.ZodType, issues: re
       for (const key of issue.keys) errors.push(unknownKeyError(source, path, key, valid, describe(path, what)));
       continue;
     }
-    errors.push(source.error(path, `${describe(path, what)}: ${message(issue)}`));
+    const found = valueAt(source.data, path);
+    if (issue.code === 'invalid_type' && !found.present && path.length > 0) {
+      // A missing key: point at the mapping that lacks it (its key, where it has one).
+      if (suggested.has(JSON.stringify(issue.path))) continue;
+      const parent = path.slice(0, -1);
+      errors.push(source.error(parent, `${describe(parent, what)}: missing required key "${String(path.at(-1))}"`, undefined, 'key'));
+      continue;
+    }
+    if (issue.code === 'invalid_key') {
+      // A record key that breaks its rule (a credential id, an input name): point at the key itself.
+      const inner = issue.issues.map((i) => i.message).join('; ');
+      errors.push(source.error(path, `${describe(path.slice(0, -1), what)}: key "${String(path.at(-1))}" is not allowed: ${inner}`, undefined, 'key'));
+      continue;
+    }
+    let hint: string | undefined;
+    if (issue.code === 'invalid_value' && typeof found.value === 'string') {
+      const suggestion = nearest(found.value, issue.values.filter((v): v is string => typeof v === 'string'));
+      if (suggestion !== undefined) hint = `did you mean "${suggestion}"?`;
+    }
+    errors.push(source.error(path, `${describe(path, what)}: ${message(issue, found.value)}`, hint));
   }
   return errors;
+}
+
+/** The value at `path` in plain data, and whether it is there at all (a missing key differs from `null`). */
+function valueAt(data: unknown, path: readonly PathSegment[]): { present: boolean; value: unknown } {
+  let node = data;
+  for (const segment of path) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, segment)) return { present: false, value: undefined };
+    node = (node as Record<string | number, unknown>)[segment];
+  }
+  return { present: true, value: node };
 }
 
 function describe(path: readonly PathSegment[], what: string): string {
   return path.length === 0 ? what : path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
 }
 
-function message(issue: z.core.$ZodIssue): string {
+function message(issue: z.core.$ZodIssue, value: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? `required ${issue.expected} is missing` : `expected ${article(issue.expected)}, got ${typeName(issue.input)}`;
+      return `expected ${article(typeWord(issue.expected))}, got ${typeName(value)}`;
+    case 'invalid_union': {
+      // A union of plain types (a duration is a string or a number): name them all.
+      const expected = issue.errors.map((branch) => (branch.length === 1 && branch[0]!.code === 'invalid_type' && branch[0]!.path.length === 0 ? typeWord(branch[0]!.expected) : undefined));
+      return expected.every((e) => e !== undefined) && expected.length > 0 ? `expected ${expected.map((e) => article(e!)).join(' or ')}, got ${typeName(value)}` : issue.message;
+    }
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     default:
@@ -43,14 +89,21 @@ function message(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** zod's type names in the words of YAML. */
+function typeWord(type: string): string {
+  return ({ object: 'mapping', record: 'mapping', array: 'list', int: 'whole number' } as Record<string, string>)[type] ?? type;
+}
+
 function article(type: string): string {
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
+/** The type of a value as people say it. A string's text is not repeated: it may be a key pasted in the wrong place. */
 function typeName(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return 'nothing (null)';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return 'a string';
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 

@@ -72,8 +72,9 @@ export async function parseYaml(text: string, display: string): Promise<YamlSour
   if (problems.length > 0) {
     throw new InputErrors(
       problems.map((problem) => {
-        const { line, col } = lines.linePos(problem.pos[0]);
-        return new InputError(`YAML ${yamlProblem(problem.code, problem.message)}`, { file: display, line, column: col });
+        const { offset, message, hint } = yamlProblem(yaml, doc, text, problem);
+        const { line, col } = lines.linePos(offset);
+        return new InputError(`YAML syntax: ${message}`, { file: display, line, column: col }, hint);
       }),
     );
   }
@@ -81,10 +82,97 @@ export async function parseYaml(text: string, display: string): Promise<YamlSour
   return new YamlSource(display, data, doc, lines, yaml);
 }
 
-function yamlProblem(code: string, message: string): string {
+/** A YAML problem in words, placed where a person would fix it (the library places some at the end of what it read). */
+function yamlProblem(yaml: YamlModule, doc: Document, text: string, problem: import('yaml').YAMLError): { offset: number; message: string; hint?: string } {
   // The library's first line is the useful part; the rest repeats the source with a caret.
-  const first = message.split('\n')[0] ?? message;
-  return code === 'DUPLICATE_KEY' ? 'duplicate key: a key may appear only once in a mapping' : first.replace(/ at line \d+, column \d+:?$/, '');
+  const first = (problem.message.split('\n')[0] ?? problem.message).replace(/ at line \d+, column \d+:?$/, '');
+  const offset = problem.pos[0];
+  switch (problem.code) {
+    case 'DUPLICATE_KEY': {
+      let found: { key: string; line: number } | undefined;
+      yaml.visit(doc, {
+        Map(_, map) {
+          const index = map.items.findIndex((pair) => yaml.isNode(pair.key) && pair.key.range?.[0] === offset);
+          if (index === -1) return undefined;
+          const key = map.items[index]!.key as import('yaml').Node;
+          const value = yaml.isScalar(key) ? key.value : key.toString();
+          const earlier = map.items.slice(0, index).find((pair) => yaml.isScalar(pair.key) && pair.key.value === value);
+          const range = earlier !== undefined && yaml.isNode(earlier.key) ? earlier.key.range : undefined;
+          const at = range ? lineOf(text, range[0]) : 0;
+          found = { key: String(value), line: at };
+          return yaml.visit.BREAK;
+        },
+      });
+      return {
+        offset,
+        message: `duplicate key${found === undefined ? '' : ` "${found.key}"`}: a key may appear only once in a mapping`,
+        ...(found !== undefined && found.line > 0 ? { hint: `it is first written on line ${found.line}; keep one` } : {}),
+      };
+    }
+    case 'MISSING_CHAR': {
+      // An unclosed quote is reported where the text ran out; the place to fix is the opening quote.
+      const quote = /closing "quote/.test(first) ? '"' : /closing 'quote/.test(first) ? "'" : undefined;
+      if (quote === undefined) return { offset, message: lowerFirst(first) };
+      const opening = openingQuote(text, offset, quote);
+      return { offset: opening ?? offset, message: `a quoted string is never closed (missing closing ${quote})`, hint: `close the ${quote === '"' ? 'double' : 'single'} quote on the same line` };
+    }
+    case 'TAB_AS_INDENT':
+      return { offset, message: 'tabs are not allowed as indentation', hint: 'indent with spaces' };
+    default: {
+      // An unclosed [ or { is reported on the next line; the place to fix is the bracket that opened it.
+      const flow = /^Flow (map|sequence) in block collection/.exec(first);
+      if (flow !== null) {
+        const open = flow[1] === 'map' ? '{' : '[';
+        const opening = openingBracket(text, offset, open);
+        if (opening !== undefined) return { offset: opening, message: lowerFirst(first), hint: `close this ${open} with ${open === '{' ? '}' : ']'}, or indent its continuation lines more than its key` };
+      }
+      // Indentation problems are placed at the start of the line; the key that is out of line is more useful.
+      let at = offset;
+      while (text[at] === ' ') at++;
+      if (text[at] === '\n' || at >= text.length) return { offset, message: lowerFirst(first) };
+      const key = /^[A-Za-z_][\w.-]*(?=[ \t]*:(\s|$))/.exec(text.slice(at, at + 200))?.[0];
+      return { offset: at, message: `${key === undefined ? '' : `at key "${key}": `}${lowerFirst(first)}` };
+    }
+  }
+}
+
+function lowerFirst(text: string): string {
+  return /^[A-Z][a-z]/.test(text) ? `${text[0]!.toLowerCase()}${text.slice(1)}` : text;
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text[i] === '\n') line++;
+  return line;
+}
+
+/** The last `open` bracket before `end` that is not closed before it (quotes are not tracked: a best guess). */
+function openingBracket(text: string, end: number, open: '{' | '['): number | undefined {
+  const close = open === '{' ? '}' : ']';
+  let depth = 0;
+  for (let i = Math.min(end, text.length) - 1; i >= 0; i--) {
+    if (text[i] === close) depth++;
+    else if (text[i] === open) {
+      if (depth === 0) return i;
+      depth--;
+    }
+  }
+  return undefined;
+}
+
+/** The quote that opened the unclosed string ending at `end`: the last one before it that is not escaped. */
+function openingQuote(text: string, end: number, quote: '"' | "'"): number | undefined {
+  for (let i = Math.min(end, text.length) - 1; i >= 0; i--) {
+    if (text[i] !== quote) continue;
+    if (quote === "'" && text[i - 1] === "'") {
+      i--; // '' is an escaped single quote
+      continue;
+    }
+    let backslashes = 0;
+    while (quote === '"' && text[i - 1 - backslashes] === '\\') backslashes++;
+    if (backslashes % 2 === 0) return i;
+  }
+  return undefined;
 }
 
 /** An "unknown key" error with the nearest valid key suggested. */

@@ -2,7 +2,7 @@
  * One run per credential (I4): a lock file created with O_EXCL. A second run is refused with who holds it;
  * a lock left by a dead process on this host is taken over, and the take-over is said out loud.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RefusedError } from '../util/errors.js';
@@ -28,6 +28,22 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * The holder named in a lock file. A lock created this instant reads as empty until its creator has written it, so
+ * an empty or torn read is tried again for a moment: the refusal should name the holder, not "someone".
+ */
+function readHolder(file: string): LockInfo | undefined {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as LockInfo;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+  return undefined;
 }
 
 /** Take the lock of a credential for a run, or throw RefusedError naming the holder. */
@@ -58,13 +74,9 @@ export function acquireLock(stateDir: string, credential: string, run: string): 
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    let holder: LockInfo | undefined;
-    try {
-      holder = JSON.parse(readFileSync(file, 'utf8')) as LockInfo;
-    } catch {
-      // A lock being written this instant reads as empty: another run is starting.
-      holder = undefined;
-    }
+    const holder = readHolder(file);
+    // Released between our attempt and the read: try again.
+    if (holder === undefined && !existsSync(file)) continue;
     if (holder === undefined) {
       throw new RefusedError(`credential ${credential} is locked by a run that is starting right now`, 'wait for it to finish; see `rekey status`');
     }

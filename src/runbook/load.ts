@@ -12,6 +12,7 @@ import { readYaml, unknownKeyError, type PathSegment, type YamlSource } from '..
 import { parseDuration } from '../util/duration.js';
 import { InputError, InputErrors } from '../util/errors.js';
 import { nearest } from '../util/suggest.js';
+import { stepAdapterNames } from '../../adapters/steps/index.js';
 import { refersToSecret, unknownReference } from './template.js';
 import { mints, runbookSections, type Runbook, type RunbookInput, type Step } from './types.js';
 
@@ -75,30 +76,61 @@ export async function loadRunbook(file: string): Promise<Runbook> {
   const inputNames = Object.keys(inputs);
 
   const sections: Record<string, Step[]> = {};
+  // Steps keep their index in the file: a step that failed to parse leaves a gap, not a shift.
+  const indexed: Record<string, Array<{ step: Step; index: number }>> = {};
   for (const section of runbookSections) {
     const raw = top[section] ?? [];
-    sections[section] = raw.map((item, index) => parseStep(source, stepSchemas, item, [section, index], section, inputNames, errors)).filter((s): s is Step => s !== undefined);
+    indexed[section] = raw.flatMap((item, index) => {
+      const step = parseStep(source, stepSchemas, item, [section, index], section, inputNames, errors);
+      return step === undefined ? [] : [{ step, index }];
+    });
+    sections[section] = indexed[section]!.map((s) => s.step);
   }
 
-  const minting = sections['generate']!.filter(mints);
-  if (minting.length !== 1) {
-    errors.push(source.error(['generate'], `generate must have exactly one step that produces the new value (a prompt with capture, an http step with capture, a generate step, or an exec step with capture); found ${minting.length}`));
+  const minting = indexed['generate']!.filter((s) => mints(s.step));
+  // A generate step that failed to parse has been reported already; counting without it would only add noise.
+  const generateParsed = indexed['generate']!.length === top.generate.length;
+  if (minting.length === 0 && generateParsed) {
+    errors.push(source.error(['generate'], `generate must have exactly one step that produces the new value (${MINTING_KINDS}); found none`, undefined, 'key'));
+  } else if (minting.length > 1) {
+    errors.push(
+      source.error(
+        ['generate', minting[1]!.index],
+        `generate must have exactly one step that produces the new value; found ${minting.length}: ${minting.map((s) => s.step.id).join(', ')}`,
+        'keep the step that mints the key; the others may only read or confirm',
+      ),
+    );
   }
   for (const section of ['verify', 'revoke', 'verifyRevoked', 'audit', 'discard'] as const) {
-    sections[section]!.forEach((step, index) => {
-      if (mints(step)) errors.push(source.error([section, index], `only generate may produce the new value; this ${step.kind} step in ${section} captures one`));
-    });
+    for (const { step, index } of indexed[section]!) {
+      if (mints(step)) errors.push(source.error(mintingKeyPath(step, [section, index]), `only generate may produce the new value; this ${step.kind} step in ${section} captures one`, 'remove capture here; steps after generate use {{ new }}', 'key'));
+    }
   }
   if (top.overlap === 'none' && sections['revoke']!.length > 0) {
-    errors.push(source.error(['revoke'], 'overlap "none" means minting the new key already revoked the old one, so revoke must be empty', 'prove the old key dead in verifyRevoked instead'));
+    errors.push(source.error(['revoke'], 'overlap "none" means minting the new key already revoked the old one, so revoke must be empty', 'prove the old key dead in verifyRevoked instead', 'key'));
   }
   let pattern: RegExp | undefined;
-  if (top.secret?.pattern !== undefined) {
+  // `pattern: "{{ inputs.keyPattern }}"`: the key format is unconfirmed, so each credential may set its own.
+  const patternInput = top.secret?.pattern === undefined ? undefined : PATTERN_INPUT.exec(top.secret.pattern)?.[1];
+  if (patternInput !== undefined) {
+    const spec = inputs[patternInput];
+    if (spec === undefined) errors.push(source.error(['secret', 'pattern'], `secret.pattern names input "${patternInput}", which is not declared under inputs:`));
+    else if (spec.default !== undefined) {
+      try {
+        new RegExp(spec.default);
+      } catch (error) {
+        errors.push(source.error(['inputs', patternInput, 'default'], `the default of ${patternInput} is not a valid regular expression: ${(error as Error).message}`));
+      }
+    }
+  } else if (top.secret?.pattern !== undefined) {
     try {
       pattern = new RegExp(top.secret.pattern);
     } catch (error) {
-      errors.push(source.error(['secret', 'pattern'], `secret.pattern is not a valid regular expression: ${(error as Error).message}`));
+      errors.push(source.error(['secret', 'pattern'], `secret.pattern is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`));
     }
+  }
+  for (const key of Object.keys(top.rehearsal?.inputs ?? {})) {
+    if (inputs[key] === undefined) errors.push(unknownKeyError(source, ['rehearsal', 'inputs'], key, inputNames, `inputs of runbook ${name}`));
   }
   if (errors.length > 0) throw new InputErrors(errors);
 
@@ -110,7 +142,7 @@ export async function loadRunbook(file: string): Promise<Runbook> {
     overlap: top.overlap,
     rotateEveryMs: parseDuration(top.rotateEvery ?? '90d')!,
     dashboard: top.dashboard,
-    secret: { pattern, description: top.secret?.description },
+    secret: { pattern, patternInput, description: top.secret?.description },
     inputs,
     generate: sections['generate']!,
     verify: sections['verify']!,
@@ -119,13 +151,35 @@ export async function loadRunbook(file: string): Promise<Runbook> {
     audit: sections['audit']!,
     discard: sections['discard']!,
     notes: top.notes ?? [],
+    rehearsal: {
+      unsupported: top.rehearsal?.unsupported,
+      variable: top.rehearsal?.variable ?? 'REKEY_REHEARSAL_KEY',
+      keyPrefix: top.rehearsal?.keyPrefix ?? 'sbx_',
+      keepPrevious: top.rehearsal?.keepPrevious ?? false,
+      inputs: top.rehearsal?.inputs ?? {},
+    },
   };
   cache.set(file, runbook);
   return runbook;
 }
 
 const STEP_KINDS = ['http', 'prompt', 'generate', 'exec', 'uses'] as const;
+/** A secret pattern that is one input, `{{ inputs.NAME }}`, rather than an expression. */
+const PATTERN_INPUT = /^\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/;
+const MINTING_KINDS = 'a prompt with capture, an http step with capture, a generate step, an exec step with capture, or uses with action: create';
+
+/** Where a step says that it mints: its capture (or action) key, else the step itself. */
+function mintingKeyPath(step: Step, path: PathSegment[]): PathSegment[] {
+  if (step.kind === 'http' || step.kind === 'prompt' || step.kind === 'exec') return [...path, step.kind, 'capture'];
+  if (step.kind === 'uses') return [...path, 'action'];
+  return [...path, step.kind];
+}
 const COMMON_KEYS = ['id', 'name'];
+const TEMPLATE_VARIABLES = ['new', 'old', 'run.id', 'run.since', 'run.started', 'credential'];
+
+function describePath(path: readonly PathSegment[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+}
 
 type StepSchemas = typeof import('./schema.js')['stepSchemas'];
 
@@ -139,7 +193,8 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
   if (kinds.length !== 1) {
     const stray = Object.keys(record).find((k) => !COMMON_KEYS.includes(k) && k !== 'with' && k !== 'action');
     if (kinds.length === 0 && stray !== undefined) errors.push(unknownKeyError(source, path, stray, [...STEP_KINDS, ...COMMON_KEYS], `${section} step`));
-    else errors.push(source.error(path, kinds.length === 0 ? `a step needs one of: ${STEP_KINDS.join(', ')}` : `a step has exactly one kind, found ${kinds.join(' and ')}`));
+    else if (kinds.length === 0) errors.push(source.error(path, `a step needs one of: ${STEP_KINDS.join(', ')}`));
+    else errors.push(source.error([...path, kinds[1]!], `a step has exactly one kind, found ${kinds.join(' and ')}`, 'split it into one step per kind', 'key'));
     return undefined;
   }
   const kind = kinds[0]!;
@@ -159,8 +214,16 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
     if (typeof value === 'string') {
       const bad = unknownReference(value, inputs);
       if (bad !== undefined) {
-        const hint = bad.startsWith('inputs.') ? `declare it under inputs:, or use one of: ${inputs.map((i) => `inputs.${i}`).join(', ') || '(no inputs declared)'}` : 'variables are new, old, inputs.NAME, run.id, run.since, run.started, credential';
-        errors.push(source.error(valuePath, `unknown template variable {{ ${bad} }}`, hint));
+        const known = [...TEMPLATE_VARIABLES, ...inputs.map((i) => `inputs.${i}`)];
+        const suggestion = nearest(bad, known);
+        const declared = `declared inputs: ${inputs.join(', ') || '(none)'}`;
+        const hint =
+          suggestion !== undefined
+            ? `did you mean {{ ${suggestion} }}? ${bad.startsWith('inputs.') ? `(${declared})` : ''}`.trim()
+            : bad.startsWith('inputs.')
+              ? `declare it under inputs:, or use a declared one (${declared.replace('declared inputs: ', '')})`
+              : `variables are ${TEMPLATE_VARIABLES.join(', ')}, inputs.NAME`;
+        errors.push(source.error(valuePath, `${describePath(valuePath)}: unknown template variable {{ ${bad} }}`, hint));
       }
     } else if (Array.isArray(value)) value.forEach((v, i) => checkTemplates(v, [...valuePath, i]));
     else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) checkTemplates(v, [...valuePath, k]);
@@ -187,6 +250,7 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
         timeoutMs,
         capture: h.capture,
         record: h.record ?? [],
+        match: h.match ?? {},
       };
     }
     case 'prompt': {
@@ -201,7 +265,7 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
       const e = data['exec'] as z.output<StepSchemas['exec']>['exec'];
       e.argv.forEach((arg, i) => {
         if (refersToSecret(arg)) {
-          errors.push(source.error([...path, 'exec', 'argv', i], 'a secret must not appear in a command line, where other users and process listings can read it', 'pass it through env: (NAME: "{{ new }}") or stdin: instead'));
+          errors.push(source.error([...path, 'exec', 'argv', i], `${section}[${String(path[1])}].exec.argv[${i}]: a secret must not appear in a command line, where other users and process listings can read it`, 'pass it through env: (NAME: "{{ new }}") or stdin: instead'));
         }
       });
       return {
@@ -218,6 +282,10 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
     }
     case 'uses': {
       const u = data as z.output<StepSchemas['uses']>;
+      if (!stepAdapterNames.includes(u.uses)) {
+        const suggestion = nearest(u.uses, stepAdapterNames);
+        errors.push(source.error([...path, 'uses'], `unknown step adapter "${u.uses}"`, suggestion !== undefined ? `did you mean "${suggestion}"?` : `known step adapters: ${stepAdapterNames.join(', ') || '(none)'}`));
+      }
       return { ...base, kind, name: u.name ?? `${u.uses}${u.action === undefined ? '' : ` ${u.action}`}`, adapter: u.uses, action: u.action, with: u.with ?? {} };
     }
   }

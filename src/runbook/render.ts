@@ -11,7 +11,9 @@ const OVERLAP_WORDS: Readonly<Record<string, string>> = {
 function describeStep(step: Step): string {
   switch (step.kind) {
     case 'http':
-      return `${step.name} — expects ${step.expect.join(' or ')}${step.retry ? `, up to ${step.retry.attempts} attempts` : ''}`;
+      return `${step.name} — expects ${step.expect.join(' or ')}${Object.entries(step.match)
+        .map(([path, values]) => ` with ${path} ${values.map((v) => (v === null ? 'absent' : String(v))).join(' or ')}`)
+        .join('')}${step.retry ? `, up to ${step.retry.attempts} attempt${step.retry.attempts === 1 ? '' : 's'}` : ''}`;
     case 'prompt':
       return `${step.message.trim()}${step.url ? ` (${step.url})` : ''}${step.capture ? ' — paste the new key (hidden input)' : ''}${step.confirm ? ` — confirm: ${step.confirm}` : ''}`;
     case 'generate':
@@ -23,6 +25,21 @@ function describeStep(step: Step): string {
   }
 }
 
+/** Templates as a reader of the written runbook understands them: inputs by their default (or name), values by role. */
+function readable(runbook: Runbook, text: string): string {
+  return text.replace(/\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}/g, (whole, name: string) => {
+    if (name.startsWith('inputs.')) {
+      const spec = runbook.inputs[name.slice(7)];
+      return spec?.default !== undefined && spec.default !== '' ? spec.default : `<${name.slice(7)}>`;
+    }
+    if (name === 'new') return '<the new key>';
+    if (name === 'old') return '<the old key>';
+    if (name === 'run.since') return 'the leak (or the last rotation)';
+    if (name === 'credential') return '<credential>';
+    return whole;
+  });
+}
+
 export function renderRunbook(runbook: Runbook, format: 'text' | 'md'): string {
   const sections: Array<[string, readonly Step[], string]> = [
     ['Generate the new key', runbook.generate, 'The new key is staged in every store before anything else happens.'],
@@ -31,6 +48,7 @@ export function renderRunbook(runbook: Runbook, format: 'text' | 'md'): string {
     ['Prove the old key dead', runbook.verifyRevoked, 'The provider must reject the old key.'],
     ['Audit', runbook.audit, 'Look for use you do not recognise since the leak or the last rotation.'],
   ];
+  if (runbook.discard.length > 0) sections.push(['Roll back (only if verify fails)', runbook.discard, 'The stores get the old key back, and the unused new key is discarded.']);
   const lines: string[] = [];
   if (format === 'md') {
     lines.push(`# ${runbook.title}: rotate the key (API key leaked, what now)`, '');
@@ -38,8 +56,9 @@ export function renderRunbook(runbook: Runbook, format: 'text' | 'md'): string {
     lines.push(`- **Overlap:** \`${runbook.overlap}\`. ${OVERLAP_WORDS[runbook.overlap]}`);
     lines.push(`- **Rotate every:** ${formatAge(runbook.rotateEveryMs)} (unless the credential sets a shorter \`policy.maxAge\`).`);
     if (runbook.dashboard) lines.push(`- **Dashboard:** ${runbook.dashboard}`);
-    if (runbook.secret.description) lines.push(`- **Key format:** ${runbook.secret.description}`);
-    lines.push('', `Run it: \`rekey drill <credential>\` (practice first with \`rekey rehearse\`).`, '');
+    if (runbook.secret.description) lines.push(`- **Key format:** ${runbook.secret.description}${runbook.secret.patternInput ? ` (checked against input \`${runbook.secret.patternInput}\`)` : ''}`);
+    const practice = runbook.rehearsal.unsupported === undefined ? `practice first with \`rekey rehearse --runbook ${runbook.name}\`` : `no sandbox rehearsal: ${runbook.rehearsal.unsupported}`;
+    lines.push('', `Run it: \`rekey drill <credential>\` (${practice}).`, '');
     const inputs = Object.entries(runbook.inputs);
     if (inputs.length > 0) {
       lines.push('## Inputs', '', '| input | meaning | default |', '| --- | --- | --- |');
@@ -49,7 +68,8 @@ export function renderRunbook(runbook: Runbook, format: 'text' | 'md'): string {
     let n = 1;
     for (const [title, steps, why] of sections) {
       lines.push(`## ${n++}. ${title}`, '', why, '');
-      steps.forEach((step, i) => lines.push(`${i + 1}. ${needsPerson(step) ? '**You:** ' : ''}${describeStep(step)}`));
+      // A written runbook reads with the defaults filled in, and a multi-line message stays inside its list item.
+      steps.forEach((step, i) => lines.push(`${i + 1}. ${needsPerson(step) ? '**You:** ' : ''}${readable(runbook, describeStep(step)).split('\n').join('\n   ')}`));
       if (steps.length > 0) lines.push('');
     }
     if (runbook.notes.length > 0) lines.push('## Notes and sources', '', ...runbook.notes.map((note) => `- ${note}`), '');

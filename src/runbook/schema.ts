@@ -15,11 +15,13 @@ export const stepSchemas = {
       body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
       form: z.record(z.string(), z.string()).optional(),
       basicAuth: z.strictObject({ username: z.string(), password: z.string() }).optional(),
-      expect: z.array(z.number().int().min(100).max(599)).min(1).default([200]),
+      expect: z.array(z.number().int().min(100, 'an HTTP status is a number from 100 to 599').max(599, 'an HTTP status is a number from 100 to 599')).min(1).default([200]),
       retry: z.strictObject({ attempts: z.number().int().min(1).max(100), delay: duration }).optional(),
       timeout: duration.optional(),
       capture: z.string().min(1).optional(),
       record: z.array(z.string()).optional(),
+      // Response fields that must hold one of the values (null: absent), for providers whose status is ambiguous.
+      match: z.record(z.string().min(1), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).min(1)).optional(),
     }),
   }),
   prompt: z.strictObject({
@@ -82,4 +84,14 @@ export const runbookSchema = z.strictObject({
   audit: steps,
   discard: steps,
   notes: z.array(z.string()).optional(),
+  // How `rekey rehearse --runbook <name>` plays the provider with the local sandbox (see RunbookRehearsal).
+  rehearsal: z
+    .strictObject({
+      unsupported: z.string().min(1).optional(),
+      variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a .env variable name uses letters, digits and underscore').optional(),
+      keyPrefix: z.string().optional(),
+      keepPrevious: z.boolean().optional(),
+      inputs: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
 });

@@ -1,4 +1,5 @@
 /** Runbooks as typed values: what the engine and the step interpreters read after loading. */
+import { InputError } from '../util/errors.js';
 
 /** What minting a new key does to the old one (see PROVIDERS.md). */
 export type Overlap = 'none' | 'until-revoked' | 'expiring';
@@ -33,6 +34,11 @@ export interface HttpStep extends StepBase {
   readonly capture: string | undefined;
   /** Dot paths of response fields to keep in the report (audit activity). */
   readonly record: readonly string[];
+  /**
+   * Response fields that must hold one of the listed values for the attempt to count (`error.code`: the provider's
+   * reason, where the status alone is ambiguous); `null` in a list accepts an absent field. Empty: status only.
+   */
+  readonly match: Readonly<Record<string, readonly (string | number | boolean | null)[]>>;
 }
 
 export interface PromptStep extends StepBase {
@@ -89,7 +95,11 @@ export interface Runbook {
   /** Recommended rotation interval, used when a credential sets no maxAge. */
   readonly rotateEveryMs: number;
   readonly dashboard: string | undefined;
-  readonly secret: { readonly pattern: RegExp | undefined; readonly description: string | undefined };
+  /**
+   * The shape of a valid key. `pattern` is fixed by the runbook; `patternInput` names an input that holds it instead
+   * (`pattern: "{{ inputs.keyPattern }}"`), for providers whose key format is unconfirmed: see `secretPattern`.
+   */
+  readonly secret: { readonly pattern: RegExp | undefined; readonly patternInput: string | undefined; readonly description: string | undefined };
   readonly inputs: Readonly<Record<string, RunbookInput>>;
   readonly generate: readonly Step[];
   readonly verify: readonly Step[];
@@ -99,11 +109,38 @@ export interface Runbook {
   readonly discard: readonly Step[];
   /** Free text shown in `runbook show`: sources, notes. */
   readonly notes: readonly string[];
+  /** How `rekey rehearse --runbook <name>` plays this provider with the local sandbox. */
+  readonly rehearsal: RunbookRehearsal;
+}
+
+/**
+ * A runbook's rehearsal: the sandbox stands in for the provider. `inputs` are the credential inputs of the rehearsal,
+ * where `{{ sandbox.url }}` and `{{ sandbox.account }}` name the local sandbox and its account; `keyPrefix` makes the
+ * sandbox's keys pass the runbook's secret pattern. `unsupported` says why a runbook cannot be rehearsed.
+ */
+export interface RunbookRehearsal {
+  readonly unsupported: string | undefined;
+  readonly variable: string;
+  readonly keyPrefix: string;
+  readonly keepPrevious: boolean;
+  readonly inputs: Readonly<Record<string, string>>;
 }
 
 /** Whether a step produces the new value. */
 export function mints(step: Step): boolean {
   return (step.kind === 'http' && step.capture !== undefined) || (step.kind === 'prompt' && step.capture) || step.kind === 'generate' || (step.kind === 'exec' && step.capture) || (step.kind === 'uses' && step.action === 'create');
+}
+
+/** The key pattern for a credential: the runbook's own, or the one its pattern input holds. Throws on a bad expression. */
+export function secretPattern(runbook: Runbook, inputs: Readonly<Record<string, string>>): RegExp | undefined {
+  if (runbook.secret.patternInput === undefined) return runbook.secret.pattern;
+  const text = inputs[runbook.secret.patternInput];
+  if (text === undefined || text === '') return undefined;
+  try {
+    return new RegExp(text);
+  } catch (error) {
+    throw new InputError(`input ${runbook.secret.patternInput} is not a valid regular expression: ${(error as Error).message}`, undefined, `set inputs.${runbook.secret.patternInput} of the credential to a JavaScript regular expression, such as ^sk_[A-Za-z0-9]{32}$`);
+  }
 }
 
 /** Whether a step waits for a person. */

@@ -48,6 +48,8 @@ export interface RouteContext {
   readonly stats: SandboxStats;
   /** The route pattern, for the activity log. */
   readonly route: string;
+  /** Set for key-check routes while a test breaks checks: true for an active key the check must reject. */
+  readonly rejects?: (record: KeyRecord) => boolean;
 }
 
 export interface Route {
@@ -69,11 +71,14 @@ type Presented =
   | { readonly state: 'unknown' }
   | { readonly state: 'active' | 'revoked' | 'expired'; readonly record: KeyRecord };
 
-function present(registry: KeyRegistry, key: string | undefined): Presented {
+function present(context: RouteContext, key: string | undefined): Presented {
   if (key === undefined || key === '') return { state: 'unknown' };
-  const record = registry.lookup(key);
+  const record = context.registry.lookup(key);
   if (record === undefined) return { state: 'unknown' };
-  return { state: registry.statusOf(record), record };
+  const state = context.registry.statusOf(record);
+  // Test hook (see SandboxOptions.rejectMintedOverHttp): an active key answered as if it were revoked.
+  if (state === 'active' && context.rejects?.(record) === true) return { state: 'revoked', record };
+  return { state, record };
 }
 
 /** The credential after `<scheme> ` in the Authorization header (the scheme compared without case). */
@@ -168,7 +173,7 @@ const whoami: Route = {
   pattern: '/v1/whoami',
   check: true,
   handle(request, context) {
-    const presented = present(context.registry, authorization(request.headers, 'Bearer'));
+    const presented = present(context, authorization(request.headers, 'Bearer'));
     if (presented.state !== 'active') {
       logOwn(context, request, presented, 'whoami', 401);
       return keyRejected(presented);
@@ -184,7 +189,7 @@ const revokeSelf: Route = {
   check: false,
   // A second revoke answers 401, which runbooks read as "already gone": revoke stays idempotent.
   handle(request, context) {
-    const presented = present(context.registry, authorization(request.headers, 'Bearer'));
+    const presented = present(context, authorization(request.headers, 'Bearer'));
     if (presented.state !== 'active' || !context.registry.revoke(presented.record)) {
       logOwn(context, request, presented, 'revoke', 401);
       return keyRejected(presented);
@@ -202,7 +207,7 @@ const activity: Route = {
   // Reading the log is not itself logged: the log answers "what did keys do", and an audit must not change it.
   handle(request, context) {
     const account = request.params.account ?? '';
-    const presented = present(context.registry, authorization(request.headers, 'Bearer'));
+    const presented = present(context, authorization(request.headers, 'Bearer'));
     if (presented.state !== 'active') return keyRejected(presented);
     if (presented.record.account !== account) {
       return sandboxError(403, 'forbidden', "This key cannot read another account's activity");
@@ -224,7 +229,7 @@ const streampixelUserStats: Route = {
   check: true,
   handle(request, context) {
     const userId = request.query.get('userId') ?? '';
-    const presented = present(context.registry, request.query.get('apikey') ?? undefined);
+    const presented = present(context, request.query.get('apikey') ?? undefined);
     if (!context.registry.hasAccount(userId)) {
       logOwn(context, request, presented, 'check', 401);
       return { status: 401, body: { message: 'Invalid User' } };
@@ -244,7 +249,7 @@ const stripeBalance: Route = {
   pattern: '/v1/balance',
   check: true,
   handle(request, context) {
-    const presented = present(context.registry, authorization(request.headers, 'Bearer'));
+    const presented = present(context, authorization(request.headers, 'Bearer'));
     if (presented.state !== 'active') {
       logOwn(context, request, presented, 'check', 401);
       const expired = presented.state === 'expired';
@@ -271,7 +276,7 @@ const discordMe: Route = {
   pattern: '/api/v10/users/@me',
   check: true,
   handle(request, context) {
-    const presented = present(context.registry, authorization(request.headers, 'Bot'));
+    const presented = present(context, authorization(request.headers, 'Bot'));
     if (!(request.headers['user-agent'] ?? '').startsWith('DiscordBot')) {
       logOwn(context, request, presented, 'check', 400);
       return { status: 400, body: { message: 'A User-Agent beginning "DiscordBot" is required', code: 0 } };
@@ -292,7 +297,7 @@ const githubUser: Route = {
   pattern: '/user',
   check: true,
   handle(request, context) {
-    const presented = present(context.registry, authorization(request.headers, 'Bearer', 'token'));
+    const presented = present(context, authorization(request.headers, 'Bearer', 'token'));
     const version = request.headers['x-github-api-version'];
     if (version !== undefined && version !== '2022-11-28') {
       logOwn(context, request, presented, 'check', 400);
@@ -318,7 +323,7 @@ const paypalToken: Route = {
     const decoded = basic === undefined ? '' : Buffer.from(basic, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     const clientId = colon < 0 ? '' : decoded.slice(0, colon);
-    const presented = present(context.registry, colon < 0 ? undefined : decoded.slice(colon + 1));
+    const presented = present(context, colon < 0 ? undefined : decoded.slice(colon + 1));
     const known = context.registry.hasAccount(clientId);
     if (!known || presented.state !== 'active' || presented.record.account !== clientId) {
       if (known) log(context, request, clientId, presented, 'check', 401);

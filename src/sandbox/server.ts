@@ -13,7 +13,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type ActivityEvent, KeyRegistry, type SandboxOverlap, sandboxOverlaps } from './registry.js';
+import { type ActivityEvent, type KeyRecord, KeyRegistry, type SandboxOverlap, sandboxOverlaps } from './registry.js';
 import { matchRoute, type SandboxResponse, type SandboxStats } from './routes.js';
 
 export type { ActivityEvent, KeyStatus, SandboxOverlap } from './registry.js';
@@ -30,6 +30,12 @@ export interface SandboxOptions {
   readonly keyPrefix?: string;
   /** Persist keys and activity here (JSON, mode 0600, atomic writes), so a restarted sandbox keeps its keys. */
   readonly stateFile?: string;
+  /**
+   * For tests of a failing verify: key checks (whoami and every provider dialect) answer 401 for every key that was
+   * not minted with `mintKey()` — that is, for the keys a rotation mints over HTTP — while keys from `mintKey()` keep
+   * passing. Minting, revoking and `isActive` are unaffected. Also settable later on the Sandbox object.
+   */
+  readonly rejectMintedOverHttp?: boolean;
 }
 
 /** One request as the server measured it, from arrival to the last byte of the answer. */
@@ -47,6 +53,8 @@ export interface Sandbox {
   readonly overlap: SandboxOverlap;
   /** Live counters. */
   readonly stats: Readonly<SandboxStats>;
+  /** Test hook, see `SandboxOptions.rejectMintedOverHttp`; may be switched on and off while the sandbox runs. */
+  rejectMintedOverHttp: boolean;
   /** Live list of measured requests, oldest first (the most recent 100,000). */
   readonly roundTrips: readonly RoundTrip[];
   /** Mint a key for an account without a request, as a test's or a rehearsal's first key; the overlap applies. */
@@ -77,6 +85,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const roundTrips: RoundTrip[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
+  /** Ids of keys minted with mintKey(), which the rejectMintedOverHttp hook leaves alone. */
+  const mintedDirectly = new Set<string>();
+  const hooks = { rejectMintedOverHttp: options.rejectMintedOverHttp === true };
+  const rejects = (record: KeyRecord): boolean => hooks.rejectMintedOverHttp && !mintedDirectly.has(record.id);
 
   const server = createServer((request, response) => {
     const startedAt = process.hrtime.bigint();
@@ -106,7 +118,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           try {
             result = matched.route.handle(
               { method, params: matched.params, query: searchParams, headers: request.headers, body, receivedAt },
-              { registry, stats, route },
+              { registry, stats, route, ...(matched.route.check ? { rejects } : {}) },
             );
           } catch {
             // The error may name a file or a value; the client gets nothing but the fact.
@@ -160,8 +172,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     overlap,
     stats,
     roundTrips,
+    get rejectMintedOverHttp() {
+      return hooks.rejectMintedOverHttp;
+    },
+    set rejectMintedOverHttp(value: boolean) {
+      hooks.rejectMintedOverHttp = value;
+    },
     mintKey(account) {
       const { key, record, revoked } = registry.mint(account);
+      mintedDirectly.add(record.id);
       stats.minted++;
       stats.revokes += revoked;
       registry.record(account, { at: record.createdAt, keyId: record.id, action: 'mint', route: 'mintKey', status: 201 });

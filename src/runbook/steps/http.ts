@@ -51,7 +51,12 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
     }
     const text = await response.text();
     ctx.roundTrips.push(performance.now() - started);
-    if (step.expect.includes(response.status)) return outcome(step, response.status, text, attempt);
+    if (step.expect.includes(response.status)) {
+      const mismatch = matchProblem(step, text);
+      if (mismatch === undefined) return outcome(step, response.status, text, attempt);
+      last = `got ${response.status} but ${mismatch}`;
+      continue;
+    }
     last = `got ${response.status}${summary(text)}`;
   }
   throw new StepFailedError(
@@ -61,8 +66,36 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
   );
 }
 
+/** Why the response's fields do not match the step's `match`, or undefined when they do (or there is none). */
+function matchProblem(step: HttpStep, text: string): string | undefined {
+  const entries = Object.entries(step.match);
+  if (entries.length === 0) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return `the response is not JSON, so ${entries.map(([path]) => path).join(', ')} cannot be checked`;
+  }
+  for (const [path, allowed] of entries) {
+    const value = pick(json, path) ?? null;
+    if (!allowed.includes(value as string | number | boolean | null)) {
+      const shown = value === null ? 'absent' : redactor.scrub(JSON.stringify(value)).slice(0, 80);
+      return `${path} is ${shown}, expected ${allowed.map((v) => (v === null ? 'absent' : JSON.stringify(v))).join(' or ')}`;
+    }
+  }
+  return undefined;
+}
+
+/** The matched fields, for the step's detail: `error.code api_key_expired`. */
+function matched(step: HttpStep, text: string): string {
+  const entries = Object.keys(step.match);
+  if (entries.length === 0) return '';
+  const json = JSON.parse(text) as unknown;
+  return entries.map((path) => ` · ${path} ${pick(json, path) === undefined ? 'absent' : redactor.scrub(String(pick(json, path))).slice(0, 60)}`).join('');
+}
+
 function outcome(step: HttpStep, status: number, text: string, attempt: number): StepOutcome {
-  const tries = attempt > 1 ? ` after ${attempt} attempts` : '';
+  const tries = `${attempt > 1 ? ` after ${attempt} attempts` : ''}${matched(step, text)}`;
   if (step.capture === undefined && step.record.length === 0) return { detail: `${status}${tries}` };
   let json: unknown;
   try {

@@ -5,7 +5,7 @@
  */
 import { Secret } from '../../secret/secret.js';
 import { render, renderSecret } from '../template.js';
-import type { PromptStep } from '../types.js';
+import { secretPattern, type PromptStep } from '../types.js';
 import { StepFailedError, type StepContext, type StepOutcome } from './context.js';
 
 export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<StepOutcome> {
@@ -20,7 +20,13 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
   }
   let minted: Secret | undefined;
   if (step.capture) {
-    const pattern = runbook.secret.pattern;
+    // The runbook's pattern, or the credential's own where the key format is an input (an unconfirmed format).
+    let pattern: RegExp | undefined;
+    try {
+      pattern = secretPattern(runbook, ctx.vars.inputs);
+    } catch (error) {
+      throw new StepFailedError(step.id, `${step.name}: ${(error as Error).message}`, (error as { hint?: string }).hint);
+    }
     const old = ctx.vars.old;
     const value = await interaction.askSecret(step.id, 'Paste the new key (hidden)', (candidate) => {
       const trimmed = candidate.trim();
