@@ -3,7 +3,9 @@ import type { StepAdapter } from './contract.js';
 
 type Loader = () => Promise<{ default: StepAdapter }>;
 
-const loaders: Readonly<Record<string, Loader>> = {};
+const loaders: Readonly<Record<string, Loader>> = {
+  'aws-iam': () => import('./aws-iam.js'),
+};
 
 /** Every step adapter name. */
 export const stepAdapterNames: readonly string[] = Object.keys(loaders);

@@ -152,16 +152,17 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     }
     const { code, summary } = await runDrill({ config, credential, runbook, mode: 'rehearsal', sink, interaction, json });
     if (summary?.result === 'done') {
-      const fresh = minted.at(-1);
-      const oldActive = sandboxKeys ? sandbox.isActive(seed.reveal()) : undefined;
-      const newActive = sandboxKeys && fresh !== undefined ? sandbox.isActive(fresh.reveal()) : undefined;
       const env = readFileSync(join(folder, '.env'), 'utf8');
+      // The new key as the .env holds it now, checked with the sandbox like any client would present it.
+      const fresh = new RegExp(`^${variable}=(.*)$`, 'm').exec(env)?.[1]?.trim();
+      const oldActive = sandboxKeys ? sandbox.isActive(seed.reveal()) : undefined;
+      const newActive = sandboxKeys && fresh !== undefined ? sandbox.isActive(fresh) : undefined;
       const previousLeft = new RegExp(`^${variable}_PREVIOUS=`, 'm').test(env);
       if (json) {
         process.stdout.write(`${JSON.stringify({ event: 'rehearsal.checked', oldActive, newActive, previousLeft, folder: keep ? folder : undefined })}\n`);
       } else {
         const proof = sandboxKeys
-          ? `sandbox check: old key ${seed.mask} ${oldActive ? 'STILL ACTIVE' : 'rejected'} · new key ${summary.newMask} ${newActive === false ? 'NOT active' : 'active'} and in .env`
+          ? `sandbox check: old key ${seed.mask} ${oldActive ? 'STILL ACTIVE' : 'rejected'} · new key ${summary.newMask} in .env ${newActive ? 'active' : 'NOT ACTIVE'}`
           : `rehearsal check: .env holds the new value ${summary.newMask}${plan.keepPrevious ? ` · ${variable}_PREVIOUS ${previousLeft ? 'STILL SET' : 'dropped'}` : ''}`;
         process.stdout.write(`\n${proof}\n`);
       }

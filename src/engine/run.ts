@@ -23,7 +23,7 @@ import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError, RotationFailedError } from '../util/errors.js';
 import type { EngineEvent, EventSink } from '../ui/events.js';
 import { appendAudit } from './audit-log.js';
-import { Journal, readJournal, type JournalRecord } from './journal.js';
+import { Journal, listRuns, readJournal, type JournalRecord } from './journal.js';
 import { acquireLock, type HeldLock } from './lock.js';
 import { newRunId } from './run-id.js';
 import { phases, type Mode, type Phase, type RunResult } from './types.js';
@@ -169,6 +169,7 @@ class RunExecutor {
       this.stores = await Promise.all(
         credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: config.baseDir, env: process.env }), ref: entry.ref })),
       );
+      if (!this.resumed) await this.refuseWhileUnfinished();
       this.loadJournal();
       this.emit({ event: 'run.started', credential: credential.id, run: this.run, mode: this.o.mode, runbook: runbook.name, overlap: runbook.overlap, resumed: this.resumed, budgetMs: credential.budgetMs, stores: credential.stores.map((s) => s.ref.display) });
       if (this.overlap === 'none' && !this.resumed) {
@@ -178,6 +179,31 @@ class RunExecutor {
     } finally {
       this.lock.release();
       await closeStores(this.stores);
+    }
+  }
+
+  /**
+   * I1: a new run must not start while an earlier run of this credential that did not finish still keeps a staged
+   * or previous value in a store. The stores would refuse to stage the new key only after it was minted, stranding
+   * it in memory; with overlap none that mint would also kill the key that is current. So refuse before anything.
+   */
+  async refuseWhileUnfinished(): Promise<void> {
+    const { stateDir } = this.o.config;
+    for (const run of listRuns(stateDir)) {
+      if (run === this.run) continue;
+      const records = readJournal(stateDir, run);
+      const first = records[0];
+      if (first?.type !== 'run.started' || first.credential !== this.o.credential.id) continue;
+      const last = records.findLast((r) => r.type === 'run.finished' || r.type === 'run.resumed');
+      if (last?.type === 'run.finished' && last.result !== 'failed') continue;
+      for (const { store, ref } of this.stores) {
+        const held = (await store.readStaged(ref, run).catch(() => undefined)) ?? (await store.readPrevious(ref, run).catch(() => undefined));
+        if (held === undefined) continue;
+        throw new RefusedError(
+          `run ${run} of ${this.o.credential.id} did not finish and still keeps a value in ${ref.display}: a new run would mint a key the store cannot take`,
+          `finish that run with \`rekey resume ${run}\`${this.overlap === 'none' ? '' : ` or undo it with \`rekey rollback ${run}\``}`,
+        );
+      }
     }
   }
 

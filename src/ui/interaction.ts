@@ -1,16 +1,38 @@
 /**
- * How human steps reach a person: a terminal (hidden input for pasted keys), an answers file for unattended
- * runs, or nobody (a step that needs a person then fails with a clear message).
+ * How human steps reach a person: a terminal (hidden input for pasted keys, a live clock on the prompt line), an
+ * answers file for unattended runs, or nobody (a step that needs a person then fails with a clear message).
  *
  * An answers file maps step ids to answers:
- *   generate.1: { env: NEW_STREAMPIXEL_KEY }   # a pasted key, read from the environment, never from the file
- *   audit.1: yes                               # a confirmation
+ *   request-key: { env: NEW_STREAMPIXEL_KEY }   # a pasted key, read from the environment, never from the file
+ *   checklist: yes                             # a confirmation
+ * In a rehearsal, `request-key: yes` lets the sandbox mint the key, as the provider's dashboard would.
  */
 import { readFileSync, writeSync } from 'node:fs';
 import { Secret } from '../secret/secret.js';
 import type { Interaction } from '../runbook/steps/context.js';
 import { InputError } from '../util/errors.js';
 import type { EventSink } from './events.js';
+import { visibleLength } from './sink.js';
+
+/**
+ * What the sandbox does for the person during a rehearsal: mint a key where the drill would have them click
+ * "Request API Key", and carry out a confirmed dashboard step (revoke or expire the old key).
+ */
+export interface RehearsalActor {
+  /** Mint a key for a capture step; returns the key (registered as a Secret by the caller). */
+  mint(stepId: string): Promise<string>;
+  /** A dashboard step was confirmed: do in the sandbox what the person would have done there. */
+  confirmed(stepId: string): Promise<void>;
+}
+
+export interface InteractionOptions {
+  /** The live clock for the prompt line (TextSink.status): it keeps ticking while the person is in a dashboard. */
+  readonly status?: (() => string) | undefined;
+  /** Set in a rehearsal: the sandbox acts for the person. */
+  readonly rehearsal?: RehearsalActor | undefined;
+  /** Where prompts go: stdout, or stderr when stdout carries NDJSON (--json). */
+  readonly out?: NodeJS.WriteStream | undefined;
+}
 
 /** Nobody to ask. */
 export function noInteraction(): Interaction {
@@ -29,8 +51,17 @@ export function noInteraction(): Interaction {
 
 type Answer = boolean | string | { env: string };
 
+/** An answers-file interaction, which can also say up front whether it answers a step. */
+export interface AnswersInteraction extends Interaction {
+  readonly file: string;
+  /** Why the file cannot answer a step (missing, or a key not in the environment); undefined when it can. */
+  problem(stepId: string, kind: 'secret' | 'confirm'): string | undefined;
+}
+
+const YES = /^(y|yes|true)$/i;
+
 /** Answers from a YAML file, with a terminal (if any) as fallback for steps the file does not answer. */
-export async function answersInteraction(file: string, sink: EventSink, fallback: Interaction): Promise<Interaction> {
+export async function answersInteraction(file: string, sink: EventSink, fallback: Interaction, options: InteractionOptions = {}): Promise<AnswersInteraction> {
   const { parseYaml } = await import('../config/yaml-source.js');
   let text: string;
   try {
@@ -46,8 +77,19 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
     if (!ok) throw source.error([key], `answer for ${key} must be yes/no, text, or { env: VARIABLE }`);
   }
   const answerOf = (stepId: string) => data[stepId];
+  const rehearsal = options.rehearsal;
+  const mintsOnYes = (answer: Answer) => rehearsal !== undefined && (answer === true || (typeof answer === 'string' && (YES.test(answer) || answer === 'mint')));
   return {
+    file,
     canAsk: true,
+    problem(stepId, kind) {
+      const answer = answerOf(stepId);
+      if (answer === undefined) return fallback.canAsk ? undefined : `no answer for ${stepId}`;
+      if (kind === 'confirm' || mintsOnYes(answer)) return undefined;
+      if (typeof answer !== 'object') return `${stepId}: a key must come from the environment, not the answers file: write ${stepId}: { env: VARIABLE }`;
+      const value = process.env[answer.env];
+      return value === undefined || value === '' ? `${stepId}: environment variable ${answer.env} is not set` : undefined;
+    },
     instruct(stepId, message, url) {
       sink.emit({ event: 'instructions', step: stepId, message, url });
     },
@@ -57,14 +99,19 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
         if (fallback.canAsk) return fallback.askSecret(stepId, question, validate);
         throw new InputError(`${file}: no answer for step ${stepId}, which needs the new key`, undefined, `add  ${stepId}: { env: VARIABLE }  and set VARIABLE`);
       }
-      if (typeof answer !== 'object') {
+      let value: string;
+      if (mintsOnYes(answer)) {
+        value = await rehearsal!.mint(stepId);
+      } else if (typeof answer !== 'object') {
         throw source.error([stepId], `a key must come from the environment, not the answers file: write ${stepId}: { env: VARIABLE }`);
+      } else {
+        const fromEnv = process.env[answer.env];
+        if (fromEnv === undefined || fromEnv === '') throw source.error([stepId], `environment variable ${answer.env} is not set`);
+        value = fromEnv;
       }
-      const value = process.env[answer.env];
-      if (value === undefined || value === '') throw source.error([stepId], `environment variable ${answer.env} is not set`);
       new Secret(value);
       const problem = validate(value);
-      if (problem !== undefined) throw source.error([stepId], `the key in ${answer.env} is refused: ${problem}`);
+      if (problem !== undefined) throw source.error([stepId], `the key for ${stepId} is refused: ${problem}`);
       return value;
     },
     async confirm(stepId, question) {
@@ -73,7 +120,9 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
         if (fallback.canAsk) return fallback.confirm(stepId, question);
         throw new InputError(`${file}: no answer for step ${stepId} ("${question}")`, undefined, `add  ${stepId}: yes`);
       }
-      return answer === true || (typeof answer === 'string' && /^(y|yes|true)$/i.test(answer));
+      const yes = answer === true || (typeof answer === 'string' && YES.test(answer));
+      if (yes) await rehearsal?.confirmed(stepId);
+      return yes;
     },
     async offerReveal(stepId, label, value) {
       if (fallback.canAsk) return fallback.offerReveal(stepId, label, value);
@@ -83,87 +132,116 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
 }
 
 /** A person at a terminal. */
-export function terminalInteraction(sink: EventSink): Interaction {
+export function terminalInteraction(sink: EventSink, options: InteractionOptions = {}): Interaction {
+  const out = options.out ?? process.stdout;
+  const rehearsal = options.rehearsal;
+  const ask = (prompt: string, hidden: boolean) => readLine(out, prompt, hidden, options.status);
   return {
     canAsk: process.stdin.isTTY === true,
     instruct(stepId, message, url) {
       sink.emit({ event: 'instructions', step: stepId, message, url });
     },
-    async askSecret(_stepId, question, validate) {
+    async askSecret(stepId, question, validate) {
+      const prompt = rehearsal !== undefined ? 'Rehearsal: press Enter and the sandbox mints the key for you (or paste one, hidden)' : question;
       for (;;) {
-        const value = await readHidden(`   ${question}: `);
+        let value = await ask(`   ${prompt}: `, true);
+        if (value === '' && rehearsal !== undefined) {
+          value = await rehearsal.mint(stepId);
+          new Secret(value);
+        }
         const problem = validate(value);
         if (problem === undefined) return value;
-        process.stdout.write(`   ✗ ${problem}\n`);
+        out.write(`   ✗ ${problem}\n`);
       }
     },
-    async confirm(_stepId, question) {
-      const answer = await readLine(`   ${question} [y/N] `);
-      return /^(y|yes)$/i.test(answer.trim());
+    async confirm(stepId, question) {
+      const answer = await ask(`   ${question} [y/N] `, false);
+      const yes = /^(y|yes)$/i.test(answer.trim());
+      if (yes) await rehearsal?.confirmed(stepId);
+      return yes;
     },
     async offerReveal(_stepId, label, value) {
-      const answer = await readLine(`   ${label}: show it now, once? It will not be logged. [y/N] `);
-      if (!/^(y|yes)$/i.test(answer.trim())) return;
+      const answer = await ask(`   ${label}: show it now, once? It will not be logged. [y/N] `, false);
+      if (!/^(y|yes)$/i.test(answer.trim())) {
+        out.write(`   not shown; it is in the stores as ${value.mask}\n`);
+        return;
+      }
       // The one place a value goes to the screen: written past the output guard, on explicit request.
-      process.stdout.write('   ');
-      writeRaw(`${value.reveal()}\n`);
-      await readLine('   Press Enter when you have copied it (the screen line stays in your scrollback: clear it after). ');
+      out.write('   ');
+      writeRaw(out, `${value.reveal()}\n`);
+      await ask('   Press Enter when you have copied it (then clear your scrollback: the line stays in it). ', false);
     },
   };
 }
 
 /** Write bypassing the output guard (only for a value the person asked to see). */
-function writeRaw(text: string): void {
-  // writeSync goes straight to file descriptor 1, around the patched stream.write.
-  writeSync(1, text);
+function writeRaw(out: NodeJS.WriteStream, text: string): void {
+  // writeSync goes straight to the file descriptor, around the patched stream.write.
+  writeSync(out === process.stderr ? 2 : 1, text);
 }
 
-function readLine(question: string): Promise<string> {
-  return new Promise((resolve) => {
-    process.stdout.write(question);
-    const onData = (chunk: Buffer) => {
-      process.stdin.off('data', onData);
-      process.stdin.pause();
-      resolve(chunk.toString('utf8').split(/\r?\n/)[0] ?? '');
-    };
-    process.stdin.resume();
-    process.stdin.on('data', onData);
-  });
+/** Stars for hidden input, at most 24 and then a count, so that a long key never wraps the prompt line. */
+function stars(length: number): string {
+  return length <= 24 ? '*'.repeat(length) : `${'*'.repeat(24)}… ${length} characters`;
 }
 
-/** Read a line without echo (raw mode), showing one * per character. */
-function readHidden(question: string): Promise<string> {
+/**
+ * Read one line in raw mode: hidden input shows stars, never the characters. On a terminal with a live status (the
+ * run clock against the budget, and the outage window), the status has its own line above the prompt and is redrawn
+ * in place twice a second, so the clock keeps ticking while the person works in a dashboard. Echo is switched off
+ * before the prompt appears, so nothing typed early ever reaches the screen.
+ */
+function readLine(out: NodeJS.WriteStream, prompt: string, hidden: boolean, status: (() => string) | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
-    process.stdout.write(question);
-    let value = '';
     stdin.setRawMode?.(true);
-    stdin.resume();
-    const done = (result: string | Error) => {
+    stdin.setEncoding('utf8');
+    let value = '';
+    let escape = false;
+    const live = status !== undefined && out.isTTY === true;
+    const shown = () => (hidden ? stars([...value].length) : value);
+    const draw = () => out.write(`\r\x1b[K${prompt}${shown()}`);
+    const tick = () => {
+      // Only while the prompt line fits: "one line up" must land on the status line, not inside a wrapped prompt.
+      if (visibleLength(prompt) + [...shown()].length >= (out.columns || 80)) return;
+      // Save the cursor, rewrite the status line above, come back to where typing goes on.
+      out.write(`\x1b7\x1b[1A\r\x1b[K   ${status!()}\x1b8`);
+    };
+    if (live) out.write(`   ${status!()}\n`);
+    draw();
+    const timer = live ? setInterval(tick, 500) : undefined;
+    timer?.unref();
+    const finish = (result: string | Error) => {
+      if (timer !== undefined) clearInterval(timer);
+      if (live) tick();
+      stdin.off('data', onData);
       stdin.setRawMode?.(false);
       stdin.pause();
-      stdin.off('data', onData);
-      process.stdout.write('\n');
+      out.write('\n');
       if (result instanceof Error) reject(result);
       else resolve(result);
     };
-    const onData = (chunk: Buffer) => {
-      for (const ch of chunk.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return done(value);
-        if (ch === '\u0003') return done(new InputError('cancelled'));
-        if (ch === '\u007f' || ch === '\b') {
-          if (value.length > 0) {
-            value = value.slice(0, -1);
-            process.stdout.write('\b \b');
-          }
+    const onData = (chunk: string | Buffer) => {
+      for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
+        // Arrow keys and other escape sequences (ESC [ … final byte) are ignored, not typed.
+        if (escape) {
+          if (/[A-Za-z~]/.test(ch)) escape = false;
           continue;
         }
-        if (ch >= ' ') {
-          value += ch;
-          process.stdout.write('*');
+        if (ch === '\x1b') {
+          escape = true;
+          continue;
         }
+        if (ch === '\r' || ch === '\n') return finish(value);
+        if (ch === '\u0003' || (ch === '\u0004' && value === '')) return finish(new InputError('cancelled at the keyboard'));
+        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+        // Ctrl-U starts the line again (a wrong paste).
+        else if (ch === '\u0015') value = '';
+        else if (ch >= ' ') value += ch;
       }
+      draw();
     };
     stdin.on('data', onData);
+    stdin.resume();
   });
 }

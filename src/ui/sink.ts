@@ -1,13 +1,20 @@
 /**
- * Renders engine events: NDJSON with --json; on a terminal, live lines with a ticking timer for the running
- * step (and the outage window for overlap none); otherwise plain lines, one per event, for logs and CI.
+ * Renders engine events: NDJSON with --json; on a terminal, a live screen (the five phases, a ticking line for the
+ * running step with the run clock against the budget and, for overlap none, the outage window); otherwise plain lines,
+ * one per event, for logs and CI. Colour only on a terminal and never with NO_COLOR (see style.ts).
+ *
+ * The terminal prompts (interaction.ts) ask `status()` for the same clock, so it keeps ticking while a person works in
+ * a dashboard. `timelineChart` draws the end-of-run chart: one bar per step, the person's time apart from rekey's.
  */
+import type { RunSummary } from '../engine/run.js';
 import { formatClock, formatSeconds } from '../util/duration.js';
 import type { EngineEvent, EventSink } from './events.js';
 import { styler } from './style.js';
 
 const PHASE_TITLES: Readonly<Record<string, string>> = { generate: 'generate', rollout: 'roll out', verify: 'verify', revoke: 'revoke', audit: 'audit' };
 const PHASE_NUMBERS: Readonly<Record<string, number>> = { generate: 1, rollout: 2, verify: 3, revoke: 4, audit: 5 };
+
+type Styler = ReturnType<typeof styler>;
 
 /** NDJSON on stdout: one event a line. */
 export class JsonSink implements EventSink {
@@ -18,15 +25,51 @@ export class JsonSink implements EventSink {
   }
 }
 
+/** A duration for people: seconds under ten seconds (`0.4s`), a clock reading from there on (`1:12`). */
+export function formatDuration(ms: number): string {
+  return ms < 10_000 ? formatSeconds(ms) : formatClock(ms);
+}
+
+/** The visible width of a string that may hold colour codes. */
+export function visibleLength(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return [...text.replace(/\x1b\[[0-9;]*m/g, '')].length;
+}
+
 /** Lines for people: live on a terminal, plain otherwise. */
 export class TextSink implements EventSink {
-  readonly #s = styler(process.stdout);
-  readonly #live = process.stdout.isTTY === true;
+  readonly #out: NodeJS.WriteStream;
+  readonly #s: Styler;
+  readonly #live: boolean;
   #ticker: NodeJS.Timeout | undefined;
   #running: { name: string; started: number } | undefined;
   #outageStart: number | undefined;
-  #runStart = performance.now();
+  #runStart: number | undefined;
   #budgetMs = 0;
+
+  constructor(out: NodeJS.WriteStream = process.stdout) {
+    this.#out = out;
+    this.#s = styler(out);
+    this.#live = out.isTTY === true;
+  }
+
+  /** True when the screen is live (a terminal): prompts may redraw their line with `status()`. */
+  get live(): boolean {
+    return this.#live;
+  }
+
+  /** The run clock against the budget, and the outage window while it is open: `⏱ 0:42 of 5:00 · outage 0:04`. */
+  status(): string {
+    if (this.#runStart === undefined) return '';
+    const s = this.#s;
+    const elapsed = performance.now() - this.#runStart;
+    let text: string;
+    if (this.#budgetMs <= 0) text = s.dim(`⏱ ${formatClock(elapsed)}`);
+    else if (elapsed > this.#budgetMs) text = s.red(`⏱ ${formatClock(elapsed)} · over the ${formatClock(this.#budgetMs)} budget`);
+    else text = s.dim(`⏱ ${formatClock(elapsed)} of ${formatClock(this.#budgetMs)} · ${formatClock(this.#budgetMs - elapsed)} left`);
+    if (this.#outageStart !== undefined) text += `  ${s.yellow(`outage ${formatClock(performance.now() - this.#outageStart)}`)}`;
+    return text;
+  }
 
   emit(event: EngineEvent): void {
     const s = this.#s;
@@ -35,22 +78,26 @@ export class TextSink implements EventSink {
         this.#runStart = performance.now();
         this.#budgetMs = event.budgetMs;
         const overlap = event.overlap === 'none' ? s.yellow('overlap: none — the old key dies when the new one is minted') : `overlap: ${event.overlap}`;
-        this.line(`${s.bold('rekey')} · ${s.bold(event.credential)} · runbook ${event.runbook} (${overlap}) · ${event.mode}${event.resumed ? ' · resumed' : ''}`);
-        this.line(s.dim(`run ${event.run} · stores: ${event.stores.join(', ')}`));
+        const mode = event.mode === 'rehearsal' ? s.cyan('REHEARSAL') : event.mode;
+        this.line(`${s.bold('rekey')} · ${s.bold(event.credential)} · runbook ${event.runbook} (${overlap}) · ${mode}${event.resumed ? ' · resumed' : ''}`);
+        this.line(s.dim(`run ${event.run} · stores: ${event.stores.join(', ')}${event.budgetMs > 0 ? ` · budget ${formatClock(event.budgetMs)}` : ''}`));
         break;
       }
-      case 'phase.started':
-        this.line(`\n ${s.bold(String(PHASE_NUMBERS[event.phase]))} ${s.bold(PHASE_TITLES[event.phase] ?? event.phase)}`);
+      case 'phase.started': {
+        const clock = this.#runStart === undefined ? '' : s.dim(`  ${formatClock(performance.now() - this.#runStart)}`);
+        this.line(`\n ${s.bold(String(PHASE_NUMBERS[event.phase]))} ${s.bold(PHASE_TITLES[event.phase] ?? event.phase)}${clock}`);
         break;
+      }
       case 'step.started':
         this.#running = { name: event.name, started: performance.now() };
+        // A person's step draws its own live line (the prompt); a machine step gets the ticker.
         if (this.#live && !event.human) this.startTicker();
         break;
       case 'step.done': {
         this.stopTicker();
         const mark = event.skipped ? s.dim('↷') : s.green('✓');
-        const who = event.human ? s.cyan(' you') : '';
-        this.line(`   ${mark} ${event.name}${who}  ${s.dim(event.skipped ? '' : formatSeconds(event.ms))}${event.detail ? `  ${s.dim(event.detail)}` : ''}`);
+        const took = event.skipped ? '' : event.human ? s.cyan(`you ${formatDuration(event.ms)}`) : s.dim(formatSeconds(event.ms));
+        this.line(`   ${mark} ${event.name}  ${took}${event.detail ? `  ${s.dim(event.detail)}` : ''}`);
         break;
       }
       case 'step.failed':
@@ -61,13 +108,17 @@ export class TextSink implements EventSink {
         this.stopTicker();
         this.line(`   ${event.level === 'warn' ? s.yellow('!') : s.dim('·')} ${event.message}`);
         break;
-      case 'instructions':
+      case 'instructions': {
         this.stopTicker();
-        this.line(`\n   ${event.message.split('\n').join('\n   ')}${event.url ? `\n   ${s.cyan(event.url)}` : ''}`);
+        const [first = '', ...rest] = event.message.trim().split('\n');
+        const body = [`   ${s.cyan('▸ you')}  ${first}`, ...rest.map((l) => `         ${l}`)];
+        if (event.url) body.push(`         ${s.cyan(s.bold(event.url))}`);
+        this.line(body.join('\n'));
         break;
+      }
       case 'outage.started':
         this.#outageStart = performance.now();
-        this.line(`   ${s.yellow('⏱')} outage window started: the old key is dead until roll out and verify are done`);
+        this.line(`   ${s.yellow('⏱')} outage window open: the old key is dead until roll out and verify are done`);
         break;
       case 'outage.ended':
         this.#outageStart = undefined;
@@ -75,21 +126,22 @@ export class TextSink implements EventSink {
         break;
       case 'run.finished': {
         this.stopTicker();
-        const total = formatClock(event.seconds * 1000);
-        const budget = this.#budgetMs > 0 ? ` (budget ${formatClock(this.#budgetMs)})` : '';
-        const outage = event.outageSeconds === undefined ? '' : ` · outage window ${formatSeconds(event.outageSeconds * 1000)}`;
+        this.#outageStart = undefined;
+        const totalMs = event.seconds * 1000;
+        const budget = this.#budgetMs > 0 ? ` ${budgetWords(totalMs, this.#budgetMs, s)}` : '';
+        const outage = event.outageSeconds === undefined ? '' : ` · ${s.yellow(`outage window ${formatSeconds(event.outageSeconds * 1000)}`)}`;
         const result = event.result === 'done' ? s.green('done') : event.result === 'rolled-back' ? s.yellow('rolled back') : s.red('failed');
-        this.line(`\n${result} in ${total}${budget}${outage}${event.report ? ` · report ${event.report}` : ''}`);
+        this.line(`\n${result} in ${formatDuration(totalMs)}${budget}${outage}${event.report ? ` · report ${event.report}` : ''}`);
         if (event.result === 'failed' && event.resumable) this.line(s.dim(`resume with: rekey resume ${event.run}`));
         break;
       }
     }
   }
 
-  /** Print a line above the ticker. */
+  /** Print a line (above the ticker, which redraws itself). */
   line(text: string): void {
-    if (this.#live && this.#ticker !== undefined) process.stdout.write('\r\x1b[K');
-    process.stdout.write(`${text}\n`);
+    if (this.#live && this.#ticker !== undefined) this.#out.write('\r\x1b[K');
+    this.#out.write(`${text}\n`);
   }
 
   private startTicker(): void {
@@ -100,9 +152,7 @@ export class TextSink implements EventSink {
     const draw = () => {
       if (this.#running === undefined) return;
       const elapsed = formatSeconds(performance.now() - this.#running.started);
-      const outage = this.#outageStart === undefined ? '' : `  ${s.yellow(`⏱ outage ${formatClock(performance.now() - this.#outageStart)}`)}`;
-      const clock = this.#budgetMs > 0 ? s.dim(`  ${formatClock(performance.now() - this.#runStart)} / ${formatClock(this.#budgetMs)}`) : '';
-      process.stdout.write(`\r\x1b[K   ${s.cyan(frames[frame++ % frames.length]!)} ${this.#running.name}  ${s.dim(elapsed)}${outage}${clock}`);
+      this.#out.write(`\r\x1b[K   ${s.cyan(frames[frame++ % frames.length]!)} ${this.#running.name}  ${s.dim(elapsed)}   ${this.status()}`);
     };
     draw();
     this.#ticker = setInterval(draw, 100);
@@ -113,8 +163,60 @@ export class TextSink implements EventSink {
     if (this.#ticker === undefined) return;
     clearInterval(this.#ticker);
     this.#ticker = undefined;
-    process.stdout.write('\r\x1b[K');
+    this.#out.write('\r\x1b[K');
   }
+}
+
+/** `(budget 5:00, 3:48 to spare)` or `(budget 5:00, over by 0:12)`. */
+function budgetWords(totalMs: number, budgetMs: number, s: Styler): string {
+  const over = totalMs - budgetMs;
+  return over > 0 ? s.red(`(budget ${formatClock(budgetMs)}, over by ${formatClock(over)})`) : `(budget ${formatClock(budgetMs)}, ${formatClock(-over)} to spare)`;
+}
+
+/**
+ * The end-of-run chart: one row per step on one time axis (the run's length), the person's steps in ▒ and rekey's in
+ * █, the outage window (overlap none) as its own row, then the totals against the budget.
+ */
+export function timelineChart(summary: RunSummary, s: Styler = styler({ isTTY: false } as NodeJS.WriteStream), width = 40): string[] {
+  const shown = summary.timeline.filter((e) => e.result !== 'skipped');
+  const total = summary.ms;
+  if (shown.length === 0 || total <= 0) return [];
+  const column = (ms: number) => Math.min(width - 1, Math.max(0, Math.floor((ms / total) * width)));
+  const span = (startMs: number, ms: number) => {
+    const start = column(startMs);
+    return { start, length: Math.max(1, Math.min(width - start, Math.round((ms / total) * width))) };
+  };
+  const nameWidth = Math.min(30, Math.max(...shown.map((e) => e.name.length), 'outage window'.length));
+  const row = (phase: string, name: string, start: number, length: number, fill: string, paint: (t: string) => string, label: string) => {
+    const label_ = name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name.padEnd(nameWidth);
+    return ` ${phase.padEnd(8)} ${label_} ${' '.repeat(start)}${paint(fill.repeat(length))}${' '.repeat(width - start - length)}  ${label}`;
+  };
+  const lines: string[] = [];
+  lines.push(s.dim(` ${''.padEnd(8)} ${''.padEnd(nameWidth)} 0${formatDuration(total).padStart(width - 1)}`));
+  for (const e of shown) {
+    const { start, length } = span(e.startMs, e.ms);
+    const label = e.human ? s.cyan(`you    ${formatDuration(e.ms)}`) : `rekey  ${formatSeconds(e.ms)}`;
+    lines.push(row(PHASE_TITLES[e.phase] ?? e.phase, e.name, start, length, e.human ? '▒' : '█', e.human ? s.cyan : (t) => t, `${label}${e.result === 'failed' ? s.red(' ✗') : ''}`));
+  }
+  if (summary.outageMs !== undefined) {
+    // The window closes when verify is done; it opened outageMs before that.
+    const verified = shown.filter((e) => e.phase === 'verify').at(-1);
+    const end = verified !== undefined ? verified.startMs + verified.ms : total;
+    const { start, length } = span(Math.max(0, end - summary.outageMs), summary.outageMs);
+    lines.push(row('', 'outage window', start, length, '░', s.yellow, s.yellow(`old key dead ${formatSeconds(summary.outageMs)}`)));
+  }
+  let humanMs = 0;
+  let machineMs = 0;
+  for (const e of shown) {
+    if (e.human) humanMs += e.ms;
+    else machineMs += e.ms;
+  }
+  const totals = [`${s.cyan(`▒ you ${formatDuration(humanMs)}`)}`, `█ rekey ${formatSeconds(machineMs)}`];
+  if (summary.outageMs !== undefined) totals.push(s.yellow(`░ outage window ${formatSeconds(summary.outageMs)}`));
+  totals.push(`total ${formatDuration(total)}${summary.budgetMs > 0 ? ` ${budgetWords(total, summary.budgetMs, s)}` : ''}`);
+  lines.push('', ` ${totals.join(' · ')}`);
+  if (summary.report !== undefined) lines.push(` report ${summary.report}`);
+  return lines;
 }
 
 /** The sink for the current output mode. */

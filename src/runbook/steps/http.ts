@@ -95,7 +95,7 @@ function matched(step: HttpStep, text: string): string {
 }
 
 function outcome(step: HttpStep, status: number, text: string, attempt: number): StepOutcome {
-  const tries = `${attempt > 1 ? ` after ${attempt} attempts` : ''}${matched(step, text)}`;
+  const tries = `${matched(step, text)}${attempt > 1 ? ` after ${attempt} attempts` : ''}`;
   if (step.capture === undefined && step.record.length === 0) return { detail: `${status}${tries}` };
   let json: unknown;
   try {

@@ -1,0 +1,180 @@
+/**
+ * Case 1, start-up: `rekey --help`, `rekey --version` and `rekey status` (two sandbox credentials, a couple of
+ * journals) against a bare `node -e 0`, each a fresh process, spawned side by side in rotating order.
+ * The figure is the paired extra time (command − node of the same round), median and p90. Target ≤ 40 ms.
+ *
+ * For information it also reports what `rekey status` loads (modules per package, from a loader trace) and what
+ * the heavy imports cost, each timed by import() in a fresh process.
+ */
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSandbox } from '../lib/dist.mjs';
+import { childEnv, cliPath, distUrl, ndjson, tempFolder, writeSandboxConfig } from '../lib/fixtures.mjs';
+import { describe, interleave, median, p90, timeSpawn, timeSpawnOk } from '../lib/measure.mjs';
+
+export const TARGET_EXTRA_MS = 40;
+/** Journals in the informational "long history" status fixture: about a year of daily runs of three credentials. */
+const MANY_JOURNALS = 1000;
+
+export async function startup({ quick, log }) {
+  const folder = tempFolder('startup');
+  await seedStatusFolder(folder);
+  const env = childEnv();
+  const node = process.execPath;
+  const run = (args) => async () => {
+    const r = await timeSpawn(node, args, { cwd: folder, env });
+    if (r.code !== 0) throw new Error(`node ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().slice(0, 400)}`);
+    return r.ms;
+  };
+  // rekey caches a validated config (src/config/cache.ts): `status` is measured with that cache warm (the usual
+  // case: the warm-up rounds fill it) and, for information, with it removed before every run (first run, or the
+  // config or a runbook just changed), which pays YAML and schema validation.
+  const manyFolder = tempFolder('startup-many');
+  manyJournals(folder, manyFolder);
+  const coldCache = tempFolder('xdg-cold');
+  const coldEnv = { ...env, XDG_CACHE_HOME: coldCache };
+  const candidates = {
+    'node -e 0': run(['-e', '0']),
+    'rekey --help': run([cliPath, '--help']),
+    'rekey --version': run([cliPath, '--version']),
+    'rekey status': run([cliPath, 'status']),
+    [`rekey status (${MANY_JOURNALS} journals)`]: async () => {
+      const r = await timeSpawn(node, [cliPath, 'status'], { cwd: manyFolder, env });
+      if (r.code !== 0) throw new Error(`rekey status exited ${r.code}: ${r.stderr.trim().slice(0, 400)}`);
+      return r.ms;
+    },
+    'rekey status (no config cache)': async () => {
+      rmSync(join(coldCache, 'rekey'), { recursive: true, force: true });
+      const r = await timeSpawn(node, [cliPath, 'status'], { cwd: folder, env: coldEnv });
+      if (r.code !== 0) throw new Error(`rekey status exited ${r.code}: ${r.stderr.trim().slice(0, 400)}`);
+      return r.ms;
+    },
+  };
+  const informational = new Set(['rekey status (no config cache)', `rekey status (${MANY_JOURNALS} journals)`]);
+  const reps = quick ? 8 : 30;
+  log(`start-up: ${reps} rounds × ${Object.keys(candidates).length} processes`);
+  const { samples, rounds } = await interleave({ candidates, reps, warmup: 3 });
+
+  const rows = [];
+  rows.push({ measure: 'node -e 0 (baseline, absolute ms)', ...describe(samples['node -e 0']), target: '—', pass: undefined });
+  const extras = {};
+  for (const name of Object.keys(candidates).filter((n) => n !== 'node -e 0')) {
+    const paired = rounds.map((round) => round[name] - round['node -e 0']);
+    extras[name] = paired;
+    const d = describe(paired);
+    const info = informational.has(name);
+    rows.push({ measure: `${name}: extra ms over node`, ...d, absolute: describe(samples[name]), target: info ? '(info)' : `≤ ${TARGET_EXTRA_MS} ms`, pass: info ? undefined : d.median <= TARGET_EXTRA_MS });
+  }
+
+  log('start-up: what `rekey status` loads');
+  const modules = await traceModules(folder, env);
+  rmSync(join(coldCache, 'rekey'), { recursive: true, force: true });
+  const coldModules = await traceModules(folder, coldEnv);
+  const imports = await importCosts(env, quick ? 4 : 8);
+  const statusOverHelp = rounds.map((round) => round['rekey status'] - round['rekey --help']);
+
+  return {
+    id: 'startup',
+    title: 'Start-up: extra ms over a bare `node -e 0` in the same run',
+    target: `median extra ≤ ${TARGET_EXTRA_MS} ms for each command`,
+    rows,
+    pass: rows.every((r) => r.pass !== false),
+    info: {
+      statusOverHelpMs: describe(statusOverHelp),
+      statusModules: modules,
+      statusModulesNoConfigCache: coldModules,
+      importMs: imports,
+      fixture: 'two sandbox credentials with dotenv stores, two finished runs (journals + audit log) in .rekey',
+    },
+    notes: [
+      `status costs ${median(statusOverHelp).toFixed(0)} ms (p90 ${p90(statusOverHelp).toFixed(0)}) more than --help; files it loads: ${groupsText(modules)} (without the config cache: ${groupsText(coldModules)})`,
+      `fresh-process import() medians: ${imports.map((i) => `${i.module} ${i.median} ms`).join(' · ')}`,
+    ],
+  };
+}
+
+/**
+ * Two sandbox credentials and one finished rotation each, so `status` reads real journals. One at a time: both
+ * live in the same .env, and two concurrent rotations of one file make one of them roll back (see the report).
+ */
+async function seedStatusFolder(folder) {
+  const sandbox = await startSandbox();
+  try {
+    const credentials = [
+      { id: 'api-a', account: 'team-a', variable: 'API_A_KEY' },
+      { id: 'api-b', account: 'team-b', variable: 'API_B_KEY' },
+    ].map((c) => ({ ...c, key: sandbox.mintKey(c.account) }));
+    writeSandboxConfig(folder, sandbox.url, credentials);
+    const result = await timeSpawnOk(process.execPath, [cliPath, '--json', 'rotate', '--concurrency', '1', 'api-a', 'api-b'], { cwd: folder, env: childEnv() });
+    const finished = ndjson(result.stdout).filter((e) => e.event === 'run.finished' && e.result === 'done');
+    if (finished.length !== 2) throw new Error(`seeding the status fixture: expected two finished runs, got ${finished.length}`);
+  } finally {
+    await sandbox.close();
+  }
+}
+
+/** A copy of the status fixture whose .rekey/runs holds MANY_JOURNALS journals (older copies of the two real ones). */
+function manyJournals(from, to) {
+  cpSync(from, to, { recursive: true });
+  const runs = join(to, '.rekey', 'runs');
+  const real = readdirSync(runs).filter((f) => f.endsWith('.jsonl'));
+  const texts = real.map((f) => readFileSync(join(runs, f)));
+  for (let i = 0; i < MANY_JOURNALS - real.length; i++) {
+    // Older run ids (2025-…) sort before the real ones, so the newest runs stay the real ones.
+    const day = new Date(Date.UTC(2025, 0, 1) + i * 3_600_000).toISOString().replace(/[-:]/g, '').slice(0, 15);
+    writeFileSync(join(runs, `${day}Z-${String(i).padStart(6, '0')}.jsonl`), texts[i % texts.length], { mode: 0o600 });
+  }
+}
+
+/** Modules `rekey status` loads, grouped by package, from one traced run. */
+async function traceModules(folder, env) {
+  const traceFile = join(folder, 'module-trace.txt');
+  rmSync(traceFile, { force: true });
+  const preload = new URL('../lib/module-trace.mjs', import.meta.url).href;
+  await timeSpawnOk(process.execPath, ['--import', preload, cliPath, 'status'], { cwd: folder, env: { ...env, BENCH_MODULE_TRACE: traceFile } });
+  const urls = new Set(
+    readFileSync(traceFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.slice(line.indexOf(' ') + 1))
+      .filter((url) => !url.includes('/bench/lib/')),
+  );
+  const groups = new Map();
+  const rekeyFiles = [];
+  for (const url of urls) {
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+    const group = pkg ?? (url.includes('/dist/') ? 'rekey' : url.startsWith('file:') ? 'other' : 'builtin');
+    groups.set(group, (groups.get(group) ?? 0) + 1);
+    if (group === 'rekey') rekeyFiles.push(url.slice(url.indexOf('/dist/') + 6));
+  }
+  return {
+    byGroup: [...groups].map(([group, files]) => ({ group, files })).sort((a, b) => b.files - a.files),
+    rekeyModules: rekeyFiles,
+  };
+}
+
+function groupsText(modules) {
+  return modules.byGroup.map((g) => `${g.group} ${g.files}`).join(', ');
+}
+
+/** import() time of the packages `status` pulls in, each in a fresh process (median over rounds). */
+async function importCosts(env, reps) {
+  const targets = {
+    commander: import.meta.resolve('commander'),
+    yaml: import.meta.resolve('yaml'),
+    zod: import.meta.resolve('zod'),
+    'rekey config/schema.js (zod + the config schema)': distUrl('src/config/schema.js'),
+  };
+  const script = new URL('../lib/import-time.mjs', import.meta.url).pathname;
+  const candidates = Object.fromEntries(
+    Object.entries(targets).map(([name, url]) => [
+      name,
+      async () => {
+        const r = await timeSpawnOk(process.execPath, [script, url], { env });
+        return JSON.parse(r.stdout)[url];
+      },
+    ]),
+  );
+  const { samples } = await interleave({ candidates, reps, warmup: 1 });
+  return Object.entries(samples).map(([module, values]) => ({ module, ...describe(values) }));
+}

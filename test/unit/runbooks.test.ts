@@ -1,0 +1,331 @@
+/**
+ * The runbooks that ship in runbooks/: every one parses and validates, says what it rotates and where its facts come
+ * from, and follows PROVIDERS.md (overlap, rotation interval, check calls). Every `http` step of every runbook is
+ * run against the local sandbox speaking that provider's dialect — the success shape with the current key, the
+ * rejection shape with a revoked one — and no key (canaries included) ever appears in a detail, a note or an error.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
+import { renderRunbook } from '../../src/runbook/render.js';
+import { StepFailedError, type StepContext, type StepOutcome } from '../../src/runbook/steps/context.js';
+import { runStep } from '../../src/runbook/steps/index.js';
+import { runPrompt } from '../../src/runbook/steps/prompt.js';
+import { render } from '../../src/runbook/template.js';
+import { secretPattern, type HttpStep, type PromptStep, type Runbook, type Step } from '../../src/runbook/types.js';
+import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
+import { Secret } from '../../src/secret/secret.js';
+import { noInteraction } from '../../src/ui/interaction.js';
+import { InputError } from '../../src/util/errors.js';
+import { parseDuration } from '../../src/util/duration.js';
+
+const DIR = builtInRunbookDir();
+const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const ACCOUNT = 'rehearsal';
+
+/** What PROVIDERS.md says of each provider runbook. */
+const PROVIDERS: Readonly<Record<string, { overlap: string; rotateEvery: string; baseUrl?: string }>> = {
+  streampixel: { overlap: 'none', rotateEvery: '90d', baseUrl: 'https://api.streampixel.io/pixelStripeApi' },
+  'webhook-url-token': { overlap: 'until-revoked', rotateEvery: '90d' },
+  stripe: { overlap: 'expiring', rotateEvery: '365d', baseUrl: 'https://api.stripe.com' },
+  'discord-bot': { overlap: 'none', rotateEvery: '365d', baseUrl: 'https://discord.com/api/v10' },
+  'github-token': { overlap: 'until-revoked', rotateEvery: '90d', baseUrl: 'https://api.github.com' },
+  paypal: { overlap: 'until-revoked', rotateEvery: '365d', baseUrl: 'https://api-m.paypal.com' },
+  'aws-iam-access-key': { overlap: 'until-revoked', rotateEvery: '90d' },
+};
+
+const runbooks = new Map<string, Runbook>();
+beforeAll(async () => {
+  for (const file of FILES) runbooks.set(file.replace(/\.yaml$/, ''), await loadRunbook(join(DIR, file)));
+});
+
+function sections(runbook: Runbook): Array<[string, readonly Step[]]> {
+  return [
+    ['generate', runbook.generate],
+    ['verify', runbook.verify],
+    ['revoke', runbook.revoke],
+    ['verifyRevoked', runbook.verifyRevoked],
+    ['audit', runbook.audit],
+    ['discard', runbook.discard],
+  ];
+}
+
+function httpSteps(runbook: Runbook): Array<[string, HttpStep]> {
+  return sections(runbook).flatMap(([section, steps]) => steps.filter((s): s is HttpStep => s.kind === 'http').map((s) => [section, s] as [string, HttpStep]));
+}
+
+describe('every runbook in runbooks/', () => {
+  it('ships the provider runbooks of PROVIDERS.md', () => {
+    for (const name of Object.keys(PROVIDERS)) expect(FILES).toContain(`${name}.yaml`);
+  });
+
+  it.each(FILES)('%s parses and validates, and opens with a header saying what it rotates and its sources', async (file) => {
+    const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
+    expect(runbook.name).toBe(file.replace(/\.yaml$/, ''));
+    const text = readFileSync(join(DIR, file), 'utf8');
+    const header = text.slice(0, text.indexOf('\nname:'));
+    expect(header.split('\n').every((line) => line.startsWith('#'))).toBe(true);
+    expect(header).toMatch(/Source/);
+    expect(runbook.generate.length).toBeGreaterThan(0);
+    expect(renderRunbook(runbook, 'md')).toContain(`# ${runbook.title}`);
+    expect(renderRunbook(runbook, 'text')).toContain(runbook.name);
+  });
+
+  it.each(Object.entries(PROVIDERS))('%s follows PROVIDERS.md: overlap and recommended rotation interval', (name, facts) => {
+    const runbook = runbooks.get(name)!;
+    expect(runbook.overlap).toBe(facts.overlap);
+    expect(runbook.rotateEveryMs).toBe(parseDuration(facts.rotateEvery));
+    if (runbook.overlap === 'none') expect(runbook.revoke).toHaveLength(0);
+    else expect(runbook.revoke.length).toBeGreaterThan(0);
+    // Where the provider has a check call, the old key is proven dead with it.
+    if (facts.baseUrl !== undefined) expect(runbook.verifyRevoked.length).toBeGreaterThan(0);
+  });
+
+  it.each(Object.entries(PROVIDERS).filter(([, f]) => f.baseUrl !== undefined))('%s points every http step at an overridable baseUrl with the real default', (name, facts) => {
+    const runbook = runbooks.get(name)!;
+    expect(runbook.inputs['baseUrl']?.default).toBe(facts.baseUrl);
+    const steps = httpSteps(runbook);
+    expect(steps.length).toBeGreaterThan(0);
+    for (const [, step] of steps) expect(step.url.startsWith('{{ inputs.baseUrl }}/')).toBe(true);
+  });
+
+  it('never uses a rate-limited Streampixel endpoint (upload, distribute) as a check', () => {
+    for (const runbook of runbooks.values()) for (const [, step] of httpSteps(runbook)) expect(step.url).not.toMatch(/upload-file|distribute-file/);
+  });
+
+  it('Discord checks the old token exactly once: never loops on an invalid token', () => {
+    const steps = runbooks.get('discord-bot')!.verifyRevoked as HttpStep[];
+    expect(steps.map((s) => s.retry?.attempts ?? 1)).toEqual([1]);
+  });
+
+  it('Streampixel takes its unconfirmed facts as inputs: key pattern, dashboard URL and where the button is', () => {
+    const runbook = runbooks.get('streampixel')!;
+    expect(runbook.secret.patternInput).toBe('keyPattern');
+    expect(secretPattern(runbook, { keyPattern: runbook.inputs['keyPattern']!.default! })!.test('sk_0123456789abcdef0123')).toBe(true);
+    expect(secretPattern(runbook, { keyPattern: '^sk_[0-9a-f]{40}$' })!.test('sk_0123456789abcdef0123')).toBe(false);
+    expect(() => secretPattern(runbook, { keyPattern: '([' })).toThrow(InputError);
+    expect(runbook.inputs['dashboardUrl']?.default).toBe('https://dashboard.streampixel.io');
+    expect(runbook.inputs['keyPage']?.default).toContain('Request API Key');
+    expect((runbook.generate[0] as PromptStep).message).toContain('Settings → API Key');
+  });
+
+  it('the webhook token is 24 random bytes in hex, and its URL is shown only through reveal', async () => {
+    const runbook = runbooks.get('webhook-url-token')!;
+    const ctx = context(runbook, {}, { receiverUrl: 'https://hooks.example.com/sp', tokenJoin: '/' });
+    const outcome = await runStep(runbook.generate[0]!, ctx, process.cwd());
+    expect(outcome.minted!.reveal()).toMatch(runbook.secret.pattern!);
+    const prompt = runbook.revoke.find((s): s is PromptStep => s.kind === 'prompt' && s.reveal !== undefined)!;
+    expect(render(prompt.reveal!, { ...ctx.vars, new: outcome.minted }).text).toBe(`https://hooks.example.com/sp/${outcome.minted!.reveal()}`);
+    expect(prompt.message).not.toContain('{{ new }}');
+  });
+
+  it('aws-iam-access-key is automated end to end (no person) and says why it cannot be rehearsed', () => {
+    const runbook = runbooks.get('aws-iam-access-key')!;
+    for (const [, steps] of sections(runbook)) for (const step of steps) expect(step.kind).toBe('uses');
+    expect(runbook.rehearsal.unsupported).toMatch(/AWS/);
+  });
+
+  it('every other runbook can be rehearsed: its rehearsal inputs cover its required inputs', () => {
+    for (const runbook of runbooks.values()) {
+      if (runbook.rehearsal.unsupported !== undefined) continue;
+      for (const [name, spec] of Object.entries(runbook.inputs)) {
+        if (spec.required) expect(runbook.rehearsal.inputs, `${runbook.name} input ${name}`).toHaveProperty(name);
+      }
+    }
+  });
+});
+
+// ── The http steps against the sandbox dialects ───────────────────────────────────────────────────────────────────
+
+const outputs: string[] = [];
+const canaries: string[] = [];
+const exercised = new Set<string>();
+const sandboxes: Sandbox[] = [];
+
+afterEach(async () => {
+  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
+});
+
+function context(runbook: Runbook, values: { old?: Secret; fresh?: Secret }, inputs: Record<string, string>): StepContext {
+  const defaults = Object.fromEntries(Object.entries(runbook.inputs).flatMap(([k, v]) => (v.default === undefined ? [] : [[k, v.default]])));
+  return {
+    vars: { new: values.fresh, old: values.old, inputs: { ...defaults, ...inputs }, run: { id: 'test-run', since: '2026-01-01T00:00:00.000Z', started: '2026-01-01T00:00:00.000Z' }, credential: 'test' },
+    runbook,
+    interaction: noInteraction(),
+    roundTrips: [],
+    note: (message) => outputs.push(message),
+  };
+}
+
+/** A key the sandbox issued, as a Secret (so the redactor and the canary list know it). */
+function key(value: string): Secret {
+  canaries.push(value);
+  return new Secret(value);
+}
+
+async function revokeOverHttp(sandbox: Sandbox, value: Secret): Promise<void> {
+  const response = await fetch(`${sandbox.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${value.reveal()}` } });
+  await response.arrayBuffer();
+}
+
+async function passes(step: Step, ctx: StepContext): Promise<StepOutcome> {
+  const outcome = await runStep(step, ctx, process.cwd());
+  outputs.push(outcome.detail ?? '', JSON.stringify(outcome.record ?? {}));
+  return outcome;
+}
+
+async function fails(step: Step, ctx: StepContext): Promise<StepFailedError> {
+  // No propagation retries on the negative path: the answer will not change.
+  const once = step.kind === 'http' ? { ...step, retry: undefined } : step;
+  const error = await runStep(once, ctx, process.cwd()).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, `${step.id} should have failed`).toBeInstanceOf(StepFailedError);
+  const failure = error as StepFailedError;
+  outputs.push(failure.message, failure.hint ?? '');
+  return failure;
+}
+
+/** The rehearsal inputs of a runbook, pointed at a sandbox. */
+function rehearsalInputs(runbook: Runbook, sandbox: Sandbox): Record<string, string> {
+  return Object.fromEntries(Object.entries(runbook.rehearsal.inputs).map(([k, v]) => [k, v.replaceAll('{{ sandbox.url }}', sandbox.url).replaceAll('{{ sandbox.account }}', ACCOUNT)]));
+}
+
+const dialects = FILES.map((f) => f.replace(/\.yaml$/, '')).filter((name) => !['webhook-url-token', 'aws-iam-access-key'].includes(name));
+
+describe('every http step against the sandbox dialect', () => {
+  it.each(dialects)('%s: success shape with the current key, rejection shape with a revoked one', async (name) => {
+    const runbook = runbooks.get(name)!;
+    const sandbox = await startSandbox({ overlap: runbook.overlap, keyPrefix: runbook.rehearsal.keyPrefix });
+    sandboxes.push(sandbox);
+    const inputs = rehearsalInputs(runbook, sandbox);
+    const pattern = secretPattern(runbook, context(runbook, {}, inputs).vars.inputs);
+
+    const revoked = key(sandbox.mintKey(ACCOUNT));
+    await revokeOverHttp(sandbox, revoked);
+    const current = key(sandbox.mintKey(ACCOUNT));
+    expect(sandbox.isActive(current.reveal())).toBe(true);
+    expect(sandbox.isActive(revoked.reveal())).toBe(false);
+    if (pattern !== undefined) expect(current.reveal()).toMatch(pattern);
+    // A key the provider never issued is also a dead key, and a canary.
+    const neverIssued = key(`${runbook.rehearsal.keyPrefix}CANARY${'0'.repeat(40)}`);
+
+    for (const [section, step] of httpSteps(runbook)) {
+      exercised.add(`${name}:${step.id}`);
+      switch (section) {
+        case 'generate': {
+          const outcome = await passes(step, context(runbook, { old: current }, inputs));
+          canaries.push(outcome.minted!.reveal());
+          if (pattern !== undefined) expect(outcome.minted!.reveal()).toMatch(pattern);
+          break;
+        }
+        case 'verify':
+        case 'audit': {
+          const fresh = key(sandbox.mintKey(ACCOUNT));
+          expect((await passes(step, context(runbook, { fresh, old: current }, inputs))).detail).toMatch(/^200/);
+          const failure = await fails(step, context(runbook, { fresh: revoked, old: current }, inputs));
+          expect(failure.message).toMatch(/got 40[13]/);
+          break;
+        }
+        case 'revoke':
+        case 'discard': {
+          const value = key(sandbox.mintKey(ACCOUNT));
+          await passes(step, context(runbook, { old: value, fresh: value }, inputs));
+          expect(sandbox.isActive(value.reveal())).toBe(false);
+          // Revoking again meets "already gone", which must count as done.
+          await passes(step, context(runbook, { old: value, fresh: value }, inputs));
+          break;
+        }
+        case 'verifyRevoked': {
+          const dead = key(sandbox.mintKey(ACCOUNT));
+          await revokeOverHttp(sandbox, dead);
+          expect((await passes(step, context(runbook, { old: dead }, inputs))).detail).toMatch(/^401/);
+          expect((await passes(step, context(runbook, { old: neverIssued }, inputs))).detail).toMatch(/^401/);
+          const alive = key(sandbox.mintKey(ACCOUNT));
+          const failure = await fails(step, context(runbook, { old: alive }, inputs));
+          expect(failure.message).toMatch(/got 200/);
+          break;
+        }
+      }
+    }
+  });
+
+  it('Stripe: an expired key (error.code api_key_expired) and a revoked one (invalid_api_key) are both proven dead', async () => {
+    const runbook = runbooks.get('stripe')!;
+    const sandbox = await startSandbox({ overlap: 'expiring', keyPrefix: 'sk_test_' });
+    sandboxes.push(sandbox);
+    const inputs = rehearsalInputs(runbook, sandbox);
+    const old = key(sandbox.mintKey(ACCOUNT));
+    // "Rotate key" with the old key expiring now.
+    const response = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ expireOthersInSeconds: 0 }) });
+    canaries.push(((await response.json()) as { key: string }).key);
+    const step = runbook.verifyRevoked[0]!;
+    expect((await passes(step, context(runbook, { old }, inputs))).detail).toBe('401 · error.code api_key_expired');
+    const deleted = key(sandbox.mintKey(ACCOUNT));
+    await revokeOverHttp(sandbox, deleted);
+    expect((await passes(step, context(runbook, { old: deleted }, inputs))).detail).toBe('401 · error.code invalid_api_key');
+  });
+
+  it('Streampixel: a 401 "Invalid User" is not taken as proof that the old key is dead', async () => {
+    const runbook = runbooks.get('streampixel')!;
+    const sandbox = await startSandbox({ overlap: 'none', keyPrefix: 'sk_' });
+    sandboxes.push(sandbox);
+    const old = key(sandbox.mintKey(ACCOUNT));
+    key(sandbox.mintKey(ACCOUNT));
+    const failure = await fails(runbook.verifyRevoked[0]!, context(runbook, { old }, { ...rehearsalInputs(runbook, sandbox), userId: 'someone-else' }));
+    expect(failure.message).toContain('message is "Invalid User", expected "Unauthorized: Invalid API Key"');
+    // The key travels in the query: the message names the origin and path of the template, never the URL.
+    expect(failure.message + (failure.hint ?? '')).not.toMatch(/apikey=|userId=|someone-else/);
+    expect(failure.hint).toBe('request was GET {{ inputs.baseUrl }}/projects/userStats/{{ inputs.projectId }}');
+  });
+
+  it('Discord: the old-token check sends exactly one request, even when it fails', async () => {
+    const runbook = runbooks.get('discord-bot')!;
+    const sandbox = await startSandbox({ overlap: 'none', keyPrefix: runbook.rehearsal.keyPrefix });
+    sandboxes.push(sandbox);
+    const alive = key(sandbox.mintKey(ACCOUNT));
+    const before = sandbox.stats.checks;
+    const error = await runStep(runbook.verifyRevoked[0]!, context(runbook, { old: alive }, rehearsalInputs(runbook, sandbox)), process.cwd()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StepFailedError);
+    outputs.push((error as Error).message);
+    expect(sandbox.stats.checks - before).toBe(1);
+  });
+
+  it('a pasted key is checked against the pattern and refused when it is the old key', async () => {
+    const runbook = runbooks.get('github-token')!;
+    const step = runbook.generate[0] as PromptStep;
+    const old = key(`ghp_${'a'.repeat(36)}`);
+    const problems: string[] = [];
+    const attempts = ['not-a-token', old.reveal(), `ghp_${'b'.repeat(36)}`];
+    const interaction = {
+      ...noInteraction(),
+      canAsk: true,
+      async askSecret(_id: string, _q: string, validate: (v: string) => string | undefined) {
+        for (const attempt of attempts) {
+          const problem = validate(attempt);
+          if (problem === undefined) return attempt;
+          problems.push(problem);
+        }
+        throw new Error('no valid key');
+      },
+    };
+    const outcome = await runPrompt(step, { ...context(runbook, { old }, {}), interaction });
+    canaries.push(outcome.minted!.reveal());
+    expect(problems).toEqual(['that does not look like a GitHub key (github_pat_… (fine-grained) or ghp_… (classic))', 'that is the old key: request a new one in the dashboard first']);
+    expect(outcome.detail).toBe('captured …bbbb');
+  });
+
+  afterAll(() => {
+    // Every http step of every runbook ran against the sandbox.
+    const all = [...runbooks.values()].flatMap((rb) => httpSteps(rb).map(([, s]) => `${rb.name}:${s.id}`));
+    expect(all.length).toBeGreaterThan(10);
+    expect([...exercised].sort()).toEqual(all.sort());
+    // No key, canary or not, in any detail, note, record or error.
+    const text = outputs.join('\n');
+    expect(outputs.length).toBeGreaterThan(40);
+    for (const canary of canaries) expect(text.includes(canary), 'a key appeared in step output').toBe(false);
+    expect(text).not.toMatch(/CANARY/);
+  });
+});
