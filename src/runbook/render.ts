@@ -15,7 +15,7 @@ function describeStep(step: Step): string {
         .map(([path, values]) => ` with ${path} ${values.map((v) => (v === null ? 'absent' : String(v))).join(' or ')}`)
         .join('')}${step.retry ? `, up to ${step.retry.attempts} attempt${step.retry.attempts === 1 ? '' : 's'}` : ''}`;
     case 'prompt':
-      return `${step.message.trim()}${step.url ? ` (${step.url})` : ''}${step.capture ? ' — paste the new key (hidden input)' : ''}${step.confirm ? ` — confirm: ${step.confirm}` : ''}`;
+      return `${step.message.trim()}${step.url ? ` (${step.url})` : ''}${step.capture ? ' — paste the new key (hidden input)' : ''}${step.reveal ? ' — rekey shows the new value once, only if you ask (never logged)' : ''}${step.confirm ? ` — confirm: ${step.confirm}` : ''}`;
     case 'generate':
       return `${step.bytes} random bytes, ${step.encoding}${step.prefix ? `, prefix ${step.prefix}` : ''}`;
     case 'exec':

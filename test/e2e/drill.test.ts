@@ -1,0 +1,335 @@
+/**
+ * The drill end to end, on the BUILT CLI (`npx tsc -p tsconfig.build.json` first), one scripted drill per overlap:
+ * - `rekey rehearse --runbook <name> --answers` for every rehearsable runbook (the sandbox mints where a person would
+ *   request a key, and revokes the old key when the person confirms doing so);
+ * - `rekey drill` with an answers file for until-revoked (GitHub) and expiring (Stripe), against a sandbox in this
+ *   process playing the provider, where the test plays the person in the dashboard;
+ * - `rekey drill` of Streampixel (overlap none) through a pseudo-terminal (util-linux `script`): the test waits for
+ *   the hidden prompt, requests the key from the sandbox (which kills the old one) and types it in.
+ * Each ends in the right state (the .env holds a new key the provider accepts, the old key is rejected) and for
+ * overlap none the output and the report state the outage window. No key ever appears in any output.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type Sandbox, type SandboxOverlap, startSandbox } from '../../src/sandbox/server.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first with \`npx tsc -p tsconfig.build.json\``);
+const ACCOUNT = 'e2e-user';
+
+const folders: string[] = [];
+const sandboxes: Sandbox[] = [];
+const children: ChildProcess[] = [];
+/** Every key the tests handled: none may appear in any output. */
+const keys: string[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
+});
+afterAll(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Plain text of terminal output: colours, cursor moves and carriage returns removed. */
+function plain(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '').replace(/\r/g, '');
+}
+
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REKEY_') && name !== 'FORCE_COLOR' && name !== 'NO_COLOR') env[name] = value;
+  return { ...env, ...extra };
+}
+
+/** Run the CLI without a terminal (stdin closed, stdout a pipe). */
+function rekey(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+function folder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-drill-e2e-'));
+  folders.push(dir);
+  return dir;
+}
+
+function answers(dir: string, text: string): string {
+  const file = join(dir, 'answers.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+function show(result: Result): string {
+  return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
+
+function expectNoKey(...texts: string[]): void {
+  for (const text of texts) for (const key of keys) expect(text.includes(key), 'a key appeared in the output').toBe(false);
+}
+
+function envValue(file: string, name: string): string | undefined {
+  return new RegExp(`^${name}=(.*)$`, 'm').exec(readFileSync(file, 'utf8'))?.[1];
+}
+
+function reportsIn(dir: string): string[] {
+  const reports = join(dir, '.rekey', 'reports');
+  return existsSync(reports) ? readdirSync(reports).map((f) => readFileSync(join(reports, f), 'utf8')) : [];
+}
+
+async function sandbox(overlap: SandboxOverlap, keyPrefix: string): Promise<Sandbox> {
+  const s = await startSandbox({ overlap, keyPrefix });
+  sandboxes.push(s);
+  return s;
+}
+
+/** A workspace for `rekey drill`: a rekey.yaml with one credential and a .env holding the current key. */
+function workspace(runbook: string, variable: string, current: string, inputs: Record<string, string>): { dir: string; env: string } {
+  const dir = folder();
+  const env = join(dir, '.env');
+  writeFileSync(env, `# the app's settings\n${variable}=${current}\nLOG_LEVEL=info\n`, { mode: 0o600 });
+  const lines = Object.entries(inputs).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`);
+  writeFileSync(join(dir, 'rekey.yaml'), ['credentials:', '  prod-key:', `    runbook: ${runbook}`, '    inputs:', ...lines, '    stores:', `      - dotenv: ./.env#${variable}`, '    policy:', '      budget: 2m', ''].join('\n'));
+  return { dir, env };
+}
+
+/** Play the person in the dashboard: once the drill has verified the new key (a 200 check with it), call `act`. */
+function whenVerified(s: Sandbox, newKeyId: () => string | undefined, act: () => Promise<void>): { stop: () => void } {
+  let done = false;
+  const timer = setInterval(() => {
+    const id = newKeyId();
+    if (done || id === undefined) return;
+    if (s.activity(ACCOUNT).some((e) => e.keyId === id && e.action === 'check' && e.status === 200)) {
+      done = true;
+      void act();
+    }
+  }, 25);
+  return { stop: () => clearInterval(timer) };
+}
+
+async function revoke(s: Sandbox, key: string): Promise<void> {
+  await (await fetch(`${s.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } })).arrayBuffer();
+}
+
+describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox, answered by a file', () => {
+  const everyAnswer = [
+    'request-key: yes', 'checklist: yes', 'rotate-key: yes', 'expire-old-key: yes', 'logs: yes', 'reset-token: yes', 'audit-log: yes',
+    'create-token: yes', 'delete-old-token: yes', 'security-log: yes', 'generate-secret: yes', 'disable-old-secret: yes', 'activity: yes',
+    'switch-dashboard: yes', 'deliveries: yes',
+  ].join('\n');
+
+  it('overlap none (streampixel): done, old key dead, and the outage window stated on screen and in the report', async () => {
+    const dir = folder();
+    const result = await rekey(['rehearse', '--runbook', 'streampixel', '--answers', answers(dir, everyAnswer), '--keep'], dir);
+    expect(result.code, show(result)).toBe(0);
+    const kept = /kept: (\S+)/.exec(result.stdout)![1]!;
+    folders.push(kept);
+    expect(result.stdout).toContain('REHEARSAL of runbook streampixel (overlap none)');
+    expect(result.stdout).toContain('rehearsal: the sandbox minted a new key');
+    for (const phase of ['1 generate', '2 roll out', '3 verify', '4 revoke', '5 audit']) expect(result.stdout).toContain(phase);
+    expect(result.stdout).toMatch(/outage window closed after \d+(ms|\.\d+s)/);
+    expect(result.stdout).toMatch(/done in [\d.:]+m?s? \(budget 5:00, [\d:]+ to spare\) · outage window /);
+    expect(result.stdout).toMatch(/░ outage window/);
+    expect(result.stdout).toMatch(/sandbox check: old key …\w{4} rejected · new key …\w{4} in \.env active/);
+    const fresh = envValue(join(kept, '.env'), 'STREAMPIXEL_API_KEY')!;
+    keys.push(fresh);
+    expect(fresh).toMatch(/^sk_[0-9a-f]{40}$/);
+    const [report] = reportsIn(kept);
+    expect(report).toContain('| result | **done** |');
+    expect(report).toContain('| outage window |');
+    expectNoKey(result.stdout, result.stderr, report!);
+  });
+
+  it('overlap until-revoked (github-token): the confirmed "delete the old token" revokes it in the sandbox', async () => {
+    const dir = folder();
+    const result = await rekey(['rehearse', '--runbook', 'github-token', '--answers', answers(dir, everyAnswer)], dir);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout).toContain('rehearsal: the sandbox revoked the old key');
+    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · message Bad credentials\) — dead/);
+    expect(result.stdout).not.toContain('outage window');
+    expect(result.stdout).toMatch(/sandbox check: old key …\w{4} rejected/);
+  });
+
+  it('overlap expiring (stripe): the old key is given an expiry at the rotation, then expired', async () => {
+    const dir = folder();
+    const result = await rekey(['rehearse', '--runbook', 'stripe', '--answers', answers(dir, everyAnswer)], dir);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout).toContain('set the old one to expire in an hour');
+    expect(result.stdout).toMatch(/rejected \(401 · error\.code invalid_api_key\) — dead/);
+    expect(result.stdout).not.toContain('outage window');
+  });
+
+  it.each(['discord-bot', 'paypal', 'webhook-url-token', 'sandbox', 'sandbox-none'])('%s rehearses to the end', async (runbook) => {
+    const dir = folder();
+    const result = await rekey(['rehearse', '--runbook', runbook, '--answers', answers(dir, everyAnswer)], dir);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout).toMatch(/^done in /m);
+    expect(result.stdout).toMatch(/(sandbox check: old key …\w{4} rejected|WEBHOOK_TOKEN_PREVIOUS dropped)/);
+  });
+
+  it('aws-iam-access-key cannot be rehearsed against the sandbox: exit 2, saying why', async () => {
+    const result = await rekey(['rehearse', '--runbook', 'aws-iam-access-key'], folder());
+    expect(result.code, show(result)).toBe(2);
+    expect(result.stderr).toContain('cannot be rehearsed against the sandbox: it needs AWS itself');
+  });
+
+  it('without a terminal or an answers file, refuses before anything starts (exit 2) and shows the answers to write', async () => {
+    const result = await rekey(['rehearse', '--runbook', 'streampixel'], folder());
+    expect(result.code, show(result)).toBe(2);
+    expect(result.stderr).toContain('there is no terminal to ask');
+    expect(result.stderr).toContain('request-key: yes');
+    expect(result.stdout).toBe('');
+  });
+
+  it('plain `rekey rehearse` (the quick start) is unchanged', async () => {
+    const result = await rekey(['rehearse'], folder());
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout).toMatch(/█ rekey [\d.]+m?s · ▒ you/);
+    expect(result.stdout).toMatch(/sandbox check: old key …[0-9a-f]{4} rejected/);
+  });
+});
+
+describe('rekey drill with an answers file', () => {
+  it('overlap until-revoked (github-token): both keys work until the old one is deleted; it ends proven dead', async () => {
+    const s = await sandbox('until-revoked', 'ghp_');
+    const old = s.mintKey(ACCOUNT);
+    const fresh = s.mintKey(ACCOUNT);
+    keys.push(old, fresh);
+    const [oldId, newId] = s.activity(ACCOUNT).filter((e) => e.action === 'mint').map((e) => e.keyId!);
+    const { dir, env } = workspace('github-token', 'GITHUB_TOKEN', old, { baseUrl: s.url });
+    const file = answers(dir, 'create-token: { env: NEW_GITHUB_TOKEN }\ndelete-old-token: yes\nsecurity-log: yes\n');
+    // The person deletes the old token in GitHub's settings once rekey has verified the new one.
+    const person = whenVerified(s, () => newId, () => revoke(s, old));
+    const result = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_GITHUB_TOKEN: fresh });
+    person.stop();
+    expect(result.code, show(result)).toBe(0);
+    expect(oldId).not.toBe(newId);
+    expect(envValue(env, 'GITHUB_TOKEN')).toBe(fresh);
+    expect(readFileSync(env, 'utf8')).toContain('LOG_LEVEL=info\n');
+    expect(s.isActive(old)).toBe(false);
+    expect(s.isActive(fresh)).toBe(true);
+    expect(result.stdout).toMatch(/^checks: 1 store readable and writable/m);
+    expect(result.stdout).toContain('https://github.com/settings/personal-access-tokens');
+    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · message Bad credentials( after \d attempts)?\) — dead/);
+    expect(result.stdout).not.toContain('outage window');
+    expect(result.stdout).toMatch(/▒ you [\d.:]+m?s? · █ rekey [\d.]+m?s · total /);
+    const [report] = reportsIn(dir);
+    expect(report).toContain('| result | **done** |');
+    expect(report).not.toContain('outage window');
+    expectNoKey(result.stdout, result.stderr, report!);
+  });
+
+  it('overlap expiring (stripe): the old key lapses at the expiry chosen when rotating, and is proven expired', async () => {
+    const s = await sandbox('expiring', 'sk_test_');
+    const old = s.mintKey(ACCOUNT);
+    // "Rotate key" in the dashboard, with the old key expiring a few seconds later.
+    const minted = (await (await fetch(`${s.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ expireOthersInSeconds: 4 }) })).json()) as { key: string };
+    keys.push(old, minted.key);
+    const { dir, env } = workspace('stripe', 'STRIPE_SECRET_KEY', old, { baseUrl: s.url });
+    const file = answers(dir, 'rotate-key: { env: NEW_STRIPE_KEY }\nexpire-old-key: yes\nlogs: yes\n');
+    const result = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_STRIPE_KEY: minted.key });
+    expect(result.code, show(result)).toBe(0);
+    expect(envValue(env, 'STRIPE_SECRET_KEY')).toBe(minted.key);
+    expect(s.isActive(old)).toBe(false);
+    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · error\.code api_key_expired( after \d attempts)?\) — dead/);
+    expect(result.stdout).toContain('overlap: expiring');
+    expectNoKey(result.stdout, result.stderr, ...reportsIn(dir));
+  });
+
+  it('refuses, before anything is read or minted, an answers file that gives a key other than through the environment', async () => {
+    const s = await sandbox('until-revoked', 'ghp_');
+    const old = s.mintKey(ACCOUNT);
+    keys.push(old);
+    const { dir, env } = workspace('github-token', 'GITHUB_TOKEN', old, { baseUrl: s.url });
+    const result = await rekey(['drill', 'prod-key', '--answers', answers(dir, 'create-token: yes\ndelete-old-token: yes\nsecurity-log: yes\n')], dir);
+    expect(result.code, show(result)).toBe(2);
+    expect(result.stderr).toContain('a key must come from the environment');
+    expect(envValue(env, 'GITHUB_TOKEN')).toBe(old);
+    expect(existsSync(join(dir, '.rekey', 'runs'))).toBe(false);
+    expect(s.stats.minted).toBe(1);
+  });
+});
+
+const hasScript = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('rekey drill in a terminal', () => {
+  it.skipIf(!hasScript)('overlap none (streampixel): hidden paste, live outage window, the old key dead, the window in the report', async () => {
+    const s = await sandbox('none', 'sk_');
+    const old = s.mintKey(ACCOUNT);
+    keys.push(old);
+    const { dir, env } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' });
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} drill prod-key`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: dir, env: childEnv({ TERM: 'xterm-256color' }), stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    let fresh: string | undefined;
+    let answered = 0;
+    const progress = async (): Promise<void> => {
+      const text = plain(output);
+      if (answered === 0 && text.includes('Paste the new key (hidden):')) {
+        answered = 1;
+        // The person clicks "Request API Key": the old key dies now, and the new one is pasted.
+        const response = await fetch(`${s.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST' });
+        fresh = ((await response.json()) as { key: string }).key;
+        keys.push(fresh);
+        // Pasted, then Enter a moment later: the stars must show on the prompt line meanwhile.
+        setTimeout(() => child.stdin.write(fresh!), 300);
+        setTimeout(() => child.stdin.write('\r'), 900);
+      } else if (answered === 1 && text.includes('[y/N]')) {
+        answered = 2;
+        setTimeout(() => child.stdin.write('y\r'), 300);
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      void progress();
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    const text = plain(output);
+    expect(code, text).toBe(0);
+    expect(answered).toBe(2);
+    expect(text).toContain('overlap: none — the old key dies when the new one is minted');
+    expect(text).toContain('▸ you  Open the Streampixel dashboard → account menu (top right) → Request API Key.');
+    expect(text).toContain('https://dashboard.streampixel.io');
+    expect(text).toMatch(/⏱ 0:\d\d of 2:00 · [\d:]+ left/);
+    expect(text).toMatch(/outage window open/);
+    expect(text).toMatch(/Paste the new key \(hidden\): \*{24}… 43 characters/);
+    expect(text).toMatch(/outage window closed after/);
+    expect(text).toMatch(/old key …\w{4} rejected \(401 · message Unauthorized: Invalid API Key\) — dead/);
+    expect(text).toMatch(/done in [\d.:]+m?s? \(budget 2:00, [\d:]+ to spare\) · outage window /);
+    expect(text).toMatch(/request a new API key in the … *▒+ *you/);
+    expect(envValue(env, 'STREAMPIXEL_API_KEY')).toBe(fresh);
+    expect(s.isActive(old)).toBe(false);
+    expect(s.isActive(fresh!)).toBe(true);
+    const [report] = reportsIn(dir);
+    expect(report).toContain('| outage window |');
+    expectNoKey(output, report!);
+  });
+});
