@@ -52,7 +52,7 @@ export async function fourStore({ quick, log }) {
   const saved = { ...process.env };
   // The engine opens stores with process.env as their environment: the AWS SDK takes its keys from there.
   Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'AKIAREKEYBENCH000001',
+    AWS_ACCESS_KEY_ID: 'FAKEREKEYBENCH000001',
     AWS_SECRET_ACCESS_KEY: 'bench-secret-access-key',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     METADATA_SERVER_DETECTION: 'none',

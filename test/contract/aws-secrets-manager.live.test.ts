@@ -76,7 +76,7 @@ describe.skipIf(!live)('aws-secrets-manager (live service)', () => {
         // AWS's documented example keys: well-formed, never valid.
         store: createAwsSecretsManagerStore({
           region,
-          env: { AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+          env: { AWS_ACCESS_KEY_ID: 'AKIDFAKEEXAMPLE00000', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
           retry: { retries: 0 },
         }),
         ref: parseRef(KIND, `${names.app}#API_KEY`),

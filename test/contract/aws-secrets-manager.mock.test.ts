@@ -31,8 +31,8 @@ const KIND = 'aws-secrets-manager';
 const INITIAL = 'rk_canary_INITIAL_4b1d7e2a9c8f3e6d';
 const NEW = 'rk_canary_AWSNEW_51c0de9a7b3f2e18';
 const SIBLINGS = { DATABASE_URL: 'postgres://db.internal/app', REGION: 'eu-west-1' };
-const ALLOWED_KEY = 'AKIAREKEYALLOWED0001';
-const DENIED_KEY = 'AKIAREKEYDENIED00001';
+const ALLOWED_KEY = 'FAKEREKEYALLOWED0001';
+const DENIED_KEY = 'FAKEREKEYDENIED00001';
 const FAST = { retries: 3, minTimeout: 1, maxTimeout: 5 };
 const RUN = '20261124T024512Z-aaaaaa';
 const OTHER_RUN = '20261124T030000Z-bbbbbb';
@@ -166,8 +166,8 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
   });
 
   it('fails at once on AccessDenied, as a permission error whose hint names the missing IAM action', async () => {
-    model.deny('AKIAWRITEDENIED00001', ['PutSecretValue']);
-    const writer = openStore('AKIAWRITEDENIED00001');
+    model.deny('FAKEWRITEDENIED00001', ['PutSecretValue']);
+    const writer = openStore('FAKEWRITEDENIED00001');
     const base = (await writer.read(ref)).version;
     const error = await failure(writer.stage(ref, new Secret(NEW), RUN, base));
     expect(error.code).toBe('permission');
@@ -326,8 +326,8 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
   });
 
   it('check names the missing IAM action in plain words and does not claim writability it cannot see', async () => {
-    model.deny('AKIAREADDENIED000001', ['GetSecretValue']);
-    const check = await openStore('AKIAREADDENIED000001').check(ref);
+    model.deny('FAKEREADDENIED000001', ['GetSecretValue']);
+    const check = await openStore('FAKEREADDENIED000001').check(ref);
     expect(check.readable).toBe(false);
     expect(check.writable).toBeUndefined();
     expect(check.notes.join(' ')).toContain('secretsmanager:GetSecretValue');
@@ -358,8 +358,8 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     const raw = 'rk_canary_RAWTEXT_1f2e3d4c5b6a7988';
     model.createSecret({ Name: 'siblings', SecretString: JSON.stringify({ OTHER: sibling }) });
     model.createSecret({ Name: 'plain', SecretString: raw });
-    model.deny('AKIAWRITEDENIED00002', ['PutSecretValue', 'UpdateSecretVersionStage']);
-    const writer = openStore('AKIAWRITEDENIED00002');
+    model.deny('FAKEWRITEDENIED00002', ['PutSecretValue', 'UpdateSecretVersionStage']);
+    const writer = openStore('FAKEWRITEDENIED00002');
     // The base comes from the side door: reading `siblings#OTHER` through the adapter would register the canary.
     const leftoverBase = Object.keys(model.stages('siblings'))[0]!;
     const errors: StoreError[] = [
@@ -416,10 +416,10 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
       return { ...(await model.call('GetSecretValue', input)), $metadata: {} };
     });
     delete process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
-    const opened = adapter.open({ region: 'eu-west-3' }, { baseDir: process.cwd(), env: { AWS_ACCESS_KEY_ID: 'AKIAFROMCONTEXT00001', AWS_SECRET_ACCESS_KEY: 'k' } });
+    const opened = adapter.open({ region: 'eu-west-3' }, { baseDir: process.cwd(), env: { AWS_ACCESS_KEY_ID: 'FAKEFROMCONTEXT00001', AWS_SECRET_ACCESS_KEY: 'k' } });
     expect(smMock.calls()).toHaveLength(0);
     expect((await opened.read(ref)).value.reveal()).toBe(INITIAL);
-    expect(seen).toEqual([{ region: 'eu-west-3', maxAttempts: 1, accessKeyId: 'AKIAFROMCONTEXT00001' }]);
+    expect(seen).toEqual([{ region: 'eu-west-3', maxAttempts: 1, accessKeyId: 'FAKEFROMCONTEXT00001' }]);
     expect(process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED']).toBe('true');
   });
 

@@ -20,8 +20,8 @@ const REGION = 'us-east-1';
 const INITIAL = 'rk_canary_INITIAL_4b1d7e2a9c8f3e6d';
 const NEW = 'rk_canary_WIRENEW_8d7c6b5a4f3e2d1c';
 const SIBLINGS = { DATABASE_URL: 'postgres://db.internal/app', REGION: 'eu-west-1' };
-const ALLOWED_KEY = 'AKIAREKEYALLOWED0001';
-const DENIED_KEY = 'AKIAREKEYDENIED00001';
+const ALLOWED_KEY = 'FAKEREKEYALLOWED0001';
+const DENIED_KEY = 'FAKEREKEYDENIED00001';
 const FAST = { retries: 2, minTimeout: 1, maxTimeout: 5 };
 const RUN = '20261124T024512Z-aaaaaa';
 

@@ -185,14 +185,14 @@ async function failure(promise: Promise<unknown>): Promise<StepFailedError> {
 describe('aws-iam: the stored value', () => {
   it('is credential_process JSON carrying both halves, and matches the runbook pattern', async () => {
     runbook = await loadRunbook(join(builtInRunbookDir(), 'aws-iam-access-key.yaml'));
-    const value = formatAccessKey('AKIAIOSFODNN7EXAMPLE', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY');
-    expect(JSON.parse(value)).toEqual({ Version: 1, AccessKeyId: 'AKIAIOSFODNN7EXAMPLE', SecretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
+    const value = formatAccessKey('AKIDFAKEEXAMPLE00000', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY');
+    expect(JSON.parse(value)).toEqual({ Version: 1, AccessKeyId: 'AKIDFAKEEXAMPLE00000', SecretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
     expect(runbook.secret.pattern!.test(value)).toBe(true);
-    const parsed = parseAccessKey(new Secret(`{ "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AccessKeyId": "AKIAIOSFODNN7EXAMPLE" }`));
-    expect(parsed?.id).toBe('AKIAIOSFODNN7EXAMPLE');
+    const parsed = parseAccessKey(new Secret(`{ "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AccessKeyId": "AKIDFAKEEXAMPLE00000" }`));
+    expect(parsed?.id).toBe('AKIDFAKEEXAMPLE00000');
     expect(parsed?.secret.reveal()).toBe('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY');
     expect(parseAccessKey(new Secret('not-json-at-all-0123456789'))).toBeUndefined();
-    expect(maskKeyId('AKIAIOSFODNN7EXAMPLE')).toBe('AKIA…MPLE');
+    expect(maskKeyId('AKIAFAKEEXAMPLE')).toBe('AKIA…MPLE');
   });
 });
 
@@ -216,7 +216,7 @@ describe('aws-iam: create', () => {
 
   it('refuses before creating anything when the current key is not one of the user\'s keys', async () => {
     addKey();
-    const stranger = new Secret(formatAccessKey('AKIASTRANGER00000000', 'CANARY99wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPL'));
+    const stranger = new Secret(formatAccessKey('FAKESTRANGER00000000', 'CANARY99wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPL'));
     const error = await failure(run('create', context({ old: stranger })));
     expect(error.message).toContain('is not one of ci-deployer\'s access keys');
     expect(iamMock.commandCalls(CreateAccessKeyCommand)).toHaveLength(0);
