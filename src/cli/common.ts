@@ -4,7 +4,7 @@ import type { Mode } from '../engine/types.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Interaction } from '../runbook/steps/context.js';
 import type { EventSink } from '../ui/events.js';
-import { ExitCode, InputError, RotationFailedError } from '../util/errors.js';
+import { ExitCode, InputError, RefusedError, RotationFailedError } from '../util/errors.js';
 import { nearest } from '../util/suggest.js';
 
 export interface CommandInput {
@@ -21,6 +21,14 @@ export interface Globals {
 export async function openConfig(globals: Globals): Promise<Config> {
   const [{ findConfigFile }, { loadConfigCached }] = await Promise.all([import('../config/find.js'), import('../config/cache.js')]);
   return loadConfigCached(findConfigFile(globals.config));
+}
+
+/** The first record of a run's journal, which names its credential and mode; refused when there is none. */
+export async function runStart(config: Config, run: string): Promise<import('../engine/journal.js').JournalRecord & { type: 'run.started' }> {
+  const { readJournal } = await import('../engine/journal.js');
+  const first = readJournal(config.stateDir, run)[0];
+  if (first === undefined || first.type !== 'run.started') throw new RefusedError(`no run ${run} in ${config.stateDir}`, 'see `rekey log` for run ids');
+  return first;
 }
 
 /** A credential by id, with the nearest id suggested for a typo. */

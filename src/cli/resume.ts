@@ -1,13 +1,10 @@
 /** `rekey resume <run>`: continue a run from its journal; each step checks the real state before acting. */
-import { readJournal } from '../engine/journal.js';
-import { RefusedError } from '../util/errors.js';
-import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
+import { credentialOf, runStart, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
 
 export default async function resume(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   const run = String(input.args[0]);
-  const first = readJournal(config.stateDir, run)[0];
-  if (first === undefined || first.type !== 'run.started') throw new RefusedError(`no run ${run} in ${config.stateDir}`, 'see `rekey log` for run ids');
+  const first = await runStart(config, run);
   const credential = credentialOf(config, first.credential);
   const json = globals.json === true;
   const { createSink } = await import('../ui/sink.js');

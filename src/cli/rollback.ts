@@ -1,13 +1,11 @@
 /** `rekey rollback <run>`: restore the previous value wherever the overlap allows it. */
-import { readJournal } from '../engine/journal.js';
-import { ExitCode, RefusedError } from '../util/errors.js';
-import { credentialOf, interactionFor, openConfig, type CommandInput, type Globals } from './common.js';
+import { ExitCode } from '../util/errors.js';
+import { credentialOf, runStart, interactionFor, openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function rollback(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   const run = String(input.args[0]);
-  const first = readJournal(config.stateDir, run)[0];
-  if (first === undefined || first.type !== 'run.started') throw new RefusedError(`no run ${run} in ${config.stateDir}`, 'see `rekey log` for run ids');
+  const first = await runStart(config, run);
   const credential = credentialOf(config, first.credential);
   const json = globals.json === true;
   const [{ createSink }, { loadRunbook }, { rollbackRun }, { writeReport }] = await Promise.all([import('../ui/sink.js'), import('../runbook/load.js'), import('../engine/run.js'), import('../report/report.js')]);
