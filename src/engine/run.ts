@@ -21,6 +21,7 @@ import { mints, needsPerson, type Runbook, type Step } from '../runbook/types.js
 import type { SecretStore, VersionId } from '../store/contract.js';
 import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError, RotationFailedError } from '../util/errors.js';
+import { ensureStateDir } from '../util/state-dir.js';
 import type { EngineEvent, EventSink } from '../ui/events.js';
 import { appendAudit } from './audit-log.js';
 import { Journal, listRuns, readJournal, type JournalRecord } from './journal.js';
@@ -51,6 +52,8 @@ export interface TimelineEntry {
   readonly human: boolean;
   readonly startMs: number;
   readonly ms: number;
+  /** Of `ms`, the time spent waiting for the person (a prompt open); the rest is rekey's own. 0 for machine steps. */
+  readonly waitMs: number;
   readonly result: 'done' | 'failed' | 'skipped';
   readonly detail: string | undefined;
 }
@@ -118,6 +121,8 @@ function hintOf(error: unknown): string | undefined {
 
 /** Run (or resume) one rotation. Resolves with the summary when done; throws RotationFailedError otherwise. */
 export async function executeRun(options: RunOptions): Promise<RunSummary> {
+  // A state folder that cannot be created is a configuration error (exit 2), found before the journal and the lock.
+  await ensureStateDir(options.config);
   const executor = new RunExecutor(options);
   return executor.execute();
 }
@@ -143,12 +148,37 @@ class RunExecutor {
   staged: VersionId[] = [];
   outageStart: number | undefined;
   outageMs: number | undefined;
+  /** Time spent with a prompt open, waiting for the person (or the answers file); the timeline splits steps by it. */
+  waitedMs = 0;
+  readonly interaction: Interaction;
 
   constructor(readonly o: RunOptions) {
     this.resumed = o.resume !== undefined;
     this.run = o.resume ?? newRunId();
     this.journal = new Journal(o.config.stateDir, this.run);
     this.startedAt = new Date().toISOString();
+    this.interaction = this.timedInteraction(o.interaction);
+  }
+
+  /** The interaction, with the time each question stays open added to `waitedMs`. */
+  timedInteraction(inner: Interaction): Interaction {
+    const waiting = async <T>(ask: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await ask();
+      } finally {
+        this.waitedMs += performance.now() - t0;
+      }
+    };
+    return {
+      get canAsk() {
+        return inner.canAsk;
+      },
+      instruct: (stepId, message, url) => inner.instruct(stepId, message, url),
+      askSecret: (stepId, question, validate) => waiting(() => inner.askSecret(stepId, question, validate)),
+      confirm: (stepId, question) => waiting(() => inner.confirm(stepId, question)),
+      offerReveal: (stepId, label, value) => waiting(() => inner.offerReveal(stepId, label, value)),
+    };
   }
 
   emit(event: EngineEvent): void {
@@ -266,7 +296,7 @@ class RunExecutor {
     const ctx = {
       vars: this.vars(),
       runbook: this.o.runbook,
-      interaction: this.o.interaction,
+      interaction: this.interaction,
       roundTrips: this.roundTrips,
       note: (message: string) => this.emit({ event: 'note', level: 'info', message }),
     };
@@ -498,29 +528,33 @@ class RunExecutor {
     const previous = this.done.get(unit.id);
     if (previous !== undefined && previous.type === 'step.done') {
       unit.restore?.(previous.data);
-      this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs: 0, ms: 0, result: 'skipped', detail: 'done before the interruption' });
-      this.emit({ event: 'step.done', phase: unit.phase, step: unit.id, name: unit.name, ms: 0, human: unit.human, detail: 'done before the interruption', skipped: true });
+      this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs: 0, ms: 0, waitMs: 0, result: 'skipped', detail: 'done before the interruption' });
+      this.emit({ event: 'step.done', phase: unit.phase, step: unit.id, name: unit.name, ms: 0, waitMs: 0, human: unit.human, detail: 'done before the interruption', skipped: true });
       return;
     }
     const startMs = performance.now() - this.started;
     this.journal.append({ type: 'step.started', phase: unit.phase, step: unit.id });
     this.emit({ event: 'step.started', phase: unit.phase, step: unit.id, name: unit.name, human: unit.human });
     const t0 = performance.now();
+    const waited0 = this.waitedMs;
     let result: Awaited<ReturnType<Unit['run']>>;
     try {
       result = await unit.run();
     } catch (error) {
       const ms = performance.now() - t0;
+      const waitMs = Math.min(ms, this.waitedMs - waited0);
       this.journal.append({ type: 'step.failed', phase: unit.phase, step: unit.id, ms: Math.round(ms), error: messageOf(error) });
-      this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs, ms, result: 'failed', detail: messageOf(error) });
+      this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs, ms, waitMs, result: 'failed', detail: messageOf(error) });
       this.emit({ event: 'step.failed', phase: unit.phase, step: unit.id, name: unit.name, ms, error: messageOf(error), hint: hintOf(error) });
       throw new UnitFailure(unit, error);
     }
     const ms = performance.now() - t0;
+    // Units of one group run side by side, but only store writes are grouped and they never ask the person.
+    const waitMs = Math.min(ms, this.waitedMs - waited0);
     const detail = result?.detail;
-    this.journal.append({ type: 'step.done', phase: unit.phase, step: unit.id, ms: Math.round(ms), ...(unit.human ? { human: true } : {}), ...(result?.data ? { data: result.data } : {}) });
-    this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs, ms, result: 'done', detail });
-    this.emit({ event: 'step.done', phase: unit.phase, step: unit.id, name: unit.name, ms, human: unit.human, detail });
+    this.journal.append({ type: 'step.done', phase: unit.phase, step: unit.id, ms: Math.round(ms), ...(unit.human ? { human: true, waitMs: Math.round(waitMs) } : {}), ...(result?.data ? { data: result.data } : {}) });
+    this.timeline.push({ phase: unit.phase, step: unit.id, name: unit.name, human: unit.human, startMs, ms, waitMs, result: 'done', detail });
+    this.emit({ event: 'step.done', phase: unit.phase, step: unit.id, name: unit.name, ms, waitMs, human: unit.human, detail });
   }
 
   async walk(): Promise<RunSummary> {

@@ -5,7 +5,7 @@ import type { RunSummary } from '../engine/run.js';
 import { redactor } from '../secret/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds } from '../util/duration.js';
-import { budgetLine, splitTime, timelineBars } from './timeline.js';
+import { budgetLine, splitTime, stepWho, timelineBars } from './timeline.js';
 
 /** The report as Markdown. */
 export function renderReport(summary: RunSummary): string {
@@ -33,10 +33,10 @@ export function renderReport(summary: RunSummary): string {
   }
   lines.push('## Timeline', '', '| phase | step | who | took | result |', '| --- | --- | --- | --- | --- |');
   for (const entry of summary.timeline) {
-    lines.push(`| ${entry.phase} | ${entry.name.replace(/\|/g, '\\|')} | ${entry.human ? 'person' : 'rekey'} | ${entry.result === 'skipped' ? '—' : formatSeconds(entry.ms)} | ${entry.result}${entry.detail ? `: ${entry.detail.replace(/\|/g, '\\|')}` : ''} |`);
+    lines.push(`| ${entry.phase} | ${entry.name.replace(/\|/g, '\\|')} | ${entry.human ? 'person' : 'rekey'} | ${entry.result === 'skipped' ? '—' : entry.human ? stepWho(entry) : formatSeconds(entry.ms)} | ${entry.result}${entry.detail ? `: ${entry.detail.replace(/\|/g, '\\|')}` : ''} |`);
   }
   const bars = timelineBars(summary.timeline, summary.ms);
-  if (bars.length > 0) lines.push('', '```', ...bars, '```', '', '█ rekey · ▒ person');
+  if (bars.length > 0) lines.push('', '```', ...bars, '```', '', '█ rekey · ▒ person (a prompt open)');
   const recorded = Object.entries(summary.records);
   if (recorded.length > 0) {
     lines.push('', '## Audit findings', '');

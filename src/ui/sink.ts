@@ -7,7 +7,8 @@
  * a dashboard. `timelineChart` draws the end-of-run chart: one bar per step, the person's time apart from rekey's.
  */
 import type { RunSummary } from '../engine/run.js';
-import { formatClock, formatSeconds } from '../util/duration.js';
+import { formatClock, formatDuration, formatSeconds } from '../util/duration.js';
+import { splitTime, stepBar, stepTime } from '../report/timeline.js';
 import type { EngineEvent, EventSink } from './events.js';
 import { styler } from './style.js';
 
@@ -21,13 +22,9 @@ export class JsonSink implements EventSink {
   emit(event: EngineEvent): void {
     const out: Record<string, unknown> = { ...event };
     if ('ms' in event) out['ms'] = Math.round(event.ms);
+    if ('waitMs' in event) out['waitMs'] = Math.round(event.waitMs);
     process.stdout.write(`${JSON.stringify(out)}\n`);
   }
-}
-
-/** A duration for people: seconds under ten seconds (`0.4s`), a clock reading from there on (`1:12`). */
-export function formatDuration(ms: number): string {
-  return ms < 10_000 ? formatSeconds(ms) : formatClock(ms);
 }
 
 /** The visible width of a string that may hold colour codes. */
@@ -96,7 +93,7 @@ export class TextSink implements EventSink {
       case 'step.done': {
         this.stopTicker();
         const mark = event.skipped ? s.dim('↷') : s.green('✓');
-        const took = event.skipped ? '' : event.human ? s.cyan(`you ${formatDuration(event.ms)}`) : s.dim(formatSeconds(event.ms));
+        const took = event.skipped ? '' : event.human ? `${s.cyan(`you ${formatDuration(event.waitMs)}`)} ${s.dim(`· rekey ${formatSeconds(event.ms - event.waitMs)}`)}` : s.dim(formatSeconds(event.ms));
         this.line(`   ${mark} ${event.name}  ${took}${event.detail ? `  ${s.dim(event.detail)}` : ''}`);
         break;
       }
@@ -174,8 +171,8 @@ function budgetWords(totalMs: number, budgetMs: number, s: Styler): string {
 }
 
 /**
- * The end-of-run chart: one row per step on one time axis (the run's length), the person's steps in ▒ and rekey's in
- * █, the outage window (overlap none) as its own row, then the totals against the budget.
+ * The end-of-run chart: one row per step on one time axis (the run's length), the person's time in ▒ (a prompt open)
+ * and rekey's in █, split within a step too, the outage window (overlap none) as its own row, then the totals against the budget.
  */
 export function timelineChart(summary: RunSummary, s: Styler = styler({ isTTY: false } as NodeJS.WriteStream), width = 40): string[] {
   const shown = summary.timeline.filter((e) => e.result !== 'skipped');
@@ -187,30 +184,26 @@ export function timelineChart(summary: RunSummary, s: Styler = styler({ isTTY: f
     return { start, length: Math.max(1, Math.min(width - start, Math.round((ms / total) * width))) };
   };
   const nameWidth = Math.min(30, Math.max(...shown.map((e) => e.name.length), 'outage window'.length));
-  const row = (phase: string, name: string, start: number, length: number, fill: string, paint: (t: string) => string, label: string) => {
+  const row = (phase: string, name: string, start: number, bar: string, length: number, label: string) => {
     const label_ = name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name.padEnd(nameWidth);
-    return ` ${phase.padEnd(8)} ${label_} ${' '.repeat(start)}${paint(fill.repeat(length))}${' '.repeat(width - start - length)}  ${label}`;
+    return ` ${phase.padEnd(8)} ${label_} ${' '.repeat(start)}${bar}${' '.repeat(width - start - length)}  ${label}`;
   };
   const lines: string[] = [];
   lines.push(s.dim(` ${''.padEnd(8)} ${''.padEnd(nameWidth)} 0${formatDuration(total).padStart(width - 1)}`));
   for (const e of shown) {
     const { start, length } = span(e.startMs, e.ms);
-    const label = e.human ? s.cyan(`you    ${formatDuration(e.ms)}`) : `rekey  ${formatSeconds(e.ms)}`;
-    lines.push(row(PHASE_TITLES[e.phase] ?? e.phase, e.name, start, length, e.human ? '▒' : '█', e.human ? s.cyan : (t) => t, `${label}${e.result === 'failed' ? s.red(' ✗') : ''}`));
+    const { human, machine } = stepBar(e, length);
+    const label = e.human ? `${s.cyan(`you ${formatDuration(stepTime(e).humanMs)}`)} · rekey ${formatSeconds(stepTime(e).machineMs)}` : `rekey ${formatSeconds(e.ms)}`;
+    lines.push(row(PHASE_TITLES[e.phase] ?? e.phase, e.name, start, (human === '' ? '' : s.cyan(human)) + machine, length, `${label}${e.result === 'failed' ? s.red(' ✗') : ''}`));
   }
   if (summary.outageMs !== undefined) {
     // The window closes when verify is done; it opened outageMs before that.
     const verified = shown.filter((e) => e.phase === 'verify').at(-1);
     const end = verified !== undefined ? verified.startMs + verified.ms : total;
     const { start, length } = span(Math.max(0, end - summary.outageMs), summary.outageMs);
-    lines.push(row('', 'outage window', start, length, '░', s.yellow, s.yellow(`old key dead ${formatSeconds(summary.outageMs)}`)));
+    lines.push(row('', 'outage window', start, s.yellow('░'.repeat(length)), length, s.yellow(`old key dead ${formatSeconds(summary.outageMs)}`)));
   }
-  let humanMs = 0;
-  let machineMs = 0;
-  for (const e of shown) {
-    if (e.human) humanMs += e.ms;
-    else machineMs += e.ms;
-  }
+  const { humanMs, machineMs } = splitTime(shown);
   const totals = [`${s.cyan(`▒ you ${formatDuration(humanMs)}`)}`, `█ rekey ${formatSeconds(machineMs)}`];
   if (summary.outageMs !== undefined) totals.push(s.yellow(`░ outage window ${formatSeconds(summary.outageMs)}`));
   totals.push(`total ${formatDuration(total)}${summary.budgetMs > 0 ? ` ${budgetWords(total, summary.budgetMs, s)}` : ''}`);

@@ -24,6 +24,11 @@ export function formatSeconds(ms: number): string {
   return `${(ms / 1_000).toFixed(1)}s`;
 }
 
+/** A duration for people: seconds under ten seconds (`0.4s`), a clock reading from there on (`1:12`). */
+export function formatDuration(ms: number): string {
+  return ms < 10_000 ? formatSeconds(ms) : formatClock(ms);
+}
+
 /** `84d`, `3h`, `12m`: an age. */
 export function formatAge(ms: number): string {
   if (ms >= 86_400_000) return `${Math.floor(ms / 86_400_000)}d`;

@@ -324,12 +324,21 @@ describe('rekey drill in a terminal', () => {
     expect(text).toMatch(/outage window closed after/);
     expect(text).toMatch(/old key …\w{4} rejected \(401 · message Unauthorized: Invalid API Key\) — dead/);
     expect(text).toMatch(/done in [\d.:]+m?s? \(budget 2:00, [\d:]+ to spare\) · outage window /);
-    expect(text).toMatch(/request a new API key in the … *▒+ *you/);
+    // The mint step is the person's time (the prompt open: pasted after 0.3 s, Enter after 0.9 s) and rekey's (staging).
+    const mintRow = /request a new API key in the … *(▒+)(█*) *you ([\d.]+)s · rekey (\d+)ms/.exec(text);
+    expect(mintRow, text).not.toBeNull();
+    expect(Number(mintRow![3])).toBeGreaterThanOrEqual(0.9);
+    expect(Number(mintRow![4])).toBeLessThan(900);
+    const totals = /▒ you ([\d.]+)s · █ rekey ([\d.]+)(m?s)/.exec(text);
+    expect(totals, text).not.toBeNull();
+    // Two prompts were held open ≥ 0.9 s and ≥ 0.3 s; the person's total counts them, rekey's does not.
+    expect(Number(totals![1])).toBeGreaterThanOrEqual(1.2);
     expect(envValue(env, 'STREAMPIXEL_API_KEY')).toBe(fresh);
     expect(s.isActive(old)).toBe(false);
     expect(s.isActive(fresh!)).toBe(true);
     const [report] = reportsIn(dir);
     expect(report).toContain('| outage window |');
+    expect(report).toMatch(/\| generate \| request a new API key in the dashboard \| person \| you [\d.]+s · rekey \d+ms \| done/);
     expectNoKey(output, report!);
   });
 });

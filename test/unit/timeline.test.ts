@@ -1,0 +1,43 @@
+/**
+ * The timeline splits a step with a person in it into the person's time (a prompt open) and rekey's own, on the
+ * screen chart, in the report's bars and in the totals, so that "rekey took" never includes the person's wait.
+ */
+import { describe, expect, it } from 'vitest';
+import type { TimelineEntry } from '../../src/engine/run.js';
+import { splitTime, stepBar, stepTime, stepWho, timelineBars } from '../../src/report/timeline.js';
+
+const entry = (over: Partial<TimelineEntry>): TimelineEntry => ({ phase: 'generate', step: 'mint', name: 'request a key', human: false, startMs: 0, ms: 100, waitMs: 0, result: 'done', detail: undefined, ...over });
+
+describe('timeline: person vs rekey', () => {
+  it('a step with a prompt counts the open prompt as the person\'s and the rest as rekey\'s', () => {
+    expect(stepTime(entry({ human: true, ms: 31_000, waitMs: 30_000 }))).toEqual({ humanMs: 30_000, machineMs: 1_000 });
+    expect(stepWho(entry({ human: true, ms: 31_000, waitMs: 30_000 }))).toBe('you 0:30 · rekey 1.0s');
+  });
+
+  it('a machine step is all rekey\'s, even if it reports a wait', () => {
+    expect(stepTime(entry({ human: false, ms: 50, waitMs: 20 }))).toEqual({ humanMs: 0, machineMs: 50 });
+    expect(stepWho(entry({ ms: 50 }))).toBe('rekey 50ms');
+  });
+
+  it('a wait longer than the step (clock skew between two readings) is capped at the step', () => {
+    expect(stepTime(entry({ human: true, ms: 10, waitMs: 12 }))).toEqual({ humanMs: 10, machineMs: 0 });
+  });
+
+  it('bars: the person\'s share first in ▒, then rekey\'s in █, in proportion', () => {
+    expect(stepBar(entry({ human: true, ms: 1_000, waitMs: 900 }), 10)).toEqual({ human: '▒'.repeat(9), machine: '█' });
+    expect(stepBar(entry({ human: true, ms: 1_000, waitMs: 1 }), 10)).toEqual({ human: '▒', machine: '█'.repeat(9) });
+    expect(stepBar(entry({ ms: 1_000 }), 4)).toEqual({ human: '', machine: '████' });
+  });
+
+  it('totals add the split of every step', () => {
+    const steps = [entry({ ms: 40 }), entry({ human: true, ms: 5_060, waitMs: 5_000 }), entry({ ms: 100 }), entry({ human: true, ms: 2_000, waitMs: 2_000 })];
+    expect(splitTime(steps)).toEqual({ humanMs: 7_000, machineMs: 200 });
+  });
+
+  it('the report\'s bars show both shares of a human step on one row', () => {
+    const steps = [entry({ name: 'preflight', ms: 1_000 }), entry({ name: 'request a key', human: true, startMs: 1_000, ms: 3_000, waitMs: 2_000 })];
+    const [first, second] = timelineBars(steps, 4_000);
+    expect(first).toMatch(/^generate preflight +█{10} {30} rekey 1\.0s$/);
+    expect(second).toMatch(/^generate request a key {11}▒{20}█{10} you 2\.0s · rekey 1\.0s$/);
+  });
+});
