@@ -60,6 +60,12 @@ export async function rotateCredential(args: {
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const [{ executeRun }, { loadRunbook }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../runbook/load.js'), import('../report/report.js')]);
   const runbook = await loadRunbook(args.credential.runbookFile);
+  // An answers file that cannot answer every step a person would take is refused (exit 2) before a lock or a journal
+  // exists, as `drill` does, instead of failing the run half-way at that step.
+  if (args.resume === undefined && 'problem' in args.interaction) {
+    const { ensureAnswerable } = await import('./drill.js');
+    ensureAnswerable(runbook, args.interaction, args.mode === 'rehearsal');
+  }
   let summary: RunSummary | undefined;
   let code: number = ExitCode.done;
   try {

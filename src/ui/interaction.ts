@@ -13,6 +13,7 @@ import type { Interaction } from '../runbook/steps/context.js';
 import { InputError } from '../util/errors.js';
 import type { EventSink } from './events.js';
 import { visibleLength } from './sink.js';
+import { cursorControl } from './style.js';
 
 /**
  * What the sandbox does for the person during a rehearsal: mint a key where the drill would have them click
@@ -59,6 +60,7 @@ export interface AnswersInteraction extends Interaction {
 }
 
 const YES = /^(y|yes|true)$/i;
+const NO = /^(n|no|false)$/i;
 
 /** Answers from a YAML file, with a terminal (if any) as fallback for steps the file does not answer. */
 export async function answersInteraction(file: string, sink: EventSink, fallback: Interaction, options: InteractionOptions = {}): Promise<AnswersInteraction> {
@@ -72,12 +74,23 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
   const source = await parseYaml(text, file);
   const data = (source.data ?? {}) as Record<string, Answer>;
   if (typeof data !== 'object' || Array.isArray(data)) throw source.error([], 'an answers file maps step ids to answers');
+  const rehearsal = options.rehearsal;
   for (const [key, value] of Object.entries(data)) {
     const ok = typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'object' && value !== null && typeof (value as { env?: unknown }).env === 'string' && Object.keys(value).length === 1);
-    if (!ok) throw source.error([key], `answer for ${key} must be yes/no, text, or { env: VARIABLE }`);
+    if (!ok) throw source.error([key], `answer for ${key} must be yes, no, or { env: VARIABLE }`);
+    // Text is an answer only to a yes/no question (and `mint` in a rehearsal). Anything else is taken for a key written
+    // into the file: refused now, before a lock or a journal exists, whichever step it answers. The text is never
+    // printed, and is registered with the redactor in case it is a real key.
+    if (typeof value === 'string' && !YES.test(value) && !NO.test(value) && !(rehearsal !== undefined && value === 'mint')) {
+      new Secret(value);
+      throw source.error(
+        [key],
+        `answer for ${key} is text, not yes or no: a key must come from the environment, never from the answers file`,
+        `write  ${key}: { env: VARIABLE }  and set VARIABLE to the key; a confirmation is answered yes or no`,
+      );
+    }
   }
   const answerOf = (stepId: string) => data[stepId];
-  const rehearsal = options.rehearsal;
   const mintsOnYes = (answer: Answer) => rehearsal !== undefined && (answer === true || (typeof answer === 'string' && (YES.test(answer) || answer === 'mint')));
   return {
     file,
@@ -198,9 +211,26 @@ function readLine(out: NodeJS.WriteStream, prompt: string, hidden: boolean, stat
     stdin.setEncoding('utf8');
     let value = '';
     let escape = false;
-    const live = status !== undefined && out.isTTY === true;
+    // Cursor control (see style.ts): kept with NO_COLOR, which is about colour only; none at all with TERM=dumb.
+    const cursor = cursorControl(out);
+    const live = status !== undefined && cursor;
     const shown = () => (hidden ? stars([...value].length) : value);
-    const draw = () => out.write(`\r\x1b[K${prompt}${shown()}`);
+    let drawn: string | undefined;
+    const draw = () => {
+      const now = shown();
+      if (cursor) out.write(`\r\x1b[K${prompt}${now}`);
+      else if (drawn === undefined) out.write(`${prompt}${now}`);
+      else {
+        // A dumb terminal: rub out what changed with backspaces and blanks, then write the rest. No escape sequence.
+        const before = [...drawn];
+        const after = [...now];
+        let same = 0;
+        while (same < before.length && same < after.length && before[same] === after[same]) same++;
+        const rub = before.length - same;
+        out.write(`${'\b'.repeat(rub)}${' '.repeat(rub)}${'\b'.repeat(rub)}${after.slice(same).join('')}`);
+      }
+      drawn = now;
+    };
     const tick = () => {
       // Only while the prompt line fits: "one line up" must land on the status line, not inside a wrapped prompt.
       if (visibleLength(prompt) + [...shown()].length >= (out.columns || 80)) return;

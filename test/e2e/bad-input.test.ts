@@ -27,6 +27,8 @@ interface Case {
   readonly never?: readonly string[];
   /** Strings (secrets) that must not appear in stdout or stderr. */
   readonly hides?: readonly string[];
+  /** For a config case, the command to run: `plan` (default, reads nothing) or `rotate` (for what only a run meets). */
+  readonly run?: 'plan' | 'rotate';
   /** Why rekey does not get this case right yet: the test is then expected to fail. */
   readonly pending?: string;
 }
@@ -37,7 +39,7 @@ const corpus = parse(readFileSync(join(fixtures, 'cases.yaml'), 'utf8')) as Reco
 function commandOf(kind: Kind, c: Case): { args: string[]; file: string } {
   switch (kind) {
     case 'configs':
-      return { args: ['plan', 'app', '--config', `configs/${c.file}`], file: `configs/${c.file}` };
+      return { args: [c.run ?? 'plan', 'app', '--config', `configs/${c.file}`], file: `configs/${c.file}` };
     case 'runbooks':
       // The credential named does not matter: loading the config fails first, on every runbook at once.
       return { args: ['plan', 'name-mismatch', '--config', 'configs/runbooks.yaml'], file: `runbooks/${c.file}` };

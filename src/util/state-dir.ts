@@ -1,0 +1,73 @@
+/**
+ * The state folder (`stateDir` in rekey.yaml; `.rekey` beside it by default), made ready before a run writes its lock
+ * and journal there. A folder that cannot be created or written is a mistake in the configuration or the machine, not
+ * a bug: it is reported as bad input (exit 2) naming the config file, the line of `stateDir` and the path.
+ */
+import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, relative } from 'node:path';
+import { InputError } from './errors.js';
+
+/** Create the state folder (mode 0700) if needed and make sure this user can write in it. */
+export async function ensureStateDir(config: { readonly file: string; readonly stateDir: string }): Promise<void> {
+  try {
+    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+    accessSync(config.stateDir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw await stateDirError(config, error as NodeJS.ErrnoException);
+  }
+}
+
+/** A path as a person typed it, more or less: relative to the working folder when it is inside it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+}
+
+/** Why the folder cannot be made, in words: the part of the path in the way, or the system's reason. */
+function cause(stateDir: string, error: NodeJS.ErrnoException): string {
+  // The nearest part of the path that exists: a file there (ENOTDIR, EEXIST) is the usual mistake.
+  for (let path = stateDir; ; path = dirname(path)) {
+    let isDir: boolean | undefined;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {
+      isDir = undefined;
+    }
+    if (isDir === false) return `${shown(path)} is a file, not a folder`;
+    if (isDir === true || dirname(path) === path) break;
+  }
+  switch (error.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    default:
+      return error.code ?? error.message;
+  }
+}
+
+async function stateDirError(config: { readonly file: string; readonly stateDir: string }, error: NodeJS.ErrnoException): Promise<InputError> {
+  const why = cause(config.stateDir, error);
+  const path = shown(config.stateDir);
+  // The line of `stateDir`, read again from the file: this path is rare, and the loaded config keeps no positions.
+  let location: { file: string; line: number; column: number } | undefined;
+  try {
+    const { parseYaml } = await import('../config/yaml-source.js');
+    const source = await parseYaml(readFileSync(config.file, 'utf8'), config.file);
+    const data = source.data as Record<string, unknown> | null;
+    if (data !== null && typeof data === 'object' && 'stateDir' in data) location = source.locate(['stateDir']);
+  } catch {
+    // The file moved or changed since it was loaded: the message still names it.
+  }
+  if (location !== undefined) {
+    return new InputError(`stateDir: cannot create the state folder ${path}: ${why}`, location, 'point stateDir at a folder rekey can create and write: runs, locks, the audit log and reports are kept there');
+  }
+  return new InputError(
+    `${config.file}: cannot create the state folder ${path} (the default: .rekey beside ${basename(config.file)}): ${why}`,
+    undefined,
+    `set  stateDir: <folder>  in ${config.file} to a folder rekey can create and write`,
+  );
+}
