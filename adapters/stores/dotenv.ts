@@ -19,9 +19,16 @@
  *
  * The file is handled as bytes (latin1 text, one character per byte), so comments, blank lines, order, `export `,
  * spacing, quoting, CRLF, a byte order mark and a missing final newline all survive: only the value's token changes.
+ *
+ * Several credentials may live in one file and rotate at the same time (two runs, two processes). Every rewrite of the
+ * file (read, edit, rename) is made under a lock file beside it, `.env.rekey-lock` (see `withFileLock`), held for the
+ * few milliseconds of the rewrite; the check that the file did not change since it was read stays as a second line
+ * of defence, for writers that do not take the lock (a person with an editor).
  */
-import { chownSync, constants, lstatSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chownSync, closeSync, constants, linkSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fingerprint } from '../../src/secret/mask.js';
 import { Secret } from '../../src/secret/secret.js';
@@ -296,6 +303,8 @@ export type DotenvStep =
 /** Test hooks: `afterStep` runs after each durable step and may throw to play a crash right there. */
 export interface DotenvHooks {
   afterStep?(operation: string, step: DotenvStep): void;
+  /** How long to wait for another writer's lock on the file before giving up (default LOCK_WAIT_MS). */
+  lockWaitMs?: number;
 }
 
 /** Options of a dotenv store entry. */
@@ -323,6 +332,95 @@ export function siblingFiles(file: string, variable: string): { staged: string; 
   const stem = join(dirname(file), `${name.startsWith('.') ? '' : '.'}${name}.${variable}`);
   return { staged: `${stem}.rekey-staged`, previous: `${stem}.rekey-previous` };
 }
+
+/** The lock file of a .env, beside it: `.env.rekey-lock` (for `app.env`: `.app.env.rekey-lock`). */
+export function lockFileOf(file: string): string {
+  const name = basename(file);
+  return join(dirname(file), `${name.startsWith('.') ? '' : '.'}${name}.rekey-lock`);
+}
+
+/** What a lock file holds: who holds it, and a token so that a holder removes only its own lock. */
+interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly since: string;
+  readonly token?: string;
+}
+
+/** A rewrite takes milliseconds; a writer waits this long for another one before it gives up. */
+const LOCK_WAIT_MS = 10_000;
+/** A lock this old is left over whoever holds it (a pid reused after a reboot, a host that died): it is taken over. */
+const LOCK_STALE_MS = 120_000;
+/** A lock file still empty or torn after this long was left by a writer that died between creating and filling it. */
+const LOCK_UNWRITTEN_MS = 5_000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+type LockState = { readonly kind: 'gone' } | { readonly kind: 'held'; readonly text: string; readonly holder: LockHolder | undefined; readonly ageMs: number };
+
+function lockState(path: string): LockState {
+  let text: string;
+  let ageMs: number;
+  try {
+    ageMs = Date.now() - statSync(path).mtimeMs;
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
+    throw error;
+  }
+  let holder: LockHolder | undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<LockHolder>;
+    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') holder = { pid: parsed.pid, host: parsed.host, since: String(parsed.since ?? '') };
+  } catch {
+    // Empty or torn: its creator is writing it this instant, or died doing so.
+  }
+  return { kind: 'held', text, holder, ageMs };
+}
+
+function isStale(state: LockState & { kind: 'held' }): boolean {
+  if (state.ageMs > LOCK_STALE_MS) return true;
+  if (state.holder === undefined) return state.ageMs > LOCK_UNWRITTEN_MS;
+  return state.holder.host === hostname() && !processAlive(state.holder.pid);
+}
+
+/**
+ * Remove a stale lock, unless it changed since it was judged stale. It is renamed away first, and what was renamed is
+ * compared with what was judged: of several writers taking over at once, only one rename succeeds, and a live lock
+ * that replaced the stale one in between is put back.
+ */
+function takeOver(path: string, judged: string): void {
+  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return; // Someone else took it over (or its holder let go): look again.
+  }
+  try {
+    if (readFileSync(aside, 'utf8') !== judged) {
+      try {
+        linkSync(aside, path);
+      } catch {
+        // A third writer holds the file by now; the optimistic check in writeEnv still guards the rewrite.
+      }
+    }
+  } finally {
+    try {
+      unlinkSync(aside);
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
 
 function placeOf(ref: StoreRef, operation: string, context: StoreContext): Place {
   if (ref.path === '') throw new StoreError('invalid', operation, ref.display, 'the ref has no file path, such as ./deploy/.env#API_KEY');
@@ -363,6 +461,89 @@ function fsError(operation: string, place: Place, what: string, error: unknown):
 export function openDotenvStore(options: DotenvOptions, context: StoreContext, hooks: DotenvHooks = {}): SecretStore {
   const keepPrevious = options.keepPrevious === true;
   const after = (operation: string, step: DotenvStep): void => hooks.afterStep?.(operation, step);
+  const lockWaitMs = hooks.lockWaitMs ?? LOCK_WAIT_MS;
+
+  /**
+   * Run `work` (a read, edit and rename of the .env) holding the file's lock: created with O_EXCL, mode 0600, naming
+   * this pid and host. Another writer's lock is waited for, with backoff, for at most `lockWaitMs`; a lock whose holder
+   * is dead (same host), or that is very old, is taken over. The lock is removed when `work` ends, however it ends.
+   */
+  const withFileLock = async <T>(operation: string, place: Place, work: () => Promise<T>): Promise<T> => {
+    let target = place.file;
+    try {
+      // A symlinked .env is locked beside the file it points at, where every writer of that file meets.
+      target = realpathSync(place.file);
+    } catch {
+      // Missing: `work` reports it as it does without a lock.
+    }
+    const path = lockFileOf(target);
+    const mine: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+    const deadline = performance.now() + lockWaitMs;
+    let delay = 2;
+    let held = false;
+    for (;;) {
+      let fd: number | undefined;
+      try {
+        fd = openSync(path, 'wx', 0o600);
+        writeSync(fd, JSON.stringify(mine));
+        held = true;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (fd !== undefined) {
+          // Created but not filled (a full disk): leave nothing behind.
+          try {
+            unlinkSync(path);
+          } catch {
+            // Nothing to remove.
+          }
+          throw fsError(operation, place, `lock file ${path}`, error);
+        }
+        // No folder: the .env is missing too, and `work` says so in its own words.
+        if (code === 'ENOENT') return work();
+        if (code !== 'EEXIST') throw fsError(operation, place, `lock file ${path}`, error);
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+      if (held) break;
+      let state: LockState;
+      try {
+        state = lockState(path);
+      } catch (error) {
+        throw fsError(operation, place, `lock file ${path}`, error);
+      }
+      if (state.kind === 'gone') continue;
+      if (isStale(state)) {
+        takeOver(path, state.text);
+        continue;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        const who = state.holder === undefined ? 'a writer that is starting' : `pid ${state.holder.pid} on ${state.holder.host}, since ${state.holder.since}`;
+        throw new StoreConflictError(
+          operation,
+          place.display,
+          `${place.file} is being rewritten by another writer (${path}: ${who}); gave up after ${Math.round(lockWaitMs / 1000)}s`,
+          state.holder !== undefined && state.holder.host !== hostname()
+            ? `run the command again; if that process is gone, remove ${path}`
+            : 'run the command again',
+        );
+      }
+      // Exponential backoff with jitter, so that waiting writers do not retry in step.
+      await sleep(Math.min(left, delay + Math.random() * delay));
+      delay = Math.min(delay * 2, 100);
+    }
+    try {
+      return await work();
+    } finally {
+      try {
+        const state = lockState(path);
+        // Only our own lock: one taken over from us (judged stale) belongs to someone else now.
+        if (state.kind === 'held' && state.text === JSON.stringify(mine)) unlinkSync(path);
+      } catch {
+        // Already gone.
+      }
+    }
+  };
 
   const loadEnv = async (operation: string, place: Place): Promise<{ bytes: Buffer; doc: DotenvDocument }> => {
     let bytes: Buffer;
@@ -524,129 +705,135 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     async promote(ref, version, run, base) {
       const operation = 'promote';
       const place = placeOf(ref, operation, context);
-      const { bytes, doc, entry, version: current } = await currentOf(operation, place);
-      const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
-      let previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
-      if (previous !== undefined && previous.run !== run) {
-        throw new StoreConflictError(
-          operation,
-          place.display,
-          `run ${previous.run} still keeps its previous value in ${place.previousFile}`,
-          `let that run retire (rekey resume ${previous.run}) or roll it back first`,
-        );
-      }
-      if (current === version) {
-        // Already current (a second promote, or a crash after the .env was rewritten): finish the leftover step.
-        if (staged?.run === run) {
-          removeSibling(operation, place, place.stagedFile);
-          after(operation, 'staged-removed');
+      return withFileLock(operation, place, async () => {
+        const { bytes, doc, entry, version: current } = await currentOf(operation, place);
+        const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
+        let previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+        if (previous !== undefined && previous.run !== run) {
+          throw new StoreConflictError(
+            operation,
+            place.display,
+            `run ${previous.run} still keeps its previous value in ${place.previousFile}`,
+            `let that run retire (rekey resume ${previous.run}) or roll it back first`,
+          );
         }
-        return;
-      }
-      if (staged?.run !== run || staged.version !== version) {
-        throw new StoreConflictError(operation, place.display, `version ${version} was not staged by this run`, 'stage the value again in this run first');
-      }
-      if (previous === undefined) {
-        if (current !== base) throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${base} or ${version}`);
-        const previousEntry = keepPrevious ? lastEntry(doc, place.previousVariable) : undefined;
-        previous = {
-          rekey: 'dotenv-previous',
-          run,
-          variable: place.variable,
-          base: current,
-          version,
-          value: entry.value,
-          token: Buffer.from(doc.text.slice(entry.valueStart, entry.valueEnd), 'latin1').toString('base64'),
-          keepPrevious,
-          previousVariableToken: previousEntry === undefined ? null : Buffer.from(doc.text.slice(previousEntry.valueStart, previousEntry.valueEnd), 'latin1').toString('base64'),
-          promotedAt: new Date().toISOString(),
-        };
-        // The old value is made durable beside the file before the file loses it (I1).
-        writeSibling(operation, place, place.previousFile, previous);
-        after(operation, 'previous-written');
-      } else if (current !== previous.base) {
-        throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${previous.base} or ${version}`);
-      }
-      let text = setValue(doc, entry, staged.value);
-      if (previous.keepPrevious) {
-        const next = parseDotenv(Buffer.from(text, 'latin1'));
-        const oldToken = Buffer.from(previous.token, 'base64').toString('latin1');
-        const existing = lastEntry(next, place.previousVariable);
-        // The old token is reused byte for byte: it already is a valid spelling of the old value.
-        text = existing === undefined ? insertAfter(next, lastEntry(next, place.variable)!, place.previousVariable, oldToken) : replaceToken(next, existing, oldToken);
-      }
-      writeEnv(operation, place, bytes, text);
-      after(operation, 'env-written');
-      removeSibling(operation, place, place.stagedFile);
-      after(operation, 'staged-removed');
+        if (current === version) {
+          // Already current (a second promote, or a crash after the .env was rewritten): finish the leftover step.
+          if (staged?.run === run) {
+            removeSibling(operation, place, place.stagedFile);
+            after(operation, 'staged-removed');
+          }
+          return;
+        }
+        if (staged?.run !== run || staged.version !== version) {
+          throw new StoreConflictError(operation, place.display, `version ${version} was not staged by this run`, 'stage the value again in this run first');
+        }
+        if (previous === undefined) {
+          if (current !== base) throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${base} or ${version}`);
+          const previousEntry = keepPrevious ? lastEntry(doc, place.previousVariable) : undefined;
+          previous = {
+            rekey: 'dotenv-previous',
+            run,
+            variable: place.variable,
+            base: current,
+            version,
+            value: entry.value,
+            token: Buffer.from(doc.text.slice(entry.valueStart, entry.valueEnd), 'latin1').toString('base64'),
+            keepPrevious,
+            previousVariableToken: previousEntry === undefined ? null : Buffer.from(doc.text.slice(previousEntry.valueStart, previousEntry.valueEnd), 'latin1').toString('base64'),
+            promotedAt: new Date().toISOString(),
+          };
+          // The old value is made durable beside the file before the file loses it (I1).
+          writeSibling(operation, place, place.previousFile, previous);
+          after(operation, 'previous-written');
+        } else if (current !== previous.base) {
+          throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${previous.base} or ${version}`);
+        }
+        let text = setValue(doc, entry, staged.value);
+        if (previous.keepPrevious) {
+          const next = parseDotenv(Buffer.from(text, 'latin1'));
+          const oldToken = Buffer.from(previous.token, 'base64').toString('latin1');
+          const existing = lastEntry(next, place.previousVariable);
+          // The old token is reused byte for byte: it already is a valid spelling of the old value.
+          text = existing === undefined ? insertAfter(next, lastEntry(next, place.variable)!, place.previousVariable, oldToken) : replaceToken(next, existing, oldToken);
+        }
+        writeEnv(operation, place, bytes, text);
+        after(operation, 'env-written');
+        removeSibling(operation, place, place.stagedFile);
+        after(operation, 'staged-removed');
+      });
     },
 
     async rollback(ref, run) {
       const operation = 'rollback';
       const place = placeOf(ref, operation, context);
-      const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
-      const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
-      const stagedOurs = staged?.run === run;
-      if (previous?.run === run) {
-        const { bytes, doc, entry, version: current } = await currentOf(operation, place);
-        if (current === previous.version) {
-          let text = replaceToken(doc, entry, Buffer.from(previous.token, 'base64').toString('latin1'));
-          if (previous.keepPrevious) {
-            const next = parseDotenv(Buffer.from(text, 'latin1'));
-            const kept = lastEntry(next, place.previousVariable);
-            if (kept !== undefined && !kept.malformed && kept.value === previous.value) {
-              text = previous.previousVariableToken === null ? removeEntry(next, kept) : replaceToken(next, kept, Buffer.from(previous.previousVariableToken, 'base64').toString('latin1'));
+      return withFileLock(operation, place, async () => {
+        const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
+        const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+        const stagedOurs = staged?.run === run;
+        if (previous?.run === run) {
+          const { bytes, doc, entry, version: current } = await currentOf(operation, place);
+          if (current === previous.version) {
+            let text = replaceToken(doc, entry, Buffer.from(previous.token, 'base64').toString('latin1'));
+            if (previous.keepPrevious) {
+              const next = parseDotenv(Buffer.from(text, 'latin1'));
+              const kept = lastEntry(next, place.previousVariable);
+              if (kept !== undefined && !kept.malformed && kept.value === previous.value) {
+                text = previous.previousVariableToken === null ? removeEntry(next, kept) : replaceToken(next, kept, Buffer.from(previous.previousVariableToken, 'base64').toString('latin1'));
+              }
             }
+            writeEnv(operation, place, bytes, text);
+            after(operation, 'env-restored');
+          } else if (current !== previous.base) {
+            throw new StoreConflictError(
+              operation,
+              place.display,
+              `the value was changed after this run promoted (fingerprint ${current}); rollback will not overwrite it`,
+              `decide by hand which value should be current; the value before this run is kept in ${place.previousFile}`,
+            );
           }
-          writeEnv(operation, place, bytes, text);
-          after(operation, 'env-restored');
-        } else if (current !== previous.base) {
-          throw new StoreConflictError(
-            operation,
-            place.display,
-            `the value was changed after this run promoted (fingerprint ${current}); rollback will not overwrite it`,
-            `decide by hand which value should be current; the value before this run is kept in ${place.previousFile}`,
-          );
         }
-      }
-      if (stagedOurs) {
-        removeSibling(operation, place, place.stagedFile);
-        after(operation, 'staged-removed');
-      }
-      if (previous?.run === run) {
-        removeSibling(operation, place, place.previousFile);
-        after(operation, 'previous-removed');
-      }
+        if (stagedOurs) {
+          removeSibling(operation, place, place.stagedFile);
+          after(operation, 'staged-removed');
+        }
+        if (previous?.run === run) {
+          removeSibling(operation, place, place.previousFile);
+          after(operation, 'previous-removed');
+        }
+      });
     },
 
     async retire(ref, run) {
       const operation = 'retire';
       const place = placeOf(ref, operation, context);
-      const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
-      if (previous?.run !== run) return;
-      if (previous.keepPrevious) {
-        let loaded: { bytes: Buffer; doc: DotenvDocument } | undefined;
-        try {
-          loaded = await loadEnv(operation, place);
-        } catch (error) {
-          if (!(error instanceof SecretNotFoundError)) throw error;
-        }
-        if (loaded !== undefined) {
-          // Only the NAME_PREVIOUS lines holding the value this run kept: anything else there is not ours to drop.
-          let doc = loaded.doc;
-          let changed = false;
-          for (let kept = lastMatching(doc, place.previousVariable, previous.value); kept !== undefined; kept = lastMatching(doc, place.previousVariable, previous.value)) {
-            doc = parseDotenv(Buffer.from(removeEntry(doc, kept), 'latin1'));
-            changed = true;
+      return withFileLock(operation, place, async () => {
+        const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+        if (previous?.run !== run) return;
+        if (previous.keepPrevious) {
+          let loaded: { bytes: Buffer; doc: DotenvDocument } | undefined;
+          try {
+            loaded = await loadEnv(operation, place);
+          } catch (error) {
+            if (!(error instanceof SecretNotFoundError)) throw error;
           }
-          if (changed) {
-            writeEnv(operation, place, loaded.bytes, doc.text);
-            after(operation, 'previous-variable-removed');
+          if (loaded !== undefined) {
+            // Only the NAME_PREVIOUS lines holding the value this run kept: anything else there is not ours to drop.
+            let doc = loaded.doc;
+            let changed = false;
+            for (let kept = lastMatching(doc, place.previousVariable, previous.value); kept !== undefined; kept = lastMatching(doc, place.previousVariable, previous.value)) {
+              doc = parseDotenv(Buffer.from(removeEntry(doc, kept), 'latin1'));
+              changed = true;
+            }
+            if (changed) {
+              writeEnv(operation, place, loaded.bytes, doc.text);
+              after(operation, 'previous-variable-removed');
+            }
           }
         }
-      }
-      removeSibling(operation, place, place.previousFile);
-      after(operation, 'previous-removed');
+        removeSibling(operation, place, place.previousFile);
+        after(operation, 'previous-removed');
+      });
     },
 
     async check(ref) {
