@@ -1,7 +1,8 @@
 /**
  * Renders engine events: NDJSON with --json; on a terminal, a live screen (the five phases, a ticking line for the
  * running step with the run clock against the budget and, for overlap none, the outage window); otherwise plain lines,
- * one per event, for logs and CI. Colour only on a terminal and never with NO_COLOR (see style.ts).
+ * one per event, for logs, CI and TERM=dumb. Colour only on a terminal and never with NO_COLOR; NO_COLOR keeps the live
+ * redraw, which is cursor control, not colour (see style.ts).
  *
  * The terminal prompts (interaction.ts) ask `status()` for the same clock, so it keeps ticking while a person works in
  * a dashboard. `timelineChart` draws the end-of-run chart: one bar per step, the person's time apart from rekey's.
@@ -10,7 +11,7 @@ import type { RunSummary } from '../engine/run.js';
 import { formatClock, formatDuration, formatSeconds } from '../util/duration.js';
 import { splitTime, stepBar, stepTime } from '../report/timeline.js';
 import type { EngineEvent, EventSink } from './events.js';
-import { styler } from './style.js';
+import { cursorControl, styler } from './style.js';
 
 const PHASE_TITLES: Readonly<Record<string, string>> = { generate: 'generate', rollout: 'roll out', verify: 'verify', revoke: 'revoke', audit: 'audit' };
 const PHASE_NUMBERS: Readonly<Record<string, number>> = { generate: 1, rollout: 2, verify: 3, revoke: 4, audit: 5 };
@@ -33,7 +34,7 @@ export function visibleLength(text: string): number {
   return [...text.replace(/\x1b\[[0-9;]*m/g, '')].length;
 }
 
-/** Lines for people: live on a terminal, plain otherwise. */
+/** Lines for people: live on a terminal that can move its cursor, plain otherwise. */
 export class TextSink implements EventSink {
   readonly #out: NodeJS.WriteStream;
   readonly #s: Styler;
@@ -47,10 +48,11 @@ export class TextSink implements EventSink {
   constructor(out: NodeJS.WriteStream = process.stdout) {
     this.#out = out;
     this.#s = styler(out);
-    this.#live = out.isTTY === true;
+    // Live (a ticker redrawn in place) on a terminal that can move its cursor; NO_COLOR only drops the colour.
+    this.#live = cursorControl(out);
   }
 
-  /** True when the screen is live (a terminal): prompts may redraw their line with `status()`. */
+  /** True when the screen is live (a terminal, not TERM=dumb): prompts may redraw their line with `status()`. */
   get live(): boolean {
     return this.#live;
   }
