@@ -151,6 +151,7 @@ export async function loadRunbook(file: string): Promise<Runbook> {
     audit: sections['audit']!,
     discard: sections['discard']!,
     notes: top.notes ?? [],
+    explain: top.explain ?? {},
     rehearsal: {
       unsupported: top.rehearsal?.unsupported,
       variable: top.rehearsal?.variable ?? 'REKEY_REHEARSAL_KEY',

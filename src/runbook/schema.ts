@@ -84,6 +84,17 @@ export const runbookSchema = z.strictObject({
   audit: steps,
   discard: steps,
   notes: z.array(z.string()).optional(),
+  // Text for the written runbook, per phase: what the person does where no step does it, or what consumers need.
+  explain: z
+    .strictObject({
+      generate: z.string().min(1).optional(),
+      rollout: z.string().min(1).optional(),
+      verify: z.string().min(1).optional(),
+      revoke: z.string().min(1).optional(),
+      verifyRevoked: z.string().min(1).optional(),
+      audit: z.string().min(1).optional(),
+    })
+    .optional(),
   // How `rekey rehearse --runbook <name>` plays the provider with the local sandbox (see RunbookRehearsal).
   rehearsal: z
     .strictObject({

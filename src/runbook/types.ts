@@ -8,6 +8,9 @@ export type Overlap = 'none' | 'until-revoked' | 'expiring';
 export const runbookSections = ['generate', 'verify', 'revoke', 'verifyRevoked', 'audit', 'discard'] as const;
 export type RunbookSection = (typeof runbookSections)[number];
 
+/** The phases a runbook may explain in words (`explain:`): its step sections, and roll out, which has no steps. */
+export type ExplainedPhase = 'generate' | 'rollout' | 'verify' | 'revoke' | 'verifyRevoked' | 'audit';
+
 /** Fields shared by every step. */
 interface StepBase {
   /** Stable id within the runbook (`generate.1` unless given), used by the journal and by answers files. */
@@ -109,6 +112,12 @@ export interface Runbook {
   readonly discard: readonly Step[];
   /** Free text shown in `runbook show`: sources, notes. */
   readonly notes: readonly string[];
+  /**
+   * Text for the written runbook (`runbook show`), per phase: what consumers need at roll out (restart the receiver),
+   * or what the person does where no step checks something (a webhook token has no provider check). Never a claim
+   * that rekey checks something it does not.
+   */
+  readonly explain: Readonly<Partial<Record<ExplainedPhase, string>>>;
   /** How `rekey rehearse --runbook <name>` plays this provider with the local sandbox. */
   readonly rehearsal: RunbookRehearsal;
 }

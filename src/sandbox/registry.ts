@@ -153,6 +153,17 @@ export class KeyRegistry {
     return 'active';
   }
 
+  /**
+   * Expire an active key now (overlap `expiring`: Stripe's "expire now" for the old key); false when it was already
+   * revoked or expired. It then answers as expired (`api_key_expired`), not as revoked.
+   */
+  expire(record: KeyRecord): boolean {
+    if (this.statusOf(record) !== 'active') return false;
+    record.expiresAt = new Date().toISOString();
+    this.#persistNow();
+    return true;
+  }
+
   /** Revoke an active key; false when it was already revoked or expired (already gone). */
   revoke(record: KeyRecord): boolean {
     if (this.statusOf(record) !== 'active') return false;

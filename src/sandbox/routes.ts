@@ -37,7 +37,7 @@ export interface SandboxStats {
   checks: number;
   /** Key checks answered with a rejection (4xx). */
   rejected: number;
-  /** Keys that became revoked: by `DELETE /v1/keys/self`, or by a mint under overlap `none`. */
+  /** Keys that became revoked (or expired): by `DELETE /v1/keys/self`, or by a mint under overlap `none`. */
   revokes: number;
   /** Requests by `METHOD /route/pattern` (`unknown` for a path no route knows). */
   requests: Record<string, number>;
@@ -187,10 +187,13 @@ const revokeSelf: Route = {
   method: 'DELETE',
   pattern: '/v1/keys/self',
   check: false,
-  // A second revoke answers 401, which runbooks read as "already gone": revoke stays idempotent.
+  // A second revoke answers 401, which runbooks read as "already gone": revoke stays idempotent. Under overlap
+  // `expiring` the revoke is Stripe's "expire now": the key expires, and answers `api_key_expired` from then on, as an
+  // expired Stripe key does (PROVIDERS.md), rather than `invalid_api_key`.
   handle(request, context) {
     const presented = present(context, authorization(request.headers, 'Bearer'));
-    if (presented.state !== 'active' || !context.registry.revoke(presented.record)) {
+    const ended = presented.state === 'active' && (context.registry.overlap === 'expiring' ? context.registry.expire(presented.record) : context.registry.revoke(presented.record));
+    if (presented.state !== 'active' || !ended) {
       logOwn(context, request, presented, 'revoke', 401);
       return keyRejected(presented);
     }

@@ -10,7 +10,9 @@
 import { readFileSync, writeSync } from 'node:fs';
 import { Secret } from '../secret/secret.js';
 import type { Interaction } from '../runbook/steps/context.js';
-import { InputError } from '../util/errors.js';
+import type { Runbook, Step } from '../runbook/types.js';
+import { InputError, InputErrors } from '../util/errors.js';
+import { nearest } from '../util/suggest.js';
 import type { EventSink } from './events.js';
 import { visibleLength } from './sink.js';
 import { cursorControl } from './style.js';
@@ -57,6 +59,18 @@ export interface AnswersInteraction extends Interaction {
   readonly file: string;
   /** Why the file cannot answer a step (missing, or a key not in the environment); undefined when it can. */
   problem(stepId: string, kind: 'secret' | 'confirm'): string | undefined;
+  /**
+   * Refuse (InputError, exit 2, at the id's file:line:col) every id in the file that is not a step of the runbook
+   * that takes an answer, with the nearest such id suggested and the list of them. Only for a file that answers one
+   * runbook (a drill, a rehearsal, an incident): `rotate` may share one file between several runbooks.
+   */
+  refuseUnknownSteps(runbook: Runbook): void;
+}
+
+/** The steps of a runbook that take an answer: prompts that capture a key or ask yes or no (rollback's included). */
+export function answerableSteps(runbook: Runbook): Step[] {
+  const all = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit, ...runbook.discard];
+  return all.filter((step) => step.kind === 'prompt' && (step.capture || step.confirm !== undefined));
 }
 
 const YES = /^(y|yes|true)$/i;
@@ -91,17 +105,40 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
     }
   }
   const answerOf = (stepId: string) => data[stepId];
+  // A missing answer next to an id that is one typo away from it: say so, whichever check meets it first.
+  const typoFor = (stepId: string) => Object.keys(data).find((key) => key !== stepId && nearest(key, [stepId]) === stepId);
   const mintsOnYes = (answer: Answer) => rehearsal !== undefined && (answer === true || (typeof answer === 'string' && (YES.test(answer) || answer === 'mint')));
   return {
     file,
     canAsk: true,
     problem(stepId, kind) {
       const answer = answerOf(stepId);
-      if (answer === undefined) return fallback.canAsk ? undefined : `no answer for ${stepId}`;
+      if (answer === undefined) {
+        const typo = typoFor(stepId);
+        return fallback.canAsk ? undefined : `no answer for ${stepId}${typo === undefined ? '' : ` (the file has "${typo}": did you mean "${stepId}"?)`}`;
+      }
       if (kind === 'confirm' || mintsOnYes(answer)) return undefined;
       if (typeof answer !== 'object') return `${stepId}: a key must come from the environment, not the answers file: write ${stepId}: { env: VARIABLE }`;
       const value = process.env[answer.env];
       return value === undefined || value === '' ? `${stepId}: environment variable ${answer.env} is not set` : undefined;
+    },
+    refuseUnknownSteps(runbook) {
+      const steps = answerableSteps(runbook);
+      const valid = steps.map((step) => step.id);
+      const every = new Map([...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit, ...runbook.discard].map((step) => [step.id, step]));
+      const list = valid.length === 0 ? `Runbook ${runbook.name} has no step that takes an answer: it needs no answers file` : `Valid ids (the steps of runbook ${runbook.name} that take an answer): ${valid.join(', ')}`;
+      const errors = Object.keys(data)
+        .filter((key) => !valid.includes(key))
+        .map((key) => {
+          const known = every.get(key);
+          const suggestion = nearest(key, valid);
+          const hint = `${suggestion === undefined ? '' : `did you mean "${suggestion}"? `}${list}`;
+          return known === undefined
+            ? source.error([key], `unknown step "${key}": runbook ${runbook.name} has no step with that id`, hint, 'key')
+            : source.error([key], `step "${key}" of runbook ${runbook.name} asks nobody (it is ${known.kind === 'prompt' ? 'a prompt with nothing to answer' : `${known.kind === 'http' || known.kind === 'exec' ? 'an' : 'a'} ${known.kind} step that rekey runs itself`}): it takes no answer`, hint, 'key');
+        });
+      if (errors.length === 1) throw errors[0]!;
+      if (errors.length > 1) throw new InputErrors(errors);
     },
     instruct(stepId, message, url) {
       sink.emit({ event: 'instructions', step: stepId, message, url });

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
-import { renderRunbook } from '../../src/runbook/render.js';
+import { renderRunbook, sentences, wrap } from '../../src/runbook/render.js';
 import { StepFailedError, type StepContext, type StepOutcome } from '../../src/runbook/steps/context.js';
 import { runStep } from '../../src/runbook/steps/index.js';
 import { runPrompt } from '../../src/runbook/steps/prompt.js';
@@ -136,6 +136,145 @@ describe('every runbook in runbooks/', () => {
   });
 });
 
+// ── The written runbook (`rekey runbook show <name> [--format md]`) ───────────────────────────────────────────────
+
+/** The `## ` sections of a Markdown rendering, by heading, with their text. */
+function mdSections(md: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const chunk of md.split(/^## /m).slice(1)) found.set(chunk.slice(0, chunk.indexOf('\n')), chunk.slice(chunk.indexOf('\n') + 1));
+  return found;
+}
+
+/** Screen-only words: what a document cannot point at (a mask "shown above", a prompt "here", [y/N], resume hints). */
+const SCREEN_ONLY = [/shown above/i, /paste it here/i, /\[y\/N\]/, /no stops here/i, /continues later/i, /press Enter/i];
+
+describe('the written runbook (--format md)', () => {
+  it.each(FILES)('%s: one section per phase — 1 Generate, 2 Roll out, 3 Verify, 4 Revoke (with the proof the old key is dead), 5 Audit', (file) => {
+    const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
+    const md = renderRunbook(runbook, 'md');
+    const numbered = [...md.matchAll(/^## (\d+)\. (.*)$/gm)].map((m) => `${m[1]}. ${m[2]}`);
+    expect(numbered).toEqual(['1. Generate the new key', '2. Roll out', '3. Verify', '4. Revoke the old key', '5. Audit']);
+    const revoke = mdSections(md).get('4. Revoke the old key')!;
+    expect(revoke).toContain('### Prove the old key dead');
+    // Roll out says what rekey does there: the stores of rekey.yaml, then the credential's rollout hooks.
+    const rollout = mdSections(md).get('2. Roll out')!;
+    expect(rollout).toMatch(/every store the credential lists under `stores:` in rekey\.yaml/);
+    expect(rollout).toMatch(/rollout hooks \(`rollout:`\) one after another/);
+    if (runbook.overlap === 'none') expect(rollout).toContain('at once');
+    // Every section says something; none is a bare heading.
+    for (const [heading, body] of mdSections(md)) expect(body.trim().length, heading).toBeGreaterThan(20);
+  });
+
+  it.each(FILES)('%s: reads as a document — no template, no screen-only words, no stray punctuation, every step id shown', (file) => {
+    const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
+    const md = renderRunbook(runbook, 'md');
+    expect(md).not.toMatch(/\{\{|\}\}/);
+    for (const pattern of SCREEN_ONLY) expect(md).not.toMatch(pattern);
+    // A folded YAML string must not leave its line break in a sentence ("…test account.\n).").
+    expect(md).not.toMatch(/\n\s*\)\.?\s*$/m);
+    expect(md).not.toMatch(/\.\s*\n\)/);
+    for (const [, steps] of sections(runbook)) for (const step of steps) expect(md).toContain(`step \`${step.id}\``);
+  });
+
+  it.each(FILES)('%s: a phase without steps says what rekey checks (the read-back) or what the person does, and claims no check', (file) => {
+    const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
+    const md = renderRunbook(runbook, 'md');
+    const verify = mdSections(md).get('3. Verify')!;
+    expect(verify).toContain('rekey reads every store back');
+    if (runbook.verify.length === 0) expect(verify).not.toMatch(/checked with|must accept/);
+    const proof = mdSections(md).get('4. Revoke the old key')!.split('### Prove the old key dead')[1]!;
+    if (runbook.verifyRevoked.length === 0) {
+      expect(proof).not.toMatch(/must reject|expects a rejection/);
+      expect(proof).toMatch(/proves nothing|nothing proves it dead/);
+    } else {
+      expect(proof).toContain('expects a rejection');
+    }
+  });
+
+  it('recommends the command that fits: rekey drill where a person acts, rekey rotate where none does (aws-iam)', () => {
+    for (const runbook of runbooks.values()) {
+      const md = renderRunbook(runbook, 'md');
+      const person = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].some((s) => s.kind === 'prompt');
+      if (person) expect(md, runbook.name).toContain('Run it: `rekey drill <credential>`');
+      else expect(md, runbook.name).toMatch(/Run it: `rekey rotate <credential>`/);
+      if (!person) expect(md, runbook.name).not.toContain('rekey drill');
+    }
+    expect(renderRunbook(runbooks.get('aws-iam-access-key')!, 'md')).toContain('No sandbox rehearsal: it needs AWS itself (IAM and STS), which the local sandbox does not play;');
+  });
+
+  it('webhook-url-token: restarting the receiver is in Roll out, the empty checks say what stands in, and the audit claims nothing untrue', () => {
+    const md = renderRunbook(runbooks.get('webhook-url-token')!, 'md');
+    const parts = mdSections(md);
+    expect(parts.get('2. Roll out')).toMatch(/Restart or redeploy the receiver that checks the token/);
+    expect(parts.get('3. Verify')).toContain('rekey checks only that every store reads back the new token');
+    const proof = parts.get('4. Revoke the old key')!.split('### Prove the old key dead')[1]!;
+    expect(proof).toContain('No provider call can prove a webhook token dead, so rekey proves nothing here');
+    expect(proof).toMatch(/restart or redeploy the receiver/);
+    const audit = parts.get('5. Audit')!;
+    expect(audit).not.toMatch(/old URL are now refused/);
+    expect(audit).toContain('Requests to the old URL are refused once the receiver no longer holds it');
+  });
+
+  it('stripe: the audit points at the old key\'s mask in rekey\'s output and the report, not at the screen', () => {
+    const audit = mdSections(renderRunbook(runbooks.get('stripe')!, 'md')).get('5. Audit')!;
+    expect(audit).toContain("keeps in the run's report");
+    expect(audit).not.toMatch(/above/);
+  });
+});
+
+describe('runbook show (text)', () => {
+  const WIDTH = 80;
+  /** The text output as a person reads it: wrapped lines joined back, indentation dropped. */
+  const flat = (text: string) => text.split('\n').map((l) => l.replace(/^  (?:you  |rekey|·    )    /, '').replace(/^\s*(?:▸ )?/, '')).join(' ').replace(/\s+/g, ' ');
+
+  it.each(FILES)('%s: no template is left, the five phases are numbered, and no line is wider than asked', (file) => {
+    const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
+    const text = renderRunbook(runbook, 'text', { width: WIDTH });
+    expect(text).not.toMatch(/\{\{|\}\}/);
+    expect([...text.matchAll(/^(\d) (.*)$/gm)].map((m) => m[1])).toEqual(['1', '2', '3', '4', '5']);
+    for (const line of text.split('\n')) if (line.trimEnd().includes(' ', line.search(/\S/))) expect([...line].length, line).toBeLessThanOrEqual(WIDTH);
+  });
+
+  it.each(FILES)('%s: every prompt is shown whole, never cut mid-sentence', (file) => {
+    const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
+    const text = flat(renderRunbook(runbook, 'text', { width: WIDTH }));
+    for (const [, steps] of sections(runbook)) {
+      for (const step of steps) {
+        if (step.kind !== 'prompt') continue;
+        for (const sentence of sentences(step.message)) {
+          const shown = sentence.replace(/\{\{[^}]*\}\}/g, '\u0000').split('\u0000').map((piece) => piece.trim()).filter((piece) => piece !== '');
+          for (const piece of shown) expect(text, `${runbook.name}:${step.id}`).toContain(piece.replace(/\s+/g, ' '));
+        }
+        if (step.confirm !== undefined) expect(text).toContain(step.confirm);
+      }
+    }
+  });
+
+  it('fills inputs that have defaults, and shows the others (and the audit window) as readable placeholders', () => {
+    const streampixel = renderRunbook(runbooks.get('streampixel')!, 'text', { width: WIDTH });
+    expect(flat(streampixel)).toContain('Open the Streampixel dashboard → account menu (top right) → Request API Key.');
+    expect(flat(streampixel)).toContain('calls since <the audit window start> for activity');
+    expect(flat(renderRunbook(runbooks.get('paypal')!, 'text', { width: WIDTH }))).toContain('your app (client id <clientId>).');
+    expect(flat(renderRunbook(runbooks.get('stripe')!, 'text', { width: WIDTH }))).toContain('choose 1 hour — not "Now"');
+  });
+
+  it('wraps at spaces only, and keeps a word longer than the line whole', () => {
+    expect(wrap('aaa bbb ccc', 7, '  ', '')).toEqual(['aaa bbb', '  ccc']);
+    expect(wrap('aaa bbb ccc', 7, '  ')).toEqual(['  aaa', '  bbb', '  ccc']);
+    expect(wrap('https://example.com/a/very/long/path x', 10, '', '')).toEqual(['https://example.com/a/very/long/path', 'x']);
+    expect(sentences('One sentence that goes\non.\n(A second.)\nA third\nwithout end')).toEqual(['One sentence that goes on.', '(A second.)', 'A third without end']);
+  });
+});
+
+describe('runbook headers cite what they rest on', () => {
+  it.each(['discord-bot', 'stripe', 'paypal'])('%s: the 12-month interval is said to be the project\'s recommendation, since PROVIDERS.md gives none', (name) => {
+    const text = readFileSync(join(DIR, `${name}.yaml`), 'utf8');
+    const header = text.slice(0, text.indexOf('\nname:'));
+    expect(runbooks.get(name)!.rotateEveryMs).toBe(parseDuration('365d'));
+    expect(header.replace(/\n#\s*/g, ' ')).toContain(`PROVIDERS.md gives no interval for ${runbooks.get(name)!.title.split(' ')[0]}: this is the project's own recommendation, from the issue "12 months for Stripe, Discord and PayPal per the billing platform's schedule" (no published source)`);
+  });
+});
+
 // ── The http steps against the sandbox dialects ───────────────────────────────────────────────────────────────────
 
 const outputs: string[] = [];
@@ -252,7 +391,7 @@ describe('every http step against the sandbox dialect', () => {
     }
   });
 
-  it('Stripe: an expired key (error.code api_key_expired) and a revoked one (invalid_api_key) are both proven dead', async () => {
+  it('Stripe: an expired key (error.code api_key_expired) and an invalid one (invalid_api_key) are both proven dead', async () => {
     const runbook = runbooks.get('stripe')!;
     const sandbox = await startSandbox({ overlap: 'expiring', keyPrefix: 'sk_test_' });
     sandboxes.push(sandbox);
@@ -263,9 +402,14 @@ describe('every http step against the sandbox dialect', () => {
     canaries.push(((await response.json()) as { key: string }).key);
     const step = runbook.verifyRevoked[0]!;
     expect((await passes(step, context(runbook, { old }, inputs))).detail).toBe('401 · error.code api_key_expired');
-    const deleted = key(sandbox.mintKey(ACCOUNT));
-    await revokeOverHttp(sandbox, deleted);
-    expect((await passes(step, context(runbook, { old: deleted }, inputs))).detail).toBe('401 · error.code invalid_api_key');
+    // The runbook's revoke step: the person expires the old key now in the dashboard (the sandbox's revoke, under
+    // overlap expiring). Stripe then answers as for any expired key: api_key_expired, not invalid_api_key.
+    const expiredNow = key(sandbox.mintKey(ACCOUNT));
+    await revokeOverHttp(sandbox, expiredNow);
+    expect((await passes(step, context(runbook, { old: expiredNow }, inputs))).detail).toBe('401 · error.code api_key_expired');
+    // A key Stripe does not know (deleted, or never issued) is invalid_api_key, also dead.
+    const unknown = key(`sk_test_CANARY${'1'.repeat(30)}`);
+    expect((await passes(step, context(runbook, { old: unknown }, inputs))).detail).toBe('401 · error.code invalid_api_key');
   });
 
   it('Streampixel: a 401 "Invalid User" is not taken as proof that the old key is dead', async () => {
@@ -279,6 +423,22 @@ describe('every http step against the sandbox dialect', () => {
     // The key travels in the query: the message names the origin and path of the template, never the URL.
     expect(failure.message + (failure.hint ?? '')).not.toMatch(/apikey=|userId=|someone-else/);
     expect(failure.hint).toBe('request was GET {{ inputs.baseUrl }}/projects/userStats/{{ inputs.projectId }}');
+  });
+
+  it('Discord: a check sent with a dead token (the pre-run check of the old token, a mistyped paste) is one request, never retried', async () => {
+    // rekey runs the verify check with the old token before the run, and with each pasted token before writing it:
+    // PROVIDERS.md warns that many invalid requests get a client banned, so no Discord check may retry.
+    const runbook = runbooks.get('discord-bot')!;
+    const sandbox = await startSandbox({ overlap: 'none', keyPrefix: runbook.rehearsal.keyPrefix });
+    sandboxes.push(sandbox);
+    const dead = key(sandbox.mintKey(ACCOUNT));
+    key(sandbox.mintKey(ACCOUNT));
+    for (const step of [...runbook.verify, ...runbook.verifyRevoked]) expect(step.kind === 'http' ? (step.retry?.attempts ?? 1) : 1, step.id).toBe(1);
+    const before = sandbox.stats.checks;
+    const error = await runStep(runbook.verify[0]!, context(runbook, { fresh: dead, old: dead }, rehearsalInputs(runbook, sandbox)), process.cwd()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StepFailedError);
+    outputs.push((error as Error).message);
+    expect(sandbox.stats.checks - before).toBe(1);
   });
 
   it('Discord: the old-token check sends exactly one request, even when it fails', async () => {

@@ -206,6 +206,36 @@ describe('sandbox: whoami and revoke', () => {
     expect(sandbox.stats.revokes).toBe(1);
   });
 
+  it('under overlap expiring, revoke is "expire now": the key then answers api_key_expired, as Stripe does for an expired key', async () => {
+    const sandbox = await start({ overlap: 'expiring' });
+    const old = sandbox.mintKey('acme');
+    const current = sandbox.mintKey('acme');
+    const first = await call(sandbox, 'DELETE', '/v1/keys/self', { headers: bearer(old) });
+    expect(first.status).toBe(204);
+    expect(sandbox.isActive(old)).toBe(false);
+    expect(sandbox.isActive(current)).toBe(true);
+    // PROVIDERS.md: "Revoked or expired → 401 with error.code such as api_key_expired".
+    const balance = await call(sandbox, 'GET', '/v1/balance', { headers: bearer(old) });
+    expect(balance.status).toBe(401);
+    expect(balance.json.error).toMatchObject({ type: 'invalid_request_error', code: 'api_key_expired' });
+    expect((await whoami(sandbox, old)).json.error.code).toBe('api_key_expired');
+    // Idempotent: expiring it again meets "already gone".
+    const again = await call(sandbox, 'DELETE', '/v1/keys/self', { headers: bearer(old) });
+    expect(again.status).toBe(401);
+    expect(again.json.error.code).toBe('api_key_expired');
+    expect(sandbox.stats.revokes).toBe(1);
+    expect(sandbox.activity('acme').filter((e) => e.action === 'revoke').map((e) => e.status)).toEqual([204, 401]);
+  });
+
+  it('under the other overlaps, revoke revokes: the key answers invalid_api_key', async () => {
+    for (const overlap of ['until-revoked', 'none'] as const) {
+      const sandbox = await start({ overlap });
+      const key = sandbox.mintKey('acme');
+      expect((await call(sandbox, 'DELETE', '/v1/keys/self', { headers: bearer(key) })).status).toBe(204);
+      expect((await call(sandbox, 'GET', '/v1/balance', { headers: bearer(key) })).json.error.code).toBe('invalid_api_key');
+    }
+  });
+
   it('revoking an expired key answers 401 api_key_expired', async () => {
     const sandbox = await start({ overlap: 'expiring' });
     const first = sandbox.mintKey('acme');
