@@ -3,14 +3,25 @@
  * validation (yaml and zod cost ~85 ms to load) when nothing changed. The cache is keyed by the SHA-256 of the
  * config file, of every runbook it resolved (and the names in every runbook folder, since a new file may shadow
  * another), and of rekey's own loader; any change re-validates. It holds no secret: configs hold references only.
+ *
+ * Entries are pruned when a new one is written, never on the warm path: an entry not used for CACHE_MAX_AGE_DAYS
+ * goes, and beyond CACHE_MAX_ENTRIES the least recently used go. "Used" is the later of the file's mtime (written)
+ * and atime (read), at no cost to a read: the kernel moves atime on a read at most once a day (relatime, Linux's
+ * default). Where atime is not kept (noatime), an entry in daily use but unchanged for that long may be pruned once,
+ * which costs one validation.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Config, CredentialConfig } from './types.js';
+
+/** An entry not used for this long is removed when another one is written. */
+export const CACHE_MAX_AGE_DAYS = 30;
+/** At most this many entries are kept (the most recently used). */
+export const CACHE_MAX_ENTRIES = 32;
+const DAY_MS = 86_400_000;
 
 interface CacheEntry {
   readonly key: string;
@@ -21,9 +32,64 @@ interface CacheEntry {
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
+/** The folder of the config cache: `$XDG_CACHE_HOME/rekey`, else `~/.cache/rekey`. */
+export function cacheDir(): string {
+  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'rekey');
+}
+
 function cacheFile(configFile: string): string {
-  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
-  return join(base, 'rekey', `config-${sha(configFile).slice(0, 24)}.json`);
+  return join(cacheDir(), `config-${sha(configFile).slice(0, 24)}.json`);
+}
+
+const ENTRY = /^config-[0-9a-f]{24}\.json$/;
+// What a write cut short by a crash leaves (src/util/atomic-file.ts names its temporary files so).
+const TEMP = /^\.config-[0-9a-f]{24}\.json\.[0-9a-f]+\.tmp$/;
+
+/**
+ * Remove entries not used for `maxAgeDays` and, beyond `maxEntries`, the least recently used; also temporary files
+ * left by an interrupted write more than a day ago. `keep` (the entry just written) always stays. Only files named as
+ * this cache names them are touched; one that vanishes meanwhile (another rekey pruning) is no error.
+ */
+export function pruneConfigCache(dir: string, keep?: string, now = Date.now(), maxAgeDays = CACHE_MAX_AGE_DAYS, maxEntries = CACHE_MAX_ENTRIES): string[] {
+  const removed: string[] = [];
+  const entries: { path: string; usedMs: number }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const remove = (path: string) => {
+    try {
+      unlinkSync(path);
+      removed.push(path);
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  };
+  for (const name of names) {
+    const isEntry = ENTRY.test(name);
+    if (!isEntry && !TEMP.test(name)) continue;
+    const path = join(dir, name);
+    if (path === keep) continue;
+    let usedMs: number;
+    try {
+      const stat = statSync(path);
+      usedMs = isEntry ? Math.max(stat.mtimeMs, stat.atimeMs) : stat.mtimeMs;
+    } catch {
+      continue;
+    }
+    if (!isEntry) {
+      if (now - usedMs > DAY_MS) remove(path);
+    } else if (now - usedMs > maxAgeDays * DAY_MS) remove(path);
+    else entries.push({ path, usedMs });
+  }
+  const room = Math.max(0, maxEntries - (keep === undefined ? 0 : 1));
+  if (entries.length > room) {
+    entries.sort((a, b) => b.usedMs - a.usedMs);
+    for (const { path } of entries.slice(room)) remove(path);
+  }
+  return removed;
 }
 
 function hashFile(path: string): string {
@@ -66,8 +132,10 @@ export async function loadConfigCached(file: string): Promise<Config> {
       dirs: Object.fromEntries(config.runbookDirs.map((dir) => [dir, listing(dir)])),
       config: { ...config, credentials },
     };
+    const { writeFileAtomic } = await import('../util/atomic-file.js');
     mkdirSync(join(where, '..'), { recursive: true, mode: 0o700 });
     writeFileAtomic(where, JSON.stringify(entry), 0o600);
+    pruneConfigCache(join(where, '..'), where);
   } catch {
     // A read-only home (some CI runners) only costs speed.
   }

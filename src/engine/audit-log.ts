@@ -2,11 +2,18 @@
  * The audit log, `.rekey/audit.jsonl` (mode 0600): one hash-chained record per phase outcome — who, when,
  * credential, run, fingerprints, result. A head file remembers the last record so that cutting records off the
  * end is caught as well as altering one in the middle.
+ *
+ * Cost of an append, whatever the log's length: the log's tail is read to chain to its last record (never the head,
+ * which may lag), the record is written and fsynced (1 fsync) before the caller goes on, and the head is moved by an
+ * atomic rename that is not fsynced. `syncAuditHead`, once at the end of a run, makes the head durable (2 fsyncs).
+ * Since each record is durable before the head names it, a crash can leave the head behind the log (which verify
+ * accepts: the next append moves it) but never ahead of it (which verify reports as records cut off the end).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { fsyncDir } from '../util/atomic-file.js';
 import { ChainWriter, readChain, verifyChain, type ChainedRecord } from './chain.js';
 
 export interface AuditEntry {
@@ -27,33 +34,74 @@ function headFile(stateDir: string): string {
   return join(stateDir, 'audit.head');
 }
 
-/** Append one audit record (and move the head). */
+let whoAmI: string | undefined;
+function who(): string {
+  if (whoAmI !== undefined) return whoAmI;
+  try {
+    whoAmI = `${userInfo().username}@${hostname()}`;
+  } catch {
+    // A container without a passwd entry has no user name; the uid still says who.
+    whoAmI = `uid ${process.getuid?.() ?? '?'}@${hostname()}`;
+  }
+  return whoAmI;
+}
+
+/** Append one audit record, fsynced before this returns, and move the head (not fsynced: see `syncAuditHead`). */
 export function appendAudit(stateDir: string, entry: AuditEntry): ChainedRecord {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const writer = new ChainWriter(auditFile(stateDir), 0o600);
-  let who = 'unknown';
-  try {
-    who = `${userInfo().username}@${hostname()}`;
-  } catch {
-    // A container without a passwd entry has no user name; the uid still says who.
-    who = `uid ${process.getuid?.() ?? '?'}@${hostname()}`;
-  }
-  const record = writer.append({ who, ...entry });
-  writeFileAtomic(headFile(stateDir), `${JSON.stringify({ seq: record.seq, hash: record.hash })}\n`, 0o600);
+  const record = writer.append({ who: who(), ...entry });
+  moveHead(stateDir, record);
   return record;
+}
+
+/**
+ * Point the head at a record that is already durable in the log: a new file renamed over the old one, so that a
+ * reader sees the old head or the new one, never a mix. Not fsynced (a head that lags after a power cut is allowed);
+ * a head left empty by one reads as no head, which verify does not report either.
+ */
+function moveHead(stateDir: string, record: ChainedRecord): void {
+  const head = headFile(stateDir);
+  const temp = join(stateDir, `.audit.head.${randomBytes(6).toString('hex')}.tmp`);
+  writeFileSync(temp, `${JSON.stringify({ seq: record.seq, hash: record.hash })}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    renameSync(temp, head);
+  } catch (error) {
+    unlinkSync(temp);
+    throw error;
+  }
+}
+
+/** Make the head durable (its content and its rename): once per run, after the run's last audit record. */
+export function syncAuditHead(stateDir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(headFile(stateDir), 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  fsyncDir(stateDir);
 }
 
 /** Check the audit log; the first broken record, or undefined when intact. */
 export function verifyAudit(stateDir: string): { ok: true; records: number } | { ok: false; seq: number; line: number; problem: string } {
-  const records = readChain(auditFile(stateDir));
-  const broken = verifyChain(records);
-  if (broken !== undefined) return { ok: false, ...broken };
+  // The head first, then the log: a run appending meanwhile can only make the log longer than the head read here
+  // (each record is durable before the head moves to it), never shorter.
   let head: { seq: number; hash: string } | undefined;
   try {
     head = JSON.parse(readFileSync(headFile(stateDir), 'utf8')) as { seq: number; hash: string };
   } catch {
     head = undefined;
   }
+  const records = readChain(auditFile(stateDir));
+  const broken = verifyChain(records);
+  if (broken !== undefined) return { ok: false, ...broken };
   const last = records.at(-1);
   if (head !== undefined && (last === undefined || last.seq < head.seq)) {
     return { ok: false, seq: (last?.seq ?? 0) + 1, line: records.length + 1, problem: `record ${(last?.seq ?? 0) + 1} to ${head.seq} were removed from the end` };

@@ -7,6 +7,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } f
 import { dirname } from 'node:path';
 import { redactor } from '../secret/redactor.js';
 import { fsyncDir } from '../util/atomic-file.js';
+import { JsonlEnds } from './jsonl-files.js';
 
 /** The hash of the empty chain's predecessor. */
 export const GENESIS = '0'.repeat(64);
@@ -41,6 +42,34 @@ export function readChain(file: string): ChainedRecord[] {
   return records;
 }
 
+/**
+ * The last record of a chained file, reading only as much of its end as it takes (a few kB however long the file),
+ * by the same rules as `readChain(file).at(-1)`: a torn last line is ignored, and an unparsable line before it is
+ * damage. Undefined for a missing or empty file.
+ */
+export function lastRecord(file: string): ChainedRecord | undefined {
+  const ends = JsonlEnds.open(file);
+  if (ends === undefined) return undefined;
+  try {
+    let last: ChainedRecord | undefined;
+    let lastLineTorn = false;
+    ends.fromEnd((line) => {
+      try {
+        last = JSON.parse(line) as ChainedRecord;
+        return true;
+      } catch (error) {
+        // The very last line may be torn by a crash mid-write; a bad line before it is damage that verify reports.
+        if (lastLineTorn) throw new Error(`${file}: the line before the last is not valid JSON`, { cause: error });
+        lastLineTorn = true;
+        return false;
+      }
+    });
+    return last;
+  } finally {
+    ends.close();
+  }
+}
+
 /** The first problem in a chain, or undefined when it is intact. */
 export function verifyChain(records: readonly ChainedRecord[]): { seq: number; line: number; problem: string } | undefined {
   let prev = GENESIS;
@@ -65,8 +94,8 @@ export class ChainWriter {
     private readonly mode = 0o600,
     afterAppend?: (seq: number) => void,
   ) {
-    const existing = readChain(file);
-    const last = existing.at(-1);
+    // Only the tail is read: appending costs the same however long the file has grown.
+    const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
     this.#prev = last?.hash ?? GENESIS;
     this.#afterAppend = afterAppend;

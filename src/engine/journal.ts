@@ -2,9 +2,9 @@
  * The run journal, `.rekey/runs/<run-id>.jsonl`: append-only, fsynced per record, hash-chained, holding
  * fingerprints and version ids and never a value. It is what `rekey resume` continues from.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { ChainWriter, readChain, type ChainedRecord } from './chain.js';
+import { journalFile, runsDir } from './jsonl-files.js';
 import type { Mode } from './types.js';
 
 /** Journal record types. */
@@ -18,27 +18,7 @@ export type JournalEvent =
 
 export type JournalRecord = ChainedRecord & JournalEvent;
 
-/** The folder holding run journals. */
-export function runsDir(stateDir: string): string {
-  return join(stateDir, 'runs');
-}
-
-/** The journal file of a run. */
-export function journalFile(stateDir: string, run: string): string {
-  return join(runsDir(stateDir), `${run}.jsonl`);
-}
-
-/** Every run id with a journal, oldest first. */
-export function listRuns(stateDir: string): string[] {
-  try {
-    return readdirSync(runsDir(stateDir))
-      .filter((f) => f.endsWith('.jsonl'))
-      .map((f) => f.slice(0, -6))
-      .sort();
-  } catch {
-    return [];
-  }
-}
+export { journalFile, listRuns, runsDir } from './jsonl-files.js';
 
 /** Read a run's journal. */
 export function readJournal(stateDir: string, run: string): JournalRecord[] {

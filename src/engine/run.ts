@@ -22,8 +22,10 @@ import type { SecretStore, VersionId } from '../store/contract.js';
 import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError, RotationFailedError } from '../util/errors.js';
 import { ensureStateDir } from '../util/state-dir.js';
+import { formatClock } from '../util/duration.js';
 import type { EngineEvent, EventSink } from '../ui/events.js';
-import { appendAudit } from './audit-log.js';
+import { appendAudit, syncAuditHead } from './audit-log.js';
+import { lastRuns } from './history.js';
 import { Journal, listRuns, readJournal, type JournalRecord } from './journal.js';
 import { acquireLock, type HeldLock } from './lock.js';
 import { newRunId } from './run-id.js';
@@ -684,8 +686,11 @@ class RunExecutor {
       startedAt: this.startedAt,
       stores: this.o.credential.stores.map((s) => s.ref.display),
       roundTrips: this.roundTrips,
+      incident: this.o.mode === 'incident' ? this.incidentSummary() : undefined,
     };
     if (result === 'done') this.audit('run', 'done');
+    // The run's last audit record is written: make the audit head durable, once per run rather than per record.
+    syncAuditHead(this.o.config.stateDir);
     summary.report = this.o.writeReport?.(summary);
     this.emit({ event: 'run.finished', credential: summary.credential, run: this.run, result, seconds: Math.round(ms) / 1000, outageSeconds: summary.outageMs === undefined ? undefined : Math.round(summary.outageMs) / 1000, report: summary.report, resumable, error });
     return summary;

@@ -166,6 +166,46 @@ describe('status, log and audit verify after a rotation', () => {
     expect(json).toEqual([expect.objectContaining({ event: 'status', credential: ws.credential, lastRunId: run, overdue: false })]);
   });
 
+  it('a run killed mid-way shows as interrupted, and once resumed as done; the audit head covers both processes', async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    const rowOf = (result: CliResult) => result.stdout.split('\n').find((line) => line.startsWith(ws.credential));
+    // Killed once the verify phase has begun: the generate and rollout audit records are written.
+    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: '9' } });
+    expect(killed.signal, show(killed)).toBe('SIGKILL');
+    const run = onlyRun(ws);
+    const during = await rekeyIn(ws, ['status']);
+    expect(during.code, show(during)).toBe(0);
+    expect(rowOf(during), during.stdout).toMatch(/^sandbox-key\s+sandbox\s+—\s+30d\s+unknown \(never rotated by rekey\)\s+\d{4}-\d\d-\d\d interrupted$/);
+    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([expect.objectContaining({ lastRunId: run, overdue: true, lastRun: expect.stringMatching(/ interrupted$/) })]);
+
+    // The killed process's audit records are already covered by the head: cutting the last one off is caught.
+    const file = join(ws.stateDir, 'audit.jsonl');
+    const original = readFileSync(file, 'utf8');
+    const lines = original.split('\n').filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    writeFileSync(file, lines.slice(0, -1).map((l) => `${l}\n`).join(''));
+    const cut = await rekeyIn(ws, ['audit', 'verify']);
+    expect(cut.code, show(cut)).toBe(1);
+    expect(cut.stdout).toMatch(/removed from the end/);
+    writeFileSync(file, original);
+
+    const resumed = await rekeyIn(ws, ['resume', run]);
+    expect(resumed.code, show(resumed)).toBe(0);
+    const after = await rekeyIn(ws, ['status']);
+    expect(rowOf(after), after.stdout).toMatch(/^sandbox-key\s+sandbox\s+0m\s+30d\s+in 29d\s+\d{4}-\d\d-\d\d done \(0:0\d\)$/);
+    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([expect.objectContaining({ event: 'status', credential: ws.credential, lastRunId: run, overdue: false })]);
+    expect(ndjson(await rekeyIn(ws, ['--json', 'log']))).toEqual([expect.objectContaining({ event: 'run', run, result: 'done', credential: ws.credential })]);
+
+    // After the run the head names the log's last record (durable, not lagging), and the whole chain verifies.
+    const records = audit(ws);
+    expect(JSON.parse(readFileSync(join(ws.stateDir, 'audit.head'), 'utf8'))).toEqual({ seq: records.at(-1)!['seq'], hash: records.at(-1)!['hash'] });
+    expect(chainProblem(records)).toBeUndefined();
+    const verified = await rekeyIn(ws, ['audit', 'verify']);
+    expect(verified.code, show(verified)).toBe(0);
+    expect(verified.stdout).toContain(`${records.length} records, chain intact`);
+  });
+
   it('status of a credential never rotated says so', async () => {
     const s = await sandbox();
     const ws = workspace({ sandbox: s });

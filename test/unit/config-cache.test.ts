@@ -1,0 +1,94 @@
+/**
+ * The config cache (~/.cache/rekey, or $XDG_CACHE_HOME/rekey) is pruned when a new entry is written: entries not used
+ * for CACHE_MAX_AGE_DAYS go, the most recently used CACHE_MAX_ENTRIES stay, and the warm path never scans the folder.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, cacheDir, loadConfigCached, pruneConfigCache } from '../../src/config/cache.js';
+
+const DAY = 86_400_000;
+let home: string;
+let work: string;
+let savedXdg: string | undefined;
+
+beforeEach(() => {
+  home = mkdtempSync(join(tmpdir(), 'rekey-cache-home-'));
+  work = mkdtempSync(join(tmpdir(), 'rekey-cache-work-'));
+  savedXdg = process.env['XDG_CACHE_HOME'];
+  process.env['XDG_CACHE_HOME'] = home;
+});
+afterEach(() => {
+  if (savedXdg === undefined) delete process.env['XDG_CACHE_HOME'];
+  else process.env['XDG_CACHE_HOME'] = savedXdg;
+  rmSync(home, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+function configFile(): string {
+  writeFileSync(join(work, '.env'), 'SANDBOX_API_KEY=sk_test_placeholder\n', { mode: 0o600 });
+  const file = join(work, 'rekey.yaml');
+  const yaml = ['credentials:', '  api:', '    runbook: sandbox', '    inputs:', '      baseUrl: http://127.0.0.1:9', '      account: unit', '    stores:', '      - dotenv: ./.env#SANDBOX_API_KEY', ''];
+  writeFileSync(file, yaml.join('\n'), { mode: 0o600 });
+  return file;
+}
+
+let counter = 0;
+/** A file in the cache folder named as the cache names entries, last written `writtenDaysAgo` and read `readDaysAgo`. */
+function entry(writtenDaysAgo: number, readDaysAgo = writtenDaysAgo, name = `config-${(counter++).toString(16).padStart(24, '0')}.json`): string {
+  mkdirSync(cacheDir(), { recursive: true });
+  const path = join(cacheDir(), name);
+  writeFileSync(path, '{}', { mode: 0o600 });
+  utimesSync(path, new Date(Date.now() - readDaysAgo * DAY), new Date(Date.now() - writtenDaysAgo * DAY));
+  return path;
+}
+
+describe('config cache pruning', () => {
+  it('writing an entry removes entries unused for the max age and old leftovers, and keeps the rest', async () => {
+    const stale = entry(CACHE_MAX_AGE_DAYS + 10);
+    const readLately = entry(CACHE_MAX_AGE_DAYS + 10, 1); // written long ago, but read yesterday: in use
+    const fresh = entry(2);
+    const oldTemp = entry(2, 2, '.config-0123456789abcdef01234567.json.a1b2c3d4e5f6.tmp');
+    const youngTemp = entry(0, 0, '.config-0123456789abcdef01234567.json.0f0f0f0f0f0f.tmp'); // maybe another writer's
+    const unrelated = entry(400, 400, 'notes.txt');
+    const config = await loadConfigCached(configFile());
+    expect(config.credentials.has('api')).toBe(true);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(oldTemp)).toBe(false);
+    for (const kept of [readLately, fresh, youngTemp, unrelated]) expect(existsSync(kept), kept).toBe(true);
+    // The new entry itself is there.
+    expect(readdirSync(cacheDir()).filter((n) => /^config-[0-9a-f]{24}\.json$/.test(n))).toHaveLength(3);
+  });
+
+  it('the warm path neither rewrites its entry nor prunes', async () => {
+    const file = configFile();
+    await loadConfigCached(file);
+    const written = readdirSync(cacheDir()).filter((n) => n.startsWith('config-'));
+    expect(written).toHaveLength(1);
+    const own = join(cacheDir(), written[0]!);
+    utimesSync(own, new Date(Date.now() - DAY), new Date(Date.now() - DAY));
+    const before = statSync(own).mtimeMs;
+    const stale = entry(CACHE_MAX_AGE_DAYS + 5);
+    const again = await loadConfigCached(file);
+    expect(again.credentials.has('api')).toBe(true);
+    expect(statSync(own).mtimeMs).toBe(before);
+    expect(existsSync(stale)).toBe(true);
+  });
+
+  it('keeps at most the max number of entries, the most recently used, and always the one just written', () => {
+    const now = Date.now();
+    const paths = [5, 1, 4, 2, 3].map((daysAgo) => entry(daysAgo + 10, daysAgo));
+    const keep = entry(20, 20); // the one just written, whatever its times
+    const removed = pruneConfigCache(cacheDir(), keep, now, CACHE_MAX_AGE_DAYS, 3);
+    // Room for two besides `keep`: the ones read 1 and 2 days ago.
+    expect(removed.sort()).toEqual([paths[0]!, paths[2]!, paths[4]!].sort());
+    for (const path of [keep, paths[1]!, paths[3]!]) expect(existsSync(path)).toBe(true);
+  });
+
+  it('a missing cache folder is no error, and the defaults are sane', () => {
+    expect(pruneConfigCache(join(home, 'nowhere'))).toEqual([]);
+    expect(CACHE_MAX_AGE_DAYS).toBeGreaterThanOrEqual(7);
+    expect(CACHE_MAX_ENTRIES).toBeGreaterThanOrEqual(8);
+  });
+});
