@@ -68,6 +68,26 @@ export async function rotateCredential(args: {
   }
   let summary: RunSummary | undefined;
   let code: number = ExitCode.done;
+  // Ctrl-C while rekey works (a prompt reads it as a key, and says so itself): every step done so far is in the
+  // journal, so stop at once, and say where the run stands and how to go on.
+  const where: { run?: string; step?: string; outage: boolean } = { outage: false };
+  const sink: EventSink = {
+    emit(event) {
+      if (event.event === 'run.started') where.run = event.run;
+      else if (event.event === 'step.started') where.step = event.name;
+      else if (event.event === 'outage.started') where.outage = true;
+      else if (event.event === 'outage.ended') where.outage = false;
+      args.sink.emit(event);
+    },
+  };
+  const interrupted = () => {
+    const step = where.step === undefined ? '' : ` during "${where.step}"`;
+    const outage = where.outage ? ' The outage window is still open: the old key is dead and the new one is not rolled out everywhere yet.' : '';
+    const next = where.run === undefined ? 'nothing was started' : `continue with \`rekey resume ${where.run}\``;
+    process.stderr.write(`\ninterrupted${step}; every step done so far is in the journal.${outage} Next: ${next}\n`);
+    process.exit(ExitCode.interrupted);
+  };
+  process.once('SIGINT', interrupted);
   try {
     summary = await executeRun({
       config: args.config,
@@ -75,7 +95,7 @@ export async function rotateCredential(args: {
       runbook,
       mode: args.mode,
       interaction: args.interaction,
-      sink: args.sink,
+      sink,
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       ...(args.since === undefined ? {} : { since: args.since }),
       writeReport: (s) => writeReport(args.config.stateDir, s),
@@ -85,19 +105,16 @@ export async function rotateCredential(args: {
     summary = (error as RotationFailedError & { summary?: RunSummary }).summary;
     if (summary === undefined) throw error;
     code = ExitCode.failed;
+  } finally {
+    process.off('SIGINT', interrupted);
   }
   if (!args.json) await printTimeline(summary);
   return { code, summary };
 }
 
-/** The timeline chart on screen after a run. */
+/** The timeline chart on screen after a run: the drill's chart (outage window, totals against the budget). */
 export async function printTimeline(summary: RunSummary): Promise<void> {
-  const { timelineBars, splitTime } = await import('../report/timeline.js');
-  const { formatClock, formatSeconds } = await import('../util/duration.js');
-  const { styler } = await import('../ui/style.js');
-  const s = styler();
-  const bars = timelineBars(summary.timeline, summary.ms);
-  if (bars.length === 0) return;
-  const { humanMs, machineMs } = splitTime(summary.timeline);
-  process.stdout.write(`\n${bars.map((b) => ` ${b}`).join('\n')}\n ${s.dim(`█ rekey ${formatSeconds(machineMs)} · ▒ you ${formatClock(humanMs)}`)}\n`);
+  const [{ timelineChart }, { styler }] = await Promise.all([import('../report/timeline.js'), import('../ui/style.js')]);
+  const lines = timelineChart({ ...summary, report: undefined }, styler(process.stdout));
+  if (lines.length > 0) process.stdout.write(`\n${lines.join('\n')}\n`);
 }

@@ -10,7 +10,7 @@
  * mints one when they press Enter (or the answers file says `yes`), and a confirmed revoke step revokes the old key in
  * the sandbox. A runbook that cannot be played by the sandbox (aws-iam-access-key) is refused with exit 2.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret } from '../secret/secret.js';
@@ -54,7 +54,7 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
     return code === ExitCode.done ? ExitCode.done : code;
   } finally {
     await sandbox.close();
-    if (!keep) rmSync(folder, { recursive: true, force: true });
+    if (!keep) removeRehearsal(folder, json);
   }
 }
 
@@ -136,6 +136,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     };
     const { sink, interaction } = await drillInteraction({ answers: input.options['answers'], json, rehearsal: actor });
     sinkRef = sink;
+    (interaction as Partial<import('../ui/interaction.js').AnswersInteraction>).refuseUnknownSteps?.(runbook);
     ensureAnswerable(runbook, interaction, true);
 
     if (json) {
@@ -171,7 +172,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     return code;
   } finally {
     await sandbox.close();
-    if (!keep) rmSync(folder, { recursive: true, force: true });
+    if (!keep) removeRehearsal(folder, json);
   }
 }
 
@@ -180,4 +181,11 @@ function generatedSeed(step: import('../runbook/types.js').Step | undefined, ran
   if (step?.kind !== 'generate') return randomBytes(24).toString('hex');
   const bytes = randomBytes(step.bytes);
   return `${step.prefix}${step.encoding === 'hex' ? bytes.toString('hex') : bytes.toString('base64url')}`;
+}
+
+/** Remove the rehearsal's folder, saying so: the report named above goes with it. */
+function removeRehearsal(folder: string, json: boolean): void {
+  const reported = existsSync(join(folder, '.rekey', 'reports'));
+  rmSync(folder, { recursive: true, force: true });
+  if (reported && !json) process.stdout.write(`removed ${folder} with its report; keep them next time with --keep\n`);
 }

@@ -1,11 +1,23 @@
 /**
- * The timeline as text bars: one bar per step, the person's time (a prompt open: ▒) and rekey's own (█) told apart,
- * within a step as well as between steps. Shared by the screen and the report.
+ * The timeline as a text chart: one bar per step, the person's time (a prompt open: ▒) and rekey's own (█) told
+ * apart, within a step as well as between steps. One chart for the drill's screen, every other run's screen, and the
+ * report.
  */
-import type { TimelineEntry } from '../engine/run.js';
+import type { RunSummary, TimelineEntry } from '../engine/run.js';
 import { formatClock, formatDuration, formatSeconds } from '../util/duration.js';
 
-const WIDTH = 40;
+export const PHASE_TITLES: Readonly<Record<string, string>> = { generate: 'generate', rollout: 'roll out', verify: 'verify', revoke: 'revoke', audit: 'audit' };
+
+/** Colours for the chart (ui/style.ts `styler()` on a terminal); `plain` paints nothing. */
+export interface Styler {
+  dim(text: string): string;
+  red(text: string): string;
+  yellow(text: string): string;
+  cyan(text: string): string;
+}
+
+const same = (text: string): string => text;
+const plain: Styler = { dim: same, red: same, yellow: same, cyan: same };
 
 /** Of one step's time, the person's (waiting at a prompt) and rekey's own. */
 export function stepTime(e: TimelineEntry): { humanMs: number; machineMs: number } {
@@ -27,20 +39,6 @@ export function stepWho(e: TimelineEntry): string {
   return e.human ? `you ${formatDuration(humanMs)} · rekey ${formatSeconds(machineMs)}` : `rekey ${formatSeconds(machineMs)}`;
 }
 
-/** Lines of a bar chart of the timeline (no colour; callers colour if they like). */
-export function timelineBars(entries: readonly TimelineEntry[], totalMs: number): string[] {
-  const shown = entries.filter((e) => e.result !== 'skipped');
-  if (shown.length === 0 || totalMs <= 0) return [];
-  const nameWidth = Math.min(28, Math.max(...shown.map((e) => e.name.length)));
-  return shown.map((e) => {
-    const start = Math.min(WIDTH - 1, Math.floor((e.startMs / totalMs) * WIDTH));
-    const length = Math.min(WIDTH - start, Math.max(1, Math.round((e.ms / totalMs) * WIDTH)));
-    const { human, machine } = stepBar(e, length);
-    const name = e.name.length > nameWidth ? `${e.name.slice(0, nameWidth - 1)}…` : e.name.padEnd(nameWidth);
-    return `${e.phase.padEnd(8)} ${name} ${(' '.repeat(start) + human + machine).padEnd(WIDTH)} ${stepWho(e)}${e.result === 'failed' ? ' ✗' : ''}`;
-  });
-}
-
 /** Time spent by the person (prompts open) and by rekey, over the whole run. */
 export function splitTime(entries: readonly TimelineEntry[]): { humanMs: number; machineMs: number } {
   let humanMs = 0;
@@ -51,6 +49,54 @@ export function splitTime(entries: readonly TimelineEntry[]): { humanMs: number;
     machineMs += t.machineMs;
   }
   return { humanMs, machineMs };
+}
+
+/** `(budget 5:00, 3:48 to spare)` or `(budget 5:00, over by 0:12)`. */
+export function budgetWords(totalMs: number, budgetMs: number, s: Styler): string {
+  const over = totalMs - budgetMs;
+  return over > 0 ? s.red(`(budget ${formatClock(budgetMs)}, over by ${formatClock(over)})`) : `(budget ${formatClock(budgetMs)}, ${formatClock(-over)} to spare)`;
+}
+
+/**
+ * The end-of-run chart, on screen after every run and in the report: one row per step on one time axis (the run's length), the person's time in ▒ (a prompt open)
+ * and rekey's in █, split within a step too, the outage window (overlap none) as its own row, then the totals against the budget.
+ */
+export function timelineChart(summary: RunSummary, s: Styler = plain, width = 40): string[] {
+  const shown = summary.timeline.filter((e) => e.result !== 'skipped');
+  const total = summary.ms;
+  if (shown.length === 0 || total <= 0) return [];
+  const column = (ms: number) => Math.min(width - 1, Math.max(0, Math.floor((ms / total) * width)));
+  const span = (startMs: number, ms: number) => {
+    const start = column(startMs);
+    return { start, length: Math.max(1, Math.min(width - start, Math.round((ms / total) * width))) };
+  };
+  const nameWidth = Math.min(30, Math.max(...shown.map((e) => e.name.length), 'outage window'.length));
+  const row = (phase: string, name: string, start: number, bar: string, length: number, label: string) => {
+    const label_ = name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name.padEnd(nameWidth);
+    return ` ${phase.padEnd(8)} ${label_} ${' '.repeat(start)}${bar}${' '.repeat(width - start - length)}  ${label}`;
+  };
+  const lines: string[] = [];
+  lines.push(s.dim(` ${''.padEnd(8)} ${''.padEnd(nameWidth)} 0${formatDuration(total).padStart(width - 1)}`));
+  for (const e of shown) {
+    const { start, length } = span(e.startMs, e.ms);
+    const { human, machine } = stepBar(e, length);
+    const label = e.human ? `${s.cyan(`you ${formatDuration(stepTime(e).humanMs)}`)} · rekey ${formatSeconds(stepTime(e).machineMs)}` : `rekey ${formatSeconds(e.ms)}`;
+    lines.push(row(PHASE_TITLES[e.phase] ?? e.phase, e.name, start, (human === '' ? '' : s.cyan(human)) + machine, length, `${label}${e.result === 'failed' ? s.red(' ✗') : ''}`));
+  }
+  if (summary.outageMs !== undefined) {
+    // The window closes when verify is done; it opened outageMs before that.
+    const verified = shown.filter((e) => e.phase === 'verify').at(-1);
+    const end = verified !== undefined ? verified.startMs + verified.ms : total;
+    const { start, length } = span(Math.max(0, end - summary.outageMs), summary.outageMs);
+    lines.push(row('', 'outage window', start, s.yellow('░'.repeat(length)), length, s.yellow(`old key dead ${formatSeconds(summary.outageMs)}`)));
+  }
+  const { humanMs, machineMs } = splitTime(shown);
+  const totals = [`${s.cyan(`▒ you ${formatDuration(humanMs)}`)}`, `█ rekey ${formatSeconds(machineMs)}`];
+  if (summary.outageMs !== undefined) totals.push(s.yellow(`░ outage window ${formatSeconds(summary.outageMs)}`));
+  totals.push(`total ${formatDuration(total)}${summary.budgetMs > 0 ? ` ${budgetWords(total, summary.budgetMs, s)}` : ''}`);
+  lines.push('', ` ${totals.join(' · ')}`);
+  if (summary.report !== undefined) lines.push(` report ${summary.report}`);
+  return lines;
 }
 
 /** `done in 1:12 (budget 5:00)`. */

@@ -9,11 +9,12 @@
  */
 import type { RunSummary } from '../engine/run.js';
 import { formatClock, formatDuration, formatSeconds } from '../util/duration.js';
-import { splitTime, stepBar, stepTime } from '../report/timeline.js';
+import { budgetWords, PHASE_TITLES } from '../report/timeline.js';
+// The end-of-run chart lives with the report's, which draws the same one.
+export { timelineChart } from '../report/timeline.js';
 import type { EngineEvent, EventSink } from './events.js';
 import { cursorControl, styler } from './style.js';
 
-const PHASE_TITLES: Readonly<Record<string, string>> = { generate: 'generate', rollout: 'roll out', verify: 'verify', revoke: 'revoke', audit: 'audit' };
 const PHASE_NUMBERS: Readonly<Record<string, number>> = { generate: 1, rollout: 2, verify: 3, revoke: 4, audit: 5 };
 
 type Styler = ReturnType<typeof styler>;
@@ -164,54 +165,6 @@ export class TextSink implements EventSink {
     this.#ticker = undefined;
     this.#out.write('\r\x1b[K');
   }
-}
-
-/** `(budget 5:00, 3:48 to spare)` or `(budget 5:00, over by 0:12)`. */
-function budgetWords(totalMs: number, budgetMs: number, s: Styler): string {
-  const over = totalMs - budgetMs;
-  return over > 0 ? s.red(`(budget ${formatClock(budgetMs)}, over by ${formatClock(over)})`) : `(budget ${formatClock(budgetMs)}, ${formatClock(-over)} to spare)`;
-}
-
-/**
- * The end-of-run chart: one row per step on one time axis (the run's length), the person's time in ▒ (a prompt open)
- * and rekey's in █, split within a step too, the outage window (overlap none) as its own row, then the totals against the budget.
- */
-export function timelineChart(summary: RunSummary, s: Styler = styler({ isTTY: false } as NodeJS.WriteStream), width = 40): string[] {
-  const shown = summary.timeline.filter((e) => e.result !== 'skipped');
-  const total = summary.ms;
-  if (shown.length === 0 || total <= 0) return [];
-  const column = (ms: number) => Math.min(width - 1, Math.max(0, Math.floor((ms / total) * width)));
-  const span = (startMs: number, ms: number) => {
-    const start = column(startMs);
-    return { start, length: Math.max(1, Math.min(width - start, Math.round((ms / total) * width))) };
-  };
-  const nameWidth = Math.min(30, Math.max(...shown.map((e) => e.name.length), 'outage window'.length));
-  const row = (phase: string, name: string, start: number, bar: string, length: number, label: string) => {
-    const label_ = name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name.padEnd(nameWidth);
-    return ` ${phase.padEnd(8)} ${label_} ${' '.repeat(start)}${bar}${' '.repeat(width - start - length)}  ${label}`;
-  };
-  const lines: string[] = [];
-  lines.push(s.dim(` ${''.padEnd(8)} ${''.padEnd(nameWidth)} 0${formatDuration(total).padStart(width - 1)}`));
-  for (const e of shown) {
-    const { start, length } = span(e.startMs, e.ms);
-    const { human, machine } = stepBar(e, length);
-    const label = e.human ? `${s.cyan(`you ${formatDuration(stepTime(e).humanMs)}`)} · rekey ${formatSeconds(stepTime(e).machineMs)}` : `rekey ${formatSeconds(e.ms)}`;
-    lines.push(row(PHASE_TITLES[e.phase] ?? e.phase, e.name, start, (human === '' ? '' : s.cyan(human)) + machine, length, `${label}${e.result === 'failed' ? s.red(' ✗') : ''}`));
-  }
-  if (summary.outageMs !== undefined) {
-    // The window closes when verify is done; it opened outageMs before that.
-    const verified = shown.filter((e) => e.phase === 'verify').at(-1);
-    const end = verified !== undefined ? verified.startMs + verified.ms : total;
-    const { start, length } = span(Math.max(0, end - summary.outageMs), summary.outageMs);
-    lines.push(row('', 'outage window', start, s.yellow('░'.repeat(length)), length, s.yellow(`old key dead ${formatSeconds(summary.outageMs)}`)));
-  }
-  const { humanMs, machineMs } = splitTime(shown);
-  const totals = [`${s.cyan(`▒ you ${formatDuration(humanMs)}`)}`, `█ rekey ${formatSeconds(machineMs)}`];
-  if (summary.outageMs !== undefined) totals.push(s.yellow(`░ outage window ${formatSeconds(summary.outageMs)}`));
-  totals.push(`total ${formatDuration(total)}${summary.budgetMs > 0 ? ` ${budgetWords(total, summary.budgetMs, s)}` : ''}`);
-  lines.push('', ` ${totals.join(' · ')}`);
-  if (summary.report !== undefined) lines.push(` report ${summary.report}`);
-  return lines;
 }
 
 /** The sink for the current output mode. */

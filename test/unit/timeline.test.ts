@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TimelineEntry } from '../../src/engine/run.js';
-import { splitTime, stepBar, stepTime, stepWho, timelineBars } from '../../src/report/timeline.js';
+import type { RunSummary } from '../../src/engine/run.js';
+import { splitTime, stepBar, stepTime, stepWho, timelineChart } from '../../src/report/timeline.js';
 
 const entry = (over: Partial<TimelineEntry>): TimelineEntry => ({ phase: 'generate', step: 'mint', name: 'request a key', human: false, startMs: 0, ms: 100, waitMs: 0, result: 'done', detail: undefined, ...over });
 
@@ -34,10 +35,15 @@ describe('timeline: person vs rekey', () => {
     expect(splitTime(steps)).toEqual({ humanMs: 7_000, machineMs: 200 });
   });
 
-  it('the report\'s bars show both shares of a human step on one row', () => {
-    const steps = [entry({ name: 'preflight', ms: 1_000 }), entry({ name: 'request a key', human: true, startMs: 1_000, ms: 3_000, waitMs: 2_000 })];
-    const [first, second] = timelineBars(steps, 4_000);
-    expect(first).toMatch(/^generate preflight +█{10} {30} rekey 1\.0s$/);
-    expect(second).toMatch(/^generate request a key {11}▒{20}█{10} you 2\.0s · rekey 1\.0s$/);
+  it('the chart (screen and report) shows both shares of a human step on one row, the outage window and the totals', () => {
+    const timeline = [entry({ name: 'preflight', ms: 1_000 }), entry({ name: 'request a key', human: true, startMs: 1_000, ms: 3_000, waitMs: 2_000 })];
+    const summary = { timeline, ms: 4_000, outageMs: 3_000, budgetMs: 300_000, report: undefined } as unknown as RunSummary;
+    const lines = timelineChart(summary);
+    expect(lines[0]).toMatch(/^ +0 +4\.0s$/);
+    expect(lines[1]).toMatch(/^ generate preflight +█{10} {30}  rekey 1\.0s$/);
+    expect(lines[2]).toMatch(/^ generate request a key +▒{20}█{10}  you 2\.0s · rekey 1\.0s$/);
+    // Verify never ran here, so the window is drawn up to the end of the run.
+    expect(lines[3]).toMatch(/^ +outage window +░{30}  old key dead 3\.0s$/);
+    expect(lines.at(-1)).toBe(' ▒ you 2.0s · █ rekey 2.0s · ░ outage window 3.0s · total 4.0s (budget 5:00, 4:56 to spare)');
   });
 });

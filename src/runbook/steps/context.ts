@@ -25,6 +25,11 @@ export interface StepContext {
   readonly roundTrips: number[];
   /** A line for the person (never a value). */
   note(message: string): void;
+  /**
+   * Ask the provider about a pasted key before anything is written (the runbook's own checks of the new key): a text
+   * saying why it is rejected, or undefined when it is accepted or the provider cannot be reached (verify decides).
+   */
+  checkNew?(candidate: Secret): Promise<string | undefined>;
 }
 
 export interface StepOutcome {
@@ -45,5 +50,13 @@ export class StepFailedError extends Error {
   ) {
     super(message);
     this.name = 'StepFailedError';
+  }
+}
+
+/** An HTTP step that never got an answer (refused, timed out, no route): the provider said nothing about the key. */
+export class ProviderUnreachableError extends StepFailedError {
+  constructor(step: string, message: string, hint?: string) {
+    super(step, message, hint);
+    this.name = 'ProviderUnreachableError';
   }
 }

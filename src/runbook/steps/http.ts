@@ -8,7 +8,7 @@ import { redactor } from '../../secret/redactor.js';
 import { describeUrl } from '../load.js';
 import { render } from '../template.js';
 import type { HttpStep } from '../types.js';
-import { StepFailedError, type StepContext, type StepOutcome } from './context.js';
+import { ProviderUnreachableError, StepFailedError, type StepContext, type StepOutcome } from './context.js';
 
 /** Run one http step. */
 export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOutcome> {
@@ -37,6 +37,7 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
   const where = `${step.method} ${describeUrl(step.url)}`;
   const attempts = step.retry?.attempts ?? 1;
   let last = '';
+  let answered = false;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (attempt > 1) await sleep(step.retry!.delayMs);
     const started = performance.now();
@@ -45,10 +46,12 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
       response = await fetch(url, { method: step.method, headers, body, signal: AbortSignal.timeout(step.timeoutMs), redirect: 'manual' });
     } catch (error) {
       ctx.roundTrips.push(performance.now() - started);
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-      last = `no response (${cause})`;
+      // fetch() says "fetch failed"; the reason (ECONNREFUSED, a timeout, a bad certificate) is in its cause.
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      last = `no response (${cause?.code ?? cause?.message ?? (error as Error).message ?? (error as Error).name})`;
       continue;
     }
+    answered = true;
     const text = await response.text();
     ctx.roundTrips.push(performance.now() - started);
     if (step.expect.includes(response.status)) {
@@ -59,11 +62,9 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
     }
     last = `got ${response.status}${summary(text)}`;
   }
-  throw new StepFailedError(
-    step.id,
-    `${step.name}: ${last}, expected ${step.expect.join(' or ')}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
-    `request was ${where}`,
-  );
+  const message = `${step.name}: ${last}, expected ${step.expect.join(' or ')}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`;
+  if (!answered) throw new ProviderUnreachableError(step.id, message, `the provider could not be reached: check the network and the URL (request was ${where})`);
+  throw new StepFailedError(step.id, message, `request was ${where}`);
 }
 
 /** Why the response's fields do not match the step's `match`, or undefined when they do (or there is none). */

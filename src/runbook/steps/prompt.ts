@@ -28,14 +28,30 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
       throw new StepFailedError(step.id, `${step.name}: ${(error as Error).message}`, (error as { hint?: string }).hint);
     }
     const old = ctx.vars.old;
-    const value = await interaction.askSecret(step.id, 'Paste the new key (hidden)', (candidate) => {
+    const shape = (candidate: string): string | undefined => {
       const trimmed = candidate.trim();
       if (trimmed === '') return 'nothing was pasted';
       if (pattern !== undefined && !pattern.test(trimmed)) return `that does not look like a ${runbook.title} key${runbook.secret.description === undefined ? '' : ` (${runbook.secret.description})`}`;
       if (old !== undefined && old.reveal() === trimmed) return 'that is the old key: request a new one in the dashboard first';
       return undefined;
-    });
-    minted = new Secret(value.trim());
+    };
+    // A key of the right shape can still be wrong (a character short, another account's): the provider is asked before
+    // anything is written, and a rejected key is asked for again. With overlap none the old key is dead by now, so a
+    // wrong key written to the stores would leave nothing that works.
+    const rejected = new Set<string>();
+    for (;;) {
+      const candidate = new Secret((await interaction.askSecret(step.id, 'Paste the new key (hidden)', shape)).trim());
+      const problem = await ctx.checkNew?.(candidate);
+      if (problem === undefined) {
+        minted = candidate;
+        break;
+      }
+      if (rejected.has(candidate.reveal()) || rejected.size >= 4) {
+        throw new StepFailedError(step.id, `${step.name}: ${problem}`, 'nothing was written; copy the whole key again from the dashboard and start again — a new drill takes the key you paste, and does not ask for another');
+      }
+      rejected.add(candidate.reveal());
+      ctx.note(`the key ${candidate.mask} is refused: ${problem}; nothing was written — paste it again`);
+    }
   }
   if (step.confirm !== undefined) {
     const yes = await interaction.confirm(step.id, render(step.confirm, ctx.vars).text);
