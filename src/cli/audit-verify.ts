@@ -12,7 +12,7 @@ export default async function auditVerify(_input: CommandInput, globals: Globals
   } else if (result.ok) {
     process.stdout.write(`${file}: ${result.records} records, chain intact\n`);
   } else {
-    process.stdout.write(`${file}:${result.line}: record ${result.seq} ${result.problem}\n`);
+    process.stdout.write(`${file}:${result.line}: ${result.problem}\n`);
   }
   return result.ok ? ExitCode.done : ExitCode.failed;
 }

@@ -28,6 +28,11 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
       overdue: ageMs === undefined || (maxAge !== undefined && ageMs >= maxAge),
       lastRun: last === undefined ? '—' : `${last.startedAt.slice(0, 10)} ${last.result}${last.ms === undefined ? '' : ` (${formatClock(last.ms)})`}`,
       lastRunId: last?.run,
+      // A run that stopped half-way may hold a new key in some stores, or (overlap none) a dead old one: say so.
+      attention:
+        last !== undefined && (last.result === 'failed' || last.result === 'interrupted')
+          ? `run ${last.run} ${last.result === 'failed' ? `failed${last.error === undefined ? '' : ` (${last.error})`}` : 'was interrupted'}: finish it with \`rekey resume ${last.run}\`, or see \`rekey log ${last.run}\``
+          : undefined,
     };
   });
   if (globals.json === true) {
@@ -40,5 +45,6 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
   const line = (r: Record<(typeof cols)[number], string>) => cols.map((c) => r[c].padEnd(width[c]!)).join('  ').trimEnd();
   process.stdout.write(`${line(header)}\n`);
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
+  for (const row of rows) if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
   return ExitCode.done;
 }

@@ -104,10 +104,10 @@ export function verifyAudit(stateDir: string): { ok: true; records: number } | {
   if (broken !== undefined) return { ok: false, ...broken };
   const last = records.at(-1);
   if (head !== undefined && (last === undefined || last.seq < head.seq)) {
-    return { ok: false, seq: (last?.seq ?? 0) + 1, line: records.length + 1, problem: `record ${(last?.seq ?? 0) + 1} to ${head.seq} were removed from the end` };
+    return { ok: false, seq: (last?.seq ?? 0) + 1, line: records.length + 1, problem: (last?.seq ?? 0) + 1 === head.seq ? `record ${head.seq} was removed from the end` : `records ${(last?.seq ?? 0) + 1} to ${head.seq} were removed from the end` };
   }
   if (head !== undefined && last !== undefined && last.seq === head.seq && last.hash !== head.hash) {
-    return { ok: false, seq: last.seq, line: records.length, problem: 'the last record was replaced' };
+    return { ok: false, seq: last.seq, line: records.length, problem: `the last record (${last.seq}) was replaced` };
   }
   return { ok: true, records: records.length };
 }

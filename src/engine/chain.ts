@@ -75,9 +75,9 @@ export function verifyChain(records: readonly ChainedRecord[]): { seq: number; l
   let prev = GENESIS;
   for (const [index, record] of records.entries()) {
     const { hash, ...rest } = record;
-    if (record.seq !== index + 1) return { seq: record.seq, line: index + 1, problem: `expected record ${index + 1}, found ${record.seq}: a record was removed or reordered` };
-    if (record.prev !== prev) return { seq: record.seq, line: index + 1, problem: 'does not follow the record before it: that one was altered or removed' };
-    if (hashRecord(rest) !== hash) return { seq: record.seq, line: index + 1, problem: 'its content was altered after it was written' };
+    if (record.seq !== index + 1) return { seq: record.seq, line: index + 1, problem: `record ${record.seq} stands where record ${index + 1} should: a record was removed or reordered` };
+    if (record.prev !== prev) return { seq: record.seq, line: index + 1, problem: `record ${record.seq} does not follow the record before it: that one was altered or removed` };
+    if (hashRecord(rest) !== hash) return { seq: record.seq, line: index + 1, problem: `record ${record.seq} was altered after it was written` };
     prev = hash;
   }
   return undefined;

@@ -178,6 +178,7 @@ describe('status, log and audit verify after a rotation', () => {
     expect(during.code, show(during)).toBe(0);
     expect(rowOf(during), during.stdout).toMatch(/^sandbox-key\s+sandbox\s+—\s+30d\s+unknown \(never rotated by rekey\)\s+\d{4}-\d\d-\d\d interrupted$/);
     expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([expect.objectContaining({ lastRunId: run, overdue: true, lastRun: expect.stringMatching(/ interrupted$/) })]);
+    expect(during.stdout).toContain(`! sandbox-key: run ${run} was interrupted: finish it with \`rekey resume ${run}\``);
 
     // The killed process's audit records are already covered by the head: cutting the last one off is caught.
     const file = join(ws.stateDir, 'audit.jsonl');
@@ -194,6 +195,7 @@ describe('status, log and audit verify after a rotation', () => {
     expect(resumed.code, show(resumed)).toBe(0);
     const after = await rekeyIn(ws, ['status']);
     expect(rowOf(after), after.stdout).toMatch(/^sandbox-key\s+sandbox\s+0m\s+30d\s+in 29d\s+\d{4}-\d\d-\d\d done \(0:0\d\)$/);
+    expect(after.stdout).not.toContain('!');
     expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([expect.objectContaining({ event: 'status', credential: ws.credential, lastRunId: run, overdue: false })]);
     expect(ndjson(await rekeyIn(ws, ['--json', 'log']))).toEqual([expect.objectContaining({ event: 'run', run, result: 'done', credential: ws.credential })]);
 

@@ -110,11 +110,11 @@ describe('the audit head', () => {
     writeFileSync(auditFile(dir), `${lines.slice(0, 4).join('\n')}\n`);
     const cut = verifyAudit(dir);
     expect(cut.ok).toBe(false);
-    expect(cut.ok === false && cut.problem).toMatch(/record 5 to 6 were removed from the end/);
+    expect(cut.ok === false && cut.problem).toMatch(/records 5 to 6 were removed from the end/);
     // Replacing the last record by another one of the same number is caught too.
     writeFileSync(auditFile(dir), `${lines.slice(0, 5).join('\n')}\n`);
     new ChainWriter(auditFile(dir)).append({ who: 'mallory', ...entry('run', 'forged') });
-    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 6, problem: 'the last record was replaced' });
+    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 6, problem: 'the last record (6) was replaced' });
   });
 
   it('is never ahead of the log: after each append it names the record just made durable', () => {
@@ -167,7 +167,7 @@ describe('the audit head', () => {
     appendAudit(dir, entry('run'));
     syncAuditHead(dir);
     truncateSync(auditFile(dir), 0);
-    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 1, problem: 'record 1 to 2 were removed from the end' });
+    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 1, problem: 'records 1 to 2 were removed from the end' });
   });
 });
 
