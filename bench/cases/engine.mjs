@@ -157,7 +157,7 @@ async function measure(sandbox, { quick, log }) {
       `floor: ${inBreakdown.roundTripCount} dependent provider calls × ~${LATENCY_MS} ms; in-process overhead ${inBreakdown.overheadMs.median} ms/run (in steps, beside the round trips: ${inBreakdown.inStepsNotRoundTripMs.median} ms; between steps — journal, audit, locks: ${inBreakdown.betweenStepsMs.median} ms)`,
       `fsync: ${median(ip.map((s) => s.fsyncCalls))} fsyncSync calls per run taking ${describe(ip.map((s) => s.fsyncMs)).median} ms (p90 ${describe(ip.map((s) => s.fsyncMs)).p90}) of the ${inBreakdown.overheadMs.median} ms overhead; by source: ${fsyncSources.join(', ')}`,
       `CLI: the run's own clock says ${cliBreakdown.runMs.median} ms of a ${describe(c.map((s) => s.processMs)).median} ms process (node start-up, imports, config, report: ${describe(c.map((s) => s.processMs - s.wallMs)).median} ms); overhead inside the run ${cliBreakdown.overheadMs.median} ms vs ${inBreakdown.overheadMs.median} ms warm in-process`,
-      `appendAudit (6 per run): ${auditAppend.map((a) => `${a.records} records ${a.median} ms`).join(' · ')} — it re-reads the whole audit.jsonl each time`,
+      `appendAudit (6 per run): ${auditAppend.map((a) => `${a.records} records ${a.median} ms`).join(' · ')} (it reads only the log's tail: the cost must not grow with the log)`,
       `first in-process run of the process: ${Math.round(cold.wallMs)} ms vs ${inBreakdown.runMs.median} ms warm (+${Math.round(cold.wallMs - inBreakdown.runMs.median)} ms of one-time costs: fetch's first use, first store I/O, cold code), which every CLI invocation pays`,
     ],
   };

@@ -3,7 +3,8 @@
  * checked and the old value read; then one screen walks the five phases with a running clock against the budget, the
  * current step's instructions and dashboard URL, and (overlap none) a live outage-window timer; at the end, the
  * timeline chart (the person's time and rekey's), the outage window, the totals against the budget and the report.
- * `rekey rehearse --runbook <name>` runs the same drill against the sandbox (see rehearse.ts).
+ * `rekey rehearse --runbook <name>` runs the same drill against the sandbox (see rehearse.ts), and `rekey incident` runs
+ * it in incident mode (see incident.ts).
  */
 import type { Config, CredentialConfig } from '../config/types.js';
 import type { Mode } from '../engine/types.js';
@@ -87,11 +88,17 @@ export async function runDrill(args: {
   sink: EventSink;
   interaction: Interaction;
   json: boolean;
+  /** Incident: start of the audit window (when the leak began). */
+  since?: Date;
+  /** Incident: revoke the old key before roll out (see RunOptions.revokeFirst). */
+  revokeFirst?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const { config, credential, runbook, sink, json } = args;
   // A pattern given as an input must be a valid expression before anyone requests a key.
   const { secretPattern } = await import('../runbook/types.js');
   secretPattern(runbook, credential.inputs);
+  // An answers file for this one runbook: a step id it does not have is a typo (rotate may share a file, so not there).
+  (args.interaction as Partial<import('../ui/interaction.js').AnswersInteraction>).refuseUnknownSteps?.(runbook);
   ensureAnswerable(runbook, args.interaction, args.mode === 'rehearsal');
 
   // A drill never mints a key it cannot roll out: every store is read and checked first.
@@ -113,7 +120,17 @@ export async function runDrill(args: {
   let summary: RunSummary;
   let code: number = ExitCode.done;
   try {
-    summary = await executeRun({ config, credential, runbook, mode: args.mode, interaction: args.interaction, sink, writeReport: (s) => writeReport(config.stateDir, s) });
+    summary = await executeRun({
+      config,
+      credential,
+      runbook,
+      mode: args.mode,
+      interaction: args.interaction,
+      sink,
+      ...(args.since === undefined ? {} : { since: args.since }),
+      ...(args.revokeFirst === true ? { revokeFirst: true } : {}),
+      writeReport: (s) => writeReport(config.stateDir, s),
+    });
   } catch (error) {
     const failed = (error as RotationFailedError & { summary?: RunSummary }).summary;
     if (!(error instanceof RotationFailedError) || failed === undefined) throw error;
@@ -122,6 +139,8 @@ export async function runDrill(args: {
   }
   if (!json) {
     const [{ timelineChart }, { styler }] = await Promise.all([import('../ui/sink.js'), import('../ui/style.js')]);
+    // What to do next after a failure (roll back happened, or resume to fix forward): on screen, not only in the report.
+    if (code !== ExitCode.done && summary.hint !== undefined) process.stdout.write(`next: ${summary.hint}\n`);
     const chart = timelineChart(summary, styler(process.stdout));
     if (chart.length > 0) process.stdout.write(`\n${chart.join('\n')}\n`);
   }

@@ -47,6 +47,16 @@ program
   .action(run(() => import('./drill.js')));
 
 program
+  .command('incident')
+  .description('a leaked credential: rotate it now, prove the old key dead, then find where it leaked (working tree, git history) and audit since the leak')
+  .argument('<credential>', 'credential id from rekey.yaml')
+  .requiredOption('--since <time>', 'when the leak began: ISO 8601, "YYYY-MM-DD HH:MM" (local time), or an age such as 3h or 2d')
+  .option('--revoke-first', 'revoke and prove the old key dead right after the new key is staged, before roll out (consumers fail until roll out is done; no rollback)')
+  .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
+  .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
+  .action(run(() => import('./incident.js')));
+
+program
   .command('rotate')
   .description('rotate unattended (cron, CI): steps that need a person fail unless --answers supplies them')
   .argument('[credentials...]', 'credential ids (default with --due: every credential past its max age)')

@@ -8,8 +8,10 @@ export default async function resume(input: CommandInput, globals: Globals): Pro
   const credential = credentialOf(config, first.credential);
   const json = globals.json === true;
   const { createSink } = await import('../ui/sink.js');
-  const sink = createSink(json);
-  const interaction = await interactionFor(input.options, sink, first.mode === 'drill' || first.mode === 'incident');
+  const inner = createSink(json);
+  const interaction = await interactionFor(input.options, inner, first.mode === 'drill' || first.mode === 'incident');
+  // An incident run shows its own lines (the old key proven dead) on resume too.
+  const sink = first.mode === 'incident' ? await (await import('./incident.js')).incidentSink(inner, json) : inner;
   const since = first.since === undefined ? undefined : new Date(first.since);
   return (await rotateCredential({ config, credential, mode: first.mode, sink, interaction, json, resume: run, ...(since ? { since } : {}) })).code;
 }

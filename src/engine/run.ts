@@ -7,18 +7,21 @@
  *   I1 no lost secret — the new value is staged in the stores before the mint step counts as done; the old value
  *      stays current or previous in every store until retire, which runs only after the old key is proven dead.
  *   I2 no early revoke — revoke comes after verify; a failure before it rolls back (or, with overlap none, stops
- *      for a fix forward, since minting already killed the old key).
+ *      for a fix forward, since minting already killed the old key). The one exception is an incident run with
+ *      --revoke-first: the old key is revoked and proven dead right after the new key is staged (durable, so I1
+ *      holds), before roll out; from then on a failure is fixed forward, as with overlap none.
  *   I5 idempotent steps — every step can run again; resume never mints a second key when one is staged.
  */
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import type { Config, CredentialConfig } from '../config/types.js';
 import { Secret } from '../secret/secret.js';
-import type { Interaction, StepOutcome } from '../runbook/steps/context.js';
+import { NotConfirmedError, ProviderUnreachableError, StepFailedError, type Interaction, type StepOutcome } from '../runbook/steps/context.js';
 import { runStep } from '../runbook/steps/index.js';
 import { runCommand } from '../runbook/steps/exec.js';
 import type { TemplateVars } from '../runbook/template.js';
-import { mints, needsPerson, type Runbook, type Step } from '../runbook/types.js';
-import type { SecretStore, VersionId } from '../store/contract.js';
+import { mints, needsPerson, type HttpStep, type Runbook, type Step } from '../runbook/types.js';
+import type { SecretStore, StoredValue, VersionId } from '../store/contract.js';
 import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError, RotationFailedError } from '../util/errors.js';
 import { ensureStateDir } from '../util/state-dir.js';
@@ -42,6 +45,12 @@ export interface RunOptions {
   readonly resume?: string;
   /** Start of the audit window (incident: when the leak began; else the last rotation). */
   readonly since?: Date;
+  /**
+   * Incident only (DESIGN I2's one exception): revoke and prove the old key dead right after the new key is minted
+   * and staged, before roll out and verify. No effect for overlap none, where the mint already kills the old key.
+   * A resumed run takes the order from its journal, never from here.
+   */
+  readonly revokeFirst?: boolean;
   /** Write reports here instead of the state folder's reports/. */
   readonly writeReport?: (summary: RunSummary) => string | undefined;
 }
@@ -82,8 +91,37 @@ export interface RunSummary {
   readonly startedAt: string;
   readonly stores: readonly string[];
   readonly roundTrips: readonly number[];
+  /** Incident runs: when the leak began, when the old key was proven dead, where it leaked. */
+  readonly incident?: IncidentSummary | undefined;
   report?: string | undefined;
 }
+
+/** What the leak search found, as journaled (paths, lines, commit ids; never a value). */
+export type LeakRecord = import('./leak-search.js').LeakSearchResult | { readonly notSearched: string };
+
+export interface IncidentSummary {
+  /** Start of the audit window: when the leak began (ISO). */
+  readonly since: string;
+  /** End of the audit window: when the run finished (ISO). */
+  readonly until: string;
+  /** The old key was revoked before roll out (--revoke-first). */
+  readonly revokeFirst: boolean;
+  /** --revoke-first was asked for but changes nothing (overlap none). */
+  readonly revokeFirstMoot: boolean;
+  /** Whether the runbook has a step that proves the old key dead (a check expecting a rejection). */
+  readonly provable: boolean;
+  /** When the old key was proven dead (ISO), and how long after the run started. */
+  readonly provenDeadAt: string | undefined;
+  readonly deadAfterMs: number | undefined;
+  /** Revoke-first: from the start of the revoke until roll out and verify were done (consumers fail meanwhile). */
+  readonly revokeWindowMs: number | undefined;
+  readonly leak: LeakRecord | undefined;
+}
+
+/** Events of incident runs beyond the engine's own (rendered by `rekey incident`; printed as-is with --json). */
+export type IncidentEvent =
+  | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
+  | { event: 'leak.search'; credential: string; run: string; summary: string; leak: LeakRecord };
 
 interface Unit {
   readonly phase: Phase;
@@ -133,7 +171,8 @@ class RunExecutor {
   readonly run: string;
   readonly journal: Journal;
   readonly started = performance.now();
-  readonly startedAt: string;
+  /** When the run began (a resumed run: when its first attempt began). */
+  startedAt: string;
   readonly timeline: TimelineEntry[] = [];
   readonly roundTrips: number[] = [];
   readonly records: Record<string, unknown> = {};
@@ -153,12 +192,28 @@ class RunExecutor {
   /** Time spent with a prompt open, waiting for the person (or the answers file); the timeline splits steps by it. */
   waitedMs = 0;
   readonly interaction: Interaction;
+  /** The old key is revoked before roll out (incident --revoke-first); a resumed run reads it from its journal. */
+  revokeFirst: boolean;
+  /** When the run first started (its run.started record), across resumes. */
+  firstAt: string;
+  /** The leak's start given with --since (journaled, so a resume keeps it). */
+  leakSince: string | undefined;
+  /** When the old value came to be, as far as rekey can tell: the last rotation rekey finished, or the stores' date. */
+  oldSince: string | undefined;
+  provenDeadAt: string | undefined;
+  deadAfterMs: number | undefined;
+  leak: LeakRecord | undefined;
+  /** A resumed revoke-first run whose window is still open: say so when the walk begins. */
+  windowToAnnounce = false;
 
   constructor(readonly o: RunOptions) {
     this.resumed = o.resume !== undefined;
+    this.revokeFirst = o.mode === 'incident' && o.revokeFirst === true && o.runbook.overlap !== 'none';
     this.run = o.resume ?? newRunId();
     this.journal = new Journal(o.config.stateDir, this.run);
     this.startedAt = new Date().toISOString();
+    this.firstAt = this.startedAt;
+    this.leakSince = o.since?.toISOString();
     this.interaction = this.timedInteraction(o.interaction);
   }
 
@@ -187,6 +242,11 @@ class RunExecutor {
     this.o.sink.emit(event);
   }
 
+  /** An incident event: sinks that do not know it ignore it (the text screen), --json prints it. */
+  emitIncident(event: IncidentEvent): void {
+    (this.o.sink as { emit(event: EngineEvent | IncidentEvent): void }).emit(event);
+  }
+
   get overlap(): string {
     return this.o.runbook.overlap;
   }
@@ -206,6 +266,14 @@ class RunExecutor {
       this.emit({ event: 'run.started', credential: credential.id, run: this.run, mode: this.o.mode, runbook: runbook.name, overlap: runbook.overlap, resumed: this.resumed, budgetMs: credential.budgetMs, stores: credential.stores.map((s) => s.ref.display) });
       if (this.overlap === 'none' && !this.resumed) {
         this.emit({ event: 'note', level: 'warn', message: `overlap none: minting the new ${runbook.title} key kills the old one at once; the outage window runs until roll out and verify are done` });
+      }
+      if (this.revokeFirst) {
+        this.emit({ event: 'note', level: 'warn', message: 'revoke first (--revoke-first): the old key is revoked and proven dead right after the new key is staged, before roll out and verify; consumers still on the old key fail until roll out and verify are done, and there is no rollback after the revoke (a failure is fixed forward with `rekey resume`)' });
+      } else if (this.o.revokeFirst === true && this.overlap === 'none' && !this.resumed) {
+        this.emit({ event: 'note', level: 'info', message: '--revoke-first changes nothing for overlap none: minting the new key already kills the old one' });
+      }
+      if (this.o.mode === 'incident' && runbook.verifyRevoked.length === 0) {
+        this.emit({ event: 'note', level: 'warn', message: `runbook ${runbook.name} has no step that checks the old key is rejected: rekey cannot prove it dead, so check it by hand` });
       }
       return await this.walk();
     } finally {
@@ -228,12 +296,13 @@ class RunExecutor {
       if (first?.type !== 'run.started' || first.credential !== this.o.credential.id) continue;
       const last = records.findLast((r) => r.type === 'run.finished' || r.type === 'run.resumed');
       if (last?.type === 'run.finished' && last.result !== 'failed') continue;
+      const noRollback = this.overlap === 'none' || first.revokeFirst === true;
       for (const { store, ref } of this.stores) {
         const held = (await store.readStaged(ref, run).catch(() => undefined)) ?? (await store.readPrevious(ref, run).catch(() => undefined));
         if (held === undefined) continue;
         throw new RefusedError(
           `run ${run} of ${this.o.credential.id} did not finish and still keeps a value in ${ref.display}: a new run would mint a key the store cannot take`,
-          `finish that run with \`rekey resume ${run}\`${this.overlap === 'none' ? '' : ` or undo it with \`rekey rollback ${run}\``}`,
+          `finish that run with \`rekey resume ${run}\`${noRollback ? '' : ` or undo it with \`rekey rollback ${run}\``}`,
         );
       }
     }
@@ -243,12 +312,28 @@ class RunExecutor {
   loadJournal(): void {
     const records = this.journal.records();
     if (!this.resumed) {
-      this.journal.append({ type: 'run.started', credential: this.o.credential.id, runbook: this.o.runbook.name, overlap: this.o.runbook.overlap, mode: this.o.mode, pid: process.pid, host: hostname(), ...(this.o.since ? { since: this.o.since.toISOString() } : {}) });
+      const started = this.journal.append({
+        type: 'run.started',
+        credential: this.o.credential.id,
+        runbook: this.o.runbook.name,
+        overlap: this.o.runbook.overlap,
+        mode: this.o.mode,
+        pid: process.pid,
+        host: hostname(),
+        ...(this.o.since ? { since: this.o.since.toISOString() } : {}),
+        // The chosen order is part of the run: a resume keeps it whatever its command line says.
+        ...(this.revokeFirst ? { revokeFirst: true } : {}),
+      });
+      this.firstAt = started.at;
       return;
     }
     const first = records[0];
     if (first === undefined || first.type !== 'run.started') throw new RefusedError(`run ${this.run} has no journal to resume from`);
     if (first.credential !== this.o.credential.id) throw new RefusedError(`run ${this.run} rotates ${first.credential}, not ${this.o.credential.id}`);
+    this.revokeFirst = first.revokeFirst === true;
+    this.firstAt = first.at;
+    this.leakSince = first.since ?? this.leakSince;
+    this.resumeRevokeWindow(records);
     const finished = records.findLast((r) => r.type === 'run.finished');
     if (finished !== undefined && finished.type === 'run.finished' && finished.result !== 'failed') {
       throw new RefusedError(`run ${this.run} already finished: ${finished.result}`, finished.result === 'done' ? 'nothing to resume' : 'start a new rotation instead');
@@ -257,11 +342,100 @@ class RunExecutor {
       if (record.type === 'step.started') this.startedSteps.add(record.step);
       if (record.type === 'step.done') this.done.set(record.step, record);
     }
+    this.startedAt = first.at;
+    this.resumeOutage(records);
     this.journal.append({ type: 'run.resumed', pid: process.pid });
   }
 
+  /**
+   * Revoke-first: the window in which consumers fail opened in an earlier attempt, when the early revoke began (the
+   * journal says when). Closed and known if verify was done before the interruption; else still open, and this
+   * attempt closes it. Either way the report states the whole window, as for overlap none.
+   */
+  resumeRevokeWindow(records: readonly JournalRecord[]): void {
+    if (!this.revokeFirst) return;
+    const revokeStarted = records.find((r) => r.type === 'step.started' && (r.step.startsWith('revoke:') || r.step.startsWith('prove-dead:')));
+    if (revokeStarted === undefined) return;
+    const opened = Date.parse(revokeStarted.at);
+    // In revoke-first order, what follows verify is the leak search, retire and audit.
+    const verified = records.some((r) => r.type === 'step.started' && (r.step === 'leak-search' || r.step.startsWith('retire:') || r.phase === 'audit'));
+    const verifySteps = records.filter((r) => r.type === 'step.done' && r.phase === 'verify');
+    if (verified && verifySteps.length > 0) {
+      this.outageMs = Math.max(0, Date.parse(verifySteps.at(-1)!.at) - opened);
+      return;
+    }
+    this.outageStart = performance.now() - (Date.now() - opened);
+    // Announced once the run has started on screen (walk), not before its header.
+    this.windowToAnnounce = true;
+  }
+
+  /** The audit checks a person answered no to, for the audit log; undefined when there were none. */
+  auditFindings(): string | undefined {
+    const open = Object.entries(this.records).filter(([, record]) => (record as { confirmed?: unknown }).confirmed === false).map(([step]) => step);
+    return open.length === 0 ? undefined : `not confirmed: ${open.join(', ')} (activity not recognised, to investigate)`;
+  }
+
+  /** The runbook's HTTP checks of the new key, run with a pasted candidate: why the provider rejects it, if it does. */
+  async checkCandidate(candidate: Secret): Promise<string | undefined> {
+    const checks = this.o.runbook.verify.filter((step): step is HttpStep => step.kind === 'http');
+    const saved = this.fresh;
+    this.fresh = candidate;
+    try {
+      for (const step of checks) await this.runbookStep(step);
+      return undefined;
+    } catch (error) {
+      // Unreachable: the provider said nothing about the key; verify asks again once the key is safely staged.
+      if (error instanceof ProviderUnreachableError || !(error instanceof StepFailedError)) return undefined;
+      return `${this.o.runbook.title} rejects it (${messageOf(error)})`;
+    } finally {
+      this.fresh = saved;
+    }
+  }
+
+  /** Whether the runbook's prove-dead checks pass with the old key now (a key already revoked): each asked once. */
+  async oldKeyAlreadyDead(): Promise<boolean> {
+    const checks = this.o.runbook.verifyRevoked.filter((step): step is HttpStep => step.kind === 'http');
+    if (checks.length === 0) return false;
+    try {
+      for (const step of checks) await this.runbookStep({ ...step, retry: undefined });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Overlap none: the outage window of a resumed run opened in an earlier attempt, when its mint step began (the
+   * journal says when). If verify was done before the interruption the window is closed and its length known; if not,
+   * it is still open, and this attempt closes it: either way the report states the whole window, not this attempt's.
+   */
+  resumeOutage(records: readonly JournalRecord[]): void {
+    if (this.overlap !== 'none') return;
+    const mintStarted = records.find((r) => r.type === 'step.started' && r.step === 'mint');
+    if (mintStarted === undefined) return;
+    const opened = Date.parse(mintStarted.at);
+    const verifySteps = records.filter((r) => r.type === 'step.done' && r.phase === 'verify');
+    const verifyDone = records.some((r) => r.type === 'step.started' && r.phase === 'revoke');
+    if (verifyDone && verifySteps.length > 0) {
+      this.outageMs = Date.parse(verifySteps.at(-1)!.at) - opened;
+      return;
+    }
+    // On this process's clock: the window opened (now − elapsed) ago.
+    this.outageStart = performance.now() - (Date.now() - opened);
+    this.emit({ event: 'outage.started' });
+    this.emit({ event: 'note', level: 'warn', message: `the outage window has been open since ${mintStarted.at} (the interrupted attempt's mint): finish roll out and verify now` });
+  }
+
+  /**
+   * The start of the audit window: when the leak began (incident --since); else since the old key came to be — the
+   * last rotation rekey finished, or the date the stores give the current version; else (nothing known) the run's start.
+   */
+  windowStart(): string {
+    return this.leakSince ?? this.oldSince ?? this.firstAt;
+  }
+
   vars(): TemplateVars {
-    const since = this.o.since?.toISOString() ?? this.startedAt;
+    const since = this.windowStart();
     return { new: this.fresh, old: this.old, inputs: this.o.credential.inputs, run: { id: this.run, since, started: this.startedAt }, credential: this.o.credential.id };
   }
 
@@ -301,6 +475,7 @@ class RunExecutor {
       interaction: this.interaction,
       roundTrips: this.roundTrips,
       note: (message: string) => this.emit({ event: 'note', level: 'info', message }),
+      checkNew: (candidate: Secret) => this.checkCandidate(candidate),
     };
     return runStep(step, ctx, this.o.config.baseDir);
   }
@@ -325,6 +500,7 @@ class RunExecutor {
         }
         this.old = values[0]!.value;
         this.oldFp = this.old.fingerprint;
+        this.oldSince = oldValueSince(this.o.config.stateDir, this.o.credential.id, this.run, values);
         this.base = values.map((v) => v.version);
         let detail = `${stores.length} store${stores.length === 1 ? '' : 's'} agree on ${this.old.mask} (${this.oldFp})`;
         const checks = runbook.verify.filter((s) => s.kind === 'http');
@@ -336,10 +512,23 @@ class RunExecutor {
             for (const step of checks) await this.runbookStep(step);
             detail += ` · old key ${this.old.mask} works`;
           } catch (error) {
-            if (this.o.mode !== 'incident') {
-              throw new RotationFailedError(`the old key is rejected by the runbook's check (${messageOf(error)})`, 'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way');
+            if (error instanceof ProviderUnreachableError) {
+              throw new RotationFailedError(`could not reach ${runbook.title} to check the old key ${this.old.mask}: ${messageOf(error)}`, 'nothing was minted; check the network and the runbook inputs (baseUrl), then run again');
             }
-            detail += ' · old key already rejected';
+            if (this.o.mode === 'incident') {
+              detail += ' · old key already rejected';
+            } else if (this.overlap === 'none' && (await this.oldKeyAlreadyDead())) {
+              // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
+              detail += ` · old key ${this.old.mask} already dead`;
+              this.outageStart = performance.now();
+              this.emit({ event: 'outage.started' });
+              this.emit({ event: 'note', level: 'warn', message: `the provider already rejects the old key ${this.old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that key; do not request another` });
+            } else {
+              throw new RotationFailedError(
+                `the runbook's check, run with the old key ${this.old.mask}, failed: ${messageOf(error)}`,
+                'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way',
+              );
+            }
           } finally {
             this.fresh = saved;
           }
@@ -349,6 +538,7 @@ class RunExecutor {
       restore: (data) => {
         this.oldFp = data?.['old'] as string;
         this.base = (data?.['base'] as VersionId[]) ?? [];
+        this.oldSince = oldValueSince(this.o.config.stateDir, this.o.credential.id, this.run, []);
       },
     });
 
@@ -373,14 +563,14 @@ class RunExecutor {
         if (this.fresh === undefined) {
           let minted: Secret | undefined;
           for (const step of minting) {
-            const outcome = await this.runbookStep(step);
-            if (outcome.minted !== undefined) {
-              minted = outcome.minted;
-              if (this.overlap === 'none') {
-                this.outageStart = performance.now();
-                this.emit({ event: 'outage.started' });
-              }
+            // Overlap none: the old key dies when the person clicks (or the API call mints), somewhere while this step
+            // runs, so the window is counted from the step's start: an upper bound, never an under-count.
+            if (this.overlap === 'none' && this.outageStart === undefined && this.outageMs === undefined && mints(step)) {
+              this.outageStart = performance.now();
+              this.emit({ event: 'outage.started' });
             }
+            const outcome = await this.runbookStep(step);
+            if (outcome.minted !== undefined) minted = outcome.minted;
           }
           if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
           if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
@@ -483,6 +673,7 @@ class RunExecutor {
         },
       });
     });
+    if (this.o.mode === 'incident') units.push(this.leakSearchUnit());
     stores.forEach(({ store, ref }, i) => {
       units.push({
         phase: 'revoke',
@@ -497,6 +688,20 @@ class RunExecutor {
       });
     });
 
+    if (this.o.mode === 'incident') {
+      units.push({
+        phase: 'audit',
+        id: 'audit-window',
+        name: 'audit window',
+        human: false,
+        run: async () => {
+          const { localTime, span } = await import('./incident.js');
+          const since = new Date(this.windowStart());
+          const now = new Date();
+          return { detail: `${localTime(since, now)} → ${localTime(now, now)} (${span(now.getTime() - since.getTime())}): every use of the old key ${this.old?.mask ?? this.oldFp ?? ''} in this window is suspect`, data: { since: since.toISOString(), until: now.toISOString() } };
+        },
+      });
+    }
     runbook.audit.forEach((step) => {
       units.push({
         phase: 'audit',
@@ -508,13 +713,88 @@ class RunExecutor {
           // back: audit steps go on without it (one whose template needs {{ old }} says so when it renders).
           await this.needOld().catch(() => undefined);
           await this.needNew();
-          const outcome = await this.runbookStep(step);
+          let outcome: StepOutcome;
+          try {
+            outcome = await this.runbookStep(step);
+          } catch (error) {
+            if (!(error instanceof NotConfirmedError)) throw error;
+            // "No" to an audit checklist is a finding, not a failed rotation: the key is rotated and the old one is
+            // dead either way. It goes in the report and the audit log, and the person is told what to do next.
+            const since = this.windowStart();
+            this.emit({ event: 'note', level: 'warn', message: `${step.name}: answered no — activity you don't recognise since ${since} is a leak to investigate: \`rekey incident ${this.o.credential.id} --since <when it began>\` rotates again and searches where it leaked` });
+            outcome = { detail: 'answered no: activity not recognised, see the report', record: { confirmed: false, finding: 'the person did not confirm this check: activity they do not recognise, to investigate', since } };
+          }
           if (outcome.record !== undefined) this.records[step.id] = outcome.record;
           return { detail: outcome.detail, data: outcome.record === undefined ? undefined : { recorded: Object.keys(outcome.record) } };
         },
       });
     });
     return units;
+  }
+
+  /**
+   * The leak search of an incident (leak-search.ts). It runs right before retire: after the old key is proven dead
+   * (it never delays that), after roll out and verify (it never lengthens a revoke-first window), and while the stores
+   * still hold the old value, so a run killed at any point can still search on resume. Its findings (paths, lines,
+   * commit ids; never the value) are journaled with the step, so a resume after retire reuses them. It never fails the
+   * run: an incident must not stop on a search.
+   */
+  leakSearchUnit(): Unit {
+    return {
+      phase: 'revoke',
+      id: 'leak-search',
+      name: 'leak search',
+      human: false,
+      run: async () => {
+        const { describeLeak, searchLeak } = await import('./leak-search.js');
+        const old = await this.needOld().catch(() => undefined);
+        let leak: LeakRecord;
+        let summary: string;
+        if (old === undefined) {
+          summary = `skipped: the old value (${this.oldFp}) is in none of the stores any more, so there is nothing to search for`;
+          leak = { notSearched: summary };
+        } else {
+          const { config, credential } = this.o;
+          const exclude = [config.stateDir, ...credential.stores.filter((s) => s.ref.kind === 'dotenv').map((s) => resolve(config.baseDir, s.ref.path))];
+          try {
+            const found = await searchLeak({ folder: config.baseDir, value: old, exclude });
+            leak = found;
+            summary = describeLeak(found);
+          } catch (error) {
+            summary = `failed: ${messageOf(error)}`;
+            leak = { notSearched: summary };
+          }
+        }
+        this.leak = leak;
+        this.audit('leak-search', 'done', summary);
+        this.emitIncident({ event: 'leak.search', credential: this.o.credential.id, run: this.run, summary, leak });
+        return { detail: summary, data: { leak } };
+      },
+      restore: (data) => {
+        this.leak = data?.['leak'] as LeakRecord | undefined;
+      },
+    };
+  }
+
+  /** The order units run in: the five phases; with revoke-first, revoke and prove-dead right after generate. */
+  stages(units: readonly Unit[]): Array<{ phase: Phase; early: boolean; units: Unit[] }> {
+    const early = (u: Unit) => u.id.startsWith('revoke:') || u.id.startsWith('prove-dead:');
+    const of = (phase: Phase, keep: (u: Unit) => boolean = () => true, isEarly = false) => ({ phase, early: isEarly, units: units.filter((u) => u.phase === phase && keep(u)) });
+    if (!this.revokeFirst) return phases.map((phase) => of(phase));
+    return [of('generate'), of('revoke', early, true), of('rollout'), of('verify'), of('revoke', (u) => !early(u)), of('audit')];
+  }
+
+  /** The old key is proven dead (the last prove-dead step passed, now or before an interruption). */
+  async provenDead(step: string): Promise<void> {
+    const before = this.done.get(step);
+    const at = before?.at ?? new Date().toISOString();
+    this.provenDeadAt = at;
+    this.deadAfterMs = Math.max(0, Date.parse(at) - Date.parse(this.firstAt));
+    if (this.o.mode === 'incident') {
+      // A resumed run names the old key by its mask while a store still holds it (else by its fingerprint).
+      if (this.old === undefined) await this.needOld().catch(() => undefined);
+      this.emitIncident({ event: 'old.dead', credential: this.o.credential.id, run: this.run, mask: this.old?.mask, fingerprint: this.oldFp, at, afterStartMs: this.deadAfterMs });
+    }
   }
 
   /** A value this run staged in any store (for a resumed mint). */
@@ -561,17 +841,31 @@ class RunExecutor {
 
   async walk(): Promise<RunSummary> {
     const units = this.plan();
+    const lastProveDead = units.filter((u) => u.id.startsWith('prove-dead:')).at(-1);
     let current: Phase | undefined;
+    let early = false;
+    if (this.windowToAnnounce) {
+      this.emit({ event: 'outage.started' });
+      this.emit({ event: 'note', level: 'warn', message: 'revoke first: the old key was revoked before the interruption; consumers still on it fail until roll out and verify are done: finish them now' });
+    }
     try {
-      for (const phase of phases) {
+      for (const stage of this.stages(units)) {
+        const { phase } = stage;
         current = phase;
-        const inPhase = units.filter((u) => u.phase === phase);
+        early = stage.early;
+        const inPhase = stage.units;
         if (inPhase.length === 0) continue;
         this.emit({ event: 'phase.started', phase });
+        // Revoke-first: consumers on the old key fail from the revoke until roll out and verify are done.
+        if (early && this.outageStart === undefined && inPhase.some((u) => !this.done.has(u.id))) {
+          this.outageStart = performance.now();
+          this.emit({ event: 'outage.started' });
+        }
         for (let i = 0; i < inPhase.length; ) {
           const unit = inPhase[i]!;
           if (unit.group === undefined) {
             await this.runUnit(unit);
+            if (unit === lastProveDead) await this.provenDead(unit.id);
             i++;
             continue;
           }
@@ -585,13 +879,21 @@ class RunExecutor {
           this.outageMs = performance.now() - this.outageStart;
           this.emit({ event: 'outage.ended', ms: this.outageMs });
         }
-        this.audit(phase, 'done');
+        if (!this.revokeFirst || phase !== 'revoke') this.audit(phase, 'done', phase === 'revoke' ? this.deadDetail() : phase === 'audit' ? this.auditFindings() : undefined);
+        else if (early) this.audit('revoke', 'done', `revoked before roll out (--revoke-first) · ${this.deadDetail() ?? 'proven dead'}`);
+        else this.audit('retire', 'done');
       }
     } catch (error) {
       const failure = error instanceof UnitFailure ? error : new UnitFailure(units[0]!, error);
-      return this.fail(failure, current ?? 'generate');
+      return this.fail(failure, current ?? 'generate', early);
     }
     return this.finish('done');
+  }
+
+  /** `old key proven dead at <time> (1:02 after start)`, for incident audit records. */
+  deadDetail(): string | undefined {
+    if (this.o.mode !== 'incident' || this.provenDeadAt === undefined || this.deadAfterMs === undefined) return undefined;
+    return `old key proven dead at ${this.provenDeadAt} (${formatClock(this.deadAfterMs)} after start)`;
   }
 
   audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): void {
@@ -607,15 +909,21 @@ class RunExecutor {
   }
 
   /** A step failed: roll back where the overlap allows it, else leave the run resumable. */
-  async fail(failure: UnitFailure, phase: Phase): Promise<never> {
+  async fail(failure: UnitFailure, phase: Phase, early = false): Promise<never> {
     const minted = this.newFp !== undefined || this.done.has('mint');
     const beforeRevoke = phase === 'generate' || phase === 'rollout' || phase === 'verify';
+    // Revoke-first: once the early revoke has begun the old key may be dead, so there is no going back to it.
+    const revokedEarly = this.revokeFirst && (early || phase === 'rollout' || phase === 'verify');
     let result: RunResult = 'failed';
     let resumable = true;
     let hint = hintOf(failure.error);
     if (!minted && phase === 'generate') {
       // Nothing minted: nothing to undo beyond any staging, and a new run is as good as a resume.
       resumable = failure.unit.id === 'mint';
+    } else if (revokedEarly && early) {
+      hint = `revoke first: the old key may already be revoked, and the new key is staged but not yet current; fix the cause and run \`rekey resume ${this.run}\` to prove the old key dead and roll out the new one (no rollback: the old key is being killed)`;
+    } else if (revokedEarly) {
+      hint = `revoke first: the old key was revoked before roll out, so there is no going back; fix the cause and run \`rekey resume ${this.run}\` to finish rolling out the new key`;
     } else if (beforeRevoke && this.overlap !== 'none') {
       try {
         await this.rollback(`${failure.unit.name} failed`);
@@ -659,6 +967,22 @@ class RunExecutor {
       }
     }
     this.audit('rollback', 'rolled-back', reason);
+  }
+
+  /** The incident part of the summary. */
+  incidentSummary(): IncidentSummary {
+    const revokeWindowMs = !this.revokeFirst ? undefined : (this.outageMs ?? (this.outageStart !== undefined ? performance.now() - this.outageStart : undefined));
+    return {
+      since: this.windowStart(),
+      until: new Date().toISOString(),
+      revokeFirst: this.revokeFirst,
+      revokeFirstMoot: this.o.revokeFirst === true && this.overlap === 'none',
+      provable: this.o.runbook.verifyRevoked.length > 0,
+      provenDeadAt: this.provenDeadAt,
+      deadAfterMs: this.deadAfterMs,
+      revokeWindowMs,
+      leak: this.leak,
+    };
   }
 
   finish(result: RunResult, error?: string, hint?: string, resumable = false): RunSummary {
@@ -709,7 +1033,15 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
   if (options.runbook.overlap === 'none') {
     throw new RefusedError(`run ${options.resume} uses runbook ${options.runbook.name} with overlap none: the old key died when the new one was minted, so rollback would restore a dead key`, `fix forward: rekey resume ${options.resume}`);
   }
-  if (records.some((r) => (r.type === 'step.started' || r.type === 'step.done') && (r.step.startsWith('revoke:') || r.step.startsWith('prove-dead:')))) {
+  const revoking = records.some((r) => (r.type === 'step.started' || r.type === 'step.done') && (r.step.startsWith('revoke:') || r.step.startsWith('prove-dead:')));
+  const first = records[0];
+  if (revoking && first?.type === 'run.started' && first.revokeFirst === true) {
+    throw new RefusedError(
+      `run ${options.resume} revoked the old key first (incident --revoke-first): the old key is revoked, so rollback would restore a dead key`,
+      `fix forward: rekey resume ${options.resume}`,
+    );
+  }
+  if (revoking) {
     throw new RefusedError(`run ${options.resume} has already started revoking the old key, so rolling back to it is not safe`, `fix forward: rekey resume ${options.resume}`);
   }
   const finished = records.findLast((r) => r.type === 'run.finished');
@@ -731,4 +1063,16 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
     executor.lock.release();
     await closeStores(executor.stores);
   }
+}
+
+/**
+ * Since when the current value has been in use, as far as rekey can tell: the end of the last rotation of this
+ * credential that rekey finished (other than this run), else the oldest creation date a store gives its current
+ * version (the .env's has none). Undefined when neither is known.
+ */
+function oldValueSince(stateDir: string, credential: string, run: string, values: readonly StoredValue[]): string | undefined {
+  const { lastDone } = lastRuns(stateDir, credential);
+  if (lastDone?.finishedAt !== undefined && lastDone.run !== run) return lastDone.finishedAt;
+  const dates = values.map((v) => v.createdAt?.getTime()).filter((t): t is number => t !== undefined && Number.isFinite(t));
+  return dates.length === 0 ? undefined : new Date(Math.min(...dates)).toISOString();
 }

@@ -14,6 +14,7 @@ import {
   chainProblem,
   envText,
   fingerprint,
+  envValue,
   journal,
   onlyRun,
   rekey,
@@ -21,6 +22,7 @@ import {
   removeWorkspaces,
   reports,
   show,
+  whoami,
   workspace,
   type CliResult,
   type Row,
@@ -74,7 +76,7 @@ describe('rekey rehearse', () => {
     expect(folder).toBeDefined();
     expect(folder!.startsWith(tmpdir())).toBe(true);
     for (const phase of ['1 generate', '2 roll out', '3 verify', '4 revoke', '5 audit']) expect(result.stdout).toContain(phase);
-    expect(result.stdout).toMatch(/█ rekey [\d.]+m?s · ▒ you/);
+    expect(result.stdout).toMatch(/▒ you [\d.:]+m?s? · █ rekey [\d.]+m?s · total /);
     expect(result.stdout).toMatch(/sandbox check: old key …[0-9a-f]{4} rejected/);
     expect(existsSync(folder!)).toBe(false);
   });
@@ -248,8 +250,7 @@ describe('status, log and audit verify after a rotation', () => {
     writeFileSync(file, lines.join('\n'));
     const altered = await rekeyIn(ws, ['audit', 'verify']);
     expect(altered.code, show(altered)).toBe(1);
-    expect(altered.stdout).toContain('audit.jsonl:2: record 2');
-    expect(altered.stdout).toContain('altered');
+    expect(altered.stdout).toMatch(/audit\.jsonl:2: record 2 was altered after it was written\n$/);
     const json = ndjson(await rekeyIn(ws, ['--json', 'audit', 'verify']));
     expect(json[0]).toMatchObject({ event: 'audit.verified', ok: false, seq: 2, line: 2 });
 
@@ -260,7 +261,7 @@ describe('status, log and audit verify after a rotation', () => {
     writeFileSync(file, `${kept.slice(0, -1).join('\n')}\n`);
     const cut = await rekeyIn(ws, ['audit', 'verify']);
     expect(cut.code, show(cut)).toBe(1);
-    expect(cut.stdout).toMatch(/record 6 .*removed from the end/);
+    expect(cut.stdout).toMatch(/audit\.jsonl:6: record 6 was removed from the end\n$/);
   });
 });
 
@@ -365,5 +366,19 @@ describe('audit log across runs', () => {
     const [first, next] = runs.map((id) => records.find((r) => r['run'] === id)!['fingerprints'] as { old: string; new: string });
     expect(next!.old).toBe(first!.new);
     expect((await rekeyIn(ws, ['audit', 'verify'])).code).toBe(0);
+  });
+
+  it('the audit window starts at the previous rotation\'s end, not at the run\'s own start', async () => {
+    const { ws, s } = await rotated();
+    // Between the two rotations the key is used once: an audit of "since the last rotation" must see that use.
+    expect(await whoami(s, envValue(ws)!)).toBe(200);
+    const second = await rekeyIn(ws, ['rotate', ws.credential]);
+    expect(second.code, show(second)).toBe(0);
+    const report = [...reports(ws).entries()].sort(([a], [b]) => a.localeCompare(b)).at(-1)![1];
+    const found = /### activity\n\n```json\n([\s\S]*?)\n```/.exec(report);
+    expect(found, report).not.toBeNull();
+    const { events } = JSON.parse(found![1]!) as { events: Array<{ action: string; at: string }> };
+    const started = Date.parse(/\| started \| (\S+) \|/.exec(report)![1]!);
+    expect(events.some((e) => e.action === 'whoami' && Date.parse(e.at) < started), JSON.stringify(events)).toBe(true);
   });
 });

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { type Sandbox, type SandboxOverlap, startSandbox } from '../../src/sandbox/server.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -132,6 +133,12 @@ async function revoke(s: Sandbox, key: string): Promise<void> {
 }
 
 describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox, answered by a file', () => {
+  /** The lines of `everyAnswer` for one runbook's own steps: a rehearsal refuses ids its runbook does not have. */
+  const answersFor = (runbook: string): string => {
+    const doc = parse(readFileSync(join(ROOT, 'runbooks', `${runbook}.yaml`), 'utf8')) as Record<string, unknown>;
+    const prompts = new Set(Object.values(doc).filter(Array.isArray).flat().filter((step: { id?: string; prompt?: unknown }) => step?.prompt !== undefined).map((step: { id: string }) => step.id));
+    return everyAnswer.split('\n').filter((line) => prompts.has(line.split(':')[0]!)).join('\n');
+  };
   const everyAnswer = [
     'request-key: yes', 'checklist: yes', 'rotate-key: yes', 'expire-old-key: yes', 'logs: yes', 'reset-token: yes', 'audit-log: yes',
     'create-token: yes', 'delete-old-token: yes', 'security-log: yes', 'generate-secret: yes', 'disable-old-secret: yes', 'activity: yes',
@@ -140,7 +147,7 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
 
   it('overlap none (streampixel): done, old key dead, and the outage window stated on screen and in the report', async () => {
     const dir = folder();
-    const result = await rekey(['rehearse', '--runbook', 'streampixel', '--answers', answers(dir, everyAnswer), '--keep'], dir);
+    const result = await rekey(['rehearse', '--runbook', 'streampixel', '--answers', answers(dir, answersFor('streampixel')), '--keep'], dir);
     expect(result.code, show(result)).toBe(0);
     const kept = /kept: (\S+)/.exec(result.stdout)![1]!;
     folders.push(kept);
@@ -162,7 +169,7 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
 
   it('overlap until-revoked (github-token): the confirmed "delete the old token" revokes it in the sandbox', async () => {
     const dir = folder();
-    const result = await rekey(['rehearse', '--runbook', 'github-token', '--answers', answers(dir, everyAnswer)], dir);
+    const result = await rekey(['rehearse', '--runbook', 'github-token', '--answers', answers(dir, answersFor('github-token'))], dir);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toContain('rehearsal: the sandbox revoked the old key');
     expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · message Bad credentials\) — dead/);
@@ -172,16 +179,18 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
 
   it('overlap expiring (stripe): the old key is given an expiry at the rotation, then expired', async () => {
     const dir = folder();
-    const result = await rekey(['rehearse', '--runbook', 'stripe', '--answers', answers(dir, everyAnswer)], dir);
+    const result = await rekey(['rehearse', '--runbook', 'stripe', '--answers', answers(dir, answersFor('stripe'))], dir);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toContain('set the old one to expire in an hour');
-    expect(result.stdout).toMatch(/rejected \(401 · error\.code invalid_api_key\) — dead/);
+    // Expired now in the dashboard: Stripe answers api_key_expired for an expired key (PROVIDERS.md), not invalid_api_key.
+    expect(result.stdout).toContain('rehearsal: the sandbox expired the old key');
+    expect(result.stdout).toMatch(/rejected \(401 · error\.code api_key_expired( after \d attempts)?\) — dead/);
     expect(result.stdout).not.toContain('outage window');
   });
 
   it.each(['discord-bot', 'paypal', 'webhook-url-token', 'sandbox', 'sandbox-none'])('%s rehearses to the end', async (runbook) => {
     const dir = folder();
-    const result = await rekey(['rehearse', '--runbook', runbook, '--answers', answers(dir, everyAnswer)], dir);
+    const result = await rekey(['rehearse', '--runbook', runbook, '--answers', answers(dir, answersFor(runbook))], dir);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toMatch(/^done in /m);
     expect(result.stdout).toMatch(/(sandbox check: old key …\w{4} rejected|WEBHOOK_TOKEN_PREVIOUS dropped)/);
@@ -191,6 +200,30 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
     const result = await rekey(['rehearse', '--runbook', 'aws-iam-access-key'], folder());
     expect(result.code, show(result)).toBe(2);
     expect(result.stderr).toContain('cannot be rehearsed against the sandbox: it needs AWS itself');
+  });
+
+  it('an answers file with an id the runbook does not have is refused at its line, the nearest id suggested', async () => {
+    const dir = folder();
+    const result = await rekey(['rehearse', '--runbook', 'streampixel', '--answers', answers(dir, 'request-kye: yes\nchecklist: yes\n')], dir);
+    expect(result.code, show(result)).toBe(2);
+    expect(result.stderr).toMatch(/answers\.yaml:1:1: .*request-kye/);
+    expect(result.stderr).toContain('request-key');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('"no" to the audit checklist is a finding in the report and the audit log, not a failed rotation', async () => {
+    const dir = folder();
+    const result = await rekey(['rehearse', '--runbook', 'streampixel', '--answers', answers(dir, 'request-key: yes\nchecklist: no\n'), '--keep'], dir);
+    expect(result.code, show(result)).toBe(0);
+    const kept = /kept: (\S+)/.exec(result.stdout)![1]!;
+    folders.push(kept);
+    expect(result.stdout).toMatch(/check recent activity: answered no — activity you don't recognise since \S+ is a leak to investigate: `rekey incident streampixel-rehearsal --since <when it began>`/);
+    expect(result.stdout).toMatch(/sandbox check: old key …\w{4} rejected · new key …\w{4} in \.env active/);
+    const [report] = reportsIn(kept);
+    expect(report).toContain('| result | **done** |');
+    expect(report).toMatch(/### checklist\n\n```json\n\{\n  "confirmed": false,/);
+    const auditLog = readFileSync(join(kept, '.rekey', 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { phase: string; detail?: string });
+    expect(auditLog.find((r) => r.phase === 'audit')?.detail).toBe('not confirmed: checklist (activity not recognised, to investigate)');
   });
 
   it('without a terminal or an answers file, refuses before anything starts (exit 2) and shows the answers to write', async () => {
@@ -204,12 +237,82 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
   it('plain `rekey rehearse` (the quick start) is unchanged', async () => {
     const result = await rekey(['rehearse'], folder());
     expect(result.code, show(result)).toBe(0);
-    expect(result.stdout).toMatch(/█ rekey [\d.]+m?s · ▒ you/);
+    expect(result.stdout).toMatch(/▒ you [\d.:]+m?s? · █ rekey [\d.]+m?s · total /);
     expect(result.stdout).toMatch(/sandbox check: old key …[0-9a-f]{4} rejected/);
   });
 });
 
 describe('rekey drill with an answers file', () => {
+  it('overlap none, a key already requested before the run (the old one dead): the drill takes that key instead of stopping', async () => {
+    const s = await sandbox('none', 'sk_');
+    const old = s.mintKey(ACCOUNT);
+    const { dir, env } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' });
+    // Somebody clicked "Request API Key" before the drill: the old key is dead already, the new one is in hand.
+    const fresh = s.mintKey(ACCOUNT);
+    keys.push(old, fresh);
+    expect(s.isActive(old)).toBe(false);
+    const file = answers(dir, 'request-key: { env: NEW_STREAMPIXEL_KEY }\nchecklist: yes\n');
+    const result = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_STREAMPIXEL_KEY: fresh });
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout).toMatch(/already rejects the old key …\w{4} as revoked: a new key was requested before this run/);
+    expect(envValue(env, 'STREAMPIXEL_API_KEY')).toBe(fresh);
+    expect(s.isActive(fresh)).toBe(true);
+    expect(result.stdout).toMatch(/outage window closed after/);
+    expectNoKey(result.stdout, result.stderr, ...reportsIn(dir));
+  });
+
+  it('overlap none, a wrong paste of the right shape: refused before anything is written, and the next drill takes the right key', async () => {
+    const s = await sandbox('none', 'sk_');
+    const old = s.mintKey(ACCOUNT);
+    const { dir, env } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' });
+    const before = readFileSync(env, 'utf8');
+    // The person clicked "Request API Key" (the old key died) but pasted something else of the same shape.
+    const fresh = s.mintKey(ACCOUNT);
+    const wrong = `sk_${'f'.repeat(40)}`;
+    keys.push(old, fresh, wrong);
+    const file = answers(dir, 'request-key: { env: NEW_STREAMPIXEL_KEY }\nchecklist: yes\n');
+    const first = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_STREAMPIXEL_KEY: wrong });
+    expect(first.code, show(first)).toBe(1);
+    expect(first.stdout + first.stderr).toMatch(/Streampixel rejects it \(.*401/);
+    expect(first.stdout + first.stderr).toContain('nothing was written');
+    expect(readFileSync(env, 'utf8')).toBe(before);
+    expect(readdirSync(dir).filter((f) => f.includes('rekey-'))).toEqual([]);
+    // Not a dead end: a new drill with the right key finds the old one dead and rolls the new one out.
+    const second = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_STREAMPIXEL_KEY: fresh });
+    expect(second.code, show(second)).toBe(0);
+    expect(envValue(env, 'STREAMPIXEL_API_KEY')).toBe(fresh);
+    expectNoKey(first.stdout, first.stderr, second.stdout, second.stderr, ...reportsIn(dir));
+  });
+
+  it('overlap none, a check that fails for another reason (a wrong userId: 401 Invalid User): refused before anything is minted', async () => {
+    const s = await sandbox('none', 'sk_');
+    const old = s.mintKey(ACCOUNT);
+    keys.push(old);
+    const { dir, env } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: 'someone-else', projectId: 'p-1' });
+    const file = answers(dir, 'request-key: { env: NEW_STREAMPIXEL_KEY }\nchecklist: yes\n');
+    const result = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_STREAMPIXEL_KEY: 'sk_never_used_0123456789' });
+    expect(result.code, show(result)).toBe(1);
+    expect(result.stdout + result.stderr).toMatch(/the runbook's check, run with the old key …\w{4}, failed: .*401/);
+    expect(result.stdout + result.stderr).toContain('nothing was minted');
+    // The old key still works and is still in the .env: nothing was requested, nothing written.
+    expect(s.isActive(old)).toBe(true);
+    expect(envValue(env, 'STREAMPIXEL_API_KEY')).toBe(old);
+  });
+
+  it('a provider that cannot be reached is said so, not taken for a rejected key', async () => {
+    const s = await sandbox('until-revoked', 'ghp_');
+    const old = s.mintKey(ACCOUNT);
+    keys.push(old);
+    const url = s.url;
+    await s.close();
+    const { dir } = workspace('github-token', 'GITHUB_TOKEN', old, { baseUrl: url });
+    const file = answers(dir, 'create-token: { env: NEW_GITHUB_TOKEN }\ndelete-old-token: yes\nsecurity-log: yes\n');
+    const result = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_GITHUB_TOKEN: 'ghp_never_used_0123456789' });
+    expect(result.code, show(result)).toBe(1);
+    expect(result.stdout + result.stderr).toMatch(/could not reach GitHub to check the old key …\w{4}: .*no response \(ECONNREFUSED\)/);
+    expect(result.stdout + result.stderr).not.toMatch(/rejected/);
+  });
+
   it('overlap until-revoked (github-token): both keys work until the old one is deleted; it ends proven dead', async () => {
     const s = await sandbox('until-revoked', 'ghp_');
     const old = s.mintKey(ACCOUNT);
@@ -321,7 +424,10 @@ describe('rekey drill in a terminal', () => {
     expect(text).toMatch(/⏱ 0:\d\d of 2:00 · [\d:]+ left/);
     expect(text).toMatch(/outage window open/);
     expect(text).toMatch(/Paste the new key \(hidden\): \*{24}… 43 characters/);
-    expect(text).toMatch(/outage window closed after/);
+    // The old key died when the person clicked, while the prompt stood open: the window counts from the prompt (≥ 0.9 s).
+    const closed = /outage window closed after (?:(\d+)ms|([\d.]+)s)/.exec(text);
+    expect(closed, text).not.toBeNull();
+    expect(closed![2] === undefined ? Number(closed![1]) / 1000 : Number(closed![2])).toBeGreaterThanOrEqual(0.9);
     expect(text).toMatch(/old key …\w{4} rejected \(401 · message Unauthorized: Invalid API Key\) — dead/);
     expect(text).toMatch(/done in [\d.:]+m?s? \(budget 2:00, [\d:]+ to spare\) · outage window /);
     // The mint step is the person's time (the prompt open: pasted after 0.3 s, Enter after 0.9 s) and rekey's (staging).

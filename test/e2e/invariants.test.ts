@@ -189,6 +189,21 @@ describe('I1/I5: a run killed after any journal record is finished by one resume
             const records = audit(ws);
             expect(chainProblem(records), at).toBeUndefined();
             expect(records.at(-1), at).toMatchObject({ phase: 'run', result: 'done', fingerprints: { old: fingerprint(ws.seed), new: fingerprint(fresh) } });
+            // The report tells the run from its first start, and for overlap none the whole outage window across the
+            // crash: from the mint's start, at least until the crash.
+            const [report] = [...reports(ws).values()];
+            expect(report, at).toContain(`| started | ${rows[0]!['at']} |`);
+            const mintStarted = rows.find((r) => r.type === 'step.started' && r['step'] === 'mint');
+            if (overlap === 'none' && mintStarted !== undefined) {
+              const window = /\| outage window \| (?:(\d+)ms|([\d.]+)s) /.exec(report!);
+              expect(window, `${at}: outage window in the report`).not.toBeNull();
+              const ms = window![1] !== undefined ? Number(window![1]) : Number(window![2]) * 1000;
+              // Closed before the crash (revoke had begun): from the mint's start to the last verify step; else still open.
+              const closed = rows.some((r) => r.type === 'step.started' && r['phase'] === 'revoke');
+              const end = closed ? rows.findLast((r) => r.type === 'step.done' && r['phase'] === 'verify')! : rows.at(-1)!;
+              const openBeforeCrash = Date.parse(end['at'] as string) - Date.parse(mintStarted['at'] as string);
+              expect(ms + 100, `${at}: outage ${ms} ms spans the ${openBeforeCrash} ms before the crash`).toBeGreaterThanOrEqual(openBeforeCrash);
+            }
           } finally {
             await s.close();
           }

@@ -53,6 +53,14 @@ export class StepFailedError extends Error {
   }
 }
 
+/** A person answered no to a prompt's question (a checklist not done, something not recognised). */
+export class NotConfirmedError extends StepFailedError {
+  constructor(step: string, message: string, hint?: string) {
+    super(step, message, hint);
+    this.name = 'NotConfirmedError';
+  }
+}
+
 /** An HTTP step that never got an answer (refused, timed out, no route): the provider said nothing about the key. */
 export class ProviderUnreachableError extends StepFailedError {
   constructor(step: string, message: string, hint?: string) {

@@ -6,7 +6,7 @@
 import { Secret } from '../../secret/secret.js';
 import { render, renderSecret } from '../template.js';
 import { secretPattern, type PromptStep } from '../types.js';
-import { StepFailedError, type StepContext, type StepOutcome } from './context.js';
+import { NotConfirmedError, StepFailedError, type StepContext, type StepOutcome } from './context.js';
 
 export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<StepOutcome> {
   const { interaction, runbook } = ctx;
@@ -55,7 +55,7 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
   }
   if (step.confirm !== undefined) {
     const yes = await interaction.confirm(step.id, render(step.confirm, ctx.vars).text);
-    if (!yes) throw new StepFailedError(step.id, `${step.name}: not confirmed`, 'answer yes once it is done; the run stops here and `rekey resume` continues it');
+    if (!yes) throw new NotConfirmedError(step.id, `${step.name}: not confirmed`, 'answer yes once it is done; the run stops here and `rekey resume` continues it');
   }
   return { minted, detail: minted !== undefined ? `captured ${minted.mask}` : step.confirm !== undefined ? 'confirmed' : 'shown' };
 }

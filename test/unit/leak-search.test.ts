@@ -1,0 +1,250 @@
+/**
+ * The leak search of `rekey incident` (src/engine/leak-search.ts) against real git repositories made here: the value
+ * in a committed file later removed, in the working tree (tracked, untracked, ignored), base64-encoded, in a commit
+ * subject; a folder outside any repository; no git at all; the limits. And I3: a `git` shim on the way logs every
+ * argv and environment it is started with, and the value is in none of them.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ago, describeLeak, findIn, needlesFor, searchLeak } from '../../src/engine/leak-search.js';
+import { Secret } from '../../src/secret/secret.js';
+
+const folders: string[] = [];
+afterAll(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+function folder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-leak-'));
+  folders.push(dir);
+  return dir;
+}
+
+/** A fresh key-like value, different in every test. */
+function key(): string {
+  return `sbx_${[...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+const DAY = 86_400_000;
+
+/** A git repository with commits dated `daysAgo` days before now. */
+function repo(): { dir: string; commit: (message: string, daysAgo: number) => string; git: (...args: string[]) => string } {
+  const dir = folder();
+  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir } });
+  git('init', '-q');
+  git('config', 'user.email', 'dev@example.test');
+  git('config', 'user.name', 'Dev');
+  const commit = (message: string, daysAgo: number) => {
+    const date = new Date(Date.now() - daysAgo * DAY).toISOString();
+    execFileSync('git', ['-C', dir, 'add', '-A'], { env: { ...process.env, HOME: dir } });
+    execFileSync('git', ['-C', dir, 'commit', '-q', '-m', message], { env: { ...process.env, HOME: dir, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date } });
+    return git('rev-parse', 'HEAD').trim();
+  };
+  return { dir, commit, git };
+}
+
+function write(dir: string, path: string, text: string): void {
+  mkdirSync(join(dir, path, '..'), { recursive: true });
+  writeFileSync(join(dir, path), text);
+}
+
+describe('needles and matching', () => {
+  it('finds the value and its base64 spellings at every alignment, with 1-based line numbers', () => {
+    const value = key();
+    const needles = needlesFor(value);
+    expect(needles[0]!.text).toBe(value);
+    expect(needles.length).toBe(4);
+    expect(findIn(Buffer.from(`a\nb\nx=${value}\n`), needles)).toEqual({ lines: [3] });
+    expect(findIn(Buffer.from(`${value}\n\n${value}`), needles)).toEqual({ lines: [1, 3] });
+    for (const prefix of ['', 'A', 'AB', 'ABC', 'ABCD']) {
+      const encoded = Buffer.from(`${prefix}API_KEY=${value}\nMORE=1\n`).toString('base64');
+      expect(findIn(Buffer.from(`kind: Secret\ndata:\n  env: ${encoded}\n`), needles), `prefix "${prefix}"`).toEqual({ lines: [3], encoding: 'base64' });
+    }
+    expect(findIn(Buffer.from(`no key here ${value.slice(0, -1)}`), needles)).toBeUndefined();
+  });
+
+  it('says how long ago, in words', () => {
+    const now = new Date('2026-11-23T17:00:00Z');
+    expect(ago('2026-11-23T16:59:30Z', now)).toBe('just now');
+    expect(ago('2026-11-23T16:00:00Z', now)).toBe('1 hour ago');
+    expect(ago('2026-11-20T17:00:00Z', now)).toBe('3 days ago');
+    expect(ago('2026-01-02T00:00:00Z', now)).toBe('on 2026-01-02');
+  });
+});
+
+describe('searchLeak in a git repository', () => {
+  it('a key committed, then removed: found in history (commit, path:line, date, subject), not in the working tree', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    write(dir, 'README.md', '# app\n');
+    commit('initial', 10);
+    write(dir, 'src/config.ts', `export const region = 'eu';\n// TODO move to env\nexport const apiKey = '${value}';\n`);
+    const added = commit('add config', 3);
+    write(dir, 'src/config.ts', "export const region = 'eu';\n");
+    const removed = commit('remove the key', 1);
+    const result = await searchLeak({ folder: dir, value: new Secret(value) });
+    expect(result.git).toBe('repository');
+    expect(result.files).toEqual([]);
+    expect(result.commits).toEqual([{ commit: added, date: expect.any(String), subject: 'add config', path: 'src/config.ts', lines: [3] }]);
+    expect(Date.now() - Date.parse(result.commits[0]!.date)).toBeGreaterThan(3 * DAY - 60_000);
+    expect(result.commits.map((c) => c.commit)).not.toContain(removed);
+    expect(result.incomplete).toBeUndefined();
+    expect(describeLeak(result)).toBe(`found in git history — commit ${added.slice(0, 7)} (src/config.ts:3), 3 days ago; not in the working tree`);
+    expect(JSON.stringify(result).includes(value)).toBe(false);
+  });
+
+  it('still in the working tree: tracked and untracked files, ignored files apart; node_modules, .rekey and store files skipped', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    write(dir, '.gitignore', '*.bak\nnode_modules/\n.rekey/\n.env\n');
+    write(dir, 'app.js', `const x = 1;\nconst k = "${value}";\n`);
+    commit('app', 2);
+    write(dir, 'notes/untracked.txt', `line\nline\nkey ${value}\n`);
+    write(dir, '.env.bak', `SANDBOX_API_KEY=${value}\n`);
+    write(dir, 'node_modules/pkg/index.js', `module.exports = "${value}";\n`);
+    write(dir, '.rekey/runs/x.jsonl', `${value}\n`);
+    write(dir, '.env', `SANDBOX_API_KEY=${value}\n`);
+    write(dir, '.env.SANDBOX_API_KEY.rekey-previous', `${value}\n`);
+    const result = await searchLeak({ folder: join(dir, 'notes'), value: new Secret(value), exclude: [join(dir, '.env'), join(dir, '.rekey')] });
+    expect(result.root).toBe(dir);
+    expect(result.files).toEqual([
+      { path: 'app.js', kind: 'tracked', lines: [2] },
+      { path: 'notes/untracked.txt', kind: 'untracked', lines: [3] },
+      { path: '.env.bak', kind: 'ignored', lines: [1] },
+    ]);
+    expect(result.commits.map((c) => `${c.subject} ${c.path}:${c.lines.join(',')}`)).toEqual(['app app.js:2']);
+    expect(result.skipped.join(' ')).toContain("rekey's own store files: .env, .env.SANDBOX_API_KEY.rekey-previous");
+    const line = describeLeak(result);
+    expect(line).toMatch(/^found in git history — commit [0-9a-f]{7} \(app\.js:2\), 2 days ago; and in the working tree — app\.js:2, notes\/untracked\.txt:3 \(untracked\); and in files git ignores — \.env\.bak:1$/);
+  });
+
+  it('base64 in a committed manifest, and a commit subject holding the key: the subject is redacted', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    write(dir, 'k8s/secret.yaml', `apiVersion: v1\nkind: Secret\ndata:\n  API_KEY: ${Buffer.from(value).toString('base64')}\n`);
+    commit(`deploy with ${value}`, 5);
+    const result = await searchLeak({ folder: dir, value: new Secret(value) });
+    expect(result.commits).toHaveLength(1);
+    expect(result.commits[0]).toMatchObject({ path: 'k8s/secret.yaml', lines: [4], encoding: 'base64' });
+    expect(result.commits[0]!.subject).toBe(`deploy with [redacted …${value.slice(-4)}]`);
+    expect(result.files).toEqual([{ path: 'k8s/secret.yaml', kind: 'tracked', lines: [4], encoding: 'base64' }]);
+    expect(JSON.stringify(result).includes(value)).toBe(false);
+  });
+
+  it('a key only in a commit that a force-push rewrote away is still found through the reflog', async () => {
+    const { dir, commit, git } = repo();
+    const value = key();
+    write(dir, 'a.txt', 'a\n');
+    commit('a', 4);
+    write(dir, 'b.txt', `${value}\n`);
+    const lost = commit('oops', 3);
+    git('reset', '-q', '--hard', 'HEAD~1');
+    const result = await searchLeak({ folder: dir, value: new Secret(value) });
+    expect(result.commits.map((c) => c.commit)).toEqual([lost]);
+  });
+
+  it('not found anywhere: says so, with what was searched', async () => {
+    const { dir, commit } = repo();
+    write(dir, 'a.txt', 'nothing\n');
+    commit('a', 1);
+    const result = await searchLeak({ folder: dir, value: new Secret(key()) });
+    expect(result.files).toEqual([]);
+    expect(result.commits).toEqual([]);
+    expect(result.scanned.blobs).toBeGreaterThanOrEqual(1);
+    expect(describeLeak(result)).toMatch(/^not found in the working tree or git history \(\d+ files, \d+ objects\)$/);
+  });
+});
+
+describe('searchLeak without a repository, or without git', () => {
+  it('a folder outside any repository: its files only, and the result says so', async () => {
+    const dir = folder();
+    const value = key();
+    write(dir, 'config/app.json', `{\n  "key": "${value}"\n}\n`);
+    write(dir, 'node_modules/x.js', value);
+    const result = await searchLeak({ folder: dir, value: new Secret(value) });
+    expect(result.git).toBe('no-repository');
+    expect(result.files).toEqual([{ path: 'config/app.json', kind: 'file', lines: [2] }]);
+    expect(describeLeak(result)).toBe(`not a git repository: searched the files under ${dir} only, not git history — found in config/app.json:2`);
+  });
+
+  it('no git installed: the folder is searched, and the result says git is missing', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    write(dir, 'a.txt', `${value}\n`);
+    commit('a', 1);
+    const result = await searchLeak({ folder: dir, value: new Secret(value), git: join(dir, 'no-such-git') });
+    expect(result.git).toBe('no-git');
+    expect(result.commits).toEqual([]);
+    expect(result.files).toEqual([{ path: 'a.txt', kind: 'file', lines: [1] }]);
+    expect(describeLeak(result)).toMatch(/^git is not installed: searched the files under .* only, not git history — found in a\.txt:1$/);
+  });
+});
+
+describe('limits: an incident is never stuck behind a search', () => {
+  it('stops at the byte limit and says what it did not cover', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    for (let i = 0; i < 20; i++) write(dir, `f${String(i).padStart(2, '0')}.txt`, 'x'.repeat(10_000));
+    commit('files', 1);
+    const result = await searchLeak({ folder: dir, value: new Secret(value), limits: { maxBytes: 50_000 } });
+    expect(result.incomplete).toMatch(/stopped after 49 KB: not every file of the working tree was searched/);
+    expect(result.incomplete).toMatch(/git history was not searched/);
+    expect(result.complete).toEqual({ tree: false, history: false });
+    // What was not searched is never reported as clean.
+    expect(describeLeak(result)).toMatch(/^not found so far \(\d+ files, 0 objects\) — incomplete: /);
+  });
+
+  it('stops at the time limit', async () => {
+    const { dir, commit } = repo();
+    write(dir, 'a.txt', 'a\n');
+    commit('a', 1);
+    const started = performance.now();
+    const result = await searchLeak({ folder: dir, value: new Secret(key()), limits: { maxMs: 0 } });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(result.incomplete).toMatch(/stopped after 0s/);
+    expect(describeLeak(result)).not.toMatch(/not in (the working tree|git history)/);
+  });
+
+  it('skips files over the size limit, and says how many', async () => {
+    const dir = folder();
+    const value = key();
+    write(dir, 'big.log', `${'x'.repeat(5_000)}${value}`);
+    write(dir, 'small.txt', value);
+    const result = await searchLeak({ folder: dir, value: new Secret(value), limits: { maxFileBytes: 1_000 } });
+    expect(result.files.map((f) => f.path)).toEqual(['small.txt']);
+    expect(result.skipped).toContain('1 file over 1000 bytes');
+  });
+});
+
+describe('I3: the value never reaches git', () => {
+  it('a git shim logging argv and environment sees object ids and paths, never the value (nor another known secret)', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    const other = key();
+    new Secret(other); // a second secret this process knows, as the new key would be
+    write(dir, 'src/config.ts', `export const apiKey = '${value}';\n`);
+    commit('add config', 2);
+    write(dir, 'src/config.ts', 'export {};\n');
+    commit('remove', 1);
+    const shims = folder();
+    const log = join(shims, 'git.log');
+    const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(shims, 'git'), `#!/bin/sh\n{ printf 'argv:'; printf ' %s' "$@"; printf '\\n'; env; printf '\\n'; } >> ${JSON.stringify(log)}\nexec ${JSON.stringify(realGit)} "$@"\n`);
+    chmodSync(join(shims, 'git'), 0o755);
+    const env = { ...process.env, PATH: `${shims}:${process.env['PATH']}`, LEAKED_KEY: value, NEW_KEY: other, HARMLESS: 'kept' };
+    const result = await searchLeak({ folder: dir, value: new Secret(value), git: join(shims, 'git'), env });
+    expect(result.commits.map((c) => c.subject)).toEqual(['add config']);
+    const logged = readFileSync(log, 'utf8');
+    expect(logged).toContain('argv: -C');
+    expect(logged).toMatch(/argv: .*cat-file --batch\b/);
+    expect(logged).toMatch(/argv: .*--find-object=[0-9a-f]{40}/);
+    expect(logged).toContain('HARMLESS=kept');
+    for (const secret of [value, other]) {
+      expect(logged.includes(secret)).toBe(false);
+      expect(logged.includes(secret.slice(-8))).toBe(false);
+    }
+  });
+});
