@@ -243,6 +243,20 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
 });
 
 describe('rekey drill with an answers file', () => {
+  it('webhook-url-token shows the new URL once on a screen: without a terminal it is refused before anything (exit 2)', async () => {
+    const token = 'ab'.repeat(24);
+    keys.push(token);
+    const { dir, env } = workspace('webhook-url-token', 'WEBHOOK_TOKEN', token, { receiverUrl: 'https://hooks.example.com/in' });
+    const before = readFileSync(env, 'utf8');
+    const file = answers(dir, 'switch-dashboard: yes\ndeliveries: yes\n');
+    const result = await rekey(['drill', 'prod-key', '--answers', file], dir);
+    expect(result.code, show(result)).toBe(2);
+    expect(result.stderr).toContain('shows you the new value once (step switch-dashboard');
+    expect(result.stderr).toContain('there is no terminal to show it on');
+    expect(readFileSync(env, 'utf8')).toBe(before);
+    expect(existsSync(join(dir, '.rekey', 'runs'))).toBe(false);
+  });
+
   it('overlap none, a key already requested before the run (the old one dead): the drill takes that key instead of stopping', async () => {
     const s = await sandbox('none', 'sk_');
     const old = s.mintKey(ACCOUNT);
