@@ -9,6 +9,13 @@ import { installOutputGuard } from './output-guard.js';
 import { reportError } from './report-error.js';
 
 installOutputGuard();
+// `rekey log | head -1`: the reader has gone, which is no error of the command; stop quietly, as other tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
 
 const program = new Command();
 program
@@ -21,7 +28,7 @@ program
   // A usage error (unknown command or option, missing argument) is bad input, exit 2: commander's own 1 would read
   // as "rotation failed" to a scheduler. Subcommands inherit this, since it is set before they are added.
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
-  .addHelpText('after', '\nExit codes: 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused (locked) · 4 internal error\nFirst time? `rekey rehearse` runs a full rotation against a built-in sandbox, touching none of your files.');
+  .addHelpText('after', '\nExit codes: 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused (locked) · 4 internal error · 130 interrupted\nFirst time? `rekey rehearse` runs a full rotation against a built-in sandbox, touching none of your files.');
 
 type Global = { config?: string; json?: boolean };
 const globals = (): Global => program.opts<Global>();

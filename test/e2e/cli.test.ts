@@ -265,6 +265,19 @@ describe('status, log and audit verify after a rotation', () => {
   });
 });
 
+describe('output into a closed pipe (`rekey … | head -1`)', () => {
+  it('ends quietly with the command\'s exit code: no EPIPE stack trace', async () => {
+    const child = spawn(process.execPath, [CLI, 'runbook', 'show', 'streampixel', '--format', 'md'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader goes away before rekey writes a byte.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+});
+
 describe('rekey plan', () => {
   it('shows the steps and writes nothing: no .rekey folder, .env unchanged, no provider call', async () => {
     const s = await sandbox('none');
