@@ -11,7 +11,6 @@
  *  - the leak search (src/engine/leak-search.ts) finds the old value in the working tree and the git history of the
  *    repository around rekey.yaml, by value, in memory, and reports locations only.
  */
-import type { IncidentEvent } from '../engine/run.js';
 import type { EngineEvent, EventSink } from '../ui/events.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 
@@ -59,13 +58,12 @@ export async function incidentSink(inner: EventSink, json: boolean): Promise<Eve
   };
   return {
     emit(event: EngineEvent): void {
-      const e = event as EngineEvent | IncidentEvent;
-      if (e.event === 'old.dead') {
-        const at = new Date(e.at);
-        line(`   ${s.green(s.bold(`old key ${e.mask ?? e.fingerprint ?? ''} proven dead`))} at ${localTime(at, new Date(), true)} (${formatClock(e.afterStartMs)} after start)`);
+      if (event.event === 'old.dead') {
+        const at = new Date(event.at);
+        line(`   ${s.green(s.bold(`old key ${event.mask ?? event.fingerprint ?? ''} proven dead`))} at ${localTime(at, new Date(), true)} (${formatClock(event.afterStartMs)} after start)`);
         return;
       }
-      if (e.event === 'leak.search') return; // the leak search step's own line says it
+      if (event.event === 'leak.search') return; // the leak search step's own line says it
       inner.emit(event);
     },
   };

@@ -119,9 +119,8 @@ export interface IncidentSummary {
 }
 
 /** Events of incident runs beyond the engine's own (rendered by `rekey incident`; printed as-is with --json). */
-export type IncidentEvent =
-  | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
-  | { event: 'leak.search'; credential: string; run: string; summary: string; leak: LeakRecord };
+/** The events only an incident run emits (part of EngineEvent). */
+export type IncidentEvent = Extract<EngineEvent, { event: 'old.dead' | 'leak.search' }>;
 
 interface Unit {
   readonly phase: Phase;
@@ -244,7 +243,7 @@ class RunExecutor {
 
   /** An incident event: sinks that do not know it ignore it (the text screen), --json prints it. */
   emitIncident(event: IncidentEvent): void {
-    (this.o.sink as { emit(event: EngineEvent | IncidentEvent): void }).emit(event);
+    this.emit(event);
   }
 
   get overlap(): string {

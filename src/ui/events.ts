@@ -1,4 +1,5 @@
 /** Events the engine emits; the UI renders them live on a terminal, as plain lines, or as NDJSON (--json). */
+import type { LeakRecord } from '../engine/run.js';
 import type { Mode, Phase, RunResult } from '../engine/types.js';
 
 export type EngineEvent =
@@ -11,6 +12,9 @@ export type EngineEvent =
   | { event: 'instructions'; step: string; message: string; url: string | undefined }
   | { event: 'outage.started' }
   | { event: 'outage.ended'; ms: number }
+  // Incident runs: the moment the old key is proven dead, and where the leak search found it (never the value).
+  | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
+  | { event: 'leak.search'; credential: string; run: string; summary: string; leak: LeakRecord }
   | { event: 'run.finished'; credential: string; run: string; result: RunResult; seconds: number; outageSeconds: number | undefined; report: string | undefined; resumable: boolean; error: string | undefined };
 
 /** Where engine events go. */
