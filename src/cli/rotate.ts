@@ -18,14 +18,16 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const json = globals.json === true;
   const { createSink } = await import('../ui/sink.js');
   const { loadRunbook } = await import('../runbook/load.js');
-  const { lastRuns } = await import('../engine/history.js');
+  const { lastRunsOf } = await import('../engine/history.js');
   const { needsPerson } = await import('../runbook/types.js');
   const sink = createSink(json);
 
   let selected: CredentialConfig[] = ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];
+  // Every journal read once, before any run of this command starts: a fleet's --due stays one pass over the history.
+  const history = lastRunsOf(config.stateDir, selected.map((credential) => credential.id));
   if (due) {
     selected = selected.filter((credential) => {
-      const { lastDone } = lastRuns(config.stateDir, credential.id);
+      const { lastDone } = history.get(credential.id)!;
       const age = lastDone?.finishedAt === undefined ? Infinity : Date.now() - Date.parse(lastDone.finishedAt);
       const isDue = credential.maxAgeMs === undefined || age >= credential.maxAgeMs;
       if (!isDue) emitLine(json, { event: 'skipped', credential: credential.id, reason: 'not due' }, `${credential.id}: not due`);
@@ -42,7 +44,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       const runbook = await loadRunbook(credential.runbookFile);
       const human = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].some(needsPerson);
       if (human && !hasAnswers) {
-        const { lastDone } = lastRuns(config.stateDir, credential.id);
+        const { lastDone } = history.get(credential.id)!;
         const dueDate = lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined ? 'now' : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
         emitLine(json, { event: 'reminder', credential: credential.id, reason: 'needs a person (dashboard step)', due: dueDate }, `${credential.id}: needs a person (dashboard step) — run \`rekey drill ${credential.id}\` (due ${dueDate})`);
         continue;
