@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Sandbox } from '../../src/sandbox/server.js';
+import { afterEach } from 'vitest';
+import { type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox/server.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -276,4 +277,20 @@ export async function whoami(sandbox: Sandbox, key: string): Promise<number> {
   const response = await fetch(`${sandbox.url}/v1/whoami`, { headers: { authorization: `Bearer ${key}` } });
   await response.text();
   return response.status;
+}
+
+/**
+ * A sandbox starter for one test file: every sandbox it starts is closed after each test. Call it once at the top of
+ * the file (it registers the afterEach hook there).
+ */
+export function sandboxPool(): (options?: SandboxOptions) => Promise<Sandbox> {
+  const started: Sandbox[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((s) => s.close()));
+  });
+  return async (options = {}) => {
+    const sandbox = await startSandbox(options);
+    started.push(sandbox);
+    return sandbox;
+  };
 }

@@ -15,22 +15,13 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox, type SandboxOptions } from '../../src/sandbox/server.js';
-import { ACCOUNT, allFiles, audit, chainProblem, envValue, journal, onlyRun, rekeyIn, removeWorkspaces, reports, runIds, show, workspace, type Row, type Workspace } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
+import { ACCOUNT, allFiles, audit, chainProblem, envValue, journal, onlyRun, rekeyIn, removeWorkspaces, reports, runIds, sandboxPool, show, workspace, type Row, type Workspace } from './helpers.js';
 
-const sandboxes: Sandbox[] = [];
 const extraFolders: string[] = [];
 
-async function sandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  const started = await startSandbox(options);
-  sandboxes.push(started);
-  return started;
-}
-
-afterEach(async () => {
-  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
-});
+const sandbox = sandboxPool();
 afterAll(() => {
   removeWorkspaces();
   for (const dir of extraFolders) rmSync(dir, { recursive: true, force: true });

@@ -3,14 +3,10 @@
  * stands — the step it was in, whether the outage window is open — and which run to resume; one `rekey resume` then
  * finishes it. Against the sandbox with a latency per request, so that the signal lands inside a provider call.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
-import { envValue, onlyRun, rekeyIn, removeWorkspaces, show, waitFor, workspace } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { envValue, onlyRun, rekeyIn, removeWorkspaces, sandboxPool, show, waitFor, workspace } from './helpers.js';
 
-const sandboxes: Sandbox[] = [];
-afterEach(async () => {
-  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
-});
+const sandbox = sandboxPool();
 afterAll(removeWorkspaces);
 
 describe('SIGINT during a machine step', () => {
@@ -18,8 +14,7 @@ describe('SIGINT during a machine step', () => {
     { runbook: 'sandbox', overlap: 'until-revoked' as const, outage: false },
     { runbook: 'sandbox-none', overlap: 'none' as const, outage: true },
   ])('$overlap: exit 130, the step and the run to resume named; resume finishes', async ({ runbook, overlap, outage }) => {
-    const s = await startSandbox({ overlap, latencyMs: 400 });
-    sandboxes.push(s);
+    const s = await sandbox({ overlap, latencyMs: 400 });
     const ws = workspace({ sandbox: s, runbook });
     let pid: number | undefined;
     const running = rekeyIn(ws, ['rotate', ws.credential], { onSpawn: (p) => (pid = p) });

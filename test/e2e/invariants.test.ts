@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox, type SandboxOptions } from '../../src/sandbox/server.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
 import {
   ACCOUNT,
   allFiles,
@@ -23,6 +23,7 @@ import {
   removeWorkspaces,
   reports,
   runIds,
+  sandboxPool,
   show,
   siblingLeftovers,
   VARIABLE,
@@ -33,17 +34,8 @@ import {
   type Workspace,
 } from './helpers.js';
 
-const sandboxes: Sandbox[] = [];
 
-async function sandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  const started = await startSandbox(options);
-  sandboxes.push(started);
-  return started;
-}
-
-afterEach(async () => {
-  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
-});
+const sandbox = sandboxPool();
 afterAll(() => removeWorkspaces());
 
 const KEY = /^sbx_[0-9a-f]{40}$/;

@@ -4,20 +4,15 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
-import { rekeyIn, removeWorkspaces, runIds, show, workspace } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rekeyIn, removeWorkspaces, runIds, sandboxPool, show, workspace } from './helpers.js';
 
-const sandboxes: Sandbox[] = [];
-afterEach(async () => {
-  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
-});
+const sandbox = sandboxPool();
 afterAll(removeWorkspaces);
 
 describe('rekey rotate --due', () => {
   it('rotates the due credential, skips the fresh one, reminds about the one needing a person; a second pass rotates nothing', async () => {
-    const s = await startSandbox({ overlap: 'until-revoked' });
-    sandboxes.push(s);
+    const s = await sandbox({ overlap: 'until-revoked' });
     const ws = workspace({ sandbox: s, credential: 'fresh-key' });
     // A second sandbox credential in its own .env, and a Streampixel one (a dashboard step: a person is needed).
     const dueSeed = s.mintKey('due-account');
