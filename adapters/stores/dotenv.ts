@@ -32,6 +32,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fingerprint } from '../../src/secret/mask.js';
 import { Secret } from '../../src/secret/secret.js';
+import { processAlive } from '../../src/util/process-alive.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/store/contract.js';
 import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
 import { fsyncDir, writeFileAtomic } from '../../src/util/atomic-file.js';
@@ -354,14 +355,6 @@ const LOCK_STALE_MS = 120_000;
 /** A lock file still empty or torn after this long was left by a writer that died between creating and filling it. */
 const LOCK_UNWRITTEN_MS = 5_000;
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 type LockState = { readonly kind: 'gone' } | { readonly kind: 'held'; readonly text: string; readonly holder: LockHolder | undefined; readonly ageMs: number };
 

@@ -6,6 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, u
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RefusedError } from '../util/errors.js';
+import { processAlive } from '../util/process-alive.js';
 
 interface LockInfo {
   readonly pid: number;
@@ -21,14 +22,6 @@ export interface HeldLock {
   release(): void;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * The holder named in a lock file. A lock created this instant reads as empty until its creator has written it, so
@@ -80,7 +73,7 @@ export function acquireLock(stateDir: string, credential: string, run: string): 
     if (holder === undefined) {
       throw new RefusedError(`credential ${credential} is locked by a run that is starting right now`, 'wait for it to finish; see `rekey status`');
     }
-    if (holder.host === mine.host && !alive(holder.pid)) {
+    if (holder.host === mine.host && !processAlive(holder.pid)) {
       // Rename, not unlink: of two processes racing to take over, only one rename succeeds.
       try {
         renameSync(file, `${file}.stale-${process.pid}`);
