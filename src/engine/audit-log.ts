@@ -15,6 +15,7 @@ import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir } from '../util/atomic-file.js';
 import { ChainWriter, readChain, verifyChain, type ChainedRecord } from './chain.js';
+import { withFileLockSync } from '../util/file-lock.js';
 
 export interface AuditEntry {
   readonly credential: string;
@@ -49,10 +50,14 @@ function who(): string {
 /** Append one audit record, fsynced before this returns, and move the head (not fsynced: see `syncAuditHead`). */
 export function appendAudit(stateDir: string, entry: AuditEntry): ChainedRecord {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const writer = new ChainWriter(auditFile(stateDir), 0o600);
-  const record = writer.append({ who: who(), ...entry });
-  moveHead(stateDir, record);
-  return record;
+  // Runs of other credentials, in other processes, append to the same chain: reading its tail and writing the next
+  // record is one step under a lock, or two of them would both write record N+1.
+  return withFileLockSync(auditFile(stateDir), () => {
+    const writer = new ChainWriter(auditFile(stateDir), 0o600);
+    const record = writer.append({ who: who(), ...entry });
+    moveHead(stateDir, record);
+    return record;
+  });
 }
 
 /**

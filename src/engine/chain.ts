@@ -3,7 +3,7 @@
  * before it, so an altered or removed record breaks the chain at a place `verifyChain` can name.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { redactor } from '../secret/redactor.js';
 import { fsyncDir } from '../util/atomic-file.js';
@@ -94,6 +94,8 @@ export class ChainWriter {
     private readonly mode = 0o600,
     afterAppend?: (seq: number) => void,
   ) {
+    // A crash mid-append can leave a torn last line; the next record must start on a line of its own.
+    mendTail(file);
     // Only the tail is read: appending costs the same however long the file has grown.
     const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
@@ -126,5 +128,54 @@ export class ChainWriter {
     this.#prev = record.hash;
     this.#afterAppend?.(record.seq);
     return record;
+  }
+}
+
+/**
+ * Make a chained file end with a newline before anything is appended. A last line cut short by a crash (its append
+ * never returned, so nothing went on from it) is cut off; a complete record that only lacks its newline gets one.
+ * Callers hold whatever keeps other writers out (the run lock for a journal, the audit lock for the audit log).
+ */
+function mendTail(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r+');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return;
+    const lastByte = Buffer.alloc(1);
+    readSync(fd, lastByte, 0, 1, size - 1);
+    if (lastByte[0] === 0x0a) return;
+    // Find the start of the last line, 64 KiB at a time from the end.
+    let lineStart = 0;
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - 65_536);
+      const chunk = Buffer.alloc(end - start);
+      readSync(fd, chunk, 0, chunk.length, start);
+      const newline = chunk.lastIndexOf(0x0a);
+      if (newline >= 0) {
+        lineStart = start + newline + 1;
+        break;
+      }
+      end = start;
+    }
+    const tail = Buffer.alloc(size - lineStart);
+    readSync(fd, tail, 0, tail.length, lineStart);
+    let complete = false;
+    try {
+      JSON.parse(tail.toString('utf8'));
+      complete = true;
+    } catch {
+      complete = false;
+    }
+    if (complete) writeSync(fd, '\n', size);
+    else ftruncateSync(fd, lineStart);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -39,6 +39,39 @@ describe('hash-chained journal and audit log', () => {
     expect(readChain(file)).toHaveLength(1);
   });
 
+  it('after a crash mid-write, the next append starts on its own line: the torn fragment is cut off', () => {
+    const file = join(dir, 'j.jsonl');
+    const writer = new ChainWriter(file);
+    writer.append({ type: 'a' });
+    writer.append({ type: 'b' });
+    writeFileSync(file, `${readFileSync(file, 'utf8')}{"seq":3,"at":"2026-`, { flag: 'w' });
+    new ChainWriter(file).append({ type: 'c' });
+    const records = readChain(file);
+    expect(records.map((r) => [r.seq, r['type']])).toEqual([[1, 'a'], [2, 'b'], [3, 'c']]);
+    expect(verifyChain(records)).toBeUndefined();
+    expect(readFileSync(file, 'utf8').endsWith('}\n')).toBe(true);
+  });
+
+  it('a complete last record that only lacks its newline is kept, and the chain goes on from it', () => {
+    const file = join(dir, 'j.jsonl');
+    new ChainWriter(file).append({ type: 'a' });
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/\n$/, ''));
+    new ChainWriter(file).append({ type: 'b' });
+    const records = readChain(file);
+    expect(records.map((r) => r['type'])).toEqual(['a', 'b']);
+    expect(verifyChain(records)).toBeUndefined();
+  });
+
+  it('appends from several processes at once keep one chain (the audit lock; the built module, as the CLI runs it)', async () => {
+    const { spawn } = await import('node:child_process');
+    const script = `const { appendAudit } = await import(${JSON.stringify(new URL('../../dist/src/engine/audit-log.js', import.meta.url).href)});
+for (let i = 0; i < 150; i++) appendAudit(process.argv[1], { credential: process.argv[2], run: 'r', mode: 'scheduled', phase: 'verify', result: 'done' });`;
+    const writers = ['a', 'b', 'c'].map((tag) => new Promise<number | null>((done) => spawn(process.execPath, ['--input-type=module', '-e', script, dir, tag], { stdio: 'inherit' }).on('close', done)));
+    expect(await Promise.all(writers)).toEqual([0, 0, 0]);
+    expect(verifyAudit(dir)).toEqual({ ok: true, records: 450 });
+    expect(readChain(auditFile(dir)).filter((r) => r['credential'] === 'b')).toHaveLength(150);
+  });
+
   it('refuses to write a record that holds a known secret value (I3)', () => {
     const value = new Secret('rk_canary_JOURNAL_00112233445566');
     const writer = new ChainWriter(join(dir, 'j.jsonl'));
