@@ -21,21 +21,19 @@
  * spacing, quoting, CRLF, a byte order mark and a missing final newline all survive: only the value's token changes.
  *
  * Several credentials may live in one file and rotate at the same time (two runs, two processes). Every rewrite of the
- * file (read, edit, rename) is made under a lock file beside it, `.env.rekey-lock` (see `withFileLock`), held for the
+ * file (read, edit, rename) is made under a lock file beside it, `.env.rekey-lock` (see `withEnvLock`, and src/util/file-lock.ts), held for the
  * few milliseconds of the rewrite; the check that the file did not change since it was read stays as a second line
  * of defence, for writers that do not take the lock (a person with an editor).
  */
-import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, constants, linkSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chownSync, constants, lstatSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fingerprint } from '../../src/secret/mask.js';
 import { Secret } from '../../src/secret/secret.js';
-import { processAlive } from '../../src/util/process-alive.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/store/contract.js';
 import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
 import { fsyncDir, writeFileAtomic } from '../../src/util/atomic-file.js';
+import { FileLockBusyError, withFileLock } from '../../src/util/file-lock.js';
 
 // ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
 // Format: parse a .env into entries with byte offsets, and edit one token without touching anything else.
@@ -340,80 +338,10 @@ export function lockFileOf(file: string): string {
   return join(dirname(file), `${name.startsWith('.') ? '' : '.'}${name}.rekey-lock`);
 }
 
-/** What a lock file holds: who holds it, and a token so that a holder removes only its own lock. */
-interface LockHolder {
-  readonly pid: number;
-  readonly host: string;
-  readonly since: string;
-  readonly token?: string;
-}
-
 /** A rewrite takes milliseconds; a writer waits this long for another one before it gives up. */
 const LOCK_WAIT_MS = 10_000;
 /** A lock this old is left over whoever holds it (a pid reused after a reboot, a host that died): it is taken over. */
 const LOCK_STALE_MS = 120_000;
-/** A lock file still empty or torn after this long was left by a writer that died between creating and filling it. */
-const LOCK_UNWRITTEN_MS = 5_000;
-
-
-type LockState = { readonly kind: 'gone' } | { readonly kind: 'held'; readonly text: string; readonly holder: LockHolder | undefined; readonly ageMs: number };
-
-function lockState(path: string): LockState {
-  let text: string;
-  let ageMs: number;
-  try {
-    ageMs = Date.now() - statSync(path).mtimeMs;
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
-    throw error;
-  }
-  let holder: LockHolder | undefined;
-  try {
-    const parsed = JSON.parse(text) as Partial<LockHolder>;
-    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') holder = { pid: parsed.pid, host: parsed.host, since: String(parsed.since ?? '') };
-  } catch {
-    // Empty or torn: its creator is writing it this instant, or died doing so.
-  }
-  return { kind: 'held', text, holder, ageMs };
-}
-
-function isStale(state: LockState & { kind: 'held' }): boolean {
-  if (state.ageMs > LOCK_STALE_MS) return true;
-  if (state.holder === undefined) return state.ageMs > LOCK_UNWRITTEN_MS;
-  return state.holder.host === hostname() && !processAlive(state.holder.pid);
-}
-
-/**
- * Remove a stale lock, unless it changed since it was judged stale. It is renamed away first, and what was renamed is
- * compared with what was judged: of several writers taking over at once, only one rename succeeds, and a live lock
- * that replaced the stale one in between is put back.
- */
-function takeOver(path: string, judged: string): void {
-  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    renameSync(path, aside);
-  } catch {
-    return; // Someone else took it over (or its holder let go): look again.
-  }
-  try {
-    if (readFileSync(aside, 'utf8') !== judged) {
-      try {
-        linkSync(aside, path);
-      } catch {
-        // A third writer holds the file by now; the optimistic check in writeEnv still guards the rewrite.
-      }
-    }
-  } finally {
-    try {
-      unlinkSync(aside);
-    } catch {
-      // Gone already.
-    }
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
 
 function placeOf(ref: StoreRef, operation: string, context: StoreContext): Place {
   if (ref.path === '') throw new StoreError('invalid', operation, ref.display, 'the ref has no file path, such as ./deploy/.env#API_KEY');
@@ -461,7 +389,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
    * this pid and host. Another writer's lock is waited for, with backoff, for at most `lockWaitMs`; a lock whose holder
    * is dead (same host), or that is very old, is taken over. The lock is removed when `work` ends, however it ends.
    */
-  const withFileLock = async <T>(operation: string, place: Place, work: () => Promise<T>): Promise<T> => {
+  const withEnvLock = async <T>(operation: string, place: Place, work: () => Promise<T>): Promise<T> => {
     let target = place.file;
     try {
       // A symlinked .env is locked beside the file it points at, where every writer of that file meets.
@@ -470,71 +398,22 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       // Missing: `work` reports it as it does without a lock.
     }
     const path = lockFileOf(target);
-    const mine: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
-    const deadline = performance.now() + lockWaitMs;
-    let delay = 2;
-    let held = false;
-    for (;;) {
-      let fd: number | undefined;
-      try {
-        fd = openSync(path, 'wx', 0o600);
-        writeSync(fd, JSON.stringify(mine));
-        held = true;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (fd !== undefined) {
-          // Created but not filled (a full disk): leave nothing behind.
-          try {
-            unlinkSync(path);
-          } catch {
-            // Nothing to remove.
-          }
-          throw fsError(operation, place, `lock file ${path}`, error);
-        }
-        // No folder: the .env is missing too, and `work` says so in its own words.
-        if (code === 'ENOENT') return work();
-        if (code !== 'EEXIST') throw fsError(operation, place, `lock file ${path}`, error);
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-      if (held) break;
-      let state: LockState;
-      try {
-        state = lockState(path);
-      } catch (error) {
-        throw fsError(operation, place, `lock file ${path}`, error);
-      }
-      if (state.kind === 'gone') continue;
-      if (isStale(state)) {
-        takeOver(path, state.text);
-        continue;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        const who = state.holder === undefined ? 'a writer that is starting' : `pid ${state.holder.pid} on ${state.holder.host}, since ${state.holder.since}`;
+    try {
+      // No folder: the .env is missing too, and `work` says so in its own words.
+      return await withFileLock(path, work, { waitMs: lockWaitMs, staleMs: LOCK_STALE_MS, unlockedIfNoFolder: true });
+    } catch (error) {
+      if (error instanceof FileLockBusyError) {
         throw new StoreConflictError(
           operation,
           place.display,
-          `${place.file} is being rewritten by another writer (${path}: ${who}); gave up after ${Math.round(lockWaitMs / 1000)}s`,
-          state.holder !== undefined && state.holder.host !== hostname()
-            ? `run the command again; if that process is gone, remove ${path}`
-            : 'run the command again',
+          `${place.file} is being rewritten by another writer (${error.message})`,
+          error.remote ? `run the command again; if that process is gone, remove ${path}` : 'run the command again',
         );
       }
-      // Exponential backoff with jitter, so that waiting writers do not retry in step.
-      await sleep(Math.min(left, delay + Math.random() * delay));
-      delay = Math.min(delay * 2, 100);
-    }
-    try {
-      return await work();
-    } finally {
-      try {
-        const state = lockState(path);
-        // Only our own lock: one taken over from us (judged stale) belongs to someone else now.
-        if (state.kind === 'held' && state.text === JSON.stringify(mine)) unlinkSync(path);
-      } catch {
-        // Already gone.
-      }
+      if (error instanceof StoreError) throw error;
+      // The lock file itself could not be made or read (a read-only folder): say which file.
+      if ((error as NodeJS.ErrnoException).syscall !== undefined && String((error as NodeJS.ErrnoException).path ?? '').startsWith(path)) throw fsError(operation, place, `lock file ${path}`, error);
+      throw error;
     }
   };
 
@@ -698,7 +577,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     async promote(ref, version, run, base) {
       const operation = 'promote';
       const place = placeOf(ref, operation, context);
-      return withFileLock(operation, place, async () => {
+      return withEnvLock(operation, place, async () => {
         const { bytes, doc, entry, version: current } = await currentOf(operation, place);
         const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
         let previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
@@ -760,7 +639,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     async rollback(ref, run) {
       const operation = 'rollback';
       const place = placeOf(ref, operation, context);
-      return withFileLock(operation, place, async () => {
+      return withEnvLock(operation, place, async () => {
         const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
         const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
         const stagedOurs = staged?.run === run;
@@ -800,7 +679,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     async retire(ref, run) {
       const operation = 'retire';
       const place = placeOf(ref, operation, context);
-      return withFileLock(operation, place, async () => {
+      return withEnvLock(operation, place, async () => {
         const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
         if (previous?.run !== run) return;
         if (previous.keepPrevious) {

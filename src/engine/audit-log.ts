@@ -52,7 +52,7 @@ export function appendAudit(stateDir: string, entry: AuditEntry): ChainedRecord 
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   // Runs of other credentials, in other processes, append to the same chain: reading its tail and writing the next
   // record is one step under a lock, or two of them would both write record N+1.
-  return withFileLockSync(auditFile(stateDir), () => {
+  return withFileLockSync(`${auditFile(stateDir)}.lock`, () => {
     const writer = new ChainWriter(auditFile(stateDir), 0o600);
     const record = writer.append({ who: who(), ...entry });
     moveHead(stateDir, record);
