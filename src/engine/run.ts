@@ -847,6 +847,7 @@ class RunExecutor {
       this.emit({ event: 'outage.started' });
       this.emit({ event: 'note', level: 'warn', message: 'revoke first: the old key was revoked before the interruption; consumers still on it fail until roll out and verify are done: finish them now' });
     }
+    const headed = new Set<Phase>();
     try {
       for (const stage of this.stages(units)) {
         const { phase } = stage;
@@ -854,7 +855,9 @@ class RunExecutor {
         early = stage.early;
         const inPhase = stage.units;
         if (inPhase.length === 0) continue;
-        this.emit({ event: 'phase.started', phase });
+        // Revoke-first splits revoke in two: its second part (leak search, retire) is the same phase, continued.
+        this.emit({ event: 'phase.started', phase, ...(headed.has(phase) ? { continued: true } : {}) });
+        headed.add(phase);
         // Revoke-first: consumers on the old key fail from the revoke until roll out and verify are done.
         if (early && this.outageStart === undefined && inPhase.some((u) => !this.done.has(u.id))) {
           this.outageStart = performance.now();

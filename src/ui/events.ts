@@ -4,7 +4,7 @@ import type { Mode, Phase, RunResult } from '../engine/types.js';
 
 export type EngineEvent =
   | { event: 'run.started'; credential: string; run: string; mode: Mode; runbook: string; overlap: string; resumed: boolean; budgetMs: number; stores: string[] }
-  | { event: 'phase.started'; phase: Phase }
+  | { event: 'phase.started'; phase: Phase; continued?: boolean }
   | { event: 'step.started'; phase: Phase; step: string; name: string; human: boolean }
   | { event: 'step.done'; phase: Phase; step: string; name: string; ms: number; waitMs: number; human: boolean; detail: string | undefined; skipped?: boolean }
   | { event: 'step.failed'; phase: Phase; step: string; name: string; ms: number; error: string; hint: string | undefined }

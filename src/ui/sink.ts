@@ -85,7 +85,8 @@ export class TextSink implements EventSink {
       }
       case 'phase.started': {
         const clock = this.#runStart === undefined ? '' : s.dim(`  ${formatClock(performance.now() - this.#runStart)}`);
-        this.line(`\n ${s.bold(String(PHASE_NUMBERS[event.phase]))} ${s.bold(PHASE_TITLES[event.phase] ?? event.phase)}${clock}`);
+        const title = `${PHASE_TITLES[event.phase] ?? event.phase}${event.continued === true ? ', continued' : ''}`;
+        this.line(`\n ${s.bold(String(PHASE_NUMBERS[event.phase]))} ${s.bold(title)}${clock}`);
         break;
       }
       case 'step.started':

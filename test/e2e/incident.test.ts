@@ -256,6 +256,9 @@ describe('rekey incident --revoke-first', () => {
     expect(note).toBeLessThan(out.indexOf(' 1 generate'));
     expect(out).toContain('consumers still on the old key fail until roll out and verify are done');
     expect(out.indexOf(' 4 revoke')).toBeLessThan(out.indexOf(' 2 roll out'));
+    // The second part of revoke (leak search, retire) comes after verify, headed as the same phase continued.
+    expect(out.indexOf(' 4 revoke, continued')).toBeGreaterThan(out.indexOf(' 3 verify'));
+    expect(out.split(/\n 4 revoke\b/).length - 1).toBe(2);
     expect(out.search(/proven dead at/)).toBeLessThan(out.indexOf(' 2 roll out'));
     expect(out).toMatch(/outage window closed after \d+(ms|\.\d+s)/);
 
