@@ -88,6 +88,8 @@ export interface RunSummary {
   readonly error: string | undefined;
   readonly hint: string | undefined;
   readonly resumable: boolean;
+  /** This run was resumed: `ms` and the timeline are this attempt's; `startedAt` is the first attempt's start. */
+  readonly resumed: boolean;
   readonly startedAt: string;
   readonly stores: readonly string[];
   readonly roundTrips: readonly number[];
@@ -1009,6 +1011,7 @@ class RunExecutor {
       error,
       hint,
       resumable,
+      resumed: this.resumed,
       startedAt: this.startedAt,
       stores: this.o.credential.stores.map((s) => s.ref.display),
       roundTrips: this.roundTrips,

@@ -21,7 +21,7 @@ export function renderReport(summary: RunSummary): string {
     `| run | \`${summary.run}\` |`,
     `| started | ${summary.startedAt} |`,
     `| runbook | ${summary.runbook} (overlap: ${summary.overlap}) |`,
-    `| total | ${budgetLine(summary.ms, summary.budgetMs)} |`,
+    `| total | ${budgetLine(summary.ms, summary.budgetMs)}${summary.resumed ? ' — this attempt (resumed); the run first started as above' : ''} |`,
     `| person / machine | ${formatClock(humanMs)} / ${formatSeconds(machineMs)} |`,
     ...incidentRows(summary),
     ...(summary.outageMs === undefined || summary.incident?.revokeFirst === true ? [] : [`| outage window | ${formatSeconds(summary.outageMs)} (from the new key's arrival until roll out and verify were done) |`]),

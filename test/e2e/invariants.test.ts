@@ -185,6 +185,7 @@ describe('I1/I5: a run killed after any journal record is finished by one resume
             // crash: from the mint's start, at least until the crash.
             const [report] = [...reports(ws).values()];
             expect(report, at).toContain(`| started | ${rows[0]!['at']} |`);
+            expect(report, at).toMatch(/\| total \| [\d:]+ \(budget 5:00\) — this attempt \(resumed\); the run first started as above \|/);
             const mintStarted = rows.find((r) => r.type === 'step.started' && r['step'] === 'mint');
             if (overlap === 'none' && mintStarted !== undefined) {
               const window = /\| outage window \| (?:(\d+)ms|([\d.]+)s) /.exec(report!);
