@@ -68,26 +68,7 @@ export async function rotateCredential(args: {
   }
   let summary: RunSummary | undefined;
   let code: number = ExitCode.done;
-  // Ctrl-C while rekey works (a prompt reads it as a key, and says so itself): every step done so far is in the
-  // journal, so stop at once, and say where the run stands and how to go on.
-  const where: { run?: string; step?: string; outage: boolean } = { outage: false };
-  const sink: EventSink = {
-    emit(event) {
-      if (event.event === 'run.started') where.run = event.run;
-      else if (event.event === 'step.started') where.step = event.name;
-      else if (event.event === 'outage.started') where.outage = true;
-      else if (event.event === 'outage.ended') where.outage = false;
-      args.sink.emit(event);
-    },
-  };
-  const interrupted = () => {
-    const step = where.step === undefined ? '' : ` during "${where.step}"`;
-    const outage = where.outage ? ' The outage window is still open: the old key is dead and the new one is not rolled out everywhere yet.' : '';
-    const next = where.run === undefined ? 'nothing was started' : `continue with \`rekey resume ${where.run}\``;
-    process.stderr.write(`\ninterrupted${step}; every step done so far is in the journal.${outage} Next: ${next}\n`);
-    process.exit(ExitCode.interrupted);
-  };
-  process.once('SIGINT', interrupted);
+  const { sink, stop } = onInterrupt(args.sink);
   try {
     summary = await executeRun({
       config: args.config,
@@ -106,7 +87,7 @@ export async function rotateCredential(args: {
     if (summary === undefined) throw error;
     code = ExitCode.failed;
   } finally {
-    process.off('SIGINT', interrupted);
+    stop();
   }
   if (!args.json) await printTimeline(summary);
   return { code, summary };
@@ -117,4 +98,31 @@ export async function printTimeline(summary: RunSummary): Promise<void> {
   const [{ timelineChart }, { styler }] = await Promise.all([import('../report/timeline.js'), import('../ui/style.js')]);
   const lines = timelineChart({ ...summary, report: undefined }, styler(process.stdout));
   if (lines.length > 0) process.stdout.write(`\n${lines.join('\n')}\n`);
+}
+
+/**
+ * Ctrl-C while rekey works (a prompt reads it as a key, and says so itself): every step done so far is in the
+ * journal, so stop at once (exit 130) and say where the run stands and how to go on. Returns the sink to give the run
+ * (it watches the run's events), and `stop()` to remove the handler when the run ends.
+ */
+export function onInterrupt(inner: EventSink): { sink: EventSink; stop: () => void } {
+  const where: { run?: string; step?: string; outage: boolean } = { outage: false };
+  const sink: EventSink = {
+    emit(event) {
+      if (event.event === 'run.started') where.run = event.run;
+      else if (event.event === 'step.started') where.step = event.name;
+      else if (event.event === 'outage.started') where.outage = true;
+      else if (event.event === 'outage.ended') where.outage = false;
+      inner.emit(event);
+    },
+  };
+  const interrupted = () => {
+    const step = where.step === undefined ? '' : ` during "${where.step}"`;
+    const outage = where.outage ? ' The outage window is still open: the old key is dead and the new one is not rolled out everywhere yet.' : '';
+    const next = where.run === undefined ? 'nothing was started' : `continue with \`rekey resume ${where.run}\``;
+    process.stderr.write(`\ninterrupted${step}; every step done so far is in the journal.${outage} Next: ${next}\n`);
+    process.exit(ExitCode.interrupted);
+  };
+  process.once('SIGINT', interrupted);
+  return { sink, stop: () => process.off('SIGINT', interrupted) };
 }

@@ -129,6 +129,8 @@ export async function runDrill(args: {
   const [{ executeRun }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../report/report.js')]);
   let summary: RunSummary;
   let code: number = ExitCode.done;
+  const { onInterrupt } = await import('./common.js');
+  const interrupt = onInterrupt(sink);
   try {
     summary = await executeRun({
       config,
@@ -136,7 +138,7 @@ export async function runDrill(args: {
       runbook,
       mode: args.mode,
       interaction: args.interaction,
-      sink,
+      sink: interrupt.sink,
       ...(args.since === undefined ? {} : { since: args.since }),
       ...(args.revokeFirst === true ? { revokeFirst: true } : {}),
       writeReport: (s) => writeReport(config.stateDir, s),
@@ -146,6 +148,8 @@ export async function runDrill(args: {
     if (!(error instanceof RotationFailedError) || failed === undefined) throw error;
     summary = failed;
     code = ExitCode.failed;
+  } finally {
+    interrupt.stop();
   }
   if (!json) {
     const [{ timelineChart }, { styler }] = await Promise.all([import('../ui/sink.js'), import('../ui/style.js')]);

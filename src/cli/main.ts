@@ -9,10 +9,12 @@ import { installOutputGuard } from './output-guard.js';
 import { reportError } from './report-error.js';
 
 installOutputGuard();
-// `rekey log | head -1`: the reader has gone, which is no error of the command; stop quietly, as other tools do.
+// `rekey log | head -1`, `rekey --json incident … | grep -m1 old.dead`: the reader has gone. That is no error of the
+// command, and a run under way must not stop half-way for it (the journal, the stores and the report still need
+// their writes): what would have been printed is dropped, and the command ends with its own exit code.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
     throw error;
   });
 }

@@ -276,6 +276,23 @@ describe('output into a closed pipe (`rekey … | head -1`)', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
   });
+
+  it('a rotation whose reader went away still finishes: journal, stores and report are written', async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    const child = spawn(process.execPath, [CLI, '--json', 'rotate', ws.credential], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(journal(ws, onlyRun(ws)).at(-1)).toMatchObject({ type: 'run.finished', result: 'done' });
+    const fresh = envValue(ws)!;
+    expect(fresh).not.toBe(ws.seed);
+    expect(s.isActive(ws.seed)).toBe(false);
+    expect(reports(ws).size).toBe(1);
+  });
 });
 
 describe('rekey plan', () => {

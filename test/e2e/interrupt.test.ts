@@ -11,13 +11,15 @@ afterAll(removeWorkspaces);
 
 describe('SIGINT during a machine step', () => {
   it.each([
-    { runbook: 'sandbox', overlap: 'until-revoked' as const, outage: false },
-    { runbook: 'sandbox-none', overlap: 'none' as const, outage: true },
-  ])('$overlap: exit 130, the step and the run to resume named; resume finishes', async ({ runbook, overlap, outage }) => {
+    { command: ['rotate'], runbook: 'sandbox', overlap: 'until-revoked' as const, outage: false },
+    { command: ['rotate'], runbook: 'sandbox-none', overlap: 'none' as const, outage: true },
+    { command: ['drill'], runbook: 'sandbox', overlap: 'until-revoked' as const, outage: false },
+    { command: ['incident', '--since', '2h'], runbook: 'sandbox-none', overlap: 'none' as const, outage: true },
+  ])('$command.0, $overlap: exit 130, the step and the run to resume named; resume finishes', async ({ command, runbook, overlap, outage }) => {
     const s = await sandbox({ overlap, latencyMs: 400 });
     const ws = workspace({ sandbox: s, runbook });
     let pid: number | undefined;
-    const running = rekeyIn(ws, ['rotate', ws.credential], { onSpawn: (p) => (pid = p) });
+    const running = rekeyIn(ws, [command[0]!, ws.credential, ...command.slice(1)], { onSpawn: (p) => (pid = p) });
     // Once the new key is minted, the next provider call is the new key's check (verify): interrupt inside it.
     await waitFor(() => s.stats.minted >= 2, 15_000);
     await new Promise((wake) => setTimeout(wake, 150));
