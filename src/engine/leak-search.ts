@@ -8,9 +8,11 @@
  * starts), nor on any child's stdin. Git is asked only for object ids and file contents, and the comparison happens
  * here, in memory:
  *  - working tree: `git ls-files -z -t -co --exclude-standard` (tracked and untracked files), each file read and
- *    scanned; then files git ignores (`.env.bak`), reported apart, since they were never committed;
- *  - history: `git rev-list --all --reflog --objects` piped into `git cat-file --batch-check`, then every blob up to
- *    10 MB streamed out of `git cat-file --batch` and scanned; for each blob that holds the value, the commits that
+ *    scanned; then files git ignores (`.env.bak`), reported apart, since they were never committed — before the
+ *    history, so that a limit the history reaches never leaves these cheap local files out;
+ *  - history: `git rev-list --all --reflog --objects --missing=allow-promisor` piped into `git cat-file
+ *    --batch-check`, then every blob up to 100 MB streamed out of `git cat-file --batch` and scanned (a partial
+ *    clone's missing objects are never fetched); for each blob that holds the value, the commits that
  *    added it come from `git log --find-object=<blob id>` (a content hash, safe to pass).
  * Not a git repository, or no git: the files under the folder are scanned, and the result says so.
  * `.git`, `node_modules`, rekey's state folder and rekey's own store files are skipped. The work is bounded (time,
@@ -19,7 +21,7 @@
  * Besides the value itself, its base64 spellings are searched for (a Kubernetes Secret manifest, a base64 .env blob),
  * at each of the three byte alignments.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { redactor } from '../secret/redactor.js';
@@ -36,7 +38,7 @@ export interface LeakSearchLimits {
   readonly maxFindings: number;
 }
 
-export const DEFAULT_LIMITS: LeakSearchLimits = { maxMs: 20_000, maxBytes: 1024 ** 3, maxFileBytes: 10 * 1024 ** 2, maxFindings: 20 };
+export const DEFAULT_LIMITS: LeakSearchLimits = { maxMs: 20_000, maxBytes: 1024 ** 3, maxFileBytes: 100 * 1024 ** 2, maxFindings: 20 };
 
 /** Tracked or untracked (not ignored) in a repository, ignored by git, or a plain file outside any repository. */
 export type FileKind = 'tracked' | 'untracked' | 'ignored' | 'file';
@@ -75,6 +77,11 @@ export interface LeakSearchResult {
   readonly totals: { readonly files: number; readonly blobs: number; readonly commits: number };
   /** What was left out on purpose (rekey's own store files, files over the size limit). */
   readonly skipped: string[];
+  /**
+   * Store files of this credential that git tracks (a committed .env): the root cause of many leaks, and the new
+   * value is in the working copy of it now, one `git commit -a` away from the history.
+   */
+  readonly trackedStores: string[];
   /** Set when a limit stopped the search: what it did not cover. */
   readonly incomplete?: string;
   /** Which parts were searched to the end: a part that was not is never reported as "not in" it. */
@@ -170,13 +177,16 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
   const overBytes = () => state.bytes > limits.maxBytes;
   const limitWords = () => (overTime() ? `stopped after ${Math.round(limits.maxMs / 1000)}s` : `stopped after ${sizeWords(limits.maxBytes)}`);
   let large = 0;
+  let largeBlobs = 0;
   const ownSkipped = new Set<string>();
+  const trackedStores = new Set<string>();
 
   /** Scan one file; false when a limit is reached. */
   const scanFile = async (absolute: string, shown: string, kind: FileKind): Promise<boolean> => {
     if (overTime() || overBytes()) return false;
     if (exclude.has(absolute) || OWN_FILE.test(absolute)) {
       ownSkipped.add(shown);
+      if (kind === 'tracked' && exclude.has(absolute)) trackedStores.add(shown);
       return true;
     }
     const info = await lstat(absolute).catch(() => undefined);
@@ -216,6 +226,7 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
   const finish = (root: string, git: LeakSearchResult['git'], commits: CommitHit[], totals: { blobs: number; commits: number }, complete: LeakSearchResult['complete'], note?: string): LeakSearchResult => {
     if (ownSkipped.size > 0) skipped.push(`rekey's own store files: ${[...ownSkipped].sort().join(', ')}`);
     if (large > 0) skipped.push(`${large} file${large === 1 ? '' : 's'} over ${sizeWords(limits.maxFileBytes)}`);
+    if (largeBlobs > 0) skipped.push(`${largeBlobs} object${largeBlobs === 1 ? '' : 's'} over ${sizeWords(limits.maxFileBytes)} in git history`);
     const order: Record<FileKind, number> = { tracked: 0, file: 0, untracked: 1, ignored: 2 };
     files.sort((a, b) => order[a.kind] - order[b.kind]);
     return {
@@ -226,6 +237,7 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
       commits,
       totals: { files: fileTotal, blobs: totals.blobs, commits: totals.commits },
       skipped,
+      trackedStores: [...trackedStores].sort(),
       ...(state.stopped.length === 0 ? {} : { incomplete: state.stopped.join('; ') }),
       complete,
       scanned: { files: state.files, blobs: state.blobs, bytes: state.bytes, ms: Math.round(performance.now() - started) },
@@ -268,8 +280,32 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
     state.stopped.push(listed.code === 0 ? `${limitWords()}: not every file of the working tree was searched` : listed.timedOut ? `${limitWords()}: the working tree was not searched` : 'the working tree could not be listed');
   }
 
-  // 2. History: every blob reachable from a ref or a reflog entry.
-  const history = treeDone ? await searchHistory(gitBin, root, env, deadline, limits, needles, state) : { hits: new Map<string, { lines: number[]; encoding?: 'base64' }>(), total: 0, stopped: 'git history was not searched' };
+  // A file skipped for its size leaves the working tree searched in part: never report it as "not in" it.
+  const treeComplete = treeDone && large === 0;
+
+  // 2. Files git ignores (a `.env.bak`, a local dump): never committed, but on this disk, and cheap to read: before
+  // the history, so that a limit the history reaches never leaves them out. Reported apart.
+  if (treeDone && !overTime() && !overBytes()) {
+    const ignored = await run(gitBin, ['-C', root, 'ls-files', '-z', '-o', '-i', '--exclude-standard', '--directory'], { env, deadline });
+    let ignoredDone = ignored.code === 0;
+    for (const path of ignoredDone ? ignored.stdout.toString('utf8').split('\0') : []) {
+      if (path === '' || path.split('/').some((part) => SKIP_DIRS.has(part))) continue;
+      const absolute = join(root, path);
+      const ok = path.endsWith('/') ? exclude.has(absolute.slice(0, -1)) || (await walk(absolute.slice(0, -1), root, 'ignored')) : await scanFile(absolute, path, 'ignored');
+      if (!ok) {
+        ignoredDone = false;
+        break;
+      }
+    }
+    if (!ignoredDone) state.stopped.push(`${limitWords()}: files git ignores were searched in part`);
+  } else if (treeDone) {
+    state.stopped.push('files git ignores were not searched');
+  }
+  // 3. History: every blob reachable from a ref or a reflog entry.
+  // A partial clone holds only some objects; the rest would be downloaded one by one from its remote: never that.
+  const partial = treeDone ? await run(gitBin, ['-C', root, 'config', '--get', 'extensions.partialClone'], { env, deadline }) : undefined;
+  const partialClone = partial?.code === 0 && partial.stdout.toString('utf8').trim() !== '';
+  const history = treeDone ? await searchHistory(gitBin, root, env, deadline, limits, needles, state) : { hits: new Map<string, { lines: number[]; encoding?: 'base64' }>(), total: 0, oversize: 0, stopped: 'git history was not searched' };
   if (history.stopped !== undefined) state.stopped.push(history.stopped === 'limit' ? `${limitWords()}: git history was searched in part (${state.blobs} blobs)` : history.stopped);
   const commits = new Map<string, CommitHit>();
   let lookedUp = 0;
@@ -294,24 +330,12 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
   }
   const sorted = [...commits.values()].sort((a, b) => Date.parse(a.date) - Date.parse(b.date));
 
-  // 3. Files git ignores (a `.env.bak`, a local dump): never committed, but on this disk. Reported apart.
-  if (treeDone && !overTime() && !overBytes()) {
-    const ignored = await run(gitBin, ['-C', root, 'ls-files', '-z', '-o', '-i', '--exclude-standard', '--directory'], { env, deadline });
-    let ignoredDone = ignored.code === 0;
-    for (const path of ignoredDone ? ignored.stdout.toString('utf8').split('\0') : []) {
-      if (path === '' || path.split('/').some((part) => SKIP_DIRS.has(part))) continue;
-      const absolute = join(root, path);
-      const ok = path.endsWith('/') ? exclude.has(absolute.slice(0, -1)) || (await walk(absolute.slice(0, -1), root, 'ignored')) : await scanFile(absolute, path, 'ignored');
-      if (!ok) {
-        ignoredDone = false;
-        break;
-      }
-    }
-    if (!ignoredDone) state.stopped.push(`${limitWords()}: files git ignores were searched in part`);
-  } else if (treeDone) {
-    state.stopped.push('files git ignores were not searched');
+  largeBlobs = history.oversize;
+  if (partialClone) {
+    state.stopped.push('this is a partial clone: objects never downloaded from its remote were not searched (nothing is fetched during an incident)');
+    historyDone = false;
   }
-  return finish(root, 'repository', sorted.slice(0, limits.maxFindings), { blobs: history.total, commits: sorted.length }, { tree: treeDone, history: historyDone });
+  return finish(root, 'repository', sorted.slice(0, limits.maxFindings), { blobs: history.total, commits: sorted.length }, { tree: treeComplete, history: historyDone && largeBlobs === 0 });
 }
 
 /** Scan every reachable blob; the blobs holding the value, by id. */
@@ -323,19 +347,21 @@ async function searchHistory(
   limits: LeakSearchLimits,
   needles: readonly Needle[],
   state: { bytes: number; blobs: number },
-): Promise<{ hits: Map<string, { lines: number[]; encoding?: 'base64' }>; total: number; stopped?: string }> {
+): Promise<{ hits: Map<string, { lines: number[]; encoding?: 'base64' }>; total: number; oversize: number; stopped?: string }> {
   const hits = new Map<string, { lines: number[]; encoding?: 'base64' }>();
   let total = 0;
+  const oversize = new Set<string>();
   // rev-list's object list goes straight into batch-check's stdin: ids only, in a pipe this process holds.
   const blobs: string[] = [];
   const listed = await new Promise<{ ok: boolean; timedOut: boolean }>((done) => {
-    const list = spawn(gitBin, ['-C', root, 'rev-list', '--all', '--reflog', '--objects'], { env, stdio: ['ignore', 'pipe', 'ignore'] });
-    const check = spawn(gitBin, ['-C', root, 'cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize) %(rest)'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    // --missing=allow-promisor: in a partial clone, objects never downloaded are left out, never fetched mid-incident.
+    const list = spawn(gitBin, ['-C', root, 'rev-list', '--all', '--reflog', '--objects', '--missing=allow-promisor'], { env, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    const check = spawn(gitBin, ['-C', root, 'cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize) %(rest)'], { env, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      list.kill('SIGKILL');
-      check.kill('SIGKILL');
+      killGroup(list);
+      killGroup(check);
     }, Math.max(0, deadline - performance.now()));
     // rev-list prints `<id> <path>`: with %(rest) in its format, batch-check splits the id from the path.
     list.stdout.pipe(check.stdin);
@@ -346,7 +372,9 @@ async function searchHistory(
       rest = lines.pop() ?? '';
       for (const line of lines) {
         const [id, type, size] = line.split(' ');
-        if (type === 'blob' && id !== undefined && Number(size) <= limits.maxFileBytes) blobs.push(id);
+        if (type !== 'blob' || id === undefined) continue;
+        if (Number(size) <= limits.maxFileBytes) blobs.push(id);
+        else oversize.add(id);
       }
     });
     const ended = new Set<unknown>();
@@ -363,16 +391,16 @@ async function searchHistory(
     list.on('error', () => end(list, 1)).on('close', (code) => end(list, code));
     check.on('error', () => end(check, 1)).on('close', (code) => end(check, code));
   });
-  if (!listed.ok) return { hits, total, stopped: listed.timedOut ? 'limit' : 'git history could not be listed' };
+  if (!listed.ok) return { hits, total, oversize: oversize.size, stopped: listed.timedOut ? 'limit' : 'git history could not be listed' };
 
   const unique = [...new Set(blobs)];
   const stopped = await new Promise<string | undefined>((done) => {
     if (unique.length === 0) return done(undefined);
-    const batch = spawn(gitBin, ['-C', root, 'cat-file', '--batch'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const batch = spawn(gitBin, ['-C', root, 'cat-file', '--batch'], { env, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
     let result: string | undefined;
     const stop = (why: string) => {
       if (result === undefined) result = why;
-      batch.kill('SIGKILL');
+      killGroup(batch);
     };
     const timer = setTimeout(() => stop('limit'), Math.max(0, deadline - performance.now()));
     batch.stdin.on('error', () => undefined);
@@ -428,7 +456,7 @@ async function searchHistory(
     });
     batch.on('close', settle);
   });
-  return { hits, total, ...(stopped === undefined ? {} : { stopped }) };
+  return { hits, total, oversize: oversize.size, ...(stopped === undefined ? {} : { stopped }) };
 }
 
 /** The commits (any ref, or the reflog) whose change made a path hold this blob. */
@@ -459,20 +487,34 @@ function childEnv(base: NodeJS.ProcessEnv, needles: readonly Needle[]): NodeJS.P
     env[name] = value;
   }
   // Read-only: no index refresh (which would take a lock), never a prompt, no pager.
-  return { ...env, GIT_OPTIONAL_LOCKS: '0', GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C' };
+  // GIT_NO_LAZY_FETCH: a partial clone must not download from its remote in the middle of an incident (git ≥ 2.45;
+  // older gits ignore it, and rev-list's --missing=allow-promisor keeps missing objects out of the list anyway).
+  return { ...env, GIT_OPTIONAL_LOCKS: '0', GIT_TERMINAL_PROMPT: '0', GIT_PAGER: 'cat', LC_ALL: 'C', GIT_NO_LAZY_FETCH: '1' };
+}
+
+/**
+ * End a git started with `detached: true` (a process group of its own), the whole group: a wrapper script (a version
+ * manager's shim) or a helper git starts would otherwise live on, holding the pipes open, and the search would wait.
+ */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
 }
 
 /** Run git to completion (killed at the deadline), collecting stdout. */
 function run(bin: string, args: readonly string[], options: { env: NodeJS.ProcessEnv; deadline: number }): Promise<{ code: number | null; stdout: Buffer; stderr: string; error?: Error; timedOut: boolean }> {
   return new Promise((done) => {
-    const child = spawn(bin, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     let stderr = '';
     let error: Error | undefined;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      killGroup(child);
     }, Math.max(0, options.deadline - performance.now()));
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -492,7 +534,7 @@ function run(bin: string, args: readonly string[], options: { env: NodeJS.Proces
   });
 }
 
-/** `10 MB`, `49 KB`, `900 bytes`. */
+/** `100 MB`, `49 KB`, `900 bytes`. */
 function sizeWords(bytes: number): string {
   if (bytes >= 1024 ** 2) return `${Math.round(bytes / 1024 ** 2)} MB`;
   if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
@@ -553,5 +595,13 @@ export function describeLeak(result: LeakSearchResult, now: Date = new Date()): 
           ? `not found in ${absent.join(' or ')} (${result.scanned.files} files, ${result.scanned.blobs} objects)`
           : `not found so far (${result.scanned.files} files, ${result.scanned.blobs} objects)`;
   }
-  return result.incomplete === undefined ? text : `${text} — incomplete: ${result.incomplete}`;
+  const oversize = result.skipped.filter((what) => / over \d/.test(what));
+  if (oversize.length > 0) text += ` — not searched: ${oversize.join(', ')}`;
+  if (result.incomplete !== undefined) text += ` — incomplete: ${result.incomplete}`;
+  // The store file itself in git: the likeliest way the key leaked, and the new key is in its working copy now.
+  const tracked = result.trackedStores ?? [];
+  if (tracked.length > 0) {
+    text = `git tracks the store file ${tracked.join(', ')}: the new key is in it now, one \`git commit -a\` from the history — \`git rm --cached ${tracked.join(' ')}\` and add it to .gitignore · ${text}`;
+  }
+  return text;
 }

@@ -248,3 +248,62 @@ describe('I3: the value never reaches git', () => {
     }
   });
 });
+
+describe('what a limit or a skip leaves out is never reported as "not in" (a review of rekey incident)', () => {
+  it('a file over the size limit, in the tree and in history: named as not searched, never "not in"', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    write(dir, 'dump.sql', `${'x'.repeat(4_000)}\nAPI_KEY=${value}\n`);
+    write(dir, 'a.txt', 'a\n');
+    commit('dump', 2);
+    const result = await searchLeak({ folder: dir, value: new Secret(value), limits: { maxFileBytes: 1_000 } });
+    expect(result.files).toEqual([]);
+    expect(result.complete).toEqual({ tree: false, history: false });
+    expect(result.skipped).toEqual(expect.arrayContaining(['1 file over 1000 bytes', '1 object over 1000 bytes in git history']));
+    const text = describeLeak(result);
+    expect(text).not.toMatch(/not (found )?in (the working tree|git history)/);
+    expect(text).toContain('not searched: 1 file over 1000 bytes, 1 object over 1000 bytes in git history');
+  });
+
+  it('files git ignores are searched before the history, so a limit the history reaches does not leave them out', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    write(dir, '.gitignore', '*.bak\n');
+    write(dir, 'big.txt', 'y'.repeat(20_000));
+    commit('big', 3);
+    // Only in history now: the tree is small, the history is over the byte limit.
+    rmSync(join(dir, 'big.txt'));
+    commit('drop big', 2);
+    write(dir, '.env.bak', `API_KEY=${value}\n`);
+    const result = await searchLeak({ folder: dir, value: new Secret(value), limits: { maxBytes: 5_000 } });
+    expect(result.files).toEqual([expect.objectContaining({ path: '.env.bak', kind: 'ignored', lines: [1] })]);
+    expect(result.complete.history).toBe(false);
+    expect(describeLeak(result)).toMatch(/found in files git ignores — \.env\.bak:1/);
+  });
+
+  it('the store file tracked by git is said first: the root cause, and where the new key now sits', async () => {
+    const { dir, commit } = repo();
+    const value = key();
+    write(dir, '.env', `API_KEY=${value}\n`);
+    commit('config', 5);
+    const result = await searchLeak({ folder: dir, value: new Secret(value), exclude: [join(dir, '.env')] });
+    expect(result.trackedStores).toEqual(['.env']);
+    expect(describeLeak(result)).toMatch(/^git tracks the store file \.env: the new key is in it now, one `git commit -a` from the history — `git rm --cached \.env` and add it to \.gitignore · found in git history/);
+  });
+
+  it('the time limit ends git and everything it started (a wrapper that sleeps): the search does not wait for it', async () => {
+    const { dir, commit } = repo();
+    write(dir, 'a.txt', 'a\n');
+    commit('a', 1);
+    const shims = folder();
+    const slowGit = join(shims, 'git');
+    const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+    writeFileSync(slowGit, `#!/bin/sh\ncase "$*" in *rev-list*) sleep 30 ;; esac\nexec ${realGit} "$@"\n`);
+    chmodSync(slowGit, 0o755);
+    const started = performance.now();
+    const result = await searchLeak({ folder: dir, value: new Secret(key()), git: slowGit, limits: { maxMs: 1_500 } });
+    expect(performance.now() - started).toBeLessThan(8_000);
+    expect(result.complete.history).toBe(false);
+    expect(result.incomplete).toMatch(/stopped after 2s|stopped after 1s/);
+  });
+});
