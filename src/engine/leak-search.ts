@@ -534,6 +534,11 @@ function run(bin: string, args: readonly string[], options: { env: NodeJS.Proces
   });
 }
 
+/** `1 file`, `3 files`. */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** `100 MB`, `49 KB`, `900 bytes`. */
 function sizeWords(bytes: number): string {
   if (bytes >= 1024 ** 2) return `${Math.round(bytes / 1024 ** 2)} MB`;
@@ -573,7 +578,7 @@ export function describeLeak(result: LeakSearchResult, now: Date = new Date()): 
   const fileWords = (f: FileHit) => `${place(f.path, f.lines)}${f.kind === 'untracked' ? ' (untracked)' : ''}${f.encoding ? ' (base64)' : ''}`;
   let text: string;
   if (result.git !== 'repository') {
-    text = `${result.note ?? 'not a git repository'} — ${tree.length > 0 ? `found in ${list(tree, treeTotal, fileWords)}` : `not found${result.complete.tree ? '' : ' so far'} (${result.scanned.files} files)`}`;
+    text = `${result.note ?? 'not a git repository'} — ${tree.length > 0 ? `found in ${list(tree, treeTotal, fileWords)}` : `not found${result.complete.tree ? '' : ' so far'} (${count(result.scanned.files, 'file')})`}`;
   } else {
     const found: string[] = [];
     const absent: string[] = [];
@@ -592,8 +597,8 @@ export function describeLeak(result: LeakSearchResult, now: Date = new Date()): 
       found.length > 0
         ? `found ${found.join('; and ')}${absent.length > 0 ? `; not in ${absent.join(' or ')}` : ''}`
         : absent.length > 0
-          ? `not found in ${absent.join(' or ')} (${result.scanned.files} files, ${result.scanned.blobs} objects)`
-          : `not found so far (${result.scanned.files} files, ${result.scanned.blobs} objects)`;
+          ? `not found in ${absent.join(' or ')} (${count(result.scanned.files, 'file')}, ${count(result.scanned.blobs, 'object')})`
+          : `not found so far (${count(result.scanned.files, 'file')}, ${count(result.scanned.blobs, 'object')})`;
   }
   const oversize = result.skipped.filter((what) => / over \d/.test(what));
   if (oversize.length > 0) text += ` — not searched: ${oversize.join(', ')}`;

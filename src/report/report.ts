@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
 import { localTime, span } from '../engine/incident.js';
-import { describeLeak, type LeakSearchResult } from '../engine/leak-search.js';
+import { count, describeLeak, type LeakSearchResult } from '../engine/leak-search.js';
 import { redactor } from '../secret/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds } from '../util/duration.js';
@@ -107,7 +107,7 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
     }
     const mb = (found.scanned.bytes / 1024 ** 2).toFixed(1);
     lines.push(
-      `Searched for ${key} by value, in memory (no value was passed to git or written anywhere): ${found.git === 'repository' ? `the repository at \`${found.root}\`` : `the files under \`${found.root}\` (${found.note ?? 'no git history'})`}, ${found.scanned.files} files and ${found.scanned.blobs} git objects, ${mb} MB in ${formatSeconds(found.scanned.ms)}.`,
+      `Searched for ${key} by value, in memory (no value was passed to git or written anywhere): ${found.git === 'repository' ? `the repository at \`${found.root}\`` : `the files under \`${found.root}\` (${found.note ?? 'no git history'})`}, ${count(found.scanned.files, 'file')} and ${count(found.scanned.blobs, 'git object')}, ${mb} MB in ${formatSeconds(found.scanned.ms)}.`,
     );
     if (found.skipped.length > 0) lines.push(`Not searched: ${found.skipped.join('; ')}.`);
     if (found.incomplete !== undefined) lines.push(`**Incomplete:** ${found.incomplete}.`);
