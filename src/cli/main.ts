@@ -6,7 +6,6 @@
  */
 import { Command, Option } from 'commander';
 import { installOutputGuard } from './output-guard.js';
-import { reportError } from './report-error.js';
 
 installOutputGuard();
 // `rekey log | head -1`, `rekey --json incident … | grep -m1 old.dead`: the reader has gone. That is no error of the
@@ -43,6 +42,8 @@ const run = (load: () => Promise<{ default: (args: never, globals: Global) => Pr
       const { default: action } = await load();
       process.exitCode = await action({ args: positional, options } as never, globals());
     } catch (error) {
+      // Loaded only on the error path: a command that succeeds never pays for it.
+      const { reportError } = await import('./report-error.js');
       process.exitCode = reportError(error, globals().json === true);
     }
   };
