@@ -172,7 +172,7 @@ class RunExecutor {
   readonly run: string;
   readonly journal: Journal;
   readonly started = performance.now();
-  /** When the run began (a resumed run: when its first attempt began). */
+  /** When the run began, as its journal's run.started record says (a resumed run: when its first attempt began). */
   startedAt: string;
   readonly timeline: TimelineEntry[] = [];
   readonly roundTrips: number[] = [];
@@ -195,8 +195,6 @@ class RunExecutor {
   readonly interaction: Interaction;
   /** The old key is revoked before roll out (incident --revoke-first); a resumed run reads it from its journal. */
   revokeFirst: boolean;
-  /** When the run first started (its run.started record), across resumes. */
-  firstAt: string;
   /** The leak's start given with --since (journaled, so a resume keeps it). */
   leakSince: string | undefined;
   /** When the old value came to be, as far as rekey can tell: the last rotation rekey finished, or the stores' date. */
@@ -204,8 +202,8 @@ class RunExecutor {
   provenDeadAt: string | undefined;
   deadAfterMs: number | undefined;
   leak: LeakRecord | undefined;
-  /** A resumed revoke-first run whose window is still open: say so when the walk begins. */
-  windowToAnnounce = false;
+  /** A resumed run whose window (outage, revoke-first) is still open: what to say when the walk begins. */
+  windowToAnnounce: string | undefined;
 
   constructor(readonly o: RunOptions) {
     this.resumed = o.resume !== undefined;
@@ -213,7 +211,6 @@ class RunExecutor {
     this.run = o.resume ?? newRunId();
     this.journal = new Journal(o.config.stateDir, this.run);
     this.startedAt = new Date().toISOString();
-    this.firstAt = this.startedAt;
     this.leakSince = o.since?.toISOString();
     this.interaction = this.timedInteraction(o.interaction);
   }
@@ -325,16 +322,15 @@ class RunExecutor {
         // The chosen order is part of the run: a resume keeps it whatever its command line says.
         ...(this.revokeFirst ? { revokeFirst: true } : {}),
       });
-      this.firstAt = started.at;
+      this.startedAt = started.at;
       return;
     }
     const first = records[0];
     if (first === undefined || first.type !== 'run.started') throw new RefusedError(`run ${this.run} has no journal to resume from`);
     if (first.credential !== this.o.credential.id) throw new RefusedError(`run ${this.run} rotates ${first.credential}, not ${this.o.credential.id}`);
     this.revokeFirst = first.revokeFirst === true;
-    this.firstAt = first.at;
+    this.startedAt = first.at;
     this.leakSince = first.since ?? this.leakSince;
-    this.resumeRevokeWindow(records);
     const finished = records.findLast((r) => r.type === 'run.finished');
     if (finished !== undefined && finished.type === 'run.finished' && finished.result !== 'failed') {
       throw new RefusedError(`run ${this.run} already finished: ${finished.result}`, finished.result === 'done' ? 'nothing to resume' : 'start a new rotation instead');
@@ -343,31 +339,8 @@ class RunExecutor {
       if (record.type === 'step.started') this.startedSteps.add(record.step);
       if (record.type === 'step.done') this.done.set(record.step, record);
     }
-    this.startedAt = first.at;
-    this.resumeOutage(records);
+    this.resumeWindow(records);
     this.journal.append({ type: 'run.resumed', pid: process.pid });
-  }
-
-  /**
-   * Revoke-first: the window in which consumers fail opened in an earlier attempt, when the early revoke began (the
-   * journal says when). Closed and known if verify was done before the interruption; else still open, and this
-   * attempt closes it. Either way the report states the whole window, as for overlap none.
-   */
-  resumeRevokeWindow(records: readonly JournalRecord[]): void {
-    if (!this.revokeFirst) return;
-    const revokeStarted = records.find((r) => r.type === 'step.started' && (r.step.startsWith('revoke:') || r.step.startsWith('prove-dead:')));
-    if (revokeStarted === undefined) return;
-    const opened = Date.parse(revokeStarted.at);
-    // In revoke-first order, what follows verify is the leak search, retire and audit.
-    const verified = records.some((r) => r.type === 'step.started' && (r.step === 'leak-search' || r.step.startsWith('retire:') || r.phase === 'audit'));
-    const verifySteps = records.filter((r) => r.type === 'step.done' && r.phase === 'verify');
-    if (verified && verifySteps.length > 0) {
-      this.outageMs = Math.max(0, Date.parse(verifySteps.at(-1)!.at) - opened);
-      return;
-    }
-    this.outageStart = performance.now() - (Date.now() - opened);
-    // Announced once the run has started on screen (walk), not before its header.
-    this.windowToAnnounce = true;
   }
 
   /** The audit checks a person answered no to, for the audit log; undefined when there were none. */
@@ -376,20 +349,32 @@ class RunExecutor {
     return open.length === 0 ? undefined : `not confirmed: ${open.join(', ')} (activity not recognised, to investigate)`;
   }
 
-  /** The runbook's HTTP checks of the new key, run with a pasted candidate: why the provider rejects it, if it does. */
-  async checkCandidate(candidate: Secret): Promise<string | undefined> {
+  /**
+   * Run the runbook's HTTP checks of the new key with `value` standing in as {{ new }}; throws the first failure.
+   * False when the runbook has none.
+   */
+  async checkAsNew(value: Secret): Promise<boolean> {
     const checks = this.o.runbook.verify.filter((step): step is HttpStep => step.kind === 'http');
+    if (checks.length === 0) return false;
     const saved = this.fresh;
-    this.fresh = candidate;
+    this.fresh = value;
     try {
       for (const step of checks) await this.runbookStep(step);
+      return true;
+    } finally {
+      this.fresh = saved;
+    }
+  }
+
+  /** The runbook's checks of the new key, run with a pasted candidate: why the provider rejects it, if it does. */
+  async checkCandidate(candidate: Secret): Promise<string | undefined> {
+    try {
+      await this.checkAsNew(candidate);
       return undefined;
     } catch (error) {
       // Unreachable: the provider said nothing about the key; verify asks again once the key is safely staged.
       if (error instanceof ProviderUnreachableError || !(error instanceof StepFailedError)) return undefined;
       return `${this.o.runbook.title} rejects it (${messageOf(error)})`;
-    } finally {
-      this.fresh = saved;
     }
   }
 
@@ -406,25 +391,29 @@ class RunExecutor {
   }
 
   /**
-   * Overlap none: the outage window of a resumed run opened in an earlier attempt, when its mint step began (the
-   * journal says when). If verify was done before the interruption the window is closed and its length known; if not,
-   * it is still open, and this attempt closes it: either way the report states the whole window, not this attempt's.
+   * A window that an interrupted attempt opened (overlap none: from the mint step's start; revoke-first: from the
+   * revoke's start), taken up again on resume from the journal's times: closed, with its length known, if a step after
+   * verify had started; else still open, and this attempt closes it. Either way the report states the whole window.
    */
-  resumeOutage(records: readonly JournalRecord[]): void {
-    if (this.overlap !== 'none') return;
-    const mintStarted = records.find((r) => r.type === 'step.started' && r.step === 'mint');
-    if (mintStarted === undefined) return;
-    const opened = Date.parse(mintStarted.at);
-    const verifySteps = records.filter((r) => r.type === 'step.done' && r.phase === 'verify');
-    const verifyDone = records.some((r) => r.type === 'step.started' && r.phase === 'revoke');
-    if (verifyDone && verifySteps.length > 0) {
-      this.outageMs = Date.parse(verifySteps.at(-1)!.at) - opened;
+  resumeWindow(records: readonly JournalRecord[]): void {
+    const opening =
+      this.overlap === 'none'
+        ? records.find((r) => r.type === 'step.started' && r.step === 'mint')
+        : this.revokeFirst
+          ? records.find((r) => r.type === 'step.started' && (r.step.startsWith('revoke:') || r.step.startsWith('prove-dead:')))
+          : undefined;
+    if (opening === undefined) return;
+    const opened = Date.parse(opening.at);
+    const lastVerified = records.findLastIndex((r) => r.type === 'step.done' && r.phase === 'verify');
+    if (lastVerified !== -1 && records.slice(lastVerified + 1).some((r) => r.type === 'step.started' && r.phase !== 'verify')) {
+      this.outageMs = Math.max(0, Date.parse(records[lastVerified]!.at) - opened);
       return;
     }
-    // On this process's clock: the window opened (now − elapsed) ago.
+    // On this process's clock: the window opened (now − elapsed) ago. Announced once the run's header is out (walk).
     this.outageStart = performance.now() - (Date.now() - opened);
-    this.emit({ event: 'outage.started' });
-    this.emit({ event: 'note', level: 'warn', message: `the outage window has been open since ${mintStarted.at} (the interrupted attempt's mint): finish roll out and verify now` });
+    this.windowToAnnounce = this.revokeFirst
+      ? 'revoke first: the old key was revoked before the interruption; consumers still on it fail until roll out and verify are done: finish them now'
+      : `the outage window has been open since ${opening.at} (the interrupted attempt's mint): finish roll out and verify now`;
   }
 
   /**
@@ -432,7 +421,7 @@ class RunExecutor {
    * last rotation rekey finished, or the date the stores give the current version; else (nothing known) the run's start.
    */
   windowStart(): string {
-    return this.leakSince ?? this.oldSince ?? this.firstAt;
+    return this.leakSince ?? this.oldSince ?? this.startedAt;
   }
 
   vars(): TemplateVars {
@@ -504,34 +493,26 @@ class RunExecutor {
         this.oldSince = oldValueSince(this.o.config.stateDir, this.o.credential.id, this.run, values);
         this.base = values.map((v) => v.version);
         let detail = `${stores.length} store${stores.length === 1 ? '' : 's'} agree on ${this.old.mask} (${this.oldFp})`;
-        const checks = runbook.verify.filter((s) => s.kind === 'http');
-        if (checks.length > 0) {
-          // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
-          const saved = this.fresh;
-          this.fresh = this.old;
-          try {
-            for (const step of checks) await this.runbookStep(step);
-            detail += ` · old key ${this.old.mask} works`;
-          } catch (error) {
-            if (error instanceof ProviderUnreachableError) {
-              throw new RotationFailedError(`could not reach ${runbook.title} to check the old key ${this.old.mask}: ${messageOf(error)}`, 'nothing was minted; check the network and the runbook inputs (baseUrl), then run again');
-            }
-            if (this.o.mode === 'incident') {
-              detail += ' · old key already rejected';
-            } else if (this.overlap === 'none' && (await this.oldKeyAlreadyDead())) {
-              // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
-              detail += ` · old key ${this.old.mask} already dead`;
-              this.outageStart = performance.now();
-              this.emit({ event: 'outage.started' });
-              this.emit({ event: 'note', level: 'warn', message: `the provider already rejects the old key ${this.old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that key; do not request another` });
-            } else {
-              throw new RotationFailedError(
-                `the runbook's check, run with the old key ${this.old.mask}, failed: ${messageOf(error)}`,
-                'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way',
-              );
-            }
-          } finally {
-            this.fresh = saved;
+        // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
+        try {
+          if (await this.checkAsNew(this.old)) detail += ` · old key ${this.old.mask} works`;
+        } catch (error) {
+          if (error instanceof ProviderUnreachableError) {
+            throw new RotationFailedError(`could not reach ${runbook.title} to check the old key ${this.old.mask}: ${messageOf(error)}`, 'nothing was minted; check the network and the runbook inputs (baseUrl), then run again');
+          }
+          if (this.o.mode === 'incident') {
+            detail += ' · old key already rejected';
+          } else if (this.overlap === 'none' && (await this.oldKeyAlreadyDead())) {
+            // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
+            detail += ` · old key ${this.old.mask} already dead`;
+            this.outageStart = performance.now();
+            this.emit({ event: 'outage.started' });
+            this.emit({ event: 'note', level: 'warn', message: `the provider already rejects the old key ${this.old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that key; do not request another` });
+          } else {
+            throw new RotationFailedError(
+              `the runbook's check, run with the old key ${this.old.mask}, failed: ${messageOf(error)}`,
+              'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way',
+            );
           }
         }
         return { detail, data: { old: this.oldFp, base: this.base } };
@@ -790,7 +771,7 @@ class RunExecutor {
     const before = this.done.get(step);
     const at = before?.at ?? new Date().toISOString();
     this.provenDeadAt = at;
-    this.deadAfterMs = Math.max(0, Date.parse(at) - Date.parse(this.firstAt));
+    this.deadAfterMs = Math.max(0, Date.parse(at) - Date.parse(this.startedAt));
     if (this.o.mode === 'incident') {
       // A resumed run names the old key by its mask while a store still holds it (else by its fingerprint).
       if (this.old === undefined) await this.needOld().catch(() => undefined);
@@ -845,9 +826,9 @@ class RunExecutor {
     const lastProveDead = units.filter((u) => u.id.startsWith('prove-dead:')).at(-1);
     let current: Phase | undefined;
     let early = false;
-    if (this.windowToAnnounce) {
+    if (this.windowToAnnounce !== undefined) {
       this.emit({ event: 'outage.started' });
-      this.emit({ event: 'note', level: 'warn', message: 'revoke first: the old key was revoked before the interruption; consumers still on it fail until roll out and verify are done: finish them now' });
+      this.emit({ event: 'note', level: 'warn', message: this.windowToAnnounce });
     }
     const headed = new Set<Phase>();
     try {

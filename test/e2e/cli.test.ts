@@ -266,13 +266,18 @@ describe('status, log and audit verify after a rotation', () => {
 });
 
 describe('output into a closed pipe (`rekey … | head -1`)', () => {
-  it('ends quietly with the command\'s exit code: no EPIPE stack trace', async () => {
-    const child = spawn(process.execPath, [CLI, 'runbook', 'show', 'streampixel', '--format', 'md'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // The reader goes away before rekey writes a byte.
+  /** Run the CLI with its stdout closed before it writes a byte (the reader went away): its exit code and stderr. */
+  const withReaderGone = async (args: readonly string[], cwd?: string): Promise<{ code: number | null; stderr: string }> => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const code = await new Promise<number | null>((done) => child.on('close', done));
+    return { code, stderr };
+  };
+
+  it('ends quietly with the command\'s exit code: no EPIPE stack trace', async () => {
+    const { code, stderr } = await withReaderGone(['runbook', 'show', 'streampixel', '--format', 'md']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
   });
@@ -280,11 +285,7 @@ describe('output into a closed pipe (`rekey … | head -1`)', () => {
   it('a rotation whose reader went away still finishes: journal, stores and report are written', async () => {
     const s = await sandbox();
     const ws = workspace({ sandbox: s });
-    const child = spawn(process.execPath, [CLI, '--json', 'rotate', ws.credential], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.destroy();
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const code = await new Promise<number | null>((done) => child.on('close', done));
+    const { code, stderr } = await withReaderGone(['--json', 'rotate', ws.credential], ws.dir);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(journal(ws, onlyRun(ws)).at(-1)).toMatchObject({ type: 'run.finished', result: 'done' });

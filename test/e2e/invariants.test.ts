@@ -206,13 +206,16 @@ describe('I1/I5: a run killed after any journal record is finished by one resume
   });
 });
 
+/** A rollout hook that fails on its first call only, as a consumer that is down for a moment. */
+const FAILS_ONCE = { name: 'restart workers', exec: ['node', '-e', "const f=require('fs');if(!f.existsSync('hook-ok')){f.writeFileSync('hook-ok','');process.exit(3)}"] };
+
 describe('I1: a new run is refused while an unfinished run still keeps a value in a store', () => {
   it('overlap none, after a failed run that must be fixed forward: the next rotate mints nothing and keeps the current key alive', async () => {
     const s = await sandbox({ overlap: 'none' });
     const ws = workspace({
       sandbox: s,
       runbook: 'sandbox-none',
-      rollout: [{ name: 'restart workers', exec: ['node', '-e', "const f=require('fs');if(!f.existsSync('hook-ok')){f.writeFileSync('hook-ok','');process.exit(3)}"] }],
+      rollout: [FAILS_ONCE],
     });
     const before = s.stats.minted;
     const failed = await rekeyIn(ws, ['rotate', ws.credential]);
@@ -325,7 +328,7 @@ describe('I2: no revoke before verify passed; failures before revoke roll back',
     const ws = workspace({
       sandbox: s,
       runbook: 'sandbox-none',
-      rollout: [{ name: 'restart workers', exec: ['node', '-e', "const f=require('fs');if(!f.existsSync('hook-ok')){f.writeFileSync('hook-ok','');process.exit(3)}"] }],
+      rollout: [FAILS_ONCE],
     });
     const before = s.stats.minted;
     const failed = await rekeyIn(ws, ['rotate', ws.credential]);

@@ -4,19 +4,15 @@
  * with `new`/`old` in argv). The child's output is kept for the error message, scrubbed, and never streamed.
  */
 import { spawn } from 'node:child_process';
+import type { HookConfig } from '../../config/types.js';
 import { Secret } from '../../secret/secret.js';
 import { redactor } from '../../secret/redactor.js';
 import { render, type TemplateVars } from '../template.js';
 import { StepFailedError, type StepOutcome } from './context.js';
 
-export interface CommandSpec {
+/** A command to run: a rollout hook of rekey.yaml, or a runbook's exec step, with the step id it runs as. */
+export interface CommandSpec extends HookConfig {
   readonly id: string;
-  readonly name: string;
-  readonly argv: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-  readonly stdin: string | undefined;
-  readonly timeoutMs: number;
-  readonly retries: number;
   readonly capture?: boolean;
 }
 
