@@ -445,10 +445,11 @@ describe('rekey drill in a terminal', () => {
     expect(text).toMatch(/old key …\w{4} rejected \(401 · message Unauthorized: Invalid API Key\) — dead/);
     expect(text).toMatch(/done in [\d.:]+m?s? \(budget 2:00, [\d:]+ to spare\) · outage window /);
     // The mint step is the person's time (the prompt open: pasted after 0.3 s, Enter after 0.9 s) and rekey's (staging).
-    const mintRow = /request a new API key in the … *(▒+)(█*) *you ([\d.]+)s · rekey (\d+)ms/.exec(text);
+    // rekey's share is the pasted key's check with the provider and its staging: milliseconds, or tenths on a busy machine.
+    const mintRow = /request a new API key in the … *(▒+)(█*) *you ([\d.]+)s · rekey (?:(\d+)ms|([\d.]+)s)/.exec(text);
     expect(mintRow, text).not.toBeNull();
     expect(Number(mintRow![3])).toBeGreaterThanOrEqual(0.9);
-    expect(Number(mintRow![4])).toBeLessThan(900);
+    expect(mintRow![4] !== undefined ? Number(mintRow![4]) : Number(mintRow![5]) * 1000).toBeLessThan(900);
     const totals = /▒ you ([\d.]+)s · █ rekey ([\d.]+)(m?s)/.exec(text);
     expect(totals, text).not.toBeNull();
     // Two prompts were held open ≥ 0.9 s and ≥ 0.3 s; the person's total counts them, rekey's does not.
