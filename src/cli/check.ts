@@ -1,6 +1,6 @@
 /** `rekey check`: read every store (no writes) and check permissions as far as each service allows. */
 import type { Config, CredentialConfig } from '../config/types.js';
-import type { EventSink } from '../ui/events.js';
+import type { EventSink } from '../engine/events.js';
 import { ExitCode } from '../util/errors.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 

@@ -3,7 +3,7 @@ import type { Config, CredentialConfig } from '../config/types.js';
 import type { Mode } from '../engine/types.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Interaction } from '../runbook/steps/context.js';
-import type { EventSink } from '../ui/events.js';
+import type { EventSink } from '../engine/events.js';
 import { ExitCode, InputError, RefusedError, RotationFailedError } from '../util/errors.js';
 import { nearest } from '../util/suggest.js';
 

@@ -11,7 +11,7 @@ import type { Mode } from '../engine/types.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Interaction } from '../runbook/steps/context.js';
 import type { Runbook, Step } from '../runbook/types.js';
-import type { EngineEvent, EventSink } from '../ui/events.js';
+import type { EngineEvent, EventSink } from '../engine/events.js';
 import type { RehearsalActor } from '../ui/interaction.js';
 import { ExitCode, InputError, RotationFailedError } from '../util/errors.js';
 import { formatSeconds, parseDuration } from '../util/duration.js';

@@ -107,7 +107,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     const minted: Secret[] = [];
     const revokeSteps = new Set(runbook.revoke.map((step) => step.id));
     const discardSteps = new Set(runbook.discard.map((step) => step.id));
-    let sinkRef: import('../ui/events.js').EventSink | undefined;
+    let sinkRef: import('../engine/events.js').EventSink | undefined;
     const note = (message: string) => sinkRef?.emit({ event: 'note', level: 'info', message: `rehearsal: ${message}` });
     const revokeInSandbox = async (key: Secret) => {
       await fetch(`${sandbox.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${key.reveal()}` } }).then((r) => r.arrayBuffer());

@@ -11,9 +11,14 @@ import type { Mode } from './types.js';
 export type JournalEvent =
   | { type: 'run.started'; credential: string; runbook: string; overlap: string; mode: Mode; pid: number; host: string; since?: string; revokeFirst?: boolean }
   | { type: 'run.resumed'; pid: number }
-  | { type: 'step.started'; phase: string; step: string }
-  | { type: 'step.done'; phase: string; step: string; ms: number; human?: boolean; data?: Record<string, unknown> }
-  | { type: 'step.failed'; phase: string; step: string; ms: number; error: string }
+  | { type: 'step.started'; phase: string; step: string; kind?: string }
+  | { type: 'step.done'; phase: string; step: string; kind?: string; ms: number; human?: boolean; waitMs?: number; data?: Record<string, unknown> }
+  | { type: 'step.failed'; phase: string; step: string; kind?: string; ms: number; error: string }
+  // Written right before a call that may mint a key at the provider, and right after the provider returned one (its
+  // fingerprint, before it is staged): a resume that finds an intent without a staged value knows a key may exist
+  // that rekey does not hold.
+  | { type: 'mint.intent'; step: string; repeat: 'local' | 'idempotent' | 'adapter' | 'person' | 'unsafe' }
+  | { type: 'mint.minted'; fingerprint: string }
   | { type: 'run.finished'; result: 'done' | 'failed' | 'rolled-back'; error?: string };
 
 export type JournalRecord = ChainedRecord & JournalEvent;

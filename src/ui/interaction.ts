@@ -13,7 +13,7 @@ import type { Interaction } from '../runbook/steps/context.js';
 import type { Runbook, Step } from '../runbook/types.js';
 import { InputError, InputErrors } from '../util/errors.js';
 import { nearest } from '../util/suggest.js';
-import type { EventSink } from './events.js';
+import type { EventSink } from '../engine/events.js';
 import { visibleLength } from './sink.js';
 import { cursorControl } from './style.js';
 

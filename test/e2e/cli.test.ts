@@ -172,8 +172,9 @@ describe('status, log and audit verify after a rotation', () => {
     const s = await sandbox();
     const ws = workspace({ sandbox: s });
     const rowOf = (result: CliResult) => result.stdout.split('\n').find((line) => line.startsWith(ws.credential));
-    // Killed once the verify phase has begun: the generate and rollout audit records are written.
-    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: '9' } });
+    // Killed once the verify phase has begun (record 11: run, preflight ×2, mint started/intent/minted/done, promote ×2,
+    // readback started and done): the generate and rollout audit records are written.
+    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: '11' } });
     expect(killed.signal, show(killed)).toBe('SIGKILL');
     const run = onlyRun(ws);
     const during = await rekeyIn(ws, ['status']);

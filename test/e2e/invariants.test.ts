@@ -248,7 +248,8 @@ describe('I1: a new run is refused while an unfinished run still keeps a value i
     const s = await sandbox({ overlap: 'until-revoked' });
     const ws = workspace({ sandbox: s, runbook: 'sandbox' });
     const before = s.stats.minted;
-    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: '5' } });
+    // Record 7: the mint is done (started, intent, minted, done), its key staged.
+    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: '7' } });
     expect(killed.signal, show(killed)).toBe('SIGKILL');
     const run = onlyRun(ws);
     const again = await rekeyIn(ws, ['rotate', ws.credential]);
@@ -514,8 +515,8 @@ describe('I4: one run per credential', () => {
     const ws = workspace({ sandbox: s, runbook: 'sandbox' });
     const lock = join(ws.stateDir, 'locks', `${ws.credential}.lock`);
     let childPid = 0;
-    // Killed right after record 7 (the promote is done): mid-run, holding the lock.
-    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: '7' }, onSpawn: (pid) => (childPid = pid) });
+    // Killed right after record 9 (the promote is done): mid-run, holding the lock.
+    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: '9' }, onSpawn: (pid) => (childPid = pid) });
     expect(killed.signal, show(killed)).toBe('SIGKILL');
     const run = onlyRun(ws);
     const stale = JSON.parse(readFileSync(lock, 'utf8')) as { run: string; pid: number };

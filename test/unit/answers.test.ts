@@ -10,7 +10,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
 import type { Runbook } from '../../src/runbook/types.js';
 import { answersInteraction, noInteraction } from '../../src/ui/interaction.js';
-import type { EngineEvent } from '../../src/ui/events.js';
+import type { EngineEvent } from '../../src/engine/events.js';
 import { InputError, InputErrors } from '../../src/util/errors.js';
 
 const CANARY = 'sk_live_CANARY_answers_9d2e7f1a';

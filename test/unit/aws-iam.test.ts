@@ -28,7 +28,7 @@ import { StepFailedError, type StepContext } from '../../src/runbook/steps/conte
 import type { Runbook, Step, UsesStep } from '../../src/runbook/types.js';
 import { Secret } from '../../src/secret/secret.js';
 import { parseRef } from '../../src/store/contract.js';
-import type { EngineEvent } from '../../src/ui/events.js';
+import type { EngineEvent } from '../../src/engine/events.js';
 import { noInteraction } from '../../src/ui/interaction.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';

@@ -1,0 +1,324 @@
+/**
+ * What one run holds while it runs: its options, its open stores and journal, the values it has in memory (as
+ * `Secret`, never printed) and the facts the handlers build on. The durable truth is the journal and the stores; a
+ * resumed run's context is seeded from the reduced journal (reduce.ts), and values are read back from the stores.
+ */
+import type { Config, CredentialConfig } from '../config/types.js';
+import type { Secret } from '../secret/secret.js';
+import { ProviderUnreachableError, StepFailedError, type Interaction, type StepOutcome } from '../runbook/steps/context.js';
+import type { TemplateVars } from '../runbook/template.js';
+import type { HttpStep, Runbook, Step } from '../runbook/types.js';
+import type { SecretStore, StoreRef, VersionId } from '../store/contract.js';
+import { RotationFailedError } from '../util/errors.js';
+import { appendAudit } from './audit-log.js';
+import type { EngineEvent, EventSink } from './events.js';
+import type { Journal, JournalEvent } from './journal.js';
+import type { RunState } from './reduce.js';
+import type { LeakRecord, RunSummary, TimelineEntry } from './summary.js';
+import type { Mode, RunResult } from './types.js';
+
+export interface RunOptions {
+  readonly config: Config;
+  readonly credential: CredentialConfig;
+  readonly runbook: Runbook;
+  readonly mode: Mode;
+  readonly interaction: Interaction;
+  readonly sink: EventSink;
+  /** Continue this run instead of starting a new one. */
+  readonly resume?: string;
+  /** Start of the audit window (incident: when the leak began; else the last rotation). */
+  readonly since?: Date;
+  /**
+   * Incident only (DESIGN I2's one exception): revoke and prove the old key dead right after the new key is minted
+   * and staged, before roll out and verify. No effect for overlap none, where the mint already kills the old key.
+   * A resumed run takes the order from its journal, never from here.
+   */
+  readonly revokeFirst?: boolean;
+  /**
+   * Resume only: the person has dealt with a key the interrupted attempt may have minted without rekey receiving it
+   * (they revoked it at the provider, or checked there is none), so minting again is safe.
+   */
+  readonly mintAgain?: boolean;
+  /** Write reports here instead of the state folder's reports/. */
+  readonly writeReport?: (summary: RunSummary) => string | undefined;
+}
+
+export interface OpenStore {
+  readonly store: SecretStore;
+  readonly ref: StoreRef;
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function hintOf(error: unknown): string | undefined {
+  const hint = (error as { hint?: unknown } | undefined)?.hint;
+  return typeof hint === 'string' ? hint : undefined;
+}
+
+/** The outage window (overlap none) or revoke-first window, on this process's clock. */
+export interface RunWindow {
+  /** performance.now() when it opened (for a resumed run: now minus the time since the first attempt opened it). */
+  start: number | undefined;
+  /** Its length once closed. */
+  ms: number | undefined;
+}
+
+export class RunContext {
+  readonly started = performance.now();
+  readonly timeline: TimelineEntry[] = [];
+  readonly roundTrips: number[] = [];
+  readonly records: Record<string, unknown> = {};
+  readonly interaction: Interaction;
+  readonly window: RunWindow = { start: undefined, ms: undefined };
+  /** When the run began (a resumed run: when its first attempt began). */
+  startedAt = new Date().toISOString();
+  stores: OpenStore[] = [];
+  old: Secret | undefined;
+  fresh: Secret | undefined;
+  oldFp: string | undefined;
+  newFp: string | undefined;
+  base: VersionId[] = [];
+  staged: VersionId[] = [];
+  /** The old value's age as far as rekey can tell (the last rotation it finished, or the stores' date). */
+  oldSince: string | undefined;
+  /** The leak's start (incident --since), journaled so a resume keeps it. */
+  leakSince: string | undefined;
+  revokeFirst: boolean;
+  provenDeadAt: string | undefined;
+  deadAfterMs: number | undefined;
+  leak: LeakRecord | undefined;
+  /** Time spent with a prompt open; the timeline splits steps by it. */
+  waitedMs = 0;
+  /** The reduced journal of a resumed run. */
+  state: RunState | undefined;
+
+  constructor(
+    readonly o: RunOptions,
+    readonly run: string,
+    readonly journal: Journal,
+  ) {
+    this.revokeFirst = o.mode === 'incident' && o.revokeFirst === true && o.runbook.overlap !== 'none';
+    this.leakSince = o.since?.toISOString();
+    this.interaction = this.#timed(o.interaction);
+  }
+
+  get resumed(): boolean {
+    return this.state !== undefined;
+  }
+
+  get overlap(): string {
+    return this.o.runbook.overlap;
+  }
+
+  /** Seed the facts from a resumed run's reduced journal. */
+  seed(state: RunState): void {
+    this.state = state;
+    this.revokeFirst = state.revokeFirst;
+    this.startedAt = state.startedAt;
+    this.leakSince = state.since ?? this.leakSince;
+    this.oldFp = state.oldFp;
+    this.base = [...state.base];
+    this.newFp = state.newFp;
+    this.staged = [...state.staged];
+    this.leak = state.leak;
+  }
+
+  emit(event: EngineEvent): void {
+    this.o.sink.emit(event);
+  }
+
+  note(level: 'info' | 'warn', message: string): void {
+    this.emit({ event: 'note', level, message });
+  }
+
+  append(event: JournalEvent): void {
+    this.journal.append(event);
+  }
+
+  /** The interaction, with the time each question stays open added to `waitedMs`. */
+  #timed(inner: Interaction): Interaction {
+    const waiting = async <T>(ask: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await ask();
+      } finally {
+        this.waitedMs += performance.now() - t0;
+      }
+    };
+    return {
+      get canAsk() {
+        return inner.canAsk;
+      },
+      instruct: (stepId, message, url) => inner.instruct(stepId, message, url),
+      askSecret: (stepId, question, validate) => waiting(() => inner.askSecret(stepId, question, validate)),
+      confirm: (stepId, question) => waiting(() => inner.confirm(stepId, question)),
+      offerReveal: (stepId, label, value) => waiting(() => inner.offerReveal(stepId, label, value)),
+    };
+  }
+
+  /** Open the run's window now, unless it is open or was closed already. */
+  openWindow(): void {
+    if (this.window.start !== undefined || this.window.ms !== undefined) return;
+    this.window.start = performance.now();
+    this.emit({ event: 'outage.started' });
+  }
+
+  /** Close the window (roll out and verify are done). */
+  closeWindow(): void {
+    if (this.window.start === undefined || this.window.ms !== undefined) return;
+    this.window.ms = performance.now() - this.window.start;
+    this.emit({ event: 'outage.ended', ms: this.window.ms });
+  }
+
+  /** The window's length so far (or its final length). */
+  windowMs(): number | undefined {
+    return this.window.ms ?? (this.window.start !== undefined ? performance.now() - this.window.start : undefined);
+  }
+
+  /**
+   * The start of the audit window: when the leak began (incident --since); else since the old key came to be;
+   * else (nothing known) the run's start.
+   */
+  windowStart(): string {
+    return this.leakSince ?? this.oldSince ?? this.startedAt;
+  }
+
+  vars(): TemplateVars {
+    return { new: this.fresh, old: this.old, inputs: this.o.credential.inputs, run: { id: this.run, since: this.windowStart(), started: this.startedAt }, credential: this.o.credential.id };
+  }
+
+  audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): void {
+    appendAudit(this.o.config.stateDir, {
+      credential: this.o.credential.id,
+      run: this.run,
+      mode: this.o.mode,
+      phase,
+      result,
+      fingerprints: { old: this.oldFp, new: this.newFp },
+      ...(detail === undefined ? {} : { detail }),
+    });
+  }
+
+  /** The old value, recovered from the stores (current before promote, previous after). */
+  async needOld(): Promise<Secret> {
+    if (this.old !== undefined) return this.old;
+    for (const { store, ref } of this.stores) {
+      for (const read of [() => store.read(ref), () => store.readPrevious(ref, this.run)]) {
+        const found = await read().catch(() => undefined);
+        if (found !== undefined && found.value.fingerprint === this.oldFp) {
+          this.old = found.value;
+          return found.value;
+        }
+      }
+    }
+    throw new RotationFailedError(`the old value (${this.oldFp}) is in none of the stores any more`, 'it was retired or overwritten outside this run; check the stores by hand');
+  }
+
+  /** The new value, recovered from the stores where this run staged or promoted it. */
+  async needNew(): Promise<Secret> {
+    if (this.fresh !== undefined) return this.fresh;
+    const found = await this.findStaged(this.newFp);
+    if (found !== undefined) {
+      this.fresh = found;
+      return found;
+    }
+    throw new RotationFailedError(`the new value (${this.newFp}) is in none of the stores`, 'it was removed from the stores outside this run; check them by hand');
+  }
+
+  /** A value this run staged or made current in any store (matching `fingerprint` when given). */
+  async findStaged(fingerprint?: string): Promise<Secret | undefined> {
+    for (const { store, ref } of this.stores) {
+      const staged = (await store.readStaged(ref, this.run).catch(() => undefined))?.value;
+      if (staged !== undefined && (fingerprint === undefined || staged.fingerprint === fingerprint)) return staged;
+      if (fingerprint === undefined) continue;
+      const current = (await store.read(ref).catch(() => undefined))?.value;
+      if (current !== undefined && current.fingerprint === fingerprint) return current;
+    }
+    return undefined;
+  }
+
+  async runbookStep(step: Step): Promise<StepOutcome> {
+    const { runStep } = await import('../runbook/steps/index.js');
+    const ctx = {
+      vars: this.vars(),
+      runbook: this.o.runbook,
+      interaction: this.interaction,
+      roundTrips: this.roundTrips,
+      note: (message: string) => this.note('info', message),
+      checkNew: (candidate: Secret) => this.checkCandidate(candidate),
+    };
+    return runStep(step, ctx, this.o.config.baseDir);
+  }
+
+  /**
+   * Run the runbook's HTTP checks of the new key with `value` standing in as {{ new }}; throws the first failure.
+   * False when the runbook has none.
+   */
+  async checkAsNew(value: Secret): Promise<boolean> {
+    const checks = this.o.runbook.verify.filter((step): step is HttpStep => step.kind === 'http');
+    if (checks.length === 0) return false;
+    const saved = this.fresh;
+    this.fresh = value;
+    try {
+      for (const step of checks) await this.runbookStep(step);
+      return true;
+    } finally {
+      this.fresh = saved;
+    }
+  }
+
+  /** The runbook's checks of the new key, run with a pasted candidate: why the provider rejects it, if it does. */
+  async checkCandidate(candidate: Secret): Promise<string | undefined> {
+    try {
+      await this.checkAsNew(candidate);
+      return undefined;
+    } catch (error) {
+      // Unreachable: the provider said nothing about the key; verify asks again once the key is safely staged.
+      if (error instanceof ProviderUnreachableError || !(error instanceof StepFailedError)) return undefined;
+      return `${this.o.runbook.title} rejects it (${messageOf(error)})`;
+    }
+  }
+
+  /** Whether the runbook's prove-dead checks pass with the old key now (a key already revoked): each asked once. */
+  async oldKeyAlreadyDead(): Promise<boolean> {
+    const checks = this.o.runbook.verifyRevoked.filter((step): step is HttpStep => step.kind === 'http');
+    if (checks.length === 0) return false;
+    try {
+      for (const step of checks) await this.runbookStep({ ...step, retry: undefined });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The summary of the run as it stands. */
+  summary(result: RunResult, error: string | undefined, hint: string | undefined, resumable: boolean, incident: RunSummary['incident']): RunSummary {
+    return {
+      run: this.run,
+      credential: this.o.credential.id,
+      runbook: this.o.runbook.name,
+      overlap: this.o.runbook.overlap,
+      mode: this.o.mode,
+      result,
+      ms: performance.now() - this.started,
+      budgetMs: this.o.credential.budgetMs,
+      outageMs: this.windowMs(),
+      oldFingerprint: this.oldFp,
+      newFingerprint: this.newFp,
+      oldMask: this.old?.mask,
+      newMask: this.fresh?.mask,
+      timeline: this.timeline,
+      records: this.records,
+      error,
+      hint,
+      resumable,
+      resumed: this.resumed,
+      startedAt: this.startedAt,
+      stores: this.o.credential.stores.map((s) => s.ref.display),
+      roundTrips: this.roundTrips,
+      incident,
+    };
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * One handler per step kind. A handler does the step's work through the stores, the runbook's step interpreters and
+ * the rollout hooks, and returns what the journal keeps of it (fingerprints, version ids; never a value). Each first
+ * checks whether its work is already done, so running it again after a crash is harmless (I5).
+ */
+import { runCommand } from '../runbook/steps/exec.js';
+import { NotConfirmedError, ProviderUnreachableError, type StepOutcome } from '../runbook/steps/context.js';
+import { mints, type Step } from '../runbook/types.js';
+import type { Secret } from '../secret/secret.js';
+import type { StoredValue, VersionId } from '../store/contract.js';
+import { RefusedError, RotationFailedError } from '../util/errors.js';
+import { formatClock } from '../util/duration.js';
+import { messageOf, type RunContext } from './context.js';
+import { lastRuns } from './history.js';
+import type { PlannedStep, StepKind } from './plan.js';
+import type { MintRepeat } from './reduce.js';
+import type { LeakRecord } from './summary.js';
+
+export interface StepResult {
+  readonly detail?: string | undefined;
+  readonly data?: Record<string, unknown> | undefined;
+}
+
+export type Handler = (ctx: RunContext, step: PlannedStep) => Promise<StepResult | void>;
+
+/** Stores, staged side by side, where some writes failed: the error of the first, and where the value did land. */
+export class StageFailedError extends RotationFailedError {
+  constructor(
+    message: string,
+    readonly landed: readonly number[],
+    hint?: string,
+  ) {
+    super(message, hint);
+    this.name = 'StageFailedError';
+  }
+}
+
+/**
+ * How safe it is to make the runbook's minting call again when an interruption left its outcome unknown:
+ * `local` (random bytes: nothing at the provider), `idempotent` (an HTTP mint with an `Idempotency-Key` header built
+ * from the run id: the provider answers a repeat with the same key, as Stripe documents for idempotent requests),
+ * `adapter` (a step adapter finds its own earlier work, as aws-iam does by tag), `person` (a prompt: the person is
+ * asked to paste the key they already requested), `unsafe` (a repeat would mint a second key).
+ */
+export function mintRepeat(steps: readonly Step[]): MintRepeat {
+  const minting = steps.filter(mints);
+  if (minting.some((s) => s.kind === 'prompt')) return 'person';
+  if (minting.length === 0 || minting.every((s) => s.kind === 'generate')) return 'local';
+  if (minting.every((s) => s.kind === 'uses' || s.kind === 'generate')) return 'adapter';
+  const idempotent = (s: Step) => s.kind === 'http' && Object.entries(s.headers).some(([name, value]) => name.toLowerCase() === 'idempotency-key' && /\{\{\s*run\.id\s*\}\}/.test(value));
+  if (minting.every((s) => s.kind === 'generate' || s.kind === 'uses' || idempotent(s))) return 'idempotent';
+  return 'unsafe';
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * Since when the current value has been in use, as far as rekey can tell: the end of the last rotation of this
+ * credential that rekey finished (other than this run), else the oldest creation date a store gives its current
+ * version. Undefined when neither is known.
+ */
+function oldValueSince(ctx: RunContext, values: readonly StoredValue[]): string | undefined {
+  const { lastDone } = lastRuns(ctx.o.config.stateDir, ctx.o.credential.id);
+  if (lastDone?.finishedAt !== undefined && lastDone.run !== ctx.run) return lastDone.finishedAt;
+  const dates = values.map((v) => v.createdAt?.getTime()).filter((t): t is number => t !== undefined && Number.isFinite(t));
+  return dates.length === 0 ? undefined : new Date(Math.min(...dates)).toISOString();
+}
+
+const preflight: Handler = async (ctx) => {
+  const { stores } = ctx;
+  const { runbook } = ctx.o;
+  const values = await Promise.all(stores.map(({ store, ref }) => store.read(ref)));
+  const fingerprints = new Set(values.map((v) => v.value.fingerprint));
+  if (fingerprints.size > 1) {
+    const list = values.map((v, i) => `${stores[i]!.ref.display} ${v.value.fingerprint}`).join(', ');
+    throw new RotationFailedError(`the stores disagree on the current value: ${list}`, 'an earlier run may have stopped half-way: `rekey status` and `rekey resume` it, or make the stores agree');
+  }
+  ctx.old = values[0]!.value;
+  ctx.oldFp = ctx.old.fingerprint;
+  ctx.oldSince = oldValueSince(ctx, values);
+  ctx.base = values.map((v) => v.version);
+  // Every store confirms it can take the new value now, before anything is minted: a store that refuses only at stage
+  // time would strand a minted key (and with overlap none the mint has already killed the current one).
+  await Promise.all(stores.map(({ store, ref }, i) => (store as { canStage?: (r: typeof ref, run: string, base: VersionId) => Promise<void> }).canStage?.(ref, ctx.run, ctx.base[i]!)));
+  let detail = `${plural(stores.length, 'store')} agree on ${ctx.old.mask} (${ctx.oldFp})`;
+  // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
+  try {
+    if (await ctx.checkAsNew(ctx.old)) detail += ` · old key ${ctx.old.mask} works`;
+  } catch (error) {
+    if (error instanceof ProviderUnreachableError) {
+      throw new RotationFailedError(`could not reach ${runbook.title} to check the old key ${ctx.old.mask}: ${messageOf(error)}`, 'nothing was minted; check the network and the runbook inputs (baseUrl), then run again');
+    }
+    if (ctx.o.mode === 'incident') {
+      detail += ' · old key already rejected';
+    } else if (ctx.overlap === 'none' && (await ctx.oldKeyAlreadyDead())) {
+      // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
+      detail += ` · old key ${ctx.old.mask} already dead`;
+      ctx.openWindow();
+      ctx.note('warn', `the provider already rejects the old key ${ctx.old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that key; do not request another`);
+    } else {
+      throw new RotationFailedError(`the runbook's check, run with the old key ${ctx.old.mask}, failed: ${messageOf(error)}`, 'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way');
+    }
+  }
+  return { detail, data: { old: ctx.oldFp, base: ctx.base } };
+};
+
+/**
+ * A resumed mint whose earlier attempt may have reached the provider: adopt the value if a store holds it, else decide
+ * from the runbook whether minting again is safe. Never mints a second key without saying so (I5).
+ */
+async function resumeMint(ctx: RunContext): Promise<void> {
+  const state = ctx.state;
+  if (state === undefined || !(state.started.has('mint') || state.mint.intentAt !== undefined)) return;
+  const adopted = await ctx.findStaged(state.mint.mintedFp);
+  if (adopted !== undefined) {
+    ctx.fresh = adopted;
+    ctx.note('info', `found the key this run minted before it was interrupted (${adopted.fingerprint}); not minting another`);
+    return;
+  }
+  if (state.mint.intentAt === undefined) return;
+  const repeat = state.mint.repeat ?? 'unsafe';
+  const when = state.mint.intentAt;
+  const what = state.mint.mintedFp === undefined ? `may have minted a key at ${when}` : `minted a key (${state.mint.mintedFp}) at ${when}`;
+  if (repeat === 'person') {
+    ctx.note('warn', `the interrupted attempt ${what} that no store holds: if you already requested a new key for this run, paste that same key; requesting another would mint a second one`);
+  } else if (repeat === 'idempotent') {
+    ctx.note('info', `the interrupted attempt ${what}; asking again with the same idempotency key returns that key, not a second one`);
+  } else if (repeat === 'adapter') {
+    ctx.note('info', `the interrupted attempt ${what}; the step adapter finds its own earlier key before creating one`);
+  } else if (repeat === 'unsafe' && ctx.overlap === 'none') {
+    ctx.note('warn', `the interrupted attempt ${what} that no store holds; minting again kills it (overlap none), so the outage goes on until this attempt's key is rolled out`);
+  } else if (repeat === 'unsafe' && ctx.o.mintAgain !== true) {
+    throw new RefusedError(
+      `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.o.runbook.title} mints a new key on every call: minting again could leave two live keys`,
+      `look for a key created at ${when} in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} and revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
+    );
+  } else if (repeat === 'unsafe') {
+    ctx.note('warn', `minting again (--mint-again): you have dealt with the key the interrupted attempt ${what}`);
+  }
+}
+
+const mint: Handler = async (ctx) => {
+  const { runbook } = ctx.o;
+  const old = await ctx.needOld();
+  await resumeMint(ctx);
+  if (ctx.fresh === undefined) {
+    const minting = runbook.generate;
+    // The intent goes in the journal before any call that may mint: a crash from here on leaves a record that a key
+    // may exist that rekey does not hold, and resume decides from it (resumeMint).
+    ctx.append({ type: 'mint.intent', step: 'mint', repeat: mintRepeat(minting) });
+    let minted: Secret | undefined;
+    for (const step of minting) {
+      // Overlap none: the old key dies when the person clicks (or the API call mints), somewhere while this step runs,
+      // so the window is counted from the step's start: an upper bound, never an under-count.
+      if (ctx.overlap === 'none' && mints(step)) ctx.openWindow();
+      const outcome = await ctx.runbookStep(step);
+      if (outcome.minted !== undefined) minted = outcome.minted;
+    }
+    if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
+    ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint });
+    ctx.fresh = minted;
+    if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
+      throw new RotationFailedError(`the new value ${minted.mask} does not match the runbook's secret pattern`);
+    }
+    if (minted.equals(old)) {
+      ctx.fresh = undefined;
+      throw new RotationFailedError('the new value is the same as the old one', 'the provider returned the old key: nothing was changed');
+    }
+  }
+  const fresh = ctx.fresh;
+  ctx.newFp = fresh.fingerprint;
+  // Side by side, and every write settles before anything is decided: a rollback must never start while a write is
+  // still in flight, or that write lands after it and leaves this run's value staged (I1, I5).
+  const settled = await Promise.allSettled(ctx.stores.map(({ store, ref }, i) => store.stage(ref, fresh, ctx.run, ctx.base[i]!)));
+  const failed = settled.map((s, i) => [s, i] as const).filter((e): e is [PromiseRejectedResult, number] => e[0].status === 'rejected');
+  if (failed.length > 0) {
+    const landed = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [i] : []));
+    const list = failed.map(([s, i]) => `${ctx.stores[i]!.ref.display}: ${messageOf(s.reason)}`).join('; ');
+    const held = landed.length === 0 ? 'no store holds it' : `it is staged in ${landed.map((i) => ctx.stores[i]!.ref.display).join(', ')}`;
+    throw new StageFailedError(`could not stage the new key ${fresh.mask} (${fresh.fingerprint}): ${list}; ${held}`, landed, (failed[0]![0].reason as { hint?: string }).hint);
+  }
+  ctx.staged = settled.map((s) => (s as PromiseFulfilledResult<VersionId>).value);
+  return { detail: `new key ${fresh.mask} (${fresh.fingerprint}) staged in ${plural(ctx.stores.length, 'store')}`, data: { new: ctx.newFp, staged: ctx.staged } };
+};
+
+/**
+ * Rollback of a run interrupted inside its minting call, whose key rekey never received: where the mint is
+ * idempotent, asking again returns that key (or mints one, if the first call never arrived), so it can be discarded.
+ * Elsewhere say plainly that a key may be live at the provider.
+ */
+export async function recoverMint(ctx: RunContext): Promise<void> {
+  const intent = ctx.state?.mint;
+  if (ctx.fresh !== undefined || ctx.newFp !== undefined || intent?.intentAt === undefined) return;
+  if (intent.repeat === 'idempotent') {
+    let minted: Secret | undefined;
+    for (const step of ctx.o.runbook.generate) {
+      const outcome = await ctx.runbookStep(step);
+      if (outcome.minted !== undefined) minted = outcome.minted;
+    }
+    if (minted !== undefined) {
+      ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint });
+      ctx.fresh = minted;
+      ctx.newFp = minted.fingerprint;
+      ctx.note('info', `asked ${ctx.o.runbook.title} again with this run's idempotency key: it returned the key the interrupted attempt minted (${minted.fingerprint}), to discard`);
+    }
+  } else if (intent.repeat !== 'local') {
+    ctx.note('warn', `the interrupted attempt may have minted a key at ${intent.intentAt} that rekey never received: look for it in ${ctx.o.runbook.title} and revoke it`);
+  }
+}
+
+const promote: Handler = async (ctx, step) => {
+  const i = step.store!;
+  const { store, ref } = ctx.stores[i]!;
+  await store.promote(ref, ctx.staged[i]!, ctx.run, ctx.base[i]!);
+  return { detail: ref.kind };
+};
+
+const hook: Handler = async (ctx, step) => {
+  await ctx.needNew();
+  const j = step.hook!;
+  const outcome = await runCommand({ id: step.id, ...ctx.o.credential.rollout[j]! }, ctx.vars(), ctx.o.config.baseDir);
+  return { detail: outcome.detail };
+};
+
+const readback: Handler = async (ctx) => {
+  const values = await Promise.all(ctx.stores.map(({ store, ref }) => store.read(ref)));
+  const wrong = values.map((v, i) => [v, ctx.stores[i]!] as const).filter(([v]) => v.value.fingerprint !== ctx.newFp);
+  if (wrong.length > 0) throw new RotationFailedError(`${wrong.map(([v, s]) => `${s.ref.display} holds ${v.value.fingerprint}`).join(', ')}, expected ${ctx.newFp}`);
+  return { detail: `stores agree on ${ctx.newFp}` };
+};
+
+const verify: Handler = async (ctx, step) => {
+  await ctx.needNew();
+  const outcome = await ctx.runbookStep(step.step!);
+  return { detail: `new key ${ctx.fresh!.mask}: ${outcome.detail ?? 'ok'}` };
+};
+
+const revoke: Handler = async (ctx, step) => {
+  await ctx.needOld();
+  await ctx.needNew();
+  return { detail: (await ctx.runbookStep(step.step!)).detail };
+};
+
+const proveDead: Handler = async (ctx, step) => {
+  const old = await ctx.needOld();
+  await ctx.needNew();
+  const outcome = await ctx.runbookStep(step.step!);
+  return { detail: `old key ${old.mask} rejected (${outcome.detail ?? 'ok'}) — dead` };
+};
+
+/**
+ * The leak search of an incident (leak-search.ts). Its findings (paths, lines, commit ids; never the value) are
+ * journaled with the step, so a resume after retire reuses them. It never fails the run: an incident must not stop on
+ * a search.
+ */
+const leakSearch: Handler = async (ctx) => {
+  const { describeLeak, searchLeak } = await import('./leak-search.js');
+  const { resolve } = await import('node:path');
+  const old = await ctx.needOld().catch(() => undefined);
+  let leak: LeakRecord;
+  let summary: string;
+  if (old === undefined) {
+    summary = `skipped: the old value (${ctx.oldFp}) is in none of the stores any more, so there is nothing to search for`;
+    leak = { notSearched: summary };
+  } else {
+    const { config, credential } = ctx.o;
+    const exclude = [config.stateDir, ...credential.stores.filter((s) => s.ref.kind === 'dotenv').map((s) => resolve(config.baseDir, s.ref.path))];
+    try {
+      leak = await searchLeak({ folder: config.baseDir, value: old, exclude });
+      summary = describeLeak(leak as Awaited<ReturnType<typeof searchLeak>>);
+    } catch (error) {
+      summary = `failed: ${messageOf(error)}`;
+      leak = { notSearched: summary };
+    }
+  }
+  ctx.leak = leak;
+  ctx.audit('leak-search', 'done', summary);
+  ctx.emit({ event: 'leak.search', credential: ctx.o.credential.id, run: ctx.run, summary, leak });
+  return { detail: summary, data: { leak } };
+};
+
+const retire: Handler = async (ctx, step) => {
+  const { store, ref } = ctx.stores[step.store!]!;
+  await store.retire(ref, ctx.run);
+  return { detail: ref.kind };
+};
+
+const auditWindow: Handler = async (ctx) => {
+  const { localTime, span } = await import('./incident.js');
+  const since = new Date(ctx.windowStart());
+  const now = new Date();
+  return { detail: `${localTime(since, now)} → ${localTime(now, now)} (${span(now.getTime() - since.getTime())}): every use of the old key ${ctx.old?.mask ?? ctx.oldFp ?? ''} in this window is suspect`, data: { since: since.toISOString(), until: now.toISOString() } };
+};
+
+const audit: Handler = async (ctx, step) => {
+  const runbookStep = step.step!;
+  // By now retire has dropped the old value from the stores (as it should), so a resumed run cannot read it back:
+  // audit steps go on without it (one whose template needs {{ old }} says so when it renders).
+  await ctx.needOld().catch(() => undefined);
+  await ctx.needNew();
+  let outcome: StepOutcome;
+  try {
+    outcome = await ctx.runbookStep(runbookStep);
+  } catch (error) {
+    if (!(error instanceof NotConfirmedError)) throw error;
+    // "No" to an audit checklist is a finding, not a failed rotation: the key is rotated and the old one is dead
+    // either way. It goes in the report and the audit log, and the person is told what to do next.
+    const since = ctx.windowStart();
+    ctx.note('warn', `${runbookStep.name}: answered no — activity you don't recognise since ${since} is a leak to investigate: \`rekey incident ${ctx.o.credential.id} --since <when it began>\` rotates again and searches where it leaked`);
+    outcome = { detail: 'answered no: activity not recognised, see the report', record: { confirmed: false, finding: 'the person did not confirm this check: activity they do not recognise, to investigate', since } };
+  }
+  if (outcome.record !== undefined) ctx.records[runbookStep.id] = outcome.record;
+  return { detail: outcome.detail, data: outcome.record === undefined ? undefined : { recorded: Object.keys(outcome.record) } };
+};
+
+/** Discard the unused new key at the provider, while rekey still holds it (from memory or the stores). */
+const discard: Handler = async (ctx, step) => {
+  const fresh = await ctx.needNew().catch(() => undefined);
+  if (fresh === undefined) {
+    throw new RotationFailedError(
+      `cannot discard the new key (${ctx.newFp ?? 'fingerprint unknown'}): rekey no longer holds it`,
+      `revoke it in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} by hand: it is live and in no store`,
+    );
+  }
+  return { detail: (await ctx.runbookStep(step.step!)).detail };
+};
+
+const restore: Handler = async (ctx, step) => {
+  const { store, ref } = ctx.stores[step.store!]!;
+  await store.rollback(ref, ctx.run);
+  return { detail: ref.kind };
+};
+
+const rollbackHook: Handler = async (ctx, step) => {
+  const old = await ctx.needOld();
+  const j = step.hook!;
+  const outcome = await runCommand({ id: step.id, ...ctx.o.credential.rollout[j]! }, { ...ctx.vars(), new: old }, ctx.o.config.baseDir);
+  return { detail: outcome.detail };
+};
+
+/** The handler of every step kind. */
+export const handlers: Readonly<Record<StepKind, Handler>> = {
+  preflight,
+  mint,
+  promote,
+  hook,
+  readback,
+  verify,
+  revoke,
+  'prove-dead': proveDead,
+  'leak-search': leakSearch,
+  retire,
+  'audit-window': auditWindow,
+  audit,
+  discard,
+  restore,
+  'rollback-hook': rollbackHook,
+};
+
+/** `old key proven dead at <time> (1:02 after start)`, for incident audit records. */
+export function deadDetail(ctx: RunContext): string | undefined {
+  if (ctx.o.mode !== 'incident' || ctx.provenDeadAt === undefined || ctx.deadAfterMs === undefined) return undefined;
+  return `old key proven dead at ${ctx.provenDeadAt} (${formatClock(ctx.deadAfterMs)} after start)`;
+}

@@ -1,0 +1,74 @@
+/**
+ * What a run produces for the screen, the report and the benchmarks: its summary and its timeline. Plain data; the
+ * walker fills it, the report and the UI read it.
+ */
+import type { EngineEvent } from './events.js';
+import type { Mode, Phase, RunResult } from './types.js';
+
+/** One step as it happened, for the timeline and the report. */
+export interface TimelineEntry {
+  readonly phase: Phase;
+  readonly step: string;
+  readonly name: string;
+  readonly human: boolean;
+  readonly startMs: number;
+  readonly ms: number;
+  /** Of `ms`, the time spent waiting for the person (a prompt open); the rest is rekey's own. 0 for machine steps. */
+  readonly waitMs: number;
+  readonly result: 'done' | 'failed' | 'skipped';
+  readonly detail: string | undefined;
+}
+
+export interface RunSummary {
+  readonly run: string;
+  readonly credential: string;
+  readonly runbook: string;
+  readonly overlap: string;
+  readonly mode: Mode;
+  readonly result: RunResult;
+  readonly ms: number;
+  readonly budgetMs: number;
+  readonly outageMs: number | undefined;
+  readonly oldFingerprint: string | undefined;
+  readonly newFingerprint: string | undefined;
+  readonly oldMask: string | undefined;
+  readonly newMask: string | undefined;
+  readonly timeline: readonly TimelineEntry[];
+  readonly records: Readonly<Record<string, unknown>>;
+  readonly error: string | undefined;
+  readonly hint: string | undefined;
+  readonly resumable: boolean;
+  /** This run was resumed: `ms` and the timeline are this attempt's; `startedAt` is the first attempt's start. */
+  readonly resumed: boolean;
+  readonly startedAt: string;
+  readonly stores: readonly string[];
+  readonly roundTrips: readonly number[];
+  /** Incident runs: when the leak began, when the old key was proven dead, where it leaked. */
+  readonly incident?: IncidentSummary | undefined;
+  report?: string | undefined;
+}
+
+/** What the leak search found, as journaled (paths, lines, commit ids; never a value). */
+export type LeakRecord = import('./leak-search.js').LeakSearchResult | { readonly notSearched: string };
+
+export interface IncidentSummary {
+  /** Start of the audit window: when the leak began (ISO). */
+  readonly since: string;
+  /** End of the audit window: when the run finished (ISO). */
+  readonly until: string;
+  /** The old key was revoked before roll out (--revoke-first). */
+  readonly revokeFirst: boolean;
+  /** --revoke-first was asked for but changes nothing (overlap none). */
+  readonly revokeFirstMoot: boolean;
+  /** Whether the runbook has a step that proves the old key dead (a check expecting a rejection). */
+  readonly provable: boolean;
+  /** When the old key was proven dead (ISO), and how long after the run started. */
+  readonly provenDeadAt: string | undefined;
+  readonly deadAfterMs: number | undefined;
+  /** Revoke-first: from the start of the revoke until roll out and verify were done (consumers fail meanwhile). */
+  readonly revokeWindowMs: number | undefined;
+  readonly leak: LeakRecord | undefined;
+}
+
+/** The events only an incident run emits (part of EngineEvent; rendered by `rekey incident`, printed as-is with --json). */
+export type IncidentEvent = Extract<EngineEvent, { event: 'old.dead' | 'leak.search' }>;
