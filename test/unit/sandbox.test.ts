@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
+import type { StepContext } from '../../src/runbook/steps/context.js';
+import { runStep } from '../../src/runbook/steps/index.js';
+import type { Runbook } from '../../src/runbook/types.js';
 import { IdempotencyCache, requestFingerprint } from '../../src/sandbox/idempotency.js';
+import { noInteraction } from '../../src/ui/interaction.js';
 import { type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox/server.js';
 
 const running: Sandbox[] = [];
@@ -568,6 +573,39 @@ describe('sandbox: idempotent mints, as Stripe has them (issue 8, defect 1)', ()
     const a = await mintWith(sandbox, 'k');
     const b = await mintWith(sandbox, 'k');
     expect(b.json.key).not.toBe(a.json.key);
+  });
+});
+
+describe('sandbox runbooks: the mint is idempotent per run (issue 8, defect 1)', () => {
+  function mintContext(runbook: Runbook, sandbox: Sandbox, run: string): StepContext {
+    return {
+      vars: { inputs: { baseUrl: sandbox.url, account: 'acme' }, run: { id: run, since: '2026-01-01T00:00:00.000Z', started: '2026-01-01T00:00:00.000Z' }, credential: 'test' },
+      runbook,
+      interaction: noInteraction(),
+      roundTrips: [],
+      note: () => undefined,
+    };
+  }
+
+  it.each([
+    ['sandbox', 'until-revoked'],
+    ['sandbox-none', 'none'],
+    ['sandbox-expiring', 'expiring'],
+  ] as const)('%s: the mint sent twice in one run gets one key; another run gets another', async (name, overlap) => {
+    const runbook = await loadRunbook(join(builtInRunbookDir(), `${name}.yaml`));
+    expect(runbook.overlap).toBe(overlap);
+    const sandbox = await start({ overlap });
+    const seed = sandbox.mintKey('acme');
+    const step = runbook.generate[0]!;
+    const first = await runStep(step, mintContext(runbook, sandbox, 'run-a'), process.cwd());
+    const again = await runStep(step, mintContext(runbook, sandbox, 'run-a'), process.cwd());
+    expect(again.minted!.reveal()).toBe(first.minted!.reveal());
+    expect(sandbox.stats.mintsByAccount['acme']).toBe(2);
+    expect(sandbox.stats.replays).toBe(1);
+    const other = await runStep(step, mintContext(runbook, sandbox, 'run-b'), process.cwd());
+    expect(other.minted!.reveal()).not.toBe(first.minted!.reveal());
+    // The seed is still alive only where the overlap keeps it (expiring: for a day).
+    expect(sandbox.isActive(seed)).toBe(overlap !== 'none');
   });
 });
 
