@@ -146,6 +146,11 @@ export class KeyRegistry {
     return this.#byHash.get(hashKey(key));
   }
 
+  /** Every key the account was ever issued, oldest first (records hold hashes only); empty for an unknown account. */
+  keysOf(account: string): readonly KeyRecord[] {
+    return [...(this.#accounts.get(account)?.keys ?? [])];
+  }
+
   /** A key's status now: revoked wins over expired, expired once its expiry has passed. */
   statusOf(record: KeyRecord, now = Date.now()): KeyStatus {
     if (record.revokedAt !== undefined) return 'revoked';

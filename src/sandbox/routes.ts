@@ -4,11 +4,12 @@
  * records them, all answered from one key registry. So a real runbook's `http` steps run unchanged against the
  * sandbox, with only the base URL swapped.
  *
- * No response ever carries a key (except the mint response, which is the key's one showing) or the request URL,
- * which for Streampixel carries the key in its query.
+ * No response ever carries a key (except the mint response, which is the key's one showing, and its idempotent replay
+ * to the same client) or the request URL, which for Streampixel carries the key in its query.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { type IdempotencyCache, MAX_IDEMPOTENCY_KEY_LENGTH, requestFingerprint } from './idempotency.js';
 import { type ActivityAction, type KeyRecord, type KeyRegistry, isAccountName, MAX_EXPIRE_SECONDS } from './registry.js';
 
 /** A parsed request, as a route handler sees it. */
@@ -33,6 +34,10 @@ export interface SandboxResponse {
 export interface SandboxStats {
   /** Keys minted, over HTTP or with `mintKey`. */
   minted: number;
+  /** Keys minted per account, over HTTP or with `mintKey` (an idempotent replay mints nothing and is not counted). */
+  mintsByAccount: Record<string, number>;
+  /** Mint requests answered with the saved response of an earlier request with the same `Idempotency-Key`. */
+  replays: number;
   /** Requests to a key-check route (whoami and every provider dialect), accepted or not. */
   checks: number;
   /** Key checks answered with a rejection (4xx). */
@@ -46,6 +51,8 @@ export interface SandboxStats {
 export interface RouteContext {
   readonly registry: KeyRegistry;
   readonly stats: SandboxStats;
+  /** Saved mint responses by `Idempotency-Key` (memory only: see idempotency.ts). */
+  readonly idempotency: IdempotencyCache;
   /** The route pattern, for the activity log. */
   readonly route: string;
   /** Set for key-check routes while a test breaks checks: true for an active key the check must reject. */
@@ -139,11 +146,34 @@ function jsonBody(body: Buffer): Record<string, unknown> | undefined | null {
   }
 }
 
+/** Count one mint in the stats, for the sandbox and for its account. */
+export function countMint(stats: SandboxStats, account: string, revoked: number): void {
+  stats.minted++;
+  stats.mintsByAccount[account] = (stats.mintsByAccount[account] ?? 0) + 1;
+  stats.revokes += revoked;
+}
+
+/**
+ * The request's `Idempotency-Key`: undefined when absent, or the refusal of one that is empty or longer than Stripe
+ * allows (https://docs.stripe.com/api/idempotent_requests: "up to 255 characters long").
+ */
+function idempotencyKey(headers: IncomingHttpHeaders): string | undefined | SandboxResponse {
+  const value = headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  const key = Array.isArray(value) ? value.join(', ') : value;
+  if (key.trim() === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    return sandboxError(400, 'invalid_request', `An Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  return key;
+}
+
 const mintKey: Route = {
   method: 'POST',
   pattern: '/v1/accounts/:account/keys',
   check: false,
   // The provider's dashboard "create key" button: it needs no key, as a person logged in to the dashboard needs none.
+  // With an Idempotency-Key it behaves as Stripe's POST requests do (see idempotency.ts): a retry of a mint whose
+  // answer was lost gets the same key back instead of a second live key.
   handle(request, context) {
     const account = request.params.account ?? '';
     if (!isAccountName(account)) {
@@ -160,11 +190,26 @@ const mintKey: Route = {
         return sandboxError(400, 'invalid_request', `expireOthersInSeconds must be a number from 0 to ${MAX_EXPIRE_SECONDS}`);
       }
     }
+    const idempotent = idempotencyKey(request.headers);
+    if (typeof idempotent === 'object') return idempotent;
+    // Validation is done: from here the request counts as executed, so its answer is what a retry gets back.
+    const fingerprint = idempotent === undefined ? '' : requestFingerprint(context.route, request.params, body);
+    if (idempotent !== undefined) {
+      const earlier = context.idempotency.lookup(account, idempotent, fingerprint);
+      if (earlier.kind === 'mismatch') {
+        return sandboxError(400, 'idempotency_error', 'Keys for idempotent requests can only be used with the same parameters they were first used with');
+      }
+      if (earlier.kind === 'replay') {
+        context.stats.replays++;
+        return { ...earlier.response, headers: { 'idempotent-replayed': 'true' } };
+      }
+    }
     const { key, record, revoked } = context.registry.mint(account, expire as number | undefined);
-    context.stats.minted++;
-    context.stats.revokes += revoked;
+    countMint(context.stats, account, revoked);
     log(context, request, account, { state: 'active', record }, 'mint', 201);
-    return { status: 201, body: { key, id: record.id, createdAt: record.createdAt } };
+    const response = { status: 201, body: { key, id: record.id, createdAt: record.createdAt } };
+    if (idempotent !== undefined) context.idempotency.save(account, idempotent, fingerprint, response);
+    return response;
   },
 };
 

@@ -13,8 +13,9 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type ActivityEvent, type KeyRecord, KeyRegistry, type SandboxOverlap, sandboxOverlaps } from './registry.js';
-import { matchRoute, type SandboxResponse, type SandboxStats } from './routes.js';
+import { IdempotencyCache } from './idempotency.js';
+import { type ActivityEvent, type KeyRecord, KeyRegistry, type KeyStatus, type SandboxOverlap, sandboxOverlaps } from './registry.js';
+import { countMint, matchRoute, type SandboxResponse, type SandboxStats } from './routes.js';
 
 export type { ActivityEvent, KeyStatus, SandboxOverlap } from './registry.js';
 export type { SandboxStats } from './routes.js';
@@ -36,6 +37,26 @@ export interface SandboxOptions {
    * passing. Minting, revoking and `isActive` are unaffected. Also settable later on the Sandbox object.
    */
   readonly rejectMintedOverHttp?: boolean;
+  /** How long a mint's `Idempotency-Key` is remembered; default 24 hours, as Stripe does. For tests of the expiry. */
+  readonly idempotencyWindowMs?: number;
+}
+
+/**
+ * One key of an account as a test sees it: its id, times and status, never its value (the sandbox holds only its
+ * SHA-256), with a way to ask whether a value in hand is this key.
+ */
+export interface SandboxKey {
+  readonly id: string;
+  readonly account: string;
+  readonly createdAt: string;
+  /** The status when `keys()` was called. */
+  readonly status: KeyStatus;
+  readonly revokedAt: string | undefined;
+  readonly expiresAt: string | undefined;
+  /** `mintKey` for a key from `mintKey()` in this process (a test's seed), `http` for one minted by a request. */
+  readonly mintedBy: 'mintKey' | 'http';
+  /** True when `candidate` is this key, compared by its SHA-256. */
+  matches(candidate: string): boolean;
 }
 
 /** One request as the server measured it, from arrival to the last byte of the answer. */
@@ -61,6 +82,10 @@ export interface Sandbox {
   mintKey(account: string): string;
   /** True when the key is one the sandbox issued and it is neither revoked nor expired. */
   isActive(key: string): boolean;
+  /** Every key the account was issued, oldest first, with its status now; empty for an account never seen. */
+  keys(account: string): SandboxKey[];
+  /** The key a value is, with its status now, or undefined when the sandbox never issued that value. */
+  keyOf(value: string): SandboxKey | undefined;
   /** The account's activity log, optionally from a time on. */
   activity(account: string, since?: Date | string): ActivityEvent[];
   /** Stop listening, close every connection and write pending state; safe to call twice. */
@@ -81,7 +106,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const latencyMs = options.latencyMs ?? 0;
   if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error('sandbox: latencyMs must be a number ≥ 0');
   const registry = new KeyRegistry({ overlap, keyPrefix: options.keyPrefix ?? 'sbx_', stateFile: options.stateFile });
-  const stats: SandboxStats = { minted: 0, checks: 0, rejected: 0, revokes: 0, requests: {} };
+  const stats: SandboxStats = { minted: 0, mintsByAccount: {}, replays: 0, checks: 0, rejected: 0, revokes: 0, requests: {} };
+  const idempotency = new IdempotencyCache(options.idempotencyWindowMs === undefined ? {} : { windowMs: options.idempotencyWindowMs });
   const roundTrips: RoundTrip[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
@@ -89,6 +115,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const mintedDirectly = new Set<string>();
   const hooks = { rejectMintedOverHttp: options.rejectMintedOverHttp === true };
   const rejects = (record: KeyRecord): boolean => hooks.rejectMintedOverHttp && !mintedDirectly.has(record.id);
+  const view = (record: KeyRecord): SandboxKey => ({
+    id: record.id,
+    account: record.account,
+    createdAt: record.createdAt,
+    status: registry.statusOf(record),
+    revokedAt: record.revokedAt,
+    expiresAt: record.expiresAt,
+    mintedBy: mintedDirectly.has(record.id) ? 'mintKey' : 'http',
+    matches: (candidate) => registry.lookup(candidate)?.id === record.id,
+  });
 
   const server = createServer((request, response) => {
     const startedAt = process.hrtime.bigint();
@@ -118,7 +154,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           try {
             result = matched.route.handle(
               { method, params: matched.params, query: searchParams, headers: request.headers, body, receivedAt },
-              { registry, stats, route, ...(matched.route.check ? { rejects } : {}) },
+              { registry, stats, idempotency, route, ...(matched.route.check ? { rejects } : {}) },
             );
           } catch {
             // The error may name a file or a value; the client gets nothing but the fact.
@@ -181,14 +217,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     mintKey(account) {
       const { key, record, revoked } = registry.mint(account);
       mintedDirectly.add(record.id);
-      stats.minted++;
-      stats.revokes += revoked;
+      countMint(stats, account, revoked);
       registry.record(account, { at: record.createdAt, keyId: record.id, action: 'mint', route: 'mintKey', status: 201 });
       return key;
     },
     isActive(key) {
       const record = registry.lookup(key);
       return record !== undefined && registry.statusOf(record) === 'active';
+    },
+    keys(account) {
+      return registry.keysOf(account).map(view);
+    },
+    keyOf(value) {
+      const record = registry.lookup(value);
+      return record === undefined ? undefined : view(record);
     },
     activity(account, since) {
       if (since === undefined) return registry.activity(account);

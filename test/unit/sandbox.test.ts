@@ -4,6 +4,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
+import type { StepContext } from '../../src/runbook/steps/context.js';
+import { runStep } from '../../src/runbook/steps/index.js';
+import type { Runbook } from '../../src/runbook/types.js';
+import { IdempotencyCache, requestFingerprint } from '../../src/sandbox/idempotency.js';
+import { noInteraction } from '../../src/ui/interaction.js';
 import { type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox/server.js';
 
 const running: Sandbox[] = [];
@@ -397,6 +403,8 @@ describe('sandbox: stats and round trips', () => {
     await call(sandbox, 'GET', '/nowhere');
     expect(sandbox.stats).toEqual({
       minted: 2,
+      mintsByAccount: { acme: 2 },
+      replays: 0,
       checks: 3,
       rejected: 1,
       revokes: 2,
@@ -426,6 +434,178 @@ describe('sandbox: stats and round trips', () => {
     expect((await whoami(sandbox, key)).status).toBe(200);
     expect(performance.now() - began).toBeGreaterThanOrEqual(35);
     expect(sandbox.roundTrips[0]!.ms).toBeGreaterThanOrEqual(35);
+  });
+});
+
+describe('sandbox: keys and mints a test can count (issue 8, defect 1)', () => {
+  it('lists an account\'s keys with id, creation time and status, and tells which key a value is, by hash only', async () => {
+    const sandbox = await start({ overlap: 'until-revoked' });
+    const seed = sandbox.mintKey('acme');
+    const minted = await mint(sandbox, 'acme');
+    const other = sandbox.mintKey('globex');
+    await call(sandbox, 'DELETE', '/v1/keys/self', { headers: bearer(seed) });
+    const keys = sandbox.keys('acme');
+    expect(keys.map((k) => [k.status, k.mintedBy])).toEqual([
+      ['revoked', 'mintKey'],
+      ['active', 'http'],
+    ]);
+    expect(keys[1]!.id).toBe(minted.id);
+    expect(new Date(keys[0]!.createdAt).toISOString()).toBe(keys[0]!.createdAt);
+    expect(keys[0]!.revokedAt).toBeDefined();
+    expect(keys[0]!.matches(seed)).toBe(true);
+    expect(keys[0]!.matches(minted.key)).toBe(false);
+    expect(keys[1]!.matches(minted.key)).toBe(true);
+    expect(sandbox.keyOf(minted.key)?.id).toBe(minted.id);
+    expect(sandbox.keyOf(other)?.account).toBe('globex');
+    expect(sandbox.keyOf('sbx_' + '0'.repeat(40))).toBeUndefined();
+    expect(sandbox.keys('nobody')).toEqual([]);
+    // The listing is a view of hashes: no value of any key is in it.
+    expect(JSON.stringify(keys)).not.toContain(seed);
+    expect(JSON.stringify(keys)).not.toContain(minted.key);
+    expect(sandbox.stats.mintsByAccount).toEqual({ acme: 2, globex: 1 });
+  });
+
+  it('shows an expired key as expired (overlap expiring)', async () => {
+    const sandbox = await start({ overlap: 'expiring' });
+    sandbox.mintKey('acme');
+    await mint(sandbox, 'acme', { expireOthersInSeconds: 0 });
+    expect(sandbox.keys('acme').map((k) => k.status)).toEqual(['expired', 'active']);
+  });
+});
+
+describe('sandbox: idempotent mints, as Stripe has them (issue 8, defect 1)', () => {
+  const mintWith = (sandbox: Sandbox, key: string | undefined, body?: unknown, account = 'acme') =>
+    call(sandbox, 'POST', `/v1/accounts/${account}/keys`, {
+      headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  it('answers a second mint with the same Idempotency-Key with the same key, and mints nothing more', async () => {
+    const sandbox = await start({ overlap: 'none' });
+    const seed = sandbox.mintKey('acme');
+    const first = await mintWith(sandbox, 'rekey-run-1');
+    const again = await mintWith(sandbox, 'rekey-run-1');
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.json).toEqual(first.json);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(sandbox.keys('acme')).toHaveLength(2);
+    expect(sandbox.stats.mintsByAccount['acme']).toBe(2);
+    expect(sandbox.stats.minted).toBe(2);
+    expect(sandbox.stats.replays).toBe(1);
+    // The replay revoked nothing more: the seed died with the one mint, the new key lives.
+    expect(sandbox.stats.revokes).toBe(1);
+    expect(sandbox.isActive(seed)).toBe(false);
+    expect(sandbox.isActive(first.json.key)).toBe(true);
+  });
+
+  it('refuses the same Idempotency-Key with other parameters: 400 idempotency_error, and no mint', async () => {
+    const sandbox = await start({ overlap: 'expiring' });
+    expect((await mintWith(sandbox, 'k1', { expireOthersInSeconds: 60 })).status).toBe(201);
+    const reused = await mintWith(sandbox, 'k1', { expireOthersInSeconds: 0 });
+    expect(reused.status).toBe(400);
+    expect(reused.json.error.code).toBe('idempotency_error');
+    expect(reused.text).not.toMatch(/sbx_[0-9a-f]{40}/);
+    // Key order in the body is not a different request.
+    expect((await mintWith(sandbox, 'k2', { a: 1, expireOthersInSeconds: 5 })).status).toBe(201);
+    expect((await mintWith(sandbox, 'k2', { expireOthersInSeconds: 5, a: 1 })).headers.get('idempotent-replayed')).toBe('true');
+    expect(sandbox.stats.minted).toBe(2);
+  });
+
+  it('mints a new key for every request without the header', async () => {
+    const sandbox = await start();
+    const keys = new Set<string>();
+    for (let i = 0; i < 3; i++) keys.add((await mintWith(sandbox, undefined)).json.key);
+    expect(keys.size).toBe(3);
+    expect(sandbox.stats.mintsByAccount['acme']).toBe(3);
+    expect(sandbox.stats.replays).toBe(0);
+  });
+
+  it('keeps keys apart per account, and saves nothing for a request that failed validation', async () => {
+    const sandbox = await start({ overlap: 'none' });
+    const a = await mintWith(sandbox, 'shared', undefined, 'acme');
+    const b = await mintWith(sandbox, 'shared', undefined, 'globex');
+    expect(b.json.key).not.toBe(a.json.key);
+    const invalid = await mintWith(sandbox, 'fixable', { expireOthersInSeconds: 1 });
+    expect(invalid.status).toBe(400);
+    expect(invalid.json.error.code).toBe('invalid_request');
+    expect((await mintWith(sandbox, 'fixable')).status).toBe(201);
+    expect(sandbox.stats.minted).toBe(3);
+  });
+
+  it('refuses an empty Idempotency-Key or one longer than 255 characters', async () => {
+    const sandbox = await start();
+    expect((await mintWith(sandbox, 'x'.repeat(256))).status).toBe(400);
+    expect((await mintWith(sandbox, 'x'.repeat(255))).status).toBe(201);
+    expect(sandbox.stats.minted).toBe(1);
+  });
+
+  it('keeps the replayable response in memory only: the state file never holds the key, and a restart forgets it', async () => {
+    const stateFile = join(tempFolder(), 'state.json');
+    const first = await start({ stateFile });
+    const minted = await mintWith(first, 'rekey-run-2');
+    await first.close();
+    const text = readFileSync(stateFile, 'utf8');
+    expect(text).not.toContain(minted.json.key);
+    expect(text).not.toContain('rekey-run-2');
+    const second = await start({ stateFile });
+    const after = await mintWith(second, 'rekey-run-2');
+    expect(after.json.key).not.toBe(minted.json.key);
+    expect(second.keys('acme')).toHaveLength(2);
+  });
+
+  it('remembers a key for 24 hours, then treats it as new (the cache, with a test clock)', () => {
+    let now = 1_000_000;
+    const cache = new IdempotencyCache({ now: () => now });
+    const fingerprint = requestFingerprint('/v1/accounts/:account/keys', { account: 'acme' }, undefined);
+    cache.save('acme', 'k', fingerprint, { status: 201, body: { id: 'key_1' } });
+    now += 24 * 3600 * 1000 - 1;
+    expect(cache.lookup('acme', 'k', fingerprint)).toEqual({ kind: 'replay', response: { status: 201, body: { id: 'key_1' } } });
+    expect(cache.lookup('acme', 'k', requestFingerprint('/v1/accounts/:account/keys', { account: 'acme' }, { a: 1 }))).toEqual({ kind: 'mismatch' });
+    now += 1;
+    expect(cache.lookup('acme', 'k', fingerprint)).toEqual({ kind: 'miss' });
+    expect(cache.size).toBe(0);
+  });
+
+  it('a window of 0 remembers nothing: every request mints', async () => {
+    const sandbox = await start({ idempotencyWindowMs: 0 });
+    const a = await mintWith(sandbox, 'k');
+    const b = await mintWith(sandbox, 'k');
+    expect(b.json.key).not.toBe(a.json.key);
+  });
+});
+
+describe('sandbox runbooks: the mint is idempotent per run (issue 8, defect 1)', () => {
+  function mintContext(runbook: Runbook, sandbox: Sandbox, run: string): StepContext {
+    return {
+      vars: { inputs: { baseUrl: sandbox.url, account: 'acme' }, run: { id: run, since: '2026-01-01T00:00:00.000Z', started: '2026-01-01T00:00:00.000Z' }, credential: 'test' },
+      runbook,
+      interaction: noInteraction(),
+      roundTrips: [],
+      note: () => undefined,
+    };
+  }
+
+  it.each([
+    ['sandbox', 'until-revoked'],
+    ['sandbox-none', 'none'],
+    ['sandbox-expiring', 'expiring'],
+  ] as const)('%s: the mint sent twice in one run gets one key; another run gets another', async (name, overlap) => {
+    const runbook = await loadRunbook(join(builtInRunbookDir(), `${name}.yaml`));
+    expect(runbook.overlap).toBe(overlap);
+    const sandbox = await start({ overlap });
+    const seed = sandbox.mintKey('acme');
+    const step = runbook.generate[0]!;
+    const first = await runStep(step, mintContext(runbook, sandbox, 'run-a'), process.cwd());
+    const again = await runStep(step, mintContext(runbook, sandbox, 'run-a'), process.cwd());
+    expect(again.minted!.reveal()).toBe(first.minted!.reveal());
+    expect(sandbox.stats.mintsByAccount['acme']).toBe(2);
+    expect(sandbox.stats.replays).toBe(1);
+    const other = await runStep(step, mintContext(runbook, sandbox, 'run-b'), process.cwd());
+    expect(other.minted!.reveal()).not.toBe(first.minted!.reveal());
+    // The seed is still alive only where the overlap keeps it (expiring: for a day).
+    expect(sandbox.isActive(seed)).toBe(overlap !== 'none');
   });
 });
 
@@ -554,7 +734,7 @@ describe('sandbox: serve.ts in its own process', () => {
     const ts = (await import('typescript')).default;
     const out = tempFolder();
     const root = join(import.meta.dirname, '..', '..');
-    for (const file of ['src/sandbox/registry.ts', 'src/sandbox/routes.ts', 'src/sandbox/server.ts', 'src/sandbox/serve.ts', 'src/util/atomic-file.ts']) {
+    for (const file of ['src/sandbox/idempotency.ts', 'src/sandbox/registry.ts', 'src/sandbox/routes.ts', 'src/sandbox/server.ts', 'src/sandbox/serve.ts', 'src/util/atomic-file.ts']) {
       const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
       });
