@@ -57,6 +57,7 @@ export async function rotateCredential(args: {
   json: boolean;
   resume?: string;
   since?: Date;
+  mintAgain?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const [{ executeRun }, { loadRunbook }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../runbook/load.js'), import('../report/report.js')]);
   const runbook = await loadRunbook(args.credential.runbookFile);
@@ -79,6 +80,7 @@ export async function rotateCredential(args: {
       sink,
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       ...(args.since === undefined ? {} : { since: args.since }),
+      ...(args.mintAgain === true ? { mintAgain: true } : {}),
       writeReport: (s) => writeReport(args.config.stateDir, s),
     });
   } catch (error) {

@@ -92,6 +92,7 @@ program
   .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
   .argument('<run>', 'run id (see `rekey log`)')
   .option('--answers <file>', 'answers for human steps')
+  .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
   .action(run(() => import('./resume.js')));
 
 program

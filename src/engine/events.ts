@@ -18,7 +18,7 @@ export type EngineEvent =
   // Incident runs: the moment the old key is proven dead, and where the leak search found it (never the value).
   | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
   | { event: 'leak.search'; credential: string; run: string; summary: string; leak: LeakRecord }
-  | { event: 'run.finished'; credential: string; run: string; result: RunResult; seconds: number; outageSeconds: number | undefined; report: string | undefined; resumable: boolean; error: string | undefined };
+  | { event: 'run.finished'; credential: string; run: string; result: RunResult; seconds: number; outageSeconds: number | undefined; report: string | undefined; resumable: boolean; error: string | undefined; hint?: string | undefined };
 
 /** Where engine events go. */
 export interface EventSink {

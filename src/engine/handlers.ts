@@ -105,6 +105,24 @@ const preflight: Handler = async (ctx) => {
 };
 
 /**
+ * Before a resumed run does anything: an interrupted minting call whose key no store holds, and whose repeat would
+ * mint a second live key (not idempotent, overlap not none), is refused with the orphan named, until the person says
+ * they dealt with it (`--mint-again`). Refused, exit 3, with nothing written.
+ */
+export async function refuseOrphanedMint(ctx: RunContext): Promise<void> {
+  const state = ctx.state;
+  if (state?.mint.intentAt === undefined || state.done.has('mint') || ctx.o.mintAgain === true) return;
+  if ((state.mint.repeat ?? 'unsafe') !== 'unsafe' || ctx.overlap === 'none') return;
+  if ((await ctx.findStaged(state.mint.mintedFp)) !== undefined) return;
+  const when = state.mint.intentAt;
+  const what = state.mint.mintedFp === undefined ? `may have minted a key at ${when}` : `minted a key (${state.mint.mintedFp}) at ${when}`;
+  throw new RefusedError(
+    `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.o.runbook.title} mints a new key on every call: minting again could leave two live keys`,
+    `look for a key created at ${when} in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} and revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
+  );
+}
+
+/**
  * A resumed mint whose earlier attempt may have reached the provider: adopt the value if a store holds it, else decide
  * from the runbook whether minting again is safe. Never mints a second key without saying so (I5).
  */
@@ -129,11 +147,6 @@ async function resumeMint(ctx: RunContext): Promise<void> {
     ctx.note('info', `the interrupted attempt ${what}; the step adapter finds its own earlier key before creating one`);
   } else if (repeat === 'unsafe' && ctx.overlap === 'none') {
     ctx.note('warn', `the interrupted attempt ${what} that no store holds; minting again kills it (overlap none), so the outage goes on until this attempt's key is rolled out`);
-  } else if (repeat === 'unsafe' && ctx.o.mintAgain !== true) {
-    throw new RefusedError(
-      `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.o.runbook.title} mints a new key on every call: minting again could leave two live keys`,
-      `look for a key created at ${when} in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} and revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
-    );
   } else if (repeat === 'unsafe') {
     ctx.note('warn', `minting again (--mint-again): you have dealt with the key the interrupted attempt ${what}`);
   }

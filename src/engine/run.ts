@@ -23,6 +23,7 @@ import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError } from '../util/errors.js';
 import { ensureStateDir } from '../util/state-dir.js';
 import { RunContext, type OpenStore, type RunOptions } from './context.js';
+import { refuseOrphanedMint } from './handlers.js';
 import { Journal, listRuns, readJournal } from './journal.js';
 import { acquireLock } from './lock.js';
 import { planRun } from './plan.js';
@@ -40,6 +41,7 @@ export async function executeRun(options: RunOptions): Promise<RunSummary> {
   await ensureStateDir(options.config);
   return withRun(options, async (ctx) => {
     if (!ctx.resumed) await refuseWhileUnfinished(ctx);
+    else await refuseOrphanedMint(ctx);
     start(ctx);
     return walk(ctx, planFor(ctx));
   });

@@ -247,6 +247,6 @@ export function finish(ctx: RunContext, result: RunResult, error?: string, hint?
     ctx.note('warn', `could not record the end of the run: ${messageOf(writeError)}`);
   }
   summary.report = ctx.o.writeReport?.(summary);
-  ctx.emit({ event: 'run.finished', credential: summary.credential, run: ctx.run, result, seconds: Math.round(summary.ms) / 1000, outageSeconds: summary.outageMs === undefined ? undefined : Math.round(summary.outageMs) / 1000, report: summary.report, resumable, error });
+  ctx.emit({ event: 'run.finished', credential: summary.credential, run: ctx.run, result, seconds: Math.round(summary.ms) / 1000, outageSeconds: summary.outageMs === undefined ? undefined : Math.round(summary.outageMs) / 1000, report: summary.report, resumable, error, ...(hint === undefined ? {} : { hint }) });
   return summary;
 }

@@ -133,7 +133,9 @@ export class TextSink implements EventSink {
         const outage = event.outageSeconds === undefined ? '' : ` · ${s.yellow(`outage window ${formatSeconds(event.outageSeconds * 1000)}`)}`;
         const result = event.result === 'done' ? s.green('done') : event.result === 'rolled-back' ? s.yellow('rolled back') : s.red('failed');
         this.line(`\n${result} in ${formatDuration(totalMs)}${budget}${outage}${event.report ? ` · report ${event.report}` : ''}`);
-        if (event.result === 'failed' && event.resumable) this.line(s.dim(`resume with: rekey resume ${event.run}`));
+        // What to do next, as the run decided it (resume, or finish a rollback); else the plain resume line.
+        if (event.result !== 'done' && event.hint !== undefined) this.line(s.dim(`next: ${event.hint}`));
+        else if (event.result === 'failed' && event.resumable) this.line(s.dim(`resume with: rekey resume ${event.run}`));
         break;
       }
     }
