@@ -183,7 +183,12 @@ export function writeFileAtomic(target: string, content: string | Uint8Array, ne
     if (options.exclusive === true) linkExclusive(fs, temp, path);
     else fs.renameSync(temp, path);
   } catch (error) {
-    if (!closed) fs.closeSync(fd);
+    // Leave nothing behind, and report the first failure, not one of the clean-up's.
+    try {
+      if (!closed) fs.closeSync(fd);
+    } catch {
+      // The descriptor is gone either way.
+    }
     try {
       fs.unlinkSync(temp);
     } catch {
