@@ -20,6 +20,9 @@
  * The file is handled as bytes (latin1 text, one character per byte), so comments, blank lines, order, `export `,
  * spacing, quoting, CRLF, a byte order mark and a missing final newline all survive: only the value's token changes.
  *
+ * Every write goes through a temporary file beside its target (`.<name>.<pid>-<host>-<random>.rekey-tmp`, see
+ * src/util/atomic-file.ts); `sweep` removes those a killed writer left, at the start of the next run or resume.
+ *
  * Several credentials may live in one file and rotate at the same time (two runs, two processes). Every rewrite of the
  * file (read, edit, rename) is made under a lock file beside it, `.env.rekey-lock` (see `withEnvLock`, and src/util/file-lock.ts), held for the
  * few milliseconds of the rewrite; the check that the file did not change since it was read stays as a second line
@@ -32,7 +35,7 @@ import { fingerprint } from '../../src/secret/mask.js';
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/store/contract.js';
 import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
-import { fsyncDir, writeFileAtomic } from '../../src/util/atomic-file.js';
+import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../src/util/atomic-file.js';
 import { FileLockBusyError, withFileLock } from '../../src/util/file-lock.js';
 
 // ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -710,6 +713,13 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
 
     async check(ref) {
       return checkPlace(ref, context, store);
+    },
+
+    async sweep(ref) {
+      const place = placeOf(ref, 'sweep', context);
+      // The .env's temporary files are beside the file it points to when it is a link (writeFileAtomic writes
+      // there); the sibling files' are beside them. Another variable's files are its own credential's to sweep.
+      return [...sweepTemporaries(place.file), ...sweepTemporaries(place.stagedFile), ...sweepTemporaries(place.previousFile)];
     },
   };
   return store;

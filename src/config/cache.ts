@@ -42,8 +42,10 @@ function cacheFile(configFile: string): string {
 }
 
 const ENTRY = /^config-[0-9a-f]{24}\.json$/;
-// What a write cut short by a crash leaves (src/util/atomic-file.ts names its temporary files so).
-const TEMP = /^\.config-[0-9a-f]{24}\.json\.[0-9a-f]+\.tmp$/;
+// What a write cut short by a crash leaves: src/util/atomic-file.ts names its temporary files
+// `.<name>.<pid>-<host>-<random>.rekey-tmp` (earlier versions `.<name>.<random>.tmp`). Repeated here rather than
+// imported, so that the warm path, which never writes, does not load the writer.
+const TEMP = /^\.config-[0-9a-f]{24}\.json\.(?:[0-9a-f]+\.tmp|\d+-[0-9a-f]{8}-[0-9a-f]{12}\.rekey-tmp)$/;
 
 /**
  * Remove entries not used for `maxAgeDays` and, beyond `maxEntries`, the least recently used; also temporary files

@@ -9,11 +9,10 @@
  * Since each record is durable before the head names it, a crash can leave the head behind the log (which verify
  * accepts: the next append moves it) but never ahead of it (which verify reports as records cut off the end).
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir } from '../util/atomic-file.js';
+import { fsyncDir, temporaryPath } from '../util/atomic-file.js';
 import { ChainWriter, readChain, verifyChain, type ChainedRecord } from './chain.js';
 import { withFileLockSync } from '../util/file-lock.js';
 
@@ -67,7 +66,8 @@ export function appendAudit(stateDir: string, entry: AuditEntry): ChainedRecord 
  */
 function moveHead(stateDir: string, record: ChainedRecord): void {
   const head = headFile(stateDir);
-  const temp = join(stateDir, `.audit.head.${randomBytes(6).toString('hex')}.tmp`);
+  // Named as atomic-file names temporary files, so that one left by a kill here is removed by sweepStateDir.
+  const temp = temporaryPath(head);
   writeFileSync(temp, `${JSON.stringify({ seq: record.seq, hash: record.hash })}\n`, { mode: 0o600, flag: 'wx' });
   try {
     renameSync(temp, head);

@@ -105,8 +105,12 @@ export interface LeakSearchOptions {
 
 /** Folder names never descended into. */
 const SKIP_DIRS = new Set(['.git', 'node_modules', '.rekey']);
-/** rekey's own files beside a .env store: they hold values on purpose during a run. */
-const OWN_FILE = /\.rekey-(staged|previous)$|\.rekey-tmp-|\.tmp-\d/;
+/**
+ * rekey's own files beside a .env store: they hold values on purpose during a run. A temporary file
+ * (`*.rekey-tmp`, see src/util/atomic-file.ts) may be another process rewriting a shared .env this instant; one a
+ * killed writer left is removed by the store's sweep at the start of the run.
+ */
+const OWN_FILE = /\.rekey-(staged|previous|tmp)$/;
 const OBJECT_ID = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
 
 interface Needle {

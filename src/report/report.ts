@@ -130,12 +130,27 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
   return lines;
 }
 
-/** Write the report to `<stateDir>/reports/` and return its path. */
+/** How many reports one run may write (each attempt of a resumed run that reaches its report writes one). */
+const MAX_REPORTS_PER_RUN = 100;
+
+/**
+ * Write the report to `<stateDir>/reports/<run>-<credential>[-incident].md` and return its path. The run id is
+ * unique (two runs started in the same second differ in it), and the file is created exclusively: a report already
+ * there (an earlier attempt of the same run) is never replaced, the new one gets `-2`, `-3`… before `.md`.
+ */
 export function writeReport(stateDir: string, summary: RunSummary): string {
   const dir = join(stateDir, 'reports');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stamp = summary.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-  const file = join(dir, `${stamp}-${summary.credential}${summary.mode === 'incident' ? '-incident' : ''}.md`);
-  writeFileAtomic(file, renderReport(summary), 0o600);
-  return file;
+  // A run id is made of [0-9A-Z-]; anything else (a hand-typed id) must not reach a path.
+  const stem = `${summary.run}-${summary.credential}${summary.mode === 'incident' ? '-incident' : ''}`.replace(/[^\w.-]/g, '_');
+  const content = renderReport(summary);
+  for (let n = 1; ; n += 1) {
+    const file = join(dir, n === 1 ? `${stem}.md` : `${stem}-${n}.md`);
+    try {
+      writeFileAtomic(file, content, 0o600, { exclusive: true });
+      return file;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || n >= MAX_REPORTS_PER_RUN) throw error;
+    }
+  }
 }

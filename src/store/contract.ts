@@ -90,6 +90,12 @@ export interface SecretStore {
   retire(ref: StoreRef, run: RunId): Promise<void>;
   /** Read (never write) and check permissions as far as the service allows. */
   check(ref: StoreRef): Promise<StoreCheck>;
+  /**
+   * Remove leftovers this store's own writes may have left (temporary files of a write killed before its rename);
+   * returns what was removed, for a note. Never touches staged or previous values, nor a write in progress. The
+   * engine calls it at the start of every run and resume; stores whose writes leave nothing behind omit it.
+   */
+  sweep?(ref: StoreRef): Promise<readonly string[]>;
   /** Release connections (gRPC channels) so the process can exit; the engine calls it when a run ends. */
   close?(): Promise<void>;
 }

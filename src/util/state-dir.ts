@@ -4,7 +4,8 @@
  * a bug: it is reported as bad input (exit 2) naming the config file, the line of `stateDir` and the path.
  */
 import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, relative } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { sweepFolderTemporaries } from './atomic-file.js';
 import { InputError } from './errors.js';
 
 /** Create the state folder (mode 0700) if needed and make sure this user can write in it. */
@@ -15,6 +16,18 @@ export async function ensureStateDir(config: { readonly file: string; readonly s
   } catch (error) {
     throw await stateDirError(config, error as NodeJS.ErrnoException);
   }
+}
+
+/** The folders of the state folder that rekey writes files in through src/util/atomic-file.ts (or may, later). */
+const STATE_SUBFOLDERS = ['', 'reports', 'runs', 'locks'];
+
+/**
+ * Remove the temporary files that writes killed before their rename left in the state folder (the audit head's, a
+ * report's) once their writer is dead; returns the paths removed. Every such file in these folders is rekey's, and
+ * nothing else is touched. The engine calls it at the start of every run and resume.
+ */
+export function sweepStateDir(stateDir: string): string[] {
+  return STATE_SUBFOLDERS.flatMap((sub) => sweepFolderTemporaries(join(stateDir, sub)));
 }
 
 /** A path as a person typed it, more or less: relative to the working folder when it is inside it. */

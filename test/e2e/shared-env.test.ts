@@ -32,7 +32,7 @@ function values(env: string): { a: string; b: string } {
   return { a: /^KEY_A=(\S*)$/m.exec(text)![1]!, b: /^KEY_B=(\S*)  # second$/m.exec(text)![1]! };
 }
 
-const leftovers = (dir: string) => readdirSync(dir).filter((f) => /rekey-(lock|staged|previous)|\.tmp$/.test(f));
+const leftovers = (dir: string) => readdirSync(dir).filter((f) => /rekey-(lock|staged|previous|tmp)|\.tmp$/.test(f));
 
 describe('two credentials in one .env, rotated at the same time', () => {
   it('by two processes: both done, no rollback, both keys new, the other lines byte-identical', async () => {

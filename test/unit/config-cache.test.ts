@@ -51,12 +51,16 @@ describe('config cache pruning', () => {
     const fresh = entry(2);
     const oldTemp = entry(2, 2, '.config-0123456789abcdef01234567.json.a1b2c3d4e5f6.tmp');
     const youngTemp = entry(0, 0, '.config-0123456789abcdef01234567.json.0f0f0f0f0f0f.tmp'); // maybe another writer's
+    // Named as src/util/atomic-file.ts names temporary files now (writer's pid and host in the name).
+    const oldWriterTemp = entry(2, 2, '.config-0123456789abcdef01234567.json.4242-0a1b2c3d-a1b2c3d4e5f6.rekey-tmp');
+    const youngWriterTemp = entry(0, 0, '.config-0123456789abcdef01234567.json.4242-0a1b2c3d-0f0f0f0f0f0f.rekey-tmp');
     const unrelated = entry(400, 400, 'notes.txt');
     const config = await loadConfigCached(configFile());
     expect(config.credentials.has('api')).toBe(true);
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(oldTemp)).toBe(false);
-    for (const kept of [readLately, fresh, youngTemp, unrelated]) expect(existsSync(kept), kept).toBe(true);
+    expect(existsSync(oldWriterTemp)).toBe(false);
+    for (const kept of [readLately, fresh, youngTemp, youngWriterTemp, unrelated]) expect(existsSync(kept), kept).toBe(true);
     // The new entry itself is there.
     expect(readdirSync(cacheDir()).filter((n) => /^config-[0-9a-f]{24}\.json$/.test(n))).toHaveLength(3);
   });

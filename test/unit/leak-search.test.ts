@@ -108,6 +108,8 @@ describe('searchLeak in a git repository', () => {
     write(dir, '.rekey/runs/x.jsonl', `${value}\n`);
     write(dir, '.env', `SANDBOX_API_KEY=${value}\n`);
     write(dir, '.env.SANDBOX_API_KEY.rekey-previous', `${value}\n`);
+    // Another process rewriting the .env this instant (its temporary file holds the whole file): rekey's, not a leak.
+    write(dir, '..env.4242-0a1b2c3d-a1b2c3d4e5f6.rekey-tmp', `SANDBOX_API_KEY=${value}\n`);
     const result = await searchLeak({ folder: join(dir, 'notes'), value: new Secret(value), exclude: [join(dir, '.env'), join(dir, '.rekey')] });
     expect(result.root).toBe(dir);
     expect(result.files).toEqual([
@@ -116,7 +118,7 @@ describe('searchLeak in a git repository', () => {
       { path: '.env.bak', kind: 'ignored', lines: [1] },
     ]);
     expect(result.commits.map((c) => `${c.subject} ${c.path}:${c.lines.join(',')}`)).toEqual(['app app.js:2']);
-    expect(result.skipped.join(' ')).toContain("rekey's own store files: .env, .env.SANDBOX_API_KEY.rekey-previous");
+    expect(result.skipped.join(' ')).toContain("rekey's own store files: ..env.4242-0a1b2c3d-a1b2c3d4e5f6.rekey-tmp, .env, .env.SANDBOX_API_KEY.rekey-previous");
     const line = describeLeak(result);
     expect(line).toMatch(/^found in git history — commit [0-9a-f]{7} \(app\.js:2\), 2 days ago; and in the working tree — app\.js:2, notes\/untracked\.txt:3 \(untracked\); and in files git ignores — \.env\.bak:1$/);
   });

@@ -734,7 +734,7 @@ describe('sandbox: serve.ts in its own process', () => {
     const ts = (await import('typescript')).default;
     const out = tempFolder();
     const root = join(import.meta.dirname, '..', '..');
-    for (const file of ['src/sandbox/idempotency.ts', 'src/sandbox/registry.ts', 'src/sandbox/routes.ts', 'src/sandbox/server.ts', 'src/sandbox/serve.ts', 'src/util/atomic-file.ts']) {
+    for (const file of ['src/sandbox/idempotency.ts', 'src/sandbox/registry.ts', 'src/sandbox/routes.ts', 'src/sandbox/server.ts', 'src/sandbox/serve.ts', 'src/util/atomic-file.ts', 'src/util/process-alive.ts']) {
       const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
       });
