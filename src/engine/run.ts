@@ -21,7 +21,7 @@
 import { hostname } from 'node:os';
 import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError } from '../util/errors.js';
-import { ensureStateDir } from '../util/state-dir.js';
+import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
 import { RunContext, type OpenStore, type RunOptions } from './context.js';
 import { refuseOrphanedMint } from './handlers.js';
 import { Journal, listRuns, readJournal } from './journal.js';
@@ -77,11 +77,22 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
       options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
     );
     ctx.stores = stores;
+    await sweepLeftovers(ctx);
     return await body(ctx);
   } finally {
     lock.release();
     await Promise.allSettled(stores.map(({ store }) => store.close?.()));
   }
+}
+
+/**
+ * Remove temporary files an interrupted write left (a whole `.env`, a staged key): in the state folder and beside
+ * each store's files. Only files whose writer is dead are removed, and the person is told which.
+ */
+async function sweepLeftovers(ctx: RunContext): Promise<void> {
+  const removed = [...sweepStateDir(ctx.o.config.stateDir)];
+  for (const { store, ref } of ctx.stores) removed.push(...((await store.sweep?.(ref)) ?? []));
+  if (removed.length > 0) ctx.note('info', `removed ${removed.length === 1 ? 'a temporary file' : `${removed.length} temporary files`} left by an interrupted write: ${removed.join(', ')}`);
 }
 
 /** A resumed run's state, refused when it is not this credential's or has nothing left to do. */
