@@ -1,30 +1,54 @@
 /** `rekey plan <credential>`: the steps a rotation would run, in order; nothing is read from a store or written. */
 import { ExitCode } from '../util/errors.js';
+
+const phaseOrder = ['generate', 'rollout', 'verify', 'revoke', 'audit'];
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function plan(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   const credential = credentialOf(config, String(input.args[0]));
-  const { loadRunbook } = await import('../runbook/load.js');
-  const { needsPerson } = await import('../runbook/types.js');
+  const [{ loadRunbook }, { needsPerson }, { planRun, stepsOf }] = await Promise.all([import('../runbook/load.js'), import('../runbook/types.js'), import('../engine/plan.js')]);
   const runbook = await loadRunbook(credential.runbookFile);
   const stores = credential.stores.map((s) => s.ref.display);
   const who = (human: boolean) => (human ? 'you  ' : 'rekey');
   const steps: Array<{ phase: string; who: string; what: string }> = [];
   const add = (phase: string, human: boolean, what: string) => steps.push({ phase, who: who(human), what });
-  add('generate', false, `read ${stores.join(', ')}; they must agree; check the old key with the runbook's verify call`);
-  for (const step of runbook.generate) add('generate', needsPerson(step), step.name);
-  add('generate', false, `stage the new key in ${stores.join(', ')}`);
-  for (const s of stores) add('rollout', false, `make current in ${s}`);
-  for (const hook of credential.rollout) add('rollout', false, `${hook.name} (timeout ${Math.round(hook.timeoutMs / 1000)}s, ${hook.retries} retries)`);
-  add('verify', false, 'read every store back and compare fingerprints');
-  for (const step of runbook.verify) add('verify', needsPerson(step), `${step.name} (new key)`);
+  // The engine's own plan, described: what runs here is what a rotation runs, in its order.
+  const planned = planRun({ runbook, stores, hooks: credential.rollout.map((h) => h.name), mode: 'scheduled', revokeFirst: false });
   if (runbook.overlap === 'none') add('revoke', false, 'nothing to revoke: minting the new key already killed the old one');
-  for (const step of runbook.revoke) add('revoke', needsPerson(step), `${step.name} (old key)`);
-  for (const step of runbook.verifyRevoked) add('revoke', needsPerson(step), `${step.name} (old key must be rejected)`);
-  for (const s of stores) add('revoke', false, `drop the old value from ${s}`);
-  for (const step of runbook.audit) add('audit', needsPerson(step), step.name);
+  for (const step of stepsOf(planned)) {
+    switch (step.kind) {
+      case 'preflight':
+        add(step.phase, false, `read ${stores.join(', ')}; they must agree; check the old key with the runbook's verify call; every store must be able to stage`);
+        break;
+      case 'mint':
+        for (const s of runbook.generate) add(step.phase, needsPerson(s), s.name);
+        add(step.phase, false, `stage the new key in ${stores.join(', ')}`);
+        break;
+      case 'hook': {
+        const hook = credential.rollout[step.hook!]!;
+        add(step.phase, false, `${hook.name} (timeout ${Math.round(hook.timeoutMs / 1000)}s, ${hook.retries} retries)`);
+        break;
+      }
+      case 'readback':
+        add(step.phase, false, 'read every store back and compare fingerprints');
+        break;
+      case 'verify':
+        add(step.phase, step.human, `${step.name} (new key)`);
+        break;
+      case 'revoke':
+        add(step.phase, step.human, `${step.name} (old key)`);
+        break;
+      case 'prove-dead':
+        add(step.phase, step.human, `${step.name} (old key must be rejected)`);
+        break;
+      default:
+        add(step.phase, step.human, step.name);
+    }
+  }
   add('audit', false, 'append to the audit log and write the report');
+  // "Nothing to revoke" belongs at the head of the revoke phase.
+  steps.sort((a, b) => phaseOrder.indexOf(a.phase) - phaseOrder.indexOf(b.phase));
   if (globals.json === true) {
     process.stdout.write(`${JSON.stringify({ event: 'plan', credential: credential.id, runbook: runbook.name, overlap: runbook.overlap, steps })}\n`);
   } else {
