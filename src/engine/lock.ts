@@ -77,11 +77,18 @@ export type LockStatus =
   | { readonly state: 'free' }
   | { readonly state: 'held'; readonly file: string; readonly run: string | undefined; readonly pid: number; readonly host: string | undefined; readonly since: string | undefined; readonly remote: boolean }
   | { readonly state: 'starting'; readonly file: string; readonly ageMs: number }
-  | { readonly state: 'stale'; readonly file: string; readonly reason: string; readonly run: string | undefined; readonly pid: number | undefined; readonly since: string | undefined };
+  | { readonly state: 'stale'; readonly file: string; readonly reason: string; readonly run: string | undefined; readonly pid: number | undefined; readonly since: string | undefined }
+  | { readonly state: 'unreadable'; readonly file: string; readonly code: string };
 
 /** The lock of a credential, read only (nothing is taken over or removed). */
 export function inspectLock(stateDir: string, credential: string): LockStatus {
-  const seen = inspectLockFile(lockPath(stateDir, credential));
+  let seen: ReturnType<typeof inspectLockFile>;
+  try {
+    seen = inspectLockFile(lockPath(stateDir, credential));
+  } catch (error) {
+    // A lock file or folder rekey may not read (a mode changed by hand): an environment fault, shown, not thrown.
+    return { state: 'unreadable', file: lockPath(stateDir, credential), code: (error as NodeJS.ErrnoException).code ?? 'I/O error' };
+  }
   if (!('file' in seen)) return { state: 'free' };
   const { holder } = seen;
   if (seen.state === 'stale') return { state: 'stale', file: seen.file, reason: seen.reason ?? 'its holder is gone', run: holder.run, pid: holder.pid, since: holder.since };
@@ -100,5 +107,7 @@ export function describeLock(status: LockStatus): string | undefined {
       return `locked by a run that is starting right now (an empty lock file, ${Math.round(status.ageMs / 1000)}s old; taken over once it is ${UNWRITTEN_MS / 1000}s old)`;
     case 'stale':
       return `stale lock${status.run === undefined ? '' : ` of run ${status.run}`} left by a run that died (${status.reason}); the next run takes it over`;
+    case 'unreadable':
+      return `cannot read the lock ${status.file} (${status.code}); a run cannot take it until rekey can read and write the locks folder`;
   }
 }
