@@ -6,8 +6,8 @@
  * run with a person at the prompt may legitimately hold it for hours.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { RefusedError } from '../util/errors.js';
+import { dirname, join } from 'node:path';
+import { InputError, RefusedError } from '../util/errors.js';
 import { inspectLockFile, releaseLock, tryLock, UNWRITTEN_MS, type JudgedLock, type LockFs } from '../util/lock-file.js';
 
 interface LockInfo {
@@ -32,6 +32,21 @@ function lockPath(stateDir: string, credential: string): string {
   return join(stateDir, 'locks', `${credential}.lock`);
 }
 
+/**
+ * A failed fs call while taking the lock (a full disk, a locks folder made read-only): a fault of the machine, not a
+ * bug, reported like an unusable state folder (exit 2), naming the operation and the file, never a value.
+ */
+function lockFsError(credential: string, path: string, error: unknown): unknown {
+  const errno = error as NodeJS.ErrnoException;
+  if (typeof errno?.code !== 'string' || errno.syscall === undefined) return error;
+  const why: Record<string, string> = { EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded' };
+  return new InputError(
+    `take the lock of credential ${credential}: ${errno.syscall} in ${dirname(path)} failed: ${why[errno.code] ?? errno.code}`,
+    undefined,
+    `rekey keeps its run locks in ${dirname(path)}; make it writable for this user (and free some space) and run the command again`,
+  );
+}
+
 function refusal(credential: string, path: string, busy: JudgedLock): RefusedError {
   const { holder } = busy;
   if (busy.state === 'starting' || holder.pid === undefined) {
@@ -48,9 +63,14 @@ function refusal(credential: string, path: string, busy: JudgedLock): RefusedErr
 
 /** Take the lock of a credential for a run, or throw RefusedError naming the holder. `fs` is for tests. */
 export function acquireLock(stateDir: string, credential: string, run: string, options: { fs?: LockFs } = {}): HeldLock {
-  mkdirSync(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
   const path = lockPath(stateDir, credential);
-  const result = tryLock(path, { run, durable: true, ...(options.fs === undefined ? {} : { fs: options.fs }) });
+  let result: ReturnType<typeof tryLock>;
+  try {
+    mkdirSync(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
+    result = tryLock(path, { run, durable: true, ...(options.fs === undefined ? {} : { fs: options.fs }) });
+  } catch (error) {
+    throw lockFsError(credential, path, error);
+  }
   if (result === 'no-folder') throw new RefusedError(`credential ${credential}: the lock folder ${join(stateDir, 'locks')} disappeared while taking the lock`, 'try again');
   if ('busy' in result) throw refusal(credential, path, result.busy);
   const claim = result.held;

@@ -10,7 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, inspectLock, type HeldLock } from '../../src/engine/lock.js';
-import { RefusedError } from '../../src/util/errors.js';
+import { InputError, RefusedError } from '../../src/util/errors.js';
 import { gateFs, pauseOnce, type FsHook } from '../support/fs-gate.js';
 
 const CRED = 'api';
@@ -188,6 +188,34 @@ describe('run lock: a lock file with no holder in it (defect 3)', () => {
     const lock = attempt(RUN_A);
     expect(lock).not.toBeInstanceOf(RefusedError);
     expect((lock as HeldLock).tookOver?.run).toBe(RUN_DEAD);
+    (lock as HeldLock).release();
+  });
+});
+
+describe('run lock: a full disk while taking it (defect 3)', () => {
+  it('fails with a clear error naming the locks folder, leaves no lock file (not even an empty one), and the next run gets it', () => {
+    mkdirSync(locks(), { recursive: true });
+    const full = pauseOnce(
+      (name, args, phase) => name === 'writeSync' && phase === 'before' && typeof args[0] === 'number',
+      () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+      },
+    );
+    gate(full.hook);
+    let thrown: unknown;
+    try {
+      acquireLock(stateDir, CRED, RUN_A);
+    } catch (error) {
+      thrown = error;
+    }
+    ungate!();
+    ungate = undefined;
+    expect(full.fired()).toBe(true);
+    expect(thrown).toBeInstanceOf(InputError);
+    expect((thrown as InputError).message).toBe(`take the lock of credential ${CRED}: write in ${locks()} failed: no space left on the device`);
+    expect(readdirSync(locks())).toEqual([]);
+    const lock = attempt(RUN_B);
+    expect(lock).not.toBeInstanceOf(RefusedError);
     (lock as HeldLock).release();
   });
 });
