@@ -3,11 +3,13 @@ import type { Config, CredentialConfig } from '../config/types.js';
 import type { EventSink } from '../engine/events.js';
 import { ExitCode } from '../util/errors.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
+import { locksOf } from './locks-of.js';
 
 /** Check the stores of credentials; returns an exit code (1 when a store cannot be read or written). */
 export async function checkStores(config: Config, credentials: readonly CredentialConfig[], sink: EventSink, json: boolean): Promise<number> {
   const { loadStoreAdapter } = await import('../../adapters/stores/index.js');
   let failed = false;
+  const locks = await locksOf(config.stateDir, credentials.map((c) => c.id));
   for (const credential of credentials) {
     const results = await Promise.all(
       credential.stores.map(async (entry) => {
@@ -31,6 +33,14 @@ export async function checkStores(config: Config, credentials: readonly Credenti
     if (fingerprints.size > 1) {
       failed = true;
       sink.emit({ event: 'note', level: 'warn', message: `${credential.id}: the stores hold different values (${[...fingerprints].join(', ')})` });
+    }
+    // A lock that is held or left over is not a store problem, but it decides whether a run can start now; only an
+    // unreadable one stops every run, so only that fails the check.
+    const lock = locks.get(credential.id);
+    if (lock !== undefined) {
+      if (lock.status.state === 'unreadable') failed = true;
+      if (json) process.stdout.write(`${JSON.stringify({ event: 'lock.checked', credential: credential.id, ...lock.status })}\n`);
+      else sink.emit({ event: 'note', level: lock.status.state === 'held' ? 'info' : 'warn', message: `${credential.id}: ${lock.text}` });
     }
   }
   return failed ? ExitCode.failed : ExitCode.done;

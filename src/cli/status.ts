@@ -7,14 +7,17 @@ import { findConfigFile } from '../config/find.js';
 import { lastRunsOf } from '../engine/history.js';
 import { formatAge, formatClock } from '../util/duration.js';
 import { ExitCode } from '../util/errors.js';
+import { locksOf } from './locks-of.js';
 import type { CommandInput, Globals } from './common.js';
 
 export default async function status(_input: CommandInput, globals: Globals): Promise<number> {
   const config = await loadConfigCached(findConfigFile(globals.config));
   // Each journal is read once (by its ends), newest first, until every credential has its last run and last done run.
   const history = lastRunsOf(config.stateDir, config.credentials.keys());
+  const locks = await locksOf(config.stateDir, config.credentials.keys());
   const rows = [...config.credentials.values()].map((credential) => {
     const { lastDone, last } = history.get(credential.id)!;
+    const lock = locks.get(credential.id) ?? { status: { state: 'free' as const }, text: undefined };
     const ageMs = lastDone?.finishedAt === undefined ? undefined : Date.now() - Date.parse(lastDone.finishedAt);
     const maxAge = credential.maxAgeMs;
     let due = 'unknown (never rotated by rekey)';
@@ -28,6 +31,8 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
       overdue: ageMs === undefined || (maxAge !== undefined && ageMs >= maxAge),
       lastRun: last === undefined ? '—' : `${last.startedAt.slice(0, 10)} ${last.result}${last.ms === undefined ? '' : ` (${formatClock(last.ms)})`}`,
       lastRunId: last?.run,
+      lock: lock.status,
+      lockNote: lock.text,
       // A run that stopped half-way may hold a new key in some stores, or (overlap none) a dead old one: say so.
       attention:
         last !== undefined && (last.result === 'failed' || last.result === 'interrupted')
@@ -36,7 +41,7 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
     };
   });
   if (globals.json === true) {
-    for (const row of rows) process.stdout.write(`${JSON.stringify({ event: 'status', ...row })}\n`);
+    for (const { lockNote: _note, ...row } of rows) process.stdout.write(`${JSON.stringify({ event: 'status', ...row })}\n`);
     return ExitCode.done;
   }
   const header = { credential: 'credential', runbook: 'runbook', age: 'age', policy: 'policy', due: 'due', lastRun: 'last run' };
@@ -45,6 +50,9 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
   const line = (r: Record<(typeof cols)[number], string>) => cols.map((c) => r[c].padEnd(width[c]!)).join('  ').trimEnd();
   process.stdout.write(`${line(header)}\n`);
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
-  for (const row of rows) if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
+  for (const row of rows) {
+    if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
+    if (row.lockNote !== undefined) process.stdout.write(`! ${row.credential}: ${row.lockNote}\n`);
+  }
   return ExitCode.done;
 }

@@ -1,12 +1,14 @@
 /**
- * One run per credential (I4): a lock file created with O_EXCL. A second run is refused with who holds it;
- * a lock left by a dead process on this host is taken over, and the take-over is said out loud.
+ * One run per credential (I4): the lock `locks/<credential>.lock` of the state folder, taken with the protocol of
+ * src/util/lock-file.ts (published whole with link(2), taken over by a new generation, never by moving the old file).
+ * A second run is refused with who holds it; a lock left by a dead process on this host, or an empty lock file an
+ * older rekey left while starting, is taken over, and the take-over is said out loud. The lock has no age limit: a
+ * run with a person at the prompt may legitimately hold it for hours.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { RefusedError } from '../util/errors.js';
-import { processAlive } from '../util/process-alive.js';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { InputError, RefusedError } from '../util/errors.js';
+import { inspectLockFile, releaseLock, tryLock, UNWRITTEN_MS, type JudgedLock, type LockFs } from '../util/lock-file.js';
 
 interface LockInfo {
   readonly pid: number;
@@ -16,78 +18,116 @@ interface LockInfo {
 }
 
 export interface HeldLock {
+  /** The lock file this run holds (a generation of `locks/<credential>.lock`). */
   readonly file: string;
-  /** Set when a stale lock of a dead process was taken over. */
+  /** Set when a stale lock of a dead process was taken over: the dead holder's run and pid. */
   readonly tookOver: LockInfo | undefined;
+  /** Set whenever a stale lock was taken over (also an empty one, which names no run): the sentence to show. */
+  readonly tookOverNote: string | undefined;
   release(): void;
 }
 
-
-/**
- * The holder named in a lock file. A lock created this instant reads as empty until its creator has written it, so
- * an empty or torn read is tried again for a moment: the refusal should name the holder, not "someone".
- */
-function readHolder(file: string): LockInfo | undefined {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      return JSON.parse(readFileSync(file, 'utf8')) as LockInfo;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-    }
-  }
-  return undefined;
+/** The lock's path for a credential: generation 0, the name older rekeys use. */
+function lockPath(stateDir: string, credential: string): string {
+  return join(stateDir, 'locks', `${credential}.lock`);
 }
 
-/** Take the lock of a credential for a run, or throw RefusedError naming the holder. */
-export function acquireLock(stateDir: string, credential: string, run: string): HeldLock {
-  const dir = join(stateDir, 'locks');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `${credential}.lock`);
-  const mine: LockInfo = { pid: process.pid, host: hostname(), run, since: new Date().toISOString() };
-  let tookOver: LockInfo | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, JSON.stringify(mine));
-      fsyncSync(fd);
-      closeSync(fd);
-      return {
-        file,
-        tookOver,
-        release() {
-          try {
-            const held = JSON.parse(readFileSync(file, 'utf8')) as LockInfo;
-            if (held.pid === mine.pid && held.run === run) unlinkSync(file);
-          } catch {
-            // Already gone: nothing to release.
-          }
-        },
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = readHolder(file);
-    // Released between our attempt and the read: try again.
-    if (holder === undefined && !existsSync(file)) continue;
-    if (holder === undefined) {
-      throw new RefusedError(`credential ${credential} is locked by a run that is starting right now`, 'wait for it to finish; see `rekey status`');
-    }
-    if (holder.host === mine.host && !processAlive(holder.pid)) {
-      // Rename, not unlink: of two processes racing to take over, only one rename succeeds.
-      try {
-        renameSync(file, `${file}.stale-${process.pid}`);
-        unlinkSync(`${file}.stale-${process.pid}`);
-        tookOver = holder;
-      } catch {
-        // Someone else took it over first; try again, and meet their live lock.
-      }
-      continue;
-    }
-    throw new RefusedError(
-      `credential ${credential} is being rotated by run ${holder.run} (pid ${holder.pid} on ${holder.host}, since ${holder.since})`,
-      holder.host === mine.host ? 'wait for it to finish, or stop that process and `rekey resume` its run' : `that lock belongs to another host; if that run is dead there, remove ${file}`,
+/**
+ * A failed fs call while taking the lock (a full disk, a locks folder made read-only): a fault of the machine, not a
+ * bug, reported like an unusable state folder (exit 2), naming the operation and the file, never a value.
+ */
+function lockFsError(credential: string, path: string, error: unknown): unknown {
+  const errno = error as NodeJS.ErrnoException;
+  if (typeof errno?.code !== 'string' || errno.syscall === undefined) return error;
+  const why: Record<string, string> = { EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded' };
+  return new InputError(
+    `take the lock of credential ${credential}: ${errno.syscall} in ${dirname(path)} failed: ${why[errno.code] ?? errno.code}`,
+    undefined,
+    `rekey keeps its run locks in ${dirname(path)}; make it writable for this user (and free some space) and run the command again`,
+  );
+}
+
+function refusal(credential: string, path: string, busy: JudgedLock): RefusedError {
+  const { holder } = busy;
+  if (busy.state === 'starting' || holder.pid === undefined) {
+    return new RefusedError(
+      `credential ${credential} is locked by a run that is starting right now`,
+      `wait for it to finish; see \`rekey status\`. If no run is starting, ${path} is a lock file left empty by a run that died, and the next run takes it over once it is ${UNWRITTEN_MS / 1000}s old`,
     );
   }
-  throw new RefusedError(`credential ${credential}: could not take the lock`, 'try again');
+  return new RefusedError(
+    `credential ${credential} is being rotated by run ${holder.run ?? '(unknown)'} (pid ${holder.pid} on ${holder.host ?? 'this host'}${holder.since === undefined ? '' : `, since ${holder.since}`})`,
+    busy.remote ? `that lock belongs to another host; if that run is dead there, remove ${busy.file}` : 'wait for it to finish, or stop that process and `rekey resume` its run',
+  );
+}
+
+/** Take the lock of a credential for a run, or throw RefusedError naming the holder. `fs` is for tests. */
+export function acquireLock(stateDir: string, credential: string, run: string, options: { fs?: LockFs } = {}): HeldLock {
+  const path = lockPath(stateDir, credential);
+  let result: ReturnType<typeof tryLock>;
+  try {
+    mkdirSync(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
+    result = tryLock(path, { run, durable: true, ...(options.fs === undefined ? {} : { fs: options.fs }) });
+  } catch (error) {
+    throw lockFsError(credential, path, error);
+  }
+  if (result === 'no-folder') throw new RefusedError(`credential ${credential}: the lock folder ${join(stateDir, 'locks')} disappeared while taking the lock`, 'try again');
+  if ('busy' in result) throw refusal(credential, path, result.busy);
+  const claim = result.held;
+  // The newest stale generation is the last holder; older ones are what it had replaced itself.
+  const last = claim.replaced[0];
+  const named = claim.replaced.find((r) => r.holder.pid !== undefined && r.holder.run !== undefined);
+  const tookOver: LockInfo | undefined =
+    named === undefined ? undefined : { pid: named.holder.pid!, host: named.holder.host ?? '', run: named.holder.run!, since: named.holder.since ?? '' };
+  let tookOverNote: string | undefined;
+  if (tookOver !== undefined) tookOverNote = `took over a stale lock of run ${tookOver.run} (${named!.reason ?? `pid ${tookOver.pid} is no longer running`})`;
+  else if (last !== undefined) tookOverNote = `took over a stale lock (${last.reason ?? 'its holder is gone'})`;
+  return {
+    file: claim.file,
+    tookOver,
+    tookOverNote,
+    release() {
+      releaseLock(claim);
+    },
+  };
+}
+
+/** What `rekey status` and `rekey check` show about a credential's lock. */
+export type LockStatus =
+  | { readonly state: 'free' }
+  | { readonly state: 'held'; readonly file: string; readonly run: string | undefined; readonly pid: number; readonly host: string | undefined; readonly since: string | undefined; readonly remote: boolean }
+  | { readonly state: 'starting'; readonly file: string; readonly ageMs: number }
+  | { readonly state: 'stale'; readonly file: string; readonly reason: string; readonly run: string | undefined; readonly pid: number | undefined; readonly since: string | undefined }
+  | { readonly state: 'unreadable'; readonly file: string; readonly code: string };
+
+/** The lock of a credential, read only (nothing is taken over or removed). */
+export function inspectLock(stateDir: string, credential: string): LockStatus {
+  let seen: ReturnType<typeof inspectLockFile>;
+  try {
+    seen = inspectLockFile(lockPath(stateDir, credential));
+  } catch (error) {
+    // A lock file or folder rekey may not read (a mode changed by hand): an environment fault, shown, not thrown.
+    return { state: 'unreadable', file: lockPath(stateDir, credential), code: (error as NodeJS.ErrnoException).code ?? 'I/O error' };
+  }
+  if (!('file' in seen)) return { state: 'free' };
+  const { holder } = seen;
+  if (seen.state === 'stale') return { state: 'stale', file: seen.file, reason: seen.reason ?? 'its holder is gone', run: holder.run, pid: holder.pid, since: holder.since };
+  if (seen.state === 'starting' || holder.pid === undefined) return { state: 'starting', file: seen.file, ageMs: seen.ageMs };
+  return { state: 'held', file: seen.file, run: holder.run, pid: holder.pid, host: holder.host, since: holder.since, remote: seen.remote };
+}
+
+/** One line about a lock that is not free, for `status` and `check`; undefined when it is free. */
+export function describeLock(status: LockStatus): string | undefined {
+  switch (status.state) {
+    case 'free':
+      return undefined;
+    case 'held':
+      return `locked by run ${status.run ?? '(unknown)'} (pid ${status.pid}${status.remote ? ` on ${status.host}` : ''}${status.since === undefined ? '' : `, since ${status.since}`})${status.remote ? '; rekey cannot tell from here whether it still runs' : ''}`;
+    case 'starting':
+      return `locked by a run that is starting right now (an empty lock file, ${Math.round(status.ageMs / 1000)}s old; taken over once it is ${UNWRITTEN_MS / 1000}s old)`;
+    case 'stale':
+      return `stale lock${status.run === undefined ? '' : ` of run ${status.run}`} left by a run that died (${status.reason}); the next run takes it over`;
+    case 'unreadable':
+      return `cannot read the lock ${status.file} (${status.code}); a run cannot take it until rekey can read and write the locks folder`;
+  }
 }

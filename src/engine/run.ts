@@ -69,9 +69,7 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
   let stores: OpenStore[] = [];
   try {
     const ctx = new RunContext(options, run, new Journal(options.config.stateDir, run));
-    if (lock.tookOver !== undefined) {
-      ctx.note('warn', `took over a stale lock of run ${lock.tookOver.run} (pid ${lock.tookOver.pid} is no longer running)`);
-    }
+    if (lock.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
     if (options.resume !== undefined) ctx.seed(resumable(ctx, reduceJournal(run, ctx.journal.records())));
     stores = await Promise.all(
       options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
