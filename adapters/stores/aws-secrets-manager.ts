@@ -42,7 +42,7 @@ import type {
 } from '@aws-sdk/client-secrets-manager';
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 import { withRetry, type RetryOptions } from '../../src/util/retry.js';
 
@@ -223,6 +223,51 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       if (previous === undefined) return undefined;
       const out = await getVersion('read previous', ref, previous);
       return out === undefined ? undefined : valueOf('read previous', ref, out);
+    },
+
+    async canStage(ref, run, base) {
+      const mine = clientRequestToken(run, ref);
+      let out: DescribeSecretCommandOutput;
+      try {
+        out = await call<DescribeSecretCommandOutput>('pre-flight', ref, 'DescribeSecret', (s) => new s.DescribeSecretCommand({ SecretId: ref.path }));
+      } catch (error) {
+        throw CannotStageError.from(error, ref.display);
+      }
+      if (out.DeletedDate !== undefined) {
+        throw new CannotStageError('unusable', ref.display, 'the secret is scheduled for deletion', `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`);
+      }
+      if (out.OwningService !== undefined && out.OwningService !== '') {
+        // AWS refuses PutSecretValue on a secret another service manages (InvalidRequestException, "The secret is
+        // managed by another service, and you must use that service to update it").
+        throw new CannotStageError(
+          'unusable',
+          ref.display,
+          `the secret is managed by ${out.OwningService}, which alone may write it`,
+          `rotate it through ${out.OwningService} (or its managed rotation), or point rekey at a secret it owns`,
+        );
+      }
+      const labels = new Labels(out.VersionIdsToStages ?? {});
+      // A version of this run is already there: the run resumes it, and stage checks the value.
+      if (labels.has(mine)) return;
+      // The same two refusals as stage. The service itself would not refuse: PutSecretValue with AWSPENDING takes the
+      // label from whichever version holds it, silently discarding another rotation's pending value (API reference,
+      // PutSecretValue, VersionStages), so rekey refuses on its behalf, and does so before anything is minted.
+      const current = labels.holder(AWSCURRENT);
+      const pending = labels.holder(AWSPENDING);
+      if (pending !== undefined && pending !== current) {
+        throw new CannotStageError(
+          'staged-by-another',
+          ref.display,
+          `version ${pending} is already labelled AWSPENDING by another rotation that did not finish`,
+          `if it is an interrupted rekey run, \`rekey resume\` or \`rekey rollback\` that run; otherwise remove the label: ` +
+            `aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
+        );
+      }
+      if (current !== base) {
+        throw new CannotStageError('base-moved', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
+      }
+      // Whether PutSecretValue is allowed cannot be told without writing: IAM answers only the call itself, and
+      // SimulatePrincipalPolicy would need IAM permissions of its own. `check` says so as "write not checkable".
     },
 
     async stage(ref, value, run, base) {

@@ -119,6 +119,10 @@ storeContract('aws-secrets-manager (SDK mock)', async () => {
       return rest;
     },
     denied: { store: openStore(DENIED_KEY), ref: parseRef(KIND, 'app#API_KEY') },
+    async snapshot() {
+      const writes = (['CreateSecret', 'PutSecretValue', 'UpdateSecretVersionStage', 'DeleteSecret'] as const).map((op) => model.count(op));
+      return { writes, app: model.stages('app'), shared: model.stages('shared') };
+    },
     async close() {},
   };
 });

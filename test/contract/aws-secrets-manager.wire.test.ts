@@ -65,6 +65,10 @@ storeContract('aws-secrets-manager (wire, local server)', async () => {
       return rest;
     },
     denied: { store: open(clients[1]), ref: parseRef(KIND, 'app#API_KEY') },
+    async snapshot() {
+      const writes = (['CreateSecret', 'PutSecretValue', 'UpdateSecretVersionStage', 'DeleteSecret'] as const).map((op) => model.count(op));
+      return { writes, app: model.stages('app'), shared: model.stages('shared') };
+    },
     async close() {
       for (const client of clients) client.destroy();
       await server.close();

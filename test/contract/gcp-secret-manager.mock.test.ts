@@ -149,6 +149,9 @@ for (const mode of ['alias', 'latest'] as const) {
         const { API_KEY: _, ...rest } = JSON.parse(readable(secretPath('shared'))) as Record<string, string>;
         return rest;
       },
+      async snapshot() {
+        return ['app', 'shared'].map((name) => ({ secret: model.secret(secretPath(name)), versions: model.versions(secretPath(name)) }));
+      },
       denied: {
         store: openGcpSecretManagerStore(options, context, new FakeClient(model, 'mallory@rekey-test.iam.gserviceaccount.com')),
         ref: parseRef(KIND, `${secretPath('locked')}#API_KEY`),

@@ -87,6 +87,9 @@ storeContract('vault-kv (SDK-level fake client)', async () => {
       const { API_KEY: _, ...rest } = model.latest('secret', 'shared') as Record<string, string>;
       return rest;
     },
+    async snapshot() {
+      return JSON.stringify(['app', 'shared'].map((path) => model.secret('secret', path)), (_key, value: unknown) => (value instanceof Map ? [...value] : value));
+    },
     denied: { store, ref: parseRef('vault-kv', 'secret/locked#API_KEY') },
     async close() {},
   };
