@@ -13,13 +13,18 @@
  *
  * How the lifecycle maps onto the service:
  * - read: GetSecretValue (AWSCURRENT); the version is the VersionId.
+ * - canStage (before the mint): one DescribeSecret, refusing what stage would refuse (another version labelled
+ *   AWSPENDING, AWSCURRENT moved from `base`) and what the service would refuse (a secret scheduled for deletion or
+ *   managed by another service). Whether PutSecretValue is allowed cannot be told without writing.
  * - stage: PutSecretValue of the full new SecretString with `VersionStages: ['AWSPENDING']` and a ClientRequestToken
  *   derived from the run id and the ref, so that a resumed run finds (or rewrites, idempotently) the same version.
  *   A left-over AWSPENDING from another run is refused, never overwritten.
  * - promote: UpdateSecretVersionStage moves AWSCURRENT to this run's version, naming `base` as the version it leaves
  *   (AWS refuses the move if someone else moved the label meanwhile, and moves AWSPREVIOUS by itself); then the
  *   AWSPENDING label is dropped.
- * - rollback: AWSCURRENT moves back to the AWSPREVIOUS version, only while this run's version is current.
+ * - rollback: AWSCURRENT moves back to the AWSPREVIOUS version, only while this run's version is current; a version
+ *   of the run that is only AWSPENDING loses the label (RemoveFromVersionId). A PutSecretValue still in flight may
+ *   land after that; a second rollback finds the label again and removes it.
  * - retire: drops any AWSPENDING label left on this run's version. The old version keeps AWSPREVIOUS: that is AWS's
  *   own convention (one previous version, replaced at the next rotation), it keeps the old value readable for an
  *   audit, and the label is what protects that version from being deleted as deprecated. The old key is already
@@ -391,15 +396,8 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       const notes: string[] = [];
       let writable: boolean | undefined;
       try {
-        const labels = await describe('check', ref);
-        const current = labels.holder(AWSCURRENT);
-        const pending = labels.holder(AWSPENDING);
-        if (pending !== undefined && pending !== current) {
-          notes.push(
-            `version ${pending} is labelled AWSPENDING by an unfinished rotation; staging will be refused until it is cleared ` +
-              `(aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending})`,
-          );
-        }
+        // A left-over AWSPENDING is canStage's to report (`rekey check` asks both), so that it is said once.
+        await describe('check', ref);
       } catch (error) {
         if (error instanceof SecretNotFoundError) {
           // rekey never creates secrets, so a missing one cannot be written either.

@@ -18,6 +18,9 @@
  *   with an etag-guarded UpdateSecret; a resumed run lists the versions created since, reads their payloads and
  *   finds its own by fingerprint, and never adds a second. Readers of `latest` see the new version at once: only
  *   readers of the alias see a real staging step (so `alias: latest` reports `staging: false`).
+ * - canStage (before the mint): GetSecret, the current version's payload (it must be enabled), the run records
+ *   (another run's staged version, enabled and not current, is refused, by stage too), and TestIamPermissions for
+ *   secrets.update and versions.add. Nothing is written.
  * - promote: UpdateSecret moves the alias to the run's version; the secret's etag is the compare-and-swap.
  *   A secret without the alias has nothing to move: its new version is already current for `latest` readers.
  * - rollback: moves the alias back and, because `latest` always names the newest version, adds a version that

@@ -17,6 +17,10 @@
  *     mount: kv/team-a                            # for a mount whose path has slashes
  * ```
  *
+ * Before the mint, `canStage` reads the latest version (it must exist, not be deleted or destroyed, and still be the
+ * run's base, so that the check-and-set write would be accepted), checks that the run's record fits
+ * `custom_metadata`, and asks `sys/capabilities-self` whether the token may write; it writes nothing.
+ *
  * The token's policy needs `read`, `create` and `update` on `<mount>/data/<path>` and `update` on
  * `<mount>/metadata/<path>`; `update` on `<mount>/destroy/<path>` with `destroyOnRetire`.
  *

@@ -380,12 +380,13 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(model.count('PutSecretValue') + model.count('UpdateSecretVersionStage')).toBe(0);
   });
 
-  it('check warns about a left-over AWSPENDING that would block staging', async () => {
+  it('a left-over AWSPENDING that would block staging is reported once, by canStage, not also by check (defect 5)', async () => {
     const leftover = randomUUID();
     model.putSecretValue({ SecretId: 'app', ClientRequestToken: leftover, SecretString: '{"API_KEY":"stale"}', VersionStages: [AWSPENDING] });
     const check = await store.check(ref);
     expect(check.readable).toBe(true);
-    expect(check.notes.join(' ')).toContain(leftover);
+    expect(check.notes.join(' ')).not.toContain(leftover);
+    expect((await failure(store.canStage(ref, RUN, (await store.read(ref)).version))).message).toContain(leftover);
   });
 
   it('a secret scheduled for deletion reads as not found, with a hint to restore it', async () => {
