@@ -553,6 +553,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
           place.display,
           `run ${staged.run} has already staged a value in ${place.stagedFile}`,
           `finish that run (rekey resume ${staged.run}) or roll it back (rekey rollback ${staged.run}); delete the file only if that run is abandoned`,
+          { run: staged.run },
         );
       }
       if (previous !== undefined) {
@@ -561,6 +562,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
           place.display,
           `run ${previous.run} promoted and still keeps the value before it in ${place.previousFile}`,
           `let that run retire its previous value (rekey resume ${previous.run}) or roll it back (rekey rollback ${previous.run}) first`,
+          { run: previous.run },
         );
       }
       if (current !== base) {

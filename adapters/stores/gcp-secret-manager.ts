@@ -591,7 +591,7 @@ export function openGcpSecretManagerStore(
         }
         const other = await stagedByAnother(op, ref, name, secret, run, current);
         if (other !== undefined) {
-          throw new CannotStageError('staged-by-another', ref.display, `run ${other.run} staged version ${other.version} and did not finish`, stagedByAnotherHint(other, name));
+          throw new CannotStageError('staged-by-another', ref.display, `run ${other.run} staged version ${other.version} and did not finish`, stagedByAnotherHint(other, name), { run: other.run });
         }
         // What stage needs beyond reading: to record the run on the secret and to add a version. IAM answers this
         // without a write (TestIamPermissions); when it cannot be asked, stage finds out.

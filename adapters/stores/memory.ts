@@ -117,7 +117,8 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       // The same checks as stage, in the same order, without the write.
       if (secret.versions.some((v) => v.run === run)) return;
       if (secret.pending !== undefined) {
-        throw new CannotStageError('staged-by-another', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first');
+        const holder = versionOf(secret, secret.pending)?.run;
+        throw new CannotStageError('staged-by-another', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first', holder === undefined ? {} : { run: holder });
       }
       if (secret.current !== base) {
         throw new CannotStageError('base-moved', ref.display, `current version is ${secret.current}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');

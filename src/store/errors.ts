@@ -94,9 +94,12 @@ export type StagingObstacle =
  */
 export class CannotStageError extends StoreError {
   readonly obstacle: StagingObstacle;
-  constructor(obstacle: StagingObstacle, ref: string, detail: string, hint: string, options: { cause?: unknown } = {}) {
+  /** For `staged-by-another`: the rekey run whose value is staged, when the store records it (AWS cannot tell). */
+  readonly run: string | undefined;
+  constructor(obstacle: StagingObstacle, ref: string, detail: string, hint: string, options: { cause?: unknown; run?: string } = {}) {
     super(CODE_OF[obstacle], 'pre-flight', ref, `cannot stage: ${detail}`, { hint, ...(options.cause === undefined ? {} : { cause: options.cause }) });
     this.obstacle = obstacle;
+    this.run = options.run;
   }
 
   /** The same refusal for an error met while looking (a denied read, a missing secret); other errors are returned as they are. */

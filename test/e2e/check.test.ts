@@ -50,6 +50,18 @@ describe('rekey check', () => {
     expect(out).not.toContain(ws.seed);
   });
 
+  it('the drill stops at its checks, before anything is minted, when a store cannot stage (defect 5)', async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    leaveStaged(ws.dir, fingerprint(ws.seed));
+    const minted = s.stats.minted;
+    const result = await rekeyIn(ws, ['drill', ws.credential]);
+    expect(result.code, show(result)).toBe(1);
+    expect(result.stdout + result.stderr).toContain('CANNOT stage');
+    expect(s.stats.minted).toBe(minted);
+    expect(s.isActive(ws.seed)).toBe(true);
+  });
+
   it('--json reports canStage false on the store.checked event and exits 1 (defect 5)', async () => {
     const ws = workspace({ sandbox: await sandbox() });
     leaveStaged(ws.dir, fingerprint(ws.seed));
