@@ -13,13 +13,18 @@
  *
  * How the lifecycle maps onto the service:
  * - read: GetSecretValue (AWSCURRENT); the version is the VersionId.
+ * - canStage (before the mint): one DescribeSecret, refusing what stage would refuse (another version labelled
+ *   AWSPENDING, AWSCURRENT moved from `base`) and what the service would refuse (a secret scheduled for deletion or
+ *   managed by another service). Whether PutSecretValue is allowed cannot be told without writing.
  * - stage: PutSecretValue of the full new SecretString with `VersionStages: ['AWSPENDING']` and a ClientRequestToken
  *   derived from the run id and the ref, so that a resumed run finds (or rewrites, idempotently) the same version.
  *   A left-over AWSPENDING from another run is refused, never overwritten.
  * - promote: UpdateSecretVersionStage moves AWSCURRENT to this run's version, naming `base` as the version it leaves
  *   (AWS refuses the move if someone else moved the label meanwhile, and moves AWSPREVIOUS by itself); then the
  *   AWSPENDING label is dropped.
- * - rollback: AWSCURRENT moves back to the AWSPREVIOUS version, only while this run's version is current.
+ * - rollback: AWSCURRENT moves back to the AWSPREVIOUS version, only while this run's version is current; a version
+ *   of the run that is only AWSPENDING loses the label (RemoveFromVersionId). A PutSecretValue still in flight may
+ *   land after that; a second rollback finds the label again and removes it.
  * - retire: drops any AWSPENDING label left on this run's version. The old version keeps AWSPREVIOUS: that is AWS's
  *   own convention (one previous version, replaced at the next rotation), it keeps the old value readable for an
  *   audit, and the label is what protects that version from being deleted as deprecated. The old key is already
@@ -42,7 +47,7 @@ import type {
 } from '@aws-sdk/client-secrets-manager';
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 import { withRetry, type RetryOptions } from '../../src/util/retry.js';
 
@@ -225,6 +230,51 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       return out === undefined ? undefined : valueOf('read previous', ref, out);
     },
 
+    async canStage(ref, run, base) {
+      const mine = clientRequestToken(run, ref);
+      let out: DescribeSecretCommandOutput;
+      try {
+        out = await call<DescribeSecretCommandOutput>('pre-flight', ref, 'DescribeSecret', (s) => new s.DescribeSecretCommand({ SecretId: ref.path }));
+      } catch (error) {
+        throw CannotStageError.from(error, ref.display);
+      }
+      if (out.DeletedDate !== undefined) {
+        throw new CannotStageError('unusable', ref.display, 'the secret is scheduled for deletion', `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`);
+      }
+      if (out.OwningService !== undefined && out.OwningService !== '') {
+        // AWS refuses PutSecretValue on a secret another service manages (InvalidRequestException, "The secret is
+        // managed by another service, and you must use that service to update it").
+        throw new CannotStageError(
+          'unusable',
+          ref.display,
+          `the secret is managed by ${out.OwningService}, which alone may write it`,
+          `rotate it through ${out.OwningService} (or its managed rotation), or point rekey at a secret it owns`,
+        );
+      }
+      const labels = new Labels(out.VersionIdsToStages ?? {});
+      // A version of this run is already there: the run resumes it, and stage checks the value.
+      if (labels.has(mine)) return;
+      // The same two refusals as stage. The service itself would not refuse: PutSecretValue with AWSPENDING takes the
+      // label from whichever version holds it, silently discarding another rotation's pending value (API reference,
+      // PutSecretValue, VersionStages), so rekey refuses on its behalf, and does so before anything is minted.
+      const current = labels.holder(AWSCURRENT);
+      const pending = labels.holder(AWSPENDING);
+      if (pending !== undefined && pending !== current) {
+        throw new CannotStageError(
+          'staged-by-another',
+          ref.display,
+          `version ${pending} is already labelled AWSPENDING by another rotation that did not finish`,
+          `if it is an interrupted rekey run, \`rekey resume\` or \`rekey rollback\` that run; otherwise remove the label: ` +
+            `aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
+        );
+      }
+      if (current !== base) {
+        throw new CannotStageError('base-moved', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
+      }
+      // Whether PutSecretValue is allowed cannot be told without writing: IAM answers only the call itself, and
+      // SimulatePrincipalPolicy would need IAM permissions of its own. `check` says so as "write not checkable".
+    },
+
     async stage(ref, value, run, base) {
       const mine = clientRequestToken(run, ref);
       const labels = await describe('stage', ref);
@@ -346,15 +396,8 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       const notes: string[] = [];
       let writable: boolean | undefined;
       try {
-        const labels = await describe('check', ref);
-        const current = labels.holder(AWSCURRENT);
-        const pending = labels.holder(AWSPENDING);
-        if (pending !== undefined && pending !== current) {
-          notes.push(
-            `version ${pending} is labelled AWSPENDING by an unfinished rotation; staging will be refused until it is cleared ` +
-              `(aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending})`,
-          );
-        }
+        // A left-over AWSPENDING is canStage's to report (`rekey check` asks both), so that it is said once.
+        await describe('check', ref);
       } catch (error) {
         if (error instanceof SecretNotFoundError) {
           // rekey never creates secrets, so a missing one cannot be written either.

@@ -34,7 +34,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fingerprint } from '../../src/secret/mask.js';
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/store/contract.js';
-import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../src/util/atomic-file.js';
 import { FileLockBusyError, withFileLock } from '../../src/util/file-lock.js';
 
@@ -531,6 +531,60 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
       if (previous?.run !== run) return undefined;
       return { value: new Secret(previous.value), version: previous.base };
+    },
+
+    async canStage(ref, run, base) {
+      const operation = 'pre-flight';
+      let place: Place;
+      let current: VersionId;
+      let staged: StagedFile | undefined;
+      let previous: PreviousFile | undefined;
+      try {
+        place = placeOf(ref, operation, context);
+        ({ version: current } = await currentOf(operation, place));
+        staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
+        previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
+      } catch (error) {
+        throw CannotStageError.from(error, ref.display);
+      }
+      // The checks of stage, in its order, without writing: this run's own sibling files mean "resume".
+      if (staged?.run === run) return;
+      if (staged === undefined && previous?.run === run) return;
+      if (staged !== undefined) {
+        throw new CannotStageError(
+          'staged-by-another',
+          place.display,
+          `run ${staged.run} has already staged a value in ${place.stagedFile}`,
+          `finish that run (rekey resume ${staged.run}) or roll it back (rekey rollback ${staged.run}); delete the file only if that run is abandoned`,
+          { run: staged.run },
+        );
+      }
+      if (previous !== undefined) {
+        throw new CannotStageError(
+          'staged-by-another',
+          place.display,
+          `run ${previous.run} promoted and still keeps the value before it in ${place.previousFile}`,
+          `let that run retire its previous value (rekey resume ${previous.run}) or roll it back (rekey rollback ${previous.run}) first`,
+          { run: previous.run },
+        );
+      }
+      if (current !== base) {
+        throw new CannotStageError('base-moved', place.display, `current value has fingerprint ${current}, expected ${base}`, 'the file changed since this run read it; start a new run');
+      }
+      // Stage writes a sibling file and promote renames a temporary file over the .env: both need the folder and the
+      // file writable. Root passes these checks whatever the mode bits say, as it passes the writes themselves.
+      for (const [path, what] of [
+        [place.dir, `cannot create files in ${place.dir}`],
+        [place.file, `${place.file} is not writable by this user`],
+      ] as const) {
+        const writable = await access(path, constants.W_OK).then(
+          () => true,
+          () => false,
+        );
+        if (!writable) {
+          throw new CannotStageError('permission', place.display, what, `give the user running rekey write access to ${place.file} and to its folder (rekey writes a temporary file and sibling files there)`);
+        }
+      }
     },
 
     async stage(ref, value, run, base) {

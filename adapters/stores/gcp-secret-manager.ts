@@ -18,6 +18,9 @@
  *   with an etag-guarded UpdateSecret; a resumed run lists the versions created since, reads their payloads and
  *   finds its own by fingerprint, and never adds a second. Readers of `latest` see the new version at once: only
  *   readers of the alias see a real staging step (so `alias: latest` reports `staging: false`).
+ * - canStage (before the mint): GetSecret, the current version's payload (it must be enabled), the run records
+ *   (another run's staged version, enabled and not current, is refused, by stage too), and TestIamPermissions for
+ *   secrets.update and versions.add. Nothing is written.
  * - promote: UpdateSecret moves the alias to the run's version; the secret's etag is the compare-and-swap.
  *   A secret without the alias has nothing to move: its new version is already current for `latest` readers.
  * - rollback: moves the alias back and, because `latest` always names the newest version, adds a version that
@@ -33,6 +36,7 @@ import { fingerprint } from '../../src/secret/mask.js';
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
 import {
+  CannotStageError,
   SecretNotFoundError,
   StoreConflictError,
   StoreError,
@@ -274,6 +278,14 @@ function withRecord(annotations: Readonly<Record<string, string>>, record: RunRe
   return next;
 }
 
+/** How to clear another run's staged version: finish it, roll it back, or (abandoned) disable the version. */
+function stagedByAnotherHint(other: { run: RunId; version: number }, name: string): string {
+  return (
+    `finish that run (rekey resume ${other.run}) or roll it back (rekey rollback ${other.run}); if it is abandoned, disable its version: ` +
+    `gcloud secrets versions disable ${other.version} --secret=${name.split('/').pop()}`
+  );
+}
+
 // ---- the store ----
 
 /** The options a store entry may carry. */
@@ -421,6 +433,25 @@ export function openGcpSecretManagerStore(
   };
 
   /**
+   * Another rekey run's value staged beside the current one: a run that added its version and never finished
+   * (neither promoted nor rolled back), whose version is enabled and not the one readers get. It is what a left-over
+   * AWSPENDING is on AWS; staging over it would leave two runs racing for one alias. Costs nothing without such
+   * records, else one list and an access per candidate.
+   */
+  const stagedByAnother = async (op: string, ref: StoreRef, name: string, secret: GcpSecretInfo, run: RunId, current: number | undefined): Promise<{ run: RunId; version: number } | undefined> => {
+    const others = Object.values(secret.annotations)
+      .map(parseRecord)
+      .filter((r): r is RunRecord => r !== undefined && r.run !== run && r.field === ref.field && r.state === 'staged');
+    if (others.length === 0) return undefined;
+    const versions = await listVersions(op, ref, name);
+    for (const other of others) {
+      const own = await findOwn(op, ref, name, other, versions);
+      if (own !== undefined && own !== current && versions.some((v) => v.number === own && v.state === 'ENABLED')) return { run: other.run, version: own };
+    }
+    return undefined;
+  };
+
+  /**
    * AddSecretVersion at most once: the service has no idempotency token, so before a retry (the first attempt may
    * have landed and only its answer been lost) look for the version by fingerprint.
    */
@@ -538,6 +569,54 @@ export function openGcpSecretManagerStore(
       return payload === undefined ? undefined : valueOf(ref, op, record.base, payload);
     },
 
+    async canStage(ref, run, base) {
+      const op = 'pre-flight';
+      try {
+        const name = secretName(op, ref);
+        const baseNumber = versionNumber(op, ref, base, 'base version');
+        const secret = await getSecret(op, ref, name);
+        // This run recorded itself before: a resume, which stage finishes (and checks the value of).
+        if (readRecord(secret, run, ref.field) !== undefined) return;
+        const current = await currentNumber(op, ref, name, secret);
+        if (current !== baseNumber) {
+          throw new CannotStageError('base-moved', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'another writer changed the secret since this run read it; start a new run');
+        }
+        // Stage builds the new payload on the base version: it must still be enabled (a disabled or destroyed version
+        // cannot be accessed, AccessSecretVersion answers FAILED_PRECONDITION).
+        try {
+          await access(op, ref, name, baseNumber);
+        } catch (error) {
+          if (!(error instanceof VersionStateError)) throw error;
+          throw new CannotStageError('unusable', ref.display, `version ${baseNumber}, the current one, cannot be accessed (${error.message.slice(`${op} ${ref.display}: `.length)})`, `enable version ${baseNumber} (gcloud secrets versions enable ${baseNumber} --secret=${name.split('/').pop()}), or point the alias at an enabled version`, { cause: error });
+        }
+        const other = await stagedByAnother(op, ref, name, secret, run, current);
+        if (other !== undefined) {
+          throw new CannotStageError('staged-by-another', ref.display, `run ${other.run} staged version ${other.version} and did not finish`, stagedByAnotherHint(other, name), { run: other.run });
+        }
+        // What stage needs beyond reading: to record the run on the secret and to add a version. IAM answers this
+        // without a write (TestIamPermissions); when it cannot be asked, stage finds out.
+        const needed = ['secretmanager.secrets.update', 'secretmanager.versions.add'];
+        let held: Set<string> | undefined;
+        try {
+          held = new Set(await call(op, ref, 'testIamPermissions', name, (c) => c.testIamPermissions(name, needed)));
+        } catch (error) {
+          if (error instanceof StoreUnavailableError) throw error;
+          held = undefined;
+        }
+        const missing = held === undefined ? [] : needed.filter((p) => !held.has(p));
+        if (missing.length > 0) {
+          throw new CannotStageError(
+            'permission',
+            ref.display,
+            `the account lacks ${missing.join(' and ')} on ${name}`,
+            missing.map((p) => `grant ${p} (needed to ${PERMISSION_USE[p]?.use ?? 'write'}; role ${PERMISSION_USE[p]?.role ?? 'roles/secretmanager.admin'} has it)`).join('; '),
+          );
+        }
+      } catch (error) {
+        throw CannotStageError.from(error, ref.display);
+      }
+    },
+
     async stage(ref, value, run, base) {
       const op = 'stage';
       const name = secretName(op, ref);
@@ -555,6 +634,10 @@ export function openGcpSecretManagerStore(
         const current = await currentNumber(op, ref, name, secret);
         if (current !== baseNumber) {
           throw new StoreConflictError(op, ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'another writer changed the secret since this run read it');
+        }
+        if (record === undefined) {
+          const other = await stagedByAnother(op, ref, name, secret, run, current);
+          if (other !== undefined) throw new StoreConflictError(op, ref.display, `run ${other.run} staged version ${other.version} and did not finish`, stagedByAnotherHint(other, name));
         }
         const basePayload = (await access(op, ref, name, baseNumber)).payload;
         const payload = replaceField(ref, op, basePayload, value.reveal());

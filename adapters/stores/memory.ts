@@ -10,7 +10,7 @@
  */
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/store/errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/store/errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 
 interface MemoryVersion {
@@ -107,6 +107,24 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       return previous === undefined ? undefined : valueOf(ref, 'read previous', previous);
     },
 
+    async canStage(ref, run, base) {
+      let secret: MemorySecret;
+      try {
+        secret = secretAt('pre-flight', ref);
+      } catch (error) {
+        throw CannotStageError.from(error, ref.display);
+      }
+      // The same checks as stage, in the same order, without the write.
+      if (secret.versions.some((v) => v.run === run)) return;
+      if (secret.pending !== undefined) {
+        const holder = versionOf(secret, secret.pending)?.run;
+        throw new CannotStageError('staged-by-another', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first', holder === undefined ? {} : { run: holder });
+      }
+      if (secret.current !== base) {
+        throw new CannotStageError('base-moved', ref.display, `current version is ${secret.current}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
+      }
+    },
+
     async stage(ref, value, run, base) {
       const secret = secretAt('stage', ref);
       const mine = secret.versions.find((v) => v.run === run);
@@ -141,7 +159,12 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       const secret = secretAt('rollback', ref);
       const current = versionOf(secret, secret.current)!;
       const pending = versionOf(secret, secret.pending);
-      if (pending?.run === run) secret.pending = undefined;
+      if (pending?.run === run) {
+        // Staged, never current: dropping the pending mark is the whole rollback. It is remembered, so that a second
+        // rollback (after a late stage of the same run, say) knows this run's version was discarded, not overtaken.
+        secret.pending = undefined;
+        secret.rolledBack.add(run);
+      }
       if (current.run !== run) {
         const promotedOnce = secret.versions.some((v) => v.run === run && v.id !== pending?.id);
         if (promotedOnce && !secret.rolledBack.has(run)) {

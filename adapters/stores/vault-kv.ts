@@ -17,6 +17,10 @@
  *     mount: kv/team-a                            # for a mount whose path has slashes
  * ```
  *
+ * Before the mint, `canStage` reads the latest version (it must exist, not be deleted or destroyed, and still be the
+ * run's base, so that the check-and-set write would be accepted), checks that the run's record fits
+ * `custom_metadata`, and asks `sys/capabilities-self` whether the token may write; it writes nothing.
+ *
  * The token's policy needs `read`, `create` and `update` on `<mount>/data/<path>` and `update` on
  * `<mount>/metadata/<path>`; `update` on `<mount>/destroy/<path>` with `destroyOnRetire`.
  *
@@ -29,7 +33,7 @@
 import { createHash } from 'node:crypto';
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
 import { withRetry, type RetryOptions } from '../../src/util/retry.js';
 
 /**
@@ -284,6 +288,53 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       return valueOf('read previous', ref, loc, previous, undefined);
     },
 
+    async canStage(ref, run, base) {
+      const op = 'pre-flight';
+      try {
+        const loc = locate(op, ref);
+        const baseVersion = versionNumber(op, ref, base);
+        const latest = await fetchVersion(op, ref, loc);
+        if (latest.kind === 'missing' && baseVersion !== 0) {
+          throw new CannotStageError('missing', ref.display, `no secret at ${loc.dataPolicy}`, 'create the secret first (rekey never creates one), and check that the mount is a KV version 2 engine');
+        }
+        if (latest.kind === 'gone') {
+          throw new CannotStageError(
+            'unusable',
+            ref.display,
+            `the current version ${latest.version} is ${latest.state}`,
+            latest.state === 'deleted' ? `undelete it first (vault kv undelete -versions=${latest.version} ${loc.mount}/${loc.path})` : 'write a current value by hand first',
+          );
+        }
+        const custom = latest.kind === 'ok' ? latest.custom : {};
+        const current = latest.kind === 'ok' ? latest.version : 0;
+        const entry = entryOf(custom, run, loc.field);
+        if (entry !== undefined) {
+          // This run recorded its intent before: a resume. Its write either never happened (base still current) or
+          // is its own version; anything else at base + 1 is someone else's, and stage would refuse it.
+          if (current === entry.base || (await ownVersion(op, ref, loc, latest, entry)) !== undefined) return;
+          throw new CannotStageError('base-moved', ref.display, `check-and-set mismatch (expected version ${entry.base}, current version ${current})`, 'another writer changed the secret after this run read it; start a new run');
+        }
+        if (current !== baseVersion) {
+          throw new CannotStageError('base-moved', ref.display, `check-and-set mismatch (expected version ${baseVersion}, current version ${current})`, 'another writer changed the secret after this run read it; read it again before rotating');
+        }
+        // Stage records the run in custom_metadata before it writes: that record must fit Vault's limits.
+        try {
+          withEntry(op, ref, custom, entryKey(run, loc.field), { run, base: baseVersion, new: ABSENT, old: ABSENT, at: new Date().toISOString() });
+        } catch (error) {
+          const e = error as StoreError;
+          throw new CannotStageError('limit', ref.display, e.message.slice(`${op} ${ref.display}: `.length), e.hint ?? 'remove a custom_metadata key from this secret', { cause: e });
+        }
+        // A check-and-set write on `base` would be accepted now; whether the token may make it, Vault says through
+        // sys/capabilities-self (a read of the token's policy, not a write). When Vault will not say, stage finds out.
+        const notes: string[] = [];
+        if ((await checkCapabilities(loc, ref, notes, false)) === false) {
+          throw new CannotStageError('permission', ref.display, notes.join('; '), `grant the token's policy "create" and "update" on ${loc.dataPolicy} and "update" on ${loc.metadataPolicy}`);
+        }
+      } catch (error) {
+        throw CannotStageError.from(error, ref.display);
+      }
+    },
+
     async stage(ref, value, run, base) {
       const loc = locate('stage', ref);
       const baseVersion = versionNumber('stage', ref, base);
@@ -407,8 +458,8 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   };
 
   /** Ask Vault what the token may do on the paths rekey uses; undefined when Vault will not say. */
-  const checkCapabilities = async (loc: Location, ref: StoreRef, notes: string[]): Promise<boolean | undefined> => {
-    const paths = [loc.dataPolicy, loc.metadataPolicy, ...(options.destroyOnRetire === true ? [loc.destroyPolicy] : [])];
+  const checkCapabilities = async (loc: Location, ref: StoreRef, notes: string[], withDestroy = options.destroyOnRetire === true): Promise<boolean | undefined> => {
+    const paths = [loc.dataPolicy, loc.metadataPolicy, ...(withDestroy ? [loc.destroyPolicy] : [])];
     let body: unknown;
     try {
       body = await call('check', ref, { capability: 'update', policyPath: 'sys/capabilities-self' }, (vault) => vault.write('sys/capabilities-self', { paths }));
@@ -431,7 +482,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     const metadataWrite = has(loc.metadataPolicy, 'update');
     if (!metadataWrite) notes.push(`the token's policy lacks "update" on ${loc.metadataPolicy}: rekey cannot record its run in custom_metadata`);
     let destroy = true;
-    if (options.destroyOnRetire === true) {
+    if (withDestroy) {
       destroy = has(loc.destroyPolicy, 'update');
       if (!destroy) notes.push(`the token's policy lacks "update" on ${loc.destroyPolicy}: rekey cannot destroy the old version (destroyOnRetire)`);
     }

@@ -1,33 +1,52 @@
-/** `rekey check`: read every store (no writes) and check permissions as far as each service allows. */
+/**
+ * `rekey check`: read every store (no writes), check permissions as far as each service allows, and ask each store
+ * whether it could stage a new value now (`canStage`: another run's staged value, a secret that moved, a missing or
+ * unusable one). Exit 1 when any store cannot be read, cannot be written or cannot stage.
+ */
 import type { Config, CredentialConfig } from '../config/types.js';
+import type { SecretStore, StoreCheck, StoreRef } from '../store/contract.js';
 import type { EventSink } from '../engine/events.js';
 import { ExitCode } from '../util/errors.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 import { locksOf } from './locks-of.js';
 
-/** Check the stores of credentials; returns an exit code (1 when a store cannot be read or written). */
-export async function checkStores(config: Config, credentials: readonly CredentialConfig[], sink: EventSink, json: boolean): Promise<number> {
+/** How `checkStores` treats a store that cannot stage because an unfinished run of the same credential holds it. */
+export interface CheckOptions {
+  /**
+   * true (the drill's pre-flight): leave it to the engine, which refuses such a run itself (exit 3) with the precise
+   * way out (resume, or rollback where the run allows it). false (`rekey check`): a failure like any other.
+   */
+  readonly deferUnfinishedRuns?: boolean;
+}
+
+/** Check the stores of credentials; returns an exit code (1 when a store cannot be read, written or staged to now). */
+export async function checkStores(config: Config, credentials: readonly CredentialConfig[], sink: EventSink, json: boolean, options: CheckOptions = {}): Promise<number> {
   const { loadStoreAdapter } = await import('../../adapters/stores/index.js');
+  const defer = options.deferUnfinishedRuns ?? true;
   let failed = false;
   const locks = await locksOf(config.stateDir, credentials.map((c) => c.id));
   for (const credential of credentials) {
     const results = await Promise.all(
       credential.stores.map(async (entry) => {
         const store = (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: config.baseDir, env: process.env });
-        const check = await store.check(entry.ref).catch((error: Error) => ({ readable: false, writable: undefined, fingerprint: undefined, notes: [error.message] }));
+        let check: StoreCheck = await store.check(entry.ref).catch((error: Error) => ({ readable: false, writable: undefined, fingerprint: undefined, notes: [error.message] }));
+        let obstacle = check.readable ? await stagingObstacle(store, entry.ref) : undefined;
+        if (obstacle !== undefined && defer && obstacle.run !== undefined && (await unfinishedRunOf(config.stateDir, credential.id, obstacle.run))) obstacle = undefined;
+        if (obstacle !== undefined) check = { ...check, notes: [...check.notes, obstacle.text] };
         await store.close?.().catch(() => undefined);
-        return { entry, check };
+        return { entry, check, canStage: check.readable && obstacle === undefined };
       }),
     );
     const fingerprints = new Set(results.map((r) => r.check.fingerprint).filter((f) => f !== undefined));
-    for (const { entry, check } of results) {
-      const ok = check.readable && check.writable !== false;
+    for (const { entry, check, canStage } of results) {
+      const ok = check.readable && check.writable !== false && canStage;
       if (!ok) failed = true;
       if (json) {
-        process.stdout.write(`${JSON.stringify({ event: 'store.checked', credential: credential.id, store: entry.ref.display, ...check })}\n`);
+        process.stdout.write(`${JSON.stringify({ event: 'store.checked', credential: credential.id, store: entry.ref.display, ...check, canStage })}\n`);
       } else {
         const writable = check.writable === undefined ? 'write not checkable' : check.writable ? 'writable' : 'NOT writable';
-        sink.emit({ event: 'note', level: ok ? 'info' : 'warn', message: `${credential.id}: ${entry.ref.display} ${check.readable ? `readable (${check.fingerprint})` : 'NOT readable'} · ${writable}${check.notes.length > 0 ? ` — ${check.notes.join('; ')}` : ''}` });
+        const staging = check.readable ? (canStage ? '' : ' · CANNOT stage') : '';
+        sink.emit({ event: 'note', level: ok ? 'info' : 'warn', message: `${credential.id}: ${entry.ref.display} ${check.readable ? `readable (${check.fingerprint})` : 'NOT readable'} · ${writable}${staging}${check.notes.length > 0 ? ` — ${check.notes.join('; ')}` : ''}` });
       }
     }
     if (fingerprints.size > 1) {
@@ -46,10 +65,45 @@ export async function checkStores(config: Config, credentials: readonly Credenti
   return failed ? ExitCode.failed : ExitCode.done;
 }
 
+/**
+ * Why the store could not stage a new value now, in words for the person, or undefined when it could. A fresh run id
+ * stands for the run a drill or rotation would start, so that any value staged by an earlier run counts.
+ */
+async function stagingObstacle(store: SecretStore, ref: StoreRef): Promise<{ text: string; run: string | undefined } | undefined> {
+  const [{ newRunId }, { CannotStageError }] = await Promise.all([import('../engine/run-id.js'), import('../store/errors.js')]);
+  try {
+    const { version } = await store.read(ref);
+    await store.canStage(ref, newRunId(), version);
+    return undefined;
+  } catch (error) {
+    const e = error as { message?: unknown; hint?: unknown };
+    const message = typeof e.message === 'string' ? e.message : String(error);
+    const text = typeof e.hint === 'string' && e.hint !== '' ? `${message} (${e.hint})` : message;
+    return { text, run: error instanceof CannotStageError && error.obstacle === 'staged-by-another' ? error.run : undefined };
+  }
+}
+
+/**
+ * Whether `run` is a run of this credential that the journal shows unfinished (no `run.finished`, or finished as
+ * failed), the case the engine refuses by itself. A journal that cannot be read is not taken as proof of anything.
+ */
+async function unfinishedRunOf(stateDir: string, credential: string, run: string): Promise<boolean> {
+  const { readJournal } = await import('../engine/journal.js');
+  try {
+    const records = readJournal(stateDir, run);
+    if (records[0]?.type !== 'run.started' || records[0].credential !== credential) return false;
+    const last = records.findLast((r) => r.type === 'run.finished' || r.type === 'run.resumed');
+    return !(last?.type === 'run.finished' && last.result !== 'failed');
+  } catch {
+    return false;
+  }
+}
+
+/** The `rekey check` command: check the given credentials' stores (all when none is named); exits 1 on any problem. */
 export default async function check(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   const ids = input.args[0] as string[] | undefined;
   const credentials = ids !== undefined && ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];
   const { createSink } = await import('../ui/sink.js');
-  return checkStores(config, credentials, createSink(globals.json === true), globals.json === true);
+  return checkStores(config, credentials, createSink(globals.json === true), globals.json === true, { deferUnfinishedRuns: false });
 }

@@ -70,6 +70,14 @@ export interface SecretStore {
   /** The value that was current before this run promoted, while the store still keeps it; for revoke and rollback. */
   readPrevious(ref: StoreRef, run: RunId): Promise<StoredValue | undefined>;
   /**
+   * Before anything is minted: confirm that `stage(ref, value, run, base)` would be accepted now, and write nothing.
+   * Throws `CannotStageError` (src/store/errors.ts) naming the obstacle and the fix when it would not: a value staged
+   * by another run or rotation, `base` no longer current, a missing or unusable secret, a missing permission where
+   * the service can tell without writing. A leftover of this same run is not an obstacle: the run resumes it.
+   * Transient failures (throttling, a dropped connection) are thrown as they are (`StoreUnavailableError`).
+   */
+  canStage(ref: StoreRef, run: RunId, base: VersionId): Promise<void>;
+  /**
    * Make `value` durable for this run. `base` is the version the run read as current at its start: a store that
    * would make the value visible at once (Vault, which has no staging) writes only if `base` is still current.
    * A second call for the same run returns the same version and writes nothing new.
@@ -84,6 +92,8 @@ export interface SecretStore {
   /**
    * Make the previous value current again and discard what this run staged. A no-op when this run changed nothing.
    * Throws `StoreConflictError` when someone else wrote after this run: a rollback never clobbers a newer value.
+   * A stage of this run may land after a rollback (a write still in flight when the run gave up): calling rollback
+   * again then discards that value too, so a second call is always safe and always leaves nothing of the run staged.
    */
   rollback(ref: StoreRef, run: RunId): Promise<void>;
   /** Drop the previous value after the old key is proven dead. Already gone is success. */

@@ -71,6 +71,66 @@ export class NotSupportedError extends StoreError {
   }
 }
 
+/** What keeps a store from taking a new value now; `canStage` names one so the engine and `rekey check` can say why. */
+export type StagingObstacle =
+  /** Another run (or another rotation tool) has a value staged that is not current: an AWSPENDING label, a sibling file. */
+  | 'staged-by-another'
+  /** The version the run read as current is no longer current: someone wrote in between. */
+  | 'base-moved'
+  /** The secret, the file or the variable does not exist (rekey never creates them). */
+  | 'missing'
+  /** The secret or its current version is deleted, scheduled for deletion, disabled or destroyed. */
+  | 'unusable'
+  /** The caller may read but not write, or may not read at all. */
+  | 'permission'
+  /** The store's own limits refuse the write (metadata full, payload too large). */
+  | 'limit';
+
+/**
+ * A store cannot stage a new value now, found before anything was minted. It names the store, the obstacle and the
+ * fix (`hint`, always set), and carries the code a caller maps to an exit code: a conflict, a missing secret, a
+ * missing permission or an invalid setup. A transient failure (throttling, a dropped connection) is never this
+ * error: it stays a `StoreUnavailableError`, since trying again may succeed.
+ */
+export class CannotStageError extends StoreError {
+  readonly obstacle: StagingObstacle;
+  /** For `staged-by-another`: the rekey run whose value is staged, when the store records it (AWS cannot tell). */
+  readonly run: string | undefined;
+  constructor(obstacle: StagingObstacle, ref: string, detail: string, hint: string, options: { cause?: unknown; run?: string } = {}) {
+    super(CODE_OF[obstacle], 'pre-flight', ref, `cannot stage: ${detail}`, { hint, ...(options.cause === undefined ? {} : { cause: options.cause }) });
+    this.obstacle = obstacle;
+    this.run = options.run;
+  }
+
+  /** The same refusal for an error met while looking (a denied read, a missing secret); other errors are returned as they are. */
+  static from(error: unknown, ref: string): unknown {
+    if (!(error instanceof StoreError) || error instanceof CannotStageError) return error;
+    const obstacle: StagingObstacle | undefined =
+      error.code === 'not-found' ? 'missing' : error.code === 'permission' ? 'permission' : error.code === 'conflict' ? 'base-moved' : undefined;
+    if (obstacle === undefined) return error;
+    const detail = error.message.startsWith(`${error.operation} ${error.ref}: `) ? error.message.slice(error.operation.length + error.ref.length + 3) : error.message;
+    return new CannotStageError(obstacle, ref, detail, error.hint ?? DEFAULT_HINT[obstacle], { cause: error });
+  }
+}
+
+const CODE_OF: Readonly<Record<StagingObstacle, StoreErrorCode>> = {
+  'staged-by-another': 'conflict',
+  'base-moved': 'conflict',
+  missing: 'not-found',
+  unusable: 'failed',
+  permission: 'permission',
+  limit: 'invalid',
+};
+
+const DEFAULT_HINT: Readonly<Record<StagingObstacle, string>> = {
+  'staged-by-another': 'finish or roll back the other run first',
+  'base-moved': 'someone else changed the secret since this run read it; start a new run',
+  missing: 'create the secret (rekey never creates one), or fix the ref in rekey.yaml',
+  unusable: 'restore or enable the secret first',
+  permission: 'grant the identity rekey runs as the permissions the store adapter documents',
+  limit: 'make room in the store first',
+};
+
 // Request ids, AWS signatures and bearer tokens are noise at best and sensitive at worst.
 const NOISE: ReadonlyArray<[RegExp, string]> = [
   [/\b(request[- ]?id|x-amzn-requestid|x-amz-id-2|x-request-id)\b[\s:="']*[\w-]+/gi, '$1 [removed]'],

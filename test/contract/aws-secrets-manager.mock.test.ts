@@ -23,7 +23,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import adapter, { clientRequestToken, createAwsSecretsManagerStore, toStoreError } from '../../adapters/stores/aws-secrets-manager.js';
 import { Secret } from '../../src/secret/secret.js';
 import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { StoreError } from '../../src/store/errors.js';
+import { CannotStageError, StoreError } from '../../src/store/errors.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, ModelDisconnect, SecretsManagerModel, SecretsManagerModelError, type Operation } from '../fakes/aws-secrets-manager-model.js';
 import { storeContract } from './suite.js';
 
@@ -119,6 +119,10 @@ storeContract('aws-secrets-manager (SDK mock)', async () => {
       return rest;
     },
     denied: { store: openStore(DENIED_KEY), ref: parseRef(KIND, 'app#API_KEY') },
+    async snapshot() {
+      const writes = (['CreateSecret', 'PutSecretValue', 'UpdateSecretVersionStage', 'DeleteSecret'] as const).map((op) => model.count(op));
+      return { writes, app: model.stages('app'), shared: model.stages('shared') };
+    },
     async close() {},
   };
 });
@@ -189,6 +193,46 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(model.versionCount('app')).toBe(versions);
     expect(model.count('PutSecretValue')).toBe(0);
     expect(model.stages('app')[leftover]).toEqual([AWSPENDING]);
+  });
+
+  it('canStage refuses a left-over AWSPENDING with one DescribeSecret and no write, as stage would (defect 5)', async () => {
+    const leftover = randomUUID();
+    model.putSecretValue({ SecretId: 'app', ClientRequestToken: leftover, SecretString: '{"API_KEY":"stale"}', VersionStages: [AWSPENDING] });
+    const base = (await store.read(ref)).version;
+    const before = model.requests;
+    const error = await failure(store.canStage(ref, RUN, base));
+    expect(error).toBeInstanceOf(CannotStageError);
+    expect(error).toMatchObject({ code: 'conflict', obstacle: 'staged-by-another', operation: 'pre-flight' });
+    expect(error.message).toContain(leftover);
+    expect(error.hint).toContain(`aws secretsmanager update-secret-version-stage --secret-id app --version-stage AWSPENDING --remove-from-version-id ${leftover}`);
+    expect(model.requests - before).toBe(1);
+    expect(smMock.commandCalls(DescribeSecretCommand)).toHaveLength(1);
+    expect(model.stages('app')[leftover]).toEqual([AWSPENDING]);
+  });
+
+  it('canStage accepts an AWSPENDING that sits on the AWSCURRENT version, as stage does (defect 5)', async () => {
+    const base = (await store.read(ref)).version;
+    model.updateSecretVersionStage({ SecretId: 'app', VersionStage: AWSPENDING, MoveToVersionId: base });
+    await store.canStage(ref, RUN, base);
+  });
+
+  it('canStage refuses a secret scheduled for deletion, with the restore command (defect 5)', async () => {
+    const base = (await store.read(ref)).version;
+    model.deleteSecret({ SecretId: 'app', RecoveryWindowInDays: 7 });
+    const error = await failure(store.canStage(ref, RUN, base));
+    expect(error).toMatchObject({ obstacle: 'unusable' });
+    expect(error.hint).toContain('aws secretsmanager restore-secret --secret-id app');
+  });
+
+  it('canStage refuses a secret managed by another service, which AWS would refuse at PutSecretValue after the mint (defect 5)', async () => {
+    const base = (await store.read(ref)).version;
+    model.manageBy('app', 'rds');
+    const error = await failure(store.canStage(ref, RUN, base));
+    expect(error).toMatchObject({ obstacle: 'unusable' });
+    expect(error.message).toContain('rds');
+    // Without the pre-flight, this is where the run would have learnt it: after the provider minted.
+    expect((await failure(store.stage(ref, new Secret(NEW), RUN, base))).message).toContain('managed by another service');
+    expect(model.versionCount('app')).toBe(1);
   });
 
   it('does not count an AWSPENDING label that sits on the AWSCURRENT version as a left-over', async () => {
@@ -336,12 +380,13 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(model.count('PutSecretValue') + model.count('UpdateSecretVersionStage')).toBe(0);
   });
 
-  it('check warns about a left-over AWSPENDING that would block staging', async () => {
+  it('a left-over AWSPENDING that would block staging is reported once, by canStage, not also by check (defect 5)', async () => {
     const leftover = randomUUID();
     model.putSecretValue({ SecretId: 'app', ClientRequestToken: leftover, SecretString: '{"API_KEY":"stale"}', VersionStages: [AWSPENDING] });
     const check = await store.check(ref);
     expect(check.readable).toBe(true);
-    expect(check.notes.join(' ')).toContain(leftover);
+    expect(check.notes.join(' ')).not.toContain(leftover);
+    expect((await failure(store.canStage(ref, RUN, (await store.read(ref)).version))).message).toContain(leftover);
   });
 
   it('a secret scheduled for deletion reads as not found, with a hint to restore it', async () => {
@@ -486,6 +531,49 @@ describe('the Secrets Manager model follows the documented API rules', () => {
     model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] });
     model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenB, SecretString: 'three-value', VersionStages: [AWSPENDING] });
     expect(model.stages('s')).toEqual({ [first]: [AWSCURRENT], [tokenA]: [], [tokenB]: [AWSPENDING] });
+  });
+
+  it('a repeated PutSecretValue with the same token and data is ignored: a label removed meanwhile is not put back', () => {
+    const model = new SecretsManagerModel();
+    const first = model.createSecret({ Name: 's', SecretString: 'one-value' })['VersionId'] as string;
+    model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] });
+    model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSPENDING, RemoveFromVersionId: tokenA });
+    model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] });
+    expect(model.stages('s')).toEqual({ [first]: [AWSCURRENT], [tokenA]: [] });
+  });
+
+  it('a secret managed by another service refuses writes with InvalidRequestException, and DescribeSecret names the service', () => {
+    const model = new SecretsManagerModel();
+    const first = model.createSecret({ Name: 's', SecretString: 'one-value' })['VersionId'] as string;
+    model.manageBy('s', 'rds');
+    expect(model.describeSecret({ SecretId: 's' })['OwningService']).toBe('rds');
+    expect(typeOf(() => model.putSecretValue({ SecretId: 's', SecretString: 'two-value' }))).toBe('InvalidRequestException');
+    expect(typeOf(() => model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSPENDING, MoveToVersionId: first }))).toBe('InvalidRequestException');
+    expect(model.getSecretValue({ SecretId: 's' })['SecretString']).toBe('one-value');
+  });
+
+  it('a gate holds one request before its effect (or its reply after it) until released; later requests pass', async () => {
+    const model = new SecretsManagerModel();
+    model.createSecret({ Name: 's', SecretString: 'one-value' });
+    const gate = model.hold('PutSecretValue');
+    const held = model.call('PutSecretValue', { SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] });
+    await gate.reached;
+    expect(model.versionCount('s')).toBe(1);
+    await model.call('PutSecretValue', { SecretId: 's', ClientRequestToken: tokenB, SecretString: 'three-value', VersionStages: ['OTHER'] });
+    expect(model.versionCount('s')).toBe(2);
+    gate.release();
+    await held;
+    expect(model.stages('s')[tokenA]).toEqual([AWSPENDING]);
+
+    const after = model.hold('UpdateSecretVersionStage', 'after-effect');
+    let answered = false;
+    const reply = model.call('UpdateSecretVersionStage', { SecretId: 's', VersionStage: AWSPENDING, RemoveFromVersionId: tokenA }).then(() => (answered = true));
+    await after.reached;
+    expect(model.stages('s')[tokenA]).toEqual([]);
+    expect(answered).toBe(false);
+    after.release();
+    await reply;
+    expect(answered).toBe(true);
   });
 
   it('moving AWSCURRENT needs RemoveFromVersionId naming the version that holds it', () => {

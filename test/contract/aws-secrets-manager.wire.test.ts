@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import adapter, { clientRequestToken, createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager.js';
 import { Secret } from '../../src/secret/secret.js';
 import { parseRef } from '../../src/store/contract.js';
-import { StoreError } from '../../src/store/errors.js';
+import { CannotStageError, StoreError } from '../../src/store/errors.js';
+import { AWSCURRENT, AWSPENDING } from '../fakes/aws-secrets-manager-model.js';
 import { SecretsManagerModel } from '../fakes/aws-secrets-manager-model.js';
 import { start, type RunningSecretsManager } from '../fakes/aws-secrets-manager-server.js';
 import { storeContract } from './suite.js';
@@ -24,6 +25,7 @@ const ALLOWED_KEY = 'FAKEREKEYALLOWED0001';
 const DENIED_KEY = 'FAKEREKEYDENIED00001';
 const FAST = { retries: 2, minTimeout: 1, maxTimeout: 5 };
 const RUN = '20261124T024512Z-aaaaaa';
+const OTHER_RUN = '20261124T030000Z-bbbbbb';
 
 function seededModel(): SecretsManagerModel {
   const model = new SecretsManagerModel({ region: REGION });
@@ -65,6 +67,10 @@ storeContract('aws-secrets-manager (wire, local server)', async () => {
       return rest;
     },
     denied: { store: open(clients[1]), ref: parseRef(KIND, 'app#API_KEY') },
+    async snapshot() {
+      const writes = (['CreateSecret', 'PutSecretValue', 'UpdateSecretVersionStage', 'DeleteSecret'] as const).map((op) => model.count(op));
+      return { writes, app: model.stages('app'), shared: model.stages('shared') };
+    },
     async close() {
       for (const client of clients) client.destroy();
       await server.close();
@@ -140,6 +146,61 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
     expect(error.code).toBe('permission');
     expect(error.hint).toContain('secretsmanager:GetSecretValue');
     expect(server.model.count('GetSecretValue')).toBe(1);
+  });
+
+  it('a PutSecretValue that lands after the rollback is cleaned by a second rollback; the next run can stage (defect 4)', async () => {
+    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const base = (await store.read(ref)).version;
+    const mine = clientRequestToken(RUN, ref);
+    const gate = server.model.hold('PutSecretValue', 'before-effect');
+    const staging = store.stage(ref, new Secret(NEW), RUN, base);
+    await gate.reached;
+    // The run gives up while its write is still in flight: nothing of it is at the service yet, so nothing to undo.
+    await store.rollback(ref, RUN);
+    expect(server.model.stages('app')[mine]).toBeUndefined();
+    gate.release();
+    expect(await staging).toBe(mine);
+    // The late write left the run's version labelled AWSPENDING: the next rotation would be refused.
+    expect(server.model.stages('app')[mine]).toEqual([AWSPENDING]);
+    const blocked = await failure(store.canStage(ref, OTHER_RUN, base));
+    expect(blocked).toBeInstanceOf(CannotStageError);
+    expect(blocked.message).toContain(mine);
+    await store.rollback(ref, RUN);
+    expect(server.model.stages('app')).toEqual({ [base]: [AWSCURRENT], [mine]: [] });
+    await store.rollback(ref, RUN);
+    expect((await store.read(ref)).value.reveal()).toBe(INITIAL);
+    await store.canStage(ref, OTHER_RUN, base);
+  });
+
+  it('a PutSecretValue whose reply is held past the rollback leaves nothing: the rollback saw it and dropped the label (defect 4)', async () => {
+    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const base = (await store.read(ref)).version;
+    const mine = clientRequestToken(RUN, ref);
+    const gate = server.model.hold('PutSecretValue', 'after-effect');
+    const staging = store.stage(ref, new Secret(NEW), RUN, base);
+    await gate.reached;
+    await store.rollback(ref, RUN);
+    gate.release();
+    expect(await staging).toBe(mine);
+    expect(server.model.stages('app')).toEqual({ [base]: [AWSCURRENT], [mine]: [] });
+    // A retry of the same PutSecretValue (same token, same data) is ignored by the service: the label stays off.
+    expect(await createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST }).stage(ref, new Secret(NEW), RUN, base)).toBe(mine);
+    expect(server.model.stages('app')[mine]).toEqual([]);
+    await store.canStage(ref, OTHER_RUN, base);
+  });
+
+  it('canStage over the wire refuses a foreign AWSPENDING before any write, with the aws CLI line that clears it (defect 5)', async () => {
+    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const leftover = '11111111-2222-4333-8444-555555555555';
+    server.model.putSecretValue({ SecretId: 'app', ClientRequestToken: leftover, SecretString: '{"API_KEY":"stale"}', VersionStages: [AWSPENDING] });
+    const base = (await store.read(ref)).version;
+    const puts = server.model.count('PutSecretValue');
+    const error = await failure(store.canStage(ref, RUN, base));
+    expect(error).toBeInstanceOf(CannotStageError);
+    expect((error as CannotStageError).obstacle).toBe('staged-by-another');
+    expect(error.hint).toContain(`--remove-from-version-id ${leftover}`);
+    expect(server.model.count('PutSecretValue')).toBe(puts);
+    expect(server.model.count('UpdateSecretVersionStage')).toBe(0);
   });
 
   it('runs a whole rotation over the wire and leaves the labels as a rotation Lambda would', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dotenv from '../../adapters/stores/dotenv.js';
@@ -26,6 +26,11 @@ storeContract('dotenv', async () => {
       const line = new RegExp(`^${ref.field!}=.*$`, 'm');
       if (!line.test(text)) throw new Error(`no ${ref.field!} line to overwrite`);
       writeFileSync(file, text.replace(line, `${ref.field!}=${value}`));
+    },
+    async snapshot() {
+      // Every file in the folder, by name and content: a staged sibling, a lock or a temporary file would show.
+      const dir = join(baseDir, 'deploy');
+      return readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name), 'utf8')]);
     },
     async close() {
       rmSync(baseDir, { recursive: true, force: true });

@@ -149,6 +149,9 @@ for (const mode of ['alias', 'latest'] as const) {
         const { API_KEY: _, ...rest } = JSON.parse(readable(secretPath('shared'))) as Record<string, string>;
         return rest;
       },
+      async snapshot() {
+        return ['app', 'shared'].map((name) => ({ secret: model.secret(secretPath(name)), versions: model.versions(secretPath(name)) }));
+      },
       denied: {
         store: openGcpSecretManagerStore(options, context, new FakeClient(model, 'mallory@rekey-test.iam.gserviceaccount.com')),
         ref: parseRef(KIND, `${secretPath('locked')}#API_KEY`),
@@ -158,7 +161,57 @@ for (const mode of ['alias', 'latest'] as const) {
   });
 }
 
+/** The StoreError a call fails with. */
+async function failureOf(promise: Promise<unknown>): Promise<StoreError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, 'expected the call to fail').toBeInstanceOf(StoreError);
+  return error as StoreError;
+}
+
 describe('gcp-secret-manager adapter (SDK-level fake)', () => {
+  it('canStage names the write permissions the account lacks, asked of TestIamPermissions, and writes nothing (defect 5)', async () => {
+    const f = fixture();
+    const reader = 'reader@rekey-test.iam.gserviceaccount.com';
+    f.model.restricted.set(reader, new Set(['secretmanager.secrets.get', 'secretmanager.versions.access', 'secretmanager.versions.get', 'secretmanager.versions.list']));
+    const store = f.open({}, new FakeClient(f.model, reader));
+    const base = (await store.read(f.ref)).version;
+    const error = await failureOf(store.canStage(f.ref, RUN, base));
+    expect(error).toMatchObject({ code: 'permission', obstacle: 'permission' });
+    expect(error.message).toContain('secretmanager.versions.add');
+    expect(error.message).toContain('secretmanager.secrets.update');
+    expect(error.hint).toContain('roles/secretmanager.secretVersionAdder');
+    expect(f.model.callCount('AddSecretVersion') + f.model.callCount('UpdateSecret')).toBe(0);
+  });
+
+  it('canStage refuses a current version that is disabled, which stage could not build on (defect 5)', async () => {
+    const f = fixture();
+    const store = f.open();
+    const base = (await store.read(f.ref)).version;
+    const version = await f.model.getSecretVersion({ name: `${f.name}/versions/${base}` });
+    await f.model.disableSecretVersion({ name: `${f.name}/versions/${base}`, etag: version.etag });
+    const error = await failureOf(store.canStage(f.ref, RUN, base));
+    expect(error).toMatchObject({ obstacle: 'unusable' });
+    expect(error.hint).toContain(`gcloud secrets versions enable ${base} --secret=app`);
+  });
+
+  it('stage and canStage refuse another run’s unfinished staged version beside the alias, naming that run (defect 5)', async () => {
+    const f = fixture();
+    const base = (await f.open().read(f.ref)).version;
+    const other = '20261124T030000Z-bbbbbb';
+    const staged = await f.open().stage(f.ref, new Secret(OTHER), other, base);
+    const error = await failureOf(f.open().canStage(f.ref, RUN, base));
+    expect(error).toMatchObject({ code: 'conflict', obstacle: 'staged-by-another' });
+    expect(error.message).toContain(`run ${other} staged version ${staged}`);
+    expect(error.hint).toContain(`rekey rollback ${other}`);
+    expect((await failureOf(f.open().stage(f.ref, new Secret(NEW), RUN, base))).code).toBe('conflict');
+    // Once that run is rolled back, nothing stands in the way.
+    await f.open().rollback(f.ref, other);
+    await f.open().canStage(f.ref, RUN, base);
+  });
+
   it('I5: a second stage after a crash adds no second version', async () => {
     const f = fixture();
     const base = (await f.open().read(f.ref)).version;

@@ -57,6 +57,9 @@ for (const mode of ['alias', 'latest'] as const) {
         const { API_KEY: _, ...rest } = JSON.parse(readable(secretPath('shared'))) as Record<string, string>;
         return rest;
       },
+      async snapshot() {
+        return ['app', 'shared'].map((name) => ({ secret: model.secret(secretPath(name)), versions: model.versions(secretPath(name)) }));
+      },
       denied: { store, ref: parseRef(KIND, `${secretPath('locked')}#API_KEY`) },
       async close() {
         // Close every client's channel before the server, so that nothing keeps the test process alive.

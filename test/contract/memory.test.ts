@@ -32,6 +32,9 @@ storeContract('memory', async () => {
       return rest;
     },
     denied: { store, ref: parseRef('memory', 'locked#API_KEY') },
+    async snapshot() {
+      return [...space.secrets].map(([path, secret]) => [path, { ...secret, versions: secret.versions.map((v) => ({ ...v })), rolledBack: [...secret.rolledBack] }]);
+    },
     async close() {},
   };
 });

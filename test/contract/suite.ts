@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/secret/secret.js';
 import type { SecretStore, StoreRef } from '../../src/store/contract.js';
-import { StoreError } from '../../src/store/errors.js';
+import { CannotStageError, StoreError } from '../../src/store/errors.js';
 
 export interface ContractHarness {
   /** The adapter under test. */
@@ -30,6 +30,11 @@ export interface ContractHarness {
   rawSiblings?(): Promise<Record<string, string>>;
   /** When the backend can deny access: a store and ref whose every call meets a permission error. */
   readonly denied?: { store: SecretStore; ref: StoreRef };
+  /**
+   * The backend's state for the seeded secrets, read bypassing the adapter (versions, labels, metadata, files), so
+   * that a test can prove a call wrote nothing. Absent for live services, where other writers may be at work.
+   */
+  snapshot?(): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -190,6 +195,95 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       const missing = await h.store.check(h.missingRef);
       expect(missing.readable).toBe(false);
       expect(missing.notes.join(' ')).toContain(h.missingRef.path);
+    });
+
+    /** The refusal canStage gives, checked for what every refusal must carry: the ref, a hint, no value. */
+    const refusalOf = async (promise: Promise<unknown>): Promise<CannotStageError> => {
+      const error = await errorOf(promise);
+      expect(error, `expected a CannotStageError, got ${error.name}: ${error.message}`).toBeInstanceOf(CannotStageError);
+      expect(error.message).toContain(h.ref.display);
+      expect(error.hint, 'a refusal says how to clear the obstacle').toBeTruthy();
+      return error as CannotStageError;
+    };
+    const unchanged = async (action: () => Promise<unknown>): Promise<void> => {
+      const before = await h.snapshot?.();
+      await action().catch(() => undefined);
+      expect(await h.snapshot?.(), 'canStage must not write').toEqual(before);
+    };
+
+    it('canStage accepts a clean secret and writes nothing (defect 5)', async () => {
+      const base = (await h.store.read(h.ref)).version;
+      await unchanged(() => h.store.canStage(h.ref, run, base));
+      await h.store.canStage(h.ref, run, base);
+      await h.reopen().canStage(h.ref, run, base);
+      expect((await h.store.read(h.ref)).value.reveal()).toBe(h.initial);
+      expect(await h.store.readStaged(h.ref, run)).toBeUndefined();
+    });
+
+    it('canStage refuses, before any mint, a value another run left staged, and writes nothing (defect 5)', async () => {
+      const base = (await h.store.read(h.ref)).version;
+      await h.store.stage(h.ref, new Secret(CANARY_OTHER), otherRun, base);
+      await unchanged(() => h.store.canStage(h.ref, run, base));
+      const error = await refusalOf(h.store.canStage(h.ref, run, base));
+      expect(error.code).toBe('conflict');
+      expect(['staged-by-another', 'base-moved']).toContain(error.obstacle);
+      // The refusal is right: the stage it stands in for is refused too.
+      expect((await errorOf(h.reopen().stage(h.ref, new Secret(CANARY_NEW), run, base))).code).toBe('conflict');
+    });
+
+    it('canStage accepts a leftover of this same run: the run resumes it (defect 5)', async () => {
+      const base = (await h.store.read(h.ref)).version;
+      const version = await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
+      await h.reopen().canStage(h.ref, run, base);
+      await h.store.promote(h.ref, version, run, base);
+      await h.reopen().canStage(h.ref, run, base);
+    });
+
+    it('canStage refuses when the version the run read is no longer current (defect 5)', async () => {
+      const base = (await h.store.read(h.ref)).version;
+      await h.concurrentWrite(h.ref, CANARY_OTHER);
+      await unchanged(() => h.store.canStage(h.ref, run, base));
+      const error = await refusalOf(h.store.canStage(h.ref, run, base));
+      expect(error.code).toBe('conflict');
+      expect(error.obstacle).toBe('base-moved');
+    });
+
+    it('canStage refuses a missing secret as not found, naming the ref (defect 5)', async () => {
+      const error = await errorOf(h.store.canStage(h.missingRef, run, '1'));
+      expect(error).toBeInstanceOf(CannotStageError);
+      expect(error.code).toBe('not-found');
+      expect((error as CannotStageError).obstacle).toBe('missing');
+      expect(error.message).toContain(h.missingRef.path);
+      expect(error.hint).toBeTruthy();
+    });
+
+    it('canStage refuses where the caller is denied, as a permission refusal (defect 5)', async () => {
+      if (h.denied === undefined) {
+        expect(['dotenv']).toContain(h.store.kind);
+        return;
+      }
+      const error = await errorOf(h.denied.store.canStage(h.denied.ref, run, '1'));
+      expect(error).toBeInstanceOf(CannotStageError);
+      expect(error.code).toBe('permission');
+      expect(error.hint).toBeTruthy();
+    });
+
+    it('a stage that lands after the rollback is cleaned by a second rollback: nothing staged, current unchanged, the next run can stage (defect 4)', async () => {
+      const base = (await h.store.read(h.ref)).version;
+      await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
+      await h.store.rollback(h.ref, run);
+      // The run's write lands again after its rollback (a call that was still in flight, or retried by the SDK).
+      await h.reopen()
+        .stage(h.ref, new Secret(CANARY_NEW), run, base)
+        .catch(() => undefined);
+      await h.reopen().rollback(h.ref, run);
+      await h.reopen().rollback(h.ref, run);
+      const now = await h.store.read(h.ref);
+      expect(now.value.reveal()).toBe(h.initial);
+      // No trace of the run's value as staged: a new run is not refused at its pre-flight nor at its stage.
+      await h.reopen().canStage(h.ref, otherRun, now.version);
+      await h.reopen().stage(h.ref, new Secret(CANARY_OTHER), otherRun, now.version);
+      expect((await h.store.read(h.ref)).value.reveal()).toBe(h.store.capabilities.staging ? h.initial : CANARY_OTHER);
     });
 
     it('reports a permission failure as a typed permission error with a hint, no value in it', async () => {

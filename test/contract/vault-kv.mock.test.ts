@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import vaultKv, { MAX_RUN_ENTRIES, openVaultKvStore, type VaultKvClient, type VaultKvStoreOptions } from '../../adapters/stores/vault-kv.js';
 import { Secret } from '../../src/secret/secret.js';
 import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { StoreError } from '../../src/store/errors.js';
+import { CannotStageError, StoreError } from '../../src/store/errors.js';
 import { VaultModel, type PolicyRule, type VaultReply } from '../fakes/vault-kv-model.js';
 import { storeContract } from './suite.js';
 
@@ -86,6 +86,9 @@ storeContract('vault-kv (SDK-level fake client)', async () => {
     async rawSiblings() {
       const { API_KEY: _, ...rest } = model.latest('secret', 'shared') as Record<string, string>;
       return rest;
+    },
+    async snapshot() {
+      return JSON.stringify(['app', 'shared'].map((path) => model.secret('secret', path)), (_key, value: unknown) => (value instanceof Map ? [...value] : value));
     },
     denied: { store, ref: parseRef('vault-kv', 'secret/locked#API_KEY') },
     async close() {},
@@ -209,6 +212,37 @@ describe('vault-kv adapter (SDK-level fake)', () => {
     expect(error.code).toBe('invalid');
     expect(error.message).toContain('custom_metadata already holds 64 keys');
     expect(model.secret('secret', 'app')!.currentVersion).toBe(1);
+  });
+
+  it('canStage tells a read-only token it cannot write, from sys/capabilities-self, before the mint and without a write (defect 5)', async () => {
+    const model = seeded();
+    const store = open(model, model.readOnlyToken);
+    const base = (await store.read(ref)).version;
+    const error = await failure(store.canStage(ref, RUN, base));
+    expect(error).toBeInstanceOf(CannotStageError);
+    expect(error).toMatchObject({ code: 'permission', obstacle: 'permission' });
+    expect(error.message).toContain('secret/data/app');
+    expect(error.hint).toContain('secret/metadata/app');
+    expect(store.client.calls.filter((c) => c.startsWith('POST') && !c.endsWith('sys/capabilities-self'))).toEqual([]);
+    expect(model.secret('secret', 'app')!.customMetadata ?? {}).toEqual({});
+  });
+
+  it('canStage refuses when custom_metadata has no room for the run record, as stage would (defect 5)', async () => {
+    const model = seeded();
+    const store = open(model, model.rootToken);
+    model.secret('secret', 'app')!.customMetadata = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v']));
+    const error = await failure(store.canStage(ref, RUN, '1'));
+    expect(error).toMatchObject({ obstacle: 'limit', code: 'invalid' });
+    expect(error.message).toContain('custom_metadata already holds 64 keys');
+  });
+
+  it('canStage refuses a current version that was deleted, with the undelete command (defect 5)', async () => {
+    const model = seeded();
+    const store = open(model, model.rootToken);
+    model.handle({ method: 'DELETE', path: 'secret/data/app', token: model.rootToken });
+    const error = await failure(store.canStage(ref, RUN, '1'));
+    expect(error).toMatchObject({ obstacle: 'unusable' });
+    expect(error.hint).toContain('vault kv undelete -versions=1 secret/app');
   });
 
   it('keeps no value and no token in any error message, hint or serialised error', async () => {

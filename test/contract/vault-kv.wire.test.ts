@@ -57,6 +57,9 @@ storeContract('vault-kv (node-vault against a local Vault API server)', async ()
       return rest;
     },
     denied: { store, ref: parseRef('vault-kv', 'secret/locked#API_KEY') },
+    async snapshot() {
+      return JSON.stringify(['app', 'shared'].map((path) => server.model.secret('secret', path)), (_key, value: unknown) => (value instanceof Map ? [...value] : value));
+    },
     close: () => server.close(),
   };
 });

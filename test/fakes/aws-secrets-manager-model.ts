@@ -15,8 +15,20 @@
  * - a version without labels is "deprecated": DescribeSecret and ListSecretVersionIds (without IncludeDeprecated)
  *   leave it out, GetSecretValue by VersionId still returns it.
  *
+ * - PutSecretValue with VersionStages naming a label that another version holds takes the label from that version
+ *   ("Secrets Manager removes the label from the other version and attaches it to this version"); the service does
+ *   not refuse it (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html);
+ * - a repeated PutSecretValue with an existing version's token and the same data "is ignored": its VersionStages are
+ *   not applied again, so a late retry does not put a removed label back (same page, ClientRequestToken);
+ * - a secret managed by another service (DescribeSecret's OwningService) refuses PutSecretValue and
+ *   UpdateSecretVersionStage with InvalidRequestException, "The secret is managed by another service, and you must
+ *   use that service to update it" (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html#API_PutSecretValue_Errors,
+ *   https://docs.aws.amazon.com/secretsmanager/latest/userguide/service-linked-secrets.html).
+ *
  * For tests and benchmarks it can also deny an access key id (all operations or some), add latency to every request,
- * inject faults (throttling, internal errors, a dropped connection) and count requests.
+ * inject faults (throttling, internal errors, a dropped connection), count requests, and hold one request of an
+ * operation at a gate until the test releases it (`hold`): before its effect, so that a write lands later than the
+ * calls made meanwhile (a PutSecretValue landing after a rollback), or after its effect with the reply held back.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -72,6 +84,23 @@ export interface Fault {
   readonly afterApplying?: boolean;
 }
 
+/**
+ * A held request. `reached` resolves when a matching request arrives at the gate; `release()` lets it go on. Before
+ * `release()` the request has had no effect (`before-effect`) or its effect is applied and only the reply waits
+ * (`after-effect`). One gate holds one request; later requests of the operation pass.
+ */
+export interface Gate {
+  readonly operation: Operation;
+  readonly point: 'before-effect' | 'after-effect';
+  readonly reached: Promise<void>;
+  release(): void;
+}
+
+interface PendingGate extends Gate {
+  arrive(): void;
+  readonly released: Promise<void>;
+}
+
 /** Who sent a request: the access key id from the signature, when known. */
 export interface Principal {
   readonly accessKeyId?: string | undefined;
@@ -93,6 +122,8 @@ interface ModelSecret {
   lastChangedDate: Date;
   deletedDate: Date | undefined;
   description: string | undefined;
+  /** The service that manages the secret (`rds`, …), which alone may write it; undefined for a secret of the account. */
+  owningService: string | undefined;
   /** In creation order. */
   readonly versions: ModelVersion[];
 }
@@ -115,6 +146,7 @@ export class SecretsManagerModel {
   /** Access key ids refused with AccessDeniedException: for all operations (empty set) or only those listed. */
   readonly denied = new Map<string, ReadonlySet<Operation>>();
   readonly #secrets = new Map<string, ModelSecret>();
+  readonly #gates: PendingGate[] = [];
   // Two versions of one secret never share a creation instant here; on the service, writes are tens of ms apart.
   #lastDate = 0;
 
@@ -130,6 +162,25 @@ export class SecretsManagerModel {
   /** Fail the next matching requests with a fault. */
   inject(fault: Fault): void {
     this.faults.push({ ...fault, times: fault.times ?? 1 });
+  }
+
+  /**
+   * Hold the next request of `operation` at a gate, before its effect (default) or after it, until `release()`.
+   * Requests are held after the access check and any injected fault, where the service would do the work.
+   */
+  hold(operation: Operation, point: Gate['point'] = 'before-effect'): Gate {
+    let arrive!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => (arrive = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const gate: PendingGate = { operation, point, reached, release, arrive, released };
+    this.#gates.push(gate);
+    return gate;
+  }
+
+  /** Mark a secret as managed by another service (as RDS or Redshift create theirs); side door for tests. */
+  manageBy(secretId: string, service: string): void {
+    this.#find(secretId).owningService = service;
   }
 
   /** How many requests of one operation arrived. */
@@ -168,7 +219,16 @@ export class SecretsManagerModel {
       if (fault.type === 'disconnect') throw new ModelDisconnect(false);
       throw new SecretsManagerModelError(fault.type, fault.message ?? defaultFaultMessage(fault.type), fault.status ?? defaultFaultStatus(fault.type));
     }
+    const gate = this.#takeGate(op);
+    if (gate?.point === 'before-effect') {
+      gate.arrive();
+      await gate.released;
+    }
     const output = this.#apply(op, input);
+    if (gate?.point === 'after-effect') {
+      gate.arrive();
+      await gate.released;
+    }
     if (fault !== undefined) throw new ModelDisconnect(true);
     return output;
   }
@@ -206,6 +266,11 @@ export class SecretsManagerModel {
     );
   }
 
+  #takeGate(op: Operation): PendingGate | undefined {
+    const index = this.#gates.findIndex((g) => g.operation === op);
+    return index === -1 ? undefined : this.#gates.splice(index, 1)[0];
+  }
+
   #takeFault(op: Operation): Fault | undefined {
     const index = this.faults.findIndex((f) => f.operation === undefined || f.operation === op);
     if (index === -1) return undefined;
@@ -238,6 +303,7 @@ export class SecretsManagerModel {
       lastChangedDate: now,
       deletedDate: undefined,
       description: optionalString(input, 'Description'),
+      owningService: undefined,
       versions: [],
     };
     this.#secrets.set(name, secret);
@@ -280,7 +346,7 @@ export class SecretsManagerModel {
 
   /** PutSecretValue: a new version, idempotent on ClientRequestToken; labels moved as documented. */
   putSecretValue(input: Input): Output {
-    const secret = this.#live(requireString(input, 'SecretId'));
+    const secret = this.#writable(requireString(input, 'SecretId'));
     const data = secretData(input, true)!;
     const id = token(input) ?? randomUUID();
     const requested = input['VersionStages'];
@@ -306,7 +372,7 @@ export class SecretsManagerModel {
 
   /** UpdateSecretVersionStage: move a label to MoveToVersionId and/or remove it from RemoveFromVersionId. */
   updateSecretVersionStage(input: Input): Output {
-    const secret = this.#live(requireString(input, 'SecretId'));
+    const secret = this.#writable(requireString(input, 'SecretId'));
     const stage = requireString(input, 'VersionStage');
     const moveTo = optionalString(input, 'MoveToVersionId');
     const removeFrom = optionalString(input, 'RemoveFromVersionId');
@@ -362,6 +428,7 @@ export class SecretsManagerModel {
       Name: secret.name,
       ...(secret.description !== undefined ? { Description: secret.description } : {}),
       RotationEnabled: false,
+      ...(secret.owningService !== undefined ? { OwningService: secret.owningService } : {}),
       CreatedDate: secret.createdDate,
       LastChangedDate: secret.lastChangedDate,
       ...(secret.deletedDate !== undefined ? { DeletedDate: secret.deletedDate } : {}),
@@ -434,6 +501,15 @@ export class SecretsManagerModel {
     const secret = this.#find(secretId);
     if (secret.deletedDate !== undefined) {
       throw new SecretsManagerModelError('InvalidRequestException', `You can't perform this operation on the secret because it was marked for deletion.`);
+    }
+    return secret;
+  }
+
+  /** A live secret this account may write: one managed by another service is refused (see the top of this file). */
+  #writable(secretId: string): ModelSecret {
+    const secret = this.#live(secretId);
+    if (secret.owningService !== undefined) {
+      throw new SecretsManagerModelError('InvalidRequestException', `The secret is managed by another service (${secret.owningService}), and you must use that service to update it.`);
     }
     return secret;
   }

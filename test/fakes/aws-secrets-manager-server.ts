@@ -6,6 +6,10 @@
  * `x-amz-target: secretsmanager.<Operation>`, a JSON body; replies are JSON with timestamps as epoch seconds and blobs
  * as base64. Errors are HTTP 400 (500 for internal errors) with `{"__type": "…", "message": "…"}`. The caller's access
  * key id is read from the SigV4 `Authorization` header (the signature itself is not checked).
+ *
+ * A request held at one of the model's gates (`model.hold('PutSecretValue')`) keeps its HTTP reply open until the test
+ * releases it, so a test decides exactly when a write lands relative to other calls. Release every gate before
+ * `close()`: closing ends held connections, which the client sees as a dropped connection.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
