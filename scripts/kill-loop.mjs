@@ -8,6 +8,7 @@
  *   npx tsc -p tsconfig.build.json && node scripts/kill-loop.mjs                 # seed from the clock, ≥ 200 kills
  *   node scripts/kill-loop.mjs --seed 20261202 --rounds 150 --min-kills 200 --concurrency 2
  *   node scripts/kill-loop.mjs --seed 20261202 --only 1,14 --verbose           # replay rounds of a failure
+ *   node scripts/kill-loop.mjs --plain-mint                                    # mints without Idempotency-Key
  *
  * Exits 0 when every round held every check, 1 when any failed (each failure names its seed and round), 2 on bad
  * arguments or a missing build. The harness (test/e2e/kill-harness.ts) and the store fakes (test/fakes/) are
@@ -38,6 +39,7 @@ try {
       concurrency: { type: 'string' },
       only: { type: 'string' },
       verbose: { type: 'boolean' },
+      'plain-mint': { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
@@ -82,7 +84,7 @@ const { start: startAws } = await import(fake('aws-secrets-manager-server'));
 const { startVaultServer } = await import(fake('vault-kv-server'));
 const { startSandbox } = await import(pathToFileURL(join(root, 'dist', 'src', 'sandbox', 'server.js')).href);
 
-process.stdout.write(`random-kill loop: seed ${seed}, ${only === undefined ? `${rounds} rounds or more until ${minKills} kills` : `rounds ${only.join(', ')}`}, ${concurrency} at a time\n`);
+process.stdout.write(`random-kill loop: seed ${seed}, ${values['plain-mint'] ? 'mints without Idempotency-Key, ' : ''}${only === undefined ? `${rounds} rounds or more until ${minKills} kills` : `rounds ${only.join(', ')}`}, ${concurrency} at a time\n`);
 let played = 0;
 let kills = 0;
 const summary = await harness.runKillLoop(
@@ -92,6 +94,7 @@ const summary = await harness.runKillLoop(
     rounds,
     minKills,
     concurrency,
+    mint: values['plain-mint'] ? 'plain' : 'idempotent',
     ...(only === undefined ? {} : { only }),
     onRound(result) {
       played++;

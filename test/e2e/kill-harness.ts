@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/server.js';
 import type { RunningSecretsManager } from '../fakes/aws-secrets-manager-server.js';
 import type { RunningVaultServer, VaultServerOptions } from '../fakes/vault-kv-server.js';
@@ -121,6 +121,12 @@ export interface KillLoopOptions {
   readonly only?: readonly number[];
   /** Go on past `rounds` until the kills that landed reach this many (at most three times `rounds` in all). */
   readonly minKills?: number;
+  /**
+   * `idempotent` (default): the shipped sandbox runbooks, whose mint sends `Idempotency-Key: rekey-<run id>`.
+   * `plain`: the same runbooks without that header, as most providers' mint calls are: what the engine's own orphan
+   * handling must cope with.
+   */
+  readonly mint?: 'idempotent' | 'plain';
   /** Called after each round. */
   readonly onRound?: (result: RoundResult) => void;
 }
@@ -131,6 +137,7 @@ export interface KillLoopSummary {
   readonly ms: number;
   /** Measured durations the time triggers were drawn over: per store count, spawn → exit and spawn → journal. */
   readonly calibration: Readonly<Record<string, Calibration>>;
+  readonly mint: 'idempotent' | 'plain';
 }
 
 interface Calibration {
@@ -145,9 +152,11 @@ interface Calibration {
 export async function runKillLoop(deps: KillDeps, options: KillLoopOptions): Promise<KillLoopSummary> {
   const started = performance.now();
   const cache = mkdtempSync(join(tmpdir(), 'rekey-kill-cache-'));
+  const mint = options.mint ?? 'idempotent';
   try {
+    const setup: Setup = { cache, runbooks: runbookFiles(deps, mint, cache) };
     const calibration: Record<string, Calibration> = {};
-    for (const stores of [1, 3] as const) calibration[String(stores)] = await calibrate(deps, stores, cache);
+    for (const stores of [1, 3] as const) calibration[String(stores)] = await calibrate(deps, stores, setup);
     const rounds = options.only ?? Array.from({ length: options.rounds }, (_, i) => i);
     const results: RoundResult[] = [];
     let next = 0;
@@ -160,7 +169,7 @@ export async function runKillLoop(deps: KillDeps, options: KillLoopOptions): Pro
     };
     const worker = async (): Promise<void> => {
       for (let round = more(); round !== undefined; round = more()) {
-        const result = await playRound(deps, options.seed, round, calibration, cache);
+        const result = await playRound(deps, options.seed, round, calibration, setup);
         kills += result.kills;
         results.push(result);
         options.onRound?.(result);
@@ -168,15 +177,39 @@ export async function runKillLoop(deps: KillDeps, options: KillLoopOptions): Pro
     };
     await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, worker));
     results.sort((a, b) => a.round - b.round);
-    return { seed: options.seed, results, ms: performance.now() - started, calibration };
+    return { seed: options.seed, results, ms: performance.now() - started, calibration, mint };
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
 }
 
+/** What every round shares: the config cache folder, and the runbook each overlap kind rotates with. */
+interface Setup {
+  readonly cache: string;
+  /** Runbook name or file per overlap kind, as the config's `runbook:` takes it. */
+  readonly runbooks: Readonly<Record<Overlap, string>>;
+}
+
+/** The shipped sandbox runbooks, or copies of them without the mint's Idempotency-Key (in the cache folder). */
+function runbookFiles(deps: KillDeps, mint: 'idempotent' | 'plain', cache: string): Record<Overlap, string> {
+  if (mint === 'idempotent') return { ...RUNBOOKS };
+  // dist/src/cli/main.js → the repository's runbooks/ folder.
+  const shipped = join(dirname(deps.cli), '..', '..', '..', 'runbooks');
+  const out: Partial<Record<Overlap, string>> = {};
+  for (const kind of KINDS) {
+    const text = readFileSync(join(shipped, `${RUNBOOKS[kind]}.yaml`), 'utf8');
+    const plain = text.replace(/^\s*headers: \{ Idempotency-Key: .*\n/m, '');
+    if (plain === text) throw new Error(`runbooks/${RUNBOOKS[kind]}.yaml: no Idempotency-Key header on the mint to take off`);
+    const file = join(cache, `${RUNBOOKS[kind]}-plain-mint.yaml`);
+    writeFileSync(file, plain);
+    out[kind] = file;
+  }
+  return out as Record<Overlap, string>;
+}
+
 /** One unkilled rotation, to learn how long a command takes before its journal starts and in all. */
-async function calibrate(deps: KillDeps, stores: 1 | 3, cache: string): Promise<Calibration> {
-  const world = await makeWorld(deps, { overlap: 'until-revoked', stores, latencyMs: 50, storeLatencyMs: 10, hookMs: 10, account: 'calibrate' }, cache);
+async function calibrate(deps: KillDeps, stores: 1 | 3, setup: Setup): Promise<Calibration> {
+  const world = await makeWorld(deps, { overlap: 'until-revoked', stores, latencyMs: 50, storeLatencyMs: 10, hookMs: 10, account: 'calibrate' }, setup);
   try {
     const spawned = Date.now();
     const result = await runCli(world, ['rotate', CREDENTIAL], { kind: 'none' });
@@ -200,7 +233,7 @@ interface Scenario {
 }
 
 /** One round: rotate under a kill, resume (sometimes killed again) until the run is done, then check everything. */
-export async function playRound(deps: KillDeps, seed: number, round: number, calibration: Readonly<Record<string, Calibration>>, cache: string): Promise<RoundResult> {
+async function playRound(deps: KillDeps, seed: number, round: number, calibration: Readonly<Record<string, Calibration>>, setup: Setup): Promise<RoundResult> {
   const started = performance.now();
   const rng = mulberry32(roundSeed(seed, round));
   // Every six rounds cover the three overlap kinds with one and with three stores.
@@ -213,7 +246,7 @@ export async function playRound(deps: KillDeps, seed: number, round: number, cal
     account: `kill-${round}`,
   };
   const cal = calibration[String(scenario.stores)]!;
-  const world = await makeWorld(deps, scenario, cache);
+  const world = await makeWorld(deps, scenario, setup);
   const commands: CommandLog[] = [];
   const findings: string[] = [];
   let failures: string[] = [];
@@ -223,7 +256,18 @@ export async function playRound(deps: KillDeps, seed: number, round: number, cal
     let lastKilled = false;
     for (let index = 0; index < MAX_COMMANDS; index++) {
       const state = runState(world);
-      if (state.finished !== undefined) break;
+      if (state.finished !== undefined) {
+        // An operator whose rotate was killed resumes it without reading the journal first; for a run that had
+        // finished, "already finished: done" (exit 3) is the clear answer, and the checks below say whether it is true.
+        if (lastKilled && state.run !== undefined) {
+          const log = await runCli(world, ['resume', state.run], { kind: 'none' });
+          commands.push(log);
+          if (log.code !== 0 && !(log.code === 3 && /already finished: done/.test(log.tail))) {
+            findings.push(`\`rekey resume\` of a finished run exited ${log.code}: ${firstLine(log.tail)}`);
+          }
+        }
+        break;
+      }
       // No journal yet: the rotate died before it wrote one, so the operator simply rotates again.
       const args = state.run === undefined ? ['rotate', CREDENTIAL] : ['resume', state.run];
       const first = index === 0;
@@ -302,7 +346,7 @@ interface World {
   close(): Promise<void>;
 }
 
-async function makeWorld(deps: KillDeps, scenario: Scenario, cache: string): Promise<World> {
+async function makeWorld(deps: KillDeps, scenario: Scenario, setup: Setup): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'rekey-kill-'));
   const sandbox = await deps.startSandbox({ overlap: scenario.overlap, latencyMs: scenario.latencyMs });
   let aws: RunningSecretsManager | undefined;
@@ -330,7 +374,7 @@ async function makeWorld(deps: KillDeps, scenario: Scenario, cache: string): Pro
       '# written by test/e2e/kill-harness.ts',
       'credentials:',
       `  ${CREDENTIAL}:`,
-      `    runbook: ${RUNBOOKS[scenario.overlap]}`,
+      `    runbook: ${JSON.stringify(setup.runbooks[scenario.overlap])}`,
       `    inputs: { baseUrl: "${sandbox.url}", account: ${scenario.account} }`,
       '    stores:',
       ...stores,
@@ -349,7 +393,7 @@ async function makeWorld(deps: KillDeps, scenario: Scenario, cache: string): Pro
   }
   Object.assign(env, {
     NO_COLOR: '1',
-    XDG_CACHE_HOME: cache,
+    XDG_CACHE_HOME: setup.cache,
     AWS_ACCESS_KEY_ID: 'AKIDEXAMPLEREKEYKILL',
     AWS_SECRET_ACCESS_KEY: 'example-secret-for-local-fake',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -708,6 +752,7 @@ export function formatSummary(summary: KillLoopSummary, replay = 'node scripts/k
   const findingKinds = new Map<string, number>();
   let twiceInARow = 0;
   let resumesKilled = 0;
+  let finishedResumes = 0;
   for (const r of results) {
     const kind = `${r.overlap}, ${r.stores} store${r.stores === 1 ? '' : 's'}`;
     count(perKind, kind);
@@ -717,6 +762,7 @@ export function formatSummary(summary: KillLoopSummary, replay = 'node scripts/k
     let run = 0;
     let longest = 0;
     for (const c of r.commands) {
+      if (c.args[0] === 'resume' && c.code === 3) finishedResumes++;
       if (c.killed) {
         count(landed, `${c.args[0]}: ${c.landed ?? '?'}`);
         if (c.args[0] === 'resume') resumesKilled++;
@@ -726,17 +772,18 @@ export function formatSummary(summary: KillLoopSummary, replay = 'node scripts/k
     }
     if (longest >= 2) twiceInARow++;
     // Failures grouped by their wording without ids and numbers, so that the same failure counts once per kind.
-    for (const f of r.failures) count(failureKinds, f.replace(/\b(key_|version )[0-9a-f-]+\b/g, '$1…').replace(/\d+/g, 'N').slice(0, 140));
-    for (const f of r.findings) count(findingKinds, f.replace(/\(.*$/, '').replace(/\d+/g, 'N').slice(0, 140));
+    for (const f of r.failures) count(failureKinds, normalise(f));
+    for (const f of r.findings) count(findingKinds, normalise(f.replace(/ after (no kill|\d+ kills?) \(.*?\)(?=:)/, ' after a kill')));
   }
   const lines = [
-    `random-kill loop · seed ${summary.seed} · ${results.length} rounds · ${kills} kills (${resumesKilled} of them resumes; ${twiceInARow} round${twiceInARow === 1 ? '' : 's'} killed twice or more in a row) · ${(summary.ms / 1000).toFixed(1)} s`,
+    `random-kill loop · seed ${summary.seed} · ${summary.mint} mints · ${results.length} rounds · ${kills} kills (${resumesKilled} of them resumes; ${twiceInARow} round${twiceInARow === 1 ? '' : 's'} killed twice or more in a row) · ${(summary.ms / 1000).toFixed(1)} s`,
     `calibration (spawn → journal, spawn → exit): ${Object.entries(summary.calibration).map(([stores, c]) => `${stores} store(s) ${Math.round(c.startupMs)} / ${Math.round(c.totalMs)} ms`).join(', ')}`,
     ...table('rounds per kind:', perKind),
     ...table('kills per kind:', killsPerKind),
     ...table('rounds with a failure or finding, per kind:', failedPerKind),
     ...table('where the kills landed:', landed),
     ...table('keys minted per round:', mints),
+    `resumes of a run that had finished before its kill, answered "already finished: done" (exit 3): ${finishedResumes}`,
     ...(findingKinds.size === 0 ? ['findings: none'] : table('findings (rounds):', findingKinds)),
     ...(failureKinds.size === 0 ? ['failed checks: none'] : table('failed checks (rounds):', failureKinds)),
   ];
@@ -745,6 +792,15 @@ export function formatSummary(summary: KillLoopSummary, replay = 'node scripts/k
     for (const r of failed.slice(0, 5)) lines.push(describeRound(r, replay));
   }
   return lines.join('\n');
+}
+
+/** A failure's wording without run ids, key ids, pids and counts, so that one kind of failure is counted as one. */
+function normalise(text: string): string {
+  return text
+    .replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, '<run>')
+    .replace(/\bkey_[0-9a-f]+/g, 'key_…')
+    .replace(/\b\d+\b/g, 'N')
+    .slice(0, 160);
 }
 
 /** One round in full: its scenario, every command with its trigger and landing point, findings and failures. */

@@ -17,8 +17,8 @@ import { describeRound, formatSummary, runKillLoop } from './kill-harness.js';
 
 /** Fixed, so that CI plays the same scenarios every time; the loop script takes any seed. */
 const SEED = 20_261_202;
-/** Covers each overlap kind with one and three stores three times over, in well under a minute here. */
-const ROUNDS = 18;
+/** Each overlap kind with one and with three stores, twice over: under a minute on this (shared, loaded) machine. */
+const ROUNDS = 12;
 
 describe('random kills (issue 8, Done when)', () => {
   it(`rotate killed at random moments and resumed: one key minted and live, in every store, old key dead, nothing left over (seed ${SEED}, ${ROUNDS} rounds)`, async () => {
