@@ -154,7 +154,7 @@ export async function runKillLoop(deps: KillDeps, options: KillLoopOptions): Pro
   const cache = mkdtempSync(join(tmpdir(), 'rekey-kill-cache-'));
   const mint = options.mint ?? 'idempotent';
   try {
-    const setup: Setup = { cache, runbooks: runbookFiles(deps, mint, cache) };
+    const setup: Setup = { cache, mint, runbooks: runbookFiles(deps, mint, cache) };
     const calibration: Record<string, Calibration> = {};
     for (const stores of [1, 3] as const) calibration[String(stores)] = await calibrate(deps, stores, setup);
     const rounds = options.only ?? Array.from({ length: options.rounds }, (_, i) => i);
@@ -186,6 +186,7 @@ export async function runKillLoop(deps: KillDeps, options: KillLoopOptions): Pro
 /** What every round shares: the config cache folder, and the runbook each overlap kind rotates with. */
 interface Setup {
   readonly cache: string;
+  readonly mint: 'idempotent' | 'plain';
   /** Runbook name or file per overlap kind, as the config's `runbook:` takes it. */
   readonly runbooks: Readonly<Record<Overlap, string>>;
 }
@@ -290,7 +291,7 @@ async function playRound(deps: KillDeps, seed: number, round: number, calibratio
     const state = runState(world);
     if (state.finished === undefined && findings.length === 0) findings.push(`the run did not finish within ${MAX_COMMANDS} commands`);
     else if (state.finished !== undefined && state.finished !== 'done') findings.push(`the run ended "${state.finished}" after ${describeKills(commands)}`);
-    const checked = await checkWorld(world);
+    const checked = await checkWorld(world, setup.mint);
     failures = checked.failures;
     mints = checked.mints;
   } catch (error) {
@@ -632,13 +633,17 @@ function leftoverProcesses(world: World): string[] {
 }
 
 /** Every check of the issue's "Done when", from the outside; returns what failed and how many keys were minted. */
-async function checkWorld(world: World): Promise<{ failures: string[]; mints: number }> {
+async function checkWorld(world: World, mint: 'idempotent' | 'plain'): Promise<{ failures: string[]; mints: number }> {
   const failures: string[] = [];
   const { sandbox, scenario } = world;
   const keys = sandbox.keys(scenario.account);
   const minted = keys.filter((k) => k.mintedBy === 'http');
   const live = keys.filter((k) => k.status === 'active');
-  if (minted.length !== 1) failures.push(`${minted.length} keys minted (expected exactly 1): ${minted.map((k) => `${k.id} ${k.status}`).join(', ') || 'none'}`);
+  // With an idempotent mint a resumed run can always get its key back, so one mint is the only right count. Without
+  // one, a mint cut off in flight leaves a key nobody holds: counted and reported, and it must not stay live (below).
+  if (minted.length === 0 || (mint === 'idempotent' && minted.length !== 1)) {
+    failures.push(`${minted.length} keys minted (expected exactly 1): ${minted.map((k) => `${k.id} ${k.status}`).join(', ') || 'none'}`);
+  }
   if (live.length !== 1) failures.push(`${live.length} live keys at the provider (expected exactly 1)`);
   const seed = keys.find((k) => k.matches(world.seedKey));
   if (seed?.status === 'active') failures.push('the old key is still active');
