@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Sandbox, SandboxOptions } from '../../src/sandbox/server.js';
@@ -197,11 +197,14 @@ function runbookFiles(deps: KillDeps, mint: 'idempotent' | 'plain', cache: strin
   // dist/src/cli/main.js → the repository's runbooks/ folder.
   const shipped = join(dirname(deps.cli), '..', '..', '..', 'runbooks');
   const out: Partial<Record<Overlap, string>> = {};
+  // A runbook's name must match its file's, so the copies keep their names in a folder of their own.
+  const folder = join(cache, 'plain-mint');
+  mkdirSync(folder, { recursive: true });
   for (const kind of KINDS) {
     const text = readFileSync(join(shipped, `${RUNBOOKS[kind]}.yaml`), 'utf8');
     const plain = text.replace(/^\s*headers: \{ Idempotency-Key: .*\n/m, '');
     if (plain === text) throw new Error(`runbooks/${RUNBOOKS[kind]}.yaml: no Idempotency-Key header on the mint to take off`);
-    const file = join(cache, `${RUNBOOKS[kind]}-plain-mint.yaml`);
+    const file = join(folder, `${RUNBOOKS[kind]}.yaml`);
     writeFileSync(file, plain);
     out[kind] = file;
   }
