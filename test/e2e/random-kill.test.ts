@@ -13,12 +13,38 @@ import { startSandbox } from '../../src/sandbox/server.js';
 import { start as startAws } from '../fakes/aws-secrets-manager-server.js';
 import { startVaultServer } from '../fakes/vault-kv-server.js';
 import { CLI } from './helpers.js';
-import { describeRound, formatSummary, runKillLoop } from './kill-harness.js';
+import { createHash } from 'node:crypto';
+import { chainProblem, describeRound, formatSummary, mulberry32, roundSeed, runKillLoop } from './kill-harness.js';
 
 /** Fixed, so that CI plays the same scenarios every time; the loop script takes any seed. */
 const SEED = 20_261_202;
 /** Each overlap kind with one and with three stores, twice over: under a minute on this (shared, loaded) machine. */
 const ROUNDS = 12;
+
+describe('the kill harness itself', () => {
+  it('replays a round from its seed: the same seed and round give the same choices, another round others', () => {
+    const draw = (seed: number) => Array.from({ length: 5 }, mulberry32(seed));
+    expect(draw(roundSeed(1, 3))).toEqual(draw(roundSeed(1, 3)));
+    expect(draw(roundSeed(1, 3))).not.toEqual(draw(roundSeed(1, 4)));
+    for (const value of draw(42)) expect(value >= 0 && value < 1).toBe(true);
+  });
+
+  it('its chain check finds an altered, a removed and a torn record', () => {
+    const rows: Record<string, unknown>[] = [];
+    let prev = '0'.repeat(64);
+    for (let seq = 1; seq <= 3; seq++) {
+      const body = { seq, at: '2026-01-01T00:00:00.000Z', type: 'step.done', prev };
+      const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+      rows.push({ ...body, hash });
+      prev = hash;
+    }
+    const text = (r: Record<string, unknown>[]) => `${r.map((row) => JSON.stringify(row)).join('\n')}\n`;
+    expect(chainProblem(text(rows))).toBeUndefined();
+    expect(chainProblem(text([rows[0]!, { ...rows[1]!, type: 'step.failed' }, rows[2]!]))).toMatch(/line 2: hash/);
+    expect(chainProblem(text([rows[0]!, rows[2]!]))).toMatch(/line 2: seq 3/);
+    expect(chainProblem(`${text(rows)}{"seq":4,"at"`)).toMatch(/line 4 is not JSON/);
+  });
+});
 
 describe('random kills (issue 8, Done when)', () => {
   it(`rotate killed at random moments and resumed: one key minted and live, in every store, old key dead, nothing left over (seed ${SEED}, ${ROUNDS} rounds)`, async () => {
