@@ -645,9 +645,9 @@ async function checkWorld(world: World, mint: 'idempotent' | 'plain'): Promise<{
   // With an idempotent mint a resumed run can always get its key back, so one mint is the only right count. Without
   // one, a mint cut off in flight leaves a key nobody holds: counted and reported, and it must not stay live (below).
   if (minted.length === 0 || (mint === 'idempotent' && minted.length !== 1)) {
-    failures.push(`${minted.length} keys minted (expected exactly 1): ${minted.map((k) => `${k.id} ${k.status}`).join(', ') || 'none'}`);
+    failures.push(`${minted.length} keys minted (expected exactly one): ${minted.map((k) => `${k.id} ${k.status}`).join(', ') || 'none'}`);
   }
-  if (live.length !== 1) failures.push(`${live.length} live keys at the provider (expected exactly 1)`);
+  if (live.length !== 1) failures.push(`${live.length} live keys at the provider (expected exactly one)`);
   const seed = keys.find((k) => k.matches(world.seedKey));
   if (seed?.status === 'active') failures.push('the old key is still active');
   const key = live.length === 1 ? live[0]! : undefined;
