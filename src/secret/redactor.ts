@@ -12,14 +12,11 @@ import { mask } from './mask.js';
  *   the value as follows or precedes them, so that the value itself and any long part of it are one match;
  * - `base64`: the stable middle of the value's base64 and base64url encodings at each of the three byte alignments,
  *   extended to the whole run of base64 characters it sits in (see `base64Middles`).
- * `scrub` and `leaks` share one search (`#occurs`), so `leaks(text)` holds exactly when `scrub(text)` changes it.
+ * `scrub` and `leaks` share one search (`NeedleIndex.scan`), so `leaks(text)` holds exactly when `scrub(text)` changes it.
  */
 export class Redactor {
-  #needles: Needle[] = [];
   #seen = new Set<string>();
-  // One alternation of every needle, built on first use after an `add`: a single regular-expression scan of a line
-  // is about four times faster than one indexOf per needle, and almost every line holds none (see bench/redactor.mjs).
-  #anyNeedle: RegExp | undefined;
+  #index = new NeedleIndex();
 
   /** Remember a value (and the spellings it takes in output) so that `scrub` removes it. */
   add(value: string): void {
@@ -30,14 +27,17 @@ export class Redactor {
       const key = `${needle.kind}\u0000${needle.text}`;
       if (this.#seen.has(key)) continue;
       this.#seen.add(key);
-      this.#needles.push(needle);
-      this.#anyNeedle = undefined;
+      this.#index.add(needle);
     }
   }
 
   /** Text with every known value, in any of its registered spellings, replaced by `[redacted …last4]`. */
   scrub(text: string): string {
-    const spans = this.#spans(text);
+    const spans: Span[] = [];
+    this.#index.scan(text, (at, needle) => {
+      spans.push(extend(text, at, needle));
+      return true;
+    });
     if (spans.length === 0) return text;
     spans.sort((a, b) => a.start - b.start || b.end - a.end);
     let out = '';
@@ -62,30 +62,80 @@ export class Redactor {
 
   /** Whether any known value occurs in the text, by the same rules as `scrub`. */
   leaks(text: string): boolean {
-    // A needle occurs exactly when scrub() has a span to replace, so the one scan answers.
-    return this.#occurs(text);
+    // The same scan as scrub's, stopped at the first match: a needle occurs exactly when scrub() has a span to replace.
+    let found = false;
+    this.#index.scan(text, () => {
+      found = true;
+      return false;
+    });
+    return found;
+  }
+}
+
+/** Window length of the index: the length of the shortest needle. */
+const GRAM = 6;
+/** Multiplier of the rolling hash (an odd constant with well-mixed bits). */
+const BASE = 0x01000193;
+/** The index's bit table has 2^HASH_BITS bits (128 KiB): few false hits even with thousands of needles. */
+const HASH_BITS = 20;
+
+/** BASE to the power GRAM - 1 (mod 2^32): what the character leaving the window weighs in the hash. */
+const LEAD = Array.from({ length: GRAM - 1 }).reduce<number>((p) => Math.imul(p, BASE), 1);
+/** Fibonacci hashing: multiplying by 2^32/φ spreads the low bits, where the last character went, to the top bits. */
+const FIBONACCI = 0x9e3779b1;
+
+/** The bit of the index for a window's hash. */
+function slotOf(hash: number): number {
+  return Math.imul(hash, FIBONACCI) >>> (32 - HASH_BITS);
+}
+
+/** The rolling hash of the GRAM characters of `text` from `at`, as a signed 32-bit integer. */
+function hashOf(text: string, at: number): number {
+  let hash = 0;
+  for (let i = at; i < at + GRAM; i++) hash = (Math.imul(hash, BASE) + text.charCodeAt(i)) | 0;
+  return hash;
+}
+
+/**
+ * Every needle, found by the first GRAM characters it starts with. The scrub runs on every line rekey prints or
+ * writes, with ten or more values of ten needles each registered, so one `indexOf` per needle costs a hundred
+ * searches per line. Instead, one pass over the line computes a rolling hash of each GRAM-character window
+ * (Rabin–Karp) and tests one bit; only a window whose bit is set is looked up, and only the needles starting with
+ * exactly that window are compared. A line without a value costs one pass, however many values are known, and adding
+ * a value is constant work. (Aho–Corasick libraries on npm build their automaton from the whole list at once and must
+ * rebuild it on every add; values are added throughout a run, between lines printed.)
+ */
+class NeedleIndex {
+  readonly #bits = new Uint32Array(1 << (HASH_BITS - 5));
+  readonly #byGram = new Map<string, Needle[]>();
+
+  add(needle: Needle): void {
+    // Every needle is at least MIN_VALUE (= GRAM) characters long; see needlesOf.
+    const gram = needle.text.slice(0, GRAM);
+    const list = this.#byGram.get(gram);
+    if (list === undefined) this.#byGram.set(gram, [needle]);
+    else list.push(needle);
+    const slot = slotOf(hashOf(gram, 0));
+    this.#bits[slot >>> 5]! |= 1 << (slot & 31);
   }
 
-  /** Whether any needle occurs in the text. */
-  #occurs(text: string): boolean {
-    if (this.#needles.length === 0) return false;
-    this.#anyNeedle ??= new RegExp(this.#needles.map((n) => n.text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'));
-    return this.#anyNeedle.test(text);
-  }
-
-  /** Every match of every needle in the text, each extended by its rule. */
-  #spans(text: string): Span[] {
-    const spans: Span[] = [];
-    if (!this.#occurs(text)) return spans;
-    // Rare: the line holds a value. Each needle is searched on its own, because matches may overlap.
-    for (const needle of this.#needles) {
-      let at = text.indexOf(needle.text);
-      while (at !== -1) {
-        spans.push(extend(text, at, needle));
-        at = text.indexOf(needle.text, at + 1);
+  /** Call `found` for each needle occurrence, in order of position; stop when it returns false. */
+  scan(text: string, found: (at: number, needle: Needle) => boolean): void {
+    if (this.#byGram.size === 0 || text.length < GRAM) return;
+    // Locals, not fields, in the loop: it runs once per character of every line printed.
+    const bits = this.#bits;
+    const last = text.length - GRAM;
+    let hash = hashOf(text, 0);
+    for (let at = 0; ; at++) {
+      const slot = Math.imul(hash, FIBONACCI) >>> (32 - HASH_BITS);
+      if ((bits[slot >>> 5]! & (1 << (slot & 31))) !== 0) {
+        for (const needle of this.#byGram.get(text.slice(at, at + GRAM)) ?? []) {
+          if (text.startsWith(needle.text, at) && !found(at, needle)) return;
+        }
       }
+      if (at === last) return;
+      hash = (Math.imul(hash - Math.imul(text.charCodeAt(at), LEAD), BASE) + text.charCodeAt(at + GRAM)) | 0;
     }
-    return spans;
   }
 }
 

@@ -170,6 +170,15 @@ describe('redactor: leaks() agrees with scrub(), and scrubbing stays fast (defec
     }
   });
 
+  it('finds the shortest values it registers (6 characters) and their forms, at the start and the end of a text', () => {
+    const r = redactorOf('x9Zq2w');
+    for (const text of ['x9Zq2w', 'x9Zq2w tail', 'head x9Zq2w', `head ${b64('x9Zq2w')}`, `${hex('x9Zq2w')} tail`]) {
+      expect(r.leaks(text), text).toBe(true);
+      expect(r.scrub(text)).toMatch(/^(head )?\[redacted …\]( tail)?$/);
+    }
+    expect(r.leaks('x9Zq2')).toBe(false);
+  });
+
   it('keeps the replacement whole when one value contains another', () => {
     const inner = 'inner_0123456789abcdef';
     const outer = `outer:${inner}:tail_0000`;
