@@ -61,6 +61,20 @@ export interface GcpSecretInfo {
   readonly annotations: Readonly<Record<string, string>>;
 }
 
+/**
+ * A payload's bytes as text. For a field of a JSON payload, invalid UTF-8 is refused rather than replaced with U+FFFD:
+ * the other fields are written back as they were read, and a lossy decode would change their bytes. A leading
+ * byte-order mark is kept, so that it is written back too.
+ */
+function decodePayload(op: string, ref: StoreRef, data: Buffer): string {
+  if (ref.field === undefined) return data.toString('utf8');
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
+  } catch {
+    throw new StoreError('invalid', op, ref.display, `the secret is not valid UTF-8, so field ${ref.field} cannot be changed without altering its other fields`);
+  }
+}
+
 /** A version's metadata, never its payload. */
 export interface GcpVersionInfo {
   readonly number: number;
@@ -378,7 +392,7 @@ export function openGcpSecretManagerStore(
     call(op, ref, 'getSecretVersion', `${name}/versions/${id}`, (c) => c.getSecretVersion(`${name}/versions/${id}`));
   const access = async (op: string, ref: StoreRef, name: string, id: number | string): Promise<{ number: number; payload: string }> => {
     const result = await call(op, ref, 'accessSecretVersion', `${name}/versions/${id}`, (c) => c.accessSecretVersion(`${name}/versions/${id}`));
-    return { number: result.number, payload: result.data.toString('utf8') };
+    return { number: result.number, payload: decodePayload(op, ref, result.data) };
   };
   /** A version's payload, or undefined when it is disabled, destroyed or gone. */
   const tryAccess = async (op: string, ref: StoreRef, name: string, id: number): Promise<string | undefined> => {

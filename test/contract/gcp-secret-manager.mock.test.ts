@@ -477,6 +477,27 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     }
   }, 20_000);
 
+  it('refuses to rewrite a JSON payload that is not valid UTF-8, instead of replacing its bytes with U+FFFD (defect 11)', async () => {
+    const f = fixture();
+    const client = new FakeClient(f.model);
+    const access = client.accessSecretVersion.bind(client);
+    // A sibling field holding a Latin-1 byte (0xE9): decoding it as UTF-8 and encoding it back would change it.
+    client.accessSecretVersion = async (name) => {
+      const { number } = await access(name);
+      return { number, data: Buffer.concat([Buffer.from(`{"OTHER":"caf`), Buffer.from([0xe9]), Buffer.from(`","API_KEY":"${INITIAL}"}`)]) };
+    };
+    const store = f.open({}, client);
+    for (const attempt of [store.read(f.ref), store.stage(f.ref, new Secret(NEW), RUN, '2')]) {
+      const error = (await attempt.catch((e: unknown) => e)) as StoreError;
+      expect(error).toBeInstanceOf(StoreError);
+      expect(error.code).toBe('invalid');
+      expect(error.message).toContain(f.ref.display);
+      expect(error.message).toMatch(/not valid UTF-8/);
+      expect(error.message).not.toContain(INITIAL);
+    }
+    expect(f.model.callCount('AddSecretVersion')).toBe(0);
+  });
+
   it('writes annotation keys the service accepts, whatever the run id', async () => {
     const f = fixture();
     const run = 'run with spaces/and:colons-and-a-very-long-tail-that-goes-well-past-sixty-three-characters';

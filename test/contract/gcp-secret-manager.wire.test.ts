@@ -125,6 +125,23 @@ describe('gcp-secret-manager adapter over the wire', () => {
     ]);
   });
 
+  it('rotates one field of an awkward JSON payload changing only that value’s bytes, over gRPC (defect 11)', async () => {
+    // A BOM, CRLF and tabs, a big integer, 1.50, 1e400, escapes, and a duplicate key whose last occurrence counts.
+    const doc = (value: string) =>
+      `\ufeff{\r\n\t"id": 12345678901234567890,\r\n\t"price": 1.50, "huge": 1e400,\r\n\t"name": "caf\\u00e9 \\/ x",\r\n\t"API_KEY": "shadowed-first-0000",\r\n\t"API_KEY" : ${JSON.stringify(value)}\r\n}\r\n`;
+    const name = secretPath(`awkward-${++counter}`);
+    server.model.seed(name, [doc(INITIAL)], { aliases: { current: 1 } });
+    const ref = parseRef(KIND, `${name}#API_KEY`);
+    const store = open();
+    expect((await store.read(ref)).value.reveal()).toBe(INITIAL);
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    await store.promote(ref, version, RUN, '1');
+    expect(Buffer.from(server.model.payload(name, 'current')!, 'utf8').equals(Buffer.from(doc(NEW), 'utf8'))).toBe(true);
+    expect((await store.read(ref)).value.reveal()).toBe(NEW);
+    await store.rollback(ref, RUN);
+    expect(server.model.payload(name, 'latest')).toBe(doc(INITIAL));
+  });
+
   it('rollback over gRPC gives latest readers the old value back', async () => {
     const { name, ref } = fresh();
     const store = open();
