@@ -1,4 +1,4 @@
-/** `rekey audit verify`: check the audit log's hash chain; exit 1 naming the first altered or removed record. */
+/** `rekey audit verify`: check the audit log's hash chain and seals; exit 1 naming the first damaged, altered or removed record. */
 import { ExitCode } from '../util/errors.js';
 import { openConfig, type CommandInput, type Globals } from './common.js';
 
@@ -12,7 +12,7 @@ export default async function auditVerify(_input: CommandInput, globals: Globals
   } else if (result.ok) {
     process.stdout.write(`${file}: ${result.records} records, chain intact\n`);
   } else {
-    process.stdout.write(`${file}:${result.line}: ${result.problem}\n`);
+    process.stdout.write(`${file}:${result.line}: ${result.problem}\nthe audit log cannot be trusted from line ${result.line} on; rekey will not add records to it until it is restored or moved aside\n`);
   }
   return result.ok ? ExitCode.done : ExitCode.failed;
 }
