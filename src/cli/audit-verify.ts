@@ -12,7 +12,7 @@ export default async function auditVerify(_input: CommandInput, globals: Globals
   } else if (result.ok) {
     process.stdout.write(`${file}: ${result.records} records, chain intact\n`);
   } else {
-    process.stdout.write(`${file}:${result.line}: ${result.problem}\nthe audit log cannot be trusted from line ${result.line} on; rekey will not add records to it until it is restored or moved aside\n`);
+    process.stdout.write(`${file}:${result.line}: ${result.problem}\n`);
   }
   return result.ok ? ExitCode.done : ExitCode.failed;
 }

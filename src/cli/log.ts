@@ -18,7 +18,7 @@ export default async function log(input: CommandInput, globals: Globals): Promis
       if (json) process.stdout.write(`${JSON.stringify(untrusted ? { ...r, untrusted: true } : r)}\n`);
       else {
         const { seq, at, type, prev: _p, hash: _h, key: _k, mac: _m, ...rest } = r as unknown as Record<string, unknown>;
-        process.stdout.write(`${untrusted ? '?' : ' '}${String(seq).padStart(3)} ${String(at)} ${String(type).padEnd(13)} ${Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}\n`);
+        process.stdout.write(`${untrusted ? '?' : ' '}${String(seq).padStart(2)} ${String(at)} ${String(type).padEnd(13)} ${Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}\n`);
       }
     }
     if (!check.ok) {

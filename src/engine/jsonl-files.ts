@@ -27,7 +27,9 @@ export function listRuns(stateDir: string): string[] {
   try {
     names = readdirSync(runsDir(stateDir));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    // No runs folder, or a file where it or the state folder should be: no runs to read (writing one says why not).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
     throw new StateFileError('list the runs in', runsDir(stateDir), error);
   }
   return names

@@ -168,7 +168,7 @@ export class AuditLogBrokenError extends RefusedError {
   ) {
     super(
       `the audit log ${file} was altered (line ${line}: ${problem}); rekey will not add records to it, since they would hide the change`,
-      'run `rekey audit verify` to see the break; restore audit.jsonl and audit.head from a backup or your log pipeline (every record is also on the run\'s --json output), or move both aside to start a new log',
+      'run `rekey audit verify` to see the break; restore audit.jsonl and audit.head from a backup or your log pipeline, or move both aside to start a new log',
     );
     this.name = 'AuditLogBrokenError';
   }

@@ -235,6 +235,7 @@ describe('a journal the disk will not take is an environment fault, not a bug (d
     writeFileSync(join(stateDir, 'runs'), 'not a folder\n');
     expect(() => new Journal(stateDir, newRunId())).toThrow(StateFileError);
     expect(() => new Journal(stateDir, newRunId())).toThrow(`cannot create the runs folder ${join(stateDir, 'runs')}: a file is in the way where a folder should be (EEXIST)`);
-    expect(() => allRuns(stateDir)).toThrow(`cannot list the runs in ${join(stateDir, 'runs')}: a part of the path is a file, not a folder (ENOTDIR)`);
+    // Looking finds no runs there; writing one says why not.
+    expect(allRuns(stateDir)).toEqual([]);
   });
 });
