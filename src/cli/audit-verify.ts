@@ -1,4 +1,4 @@
-/** `rekey audit verify`: check the audit log's hash chain; exit 1 naming the first altered or removed record. */
+/** `rekey audit verify`: check the audit log's hash chain and seals; exit 1 naming the first damaged, altered or removed record. */
 import { ExitCode } from '../util/errors.js';
 import { openConfig, type CommandInput, type Globals } from './common.js';
 

@@ -2,7 +2,7 @@
 import { redactor } from '../secret/redactor.js';
 import { StoreError } from '../store/errors.js';
 import { StepFailedError } from '../runbook/steps/context.js';
-import { ExitCode, InputError, InputErrors, RefusedError, RotationFailedError } from '../util/errors.js';
+import { ExitCode, InputError, InputErrors, RefusedError, RotationFailedError, StateFileError } from '../util/errors.js';
 
 /** Print an error for a person (or as a JSON event) and return the exit code. */
 export function reportError(error: unknown, json: boolean): number {
@@ -15,6 +15,11 @@ export function reportError(error: unknown, json: boolean): number {
   } else if (error instanceof InputError) {
     code = ExitCode.badInput;
     message = error.format();
+  } else if (error instanceof StateFileError) {
+    // The machine, not rekey: a full disk, a folder it may not write, a read-only file system.
+    code = ExitCode.environment;
+    message = error.message;
+    hint = error.hint;
   } else if (error instanceof RefusedError) {
     code = ExitCode.refused;
     message = error.message;

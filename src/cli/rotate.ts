@@ -64,9 +64,9 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   return worstCode(codes);
 }
 
-/** One exit code for several credentials: an internal error, then a failure, then bad input, then a refusal. */
+/** One exit code for several credentials: an internal error, then an environment fault, a failure, bad input, a refusal. */
 function worstCode(codes: readonly number[]): number {
-  for (const code of [ExitCode.internal, ExitCode.failed, ExitCode.badInput, ExitCode.refused]) if (codes.includes(code)) return code;
+  for (const code of [ExitCode.internal, ExitCode.environment, ExitCode.failed, ExitCode.badInput, ExitCode.refused]) if (codes.includes(code)) return code;
   return codes.length === 0 ? ExitCode.done : ExitCode.failed;
 }
 

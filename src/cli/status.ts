@@ -33,11 +33,15 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
       lastRunId: last?.run,
       lock: lock.status,
       lockNote: lock.text,
-      // A run that stopped half-way may hold a new key in some stores, or (overlap none) a dead old one: say so.
+      damaged: last?.damaged,
+      // A run that stopped half-way may hold a new key in some stores, or (overlap none) a dead old one: say so. A
+      // journal that fails its check is named with its first bad line: rekey will not act on it.
       attention:
-        last !== undefined && (last.result === 'failed' || last.result === 'interrupted')
-          ? `run ${last.run} ${last.result === 'failed' ? `failed${last.error === undefined ? '' : ` (${last.error})`}` : 'was interrupted'}: finish it with \`rekey resume ${last.run}\`, or see \`rekey log ${last.run}\``
-          : undefined,
+        last?.damaged !== undefined
+          ? `the journal of run ${last.run} cannot be trusted (${last.damaged}): rekey will not resume or roll back that run; check the stores and the provider by hand, and see \`rekey log ${last.run}\``
+          : last !== undefined && (last.result === 'failed' || last.result === 'interrupted')
+            ? `run ${last.run} ${last.result === 'failed' ? `failed${last.error === undefined ? '' : ` (${last.error})`}` : 'was interrupted'}: finish it with \`rekey resume ${last.run}\`, or see \`rekey log ${last.run}\``
+            : undefined,
     };
   });
   if (globals.json === true) {

@@ -13,7 +13,10 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, un
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, temporaryPath } from '../util/atomic-file.js';
-import { ChainWriter, readChain, verifyChain, type ChainedRecord } from './chain.js';
+import { AuditLogBrokenError, StateFileError, asStateFileError } from '../util/errors.js';
+import { checkingKey, seal, sealMatches, sealingKey, type ChainKey } from './chain-key.js';
+import { ChainDamageError, ChainWriter, lastRecord, readChain, scanChain, verifyChain, type ChainFileOps, type ChainProblem, type ChainedRecord } from './chain.js';
+import { JsonlEnds } from './jsonl-files.js';
 import { withFileLockSync } from '../util/file-lock.js';
 
 export interface AuditEntry {
@@ -46,17 +49,139 @@ function who(): string {
   return whoAmI;
 }
 
-/** Append one audit record, fsynced before this returns, and move the head (not fsynced: see `syncAuditHead`). */
-export function appendAudit(stateDir: string, entry: AuditEntry): ChainedRecord {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+/**
+ * Append one audit record, fsynced before this returns, and move the head (not fsynced: see `syncAuditHead`). A log
+ * that was cut or altered at its end is refused (AuditLogBrokenError, exit 3) rather than extended, since a record
+ * chained to what is left would make the cut look intact; a state folder or log that cannot be written throws a
+ * StateFileError (exit 5). `ops` lets tests make the disk fail.
+ */
+export function appendAudit(stateDir: string, entry: AuditEntry, ops?: ChainFileOps): ChainedRecord {
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new StateFileError('create the state folder', stateDir, error);
+  }
+  const lock = `${auditFile(stateDir)}.lock`;
   // Runs of other credentials, in other processes, append to the same chain: reading its tail and writing the next
   // record is one step under a lock, or two of them would both write record N+1.
-  return withFileLockSync(`${auditFile(stateDir)}.lock`, () => {
-    const writer = new ChainWriter(auditFile(stateDir), 0o600);
-    const record = writer.append({ who: who(), ...entry });
-    moveHead(stateDir, record);
-    return record;
-  });
+  try {
+    return withFileLockSync(lock, () => {
+      checkAuditAppendable(stateDir);
+      const writer = new ChainWriter(auditFile(stateDir), 0o600, undefined, ops);
+      const record = writer.append({ who: who(), ...entry });
+      moveHead(stateDir, record);
+      return record;
+    });
+  } catch (error) {
+    throw asStateFileError('take the audit lock', lock, error);
+  }
+}
+
+/** The head as its file says, or undefined when there is none (missing, or left empty by a power cut). */
+interface Head {
+  readonly seq: number;
+  readonly hash: string;
+  readonly key?: string;
+  readonly mac?: string;
+}
+
+function readHead(stateDir: string): Head | undefined {
+  let text: string;
+  try {
+    text = readFileSync(headFile(stateDir), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StateFileError('read', headFile(stateDir), error);
+  }
+  try {
+    const head = JSON.parse(text) as Head;
+    return typeof head?.seq === 'number' && typeof head.hash === 'string' ? head : undefined;
+  } catch {
+    // A rename that reached the disk before its content leaves an empty head: that reads as no head.
+    return undefined;
+  }
+}
+
+/** The text a head's seal covers. */
+function headText(head: { seq: number; hash: string; key?: string | undefined }): string {
+  return `rekey audit.head ${head.seq} ${head.hash} ${head.key ?? ''}`;
+}
+
+/** What is wrong with the head itself: a seal that does not hold, or none where the record it names is sealed. */
+function headSealProblem(head: Head, named: ChainedRecord | undefined, key: ChainKey | undefined): string | undefined {
+  if (head.mac !== undefined || head.key !== undefined) {
+    if (typeof head.mac !== 'string' || typeof head.key !== 'string') return 'audit.head carries half a seal: it was altered';
+    if (key !== undefined && key.id === head.key && !sealMatches(key, headText(head), head.mac)) return 'audit.head carries a seal that does not match it: it was written by someone without the chain key';
+    return undefined;
+  }
+  if (named?.mac !== undefined) return `audit.head is not sealed though record ${named.seq} it names is: it was written by someone without the chain key`;
+  return undefined;
+}
+
+/**
+ * The head against the log's end: a head ahead of the log means records were cut off the end; a head naming a record
+ * whose hash differs means the record was replaced. A head that lags (a crash before it moved) is no problem. Reads
+ * only the log's tail.
+ */
+function tailProblem(stateDir: string): ChainProblem | undefined {
+  const head = readHead(stateDir);
+  const file = auditFile(stateDir);
+  let last: ChainedRecord | undefined;
+  try {
+    last = lastRecord(file);
+  } catch (error) {
+    if (!(error instanceof ChainDamageError)) throw error;
+    // The full scan names the line; the tail reader knows only that one near the end is bad.
+    const { damage } = scanChain(file);
+    return damage ?? { seq: 0, line: 0, problem: 'a line near the end is not valid JSON: the file was damaged or edited there' };
+  }
+  if (head === undefined) return undefined;
+  const lastSeq = last?.seq ?? 0;
+  if (lastSeq < head.seq) return cutProblem(lastSeq, head.seq);
+  let named: ChainedRecord | undefined = last;
+  if (last !== undefined && last.seq > head.seq) {
+    // The head lags: find the record it names, a few lines from the end.
+    named = undefined;
+    const ends = JsonlEnds.open(file);
+    try {
+      ends?.fromEnd((line) => {
+        try {
+          const record = JSON.parse(line) as ChainedRecord;
+          if (record.seq === head.seq) named = record;
+          return record.seq <= head.seq;
+        } catch {
+          return false;
+        }
+      });
+    } finally {
+      ends?.close();
+    }
+  }
+  if (named === undefined || named.hash !== head.hash) return { seq: head.seq, line: head.seq, problem: named?.seq === lastSeq ? `the last record (${head.seq}) was replaced` : `record ${head.seq}, which audit.head names, was replaced` };
+  const sealProblem = headSealProblem(head, named, checkingKey());
+  return sealProblem === undefined ? undefined : { seq: head.seq, line: head.seq, problem: sealProblem };
+}
+
+function cutProblem(lastSeq: number, headSeq: number): ChainProblem {
+  return { seq: lastSeq + 1, line: lastSeq + 1, problem: lastSeq + 1 === headSeq ? `record ${headSeq} was removed from the end` : `records ${lastSeq + 1} to ${headSeq} were removed from the end` };
+}
+
+/**
+ * Refuse (AuditLogBrokenError, exit 3) when the audit log was cut or altered at its end, as `appendAudit` does before
+ * each record: for the engine to call before anything is minted, so that a run never starts that could not be audited.
+ * Reads only the log's tail and the head; nothing is written.
+ */
+export function checkAuditAppendable(stateDir: string): void {
+  const problem = tailProblem(stateDir);
+  if (problem !== undefined) throw new AuditLogBrokenError(auditFile(stateDir), problem.line, problem.problem);
+}
+
+/**
+ * An audit record as an NDJSON event, for the run's --json stream: a log pipeline that keeps these holds a copy of
+ * the chain (hashes and seals included) outside the state folder, which shows a cut or a rewrite of the local log.
+ */
+export function auditRecordEvent(record: ChainedRecord): { event: 'audit.record' } & ChainedRecord {
+  return { event: 'audit.record', ...record };
 }
 
 /**
@@ -68,12 +193,24 @@ function moveHead(stateDir: string, record: ChainedRecord): void {
   const head = headFile(stateDir);
   // Named as atomic-file names temporary files, so that one left by a kill here is removed by sweepStateDir.
   const temp = temporaryPath(head);
-  writeFileSync(temp, `${JSON.stringify({ seq: record.seq, hash: record.hash })}\n`, { mode: 0o600, flag: 'wx' });
+  // Sealed with the key that sealed the record, so that a head rewritten to match a cut log shows.
+  const key = record.key === undefined ? undefined : sealingKey();
+  const body = { seq: record.seq, hash: record.hash, ...(key === undefined ? {} : { key: key.id }) };
+  const content = key === undefined ? body : { ...body, mac: seal(key, headText(body)) };
+  try {
+    writeFileSync(temp, `${JSON.stringify(content)}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    throw new StateFileError('write', temp, error);
+  }
   try {
     renameSync(temp, head);
   } catch (error) {
-    unlinkSync(temp);
-    throw error;
+    try {
+      unlinkSync(temp);
+    } catch {
+      // Already gone; the rename's error is the one to report.
+    }
+    throw new StateFileError('move the audit head to', head, error);
   }
 }
 
@@ -94,25 +231,33 @@ export function syncAuditHead(stateDir: string): void {
   fsyncDir(stateDir);
 }
 
-/** Check the audit log; the first broken record, or undefined when intact. */
+/**
+ * Check the audit log: every line a record, the chain unbroken, every seal valid under this machine's chain key, and
+ * the head not ahead of the log nor naming a replaced record. The first problem, with its line, or the record count.
+ */
 export function verifyAudit(stateDir: string): { ok: true; records: number } | { ok: false; seq: number; line: number; problem: string } {
   // The head first, then the log: a run appending meanwhile can only make the log longer than the head read here
   // (each record is durable before the head moves to it), never shorter.
-  let head: { seq: number; hash: string } | undefined;
-  try {
-    head = JSON.parse(readFileSync(headFile(stateDir), 'utf8')) as { seq: number; hash: string };
-  } catch {
-    head = undefined;
-  }
-  const records = readChain(auditFile(stateDir));
-  const broken = verifyChain(records);
+  const head = readHead(stateDir);
+  const { records, lines, damage } = scanChain(auditFile(stateDir));
+  const key = checkingKey();
+  const broken = verifyChain(records, { key, lines });
   if (broken !== undefined) return { ok: false, ...broken };
+  if (damage !== undefined) return { ok: false, ...damage };
   const last = records.at(-1);
-  if (head !== undefined && (last === undefined || last.seq < head.seq)) {
-    return { ok: false, seq: (last?.seq ?? 0) + 1, line: records.length + 1, problem: (last?.seq ?? 0) + 1 === head.seq ? `record ${head.seq} was removed from the end` : `records ${(last?.seq ?? 0) + 1} to ${head.seq} were removed from the end` };
-  }
-  if (head !== undefined && last !== undefined && last.seq === head.seq && last.hash !== head.hash) {
-    return { ok: false, seq: last.seq, line: records.length, problem: `the last record (${last.seq}) was replaced` };
+  if (head !== undefined) {
+    const lastSeq = last?.seq ?? 0;
+    if (lastSeq < head.seq) {
+      const cut = cutProblem(lastSeq, head.seq);
+      return { ok: false, ...cut, line: (lines.at(-1) ?? 0) + 1 };
+    }
+    const named = records[head.seq - 1];
+    if (named === undefined || named.hash !== head.hash) {
+      const problem = named === last ? `the last record (${head.seq}) was replaced` : `record ${head.seq}, which audit.head names, was replaced`;
+      return { ok: false, seq: head.seq, line: lines[head.seq - 1] ?? head.seq, problem };
+    }
+    const sealProblem = headSealProblem(head, named, key);
+    if (sealProblem !== undefined) return { ok: false, seq: head.seq, line: lines[head.seq - 1] ?? head.seq, problem: sealProblem };
   }
   return { ok: true, records: records.length };
 }

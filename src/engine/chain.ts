@@ -1,54 +1,63 @@
 /**
  * Hash-chained JSON lines, shared by the run journal and the audit log: each record carries the hash of the one
- * before it, so an altered or removed record breaks the chain at a place `verifyChain` can name.
+ * before it, and is sealed with the chain key (src/engine/chain-key.ts) when this machine has one, so an altered,
+ * removed or forged record breaks the chain at a place `verifyChain` (src/engine/chain-check.ts) can name.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { redactor } from '../secret/redactor.js';
 import { fsyncDir } from '../util/atomic-file.js';
+import { StateFileError } from '../util/errors.js';
+import { seal, sealingKey } from './chain-key.js';
+import { ChainDamageError, GENESIS, hashRecord, scanChainText, type ChainScan, type ChainedRecord } from './chain-check.js';
 import { JsonlEnds } from './jsonl-files.js';
 
-/** The hash of the empty chain's predecessor. */
-export const GENESIS = '0'.repeat(64);
+export { ChainDamageError, GENESIS, hashRecord, scanChainText, verifyChain, type ChainProblem, type ChainScan, type ChainedRecord, type VerifyOptions } from './chain-check.js';
 
-export interface ChainedRecord {
-  readonly seq: number;
-  readonly at: string;
-  readonly prev: string;
-  readonly hash: string;
-  readonly [key: string]: unknown;
+/** The file operations a writer uses: the real ones, or a test's that fail as a full or read-only disk does. */
+export interface ChainFileOps {
+  openSync(path: string, flags: string, mode?: number): number;
+  writeSync(fd: number, data: Uint8Array): number;
+  fsyncSync(fd: number): void;
+  closeSync(fd: number): void;
+  fstatSync(fd: number): { size: number };
+  ftruncateSync(fd: number, length: number): void;
 }
 
-/** The hash of a record: SHA-256 over its JSON without the `hash` field. */
-export function hashRecord(record: Omit<ChainedRecord, 'hash'>): string {
-  return createHash('sha256').update(JSON.stringify(record)).digest('hex');
-}
+/** The real file operations. */
+export const nodeFileOps: ChainFileOps = { openSync, writeSync, fsyncSync, closeSync, fstatSync, ftruncateSync };
 
-/** Records of a chained file, in order; a torn last line (a crash mid-write) is ignored. */
-export function readChain(file: string): ChainedRecord[] {
-  if (!existsSync(file)) return [];
-  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '');
-  const records: ChainedRecord[] = [];
-  for (const [index, line] of lines.entries()) {
-    try {
-      records.push(JSON.parse(line) as ChainedRecord);
-    } catch (error) {
-      // Only the very last line can be torn by a crash; anywhere else it is damage that verify reports.
-      if (index === lines.length - 1) break;
-      throw new Error(`${file}: line ${index + 1} is not valid JSON`, { cause: error });
-    }
+/** The lines of a chained file (none for a missing file); see `scanChainText`. A file that cannot be read is a StateFileError. */
+export function scanChain(file: string): ChainScan {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], lines: [], damage: undefined };
+    throw new StateFileError('read', file, error);
   }
+  return scanChainText(text);
+}
+
+/** Records of a chained file, in order; a torn last line (a crash mid-write) is ignored, any other bad line throws ChainDamageError. */
+export function readChain(file: string): ChainedRecord[] {
+  const { records, damage } = scanChain(file);
+  if (damage !== undefined) throw new ChainDamageError(file, damage.line, damage.problem);
   return records;
 }
 
 /**
  * The last record of a chained file, reading only as much of its end as it takes (a few kB however long the file),
  * by the same rules as `readChain(file).at(-1)`: a torn last line is ignored, and an unparsable line before it is
- * damage. Undefined for a missing or empty file.
+ * damage (ChainDamageError). Undefined for a missing or empty file.
  */
 export function lastRecord(file: string): ChainedRecord | undefined {
-  const ends = JsonlEnds.open(file);
+  let ends: JsonlEnds | undefined;
+  try {
+    ends = JsonlEnds.open(file);
+  } catch (error) {
+    throw new StateFileError('read', file, error);
+  }
   if (ends === undefined) return undefined;
   try {
     let last: ChainedRecord | undefined;
@@ -57,9 +66,9 @@ export function lastRecord(file: string): ChainedRecord | undefined {
       try {
         last = JSON.parse(line) as ChainedRecord;
         return true;
-      } catch (error) {
+      } catch {
         // The very last line may be torn by a crash mid-write; a bad line before it is damage that verify reports.
-        if (lastLineTorn) throw new Error(`${file}: the line before the last is not valid JSON`, { cause: error });
+        if (lastLineTorn) throw new ChainDamageError(file, 0, 'the line before the last is not valid JSON: the file was damaged or edited there');
         lastLineTorn = true;
         return false;
       }
@@ -70,20 +79,7 @@ export function lastRecord(file: string): ChainedRecord | undefined {
   }
 }
 
-/** The first problem in a chain, or undefined when it is intact. */
-export function verifyChain(records: readonly ChainedRecord[]): { seq: number; line: number; problem: string } | undefined {
-  let prev = GENESIS;
-  for (const [index, record] of records.entries()) {
-    const { hash, ...rest } = record;
-    if (record.seq !== index + 1) return { seq: record.seq, line: index + 1, problem: `record ${record.seq} stands where record ${index + 1} should: a record was removed or reordered` };
-    if (record.prev !== prev) return { seq: record.seq, line: index + 1, problem: `record ${record.seq} does not follow the record before it: that one was altered or removed` };
-    if (hashRecord(rest) !== hash) return { seq: record.seq, line: index + 1, problem: `record ${record.seq} was altered after it was written` };
-    prev = hash;
-  }
-  return undefined;
-}
-
-/** An append-only chained file: one fsynced line per record, scrubbed of every known secret before writing. */
+/** An append-only chained file: one fsynced, sealed line per record, scrubbed of every known secret before writing. */
 export class ChainWriter {
   #seq: number;
   #prev: string;
@@ -93,9 +89,14 @@ export class ChainWriter {
     readonly file: string,
     private readonly mode = 0o600,
     afterAppend?: (seq: number) => void,
+    private readonly ops: ChainFileOps = nodeFileOps,
   ) {
     // A crash mid-append can leave a torn last line; the next record must start on a line of its own.
-    mendTail(file);
+    try {
+      mendTail(file);
+    } catch (error) {
+      throw error instanceof ChainDamageError ? error : new StateFileError('mend the torn last line of', file, error);
+    }
     // Only the tail is read: appending costs the same however long the file has grown.
     const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
@@ -108,22 +109,55 @@ export class ChainWriter {
     return readChain(this.file);
   }
 
-  /** Append one record and fsync it before returning. */
+  /**
+   * Append one record and fsync it before returning. A disk that is full, read-only or not writable throws a
+   * StateFileError, and the file is cut back to where it was, so that a half-written line never stays in the middle.
+   */
   append(fields: Record<string, unknown>): ChainedRecord {
-    const body = { seq: this.#seq + 1, at: new Date().toISOString(), ...fields, prev: this.#prev };
-    const record = { ...body, hash: hashRecord(body) } as ChainedRecord;
+    const key = sealingKey();
+    const body = { seq: this.#seq + 1, at: new Date().toISOString(), ...fields, prev: this.#prev, ...(key === undefined ? {} : { key: key.id }) };
+    const sealed = key === undefined ? body : { ...body, mac: seal(key, JSON.stringify(body)) };
+    const record = { ...sealed, hash: hashRecord(sealed) } as ChainedRecord;
     const line = `${JSON.stringify(record)}\n`;
     // Values never reach these files; if one ever did, refuse rather than write it.
     if (redactor.leaks(line)) throw new Error(`refusing to write a secret value to ${this.file}`);
     const isNew = !existsSync(this.file);
-    const fd = openSync(this.file, 'a', this.mode);
+    let fd: number;
     try {
-      writeSync(fd, line);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      fd = this.ops.openSync(this.file, 'a', this.mode);
+    } catch (error) {
+      throw new StateFileError(isNew ? 'create' : 'open for appending', this.file, error);
     }
-    if (isNew) fsyncDir(dirname(this.file));
+    let size: number | undefined;
+    try {
+      size = this.ops.fstatSync(fd).size;
+      // A write may stop short (a disk filling up): write the rest until it is all out or the disk says why not.
+      const bytes = Buffer.from(line, 'utf8');
+      for (let done = 0; done < bytes.length; ) {
+        const n = this.ops.writeSync(fd, bytes.subarray(done));
+        if (n <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
+        done += n;
+      }
+      this.ops.fsyncSync(fd);
+    } catch (error) {
+      if (size !== undefined) {
+        try {
+          this.ops.ftruncateSync(fd, size);
+        } catch {
+          // The next writer mends a torn last line; nothing more can be done here.
+        }
+      }
+      throw new StateFileError('append a record to', this.file, error);
+    } finally {
+      this.ops.closeSync(fd);
+    }
+    if (isNew) {
+      try {
+        fsyncDir(dirname(this.file));
+      } catch (error) {
+        throw new StateFileError('flush the folder of', this.file, error);
+      }
+    }
     this.#seq = record.seq;
     this.#prev = record.hash;
     this.#afterAppend?.(record.seq);

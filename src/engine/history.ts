@@ -1,14 +1,14 @@
 /**
  * What the journals say about past runs: for `status`, `log` and `rotate --due`.
  *
- * A run's summary needs only the two ends of its journal: the first record (`run.started`: credential, mode,
- * runbook, start) and, from the end backwards, the last `run.finished` or `run.resumed`, whichever comes later. So a
- * journal is read by its ends (src/engine/jsonl-files.ts), once per command, and `status` stops reading journals as
- * soon as every credential it shows has its newest run and its newest done run. This module loads no more than
- * node:fs, for `status` to start fast.
+ * Each journal is read once per command, in full, and checked as `resume` checks it (src/engine/journal.ts): its
+ * chain and seals. A journal that fails the check is summarised as `damaged`, naming the first bad line, and never
+ * counts as a finished rotation (so a forged `done` cannot make a credential look fresh); the other journals are
+ * unaffected. `status` stops reading journals as soon as every credential it shows has its newest run and its newest
+ * done run, so it reads only the few newest journals. This module loads node:fs, node:crypto and the chain checker.
  */
-import type { JournalRecord } from './journal.js';
-import { journalFile, JsonlEnds, listRuns } from './jsonl-files.js';
+import { listRuns } from './jsonl-files.js';
+import { verifyJournal, type JournalRecord } from './journal.js';
 
 export interface RunInfo {
   readonly run: string;
@@ -17,10 +17,12 @@ export interface RunInfo {
   readonly runbook: string;
   readonly startedAt: string;
   readonly finishedAt: string | undefined;
-  /** `done`, `failed`, `rolled-back`, or `interrupted` when the journal stops without an end. */
+  /** `done`, `failed`, `rolled-back`, `interrupted` when the journal stops without an end, or `damaged`. */
   readonly result: string;
   readonly ms: number | undefined;
   readonly error: string | undefined;
+  /** Why the journal cannot be trusted (`line 7 (record 7): …`), when it fails its check. */
+  readonly damaged: string | undefined;
 }
 
 type Started = JournalRecord & { type: 'run.started' };
@@ -28,70 +30,55 @@ type Finished = JournalRecord & { type: 'run.finished' };
 
 /**
  * Summarise one journal. A resumed run that finished later counts from its last end, and a failure followed by a
- * resume is not the end: the result is that of the last `run.finished` only if no `run.resumed` follows it.
- * Lines are read as `readChain` reads them: a torn last line is ignored, and any other line read that is not JSON is
- * damage (an error, as `readJournal` would raise).
+ * resume is not the end: the result is that of the last `run.finished` only if no `run.resumed` follows it. A torn
+ * last line (a crash mid-append) is ignored. A journal that fails its check is `damaged`, with the credential, mode
+ * and start its first record claims (unchecked, for showing only) when it has one. Undefined for a missing or empty
+ * journal, or one that is no run (its intact first record is not `run.started`).
  */
 export function runInfo(stateDir: string, run: string): RunInfo | undefined {
-  const file = journalFile(stateDir, run);
-  const ends = JsonlEnds.open(file);
-  if (ends === undefined) return undefined;
-  try {
-    const first = startOf(ends);
-    if (first === undefined) return undefined;
-    const finished = lastEnd(ends);
+  const check = verifyJournal(stateDir, run);
+  if (!check.ok) {
+    const claimed = check.records[0] as Partial<Started> | undefined;
     return {
       run,
-      credential: first.credential,
-      mode: first.mode,
-      runbook: first.runbook,
-      startedAt: first.at,
-      finishedAt: finished?.at,
-      result: finished?.result ?? 'interrupted',
-      ms: finished === undefined ? undefined : Date.parse(finished.at) - Date.parse(first.at),
-      error: finished?.error,
+      credential: typeof claimed?.credential === 'string' ? claimed.credential : '?',
+      mode: typeof claimed?.mode === 'string' ? claimed.mode : '?',
+      runbook: typeof claimed?.runbook === 'string' ? claimed.runbook : '?',
+      startedAt: typeof claimed?.at === 'string' ? claimed.at : '?',
+      finishedAt: undefined,
+      result: 'damaged',
+      ms: undefined,
+      error: undefined,
+      damaged: `line ${check.line}${check.line === check.seq ? '' : ` (record ${check.seq})`}: ${check.problem}`,
     };
-  } finally {
-    ends.close();
   }
-}
-
-/** The journal's first record when it is a `run.started`. */
-function startOf(ends: JsonlEnds): Started | undefined {
-  const line = ends.firstLine();
-  if (line === undefined) return undefined;
-  let first: JournalRecord;
-  try {
-    first = JSON.parse(line) as JournalRecord;
-  } catch (error) {
-    // The only line of a journal may be torn by a crash (no run yet); a bad first line with more after it is damage.
-    let lines = 0;
-    ends.fromEnd(() => ++lines > 1);
-    if (lines <= 1) return undefined;
-    throw new Error(`${ends.file}: line 1 is not valid JSON`, { cause: error });
-  }
-  return first?.type === 'run.started' ? (first as Started) : undefined;
+  const records = check.records;
+  const first = records[0];
+  if (first === undefined || first.type !== 'run.started') return undefined;
+  const started = first as Started;
+  const finished = lastEnd(records);
+  return {
+    run,
+    credential: started.credential,
+    mode: started.mode,
+    runbook: started.runbook,
+    startedAt: started.at,
+    finishedAt: finished?.at,
+    result: finished?.result ?? 'interrupted',
+    ms: finished === undefined ? undefined : Date.parse(finished.at) - Date.parse(started.at),
+    error: finished?.error,
+    damaged: undefined,
+  };
 }
 
 /** The last `run.finished`, unless a `run.resumed` comes after it (then the run has not ended since its resume). */
-function lastEnd(ends: JsonlEnds): Finished | undefined {
-  let finished: Finished | undefined;
-  let lastLine = true;
-  ends.fromEnd((line) => {
-    let record: JournalRecord;
-    try {
-      record = JSON.parse(line) as JournalRecord;
-    } catch (error) {
-      // Only the last line may be torn by a crash mid-write.
-      if (!lastLine) throw new Error(`${ends.file}: a line near the end is not valid JSON`, { cause: error });
-      lastLine = false;
-      return false;
-    }
-    lastLine = false;
-    if (record?.type === 'run.finished') finished = record as Finished;
-    return record?.type === 'run.finished' || record?.type === 'run.resumed';
-  });
-  return finished;
+function lastEnd(records: readonly JournalRecord[]): Finished | undefined {
+  for (let i = records.length - 1; i >= 0; i--) {
+    const record = records[i]!;
+    if (record.type === 'run.resumed') return undefined;
+    if (record.type === 'run.finished') return record as Finished;
+  }
+  return undefined;
 }
 
 /** Every run, newest first. */
@@ -111,7 +98,8 @@ export interface LastRuns {
 
 /**
  * For each credential, its newest run that finished `done` and its newest run: journals newest first, each read
- * once (by its ends), stopping as soon as every credential asked for has both.
+ * and checked once, stopping as soon as every credential asked for has both. A damaged journal can be a credential's
+ * newest run (so that `status` flags it), never its newest done run.
  */
 export function lastRunsOf(stateDir: string, credentials: Iterable<string>): Map<string, LastRuns> {
   const found = new Map<string, { lastDone: RunInfo | undefined; last: RunInfo | undefined }>();

@@ -9,6 +9,7 @@
  */
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { StateFileError } from '../util/errors.js';
 
 /** The folder holding run journals. */
 export function runsDir(stateDir: string): string {
@@ -20,16 +21,21 @@ export function journalFile(stateDir: string, run: string): string {
   return join(runsDir(stateDir), `${run}.jsonl`);
 }
 
-/** Every run id with a journal, oldest first. */
+/** Every run id with a journal, oldest first; none without a runs folder, a StateFileError when it cannot be read. */
 export function listRuns(stateDir: string): string[] {
+  let names: string[];
   try {
-    return readdirSync(runsDir(stateDir))
-      .filter((f) => f.endsWith('.jsonl'))
-      .map((f) => f.slice(0, -6))
-      .sort();
-  } catch {
-    return [];
+    names = readdirSync(runsDir(stateDir));
+  } catch (error) {
+    // No runs folder, or a file where it or the state folder should be: no runs to read (writing one says why not).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw new StateFileError('list the runs in', runsDir(stateDir), error);
   }
+  return names
+    .filter((f) => f.endsWith('.jsonl'))
+    .map((f) => f.slice(0, -6))
+    .sort();
 }
 
 const CHUNK = 8192;

@@ -1,12 +1,14 @@
 /**
  * The state folder (`stateDir` in rekey.yaml; `.rekey` beside it by default), made ready before a run writes its lock
  * and journal there. A folder that cannot be created or written is a mistake in the configuration or the machine, not
- * a bug: it is reported as bad input (exit 2) naming the config file, the line of `stateDir` and the path.
+ * a bug: a file in the way is bad input (exit 2) naming the config file, the line of `stateDir` and the path; a
+ * folder the machine will not let rekey write (permission denied, read-only file system, a full disk) is an
+ * environment fault (StateFileError, exit 5) naming the same.
  */
 import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { sweepFolderTemporaries } from './atomic-file.js';
-import { InputError } from './errors.js';
+import { InputError, StateFileError } from './errors.js';
 
 /** Create the state folder (mode 0700) if needed and make sure this user can write in it. */
 export async function ensureStateDir(config: { readonly file: string; readonly stateDir: string }): Promise<void> {
@@ -36,9 +38,8 @@ function shown(path: string): string {
   return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }
 
-/** Why the folder cannot be made, in words: the part of the path in the way, or the system's reason. */
-function cause(stateDir: string, error: NodeJS.ErrnoException): string {
-  // The nearest part of the path that exists: a file there (ENOTDIR, EEXIST) is the usual mistake.
+/** The part of the path in the way: the nearest part that exists, when it is a file (ENOTDIR, EEXIST), the usual mistake. */
+function fileInTheWay(stateDir: string): string | undefined {
   for (let path = stateDir; ; path = dirname(path)) {
     let isDir: boolean | undefined;
     try {
@@ -47,23 +48,12 @@ function cause(stateDir: string, error: NodeJS.ErrnoException): string {
       isDir = undefined;
     }
     if (isDir === false) return `${shown(path)} is a file, not a folder`;
-    if (isDir === true || dirname(path) === path) break;
-  }
-  switch (error.code) {
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EROFS':
-      return 'read-only file system';
-    case 'ENOSPC':
-      return 'no space left on the device';
-    default:
-      return error.code ?? error.message;
+    if (isDir === true || dirname(path) === path) return undefined;
   }
 }
 
-async function stateDirError(config: { readonly file: string; readonly stateDir: string }, error: NodeJS.ErrnoException): Promise<InputError> {
-  const why = cause(config.stateDir, error);
+async function stateDirError(config: { readonly file: string; readonly stateDir: string }, error: NodeJS.ErrnoException): Promise<InputError | StateFileError> {
+  const inTheWay = fileInTheWay(config.stateDir);
   const path = shown(config.stateDir);
   // The line of `stateDir`, read again from the file: this path is rare, and the loaded config keeps no positions.
   let location: { file: string; line: number; column: number } | undefined;
@@ -75,6 +65,12 @@ async function stateDirError(config: { readonly file: string; readonly stateDir:
   } catch {
     // The file moved or changed since it was loaded: the message still names it.
   }
+  if (inTheWay === undefined) {
+    // The machine refuses (permission, read-only, full): an environment fault, with where the folder is configured.
+    const where = location === undefined ? `the default: .rekey beside ${basename(config.file)}` : `stateDir at ${location.file}:${location.line}:${location.column}`;
+    return new StateFileError(`create or write the state folder (${where})`, path, error);
+  }
+  const why = inTheWay;
   if (location !== undefined) {
     return new InputError(`stateDir: cannot create the state folder ${path}: ${why}`, location, 'point stateDir at a folder rekey can create and write: runs, locks, the audit log and reports are kept there');
   }

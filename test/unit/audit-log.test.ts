@@ -8,8 +8,9 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendAudit, auditFile, syncAuditHead, verifyAudit } from '../../src/engine/audit-log.js';
-import { ChainWriter, GENESIS, hashRecord, lastRecord, readChain, verifyChain, type ChainedRecord } from '../../src/engine/chain.js';
+import { appendAudit, auditFile, checkAuditAppendable, syncAuditHead, verifyAudit } from '../../src/engine/audit-log.js';
+import { ChainWriter, GENESIS, hashRecord, lastRecord, nodeFileOps, readChain, verifyChain, type ChainedRecord } from '../../src/engine/chain.js';
+import { AuditLogBrokenError, ExitCode, RefusedError, StateFileError } from '../../src/util/errors.js';
 import { JsonlEnds } from '../../src/engine/jsonl-files.js';
 
 let dir: string;
@@ -77,7 +78,7 @@ describe('appending to a long audit log', () => {
     // The counter sees whole-file reads (so the bound above is no accident of the measurement).
     expect(bytesRead(() => readChain(auditFile(dir)))).toBeGreaterThanOrEqual(size);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 8_001 });
-    expect(headOf(dir)).toEqual({ seq: 8_001, hash: record!.hash });
+    expect(headOf(dir)).toMatchObject({ seq: 8_001, hash: record!.hash });
   });
 
   it('finds the last whole record behind a torn last line, exactly as reading the whole log would', () => {
@@ -120,7 +121,7 @@ describe('the audit head', () => {
   it('is never ahead of the log: after each append it names the record just made durable', () => {
     for (let i = 0; i < 5; i++) {
       const record = appendAudit(dir, entry(`phase-${i}`));
-      expect(headOf(dir)).toEqual({ seq: record.seq, hash: record.hash });
+      expect(headOf(dir)).toMatchObject({ seq: record.seq, hash: record.hash });
       expect(readChain(auditFile(dir)).at(-1)).toEqual(record);
     }
     // No temporary file is left beside it, and both files are private.
@@ -139,7 +140,7 @@ describe('the audit head', () => {
     writeFileSync(join(dir, 'audit.head'), '');
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 2 });
     const third = appendAudit(dir, entry('verify'));
-    expect(headOf(dir)).toEqual({ seq: 3, hash: third.hash });
+    expect(headOf(dir)).toMatchObject({ seq: 3, hash: third.hash });
     expect(third.prev).toBe(readChain(auditFile(dir))[1]!.hash);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 3 });
   });
@@ -213,5 +214,85 @@ describe('reading a JSON-lines file by its ends', () => {
     ends.fromEnd((l) => void seen.push(l));
     expect(seen).toEqual([]);
     ends.close();
+  });
+});
+
+describe('a cut or altered audit log is not extended (defect 9)', () => {
+  const cutLast = () => {
+    const lines = readFileSync(auditFile(dir), 'utf8').trimEnd().split('\n');
+    writeFileSync(auditFile(dir), `${lines.slice(0, -1).join('\n')}\n`);
+  };
+
+  it('cutting the last record, then appending: refused (exit 3), and audit verify still reports the cut', () => {
+    for (const phase of ['generate', 'rollout', 'verify']) appendAudit(dir, entry(phase));
+    cutLast();
+    const cut = readFileSync(auditFile(dir), 'utf8');
+    expect(() => appendAudit(dir, entry('revoke'))).toThrow(AuditLogBrokenError);
+    expect(() => appendAudit(dir, entry('revoke'))).toThrow(`the audit log ${auditFile(dir)} was altered (line 3: record 3 was removed from the end); rekey will not add records to it`);
+    expect(() => checkAuditAppendable(dir)).toThrow(AuditLogBrokenError);
+    // Nothing was written: the cut stays visible.
+    expect(readFileSync(auditFile(dir), 'utf8')).toBe(cut);
+    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 3, line: 3, problem: 'record 3 was removed from the end' });
+  });
+
+  it('the same error for the engine to check before anything is minted, exit 3', () => {
+    appendAudit(dir, entry('generate'));
+    expect(() => checkAuditAppendable(dir)).not.toThrow();
+    truncateSync(auditFile(dir), 0);
+    let thrown: unknown;
+    try {
+      checkAuditAppendable(dir);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(RefusedError);
+    expect((thrown as RefusedError).exitCode).toBe(ExitCode.refused);
+  });
+
+  it('a cut log with its head rewritten to match: the head\'s seal gives it away', () => {
+    for (const phase of ['generate', 'rollout', 'verify']) appendAudit(dir, entry(phase));
+    cutLast();
+    const second = readChain(auditFile(dir))[1]!;
+    writeFileSync(join(dir, 'audit.head'), `${JSON.stringify({ seq: 2, hash: second.hash })}\n`);
+    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 2, problem: 'audit.head is not sealed though record 2 it names is: it was written by someone without the chain key' });
+    expect(() => appendAudit(dir, entry('revoke'))).toThrow(AuditLogBrokenError);
+    writeFileSync(join(dir, 'audit.head'), `${JSON.stringify({ seq: 2, hash: second.hash, key: second.key, mac: 'ab'.repeat(32) })}\n`);
+    expect(verifyAudit(dir)).toMatchObject({ ok: false, problem: 'audit.head carries a seal that does not match it: it was written by someone without the chain key' });
+  });
+
+  it('a record forged onto the end with its plain hash recomputed: audit verify names it', () => {
+    for (const phase of ['generate', 'rollout']) appendAudit(dir, entry(phase));
+    const last = readChain(auditFile(dir)).at(-1)!;
+    const body = { seq: 3, at: new Date().toISOString(), who: 'mallory', ...entry('run', 'forged'), prev: last.hash };
+    appendFileSync(auditFile(dir), `${JSON.stringify({ ...body, hash: hashRecord(body) })}\n`);
+    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 3, problem: 'record 3 is not sealed though the records before it are: it was added by someone without the chain key' });
+  });
+});
+
+describe('a damaged audit log or a disk that will not take it (defect 10)', () => {
+  it('a damaged middle line: verify names the line instead of throwing', () => {
+    for (const phase of ['generate', 'rollout', 'verify', 'revoke']) appendAudit(dir, entry(phase));
+    const lines = readFileSync(auditFile(dir), 'utf8').split('\n');
+    lines[1] = '{"seq":2,"at":"2026-01-0';
+    writeFileSync(auditFile(dir), lines.join('\n'));
+    expect(verifyAudit(dir)).toEqual({ ok: false, seq: 2, line: 2, problem: 'the line is not valid JSON: the file was damaged or edited there' });
+  });
+
+  it('ENOSPC while appending: a StateFileError naming audit.jsonl, the log unchanged', () => {
+    appendAudit(dir, entry('generate'));
+    const before = readFileSync(auditFile(dir), 'utf8');
+    const full = { ...nodeFileOps, writeSync: () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    } };
+    expect(() => appendAudit(dir, entry('rollout'), full)).toThrow(StateFileError);
+    expect(() => appendAudit(dir, entry('rollout'), full)).toThrow(`cannot append a record to ${auditFile(dir)}: the disk is full (ENOSPC)`);
+    expect(readFileSync(auditFile(dir), 'utf8')).toBe(before);
+    expect(verifyAudit(dir)).toEqual({ ok: true, records: 1 });
+  });
+
+  it('a state folder that is a file: a StateFileError, not an internal error', () => {
+    const file = join(dir, 'state');
+    writeFileSync(file, 'x');
+    expect(() => appendAudit(file, entry('generate'))).toThrow(`cannot create the state folder ${file}: a file is in the way where a folder should be (EEXIST)`);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * `status`, `log` and `rotate --due` read journals by their ends (the first record, and the last run.finished or
- * run.resumed). These tests hold that to the meaning of reading every record: the summary of each journal, and the
- * last runs of each credential, are those the whole-journal reading gives.
+ * `status`, `log` and `rotate --due` summarise journals (the first record, and the last run.finished or run.resumed),
+ * each checked once. These tests hold that to the meaning of reading every record: the summary of each journal, and
+ * the last runs of each credential, are those the whole-journal reading gives; a journal that fails its check is
+ * `damaged` and leaves the others as they were.
  */
 import fs, { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
@@ -37,6 +38,7 @@ function reference(run: string): RunInfo | undefined {
     result: after?.result ?? 'interrupted',
     ms: after === undefined ? undefined : Date.parse(after.at) - Date.parse(first.at),
     error: after?.error,
+    damaged: undefined,
   };
 }
 
@@ -99,10 +101,10 @@ describe('a run summarised from the ends of its journal', () => {
     expect(runInfo(stateDir, '20990101T000000Z-nosuch')).toBeUndefined();
   });
 
-  it('a damaged first line with records after it is an error, as reading the whole journal is', () => {
+  it('a damaged first line with records after it is a damaged run, not an error that stops the command (defect 10)', () => {
     writeFileSync(journalFile(stateDir, '20260101T000000Z-000004'), '{broken\n{"seq":2}\n');
-    expect(() => readJournal(stateDir, '20260101T000000Z-000004')).toThrow(/line 1 is not valid JSON/);
-    expect(() => runInfo(stateDir, '20260101T000000Z-000004')).toThrow(/line 1 is not valid JSON/);
+    expect(readJournal(stateDir, '20260101T000000Z-000004')).toEqual([]);
+    expect(runInfo(stateDir, '20260101T000000Z-000004')).toMatchObject({ result: 'damaged', credential: '?', damaged: 'line 1: the line is not valid JSON: the file was damaged or edited there' });
   });
 });
 
@@ -150,16 +152,21 @@ describe('the last runs of each credential', () => {
   it('each journal is opened at most once, and none older than every credential needs', () => {
     history();
     const opened: string[] = [];
-    const { openSync } = fs;
+    const { openSync, readFileSync } = fs;
     fs.openSync = ((...args: Parameters<typeof openSync>) => {
       opened.push(String(args[0]));
       return openSync(...args);
     }) as typeof openSync;
+    fs.readFileSync = ((...args: Parameters<typeof readFileSync>) => {
+      if (typeof args[0] === 'string' && args[0].endsWith('.jsonl')) opened.push(args[0]);
+      return readFileSync(...args);
+    }) as typeof readFileSync;
     syncBuiltinESMExports();
     try {
       lastRunsOf(stateDir, ['a', 'b']);
     } finally {
       fs.openSync = openSync;
+      fs.readFileSync = readFileSync;
       syncBuiltinESMExports();
     }
     const runs = opened.map((file) => file.slice(file.lastIndexOf('/') + 1, -'.jsonl'.length));
