@@ -87,7 +87,8 @@ export async function rotateCredential(args: {
     if (!(error instanceof RotationFailedError)) throw error;
     summary = (error as RotationFailedError & { summary?: RunSummary }).summary;
     if (summary === undefined) throw error;
-    code = ExitCode.failed;
+    // Failed (1), or a fault of the environment that stopped the run (5).
+    code = (error as { exitCode?: number }).exitCode ?? ExitCode.failed;
   } finally {
     stop();
   }

@@ -125,7 +125,9 @@ export function verifyChain(records: readonly ChainedRecord[], options: VerifyOp
       // cannot be changed without the run's name changing, so it bounds `at` from below.
       const written = Date.parse(record.at);
       const when = Number.isNaN(written) ? Infinity : Math.max(written, options.notBefore ?? -Infinity);
-      if (when >= Date.parse(key.since)) return at(`record ${record.seq} is not sealed, though rekey has sealed every record on this machine since ${key.since}: it was written by someone without the chain key`);
+      // Run ids name the second a run began: compare to the second the key was made, or a run begun in that same
+      // second would pass for one begun before it.
+      if (when >= Math.floor(Date.parse(key.since) / 1000) * 1000) return at(`record ${record.seq} is not sealed, though rekey has sealed every record on this machine since ${key.since}: it was written by someone without the chain key`);
     }
   }
   return undefined;

@@ -10,7 +10,7 @@ import type { TemplateVars } from '../runbook/template.js';
 import type { HttpStep, Runbook, Step } from '../runbook/types.js';
 import type { SecretStore, StoreRef, VersionId } from '../store/contract.js';
 import { RotationFailedError } from '../util/errors.js';
-import { appendAudit } from './audit-log.js';
+import { appendAudit, auditRecordEvent } from './audit-log.js';
 import type { EngineEvent, EventSink } from './events.js';
 import type { Journal, JournalEvent } from './journal.js';
 import type { RunState } from './reduce.js';
@@ -189,8 +189,9 @@ export class RunContext {
     return { new: this.fresh, old: this.old, inputs: this.o.credential.inputs, run: { id: this.run, since: this.windowStart(), started: this.startedAt }, credential: this.o.credential.id };
   }
 
+  /** Append an audit record, and put it on the event stream too (NDJSON for log pipelines: a copy off this disk). */
   audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): void {
-    appendAudit(this.o.config.stateDir, {
+    const record = appendAudit(this.o.config.stateDir, {
       credential: this.o.credential.id,
       run: this.run,
       mode: this.o.mode,
@@ -199,6 +200,7 @@ export class RunContext {
       fingerprints: { old: this.oldFp, new: this.newFp },
       ...(detail === undefined ? {} : { detail }),
     });
+    this.emit(auditRecordEvent(record) as unknown as Extract<EngineEvent, { event: 'audit.record' }>);
   }
 
   /** The old value, recovered from the stores (current before promote, previous after). */

@@ -18,6 +18,8 @@ export type EngineEvent =
   // Incident runs: the moment the old key is proven dead, and where the leak search found it (never the value).
   | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
   | { event: 'leak.search'; credential: string; run: string; summary: string; leak: LeakRecord }
+  // Every audit record as written (hashes and seal included), so a log pipeline keeps a copy of the chain elsewhere.
+  | { event: 'audit.record'; seq: number; at: string; prev: string; hash: string; who: string; credential: string; run: string; mode: string; phase: string; result: string; fingerprints?: { old?: string | undefined; new?: string | undefined }; detail?: string; key?: string; mac?: string }
   | { event: 'run.finished'; credential: string; run: string; result: RunResult; seconds: number; outageSeconds: number | undefined; report: string | undefined; resumable: boolean; error: string | undefined; hint?: string | undefined };
 
 /** Where engine events go. */

@@ -11,6 +11,7 @@ import type { StoredValue, VersionId } from '../store/contract.js';
 import { RefusedError, RotationFailedError } from '../util/errors.js';
 import { formatClock } from '../util/duration.js';
 import { messageOf, type RunContext } from './context.js';
+import { checkAuditAppendable } from './audit-log.js';
 import { lastRuns } from './history.js';
 import type { PlannedStep, StepKind } from './plan.js';
 import type { MintRepeat } from './reduce.js';
@@ -75,6 +76,8 @@ const preflight: Handler = async (ctx) => {
     const list = values.map((v, i) => `${stores[i]!.ref.display} ${v.value.fingerprint}`).join(', ');
     throw new RotationFailedError(`the stores disagree on the current value: ${list}`, 'an earlier run may have stopped half-way: `rekey status` and `rekey resume` it, or make the stores agree');
   }
+  // A run refuses to extend an audit log that was cut or altered at its end: find that now, not after the mint.
+  checkAuditAppendable(ctx.o.config.stateDir);
   ctx.old = values[0]!.value;
   ctx.oldFp = ctx.old.fingerprint;
   ctx.oldSince = oldValueSince(ctx, values);

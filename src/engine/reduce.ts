@@ -1,35 +1,18 @@
 /**
  * The reducer: a run's journal records -> what the run has done, as plain data. Pure. Resume is "reduce, then walk
- * the plan from there"; status, rollback and the next run's checks read the same state. It is also the one place a
- * journal's hash chain is verified before anything acts on it: a broken chain is refused, never trusted (a forged
- * `step.done` would otherwise make a resume retire a key the provider still accepts).
+ * the plan from there"; rollback reads the same state. Its input is a journal that passed its check
+ * (`readVerifiedJournal`: chain, seals, every line a record), read under the run's lock: a forged `step.done` would
+ * otherwise make a resume retire a key the provider still accepts.
  */
-import { verifyChain } from './chain.js';
 import type { JournalRecord } from './journal.js';
 import type { LeakRecord } from './summary.js';
 import type { StepKind } from './plan.js';
-import type { Mode, Phase, RunResult } from './types.js';
+import type { Mode, RunResult } from './types.js';
 import type { VersionId } from '../store/contract.js';
 import { RefusedError } from '../util/errors.js';
 
 /** How safe it is to send a mint again after an interruption left its outcome unknown (see mintRepeat). */
 export type MintRepeat = 'local' | 'idempotent' | 'adapter' | 'person' | 'unsafe';
-
-/** A journal whose hash chain does not verify: altered, forged, reordered or cut. */
-export class JournalBrokenError extends RefusedError {
-  constructor(
-    readonly run: string,
-    readonly seq: number,
-    readonly line: number,
-    readonly problem: string,
-  ) {
-    super(
-      `the journal of run ${run} is damaged at line ${line}: ${problem}; rekey will not act on it`,
-      'the journal was altered outside rekey: check the stores and the provider by hand (`rekey status`, `rekey check`) before rotating again',
-    );
-    this.name = 'JournalBrokenError';
-  }
-}
 
 export interface StepDone {
   readonly at: string;
@@ -90,15 +73,8 @@ function kindOf(record: { step: string; kind?: unknown }): StepKind {
   return legacy[prefix] ?? 'verify';
 }
 
-/** Verify a journal's chain, or throw JournalBrokenError naming the first bad record. */
-export function verifyJournal(run: string, records: readonly JournalRecord[]): void {
-  const broken = verifyChain(records);
-  if (broken !== undefined) throw new JournalBrokenError(run, broken.seq, broken.line, broken.problem);
-}
-
-/** Reduce a run's journal (verified first) to its state. Throws RefusedError when there is nothing to reduce. */
+/** Reduce a run's (verified) journal to its state. Throws RefusedError when there is nothing to reduce. */
 export function reduceJournal(run: string, records: readonly JournalRecord[]): RunState {
-  verifyJournal(run, records);
   const first = records[0];
   if (first === undefined || first.type !== 'run.started') throw new RefusedError(`run ${run} has no journal to resume from`);
   const done = new Map<string, StepDone>();
@@ -190,9 +166,4 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
     hooksRan,
     revoking,
   };
-}
-
-/** The phases a step record may name (for records read back from disk). */
-export function isPhase(value: string): value is Phase {
-  return value === 'generate' || value === 'rollout' || value === 'verify' || value === 'revoke' || value === 'audit';
 }

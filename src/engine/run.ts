@@ -24,7 +24,7 @@ import { RefusedError } from '../util/errors.js';
 import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
 import { RunContext, type OpenStore, type RunOptions } from './context.js';
 import { refuseOrphanedMint } from './handlers.js';
-import { Journal, listRuns, readJournal } from './journal.js';
+import { Journal, listRuns, readJournal, readVerifiedJournal } from './journal.js';
 import { acquireLock } from './lock.js';
 import { planRun } from './plan.js';
 import { reduceJournal, type RunState } from './reduce.js';
@@ -70,7 +70,7 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
   try {
     const ctx = new RunContext(options, run, new Journal(options.config.stateDir, run));
     if (lock.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
-    if (options.resume !== undefined) ctx.seed(resumable(ctx, reduceJournal(run, ctx.journal.records())));
+    if (options.resume !== undefined) ctx.seed(resumable(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await Promise.all(
       options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
     );
@@ -199,7 +199,7 @@ async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
  */
 export async function rollbackRun(options: RunOptions & { resume: string }): Promise<RunSummary> {
   const run = options.resume;
-  const records = readJournal(options.config.stateDir, run);
+  const records = readVerifiedJournal(options.config.stateDir, run);
   if (records.length === 0) throw new RefusedError(`no journal for run ${run}`);
   if (options.runbook.overlap === 'none') {
     throw new RefusedError(`run ${run} uses runbook ${options.runbook.name} with overlap none: the old key died when the new one was minted, so rollback would restore a dead key`, `fix forward: rekey resume ${run}`);
@@ -212,7 +212,7 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
   if (state.finished?.result === 'done') throw new RefusedError(`run ${run} finished: the rotation is done`, 'nothing to roll back');
   const cleanupOnly = state.finished?.result === 'rolled-back';
   return withRun(options, async (ctx) => {
-    ctx.seed(reduceJournal(run, ctx.journal.records()));
+    ctx.seed(reduceJournal(run, readVerifiedJournal(options.config.stateDir, run)));
     ctx.journal.append({ type: 'run.resumed', pid: process.pid });
     await rollback(ctx, cleanupOnly ? 'cleaning up after an earlier rollback' : 'rollback requested', { cleanupOnly });
     return finish(ctx, 'rolled-back');

@@ -11,7 +11,7 @@ import { planRollback, type Plan, type PlannedStep } from './plan.js';
 import { onFailure } from './policy.js';
 import type { IncidentSummary, RunSummary } from './summary.js';
 import type { Phase, RunResult } from './types.js';
-import { RotationFailedError } from '../util/errors.js';
+import { ExitCode, RotationFailedError, StateFileError } from '../util/errors.js';
 
 /** A step failed, carrying which. */
 export class StepFailure extends Error {
@@ -26,6 +26,7 @@ export class StepFailure extends Error {
 
 /** A journal write failed around a step: the step is named, the cause kept (a full disk, a read-only folder). */
 function journalError(step: PlannedStep, when: 'before' | 'after', error: unknown): Error {
+  if (error instanceof StateFileError) return new StateFileError(`${error.op} (${when} "${step.name}")`, error.path, error.cause, error.hint);
   return Object.assign(new Error(`could not write the run journal ${when} "${step.name}": ${messageOf(error)}`, { cause: error }), { hint: hintOf(error) ?? 'free space or fix the permissions of the state folder, then `rekey resume` the run' });
 }
 
@@ -187,7 +188,10 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
     }
   }
   const summary = finish(ctx, result, failure.message, hint, resumable);
-  throw Object.assign(new RotationFailedError(`${ctx.o.credential.id}: ${failure.message}`, hint), { summary });
+  // A fault of the environment (a full disk, a read-only state folder) keeps its own exit code, and says where.
+  const environment = failure.error instanceof StateFileError;
+  const message = environment && !failure.message.includes(`"${failure.step.name}"`) ? `${failure.step.name}: ${failure.message}` : failure.message;
+  throw Object.assign(new RotationFailedError(`${ctx.o.credential.id}: ${message}`, hint), { summary, ...(environment ? { exitCode: ExitCode.environment } : {}) });
 }
 
 /** Whether a rollout hook ran to completion (consumers were restarted on the new key), now or before. */
