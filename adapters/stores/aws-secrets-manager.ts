@@ -257,20 +257,8 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       // The same two refusals as stage. The service itself would not refuse: PutSecretValue with AWSPENDING takes the
       // label from whichever version holds it, silently discarding another rotation's pending value (API reference,
       // PutSecretValue, VersionStages), so rekey refuses on its behalf, and does so before anything is minted.
-      const current = labels.holder(AWSCURRENT);
-      const pending = labels.holder(AWSPENDING);
-      if (pending !== undefined && pending !== current) {
-        throw new CannotStageError(
-          'staged-by-another',
-          ref.display,
-          `version ${pending} is already labelled AWSPENDING by another rotation that did not finish`,
-          `if it is an interrupted rekey run, \`rekey resume\` or \`rekey rollback\` that run; otherwise remove the label: ` +
-            `aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
-        );
-      }
-      if (current !== base) {
-        throw new CannotStageError('base-moved', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
-      }
+      const obstacle = stagingObstacle(ref, labels, base);
+      if (obstacle !== undefined) throw new CannotStageError(obstacle.kind, ref.display, obstacle.message, obstacle.hint);
       // Whether PutSecretValue is allowed cannot be told without writing: IAM answers only the call itself, and
       // SimulatePrincipalPolicy would need IAM permissions of its own. `check` says so as "write not checkable".
     },
@@ -291,20 +279,8 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
         }
         return mine;
       }
-      const current = labels.holder(AWSCURRENT);
-      const pending = labels.holder(AWSPENDING);
-      if (pending !== undefined && pending !== current) {
-        throw new StoreConflictError(
-          'stage',
-          ref.display,
-          `version ${pending} is already labelled AWSPENDING by another rotation that did not finish`,
-          `if it is an interrupted rekey run, \`rekey resume\` or \`rekey rollback\` that run; otherwise remove the label: ` +
-            `aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
-        );
-      }
-      if (current !== base) {
-        throw new StoreConflictError('stage', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
-      }
+      const obstacle = stagingObstacle(ref, labels, base);
+      if (obstacle !== undefined) throw new StoreConflictError('stage', ref.display, obstacle.message, obstacle.hint);
       let payload: string | undefined;
       if (ref.field !== undefined) {
         // Build on the version the run read, so that every other field is kept exactly as it was.
@@ -420,6 +396,27 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
 }
 
 /** Which version holds which label, from DescribeSecret's VersionIdsToStages. */
+/**
+ * Why a new version cannot be staged now, the same for `canStage` (before the mint) and `stage`: another rotation's
+ * AWSPENDING (PutSecretValue would silently take that label from it: API reference, PutSecretValue, VersionStages),
+ * or a current version that is no longer the one the run read.
+ */
+function stagingObstacle(ref: StoreRef, labels: Labels, base: VersionId): { kind: 'staged-by-another' | 'base-moved'; message: string; hint: string } | undefined {
+  const current = labels.holder(AWSCURRENT);
+  const pending = labels.holder(AWSPENDING);
+  if (pending !== undefined && pending !== current) {
+    return {
+      kind: 'staged-by-another',
+      message: `version ${pending} is already labelled AWSPENDING by another rotation that did not finish`,
+      hint:
+        `if it is an interrupted rekey run, \`rekey resume\` or \`rekey rollback\` that run; otherwise remove the label: ` +
+        `aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
+    };
+  }
+  if (current !== base) return { kind: 'base-moved', message: `current version is ${current ?? 'none'}, expected ${base}`, hint: 'someone else changed the secret since this run read it; start a new run' };
+  return undefined;
+}
+
 class Labels {
   readonly #byVersion: Readonly<Record<string, readonly string[] | undefined>>;
   constructor(byVersion: Readonly<Record<string, readonly string[] | undefined>>) {

@@ -36,7 +36,7 @@ import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/store/contract.js';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../src/util/atomic-file.js';
-import { FileLockBusyError, withFileLock } from '../../src/util/file-lock.js';
+import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../src/util/file-lock.js';
 
 // ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
 // Format: parse a .env into entries with byte offsets, and edit one token without touching anything else.
@@ -773,7 +773,8 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       const place = placeOf(ref, 'sweep', context);
       // The .env's temporary files are beside the file it points to when it is a link (writeFileAtomic writes
       // there); the sibling files' are beside them. Another variable's files are its own credential's to sweep.
-      return [...sweepTemporaries(place.file), ...sweepTemporaries(place.stagedFile), ...sweepTemporaries(place.previousFile)];
+      // The rewrite lock of a writer killed mid-rewrite is left over too, where no later rewrite takes it over.
+      return [...sweepTemporaries(place.file), ...sweepTemporaries(place.stagedFile), ...sweepTemporaries(place.previousFile), ...clearStaleFileLock(lockFileOf(place.file), { staleMs: LOCK_STALE_MS })];
     },
   };
   return store;

@@ -21,7 +21,9 @@
 import { hostname } from 'node:os';
 import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError } from '../util/errors.js';
+import { clearStaleFileLock } from '../util/file-lock.js';
 import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
+import { auditFile } from './audit-log.js';
 import { RunContext, type OpenStore, type RunOptions } from './context.js';
 import { refuseOrphanedMint } from './handlers.js';
 import { Journal, listRuns, readJournal, readVerifiedJournal } from './journal.js';
@@ -70,12 +72,14 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
   try {
     const ctx = new RunContext(options, run, new Journal(options.config.stateDir, run));
     if (lock.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
+    // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
+    const removed = [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(resumable(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await Promise.all(
       options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
     );
     ctx.stores = stores;
-    await sweepLeftovers(ctx);
+    await sweepLeftovers(ctx, removed);
     return await body(ctx);
   } finally {
     lock.release();
@@ -84,13 +88,13 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
 }
 
 /**
- * Remove temporary files an interrupted write left (a whole `.env`, a staged key): in the state folder and beside
- * each store's files. Only files whose writer is dead are removed, and the person is told which.
+ * Remove what interrupted writes left beside each store's files (temporary files holding a whole `.env` or a staged
+ * key, a rewrite lock), after the state folder's own (`removed`). Only files whose writer is dead are removed, and
+ * the person is told which.
  */
-async function sweepLeftovers(ctx: RunContext): Promise<void> {
-  const removed = [...sweepStateDir(ctx.o.config.stateDir)];
+async function sweepLeftovers(ctx: RunContext, removed: string[]): Promise<void> {
   for (const { store, ref } of ctx.stores) removed.push(...((await store.sweep?.(ref)) ?? []));
-  if (removed.length > 0) ctx.note('info', `removed ${removed.length === 1 ? 'a temporary file' : `${removed.length} temporary files`} left by an interrupted write: ${removed.join(', ')}`);
+  if (removed.length > 0) ctx.note('info', `removed ${removed.length === 1 ? 'a file' : `${removed.length} files`} left by an interrupted write: ${removed.join(', ')}`);
 }
 
 /** A resumed run's state, refused when it is not this credential's or has nothing left to do. */

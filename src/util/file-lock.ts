@@ -9,7 +9,7 @@
  * file. Waiting backs off with jitter and is bounded; then `FileLockBusyError` names the holder.
  */
 import { hostname } from 'node:os';
-import { releaseLock, tryLock, type JudgedLock, type LockClaim, type LockFs } from './lock-file.js';
+import { inspectLockFile, releaseLock, tryLock, type JudgedLock, type LockClaim, type LockFs, type LockOptions } from './lock-file.js';
 
 export interface FileLockOptions {
   /** How long to wait for another holder (default 10 s). */
@@ -48,8 +48,13 @@ export class FileLockBusyError extends Error {
 }
 
 /** One attempt: the lock is ours, the folder is missing, or someone alive holds it. */
+/** The lock-file options of a short lock. */
+function lockOptions(options: FileLockOptions): LockOptions {
+  return { staleMs: options.staleMs ?? 60_000, ...(options.fs === undefined ? {} : { fs: options.fs }) };
+}
+
 function attempt(path: string, options: FileLockOptions): LockClaim | 'no-folder' | JudgedLock {
-  const result = tryLock(path, { staleMs: options.staleMs ?? 60_000, ...(options.fs === undefined ? {} : { fs: options.fs }) });
+  const result = tryLock(path, lockOptions(options));
   if (result === 'no-folder') {
     if (options.unlockedIfNoFolder === true) return 'no-folder';
     throw Object.assign(new Error(`ENOENT: no such file or directory, lock folder of ${path}`), { code: 'ENOENT', syscall: 'open', path });
@@ -107,4 +112,18 @@ export function withFileLockSync<T>(path: string, work: () => T, options: FileLo
   } finally {
     releaseLock(claim);
   }
+}
+
+/**
+ * Remove a short lock left by a dead holder (a process killed during an append or a rewrite), where no later write
+ * would take it over: the lock is taken and let go at once, through the same take-over rules, so a live holder's lock
+ * is never touched. Returns the files removed.
+ */
+export function clearStaleFileLock(path: string, options: FileLockOptions = {}): string[] {
+  const found = inspectLockFile(path, lockOptions(options));
+  if (found.state !== 'stale') return [];
+  const taken = tryLock(path, lockOptions(options));
+  if (taken === 'no-folder' || !('held' in taken)) return [];
+  releaseLock(taken.held);
+  return taken.held.replaced.map((r) => r.file);
 }

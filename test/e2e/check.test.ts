@@ -5,21 +5,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
-import { VARIABLE, fingerprint, rekeyIn, removeWorkspaces, show, workspace } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { VARIABLE, fingerprint, rekeyIn, removeWorkspaces, sandboxPool, show, workspace } from './helpers.js';
 
-const sandboxes: Sandbox[] = [];
-afterEach(async () => {
-  await Promise.all(sandboxes.splice(0).map((s) => s.close()));
-});
+const startPooled = sandboxPool();
 afterAll(() => removeWorkspaces());
-
-async function sandbox(): Promise<Sandbox> {
-  const s = await startSandbox({ overlap: 'until-revoked' });
-  sandboxes.push(s);
-  return s;
-}
+const sandbox = () => startPooled({ overlap: 'until-revoked' });
 
 const OTHER_RUN = '20261124T030000Z-bbbbbb';
 const STAGED = 'rk_canary_STAGED_BY_OTHER_0f1e2d3c4b5a69788796';

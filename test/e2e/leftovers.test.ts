@@ -3,11 +3,13 @@
  * at the start of the next run and of a resume, so no copy of a secret stays on disk, and the person is told.
  * The leftovers are made for real: a child writes through rekey's atomic writer and is SIGKILLed before the rename.
  */
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killMidWrite } from '../support/kill-mid-write.js';
-import { onlyRun, rekeyIn, removeWorkspaces, sandboxPool, show, siblingLeftovers, workspace } from './helpers.js';
+import { ROOT, onlyRun, rekeyIn, removeWorkspaces, sandboxPool, show, siblingLeftovers, workspace } from './helpers.js';
 
 const sandbox = sandboxPool();
 afterEach(removeWorkspaces);
@@ -32,7 +34,7 @@ describe('temporary files of an interrupted write are removed by the next run (d
     expect(holdingCanary(ws.dir).length).toBe(2);
     const rotated = await rekeyIn(ws, ['rotate', ws.credential]);
     expect(rotated.code, show(rotated)).toBe(0);
-    expect(rotated.stdout).toMatch(/removed 2 temporary files left by an interrupted write/);
+    expect(rotated.stdout).toMatch(/removed 2 files left by an interrupted write/);
     expect(holdingCanary(ws.dir)).toEqual([]);
     expect(siblingLeftovers(ws)).toEqual([]);
   }, 60_000);
@@ -46,8 +48,44 @@ describe('temporary files of an interrupted write are removed by the next run (d
     await killMidWrite(ws.envFile, CANARY);
     const resumed = await rekeyIn(ws, ['resume', onlyRun(ws)]);
     expect(resumed.code, show(resumed)).toBe(0);
-    expect(resumed.stdout).toMatch(/removed a temporary file left by an interrupted write/);
+    expect(resumed.stdout).toMatch(/removed a file left by an interrupted write/);
     expect(holdingCanary(ws.dir)).toEqual([]);
+    expect(siblingLeftovers(ws)).toEqual([]);
+  }, 60_000);
+});
+
+/** A process that takes a short lock through rekey's own module and is killed while holding it. */
+function diesHolding(lock: string): void {
+  const module = pathToFileURL(join(ROOT, 'dist/src/util/file-lock.js')).href;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(module)}); m.withFileLockSync(${JSON.stringify(lock)}, () => process.kill(process.pid, 'SIGKILL'));`]);
+  expect(child.signal).toBe('SIGKILL');
+}
+
+describe('locks of a writer killed while holding them are cleared by the next command that runs', () => {
+  it('the audit append lock, even by a resume that finds its run already finished (nothing else would take it over)', async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    const rotated = await rekeyIn(ws, ['rotate', ws.credential]);
+    expect(rotated.code, show(rotated)).toBe(0);
+    const auditLock = join(ws.stateDir, 'audit.jsonl.lock');
+    diesHolding(auditLock);
+    expect(existsSync(auditLock)).toBe(true);
+    const again = await rekeyIn(ws, ['resume', onlyRun(ws)]);
+    expect(again.code, show(again)).toBe(3);
+    expect(again.stderr).toContain('already finished');
+    expect(existsSync(auditLock)).toBe(false);
+    expect(readdirSync(ws.stateDir).filter((f) => f.includes('.lock'))).toEqual([]);
+    expect(readdirSync(join(ws.stateDir, 'locks'))).toEqual([]);
+  }, 60_000);
+
+  it('the .env rewrite lock', async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    const envLock = join(ws.dir, '.env.rekey-lock');
+    diesHolding(envLock);
+    const rotated = await rekeyIn(ws, ['rotate', ws.credential]);
+    expect(rotated.code, show(rotated)).toBe(0);
+    expect(existsSync(envLock)).toBe(false);
     expect(siblingLeftovers(ws)).toEqual([]);
   }, 60_000);
 });
