@@ -104,11 +104,10 @@ async function provenDead(ctx: RunContext, step: string): Promise<void> {
   const at = ctx.state?.done.get(step)?.at ?? new Date().toISOString();
   ctx.provenDeadAt = at;
   ctx.deadAfterMs = Math.max(0, Date.parse(at) - Date.parse(ctx.startedAt));
-  if (ctx.o.mode === 'incident') {
-    // A resumed run names the old key by its mask while a store still holds it (else by its fingerprint).
-    if (ctx.old === undefined) await ctx.needOld().catch(() => undefined);
-    ctx.emit({ event: 'old.dead', credential: ctx.o.credential.id, run: ctx.run, mask: ctx.old?.mask, fingerprint: ctx.oldFp, at, afterStartMs: ctx.deadAfterMs });
-  }
+  // Every run says when the old key was proven dead; `rekey incident` shows it as the headline, --json carries it.
+  // A resumed run names the old key by its mask while a store still holds it (else by its fingerprint).
+  if (ctx.old === undefined) await ctx.needOld().catch(() => undefined);
+  ctx.emit({ event: 'old.dead', credential: ctx.o.credential.id, run: ctx.run, mask: ctx.old?.mask, fingerprint: ctx.oldFp, at, afterStartMs: ctx.deadAfterMs });
 }
 
 /** Walk the plan to the end; on a failure, follow the policy. Resolves with the summary when done. */
@@ -176,7 +175,8 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
         hint = `the old key ${ctx.old?.mask ?? ''} is current again everywhere and still works; fix the cause and rotate again`;
       } catch (error) {
         ctx.note('warn', `rollback did not complete: ${messageOf(error)}`);
-        hint = `${hintOf(error ?? undefined) === undefined ? '' : `${hintOf(error)}; `}run \`rekey rollback ${ctx.run}\` once the cause is fixed`;
+        const why = hintOf(error);
+        hint = `${why === undefined ? '' : `${why}; `}run \`rekey rollback ${ctx.run}\` once the cause is fixed`;
       }
       break;
   }
