@@ -58,6 +58,7 @@ export async function rotateCredential(args: {
   resume?: string;
   since?: Date;
   mintAgain?: boolean;
+  dryRun?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const [{ executeRun }, { loadRunbook }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../runbook/load.js'), import('../report/report.js')]);
   const runbook = await loadRunbook(args.credential.runbookFile);
@@ -81,6 +82,7 @@ export async function rotateCredential(args: {
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       ...(args.since === undefined ? {} : { since: args.since }),
       ...(args.mintAgain === true ? { mintAgain: true } : {}),
+      ...(args.dryRun === true ? { dryRun: true } : {}),
       writeReport: (s) => writeReport(args.config.stateDir, s),
     });
   } catch (error) {

@@ -73,6 +73,7 @@ program
   .option('--due', 'rotate every credential whose age has reached its policy (others are skipped)')
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
   .option('--concurrency <n>', 'credentials rotated at once', '4')
+  .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
   .action(run(() => import('./rotate.js')));
 
 program

@@ -51,7 +51,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       }
       const interaction = await interactionFor(input.options, sink, false);
       try {
-        const { code } = await rotateCredential({ config, credential, mode: 'scheduled', sink, interaction, json });
+        const { code } = await rotateCredential({ config, credential, mode: 'scheduled', sink, interaction, json, dryRun: input.options['dryRun'] === true });
         if (code !== ExitCode.done) codes.push(code);
       } catch (error) {
         // One credential's refusal (locked elsewhere) or bad answers must not stop the others.

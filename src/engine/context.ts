@@ -39,6 +39,12 @@ export interface RunOptions {
    * (they revoked it at the provider, or checked there is none), so minting again is safe.
    */
   readonly mintAgain?: boolean;
+  /**
+   * Dry run: read-only steps run for real (the stores are read, the provider checks the old key, every store says
+   * whether it could stage now); every step that would write is shown as "would …" and not run. Nothing is journaled,
+   * audited or reported, and no temporary file is swept. Enforced by the walker, not by each handler.
+   */
+  readonly dryRun?: boolean;
   /** Write reports here instead of the state folder's reports/. */
   readonly writeReport?: (summary: RunSummary) => string | undefined;
 }
@@ -97,7 +103,8 @@ export class RunContext {
   constructor(
     readonly o: RunOptions,
     readonly run: string,
-    readonly journal: Journal,
+    /** Undefined for a dry run, which journals nothing. */
+    readonly journal: Journal | undefined,
   ) {
     this.revokeFirst = o.mode === 'incident' && o.revokeFirst === true && o.runbook.overlap !== 'none';
     this.leakSince = o.since?.toISOString();
@@ -133,8 +140,13 @@ export class RunContext {
     this.emit({ event: 'note', level, message });
   }
 
+  get dryRun(): boolean {
+    return this.o.dryRun === true;
+  }
+
+  /** Append to the journal (a dry run journals nothing). */
   append(event: JournalEvent): void {
-    this.journal.append(event);
+    this.journal?.append(event);
   }
 
   /** The interaction, with the time each question stays open added to `waitedMs`. */
@@ -191,6 +203,7 @@ export class RunContext {
 
   /** Append an audit record, and put it on the event stream too (NDJSON for log pipelines: a copy off this disk). */
   audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): void {
+    if (this.dryRun) return;
     const record = appendAudit(this.o.config.stateDir, {
       credential: this.o.credential.id,
       run: this.run,

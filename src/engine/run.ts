@@ -40,7 +40,8 @@ export type { IncidentEvent, IncidentSummary, LeakRecord, RunSummary, TimelineEn
 /** Run (or resume) one rotation. Resolves with the summary when done; throws RotationFailedError otherwise. */
 export async function executeRun(options: RunOptions): Promise<RunSummary> {
   // A state folder that cannot be created is a configuration error (exit 2), found before the journal and the lock.
-  await ensureStateDir(options.config);
+  // A dry run writes nothing, not even the state folder.
+  if (options.dryRun !== true) await ensureStateDir(options.config);
   return withRun(options, async (ctx) => {
     if (!ctx.resumed) await refuseWhileUnfinished(ctx);
     else await refuseOrphanedMint(ctx);
@@ -67,13 +68,16 @@ function planFor(ctx: RunContext) {
  */
 async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promise<T>): Promise<T> {
   const run = options.resume ?? newRunId();
-  const lock = acquireLock(options.config.stateDir, options.credential.id, run);
+  // A dry run only reads, so it neither takes the lock (a run in progress may go on) nor opens a journal.
+  const dry = options.dryRun === true;
+  if (dry && options.resume !== undefined) throw new RefusedError('a dry run starts nothing: it cannot resume a run', 'run `rekey resume` without --dry-run');
+  const lock = dry ? undefined : acquireLock(options.config.stateDir, options.credential.id, run);
   let stores: OpenStore[] = [];
   try {
-    const ctx = new RunContext(options, run, new Journal(options.config.stateDir, run));
-    if (lock.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
+    const ctx = new RunContext(options, run, dry ? undefined : new Journal(options.config.stateDir, run));
+    if (lock?.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
-    const removed = [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
+    const removed = options.dryRun === true ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(resumable(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await Promise.all(
       options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
@@ -82,7 +86,7 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
     await sweepLeftovers(ctx, removed);
     return await body(ctx);
   } finally {
-    lock.release();
+    lock?.release();
     await Promise.allSettled(stores.map(({ store }) => store.close?.()));
   }
 }
@@ -93,6 +97,7 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
  * the person is told which.
  */
 async function sweepLeftovers(ctx: RunContext, removed: string[]): Promise<void> {
+  if (ctx.dryRun) return;
   for (const { store, ref } of ctx.stores) removed.push(...((await store.sweep?.(ref)) ?? []));
   if (removed.length > 0) ctx.note('info', `removed ${removed.length === 1 ? 'a file' : `${removed.length} files`} left by an interrupted write: ${removed.join(', ')}`);
 }
@@ -110,8 +115,10 @@ function resumable(ctx: RunContext, state: RunState): RunState {
 /** Journal the run's start (or its resumption), and say what kind of run this is. */
 function start(ctx: RunContext): void {
   const { runbook, credential, mode } = ctx.o;
-  if (ctx.state === undefined) {
-    const started = ctx.journal.append({
+  if (ctx.dryRun) {
+    // Nothing is journaled: a dry run leaves no run behind for `status`, `log` or `resume` to find.
+  } else if (ctx.state === undefined) {
+    const started = ctx.journal!.append({
       type: 'run.started',
       credential: credential.id,
       runbook: runbook.name,
@@ -125,9 +132,10 @@ function start(ctx: RunContext): void {
     });
     ctx.startedAt = started.at;
   } else {
-    ctx.journal.append({ type: 'run.resumed', pid: process.pid });
+    ctx.append({ type: 'run.resumed', pid: process.pid });
   }
   ctx.emit({ event: 'run.started', credential: credential.id, run: ctx.run, mode, runbook: runbook.name, overlap: runbook.overlap, resumed: ctx.resumed, budgetMs: credential.budgetMs, stores: credential.stores.map((s) => s.ref.display) });
+  if (ctx.dryRun) ctx.note('info', 'dry run: the stores are read, the provider checks the old key and every store says whether it could stage; nothing is minted, written, journaled or reported');
   if (ctx.overlap === 'none' && !ctx.resumed) {
     ctx.note('warn', `overlap none: minting the new ${runbook.title} key kills the old one at once; the outage window runs until roll out and verify are done`);
   }
@@ -217,7 +225,7 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
   const cleanupOnly = state.finished?.result === 'rolled-back';
   return withRun(options, async (ctx) => {
     ctx.seed(reduceJournal(run, readVerifiedJournal(options.config.stateDir, run)));
-    ctx.journal.append({ type: 'run.resumed', pid: process.pid });
+    ctx.append({ type: 'run.resumed', pid: process.pid });
     await rollback(ctx, cleanupOnly ? 'cleaning up after an earlier rollback' : 'rollback requested', { cleanupOnly });
     return finish(ctx, 'rolled-back');
   });

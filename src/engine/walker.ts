@@ -30,12 +30,21 @@ function journalError(step: PlannedStep, when: 'before' | 'after', error: unknow
   return Object.assign(new Error(`could not write the run journal ${when} "${step.name}": ${messageOf(error)}`, { cause: error }), { hint: hintOf(error) ?? 'free space or fix the permissions of the state folder, then `rekey resume` the run' });
 }
 
+/** The steps a dry run runs for real: they only read (the stores, the provider's answer for the old key). */
+const readOnly: ReadonlySet<PlannedStep['kind']> = new Set(['preflight', 'audit-window']);
+
 /** Run one step: skipped when done before; else journaled, run by its handler, journaled again. */
 export async function runStep(ctx: RunContext, step: PlannedStep, options: { force?: boolean } = {}): Promise<void> {
   const before = ctx.state?.done.get(step.id);
   if (before !== undefined && options.force !== true) {
     ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs: 0, ms: 0, waitMs: 0, result: 'skipped', detail: 'done before the interruption' });
     ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms: 0, waitMs: 0, human: step.human, detail: 'done before the interruption', skipped: true });
+    return;
+  }
+  if (ctx.dryRun && !readOnly.has(step.kind)) {
+    const detail = `would ${step.name}${step.human ? ' (asks you)' : ''}`;
+    ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs: performance.now() - ctx.started, ms: 0, waitMs: 0, result: 'skipped', detail });
+    ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms: 0, waitMs: 0, human: step.human, detail, skipped: true });
     return;
   }
   const startMs = performance.now() - ctx.started;
@@ -244,13 +253,13 @@ export function finish(ctx: RunContext, result: RunResult, error?: string, hint?
     ctx.append({ type: 'run.finished', result, ...(error === undefined ? {} : { error }) });
     if (result === 'done') ctx.audit('run', 'done');
     // The run's last audit record is written: make the audit head durable, once per run rather than per record.
-    syncAuditHead(ctx.o.config.stateDir);
+    if (!ctx.dryRun) syncAuditHead(ctx.o.config.stateDir);
   } catch (writeError) {
     // Every step's outcome is journaled already; what could not be written is the end marker (the run then reads as
     // interrupted, and `rekey resume` finishes it: each step is done and is skipped) or the last audit record.
     ctx.note('warn', `could not record the end of the run: ${messageOf(writeError)}`);
   }
-  summary.report = ctx.o.writeReport?.(summary);
+  if (!ctx.dryRun) summary.report = ctx.o.writeReport?.(summary);
   ctx.emit({ event: 'run.finished', credential: summary.credential, run: ctx.run, result, seconds: Math.round(summary.ms) / 1000, outageSeconds: summary.outageMs === undefined ? undefined : Math.round(summary.outageMs) / 1000, report: summary.report, resumable, error, ...(hint === undefined ? {} : { hint }) });
   return summary;
 }
