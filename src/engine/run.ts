@@ -66,7 +66,7 @@ function planFor(ctx: RunContext) {
  * and the stores closed however it ends. The journal is read only under the lock, so two resumes of one run cannot
  * both act on it.
  */
-async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promise<T>): Promise<T> {
+async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promise<T>, admit: (ctx: RunContext, state: RunState) => RunState = resumable): Promise<T> {
   const run = options.resume ?? newRunId();
   // A dry run only reads, so it neither takes the lock (a run in progress may go on) nor opens a journal.
   const dry = options.dryRun === true;
@@ -78,7 +78,7 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
     if (lock?.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
     const removed = options.dryRun === true ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
-    if (options.resume !== undefined) ctx.seed(resumable(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
+    if (options.resume !== undefined) ctx.seed(admit(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await Promise.all(
       options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
     );
@@ -223,10 +223,14 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
   if (state.revoking) throw new RefusedError(`run ${run} has already started revoking the old key, so rolling back to it is not safe`, `fix forward: rekey resume ${run}`);
   if (state.finished?.result === 'done') throw new RefusedError(`run ${run} finished: the rotation is done`, 'nothing to roll back');
   const cleanupOnly = state.finished?.result === 'rolled-back';
-  return withRun(options, async (ctx) => {
-    ctx.seed(reduceJournal(run, readVerifiedJournal(options.config.stateDir, run)));
-    ctx.append({ type: 'run.resumed', pid: process.pid });
-    await rollback(ctx, cleanupOnly ? 'cleaning up after an earlier rollback' : 'rollback requested', { cleanupOnly });
-    return finish(ctx, 'rolled-back');
-  });
+  // Rollback takes any run the checks above let through, a rolled-back one included (to clean up after it).
+  return withRun(
+    options,
+    async (ctx) => {
+      ctx.append({ type: 'run.resumed', pid: process.pid });
+      await rollback(ctx, cleanupOnly ? 'cleaning up after an earlier rollback' : 'rollback requested', { cleanupOnly });
+      return finish(ctx, 'rolled-back');
+    },
+    (_ctx, reduced) => reduced,
+  );
 }

@@ -4,14 +4,14 @@
  * comes back from the provider, SIGKILLs the rekey process and drops the connection: the key exists at the provider
  * and nowhere else. Then: what resume and rollback do, counted at the provider.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/server.js';
-import { ACCOUNT, envValue, journal, onlyRun, rekeyIn, removeWorkspaces, ROOT, sandboxPool, show, workspace, type Workspace } from './helpers.js';
+import { ACCOUNT, envValue, fingerprint as fingerprintOf, journal, onlyRun, rekeyIn, removeWorkspaces, ROOT, sandboxPool, show, workspace, type Workspace } from './helpers.js';
 
 const sandbox = sandboxPool();
 afterEach(removeWorkspaces);
@@ -217,5 +217,30 @@ describe('rollback never gives up a key the provider has not discarded (defect 6
     expect(rolled.code, show(rolled)).toBe(0);
     expect(s.isActive(fresh)).toBe(false);
     expect(envValue(ws)).toBe(ws.seed);
+  }, 60_000);
+});
+
+describe('a rolled-back run can be cleaned up again (defect 4)', () => {
+  it('`rekey rollback` of a rolled-back run removes a value of that run that a late write left staged', async () => {
+    const s = await sandbox({ overlap: 'until-revoked' });
+    const ws = workspace({ sandbox: s, runbook: 'sandbox', rollout: [{ name: 'restart workers', exec: ['node', '-e', 'process.exit(3)'] }] });
+    const failed = await rekeyIn(ws, ['rotate', ws.credential]);
+    expect(failed.code, show(failed)).toBe(1);
+    const run = onlyRun(ws);
+    expect(journal(ws, run).at(-1)).toMatchObject({ type: 'run.finished', result: 'rolled-back' });
+    // A stage of this run that landed after its rollback, as the .env store writes one.
+    const late = 'sbx_late_stage_canary_0000000000000000000000';
+    const staged = join(ws.dir, '.env.SANDBOX_API_KEY.rekey-staged');
+    const record = { rekey: 'dotenv-staged', run, variable: 'SANDBOX_API_KEY', base: fingerprintOf(ws.seed), version: fingerprintOf(late), value: late, stagedAt: new Date().toISOString() };
+    writeFileSync(staged, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    const blocked = await rekeyIn(ws, ['check']);
+    expect(blocked.code, show(blocked)).toBe(1);
+    const cleaned = await rekeyIn(ws, ['rollback', run]);
+    expect(cleaned.code, show(cleaned)).toBe(0);
+    expect(cleaned.stdout).toContain('cleaning up after an earlier rollback');
+    expect(existsSync(staged)).toBe(false);
+    expect(envValue(ws)).toBe(ws.seed);
+    const check = await rekeyIn(ws, ['check']);
+    expect(check.code, show(check)).toBe(0);
   }, 60_000);
 });
