@@ -4,7 +4,7 @@
  * the old value, the same screen, prompts and answers file) in run mode `incident`:
  *  - `--since` (required) starts the audit window (`{{ run.since }}` in runbook audit steps); a bad or future time is
  *    refused (exit 2) before anything starts;
- *  - `--revoke-first` (DESIGN I2's one exception) revokes and proves the old key dead right after the new key is
+ *  - `--revoke-first` (the one exception to I2, docs/design.md#i2-no-early-revoke) revokes and proves the old key dead right after the new key is
  *    staged, before roll out and verify; the order is journaled, so `rekey resume` keeps it, and `rekey rollback`
  *    refuses such a run once the revoke began;
  *  - the moment the old key is proven dead is printed, emitted as an `old.dead` event and put in the report;

@@ -29,7 +29,7 @@ export interface RunOptions {
   /** Start of the audit window (incident: when the leak began; else the last rotation). */
   readonly since?: Date;
   /**
-   * Incident only (DESIGN I2's one exception): revoke and prove the old key dead right after the new key is minted
+   * Incident only (the one exception to I2, docs/design.md#i2-no-early-revoke): revoke and prove the old key dead right after the new key is minted
    * and staged, before roll out and verify. No effect for overlap none, where the mint already kills the old key.
    * A resumed run takes the order from its journal, never from here.
    */

@@ -257,6 +257,9 @@ function howToRun(runbook: Runbook, code: (s: string) => string): string[] {
   return lines;
 }
 
+/** Where the `docs/` files a runbook's notes cite are found by someone who has only the installed package. */
+export const DOCS_WHERE = 'Paths under `docs/` are files that ship with rekey: `node_modules/rekey/docs/` in a project that installs it.';
+
 function renderMarkdown(runbook: Runbook): string {
   const text = (s: string) => readable(runbook, s, 'md');
   const lines: string[] = [];
@@ -294,7 +297,11 @@ function renderMarkdown(runbook: Runbook): string {
   });
   const back = rollback(runbook);
   if (back !== undefined) part(back, `## ${back.title}`);
-  if (runbook.notes.length > 0) lines.push('## Notes and sources', '', ...runbook.notes.map((note) => `- ${text(note)}`), '');
+  if (runbook.notes.length > 0) {
+    lines.push('## Notes and sources', '', ...runbook.notes.map((note) => `- ${text(note)}`), '');
+    // A reader of this page may not have the repository: say where a `docs/` citation is found once rekey is installed.
+    if (runbook.notes.some((note) => note.includes('docs/'))) lines.push(DOCS_WHERE, '');
+  }
   return `${lines.join('\n')}\n`;
 }
 

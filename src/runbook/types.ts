@@ -1,7 +1,7 @@
 /** Runbooks as typed values: what the engine and the step interpreters read after loading. */
 import { InputError } from '../util/errors.js';
 
-/** What minting a new key does to the old one (see PROVIDERS.md). */
+/** What minting a new key does to the old one (docs/providers.md#overlap). */
 export type Overlap = 'none' | 'until-revoked' | 'expiring';
 
 /** The runbook sections that hold steps, in the order a run meets them. */

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic-file.js';
 
-/** What minting a new key does to the account's other keys (see PROVIDERS.md). */
+/** What minting a new key does to the account's other keys (docs/providers.md#overlap). */
 export type SandboxOverlap = 'none' | 'until-revoked' | 'expiring';
 
 /** The overlaps, for argument parsing. */

@@ -1,6 +1,6 @@
 /**
  * The sandbox's HTTP routes: its own small API (mint, whoami, revoke, activity) and the key-check calls of real
- * providers (Streampixel, Stripe, Discord, GitHub, PayPal), with their status codes and error shapes as PROVIDERS.md
+ * providers (Streampixel, Stripe, Discord, GitHub, PayPal), with their status codes and error shapes as docs/providers.md
  * records them, all answered from one key registry. So a real runbook's `http` steps run unchanged against the
  * sandbox, with only the base URL swapped.
  *
@@ -234,7 +234,7 @@ const revokeSelf: Route = {
   check: false,
   // A second revoke answers 401, which runbooks read as "already gone": revoke stays idempotent. Under overlap
   // `expiring` the revoke is Stripe's "expire now": the key expires, and answers `api_key_expired` from then on, as an
-  // expired Stripe key does (PROVIDERS.md), rather than `invalid_api_key`.
+  // expired Stripe key does (docs/providers.md#stripe), rather than `invalid_api_key`.
   handle(request, context) {
     const presented = present(context, authorization(request.headers, 'Bearer'));
     const ended = presented.state === 'active' && (context.registry.overlap === 'expiring' ? context.registry.expire(presented.record) : context.registry.revoke(presented.record));
@@ -291,7 +291,7 @@ const streampixelUserStats: Route = {
   },
 };
 
-/** Stripe: tell rejections apart by `error.code`, as PROVIDERS.md advises, not by `error.type`. */
+/** Stripe: tell rejections apart by `error.code`, as Stripe advises (docs/providers.md#stripe), not by `error.type`. */
 const stripeBalance: Route = {
   method: 'GET',
   pattern: '/v1/balance',

@@ -35,7 +35,7 @@ function seededModel(): SecretsManagerModel {
   return model;
 }
 
-/** The client as STACK.md gives it for local servers: endpoint, static credentials, no SDK retries. */
+/** The client as it is set up for local servers: endpoint, static credentials, no SDK retries. */
 function clientFor(url: string, accessKeyId: string): SecretsManagerClient {
   return new SecretsManagerClient({ region: REGION, endpoint: url, credentials: { accessKeyId, secretAccessKey: 'test-secret-key' }, maxAttempts: 1 });
 }

@@ -182,7 +182,7 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
     const result = await rekey(['rehearse', '--runbook', 'stripe', '--answers', answers(dir, answersFor('stripe'))], dir);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toContain('set the old one to expire in an hour');
-    // Expired now in the dashboard: Stripe answers api_key_expired for an expired key (PROVIDERS.md), not invalid_api_key.
+    // Expired now in the dashboard: Stripe answers api_key_expired for an expired key (docs/providers.md#stripe), not invalid_api_key.
     expect(result.stdout).toContain('rehearsal: the sandbox expired the old key');
     expect(result.stdout).toMatch(/rejected \(401 · error\.code api_key_expired( after \d attempts)?\) — dead/);
     expect(result.stdout).not.toContain('outage window');

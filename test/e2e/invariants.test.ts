@@ -1,5 +1,5 @@
 /**
- * End-to-end proofs of the safety invariants (DESIGN.md I1–I5) with real processes: the BUILT CLI is spawned as a
+ * End-to-end proofs of the safety invariants (docs/design.md#invariants, I1–I5) with real processes: the BUILT CLI is spawned as a
  * child (`node dist/src/cli/main.js`; build first with `npx tsc -p tsconfig.build.json`) in a fresh folder holding a
  * rekey.yaml and a .env, against the sandbox provider started here, in the test process. Every check reads the
  * real outcome: the .env bytes, the sandbox's own view of its keys, the journal, the audit log and the report.

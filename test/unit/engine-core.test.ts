@@ -1,7 +1,7 @@
 /**
  * The engine's pure parts, in process: the planner (the order of a run is data), the reducer (a journal -> what the
  * run has done) and the failure policy. Journal checking is tested in journal-integrity.test.ts. Expected orders are
- * written out by hand from DESIGN's five phases, not derived from the planner.
+ * written out by hand from the five phases of docs/design.md, not derived from the planner.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /**
  * The runbooks that ship in runbooks/: every one parses and validates, says what it rotates and where its facts come
- * from, and follows PROVIDERS.md (overlap, rotation interval, check calls). Every `http` step of every runbook is
+ * from, and follows docs/providers.md (overlap, rotation interval, check calls). Every `http` step of every runbook is
  * run against the local sandbox speaking that provider's dialect — the success shape with the current key, the
  * rejection shape with a revoked one — and no key (canaries included) ever appears in a detail, a note or an error.
  */
@@ -24,7 +24,7 @@ const DIR = builtInRunbookDir();
 const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
 const ACCOUNT = 'rehearsal';
 
-/** What PROVIDERS.md says of each provider runbook. */
+/** What docs/providers.md says of each provider runbook. */
 const PROVIDERS: Readonly<Record<string, { overlap: string; rotateEvery: string; baseUrl?: string }>> = {
   streampixel: { overlap: 'none', rotateEvery: '90d', baseUrl: 'https://api.streampixel.io/pixelStripeApi' },
   'webhook-url-token': { overlap: 'until-revoked', rotateEvery: '90d' },
@@ -56,7 +56,7 @@ function httpSteps(runbook: Runbook): Array<[string, HttpStep]> {
 }
 
 describe('every runbook in runbooks/', () => {
-  it('ships the provider runbooks of PROVIDERS.md', () => {
+  it('ships the provider runbooks of docs/providers.md', () => {
     for (const name of Object.keys(PROVIDERS)) expect(FILES).toContain(`${name}.yaml`);
   });
 
@@ -72,7 +72,7 @@ describe('every runbook in runbooks/', () => {
     expect(renderRunbook(runbook, 'text')).toContain(runbook.name);
   });
 
-  it.each(Object.entries(PROVIDERS))('%s follows PROVIDERS.md: overlap and recommended rotation interval', (name, facts) => {
+  it.each(Object.entries(PROVIDERS))('%s follows docs/providers.md: overlap and recommended rotation interval', (name, facts) => {
     const runbook = runbooks.get(name)!;
     expect(runbook.overlap).toBe(facts.overlap);
     expect(runbook.rotateEveryMs).toBe(parseDuration(facts.rotateEvery));
@@ -267,11 +267,18 @@ describe('runbook show (text)', () => {
 });
 
 describe('runbook headers cite what they rest on', () => {
-  it.each(['discord-bot', 'stripe', 'paypal'])('%s: the 12-month interval is said to be the project\'s recommendation, since PROVIDERS.md gives none', (name) => {
+  it.each([
+    ['discord-bot', "the billing platform's schedule (rule 3 of https://iptvbp.com/documentation/api-security-best-practices"],
+    ['stripe', "the billing platform's schedule (rule 3 of https://iptvbp.com/documentation/api-security-best-practices"],
+    ['paypal', "the project's own recommendation (no published source"],
+  ])('%s: the 12-month interval names where it comes from, and says the provider publishes none', (name, origin) => {
     const text = readFileSync(join(DIR, `${name}.yaml`), 'utf8');
-    const header = text.slice(0, text.indexOf('\nname:'));
+    const header = text.slice(0, text.indexOf('\nname:')).replace(/\n#\s*/g, ' ');
+    const provider = runbooks.get(name)!.title.split(' ')[0];
     expect(runbooks.get(name)!.rotateEveryMs).toBe(parseDuration('365d'));
-    expect(header.replace(/\n#\s*/g, ' ')).toContain(`PROVIDERS.md gives no interval for ${runbooks.get(name)!.title.split(' ')[0]}: this is the project's own recommendation, from the issue "12 months for Stripe, Discord and PayPal per the billing platform's schedule" (no published source)`);
+    expect(header).toContain(`Recommended rotation: every 12 months, ${origin}`);
+    expect(header).toMatch(new RegExp(`${provider}\\s+publishes no\\s+interval`));
+    expect(header).toContain('docs/providers.md#rotation-intervals');
   });
 });
 
@@ -427,7 +434,7 @@ describe('every http step against the sandbox dialect', () => {
 
   it('Discord: a check sent with a dead token (the pre-run check of the old token, a mistyped paste) is one request, never retried', async () => {
     // rekey runs the verify check with the old token before the run, and with each pasted token before writing it:
-    // PROVIDERS.md warns that many invalid requests get a client banned, so no Discord check may retry.
+    // Discord bans a client after many invalid requests (docs/providers.md#discord-bot-token) get a client banned, so no Discord check may retry.
     const runbook = runbooks.get('discord-bot')!;
     const sandbox = await startSandbox({ overlap: 'none', keyPrefix: runbook.rehearsal.keyPrefix });
     sandboxes.push(sandbox);

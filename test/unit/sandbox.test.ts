@@ -220,7 +220,7 @@ describe('sandbox: whoami and revoke', () => {
     expect(first.status).toBe(204);
     expect(sandbox.isActive(old)).toBe(false);
     expect(sandbox.isActive(current)).toBe(true);
-    // PROVIDERS.md: "Revoked or expired → 401 with error.code such as api_key_expired".
+    // docs/providers.md#stripe: a revoked or expired key gets 401 with an error.code such as api_key_expired.
     const balance = await call(sandbox, 'GET', '/v1/balance', { headers: bearer(old) });
     expect(balance.status).toBe(401);
     expect(balance.json.error).toMatchObject({ type: 'invalid_request_error', code: 'api_key_expired' });
