@@ -301,9 +301,15 @@ describe('I2: no revoke before verify passed; failures before revoke roll back',
     expect(report).toContain('still works');
     expect(audit(ws).map((r) => r['result'])).toContain('rolled-back');
     expect((await rekeyIn(ws, ['audit', 'verify'])).code).toBe(0);
-    // A run that was rolled back cannot be rolled back again.
+    // Rolling back a rolled-back run again only cleans up (defect 4): nothing is minted or discarded a second time,
+    // and the old key stays current and alive.
+    const requests = { ...s.stats.requests };
     const again = await rekeyIn(ws, ['rollback', onlyRun(ws)]);
-    expect(again.code, show(again)).toBe(3);
+    expect(again.code, show(again)).toBe(0);
+    expect(again.stdout).toContain('cleaning up after an earlier rollback');
+    expect(s.stats.requests).toEqual(requests);
+    expect(readFileSync(ws.envFile, 'utf8')).toBe(envText(ws.seed));
+    expect(s.isActive(ws.seed)).toBe(true);
   }, 60_000);
 
   it('a failing rollout hook rolls back: old key current and working, new key discarded', async () => {
