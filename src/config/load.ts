@@ -11,7 +11,7 @@ import { nearest } from '../util/suggest.js';
 import { builtInRunbookDir, loadRunbook, resolveRunbook } from '../runbook/load.js';
 import { refersToSecret } from '../runbook/template.js';
 import type { Config, CredentialConfig, HookConfig, StoreEntry } from './types.js';
-import { readYaml, unknownKeyError, type YamlSource } from './yaml-source.js';
+import { readYaml, unknownKeyError, type YamlSource } from '../util/yaml-source.js';
 
 const DEFAULT_BUDGET_MS = 5 * 60_000;
 
@@ -21,7 +21,7 @@ export { findConfigFile } from './find.js';
 export async function loadConfig(file: string): Promise<Config> {
   const display = relative(process.cwd(), file) || file;
   const source = await readYaml(file, display.startsWith('..') ? file : display);
-  const [{ configSchema }, { validateAt }] = await Promise.all([import('./schema.js'), import('./validate.js')]);
+  const [{ configSchema }, { validateAt }] = await Promise.all([import('./schema.js'), import('../util/validate.js')]);
   if (source.data === null || source.data === undefined) throw new InputError('the file is empty', source.locate([]), 'see `rekey config schema` or the README for an example');
   const raw = validateAt(source, configSchema, source.data, [], 'rekey.yaml');
   const baseDir = dirname(file);

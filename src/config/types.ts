@@ -1,18 +1,12 @@
 /** The configuration as typed values, after loading and validation. */
+import type { HookConfig } from '../runbook/steps/exec.js';
 import type { StoreRef } from '../store/contract.js';
+
+export type { HookConfig };
 
 export interface StoreEntry {
   readonly ref: StoreRef;
   readonly options: Readonly<Record<string, unknown>>;
-}
-
-export interface HookConfig {
-  readonly name: string;
-  readonly argv: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-  readonly stdin: string | undefined;
-  readonly timeoutMs: number;
-  readonly retries: number;
 }
 
 export interface CredentialConfig {
