@@ -50,6 +50,13 @@ module.exports = {
       to: { path: '^src/cli/' },
     },
     {
+      name: 'cli-main-loads-only-the-parser',
+      severity: 'error',
+      comment: 'Start-up: the entry point imports only commander and its output guard; every command, and YAML, zod and the SDKs with it, is imported with import() when that command runs.',
+      from: { path: '^src/cli/main\\.ts$' },
+      to: { dependencyTypesNot: ['dynamic-import', 'type-only'], pathNot: ['^node_modules/commander/', '^src/cli/output-guard\\.ts$'] },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       comment: 'An import that does not resolve would make the rules above silently miss an edge.',

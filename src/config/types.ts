@@ -1,8 +1,18 @@
 /** The configuration as typed values, after loading and validation. */
 import type { HookConfig } from '../runbook/steps/exec.js';
-import type { StoreRef } from '../store/contract.js';
+import type { SecretStoreAdapter, StoreRef } from '../store/contract.js';
 
 export type { HookConfig };
+
+/**
+ * The store kinds and their adapters, as the CLI hands them to the loader (src/cli/stores.ts): the config checks
+ * each store entry's kind and options against them without importing adapters/.
+ */
+export interface StoreCatalog {
+  readonly kinds: readonly string[];
+  /** The adapter of a kind in `kinds` (its options and their types). */
+  adapter(kind: string): Promise<SecretStoreAdapter>;
+}
 
 export interface StoreEntry {
   readonly ref: StoreRef;

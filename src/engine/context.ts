@@ -39,6 +39,11 @@ export interface RunOptions {
    * (they revoked it at the provider, or checked there is none), so minting again is safe.
    */
   readonly mintAgain?: boolean;
+  /**
+   * Opens the stores of a credential. The CLI hands in the store registry's opener, so that the engine imports no
+   * adapter and works with any store the registry knows. The run closes what it returns.
+   */
+  readonly openStores: (credential: CredentialConfig) => Promise<OpenStore[]>;
   /** Write reports here instead of the state folder's reports/. */
   readonly writeReport?: (summary: RunSummary) => string | undefined;
 }
