@@ -24,7 +24,9 @@ module.exports = {
     {
       name: 'runbook-not-to-config',
       severity: 'error',
-      comment: 'Runbooks are read on their own (rekey runbook show, rehearse); the YAML and validation helpers they share with the config loader live in src/util/.',
+      comment:
+        'Runbooks are read on their own (rekey runbook show, rehearse); the YAML and validation helpers they share ' +
+        'with the config loader live in src/util/.',
       from: { path: '^src/runbook/' },
       to: { path: '^src/config/' },
     },
@@ -52,7 +54,9 @@ module.exports = {
     {
       name: 'cli-main-loads-only-the-parser',
       severity: 'error',
-      comment: 'Start-up: the entry point imports only commander and its output guard; every command, and YAML, zod and the SDKs with it, is imported with import() when that command runs.',
+      comment:
+        'Start-up: the entry point imports only commander and its output guard; every command, and YAML, zod and ' +
+        'the SDKs with it, is imported with import() when that command runs.',
       from: { path: '^src/cli/main\\.ts$' },
       to: { dependencyTypesNot: ['dynamic-import', 'type-only'], pathNot: ['^node_modules/commander/', '^src/cli/output-guard\\.ts$'] },
     },

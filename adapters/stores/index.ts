@@ -43,7 +43,9 @@ export interface OpenedStore {
  * closed before the first failure is thrown, so that no client is left running.
  */
 export async function openStores(entries: readonly StoreEntryToOpen[], context: StoreContext): Promise<OpenedStore[]> {
-  const settled = await Promise.allSettled(entries.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, context), ref: entry.ref })));
+  const settled = await Promise.allSettled(
+    entries.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, context), ref: entry.ref })),
+  );
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<OpenedStore>).value);
   await Promise.allSettled(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.store.close?.()] : [])));

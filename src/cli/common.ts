@@ -59,7 +59,12 @@ export async function rotateCredential(args: {
   since?: Date;
   mintAgain?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
-  const [{ executeRun }, { loadRunbook }, { writeReport }, { storeOpener }] = await Promise.all([import('../engine/run.js'), import('../runbook/load.js'), import('../report/report.js'), import('./stores.js')]);
+  const [{ executeRun }, { loadRunbook }, { writeReport }, { storeOpener }] = await Promise.all([
+    import('../engine/run.js'),
+    import('../runbook/load.js'),
+    import('../report/report.js'),
+    import('./stores.js'),
+  ]);
   const runbook = await loadRunbook(args.credential.runbookFile);
   // An answers file that cannot answer every step a person would take is refused (exit 2) before a lock or a journal
   // exists, as `drill` does, instead of failing the run half-way at that step.

@@ -85,7 +85,11 @@ export async function runDrill(args: {
   }
   if (checked !== ExitCode.done) return { code: checked, summary: undefined };
 
-  const [{ executeRun }, { writeReport }, { storeOpener }] = await Promise.all([import('../engine/run.js'), import('../report/report.js'), import('./stores.js')]);
+  const [{ executeRun }, { writeReport }, { storeOpener }] = await Promise.all([
+    import('../engine/run.js'),
+    import('../report/report.js'),
+    import('./stores.js'),
+  ]);
   let summary: RunSummary;
   let code: number = ExitCode.done;
   const { onInterrupt } = await import('./common.js');

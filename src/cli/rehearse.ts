@@ -66,17 +66,25 @@ const ACCOUNT = 'rehearsal';
 async function rehearseRunbook(name: string, input: CommandInput, globals: Globals): Promise<number> {
   const keep = input.options['keep'] === true;
   const json = globals.json === true;
-  const [{ startSandbox }, { loadConfig }, { builtInRunbookDir, loadRunbook, resolveRunbook }, { InputError }, { drillInteraction, runDrill, withBudget }, { ensureAnswerable }, { randomBytes }, { storeCatalog }] =
-    await Promise.all([
-      import('../sandbox/server.js'),
-      import('../config/load.js'),
-      import('../runbook/load.js'),
-      import('../util/errors.js'),
-      import('./drill.js'),
-      import('./answers-check.js'),
-      import('node:crypto'),
-      import('./stores.js'),
-    ]);
+  const [
+    { startSandbox },
+    { loadConfig },
+    { builtInRunbookDir, loadRunbook, resolveRunbook },
+    { InputError },
+    { drillInteraction, runDrill, withBudget },
+    { ensureAnswerable },
+    { randomBytes },
+    { storeCatalog },
+  ] = await Promise.all([
+    import('../sandbox/server.js'),
+    import('../config/load.js'),
+    import('../runbook/load.js'),
+    import('../util/errors.js'),
+    import('./drill.js'),
+    import('./answers-check.js'),
+    import('node:crypto'),
+    import('./stores.js'),
+  ]);
   const runbook = await loadRunbook(resolveRunbook(name, [builtInRunbookDir()], process.cwd()));
   const plan = runbook.rehearsal;
   if (plan.unsupported !== undefined) {

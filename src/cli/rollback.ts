@@ -17,6 +17,17 @@ export default async function rollback(input: CommandInput, globals: Globals): P
   ]);
   const sink = createSink(json);
   const runbook = await loadRunbook(credential.runbookFile);
-  await rollbackRun({ config, credential, runbook, mode: first.mode, sink, interaction: await interactionFor({}, sink, true), resume: run, openStores: storeOpener(config), writeReport: (s) => writeReport(config.stateDir, s) });
+  const interaction = await interactionFor({}, sink, true);
+  await rollbackRun({
+    config,
+    credential,
+    runbook,
+    mode: first.mode,
+    sink,
+    interaction,
+    resume: run,
+    openStores: storeOpener(config),
+    writeReport: (s) => writeReport(config.stateDir, s),
+  });
   return ExitCode.done;
 }
