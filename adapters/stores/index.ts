@@ -1,8 +1,10 @@
 /**
- * The store adapters by kind. Each is imported only when a configuration names it, so that `rekey --help` and
- * `rekey status` never load an SDK. Adding a store: a file in this folder and one line here (see CONTRIBUTING).
+ * The store registry: the adapters by kind, and the one function that opens a credential's stores. Each adapter is
+ * imported only when a configuration names it, so that `rekey --help` and `rekey status` never load an SDK. The CLI
+ * hands this registry to the config loader and the engine, which import nothing from adapters/. Adding a store: a
+ * file in this folder and one line here (see CONTRIBUTING).
  */
-import type { SecretStoreAdapter } from '../../src/store/contract.js';
+import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/store/contract.js';
 
 type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 
@@ -22,4 +24,30 @@ export async function loadStoreAdapter(kind: string): Promise<SecretStoreAdapter
   const load = loaders[kind];
   if (load === undefined) throw new Error(`unknown store kind ${kind}`);
   return (await load()).default;
+}
+
+/** One configured store entry, as the config loader types it. */
+export interface StoreEntryToOpen {
+  readonly ref: StoreRef;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** An open store, with the ref it was configured for. */
+export interface OpenedStore {
+  readonly store: SecretStore;
+  readonly ref: StoreRef;
+}
+
+/**
+ * Open every store of a credential, in the order configured. When one cannot be opened, those already open are
+ * closed before the first failure is thrown, so that no client is left running.
+ */
+export async function openStores(entries: readonly StoreEntryToOpen[], context: StoreContext): Promise<OpenedStore[]> {
+  const settled = await Promise.allSettled(
+    entries.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, context), ref: entry.ref })),
+  );
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<OpenedStore>).value);
+  await Promise.allSettled(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.store.close?.()] : [])));
+  throw failed.reason;
 }

@@ -37,13 +37,16 @@ async function measure(sandbox, { quick, log }) {
   const inFolder = tempFolder('engine-inproc');
   const inConfigFile = writeSandboxConfig(inFolder, sandbox.url, [{ id: 'bench-inproc', account: 'bench-inproc', variable: 'BENCH_INPROC_KEY', key: sandbox.mintKey('bench-inproc') }]);
 
-  const [{ loadConfig }, { loadRunbook }, { executeRun }, { noInteraction }] = await Promise.all([
+  // The store registry is handed to the loader and the engine as the CLI hands it (src/cli/stores.ts).
+  const [{ loadConfig }, { loadRunbook }, { executeRun }, { noInteraction }, { storeCatalog, storeOpener }] = await Promise.all([
     import(distUrl('src/config/load.js')),
     import(distUrl('src/runbook/load.js')),
     import(distUrl('src/engine/run.js')),
     import(distUrl('src/ui/interaction.js')),
+    import(distUrl('src/cli/stores.js')),
   ]);
-  const config = await loadConfig(inConfigFile);
+  const config = await loadConfig(inConfigFile, storeCatalog);
+  const openStores = storeOpener(config);
   const credential = config.credentials.get('bench-inproc');
   const runbook = await loadRunbook(credential.runbookFile);
   const env = childEnv();
@@ -56,7 +59,7 @@ async function measure(sandbox, { quick, log }) {
     const fsyncs = watchFsyncs({ attribute });
     let summary;
     try {
-      summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink: { emit: (e) => events.push(e) } });
+      summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink: { emit: (e) => events.push(e) }, openStores });
     } finally {
       fsyncs.stop();
     }

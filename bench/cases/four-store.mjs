@@ -133,13 +133,16 @@ async function measure({ quick, log, servers }) {
     { mode: 0o600 },
   );
 
-  const [{ loadConfig }, { loadRunbook }, { executeRun }, { noInteraction }] = await Promise.all([
+  // The store registry is handed to the loader and the engine as the CLI hands it (src/cli/stores.ts).
+  const [{ loadConfig }, { loadRunbook }, { executeRun }, { noInteraction }, { storeCatalog, storeOpener }] = await Promise.all([
     import(distUrl('src/config/load.js')),
     import(distUrl('src/runbook/load.js')),
     import(distUrl('src/engine/run.js')),
     import(distUrl('src/ui/interaction.js')),
+    import(distUrl('src/cli/stores.js')),
   ]);
-  const config = await loadConfig(join(folder, 'rekey.yaml'));
+  const config = await loadConfig(join(folder, 'rekey.yaml'), storeCatalog);
+  const openStores = storeOpener(config);
   const credential = config.credentials.get('four-store');
   const runbook = await loadRunbook(credential.runbookFile);
 
@@ -155,7 +158,7 @@ async function measure({ quick, log, servers }) {
     let summary;
     const fsyncs = watchFsyncs();
     try {
-      summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink });
+      summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink, openStores });
     } catch (error) {
       throw new Error(`four-store rotation failed: ${error.message}${error.summary?.timeline ? ` (${error.summary.timeline.filter((t) => t.result === 'failed').map((t) => `${t.step}: ${t.detail}`).join('; ')})` : ''}`);
     } finally {

@@ -19,8 +19,8 @@ export interface Globals {
 
 /** Load the config named by --config or found in the working directory. */
 export async function openConfig(globals: Globals): Promise<Config> {
-  const [{ findConfigFile }, { loadConfigCached }] = await Promise.all([import('../config/find.js'), import('../config/cache.js')]);
-  return loadConfigCached(findConfigFile(globals.config));
+  const { openConfig: open } = await import('./open-config.js');
+  return open(globals);
 }
 
 /** The first record of a run's journal, which names its credential and mode; refused when there is none. */
@@ -60,12 +60,17 @@ export async function rotateCredential(args: {
   mintAgain?: boolean;
   dryRun?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
-  const [{ executeRun }, { loadRunbook }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../runbook/load.js'), import('../report/report.js')]);
+  const [{ executeRun }, { loadRunbook }, { writeReport }, { storeOpener }] = await Promise.all([
+    import('../engine/run.js'),
+    import('../runbook/load.js'),
+    import('../report/report.js'),
+    import('./stores.js'),
+  ]);
   const runbook = await loadRunbook(args.credential.runbookFile);
   // An answers file that cannot answer every step a person would take is refused (exit 2) before a lock or a journal
   // exists, as `drill` does, instead of failing the run half-way at that step.
   if (args.resume === undefined && 'problem' in args.interaction) {
-    const { ensureAnswerable } = await import('./drill.js');
+    const { ensureAnswerable } = await import('./answers-check.js');
     ensureAnswerable(runbook, args.interaction, args.mode === 'rehearsal');
   }
   let summary: RunSummary | undefined;
@@ -79,6 +84,7 @@ export async function rotateCredential(args: {
       mode: args.mode,
       interaction: args.interaction,
       sink,
+      openStores: storeOpener(args.config),
       ...(args.resume === undefined ? {} : { resume: args.resume }),
       ...(args.since === undefined ? {} : { since: args.since }),
       ...(args.mintAgain === true ? { mintAgain: true } : {}),

@@ -4,8 +4,8 @@ import type { CommandInput, Globals } from './common.js';
 
 export default async function configSchema(_input: CommandInput, _globals: Globals): Promise<number> {
   const { configJsonSchema } = await import('../config/schema.js');
-  const { storeKinds, loadStoreAdapter } = await import('../../adapters/stores/index.js');
-  const adapters = await Promise.all(storeKinds.map((kind) => loadStoreAdapter(kind)));
+  const { storeCatalog } = await import('./stores.js');
+  const adapters = await Promise.all(storeCatalog.kinds.map((kind) => storeCatalog.adapter(kind)));
   process.stdout.write(`${JSON.stringify(configJsonSchema(adapters), null, 2)}\n`);
   return ExitCode.done;
 }

@@ -22,11 +22,12 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
   const overlap = input.options['overlap'] === 'none' ? 'none' : 'until-revoked';
   const keep = input.options['keep'] === true;
   const json = globals.json === true;
-  const [{ startSandbox }, { loadConfig }, { createSink }, { noInteraction }] = await Promise.all([
+  const [{ startSandbox }, { loadConfig }, { createSink }, { noInteraction }, { storeCatalog }] = await Promise.all([
     import('../sandbox/server.js'),
     import('../config/load.js'),
     import('../ui/sink.js'),
     import('../ui/interaction.js'),
+    import('./stores.js'),
   ]);
   const folder = mkdtempSync(join(tmpdir(), 'rekey-rehearsal-'));
   const sandbox = await startSandbox({ overlap });
@@ -42,7 +43,7 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
       { mode: 0o600 },
     );
     if (!json) process.stdout.write(`rehearsal in ${folder}${keep ? '' : ' (removed afterwards; keep it with --keep)'}\nsandbox provider at ${sandbox.url} · seeded key ${seed.mask} in .env\n\n`);
-    const config = await loadConfig(configFile);
+    const config = await loadConfig(configFile, storeCatalog);
     const credential = config.credentials.get('sandbox-demo')!;
     const sink = createSink(json);
     const { code, summary } = await rotateCredential({ config, credential, mode: 'rehearsal', sink, interaction: noInteraction(), json });
@@ -65,13 +66,24 @@ const ACCOUNT = 'rehearsal';
 async function rehearseRunbook(name: string, input: CommandInput, globals: Globals): Promise<number> {
   const keep = input.options['keep'] === true;
   const json = globals.json === true;
-  const [{ startSandbox }, { loadConfig }, { builtInRunbookDir, loadRunbook, resolveRunbook }, { InputError }, { drillInteraction, ensureAnswerable, runDrill, withBudget }, { randomBytes }] = await Promise.all([
+  const [
+    { startSandbox },
+    { loadConfig },
+    { builtInRunbookDir, loadRunbook, resolveRunbook },
+    { InputError },
+    { drillInteraction, runDrill, withBudget },
+    { ensureAnswerable },
+    { randomBytes },
+    { storeCatalog },
+  ] = await Promise.all([
     import('../sandbox/server.js'),
     import('../config/load.js'),
     import('../runbook/load.js'),
     import('../util/errors.js'),
     import('./drill.js'),
+    import('./answers-check.js'),
     import('node:crypto'),
+    import('./stores.js'),
   ]);
   const runbook = await loadRunbook(resolveRunbook(name, [builtInRunbookDir()], process.cwd()));
   const plan = runbook.rehearsal;
@@ -100,7 +112,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
         `    policy:\n      budget: 5m\n`,
       { mode: 0o600 },
     );
-    const config = await loadConfig(configFile);
+    const config = await loadConfig(configFile, storeCatalog);
     const credential = withBudget(config.credentials.get(`${runbook.name}-rehearsal`)!, input.options['budget']);
 
     // What the person would do in the provider's dashboard, done by the sandbox (over its HTTP API, as a client would).

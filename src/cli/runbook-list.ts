@@ -6,8 +6,8 @@ import type { CommandInput, Globals } from './common.js';
 export default async function runbookList(_input: CommandInput, globals: Globals): Promise<number> {
   const { builtInRunbookDir, listRunbooks, loadRunbook } = await import('../runbook/load.js');
   const dirs = [builtInRunbookDir()];
-  const [{ findConfigFile }, { loadConfigCached }] = await Promise.all([import('../config/find.js'), import('../config/cache.js')]);
-  if (globals.config !== undefined || existsSync('rekey.yaml')) dirs.unshift(...(await loadConfigCached(findConfigFile(globals.config))).runbookDirs.slice(0, -1));
+  const { openConfig } = await import('./open-config.js');
+  if (globals.config !== undefined || existsSync('rekey.yaml')) dirs.unshift(...(await openConfig(globals)).runbookDirs.slice(0, -1));
   const { formatAge } = await import('../util/duration.js');
   for (const [name, file] of listRunbooks(dirs)) {
     const runbook = await loadRunbook(file);

@@ -1,17 +1,16 @@
 /** `rekey status`: every credential's age against its policy, and its last run (from the journals). */
 // Start-up matters here (a quick command, often run by scripts): this module is imported only when `status` runs,
 // so it imports statically what it needs (one module graph loads faster than a chain of import() calls), and it
-// opens the config as `openConfig` in ./common.js does but without loading common.js and what that needs.
-import { loadConfigCached } from '../config/cache.js';
-import { findConfigFile } from '../config/find.js';
+// opens the config with ./open-config.js, as every command does, without loading common.js and what that needs.
 import { lastRunsOf } from '../engine/history.js';
 import { formatAge, formatClock } from '../util/duration.js';
 import { ExitCode } from '../util/errors.js';
 import { locksOf } from './locks-of.js';
+import { openConfig } from './open-config.js';
 import type { CommandInput, Globals } from './common.js';
 
 export default async function status(_input: CommandInput, globals: Globals): Promise<number> {
-  const config = await loadConfigCached(findConfigFile(globals.config));
+  const config = await openConfig(globals);
   // Each journal is read once (by its ends), newest first, until every credential has its last run and last done run.
   const history = lastRunsOf(config.stateDir, config.credentials.keys());
   const locks = await locksOf(config.stateDir, config.credentials.keys());

@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config, CredentialConfig } from './types.js';
+import type { Config, CredentialConfig, StoreCatalog } from './types.js';
 
 /** An entry not used for this long is removed when another one is written. */
 export const CACHE_MAX_AGE_DAYS = 30;
@@ -113,8 +113,11 @@ function listing(dir: string): string {
 // The compiled loader stands for rekey's version: a new rekey validates afresh.
 const loaderHash = (): string => hashFile(fileURLToPath(new URL('./load.js', import.meta.url)));
 
-/** Load a config through the cache; validates (and refreshes the cache) when anything it depends on changed. */
-export async function loadConfigCached(file: string): Promise<Config> {
+/**
+ * Load a config through the cache; validates (and refreshes the cache) when anything it depends on changed. The
+ * store catalog is asked for only then, so that a warm start loads no part of the store registry.
+ */
+export async function loadConfigCached(file: string, catalog: () => Promise<StoreCatalog>): Promise<Config> {
   const where = cacheFile(file);
   const key = `${hashFile(file)}:${loaderHash()}:${process.cwd()}`;
   try {
@@ -125,7 +128,7 @@ export async function loadConfigCached(file: string): Promise<Config> {
     // No cache yet, or unreadable: validate.
   }
   const { loadConfig } = await import('./load.js');
-  const config = await loadConfig(file);
+  const config = await loadConfig(file, await catalog());
   try {
     const credentials = [...config.credentials.values()];
     const entry: CacheEntry = {

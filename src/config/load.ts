@@ -3,25 +3,24 @@
  * store kinds and their options, runbook names, runbook inputs, secrets in command lines.
  */
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { storeKinds, loadStoreAdapter } from '../../adapters/stores/index.js';
 import { parseRef } from '../store/contract.js';
 import { parseDuration } from '../util/duration.js';
 import { InputError, InputErrors } from '../util/errors.js';
 import { nearest } from '../util/suggest.js';
 import { builtInRunbookDir, loadRunbook, resolveRunbook } from '../runbook/load.js';
 import { refersToSecret } from '../runbook/template.js';
-import type { Config, CredentialConfig, HookConfig, StoreEntry } from './types.js';
-import { readYaml, unknownKeyError, type YamlSource } from './yaml-source.js';
+import type { Config, CredentialConfig, HookConfig, StoreCatalog, StoreEntry } from './types.js';
+import { readYaml, unknownKeyError, type YamlSource } from '../util/yaml-source.js';
 
 const DEFAULT_BUDGET_MS = 5 * 60_000;
 
 export { findConfigFile } from './find.js';
 
-/** Load, validate and type a config file. */
-export async function loadConfig(file: string): Promise<Config> {
+/** Load, validate and type a config file; store entries are checked against the kinds and adapters of `catalog`. */
+export async function loadConfig(file: string, catalog: StoreCatalog): Promise<Config> {
   const display = relative(process.cwd(), file) || file;
   const source = await readYaml(file, display.startsWith('..') ? file : display);
-  const [{ configSchema }, { validateAt }] = await Promise.all([import('./schema.js'), import('./validate.js')]);
+  const [{ configSchema }, { validateAt }] = await Promise.all([import('./schema.js'), import('../util/validate.js')]);
   if (source.data === null || source.data === undefined) throw new InputError('the file is empty', source.locate([]), 'see `rekey config schema` or the README for an example');
   const raw = validateAt(source, configSchema, source.data, [], 'rekey.yaml');
   const baseDir = dirname(file);
@@ -64,7 +63,7 @@ export async function loadConfig(file: string): Promise<Config> {
 
     const stores: StoreEntry[] = [];
     for (const [index, entry] of credential.stores.entries()) {
-      const store = await checkStoreEntry(source, [...at, 'stores', index], entry, errors);
+      const store = await checkStoreEntry(source, catalog, [...at, 'stores', index], entry, errors);
       if (store !== undefined) stores.push(store);
     }
 
@@ -95,7 +94,8 @@ export async function loadConfig(file: string): Promise<Config> {
   return { file: display, baseDir, stateDir, runbookDirs, credentials };
 }
 
-async function checkStoreEntry(source: YamlSource, at: Array<string | number>, entry: Record<string, unknown>, errors: InputError[]): Promise<StoreEntry | undefined> {
+async function checkStoreEntry(source: YamlSource, catalog: StoreCatalog, at: Array<string | number>, entry: Record<string, unknown>, errors: InputError[]): Promise<StoreEntry | undefined> {
+  const storeKinds = catalog.kinds;
   const kinds = Object.keys(entry).filter((key) => storeKinds.includes(key));
   if (kinds.length !== 1) {
     if (kinds.length === 0) {
@@ -118,7 +118,7 @@ async function checkStoreEntry(source: YamlSource, at: Array<string | number>, e
     errors.push(source.error([...at, kind], `${kind} needs a reference such as "path#FIELD"`));
     return undefined;
   }
-  const adapter = await loadStoreAdapter(kind);
+  const adapter = await catalog.adapter(kind);
   const options: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(entry)) {
     if (key === kind) continue;

@@ -1,18 +1,22 @@
 /** The configuration as typed values, after loading and validation. */
-import type { StoreRef } from '../store/contract.js';
+import type { HookConfig } from '../runbook/steps/exec.js';
+import type { SecretStoreAdapter, StoreRef } from '../store/contract.js';
+
+export type { HookConfig };
+
+/**
+ * The store kinds and their adapters, as the CLI hands them to the loader (src/cli/stores.ts): the config checks
+ * each store entry's kind and options against them without importing adapters/.
+ */
+export interface StoreCatalog {
+  readonly kinds: readonly string[];
+  /** The adapter of a kind in `kinds` (its options and their types). */
+  adapter(kind: string): Promise<SecretStoreAdapter>;
+}
 
 export interface StoreEntry {
   readonly ref: StoreRef;
   readonly options: Readonly<Record<string, unknown>>;
-}
-
-export interface HookConfig {
-  readonly name: string;
-  readonly argv: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-  readonly stdin: string | undefined;
-  readonly timeoutMs: number;
-  readonly retries: number;
 }
 
 export interface CredentialConfig {

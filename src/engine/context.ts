@@ -45,6 +45,11 @@ export interface RunOptions {
    * audited or reported, and no temporary file is swept. Enforced by the walker, not by each handler.
    */
   readonly dryRun?: boolean;
+  /**
+   * Opens the stores of a credential. The CLI hands in the store registry's opener, so that the engine imports no
+   * adapter and works with any store the registry knows. The run closes what it returns.
+   */
+  readonly openStores: (credential: CredentialConfig) => Promise<OpenStore[]>;
   /** Write reports here instead of the state folder's reports/. */
   readonly writeReport?: (summary: RunSummary) => string | undefined;
 }

@@ -2,8 +2,10 @@
  * Events the engine emits; the UI renders them live on a terminal, as plain lines, or as NDJSON (--json). The engine
  * owns these types: the UI imports them from here, and nothing in the engine imports the UI.
  */
-import type { LeakRecord } from './summary.js';
 import type { Mode, Phase, RunResult } from './types.js';
+
+/** What the leak search found, as journaled (paths, lines, commit ids; never a value). */
+export type LeakRecord = import('./leak-search.js').LeakSearchResult | { readonly notSearched: string };
 
 export type EngineEvent =
   | { event: 'run.started'; credential: string; run: string; mode: Mode; runbook: string; overlap: string; resumed: boolean; budgetMs: number; stores: string[] }

@@ -19,7 +19,6 @@
  *   I5 idempotent steps — every step can run again; resume never mints a second key without saying so.
  */
 import { hostname } from 'node:os';
-import { loadStoreAdapter } from '../../adapters/stores/index.js';
 import { RefusedError } from '../util/errors.js';
 import { clearStaleFileLock } from '../util/file-lock.js';
 import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
@@ -79,9 +78,7 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
     const removed = options.dryRun === true ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(admit(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
-    stores = await Promise.all(
-      options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
-    );
+    stores = await options.openStores(options.credential);
     ctx.stores = stores;
     await sweepLeftovers(ctx, removed);
     return await body(ctx);

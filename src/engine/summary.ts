@@ -2,7 +2,7 @@
  * What a run produces for the screen, the report and the benchmarks: its summary and its timeline. Plain data; the
  * walker fills it, the report and the UI read it.
  */
-import type { EngineEvent } from './events.js';
+import type { EngineEvent, LeakRecord } from './events.js';
 import type { Mode, Phase, RunResult } from './types.js';
 
 /** One step as it happened, for the timeline and the report. */
@@ -48,8 +48,7 @@ export interface RunSummary {
   report?: string | undefined;
 }
 
-/** What the leak search found, as journaled (paths, lines, commit ids; never a value). */
-export type LeakRecord = import('./leak-search.js').LeakSearchResult | { readonly notSearched: string };
+export type { LeakRecord } from './events.js';
 
 export interface IncidentSummary {
   /** Start of the audit window: when the leak began (ISO). */

@@ -78,7 +78,7 @@ const NO = /^(n|no|false)$/i;
 
 /** Answers from a YAML file, with a terminal (if any) as fallback for steps the file does not answer. */
 export async function answersInteraction(file: string, sink: EventSink, fallback: Interaction, options: InteractionOptions = {}): Promise<AnswersInteraction> {
-  const { parseYaml } = await import('../config/yaml-source.js');
+  const { parseYaml } = await import('../util/yaml-source.js');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -58,7 +58,7 @@ async function stateDirError(config: { readonly file: string; readonly stateDir:
   // The line of `stateDir`, read again from the file: this path is rare, and the loaded config keeps no positions.
   let location: { file: string; line: number; column: number } | undefined;
   try {
-    const { parseYaml } = await import('../config/yaml-source.js');
+    const { parseYaml } = await import('./yaml-source.js');
     const source = await parseYaml(readFileSync(config.file, 'utf8'), config.file);
     const data = source.data as Record<string, unknown> | null;
     if (data !== null && typeof data === 'object' && 'stateDir' in data) location = source.locate(['stateDir']);

@@ -23,6 +23,7 @@ import { createAwsIamAdapter, formatAccessKey, maskKeyId, parseAccessKey, type A
 import { memorySpace } from '../../adapters/stores/memory.js';
 import type { Config, CredentialConfig } from '../../src/config/types.js';
 import { executeRun } from '../../src/engine/run.js';
+import { storeOpener } from '../../src/cli/stores.js';
 import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
 import { StepFailedError, type StepContext } from '../../src/runbook/steps/context.js';
 import type { Runbook, Step, UsesStep } from '../../src/runbook/types.js';
@@ -389,7 +390,7 @@ describe('aws-iam: the whole runbook through the engine', () => {
       return { AccessKey: { UserName: input.UserName, AccessKeyId: id, SecretAccessKey: keys.get(id)!.secret, Status: 'Active', CreateDate: new Date() } };
     });
     const events: EngineEvent[] = [];
-    const summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink: { emit: (e) => events.push(e) } });
+    const summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink: { emit: (e) => events.push(e) }, openStores: storeOpener(config) });
     expect(summary.result).toBe('done');
     const stored = parseAccessKey(new Secret(space.payload('ci/deployer')!))!;
     expect(stored.id).not.toBe(old.id);

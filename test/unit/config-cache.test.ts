@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utim
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lazyStoreCatalog } from '../../src/cli/open-config.js';
 import { CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, cacheDir, loadConfigCached, pruneConfigCache } from '../../src/config/cache.js';
 
 const DAY = 86_400_000;
@@ -55,7 +56,7 @@ describe('config cache pruning', () => {
     const oldWriterTemp = entry(2, 2, '.config-0123456789abcdef01234567.json.4242-0a1b2c3d-a1b2c3d4e5f6.rekey-tmp');
     const youngWriterTemp = entry(0, 0, '.config-0123456789abcdef01234567.json.4242-0a1b2c3d-0f0f0f0f0f0f.rekey-tmp');
     const unrelated = entry(400, 400, 'notes.txt');
-    const config = await loadConfigCached(configFile());
+    const config = await loadConfigCached(configFile(), lazyStoreCatalog);
     expect(config.credentials.has('api')).toBe(true);
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(oldTemp)).toBe(false);
@@ -67,14 +68,14 @@ describe('config cache pruning', () => {
 
   it('the warm path neither rewrites its entry nor prunes', async () => {
     const file = configFile();
-    await loadConfigCached(file);
+    await loadConfigCached(file, lazyStoreCatalog);
     const written = readdirSync(cacheDir()).filter((n) => n.startsWith('config-'));
     expect(written).toHaveLength(1);
     const own = join(cacheDir(), written[0]!);
     utimesSync(own, new Date(Date.now() - DAY), new Date(Date.now() - DAY));
     const before = statSync(own).mtimeMs;
     const stale = entry(CACHE_MAX_AGE_DAYS + 5);
-    const again = await loadConfigCached(file);
+    const again = await loadConfigCached(file, lazyStoreCatalog);
     expect(again.credentials.has('api')).toBe(true);
     expect(statSync(own).mtimeMs).toBe(before);
     expect(existsSync(stale)).toBe(true);

@@ -4,11 +4,20 @@
  * with `new`/`old` in argv). The child's output is kept for the error message, scrubbed, and never streamed.
  */
 import { spawn } from 'node:child_process';
-import type { HookConfig } from '../../config/types.js';
 import { Secret } from '../../secret/secret.js';
 import { redactor } from '../../secret/redactor.js';
 import { render, type TemplateVars } from '../template.js';
 import { StepFailedError, type StepOutcome } from './context.js';
+
+/** A rollout hook of rekey.yaml as loaded: defined here, beside the runner, so that runbooks need nothing of the config. */
+export interface HookConfig {
+  readonly name: string;
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly stdin: string | undefined;
+  readonly timeoutMs: number;
+  readonly retries: number;
+}
 
 /** A command to run: a rollout hook of rekey.yaml, or a runbook's exec step, with the step id it runs as. */
 export interface CommandSpec extends HookConfig {

@@ -3,8 +3,8 @@
  * the offending key named and, for an unknown key, the nearest valid one suggested.
  */
 import type { z } from 'zod';
-import { InputError, InputErrors } from '../util/errors.js';
-import { nearest } from '../util/suggest.js';
+import { InputError, InputErrors } from './errors.js';
+import { nearest } from './suggest.js';
 import { unknownKeyError, type PathSegment, type YamlSource } from './yaml-source.js';
 
 /** Validate `data` (found at `basePath` in `source`) against `schema`; throws InputErrors listing every problem. */

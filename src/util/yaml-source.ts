@@ -3,8 +3,8 @@
  * Shared by the config loader and the runbook loader.
  */
 import { readFileSync } from 'node:fs';
-import { InputError, InputErrors } from '../util/errors.js';
-import { nearest } from '../util/suggest.js';
+import { InputError, InputErrors } from './errors.js';
+import { nearest } from './suggest.js';
 
 type YamlModule = typeof import('yaml');
 type Document = import('yaml').Document.Parsed;

@@ -1,0 +1,36 @@
+/**
+ * The store registry's opener, the one place a credential's stores are opened (the CLI hands it to the engine and
+ * to `rekey check`): stores come back in the configured order, each with its ref, and a kind the registry does not
+ * know fails the whole opening rather than leaving a credential half open.
+ */
+import { describe, expect, it } from 'vitest';
+import { openStores, storeKinds } from '../../adapters/stores/index.js';
+import { storeCatalog } from '../../src/cli/stores.js';
+import { parseRef } from '../../src/store/contract.js';
+
+const context = { baseDir: '/nonexistent', env: {} };
+
+describe('openStores', () => {
+  it('opens every store in the configured order, each with its own ref', async () => {
+    const entries = [
+      { ref: parseRef('memory', 'a/first'), options: { space: 'registry-a' } },
+      { ref: parseRef('memory', 'b/second'), options: { space: 'registry-b' } },
+    ];
+    const stores = await openStores(entries, context);
+    expect(stores.map((s) => s.ref.display)).toEqual(entries.map((e) => e.ref.display));
+    expect(stores.every((s) => typeof s.store.read === 'function')).toBe(true);
+  });
+
+  it('refuses a kind it does not know, naming the kind', async () => {
+    const entries = [
+      { ref: parseRef('memory', 'a/first'), options: {} },
+      { ref: parseRef('no-such-store', 'x'), options: {} },
+    ];
+    await expect(openStores(entries, context)).rejects.toThrow('unknown store kind no-such-store');
+  });
+
+  it('is what the CLI hands the config loader: the same kinds, and each kind its adapter', async () => {
+    expect(storeCatalog.kinds).toEqual(storeKinds);
+    for (const kind of storeCatalog.kinds) expect((await storeCatalog.adapter(kind)).kind).toBe(kind);
+  });
+});
