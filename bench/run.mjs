@@ -102,7 +102,7 @@ function print(all) {
     out.push(...table(r.rows));
     for (const note of r.notes ?? []) out.push(`  · ${note}`);
   }
-  out.push('', 'summary: ' + all.map((r) => `${r.id} ${status(r)}`).join(' · '));
+  out.push('', `summary: ${all.map((r) => `${r.id} ${status(r)}`).join(' · ')}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -110,8 +110,8 @@ function table(rows) {
   const head = ['measure', 'median', 'p90', 'min', 'n', 'target', 'result'];
   const body = rows.map((r) => [r.measure, fmt(r.median), fmt(r.p90), fmt(r.min), String(r.n ?? ''), r.target ?? '', r.pass === undefined ? 'info' : r.pass ? 'PASS' : 'FAIL']);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells) => '  ' + cells.map((c, i) => (i >= 1 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(head), '  ' + widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)];
+  const line = (cells) => `  ${cells.map((c, i) => (i >= 1 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')}`.trimEnd();
+  return [line(head), `  ${widths.map((w) => '─'.repeat(w)).join('  ')}`, ...body.map(line)];
 }
 
 function fmt(x) {

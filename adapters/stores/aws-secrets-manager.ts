@@ -167,7 +167,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
     }
   };
 
-  const valueOf = (operation: string, ref: StoreRef, out: GetSecretValueCommandOutput, run?: RunId): StoredValue => {
+  const storedValueOf = (operation: string, ref: StoreRef, out: GetSecretValueCommandOutput, run?: RunId): StoredValue => {
     if (out.SecretString === undefined) {
       throw new StoreError('invalid', operation, ref.display, 'the secret holds SecretBinary, not SecretString; rekey rotates text secrets only');
     }
@@ -207,7 +207,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
     capabilities: { staging: true, versions: true, compareAndSwap: true },
 
     async read(ref) {
-      return valueOf('read', ref, (await getVersion('read', ref, undefined))!);
+      return storedValueOf('read', ref, (await getVersion('read', ref, undefined))!);
     },
 
     async readStaged(ref, run) {
@@ -218,7 +218,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
         await describe('read staged', ref);
         return undefined;
       }
-      return valueOf('read staged', ref, out, run);
+      return storedValueOf('read staged', ref, out, run);
     },
 
     async readPrevious(ref, run) {
@@ -227,7 +227,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       const previous = labels.holder(AWSPREVIOUS);
       if (previous === undefined) return undefined;
       const out = await getVersion('read previous', ref, previous);
-      return out === undefined ? undefined : valueOf('read previous', ref, out);
+      return out === undefined ? undefined : storedValueOf('read previous', ref, out);
     },
 
     async canStage(ref, run, base) {
@@ -383,7 +383,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
         notes.push(noteOf(error));
       }
       try {
-        const value = valueOf('check', ref, (await getVersion('check', ref, undefined))!);
+        const value = storedValueOf('check', ref, (await getVersion('check', ref, undefined))!);
         // Whether PutSecretValue and UpdateSecretVersionStage are allowed cannot be told without writing.
         return { readable: true, writable, fingerprint: value.value.fingerprint, notes };
       } catch (error) {

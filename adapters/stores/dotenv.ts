@@ -180,7 +180,7 @@ export function lastEntry(doc: DotenvDocument, key: string): DotenvEntry | undef
 // A bare value must mean the same to node's dotenv, python-dotenv, docker compose and `set -a; . ./.env`: no blanks,
 // quotes, `#`, `$`, backslashes, backticks, globs, `~` or shell operators. Generated tokens (hex, base64, base64url,
 // `sk_live_…`, JWTs) fit.
-const SAFE_BARE = /^[A-Za-z0-9_.\/+=:@,%-]*$/;
+const SAFE_BARE = /^[A-Za-z0-9_./+=:@,%-]*$/;
 
 /** Whether `value` can be written in `style` and read back as the same string by every common dotenv reader. */
 export function fitsStyle(style: QuoteStyle, value: string): boolean {

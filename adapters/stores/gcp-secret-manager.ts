@@ -488,7 +488,7 @@ export function openGcpSecretManagerStore(
     });
   };
 
-  const valueOf = (ref: StoreRef, op: string, number: number, payload: string, extra: { createdAt?: Date | undefined; run?: RunId | undefined } = {}): StoredValue => ({
+  const storedValueOf = (ref: StoreRef, op: string, number: number, payload: string, extra: { createdAt?: Date | undefined; run?: RunId | undefined } = {}): StoredValue => ({
     value: new Secret(extractField(ref, op, payload)),
     version: String(number),
     createdAt: extra.createdAt,
@@ -556,7 +556,7 @@ export function openGcpSecretManagerStore(
       const writer = Object.values(secret.annotations)
         .map(parseRecord)
         .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
-      return valueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
+      return storedValueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
     },
 
     async readStaged(ref, run) {
@@ -567,7 +567,7 @@ export function openGcpSecretManagerStore(
       const own = await findOwn(op, ref, name, record);
       if (own === undefined) return undefined;
       const payload = await tryAccess(op, ref, name, own);
-      return payload === undefined ? undefined : valueOf(ref, op, own, payload, { run });
+      return payload === undefined ? undefined : storedValueOf(ref, op, own, payload, { run });
     },
 
     async readPrevious(ref, run) {
@@ -580,7 +580,7 @@ export function openGcpSecretManagerStore(
       if (own === undefined || (await currentNumber(op, ref, name, secret)) !== own) return undefined;
       // Once retired, the old version can no longer be read: the store no longer keeps it.
       const payload = await tryAccess(op, ref, name, record.base);
-      return payload === undefined ? undefined : valueOf(ref, op, record.base, payload);
+      return payload === undefined ? undefined : storedValueOf(ref, op, record.base, payload);
     },
 
     async canStage(ref, run, base) {

@@ -77,7 +77,7 @@ function openMemoryStore(space: MemorySpace): SecretStore {
   };
   const versionOf = (secret: MemorySecret, id: VersionId | undefined): MemoryVersion | undefined =>
     id === undefined ? undefined : secret.versions.find((v) => v.id === id);
-  const valueOf = (ref: StoreRef, operation: string, version: MemoryVersion): StoredValue => ({
+  const storedValueOf = (ref: StoreRef, operation: string, version: MemoryVersion): StoredValue => ({
     value: new Secret(extractField(ref, operation, version.payload)),
     version: version.id,
     createdAt: version.createdAt,
@@ -90,13 +90,13 @@ function openMemoryStore(space: MemorySpace): SecretStore {
 
     async read(ref) {
       const secret = secretAt('read', ref);
-      return valueOf(ref, 'read', versionOf(secret, secret.current)!);
+      return storedValueOf(ref, 'read', versionOf(secret, secret.current)!);
     },
 
     async readStaged(ref, run) {
       const secret = secretAt('read staged', ref);
       const mine = secret.versions.find((v) => v.run === run);
-      return mine === undefined ? undefined : valueOf(ref, 'read staged', mine);
+      return mine === undefined ? undefined : storedValueOf(ref, 'read staged', mine);
     },
 
     async readPrevious(ref, run) {
@@ -104,7 +104,7 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       const current = versionOf(secret, secret.current)!;
       if (current.run !== run) return undefined;
       const previous = versionOf(secret, secret.previous);
-      return previous === undefined ? undefined : valueOf(ref, 'read previous', previous);
+      return previous === undefined ? undefined : storedValueOf(ref, 'read previous', previous);
     },
 
     async canStage(ref, run, base) {

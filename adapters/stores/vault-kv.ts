@@ -235,7 +235,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     return holds(fetched, loc, entry.run, entry.new) ? fetched : undefined;
   };
 
-  const valueOf = (operation: string, ref: StoreRef, loc: Location, fetched: Fetched & { kind: 'ok' }, run: RunId | undefined): StoredValue => {
+  const storedValueOf = (operation: string, ref: StoreRef, loc: Location, fetched: Fetched & { kind: 'ok' }, run: RunId | undefined): StoredValue => {
     const value = fetched.data[loc.field];
     if (value === undefined) throw new SecretNotFoundError(operation, ref.display, `field ${loc.field} is not in the secret`);
     if (typeof value !== 'string') throw new StoreError('invalid', operation, ref.display, `field ${loc.field} is not a string`);
@@ -262,7 +262,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const loc = locate('read', ref);
       const latest = await latestOrThrow('read', ref, loc);
       if (latest.kind === 'gone') throw new SecretNotFoundError('read', ref.display, `the current version ${latest.version} is ${latest.state}`);
-      const value = valueOf('read', ref, loc, latest, undefined);
+      const value = storedValueOf('read', ref, loc, latest, undefined);
       // Name the run that wrote this version, when one of the recorded runs did.
       const writer = entriesOf(latest.custom, loc.field).find((e) => e.base + 1 === latest.version && tag(e.run, value.value.reveal()) === e.new);
       return writer === undefined ? value : { ...value, run: writer.run };
@@ -274,7 +274,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const entry = entryOf(latest.custom, run, loc.field);
       if (entry === undefined) return undefined;
       const own = await ownVersion('read staged', ref, loc, latest, entry);
-      return own === undefined ? undefined : valueOf('read staged', ref, loc, own, run);
+      return own === undefined ? undefined : storedValueOf('read staged', ref, loc, own, run);
     },
 
     async readPrevious(ref, run) {
@@ -285,7 +285,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       if ((await ownVersion('read previous', ref, loc, latest, entry)) === undefined) return undefined;
       const previous = await fetchVersion('read previous', ref, loc, entry.base);
       if (previous.kind !== 'ok' || typeof previous.data[loc.field] !== 'string') return undefined;
-      return valueOf('read previous', ref, loc, previous, undefined);
+      return storedValueOf('read previous', ref, loc, previous, undefined);
     },
 
     async canStage(ref, run, base) {

@@ -123,9 +123,9 @@ async function measure(sandbox, { quick, log }) {
       runMs: describe(wall),
       roundTripsMs: describe(rt),
       roundTripCount: median(runs.map((s) => s[rtKey].length)),
-      overheadMs: describe(runs.map((s, i) => wall[i] - rt[i])),
-      inStepsNotRoundTripMs: describe(runs.map((s, i) => inSteps[i] - rt[i])),
-      betweenStepsMs: describe(runs.map((s, i) => wall[i] - inSteps[i])),
+      overheadMs: describe(runs.map((_s, i) => wall[i] - rt[i])),
+      inStepsNotRoundTripMs: describe(runs.map((_s, i) => inSteps[i] - rt[i])),
+      betweenStepsMs: describe(runs.map((_s, i) => wall[i] - inSteps[i])),
       perStepMs: perStep(runs),
     };
   };

@@ -258,12 +258,17 @@ function floorOf(windows, runCalls, latency) {
   const gaps = {};
   for (const stage of stages) {
     const byStore = {};
-    for (const call of stage.calls) (byStore[call.store] ??= []).push(call);
+    for (const call of stage.calls) {
+      byStore[call.store] ??= [];
+      byStore[call.store].push(call);
+    }
     for (const [store, list] of Object.entries(byStore)) {
       const sorted = [...list].sort((a, b) => a.start - b.start);
       for (let i = 1; i < sorted.length; i++) {
         const gap = sorted[i].start - sorted[i - 1].end;
-        if (gap >= -tolerance) (gaps[store] ??= []).push(Math.max(0, gap));
+        if (gap < -tolerance) continue;
+        gaps[store] ??= [];
+        gaps[store].push(Math.max(0, gap));
       }
     }
     const calls = Object.fromEntries(Object.entries(byStore).map(([store, list]) => [store, { ops: list.map((c) => c.op), depth: depth(list, tolerance) }]));

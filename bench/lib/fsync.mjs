@@ -23,7 +23,8 @@ export function watchFsyncs({ attribute = false } = {}) {
       counter.calls++;
       counter.ms += ms;
       if (source !== undefined) {
-        const entry = (counter.bySource[source] ??= { calls: 0, ms: 0 });
+        counter.bySource[source] ??= { calls: 0, ms: 0 };
+        const entry = counter.bySource[source];
         entry.calls++;
         entry.ms += ms;
       }

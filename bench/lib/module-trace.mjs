@@ -12,8 +12,8 @@ const out = process.env['BENCH_MODULE_TRACE'];
 if (out !== undefined && out !== '') {
   register('./module-trace-hooks.mjs', import.meta.url);
   const load = Module._load;
-  Module._load = function traced(request, parent, isMain) {
-    const result = load.apply(this, arguments);
+  Module._load = function traced(request, parent, isMain, ...rest) {
+    const result = load.call(this, request, parent, isMain, ...rest);
     if (!request.startsWith('node:') && !Module.builtinModules.includes(request)) {
       try {
         appendFileSync(out, `commonjs ${pathToFileURL(Module._resolveFilename(request, parent, isMain)).href}\n`);

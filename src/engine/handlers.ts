@@ -22,7 +22,7 @@ export interface StepResult {
   readonly data?: Record<string, unknown> | undefined;
 }
 
-export type Handler = (ctx: RunContext, step: PlannedStep) => Promise<StepResult | void>;
+export type Handler = (ctx: RunContext, step: PlannedStep) => Promise<StepResult | undefined>;
 
 /** Stores, staged side by side, where some writes failed: the error of the first, and where the value did land. */
 export class StageFailedError extends RotationFailedError {

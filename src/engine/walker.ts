@@ -47,7 +47,7 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   ctx.emit({ event: 'step.started', phase: step.phase, step: step.id, name: step.name, human: step.human });
   const t0 = performance.now();
   const waited0 = ctx.waitedMs;
-  let result: StepResult | void;
+  let result: StepResult | undefined;
   try {
     result = await handlers[step.kind](ctx, step);
   } catch (error) {

@@ -226,7 +226,9 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
               : `variables are ${TEMPLATE_VARIABLES.join(', ')}, inputs.NAME`;
         errors.push(source.error(valuePath, `${describePath(valuePath)}: unknown template variable {{ ${bad} }}`, hint));
       }
-    } else if (Array.isArray(value)) value.forEach((v, i) => checkTemplates(v, [...valuePath, i]));
+    } else if (Array.isArray(value)) value.forEach((v, i) => {
+      checkTemplates(v, [...valuePath, i]);
+    });
     else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) checkTemplates(v, [...valuePath, k]);
   };
   checkTemplates(data[kind], [...path, kind]);

@@ -247,7 +247,7 @@ function readLine(out: NodeJS.WriteStream, prompt: string, hidden: boolean, stat
     stdin.setRawMode?.(true);
     stdin.setEncoding('utf8');
     let value = '';
-    let escape = false;
+    let inEscape = false;
     // Cursor control (see style.ts): kept with NO_COLOR, which is about colour only; none at all with TERM=dumb.
     const cursor = cursorControl(out);
     const live = status !== undefined && cursor;
@@ -291,12 +291,12 @@ function readLine(out: NodeJS.WriteStream, prompt: string, hidden: boolean, stat
     const onData = (chunk: string | Buffer) => {
       for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
         // Arrow keys and other escape sequences (ESC [ … final byte) are ignored, not typed.
-        if (escape) {
-          if (/[A-Za-z~]/.test(ch)) escape = false;
+        if (inEscape) {
+          if (/[A-Za-z~]/.test(ch)) inEscape = false;
           continue;
         }
         if (ch === '\x1b') {
-          escape = true;
+          inEscape = true;
           continue;
         }
         if (ch === '\r' || ch === '\n') return finish(value);

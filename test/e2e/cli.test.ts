@@ -357,6 +357,7 @@ describe('output modes', () => {
   const hasScript = existsSync('/usr/bin/script') && process.platform === 'linux';
   it.skipIf(!hasScript)('on a terminal: colour by default, none with NO_COLOR=1', async () => {
     const s = await sandbox();
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
     const sgr = /\x1b\[[0-9;]*m/;
     const onTty = async (noColor: boolean) => {
       const ws = workspace({ sandbox: s });

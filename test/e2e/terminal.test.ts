@@ -13,6 +13,7 @@ import { CLI, envText, removeWorkspaces, workspace } from './helpers.js';
 
 const hasScript = existsSync('/usr/bin/script') && process.platform === 'linux';
 const ESC = '\x1b';
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
 const SGR = /\x1b\[[0-9;]*m/;
 
 const sandboxes: Sandbox[] = [];

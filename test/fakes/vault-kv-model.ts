@@ -511,6 +511,7 @@ function validateCustomMetadata(custom: Record<string, string>): string[] {
     if (keyBytes === 0 || keyBytes > CUSTOM_METADATA_MAX_KEY_BYTES) problems.push(`custom_metadata validation failed: length of key "${key}" is ${keyBytes} but must be 0 < len(key) <= ${CUSTOM_METADATA_MAX_KEY_BYTES}`);
     if (valueBytes === 0 || valueBytes > CUSTOM_METADATA_MAX_VALUE_BYTES) problems.push(`custom_metadata validation failed: length of value for key "${key}" is ${valueBytes} but must be 0 < len(value) <= ${CUSTOM_METADATA_MAX_VALUE_BYTES}`);
     // eslint-disable-next-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: Vault refuses control characters in custom metadata; this finds them.
     if (/[\x00-\x1f\x7f]/.test(key) || /[\x00-\x1f\x7f]/.test(value)) problems.push(`custom_metadata validation failed: key "${key}" or its value contains unprintable characters`);
   }
   return problems;

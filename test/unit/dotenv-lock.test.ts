@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockFileOf, openDotenvStore, type DotenvHooks } from '../../adapters/stores/dotenv.js';
 import { Secret } from '../../src/secret/secret.js';
 import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { StoreConflictError, StoreError } from '../../src/store/errors.js';
+import { StoreConflictError, type StoreError } from '../../src/store/errors.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const RUN_A = '20261124T024512Z-aaaaaa';

@@ -127,7 +127,9 @@ describe('short locks: never two works at once (defect 2)', () => {
     expect(room.entered).toEqual(['A', 'B']);
     // B still holds: a third waiter must not get in while it does.
     let third = false;
-    await expect(withFileLock(lockPath(), async () => void (third = true), { waitMs: 100, staleMs: 1_000 })).rejects.toBeInstanceOf(FileLockBusyError);
+    await expect(withFileLock(lockPath(), async () => {
+      third = true;
+    }, { waitMs: 100, staleMs: 1_000 })).rejects.toBeInstanceOf(FileLockBusyError);
     expect(third).toBe(false);
     b!.letGo();
     await b!.done;

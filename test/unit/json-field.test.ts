@@ -102,6 +102,7 @@ describe('JSON field edits change only the bytes of the one value (defect 11)', 
     expect(out.startsWith('{"a": 1.50, "API_KEY": ')).toBe(true);
     expect(out.endsWith(', "b": 12345678901234567890}')).toBe(true);
     // Nothing raw that a strict or a JavaScript-embedding reader could trip on.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test asserts that no raw control character reached the file.
     expect(/[\u0000-\u001f\u2028\u2029]/.test(raw)).toBe(false);
     expect(/[\ud800-\udfff]/.test(raw)).toBe(false);
     expect(raw).toContain('\\u2028');

@@ -98,10 +98,10 @@ describe('redactor: hex, URL-encoding and JSON escapes (defect 12)', () => {
     const r = redactorOf(AWKWARD);
     const json = JSON.stringify(AWKWARD).slice(1, -1);
     const slashes = json.replace(/\//g, '\\/');
-    const escape = (upper: boolean) => (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')[upper ? 'toUpperCase' : 'toLowerCase']()}`;
+    const escapeAs = (upper: boolean) => (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')[upper ? 'toUpperCase' : 'toLowerCase']()}`;
     // As Python's json.dumps (ensure_ascii) and Java serialisers write non-ASCII: lower- and upper-case hex digits.
-    const ascii = json.replace(/[\u007f-\uffff]/g, escape(false));
-    const asciiUpper = json.replace(/[\u007f-\uffff]/g, escape(true));
+    const ascii = json.replace(/[\u007f-\uffff]/g, escapeAs(false));
+    const asciiUpper = json.replace(/[\u007f-\uffff]/g, escapeAs(true));
     expect(ascii).not.toBe(json);
     for (const encoded of [json, slashes, ascii, asciiUpper]) scrubbed(r, `{"key":"${encoded}"}`, encoded);
   });

@@ -38,6 +38,7 @@ interface Answer {
   status: number;
   contentType: string | null;
   text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a reply body is arbitrary JSON; the assertions on it check its shape.
   json: any;
   headers: Headers;
 }
@@ -191,7 +192,7 @@ describe('sandbox: overlap expiring', () => {
 describe('sandbox: whoami and revoke', () => {
   it('rejects an unknown or a missing key with invalid_api_key', async () => {
     const sandbox = await start();
-    for (const headers of [bearer('sbx_' + '0'.repeat(40)), {}, { authorization: 'Basic abc' }]) {
+    for (const headers of [bearer(`sbx_${'0'.repeat(40)}`), {}, { authorization: 'Basic abc' }]) {
       const answer = await call(sandbox, 'GET', '/v1/whoami', { headers });
       expect(answer.status).toBe(401);
       expect(answer.json).toEqual(invalidKey);
@@ -368,7 +369,7 @@ describe('sandbox: activity', () => {
       headers: bearer(second.key),
     });
     expect(answer.status).toBe(200);
-    expect(answer.json.events.map((e: any) => [e.action, e.keyId, e.route, e.status])).toEqual([
+    expect(answer.json.events.map((e: { action: string; keyId: string; route: string; status: number }) => [e.action, e.keyId, e.route, e.status])).toEqual([
       ['whoami', first.id, '/v1/whoami', 200],
       ['mint', second.id, '/v1/accounts/:account/keys', 201],
       ['revoke', first.id, '/v1/keys/self', 204],
@@ -457,7 +458,7 @@ describe('sandbox: keys and mints a test can count (issue 8, defect 1)', () => {
     expect(keys[1]!.matches(minted.key)).toBe(true);
     expect(sandbox.keyOf(minted.key)?.id).toBe(minted.id);
     expect(sandbox.keyOf(other)?.account).toBe('globex');
-    expect(sandbox.keyOf('sbx_' + '0'.repeat(40))).toBeUndefined();
+    expect(sandbox.keyOf(`sbx_${'0'.repeat(40)}`)).toBeUndefined();
     expect(sandbox.keys('nobody')).toEqual([]);
     // The listing is a view of hashes: no value of any key is in it.
     expect(JSON.stringify(keys)).not.toContain(seed);
@@ -639,7 +640,7 @@ describe('sandbox: HTTP hygiene', () => {
     const mintAnswer = seen.at(-1)!;
     const basic = (key: string) => `Basic ${Buffer.from(`acme:${key}`).toString('base64')}`;
     const ua = { 'user-agent': 'DiscordBot (x, 1)' };
-    for (const key of [...keys, 'sbx_' + 'f'.repeat(40)]) {
+    for (const key of [...keys, `sbx_${'f'.repeat(40)}`]) {
       await whoami(sandbox, key);
       await call(sandbox, 'GET', `/pixelStripeApi/projects/userStats/p?userId=acme&apikey=${key}`);
       await call(sandbox, 'GET', `/pixelStripeApi/projects/userStats/p?userId=nobody&apikey=${key}`);
