@@ -39,7 +39,7 @@ export async function loadConfig(file: string): Promise<Config> {
       errors.push(source.error([...at, 'runbook'], e.message, e.hint));
       continue;
     }
-    let runbook;
+    let runbook: Awaited<ReturnType<typeof loadRunbook>>;
     try {
       runbook = await loadRunbook(runbookFile);
     } catch (error) {

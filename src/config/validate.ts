@@ -3,7 +3,7 @@
  * the offending key named and, for an unknown key, the nearest valid one suggested.
  */
 import type { z } from 'zod';
-import { InputError, InputErrors } from '../util/errors.js';
+import { type InputError, InputErrors } from '../util/errors.js';
 import { nearest } from '../util/suggest.js';
 import { unknownKeyError, type PathSegment, type YamlSource } from './yaml-source.js';
 

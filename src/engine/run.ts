@@ -174,7 +174,7 @@ async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
   const { stateDir } = ctx.o.config;
   for (const run of listRuns(stateDir)) {
     if (run === ctx.run) continue;
-    let records;
+    let records: ReturnType<typeof readJournal>;
     try {
       records = readJournal(stateDir, run);
     } catch {
