@@ -24,6 +24,7 @@ import { transpileFakes } from '../bench/lib/fakes.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
+/** @returns {never} */
 function fail(message) {
   process.stderr.write(`kill-loop: ${message}\n`);
   process.exit(2);
@@ -45,7 +46,7 @@ try {
     allowPositionals: false,
   }));
 } catch (error) {
-  fail(error.message);
+  fail(/** @type {Error} */ (error).message);
 }
 const whole = (name, text, fallback, min = 0) => {
   if (text === undefined) return fallback;

@@ -5,9 +5,11 @@
  * inside a CommonJS package does not pass through ESM hooks on Node 20. For information only: never timed.
  */
 import { appendFileSync } from 'node:fs';
-import Module, { register } from 'node:module';
+import NodeModule, { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
+// Module._load and Module._resolveFilename are Node's internal CommonJS loader, absent from its type definitions.
+const Module = /** @type {any} */ (NodeModule);
 const out = process.env['BENCH_MODULE_TRACE'];
 if (out !== undefined && out !== '') {
   register('./module-trace-hooks.mjs', import.meta.url);
