@@ -85,7 +85,10 @@ const { start: startAws } = await import(fake('aws-secrets-manager-server'));
 const { startVaultServer } = await import(fake('vault-kv-server'));
 const { startSandbox } = await import(pathToFileURL(join(root, 'dist', 'src', 'sandbox', 'server.js')).href);
 
-process.stdout.write(`random-kill loop: seed ${seed}, ${values['plain-mint'] ? 'mints without Idempotency-Key, ' : ''}${only === undefined ? `${rounds} rounds or more until ${minKills} kills` : `rounds ${only.join(', ')}`}, ${concurrency} at a time\n`);
+process.stdout.write(
+  `random-kill loop: seed ${seed}, ${values['plain-mint'] ? 'mints without Idempotency-Key, ' : ''}` +
+    `${only === undefined ? `${rounds} rounds or more until ${minKills} kills` : `rounds ${only.join(', ')}`}, ${concurrency} at a time\n`,
+);
 let played = 0;
 let kills = 0;
 const summary = await harness.runKillLoop(

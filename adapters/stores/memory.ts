@@ -118,10 +118,21 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       if (secret.versions.some((v) => v.run === run)) return;
       if (secret.pending !== undefined) {
         const holder = versionOf(secret, secret.pending)?.run;
-        throw new CannotStageError('staged-by-another', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first', holder === undefined ? {} : { run: holder });
+        throw new CannotStageError(
+          'staged-by-another',
+          ref.display,
+          `version ${secret.pending} is already pending from another run`,
+          'finish or roll back that run first',
+          holder === undefined ? {} : { run: holder },
+        );
       }
       if (secret.current !== base) {
-        throw new CannotStageError('base-moved', ref.display, `current version is ${secret.current}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
+        throw new CannotStageError(
+          'base-moved',
+          ref.display,
+          `current version is ${secret.current}, expected ${base}`,
+          'someone else changed the secret since this run read it; start a new run',
+        );
       }
     },
 
@@ -130,7 +141,12 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       const mine = secret.versions.find((v) => v.run === run);
       if (mine !== undefined) return mine.id;
       if (secret.pending !== undefined) {
-        throw new StoreConflictError('stage', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first');
+        throw new StoreConflictError(
+          'stage',
+          ref.display,
+          `version ${secret.pending} is already pending from another run`,
+          'finish or roll back that run first',
+        );
       }
       if (secret.current !== base) throw new StoreConflictError('stage', ref.display, `current version is ${secret.current}, expected ${base}`);
       const current = versionOf(secret, secret.current)!;

@@ -97,13 +97,20 @@ export class TextSink implements EventSink {
       case 'step.done': {
         this.stopTicker();
         const mark = event.skipped ? s.dim('↷') : s.green('✓');
-        const took = event.skipped ? '' : event.human ? `${s.cyan(`you ${formatDuration(event.waitMs)}`)} ${s.dim(`· rekey ${formatSeconds(event.ms - event.waitMs)}`)}` : s.dim(formatSeconds(event.ms));
+        const took = event.skipped
+          ? ''
+          : event.human
+            ? `${s.cyan(`you ${formatDuration(event.waitMs)}`)} ${s.dim(`· rekey ${formatSeconds(event.ms - event.waitMs)}`)}`
+            : s.dim(formatSeconds(event.ms));
         this.line(`   ${mark} ${event.name}  ${took}${event.detail ? `  ${s.dim(event.detail)}` : ''}`);
         break;
       }
       case 'step.failed':
         this.stopTicker();
-        this.line(`   ${s.red('✗')} ${event.name}  ${s.dim(formatSeconds(event.ms))}\n     ${s.red(event.error)}${event.hint ? `\n     ${s.dim(`hint: ${event.hint}`)}` : ''}`);
+        this.line(
+          `   ${s.red('✗')} ${event.name}  ${s.dim(formatSeconds(event.ms))}\n     ` +
+            `${s.red(event.error)}${event.hint ? `\n     ${s.dim(`hint: ${event.hint}`)}` : ''}`,
+        );
         break;
       case 'note':
         this.stopTicker();

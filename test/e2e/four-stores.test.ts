@@ -86,9 +86,16 @@ async function world(): Promise<World> {
 }
 
 /** Run the built CLI without blocking: the fake servers answer from this same process. */
-function rekey(w: World, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function rekey(
+  w: World,
+  args: string[],
+  extra: NodeJS.ProcessEnv = {},
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--config', join(w.dir, 'rekey.yaml')], { env: { ...w.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args, '--config', join(w.dir, 'rekey.yaml')], {
+      env: { ...w.env, ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -140,7 +147,10 @@ describe('a credential in AWS, GCP, Vault and .env at once', () => {
     const probe = current;
     expect((await rekey(probe, ['rotate', 'web-key'])).status).toBe(0);
     const runs = readdirSync(join(probe.dir, '.rekey', 'runs'));
-    const records = readFileSync(join(probe.dir, '.rekey', 'runs', runs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string; step?: string });
+    const records = readFileSync(join(probe.dir, '.rekey', 'runs', runs[0]!), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; type: string; step?: string });
     const firstPromoted = records.find((r) => r.type === 'step.done' && r.step?.startsWith('promote:'))!;
     const promotedAfter = records.filter((r) => r.type === 'step.done' && r.step?.startsWith('promote:')).at(-1)!;
     expect(firstPromoted.seq).toBeLessThan(promotedAfter.seq);
