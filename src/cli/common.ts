@@ -36,7 +36,11 @@ export function credentialOf(config: Config, id: string): CredentialConfig {
   const credential = config.credentials.get(id);
   if (credential !== undefined) return credential;
   const suggestion = nearest(id, config.credentials.keys());
-  throw new InputError(`no credential "${id}" in ${config.file}`, undefined, suggestion !== undefined ? `did you mean "${suggestion}"?` : `credentials: ${[...config.credentials.keys()].join(', ') || '(none)'}`);
+  throw new InputError(
+    `no credential "${id}" in ${config.file}`,
+    undefined,
+    suggestion !== undefined ? `did you mean "${suggestion}"?` : `credentials: ${[...config.credentials.keys()].join(', ') || '(none)'}`,
+  );
 }
 
 /** The interaction for a command: answers file first, then the terminal, else nobody. */
@@ -59,7 +63,11 @@ export async function rotateCredential(args: {
   since?: Date;
   mintAgain?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
-  const [{ executeRun }, { loadRunbook }, { writeReport }] = await Promise.all([import('../engine/run.js'), import('../runbook/load.js'), import('../report/report.js')]);
+  const [{ executeRun }, { loadRunbook }, { writeReport }] = await Promise.all([
+    import('../engine/run.js'),
+    import('../runbook/load.js'),
+    import('../report/report.js'),
+  ]);
   const runbook = await loadRunbook(args.credential.runbookFile);
   // An answers file that cannot answer every step a person would take is refused (exit 2) before a lock or a journal
   // exists, as `drill` does, instead of failing the run half-way at that step.

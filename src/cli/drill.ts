@@ -37,7 +37,11 @@ export function withBudget(credential: CredentialConfig, budget: unknown): Crede
 }
 
 /** The sink and the interaction of a drill: answers file first, then the terminal, with the live clock on prompts. */
-export async function drillInteraction(args: { answers: unknown; json: boolean; rehearsal?: RehearsalActor }): Promise<{ sink: EventSink; interaction: Interaction }> {
+export async function drillInteraction(args: {
+  answers: unknown;
+  json: boolean;
+  rehearsal?: RehearsalActor;
+}): Promise<{ sink: EventSink; interaction: Interaction }> {
   const [{ createSink, TextSink }, { answersInteraction, terminalInteraction }] = await Promise.all([import('../ui/sink.js'), import('../ui/interaction.js')]);
   const sink = createSink(args.json);
   const status = sink instanceof TextSink && sink.live ? () => sink.status() : undefined;
@@ -67,26 +71,38 @@ export function ensureAnswerable(runbook: Runbook, interaction: Interaction, reh
   const needed = personSteps(runbook);
   if (needed.length === 0) return;
   const example = needed
-    .map(({ step, kind }) => (kind === 'secret' ? `  ${step.id}: ${rehearsal ? 'yes                 # the sandbox mints the key' : '{ env: NEW_KEY }    # the pasted key, from the environment'}` : `  ${step.id}: yes`))
+    .map(({ step, kind }) =>
+      kind === 'secret'
+        ? `  ${step.id}: ${rehearsal ? 'yes                 # the sandbox mints the key' : '{ env: NEW_KEY }    # the pasted key, from the environment'}`
+        : `  ${step.id}: yes`,
+    )
     .filter((line, i, all) => all.indexOf(line) === i)
     .join('\n');
   if (!interaction.canAsk) {
-    throw new InputError(`runbook ${runbook.name} has ${needed.length} step${needed.length === 1 ? '' : 's'} for a person, and there is no terminal to ask`, undefined, `run it in a terminal, or pass --answers <file> with:\n${example}`);
+    throw new InputError(
+      `runbook ${runbook.name} has ${needed.length} step${needed.length === 1 ? '' : 's'} for a person, and there is no terminal to ask`,
+      undefined,
+      `run it in a terminal, or pass --answers <file> with:\n${example}`,
+    );
   }
   const answers = interaction as Interaction & { problem?: (id: string, kind: 'secret' | 'confirm') => string | undefined; file?: string };
   // A value shown to the person, to paste into a dashboard (webhook-url-token), needs a screen: an answers file can
   // say "done" but cannot read it, and the dashboard would never get it. A rehearsal has no dashboard to paste into.
-  const reveal = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].find((step) => step.kind === 'prompt' && step.reveal !== undefined);
+  const reveal = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].find(
+    (step) => step.kind === 'prompt' && step.reveal !== undefined,
+  );
   if (reveal !== undefined && !rehearsal && answers.problem !== undefined && process.stdin.isTTY !== true) {
     throw new InputError(
-      `runbook ${runbook.name} shows you the new value once (step ${reveal.id}: ${reveal.name}), to paste into ${runbook.title}'s dashboard, and there is no terminal to show it on`,
+      `runbook ${runbook.name} shows you the new value once (step ${reveal.id}: ${reveal.name}), to paste into ${runbook.title}'s dashboard, and ` +
+        `there is no terminal to show it on`,
       undefined,
       'run it in a terminal (the answers file may still answer the other steps); rekey never writes the value anywhere else',
     );
   }
   if (answers.problem === undefined) return;
   const problems = needed.map(({ step, kind }) => answers.problem!(step.id, kind)).filter((p): p is string => p !== undefined);
-  if (problems.length > 0) throw new InputError(`${answers.file}: ${problems.join('; ')}`, undefined, `an answers file for runbook ${runbook.name}:\n${example}`);
+  if (problems.length > 0)
+    throw new InputError(`${answers.file}: ${problems.join('; ')}`, undefined, `an answers file for runbook ${runbook.name}:\n${example}`);
 }
 
 /** Check the stores, run the rotation, and draw the end of the drill. Shared by `drill` and `rehearse --runbook`. */
@@ -119,7 +135,10 @@ export async function runDrill(args: {
     if (checked === ExitCode.done) {
       const unknown = notes.filter((e) => e.event === 'note' && e.message.includes('write not checkable')).length;
       const n = credential.stores.length;
-      process.stdout.write(`checks: ${n} store${n === 1 ? '' : 's'} readable${unknown === n ? '' : ' and writable'}${unknown > 0 && unknown < n ? ` (${unknown} cannot tell writable without writing)` : ''}  ${formatSeconds(performance.now() - started)}\n\n`);
+      process.stdout.write(
+        `checks: ${n} store${n === 1 ? '' : 's'} readable${unknown === n ? '' : ' and writable'}` +
+          `${unknown > 0 && unknown < n ? ` (${unknown} cannot tell writable without writing)` : ''}  ${formatSeconds(performance.now() - started)}\n\n`,
+      );
     } else {
       for (const event of notes) sink.emit(event);
     }

@@ -8,9 +8,23 @@ export default async function rollback(input: CommandInput, globals: Globals): P
   const first = await runStart(config, run);
   const credential = credentialOf(config, first.credential);
   const json = globals.json === true;
-  const [{ createSink }, { loadRunbook }, { rollbackRun }, { writeReport }] = await Promise.all([import('../ui/sink.js'), import('../runbook/load.js'), import('../engine/run.js'), import('../report/report.js')]);
+  const [{ createSink }, { loadRunbook }, { rollbackRun }, { writeReport }] = await Promise.all([
+    import('../ui/sink.js'),
+    import('../runbook/load.js'),
+    import('../engine/run.js'),
+    import('../report/report.js'),
+  ]);
   const sink = createSink(json);
   const runbook = await loadRunbook(credential.runbookFile);
-  await rollbackRun({ config, credential, runbook, mode: first.mode, sink, interaction: await interactionFor({}, sink, true), resume: run, writeReport: (s) => writeReport(config.stateDir, s) });
+  await rollbackRun({
+    config,
+    credential,
+    runbook,
+    mode: first.mode,
+    sink,
+    interaction: await interactionFor({}, sink, true),
+    resume: run,
+    writeReport: (s) => writeReport(config.stateDir, s),
+  });
   return ExitCode.done;
 }

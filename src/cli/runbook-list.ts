@@ -7,11 +7,15 @@ export default async function runbookList(_input: CommandInput, globals: Globals
   const { builtInRunbookDir, listRunbooks, loadRunbook } = await import('../runbook/load.js');
   const dirs = [builtInRunbookDir()];
   const [{ findConfigFile }, { loadConfigCached }] = await Promise.all([import('../config/find.js'), import('../config/cache.js')]);
-  if (globals.config !== undefined || existsSync('rekey.yaml')) dirs.unshift(...(await loadConfigCached(findConfigFile(globals.config))).runbookDirs.slice(0, -1));
+  if (globals.config !== undefined || existsSync('rekey.yaml'))
+    dirs.unshift(...(await loadConfigCached(findConfigFile(globals.config))).runbookDirs.slice(0, -1));
   const { formatAge } = await import('../util/duration.js');
   for (const [name, file] of listRunbooks(dirs)) {
     const runbook = await loadRunbook(file);
-    if (globals.json === true) process.stdout.write(`${JSON.stringify({ event: 'runbook', name, title: runbook.title, overlap: runbook.overlap, rotateEvery: formatAge(runbook.rotateEveryMs), file })}\n`);
+    if (globals.json === true)
+      process.stdout.write(
+        `${JSON.stringify({ event: 'runbook', name, title: runbook.title, overlap: runbook.overlap, rotateEvery: formatAge(runbook.rotateEveryMs), file })}\n`,
+      );
     else process.stdout.write(`${name.padEnd(22)} ${runbook.overlap.padEnd(14)} every ${formatAge(runbook.rotateEveryMs).padEnd(5)} ${runbook.title}\n`);
   }
   return ExitCode.done;

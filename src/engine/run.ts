@@ -76,7 +76,10 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
     const removed = [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(resumable(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await Promise.all(
-      options.credential.stores.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }), ref: entry.ref })),
+      options.credential.stores.map(async (entry) => ({
+        store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, { baseDir: options.config.baseDir, env: process.env }),
+        ref: entry.ref,
+      })),
     );
     ctx.stores = stores;
     await sweepLeftovers(ctx, removed);
@@ -94,14 +97,18 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
  */
 async function sweepLeftovers(ctx: RunContext, removed: string[]): Promise<void> {
   for (const { store, ref } of ctx.stores) removed.push(...((await store.sweep?.(ref)) ?? []));
-  if (removed.length > 0) ctx.note('info', `removed ${removed.length === 1 ? 'a file' : `${removed.length} files`} left by an interrupted write: ${removed.join(', ')}`);
+  if (removed.length > 0)
+    ctx.note('info', `removed ${removed.length === 1 ? 'a file' : `${removed.length} files`} left by an interrupted write: ${removed.join(', ')}`);
 }
 
 /** A resumed run's state, refused when it is not this credential's or has nothing left to do. */
 function resumable(ctx: RunContext, state: RunState): RunState {
   if (state.credential !== ctx.o.credential.id) throw new RefusedError(`run ${ctx.run} rotates ${state.credential}, not ${ctx.o.credential.id}`);
   if (state.finished !== undefined && state.finished.result !== 'failed') {
-    const hint = state.finished.result === 'done' ? 'nothing to resume' : `start a new rotation instead; \`rekey rollback ${ctx.run}\` again removes anything it left staged`;
+    const hint =
+      state.finished.result === 'done'
+        ? 'nothing to resume'
+        : `start a new rotation instead; \`rekey rollback ${ctx.run}\` again removes anything it left staged`;
     throw new RefusedError(`run ${ctx.run} already finished: ${state.finished.result}`, hint);
   }
   return state;
@@ -127,12 +134,27 @@ function start(ctx: RunContext): void {
   } else {
     ctx.journal.append({ type: 'run.resumed', pid: process.pid });
   }
-  ctx.emit({ event: 'run.started', credential: credential.id, run: ctx.run, mode, runbook: runbook.name, overlap: runbook.overlap, resumed: ctx.resumed, budgetMs: credential.budgetMs, stores: credential.stores.map((s) => s.ref.display) });
+  ctx.emit({
+    event: 'run.started',
+    credential: credential.id,
+    run: ctx.run,
+    mode,
+    runbook: runbook.name,
+    overlap: runbook.overlap,
+    resumed: ctx.resumed,
+    budgetMs: credential.budgetMs,
+    stores: credential.stores.map((s) => s.ref.display),
+  });
   if (ctx.overlap === 'none' && !ctx.resumed) {
     ctx.note('warn', `overlap none: minting the new ${runbook.title} key kills the old one at once; the outage window runs until roll out and verify are done`);
   }
   if (ctx.revokeFirst) {
-    ctx.note('warn', 'revoke first (--revoke-first): the old key is revoked and proven dead right after the new key is staged, before roll out and verify; consumers still on the old key fail until roll out and verify are done, and there is no rollback after the revoke (a failure is fixed forward with `rekey resume`)');
+    ctx.note(
+      'warn',
+      'revoke first (--revoke-first): the old key is revoked and proven dead right after the new key is staged, before roll out and verify; ' +
+        'consumers still on the old key fail until roll out and verify are done, and there is no rollback after the revoke (a failure is fixed ' +
+        'forward with `rekey resume`)',
+    );
   } else if (ctx.o.revokeFirst === true && ctx.overlap === 'none' && !ctx.resumed) {
     ctx.note('info', '--revoke-first changes nothing for overlap none: minting the new key already kills the old one');
   }
@@ -206,13 +228,20 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
   const records = readVerifiedJournal(options.config.stateDir, run);
   if (records.length === 0) throw new RefusedError(`no journal for run ${run}`);
   if (options.runbook.overlap === 'none') {
-    throw new RefusedError(`run ${run} uses runbook ${options.runbook.name} with overlap none: the old key died when the new one was minted, so rollback would restore a dead key`, `fix forward: rekey resume ${run}`);
+    throw new RefusedError(
+      `run ${run} uses runbook ${options.runbook.name} with overlap none: the old key died when the new one was minted, so rollback would restore a dead key`,
+      `fix forward: rekey resume ${run}`,
+    );
   }
   const state = reduceJournal(run, records);
   if (state.revoking && state.revokeFirst) {
-    throw new RefusedError(`run ${run} revoked the old key first (incident --revoke-first): the old key is revoked, so rollback would restore a dead key`, `fix forward: rekey resume ${run}`);
+    throw new RefusedError(
+      `run ${run} revoked the old key first (incident --revoke-first): the old key is revoked, so rollback would restore a dead key`,
+      `fix forward: rekey resume ${run}`,
+    );
   }
-  if (state.revoking) throw new RefusedError(`run ${run} has already started revoking the old key, so rolling back to it is not safe`, `fix forward: rekey resume ${run}`);
+  if (state.revoking)
+    throw new RefusedError(`run ${run} has already started revoking the old key, so rolling back to it is not safe`, `fix forward: rekey resume ${run}`);
   if (state.finished?.result === 'done') throw new RefusedError(`run ${run} finished: the rotation is done`, 'nothing to roll back');
   const cleanupOnly = state.finished?.result === 'rolled-back';
   return withRun(options, async (ctx) => {
