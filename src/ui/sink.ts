@@ -30,7 +30,6 @@ export class JsonSink implements EventSink {
 
 /** The visible width of a string that may hold colour codes. */
 export function visibleLength(text: string): number {
-  // eslint-disable-next-line no-control-regex
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
   return [...text.replace(/\x1b\[[0-9;]*m/g, '')].length;
 }

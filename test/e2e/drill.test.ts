@@ -45,7 +45,6 @@ interface Result {
 
 /** Plain text of terminal output: colours, cursor moves and carriage returns removed. */
 function plain(text: string): string {
-  // eslint-disable-next-line no-control-regex
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
   return text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '').replace(/\r/g, '');
 }

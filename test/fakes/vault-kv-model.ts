@@ -531,7 +531,6 @@ function validateCustomMetadata(custom: Record<string, string>): string[] {
       problems.push(
         `custom_metadata validation failed: length of value for key "${key}" is ${valueBytes} but must be 0 < len(value) <= ${CUSTOM_METADATA_MAX_VALUE_BYTES}`,
       );
-    // eslint-disable-next-line no-control-regex
     // biome-ignore lint/suspicious/noControlCharactersInRegex: Vault refuses control characters in custom metadata; this finds them.
     if (/[\x00-\x1f\x7f]/.test(key) || /[\x00-\x1f\x7f]/.test(value))
       problems.push(`custom_metadata validation failed: key "${key}" or its value contains unprintable characters`);
