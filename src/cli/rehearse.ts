@@ -43,9 +43,9 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
     const runbook = overlap === 'none' ? 'sandbox-none' : 'sandbox';
     writeFileSync(
       configFile,
-      `# Written by rekey rehearse: one credential, held in a throw-away .env, rotated against the local sandbox.\ncredentials:\n  sandbox-demo:\n ` +
-        `   runbook: ${runbook}\n    inputs:\n      baseUrl: ${sandbox.url}\n      account: demo\n    stores:\n      - dotenv: ` +
-        `./.env#SANDBOX_API_KEY\n    policy:\n      maxAge: 30d\n      budget: 5m\n`,
+      '# Written by rekey rehearse: one credential, held in a throw-away .env, rotated against the local sandbox.\n' +
+        `credentials:\n  sandbox-demo:\n    runbook: ${runbook}\n    inputs:\n      baseUrl: ${sandbox.url}\n      account: demo\n` +
+        '    stores:\n      - dotenv: ./.env#SANDBOX_API_KEY\n    policy:\n      maxAge: 30d\n      budget: 5m\n',
       { mode: 0o600 },
     );
     if (!json)

@@ -269,7 +269,7 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
     });
 
     it(
-      'a stage that lands after the rollback is cleaned by a second rollback: nothing staged, current unchanged, the next run can stage (defect ' + '4)',
+      'a stage that lands after the rollback is cleaned by a second rollback: nothing staged, current unchanged, the next run can stage ' + '(defect 4)',
       async () => {
         const base = (await h.store.read(h.ref)).version;
         await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
