@@ -46,7 +46,12 @@ try {
       const result = await run({ quick, log });
       results.push({ ...result, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) });
     } catch (error) {
-      results.push({ id: name, title: name, error: error instanceof Error ? (error.stack ?? error.message) : String(error), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) });
+      results.push({
+        id: name,
+        title: name,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+      });
     }
     cleanup();
   }
@@ -78,7 +83,9 @@ writeFileSync(
     2,
   )}\n`,
 );
-process.stdout.write(`\nwrote ${file} · ${totalSeconds.toFixed(1)} s · node ${process.version} · ${cpus().length} cpus · load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}\n`);
+process.stdout.write(
+  `\nwrote ${file} · ${totalSeconds.toFixed(1)} s · node ${process.version} · ${cpus().length} cpus · load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}\n`,
+);
 process.exitCode = 0;
 
 function status(result) {
@@ -102,16 +109,24 @@ function print(all) {
     out.push(...table(r.rows));
     for (const note of r.notes ?? []) out.push(`  · ${note}`);
   }
-  out.push('', 'summary: ' + all.map((r) => `${r.id} ${status(r)}`).join(' · '));
+  out.push('', `summary: ${all.map((r) => `${r.id} ${status(r)}`).join(' · ')}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
 function table(rows) {
   const head = ['measure', 'median', 'p90', 'min', 'n', 'target', 'result'];
-  const body = rows.map((r) => [r.measure, fmt(r.median), fmt(r.p90), fmt(r.min), String(r.n ?? ''), r.target ?? '', r.pass === undefined ? 'info' : r.pass ? 'PASS' : 'FAIL']);
+  const body = rows.map((r) => [
+    r.measure,
+    fmt(r.median),
+    fmt(r.p90),
+    fmt(r.min),
+    String(r.n ?? ''),
+    r.target ?? '',
+    r.pass === undefined ? 'info' : r.pass ? 'PASS' : 'FAIL',
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells) => '  ' + cells.map((c, i) => (i >= 1 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(head), '  ' + widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)];
+  const line = (cells) => `  ${cells.map((c, i) => (i >= 1 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')}`.trimEnd();
+  return [line(head), `  ${widths.map((w) => '─'.repeat(w)).join('  ')}`, ...body.map(line)];
 }
 
 function fmt(x) {

@@ -24,6 +24,7 @@ import { transpileFakes } from '../bench/lib/fakes.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
+/** @returns {never} */
 function fail(message) {
   process.stderr.write(`kill-loop: ${message}\n`);
   process.exit(2);
@@ -45,7 +46,7 @@ try {
     allowPositionals: false,
   }));
 } catch (error) {
-  fail(error.message);
+  fail(/** @type {Error} */ (error).message);
 }
 const whole = (name, text, fallback, min = 0) => {
   if (text === undefined) return fallback;
@@ -84,7 +85,10 @@ const { start: startAws } = await import(fake('aws-secrets-manager-server'));
 const { startVaultServer } = await import(fake('vault-kv-server'));
 const { startSandbox } = await import(pathToFileURL(join(root, 'dist', 'src', 'sandbox', 'server.js')).href);
 
-process.stdout.write(`random-kill loop: seed ${seed}, ${values['plain-mint'] ? 'mints without Idempotency-Key, ' : ''}${only === undefined ? `${rounds} rounds or more until ${minKills} kills` : `rounds ${only.join(', ')}`}, ${concurrency} at a time\n`);
+process.stdout.write(
+  `random-kill loop: seed ${seed}, ${values['plain-mint'] ? 'mints without Idempotency-Key, ' : ''}` +
+    `${only === undefined ? `${rounds} rounds or more until ${minKills} kills` : `rounds ${only.join(', ')}`}, ${concurrency} at a time\n`,
+);
 let played = 0;
 let kills = 0;
 const summary = await harness.runKillLoop(

@@ -153,7 +153,8 @@ function settingsOf(call: StepAdapterCall): Settings {
       const given = text(name);
       if (given === undefined) return fallback;
       const value = Number(given);
-      if (!Number.isInteger(value) || value < 1 || value > 100) throw new StepFailedError(call.step.id, `${call.step.name}: ${name} must be a whole number from 1 to 100`);
+      if (!Number.isInteger(value) || value < 1 || value > 100)
+        throw new StepFailedError(call.step.id, `${call.step.name}: ${name} must be a whole number from 1 to 100`);
       return value;
     },
     key() {
@@ -186,7 +187,9 @@ function errorName(error: unknown): string {
   return describeError(error).name;
 }
 
-const PERMISSIONS = 'rekey runs IAM calls with your usual AWS credentials: they need iam:CreateAccessKey, ListAccessKeys, GetAccessKeyLastUsed, UpdateAccessKey and DeleteAccessKey on the user';
+const PERMISSIONS =
+  'rekey runs IAM calls with your usual AWS credentials: they need iam:CreateAccessKey, ListAccessKeys, GetAccessKeyLastUsed, UpdateAccessKey and ' +
+  'DeleteAccessKey on the user';
 
 /** A step failure for an SDK error: the operation, the place, and what to do. */
 function failed(call: StepAdapterCall, operation: string, error: unknown): StepFailedError {
@@ -243,7 +246,11 @@ export function createAwsIamAdapter(deps: AwsIamDeps = {}): StepAdapter {
       }
       const who = userName ?? 'the calling user';
       if (old !== undefined && !existing.some((k) => k.AccessKeyId === old.id)) {
-        throw new StepFailedError(call.step.id, `${call.step.name}: the current key ${maskKeyId(old.id)} is not one of ${who}'s access keys`, 'check inputs.userName: nothing was created');
+        throw new StepFailedError(
+          call.step.id,
+          `${call.step.name}: the current key ${maskKeyId(old.id)} is not one of ${who}'s access keys`,
+          'check inputs.userName: nothing was created',
+        );
       }
       if (existing.length >= 2) {
         const other = existing.find((k) => k.AccessKeyId !== old?.id);
@@ -251,7 +258,8 @@ export function createAwsIamAdapter(deps: AwsIamDeps = {}): StepAdapter {
           call.step.id,
           `${call.step.name}: ${who} already has two access keys, IAM's limit`,
           other?.AccessKeyId !== undefined
-            ? `delete the one rekey does not hold (${maskKeyId(other.AccessKeyId)}, ${other.Status ?? 'status unknown'}, created ${other.CreateDate?.toISOString() ?? '?'}) once you are sure nothing uses it — an interrupted run may have created it — then run again`
+            ? `delete the one rekey does not hold (${maskKeyId(other.AccessKeyId)}, ${other.Status ?? 'status unknown'}, created ` +
+                `${other.CreateDate?.toISOString() ?? '?'}) once you are sure nothing uses it — an interrupted run may have created it — then run again`
             : 'delete one of them, then run again',
         );
       }
@@ -263,7 +271,8 @@ export function createAwsIamAdapter(deps: AwsIamDeps = {}): StepAdapter {
       }
       const id = created.AccessKey?.AccessKeyId;
       const secretAccessKey = created.AccessKey?.SecretAccessKey;
-      if (id === undefined || secretAccessKey === undefined) throw new StepFailedError(call.step.id, `${call.step.name}: CreateAccessKey answered without a key`);
+      if (id === undefined || secretAccessKey === undefined)
+        throw new StepFailedError(call.step.id, `${call.step.name}: CreateAccessKey answered without a key`);
       new Secret(secretAccessKey);
       return { minted: new Secret(formatAccessKey(id, secretAccessKey)), detail: `created ${maskKeyId(id)} for ${who}` };
     },
@@ -288,7 +297,11 @@ export function createAwsIamAdapter(deps: AwsIamDeps = {}): StepAdapter {
         // Only "not known yet" is worth waiting for; anything else will not change by retrying.
         if (name !== 'InvalidClientTokenId' && name !== 'SignatureDoesNotMatch') break;
       }
-      throw new StepFailedError(call.step.id, `${call.step.name}: sts:GetCallerIdentity with ${maskKeyId(key.id)} failed: ${last}`, 'a new key takes seconds to propagate; if this persists, check the key in the IAM console');
+      throw new StepFailedError(
+        call.step.id,
+        `${call.step.name}: sts:GetCallerIdentity with ${maskKeyId(key.id)} failed: ${last}`,
+        'a new key takes seconds to propagate; if this persists, check the key in the IAM console',
+      );
     },
 
     async 'wait-unused'(call, settings) {
@@ -315,10 +328,17 @@ export function createAwsIamAdapter(deps: AwsIamDeps = {}): StepAdapter {
         if (ago >= quietFor) return { detail: `${maskKeyId(key.id)} last used ${formatClock(ago)} ago (${where})` };
         const waited = now() - started;
         if (waited >= grace) {
-          call.context.note(`${maskKeyId(key.id)} was still used ${formatClock(ago)} ago (${where}); the grace of ${formatClock(grace)} has passed, so it is deactivated anyway — re-activate it in IAM if a consumer breaks`);
+          call.context.note(
+            `${maskKeyId(key.id)} was still used ${formatClock(ago)} ago (${where}); the grace of ${formatClock(grace)} has passed, so it is ` +
+              `deactivated anyway — re-activate it in IAM if a consumer breaks`,
+          );
           return { detail: `${maskKeyId(key.id)} still in use (${where}) after ${formatClock(waited)}: grace passed` };
         }
-        if (waited === 0) call.context.note(`${maskKeyId(key.id)} was used ${formatClock(ago)} ago (${where}); waiting until it has been quiet for ${formatClock(quietFor)} (at most ${formatClock(grace)})`);
+        if (waited === 0)
+          call.context.note(
+            `${maskKeyId(key.id)} was used ${formatClock(ago)} ago (${where}); waiting until it has been quiet for ${formatClock(quietFor)} (at ` +
+              `most ${formatClock(grace)})`,
+          );
         await sleep(Math.min(poll, quietFor - ago, grace - waited));
       }
     },
@@ -344,12 +364,17 @@ export function createAwsIamAdapter(deps: AwsIamDeps = {}): StepAdapter {
           continue;
         }
         const { name, message } = describeError(result.error);
-        if (name === 'InvalidClientTokenId') return { detail: `${maskKeyId(key.id)} rejected (InvalidClientTokenId)${attempt > 1 ? ` after ${attempt} attempts` : ''}` };
+        if (name === 'InvalidClientTokenId')
+          return { detail: `${maskKeyId(key.id)} rejected (InvalidClientTokenId)${attempt > 1 ? ` after ${attempt} attempts` : ''}` };
         // A network error or a throttle proves nothing either way: say what happened rather than guess.
         last = `${name}: ${message}`;
         if (name !== 'Throttling' && name !== 'ThrottlingException') break;
       }
-      throw new StepFailedError(call.step.id, `${call.step.name}: ${maskKeyId(key.id)} is not proven dead: ${last}`, 'deactivation takes seconds to propagate; `rekey resume` tries again');
+      throw new StepFailedError(
+        call.step.id,
+        `${call.step.name}: ${maskKeyId(key.id)} is not proven dead: ${last}`,
+        'deactivation takes seconds to propagate; `rekey resume` tries again',
+      );
     },
 
     async delete(call, settings) {
@@ -391,7 +416,11 @@ export function createAwsIamAdapter(deps: AwsIamDeps = {}): StepAdapter {
     } catch (error) {
       if (errorName(error) === 'NoSuchEntityException') {
         if (status === 'Inactive') return { detail: `${maskKeyId(key.id)} already deleted` };
-        throw new StepFailedError(call.step.id, `${call.step.name}: ${maskKeyId(key.id)} was deleted, so it cannot be re-activated`, 'fix forward: the new key is the only one left');
+        throw new StepFailedError(
+          call.step.id,
+          `${call.step.name}: ${maskKeyId(key.id)} was deleted, so it cannot be re-activated`,
+          'fix forward: the new key is the only one left',
+        );
       }
       throw failed(call, `UpdateAccessKey ${maskKeyId(key.id)} Status=${status}`, error);
     }

@@ -92,7 +92,9 @@ async function loadSdk(): Promise<Sdk> {
  * retried stage finds its earlier write instead of adding a second version; different runs or fields never collide.
  */
 export function clientRequestToken(run: RunId, ref: StoreRef): string {
-  const hex = createHash('sha256').update(`rekey\0${KIND}\0${run}\0${ref.path}\0${ref.field ?? ''}`, 'utf8').digest('hex');
+  const hex = createHash('sha256')
+    .update(`rekey\0${KIND}\0${run}\0${ref.path}\0${ref.field ?? ''}`, 'utf8')
+    .digest('hex');
   const variant = ((Number.parseInt(hex.charAt(16), 16) & 0x3) | 0x8).toString(16);
   const digits = `${hex.slice(0, 12)}8${hex.slice(13, 16)}${variant}${hex.slice(17, 32)}`;
   return `${digits.slice(0, 8)}-${digits.slice(8, 12)}-${digits.slice(12, 16)}-${digits.slice(16, 20)}-${digits.slice(20, 32)}`;
@@ -130,9 +132,10 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
   let clientPromise: Promise<SecretsManagerSend> | undefined;
   const sdk = (): Promise<Sdk> => (sdkPromise ??= loadSdk());
   const client = (): Promise<SecretsManagerSend> =>
-    (clientPromise ??= settings.client !== undefined
-      ? Promise.resolve(settings.client)
-      : sdk().then(({ SecretsManagerClient }) => new SecretsManagerClient(clientConfig(settings))));
+    (clientPromise ??=
+      settings.client !== undefined
+        ? Promise.resolve(settings.client)
+        : sdk().then(({ SecretsManagerClient }) => new SecretsManagerClient(clientConfig(settings))));
 
   /** One service call: mapped to a StoreError, retried when retriable. */
   const call = async <T>(operation: string, ref: StoreRef, action: Action, build: (sdk: Sdk) => unknown, payload?: string): Promise<T> => {
@@ -150,7 +153,12 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
   const describe = async (operation: string, ref: StoreRef): Promise<Labels> => {
     const out = await call<DescribeSecretCommandOutput>(operation, ref, 'DescribeSecret', (s) => new s.DescribeSecretCommand({ SecretId: ref.path }));
     if (out.DeletedDate !== undefined) {
-      throw new SecretNotFoundError(operation, ref.display, 'the secret is scheduled for deletion', `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`);
+      throw new SecretNotFoundError(
+        operation,
+        ref.display,
+        'the secret is scheduled for deletion',
+        `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`,
+      );
     }
     return new Labels(out.VersionIdsToStages ?? {});
   };
@@ -158,8 +166,11 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
   /** GetSecretValue of one version (or of AWSCURRENT); undefined when that version does not exist. */
   const getVersion = async (operation: string, ref: StoreRef, versionId: VersionId | undefined): Promise<GetSecretValueCommandOutput | undefined> => {
     try {
-      return await call<GetSecretValueCommandOutput>(operation, ref, 'GetSecretValue', (s) =>
-        new s.GetSecretValueCommand(versionId === undefined ? { SecretId: ref.path } : { SecretId: ref.path, VersionId: versionId }),
+      return await call<GetSecretValueCommandOutput>(
+        operation,
+        ref,
+        'GetSecretValue',
+        (s) => new s.GetSecretValueCommand(versionId === undefined ? { SecretId: ref.path } : { SecretId: ref.path, VersionId: versionId }),
       );
     } catch (error) {
       if (versionId !== undefined && error instanceof SecretNotFoundError) return undefined;
@@ -167,7 +178,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
     }
   };
 
-  const valueOf = (operation: string, ref: StoreRef, out: GetSecretValueCommandOutput, run?: RunId): StoredValue => {
+  const storedValueOf = (operation: string, ref: StoreRef, out: GetSecretValueCommandOutput, run?: RunId): StoredValue => {
     if (out.SecretString === undefined) {
       throw new StoreError('invalid', operation, ref.display, 'the secret holds SecretBinary, not SecretString; rekey rotates text secrets only');
     }
@@ -181,13 +192,17 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
 
   /** Move a label; a refusal because the label moved meanwhile is a conflict (toStoreError maps it so). */
   const moveLabel = (operation: string, ref: StoreRef, stage: string, moveTo: VersionId | undefined, removeFrom: VersionId | undefined): Promise<unknown> =>
-    call(operation, ref, 'UpdateSecretVersionStage', (s) =>
-      new s.UpdateSecretVersionStageCommand({
-        SecretId: ref.path,
-        VersionStage: stage,
-        ...(moveTo !== undefined ? { MoveToVersionId: moveTo } : {}),
-        ...(removeFrom !== undefined ? { RemoveFromVersionId: removeFrom } : {}),
-      }),
+    call(
+      operation,
+      ref,
+      'UpdateSecretVersionStage',
+      (s) =>
+        new s.UpdateSecretVersionStageCommand({
+          SecretId: ref.path,
+          VersionStage: stage,
+          ...(moveTo !== undefined ? { MoveToVersionId: moveTo } : {}),
+          ...(removeFrom !== undefined ? { RemoveFromVersionId: removeFrom } : {}),
+        }),
     );
 
   /** Drop AWSPENDING from this run's version when it is still there. */
@@ -207,7 +222,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
     capabilities: { staging: true, versions: true, compareAndSwap: true },
 
     async read(ref) {
-      return valueOf('read', ref, (await getVersion('read', ref, undefined))!);
+      return storedValueOf('read', ref, (await getVersion('read', ref, undefined))!);
     },
 
     async readStaged(ref, run) {
@@ -218,7 +233,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
         await describe('read staged', ref);
         return undefined;
       }
-      return valueOf('read staged', ref, out, run);
+      return storedValueOf('read staged', ref, out, run);
     },
 
     async readPrevious(ref, run) {
@@ -227,7 +242,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       const previous = labels.holder(AWSPREVIOUS);
       if (previous === undefined) return undefined;
       const out = await getVersion('read previous', ref, previous);
-      return out === undefined ? undefined : valueOf('read previous', ref, out);
+      return out === undefined ? undefined : storedValueOf('read previous', ref, out);
     },
 
     async canStage(ref, run, base) {
@@ -239,7 +254,12 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
         throw CannotStageError.from(error, ref.display);
       }
       if (out.DeletedDate !== undefined) {
-        throw new CannotStageError('unusable', ref.display, 'the secret is scheduled for deletion', `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`);
+        throw new CannotStageError(
+          'unusable',
+          ref.display,
+          'the secret is scheduled for deletion',
+          `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`,
+        );
       }
       if (out.OwningService !== undefined && out.OwningService !== '') {
         // AWS refuses PutSecretValue on a secret another service manages (InvalidRequestException, "The secret is
@@ -314,7 +334,12 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
       }
       if (version !== mine) throw new StoreConflictError('promote', ref.display, `version ${version} was not staged by this run`);
       if (current !== base) {
-        throw new StoreConflictError('promote', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'someone else wrote the secret after this run staged; nothing was changed');
+        throw new StoreConflictError(
+          'promote',
+          ref.display,
+          `current version is ${current ?? 'none'}, expected ${base}`,
+          'someone else wrote the secret after this run staged; nothing was changed',
+        );
       }
       try {
         await moveLabel('promote', ref, AWSCURRENT, version, base);
@@ -383,7 +408,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
         notes.push(noteOf(error));
       }
       try {
-        const value = valueOf('check', ref, (await getVersion('check', ref, undefined))!);
+        const value = storedValueOf('check', ref, (await getVersion('check', ref, undefined))!);
         // Whether PutSecretValue and UpdateSecretVersionStage are allowed cannot be told without writing.
         return { readable: true, writable, fingerprint: value.value.fingerprint, notes };
       } catch (error) {
@@ -401,7 +426,11 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
  * AWSPENDING (PutSecretValue would silently take that label from it: API reference, PutSecretValue, VersionStages),
  * or a current version that is no longer the one the run read.
  */
-function stagingObstacle(ref: StoreRef, labels: Labels, base: VersionId): { kind: 'staged-by-another' | 'base-moved'; message: string; hint: string } | undefined {
+function stagingObstacle(
+  ref: StoreRef,
+  labels: Labels,
+  base: VersionId,
+): { kind: 'staged-by-another' | 'base-moved'; message: string; hint: string } | undefined {
   const current = labels.holder(AWSCURRENT);
   const pending = labels.holder(AWSPENDING);
   if (pending !== undefined && pending !== current) {
@@ -413,7 +442,12 @@ function stagingObstacle(ref: StoreRef, labels: Labels, base: VersionId): { kind
         `aws secretsmanager update-secret-version-stage --secret-id ${ref.path} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
     };
   }
-  if (current !== base) return { kind: 'base-moved', message: `current version is ${current ?? 'none'}, expected ${base}`, hint: 'someone else changed the secret since this run read it; start a new run' };
+  if (current !== base)
+    return {
+      kind: 'base-moved',
+      message: `current version is ${current ?? 'none'}, expected ${base}`,
+      hint: 'someone else changed the secret since this run read it; start a new run',
+    };
   return undefined;
 }
 
@@ -458,7 +492,18 @@ const UNAVAILABLE_ERRORS = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
 ]);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+]);
 
 /** Turn an SDK error into a StoreError naming the operation and the ref; never a value, never a request id. */
 export function toStoreError(error: unknown, operation: string, ref: StoreRef, action: Action, payload?: string): StoreError {
@@ -493,25 +538,42 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, a
     return new StorePermissionError(operation, where, detail, `allow kms:Decrypt on the secret's KMS key for the identity rekey runs as`);
   }
   if (/region is missing/i.test(message)) {
-    return new StoreError('invalid', operation, where, 'no AWS region is set', { hint: 'set `region` on the store, or AWS_REGION, or a region in the AWS profile' });
+    return new StoreError('invalid', operation, where, 'no AWS region is set', {
+      hint: 'set `region` on the store, or AWS_REGION, or a region in the AWS profile',
+    });
   }
   if (CREDENTIAL_ERRORS.has(name)) {
     return new StorePermissionError(
       operation,
       where,
       detail,
-      'AWS did not accept the credentials: check AWS_PROFILE or the store\'s `profile`, AWS_ACCESS_KEY_ID, or sign in again (aws sso login)',
+      "AWS did not accept the credentials: check AWS_PROFILE or the store's `profile`, AWS_ACCESS_KEY_ID, or sign in again (aws sso login)",
     );
   }
-  if (UNAVAILABLE_ERRORS.has(name) || (status !== undefined && status >= 500) || (code !== undefined && NETWORK_CODES.has(code)) || (status === undefined && e.$fault === 'server')) {
+  if (
+    UNAVAILABLE_ERRORS.has(name) ||
+    (status !== undefined && status >= 500) ||
+    (code !== undefined && NETWORK_CODES.has(code)) ||
+    (status === undefined && e.$fault === 'server')
+  ) {
     return new StoreUnavailableError(operation, where, detail, error);
   }
   if (name === 'InvalidParameterException' || name === 'InvalidRequestException') {
     if (/marked for deletion|scheduled for deletion/i.test(message)) {
-      return new SecretNotFoundError(operation, where, `${action}: the secret is scheduled for deletion`, `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`);
+      return new SecretNotFoundError(
+        operation,
+        where,
+        `${action}: the secret is scheduled for deletion`,
+        `restore it first: aws secretsmanager restore-secret --secret-id ${ref.path}`,
+      );
     }
     if (action === 'UpdateSecretVersionStage') {
-      return new StoreConflictError(operation, where, `${detail} (a staging label was moved by someone else)`, 'another writer changed the secret meanwhile; nothing was overwritten');
+      return new StoreConflictError(
+        operation,
+        where,
+        `${detail} (a staging label was moved by someone else)`,
+        'another writer changed the secret meanwhile; nothing was overwritten',
+      );
     }
   }
   if (name === 'ResourceExistsException' && action === 'PutSecretValue') {
@@ -521,7 +583,9 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, a
     return new StoreError('failed', operation, where, detail, { hint: "check that the secret's KMS key is enabled and that kms:GenerateDataKey is allowed" });
   }
   if (name === 'LimitExceededException') {
-    return new StoreError('failed', operation, where, detail, { hint: 'the secret has too many versions or labels; AWS removes deprecated versions over time' });
+    return new StoreError('failed', operation, where, detail, {
+      hint: 'the secret has too many versions or labels; AWS removes deprecated versions over time',
+    });
   }
   if (name === 'ValidationException' || name === 'InvalidParameterException' || name === 'InvalidRequestException') {
     return new StoreError('invalid', operation, where, detail);

@@ -115,7 +115,14 @@ function readValue(text: string, start: number, first: { end: number; next: numb
       if (AFTER_QUOTE.test(text.slice(close + 1, last.end))) {
         const inner = text.slice(start + 1, close);
         const style: QuoteStyle = quote === '"' ? 'double' : quote === "'" ? 'single' : 'backtick';
-        return { value: fromLatin1(style === 'double' ? unescapeDouble(inner) : inner), style, malformed: false, valueEnd: close + 1, lineEnd: last.end, next: last.next };
+        return {
+          value: fromLatin1(style === 'double' ? unescapeDouble(inner) : inner),
+          style,
+          malformed: false,
+          valueEnd: close + 1,
+          lineEnd: last.end,
+          next: last.next,
+        };
       }
     }
     // Readers disagree about an unclosed quote or text after the closing one; keep the line, refuse to guess.
@@ -180,7 +187,7 @@ export function lastEntry(doc: DotenvDocument, key: string): DotenvEntry | undef
 // A bare value must mean the same to node's dotenv, python-dotenv, docker compose and `set -a; . ./.env`: no blanks,
 // quotes, `#`, `$`, backslashes, backticks, globs, `~` or shell operators. Generated tokens (hex, base64, base64url,
 // `sk_live_…`, JWTs) fit.
-const SAFE_BARE = /^[A-Za-z0-9_.\/+=:@,%-]*$/;
+const SAFE_BARE = /^[A-Za-z0-9_./+=:@,%-]*$/;
 
 /** Whether `value` can be written in `style` and read back as the same string by every common dotenv reader. */
 export function fitsStyle(style: QuoteStyle, value: string): boolean {
@@ -415,7 +422,8 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       }
       if (error instanceof StoreError) throw error;
       // The lock file itself could not be made or read (a read-only folder): say which file.
-      if ((error as NodeJS.ErrnoException).syscall !== undefined && String((error as NodeJS.ErrnoException).path ?? '').startsWith(path)) throw fsError(operation, place, `lock file ${path}`, error);
+      if ((error as NodeJS.ErrnoException).syscall !== undefined && String((error as NodeJS.ErrnoException).path ?? '').startsWith(path))
+        throw fsError(operation, place, `lock file ${path}`, error);
       throw error;
     }
   };
@@ -434,7 +442,12 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     const entry = lastEntry(doc, place.variable);
     if (entry === undefined) throw new SecretNotFoundError(operation, place.display, `variable ${place.variable} is not set in ${place.file}`);
     if (entry.malformed) {
-      throw new StoreError('invalid', operation, place.display, `variable ${place.variable} on line ${entry.line} of ${place.file} has an unclosed quote or text after its closing quote`);
+      throw new StoreError(
+        'invalid',
+        operation,
+        place.display,
+        `variable ${place.variable} on line ${entry.line} of ${place.file} has an unclosed quote or text after its closing quote`,
+      );
     }
     return entry;
   };
@@ -456,7 +469,9 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     const record = parsed as Partial<T> | undefined;
     if (record?.rekey !== kind || typeof record.run !== 'string' || typeof record.value !== 'string' || record.variable !== place.variable) {
       // Never quote the content: it holds a secret.
-      throw new StoreError('invalid', operation, place.display, `${path} is not a rekey ${kind} file for ${place.variable}`, { hint: 'move it away if it was edited by hand' });
+      throw new StoreError('invalid', operation, place.display, `${path} is not a rekey ${kind} file for ${place.variable}`, {
+        hint: 'move it away if it was edited by hand',
+      });
     }
     return record as T;
   };
@@ -569,7 +584,12 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
         );
       }
       if (current !== base) {
-        throw new CannotStageError('base-moved', place.display, `current value has fingerprint ${current}, expected ${base}`, 'the file changed since this run read it; start a new run');
+        throw new CannotStageError(
+          'base-moved',
+          place.display,
+          `current value has fingerprint ${current}, expected ${base}`,
+          'the file changed since this run read it; start a new run',
+        );
       }
       // Stage writes a sibling file and promote renames a temporary file over the .env: both need the folder and the
       // file writable. Root passes these checks whatever the mode bits say, as it passes the writes themselves.
@@ -582,7 +602,12 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
           () => false,
         );
         if (!writable) {
-          throw new CannotStageError('permission', place.display, what, `give the user running rekey write access to ${place.file} and to its folder (rekey writes a temporary file and sibling files there)`);
+          throw new CannotStageError(
+            'permission',
+            place.display,
+            what,
+            `give the user running rekey write access to ${place.file} and to its folder (rekey writes a temporary file and sibling files there)`,
+          );
         }
       }
     },
@@ -601,13 +626,15 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
             `finish that run (rekey resume ${staged.run}) or roll it back (rekey rollback ${staged.run}); delete the file only if that run is abandoned`,
           );
         }
-        if (staged.version !== value.fingerprint) throw new StoreConflictError(operation, place.display, `this run already staged a different value (fingerprint ${staged.version})`);
+        if (staged.version !== value.fingerprint)
+          throw new StoreConflictError(operation, place.display, `this run already staged a different value (fingerprint ${staged.version})`);
         return staged.version;
       }
       const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
       if (previous !== undefined) {
         if (previous.run === run && previous.version === value.fingerprint) return previous.version;
-        if (previous.run === run) throw new StoreConflictError(operation, place.display, `this run already promoted a different value (fingerprint ${previous.version})`);
+        if (previous.run === run)
+          throw new StoreConflictError(operation, place.display, `this run already promoted a different value (fingerprint ${previous.version})`);
         throw new StoreConflictError(
           operation,
           place.display,
@@ -658,7 +685,8 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
           throw new StoreConflictError(operation, place.display, `version ${version} was not staged by this run`, 'stage the value again in this run first');
         }
         if (previous === undefined) {
-          if (current !== base) throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${base} or ${version}`);
+          if (current !== base)
+            throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${base} or ${version}`);
           const previousEntry = keepPrevious ? lastEntry(doc, place.previousVariable) : undefined;
           previous = {
             rekey: 'dotenv-previous',
@@ -669,7 +697,8 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
             value: entry.value,
             token: Buffer.from(doc.text.slice(entry.valueStart, entry.valueEnd), 'latin1').toString('base64'),
             keepPrevious,
-            previousVariableToken: previousEntry === undefined ? null : Buffer.from(doc.text.slice(previousEntry.valueStart, previousEntry.valueEnd), 'latin1').toString('base64'),
+            previousVariableToken:
+              previousEntry === undefined ? null : Buffer.from(doc.text.slice(previousEntry.valueStart, previousEntry.valueEnd), 'latin1').toString('base64'),
             promotedAt: new Date().toISOString(),
           };
           // The old value is made durable beside the file before the file loses it (I1).
@@ -684,7 +713,10 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
           const oldToken = Buffer.from(previous.token, 'base64').toString('latin1');
           const existing = lastEntry(next, place.previousVariable);
           // The old token is reused byte for byte: it already is a valid spelling of the old value.
-          text = existing === undefined ? insertAfter(next, lastEntry(next, place.variable)!, place.previousVariable, oldToken) : replaceToken(next, existing, oldToken);
+          text =
+            existing === undefined
+              ? insertAfter(next, lastEntry(next, place.variable)!, place.previousVariable, oldToken)
+              : replaceToken(next, existing, oldToken);
         }
         writeEnv(operation, place, bytes, text);
         after(operation, 'env-written');
@@ -708,7 +740,10 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
               const next = parseDotenv(Buffer.from(text, 'latin1'));
               const kept = lastEntry(next, place.previousVariable);
               if (kept !== undefined && !kept.malformed && kept.value === previous.value) {
-                text = previous.previousVariableToken === null ? removeEntry(next, kept) : replaceToken(next, kept, Buffer.from(previous.previousVariableToken, 'base64').toString('latin1'));
+                text =
+                  previous.previousVariableToken === null
+                    ? removeEntry(next, kept)
+                    : replaceToken(next, kept, Buffer.from(previous.previousVariableToken, 'base64').toString('latin1'));
               }
             }
             writeEnv(operation, place, bytes, text);
@@ -750,7 +785,11 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
             // Only the NAME_PREVIOUS lines holding the value this run kept: anything else there is not ours to drop.
             let doc = loaded.doc;
             let changed = false;
-            for (let kept = lastMatching(doc, place.previousVariable, previous.value); kept !== undefined; kept = lastMatching(doc, place.previousVariable, previous.value)) {
+            for (
+              let kept = lastMatching(doc, place.previousVariable, previous.value);
+              kept !== undefined;
+              kept = lastMatching(doc, place.previousVariable, previous.value)
+            ) {
               doc = parseDotenv(Buffer.from(removeEntry(doc, kept), 'latin1'));
               changed = true;
             }
@@ -774,7 +813,12 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       // The .env's temporary files are beside the file it points to when it is a link (writeFileAtomic writes
       // there); the sibling files' are beside them. Another variable's files are its own credential's to sweep.
       // The rewrite lock of a writer killed mid-rewrite is left over too, where no later rewrite takes it over.
-      return [...sweepTemporaries(place.file), ...sweepTemporaries(place.stagedFile), ...sweepTemporaries(place.previousFile), ...clearStaleFileLock(lockFileOf(place.file), { staleMs: LOCK_STALE_MS })];
+      return [
+        ...sweepTemporaries(place.file),
+        ...sweepTemporaries(place.stagedFile),
+        ...sweepTemporaries(place.previousFile),
+        ...clearStaleFileLock(lockFileOf(place.file), { staleMs: LOCK_STALE_MS }),
+      ];
     },
   };
   return store;
@@ -842,7 +886,11 @@ async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretSto
     if (readable) {
       const doc = parseDotenv(await readFile(place.file));
       const count = doc.entries.filter((e) => e.key === place.variable).length;
-      if (count > 1) notes.push(`${place.variable} is set ${count} times in ${place.file}; the last one (line ${lastEntry(doc, place.variable)!.line}) wins and is the one rekey changes`);
+      if (count > 1)
+        notes.push(
+          `${place.variable} is set ${count} times in ${place.file}; the last one (line ${lastEntry(doc, place.variable)!.line}) wins and is the ` +
+            `one rekey changes`,
+        );
     }
   }
   for (const [path, what] of [

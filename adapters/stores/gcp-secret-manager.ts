@@ -35,14 +35,7 @@ import { createHash } from 'node:crypto';
 import { fingerprint } from '../../src/secret/mask.js';
 import { Secret } from '../../src/secret/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import {
-  CannotStageError,
-  SecretNotFoundError,
-  StoreConflictError,
-  StoreError,
-  StorePermissionError,
-  StoreUnavailableError,
-} from '../../src/store/errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 import { withRetry } from '../../src/util/retry.js';
 
@@ -71,7 +64,12 @@ function decodePayload(op: string, ref: StoreRef, data: Buffer): string {
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
   } catch {
-    throw new StoreError('invalid', op, ref.display, `the secret is not valid UTF-8, so field ${ref.field} cannot be changed without altering its other fields`);
+    throw new StoreError(
+      'invalid',
+      op,
+      ref.display,
+      `the secret is not valid UTF-8, so field ${ref.field} cannot be changed without altering its other fields`,
+    );
   }
 }
 
@@ -135,7 +133,10 @@ const PERMISSION_USE: Readonly<Record<string, { use: string; role: string }>> = 
   'secretmanager.versions.get': { use: 'check a version’s state before retiring it', role: 'roles/secretmanager.viewer' },
   'secretmanager.versions.add': { use: 'stage the new value', role: 'roles/secretmanager.secretVersionAdder' },
   'secretmanager.secrets.update': { use: 'record the run on the secret and move the alias', role: 'roles/secretmanager.admin' },
-  'secretmanager.versions.disable': { use: 'disable the old version on retire and the run’s version on rollback', role: 'roles/secretmanager.secretVersionManager' },
+  'secretmanager.versions.disable': {
+    use: 'disable the old version on retire and the run’s version on rollback',
+    role: 'roles/secretmanager.secretVersionManager',
+  },
   'secretmanager.versions.destroy': { use: 'destroy the old version on retire', role: 'roles/secretmanager.secretVersionManager' },
 };
 
@@ -186,16 +187,27 @@ function toStoreError(error: unknown, operation: string, ref: StoreRef, method: 
         operation,
         ref.display,
         `permission denied: the account lacks ${permission} on ${resourceSecret(resource)}`,
-        `grant ${permission} on ${resourceSecret(resource)} to the account rekey runs as${use === undefined ? '' : ` (needed to ${use.use}; role ${use.role} has it)`}`,
+        `grant ${permission} on ${resourceSecret(resource)} to the account rekey runs ` +
+          `as${use === undefined ? '' : ` (needed to ${use.use}; role ${use.role} has it)`}`,
       );
     }
     case GRPC.UNAUTHENTICATED:
       return new StorePermissionError(operation, ref.display, `not authenticated (${status})`, AUTH_HINT);
     case GRPC.ABORTED:
-      return new StoreConflictError(operation, ref.display, `${resource} changed since it was read (etag mismatch)`, 'read again and retry; another writer was at work');
+      return new StoreConflictError(
+        operation,
+        ref.display,
+        `${resource} changed since it was read (etag mismatch)`,
+        'read again and retry; another writer was at work',
+      );
     case GRPC.FAILED_PRECONDITION:
       if (/etag/i.test(raw)) {
-        return new StoreConflictError(operation, ref.display, `${resource} changed since it was read (etag mismatch)`, 'read again and retry; another writer was at work');
+        return new StoreConflictError(
+          operation,
+          ref.display,
+          `${resource} changed since it was read (etag mismatch)`,
+          'read again and retry; another writer was at work',
+        );
       }
       return new VersionStateError(operation, ref.display, detail, 'enable the version, or point the alias at an enabled one');
     case GRPC.UNAVAILABLE:
@@ -259,7 +271,10 @@ function recordKey(run: RunId, field: string | undefined): string {
     const key = field === undefined ? `${RECORD_PREFIX}${run}` : `${RECORD_PREFIX}${run}.${field}`;
     if (ANNOTATION_KEY.test(key)) return key;
   }
-  return `${RECORD_PREFIX}h.${createHash('sha256').update(`${run}#${field ?? ''}`).digest('hex').slice(0, 40)}`;
+  return `${RECORD_PREFIX}h.${createHash('sha256')
+    .update(`${run}#${field ?? ''}`)
+    .digest('hex')
+    .slice(0, 40)}`;
 }
 
 function parseRecord(text: string | undefined): RunRecord | undefined {
@@ -370,7 +385,13 @@ export function openGcpSecretManagerStore(
   };
 
   /** One service call, with errors typed and retriable ones retried with backoff and jitter. */
-  const call = async <T>(operation: string, ref: StoreRef, method: ClientMethod, resource: string, fn: (c: GcpSecretManagerClient) => Promise<T>): Promise<T> => {
+  const call = async <T>(
+    operation: string,
+    ref: StoreRef,
+    method: ClientMethod,
+    resource: string,
+    fn: (c: GcpSecretManagerClient) => Promise<T>,
+  ): Promise<T> => {
     let c: GcpSecretManagerClient;
     try {
       c = await getClient();
@@ -452,7 +473,14 @@ export function openGcpSecretManagerStore(
    * AWSPENDING is on AWS; staging over it would leave two runs racing for one alias. Costs nothing without such
    * records, else one list and an access per candidate.
    */
-  const stagedByAnother = async (op: string, ref: StoreRef, name: string, secret: GcpSecretInfo, run: RunId, current: number | undefined): Promise<{ run: RunId; version: number } | undefined> => {
+  const stagedByAnother = async (
+    op: string,
+    ref: StoreRef,
+    name: string,
+    secret: GcpSecretInfo,
+    run: RunId,
+    current: number | undefined,
+  ): Promise<{ run: RunId; version: number } | undefined> => {
     const others = Object.values(secret.annotations)
       .map(parseRecord)
       .filter((r): r is RunRecord => r !== undefined && r.run !== run && r.field === ref.field && r.state === 'staged');
@@ -488,7 +516,13 @@ export function openGcpSecretManagerStore(
     });
   };
 
-  const valueOf = (ref: StoreRef, op: string, number: number, payload: string, extra: { createdAt?: Date | undefined; run?: RunId | undefined } = {}): StoredValue => ({
+  const storedValueOf = (
+    ref: StoreRef,
+    op: string,
+    number: number,
+    payload: string,
+    extra: { createdAt?: Date | undefined; run?: RunId | undefined } = {},
+  ): StoredValue => ({
     value: new Secret(extractField(ref, op, payload)),
     version: String(number),
     createdAt: extra.createdAt,
@@ -556,7 +590,7 @@ export function openGcpSecretManagerStore(
       const writer = Object.values(secret.annotations)
         .map(parseRecord)
         .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
-      return valueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
+      return storedValueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
     },
 
     async readStaged(ref, run) {
@@ -567,7 +601,7 @@ export function openGcpSecretManagerStore(
       const own = await findOwn(op, ref, name, record);
       if (own === undefined) return undefined;
       const payload = await tryAccess(op, ref, name, own);
-      return payload === undefined ? undefined : valueOf(ref, op, own, payload, { run });
+      return payload === undefined ? undefined : storedValueOf(ref, op, own, payload, { run });
     },
 
     async readPrevious(ref, run) {
@@ -580,7 +614,7 @@ export function openGcpSecretManagerStore(
       if (own === undefined || (await currentNumber(op, ref, name, secret)) !== own) return undefined;
       // Once retired, the old version can no longer be read: the store no longer keeps it.
       const payload = await tryAccess(op, ref, name, record.base);
-      return payload === undefined ? undefined : valueOf(ref, op, record.base, payload);
+      return payload === undefined ? undefined : storedValueOf(ref, op, record.base, payload);
     },
 
     async canStage(ref, run, base) {
@@ -593,7 +627,12 @@ export function openGcpSecretManagerStore(
         if (readRecord(secret, run, ref.field) !== undefined) return;
         const current = await currentNumber(op, ref, name, secret);
         if (current !== baseNumber) {
-          throw new CannotStageError('base-moved', ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'another writer changed the secret since this run read it; start a new run');
+          throw new CannotStageError(
+            'base-moved',
+            ref.display,
+            `current version is ${current ?? 'none'}, expected ${base}`,
+            'another writer changed the secret since this run read it; start a new run',
+          );
         }
         // Stage builds the new payload on the base version: it must still be enabled (a disabled or destroyed version
         // cannot be accessed, AccessSecretVersion answers FAILED_PRECONDITION).
@@ -601,11 +640,24 @@ export function openGcpSecretManagerStore(
           await access(op, ref, name, baseNumber);
         } catch (error) {
           if (!(error instanceof VersionStateError)) throw error;
-          throw new CannotStageError('unusable', ref.display, `version ${baseNumber}, the current one, cannot be accessed (${error.message.slice(`${op} ${ref.display}: `.length)})`, `enable version ${baseNumber} (gcloud secrets versions enable ${baseNumber} --secret=${name.split('/').pop()}), or point the alias at an enabled version`, { cause: error });
+          throw new CannotStageError(
+            'unusable',
+            ref.display,
+            `version ${baseNumber}, the current one, cannot be accessed (${error.message.slice(`${op} ${ref.display}: `.length)})`,
+            `enable version ${baseNumber} (gcloud secrets versions enable ${baseNumber} --secret=${name.split('/').pop()}), or point the alias at ` +
+              `an enabled version`,
+            { cause: error },
+          );
         }
         const other = await stagedByAnother(op, ref, name, secret, run, current);
         if (other !== undefined) {
-          throw new CannotStageError('staged-by-another', ref.display, `run ${other.run} staged version ${other.version} and did not finish`, stagedByAnotherHint(other, name), { run: other.run });
+          throw new CannotStageError(
+            'staged-by-another',
+            ref.display,
+            `run ${other.run} staged version ${other.version} and did not finish`,
+            stagedByAnotherHint(other, name),
+            { run: other.run },
+          );
         }
         // What stage needs beyond reading: to record the run on the secret and to add a version. IAM answers this
         // without a write (TestIamPermissions); when it cannot be asked, stage finds out.
@@ -623,7 +675,9 @@ export function openGcpSecretManagerStore(
             'permission',
             ref.display,
             `the account lacks ${missing.join(' and ')} on ${name}`,
-            missing.map((p) => `grant ${p} (needed to ${PERMISSION_USE[p]?.use ?? 'write'}; role ${PERMISSION_USE[p]?.role ?? 'roles/secretmanager.admin'} has it)`).join('; '),
+            missing
+              .map((p) => `grant ${p} (needed to ${PERMISSION_USE[p]?.use ?? 'write'}; role ${PERMISSION_USE[p]?.role ?? 'roles/secretmanager.admin'} has it)`)
+              .join('; '),
           );
         }
       } catch (error) {
@@ -640,18 +694,34 @@ export function openGcpSecretManagerStore(
         let record = readRecord(secret, run, ref.field);
         if (record !== undefined) {
           if (record.fp !== value.fingerprint) {
-            throw new StoreConflictError(op, ref.display, `this run already staged a different value (fingerprint ${record.fp}, now ${value.fingerprint})`, 'a resumed run must stage the value it minted; roll this run back instead');
+            throw new StoreConflictError(
+              op,
+              ref.display,
+              `this run already staged a different value (fingerprint ${record.fp}, now ${value.fingerprint})`,
+              'a resumed run must stage the value it minted; roll this run back instead',
+            );
           }
           const own = await findOwn(op, ref, name, record);
           if (own !== undefined) return String(own);
         }
         const current = await currentNumber(op, ref, name, secret);
         if (current !== baseNumber) {
-          throw new StoreConflictError(op, ref.display, `current version is ${current ?? 'none'}, expected ${base}`, 'another writer changed the secret since this run read it');
+          throw new StoreConflictError(
+            op,
+            ref.display,
+            `current version is ${current ?? 'none'}, expected ${base}`,
+            'another writer changed the secret since this run read it',
+          );
         }
         if (record === undefined) {
           const other = await stagedByAnother(op, ref, name, secret, run, current);
-          if (other !== undefined) throw new StoreConflictError(op, ref.display, `run ${other.run} staged version ${other.version} and did not finish`, stagedByAnotherHint(other, name));
+          if (other !== undefined)
+            throw new StoreConflictError(
+              op,
+              ref.display,
+              `run ${other.run} staged version ${other.version} and did not finish`,
+              stagedByAnotherHint(other, name),
+            );
         }
         const basePayload = (await access(op, ref, name, baseNumber)).payload;
         const payload = replaceField(ref, op, basePayload, value.reveal());
@@ -662,7 +732,16 @@ export function openGcpSecretManagerStore(
         if (record === undefined) {
           // Record the run before adding, so that a crash after the add leaves a way to find the version again.
           const after = aliasTarget(secret) === undefined ? baseNumber : ((await latestNumber(op, ref, name)) ?? baseNumber);
-          record = { v: 1, run, field: ref.field, fp: value.fingerprint, baseFp: fingerprintOf(ref, op, basePayload), base: baseNumber, after, state: 'staged' };
+          record = {
+            v: 1,
+            run,
+            field: ref.field,
+            fp: value.fingerprint,
+            baseFp: fingerprintOf(ref, op, basePayload),
+            base: baseNumber,
+            after,
+            state: 'staged',
+          };
           try {
             await update(op, ref, name, { name, etag: secret.etag, annotations: withRecord(secret.annotations, record) }, ['annotations']);
           } catch (error) {
@@ -709,18 +788,33 @@ export function openGcpSecretManagerStore(
           }
           if (aliased === target) return;
           if (aliased !== baseNumber) {
-            throw new StoreConflictError(op, ref.display, `alias ${aliasName} points at version ${aliased}, expected ${base} or ${version}`, 'another writer moved the alias since this run read it');
+            throw new StoreConflictError(
+              op,
+              ref.display,
+              `alias ${aliasName} points at version ${aliased}, expected ${base} or ${version}`,
+              'another writer moved the alias since this run read it',
+            );
           }
           const later = newerThan(await listVersions(op, ref, name), target)[0];
           if (later !== undefined) {
-            throw new StoreConflictError(op, ref.display, `version ${later.number} was added after this run's version ${version}`, 'readers of latest already see it; promoting would split readers');
+            throw new StoreConflictError(
+              op,
+              ref.display,
+              `version ${later.number} was added after this run's version ${version}`,
+              'readers of latest already see it; promoting would split readers',
+            );
           }
           // The etag makes this a compare-and-swap: if anyone moved the alias since the read, this fails.
           await update(
             op,
             ref,
             name,
-            { name, etag: secret.etag, versionAliases: { ...secret.versionAliases, [aliasName!]: target }, annotations: withRecord(secret.annotations, promoted) },
+            {
+              name,
+              etag: secret.etag,
+              versionAliases: { ...secret.versionAliases, [aliasName!]: target },
+              annotations: withRecord(secret.annotations, promoted),
+            },
             ['version_aliases', 'annotations'],
           );
           return;
@@ -768,7 +862,12 @@ export function openGcpSecretManagerStore(
             // Someone wrote after this run. A promoted value cannot be taken back without clobbering theirs; a value
             // that was only staged is simply discarded.
             if (promoted) {
-              throw new StoreConflictError(op, ref.display, `version ${foreign} was written after this run`, 'a rollback never overwrites a newer value: decide by hand which value should be current');
+              throw new StoreConflictError(
+                op,
+                ref.display,
+                `version ${foreign} was written after this run`,
+                'a rollback never overwrites a newer value: decide by hand which value should be current',
+              );
             }
             await update(op, ref, name, { name, etag: secret.etag, annotations: withRecord(secret.annotations, rolledBack) }, ['annotations']);
             await disableIfEnabled(op, ref, name, own);
@@ -781,9 +880,15 @@ export function openGcpSecretManagerStore(
               basePayload = (await access(op, ref, name, record.base)).payload;
             } catch (error) {
               if (error instanceof VersionStateError) {
-                throw new StoreError('failed', op, ref.display, `the previous version ${record.base} is no longer enabled (retired?), so there is no old value to return to`, {
-                  hint: `enable version ${record.base} first if it must become current again`,
-                });
+                throw new StoreError(
+                  'failed',
+                  op,
+                  ref.display,
+                  `the previous version ${record.base} is no longer enabled (retired?), so there is no old value to return to`,
+                  {
+                    hint: `enable version ${record.base} first if it must become current again`,
+                  },
+                );
               }
               throw error;
             }
@@ -802,7 +907,12 @@ export function openGcpSecretManagerStore(
               op,
               ref,
               name,
-              { name, etag: secret.etag, versionAliases: { ...secret.versionAliases, [aliasName!]: record.base }, annotations: withRecord(secret.annotations, done) },
+              {
+                name,
+                etag: secret.etag,
+                versionAliases: { ...secret.versionAliases, [aliasName!]: record.base },
+                annotations: withRecord(secret.annotations, done),
+              },
               ['version_aliases', 'annotations'],
             );
           } else {
@@ -827,9 +937,16 @@ export function openGcpSecretManagerStore(
       if (record === undefined || record.state === 'rolled-back') return;
       const own = await findOwn(op, ref, name, record);
       if (own === undefined) return;
-      const holders = Object.entries(secret.versionAliases).filter(([, number]) => number === record.base).map(([alias]) => alias);
+      const holders = Object.entries(secret.versionAliases)
+        .filter(([, number]) => number === record.base)
+        .map(([alias]) => alias);
       if (holders.length > 0) {
-        throw new StoreConflictError(op, ref.display, `version ${record.base} is still named by alias ${holders.join(', ')}`, 'promote this run first; retire never disables a version readers use');
+        throw new StoreConflictError(
+          op,
+          ref.display,
+          `version ${record.base} is still named by alias ${holders.join(', ')}`,
+          'promote this run first; retire never disables a version readers use',
+        );
       }
       const versionName = `${name}/versions/${record.base}`;
       for (let attempt = 1; ; attempt++) {
@@ -870,7 +987,10 @@ export function openGcpSecretManagerStore(
         return { readable: false, writable: undefined, notes: [describe(error)] };
       }
       if (aliasName !== undefined && aliasTarget(secret) === undefined) {
-        notes.push(`the secret has no version alias ${aliasName}, so readers use latest: a staged value is visible at once, and rekey will not create the alias (set alias: latest to say so, or add the alias)`);
+        notes.push(
+          `the secret has no version alias ${aliasName}, so readers use latest: a staged value is visible at once, and rekey will not create the alias (set ` +
+            `alias: latest to say so, or add the alias)`,
+        );
       }
       if (aliasName === undefined) notes.push('readers use latest: a staged value is visible at once');
       const writes = [
@@ -887,7 +1007,9 @@ export function openGcpSecretManagerStore(
         writable = missing.length === 0;
         for (const permission of missing) {
           const use = PERMISSION_USE[permission];
-          notes.push(`missing ${permission} on ${name}: rekey cannot ${use?.use ?? 'write'} (grant it, for example with ${use?.role ?? 'roles/secretmanager.admin'})`);
+          notes.push(
+            `missing ${permission} on ${name}: rekey cannot ${use?.use ?? 'write'} (grant it, for example with ${use?.role ?? 'roles/secretmanager.admin'})`,
+          );
         }
       } catch (error) {
         notes.push(`could not test write permissions (${describe(error)}); rekey needs ${writes.join(', ')}`);

@@ -77,7 +77,7 @@ function openMemoryStore(space: MemorySpace): SecretStore {
   };
   const versionOf = (secret: MemorySecret, id: VersionId | undefined): MemoryVersion | undefined =>
     id === undefined ? undefined : secret.versions.find((v) => v.id === id);
-  const valueOf = (ref: StoreRef, operation: string, version: MemoryVersion): StoredValue => ({
+  const storedValueOf = (ref: StoreRef, operation: string, version: MemoryVersion): StoredValue => ({
     value: new Secret(extractField(ref, operation, version.payload)),
     version: version.id,
     createdAt: version.createdAt,
@@ -90,13 +90,13 @@ function openMemoryStore(space: MemorySpace): SecretStore {
 
     async read(ref) {
       const secret = secretAt('read', ref);
-      return valueOf(ref, 'read', versionOf(secret, secret.current)!);
+      return storedValueOf(ref, 'read', versionOf(secret, secret.current)!);
     },
 
     async readStaged(ref, run) {
       const secret = secretAt('read staged', ref);
       const mine = secret.versions.find((v) => v.run === run);
-      return mine === undefined ? undefined : valueOf(ref, 'read staged', mine);
+      return mine === undefined ? undefined : storedValueOf(ref, 'read staged', mine);
     },
 
     async readPrevious(ref, run) {
@@ -104,7 +104,7 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       const current = versionOf(secret, secret.current)!;
       if (current.run !== run) return undefined;
       const previous = versionOf(secret, secret.previous);
-      return previous === undefined ? undefined : valueOf(ref, 'read previous', previous);
+      return previous === undefined ? undefined : storedValueOf(ref, 'read previous', previous);
     },
 
     async canStage(ref, run, base) {
@@ -118,10 +118,21 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       if (secret.versions.some((v) => v.run === run)) return;
       if (secret.pending !== undefined) {
         const holder = versionOf(secret, secret.pending)?.run;
-        throw new CannotStageError('staged-by-another', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first', holder === undefined ? {} : { run: holder });
+        throw new CannotStageError(
+          'staged-by-another',
+          ref.display,
+          `version ${secret.pending} is already pending from another run`,
+          'finish or roll back that run first',
+          holder === undefined ? {} : { run: holder },
+        );
       }
       if (secret.current !== base) {
-        throw new CannotStageError('base-moved', ref.display, `current version is ${secret.current}, expected ${base}`, 'someone else changed the secret since this run read it; start a new run');
+        throw new CannotStageError(
+          'base-moved',
+          ref.display,
+          `current version is ${secret.current}, expected ${base}`,
+          'someone else changed the secret since this run read it; start a new run',
+        );
       }
     },
 
@@ -130,7 +141,12 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       const mine = secret.versions.find((v) => v.run === run);
       if (mine !== undefined) return mine.id;
       if (secret.pending !== undefined) {
-        throw new StoreConflictError('stage', ref.display, `version ${secret.pending} is already pending from another run`, 'finish or roll back that run first');
+        throw new StoreConflictError(
+          'stage',
+          ref.display,
+          `version ${secret.pending} is already pending from another run`,
+          'finish or roll back that run first',
+        );
       }
       if (secret.current !== base) throw new StoreConflictError('stage', ref.display, `current version is ${secret.current}, expected ${base}`);
       const current = versionOf(secret, secret.current)!;

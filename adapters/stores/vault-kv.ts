@@ -93,7 +93,13 @@ interface Need {
 
 /** One version of the secret as Vault returned it, or why it could not. */
 type Fetched =
-  | { readonly kind: 'ok'; readonly version: number; readonly data: Record<string, unknown>; readonly createdAt: Date | undefined; readonly custom: Record<string, string> }
+  | {
+      readonly kind: 'ok';
+      readonly version: number;
+      readonly data: Record<string, unknown>;
+      readonly createdAt: Date | undefined;
+      readonly custom: Record<string, string>;
+    }
   | { readonly kind: 'gone'; readonly version: number; readonly state: 'deleted' | 'destroyed'; readonly custom: Record<string, string> }
   | { readonly kind: 'missing' };
 
@@ -111,7 +117,18 @@ interface RunEntry {
   readonly rollback?: number | undefined;
 }
 
-const RETRIABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_SOCKET']);
+const RETRIABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
 
 /** Open a Vault KV v2 store over a client; the adapter's `open` passes a node-vault client, tests a fake. */
 export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
@@ -194,7 +211,12 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         const metadata = recordOf(dataOf(responseBodyOf(error))?.['metadata']);
         const number = Number(metadata?.['version']);
         if (metadata === undefined || !Number.isInteger(number)) return { kind: 'missing' };
-        return { kind: 'gone', version: number, state: metadata['destroyed'] === true ? 'destroyed' : 'deleted', custom: customOf(metadata['custom_metadata']) };
+        return {
+          kind: 'gone',
+          version: number,
+          state: metadata['destroyed'] === true ? 'destroyed' : 'deleted',
+          custom: customOf(metadata['custom_metadata']),
+        };
       }
     });
 
@@ -228,14 +250,20 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   };
 
   /** The run's own version (`base + 1`) when the run did write it, reusing `latest` when that is the one. */
-  const ownVersion = async (operation: string, ref: StoreRef, loc: Location, latest: Fetched, entry: RunEntry): Promise<(Fetched & { kind: 'ok' }) | undefined> => {
+  const ownVersion = async (
+    operation: string,
+    ref: StoreRef,
+    loc: Location,
+    latest: Fetched,
+    entry: RunEntry,
+  ): Promise<(Fetched & { kind: 'ok' }) | undefined> => {
     const ours = entry.base + 1;
     if (latest.kind === 'missing' || latest.version < ours) return undefined;
     const fetched = latest.version === ours ? latest : await fetchVersion(operation, ref, loc, ours);
     return holds(fetched, loc, entry.run, entry.new) ? fetched : undefined;
   };
 
-  const valueOf = (operation: string, ref: StoreRef, loc: Location, fetched: Fetched & { kind: 'ok' }, run: RunId | undefined): StoredValue => {
+  const storedValueOf = (operation: string, ref: StoreRef, loc: Location, fetched: Fetched & { kind: 'ok' }, run: RunId | undefined): StoredValue => {
     const value = fetched.data[loc.field];
     if (value === undefined) throw new SecretNotFoundError(operation, ref.display, `field ${loc.field} is not in the secret`);
     if (typeof value !== 'string') throw new StoreError('invalid', operation, ref.display, `field ${loc.field} is not a string`);
@@ -243,7 +271,15 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   };
 
   /** Write `data` with cas; when the reply is lost and a retry meets a cas mismatch, check whether it was ours. */
-  const writeOwn = async (operation: string, ref: StoreRef, loc: Location, data: Record<string, unknown>, cas: number, run: RunId, expectedTag: string): Promise<number> => {
+  const writeOwn = async (
+    operation: string,
+    ref: StoreRef,
+    loc: Location,
+    data: Record<string, unknown>,
+    cas: number,
+    run: RunId,
+    expectedTag: string,
+  ): Promise<number> => {
     try {
       await writeData(operation, ref, loc, data, cas);
     } catch (error) {
@@ -262,7 +298,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const loc = locate('read', ref);
       const latest = await latestOrThrow('read', ref, loc);
       if (latest.kind === 'gone') throw new SecretNotFoundError('read', ref.display, `the current version ${latest.version} is ${latest.state}`);
-      const value = valueOf('read', ref, loc, latest, undefined);
+      const value = storedValueOf('read', ref, loc, latest, undefined);
       // Name the run that wrote this version, when one of the recorded runs did.
       const writer = entriesOf(latest.custom, loc.field).find((e) => e.base + 1 === latest.version && tag(e.run, value.value.reveal()) === e.new);
       return writer === undefined ? value : { ...value, run: writer.run };
@@ -274,7 +310,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const entry = entryOf(latest.custom, run, loc.field);
       if (entry === undefined) return undefined;
       const own = await ownVersion('read staged', ref, loc, latest, entry);
-      return own === undefined ? undefined : valueOf('read staged', ref, loc, own, run);
+      return own === undefined ? undefined : storedValueOf('read staged', ref, loc, own, run);
     },
 
     async readPrevious(ref, run) {
@@ -285,7 +321,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       if ((await ownVersion('read previous', ref, loc, latest, entry)) === undefined) return undefined;
       const previous = await fetchVersion('read previous', ref, loc, entry.base);
       if (previous.kind !== 'ok' || typeof previous.data[loc.field] !== 'string') return undefined;
-      return valueOf('read previous', ref, loc, previous, undefined);
+      return storedValueOf('read previous', ref, loc, previous, undefined);
     },
 
     async canStage(ref, run, base) {
@@ -295,14 +331,21 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         const baseVersion = versionNumber(op, ref, base);
         const latest = await fetchVersion(op, ref, loc);
         if (latest.kind === 'missing' && baseVersion !== 0) {
-          throw new CannotStageError('missing', ref.display, `no secret at ${loc.dataPolicy}`, 'create the secret first (rekey never creates one), and check that the mount is a KV version 2 engine');
+          throw new CannotStageError(
+            'missing',
+            ref.display,
+            `no secret at ${loc.dataPolicy}`,
+            'create the secret first (rekey never creates one), and check that the mount is a KV version 2 engine',
+          );
         }
         if (latest.kind === 'gone') {
           throw new CannotStageError(
             'unusable',
             ref.display,
             `the current version ${latest.version} is ${latest.state}`,
-            latest.state === 'deleted' ? `undelete it first (vault kv undelete -versions=${latest.version} ${loc.mount}/${loc.path})` : 'write a current value by hand first',
+            latest.state === 'deleted'
+              ? `undelete it first (vault kv undelete -versions=${latest.version} ${loc.mount}/${loc.path})`
+              : 'write a current value by hand first',
           );
         }
         const custom = latest.kind === 'ok' ? latest.custom : {};
@@ -312,23 +355,44 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
           // This run recorded its intent before: a resume. Its write either never happened (base still current) or
           // is its own version; anything else at base + 1 is someone else's, and stage would refuse it.
           if (current === entry.base || (await ownVersion(op, ref, loc, latest, entry)) !== undefined) return;
-          throw new CannotStageError('base-moved', ref.display, `check-and-set mismatch (expected version ${entry.base}, current version ${current})`, 'another writer changed the secret after this run read it; start a new run');
+          throw new CannotStageError(
+            'base-moved',
+            ref.display,
+            `check-and-set mismatch (expected version ${entry.base}, current version ${current})`,
+            'another writer changed the secret after this run read it; start a new run',
+          );
         }
         if (current !== baseVersion) {
-          throw new CannotStageError('base-moved', ref.display, `check-and-set mismatch (expected version ${baseVersion}, current version ${current})`, 'another writer changed the secret after this run read it; read it again before rotating');
+          throw new CannotStageError(
+            'base-moved',
+            ref.display,
+            `check-and-set mismatch (expected version ${baseVersion}, current version ${current})`,
+            'another writer changed the secret after this run read it; read it again before rotating',
+          );
         }
         // Stage records the run in custom_metadata before it writes: that record must fit Vault's limits.
         try {
           withEntry(op, ref, custom, entryKey(run, loc.field), { run, base: baseVersion, new: ABSENT, old: ABSENT, at: new Date().toISOString() });
         } catch (error) {
           const e = error as StoreError;
-          throw new CannotStageError('limit', ref.display, e.message.slice(`${op} ${ref.display}: `.length), e.hint ?? 'remove a custom_metadata key from this secret', { cause: e });
+          throw new CannotStageError(
+            'limit',
+            ref.display,
+            e.message.slice(`${op} ${ref.display}: `.length),
+            e.hint ?? 'remove a custom_metadata key from this secret',
+            { cause: e },
+          );
         }
         // A check-and-set write on `base` would be accepted now; whether the token may make it, Vault says through
         // sys/capabilities-self (a read of the token's policy, not a write). When Vault will not say, stage finds out.
         const notes: string[] = [];
         if ((await checkCapabilities(loc, ref, notes, false)) === false) {
-          throw new CannotStageError('permission', ref.display, notes.join('; '), `grant the token's policy "create" and "update" on ${loc.dataPolicy} and "update" on ${loc.metadataPolicy}`);
+          throw new CannotStageError(
+            'permission',
+            ref.display,
+            notes.join('; '),
+            `grant the token's policy "create" and "update" on ${loc.dataPolicy} and "update" on ${loc.metadataPolicy}`,
+          );
         }
       } catch (error) {
         throw CannotStageError.from(error, ref.display);
@@ -351,14 +415,23 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         // This run recorded its intent before; whether its write happened is told by the version after its base.
         const own = await ownVersion('stage', ref, loc, latest, entry);
         if (own === undefined) {
-          throw new StoreConflictError('stage', ref.display, `check-and-set mismatch (expected version ${entry.base}, current version ${current}): version ${entry.base + 1} was written by someone else`);
+          throw new StoreConflictError(
+            'stage',
+            ref.display,
+            `check-and-set mismatch (expected version ${entry.base}, current version ${current}): version ${entry.base + 1} was written by someone else`,
+          );
         }
         if (entry.new !== newTag) throw new StoreConflictError('stage', ref.display, `this run already wrote version ${entry.base + 1} with a different value`);
         return String(entry.base + 1);
       }
       if (entry === undefined) {
         if (current !== baseVersion) {
-          throw new StoreConflictError('stage', ref.display, `check-and-set mismatch (expected version ${baseVersion}, current version ${current})`, 'another writer changed the secret after this run read it; read it again before rotating');
+          throw new StoreConflictError(
+            'stage',
+            ref.display,
+            `check-and-set mismatch (expected version ${baseVersion}, current version ${current})`,
+            'another writer changed the secret after this run read it; read it again before rotating',
+          );
         }
         const old = data[loc.field];
         entry = { run, base: baseVersion, new: newTag, old: typeof old === 'string' ? tag(run, old) : ABSENT, at: new Date().toISOString() };
@@ -383,9 +456,18 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       }
       if (latest.version === ours && holds(latest, loc, run, entry.new)) return;
       if (latest.version === entry.base) {
-        throw new StoreConflictError('promote', ref.display, `version ${version} of this run was never written (current version is still ${base})`, 'stage the value again');
+        throw new StoreConflictError(
+          'promote',
+          ref.display,
+          `version ${version} of this run was never written (current version is still ${base})`,
+          'stage the value again',
+        );
       }
-      throw new StoreConflictError('promote', ref.display, `check-and-set mismatch (expected version ${version}, current version ${latest.version}): someone else wrote after this run`);
+      throw new StoreConflictError(
+        'promote',
+        ref.display,
+        `check-and-set mismatch (expected version ${version}, current version ${latest.version}): someone else wrote after this run`,
+      );
     },
 
     async rollback(ref, run) {
@@ -400,7 +482,11 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         if (latest.version !== entry.rollback) {
           const restored = latest.version === entry.rollback + 1 ? latest : await fetchVersion('rollback', ref, loc, entry.rollback + 1);
           if (holds(restored, loc, run, entry.old)) return;
-          throw new StoreConflictError('rollback', ref.display, `check-and-set mismatch (expected version ${entry.rollback}, current version ${latest.version}): someone else wrote after this run`);
+          throw new StoreConflictError(
+            'rollback',
+            ref.display,
+            `check-and-set mismatch (expected version ${entry.rollback}, current version ${latest.version}): someone else wrote after this run`,
+          );
         }
         casOn = entry.rollback;
       } else {
@@ -408,13 +494,22 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         const own = await ownVersion('rollback', ref, loc, latest, entry);
         if (own === undefined) return; // Version base+1 is someone else's: this run changed nothing.
         if (latest.version !== own.version) {
-          throw new StoreConflictError('rollback', ref.display, `version ${latest.version} was written after this run's version ${own.version}; a rollback would overwrite it`, 'decide by hand which value should be current');
+          throw new StoreConflictError(
+            'rollback',
+            ref.display,
+            `version ${latest.version} was written after this run's version ${own.version}; a rollback would overwrite it`,
+            'decide by hand which value should be current',
+          );
         }
         casOn = own.version;
       }
       const previous = await fetchVersion('rollback', ref, loc, entry.base);
       if (previous.kind !== 'ok') {
-        throw new SecretNotFoundError('rollback', ref.display, `the previous version ${entry.base} is ${previous.kind === 'gone' ? previous.state : 'no longer kept'}, so it cannot be restored`);
+        throw new SecretNotFoundError(
+          'rollback',
+          ref.display,
+          `the previous version ${entry.base} is ${previous.kind === 'gone' ? previous.state : 'no longer kept'}, so it cannot be restored`,
+        );
       }
       if (entry.rollback === undefined) await writeEntry('rollback', ref, loc, latest.custom, { ...entry, rollback: casOn });
       // Like `vault kv rollback`: the previous version's data becomes the newest version.
@@ -458,14 +553,24 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   };
 
   /** Ask Vault what the token may do on the paths rekey uses; undefined when Vault will not say. */
-  const checkCapabilities = async (loc: Location, ref: StoreRef, notes: string[], withDestroy = options.destroyOnRetire === true): Promise<boolean | undefined> => {
+  const checkCapabilities = async (
+    loc: Location,
+    ref: StoreRef,
+    notes: string[],
+    withDestroy = options.destroyOnRetire === true,
+  ): Promise<boolean | undefined> => {
     const paths = [loc.dataPolicy, loc.metadataPolicy, ...(withDestroy ? [loc.destroyPolicy] : [])];
     let body: unknown;
     try {
-      body = await call('check', ref, { capability: 'update', policyPath: 'sys/capabilities-self' }, (vault) => vault.write('sys/capabilities-self', { paths }));
+      body = await call('check', ref, { capability: 'update', policyPath: 'sys/capabilities-self' }, (vault) =>
+        vault.write('sys/capabilities-self', { paths }),
+      );
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      notes.push(`could not ask Vault for this token's capabilities (${error.code === 'permission' ? 'sys/capabilities-self is not allowed' : error.message}), so write access is untested`);
+      notes.push(
+        `could not ask Vault for this token's capabilities (${error.code === 'permission' ? 'sys/capabilities-self is not allowed' : error.message}), so ` +
+          `write access is untested`,
+      );
       return undefined;
     }
     const capsOf = (path: string): string[] => {
@@ -544,9 +649,15 @@ export function withEntry(operation: string, ref: StoreRef, custom: Record<strin
   // How many earlier rekey entries may stay besides this one.
   const keep = Math.min(MAX_RUN_ENTRIES, CUSTOM_METADATA_LIMITS.keys - others.length) - 1;
   if (keep < 0) {
-    throw new StoreError('invalid', operation, ref.display, `custom_metadata already holds ${others.length} keys of its own; rekey needs one of Vault's ${CUSTOM_METADATA_LIMITS.keys}`, {
-      hint: 'remove a custom_metadata key from this secret',
-    });
+    throw new StoreError(
+      'invalid',
+      operation,
+      ref.display,
+      `custom_metadata already holds ${others.length} keys of its own; rekey needs one of Vault's ${CUSTOM_METADATA_LIMITS.keys}`,
+      {
+        hint: 'remove a custom_metadata key from this secret',
+      },
+    );
   }
   const earlier = Object.entries(custom)
     .filter(([k]) => k.startsWith(ENTRY_PREFIX) && k !== key)
@@ -609,7 +720,12 @@ function vaultMessage(error: unknown): string {
   const errors = recordOf(responseBodyOf(error))?.['errors'];
   const first = Array.isArray(errors) ? errors.find((e): e is string => typeof e === 'string' && e.trim() !== '') : undefined;
   // Vault wraps some messages as "1 error occurred:\n\t* permission denied\n\n".
-  return first === undefined ? '' : first.replace(/^\d+ errors? occurred:\s*/, '').replace(/\s*\*\s*/g, ' ').trim();
+  return first === undefined
+    ? ''
+    : first
+        .replace(/^\d+ errors? occurred:\s*/, '')
+        .replace(/\s*\*\s*/g, ' ')
+        .trim();
 }
 
 /**
@@ -624,10 +740,20 @@ function toStoreError(error: unknown, operation: string, ref: StoreRef, need: Ne
     const said = message === '' ? '' : `: ${message}`;
     if (status === 404) return new SecretNotFoundError(operation, ref.display, 'not found');
     if (status === 401 || status === 403) {
-      return new StorePermissionError(operation, ref.display, `permission denied (needs "${need.capability}" on ${need.policyPath})`, `add "${need.capability}" on path "${need.policyPath}" to the token's Vault policy, or check that the token is valid and not expired`);
+      return new StorePermissionError(
+        operation,
+        ref.display,
+        `permission denied (needs "${need.capability}" on ${need.policyPath})`,
+        `add "${need.capability}" on path "${need.policyPath}" to the token's Vault policy, or check that the token is valid and not expired`,
+      );
     }
     if (status === 400 && /check-and-set/i.test(message)) {
-      return new StoreConflictError(operation, ref.display, `check-and-set mismatch (expected version ${need.cas ?? '?'})`, 'another writer changed the secret; read it again before rotating');
+      return new StoreConflictError(
+        operation,
+        ref.display,
+        `check-and-set mismatch (expected version ${need.cas ?? '?'})`,
+        'another writer changed the secret; read it again before rotating',
+      );
     }
     if (status === 412 || status === 429 || status >= 500) return new StoreUnavailableError(operation, ref.display, `Vault answered ${status}${said}`);
     if (status === 400) return new StoreError('invalid', operation, ref.display, `Vault refused the request${said}`);
@@ -641,7 +767,11 @@ function toStoreError(error: unknown, operation: string, ref: StoreRef, need: Ne
 }
 
 /** Read one store option, checking its type. */
-function option<T extends 'string' | 'boolean'>(options: Readonly<Record<string, unknown>>, name: string, type: T): (T extends 'string' ? string : boolean) | undefined {
+function option<T extends 'string' | 'boolean'>(
+  options: Readonly<Record<string, unknown>>,
+  name: string,
+  type: T,
+): (T extends 'string' ? string : boolean) | undefined {
   const value = options[name];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== type) throw new StoreError('invalid', 'open', `${KIND}`, `option ${name} must be a ${type}`);
@@ -701,9 +831,19 @@ export async function connectNodeVault(connection: VaultConnection): Promise<Vau
       } catch (error) {
         const status = statusOf(error);
         if (status === 400 || status === 401 || status === 403) {
-          throw new StorePermissionError('connect', where, 'AppRole login refused', `check roleId and the secret id in ${secretIdEnv}, and that the secret id has not expired`);
+          throw new StorePermissionError(
+            'connect',
+            where,
+            'AppRole login refused',
+            `check roleId and the secret id in ${secretIdEnv}, and that the secret id has not expired`,
+          );
         }
-        throw toStoreError(error, 'connect', { kind: KIND, path: 'auth/approle/login', display: where }, { capability: 'update', policyPath: 'auth/approle/login' });
+        throw toStoreError(
+          error,
+          'connect',
+          { kind: KIND, path: 'auth/approle/login', display: where },
+          { capability: 'update', policyPath: 'auth/approle/login' },
+        );
       }
     });
     const token = recordOf(recordOf(body)?.['auth'])?.['client_token'];
@@ -711,7 +851,8 @@ export async function connectNodeVault(connection: VaultConnection): Promise<Vau
     return make(token);
   }
   const token = env[connection.tokenEnv];
-  if (token === undefined || token === '') throw new StoreError('invalid', 'connect', where, `no Vault token: set ${connection.tokenEnv}, or configure AppRole (roleId, secretIdEnv)`);
+  if (token === undefined || token === '')
+    throw new StoreError('invalid', 'connect', where, `no Vault token: set ${connection.tokenEnv}, or configure AppRole (roleId, secretIdEnv)`);
   return make(token);
 }
 

@@ -81,7 +81,10 @@ async function measure({ quick, log, servers }) {
   const next = () =>
     replies.length > 0
       ? Promise.resolve(replies.shift())
-      : Promise.race([new Promise((resolve) => waiting.push(resolve)), exited.then((code) => Promise.reject(new Error(`the fake servers' process exited (${code})`)))]);
+      : Promise.race([
+          new Promise((resolve) => waiting.push(resolve)),
+          exited.then((code) => Promise.reject(new Error(`the fake servers' process exited (${code})`))),
+        ]);
   servers.push({
     close: async () => {
       if (child.exitCode === null && child.connected) child.send({ type: 'close' });
@@ -159,8 +162,19 @@ async function measure({ quick, log, servers }) {
     const fsyncs = watchFsyncs();
     try {
       summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink, openStores });
-    } catch (error) {
-      throw new Error(`four-store rotation failed: ${error.message}${error.summary?.timeline ? ` (${error.summary.timeline.filter((t) => t.result === 'failed').map((t) => `${t.step}: ${t.detail}`).join('; ')})` : ''}`);
+    } catch (caught) {
+      // A failed run's error carries its summary (see RunFailedError); the timeline names the step that failed.
+      const error = /** @type {Error & { summary?: { timeline?: { result: string, step: string, detail?: string }[] } }} */ (caught);
+      throw new Error(
+        `four-store rotation failed: ${error.message}${
+          error.summary?.timeline
+            ? ` (${error.summary.timeline
+                .filter((t) => t.result === 'failed')
+                .map((t) => `${t.step}: ${t.detail}`)
+                .join('; ')})`
+            : ''
+        }`,
+      );
     } finally {
       fsyncs.stop();
     }
@@ -189,14 +203,19 @@ async function measure({ quick, log, servers }) {
     target: `ratio ≤ ${TARGET_RATIO}`,
     rows: [
       // PASS/FAIL on the median as printed (2 decimals).
-      { measure: 'run ms / floor (dependent round trips × latency)', ...describe(ratio, 2), target: `≤ ${TARGET_RATIO}`, pass: describe(ratio, 2).median <= TARGET_RATIO },
+      {
+        measure: 'run ms / floor (dependent round trips × latency)',
+        ...describe(ratio, 2),
+        target: `≤ ${TARGET_RATIO}`,
+        pass: (describe(ratio, 2).median ?? Number.NaN) <= TARGET_RATIO,
+      },
       { measure: 'run ms', ...describe(runs.map((r) => r.wallMs)), target: '(info)', pass: undefined },
       { measure: 'floor ms', ...describe(runs.map((r) => r.floorMs)), target: '(info)', pass: undefined },
       { measure: 'overhead ms (run − floor)', ...describe(overheadMs), target: '(info)', pass: undefined },
       { measure: '  of which between steps (journal, audit, …)', ...describe(betweenMs), target: '(info)', pass: undefined },
       { measure: '  fsyncSync ms per run', ...describe(runs.map((r) => r.fsyncMs)), target: '(info)', pass: undefined },
     ],
-    pass: describe(ratio, 2).median <= TARGET_RATIO,
+    pass: (describe(ratio, 2).median ?? Number.NaN) <= TARGET_RATIO,
     info: {
       latencyMs: L,
       floorDepth: last.floorDepth,
@@ -208,12 +227,23 @@ async function measure({ quick, log, servers }) {
       coldRun: { runMs: Math.round(cold.wallMs), floorMs: cold.floorMs, ratio: Number((cold.wallMs / cold.floorMs).toFixed(2)) },
     },
     notes: [
-      `floor = Σ over steps of (provider depth + deepest store's depth) = ${last.floorDepth} round trips × ${L} ms = ${last.floorMs} ms; ${last.callCount} calls in all; ${median(runs.map((r) => r.fsyncCalls))} fsyncs per run`,
+      `floor = Σ over steps of (provider depth + deepest store's depth) = ${last.floorDepth} round trips × ${L} ms = ${last.floorMs} ms; ` +
+        `${last.callCount} calls in all; ${median(runs.map((r) => r.fsyncCalls))} fsyncs per run`,
       'per step — calls (dependent depth) per store → floor, and the median time the step took:',
-      ...last.stages.map((st, i) => `  ${st.phase.padEnd(8)} ${abbreviate(st.steps)}: ${Object.entries(st.calls).map(([store, c]) => `${store} ${c.ops.length}${c.depth !== c.ops.length ? ` (depth ${c.depth})` : ''}`).join(', ') || 'no round trip'} → floor ${st.floorDepth * L} ms, took ${stageMs[i].toFixed(0)} ms`),
-      `time between a store's dependent calls (client, transport, server framing — beyond the latency): ${Object.entries(gapMs).map(([store, d]) => `${store} ${d.median} ms (n ${d.n})`).join(' · ')}`,
+      ...last.stages.map(
+        (st, i) =>
+          `  ${st.phase.padEnd(8)} ${abbreviate(st.steps)}: ${
+            Object.entries(st.calls)
+              .map(([store, c]) => `${store} ${c.ops.length}${c.depth !== c.ops.length ? ` (depth ${c.depth})` : ''}`)
+              .join(', ') || 'no round trip'
+          } → floor ${st.floorDepth * L} ms, took ${stageMs[i].toFixed(0)} ms`,
+      ),
+      `time between a store's dependent calls (client, transport, server framing — beyond the latency): ${Object.entries(gapMs)
+        .map(([store, d]) => `${store} ${d.median} ms (n ${d.n})`)
+        .join(' · ')}`,
       ...(last.outside.length > 0 ? [`calls outside any step: ${last.outside.join(', ')}`] : []),
-      `first (cold) run: ${Math.round(cold.wallMs)} ms vs floor ${cold.floorMs} ms (ratio ${(cold.wallMs / cold.floorMs).toFixed(2)}), the SDK imports included`,
+      `first (cold) run: ${Math.round(cold.wallMs)} ms vs floor ${cold.floorMs} ms (ratio ${(cold.wallMs / cold.floorMs).toFixed(2)}), the SDK ` +
+        `imports included`,
     ],
   };
 }
@@ -235,6 +265,8 @@ function depth(list, tolerance) {
   return count;
 }
 
+/** @typedef {{ store: string, op: string, start: number, end: number }} Call One round trip a server saw. */
+
 /** Group steps into stages (steps that overlap in time ran as one concurrent group), assign calls, compute depths. */
 function floorOf(windows, runCalls, latency) {
   const tolerance = latency / 4;
@@ -244,7 +276,7 @@ function floorOf(windows, runCalls, latency) {
     if (open !== undefined && w.start < open.end) {
       open.steps.push(w.step);
       open.end = Math.max(open.end, w.end);
-    } else stages.push({ phase: w.phase, steps: [w.step], start: w.start, end: w.end, calls: [] });
+    } else stages.push({ phase: w.phase, steps: [w.step], start: w.start, end: w.end, calls: /** @type {Call[]} */ ([]) });
   }
   const outside = [];
   for (const call of runCalls) {
@@ -260,18 +292,29 @@ function floorOf(windows, runCalls, latency) {
   // framing: what each client stack adds to every round trip beyond the latency).
   const gaps = {};
   for (const stage of stages) {
+    /** @type {Record<string, Call[]>} */
     const byStore = {};
-    for (const call of stage.calls) (byStore[call.store] ??= []).push(call);
+    for (const call of stage.calls) {
+      byStore[call.store] ??= [];
+      byStore[call.store].push(call);
+    }
     for (const [store, list] of Object.entries(byStore)) {
       const sorted = [...list].sort((a, b) => a.start - b.start);
       for (let i = 1; i < sorted.length; i++) {
         const gap = sorted[i].start - sorted[i - 1].end;
-        if (gap >= -tolerance) (gaps[store] ??= []).push(Math.max(0, gap));
+        if (gap < -tolerance) continue;
+        gaps[store] ??= [];
+        gaps[store].push(Math.max(0, gap));
       }
     }
     const calls = Object.fromEntries(Object.entries(byStore).map(([store, list]) => [store, { ops: list.map((c) => c.op), depth: depth(list, tolerance) }]));
     const provider = calls['provider']?.depth ?? 0;
-    const deepestStore = Math.max(0, ...Object.entries(calls).filter(([s]) => s !== 'provider').map(([, c]) => c.depth));
+    const deepestStore = Math.max(
+      0,
+      ...Object.entries(calls)
+        .filter(([s]) => s !== 'provider')
+        .map(([, c]) => c.depth),
+    );
     const stageFloor = provider + deepestStore;
     floorDepth += stageFloor;
     report.push({ phase: stage.phase, steps: stage.steps, calls, floorDepth: stageFloor, ms: stage.end - stage.start });

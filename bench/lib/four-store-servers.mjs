@@ -11,6 +11,9 @@ const [fakesDir, distSandbox, latencyText] = process.argv.slice(2);
 const L = Number(latencyText);
 const fake = (name) => new URL(`${name}.js`, fakesDir).href;
 const clock = () => performance.timeOrigin + performance.now();
+// The parent (bench/cases/four-store.mjs) forks this file with an IPC channel; without one there is no one to answer.
+const send = process.send?.bind(process);
+if (send === undefined) throw new Error('four-store-servers.mjs runs as a child of bench/cases/four-store.mjs, with an IPC channel');
 let calls = [];
 
 const [{ startSandbox }, awsServer, awsModel, gcpServer, gcpModel, vaultServer] = await Promise.all([
@@ -68,9 +71,9 @@ aws.model.createSecret({ Name: 'bench/app', SecretString: JSON.stringify({ API_K
 gcp.model.seed('projects/rekey-bench/secrets/app', [JSON.stringify({ API_KEY: key, REGION: 'europe-west1' })], { aliases: { current: 1 } });
 vault.model.put('secret', 'bench/app', { API_KEY: key, REGION: 'eu-west-1' });
 
-process.on('message', async (message) => {
+process.on('message', async (/** @type {{ type: string }} */ message) => {
   if (message.type === 'calls') {
-    process.send({ type: 'calls', calls });
+    send({ type: 'calls', calls });
     calls = [];
   } else if (message.type === 'close') {
     await Promise.allSettled([sandbox.close(), aws.close(), gcp.close(), vault.close()]);
@@ -81,4 +84,4 @@ process.on('message', async (message) => {
 // The parent went away without saying so: do not linger.
 process.on('disconnect', () => process.exit(0));
 
-process.send({ type: 'ready', sandboxUrl: sandbox.url, awsUrl: aws.url, gcpEndpoint: gcp.endpoint, vaultUrl: vault.url, vaultToken: vault.model.rootToken, key });
+send({ type: 'ready', sandboxUrl: sandbox.url, awsUrl: aws.url, gcpEndpoint: gcp.endpoint, vaultUrl: vault.url, vaultToken: vault.model.rootToken, key });

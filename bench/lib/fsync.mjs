@@ -23,7 +23,8 @@ export function watchFsyncs({ attribute = false } = {}) {
       counter.calls++;
       counter.ms += ms;
       if (source !== undefined) {
-        const entry = (counter.bySource[source] ??= { calls: 0, ms: 0 });
+        counter.bySource[source] ??= { calls: 0, ms: 0 };
+        const entry = counter.bySource[source];
         entry.calls++;
         entry.ms += ms;
       }
@@ -43,7 +44,7 @@ function sourceOf() {
   const stack = new Error().stack ?? '';
   Error.stackTraceLimit = limit;
   const frames = stack.split('\n').slice(2);
-  const ours = frames.map((f) => /\/dist\/(\S+?\.js)/.exec(f)).filter(Boolean);
+  const ours = frames.map((f) => /\/dist\/(\S+?\.js)/.exec(f)).filter((m) => m !== null);
   const caller = ours.find((m) => !HELPERS.some((h) => m[0].endsWith(h)));
   const helper = ours.find((m) => HELPERS.some((h) => m[0].endsWith(h)));
   if (caller === undefined) return helper?.[1] ?? 'other';

@@ -35,11 +35,18 @@ export function describe(values, digits = 1) {
  * resolved with (a number of ms, or an object the case reads), and per round the values side by side, so that a case
  * can take paired differences (candidate − baseline of the same round) which cancel slow drift of the machine.
  */
+/**
+ * @param {{ candidates: Record<string, (warmup: boolean) => Promise<any>>, reps: number, warmup?: number,
+ *   onRound?: (round: number, warmup: boolean) => void }} options
+ */
 export async function interleave({ candidates, reps, warmup = 2, onRound }) {
   const names = Object.keys(candidates);
+  /** @type {Record<string, any[]>} */
   const samples = Object.fromEntries(names.map((n) => [n, []]));
+  /** @type {Record<string, any>[]} */
   const rounds = [];
   for (let r = 0; r < warmup + reps; r++) {
+    /** @type {Record<string, any>} */
     const round = {};
     for (let k = 0; k < names.length; k++) {
       const name = names[(r + k) % names.length];
@@ -57,6 +64,9 @@ export async function interleave({ candidates, reps, warmup = 2, onRound }) {
 /**
  * Spawn a process and time it from spawn() to its exit (stdio drained), in ms. Asynchronous on purpose: a sandbox
  * or fake server living in this process must keep answering while the child runs.
+ * @param {string} command
+ * @param {readonly string[]} args
+ * @param {{ cwd?: string, env?: NodeJS.ProcessEnv, input?: string }} [options]
  */
 export function timeSpawn(command, args, { cwd, env, input } = {}) {
   return new Promise((resolve, reject) => {

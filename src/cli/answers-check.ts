@@ -27,24 +27,36 @@ export function ensureAnswerable(runbook: Runbook, interaction: Interaction, reh
   const needed = personSteps(runbook);
   if (needed.length === 0) return;
   const example = needed
-    .map(({ step, kind }) => (kind === 'secret' ? `  ${step.id}: ${rehearsal ? 'yes                 # the sandbox mints the key' : '{ env: NEW_KEY }    # the pasted key, from the environment'}` : `  ${step.id}: yes`))
+    .map(({ step, kind }) =>
+      kind === 'secret'
+        ? `  ${step.id}: ${rehearsal ? 'yes                 # the sandbox mints the key' : '{ env: NEW_KEY }    # the pasted key, from the environment'}`
+        : `  ${step.id}: yes`,
+    )
     .filter((line, i, all) => all.indexOf(line) === i)
     .join('\n');
   if (!interaction.canAsk) {
-    throw new InputError(`runbook ${runbook.name} has ${needed.length} step${needed.length === 1 ? '' : 's'} for a person, and there is no terminal to ask`, undefined, `run it in a terminal, or pass --answers <file> with:\n${example}`);
+    throw new InputError(
+      `runbook ${runbook.name} has ${needed.length} step${needed.length === 1 ? '' : 's'} for a person, and there is no terminal to ask`,
+      undefined,
+      `run it in a terminal, or pass --answers <file> with:\n${example}`,
+    );
   }
   const answers = interaction as Interaction & { problem?: (id: string, kind: 'secret' | 'confirm') => string | undefined; file?: string };
   // A value shown to the person, to paste into a dashboard (webhook-url-token), needs a screen: an answers file can
   // say "done" but cannot read it, and the dashboard would never get it. A rehearsal has no dashboard to paste into.
-  const reveal = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].find((step) => step.kind === 'prompt' && step.reveal !== undefined);
+  const reveal = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].find(
+    (step) => step.kind === 'prompt' && step.reveal !== undefined,
+  );
   if (reveal !== undefined && !rehearsal && answers.problem !== undefined && process.stdin.isTTY !== true) {
     throw new InputError(
-      `runbook ${runbook.name} shows you the new value once (step ${reveal.id}: ${reveal.name}), to paste into ${runbook.title}'s dashboard, and there is no terminal to show it on`,
+      `runbook ${runbook.name} shows you the new value once (step ${reveal.id}: ${reveal.name}), to paste into ` +
+        `${runbook.title}'s dashboard, and there is no terminal to show it on`,
       undefined,
       'run it in a terminal (the answers file may still answer the other steps); rekey never writes the value anywhere else',
     );
   }
   if (answers.problem === undefined) return;
   const problems = needed.map(({ step, kind }) => answers.problem!(step.id, kind)).filter((p): p is string => p !== undefined);
-  if (problems.length > 0) throw new InputError(`${answers.file}: ${problems.join('; ')}`, undefined, `an answers file for runbook ${runbook.name}:\n${example}`);
+  if (problems.length > 0)
+    throw new InputError(`${answers.file}: ${problems.join('; ')}`, undefined, `an answers file for runbook ${runbook.name}:\n${example}`);
 }

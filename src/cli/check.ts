@@ -20,19 +20,31 @@ export interface CheckOptions {
 }
 
 /** Check the stores of credentials; returns an exit code (1 when a store cannot be read, written or staged to now). */
-export async function checkStores(config: Config, credentials: readonly CredentialConfig[], sink: EventSink, json: boolean, options: CheckOptions = {}): Promise<number> {
+export async function checkStores(
+  config: Config,
+  credentials: readonly CredentialConfig[],
+  sink: EventSink,
+  json: boolean,
+  options: CheckOptions = {},
+): Promise<number> {
   const { storeOpener } = await import('./stores.js');
   const openStores = storeOpener(config);
   const defer = options.deferUnfinishedRuns ?? true;
   let failed = false;
-  const locks = await locksOf(config.stateDir, credentials.map((c) => c.id));
+  const locks = await locksOf(
+    config.stateDir,
+    credentials.map((c) => c.id),
+  );
   for (const credential of credentials) {
     const stores = await openStores(credential);
     const results = await Promise.all(
       stores.map(async ({ store, ref }) => {
-        let check: StoreCheck = await store.check(ref).catch((error: Error) => ({ readable: false, writable: undefined, fingerprint: undefined, notes: [error.message] }));
+        let check: StoreCheck = await store
+          .check(ref)
+          .catch((error: Error) => ({ readable: false, writable: undefined, fingerprint: undefined, notes: [error.message] }));
         let obstacle = check.readable ? await stagingObstacle(store, ref) : undefined;
-        if (obstacle !== undefined && defer && obstacle.run !== undefined && (await unfinishedRunOf(config.stateDir, credential.id, obstacle.run))) obstacle = undefined;
+        if (obstacle !== undefined && defer && obstacle.run !== undefined && (await unfinishedRunOf(config.stateDir, credential.id, obstacle.run)))
+          obstacle = undefined;
         if (obstacle !== undefined) check = { ...check, notes: [...check.notes, obstacle.text] };
         await store.close?.().catch(() => undefined);
         return { ref, check, canStage: check.readable && obstacle === undefined };
@@ -47,7 +59,13 @@ export async function checkStores(config: Config, credentials: readonly Credenti
       } else {
         const writable = check.writable === undefined ? 'write not checkable' : check.writable ? 'writable' : 'NOT writable';
         const staging = check.readable ? (canStage ? '' : ' · CANNOT stage') : '';
-        sink.emit({ event: 'note', level: ok ? 'info' : 'warn', message: `${credential.id}: ${ref.display} ${check.readable ? `readable (${check.fingerprint})` : 'NOT readable'} · ${writable}${staging}${check.notes.length > 0 ? ` — ${check.notes.join('; ')}` : ''}` });
+        sink.emit({
+          event: 'note',
+          level: ok ? 'info' : 'warn',
+          message:
+            `${credential.id}: ${ref.display} ${check.readable ? `readable (${check.fingerprint})` : 'NOT readable'} · ${writable}${staging}` +
+            `${check.notes.length > 0 ? ` — ${check.notes.join('; ')}` : ''}`,
+        });
       }
     }
     if (fingerprints.size > 1) {

@@ -36,7 +36,11 @@ export function credentialOf(config: Config, id: string): CredentialConfig {
   const credential = config.credentials.get(id);
   if (credential !== undefined) return credential;
   const suggestion = nearest(id, config.credentials.keys());
-  throw new InputError(`no credential "${id}" in ${config.file}`, undefined, suggestion !== undefined ? `did you mean "${suggestion}"?` : `credentials: ${[...config.credentials.keys()].join(', ') || '(none)'}`);
+  throw new InputError(
+    `no credential "${id}" in ${config.file}`,
+    undefined,
+    suggestion !== undefined ? `did you mean "${suggestion}"?` : `credentials: ${[...config.credentials.keys()].join(', ') || '(none)'}`,
+  );
 }
 
 /** The interaction for a command: answers file first, then the terminal, else nobody. */

@@ -38,7 +38,11 @@ export function withBudget(credential: CredentialConfig, budget: unknown): Crede
 }
 
 /** The sink and the interaction of a drill: answers file first, then the terminal, with the live clock on prompts. */
-export async function drillInteraction(args: { answers: unknown; json: boolean; rehearsal?: RehearsalActor }): Promise<{ sink: EventSink; interaction: Interaction }> {
+export async function drillInteraction(args: {
+  answers: unknown;
+  json: boolean;
+  rehearsal?: RehearsalActor;
+}): Promise<{ sink: EventSink; interaction: Interaction }> {
   const [{ createSink, TextSink }, { answersInteraction, terminalInteraction }] = await Promise.all([import('../ui/sink.js'), import('../ui/interaction.js')]);
   const sink = createSink(args.json);
   const status = sink instanceof TextSink && sink.live ? () => sink.status() : undefined;
@@ -78,7 +82,10 @@ export async function runDrill(args: {
     if (checked === ExitCode.done) {
       const unknown = notes.filter((e) => e.event === 'note' && e.message.includes('write not checkable')).length;
       const n = credential.stores.length;
-      process.stdout.write(`checks: ${n} store${n === 1 ? '' : 's'} readable${unknown === n ? '' : ' and writable'}${unknown > 0 && unknown < n ? ` (${unknown} cannot tell writable without writing)` : ''}  ${formatSeconds(performance.now() - started)}\n\n`);
+      process.stdout.write(
+        `checks: ${n} store${n === 1 ? '' : 's'} readable${unknown === n ? '' : ' and writable'}` +
+          `${unknown > 0 && unknown < n ? ` (${unknown} cannot tell writable without writing)` : ''}  ${formatSeconds(performance.now() - started)}\n\n`,
+      );
     } else {
       for (const event of notes) sink.emit(event);
     }

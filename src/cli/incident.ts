@@ -31,11 +31,18 @@ export default async function incident(input: CommandInput, globals: Globals): P
   const sink = await incidentSink(inner, json);
 
   if (json) {
-    (sink as { emit(event: EngineEvent | IncidentStarted): void }).emit({ event: 'incident.started', credential: credential.id, since: since.toISOString(), revokeFirst });
+    (sink as { emit(event: EngineEvent | IncidentStarted): void }).emit({
+      event: 'incident.started',
+      credential: credential.id,
+      since: since.toISOString(),
+      revokeFirst,
+    });
   } else {
     const { styler } = await import('../ui/style.js');
     const s = styler(process.stdout);
-    process.stdout.write(`${s.red(s.bold('INCIDENT'))} · ${s.bold(credential.id)} · leaked since ${localTime(since, now)} (${span(now.getTime() - since.getTime())} ago)\n`);
+    process.stdout.write(
+      `${s.red(s.bold('INCIDENT'))} · ${s.bold(credential.id)} · leaked since ${localTime(since, now)} (${span(now.getTime() - since.getTime())} ago)\n`,
+    );
   }
   return (await runDrill({ config, credential, runbook, mode: 'incident', sink, interaction, json, since, revokeFirst })).code;
 }
@@ -49,7 +56,11 @@ type IncidentStarted = { event: 'incident.started'; credential: string; since: s
  */
 export async function incidentSink(inner: EventSink, json: boolean): Promise<EventSink> {
   if (json) return inner;
-  const [{ styler }, { formatClock }, { localTime }] = await Promise.all([import('../ui/style.js'), import('../util/duration.js'), import('../engine/incident.js')]);
+  const [{ styler }, { formatClock }, { localTime }] = await Promise.all([
+    import('../ui/style.js'),
+    import('../util/duration.js'),
+    import('../engine/incident.js'),
+  ]);
   const s = styler(process.stdout);
   const line = (text: string) => {
     const printer = inner as EventSink & { line?: (text: string) => void };
@@ -60,7 +71,10 @@ export async function incidentSink(inner: EventSink, json: boolean): Promise<Eve
     emit(event: EngineEvent): void {
       if (event.event === 'old.dead') {
         const at = new Date(event.at);
-        line(`   ${s.green(s.bold(`old key ${event.mask ?? event.fingerprint ?? ''} proven dead`))} at ${localTime(at, new Date(), true)} (${formatClock(event.afterStartMs)} after start)`);
+        line(
+          `   ${s.green(s.bold(`old key ${event.mask ?? event.fingerprint ?? ''} proven dead`))} at ${localTime(at, new Date(), true)} ` +
+            `(${formatClock(event.afterStartMs)} after start)`,
+        );
         return;
       }
       if (event.event === 'leak.search') return; // the leak search step's own line says it

@@ -18,12 +18,23 @@ export default async function log(input: CommandInput, globals: Globals): Promis
       if (json) process.stdout.write(`${JSON.stringify(untrusted ? { ...r, untrusted: true } : r)}\n`);
       else {
         const { seq, at, type, prev: _p, hash: _h, key: _k, mac: _m, ...rest } = r as unknown as Record<string, unknown>;
-        process.stdout.write(`${untrusted ? '?' : ' '}${String(seq).padStart(2)} ${String(at)} ${String(type).padEnd(13)} ${Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}\n`);
+        process.stdout.write(
+          `${untrusted ? '?' : ' '}${String(seq).padStart(2)} ${String(at)} ${String(type).padEnd(13)} ${Object.entries(rest)
+            .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+            .join(' ')}\n`,
+        );
       }
     }
     if (!check.ok) {
-      if (json) process.stdout.write(`${JSON.stringify({ event: 'journal.damaged', run, file: check.file, line: check.line, seq: check.seq, problem: check.problem })}\n`);
-      else process.stdout.write(`! ${check.file}:${check.line}: ${check.problem}\n! this journal cannot be trusted from record ${check.seq} on (marked ?): rekey will not resume or roll back run ${run}\n`);
+      if (json)
+        process.stdout.write(
+          `${JSON.stringify({ event: 'journal.damaged', run, file: check.file, line: check.line, seq: check.seq, problem: check.problem })}\n`,
+        );
+      else
+        process.stdout.write(
+          `! ${check.file}:${check.line}: ${check.problem}\n! this journal cannot be trusted from record ${check.seq} on (marked ?): rekey will ` +
+            `not resume or roll back run ${run}\n`,
+        );
     }
     return ExitCode.done;
   }
@@ -31,7 +42,11 @@ export default async function log(input: CommandInput, globals: Globals): Promis
   const runs = allRuns(config.stateDir);
   for (const r of runs) {
     if (json) process.stdout.write(`${JSON.stringify({ event: 'run', ...r })}\n`);
-    else process.stdout.write(`${r.run}  ${r.credential.padEnd(20)} ${r.mode.padEnd(9)} ${r.result.padEnd(11)} ${r.damaged === undefined ? (r.error ?? '') : `journal cannot be trusted: ${r.damaged}`}\n`);
+    else
+      process.stdout.write(
+        `${r.run}  ${r.credential.padEnd(20)} ${r.mode.padEnd(9)} ${r.result.padEnd(11)} ` +
+          `${r.damaged === undefined ? (r.error ?? '') : `journal cannot be trusted: ${r.damaged}`}\n`,
+      );
   }
   if (!json && runs.length === 0) process.stdout.write('no runs yet\n');
   return ExitCode.done;

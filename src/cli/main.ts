@@ -29,11 +29,16 @@ program
   // A usage error (unknown command or option, missing argument) is bad input, exit 2: commander's own 1 would read
   // as "rotation failed" to a scheduler. Subcommands inherit this, since it is set before they are added.
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
-  .addHelpText('after', '\nExit codes: 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused (locked) · 4 internal error · 130 interrupted\nFirst time? `rekey rehearse` runs a full rotation against a built-in sandbox, touching none of your files.');
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused (locked) · 4 internal error · 130 ' +
+      'interrupted\nFirst time? `rekey rehearse` runs a full rotation against a built-in sandbox, touching none of your files.',
+  );
 
 type Global = { config?: string; json?: boolean };
 const globals = (): Global => program.opts<Global>();
-const run = (load: () => Promise<{ default: (args: never, globals: Global) => Promise<number> }>) =>
+const run =
+  (load: () => Promise<{ default: (args: never, globals: Global) => Promise<number> }>) =>
   async (...args: unknown[]) => {
     const command = args.at(-1) as Command;
     const positional = args.slice(0, -2);
@@ -61,7 +66,10 @@ program
   .description('a leaked credential: rotate it now, prove the old key dead, then find where it leaked (working tree, git history) and audit since the leak')
   .argument('<credential>', 'credential id from rekey.yaml')
   .requiredOption('--since <time>', 'when the leak began: ISO 8601, "YYYY-MM-DD HH:MM" (local time), or an age such as 3h or 2d')
-  .option('--revoke-first', 'revoke and prove the old key dead right after the new key is staged, before roll out (consumers fail until roll out is done; no rollback)')
+  .option(
+    '--revoke-first',
+    'revoke and prove the old key dead right after the new key is staged, before roll out (consumers fail until roll out is done; no rollback)',
+  )
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
   .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
   .action(run(() => import('./incident.js')));
@@ -120,7 +128,10 @@ audit
   .action(run(() => import('./audit-verify.js')));
 
 const runbook = program.command('runbook').description('the runbooks rekey knows');
-runbook.command('list').description('list runbooks').action(run(() => import('./runbook-list.js')));
+runbook
+  .command('list')
+  .description('list runbooks')
+  .action(run(() => import('./runbook-list.js')));
 runbook
   .command('show')
   .description("show a runbook's steps; --format md renders the team's written runbook")
@@ -137,7 +148,11 @@ config
 program
   .command('rehearse')
   .description('a full rotation against the built-in sandbox provider and a throw-away .env: practice, nothing of yours touched')
-  .addOption(new Option('--overlap <overlap>', 'how the sandbox treats the old key (the quick start; a --runbook rehearsal uses the runbook\'s overlap)').choices(['until-revoked', 'none']).default('until-revoked'))
+  .addOption(
+    new Option('--overlap <overlap>', "how the sandbox treats the old key (the quick start; a --runbook rehearsal uses the runbook's overlap)")
+      .choices(['until-revoked', 'none'])
+      .default('until-revoked'),
+  )
   .option('--runbook <name>', "rehearse that runbook's own drill, with the sandbox playing the provider (e.g. streampixel)")
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes; a capture answered yes is minted by the sandbox)')
   .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')

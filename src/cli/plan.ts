@@ -7,7 +7,11 @@ import { credentialOf, openConfig, type CommandInput, type Globals } from './com
 export default async function plan(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   const credential = credentialOf(config, String(input.args[0]));
-  const [{ loadRunbook }, { needsPerson }, { planRun, stepsOf }] = await Promise.all([import('../runbook/load.js'), import('../runbook/types.js'), import('../engine/plan.js')]);
+  const [{ loadRunbook }, { needsPerson }, { planRun, stepsOf }] = await Promise.all([
+    import('../runbook/load.js'),
+    import('../runbook/types.js'),
+    import('../engine/plan.js'),
+  ]);
   const runbook = await loadRunbook(credential.runbookFile);
   const stores = credential.stores.map((s) => s.ref.display);
   const who = (human: boolean) => (human ? 'you  ' : 'rekey');
@@ -19,7 +23,11 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
   for (const step of stepsOf(planned)) {
     switch (step.kind) {
       case 'preflight':
-        add(step.phase, false, `read ${stores.join(', ')}; they must agree; check the old key with the runbook's verify call; every store must be able to stage`);
+        add(
+          step.phase,
+          false,
+          `read ${stores.join(', ')}; they must agree; check the old key with the runbook's verify call; every store must be able to stage`,
+        );
         break;
       case 'mint':
         for (const s of runbook.generate) add(step.phase, needsPerson(s), s.name);
@@ -54,7 +62,8 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
   } else {
     process.stdout.write(`plan for ${credential.id} · runbook ${runbook.name} (overlap: ${runbook.overlap}) · nothing will be written\n\n`);
     for (const [i, step] of steps.entries()) process.stdout.write(`${String(i + 1).padStart(3)}  ${step.phase.padEnd(8)} ${step.who}  ${step.what}\n`);
-    if (runbook.overlap === 'none') process.stdout.write(`\nOverlap none: from the mint until verify passes, consumers are down (the outage window); rollback is impossible.\n`);
+    if (runbook.overlap === 'none')
+      process.stdout.write(`\nOverlap none: from the mint until verify passes, consumers are down (the outage window); rollback is impossible.\n`);
   }
   return ExitCode.done;
 }

@@ -34,22 +34,37 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
   try {
     const seed = new Secret(sandbox.mintKey('demo'));
     const envFile = join(folder, '.env');
-    writeFileSync(envFile, `# A throw-away .env for a rekey rehearsal.\nexport APP_NAME="rehearsal"\nSANDBOX_API_KEY=${seed.reveal()}\n\n# Other settings are kept byte for byte.\nLOG_LEVEL=info\n`, { mode: 0o600 });
+    writeFileSync(
+      envFile,
+      `# A throw-away .env for a rekey rehearsal.\nexport APP_NAME="rehearsal"\nSANDBOX_API_KEY=${seed.reveal()}\n\n# Other settings are kept byte ` +
+        `for byte.\nLOG_LEVEL=info\n`,
+      { mode: 0o600 },
+    );
     const configFile = join(folder, 'rekey.yaml');
     const runbook = overlap === 'none' ? 'sandbox-none' : 'sandbox';
     writeFileSync(
       configFile,
-      `# Written by rekey rehearse: one credential, held in a throw-away .env, rotated against the local sandbox.\ncredentials:\n  sandbox-demo:\n    runbook: ${runbook}\n    inputs:\n      baseUrl: ${sandbox.url}\n      account: demo\n    stores:\n      - dotenv: ./.env#SANDBOX_API_KEY\n    policy:\n      maxAge: 30d\n      budget: 5m\n`,
+      '# Written by rekey rehearse: one credential, held in a throw-away .env, rotated against the local sandbox.\n' +
+        `credentials:\n  sandbox-demo:\n    runbook: ${runbook}\n    inputs:\n      baseUrl: ${sandbox.url}\n      account: demo\n` +
+        '    stores:\n      - dotenv: ./.env#SANDBOX_API_KEY\n    policy:\n      maxAge: 30d\n      budget: 5m\n',
       { mode: 0o600 },
     );
-    if (!json) process.stdout.write(`rehearsal in ${folder}${keep ? '' : ' (removed afterwards; keep it with --keep)'}\nsandbox provider at ${sandbox.url} · seeded key ${seed.mask} in .env\n\n`);
+    if (!json)
+      process.stdout.write(
+        `rehearsal in ${folder}${keep ? '' : ' (removed afterwards; keep it with --keep)'}\nsandbox provider at ${sandbox.url} · seeded key ` +
+          `${seed.mask} in .env\n\n`,
+      );
     const config = await loadConfig(configFile, storeCatalog);
     const credential = config.credentials.get('sandbox-demo')!;
     const sink = createSink(json);
     const { code, summary } = await rotateCredential({ config, credential, mode: 'rehearsal', sink, interaction: noInteraction(), json });
     if (summary?.result === 'done') {
       const proof = `sandbox check: old key ${seed.mask} ${sandbox.isActive(seed.reveal()) ? 'STILL ACTIVE' : 'rejected'} · new key ${summary.newMask} in .env`;
-      process.stdout.write(json ? `${JSON.stringify({ event: 'rehearsal.checked', oldActive: sandbox.isActive(seed.reveal()), folder: keep ? folder : undefined })}\n` : `\n${proof}\n`);
+      process.stdout.write(
+        json
+          ? `${JSON.stringify({ event: 'rehearsal.checked', oldActive: sandbox.isActive(seed.reveal()), folder: keep ? folder : undefined })}\n`
+          : `\n${proof}\n`,
+      );
     }
     if (keep && !json) process.stdout.write(`kept: ${folder} (rekey.yaml, .env, .rekey/runs, .rekey/reports)\n`);
     return code === ExitCode.done ? ExitCode.done : code;
@@ -88,9 +103,15 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
   const runbook = await loadRunbook(resolveRunbook(name, [builtInRunbookDir()], process.cwd()));
   const plan = runbook.rehearsal;
   if (plan.unsupported !== undefined) {
-    throw new InputError(`runbook ${runbook.name} cannot be rehearsed against the sandbox: ${plan.unsupported.trim()}`, undefined, 'rehearse another runbook (`rekey runbook list`), or plain `rekey rehearse` for the quick start');
+    throw new InputError(
+      `runbook ${runbook.name} cannot be rehearsed against the sandbox: ${plan.unsupported.trim()}`,
+      undefined,
+      'rehearse another runbook (`rekey runbook list`), or plain `rekey rehearse` for the quick start',
+    );
   }
-  const minting = runbook.generate.find((step) => step.kind === 'generate' || (step.kind === 'prompt' && step.capture) || (step.kind === 'http' && step.capture !== undefined));
+  const minting = runbook.generate.find(
+    (step) => step.kind === 'generate' || (step.kind === 'prompt' && step.capture) || (step.kind === 'http' && step.capture !== undefined),
+  );
   // Keys a person would fetch from a dashboard come from the sandbox; a value rekey generates itself needs no provider.
   const sandboxKeys = minting?.kind !== 'generate';
 
@@ -99,9 +120,13 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
   try {
     const seed = new Secret(sandboxKeys ? sandbox.mintKey(ACCOUNT) : generatedSeed(minting, randomBytes));
     const fill = (text: string) => text.replace(/\{\{\s*sandbox\.url\s*\}\}/g, sandbox.url).replace(/\{\{\s*sandbox\.account\s*\}\}/g, ACCOUNT);
-    const inputs = Object.entries(plan.inputs).map(([key, value]) => `      ${key}: ${JSON.stringify(fill(value))}\n`).join('');
+    const inputs = Object.entries(plan.inputs)
+      .map(([key, value]) => `      ${key}: ${JSON.stringify(fill(value))}\n`)
+      .join('');
     const variable = plan.variable;
-    writeFileSync(join(folder, '.env'), `# A throw-away .env for a rekey rehearsal of runbook ${runbook.name}.\n${variable}=${seed.reveal()}\n`, { mode: 0o600 });
+    writeFileSync(join(folder, '.env'), `# A throw-away .env for a rekey rehearsal of runbook ${runbook.name}.\n${variable}=${seed.reveal()}\n`, {
+      mode: 0o600,
+    });
     const configFile = join(folder, 'rekey.yaml');
     writeFileSync(
       configFile,
@@ -128,11 +153,17 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
       async mint() {
         // "Rotate key" with an expiry (Stripe) gives the old key an hour; "Request API Key" (overlap none) kills it.
         const body = runbook.overlap === 'expiring' ? { expireOthersInSeconds: 3600 } : {};
-        const response = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const response = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         const { key } = (await response.json()) as { key: string };
         const secret = new Secret(key);
         minted.push(secret);
-        note(`the sandbox minted a new key ${secret.mask} for you${runbook.overlap === 'none' ? ', and the old one died with it' : runbook.overlap === 'expiring' ? ' and set the old one to expire in an hour' : ''}`);
+        const oldFate =
+          runbook.overlap === 'none' ? ', and the old one died with it' : runbook.overlap === 'expiring' ? ' and set the old one to expire in an hour' : '';
+        note(`the sandbox minted a new key ${secret.mask} for you${oldFate}`);
         return key;
       },
       async confirmed(stepId: string) {
@@ -152,14 +183,18 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     ensureAnswerable(runbook, interaction, true);
 
     if (json) {
-      process.stdout.write(`${JSON.stringify({ event: 'rehearsal.started', runbook: runbook.name, overlap: runbook.overlap, sandbox: sandbox.url, folder: keep ? folder : undefined })}\n`);
+      const started = { event: 'rehearsal.started', runbook: runbook.name, overlap: runbook.overlap, sandbox: sandbox.url, folder: keep ? folder : undefined };
+      process.stdout.write(`${JSON.stringify(started)}\n`);
     } else {
       const dialect = plan.inputs['baseUrl'] === undefined ? '' : ` at ${fill(plan.inputs['baseUrl'])}`;
       process.stdout.write(
         `REHEARSAL of runbook ${runbook.name} (overlap ${runbook.overlap}) — nothing real is touched.\n` +
           (sandboxKeys ? `The local sandbox plays ${runbook.title}${dialect}; ` : '') +
           `a throw-away .env in ${folder}${keep ? '' : ' (removed afterwards; keep it with --keep)'} holds ${variable} (seeded ${seed.mask}).\n` +
-          (sandboxKeys && minting?.kind === 'prompt' ? 'When the drill asks for the new key, press Enter: the sandbox mints it, as the dashboard would. Dashboard steps you confirm are done in the sandbox.\n' : '') +
+          (sandboxKeys && minting?.kind === 'prompt'
+            ? 'When the drill asks for the new key, press Enter: the sandbox mints it, as the dashboard would. Dashboard steps you confirm are ' +
+              'done in the sandbox.\n'
+            : '') +
           '\n',
       );
     }
@@ -175,8 +210,10 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
         process.stdout.write(`${JSON.stringify({ event: 'rehearsal.checked', oldActive, newActive, previousLeft, folder: keep ? folder : undefined })}\n`);
       } else {
         const proof = sandboxKeys
-          ? `sandbox check: old key ${seed.mask} ${oldActive ? 'STILL ACTIVE' : 'rejected'} · new key ${summary.newMask} in .env ${newActive ? 'active' : 'NOT ACTIVE'}`
-          : `rehearsal check: .env holds the new value ${summary.newMask}${plan.keepPrevious ? ` · ${variable}_PREVIOUS ${previousLeft ? 'STILL SET' : 'dropped'}` : ''}`;
+          ? `sandbox check: old key ${seed.mask} ${oldActive ? 'STILL ACTIVE' : 'rejected'} · new key ${summary.newMask} in .env ` +
+            `${newActive ? 'active' : 'NOT ACTIVE'}`
+          : `rehearsal check: .env holds the new value ${summary.newMask}` +
+            `${plan.keepPrevious ? ` · ${variable}_PREVIOUS ${previousLeft ? 'STILL SET' : 'dropped'}` : ''}`;
         process.stdout.write(`\n${proof}\n`);
       }
     }

@@ -13,5 +13,17 @@ export default async function resume(input: CommandInput, globals: Globals): Pro
   // An incident run shows its own lines (the old key proven dead) on resume too.
   const sink = first.mode === 'incident' ? await (await import('./incident.js')).incidentSink(inner, json) : inner;
   const since = first.since === undefined ? undefined : new Date(first.since);
-  return (await rotateCredential({ config, credential, mode: first.mode, sink, interaction, json, resume: run, ...(since ? { since } : {}), mintAgain: input.options['mintAgain'] === true })).code;
+  return (
+    await rotateCredential({
+      config,
+      credential,
+      mode: first.mode,
+      sink,
+      interaction,
+      json,
+      resume: run,
+      ...(since ? { since } : {}),
+      mintAgain: input.options['mintAgain'] === true,
+    })
+  ).code;
 }

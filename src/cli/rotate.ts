@@ -12,7 +12,8 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const config = await openConfig(globals);
   const ids = (input.args[0] as string[] | undefined) ?? [];
   const due = input.options['due'] === true;
-  if (ids.length === 0 && !due) throw new InputError('name the credentials to rotate, or pass --due', undefined, `credentials: ${[...config.credentials.keys()].join(', ')}`);
+  if (ids.length === 0 && !due)
+    throw new InputError('name the credentials to rotate, or pass --due', undefined, `credentials: ${[...config.credentials.keys()].join(', ')}`);
   const concurrency = Number(input.options['concurrency'] ?? 4);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
   const json = globals.json === true;
@@ -24,7 +25,10 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
 
   let selected: CredentialConfig[] = ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];
   // Every journal read once, before any run of this command starts: a fleet's --due stays one pass over the history.
-  const history = lastRunsOf(config.stateDir, selected.map((credential) => credential.id));
+  const history = lastRunsOf(
+    config.stateDir,
+    selected.map((credential) => credential.id),
+  );
   if (due) {
     selected = selected.filter((credential) => {
       const { lastDone } = history.get(credential.id)!;
@@ -45,8 +49,15 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       const human = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].some(needsPerson);
       if (human && !hasAnswers) {
         const { lastDone } = history.get(credential.id)!;
-        const dueDate = lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined ? 'now' : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
-        emitLine(json, { event: 'reminder', credential: credential.id, reason: 'needs a person (dashboard step)', due: dueDate }, `${credential.id}: needs a person (dashboard step) — run \`rekey drill ${credential.id}\` (due ${dueDate})`);
+        const dueDate =
+          lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined
+            ? 'now'
+            : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
+        emitLine(
+          json,
+          { event: 'reminder', credential: credential.id, reason: 'needs a person (dashboard step)', due: dueDate },
+          `${credential.id}: needs a person (dashboard step) — run \`rekey drill ${credential.id}\` (due ${dueDate})`,
+        );
         continue;
       }
       const interaction = await interactionFor(input.options, sink, false);

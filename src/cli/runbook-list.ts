@@ -11,7 +11,10 @@ export default async function runbookList(_input: CommandInput, globals: Globals
   const { formatAge } = await import('../util/duration.js');
   for (const [name, file] of listRunbooks(dirs)) {
     const runbook = await loadRunbook(file);
-    if (globals.json === true) process.stdout.write(`${JSON.stringify({ event: 'runbook', name, title: runbook.title, overlap: runbook.overlap, rotateEvery: formatAge(runbook.rotateEveryMs), file })}\n`);
+    if (globals.json === true)
+      process.stdout.write(
+        `${JSON.stringify({ event: 'runbook', name, title: runbook.title, overlap: runbook.overlap, rotateEvery: formatAge(runbook.rotateEveryMs), file })}\n`,
+      );
     else process.stdout.write(`${name.padEnd(22)} ${runbook.overlap.padEnd(14)} every ${formatAge(runbook.rotateEveryMs).padEnd(5)} ${runbook.title}\n`);
   }
   return ExitCode.done;

@@ -37,9 +37,11 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
       // journal that fails its check is named with its first bad line: rekey will not act on it.
       attention:
         last?.damaged !== undefined
-          ? `the journal of run ${last.run} cannot be trusted (${last.damaged}): rekey will not resume or roll back that run; check the stores and the provider by hand, and see \`rekey log ${last.run}\``
+          ? `the journal of run ${last.run} cannot be trusted (${last.damaged}): rekey will not resume or roll back that run; check the stores and ` +
+            `the provider by hand, and see \`rekey log ${last.run}\``
           : last !== undefined && (last.result === 'failed' || last.result === 'interrupted')
-            ? `run ${last.run} ${last.result === 'failed' ? `failed${last.error === undefined ? '' : ` (${last.error})`}` : 'was interrupted'}: finish it with \`rekey resume ${last.run}\`, or see \`rekey log ${last.run}\``
+            ? `run ${last.run} ${last.result === 'failed' ? `failed${last.error === undefined ? '' : ` (${last.error})`}` : 'was interrupted'}: ` +
+              `finish it with \`rekey resume ${last.run}\`, or see \`rekey log ${last.run}\``
             : undefined,
     };
   });
@@ -50,7 +52,11 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
   const header = { credential: 'credential', runbook: 'runbook', age: 'age', policy: 'policy', due: 'due', lastRun: 'last run' };
   const cols = ['credential', 'runbook', 'age', 'policy', 'due', 'lastRun'] as const;
   const width = Object.fromEntries(cols.map((c) => [c, Math.max(header[c].length, ...rows.map((r) => r[c].length))]));
-  const line = (r: Record<(typeof cols)[number], string>) => cols.map((c) => r[c].padEnd(width[c]!)).join('  ').trimEnd();
+  const line = (r: Record<(typeof cols)[number], string>) =>
+    cols
+      .map((c) => r[c].padEnd(width[c]!))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${line(header)}\n`);
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
   for (const row of rows) {

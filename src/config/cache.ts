@@ -122,7 +122,10 @@ export async function loadConfigCached(file: string, catalog: () => Promise<Stor
   const key = `${hashFile(file)}:${loaderHash()}:${process.cwd()}`;
   try {
     const entry = JSON.parse(readFileSync(where, 'utf8')) as CacheEntry;
-    const fresh = entry.key === key && Object.entries(entry.runbooks).every(([path, hash]) => hashFile(path) === hash) && Object.entries(entry.dirs).every(([dir, hash]) => listing(dir) === hash);
+    const fresh =
+      entry.key === key &&
+      Object.entries(entry.runbooks).every(([path, hash]) => hashFile(path) === hash) &&
+      Object.entries(entry.dirs).every(([dir, hash]) => listing(dir) === hash);
     if (fresh) return { ...entry.config, credentials: new Map(entry.config.credentials.map((c) => [c.id, c])) };
   } catch {
     // No cache yet, or unreadable: validate.

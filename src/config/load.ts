@@ -21,7 +21,8 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
   const display = relative(process.cwd(), file) || file;
   const source = await readYaml(file, display.startsWith('..') ? file : display);
   const [{ configSchema }, { validateAt }] = await Promise.all([import('./schema.js'), import('../util/validate.js')]);
-  if (source.data === null || source.data === undefined) throw new InputError('the file is empty', source.locate([]), 'see `rekey config schema` or the README for an example');
+  if (source.data === null || source.data === undefined)
+    throw new InputError('the file is empty', source.locate([]), 'see `rekey config schema` or the README for an example');
   const raw = validateAt(source, configSchema, source.data, [], 'rekey.yaml');
   const baseDir = dirname(file);
   const runbookDirs = [...(raw.runbooks ?? []).map((dir) => resolve(baseDir, dir)), builtInRunbookDir()];
@@ -38,7 +39,7 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
       errors.push(source.error([...at, 'runbook'], e.message, e.hint));
       continue;
     }
-    let runbook;
+    let runbook: Awaited<ReturnType<typeof loadRunbook>>;
     try {
       runbook = await loadRunbook(runbookFile);
     } catch (error) {
@@ -58,7 +59,15 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
     for (const [key, spec] of Object.entries(runbook.inputs)) {
       if (inputs[key] !== undefined) continue;
       if (spec.default !== undefined) inputs[key] = spec.default;
-      else if (spec.required) errors.push(source.error(credential.inputs === undefined ? at : [...at, 'inputs'], `runbook ${runbook.name} needs input "${key}": ${spec.description}`, `add  ${key}: <value>  under inputs:`, 'key'));
+      else if (spec.required)
+        errors.push(
+          source.error(
+            credential.inputs === undefined ? at : [...at, 'inputs'],
+            `runbook ${runbook.name} needs input "${key}": ${spec.description}`,
+            `add  ${key}: <value>  under inputs:`,
+            'key',
+          ),
+        );
     }
 
     const stores: StoreEntry[] = [];
@@ -69,9 +78,23 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
 
     const rollout: HookConfig[] = (credential.rollout ?? []).map((hook, index) => {
       hook.exec.forEach((arg, i) => {
-        if (refersToSecret(arg)) errors.push(source.error([...at, 'rollout', index, 'exec', i], `credentials.${id}.rollout[${index}].exec[${i}]: a secret must not appear in a command line, where other users and process listings can read it`, 'pass it through env: (NAME: "{{ new }}") or stdin: instead'));
+        if (refersToSecret(arg))
+          errors.push(
+            source.error(
+              [...at, 'rollout', index, 'exec', i],
+              `credentials.${id}.rollout[${index}].exec[${i}]: a secret must not appear in a command line, where other users and process listings can read it`,
+              'pass it through env: (NAME: "{{ new }}") or stdin: instead',
+            ),
+          );
       });
-      return { name: hook.name ?? hook.exec.join(' '), argv: hook.exec, env: hook.env ?? {}, stdin: hook.stdin, timeoutMs: parseDuration(hook.timeout ?? '60s')!, retries: hook.retries ?? 0 };
+      return {
+        name: hook.name ?? hook.exec.join(' '),
+        argv: hook.exec,
+        env: hook.env ?? {},
+        stdin: hook.stdin,
+        timeoutMs: parseDuration(hook.timeout ?? '60s')!,
+        retries: hook.retries ?? 0,
+      };
     });
 
     const maxAge = credential.policy?.maxAge ?? raw.defaults?.maxAge;
@@ -94,7 +117,13 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
   return { file: display, baseDir, stateDir, runbookDirs, credentials };
 }
 
-async function checkStoreEntry(source: YamlSource, catalog: StoreCatalog, at: Array<string | number>, entry: Record<string, unknown>, errors: InputError[]): Promise<StoreEntry | undefined> {
+async function checkStoreEntry(
+  source: YamlSource,
+  catalog: StoreCatalog,
+  at: Array<string | number>,
+  entry: Record<string, unknown>,
+  errors: InputError[],
+): Promise<StoreEntry | undefined> {
   const storeKinds = catalog.kinds;
   const kinds = Object.keys(entry).filter((key) => storeKinds.includes(key));
   if (kinds.length !== 1) {
@@ -109,7 +138,8 @@ async function checkStoreEntry(source: YamlSource, catalog: StoreCatalog, at: Ar
           'key',
         ),
       );
-    } else errors.push(source.error([...at, kinds[1]!], `a store entry names exactly one kind, found ${kinds.join(' and ')}`, 'write one entry per store', 'key'));
+    } else
+      errors.push(source.error([...at, kinds[1]!], `a store entry names exactly one kind, found ${kinds.join(' and ')}`, 'write one entry per store', 'key'));
     return undefined;
   }
   const kind = kinds[0]!;

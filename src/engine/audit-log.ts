@@ -15,7 +15,17 @@ import { join } from 'node:path';
 import { fsyncDir, temporaryPath } from '../util/atomic-file.js';
 import { AuditLogBrokenError, StateFileError, asStateFileError } from '../util/errors.js';
 import { checkingKey, seal, sealMatches, sealingKey, type ChainKey } from './chain-key.js';
-import { ChainDamageError, ChainWriter, lastRecord, readChain, scanChain, verifyChain, type ChainFileOps, type ChainProblem, type ChainedRecord } from './chain.js';
+import {
+  ChainDamageError,
+  ChainWriter,
+  lastRecord,
+  readChain,
+  scanChain,
+  verifyChain,
+  type ChainFileOps,
+  type ChainProblem,
+  type ChainedRecord,
+} from './chain.js';
 import { JsonlEnds } from './jsonl-files.js';
 import { withFileLockSync } from '../util/file-lock.js';
 
@@ -111,7 +121,8 @@ function headText(head: { seq: number; hash: string; key?: string | undefined })
 function headSealProblem(head: Head, named: ChainedRecord | undefined, key: ChainKey | undefined): string | undefined {
   if (head.mac !== undefined || head.key !== undefined) {
     if (typeof head.mac !== 'string' || typeof head.key !== 'string') return 'audit.head carries half a seal: it was altered';
-    if (key !== undefined && key.id === head.key && !sealMatches(key, headText(head), head.mac)) return 'audit.head carries a seal that does not match it: it was written by someone without the chain key';
+    if (key !== undefined && key.id === head.key && !sealMatches(key, headText(head), head.mac))
+      return 'audit.head carries a seal that does not match it: it was written by someone without the chain key';
     return undefined;
   }
   if (named?.mac !== undefined) return `audit.head is not sealed though record ${named.seq} it names is: it was written by someone without the chain key`;
@@ -157,13 +168,22 @@ function tailProblem(stateDir: string): ChainProblem | undefined {
       ends?.close();
     }
   }
-  if (named === undefined || named.hash !== head.hash) return { seq: head.seq, line: head.seq, problem: named?.seq === lastSeq ? `the last record (${head.seq}) was replaced` : `record ${head.seq}, which audit.head names, was replaced` };
+  if (named === undefined || named.hash !== head.hash)
+    return {
+      seq: head.seq,
+      line: head.seq,
+      problem: named?.seq === lastSeq ? `the last record (${head.seq}) was replaced` : `record ${head.seq}, which audit.head names, was replaced`,
+    };
   const sealProblem = headSealProblem(head, named, checkingKey());
   return sealProblem === undefined ? undefined : { seq: head.seq, line: head.seq, problem: sealProblem };
 }
 
 function cutProblem(lastSeq: number, headSeq: number): ChainProblem {
-  return { seq: lastSeq + 1, line: lastSeq + 1, problem: lastSeq + 1 === headSeq ? `record ${headSeq} was removed from the end` : `records ${lastSeq + 1} to ${headSeq} were removed from the end` };
+  return {
+    seq: lastSeq + 1,
+    line: lastSeq + 1,
+    problem: lastSeq + 1 === headSeq ? `record ${headSeq} was removed from the end` : `records ${lastSeq + 1} to ${headSeq} were removed from the end`,
+  };
 }
 
 /**

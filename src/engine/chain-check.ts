@@ -50,7 +50,10 @@ export class ChainDamageError extends RefusedError {
     readonly line: number,
     readonly problem: string,
   ) {
-    super(`${file}${line > 0 ? `:${line}` : ''}: ${problem}`, 'rekey will not act on a damaged journal or audit log: restore the file from a backup, or move it aside');
+    super(
+      `${file}${line > 0 ? `:${line}` : ''}: ${problem}`,
+      'rekey will not act on a damaged journal or audit log: restore the file from a backup, or move it aside',
+    );
     this.name = 'ChainDamageError';
   }
 }
@@ -113,9 +116,17 @@ export function verifyChain(records: readonly ChainedRecord[], options: VerifyOp
     if (record.mac !== undefined || record.key !== undefined) {
       const { mac, ...body } = rest;
       if (typeof mac !== 'string' || typeof record.key !== 'string') return at(`record ${record.seq} carries half a seal: it was altered after it was written`);
-      if (key === undefined) return at(`record ${record.seq} is sealed with chain key ${record.key}, and this machine has no chain key to check it with (REKEY_CHAIN_KEY, or the chain.key file of the machine that wrote it)`);
-      if (key.id !== record.key) return at(`record ${record.seq} is sealed with chain key ${record.key}, not with this machine's (${key.id}, from ${key.source}): it cannot be checked here`);
-      if (!sealMatches(key, JSON.stringify(body), mac)) return at(`record ${record.seq} carries a seal that does not match it: it was written or altered by someone without the chain key`);
+      if (key === undefined)
+        return at(
+          `record ${record.seq} is sealed with chain key ${record.key}, and this machine has no chain key to check it with (REKEY_CHAIN_KEY, or ` +
+            `the chain.key file of the machine that wrote it)`,
+        );
+      if (key.id !== record.key)
+        return at(
+          `record ${record.seq} is sealed with chain key ${record.key}, not with this machine's (${key.id}, from ${key.source}): it cannot be checked here`,
+        );
+      if (!sealMatches(key, JSON.stringify(body), mac))
+        return at(`record ${record.seq} carries a seal that does not match it: it was written or altered by someone without the chain key`);
       sealedSeen = true;
       continue;
     }
@@ -127,7 +138,11 @@ export function verifyChain(records: readonly ChainedRecord[], options: VerifyOp
       const when = Number.isNaN(written) ? Infinity : Math.max(written, options.notBefore ?? -Infinity);
       // Run ids name the second a run began: compare to the second the key was made, or a run begun in that same
       // second would pass for one begun before it.
-      if (when >= Math.floor(Date.parse(key.since) / 1000) * 1000) return at(`record ${record.seq} is not sealed, though rekey has sealed every record on this machine since ${key.since}: it was written by someone without the chain key`);
+      if (when >= Math.floor(Date.parse(key.since) / 1000) * 1000)
+        return at(
+          `record ${record.seq} is not sealed, though rekey has sealed every record on this machine since ${key.since}: it was written by someone ` +
+            `without the chain key`,
+        );
     }
   }
   return undefined;

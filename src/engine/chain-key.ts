@@ -45,7 +45,12 @@ function keyOf(secret: Buffer, source: string, since: string | undefined): Chain
 function envKey(env: NodeJS.ProcessEnv): ChainKey | undefined {
   const value = env['REKEY_CHAIN_KEY'];
   if (value === undefined || value === '') return undefined;
-  if (value.length < MIN_ENV_KEY) throw new InputError(`REKEY_CHAIN_KEY is ${value.length} characters long: a chain key needs at least ${MIN_ENV_KEY}`, undefined, 'generate one with `openssl rand -base64 32` and keep it in the CI secret store');
+  if (value.length < MIN_ENV_KEY)
+    throw new InputError(
+      `REKEY_CHAIN_KEY is ${value.length} characters long: a chain key needs at least ${MIN_ENV_KEY}`,
+      undefined,
+      'generate one with `openssl rand -base64 32` and keep it in the CI secret store',
+    );
   return keyOf(Buffer.from(value, 'utf8'), 'REKEY_CHAIN_KEY', undefined);
 }
 
@@ -57,7 +62,13 @@ function parseKeyFile(file: string, text: string): ChainKey {
     if (data.v !== 1 || typeof data.created !== 'string' || Number.isNaN(Date.parse(data.created)) || secret.length < 32) throw new Error('not a chain key');
     return keyOf(secret, file, data.created);
   } catch (error) {
-    throw new StateFileError('read the chain key', file, Object.assign(new Error('the file is damaged (it is not a rekey chain key)'), { cause: error }), 'restore it from a backup: without it the records it sealed cannot be checked; if it is lost, move it aside and rekey makes a new one (older records then read as sealed by a key this machine does not have)');
+    throw new StateFileError(
+      'read the chain key',
+      file,
+      Object.assign(new Error('the file is damaged (it is not a rekey chain key)'), { cause: error }),
+      'restore it from a backup: without it the records it sealed cannot be checked; if it is lost, move it aside and rekey makes a new one (older ' +
+        'records then read as sealed by a key this machine does not have)',
+    );
   }
 }
 

@@ -12,7 +12,17 @@ import { seal, sealingKey } from './chain-key.js';
 import { ChainDamageError, GENESIS, hashRecord, scanChainText, type ChainScan, type ChainedRecord } from './chain-check.js';
 import { JsonlEnds } from './jsonl-files.js';
 
-export { ChainDamageError, GENESIS, hashRecord, scanChainText, verifyChain, type ChainProblem, type ChainScan, type ChainedRecord, type VerifyOptions } from './chain-check.js';
+export {
+  ChainDamageError,
+  GENESIS,
+  hashRecord,
+  scanChainText,
+  verifyChain,
+  type ChainProblem,
+  type ChainScan,
+  type ChainedRecord,
+  type VerifyOptions,
+} from './chain-check.js';
 
 /** The file operations a writer uses: the real ones, or a test's that fail as a full or read-only disk does. */
 export interface ChainFileOps {

@@ -203,7 +203,13 @@ export class RunContext {
   }
 
   vars(): TemplateVars {
-    return { new: this.fresh, old: this.old, inputs: this.o.credential.inputs, run: { id: this.run, since: this.windowStart(), started: this.startedAt }, credential: this.o.credential.id };
+    return {
+      new: this.fresh,
+      old: this.old,
+      inputs: this.o.credential.inputs,
+      run: { id: this.run, since: this.windowStart(), started: this.startedAt },
+      credential: this.o.credential.id,
+    };
   }
 
   /** Append an audit record, and put it on the event stream too (NDJSON for log pipelines: a copy off this disk). */
@@ -233,7 +239,10 @@ export class RunContext {
         }
       }
     }
-    throw new RotationFailedError(`the old value (${this.oldFp}) is in none of the stores any more`, 'it was retired or overwritten outside this run; check the stores by hand');
+    throw new RotationFailedError(
+      `the old value (${this.oldFp}) is in none of the stores any more`,
+      'it was retired or overwritten outside this run; check the stores by hand',
+    );
   }
 
   /** The new value, recovered from the stores where this run staged or promoted it. */
@@ -244,7 +253,10 @@ export class RunContext {
       this.fresh = found;
       return found;
     }
-    throw new RotationFailedError(`the new value (${this.newFp}) is in none of the stores`, 'it was removed from the stores outside this run; check them by hand');
+    throw new RotationFailedError(
+      `the new value (${this.newFp}) is in none of the stores`,
+      'it was removed from the stores outside this run; check them by hand',
+    );
   }
 
   /** A value this run staged or made current in any store (matching `fingerprint` when given). */

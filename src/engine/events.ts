@@ -8,7 +8,17 @@ import type { Mode, Phase, RunResult } from './types.js';
 export type LeakRecord = import('./leak-search.js').LeakSearchResult | { readonly notSearched: string };
 
 export type EngineEvent =
-  | { event: 'run.started'; credential: string; run: string; mode: Mode; runbook: string; overlap: string; resumed: boolean; budgetMs: number; stores: string[] }
+  | {
+      event: 'run.started';
+      credential: string;
+      run: string;
+      mode: Mode;
+      runbook: string;
+      overlap: string;
+      resumed: boolean;
+      budgetMs: number;
+      stores: string[];
+    }
   | { event: 'phase.started'; phase: Phase; continued?: boolean }
   | { event: 'step.started'; phase: Phase; step: string; name: string; human: boolean }
   | { event: 'step.done'; phase: Phase; step: string; name: string; ms: number; waitMs: number; human: boolean; detail: string | undefined; skipped?: boolean }
@@ -21,8 +31,35 @@ export type EngineEvent =
   | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
   | { event: 'leak.search'; credential: string; run: string; summary: string; leak: LeakRecord }
   // Every audit record as written (hashes and seal included), so a log pipeline keeps a copy of the chain elsewhere.
-  | { event: 'audit.record'; seq: number; at: string; prev: string; hash: string; who: string; credential: string; run: string; mode: string; phase: string; result: string; fingerprints?: { old?: string | undefined; new?: string | undefined }; detail?: string; key?: string; mac?: string }
-  | { event: 'run.finished'; credential: string; run: string; result: RunResult; seconds: number; outageSeconds: number | undefined; report: string | undefined; resumable: boolean; error: string | undefined; hint?: string | undefined };
+  | {
+      event: 'audit.record';
+      seq: number;
+      at: string;
+      prev: string;
+      hash: string;
+      who: string;
+      credential: string;
+      run: string;
+      mode: string;
+      phase: string;
+      result: string;
+      fingerprints?: { old?: string | undefined; new?: string | undefined };
+      detail?: string;
+      key?: string;
+      mac?: string;
+    }
+  | {
+      event: 'run.finished';
+      credential: string;
+      run: string;
+      result: RunResult;
+      seconds: number;
+      outageSeconds: number | undefined;
+      report: string | undefined;
+      resumable: boolean;
+      error: string | undefined;
+      hint?: string | undefined;
+    };
 
 /** Where engine events go. */
 export interface EventSink {

@@ -22,7 +22,7 @@ export interface StepResult {
   readonly data?: Record<string, unknown> | undefined;
 }
 
-export type Handler = (ctx: RunContext, step: PlannedStep) => Promise<StepResult | void>;
+export type Handler = (ctx: RunContext, step: PlannedStep) => Promise<StepResult | undefined>;
 
 /** Stores, staged side by side, where some writes failed: the error of the first, and where the value did land. */
 export class StageFailedError extends RotationFailedError {
@@ -48,7 +48,8 @@ export function mintRepeat(steps: readonly Step[]): MintRepeat {
   if (minting.some((s) => s.kind === 'prompt')) return 'person';
   if (minting.length === 0 || minting.every((s) => s.kind === 'generate')) return 'local';
   if (minting.every((s) => s.kind === 'uses' || s.kind === 'generate')) return 'adapter';
-  const idempotent = (s: Step) => s.kind === 'http' && Object.entries(s.headers).some(([name, value]) => name.toLowerCase() === 'idempotency-key' && /\{\{\s*run\.id\s*\}\}/.test(value));
+  const idempotent = (s: Step) =>
+    s.kind === 'http' && Object.entries(s.headers).some(([name, value]) => name.toLowerCase() === 'idempotency-key' && /\{\{\s*run\.id\s*\}\}/.test(value));
   if (minting.every((s) => s.kind === 'generate' || s.kind === 'uses' || idempotent(s))) return 'idempotent';
   return 'unsafe';
 }
@@ -74,7 +75,10 @@ const preflight: Handler = async (ctx) => {
   const fingerprints = new Set(values.map((v) => v.value.fingerprint));
   if (fingerprints.size > 1) {
     const list = values.map((v, i) => `${stores[i]!.ref.display} ${v.value.fingerprint}`).join(', ');
-    throw new RotationFailedError(`the stores disagree on the current value: ${list}`, 'an earlier run may have stopped half-way: `rekey status` and `rekey resume` it, or make the stores agree');
+    throw new RotationFailedError(
+      `the stores disagree on the current value: ${list}`,
+      'an earlier run may have stopped half-way: `rekey status` and `rekey resume` it, or make the stores agree',
+    );
   }
   // A run refuses to extend an audit log that was cut or altered at its end: find that now, not after the mint.
   checkAuditAppendable(ctx.o.config.stateDir);
@@ -84,14 +88,21 @@ const preflight: Handler = async (ctx) => {
   ctx.base = values.map((v) => v.version);
   // Every store confirms it can take the new value now, before anything is minted: a store that refuses only at stage
   // time would strand a minted key (and with overlap none the mint has already killed the current one).
-  await Promise.all(stores.map(({ store, ref }, i) => (store as { canStage?: (r: typeof ref, run: string, base: VersionId) => Promise<void> }).canStage?.(ref, ctx.run, ctx.base[i]!)));
+  await Promise.all(
+    stores.map(({ store, ref }, i) =>
+      (store as { canStage?: (r: typeof ref, run: string, base: VersionId) => Promise<void> }).canStage?.(ref, ctx.run, ctx.base[i]!),
+    ),
+  );
   let detail = `${plural(stores.length, 'store')} agree on ${ctx.old.mask} (${ctx.oldFp})`;
   // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
   try {
     if (await ctx.checkAsNew(ctx.old)) detail += ` · old key ${ctx.old.mask} works`;
   } catch (error) {
     if (error instanceof ProviderUnreachableError) {
-      throw new RotationFailedError(`could not reach ${runbook.title} to check the old key ${ctx.old.mask}: ${messageOf(error)}`, 'nothing was minted; check the network and the runbook inputs (baseUrl), then run again');
+      throw new RotationFailedError(
+        `could not reach ${runbook.title} to check the old key ${ctx.old.mask}: ${messageOf(error)}`,
+        'nothing was minted; check the network and the runbook inputs (baseUrl), then run again',
+      );
     }
     if (ctx.o.mode === 'incident') {
       detail += ' · old key already rejected';
@@ -99,9 +110,16 @@ const preflight: Handler = async (ctx) => {
       // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
       detail += ` · old key ${ctx.old.mask} already dead`;
       ctx.openWindow();
-      ctx.note('warn', `the provider already rejects the old key ${ctx.old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that key; do not request another`);
+      ctx.note(
+        'warn',
+        `the provider already rejects the old key ${ctx.old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that ` +
+          `key; do not request another`,
+      );
     } else {
-      throw new RotationFailedError(`the runbook's check, run with the old key ${ctx.old.mask}, failed: ${messageOf(error)}`, 'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way');
+      throw new RotationFailedError(
+        `the runbook's check, run with the old key ${ctx.old.mask}, failed: ${messageOf(error)}`,
+        'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way',
+      );
     }
   }
   return { detail, data: { old: ctx.oldFp, base: ctx.base } };
@@ -120,8 +138,10 @@ export async function refuseOrphanedMint(ctx: RunContext): Promise<void> {
   const when = state.mint.intentAt;
   const what = state.mint.mintedFp === undefined ? `may have minted a key at ${when}` : `minted a key (${state.mint.mintedFp}) at ${when}`;
   throw new RefusedError(
-    `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.o.runbook.title} mints a new key on every call: minting again could leave two live keys`,
-    `look for a key created at ${when} in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} and revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
+    `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.o.runbook.title} mints a new key on every call: minting again ` +
+      `could leave two live keys`,
+    `look for a key created at ${when} in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} and ` +
+      `revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
   );
 }
 
@@ -143,13 +163,21 @@ async function resumeMint(ctx: RunContext): Promise<void> {
   const when = state.mint.intentAt;
   const what = state.mint.mintedFp === undefined ? `may have minted a key at ${when}` : `minted a key (${state.mint.mintedFp}) at ${when}`;
   if (repeat === 'person') {
-    ctx.note('warn', `the interrupted attempt ${what} that no store holds: if you already requested a new key for this run, paste that same key; requesting another would mint a second one`);
+    ctx.note(
+      'warn',
+      `the interrupted attempt ${what} that no store holds: if you already requested a new key for this run, paste that same key; requesting another ` +
+        `would mint a second one`,
+    );
   } else if (repeat === 'idempotent') {
     ctx.note('info', `the interrupted attempt ${what}; asking again with the same idempotency key returns that key, not a second one`);
   } else if (repeat === 'adapter') {
     ctx.note('info', `the interrupted attempt ${what}; the step adapter finds its own earlier key before creating one`);
   } else if (repeat === 'unsafe' && ctx.overlap === 'none') {
-    ctx.note('warn', `the interrupted attempt ${what} that no store holds; minting again kills it (overlap none), so the outage goes on until this attempt's key is rolled out`);
+    ctx.note(
+      'warn',
+      `the interrupted attempt ${what} that no store holds; minting again kills it (overlap none), so the outage goes on until this attempt's key ` +
+        `is rolled out`,
+    );
   } else if (repeat === 'unsafe') {
     ctx.note('warn', `minting again (--mint-again): you have dealt with the key the interrupted attempt ${what}`);
   }
@@ -193,10 +221,17 @@ const mint: Handler = async (ctx) => {
     const landed = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [i] : []));
     const list = failed.map(([s, i]) => `${ctx.stores[i]!.ref.display}: ${messageOf(s.reason)}`).join('; ');
     const held = landed.length === 0 ? 'no store holds it' : `it is staged in ${landed.map((i) => ctx.stores[i]!.ref.display).join(', ')}`;
-    throw new StageFailedError(`could not stage the new key ${fresh.mask} (${fresh.fingerprint}): ${list}; ${held}`, landed, (failed[0]![0].reason as { hint?: string }).hint);
+    throw new StageFailedError(
+      `could not stage the new key ${fresh.mask} (${fresh.fingerprint}): ${list}; ${held}`,
+      landed,
+      (failed[0]![0].reason as { hint?: string }).hint,
+    );
   }
   ctx.staged = settled.map((s) => (s as PromiseFulfilledResult<VersionId>).value);
-  return { detail: `new key ${fresh.mask} (${fresh.fingerprint}) staged in ${plural(ctx.stores.length, 'store')}`, data: { new: ctx.newFp, staged: ctx.staged } };
+  return {
+    detail: `new key ${fresh.mask} (${fresh.fingerprint}) staged in ${plural(ctx.stores.length, 'store')}`,
+    data: { new: ctx.newFp, staged: ctx.staged },
+  };
 };
 
 /**
@@ -217,10 +252,17 @@ export async function recoverMint(ctx: RunContext): Promise<void> {
       ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint });
       ctx.fresh = minted;
       ctx.newFp = minted.fingerprint;
-      ctx.note('info', `asked ${ctx.o.runbook.title} again with this run's idempotency key: it returned the key the interrupted attempt minted (${minted.fingerprint}), to discard`);
+      ctx.note(
+        'info',
+        `asked ${ctx.o.runbook.title} again with this run's idempotency key: it returned the key the interrupted attempt minted ` +
+          `(${minted.fingerprint}), to discard`,
+      );
     }
   } else if (intent.repeat !== 'local') {
-    ctx.note('warn', `the interrupted attempt may have minted a key at ${intent.intentAt} that rekey never received: look for it in ${ctx.o.runbook.title} and revoke it`);
+    ctx.note(
+      'warn',
+      `the interrupted attempt may have minted a key at ${intent.intentAt} that rekey never received: look for it in ${ctx.o.runbook.title} and revoke it`,
+    );
   }
 }
 
@@ -241,7 +283,8 @@ const hook: Handler = async (ctx, step) => {
 const readback: Handler = async (ctx) => {
   const values = await Promise.all(ctx.stores.map(({ store, ref }) => store.read(ref)));
   const wrong = values.map((v, i) => [v, ctx.stores[i]!] as const).filter(([v]) => v.value.fingerprint !== ctx.newFp);
-  if (wrong.length > 0) throw new RotationFailedError(`${wrong.map(([v, s]) => `${s.ref.display} holds ${v.value.fingerprint}`).join(', ')}, expected ${ctx.newFp}`);
+  if (wrong.length > 0)
+    throw new RotationFailedError(`${wrong.map(([v, s]) => `${s.ref.display} holds ${v.value.fingerprint}`).join(', ')}, expected ${ctx.newFp}`);
   return { detail: `stores agree on ${ctx.newFp}` };
 };
 
@@ -305,7 +348,12 @@ const auditWindow: Handler = async (ctx) => {
   const { localTime, span } = await import('./incident.js');
   const since = new Date(ctx.windowStart());
   const now = new Date();
-  return { detail: `${localTime(since, now)} → ${localTime(now, now)} (${span(now.getTime() - since.getTime())}): every use of the old key ${ctx.old?.mask ?? ctx.oldFp ?? ''} in this window is suspect`, data: { since: since.toISOString(), until: now.toISOString() } };
+  return {
+    detail:
+      `${localTime(since, now)} → ${localTime(now, now)} (${span(now.getTime() - since.getTime())}): every use of the old key ` +
+      `${ctx.old?.mask ?? ctx.oldFp ?? ''} in this window is suspect`,
+    data: { since: since.toISOString(), until: now.toISOString() },
+  };
 };
 
 const audit: Handler = async (ctx, step) => {
@@ -322,8 +370,15 @@ const audit: Handler = async (ctx, step) => {
     // "No" to an audit checklist is a finding, not a failed rotation: the key is rotated and the old one is dead
     // either way. It goes in the report and the audit log, and the person is told what to do next.
     const since = ctx.windowStart();
-    ctx.note('warn', `${runbookStep.name}: answered no — activity you don't recognise since ${since} is a leak to investigate: \`rekey incident ${ctx.o.credential.id} --since <when it began>\` rotates again and searches where it leaked`);
-    outcome = { detail: 'answered no: activity not recognised, see the report', record: { confirmed: false, finding: 'the person did not confirm this check: activity they do not recognise, to investigate', since } };
+    ctx.note(
+      'warn',
+      `${runbookStep.name}: answered no — activity you don't recognise since ${since} is a leak to investigate: \`rekey incident ${ctx.o.credential.id} ` +
+        `--since <when it began>\` rotates again and searches where it leaked`,
+    );
+    outcome = {
+      detail: 'answered no: activity not recognised, see the report',
+      record: { confirmed: false, finding: 'the person did not confirm this check: activity they do not recognise, to investigate', since },
+    };
   }
   if (outcome.record !== undefined) ctx.records[runbookStep.id] = outcome.record;
   return { detail: outcome.detail, data: outcome.record === undefined ? undefined : { recorded: Object.keys(outcome.record) } };

@@ -125,7 +125,7 @@ export class JsonlEnds {
    * Visit the non-blank lines from the last one backwards until `visit` returns true; the file is read in chunks from
    * its end, so a visit that stops early reads only the tail.
    */
-  fromEnd(visit: (line: string) => boolean | void): void {
+  fromEnd(visit: (line: string) => boolean | undefined): void {
     this.#first();
     let pos = this.size;
     // Bytes from `pos` on not yet visited: the end of a line that begins before `pos`. They hold no newline.

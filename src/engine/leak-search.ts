@@ -139,7 +139,8 @@ export function needlesFor(value: string): Needle[] {
 export function findIn(buffer: Buffer, needles: readonly Needle[]): { lines: number[]; encoding?: 'base64' } | undefined {
   const hits: Array<{ index: number; raw: boolean }> = [];
   for (const needle of needles) {
-    for (let i = buffer.indexOf(needle.bytes); i !== -1 && hits.length < 100; i = buffer.indexOf(needle.bytes, i + 1)) hits.push({ index: i, raw: needle.encoding === 'raw' });
+    for (let i = buffer.indexOf(needle.bytes); i !== -1 && hits.length < 100; i = buffer.indexOf(needle.bytes, i + 1))
+      hits.push({ index: i, raw: needle.encoding === 'raw' });
   }
   if (hits.length === 0) return undefined;
   hits.sort((a, b) => a.index - b.index);
@@ -227,7 +228,14 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
     return true;
   };
 
-  const finish = (root: string, git: LeakSearchResult['git'], commits: CommitHit[], totals: { blobs: number; commits: number }, complete: LeakSearchResult['complete'], note?: string): LeakSearchResult => {
+  const finish = (
+    root: string,
+    git: LeakSearchResult['git'],
+    commits: CommitHit[],
+    totals: { blobs: number; commits: number },
+    complete: LeakSearchResult['complete'],
+    note?: string,
+  ): LeakSearchResult => {
     if (ownSkipped.size > 0) skipped.push(`rekey's own store files: ${[...ownSkipped].sort().join(', ')}`);
     if (large > 0) skipped.push(`${large} file${large === 1 ? '' : 's'} over ${sizeWords(limits.maxFileBytes)}`);
     if (largeBlobs > 0) skipped.push(`${largeBlobs} object${largeBlobs === 1 ? '' : 's'} over ${sizeWords(limits.maxFileBytes)} in git history`);
@@ -259,10 +267,23 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
     const missing = top.error !== undefined && (top.error as NodeJS.ErrnoException).code === 'ENOENT';
     const dubious = /dubious ownership/.test(top.stderr);
     const git: LeakSearchResult['git'] = missing ? 'no-git' : dubious || top.error !== undefined ? 'error' : 'no-repository';
-    const note = missing ? 'git is not installed' : dubious ? 'git refuses this repository (dubious ownership)' : top.error !== undefined ? `git did not run (${top.error.message})` : 'not a git repository';
+    const note = missing
+      ? 'git is not installed'
+      : dubious
+        ? 'git refuses this repository (dubious ownership)'
+        : top.error !== undefined
+          ? `git did not run (${top.error.message})`
+          : 'not a git repository';
     const walked = await walk(folder, folder, 'file');
     if (!walked) state.stopped.push(`${limitWords()}: not every file under ${folder} was searched`);
-    return finish(folder, git, [], { blobs: 0, commits: 0 }, { tree: walked, history: false }, `${note}: searched the files under ${folder} only, not git history`);
+    return finish(
+      folder,
+      git,
+      [],
+      { blobs: 0, commits: 0 },
+      { tree: walked, history: false },
+      `${note}: searched the files under ${folder} only, not git history`,
+    );
   }
   const root = top.stdout.toString('utf8').trim();
 
@@ -281,7 +302,13 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
     }
   }
   if (!treeDone) {
-    state.stopped.push(listed.code === 0 ? `${limitWords()}: not every file of the working tree was searched` : listed.timedOut ? `${limitWords()}: the working tree was not searched` : 'the working tree could not be listed');
+    state.stopped.push(
+      listed.code === 0
+        ? `${limitWords()}: not every file of the working tree was searched`
+        : listed.timedOut
+          ? `${limitWords()}: the working tree was not searched`
+          : 'the working tree could not be listed',
+    );
   }
 
   // A file skipped for its size leaves the working tree searched in part: never report it as "not in" it.
@@ -295,7 +322,9 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
     for (const path of ignoredDone ? ignored.stdout.toString('utf8').split('\0') : []) {
       if (path === '' || path.split('/').some((part) => SKIP_DIRS.has(part))) continue;
       const absolute = join(root, path);
-      const ok = path.endsWith('/') ? exclude.has(absolute.slice(0, -1)) || (await walk(absolute.slice(0, -1), root, 'ignored')) : await scanFile(absolute, path, 'ignored');
+      const ok = path.endsWith('/')
+        ? exclude.has(absolute.slice(0, -1)) || (await walk(absolute.slice(0, -1), root, 'ignored'))
+        : await scanFile(absolute, path, 'ignored');
       if (!ok) {
         ignoredDone = false;
         break;
@@ -309,27 +338,42 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
   // A partial clone holds only some objects; the rest would be downloaded one by one from its remote: never that.
   const partial = treeDone ? await run(gitBin, ['-C', root, 'config', '--get', 'extensions.partialClone'], { env, deadline }) : undefined;
   const partialClone = partial?.code === 0 && partial.stdout.toString('utf8').trim() !== '';
-  const history = treeDone ? await searchHistory(gitBin, root, env, deadline, limits, needles, state) : { hits: new Map<string, { lines: number[]; encoding?: 'base64' }>(), total: 0, oversize: 0, stopped: 'git history was not searched' };
-  if (history.stopped !== undefined) state.stopped.push(history.stopped === 'limit' ? `${limitWords()}: git history was searched in part (${state.blobs} blobs)` : history.stopped);
+  const history = treeDone
+    ? await searchHistory(gitBin, root, env, deadline, limits, needles, state)
+    : { hits: new Map<string, { lines: number[]; encoding?: 'base64' }>(), total: 0, oversize: 0, stopped: 'git history was not searched' };
+  if (history.stopped !== undefined)
+    state.stopped.push(history.stopped === 'limit' ? `${limitWords()}: git history was searched in part (${state.blobs} blobs)` : history.stopped);
   const commits = new Map<string, CommitHit>();
   let lookedUp = 0;
   let historyDone = treeDone && history.stopped === undefined;
   for (const [blob, hit] of history.hits) {
     if (overTime()) {
       historyDone = false;
-      state.stopped.push(`${limitWords()}: the commits of ${history.hits.size - lookedUp} of ${history.hits.size} objects holding the value were not looked up`);
+      state.stopped.push(
+        `${limitWords()}: the commits of ${history.hits.size - lookedUp} of ${history.hits.size} objects holding the value were not looked up`,
+      );
       break;
     }
     const adding = await commitsAdding(gitBin, root, blob, env, deadline);
     if (adding.length === 0 && overTime()) {
       historyDone = false;
-      state.stopped.push(`${limitWords()}: the commits of ${history.hits.size - lookedUp} of ${history.hits.size} objects holding the value were not looked up`);
+      state.stopped.push(
+        `${limitWords()}: the commits of ${history.hits.size - lookedUp} of ${history.hits.size} objects holding the value were not looked up`,
+      );
       break;
     }
     lookedUp++;
     for (const found of adding) {
       const key = `${found.commit}\0${found.path}`;
-      if (!commits.has(key)) commits.set(key, { commit: found.commit, date: found.date, subject: scrub(found.subject), path: scrub(found.path), lines: hit.lines, ...(hit.encoding ? { encoding: hit.encoding } : {}) });
+      if (!commits.has(key))
+        commits.set(key, {
+          commit: found.commit,
+          date: found.date,
+          subject: scrub(found.subject),
+          path: scrub(found.path),
+          lines: hit.lines,
+          ...(hit.encoding ? { encoding: hit.encoding } : {}),
+        });
     }
   }
   const sorted = [...commits.values()].sort((a, b) => Date.parse(a.date) - Date.parse(b.date));
@@ -339,7 +383,13 @@ export async function searchLeak(options: LeakSearchOptions): Promise<LeakSearch
     state.stopped.push('this is a partial clone: objects never downloaded from its remote were not searched (nothing is fetched during an incident)');
     historyDone = false;
   }
-  return finish(root, 'repository', sorted.slice(0, limits.maxFindings), { blobs: history.total, commits: sorted.length }, { tree: treeComplete, history: historyDone && largeBlobs === 0 });
+  return finish(
+    root,
+    'repository',
+    sorted.slice(0, limits.maxFindings),
+    { blobs: history.total, commits: sorted.length },
+    { tree: treeComplete, history: historyDone && largeBlobs === 0 },
+  );
 }
 
 /** Scan every reachable blob; the blobs holding the value, by id. */
@@ -359,14 +409,25 @@ async function searchHistory(
   const blobs: string[] = [];
   const listed = await new Promise<{ ok: boolean; timedOut: boolean }>((done) => {
     // --missing=allow-promisor: in a partial clone, objects never downloaded are left out, never fetched mid-incident.
-    const list = spawn(gitBin, ['-C', root, 'rev-list', '--all', '--reflog', '--objects', '--missing=allow-promisor'], { env, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
-    const check = spawn(gitBin, ['-C', root, 'cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize) %(rest)'], { env, stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    const list = spawn(gitBin, ['-C', root, 'rev-list', '--all', '--reflog', '--objects', '--missing=allow-promisor'], {
+      env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true,
+    });
+    const check = spawn(gitBin, ['-C', root, 'cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize) %(rest)'], {
+      env,
+      stdio: ['pipe', 'pipe', 'ignore'],
+      detached: true,
+    });
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(list);
-      killGroup(check);
-    }, Math.max(0, deadline - performance.now()));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        killGroup(list);
+        killGroup(check);
+      },
+      Math.max(0, deadline - performance.now()),
+    );
     // rev-list prints `<id> <path>`: with %(rest) in its format, batch-check splits the id from the path.
     list.stdout.pipe(check.stdin);
     check.stdin.on('error', () => undefined);
@@ -464,16 +525,32 @@ async function searchHistory(
 }
 
 /** The commits (any ref, or the reflog) whose change made a path hold this blob. */
-async function commitsAdding(gitBin: string, root: string, blob: string, env: NodeJS.ProcessEnv, deadline: number): Promise<Array<{ commit: string; date: string; subject: string; path: string }>> {
+async function commitsAdding(
+  gitBin: string,
+  root: string,
+  blob: string,
+  env: NodeJS.ProcessEnv,
+  deadline: number,
+): Promise<Array<{ commit: string; date: string; subject: string; path: string }>> {
   if (!OBJECT_ID.test(blob)) return [];
-  const log = await run(gitBin, ['-C', root, 'log', '--all', '--reflog', '--no-abbrev', '--raw', '--no-renames', '-z', '--format=%x01%H%x1f%cI%x1f%s', `--find-object=${blob}`], { env, deadline });
+  const log = await run(
+    gitBin,
+    ['-C', root, 'log', '--all', '--reflog', '--no-abbrev', '--raw', '--no-renames', '-z', '--format=%x01%H%x1f%cI%x1f%s', `--find-object=${blob}`],
+    { env, deadline },
+  );
   if (log.code !== 0) return [];
   const found: Array<{ commit: string; date: string; subject: string; path: string }> = [];
   for (const record of log.stdout.toString('utf8').split('\x01')) {
     if (record === '') continue;
     const headerEnd = record.indexOf('\0');
     const [commit = '', date = '', subject = ''] = (headerEnd === -1 ? record : record.slice(0, headerEnd)).split('\x1f');
-    const fields = headerEnd === -1 ? [] : record.slice(headerEnd + 1).replace(/^\n/, '').split('\0');
+    const fields =
+      headerEnd === -1
+        ? []
+        : record
+            .slice(headerEnd + 1)
+            .replace(/^\n/, '')
+            .split('\0');
     for (let i = 0; i + 1 < fields.length; i += 2) {
       // `:100644 100644 <before> <after> M` then the path: the blob is `after` when this change put it there.
       const meta = fields[i]!.replace(/^\n/, '').split(' ');
@@ -509,17 +586,24 @@ function killGroup(child: ChildProcess): void {
 }
 
 /** Run git to completion (killed at the deadline), collecting stdout. */
-function run(bin: string, args: readonly string[], options: { env: NodeJS.ProcessEnv; deadline: number }): Promise<{ code: number | null; stdout: Buffer; stderr: string; error?: Error; timedOut: boolean }> {
+function run(
+  bin: string,
+  args: readonly string[],
+  options: { env: NodeJS.ProcessEnv; deadline: number },
+): Promise<{ code: number | null; stdout: Buffer; stderr: string; error?: Error; timedOut: boolean }> {
   return new Promise((done) => {
     const child = spawn(bin, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     let stderr = '';
     let error: Error | undefined;
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child);
-    }, Math.max(0, options.deadline - performance.now()));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        killGroup(child);
+      },
+      Math.max(0, options.deadline - performance.now()),
+    );
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     let settled = false;
@@ -582,7 +666,11 @@ export function describeLeak(result: LeakSearchResult, now: Date = new Date()): 
   const fileWords = (f: FileHit) => `${place(f.path, f.lines)}${f.kind === 'untracked' ? ' (untracked)' : ''}${f.encoding ? ' (base64)' : ''}`;
   let text: string;
   if (result.git !== 'repository') {
-    text = `${result.note ?? 'not a git repository'} — ${tree.length > 0 ? `found in ${list(tree, treeTotal, fileWords)}` : `not found${result.complete.tree ? '' : ' so far'} (${count(result.scanned.files, 'file')})`}`;
+    const inTree =
+      tree.length > 0
+        ? `found in ${list(tree, treeTotal, fileWords)}`
+        : `not found${result.complete.tree ? '' : ' so far'} (${count(result.scanned.files, 'file')})`;
+    text = `${result.note ?? 'not a git repository'} — ${inTree}`;
   } else {
     const found: string[] = [];
     const absent: string[] = [];
@@ -596,7 +684,8 @@ export function describeLeak(result: LeakSearchResult, now: Date = new Date()): 
     }
     if (tree.length > 0) found.push(`in the working tree — ${list(tree, treeTotal, fileWords)}`);
     else if (result.complete.tree) absent.unshift('the working tree');
-    if (ignored.length > 0) found.push(`in files git ignores — ${list(ignored, ignored.length, (f) => place(f.path, f.lines) + (f.encoding ? ' (base64)' : ''))}`);
+    if (ignored.length > 0)
+      found.push(`in files git ignores — ${list(ignored, ignored.length, (f) => place(f.path, f.lines) + (f.encoding ? ' (base64)' : ''))}`);
     text =
       found.length > 0
         ? `found ${found.join('; and ')}${absent.length > 0 ? `; not in ${absent.join(' or ')}` : ''}`
@@ -610,7 +699,9 @@ export function describeLeak(result: LeakSearchResult, now: Date = new Date()): 
   // The store file itself in git: the likeliest way the key leaked, and the new key is in its working copy now.
   const tracked = result.trackedStores ?? [];
   if (tracked.length > 0) {
-    text = `git tracks the store file ${tracked.join(', ')}: the new key is in it now, one \`git commit -a\` from the history — \`git rm --cached ${tracked.join(' ')}\` and add it to .gitignore · ${text}`;
+    text =
+      `git tracks the store file ${tracked.join(', ')}: the new key is in it now, one \`git commit -a\` from the history — \`git rm --cached ` +
+      `${tracked.join(' ')}\` and add it to .gitignore · ${text}`;
   }
   return text;
 }

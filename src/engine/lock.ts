@@ -39,7 +39,13 @@ function lockPath(stateDir: string, credential: string): string {
 function lockFsError(credential: string, path: string, error: unknown): unknown {
   const errno = error as NodeJS.ErrnoException;
   if (typeof errno?.code !== 'string' || errno.syscall === undefined) return error;
-  const why: Record<string, string> = { EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded' };
+  const why: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+  };
   return new InputError(
     `take the lock of credential ${credential}: ${errno.syscall} in ${dirname(path)} failed: ${why[errno.code] ?? errno.code}`,
     undefined,
@@ -52,12 +58,16 @@ function refusal(credential: string, path: string, busy: JudgedLock): RefusedErr
   if (busy.state === 'starting' || holder.pid === undefined) {
     return new RefusedError(
       `credential ${credential} is locked by a run that is starting right now`,
-      `wait for it to finish; see \`rekey status\`. If no run is starting, ${path} is a lock file left empty by a run that died, and the next run takes it over once it is ${UNWRITTEN_MS / 1000}s old`,
+      `wait for it to finish; see \`rekey status\`. If no run is starting, ${path} is a lock file left empty by a run that died, and the next run takes ` +
+        `it over once it is ${UNWRITTEN_MS / 1000}s old`,
     );
   }
   return new RefusedError(
-    `credential ${credential} is being rotated by run ${holder.run ?? '(unknown)'} (pid ${holder.pid} on ${holder.host ?? 'this host'}${holder.since === undefined ? '' : `, since ${holder.since}`})`,
-    busy.remote ? `that lock belongs to another host; if that run is dead there, remove ${busy.file}` : 'wait for it to finish, or stop that process and `rekey resume` its run',
+    `credential ${credential} is being rotated by run ${holder.run ?? '(unknown)'} (pid ${holder.pid} on ` +
+      `${holder.host ?? 'this host'}${holder.since === undefined ? '' : `, since ${holder.since}`})`,
+    busy.remote
+      ? `that lock belongs to another host; if that run is dead there, remove ${busy.file}`
+      : 'wait for it to finish, or stop that process and `rekey resume` its run',
   );
 }
 
@@ -71,7 +81,8 @@ export function acquireLock(stateDir: string, credential: string, run: string, o
   } catch (error) {
     throw lockFsError(credential, path, error);
   }
-  if (result === 'no-folder') throw new RefusedError(`credential ${credential}: the lock folder ${join(stateDir, 'locks')} disappeared while taking the lock`, 'try again');
+  if (result === 'no-folder')
+    throw new RefusedError(`credential ${credential}: the lock folder ${join(stateDir, 'locks')} disappeared while taking the lock`, 'try again');
   if ('busy' in result) throw refusal(credential, path, result.busy);
   const claim = result.held;
   // The newest stale generation is the last holder; older ones are what it had replaced itself.
@@ -95,9 +106,24 @@ export function acquireLock(stateDir: string, credential: string, run: string, o
 /** What `rekey status` and `rekey check` show about a credential's lock. */
 export type LockStatus =
   | { readonly state: 'free' }
-  | { readonly state: 'held'; readonly file: string; readonly run: string | undefined; readonly pid: number; readonly host: string | undefined; readonly since: string | undefined; readonly remote: boolean }
+  | {
+      readonly state: 'held';
+      readonly file: string;
+      readonly run: string | undefined;
+      readonly pid: number;
+      readonly host: string | undefined;
+      readonly since: string | undefined;
+      readonly remote: boolean;
+    }
   | { readonly state: 'starting'; readonly file: string; readonly ageMs: number }
-  | { readonly state: 'stale'; readonly file: string; readonly reason: string; readonly run: string | undefined; readonly pid: number | undefined; readonly since: string | undefined }
+  | {
+      readonly state: 'stale';
+      readonly file: string;
+      readonly reason: string;
+      readonly run: string | undefined;
+      readonly pid: number | undefined;
+      readonly since: string | undefined;
+    }
   | { readonly state: 'unreadable'; readonly file: string; readonly code: string };
 
 /** The lock of a credential, read only (nothing is taken over or removed). */
@@ -111,7 +137,8 @@ export function inspectLock(stateDir: string, credential: string): LockStatus {
   }
   if (!('file' in seen)) return { state: 'free' };
   const { holder } = seen;
-  if (seen.state === 'stale') return { state: 'stale', file: seen.file, reason: seen.reason ?? 'its holder is gone', run: holder.run, pid: holder.pid, since: holder.since };
+  if (seen.state === 'stale')
+    return { state: 'stale', file: seen.file, reason: seen.reason ?? 'its holder is gone', run: holder.run, pid: holder.pid, since: holder.since };
   if (seen.state === 'starting' || holder.pid === undefined) return { state: 'starting', file: seen.file, ageMs: seen.ageMs };
   return { state: 'held', file: seen.file, run: holder.run, pid: holder.pid, host: holder.host, since: holder.since, remote: seen.remote };
 }
@@ -122,9 +149,15 @@ export function describeLock(status: LockStatus): string | undefined {
     case 'free':
       return undefined;
     case 'held':
-      return `locked by run ${status.run ?? '(unknown)'} (pid ${status.pid}${status.remote ? ` on ${status.host}` : ''}${status.since === undefined ? '' : `, since ${status.since}`})${status.remote ? '; rekey cannot tell from here whether it still runs' : ''}`;
+      return (
+        `locked by run ${status.run ?? '(unknown)'} (pid ${status.pid}${status.remote ? ` on ${status.host}` : ''}` +
+        `${status.since === undefined ? '' : `, since ${status.since}`})${status.remote ? '; rekey cannot tell from here whether it still runs' : ''}`
+      );
     case 'starting':
-      return `locked by a run that is starting right now (an empty lock file, ${Math.round(status.ageMs / 1000)}s old; taken over once it is ${UNWRITTEN_MS / 1000}s old)`;
+      return (
+        `locked by a run that is starting right now (an empty lock file, ${Math.round(status.ageMs / 1000)}s old; taken over once it is ` +
+        `${UNWRITTEN_MS / 1000}s old)`
+      );
     case 'stale':
       return `stale lock${status.run === undefined ? '' : ` of run ${status.run}`} left by a run that died (${status.reason}); the next run takes it over`;
     case 'unreadable':

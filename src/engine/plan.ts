@@ -92,7 +92,10 @@ export function planRun(input: PlanInput): Plan {
     ...perStore('promote', 'rollout', (display) => `make current in ${display}`),
     ...hooks.map((name, hook): PlannedStep => ({ id: `hook:${hook}`, kind: 'hook', phase: 'rollout', name, human: false, hook })),
   ];
-  const verify: PlannedStep[] = [{ id: 'readback', kind: 'readback', phase: 'verify', name: 'read every store back', human: false }, ...runbookSteps('verify', 'verify', runbook.verify)];
+  const verify: PlannedStep[] = [
+    { id: 'readback', kind: 'readback', phase: 'verify', name: 'read every store back', human: false },
+    ...runbookSteps('verify', 'verify', runbook.verify),
+  ];
   const revoke = [...runbookSteps('revoke', 'revoke', runbook.revoke), ...runbookSteps('prove-dead', 'revoke', runbook.verifyRevoked)];
   // The leak search runs after the old key is proven dead (it never delays that) and before retire, while the stores
   // still hold the old value to search for (so a resume after a crash can still search).
@@ -106,7 +109,14 @@ export function planRun(input: PlanInput): Plan {
   ];
   const segment = (phase: Phase, steps: readonly PlannedStep[], continued = false, early = false): Segment => ({ phase, continued, early, steps });
   const segments = revokeFirst
-    ? [segment('generate', generate), segment('revoke', revoke, false, true), segment('rollout', rollout), segment('verify', verify), segment('revoke', tidy, true), segment('audit', audit)]
+    ? [
+        segment('generate', generate),
+        segment('revoke', revoke, false, true),
+        segment('rollout', rollout),
+        segment('verify', verify),
+        segment('revoke', tidy, true),
+        segment('audit', audit),
+      ]
     : [segment('generate', generate), segment('rollout', rollout), segment('verify', verify), segment('revoke', [...revoke, ...tidy]), segment('audit', audit)];
   return {
     segments,
@@ -131,9 +141,36 @@ export interface RollbackInput {
  * confirms are the stores restored (in reverse order, side by side) and the consumers restarted on the old key.
  */
 export function planRollback(input: RollbackInput): PlannedStep[] {
-  const discard = input.minted ? input.runbook.discard.map((step): PlannedStep => ({ id: `discard:${step.id}`, kind: 'discard', phase: 'verify', name: step.name, human: needsPerson(step), step })) : [];
-  const restore = input.stores.map((display, store): PlannedStep => ({ id: `rollback:${store}`, kind: 'restore', phase: 'verify', name: `restore the old value in ${display}`, human: false, group: 'restore', store })).reverse();
-  const hooks = input.hooksRan ? input.hooks.map((name, hook): PlannedStep => ({ id: `rollback-hook:${hook}`, kind: 'rollback-hook', phase: 'verify', name: `${name} (back on the old key)`, human: false, hook })) : [];
+  const discard = input.minted
+    ? input.runbook.discard.map(
+        (step): PlannedStep => ({ id: `discard:${step.id}`, kind: 'discard', phase: 'verify', name: step.name, human: needsPerson(step), step }),
+      )
+    : [];
+  const restore = input.stores
+    .map(
+      (display, store): PlannedStep => ({
+        id: `rollback:${store}`,
+        kind: 'restore',
+        phase: 'verify',
+        name: `restore the old value in ${display}`,
+        human: false,
+        group: 'restore',
+        store,
+      }),
+    )
+    .reverse();
+  const hooks = input.hooksRan
+    ? input.hooks.map(
+        (name, hook): PlannedStep => ({
+          id: `rollback-hook:${hook}`,
+          kind: 'rollback-hook',
+          phase: 'verify',
+          name: `${name} (back on the old key)`,
+          human: false,
+          hook,
+        }),
+      )
+    : [];
   return [...discard, ...restore, ...hooks];
 }
 

@@ -69,7 +69,18 @@ function kindOf(record: { step: string; kind?: unknown }): StepKind {
   const id = record.step;
   if (id === 'mint' || id === 'preflight' || id === 'readback' || id === 'leak-search' || id === 'audit-window') return id;
   const prefix = id.slice(0, id.indexOf(':'));
-  const legacy: Record<string, StepKind> = { promote: 'promote', hook: 'hook', verify: 'verify', revoke: 'revoke', 'prove-dead': 'prove-dead', retire: 'retire', audit: 'audit', discard: 'discard', rollback: 'restore', 'rollback-hook': 'rollback-hook' };
+  const legacy: Record<string, StepKind> = {
+    promote: 'promote',
+    hook: 'hook',
+    verify: 'verify',
+    revoke: 'revoke',
+    'prove-dead': 'prove-dead',
+    retire: 'retire',
+    audit: 'audit',
+    discard: 'discard',
+    rollback: 'restore',
+    'rollback-hook': 'rollback-hook',
+  };
   return legacy[prefix] ?? 'verify';
 }
 
@@ -93,7 +104,8 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
   let windowOpenedAt: string | undefined;
   let lastVerifiedAt: string | undefined;
   let afterVerify = false;
-  const opensWindow = (kind: StepKind) => (first.overlap === 'none' ? kind === 'mint' : first.revokeFirst === true && (kind === 'revoke' || kind === 'prove-dead'));
+  const opensWindow = (kind: StepKind) =>
+    first.overlap === 'none' ? kind === 'mint' : first.revokeFirst === true && (kind === 'revoke' || kind === 'prove-dead');
   for (const record of records) {
     switch (record.type) {
       case 'step.started': {
@@ -142,7 +154,10 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
         break;
     }
   }
-  const windowClosedMs = windowOpenedAt !== undefined && lastVerifiedAt !== undefined && afterVerify ? Math.max(0, Date.parse(lastVerifiedAt) - Date.parse(windowOpenedAt)) : undefined;
+  const windowClosedMs =
+    windowOpenedAt !== undefined && lastVerifiedAt !== undefined && afterVerify
+      ? Math.max(0, Date.parse(lastVerifiedAt) - Date.parse(windowOpenedAt))
+      : undefined;
   return {
     run,
     credential: first.credential,

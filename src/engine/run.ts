@@ -65,7 +65,11 @@ function planFor(ctx: RunContext) {
  * and the stores closed however it ends. The journal is read only under the lock, so two resumes of one run cannot
  * both act on it.
  */
-async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promise<T>, admit: (ctx: RunContext, state: RunState) => RunState = resumable): Promise<T> {
+async function withRun<T>(
+  options: RunOptions,
+  body: (ctx: RunContext) => Promise<T>,
+  admit: (ctx: RunContext, state: RunState) => RunState = resumable,
+): Promise<T> {
   const run = options.resume ?? newRunId();
   // A dry run only reads, so it neither takes the lock (a run in progress may go on) nor opens a journal.
   const dry = options.dryRun === true;
@@ -76,7 +80,8 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
     const ctx = new RunContext(options, run, dry ? undefined : new Journal(options.config.stateDir, run));
     if (lock?.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
-    const removed = options.dryRun === true ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
+    const removed =
+      options.dryRun === true ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(admit(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await options.openStores(options.credential);
     ctx.stores = stores;
@@ -96,14 +101,18 @@ async function withRun<T>(options: RunOptions, body: (ctx: RunContext) => Promis
 async function sweepLeftovers(ctx: RunContext, removed: string[]): Promise<void> {
   if (ctx.dryRun) return;
   for (const { store, ref } of ctx.stores) removed.push(...((await store.sweep?.(ref)) ?? []));
-  if (removed.length > 0) ctx.note('info', `removed ${removed.length === 1 ? 'a file' : `${removed.length} files`} left by an interrupted write: ${removed.join(', ')}`);
+  if (removed.length > 0)
+    ctx.note('info', `removed ${removed.length === 1 ? 'a file' : `${removed.length} files`} left by an interrupted write: ${removed.join(', ')}`);
 }
 
 /** A resumed run's state, refused when it is not this credential's or has nothing left to do. */
 function resumable(ctx: RunContext, state: RunState): RunState {
   if (state.credential !== ctx.o.credential.id) throw new RefusedError(`run ${ctx.run} rotates ${state.credential}, not ${ctx.o.credential.id}`);
   if (state.finished !== undefined && state.finished.result !== 'failed') {
-    const hint = state.finished.result === 'done' ? 'nothing to resume' : `start a new rotation instead; \`rekey rollback ${ctx.run}\` again removes anything it left staged`;
+    const hint =
+      state.finished.result === 'done'
+        ? 'nothing to resume'
+        : `start a new rotation instead; \`rekey rollback ${ctx.run}\` again removes anything it left staged`;
     throw new RefusedError(`run ${ctx.run} already finished: ${state.finished.result}`, hint);
   }
   return state;
@@ -131,13 +140,33 @@ function start(ctx: RunContext): void {
   } else {
     ctx.append({ type: 'run.resumed', pid: process.pid });
   }
-  ctx.emit({ event: 'run.started', credential: credential.id, run: ctx.run, mode, runbook: runbook.name, overlap: runbook.overlap, resumed: ctx.resumed, budgetMs: credential.budgetMs, stores: credential.stores.map((s) => s.ref.display) });
-  if (ctx.dryRun) ctx.note('info', 'dry run: the stores are read, the provider checks the old key and every store says whether it could stage; nothing is minted, written, journaled or reported');
+  ctx.emit({
+    event: 'run.started',
+    credential: credential.id,
+    run: ctx.run,
+    mode,
+    runbook: runbook.name,
+    overlap: runbook.overlap,
+    resumed: ctx.resumed,
+    budgetMs: credential.budgetMs,
+    stores: credential.stores.map((s) => s.ref.display),
+  });
+  if (ctx.dryRun)
+    ctx.note(
+      'info',
+      'dry run: the stores are read, the provider checks the old key and every store says whether it could stage; ' +
+        'nothing is minted, written, journaled or reported',
+    );
   if (ctx.overlap === 'none' && !ctx.resumed) {
     ctx.note('warn', `overlap none: minting the new ${runbook.title} key kills the old one at once; the outage window runs until roll out and verify are done`);
   }
   if (ctx.revokeFirst) {
-    ctx.note('warn', 'revoke first (--revoke-first): the old key is revoked and proven dead right after the new key is staged, before roll out and verify; consumers still on the old key fail until roll out and verify are done, and there is no rollback after the revoke (a failure is fixed forward with `rekey resume`)');
+    ctx.note(
+      'warn',
+      'revoke first (--revoke-first): the old key is revoked and proven dead right after the new key is staged, before roll out ' +
+        'and verify; consumers still on the old key fail until roll out and verify are done, and there is no rollback after the ' +
+        'revoke (a failure is fixed forward with `rekey resume`)',
+    );
   } else if (ctx.o.revokeFirst === true && ctx.overlap === 'none' && !ctx.resumed) {
     ctx.note('info', '--revoke-first changes nothing for overlap none: minting the new key already kills the old one');
   }
@@ -179,7 +208,7 @@ async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
   const { stateDir } = ctx.o.config;
   for (const run of listRuns(stateDir)) {
     if (run === ctx.run) continue;
-    let records;
+    let records: ReturnType<typeof readJournal>;
     try {
       records = readJournal(stateDir, run);
     } catch {
@@ -211,13 +240,20 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
   const records = readVerifiedJournal(options.config.stateDir, run);
   if (records.length === 0) throw new RefusedError(`no journal for run ${run}`);
   if (options.runbook.overlap === 'none') {
-    throw new RefusedError(`run ${run} uses runbook ${options.runbook.name} with overlap none: the old key died when the new one was minted, so rollback would restore a dead key`, `fix forward: rekey resume ${run}`);
+    throw new RefusedError(
+      `run ${run} uses runbook ${options.runbook.name} with overlap none: the old key died when the new one was minted, so rollback would restore a dead key`,
+      `fix forward: rekey resume ${run}`,
+    );
   }
   const state = reduceJournal(run, records);
   if (state.revoking && state.revokeFirst) {
-    throw new RefusedError(`run ${run} revoked the old key first (incident --revoke-first): the old key is revoked, so rollback would restore a dead key`, `fix forward: rekey resume ${run}`);
+    throw new RefusedError(
+      `run ${run} revoked the old key first (incident --revoke-first): the old key is revoked, so rollback would restore a dead key`,
+      `fix forward: rekey resume ${run}`,
+    );
   }
-  if (state.revoking) throw new RefusedError(`run ${run} has already started revoking the old key, so rolling back to it is not safe`, `fix forward: rekey resume ${run}`);
+  if (state.revoking)
+    throw new RefusedError(`run ${run} has already started revoking the old key, so rolling back to it is not safe`, `fix forward: rekey resume ${run}`);
   if (state.finished?.result === 'done') throw new RefusedError(`run ${run} finished: the rotation is done`, 'nothing to roll back');
   const cleanupOnly = state.finished?.result === 'rolled-back';
   // Rollback takes any run the checks above let through, a rolled-back one included (to clean up after it).

@@ -27,7 +27,9 @@ export class StepFailure extends Error {
 /** A journal write failed around a step: the step is named, the cause kept (a full disk, a read-only folder). */
 function journalError(step: PlannedStep, when: 'before' | 'after', error: unknown): Error {
   if (error instanceof StateFileError) return new StateFileError(`${error.op} (${when} "${step.name}")`, error.path, error.cause, error.hint);
-  return Object.assign(new Error(`could not write the run journal ${when} "${step.name}": ${messageOf(error)}`, { cause: error }), { hint: hintOf(error) ?? 'free space or fix the permissions of the state folder, then `rekey resume` the run' });
+  return Object.assign(new Error(`could not write the run journal ${when} "${step.name}": ${messageOf(error)}`, { cause: error }), {
+    hint: hintOf(error) ?? 'free space or fix the permissions of the state folder, then `rekey resume` the run',
+  });
 }
 
 /** The steps a dry run runs for real: they only read (the stores, the provider's answer for the old key). */
@@ -37,13 +39,43 @@ const readOnly: ReadonlySet<PlannedStep['kind']> = new Set(['preflight', 'audit-
 export async function runStep(ctx: RunContext, step: PlannedStep, options: { force?: boolean } = {}): Promise<void> {
   const before = ctx.state?.done.get(step.id);
   if (before !== undefined && options.force !== true) {
-    ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs: 0, ms: 0, waitMs: 0, result: 'skipped', detail: 'done before the interruption' });
-    ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms: 0, waitMs: 0, human: step.human, detail: 'done before the interruption', skipped: true });
+    ctx.timeline.push({
+      phase: step.phase,
+      step: step.id,
+      name: step.name,
+      human: step.human,
+      startMs: 0,
+      ms: 0,
+      waitMs: 0,
+      result: 'skipped',
+      detail: 'done before the interruption',
+    });
+    ctx.emit({
+      event: 'step.done',
+      phase: step.phase,
+      step: step.id,
+      name: step.name,
+      ms: 0,
+      waitMs: 0,
+      human: step.human,
+      detail: 'done before the interruption',
+      skipped: true,
+    });
     return;
   }
   if (ctx.dryRun && !readOnly.has(step.kind)) {
     const detail = `would ${step.name}${step.human ? ' (asks you)' : ''}`;
-    ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs: performance.now() - ctx.started, ms: 0, waitMs: 0, result: 'skipped', detail });
+    ctx.timeline.push({
+      phase: step.phase,
+      step: step.id,
+      name: step.name,
+      human: step.human,
+      startMs: performance.now() - ctx.started,
+      ms: 0,
+      waitMs: 0,
+      result: 'skipped',
+      detail,
+    });
     ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms: 0, waitMs: 0, human: step.human, detail, skipped: true });
     return;
   }
@@ -56,7 +88,7 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   ctx.emit({ event: 'step.started', phase: step.phase, step: step.id, name: step.name, human: step.human });
   const t0 = performance.now();
   const waited0 = ctx.waitedMs;
-  let result: StepResult | void;
+  let result: StepResult | undefined;
   try {
     result = await handlers[step.kind](ctx, step);
   } catch (error) {
@@ -67,7 +99,17 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
     } catch {
       // The step's own failure is the news; a journal that cannot take the record is reported by the next write.
     }
-    ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs, ms, waitMs, result: 'failed', detail: messageOf(error) });
+    ctx.timeline.push({
+      phase: step.phase,
+      step: step.id,
+      name: step.name,
+      human: step.human,
+      startMs,
+      ms,
+      waitMs,
+      result: 'failed',
+      detail: messageOf(error),
+    });
     ctx.emit({ event: 'step.failed', phase: step.phase, step: step.id, name: step.name, ms, error: messageOf(error), hint: hintOf(error) });
     throw new StepFailure(step, error);
   }
@@ -76,7 +118,15 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   const waitMs = Math.min(ms, ctx.waitedMs - waited0);
   const detail = result?.detail;
   try {
-    ctx.append({ type: 'step.done', phase: step.phase, step: step.id, kind: step.kind, ms: Math.round(ms), ...(step.human ? { human: true, waitMs: Math.round(waitMs) } : {}), ...(result?.data ? { data: result.data } : {}) });
+    ctx.append({
+      type: 'step.done',
+      phase: step.phase,
+      step: step.id,
+      kind: step.kind,
+      ms: Math.round(ms),
+      ...(step.human ? { human: true, waitMs: Math.round(waitMs) } : {}),
+      ...(result?.data ? { data: result.data } : {}),
+    });
   } catch (error) {
     throw new StepFailure(step, journalError(step, 'after', error));
   }
@@ -85,7 +135,12 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
 }
 
 /** Run steps in order, each group side by side; every member of a group settles before the first failure is thrown. */
-export async function runSteps(ctx: RunContext, steps: readonly PlannedStep[], after?: (step: PlannedStep) => Promise<void>, options: { force?: boolean } = {}): Promise<void> {
+export async function runSteps(
+  ctx: RunContext,
+  steps: readonly PlannedStep[],
+  after?: (step: PlannedStep) => Promise<void>,
+  options: { force?: boolean } = {},
+): Promise<void> {
   for (let i = 0; i < steps.length; ) {
     const step = steps[i]!;
     if (step.group === undefined) {
@@ -104,7 +159,9 @@ export async function runSteps(ctx: RunContext, steps: readonly PlannedStep[], a
 
 /** The audit checks a person answered no to, for the audit log; undefined when there were none. */
 function auditFindings(ctx: RunContext): string | undefined {
-  const open = Object.entries(ctx.records).filter(([, record]) => (record as { confirmed?: unknown }).confirmed === false).map(([step]) => step);
+  const open = Object.entries(ctx.records)
+    .filter(([, record]) => (record as { confirmed?: unknown }).confirmed === false)
+    .map(([step]) => step);
   return open.length === 0 ? undefined : `not confirmed: ${open.join(', ')} (activity not recognised, to investigate)`;
 }
 
@@ -116,7 +173,15 @@ async function provenDead(ctx: RunContext, step: string): Promise<void> {
   // Every run says when the old key was proven dead; `rekey incident` shows it as the headline, --json carries it.
   // A resumed run names the old key by its mask while a store still holds it (else by its fingerprint).
   if (ctx.old === undefined) await ctx.needOld().catch(() => undefined);
-  ctx.emit({ event: 'old.dead', credential: ctx.o.credential.id, run: ctx.run, mask: ctx.old?.mask, fingerprint: ctx.oldFp, at, afterStartMs: ctx.deadAfterMs });
+  ctx.emit({
+    event: 'old.dead',
+    credential: ctx.o.credential.id,
+    run: ctx.run,
+    mask: ctx.old?.mask,
+    fingerprint: ctx.oldFp,
+    at,
+    afterStartMs: ctx.deadAfterMs,
+  });
 }
 
 /** Walk the plan to the end; on a failure, follow the policy. Resolves with the summary when done. */
@@ -135,13 +200,17 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
         if (step.id === plan.provesDead) await provenDead(ctx, step.id);
       });
       if (segment.phase === 'verify') ctx.closeWindow();
-      if (!ctx.revokeFirst || segment.phase !== 'revoke') ctx.audit(segment.phase, 'done', segment.phase === 'revoke' ? deadDetail(ctx) : segment.phase === 'audit' ? auditFindings(ctx) : undefined);
+      if (!ctx.revokeFirst || segment.phase !== 'revoke')
+        ctx.audit(segment.phase, 'done', segment.phase === 'revoke' ? deadDetail(ctx) : segment.phase === 'audit' ? auditFindings(ctx) : undefined);
       else if (segment.early) ctx.audit('revoke', 'done', `revoked before roll out (--revoke-first) · ${deadDetail(ctx) ?? 'proven dead'}`);
       else ctx.audit('retire', 'done');
     }
   } catch (error) {
     // Outside a step only the phase's audit record is written: name that, not some step that had succeeded.
-    const failure = error instanceof StepFailure ? error : new StepFailure({ id: 'audit-record', kind: 'audit', phase: current.phase, name: `record ${current.phase} in the audit log`, human: false }, error);
+    const failure =
+      error instanceof StepFailure
+        ? error
+        : new StepFailure({ id: 'audit-record', kind: 'audit', phase: current.phase, name: `record ${current.phase} in the audit log`, human: false }, error);
     return fail(ctx, failure, current.phase, current.early);
   }
   return finish(ctx, 'done');
@@ -154,7 +223,14 @@ function mintedOrMaybe(ctx: RunContext): boolean {
 
 /** A step failed: roll back where the overlap allows it, else leave the run resumable. */
 async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: boolean): Promise<never> {
-  const decision = onFailure({ overlap: ctx.overlap, revokeFirst: ctx.revokeFirst, phase, early, minted: mintedOrMaybe(ctx), failedMint: failure.step.kind === 'mint' });
+  const decision = onFailure({
+    overlap: ctx.overlap,
+    revokeFirst: ctx.revokeFirst,
+    phase,
+    early,
+    minted: mintedOrMaybe(ctx),
+    failedMint: failure.step.kind === 'mint',
+  });
   let result: RunResult = 'failed';
   let resumable = true;
   let hint = hintOf(failure.error);
@@ -165,13 +241,21 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
       break;
     case 'fix-forward':
       if (decision.why === 'revoke-first-early') {
-        hint = `revoke first: the old key may already be revoked, and the new key is staged but not yet current; fix the cause and run \`rekey resume ${ctx.run}\` to prove the old key dead and roll out the new one (no rollback: the old key is being killed)`;
+        hint =
+          'revoke first: the old key may already be revoked, and the new key is staged but not yet current; fix the cause and ' +
+          `run \`rekey resume ${ctx.run}\` to prove the old key dead and roll out the new one (no rollback: the old key is being killed)`;
       } else if (decision.why === 'revoke-first') {
-        hint = `revoke first: the old key was revoked before roll out, so there is no going back; fix the cause and run \`rekey resume ${ctx.run}\` to finish rolling out the new key`;
+        hint =
+          'revoke first: the old key was revoked before roll out, so there is no going back; fix the cause and ' +
+          `run \`rekey resume ${ctx.run}\` to finish rolling out the new key`;
       } else if (decision.why === 'overlap-none' && lostInMemory) {
-        hint = `overlap none: the old key died when the new one was minted, and no store could take the new key, so it is lost when rekey exits; fix the cause and run \`rekey resume ${ctx.run}\`: it mints again (which kills the lost key)`;
+        hint =
+          'overlap none: the old key died when the new one was minted, and no store could take the new key, so it is lost when ' +
+          `rekey exits; fix the cause and run \`rekey resume ${ctx.run}\`: it mints again (which kills the lost key)`;
       } else if (decision.why === 'overlap-none') {
-        hint = `overlap none: the old key died when the new one was minted, so there is no going back; fix the cause and run \`rekey resume ${ctx.run}\` to finish rolling out the new key`;
+        hint =
+          'overlap none: the old key died when the new one was minted, so there is no going back; fix the cause and ' +
+          `run \`rekey resume ${ctx.run}\` to finish rolling out the new key`;
       } else {
         hint = `the new key is live everywhere; fix the cause and run \`rekey resume ${ctx.run}\` to finish ${phase}`;
       }
@@ -200,12 +284,17 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
   // A fault of the environment (a full disk, a read-only state folder) keeps its own exit code, and says where.
   const environment = failure.error instanceof StateFileError;
   const message = environment && !failure.message.includes(`"${failure.step.name}"`) ? `${failure.step.name}: ${failure.message}` : failure.message;
-  throw Object.assign(new RotationFailedError(`${ctx.o.credential.id}: ${message}`, hint), { summary, ...(environment ? { exitCode: ExitCode.environment } : {}) });
+  throw Object.assign(new RotationFailedError(`${ctx.o.credential.id}: ${message}`, hint), {
+    summary,
+    ...(environment ? { exitCode: ExitCode.environment } : {}),
+  });
 }
 
 /** Whether a rollout hook ran to completion (consumers were restarted on the new key), now or before. */
 function hooksRan(ctx: RunContext): boolean {
-  return ctx.o.credential.rollout.some((_, j) => ctx.timeline.some((t) => t.step === `hook:${j}` && t.result === 'done') || ctx.state?.done.has(`hook:${j}`) === true);
+  return ctx.o.credential.rollout.some(
+    (_, j) => ctx.timeline.some((t) => t.step === `hook:${j}` && t.result === 'done') || ctx.state?.done.has(`hook:${j}`) === true,
+  );
 }
 
 /**
@@ -217,7 +306,11 @@ export async function rollback(ctx: RunContext, reason: string, options: { clean
   if (options.cleanupOnly !== true) await recoverMint(ctx);
   const minted = options.cleanupOnly !== true && mintedOrMaybe(ctx);
   if (minted && ctx.o.runbook.discard.length === 0) {
-    ctx.note('warn', `runbook ${ctx.o.runbook.name} has no discard step: the unused new key ${ctx.fresh?.mask ?? ctx.newFp ?? ''} stays live in ${ctx.o.runbook.title} until you revoke it there`);
+    ctx.note(
+      'warn',
+      `runbook ${ctx.o.runbook.name} has no discard step: the unused new key ${ctx.fresh?.mask ?? ctx.newFp ?? ''} stays live in ` +
+        `${ctx.o.runbook.title} until you revoke it there`,
+    );
   }
   const steps = planRollback({
     runbook: ctx.o.runbook,
@@ -260,6 +353,17 @@ export function finish(ctx: RunContext, result: RunResult, error?: string, hint?
     ctx.note('warn', `could not record the end of the run: ${messageOf(writeError)}`);
   }
   if (!ctx.dryRun) summary.report = ctx.o.writeReport?.(summary);
-  ctx.emit({ event: 'run.finished', credential: summary.credential, run: ctx.run, result, seconds: Math.round(summary.ms) / 1000, outageSeconds: summary.outageMs === undefined ? undefined : Math.round(summary.outageMs) / 1000, report: summary.report, resumable, error, ...(hint === undefined ? {} : { hint }) });
+  ctx.emit({
+    event: 'run.finished',
+    credential: summary.credential,
+    run: ctx.run,
+    result,
+    seconds: Math.round(summary.ms) / 1000,
+    outageSeconds: summary.outageMs === undefined ? undefined : Math.round(summary.outageMs) / 1000,
+    report: summary.report,
+    resumable,
+    error,
+    ...(hint === undefined ? {} : { hint }),
+  });
   return summary;
 }

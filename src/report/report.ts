@@ -24,7 +24,9 @@ export function renderReport(summary: RunSummary): string {
     `| total | ${budgetLine(summary.ms, summary.budgetMs)}${summary.resumed ? ' — this attempt (resumed); the run first started as above' : ''} |`,
     `| person / machine | ${formatClock(humanMs)} / ${formatSeconds(machineMs)} |`,
     ...incidentRows(summary),
-    ...(summary.outageMs === undefined || summary.incident?.revokeFirst === true ? [] : [`| outage window | ${formatSeconds(summary.outageMs)} (from the new key's arrival until roll out and verify were done) |`]),
+    ...(summary.outageMs === undefined || summary.incident?.revokeFirst === true
+      ? []
+      : [`| outage window | ${formatSeconds(summary.outageMs)} (from the new key's arrival until roll out and verify were done) |`]),
     `| old key | ${summary.oldMask ?? '—'} \`${summary.oldFingerprint ?? '—'}\` |`,
     `| new key | ${summary.newMask ?? '—'} \`${summary.newFingerprint ?? '—'}\` |`,
     `| stores | ${summary.stores.join(', ')} |`,
@@ -37,11 +39,23 @@ export function renderReport(summary: RunSummary): string {
   if (summary.incident !== undefined) lines.push(...incidentSections(summary, summary.incident));
   lines.push('## Timeline', '', '| phase | step | who | took | result |', '| --- | --- | --- | --- | --- |');
   for (const entry of summary.timeline) {
-    lines.push(`| ${entry.phase} | ${entry.name.replace(/\|/g, '\\|')} | ${entry.human ? 'person' : 'rekey'} | ${entry.result === 'skipped' ? '—' : entry.human ? stepWho(entry) : formatSeconds(entry.ms)} | ${entry.result}${entry.detail ? `: ${entry.detail.replace(/\|/g, '\\|')}` : ''} |`);
+    lines.push(
+      `| ${entry.phase} | ${entry.name.replace(/\|/g, '\\|')} | ${entry.human ? 'person' : 'rekey'} | ` +
+        `${entry.result === 'skipped' ? '—' : entry.human ? stepWho(entry) : formatSeconds(entry.ms)} | ` +
+        `${entry.result}${entry.detail ? `: ${entry.detail.replace(/\|/g, '\\|')}` : ''} |`,
+    );
   }
   // The chart the person saw at the end of the run: the same rows, outage window and totals.
   const chart = timelineChart({ ...summary, report: undefined });
-  if (chart.length > 0) lines.push('', '```', ...chart, '```', '', `█ rekey · ▒ person (a prompt open)${summary.outageMs === undefined ? '' : ' · ░ outage window (the old key dead, the new one not yet verified)'}`);
+  if (chart.length > 0)
+    lines.push(
+      '',
+      '```',
+      ...chart,
+      '```',
+      '',
+      `█ rekey · ▒ person (a prompt open)${summary.outageMs === undefined ? '' : ' · ░ outage window (the old key dead, the new one not yet verified)'}`,
+    );
   const recorded = Object.entries(summary.records);
   if (recorded.length > 0) {
     lines.push('', '## Audit findings', '');
@@ -65,15 +79,24 @@ function incidentRows(summary: RunSummary): string[] {
   if (incident.provenDeadAt !== undefined && incident.deadAfterMs !== undefined) {
     const dead = new Date(incident.provenDeadAt);
     rows.push(`| proven dead at | **${incident.provenDeadAt}** (${localTime(dead, until, true)} local time) |`);
-    rows.push(`| time to dead | **${formatClock(incident.deadAfterMs)}** after the run started · ${span(dead.getTime() - since.getTime())} after the leak began |`);
+    rows.push(
+      `| time to dead | **${formatClock(incident.deadAfterMs)}** after the run started · ${span(dead.getTime() - since.getTime())} after the leak began |`,
+    );
   } else if (!incident.provable) {
     rows.push(`| proven dead at | **not proven**: runbook ${summary.runbook} has no step that checks the old key is rejected; check it by hand |`);
   } else {
     rows.push('| proven dead at | **not proven**: the run stopped before the old key was proven dead |');
   }
   if (incident.revokeFirst) {
-    rows.push('| order | **revoke first** (`--revoke-first`): the old key was revoked and proven dead right after the new key was staged, before roll out and verify; no rollback after the revoke |');
-    if (incident.revokeWindowMs !== undefined) rows.push(`| revoke-first window | ${formatSeconds(incident.revokeWindowMs)} (consumers still on the old key failed from the revoke until roll out and verify were done) |`);
+    rows.push(
+      '| order | **revoke first** (`--revoke-first`): the old key was revoked and proven dead right after the new key was staged, before roll out and ' +
+        'verify; no rollback after the revoke |',
+    );
+    if (incident.revokeWindowMs !== undefined)
+      rows.push(
+        `| revoke-first window | ${formatSeconds(incident.revokeWindowMs)} (consumers still on the old key failed from the revoke until roll out and verify ` +
+          `were done) |`,
+      );
   } else if (incident.revokeFirstMoot) {
     rows.push('| order | overlap none: the mint killed the old key (`--revoke-first` changes nothing) |');
   } else {
@@ -98,7 +121,10 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
     lines.push(`**${describeLeak(found, until)}**`, '');
     if (found.files.length > 0 || found.commits.length > 0) {
       lines.push('| where | location | commit | date | subject |', '| --- | --- | --- | --- | --- |');
-      for (const c of found.commits) lines.push(`| git history | \`${cell(c.path)}:${c.lines.join(',')}\`${c.encoding ? ' (base64)' : ''} | \`${c.commit}\` | ${c.date} | ${cell(c.subject)} |`);
+      for (const c of found.commits)
+        lines.push(
+          `| git history | \`${cell(c.path)}:${c.lines.join(',')}\`${c.encoding ? ' (base64)' : ''} | \`${c.commit}\` | ${c.date} | ${cell(c.subject)} |`,
+        );
       for (const f of found.files) {
         const where = f.kind === 'ignored' ? 'ignored by git' : f.kind === 'file' ? 'file' : `working tree (${f.kind})`;
         lines.push(`| ${where} | \`${cell(f.path)}:${f.lines.join(',')}\`${f.encoding ? ' (base64)' : ''} | | | |`);
@@ -107,24 +133,36 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
     }
     const mb = (found.scanned.bytes / 1024 ** 2).toFixed(1);
     lines.push(
-      `Searched for ${key} by value, in memory (no value was passed to git or written anywhere): ${found.git === 'repository' ? `the repository at \`${found.root}\`` : `the files under \`${found.root}\` (${found.note ?? 'no git history'})`}, ${count(found.scanned.files, 'file')} and ${count(found.scanned.blobs, 'git object')}, ${mb} MB in ${formatSeconds(found.scanned.ms)}.`,
+      `Searched for ${key} by value, in memory (no value was passed to git or written anywhere): ` +
+        `${found.git === 'repository' ? `the repository at \`${found.root}\`` : `the files under \`${found.root}\` (${found.note ?? 'no git history'})`}, ` +
+        `${count(found.scanned.files, 'file')} and ${count(found.scanned.blobs, 'git object')}, ${mb} MB in ${formatSeconds(found.scanned.ms)}.`,
     );
     if (found.skipped.length > 0) lines.push(`Not searched: ${found.skipped.join('; ')}.`);
     if (found.incomplete !== undefined) lines.push(`**Incomplete:** ${found.incomplete}.`);
     lines.push('', '**What to check next:**', '');
     if (found.commits.length > 0 || found.totals.blobs > 0) {
-      lines.push('- The key is dead, but git history keeps it: every clone, fork, mirror and CI cache of this repository holds it. Find who could read the repository, and whether those commits were pushed, since the first one.');
+      lines.push(
+        '- The key is dead, but git history keeps it: every clone, fork, mirror and CI cache of this repository holds it. Find who could read the ' +
+          'repository, and whether those commits were pushed, since the first one.',
+      );
     }
-    if (found.files.some((f) => f.kind !== 'ignored')) lines.push('- Remove the key from the working-tree files above (it is dead, but a copy invites reuse), and do not commit them as they are.');
-    if (found.files.some((f) => f.kind === 'ignored')) lines.push('- Delete the local copies git ignores (backups, dumps): they were never committed, but they are on this disk.');
+    if (found.files.some((f) => f.kind !== 'ignored'))
+      lines.push('- Remove the key from the working-tree files above (it is dead, but a copy invites reuse), and do not commit them as they are.');
+    if (found.files.some((f) => f.kind === 'ignored'))
+      lines.push('- Delete the local copies git ignores (backups, dumps): they were never committed, but they are on this disk.');
     const everything = found.complete.tree && (found.complete.history || found.git !== 'repository');
     if (found.files.length === 0 && found.commits.length === 0 && found.totals.blobs === 0) {
-      lines.push(everything ? '- Not in these files: look at CI logs, chat, tickets, screenshots and paste sites.' : '- Nothing found so far, but the search was incomplete: search the rest by hand (by fingerprint, never by pasting the key into a search box).');
+      lines.push(
+        everything
+          ? '- Not in these files: look at CI logs, chat, tickets, screenshots and paste sites.'
+          : '- Nothing found so far, but the search was incomplete: search the rest by hand (by fingerprint, never by pasting the key into a search box).',
+      );
     }
   }
   lines.push('', '## Audit window', '');
   lines.push(
-    `${incident.since} → ${incident.until} (${span(until.getTime() - Date.parse(incident.since))}): every use of ${key} in this window is suspect. Check the provider's activity for it${Object.keys(summary.records).length > 0 ? ' (the audit findings below)' : ''}, and your own access logs.`,
+    `${incident.since} → ${incident.until} (${span(until.getTime() - Date.parse(incident.since))}): every use of ${key} in this window is suspect. ` +
+      `Check the provider's activity for it${Object.keys(summary.records).length > 0 ? ' (the audit findings below)' : ''}, and your own access logs.`,
     '',
   );
   return lines;

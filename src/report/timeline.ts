@@ -54,12 +54,15 @@ export function splitTime(entries: readonly TimelineEntry[]): { humanMs: number;
 /** `(budget 5:00, 3:48 to spare)` or `(budget 5:00, over by 0:12)`. */
 export function budgetWords(totalMs: number, budgetMs: number, s: Styler): string {
   const over = totalMs - budgetMs;
-  return over > 0 ? s.red(`(budget ${formatClock(budgetMs)}, over by ${formatClock(over)})`) : `(budget ${formatClock(budgetMs)}, ${formatClock(-over)} to spare)`;
+  return over > 0
+    ? s.red(`(budget ${formatClock(budgetMs)}, over by ${formatClock(over)})`)
+    : `(budget ${formatClock(budgetMs)}, ${formatClock(-over)} to spare)`;
 }
 
 /**
- * The end-of-run chart, on screen after every run and in the report: one row per step on one time axis (the run's length), the person's time in ▒ (a prompt open)
- * and rekey's in █, split within a step too, the outage window (overlap none) as its own row, then the totals against the budget.
+ * The end-of-run chart, on screen after every run and in the report: one row per step on one time axis (the run's
+ * length), the person's time in ▒ (a prompt open) and rekey's in █, split within a step too, the outage window
+ * (overlap none) as its own row, then the totals against the budget.
  */
 export function timelineChart(summary: RunSummary, s: Styler = plain, width = 40): string[] {
   const shown = summary.timeline.filter((e) => e.result !== 'skipped');
@@ -80,8 +83,19 @@ export function timelineChart(summary: RunSummary, s: Styler = plain, width = 40
   for (const e of shown) {
     const { start, length } = span(e.startMs, e.ms);
     const { human, machine } = stepBar(e, length);
-    const label = e.human ? `${s.cyan(`you ${formatDuration(stepTime(e).humanMs)}`)} · rekey ${formatSeconds(stepTime(e).machineMs)}` : `rekey ${formatSeconds(e.ms)}`;
-    lines.push(row(PHASE_TITLES[e.phase] ?? e.phase, e.name, start, (human === '' ? '' : s.cyan(human)) + machine, length, `${label}${e.result === 'failed' ? s.red(' ✗') : ''}`));
+    const label = e.human
+      ? `${s.cyan(`you ${formatDuration(stepTime(e).humanMs)}`)} · rekey ${formatSeconds(stepTime(e).machineMs)}`
+      : `rekey ${formatSeconds(e.ms)}`;
+    lines.push(
+      row(
+        PHASE_TITLES[e.phase] ?? e.phase,
+        e.name,
+        start,
+        (human === '' ? '' : s.cyan(human)) + machine,
+        length,
+        `${label}${e.result === 'failed' ? s.red(' ✗') : ''}`,
+      ),
+    );
   }
   if (summary.outageMs !== undefined) {
     // The window closes when verify is done; it opened outageMs before that.

@@ -50,7 +50,9 @@ export function resolveRunbook(nameOrPath: string, dirs: readonly string[], base
   throw new InputError(
     `unknown runbook "${nameOrPath}"`,
     undefined,
-    suggestion !== undefined ? `did you mean "${suggestion}"? Known runbooks: ${[...known.keys()].join(', ')}` : `known runbooks: ${[...known.keys()].join(', ')}`,
+    suggestion !== undefined
+      ? `did you mean "${suggestion}"? Known runbooks: ${[...known.keys()].join(', ')}`
+      : `known runbooks: ${[...known.keys()].join(', ')}`,
   );
 }
 
@@ -103,30 +105,53 @@ export async function loadRunbook(file: string): Promise<Runbook> {
   }
   for (const section of ['verify', 'revoke', 'verifyRevoked', 'audit', 'discard'] as const) {
     for (const { step, index } of indexed[section]!) {
-      if (mints(step)) errors.push(source.error(mintingKeyPath(step, [section, index]), `only generate may produce the new value; this ${step.kind} step in ${section} captures one`, 'remove capture here; steps after generate use {{ new }}', 'key'));
+      if (mints(step))
+        errors.push(
+          source.error(
+            mintingKeyPath(step, [section, index]),
+            `only generate may produce the new value; this ${step.kind} step in ${section} captures one`,
+            'remove capture here; steps after generate use {{ new }}',
+            'key',
+          ),
+        );
     }
   }
   if (top.overlap === 'none' && sections['revoke']!.length > 0) {
-    errors.push(source.error(['revoke'], 'overlap "none" means minting the new key already revoked the old one, so revoke must be empty', 'prove the old key dead in verifyRevoked instead', 'key'));
+    errors.push(
+      source.error(
+        ['revoke'],
+        'overlap "none" means minting the new key already revoked the old one, so revoke must be empty',
+        'prove the old key dead in verifyRevoked instead',
+        'key',
+      ),
+    );
   }
   let pattern: RegExp | undefined;
   // `pattern: "{{ inputs.keyPattern }}"`: the key format is unconfirmed, so each credential may set its own.
   const patternInput = top.secret?.pattern === undefined ? undefined : PATTERN_INPUT.exec(top.secret.pattern)?.[1];
   if (patternInput !== undefined) {
     const spec = inputs[patternInput];
-    if (spec === undefined) errors.push(source.error(['secret', 'pattern'], `secret.pattern names input "${patternInput}", which is not declared under inputs:`));
+    if (spec === undefined)
+      errors.push(source.error(['secret', 'pattern'], `secret.pattern names input "${patternInput}", which is not declared under inputs:`));
     else if (spec.default !== undefined) {
       try {
         new RegExp(spec.default);
       } catch (error) {
-        errors.push(source.error(['inputs', patternInput, 'default'], `the default of ${patternInput} is not a valid regular expression: ${(error as Error).message}`));
+        errors.push(
+          source.error(['inputs', patternInput, 'default'], `the default of ${patternInput} is not a valid regular expression: ${(error as Error).message}`),
+        );
       }
     }
   } else if (top.secret?.pattern !== undefined) {
     try {
       pattern = new RegExp(top.secret.pattern);
     } catch (error) {
-      errors.push(source.error(['secret', 'pattern'], `secret.pattern is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`));
+      errors.push(
+        source.error(
+          ['secret', 'pattern'],
+          `secret.pattern is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`,
+        ),
+      );
     }
   }
   for (const key of Object.keys(top.rehearsal?.inputs ?? {})) {
@@ -179,12 +204,23 @@ const COMMON_KEYS = ['id', 'name'];
 const TEMPLATE_VARIABLES = ['new', 'old', 'run.id', 'run.since', 'run.started', 'credential'];
 
 function describePath(path: readonly PathSegment[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : p))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 type StepSchemas = typeof import('./schema.js')['stepSchemas'];
 
-function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path: PathSegment[], section: string, inputs: readonly string[], errors: InputError[]): Step | undefined {
+function parseStep(
+  source: YamlSource,
+  schemas: StepSchemas,
+  item: unknown,
+  path: PathSegment[],
+  section: string,
+  inputs: readonly string[],
+  errors: InputError[],
+): Step | undefined {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) {
     errors.push(source.error(path, `each ${section} step must be a mapping with one of: ${STEP_KINDS.join(', ')}`));
     return undefined;
@@ -226,7 +262,10 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
               : `variables are ${TEMPLATE_VARIABLES.join(', ')}, inputs.NAME`;
         errors.push(source.error(valuePath, `${describePath(valuePath)}: unknown template variable {{ ${bad} }}`, hint));
       }
-    } else if (Array.isArray(value)) value.forEach((v, i) => checkTemplates(v, [...valuePath, i]));
+    } else if (Array.isArray(value))
+      value.forEach((v, i) => {
+        checkTemplates(v, [...valuePath, i]);
+      });
     else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) checkTemplates(v, [...valuePath, k]);
   };
   checkTemplates(data[kind], [...path, kind]);
@@ -256,17 +295,39 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
     }
     case 'prompt': {
       const p = data['prompt'] as z.output<StepSchemas['prompt']>['prompt'];
-      return { ...base, kind, name: (data['name'] as string | undefined) ?? firstLine(p.message), message: p.message, url: p.url, capture: p.capture ?? false, confirm: p.confirm, reveal: p.reveal };
+      return {
+        ...base,
+        kind,
+        name: (data['name'] as string | undefined) ?? firstLine(p.message),
+        message: p.message,
+        url: p.url,
+        capture: p.capture ?? false,
+        confirm: p.confirm,
+        reveal: p.reveal,
+      };
     }
     case 'generate': {
       const g = data['generate'] as z.output<StepSchemas['generate']>['generate'];
-      return { ...base, kind, name: (data['name'] as string | undefined) ?? `generate ${g.bytes} random bytes`, bytes: g.bytes, encoding: g.encoding, prefix: g.prefix };
+      return {
+        ...base,
+        kind,
+        name: (data['name'] as string | undefined) ?? `generate ${g.bytes} random bytes`,
+        bytes: g.bytes,
+        encoding: g.encoding,
+        prefix: g.prefix,
+      };
     }
     case 'exec': {
       const e = data['exec'] as z.output<StepSchemas['exec']>['exec'];
       e.argv.forEach((arg, i) => {
         if (refersToSecret(arg)) {
-          errors.push(source.error([...path, 'exec', 'argv', i], `${section}[${String(path[1])}].exec.argv[${i}]: a secret must not appear in a command line, where other users and process listings can read it`, 'pass it through env: (NAME: "{{ new }}") or stdin: instead'));
+          errors.push(
+            source.error(
+              [...path, 'exec', 'argv', i],
+              `${section}[${String(path[1])}].exec.argv[${i}]: a secret must not appear in a command line, where other users and process listings can read it`,
+              'pass it through env: (NAME: "{{ new }}") or stdin: instead',
+            ),
+          );
         }
       });
       return {
@@ -285,9 +346,22 @@ function parseStep(source: YamlSource, schemas: StepSchemas, item: unknown, path
       const u = data as z.output<StepSchemas['uses']>;
       if (!stepAdapterNames.includes(u.uses)) {
         const suggestion = nearest(u.uses, stepAdapterNames);
-        errors.push(source.error([...path, 'uses'], `unknown step adapter "${u.uses}"`, suggestion !== undefined ? `did you mean "${suggestion}"?` : `known step adapters: ${stepAdapterNames.join(', ') || '(none)'}`));
+        errors.push(
+          source.error(
+            [...path, 'uses'],
+            `unknown step adapter "${u.uses}"`,
+            suggestion !== undefined ? `did you mean "${suggestion}"?` : `known step adapters: ${stepAdapterNames.join(', ') || '(none)'}`,
+          ),
+        );
       }
-      return { ...base, kind, name: u.name ?? `${u.uses}${u.action === undefined ? '' : ` ${u.action}`}`, adapter: u.uses, action: u.action, with: u.with ?? {} };
+      return {
+        ...base,
+        kind,
+        name: u.name ?? `${u.uses}${u.action === undefined ? '' : ` ${u.action}`}`,
+        adapter: u.uses,
+        action: u.action,
+        with: u.with ?? {},
+      };
     }
   }
 }

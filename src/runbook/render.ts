@@ -12,7 +12,9 @@ import { formatAge } from '../util/duration.js';
 import { needsPerson, type ExplainedPhase, type Runbook, type Step } from './types.js';
 
 const OVERLAP_WORDS: Readonly<Record<string, string>> = {
-  none: 'Minting a new key kills the old one at once: consumers are down from the mint until the new key is rolled out (the outage window). There is no rollback; a failure after the mint is fixed forward.',
+  none:
+    'Minting a new key kills the old one at once: consumers are down from the mint until the new key is rolled out (the outage window). There is no ' +
+    'rollback; a failure after the mint is fixed forward.',
   'until-revoked': 'Both keys work until the old one is revoked, so the new key is rolled out and verified first, and rollback is always safe until revoke.',
   expiring: 'The old key keeps working until a chosen expiry; revoke means "expire now" or "let it lapse".',
 };
@@ -53,7 +55,10 @@ function values(list: readonly (string | number | boolean | null)[]): string {
 export function sentences(message: string): string[] {
   const out: string[] = [];
   let current = '';
-  for (const line of message.trim().split('\n').map((l) => l.trim())) {
+  for (const line of message
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())) {
     if (line === '') continue;
     current = current === '' ? line : `${current} ${line}`;
     if (/[.?!:)]$/.test(line)) {
@@ -69,7 +74,9 @@ export function sentences(message: string): string[] {
 function machineLine(step: Step): string {
   switch (step.kind) {
     case 'http': {
-      const match = Object.entries(step.match).map(([path, list]) => ` with ${path} ${values(list)}`).join('');
+      const match = Object.entries(step.match)
+        .map(([path, list]) => ` with ${path} ${values(list)}`)
+        .join('');
       const attempts = step.retry === undefined || step.retry.attempts === 1 ? 'once' : `up to ${step.retry.attempts} attempts`;
       return `${step.name} — expects ${step.expect.join(' or ')}${match}, ${attempts}`;
     }
@@ -140,7 +147,8 @@ function phases(runbook: Runbook): Phase[] {
           title: '',
           intro: [
             none
-              ? 'Minting the new key kills the old one at once: the outage window starts here and lasts until roll out and verify are done, so have the next steps ready before you start.'
+              ? 'Minting the new key kills the old one at once: the outage window starts here and lasts until roll out and verify are done, so ' +
+                'have the next steps ready before you start.'
               : 'The old key keeps working meanwhile.',
             'rekey stages the new key in every store (staged, not yet current) before anything else happens, so it is never held only in memory.',
           ],
@@ -156,10 +164,14 @@ function phases(runbook: Runbook): Phase[] {
         {
           title: '',
           intro: [
-            "rekey does this, with no step for you: it makes the new key current in every store the credential lists under `stores:` in rekey.yaml (independent stores are written side by side), then runs the credential's rollout hooks (`rollout:`) one after another, in the order listed — for example, restart the consumers so that they load the new key.",
-            none ? 'It does this at once, right after the new key exists: consumers are down until it is done.' : 'The old key still works, so consumers that have not reloaded yet keep running.',
+            'rekey does this, with no step for you: it makes the new key current in every store the credential lists under `stores:` in rekey.yaml ' +
+              "(independent stores are written side by side), then runs the credential's rollout hooks (`rollout:`) one after another, in the " +
+              'order listed — for example, restart the consumers so that they load the new key.',
+            none
+              ? 'It does this at once, right after the new key exists: consumers are down until it is done.'
+              : 'The old key still works, so consumers that have not reloaded yet keep running.',
           ],
-          before: ["make the new key current in every store of the credential (rekey.yaml `stores:`), then run its rollout hooks (`rollout:`), in order"],
+          before: ['make the new key current in every store of the credential (rekey.yaml `stores:`), then run its rollout hooks (`rollout:`), in order'],
           steps: [],
           explain: explained('rollout'),
         },
@@ -178,7 +190,11 @@ function phases(runbook: Runbook): Phase[] {
           steps: runbook.verify,
           empty: explained('verify') ?? `No step checks the new key with ${provider}: rekey checks only the stores' read-back.`,
           explain: extra('verify', runbook.verify),
-          outro: [none ? 'If verify fails there is no rollback (the old key is dead): fix the cause and finish with `rekey resume <run>`.' : 'If verify fails, rekey rolls back (see the end): the old key still works.'],
+          outro: [
+            none
+              ? 'If verify fails there is no rollback (the old key is dead): fix the cause and finish with `rekey resume <run>`.'
+              : 'If verify fails, rekey rolls back (see the end): the old key still works.',
+          ],
         },
       ],
     },
@@ -189,17 +205,23 @@ function phases(runbook: Runbook): Phase[] {
           title: '',
           intro: none ? [] : ['Only after verify has passed.'],
           steps: runbook.revoke,
-          empty: none ? 'Nothing to do: minting the new key already revoked the old one.' : (explained('revoke') ?? `No step revokes the old key: revoke it at ${provider} yourself.`),
+          empty: none
+            ? 'Nothing to do: minting the new key already revoked the old one.'
+            : (explained('revoke') ?? `No step revokes the old key: revoke it at ${provider} yourself.`),
           explain: none ? explained('revoke') : extra('revoke', runbook.revoke),
         },
         {
           title: 'Prove the old key dead',
           intro: runbook.verifyRevoked.length > 0 ? [`rekey presents the old key to ${provider} and expects a rejection:`] : [],
           steps: runbook.verifyRevoked,
-          empty: explained('verifyRevoked') ?? `No step asks ${provider} about the old key, so nothing proves it dead: check by hand that ${provider} rejects it.`,
+          empty:
+            explained('verifyRevoked') ?? `No step asks ${provider} about the old key, so nothing proves it dead: check by hand that ${provider} rejects it.`,
           explain: extra('verifyRevoked', runbook.verifyRevoked),
           after: ['drop the old value from the stores (retire)'],
-          outro: ['Then rekey drops the old value from the stores (retire): for example `NAME_PREVIOUS` from a `.env` kept with `keepPrevious: true`; AWS Secrets Manager keeps it as `AWSPREVIOUS`.'],
+          outro: [
+            'Then rekey drops the old value from the stores (retire): for example `NAME_PREVIOUS` from a `.env` kept with `keepPrevious: true`; AWS Secrets ' +
+              'Manager keeps it as `AWSPREVIOUS`.',
+          ],
         },
       ],
     },
@@ -209,7 +231,8 @@ function phases(runbook: Runbook): Phase[] {
         {
           title: '',
           intro: [
-            "rekey adds the run's outcome to the hash-chained audit log (`.rekey/audit.jsonl`) and writes the run's report (`.rekey/reports/`: the timeline, and the masks and fingerprints of both keys).",
+            "rekey adds the run's outcome to the hash-chained audit log (`.rekey/audit.jsonl`) and writes the run's report (`.rekey/reports/`: the timeline, " +
+              'and the masks and fingerprints of both keys).',
             ...(runbook.audit.length > 0 ? ['Then look for use of the old key you do not recognise, since the leak or the last rotation:'] : []),
           ],
           steps: runbook.audit,
@@ -250,10 +273,15 @@ function howToRun(runbook: Runbook, code: (s: string) => string): string[] {
     needsAPerson(runbook)
       ? `Run it: ${code('rekey drill <credential>')}, with a person at the keyboard.`
       : `Run it: ${code('rekey rotate <credential>')}. No step needs a person, so it runs unattended (${code('rekey rotate --due')} from cron or CI).`,
-    `If the key leaked: ${code('rekey incident <credential> --since <when the leak began>')} runs the same steps, audits from the leak on, and searches the repository for the old key.`,
+    `If the key leaked: ${code('rekey incident <credential> --since <when the leak began>')} runs the same steps, audits from the leak on, and searches ` +
+      `the repository for the old key.`,
   ];
   const unsupported = runbook.rehearsal.unsupported?.trim().replace(/\s+/g, ' ');
-  lines.push(unsupported === undefined ? `Practise first: ${code(`rekey rehearse --runbook ${runbook.name}`)} (the local sandbox plays the provider).` : `No sandbox rehearsal: ${unsupported.replace(/[.\s]*$/, '')}.`);
+  lines.push(
+    unsupported === undefined
+      ? `Practise first: ${code(`rekey rehearse --runbook ${runbook.name}`)} (the local sandbox plays the provider).`
+      : `No sandbox rehearsal: ${unsupported.replace(/[.\s]*$/, '')}.`,
+  );
   return lines;
 }
 
@@ -268,7 +296,10 @@ function renderMarkdown(runbook: Runbook): string {
   lines.push(`- **Overlap:** \`${runbook.overlap}\`. ${OVERLAP_WORDS[runbook.overlap]}`);
   lines.push(`- **Rotate every:** ${formatAge(runbook.rotateEveryMs)} (when the credential sets no \`policy.maxAge\`).`);
   if (runbook.dashboard) lines.push(`- **Dashboard:** ${runbook.dashboard}`);
-  if (runbook.secret.description) lines.push(`- **Key format:** ${runbook.secret.description}${runbook.secret.patternInput ? ` (checked against input \`${runbook.secret.patternInput}\`)` : ''}`);
+  if (runbook.secret.description)
+    lines.push(
+      `- **Key format:** ${runbook.secret.description}${runbook.secret.patternInput ? ` (checked against input \`${runbook.secret.patternInput}\`)` : ''}`,
+    );
   lines.push('', ...howToRun(runbook, (s) => `\`${s}\``).flatMap((l) => [l, '']));
   const inputs = Object.entries(runbook.inputs);
   if (inputs.length > 0) {
@@ -326,7 +357,15 @@ export function wrap(paragraph: string, width: number, indent: string, firstInde
 function renderText(runbook: Runbook, width: number): string {
   const text = (s: string) => readable(runbook, s, 'text');
   const lines: string[] = [];
-  lines.push(`${runbook.name} — ${runbook.title}`, ...wrap(`overlap: ${runbook.overlap} · rotate every ${formatAge(runbook.rotateEveryMs)}${runbook.dashboard ? ` · ${runbook.dashboard}` : ''}`, width, '  ', ''));
+  lines.push(
+    `${runbook.name} — ${runbook.title}`,
+    ...wrap(
+      `overlap: ${runbook.overlap} · rotate every ${formatAge(runbook.rotateEveryMs)}${runbook.dashboard ? ` · ${runbook.dashboard}` : ''}`,
+      width,
+      '  ',
+      '',
+    ),
+  );
   for (const line of howToRun(runbook, (s) => s)) lines.push(...wrap(line, width, '  ', ''));
   lines.push('');
   // Each step: who, its id (the key of an answers file) and name; then the message and what it asks, wrapped.

@@ -2,8 +2,16 @@
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
 
-const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 500ms, 30s, 5m, 90d' });
-const common = { id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'ids use letters, digits, dot, dash and underscore').optional(), name: z.string().optional() };
+const duration = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 500ms, 30s, 5m, 90d' });
+const common = {
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'ids use letters, digits, dot, dash and underscore')
+    .optional(),
+  name: z.string().optional(),
+};
 
 export const stepSchemas = {
   http: z.strictObject({
@@ -15,7 +23,10 @@ export const stepSchemas = {
       body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
       form: z.record(z.string(), z.string()).optional(),
       basicAuth: z.strictObject({ username: z.string(), password: z.string() }).optional(),
-      expect: z.array(z.number().int().min(100, 'an HTTP status is a number from 100 to 599').max(599, 'an HTTP status is a number from 100 to 599')).min(1).default([200]),
+      expect: z
+        .array(z.number().int().min(100, 'an HTTP status is a number from 100 to 599').max(599, 'an HTTP status is a number from 100 to 599'))
+        .min(1)
+        .default([200]),
       retry: z.strictObject({ attempts: z.number().int().min(1).max(100), delay: duration }).optional(),
       timeout: duration.optional(),
       capture: z.string().min(1).optional(),
@@ -99,7 +110,10 @@ export const runbookSchema = z.strictObject({
   rehearsal: z
     .strictObject({
       unsupported: z.string().min(1).optional(),
-      variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a .env variable name uses letters, digits and underscore').optional(),
+      variable: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a .env variable name uses letters, digits and underscore')
+        .optional(),
       keyPrefix: z.string().optional(),
       keepPrevious: z.boolean().optional(),
       inputs: z.record(z.string(), z.string()).optional(),

@@ -137,7 +137,13 @@ export interface RunbookRehearsal {
 
 /** Whether a step produces the new value. */
 export function mints(step: Step): boolean {
-  return (step.kind === 'http' && step.capture !== undefined) || (step.kind === 'prompt' && step.capture) || step.kind === 'generate' || (step.kind === 'exec' && step.capture) || (step.kind === 'uses' && step.action === 'create');
+  return (
+    (step.kind === 'http' && step.capture !== undefined) ||
+    (step.kind === 'prompt' && step.capture) ||
+    step.kind === 'generate' ||
+    (step.kind === 'exec' && step.capture) ||
+    (step.kind === 'uses' && step.action === 'create')
+  );
 }
 
 /** The key pattern for a credential: the runbook's own, or the one its pattern input holds. Throws on a bad expression. */
@@ -148,7 +154,11 @@ export function secretPattern(runbook: Runbook, inputs: Readonly<Record<string, 
   try {
     return new RegExp(text);
   } catch (error) {
-    throw new InputError(`input ${runbook.secret.patternInput} is not a valid regular expression: ${(error as Error).message}`, undefined, `set inputs.${runbook.secret.patternInput} of the credential to a JavaScript regular expression, such as ^sk_[A-Za-z0-9]{32}$`);
+    throw new InputError(
+      `input ${runbook.secret.patternInput} is not a valid regular expression: ${(error as Error).message}`,
+      undefined,
+      `set inputs.${runbook.secret.patternInput} of the credential to a JavaScript regular expression, such as ^sk_[A-Za-z0-9]{32}$`,
+    );
   }
 }
 

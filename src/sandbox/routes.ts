@@ -74,9 +74,7 @@ export interface CompiledRoute extends Route {
 }
 
 /** The credentials a request presented, looked up: the record is there for any key the sandbox ever issued. */
-type Presented =
-  | { readonly state: 'unknown' }
-  | { readonly state: 'active' | 'revoked' | 'expired'; readonly record: KeyRecord };
+type Presented = { readonly state: 'unknown' } | { readonly state: 'active' | 'revoked' | 'expired'; readonly record: KeyRecord };
 
 function present(context: RouteContext, key: string | undefined): Presented {
   if (key === undefined || key === '') return { state: 'unknown' };
@@ -100,14 +98,7 @@ function authorization(headers: IncomingHttpHeaders, ...schemes: string[]): stri
 }
 
 /** Log a request against the account it touched; a key of another account is logged without its id. */
-function log(
-  context: RouteContext,
-  request: SandboxRequest,
-  account: string,
-  presented: Presented,
-  action: ActivityAction,
-  status: number,
-): void {
+function log(context: RouteContext, request: SandboxRequest, account: string, presented: Presented, action: ActivityAction, status: number): void {
   const keyId = presented.state !== 'unknown' && presented.record.account === account ? presented.record.id : null;
   context.registry.record(account, { at: new Date(request.receivedAt).toISOString(), keyId, action, route: context.route, status });
 }
@@ -129,9 +120,7 @@ function sandboxError(status: number, code: string, message: string): SandboxRes
 
 /** The sandbox's own rejection of a key: expired keys say so; revoked and unknown keys look the same. */
 function keyRejected(presented: Presented): SandboxResponse {
-  return presented.state === 'expired'
-    ? sandboxError(401, 'api_key_expired', 'API key expired')
-    : sandboxError(401, 'invalid_api_key', 'Invalid API key');
+  return presented.state === 'expired' ? sandboxError(401, 'api_key_expired', 'API key expired') : sandboxError(401, 'invalid_api_key', 'Invalid API key');
 }
 
 /** Parse an optional JSON object body; undefined for an empty body, null when it is not a JSON object. */
@@ -237,7 +226,9 @@ const revokeSelf: Route = {
   // expired Stripe key does (docs/providers.md#stripe), rather than `invalid_api_key`.
   handle(request, context) {
     const presented = present(context, authorization(request.headers, 'Bearer'));
-    const ended = presented.state === 'active' && (context.registry.overlap === 'expiring' ? context.registry.expire(presented.record) : context.registry.revoke(presented.record));
+    const ended =
+      presented.state === 'active' &&
+      (context.registry.overlap === 'expiring' ? context.registry.expire(presented.record) : context.registry.revoke(presented.record));
     if (presented.state !== 'active' || !ended) {
       logOwn(context, request, presented, 'revoke', 401);
       return keyRejected(presented);
@@ -427,10 +418,7 @@ function compile(route: Route): CompiledRoute {
 }
 
 /** The route for a method and path; or, when only the path matched, the methods it allows. */
-export function matchRoute(
-  method: string,
-  path: string,
-): { route: CompiledRoute; params: Record<string, string> } | { route: undefined; allowed: string[] } {
+export function matchRoute(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | { route: undefined; allowed: string[] } {
   const allowed: string[] = [];
   for (const route of routes) {
     const match = route.regex.exec(path);

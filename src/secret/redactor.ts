@@ -220,7 +220,7 @@ function exactForms(value: string): Set<string> {
 }
 
 function lowerEscapes(text: string): string {
-  return text.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+  return text.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase());
 }
 
 /**

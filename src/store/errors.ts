@@ -5,14 +5,7 @@
 import { redactor } from '../secret/redactor.js';
 
 /** What kind of failure, so that callers decide retry, hint and exit code without parsing messages. */
-export type StoreErrorCode =
-  | 'not-found'
-  | 'permission'
-  | 'conflict'
-  | 'unavailable'
-  | 'not-supported'
-  | 'invalid'
-  | 'failed';
+export type StoreErrorCode = 'not-found' | 'permission' | 'conflict' | 'unavailable' | 'not-supported' | 'invalid' | 'failed';
 
 /** Base of all store errors: `${operation} ${ref}: ${detail}`, cleaned of request ids and values. */
 export class StoreError extends Error {
@@ -108,7 +101,9 @@ export class CannotStageError extends StoreError {
     const obstacle: StagingObstacle | undefined =
       error.code === 'not-found' ? 'missing' : error.code === 'permission' ? 'permission' : error.code === 'conflict' ? 'base-moved' : undefined;
     if (obstacle === undefined) return error;
-    const detail = error.message.startsWith(`${error.operation} ${error.ref}: `) ? error.message.slice(error.operation.length + error.ref.length + 3) : error.message;
+    const detail = error.message.startsWith(`${error.operation} ${error.ref}: `)
+      ? error.message.slice(error.operation.length + error.ref.length + 3)
+      : error.message;
     return new CannotStageError(obstacle, ref, detail, error.hint ?? DEFAULT_HINT[obstacle], { cause: error });
   }
 }

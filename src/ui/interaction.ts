@@ -90,7 +90,10 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
   if (typeof data !== 'object' || Array.isArray(data)) throw source.error([], 'an answers file maps step ids to answers');
   const rehearsal = options.rehearsal;
   for (const [key, value] of Object.entries(data)) {
-    const ok = typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'object' && value !== null && typeof (value as { env?: unknown }).env === 'string' && Object.keys(value).length === 1);
+    const ok =
+      typeof value === 'boolean' ||
+      typeof value === 'string' ||
+      (typeof value === 'object' && value !== null && typeof (value as { env?: unknown }).env === 'string' && Object.keys(value).length === 1);
     if (!ok) throw source.error([key], `answer for ${key} must be yes, no, or { env: VARIABLE }`);
     // Text is an answer only to a yes/no question (and `mint` in a rehearsal). Anything else is taken for a key written
     // into the file: refused now, before a lock or a journal exists, whichever step it answers. The text is never
@@ -107,7 +110,8 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
   const answerOf = (stepId: string) => data[stepId];
   // A missing answer next to an id that is one typo away from it: say so, whichever check meets it first.
   const typoFor = (stepId: string) => Object.keys(data).find((key) => key !== stepId && nearest(key, [stepId]) === stepId);
-  const mintsOnYes = (answer: Answer) => rehearsal !== undefined && (answer === true || (typeof answer === 'string' && (YES.test(answer) || answer === 'mint')));
+  const mintsOnYes = (answer: Answer) =>
+    rehearsal !== undefined && (answer === true || (typeof answer === 'string' && (YES.test(answer) || answer === 'mint')));
   return {
     file,
     canAsk: true,
@@ -125,17 +129,27 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
     refuseUnknownSteps(runbook) {
       const steps = answerableSteps(runbook);
       const valid = steps.map((step) => step.id);
-      const every = new Map([...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit, ...runbook.discard].map((step) => [step.id, step]));
-      const list = valid.length === 0 ? `Runbook ${runbook.name} has no step that takes an answer: it needs no answers file` : `Valid ids (the steps of runbook ${runbook.name} that take an answer): ${valid.join(', ')}`;
+      const every = new Map(
+        [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit, ...runbook.discard].map((step) => [
+          step.id,
+          step,
+        ]),
+      );
+      const list =
+        valid.length === 0
+          ? `Runbook ${runbook.name} has no step that takes an answer: it needs no answers file`
+          : `Valid ids (the steps of runbook ${runbook.name} that take an answer): ${valid.join(', ')}`;
       const errors = Object.keys(data)
         .filter((key) => !valid.includes(key))
         .map((key) => {
           const known = every.get(key);
           const suggestion = nearest(key, valid);
           const hint = `${suggestion === undefined ? '' : `did you mean "${suggestion}"? `}${list}`;
+          const article = known?.kind === 'http' || known?.kind === 'exec' ? 'an' : 'a';
+          const kind = known?.kind === 'prompt' ? 'a prompt with nothing to answer' : `${article} ${known?.kind} step that rekey runs itself`;
           return known === undefined
             ? source.error([key], `unknown step "${key}": runbook ${runbook.name} has no step with that id`, hint, 'key')
-            : source.error([key], `step "${key}" of runbook ${runbook.name} asks nobody (it is ${known.kind === 'prompt' ? 'a prompt with nothing to answer' : `${known.kind === 'http' || known.kind === 'exec' ? 'an' : 'a'} ${known.kind} step that rekey runs itself`}): it takes no answer`, hint, 'key');
+            : source.error([key], `step "${key}" of runbook ${runbook.name} asks nobody (it is ${kind}): it takes no answer`, hint, 'key');
         });
       if (errors.length === 1) throw errors[0]!;
       if (errors.length > 1) throw new InputErrors(errors);
@@ -147,7 +161,11 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
       const answer = answerOf(stepId);
       if (answer === undefined) {
         if (fallback.canAsk) return fallback.askSecret(stepId, question, validate);
-        throw new InputError(`${file}: no answer for step ${stepId}, which needs the new key`, undefined, `add  ${stepId}: { env: VARIABLE }  and set VARIABLE`);
+        throw new InputError(
+          `${file}: no answer for step ${stepId}, which needs the new key`,
+          undefined,
+          `add  ${stepId}: { env: VARIABLE }  and set VARIABLE`,
+        );
       }
       let value: string;
       if (mintsOnYes(answer)) {
@@ -247,7 +265,7 @@ function readLine(out: NodeJS.WriteStream, prompt: string, hidden: boolean, stat
     stdin.setRawMode?.(true);
     stdin.setEncoding('utf8');
     let value = '';
-    let escape = false;
+    let inEscape = false;
     // Cursor control (see style.ts): kept with NO_COLOR, which is about colour only; none at all with TERM=dumb.
     const cursor = cursorControl(out);
     const live = status !== undefined && cursor;
@@ -291,12 +309,12 @@ function readLine(out: NodeJS.WriteStream, prompt: string, hidden: boolean, stat
     const onData = (chunk: string | Buffer) => {
       for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
         // Arrow keys and other escape sequences (ESC [ … final byte) are ignored, not typed.
-        if (escape) {
-          if (/[A-Za-z~]/.test(ch)) escape = false;
+        if (inEscape) {
+          if (/[A-Za-z~]/.test(ch)) inEscape = false;
           continue;
         }
         if (ch === '\x1b') {
-          escape = true;
+          inEscape = true;
           continue;
         }
         if (ch === '\r' || ch === '\n') return finish(value);

@@ -7,7 +7,6 @@
  * The terminal prompts (interaction.ts) ask `status()` for the same clock, so it keeps ticking while a person works in
  * a dashboard. `timelineChart` draws the end-of-run chart: one bar per step, the person's time apart from rekey's.
  */
-import type { RunSummary } from '../engine/run.js';
 import { formatClock, formatDuration, formatSeconds } from '../util/duration.js';
 import { budgetWords, PHASE_TITLES } from '../report/timeline.js';
 // The end-of-run chart lives with the report's, which draws the same one.
@@ -31,7 +30,7 @@ export class JsonSink implements EventSink {
 
 /** The visible width of a string that may hold colour codes. */
 export function visibleLength(text: string): number {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
   return [...text.replace(/\x1b\[[0-9;]*m/g, '')].length;
 }
 
@@ -97,13 +96,20 @@ export class TextSink implements EventSink {
       case 'step.done': {
         this.stopTicker();
         const mark = event.skipped ? s.dim('↷') : s.green('✓');
-        const took = event.skipped ? '' : event.human ? `${s.cyan(`you ${formatDuration(event.waitMs)}`)} ${s.dim(`· rekey ${formatSeconds(event.ms - event.waitMs)}`)}` : s.dim(formatSeconds(event.ms));
+        const took = event.skipped
+          ? ''
+          : event.human
+            ? `${s.cyan(`you ${formatDuration(event.waitMs)}`)} ${s.dim(`· rekey ${formatSeconds(event.ms - event.waitMs)}`)}`
+            : s.dim(formatSeconds(event.ms));
         this.line(`   ${mark} ${event.name}  ${took}${event.detail ? `  ${s.dim(event.detail)}` : ''}`);
         break;
       }
       case 'step.failed':
         this.stopTicker();
-        this.line(`   ${s.red('✗')} ${event.name}  ${s.dim(formatSeconds(event.ms))}\n     ${s.red(event.error)}${event.hint ? `\n     ${s.dim(`hint: ${event.hint}`)}` : ''}`);
+        this.line(
+          `   ${s.red('✗')} ${event.name}  ${s.dim(formatSeconds(event.ms))}\n     ` +
+            `${s.red(event.error)}${event.hint ? `\n     ${s.dim(`hint: ${event.hint}`)}` : ''}`,
+        );
         break;
       case 'note':
         this.stopTicker();

@@ -8,7 +8,8 @@
  *   to tick in place instead of printing a new line twice a second. TERM=dumb (no cursor addressing) gets plain lines
  *   and prompts without a single escape sequence.
  */
-const enabled = (stream: NodeJS.WriteStream): boolean => stream.isTTY === true && !('NO_COLOR' in process.env && process.env['NO_COLOR'] !== '') && process.env['TERM'] !== 'dumb';
+const enabled = (stream: NodeJS.WriteStream): boolean =>
+  stream.isTTY === true && !('NO_COLOR' in process.env && process.env['NO_COLOR'] !== '') && process.env['TERM'] !== 'dumb';
 
 /** Whether lines may be redrawn in place (see above): a terminal that is not TERM=dumb, whatever NO_COLOR says. */
 export function cursorControl(stream: Pick<NodeJS.WriteStream, 'isTTY'>): boolean {

@@ -155,7 +155,8 @@ export function writeFileAtomic(target: string, content: string | Uint8Array, ne
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  if (options.exclusive === true && owner !== undefined) throw Object.assign(new Error(`EEXIST: file already exists, ${target}`), { code: 'EEXIST', path: target, syscall: 'open' });
+  if (options.exclusive === true && owner !== undefined)
+    throw Object.assign(new Error(`EEXIST: file already exists, ${target}`), { code: 'EEXIST', path: target, syscall: 'open' });
   const dir = dirname(path);
   const temp = temporaryPath(path);
   // O_EXCL and 0600: while the temporary file holds the content, nobody else can read it, and a crash leaves it so.

@@ -39,7 +39,10 @@ export class InputErrors extends Error {
 /** Refused: the credential is locked by another run, or a run is in a state that forbids the command. */
 export class RefusedError extends Error {
   readonly exitCode = ExitCode.refused;
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'RefusedError';
   }
@@ -48,7 +51,10 @@ export class RefusedError extends Error {
 /** The rotation failed (and was rolled back, or left resumable, as the message says). */
 export class RotationFailedError extends Error {
   readonly exitCode = ExitCode.failed;
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'RotationFailedError';
   }
@@ -150,7 +156,8 @@ export class JournalBrokenError extends RefusedError {
   ) {
     super(
       `run ${run}: its journal ${file} cannot be trusted: line ${line}${seq === undefined ? '' : ` (record ${seq})`}: ${problem}; rekey will not act on it`,
-      `the stores and the provider are the truth: see \`rekey log ${run}\`, check which key the provider accepts and the stores hold, and finish or undo by hand; move the journal aside to rotate again`,
+      `the stores and the provider are the truth: see \`rekey log ${run}\`, check which key the provider accepts and the stores hold, and finish ` +
+        `or undo by hand; move the journal aside to rotate again`,
     );
     this.name = 'JournalBrokenError';
   }

@@ -36,7 +36,10 @@ export class FileLockBusyError extends Error {
     readonly holder: LockHolder,
     readonly waitedMs: number,
   ) {
-    const who = holder.pid === undefined ? 'a process that is starting' : `pid ${holder.pid} on ${holder.host}${holder.since === undefined ? '' : `, since ${holder.since}`}`;
+    const who =
+      holder.pid === undefined
+        ? 'a process that is starting'
+        : `pid ${holder.pid} on ${holder.host}${holder.since === undefined ? '' : `, since ${holder.since}`}`;
     super(`${path} is held by ${who}; gave up after ${Math.round(waitedMs / 1000)}s`);
     this.name = 'FileLockBusyError';
   }

@@ -196,11 +196,22 @@ function judge(lockFs: LockFs, file: string, options: LockOptions): JudgedLock |
     run: typeof parsed.run === 'string' ? parsed.run : undefined,
     since: typeof parsed.since === 'string' ? parsed.since : undefined,
   };
-  const judged = (state: JudgedLock['state'], reason?: string, remote = false): JudgedLock => ({ file, state, holder, remote, ageMs, ...(reason === undefined ? {} : { reason }) });
-  if (options.staleMs !== undefined && ageMs > options.staleMs) return judged('stale', `the lock is ${Math.round(ageMs / 1000)}s old, older than the ${Math.round(options.staleMs / 1000)}s any holder may keep it`);
+  const judged = (state: JudgedLock['state'], reason?: string, remote = false): JudgedLock => ({
+    file,
+    state,
+    holder,
+    remote,
+    ageMs,
+    ...(reason === undefined ? {} : { reason }),
+  });
+  if (options.staleMs !== undefined && ageMs > options.staleMs)
+    return judged('stale', `the lock is ${Math.round(ageMs / 1000)}s old, older than the ${Math.round(options.staleMs / 1000)}s any holder may keep it`);
   if (holder.pid === undefined) {
     if (ageMs <= UNWRITTEN_MS) return judged('starting');
-    return judged('stale', `${text.trim() === '' ? 'an empty' : 'an unreadable'} lock file, left ${Math.round(ageMs / 1000)}s ago by a process that died while taking it`);
+    return judged(
+      'stale',
+      `${text.trim() === '' ? 'an empty' : 'an unreadable'} lock file, left ${Math.round(ageMs / 1000)}s ago by a process that died while taking it`,
+    );
   }
   if (holder.host !== undefined && holder.host !== hostname()) return judged('live', undefined, true);
   const alive = holderAlive(holder.pid, typeof parsed.start === 'string' ? parsed.start : undefined, typeof parsed.boot === 'string' ? parsed.boot : undefined);
@@ -227,7 +238,13 @@ function holderText(run: string | undefined): string {
  * never shows a partial holder. Returns the inode, `'taken'` when the name exists, `'no-folder'` when the folder does
  * not exist, or `'again'` when our temporary file was swept meanwhile.
  */
-function publish(lockFs: LockFs, target: string, lockPath: string, text: string, durable: boolean): { ino: number; dev: number } | 'taken' | 'no-folder' | 'again' {
+function publish(
+  lockFs: LockFs,
+  target: string,
+  lockPath: string,
+  text: string,
+  durable: boolean,
+): { ino: number; dev: number } | 'taken' | 'no-folder' | 'again' {
   const temp = `${lockPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number;
   try {
@@ -342,7 +359,9 @@ export function tryLock(path: string, options: LockOptions = {}): { held: LockCl
     removeOwn(lockFs, mine, published);
   }
   // Only a storm of contenders gets here; report the last live holder seen, or the lock itself.
-  return { busy: lastBusy ?? { file: path, state: 'starting', holder: { pid: undefined, host: undefined, run: undefined, since: undefined }, remote: false, ageMs: 0 } };
+  return {
+    busy: lastBusy ?? { file: path, state: 'starting', holder: { pid: undefined, host: undefined, run: undefined, since: undefined }, remote: false, ageMs: 0 },
+  };
 }
 
 /** Let go of a lock: its own file is removed, nothing else (a file that replaced ours is left alone). */

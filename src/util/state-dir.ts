@@ -67,12 +67,17 @@ async function stateDirError(config: { readonly file: string; readonly stateDir:
   }
   if (inTheWay === undefined) {
     // The machine refuses (permission, read-only, full): an environment fault, with where the folder is configured.
-    const where = location === undefined ? `the default: .rekey beside ${basename(config.file)}` : `stateDir at ${location.file}:${location.line}:${location.column}`;
+    const where =
+      location === undefined ? `the default: .rekey beside ${basename(config.file)}` : `stateDir at ${location.file}:${location.line}:${location.column}`;
     return new StateFileError(`create or write the state folder (${where})`, path, error);
   }
   const why = inTheWay;
   if (location !== undefined) {
-    return new InputError(`stateDir: cannot create the state folder ${path}: ${why}`, location, 'point stateDir at a folder rekey can create and write: runs, locks, the audit log and reports are kept there');
+    return new InputError(
+      `stateDir: cannot create the state folder ${path}: ${why}`,
+      location,
+      'point stateDir at a folder rekey can create and write: runs, locks, the audit log and reports are kept there',
+    );
   }
   return new InputError(
     `${config.file}: cannot create the state folder ${path} (the default: .rekey beside ${basename(config.file)}): ${why}`,

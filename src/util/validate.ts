@@ -3,7 +3,7 @@
  * the offending key named and, for an unknown key, the nearest valid one suggested.
  */
 import type { z } from 'zod';
-import { InputError, InputErrors } from './errors.js';
+import { type InputError, InputErrors } from './errors.js';
 import { nearest } from './suggest.js';
 import { unknownKeyError, type PathSegment, type YamlSource } from './yaml-source.js';
 
@@ -15,7 +15,13 @@ export function validateAt<T extends z.ZodType>(source: YamlSource, schema: T, d
 }
 
 /** Turn zod issues into located InputErrors. */
-export function issuesToErrors(source: YamlSource, schema: z.ZodType, issues: readonly z.core.$ZodIssue[], basePath: readonly PathSegment[], what: string): InputError[] {
+export function issuesToErrors(
+  source: YamlSource,
+  schema: z.ZodType,
+  issues: readonly z.core.$ZodIssue[],
+  basePath: readonly PathSegment[],
+  what: string,
+): InputError[] {
   const errors: InputError[] = [];
   // A required key reported missing next to an unknown key that is its likely typo is one mistake, not two:
   // keep only the unknown key, whose hint names the missing one.
@@ -51,7 +57,10 @@ export function issuesToErrors(source: YamlSource, schema: z.ZodType, issues: re
     }
     let hint: string | undefined;
     if (issue.code === 'invalid_value' && typeof found.value === 'string') {
-      const suggestion = nearest(found.value, issue.values.filter((v): v is string => typeof v === 'string'));
+      const suggestion = nearest(
+        found.value,
+        issue.values.filter((v): v is string => typeof v === 'string'),
+      );
       if (suggestion !== undefined) hint = `did you mean "${suggestion}"?`;
     }
     errors.push(source.error(path, `${describe(path, what)}: ${message(issue, found.value)}`, hint));
@@ -70,7 +79,12 @@ function valueAt(data: unknown, path: readonly PathSegment[]): { present: boolea
 }
 
 function describe(path: readonly PathSegment[], what: string): string {
-  return path.length === 0 ? what : path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+  return path.length === 0
+    ? what
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : p))
+        .join('.')
+        .replace(/\.\[/g, '[');
 }
 
 function message(issue: z.core.$ZodIssue, value: unknown): string {
@@ -79,8 +93,12 @@ function message(issue: z.core.$ZodIssue, value: unknown): string {
       return `expected ${article(typeWord(issue.expected))}, got ${typeName(value)}`;
     case 'invalid_union': {
       // A union of plain types (a duration is a string or a number): name them all.
-      const expected = issue.errors.map((branch) => (branch.length === 1 && branch[0]!.code === 'invalid_type' && branch[0]!.path.length === 0 ? typeWord(branch[0]!.expected) : undefined));
-      return expected.every((e) => e !== undefined) && expected.length > 0 ? `expected ${expected.map((e) => article(e!)).join(' or ')}, got ${typeName(value)}` : issue.message;
+      const expected = issue.errors.map((branch) =>
+        branch.length === 1 && branch[0]!.code === 'invalid_type' && branch[0]!.path.length === 0 ? typeWord(branch[0]!.expected) : undefined,
+      );
+      return expected.every((e) => e !== undefined) && expected.length > 0
+        ? `expected ${expected.map((e) => article(e!)).join(' or ')}, got ${typeName(value)}`
+        : issue.message;
     }
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
@@ -107,7 +125,15 @@ function typeName(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-type Def = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; valueType?: z.ZodType; innerType?: z.ZodType; options?: z.ZodType[]; in?: z.ZodType };
+type Def = {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+  innerType?: z.ZodType;
+  options?: z.ZodType[];
+  in?: z.ZodType;
+};
 
 /** The keys an object schema accepts at `path`, for suggestions. */
 function keysAt(schema: z.ZodType, path: readonly PathSegment[]): string[] {

@@ -114,7 +114,11 @@ function yamlProblem(yaml: YamlModule, doc: Document, text: string, problem: imp
       const quote = /closing "quote/.test(first) ? '"' : /closing 'quote/.test(first) ? "'" : undefined;
       if (quote === undefined) return { offset, message: lowerFirst(first) };
       const opening = openingQuote(text, offset, quote);
-      return { offset: opening ?? offset, message: `a quoted string is never closed (missing closing ${quote})`, hint: `close the ${quote === '"' ? 'double' : 'single'} quote on the same line` };
+      return {
+        offset: opening ?? offset,
+        message: `a quoted string is never closed (missing closing ${quote})`,
+        hint: `close the ${quote === '"' ? 'double' : 'single'} quote on the same line`,
+      };
     }
     case 'TAB_AS_INDENT':
       return { offset, message: 'tabs are not allowed as indentation', hint: 'indent with spaces' };
@@ -124,7 +128,12 @@ function yamlProblem(yaml: YamlModule, doc: Document, text: string, problem: imp
       if (flow !== null) {
         const open = flow[1] === 'map' ? '{' : '[';
         const opening = openingBracket(text, offset, open);
-        if (opening !== undefined) return { offset: opening, message: lowerFirst(first), hint: `close this ${open} with ${open === '{' ? '}' : ']'}, or indent its continuation lines more than its key` };
+        if (opening !== undefined)
+          return {
+            offset: opening,
+            message: lowerFirst(first),
+            hint: `close this ${open} with ${open === '{' ? '}' : ']'}, or indent its continuation lines more than its key`,
+          };
       }
       // Indentation problems are placed at the start of the line; the key that is out of line is more useful.
       let at = offset;

@@ -24,7 +24,15 @@ import adapter, { clientRequestToken, createAwsSecretsManagerStore, toStoreError
 import { Secret } from '../../src/secret/secret.js';
 import { parseRef, type SecretStore } from '../../src/store/contract.js';
 import { CannotStageError, StoreError } from '../../src/store/errors.js';
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, ModelDisconnect, SecretsManagerModel, SecretsManagerModelError, type Operation } from '../fakes/aws-secrets-manager-model.js';
+import {
+  AWSCURRENT,
+  AWSPENDING,
+  AWSPREVIOUS,
+  ModelDisconnect,
+  SecretsManagerModel,
+  SecretsManagerModelError,
+  type Operation,
+} from '../fakes/aws-secrets-manager-model.js';
 import { storeContract } from './suite.js';
 
 const KIND = 'aws-secrets-manager';
@@ -204,7 +212,9 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(error).toBeInstanceOf(CannotStageError);
     expect(error).toMatchObject({ code: 'conflict', obstacle: 'staged-by-another', operation: 'pre-flight' });
     expect(error.message).toContain(leftover);
-    expect(error.hint).toContain(`aws secretsmanager update-secret-version-stage --secret-id app --version-stage AWSPENDING --remove-from-version-id ${leftover}`);
+    expect(error.hint).toContain(
+      `aws secretsmanager update-secret-version-stage --secret-id app --version-stage AWSPENDING --remove-from-version-id ${leftover}`,
+    );
     expect(model.requests - before).toBe(1);
     expect(smMock.commandCalls(DescribeSecretCommand)).toHaveLength(1);
     expect(model.stages('app')[leftover]).toEqual([AWSPENDING]);
@@ -415,7 +425,12 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
       await failure(store.stage(parseRef(KIND, 'siblings#API_KEY'), new Secret(NEW), RUN, 'not-the-base-version-0000000000000')),
     ];
     // Were the service ever to echo what it was sent, the other fields of the JSON secret must still not show.
-    model.inject({ operation: 'PutSecretValue', type: 'InternalServiceError', message: `could not store ${JSON.stringify({ OTHER: sibling, API_KEY: NEW })}`, times: 100 });
+    model.inject({
+      operation: 'PutSecretValue',
+      type: 'InternalServiceError',
+      message: `could not store ${JSON.stringify({ OTHER: sibling, API_KEY: NEW })}`,
+      times: 100,
+    });
     errors.push(await failure(store.stage(parseRef(KIND, 'siblings#API_KEY'), new Secret(NEW), OTHER_RUN, leftoverBase)));
     expect(errors.map((e) => e.code)).toEqual(['not-found', 'invalid', 'permission', 'permission', 'conflict', 'unavailable']);
     for (const error of errors) {
@@ -439,7 +454,12 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
       [error('BadGateway', 'upstream', 502), 'GetSecretValue', 'unavailable', true],
       [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'GetSecretValue', 'unavailable', true],
       [error('InvalidParameterException', 'Staging label AWSCURRENT is currently attached to version x'), 'UpdateSecretVersionStage', 'conflict', false],
-      [error('InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion."), 'GetSecretValue', 'not-found', false],
+      [
+        error('InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion."),
+        'GetSecretValue',
+        'not-found',
+        false,
+      ],
       [error('ValidationException', 'bad input'), 'GetSecretValue', 'invalid', false],
       [new Error('Region is missing'), 'GetSecretValue', 'invalid', false],
     ];
@@ -461,7 +481,10 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
       return { ...(await model.call('GetSecretValue', input)), $metadata: {} };
     });
     delete process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
-    const opened = adapter.open({ region: 'eu-west-3' }, { baseDir: process.cwd(), env: { AWS_ACCESS_KEY_ID: 'FAKEFROMCONTEXT00001', AWS_SECRET_ACCESS_KEY: 'k' } });
+    const opened = adapter.open(
+      { region: 'eu-west-3' },
+      { baseDir: process.cwd(), env: { AWS_ACCESS_KEY_ID: 'FAKEFROMCONTEXT00001', AWS_SECRET_ACCESS_KEY: 'k' } },
+    );
     expect(smMock.calls()).toHaveLength(0);
     expect((await opened.read(ref)).value.reveal()).toBe(INITIAL);
     expect(seen).toEqual([{ region: 'eu-west-3', maxAttempts: 1, accessKeyId: 'FAKEFROMCONTEXT00001' }]);
@@ -519,7 +542,9 @@ describe('the Secrets Manager model follows the documented API rules', () => {
     const model = new SecretsManagerModel();
     model.createSecret({ Name: 's', SecretString: 'one-value' });
     model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] });
-    expect(model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] })['VersionId']).toBe(tokenA);
+    expect(model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] })['VersionId']).toBe(
+      tokenA,
+    );
     expect(model.versionCount('s')).toBe(2);
     expect(typeOf(() => model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'other-value' }))).toBe('ResourceExistsException');
     expect(typeOf(() => model.putSecretValue({ SecretId: 's', ClientRequestToken: 'short', SecretString: 'x-value' }))).toBe('ValidationException');
@@ -567,7 +592,9 @@ describe('the Secrets Manager model follows the documented API rules', () => {
 
     const after = model.hold('UpdateSecretVersionStage', 'after-effect');
     let answered = false;
-    const reply = model.call('UpdateSecretVersionStage', { SecretId: 's', VersionStage: AWSPENDING, RemoveFromVersionId: tokenA }).then(() => (answered = true));
+    const reply = model
+      .call('UpdateSecretVersionStage', { SecretId: 's', VersionStage: AWSPENDING, RemoveFromVersionId: tokenA })
+      .then(() => (answered = true));
     await after.reached;
     expect(model.stages('s')[tokenA]).toEqual([]);
     expect(answered).toBe(false);
@@ -580,11 +607,15 @@ describe('the Secrets Manager model follows the documented API rules', () => {
     const model = new SecretsManagerModel();
     const first = model.createSecret({ Name: 's', SecretString: 'one-value' })['VersionId'] as string;
     model.putSecretValue({ SecretId: 's', ClientRequestToken: tokenA, SecretString: 'two-value', VersionStages: [AWSPENDING] });
-    expect(typeOf(() => model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSCURRENT, MoveToVersionId: tokenA }))).toBe('InvalidParameterException');
-    expect(typeOf(() => model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSCURRENT, MoveToVersionId: tokenA, RemoveFromVersionId: tokenA }))).toBe(
+    expect(typeOf(() => model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSCURRENT, MoveToVersionId: tokenA }))).toBe(
       'InvalidParameterException',
     );
-    expect(typeOf(() => model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSCURRENT, RemoveFromVersionId: first }))).toBe('InvalidParameterException');
+    expect(
+      typeOf(() => model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSCURRENT, MoveToVersionId: tokenA, RemoveFromVersionId: tokenA })),
+    ).toBe('InvalidParameterException');
+    expect(typeOf(() => model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSCURRENT, RemoveFromVersionId: first }))).toBe(
+      'InvalidParameterException',
+    );
     model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSCURRENT, MoveToVersionId: tokenA, RemoveFromVersionId: first });
     expect(model.stages('s')).toEqual({ [first]: [AWSPREVIOUS], [tokenA]: [AWSPENDING, AWSCURRENT] });
     model.updateSecretVersionStage({ SecretId: 's', VersionStage: AWSPENDING, RemoveFromVersionId: tokenA });

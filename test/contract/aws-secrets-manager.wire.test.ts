@@ -206,7 +206,8 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
   it('rotates one field of an awkward JSON secret changing only that value’s bytes, through the SDK (defect 11)', async () => {
     // A BOM, CRLF and tabs, a big integer, 1.50, 1e400, escapes, and a duplicate key whose last occurrence counts.
     const doc = (value: string) =>
-      `\ufeff{\r\n\t"id": 12345678901234567890,\r\n\t"price": 1.50, "huge": 1e400,\r\n\t"name": "caf\\u00e9 \\/ x",\r\n\t"API_KEY": "shadowed-first-0000",\r\n\t"API_KEY" : ${JSON.stringify(value)}\r\n}\r\n`;
+      `\ufeff{\r\n\t"id": 12345678901234567890,\r\n\t"price": 1.50, "huge": 1e400,\r\n\t"name": "caf\\u00e9 \\/ x",\r\n\t"API_KEY": ` +
+      `"shadowed-first-0000",\r\n\t"API_KEY" : ${JSON.stringify(value)}\r\n}\r\n`;
     server.model.createSecret({ Name: 'awkward', SecretString: doc(INITIAL) });
     const awkward = parseRef(KIND, 'awkward#API_KEY');
     const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });

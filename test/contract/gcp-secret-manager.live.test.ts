@@ -41,7 +41,10 @@ describe.skipIf(!live || project === '')('gcp-secret-manager against the real se
       });
       const [version] = await admin.addSecretVersion({ parent: full(id), payload: { data: Buffer.from(payload, 'utf8') } });
       const [secret] = await admin.getSecret({ name: full(id) });
-      await admin.updateSecret({ secret: { name: full(id), etag: secret.etag, versionAliases: { current: Number(version.name!.split('/').pop()) } }, updateMask: { paths: ['version_aliases'] } });
+      await admin.updateSecret({
+        secret: { name: full(id), etag: secret.etag, versionAliases: { current: Number(version.name!.split('/').pop()) } },
+        updateMask: { paths: ['version_aliases'] },
+      });
     };
     const payloadOf = async (name: string) => {
       const [response] = await admin.accessSecretVersion({ name: `${name}/versions/current` });
@@ -68,7 +71,10 @@ describe.skipIf(!live || project === '')('gcp-secret-manager against the real se
       async concurrentWrite(ref, value) {
         const name = ref.path.startsWith('projects/') ? ref.path : full(ref.path);
         const payload = JSON.parse(await payloadOf(name)) as Record<string, string>;
-        const [version] = await admin.addSecretVersion({ parent: name, payload: { data: Buffer.from(JSON.stringify({ ...payload, [ref.field!]: value }), 'utf8') } });
+        const [version] = await admin.addSecretVersion({
+          parent: name,
+          payload: { data: Buffer.from(JSON.stringify({ ...payload, [ref.field!]: value }), 'utf8') },
+        });
         const [secret] = await admin.getSecret({ name });
         await admin.updateSecret({
           secret: { name, etag: secret.etag, versionAliases: { ...secret.versionAliases, current: Number(version.name!.split('/').pop()) } },

@@ -39,7 +39,10 @@ class FakeClient implements GcpSecretManagerClient {
   async getSecret(name: string) {
     return info(await this.model.getSecret({ name }, this.principal));
   }
-  async updateSecret(update: { name: string; etag: string; versionAliases?: Readonly<Record<string, number>>; annotations?: Readonly<Record<string, string>> }, paths: readonly string[]) {
+  async updateSecret(
+    update: { name: string; etag: string; versionAliases?: Readonly<Record<string, number>>; annotations?: Readonly<Record<string, string>> },
+    paths: readonly string[],
+  ) {
     const secret: Partial<SecretMessage> = { name: update.name, etag: update.etag };
     if (update.versionAliases !== undefined) secret.versionAliases = Object.fromEntries(Object.entries(update.versionAliases).map(([k, v]) => [k, String(v)]));
     if (update.annotations !== undefined) secret.annotations = { ...update.annotations };
@@ -108,7 +111,11 @@ interface Fixture {
 function fixture(mode: 'alias' | 'latest' | 'alias-missing' = 'alias'): Fixture {
   const model = new SecretManagerModel();
   const name = secretPath('app');
-  model.seed(name, [JSON.stringify({ API_KEY: 'rk_old_value_000000000000' }), JSON.stringify({ API_KEY: INITIAL })], mode === 'alias' ? { aliases: { current: 2 } } : {});
+  model.seed(
+    name,
+    [JSON.stringify({ API_KEY: 'rk_old_value_000000000000' }), JSON.stringify({ API_KEY: INITIAL })],
+    mode === 'alias' ? { aliases: { current: 2 } } : {},
+  );
   const alias = mode === 'latest' ? 'latest' : 'current';
   return {
     model,
@@ -175,7 +182,10 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   it('canStage names the write permissions the account lacks, asked of TestIamPermissions, and writes nothing (defect 5)', async () => {
     const f = fixture();
     const reader = 'reader@rekey-test.iam.gserviceaccount.com';
-    f.model.restricted.set(reader, new Set(['secretmanager.secrets.get', 'secretmanager.versions.access', 'secretmanager.versions.get', 'secretmanager.versions.list']));
+    f.model.restricted.set(
+      reader,
+      new Set(['secretmanager.secrets.get', 'secretmanager.versions.access', 'secretmanager.versions.get', 'secretmanager.versions.list']),
+    );
     const store = f.open({}, new FakeClient(f.model, reader));
     const base = (await store.read(f.ref)).version;
     const error = await failureOf(store.canStage(f.ref, RUN, base));
@@ -261,7 +271,10 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   it('a resumed run that brings a different value is refused, never staged beside the first', async () => {
     const f = fixture();
     await f.open().stage(f.ref, new Secret(NEW), RUN, '2');
-    const error = await f.open().stage(f.ref, new Secret(OTHER), RUN, '2').catch((e: unknown) => e);
+    const error = await f
+      .open()
+      .stage(f.ref, new Secret(OTHER), RUN, '2')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).code).toBe('conflict');
     expect(f.model.versions(f.name)).toHaveLength(3);
@@ -270,7 +283,10 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   it('stage over a stale base is a conflict and adds nothing', async () => {
     const f = fixture();
     f.model.write(f.name, JSON.stringify({ API_KEY: OTHER }), { moveAlias: 'current' });
-    const error = (await f.open().stage(f.ref, new Secret(NEW), RUN, '2').catch((e: unknown) => e)) as StoreError;
+    const error = (await f
+      .open()
+      .stage(f.ref, new Secret(NEW), RUN, '2')
+      .catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('conflict');
     expect(error.message).toContain('current version is 3, expected 2');
     expect(f.model.versions(f.name)).toHaveLength(3);
@@ -404,7 +420,10 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   it('gives up after the retries with a typed unavailable error', async () => {
     const f = fixture();
     f.model.failNext('GetSecret', Code.UNAVAILABLE, 10);
-    const error = (await f.open().read(f.ref).catch((e: unknown) => e)) as StoreError;
+    const error = (await f
+      .open()
+      .read(f.ref)
+      .catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('unavailable');
     expect(error.retriable).toBe(true);
     expect(f.model.callCount('GetSecret')).toBe(5);
@@ -413,7 +432,10 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   it('PERMISSION_DENIED fails at once, with the missing permission and a hint', async () => {
     const f = fixture();
     f.model.restricted.set('reader', new Set(['secretmanager.secrets.get', 'secretmanager.versions.get']));
-    const error = (await f.open({}, new FakeClient(f.model, 'reader')).read(f.ref).catch((e: unknown) => e)) as StoreError;
+    const error = (await f
+      .open({}, new FakeClient(f.model, 'reader'))
+      .read(f.ref)
+      .catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('permission');
     expect(error.message).toContain('secretmanager.versions.access');
     expect(error.message).toContain(f.ref.path);
@@ -433,7 +455,10 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   it('UNAUTHENTICATED is a permission error that says how to sign in', async () => {
     const f = fixture();
     f.model.failNext('GetSecret', Code.UNAUTHENTICATED, 1, 'Request had invalid authentication credentials.');
-    const error = (await f.open().read(f.ref).catch((e: unknown) => e)) as StoreError;
+    const error = (await f
+      .open()
+      .read(f.ref)
+      .catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('permission');
     expect(error.hint).toContain('gcloud auth application-default login');
     expect(f.model.callCount('GetSecret')).toBe(1);
@@ -441,7 +466,10 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
 
   it('check reads without writing and names each missing write permission in plain words', async () => {
     const f = fixture();
-    f.model.restricted.set('reader', new Set(['secretmanager.secrets.get', 'secretmanager.versions.access', 'secretmanager.versions.list', 'secretmanager.versions.get']));
+    f.model.restricted.set(
+      'reader',
+      new Set(['secretmanager.secrets.get', 'secretmanager.versions.access', 'secretmanager.versions.list', 'secretmanager.versions.get']),
+    );
     const check = await f.open({}, new FakeClient(f.model, 'reader')).check(f.ref);
     expect(check.readable).toBe(true);
     expect(check.writable).toBe(false);
@@ -463,12 +491,32 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     const ref = parseRef(KIND, `${shared}#API_KEY`);
     f.model.failNext('AddSecretVersion', Code.INVALID_ARGUMENT, 1, `bad payload {"API_KEY":"${NEW}","OTHER_KEY":"${SIBLING}"}`);
     const errors: unknown[] = [];
-    errors.push(await f.open().stage(ref, new Secret(NEW), RUN, '1').catch((e: unknown) => e));
-    errors.push(await f.open().stage(f.ref, new Secret('x'.repeat(70_000)), RUN, '2').catch((e: unknown) => e));
+    errors.push(
+      await f
+        .open()
+        .stage(ref, new Secret(NEW), RUN, '1')
+        .catch((e: unknown) => e),
+    );
+    errors.push(
+      await f
+        .open()
+        .stage(f.ref, new Secret('x'.repeat(70_000)), RUN, '2')
+        .catch((e: unknown) => e),
+    );
     f.model.seed(secretPath('plain'), [`not json ${SIBLING}`]);
-    errors.push(await f.open().read(parseRef(KIND, 'plain#API_KEY')).catch((e: unknown) => e));
+    errors.push(
+      await f
+        .open()
+        .read(parseRef(KIND, 'plain#API_KEY'))
+        .catch((e: unknown) => e),
+    );
     f.model.failNext('GetSecret', Code.INTERNAL, 10, `internal error near ${SIBLING}`);
-    errors.push(await f.open().read(f.ref).catch((e: unknown) => e));
+    errors.push(
+      await f
+        .open()
+        .read(f.ref)
+        .catch((e: unknown) => e),
+    );
     expect(errors.map((e) => (e as StoreError).code)).toEqual(['invalid', 'invalid', 'invalid', 'unavailable']);
     for (const error of errors) {
       expect(error).toBeInstanceOf(StoreError);

@@ -102,7 +102,9 @@ describe('gcp-secret-manager adapter over the wire', () => {
     expect(server.model.callCount('AccessSecretVersion') - before).toBe(3);
     // Five failures use up exactly our five attempts; had the SDK retried underneath, the read would succeed.
     server.model.failNext('AccessSecretVersion', Code.UNAVAILABLE, 5);
-    const error = (await open().read(ref).catch((e: unknown) => e)) as StoreError;
+    const error = (await open()
+      .read(ref)
+      .catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('unavailable');
     expect(server.model.callCount('AccessSecretVersion') - before).toBe(8);
   }, 20_000);
@@ -128,7 +130,8 @@ describe('gcp-secret-manager adapter over the wire', () => {
   it('rotates one field of an awkward JSON payload changing only that value’s bytes, over gRPC (defect 11)', async () => {
     // A BOM, CRLF and tabs, a big integer, 1.50, 1e400, escapes, and a duplicate key whose last occurrence counts.
     const doc = (value: string) =>
-      `\ufeff{\r\n\t"id": 12345678901234567890,\r\n\t"price": 1.50, "huge": 1e400,\r\n\t"name": "caf\\u00e9 \\/ x",\r\n\t"API_KEY": "shadowed-first-0000",\r\n\t"API_KEY" : ${JSON.stringify(value)}\r\n}\r\n`;
+      `\ufeff{\r\n\t"id": 12345678901234567890,\r\n\t"price": 1.50, "huge": 1e400,\r\n\t"name": "caf\\u00e9 \\/ x",\r\n\t"API_KEY": ` +
+      `"shadowed-first-0000",\r\n\t"API_KEY" : ${JSON.stringify(value)}\r\n}\r\n`;
     const name = secretPath(`awkward-${++counter}`);
     server.model.seed(name, [doc(INITIAL)], { aliases: { current: 1 } });
     const ref = parseRef(KIND, `${name}#API_KEY`);
@@ -156,7 +159,9 @@ describe('gcp-secret-manager adapter over the wire', () => {
     const { name, ref } = fresh();
     server.model.deniedResources.add(name);
     const before = server.model.callCount('GetSecret');
-    const error = (await open().read(ref).catch((e: unknown) => e)) as StoreError;
+    const error = (await open()
+      .read(ref)
+      .catch((e: unknown) => e)) as StoreError;
     expect(error.code).toBe('permission');
     expect(error.message).toContain('secretmanager.secrets.get');
     expect(server.model.callCount('GetSecret') - before).toBe(1);
@@ -167,7 +172,12 @@ describe('gcp-secret-manager adapter over the wire', () => {
     server.model.deniedPrincipals.add('mallory');
     const grpc = await import('@grpc/grpc-js');
     const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
-    const sdk = new SecretManagerServiceClient({ apiEndpoint: '127.0.0.1', port: server.port, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' });
+    const sdk = new SecretManagerServiceClient({
+      apiEndpoint: '127.0.0.1',
+      port: server.port,
+      sslCreds: grpc.credentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+    });
     try {
       const asMallory = { retry: null, otherArgs: { headers: { authorization: 'Bearer mallory' } } };
       await expect(sdk.getSecret({ name }, asMallory)).rejects.toMatchObject({ code: Code.PERMISSION_DENIED });

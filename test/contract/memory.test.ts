@@ -33,7 +33,10 @@ storeContract('memory', async () => {
     },
     denied: { store, ref: parseRef('memory', 'locked#API_KEY') },
     async snapshot() {
-      return [...space.secrets].map(([path, secret]) => [path, { ...secret, versions: secret.versions.map((v) => ({ ...v })), rolledBack: [...secret.rolledBack] }]);
+      return [...space.secrets].map(([path, secret]) => [
+        path,
+        { ...secret, versions: secret.versions.map((v) => ({ ...v })), rolledBack: [...secret.rolledBack] },
+      ]);
     },
     async close() {},
   };

@@ -268,23 +268,27 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       expect(error.hint).toBeTruthy();
     });
 
-    it('a stage that lands after the rollback is cleaned by a second rollback: nothing staged, current unchanged, the next run can stage (defect 4)', async () => {
-      const base = (await h.store.read(h.ref)).version;
-      await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
-      await h.store.rollback(h.ref, run);
-      // The run's write lands again after its rollback (a call that was still in flight, or retried by the SDK).
-      await h.reopen()
-        .stage(h.ref, new Secret(CANARY_NEW), run, base)
-        .catch(() => undefined);
-      await h.reopen().rollback(h.ref, run);
-      await h.reopen().rollback(h.ref, run);
-      const now = await h.store.read(h.ref);
-      expect(now.value.reveal()).toBe(h.initial);
-      // No trace of the run's value as staged: a new run is not refused at its pre-flight nor at its stage.
-      await h.reopen().canStage(h.ref, otherRun, now.version);
-      await h.reopen().stage(h.ref, new Secret(CANARY_OTHER), otherRun, now.version);
-      expect((await h.store.read(h.ref)).value.reveal()).toBe(h.store.capabilities.staging ? h.initial : CANARY_OTHER);
-    });
+    it(
+      'a stage that lands after the rollback is cleaned by a second rollback: nothing staged, current unchanged, the next run can stage ' + '(defect 4)',
+      async () => {
+        const base = (await h.store.read(h.ref)).version;
+        await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
+        await h.store.rollback(h.ref, run);
+        // The run's write lands again after its rollback (a call that was still in flight, or retried by the SDK).
+        await h
+          .reopen()
+          .stage(h.ref, new Secret(CANARY_NEW), run, base)
+          .catch(() => undefined);
+        await h.reopen().rollback(h.ref, run);
+        await h.reopen().rollback(h.ref, run);
+        const now = await h.store.read(h.ref);
+        expect(now.value.reveal()).toBe(h.initial);
+        // No trace of the run's value as staged: a new run is not refused at its pre-flight nor at its stage.
+        await h.reopen().canStage(h.ref, otherRun, now.version);
+        await h.reopen().stage(h.ref, new Secret(CANARY_OTHER), otherRun, now.version);
+        expect((await h.store.read(h.ref)).value.reveal()).toBe(h.store.capabilities.staging ? h.initial : CANARY_OTHER);
+      },
+    );
 
     it('reports a permission failure as a typed permission error with a hint, no value in it', async () => {
       if (h.denied === undefined) {

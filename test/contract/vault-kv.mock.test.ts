@@ -51,7 +51,11 @@ function networkError(code: string): Error {
   return Object.assign(new Error(`connect ${code} 127.0.0.1:8200`), { code });
 }
 
-function open(model: VaultModel, token: string, extra: Partial<VaultKvStoreOptions> & { intercept?: Interceptor } = {}): SecretStore & { client: ReturnType<typeof fakeClient> } {
+function open(
+  model: VaultModel,
+  token: string,
+  extra: Partial<VaultKvStoreOptions> & { intercept?: Interceptor } = {},
+): SecretStore & { client: ReturnType<typeof fakeClient> } {
   const client = fakeClient(model, token, extra.intercept);
   const store = openVaultKvStore({ destroyOnRetire: true, retry: FAST_RETRY, ...extra, connect: async () => client });
   return Object.assign(store, { client });
@@ -88,7 +92,10 @@ storeContract('vault-kv (SDK-level fake client)', async () => {
       return rest;
     },
     async snapshot() {
-      return JSON.stringify(['app', 'shared'].map((path) => model.secret('secret', path)), (_key, value: unknown) => (value instanceof Map ? [...value] : value));
+      return JSON.stringify(
+        ['app', 'shared'].map((path) => model.secret('secret', path)),
+        (_key, value: unknown) => (value instanceof Map ? [...value] : value),
+      );
     },
     denied: { store, ref: parseRef('vault-kv', 'secret/locked#API_KEY') },
     async close() {},
@@ -260,13 +267,16 @@ describe('vault-kv adapter (SDK-level fake)', () => {
     await collect(open(model, token).stage(ref, new Secret(NEW), RUN, base)); // conflict
     model.failNext(10, 502);
     await collect(open(model, token).read(ref)); // 5xx
-    await collect(open(model, token, { intercept: () => Promise.reject(Object.assign(new Error(`socket hang up ${NEW} ${token}`), { code: 'ECONNRESET' })) }).read(ref));
+    await collect(
+      open(model, token, { intercept: () => Promise.reject(Object.assign(new Error(`socket hang up ${NEW} ${token}`), { code: 'ECONNRESET' })) }).read(ref),
+    );
     await collect(open(model, token, { intercept: () => Promise.reject(new Error(`weird failure carrying ${NEW} and X-Vault-Token: ${token}`)) }).read(ref));
     await collect(open(model, token).read(parseRef('vault-kv', 'secret/app#NOPE'))); // missing field
     expect(errors.length).toBeGreaterThanOrEqual(8);
     for (const error of errors) {
       const text = [error.message, error.hint ?? '', JSON.stringify(error), inspect(error, { depth: 5 })].join('\n');
-      for (const needle of [INITIAL, NEW, OTHER, token, model.rootToken, model.readOnlyToken, 'hvs.NOTAREALTOKENxxxxxxxxxxxx']) expect(text).not.toContain(needle);
+      for (const needle of [INITIAL, NEW, OTHER, token, model.rootToken, model.readOnlyToken, 'hvs.NOTAREALTOKENxxxxxxxxxxxx'])
+        expect(text).not.toContain(needle);
     }
   });
 
@@ -288,7 +298,7 @@ describe('vault-kv adapter (SDK-level fake)', () => {
     expect((await resumed.readStaged(ref, RUN))?.value.reveal()).toBe(NEW);
   });
 
-  it('I5: a write whose reply was lost is recognised as this run\'s on retry, not reported as a conflict', async () => {
+  it("I5: a write whose reply was lost is recognised as this run's on retry, not reported as a conflict", async () => {
     const model = seeded();
     let lost = false;
     const store = open(model, model.rootToken, {
@@ -316,7 +326,7 @@ describe('vault-kv adapter (SDK-level fake)', () => {
     expect(model.secret('secret', 'app')!.currentVersion).toBe(2);
   });
 
-  it('promote is a no-op for this run\'s current version and refuses a version it did not write', async () => {
+  it("promote is a no-op for this run's current version and refuses a version it did not write", async () => {
     const model = seeded();
     const store = open(model, model.rootToken);
     const version = await store.stage(ref, new Secret(NEW), RUN, '1');

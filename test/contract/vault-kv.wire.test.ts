@@ -58,7 +58,10 @@ storeContract('vault-kv (node-vault against a local Vault API server)', async ()
     },
     denied: { store, ref: parseRef('vault-kv', 'secret/locked#API_KEY') },
     async snapshot() {
-      return JSON.stringify(['app', 'shared'].map((path) => server.model.secret('secret', path)), (_key, value: unknown) => (value instanceof Map ? [...value] : value));
+      return JSON.stringify(
+        ['app', 'shared'].map((path) => server.model.secret('secret', path)),
+        (_key, value: unknown) => (value instanceof Map ? [...value] : value),
+      );
     },
     close: () => server.close(),
   };
@@ -87,7 +90,11 @@ describe('vault-kv adapter over the wire (node-vault)', () => {
     await store.read(ref);
     const from = server.model.log.length;
     expect(await store.stage(ref, new Secret(NEW), RUN, '1')).toBe('2');
-    expect(server.model.log.slice(from).map((r) => `${r.method} ${r.path}`)).toEqual(['GET secret/data/app', 'POST secret/metadata/app', 'POST secret/data/app']);
+    expect(server.model.log.slice(from).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET secret/data/app',
+      'POST secret/metadata/app',
+      'POST secret/data/app',
+    ]);
     expect(server.model.secret('secret', 'app')!.customMetadata).toHaveProperty([`rekey:${RUN}:API_KEY`]);
   });
 
@@ -120,7 +127,7 @@ describe('vault-kv adapter over the wire (node-vault)', () => {
     expect((await store.read(ref)).value.reveal()).toBe(INITIAL);
   });
 
-  it('sends X-Vault-Namespace from the namespace option, and never one taken from process.env behind rekey\'s back', async () => {
+  it("sends X-Vault-Namespace from the namespace option, and never one taken from process.env behind rekey's back", async () => {
     server = await seededServer();
     server.model.addNamespace('team-a');
     server.model.put('secret', 'web/app', { API_KEY: NEW }, 'team-a');

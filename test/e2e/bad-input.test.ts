@@ -75,7 +75,10 @@ async function pooled<T>(task: () => Promise<T>): Promise<T> {
 function runOnce(args: readonly string[]): Promise<Result> {
   const key = JSON.stringify(args);
   let run = runs.get(key);
-  if (run === undefined) runs.set(key, (run = pooled(() => runCli(args))));
+  if (run === undefined) {
+    run = pooled(() => runCli(args));
+    runs.set(key, run);
+  }
   return run;
 }
 

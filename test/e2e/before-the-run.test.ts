@@ -57,27 +57,37 @@ describe('a state folder that cannot be created', () => {
   });
 
   // Root writes whatever the modes say: test/e2e/tamper.test.ts makes the same fault with a read-only bind mount.
-  it.skipIf(process.getuid?.() === 0)('stateDir in a folder this user may not write: exit 5 (environment), permission denied, at the line of stateDir', async () => {
-    const s = await sandbox();
-    const ws = workspace({ sandbox: s });
-    const locked = join(ws.dir, 'locked');
-    mkdirSync(locked, { mode: 0o500 });
-    writeFileSync(ws.config, `stateDir: ./locked/state\n${readFileSync(ws.config, 'utf8')}`);
-    try {
-      const result = await rekeyIn(ws, ['rotate', ws.credential]);
-      expect(result.code, show(result)).toBe(5);
-      expect(result.stderr).toMatch(/cannot create or write the state folder \(stateDir at \S*rekey\.yaml:1:11\) locked\/state: permission denied \(EACCES\)/);
-    } finally {
-      chmodSync(locked, 0o700);
-    }
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    'stateDir in a folder this user may not write: exit 5 (environment), permission denied, at the line of stateDir',
+    async () => {
+      const s = await sandbox();
+      const ws = workspace({ sandbox: s });
+      const locked = join(ws.dir, 'locked');
+      mkdirSync(locked, { mode: 0o500 });
+      writeFileSync(ws.config, `stateDir: ./locked/state\n${readFileSync(ws.config, 'utf8')}`);
+      try {
+        const result = await rekeyIn(ws, ['rotate', ws.credential]);
+        expect(result.code, show(result)).toBe(5);
+        expect(result.stderr).toMatch(
+          /cannot create or write the state folder \(stateDir at \S*rekey\.yaml:1:11\) locked\/state: permission denied \(EACCES\)/,
+        );
+      } finally {
+        chmodSync(locked, 0o700);
+      }
+    },
+  );
 });
 
 describe('rekey rotate --answers', () => {
   it('refuses before the run an answers file that says yes where the new key is asked for', async () => {
     const s = await sandbox();
     const ws = workspace({ sandbox: s, runbooks: join(ROOT, 'test/fixtures/bad-input/runbooks') });
-    writeFileSync(ws.config, readFileSync(ws.config, 'utf8').replace('runbook: sandbox', 'runbook: prompted').replace(/ {4}inputs:\n(?: {6}.*\n)+/, ''));
+    writeFileSync(
+      ws.config,
+      readFileSync(ws.config, 'utf8')
+        .replace('runbook: sandbox', 'runbook: prompted')
+        .replace(/ {4}inputs:\n(?: {6}.*\n)+/, ''),
+    );
     const answers = join(ws.dir, 'answers.yaml');
     writeFileSync(answers, 'paste: yes\nrevoked: yes\n');
     const result = await rekeyIn(ws, ['rotate', ws.credential, '--answers', answers]);

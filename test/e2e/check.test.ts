@@ -17,7 +17,15 @@ const STAGED = 'rk_canary_STAGED_BY_OTHER_0f1e2d3c4b5a69788796';
 
 /** A staged sibling file left by another run, in the format the dotenv store writes (see adapters/stores/dotenv.ts). */
 function leaveStaged(dir: string, base: string): void {
-  const record = { rekey: 'dotenv-staged', run: OTHER_RUN, variable: VARIABLE, base, version: fingerprint(STAGED), value: STAGED, stagedAt: new Date().toISOString() };
+  const record = {
+    rekey: 'dotenv-staged',
+    run: OTHER_RUN,
+    variable: VARIABLE,
+    base,
+    version: fingerprint(STAGED),
+    value: STAGED,
+    stagedAt: new Date().toISOString(),
+  };
   writeFileSync(join(dir, `.env.${VARIABLE}.rekey-staged`), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
 }
 

@@ -180,7 +180,9 @@ describe('status, log and audit verify after a rotation', () => {
     const during = await rekeyIn(ws, ['status']);
     expect(during.code, show(during)).toBe(0);
     expect(rowOf(during), during.stdout).toMatch(/^sandbox-key\s+sandbox\s+—\s+30d\s+unknown \(never rotated by rekey\)\s+\d{4}-\d\d-\d\d interrupted$/);
-    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([expect.objectContaining({ lastRunId: run, overdue: true, lastRun: expect.stringMatching(/ interrupted$/) })]);
+    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([
+      expect.objectContaining({ lastRunId: run, overdue: true, lastRun: expect.stringMatching(/ interrupted$/) }),
+    ]);
     expect(during.stdout).toContain(`! sandbox-key: run ${run} was interrupted: finish it with \`rekey resume ${run}\``);
 
     // The killed process's audit records are already covered by the head: cutting the last one off is caught.
@@ -188,7 +190,13 @@ describe('status, log and audit verify after a rotation', () => {
     const original = readFileSync(file, 'utf8');
     const lines = original.split('\n').filter((l) => l !== '');
     expect(lines.length).toBeGreaterThanOrEqual(2);
-    writeFileSync(file, lines.slice(0, -1).map((l) => `${l}\n`).join(''));
+    writeFileSync(
+      file,
+      lines
+        .slice(0, -1)
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
     const cut = await rekeyIn(ws, ['audit', 'verify']);
     expect(cut.code, show(cut)).toBe(1);
     expect(cut.stdout).toMatch(/removed from the end/);
@@ -199,7 +207,9 @@ describe('status, log and audit verify after a rotation', () => {
     const after = await rekeyIn(ws, ['status']);
     expect(rowOf(after), after.stdout).toMatch(/^sandbox-key\s+sandbox\s+0m\s+30d\s+in 29d\s+\d{4}-\d\d-\d\d done \(0:0\d\)$/);
     expect(after.stdout).not.toContain('!');
-    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([expect.objectContaining({ event: 'status', credential: ws.credential, lastRunId: run, overdue: false })]);
+    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([
+      expect.objectContaining({ event: 'status', credential: ws.credential, lastRunId: run, overdue: false }),
+    ]);
     expect(ndjson(await rekeyIn(ws, ['--json', 'log']))).toEqual([expect.objectContaining({ event: 'run', run, result: 'done', credential: ws.credential })]);
 
     // After the run the head names the log's last record (durable, not lagging), and the whole chain verifies.
@@ -277,7 +287,7 @@ describe('output into a closed pipe (`rekey … | head -1`)', () => {
     return { code, stderr };
   };
 
-  it('ends quietly with the command\'s exit code: no EPIPE stack trace', async () => {
+  it("ends quietly with the command's exit code: no EPIPE stack trace", async () => {
     const { code, stderr } = await withReaderGone(['runbook', 'show', 'streampixel', '--format', 'md']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -357,6 +367,7 @@ describe('output modes', () => {
   const hasScript = existsSync('/usr/bin/script') && process.platform === 'linux';
   it.skipIf(!hasScript)('on a terminal: colour by default, none with NO_COLOR=1', async () => {
     const s = await sandbox();
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
     const sgr = /\x1b\[[0-9;]*m/;
     const onTty = async (noColor: boolean) => {
       const ws = workspace({ sandbox: s });
@@ -400,7 +411,7 @@ describe('audit log across runs', () => {
     expect((await rekeyIn(ws, ['audit', 'verify'])).code).toBe(0);
   });
 
-  it('the audit window starts at the previous rotation\'s end, not at the run\'s own start', async () => {
+  it("the audit window starts at the previous rotation's end, not at the run's own start", async () => {
     const { ws, s } = await rotated();
     // Between the two rotations the key is used once: an audit of "since the last rotation" must see that use.
     expect(await whoami(s, envValue(ws)!)).toBe(200);
@@ -411,6 +422,9 @@ describe('audit log across runs', () => {
     expect(found, report).not.toBeNull();
     const { events } = JSON.parse(found![1]!) as { events: Array<{ action: string; at: string }> };
     const started = Date.parse(/\| started \| (\S+) \|/.exec(report)![1]!);
-    expect(events.some((e) => e.action === 'whoami' && Date.parse(e.at) < started), JSON.stringify(events)).toBe(true);
+    expect(
+      events.some((e) => e.action === 'whoami' && Date.parse(e.at) < started),
+      JSON.stringify(events),
+    ).toBe(true);
   });
 });

@@ -45,7 +45,7 @@ interface Result {
 
 /** Plain text of terminal output: colours, cursor moves and carriage returns removed. */
 function plain(text: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
   return text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '').replace(/\r/g, '');
 }
 
@@ -110,7 +110,21 @@ function workspace(runbook: string, variable: string, current: string, inputs: R
   const env = join(dir, '.env');
   writeFileSync(env, `# the app's settings\n${variable}=${current}\nLOG_LEVEL=info\n`, { mode: 0o600 });
   const lines = Object.entries(inputs).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`);
-  writeFileSync(join(dir, 'rekey.yaml'), ['credentials:', '  prod-key:', `    runbook: ${runbook}`, '    inputs:', ...lines, '    stores:', `      - dotenv: ./.env#${variable}`, '    policy:', '      budget: 2m', ''].join('\n'));
+  writeFileSync(
+    join(dir, 'rekey.yaml'),
+    [
+      'credentials:',
+      '  prod-key:',
+      `    runbook: ${runbook}`,
+      '    inputs:',
+      ...lines,
+      '    stores:',
+      `      - dotenv: ./.env#${variable}`,
+      '    policy:',
+      '      budget: 2m',
+      '',
+    ].join('\n'),
+  );
   return { dir, env };
 }
 
@@ -132,17 +146,38 @@ async function revoke(s: Sandbox, key: string): Promise<void> {
   await (await fetch(`${s.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } })).arrayBuffer();
 }
 
-describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox, answered by a file', () => {
+describe("rekey rehearse --runbook: the runbook's own drill against the sandbox, answered by a file", () => {
   /** The lines of `everyAnswer` for one runbook's own steps: a rehearsal refuses ids its runbook does not have. */
   const answersFor = (runbook: string): string => {
     const doc = parse(readFileSync(join(ROOT, 'runbooks', `${runbook}.yaml`), 'utf8')) as Record<string, unknown>;
-    const prompts = new Set(Object.values(doc).filter(Array.isArray).flat().filter((step: { id?: string; prompt?: unknown }) => step?.prompt !== undefined).map((step: { id: string }) => step.id));
-    return everyAnswer.split('\n').filter((line) => prompts.has(line.split(':')[0]!)).join('\n');
+    const prompts = new Set(
+      Object.values(doc)
+        .filter(Array.isArray)
+        .flat()
+        .filter((step: { id?: string; prompt?: unknown }) => step?.prompt !== undefined)
+        .map((step: { id: string }) => step.id),
+    );
+    return everyAnswer
+      .split('\n')
+      .filter((line) => prompts.has(line.split(':')[0]!))
+      .join('\n');
   };
   const everyAnswer = [
-    'request-key: yes', 'checklist: yes', 'rotate-key: yes', 'expire-old-key: yes', 'logs: yes', 'reset-token: yes', 'audit-log: yes',
-    'create-token: yes', 'delete-old-token: yes', 'security-log: yes', 'generate-secret: yes', 'disable-old-secret: yes', 'activity: yes',
-    'switch-dashboard: yes', 'deliveries: yes',
+    'request-key: yes',
+    'checklist: yes',
+    'rotate-key: yes',
+    'expire-old-key: yes',
+    'logs: yes',
+    'reset-token: yes',
+    'audit-log: yes',
+    'create-token: yes',
+    'delete-old-token: yes',
+    'security-log: yes',
+    'generate-secret: yes',
+    'disable-old-secret: yes',
+    'activity: yes',
+    'switch-dashboard: yes',
+    'deliveries: yes',
   ].join('\n');
 
   it('overlap none (streampixel): done, old key dead, and the outage window stated on screen and in the report', async () => {
@@ -217,12 +252,20 @@ describe('rekey rehearse --runbook: the runbook\'s own drill against the sandbox
     expect(result.code, show(result)).toBe(0);
     const kept = /kept: (\S+)/.exec(result.stdout)![1]!;
     folders.push(kept);
-    expect(result.stdout).toMatch(/check recent activity: answered no — activity you don't recognise since \S+ is a leak to investigate: `rekey incident streampixel-rehearsal --since <when it began>`/);
+    expect(result.stdout).toMatch(
+      new RegExp(
+        /check recent activity: answered no — activity you don't recognise since \S+ is a leak to investigate: /.source +
+          /`rekey incident streampixel-rehearsal --since <when it began>`/.source,
+      ),
+    );
     expect(result.stdout).toMatch(/sandbox check: old key …\w{4} rejected · new key …\w{4} in \.env active/);
     const [report] = reportsIn(kept);
     expect(report).toContain('| result | **done** |');
     expect(report).toMatch(/### checklist\n\n```json\n\{\n  "confirmed": false,/);
-    const auditLog = readFileSync(join(kept, '.rekey', 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { phase: string; detail?: string });
+    const auditLog = readFileSync(join(kept, '.rekey', 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { phase: string; detail?: string });
     expect(auditLog.find((r) => r.phase === 'audit')?.detail).toBe('not confirmed: checklist (activity not recognised, to investigate)');
   });
 
@@ -332,11 +375,18 @@ describe('rekey drill with an answers file', () => {
     const old = s.mintKey(ACCOUNT);
     const fresh = s.mintKey(ACCOUNT);
     keys.push(old, fresh);
-    const [oldId, newId] = s.activity(ACCOUNT).filter((e) => e.action === 'mint').map((e) => e.keyId!);
+    const [oldId, newId] = s
+      .activity(ACCOUNT)
+      .filter((e) => e.action === 'mint')
+      .map((e) => e.keyId!);
     const { dir, env } = workspace('github-token', 'GITHUB_TOKEN', old, { baseUrl: s.url });
     const file = answers(dir, 'create-token: { env: NEW_GITHUB_TOKEN }\ndelete-old-token: yes\nsecurity-log: yes\n');
     // The person deletes the old token in GitHub's settings once rekey has verified the new one.
-    const person = whenVerified(s, () => newId, () => revoke(s, old));
+    const person = whenVerified(
+      s,
+      () => newId,
+      () => revoke(s, old),
+    );
     const result = await rekey(['drill', 'prod-key', '--answers', file], dir, { NEW_GITHUB_TOKEN: fresh });
     person.stop();
     expect(result.code, show(result)).toBe(0);
@@ -360,7 +410,13 @@ describe('rekey drill with an answers file', () => {
     const s = await sandbox('expiring', 'sk_test_');
     const old = s.mintKey(ACCOUNT);
     // "Rotate key" in the dashboard, with the old key expiring a few seconds later.
-    const minted = (await (await fetch(`${s.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ expireOthersInSeconds: 4 }) })).json()) as { key: string };
+    const minted = (await (
+      await fetch(`${s.url}/v1/accounts/${ACCOUNT}/keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ expireOthersInSeconds: 4 }),
+      })
+    ).json()) as { key: string };
     keys.push(old, minted.key);
     const { dir, env } = workspace('stripe', 'STRIPE_SECRET_KEY', old, { baseUrl: s.url });
     const file = answers(dir, 'rotate-key: { env: NEW_STRIPE_KEY }\nexpire-old-key: yes\nlogs: yes\n');

@@ -49,7 +49,15 @@ describe('rekey rotate --dry-run', () => {
     const ws = workspace({ sandbox: s });
     // Another run's staged value beside the .env, in the format the dotenv store writes: the store cannot stage now.
     const other = 'sbx_canary_staged_by_another_run_00000000000';
-    const record = { rekey: 'dotenv-staged', run: '20261124T030000Z-bbbbbb', variable: VARIABLE, base: fingerprint(ws.seed), version: fingerprint(other), value: other, stagedAt: new Date().toISOString() };
+    const record = {
+      rekey: 'dotenv-staged',
+      run: '20261124T030000Z-bbbbbb',
+      variable: VARIABLE,
+      base: fingerprint(ws.seed),
+      version: fingerprint(other),
+      value: other,
+      stagedAt: new Date().toISOString(),
+    };
     writeFileSync(join(ws.dir, `.env.${VARIABLE}.rekey-staged`), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     const before = snapshot(ws.dir);
     const dry = await rekeyIn(ws, ['rotate', ws.credential, '--dry-run']);

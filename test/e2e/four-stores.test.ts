@@ -86,9 +86,16 @@ async function world(): Promise<World> {
 }
 
 /** Run the built CLI without blocking: the fake servers answer from this same process. */
-function rekey(w: World, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function rekey(
+  w: World,
+  args: string[],
+  extra: NodeJS.ProcessEnv = {},
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--config', join(w.dir, 'rekey.yaml')], { env: { ...w.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args, '--config', join(w.dir, 'rekey.yaml')], {
+      env: { ...w.env, ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -120,7 +127,8 @@ afterEach(async () => {
 
 describe('a credential in AWS, GCP, Vault and .env at once', () => {
   it('rotates in all four stores, keeping every other field, and the sandbox accepts only the new key', async () => {
-    const w = (current = await world());
+    current = await world();
+    const w = current;
     const result = await rekey(w, ['rotate', 'web-key']);
     expect(result.stderr).not.toContain(w.seed);
     expect(result.status, result.stdout + result.stderr).toBe(0);
@@ -135,16 +143,21 @@ describe('a credential in AWS, GCP, Vault and .env at once', () => {
 
   it('I1/I5: killed between two store promotions, resume ends with every store on the new value and one key minted', async () => {
     // First learn where the first promotion is journaled, from a full run on a world of its own.
-    const probe = (current = await world());
+    current = await world();
+    const probe = current;
     expect((await rekey(probe, ['rotate', 'web-key'])).status).toBe(0);
     const runs = readdirSync(join(probe.dir, '.rekey', 'runs'));
-    const records = readFileSync(join(probe.dir, '.rekey', 'runs', runs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string; step?: string });
+    const records = readFileSync(join(probe.dir, '.rekey', 'runs', runs[0]!), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; type: string; step?: string });
     const firstPromoted = records.find((r) => r.type === 'step.done' && r.step?.startsWith('promote:'))!;
     const promotedAfter = records.filter((r) => r.type === 'step.done' && r.step?.startsWith('promote:')).at(-1)!;
     expect(firstPromoted.seq).toBeLessThan(promotedAfter.seq);
     await probe.close();
 
-    const w = (current = await world());
+    current = await world();
+    const w = current;
     const minted = w.sandbox.stats.minted;
     const killed = await rekey(w, ['rotate', 'web-key'], { REKEY_TEST_KILL_AFTER_RECORD: String(firstPromoted.seq) });
     expect(killed.signal).toBe('SIGKILL');

@@ -186,7 +186,15 @@ export function envValue(ws: Workspace, name = VARIABLE): string | undefined {
 
 /** Files rekey leaves beside the .env while a run is under way (staged / previous values, the rewrite lock, temporary files). */
 export function siblingLeftovers(ws: Workspace): string[] {
-  return readdirSync(ws.dir).filter((f) => f.includes('rekey-staged') || f.includes('rekey-previous') || f.includes('rekey-lock') || f.endsWith('.rekey-tmp') || f.endsWith('.tmp') || /\.tmp-/.test(f));
+  return readdirSync(ws.dir).filter(
+    (f) =>
+      f.includes('rekey-staged') ||
+      f.includes('rekey-previous') ||
+      f.includes('rekey-lock') ||
+      f.endsWith('.rekey-tmp') ||
+      f.endsWith('.tmp') ||
+      /\.tmp-/.test(f),
+  );
 }
 
 export type Row = Record<string, unknown> & { seq: number; prev: string; hash: string; type?: string };

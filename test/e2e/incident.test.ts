@@ -17,7 +17,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
-import { ACCOUNT, allFiles, audit, chainProblem, envValue, journal, onlyRun, rekeyIn, removeWorkspaces, reports, runIds, sandboxPool, show, workspace, type Row, type Workspace } from './helpers.js';
+import {
+  ACCOUNT,
+  allFiles,
+  audit,
+  chainProblem,
+  envValue,
+  journal,
+  onlyRun,
+  rekeyIn,
+  removeWorkspaces,
+  reports,
+  runIds,
+  sandboxPool,
+  show,
+  workspace,
+  type Row,
+  type Workspace,
+} from './helpers.js';
 
 const extraFolders: string[] = [];
 
@@ -142,14 +159,18 @@ describe('rekey incident: where it leaked', () => {
     expect(index(rows, 'step.done', 'verify:whoami')).toBeLessThan(index(rows, 'step.started', 'revoke:revoke-old'));
     expect(index(rows, 'step.done', 'prove-dead:old-rejected')).toBeLessThan(index(rows, 'step.started', 'leak-search'));
     expect(index(rows, 'step.done', 'leak-search')).toBeLessThan(index(rows, 'step.started', 'retire:0'));
-    const searched = rows.find((r) => r.type === 'step.done' && r['step'] === 'leak-search')!['data'] as { leak: { commits: Array<Record<string, unknown>>; files: unknown[] } };
+    const searched = rows.find((r) => r.type === 'step.done' && r['step'] === 'leak-search')!['data'] as {
+      leak: { commits: Array<Record<string, unknown>>; files: unknown[] };
+    };
     expect(searched.leak.commits).toEqual([{ commit: added, date: expect.any(String), subject: 'add the sandbox config', path: 'src/config.ts', lines: [3] }]);
     expect(searched.leak.files).toEqual([]);
 
     const records = audit(ws);
     expect(chainProblem(records)).toBeUndefined();
     expect(records.find((r) => r['phase'] === 'leak-search')).toMatchObject({ run, result: 'done', detail: leakLine });
-    expect(String(records.find((r) => r['phase'] === 'revoke')!['detail'])).toMatch(/^old key proven dead at \d{4}-\d\d-\d\dT[\d:.]+Z \(\d+:\d\d after start\)$/);
+    expect(String(records.find((r) => r['phase'] === 'revoke')!['detail'])).toMatch(
+      /^old key proven dead at \d{4}-\d\d-\d\dT[\d:.]+Z \(\d+:\d\d after start\)$/,
+    );
 
     const report = incidentReport(ws);
     expect(report).toContain('# rekey incident: sandbox-key');
@@ -184,7 +205,10 @@ describe('rekey incident: where it leaked', () => {
     extraFolders.push(shims);
     const log = join(shims, 'git.log');
     const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(shims, 'git'), `#!/bin/sh\n{ printf 'argv:'; printf ' %s' "$@"; printf '\\n'; env; printf '\\n'; } >> ${JSON.stringify(log)}\nexec ${JSON.stringify(realGit)} "$@"\n`);
+    writeFileSync(
+      join(shims, 'git'),
+      `#!/bin/sh\n{ printf 'argv:'; printf ' %s' "$@"; printf '\\n'; env; printf '\\n'; } >> ${JSON.stringify(log)}\nexec ${JSON.stringify(realGit)} "$@"\n`,
+    );
     chmodSync(join(shims, 'git'), 0o755);
     // The key in rekey's own environment too (a careless export): git must not inherit it.
     const env = { PATH: `${shims}:${process.env['PATH']}`, LEAKED_KEY: ws.seed, HARMLESS: 'kept' };
@@ -192,11 +216,20 @@ describe('rekey incident: where it leaked', () => {
     const result = await rekeyIn(ws, ['incident', ws.credential, '--since', '2d'], { env });
     expect(result.code, show(result)).toBe(0);
     const fresh = envValue(ws)!;
-    const leakLine = `found in git history — commit ${added.slice(0, 7)} (app.js:2), 2 days ago; and in the working tree — app.js:2, notes.txt:1 (untracked); and in files git ignores — .env.bak:1`;
+    const leakLine =
+      `found in git history — commit ${added.slice(0, 7)} (app.js:2), 2 days ago; and in the working tree — app.js:2, notes.txt:1 ` +
+      `(untracked); and in files git ignores — .env.bak:1`;
     expect(result.stdout).toContain(leakLine);
 
     const logged = readFileSync(log, 'utf8');
-    for (const used of ['rev-parse --show-toplevel', 'ls-files -z -t -co --exclude-standard', 'rev-list --all --reflog --objects', 'cat-file --batch', `--find-object=`]) expect(logged).toContain(used);
+    for (const used of [
+      'rev-parse --show-toplevel',
+      'ls-files -z -t -co --exclude-standard',
+      'rev-list --all --reflog --objects',
+      'cat-file --batch',
+      `--find-object=`,
+    ])
+      expect(logged).toContain(used);
     expect(logged).toContain('HARMLESS=kept');
     expect(logged).not.toContain('LEAKED_KEY=');
     for (const key of [ws.seed, fresh]) {
@@ -219,7 +252,10 @@ describe('rekey incident: where it leaked', () => {
     const since = new Date(Math.floor((Date.now() - 5 * DAY) / 1000) * 1000);
     const result = await rekeyIn(ws, ['--json', 'incident', ws.credential, '--since', since.toISOString().replace('.000Z', 'Z')]);
     expect(result.code, show(result)).toBe(0);
-    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const names = events.map((e) => e['event']);
     expect(names[0]).toBe('incident.started');
     expect(events[0]).toMatchObject({ credential: ws.credential, since: since.toISOString(), revokeFirst: false });
@@ -251,7 +287,9 @@ describe('rekey incident --revoke-first', () => {
     expect(o.oldRejected).toBeLessThan(o.newFirstCheck);
 
     const out = result.stdout;
-    const note = out.indexOf('revoke first (--revoke-first): the old key is revoked and proven dead right after the new key is staged, before roll out and verify');
+    const note = out.indexOf(
+      'revoke first (--revoke-first): the old key is revoked and proven dead right after the new key is staged, before roll out and verify',
+    );
     expect(note).toBeGreaterThan(0);
     expect(note).toBeLessThan(out.indexOf(' 1 generate'));
     expect(out).toContain('consumers still on the old key fail until roll out and verify are done');
@@ -273,7 +311,9 @@ describe('rekey incident --revoke-first', () => {
 
     const report = incidentReport(ws);
     expect(report).toContain('| order | **revoke first** (`--revoke-first`)');
-    expect(report).toMatch(/\| revoke-first window \| \d+(ms|\.\d+s) \(consumers still on the old key failed from the revoke until roll out and verify were done\) \|/);
+    expect(report).toMatch(
+      /\| revoke-first window \| \d+(ms|\.\d+s) \(consumers still on the old key failed from the revoke until roll out and verify were done\) \|/,
+    );
     expect(report).not.toContain('| outage window |');
     expect(report).toMatch(/\| time to dead \| \*\*\d+:\d\d\*\* after the run started/);
     expectNoKey(ws, { stdout: out, stderr: result.stderr }, [ws.seed, fresh]);
@@ -300,7 +340,9 @@ describe('rekey incident --revoke-first', () => {
     const ws = workspace({
       sandbox: s,
       runbook: 'sandbox',
-      rollout: [{ name: 'restart workers', exec: ['node', '-e', "const f=require('fs');if(!f.existsSync('hook-ok')){f.writeFileSync('hook-ok','');process.exit(3)}"] }],
+      rollout: [
+        { name: 'restart workers', exec: ['node', '-e', "const f=require('fs');if(!f.existsSync('hook-ok')){f.writeFileSync('hook-ok','');process.exit(3)}"] },
+      ],
     });
     const failed = await rekeyIn(ws, ['incident', ws.credential, '--since', '1h', '--revoke-first']);
     expect(failed.code, show(failed)).toBe(1);
@@ -314,7 +356,9 @@ describe('rekey incident --revoke-first', () => {
 
     const rollback = await rekeyIn(ws, ['rollback', run]);
     expect(rollback.code, show(rollback)).toBe(3);
-    expect(rollback.stderr).toContain(`run ${run} revoked the old key first (incident --revoke-first): the old key is revoked, so rollback would restore a dead key`);
+    expect(rollback.stderr).toContain(
+      `run ${run} revoked the old key first (incident --revoke-first): the old key is revoked, so rollback would restore a dead key`,
+    );
     expect(rollback.stderr).toContain(`fix forward: rekey resume ${run}`);
     expect(rollback.stderr).not.toMatch(/^\s+at /m);
     expect(envValue(ws)).toBe(fresh);

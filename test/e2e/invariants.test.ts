@@ -34,7 +34,6 @@ import {
   type Workspace,
 } from './helpers.js';
 
-
 const sandbox = sandboxPool();
 afterAll(() => removeWorkspaces());
 
@@ -59,7 +58,10 @@ function mintedIds(s: Sandbox): { direct: string[]; http: string[]; revoked: str
 
 /** The state of the folder that must hold the keys (.env and rekey's sibling files), as one text to search. */
 function durableText(ws: Workspace): string {
-  return [...allFiles(ws.dir)].filter(([path]) => !path.includes('/.rekey/') && !path.endsWith('rekey.yaml')).map(([, text]) => text).join('\n');
+  return [...allFiles(ws.dir)]
+    .filter(([path]) => !path.includes('/.rekey/') && !path.endsWith('rekey.yaml'))
+    .map(([, text]) => text)
+    .join('\n');
 }
 
 describe('rotate against the sandbox: .env, sandbox, journal, audit log and report agree', () => {
@@ -170,12 +172,16 @@ describe('I1/I5: a run killed after any journal record is finished by one resume
             // Once the mint step is done its key is on disk. Between the mint's intent and its staging the key exists
             // only at the provider and in the dead process: the sandbox's mint is idempotent (Idempotency-Key from the
             // run id), so the resume must have got that same key back — one mint in all, checked above.
-            if (mintedAtCrash === 1 && stepDone(rows, 'mint') !== undefined) expect(onDisk.includes(fresh), `${at}: the key minted before the crash was on disk`).toBe(true);
+            if (mintedAtCrash === 1 && stepDone(rows, 'mint') !== undefined)
+              expect(onDisk.includes(fresh), `${at}: the key minted before the crash was on disk`).toBe(true);
             expect(siblingLeftovers(ws), at).toEqual([]);
             const after = journal(ws, run);
             expect(chainProblem(after), at).toBeUndefined();
             expect(after.slice(0, n), at).toEqual(rows);
-            expect(after.find((r) => r.type === 'run.resumed'), at).toBeDefined();
+            expect(
+              after.find((r) => r.type === 'run.resumed'),
+              at,
+            ).toBeDefined();
             expect(after.at(-1), at).toMatchObject({ type: 'run.finished', result: 'done' });
             expect(stepDone(after, 'mint')?.['data'], at).toMatchObject({ new: fingerprint(fresh) });
             // I5: each step is done exactly once across the crash and the resume.
@@ -210,7 +216,10 @@ describe('I1/I5: a run killed after any journal record is finished by one resume
 });
 
 /** A rollout hook that fails on its first call only, as a consumer that is down for a moment. */
-const FAILS_ONCE = { name: 'restart workers', exec: ['node', '-e', "const f=require('fs');if(!f.existsSync('hook-ok')){f.writeFileSync('hook-ok','');process.exit(3)}"] };
+const FAILS_ONCE = {
+  name: 'restart workers',
+  exec: ['node', '-e', "const f=require('fs');if(!f.existsSync('hook-ok')){f.writeFileSync('hook-ok','');process.exit(3)}"],
+};
 
 describe('I1: a new run is refused while an unfinished run still keeps a value in a store', () => {
   it('overlap none, after a failed run that must be fixed forward: the next rotate mints nothing and keeps the current key alive', async () => {
@@ -418,7 +427,13 @@ describe('I3: no secret value in output, files or process arguments', () => {
     const status = await rekeyIn(ws, ['status']);
     const log = await rekeyIn(ws, ['log', onlyRun(ws)]);
     const json = await rekeyIn(ws, ['log', '--json']);
-    const outputs = { 'rotate stdout': rotated.stdout, 'rotate stderr': rotated.stderr, status: status.stdout + status.stderr, log: log.stdout + log.stderr, 'log --json': json.stdout };
+    const outputs = {
+      'rotate stdout': rotated.stdout,
+      'rotate stderr': rotated.stderr,
+      status: status.stdout + status.stderr,
+      log: log.stdout + log.stderr,
+      'log --json': json.stdout,
+    };
     const where = places(ws, outputs);
     expect([...where.keys()].some((p) => p.includes('/runs/'))).toBe(true);
     expect([...where.keys()].some((p) => p.includes('/reports/'))).toBe(true);
@@ -439,7 +454,10 @@ describe('I3: no secret value in output, files or process arguments', () => {
     const { ws, decoy } = canaryWorkspace(s, true);
     const rotated = await rekeyIn(ws, ['--json', 'rotate', ws.credential]);
     expect(rotated.code, show(rotated)).toBe(1);
-    const events = rotated.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = rotated.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const failure = events.find((e) => e['event'] === 'step.failed');
     expect(failure).toMatchObject({ step: 'hook:0' });
     // The hook's stderr is quoted in the error, with the key replaced: the redaction happened, not an omission.
@@ -464,7 +482,10 @@ describe('I3: no secret value in output, files or process arguments', () => {
     expect(result.code, show(result)).toBe(2);
     expect(result.stderr).toMatch(/rekey\.yaml:\d+:\d+: .*a secret must not appear in a command line/);
     // The location points at the offending line.
-    const line = readFileSync(ws.config, 'utf8').split('\n').findIndex((l) => l.includes('{{ new }}')) + 1;
+    const line =
+      readFileSync(ws.config, 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('{{ new }}')) + 1;
     expect(result.stderr).toContain(`rekey.yaml:${line}:`);
     expect(result.stderr).toContain('env:');
     expect(s.stats.minted).toBe(before);
@@ -475,7 +496,10 @@ describe('I3: no secret value in output, files or process arguments', () => {
 
 describe('I4: one run per credential', () => {
   // A rollout hook that holds the run (and so its lock) until the test writes `release` beside the .env: no timing.
-  const held = { name: 'slow restart', exec: ['node', '-e', "const f=require('fs');const t=setInterval(()=>{if(f.existsSync('release'))clearInterval(t)},20)"] };
+  const held = {
+    name: 'slow restart',
+    exec: ['node', '-e', "const f=require('fs');const t=setInterval(()=>{if(f.existsSync('release'))clearInterval(t)},20)"],
+  };
 
   it('of two concurrent rotations, one runs and the other is refused (exit 3) naming the holder', async () => {
     const s = await sandbox({ overlap: 'until-revoked' });

@@ -287,7 +287,10 @@ async function playRound(deps: KillDeps, seed: number, round: number, calibratio
         continue;
       }
       if (log.code !== 0) {
-        findings.push(`\`rekey ${log.args.join(' ')}\` exited ${log.code}${log.signal === null ? '' : ` (${log.signal})`} after ${describeKills(commands)}: ${firstLine(log.tail)}`);
+        findings.push(
+          `\`rekey ${log.args.join(' ')}\` exited ${log.code}${log.signal === null ? '' : ` (${log.signal})`} after ${describeKills(commands)}: ` +
+            `${firstLine(log.tail)}`,
+        );
         break;
       }
     }
@@ -302,7 +305,19 @@ async function playRound(deps: KillDeps, seed: number, round: number, calibratio
   } finally {
     await world.close();
   }
-  return { round, seed, overlap: scenario.overlap, stores: scenario.stores, latencyMs: scenario.latencyMs, commands, kills, mints, findings, failures, ms: performance.now() - started };
+  return {
+    round,
+    seed,
+    overlap: scenario.overlap,
+    stores: scenario.stores,
+    latencyMs: scenario.latencyMs,
+    commands,
+    kills,
+    mints,
+    findings,
+    failures,
+    ms: performance.now() - started,
+  };
 }
 
 /** Pick how to kill a command: at a chosen step, after a number of new journal records, or after a time. */
@@ -329,7 +344,10 @@ function describeKills(commands: readonly CommandLog[]): string {
 }
 
 function firstLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const error = lines.find((l) => /error|refus|fail|cannot|locked|already/i.test(l));
   return (error ?? lines.at(-1) ?? '(no output)').slice(0, 300);
 }
@@ -431,7 +449,11 @@ function runCli(world: World, args: readonly string[], trigger: Trigger): Promis
   const handled = (): number => (world.sandbox.stats.mintsByAccount[world.scenario.account] ?? 0) + world.sandbox.stats.replays;
   const handledAtSpawn = handled();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [world.cli, ...args, '--config', world.config], { cwd: world.dir, env: world.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [world.cli, ...args, '--config', world.config], {
+      cwd: world.dir,
+      env: world.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-8000)));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-8000)));
@@ -449,7 +471,11 @@ function runCli(world: World, args: readonly string[], trigger: Trigger): Promis
     if (trigger.kind === 'record' || trigger.kind === 'step') {
       // Poll the journal: a few ms of lag at most, which the random extra delay dwarfs.
       const poll = setInterval(() => {
-        if (newRecords(world, base).some((r, i) => (trigger.kind === 'record' ? i + 1 >= trigger.after : r['type'] === 'step.started' && r['step'] === trigger.step))) {
+        if (
+          newRecords(world, base).some((r, i) =>
+            trigger.kind === 'record' ? i + 1 >= trigger.after : r['type'] === 'step.started' && r['step'] === trigger.step,
+          )
+        ) {
           clearInterval(poll);
           timers.push(setTimeout(kill, trigger.extraMs));
         }
@@ -658,7 +684,9 @@ async function checkWorld(world: World, mint: 'idempotent' | 'plain'): Promise<{
     if (value === undefined) failures.push(`${where}: no value`);
     else if (key !== undefined && !key.matches(value)) {
       const other = sandbox.keyOf(value);
-      failures.push(`${where} holds ${other === undefined ? 'a value the provider never issued' : `key ${other.id} (${other.status}${other.matches(world.seedKey) ? ', the old key' : ''})`}, not the live key ${key.id}`);
+      const held =
+        other === undefined ? 'a value the provider never issued' : `key ${other.id} (${other.status}${other.matches(world.seedKey) ? ', the old key' : ''})`;
+      failures.push(`${where} holds ${held}, not the live key ${key.id}`);
     }
   };
   holds('.env', envValue(readFileSync(join(world.dir, '.env'), 'utf8'), VARIABLE));
@@ -702,7 +730,8 @@ async function checkWorld(world: World, mint: 'idempotent' | 'plain'): Promise<{
     if (problem !== undefined) failures.push(`journal ${file}: chain broken at ${problem}`);
     const records = tolerantRows(join(runsDir(world), file));
     const finished = records.filter((r) => r['type'] === 'run.finished');
-    if (finished.length !== 1 || finished[0]!['result'] !== 'done') failures.push(`journal ${file}: ends ${finished.map((r) => String(r['result'])).join(', ') || 'unfinished'}, expected one run.finished done`);
+    if (finished.length !== 1 || finished[0]!['result'] !== 'done')
+      failures.push(`journal ${file}: ends ${finished.map((r) => String(r['result'])).join(', ') || 'unfinished'}, expected one run.finished done`);
   }
   const auditFile = join(world.dir, '.rekey', 'audit.jsonl');
   if (!existsSync(auditFile)) failures.push('no audit log');
@@ -784,8 +813,11 @@ export function formatSummary(summary: KillLoopSummary, replay = 'node scripts/k
     for (const f of r.findings) count(findingKinds, normalise(f.replace(/ after (no kill|\d+ kills?) \(.*?\)(?=:)/, ' after a kill')));
   }
   const lines = [
-    `random-kill loop · seed ${summary.seed} · ${summary.mint} mints · ${results.length} rounds · ${kills} kills (${resumesKilled} of them resumes; ${twiceInARow} round${twiceInARow === 1 ? '' : 's'} killed twice or more in a row) · ${(summary.ms / 1000).toFixed(1)} s`,
-    `calibration (spawn → journal, spawn → exit): ${Object.entries(summary.calibration).map(([stores, c]) => `${stores} store(s) ${Math.round(c.startupMs)} / ${Math.round(c.totalMs)} ms`).join(', ')}`,
+    `random-kill loop · seed ${summary.seed} · ${summary.mint} mints · ${results.length} rounds · ${kills} kills (${resumesKilled} of them resumes; ` +
+      `${twiceInARow} round${twiceInARow === 1 ? '' : 's'} killed twice or more in a row) · ${(summary.ms / 1000).toFixed(1)} s`,
+    `calibration (spawn → journal, spawn → exit): ${Object.entries(summary.calibration)
+      .map(([stores, c]) => `${stores} store(s) ${Math.round(c.startupMs)} / ${Math.round(c.totalMs)} ms`)
+      .join(', ')}`,
     ...table('rounds per kind:', perKind),
     ...table('kills per kind:', killsPerKind),
     ...table('rounds with a failure or finding, per kind:', failedPerKind),
@@ -814,10 +846,19 @@ function normalise(text: string): string {
 /** One round in full: its scenario, every command with its trigger and landing point, findings and failures. */
 export function describeRound(r: RoundResult, replay = 'node scripts/kill-loop.mjs'): string {
   const trigger = (t: Trigger): string =>
-    t.kind === 'none' ? 'not killed' : t.kind === 'time' ? `kill at ${Math.round(t.ms)} ms` : t.kind === 'record' ? `kill ${Math.round(t.extraMs)} ms after new record ${t.after}` : `kill ${Math.round(t.extraMs)} ms after ${t.step} started`;
+    t.kind === 'none'
+      ? 'not killed'
+      : t.kind === 'time'
+        ? `kill at ${Math.round(t.ms)} ms`
+        : t.kind === 'record'
+          ? `kill ${Math.round(t.extraMs)} ms after new record ${t.after}`
+          : `kill ${Math.round(t.extraMs)} ms after ${t.step} started`;
   return [
-    `  round ${r.round} (seed ${r.seed}; replay: ${replay} --seed ${r.seed} --only ${r.round}) · ${r.overlap}, ${r.stores} store(s), provider latency ${r.latencyMs} ms · ${r.mints} minted`,
-    ...r.commands.map((c) => `    rekey ${c.args.join(' ')} · ${trigger(c.trigger)} · ${c.killed ? `KILLED ${c.landed}` : `exit ${c.code}`} · ${Math.round(c.ms)} ms`),
+    `  round ${r.round} (seed ${r.seed}; replay: ${replay} --seed ${r.seed} --only ${r.round}) · ${r.overlap}, ${r.stores} store(s), provider latency ` +
+      `${r.latencyMs} ms · ${r.mints} minted`,
+    ...r.commands.map(
+      (c) => `    rekey ${c.args.join(' ')} · ${trigger(c.trigger)} · ${c.killed ? `KILLED ${c.landed}` : `exit ${c.code}`} · ${Math.round(c.ms)} ms`,
+    ),
     ...r.findings.map((f) => `    finding: ${f}`),
     ...r.failures.map((f) => `    FAILED: ${f}`),
   ].join('\n');

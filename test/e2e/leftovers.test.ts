@@ -57,7 +57,11 @@ describe('temporary files of an interrupted write are removed by the next run (d
 /** A process that takes a short lock through rekey's own module and is killed while holding it. */
 function diesHolding(lock: string): void {
   const module = pathToFileURL(join(ROOT, 'dist/src/util/file-lock.js')).href;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(module)}); m.withFileLockSync(${JSON.stringify(lock)}, () => process.kill(process.pid, 'SIGKILL'));`]);
+  const child = spawnSync(process.execPath, [
+    '--input-type=module',
+    '-e',
+    `const m = await import(${JSON.stringify(module)}); m.withFileLockSync(${JSON.stringify(lock)}, () => process.kill(process.pid, 'SIGKILL'));`,
+  ]);
   expect(child.signal).toBe('SIGKILL');
 }
 

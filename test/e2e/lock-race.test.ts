@@ -55,7 +55,8 @@ const contender = `
   const fd = fs.openSync(log, 'a');
   const say = (text) => fs.writeSync(fd, text + '\\n');
   fs.writeFileSync(barrier + '/ready-' + me, '');
-  const reportsOf = (round) => fs.readFileSync(log, 'utf8').split('\\n').filter((l) => / (refused|enter) /.test(' ' + l) && l.split(' ')[1] === String(round)).length;
+  const reportsOf = (round) =>
+    fs.readFileSync(log, 'utf8').split('\\n').filter((l) => / (refused|enter) /.test(' ' + l) && l.split(' ')[1] === String(round)).length;
   for (let round = 0; round < Number(rounds); round++) {
     while (!fs.existsSync(barrier + '/go-' + round)) Atomics.wait(pause, 0, 0, 1);
     let lock;
@@ -75,7 +76,8 @@ const contender = `
 `;
 
 describe('locks under ten processes at one instant (defect 2)', () => {
-  it(`ten processes taking over one stale run lock at the same instant, ${ROUNDS} rounds: exactly one holds each round, never two at once (defect 2)`, async () => {
+  it(`ten processes taking over one stale run lock at the same instant, ${ROUNDS} rounds: exactly one holds each round, never two at once (defect ` +
+    `2)`, async () => {
     expect(existsSync(LOCK), 'build first: npx tsc -p tsconfig.build.json').toBe(true);
     const stateDir = join(dir, 'state');
     const locks = join(stateDir, 'locks');
@@ -86,12 +88,17 @@ describe('locks under ten processes at one instant (defect 2)', () => {
     writeFileSync(log, '');
     const dead = await deadPid();
     const children = Array.from({ length: CONTENDERS }, (_, i) => child(contender, [stateDir, `c${i}`, String(ROUNDS), log, barrier]));
-    const lines = () => readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+    const lines = () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '');
     await until(() => readdirSync(barrier).filter((f) => f.startsWith('ready-')).length === CONTENDERS);
     for (let round = 0; round < ROUNDS; round++) {
       // A run of this credential was killed holding the lock: every contender finds it stale.
       for (const name of readdirSync(locks)) rmSync(join(locks, name));
-      writeFileSync(join(locks, 'api.lock'), JSON.stringify({ pid: dead, host: hostname(), run: `killed-${round}`, since: new Date().toISOString() }), { mode: 0o600 });
+      writeFileSync(join(locks, 'api.lock'), JSON.stringify({ pid: dead, host: hostname(), run: `killed-${round}`, since: new Date().toISOString() }), {
+        mode: 0o600,
+      });
       writeFileSync(join(barrier, `go-${round}`), '');
       await until(() => lines().filter((l) => (l.startsWith('refused ') || l.startsWith('leave ')) && l.split(' ')[1] === String(round)).length >= CONTENDERS);
     }
@@ -124,7 +131,9 @@ describe('locks under ten processes at one instant (defect 2)', () => {
     const stateDir = join(dir, 'state');
     const barrier = join(dir, 'go');
     mkdirSync(stateDir);
-    writeFileSync(join(stateDir, 'audit.jsonl.lock'), JSON.stringify({ pid: await deadPid(), host: hostname(), since: new Date().toISOString() }), { mode: 0o600 });
+    writeFileSync(join(stateDir, 'audit.jsonl.lock'), JSON.stringify({ pid: await deadPid(), host: hostname(), since: new Date().toISOString() }), {
+      mode: 0o600,
+    });
     const appender = `
       import fs from 'node:fs';
       const { appendAudit } = await import(${JSON.stringify(AUDIT)});

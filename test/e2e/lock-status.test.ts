@@ -19,7 +19,11 @@ afterEach(() => {
 
 const RUN = '20261124T024512Z-abcdef';
 const lockOf = (ws: Workspace) => join(ws.stateDir, 'locks', `${ws.credential}.lock`);
-const ndjson = (result: CliResult) => result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const ndjson = (result: CliResult) =>
+  result.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 function plant(ws: Workspace, text: string, ageMs = 0): void {
   mkdirSync(join(ws.stateDir, 'locks'), { recursive: true });
@@ -43,11 +47,15 @@ describe('status and check show the run lock (defect 3)', () => {
     const status = await rekeyIn(ws, ['status']);
     expect(status.code, show(status)).toBe(0);
     expect(status.stdout).toContain(`! ${ws.credential}: locked by run ${RUN} (pid ${sleeper.pid}, since 2026-11-24T02:45:12.000Z)`);
-    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([expect.objectContaining({ event: 'status', lock: expect.objectContaining({ state: 'held', run: RUN, pid: sleeper.pid }) })]);
+    expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([
+      expect.objectContaining({ event: 'status', lock: expect.objectContaining({ state: 'held', run: RUN, pid: sleeper.pid }) }),
+    ]);
     const check = await rekeyIn(ws, ['check']);
     expect(check.code, show(check)).toBe(0);
     expect(`${check.stdout}${check.stderr}`).toContain(`${ws.credential}: locked by run ${RUN} (pid ${sleeper.pid}`);
-    expect(ndjson(await rekeyIn(ws, ['--json', 'check']))).toContainEqual(expect.objectContaining({ event: 'lock.checked', credential: ws.credential, state: 'held', run: RUN }));
+    expect(ndjson(await rekeyIn(ws, ['--json', 'check']))).toContainEqual(
+      expect.objectContaining({ event: 'lock.checked', credential: ws.credential, state: 'held', run: RUN }),
+    );
   });
 
   it('a lock left by a run that died: stale, and the next run takes it over', async () => {
@@ -55,7 +63,9 @@ describe('status and check show the run lock (defect 3)', () => {
     const dead = await deadPid();
     plant(ws, JSON.stringify({ pid: dead, host: hostname(), run: RUN, since: '2026-11-24T02:45:12.000Z' }));
     const status = await rekeyIn(ws, ['status']);
-    expect(status.stdout).toContain(`! ${ws.credential}: stale lock of run ${RUN} left by a run that died (pid ${dead} is no longer running); the next run takes it over`);
+    expect(status.stdout).toContain(
+      `! ${ws.credential}: stale lock of run ${RUN} left by a run that died (pid ${dead} is no longer running); the next run takes it over`,
+    );
     const check = await rekeyIn(ws, ['check']);
     expect(check.code, show(check)).toBe(0);
     expect(`${check.stdout}${check.stderr}`).toContain('the next run takes it over');

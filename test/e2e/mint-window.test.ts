@@ -11,7 +11,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../src/sandbox/server.js';
-import { ACCOUNT, envValue, fingerprint as fingerprintOf, journal, onlyRun, rekeyIn, removeWorkspaces, ROOT, sandboxPool, show, workspace, type Workspace } from './helpers.js';
+import {
+  ACCOUNT,
+  envValue,
+  fingerprint as fingerprintOf,
+  journal,
+  onlyRun,
+  rekeyIn,
+  removeWorkspaces,
+  ROOT,
+  sandboxPool,
+  show,
+  workspace,
+  type Workspace,
+} from './helpers.js';
 
 const sandbox = sandboxPool();
 afterEach(removeWorkspaces);
@@ -231,7 +244,15 @@ describe('a rolled-back run can be cleaned up again (defect 4)', () => {
     // A stage of this run that landed after its rollback, as the .env store writes one.
     const late = 'sbx_late_stage_canary_0000000000000000000000';
     const staged = join(ws.dir, '.env.SANDBOX_API_KEY.rekey-staged');
-    const record = { rekey: 'dotenv-staged', run, variable: 'SANDBOX_API_KEY', base: fingerprintOf(ws.seed), version: fingerprintOf(late), value: late, stagedAt: new Date().toISOString() };
+    const record = {
+      rekey: 'dotenv-staged',
+      run,
+      variable: 'SANDBOX_API_KEY',
+      base: fingerprintOf(ws.seed),
+      version: fingerprintOf(late),
+      value: late,
+      stagedAt: new Date().toISOString(),
+    };
     writeFileSync(staged, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     const blocked = await rekeyIn(ws, ['check']);
     expect(blocked.code, show(blocked)).toBe(1);

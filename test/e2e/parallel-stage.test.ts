@@ -34,13 +34,31 @@ describe('a stage that fails in one store while another store is still writing (
     vault.model.put('secret', 'web/app', { api_key: seed });
     writeFileSync(
       join(dir, 'rekey.yaml'),
-      ['credentials:', '  web-key:', '    runbook: sandbox', `    inputs: { baseUrl: "${sandbox.url}", account: demo }`, '    stores:', '      - aws-secrets-manager: prod/web#API_KEY', '        region: us-east-1', `        endpoint: ${aws.url}`, '      - vault-kv: secret/web/app#api_key', `        address: ${vault.url}`, ''].join('\n'),
+      [
+        'credentials:',
+        '  web-key:',
+        '    runbook: sandbox',
+        `    inputs: { baseUrl: "${sandbox.url}", account: demo }`,
+        '    stores:',
+        '      - aws-secrets-manager: prod/web#API_KEY',
+        '        region: us-east-1',
+        `        endpoint: ${aws.url}`,
+        '      - vault-kv: secret/web/app#api_key',
+        `        address: ${vault.url}`,
+        '',
+      ].join('\n'),
     );
     const gate = aws.model.hold('PutSecretValue', 'before-effect');
     // Vault refuses the data write with a permission error (not retried), as a token without `update` gets.
     vault.model.failNext(1, 403, (r) => r.method !== 'GET' && r.path.includes('/data/'));
     const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDEXAMPLEREKEYTEST', AWS_SECRET_ACCESS_KEY: 'example-secret-for-local-fake', VAULT_TOKEN: vault.model.rootToken, NO_COLOR: '1' },
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLEREKEYTEST',
+        AWS_SECRET_ACCESS_KEY: 'example-secret-for-local-fake',
+        VAULT_TOKEN: vault.model.rootToken,
+        NO_COLOR: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -63,6 +81,11 @@ describe('a stage that fails in one store while another store is still writing (
     expect(JSON.parse(aws.model.secretString('prod/web')!)).toEqual({ API_KEY: seed });
     expect(sandbox.isActive(seed)).toBe(true);
     // The new key was discarded at the provider: only the seed is live.
-    expect(sandbox.keys('demo').filter((k) => k.status === 'active').map((k) => k.matches(seed))).toEqual([true]);
+    expect(
+      sandbox
+        .keys('demo')
+        .filter((k) => k.status === 'active')
+        .map((k) => k.matches(seed)),
+    ).toEqual([true]);
   }, 60_000);
 });

@@ -47,7 +47,8 @@ describe('the kill harness itself', () => {
 });
 
 describe('random kills (issue 8, Done when)', () => {
-  it(`rotate killed at random moments and resumed: one key minted and live, in every store, old key dead, nothing left over (seed ${SEED}, ${ROUNDS} rounds)`, async () => {
+  it(`rotate killed at random moments and resumed: one key minted and live, in every store, old key dead, nothing left over (seed ${SEED}, ${ROUNDS} ` +
+    `rounds)`, async () => {
     const summary = await runKillLoop({ startSandbox, startAws, startVault: startVaultServer, cli: CLI }, { seed: SEED, rounds: ROUNDS });
     const report = formatSummary(summary, 'node scripts/kill-loop.mjs');
     // The counts are the point of this test as much as the verdict: print them whether it passes or not.
@@ -56,6 +57,9 @@ describe('random kills (issue 8, Done when)', () => {
     // The harness must actually kill: a loop whose kills all missed would pass without testing anything.
     expect(summary.results.reduce((n, r) => n + r.kills, 0)).toBeGreaterThanOrEqual(ROUNDS / 2);
     const failed = summary.results.filter((r) => r.failures.length > 0 || r.findings.length > 0);
-    expect(failed.map((r) => r.round), `${report}\n\n${failed.map((r) => describeRound(r)).join('\n')}`).toEqual([]);
+    expect(
+      failed.map((r) => r.round),
+      `${report}\n\n${failed.map((r) => describeRound(r)).join('\n')}`,
+    ).toEqual([]);
   }, 240_000);
 });

@@ -46,8 +46,12 @@ function forms(key: string): Record<string, string> {
 describe('I3: a failing hook that prints the key transformed leaks none of its forms (defect 12)', () => {
   // until-revoked: the run rolls back, and the hook's key is discarded. none: the old key died at the mint, so the
   // run is fixed forward and stops failed, with the hook's output in the audit record's detail too.
-  for (const [overlap, runbook] of [['until-revoked', 'sandbox'], ['none', 'sandbox-none']] as const) {
-    it(`overlap ${overlap}: base64 of user:key, base64url, hex and a 20-character prefix are scrubbed from output, journal, audit, report and every file`, async () => {
+  for (const [overlap, runbook] of [
+    ['until-revoked', 'sandbox'],
+    ['none', 'sandbox-none'],
+  ] as const) {
+    it(`overlap ${overlap}: base64 of user:key, base64url, hex and a 20-character prefix are scrubbed from output, journal, audit, report and ` +
+      `every file`, async () => {
       const s = await sandbox({ overlap });
       const canaryFile = join(outside, `new-key-${overlap}`);
       const ws = workspace({

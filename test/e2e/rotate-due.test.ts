@@ -21,8 +21,10 @@ describe('rekey rotate --due', () => {
     const config = readFileSync(ws.config, 'utf8').replace(/maxAge: 30d/, 'maxAge: 1d');
     writeFileSync(
       ws.config,
-      `${config}  due-key:\n    runbook: sandbox\n    inputs: { baseUrl: ${s.url}, account: due-account }\n    stores: [{ dotenv: ./due.env#DUE_KEY }]\n    policy: { maxAge: 1d }\n` +
-        `  streampixel-prod:\n    runbook: streampixel\n    inputs: { userId: u, projectId: p, baseUrl: ${s.url}/pixelStripeApi }\n    stores: [{ dotenv: ./sp.env#STREAMPIXEL_API_KEY }]\n`,
+      `${config}  due-key:\n    runbook: sandbox\n    inputs: { baseUrl: ${s.url}, account: due-account }\n    stores: [{ dotenv: ./due.env#DUE_KEY }]\n  ` +
+        `  policy: { maxAge: 1d }\n` +
+        `  streampixel-prod:\n    runbook: streampixel\n    inputs: { userId: u, projectId: p, baseUrl: ${s.url}/pixelStripeApi }\n    stores: [{ dotenv: ` +
+        `./sp.env#STREAMPIXEL_API_KEY }]\n`,
     );
     // fresh-key was rotated just now: not due for a day.
     const first = await rekeyIn(ws, ['rotate', 'fresh-key']);
@@ -31,7 +33,10 @@ describe('rekey rotate --due', () => {
 
     const pass = await rekeyIn(ws, ['--json', 'rotate', '--due']);
     expect(pass.code, show(pass)).toBe(0);
-    const events = pass.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = pass.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(events).toContainEqual(expect.objectContaining({ event: 'skipped', credential: 'fresh-key', reason: 'not due' }));
     expect(events).toContainEqual(expect.objectContaining({ event: 'reminder', credential: 'streampixel-prod' }));
     expect(events).toContainEqual(expect.objectContaining({ event: 'run.finished', credential: 'due-key', result: 'done' }));

@@ -20,9 +20,18 @@ async function sharedEnv(): Promise<{ dir: string; env: string; seeds: { a: stri
   sandboxes.push(s);
   const { dir, config, envFile } = workspace({ sandbox: s });
   const seeds = { a: s.mintKey('acct-a'), b: s.mintKey('acct-b') };
-  const text = (a: string, b: string) => ['# two credentials, one file', 'export APP=shared', `KEY_A=${a}`, '', "MIDDLE='kept as is'", `KEY_B=${b}  # second`, 'LAST=1', ''].join('\n');
+  const text = (a: string, b: string) =>
+    ['# two credentials, one file', 'export APP=shared', `KEY_A=${a}`, '', "MIDDLE='kept as is'", `KEY_B=${b}  # second`, 'LAST=1', ''].join('\n');
   writeFileSync(envFile, text(seeds.a, seeds.b), { mode: 0o600 });
-  const credential = (id: string, account: string, variable: string) => [`  ${id}:`, '    runbook: sandbox', '    inputs:', `      baseUrl: ${s.url}`, `      account: ${account}`, '    stores:', `      - dotenv: ./.env#${variable}`];
+  const credential = (id: string, account: string, variable: string) => [
+    `  ${id}:`,
+    '    runbook: sandbox',
+    '    inputs:',
+    `      baseUrl: ${s.url}`,
+    `      account: ${account}`,
+    '    stores:',
+    `      - dotenv: ./.env#${variable}`,
+  ];
   writeFileSync(config, ['credentials:', ...credential('cred-a', 'acct-a', 'KEY_A'), ...credential('cred-b', 'acct-b', 'KEY_B'), ''].join('\n'));
   return { dir, env: envFile, seeds, text };
 }

@@ -42,41 +42,44 @@ function forgeRevoke(ws: Workspace, run: string, recompute: boolean): number {
 }
 
 describe('a forged journal is refused by resume (defect 8)', () => {
-  it.each([{ recompute: false }, { recompute: true }])('forged step.done records, plain hashes recomputed: $recompute — exit 3, the old key still works', async ({ recompute }) => {
-    const s = await sandbox();
-    const ws = workspace({ sandbox: s });
-    // A first run, to learn the record number at which verify has passed.
-    const probe = workspace({ sandbox: s });
-    const full = await rekeyIn(probe, ['rotate', probe.credential]);
-    expect(full.code, show(full)).toBe(0);
-    const after = verifyDoneSeq(journal(probe, onlyRun(probe)));
+  it.each([{ recompute: false }, { recompute: true }])(
+    'forged step.done records, plain hashes recomputed: $recompute — exit 3, the old key still works',
+    async ({ recompute }) => {
+      const s = await sandbox();
+      const ws = workspace({ sandbox: s });
+      // A first run, to learn the record number at which verify has passed.
+      const probe = workspace({ sandbox: s });
+      const full = await rekeyIn(probe, ['rotate', probe.credential]);
+      expect(full.code, show(full)).toBe(0);
+      const after = verifyDoneSeq(journal(probe, onlyRun(probe)));
 
-    const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: String(after) } });
-    expect(killed.signal, show(killed)).toBe('SIGKILL');
-    const run = onlyRun(ws);
-    const forged = forgeRevoke(ws, run, recompute);
+      const killed = await rekeyIn(ws, ['rotate', ws.credential], { env: { REKEY_TEST_KILL_AFTER_RECORD: String(after) } });
+      expect(killed.signal, show(killed)).toBe('SIGKILL');
+      const run = onlyRun(ws);
+      const forged = forgeRevoke(ws, run, recompute);
 
-    const resumed = await rekeyIn(ws, ['resume', run]);
-    expect(resumed.code, show(resumed)).toBe(3);
-    expect(resumed.stderr).toContain(`run ${run}: its journal`);
-    expect(resumed.stderr).toMatch(new RegExp(`line ${forged} \\(record ${forged}\\): record ${forged} `));
-    expect(resumed.stderr).toContain('rekey will not act on it');
-    expect(resumed.stderr).not.toMatch(/internal error/);
-    // Nothing was retired on the forger's word: the provider still accepts the old key, and the run went no further.
-    expect(s.isActive(ws.seed)).toBe(true);
-    expect(journal(ws, run).at(-1)!.seq).toBe(forged + 1);
+      const resumed = await rekeyIn(ws, ['resume', run]);
+      expect(resumed.code, show(resumed)).toBe(3);
+      expect(resumed.stderr).toContain(`run ${run}: its journal`);
+      expect(resumed.stderr).toMatch(new RegExp(`line ${forged} \\(record ${forged}\\): record ${forged} `));
+      expect(resumed.stderr).toContain('rekey will not act on it');
+      expect(resumed.stderr).not.toMatch(/internal error/);
+      // Nothing was retired on the forger's word: the provider still accepts the old key, and the run went no further.
+      expect(s.isActive(ws.seed)).toBe(true);
+      expect(journal(ws, run).at(-1)!.seq).toBe(forged + 1);
 
-    const status = await rekeyIn(ws, ['status']);
-    expect(status.code, show(status)).toBe(0);
-    expect(status.stdout).toContain(`! ${ws.credential}: the journal of run ${run} cannot be trusted (line ${forged}: record ${forged} `);
-    const log = await rekeyIn(ws, ['log']);
-    expect(log.code, show(log)).toBe(0);
-    expect(log.stdout).toMatch(new RegExp(`^${run}\\s+${ws.credential}\\s+scheduled\\s+damaged\\s+journal cannot be trusted: line ${forged}`, 'm'));
-    const one = await rekeyIn(ws, ['log', run]);
-    expect(one.code, show(one)).toBe(0);
-    expect(one.stdout).toMatch(new RegExp(`^\\?\\s*${forged} \\S+ step\\.done\\s+phase=revoke step=revoke:revoke-old`, 'm'));
-    expect(one.stdout).toContain(`this journal cannot be trusted from record ${forged} on`);
-  });
+      const status = await rekeyIn(ws, ['status']);
+      expect(status.code, show(status)).toBe(0);
+      expect(status.stdout).toContain(`! ${ws.credential}: the journal of run ${run} cannot be trusted (line ${forged}: record ${forged} `);
+      const log = await rekeyIn(ws, ['log']);
+      expect(log.code, show(log)).toBe(0);
+      expect(log.stdout).toMatch(new RegExp(`^${run}\\s+${ws.credential}\\s+scheduled\\s+damaged\\s+journal cannot be trusted: line ${forged}`, 'm'));
+      const one = await rekeyIn(ws, ['log', run]);
+      expect(one.code, show(one)).toBe(0);
+      expect(one.stdout).toMatch(new RegExp(`^\\?\\s*${forged} \\S+ step\\.done\\s+phase=revoke step=revoke:revoke-old`, 'm'));
+      expect(one.stdout).toContain(`this journal cannot be trusted from record ${forged} on`);
+    },
+  );
 });
 
 describe('damage stays where it is (defect 10)', () => {
@@ -94,7 +97,10 @@ describe('damage stays where it is (defect 10)', () => {
     const other = 'other-key';
     writeFileSync(join(ws.dir, 'other.env'), `${VARIABLE}=${s.mintKey('e2e')}\n`, { mode: 0o600 });
     const config = readFileSync(ws.config, 'utf8').replace(/\n {4}policy:[\s\S]*$/, '\n');
-    writeFileSync(ws.config, `${readFileSync(ws.config, 'utf8')}  ${other}:\n${config.slice(config.indexOf('    runbook:')).replace('./.env#', './other.env#')}`);
+    writeFileSync(
+      ws.config,
+      `${readFileSync(ws.config, 'utf8')}  ${other}:\n${config.slice(config.indexOf('    runbook:')).replace('./.env#', './other.env#')}`,
+    );
 
     const status = await rekeyIn(ws, ['status']);
     expect(status.code, show(status)).toBe(0);

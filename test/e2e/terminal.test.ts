@@ -13,6 +13,7 @@ import { CLI, envText, removeWorkspaces, workspace } from './helpers.js';
 
 const hasScript = existsSync('/usr/bin/script') && process.platform === 'linux';
 const ESC = '\x1b';
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches ANSI escape sequences.
 const SGR = /\x1b\[[0-9;]*m/;
 
 const sandboxes: Sandbox[] = [];
@@ -22,7 +23,12 @@ afterEach(async () => {
 afterAll(() => removeWorkspaces());
 
 /** Run the CLI on a pseudo-terminal; `answer` may type into it as output arrives. */
-function onTerminal(args: readonly string[], cwd: string, env: Record<string, string | undefined>, answer?: (output: string, type: (text: string) => void) => void): Promise<{ code: number | null; out: string }> {
+function onTerminal(
+  args: readonly string[],
+  cwd: string,
+  env: Record<string, string | undefined>,
+  answer?: (output: string, type: (text: string) => void) => void,
+): Promise<{ code: number | null; out: string }> {
   const command = [process.execPath, CLI, ...args].map((a) => JSON.stringify(a)).join(' ');
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(childEnv)) if (name.startsWith('REKEY_') || name === 'NO_COLOR' || name === 'FORCE_COLOR') delete childEnv[name];

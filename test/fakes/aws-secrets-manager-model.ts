@@ -284,12 +284,18 @@ export class SecretsManagerModel {
   createSecret(input: Input): Output {
     const name = requireString(input, 'Name');
     if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) {
-      throw new SecretsManagerModelError('InvalidParameterException', 'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!');
+      throw new SecretsManagerModelError(
+        'InvalidParameterException',
+        'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
+      );
     }
     const existing = this.#secrets.get(name);
     if (existing !== undefined) {
       if (existing.deletedDate !== undefined) {
-        throw new SecretsManagerModelError('InvalidRequestException', `You can't create this secret because a secret with this name is already scheduled for deletion.`);
+        throw new SecretsManagerModelError(
+          'InvalidRequestException',
+          `You can't create this secret because a secret with this name is already scheduled for deletion.`,
+        );
       }
       throw new SecretsManagerModelError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
     }
@@ -327,9 +333,12 @@ export class SecretsManagerModel {
       version = secret.versions.find((v) => v.stages.includes(stage!));
     }
     if (version === undefined) {
-      const what = versionId !== undefined && stage !== undefined
-        ? `VersionId: ${versionId} and staging label: ${stage}`
-        : versionId !== undefined ? `VersionId: ${versionId}` : `staging label: ${stage}`;
+      const what =
+        versionId !== undefined && stage !== undefined
+          ? `VersionId: ${versionId} and staging label: ${stage}`
+          : versionId !== undefined
+            ? `VersionId: ${versionId}`
+            : `staging label: ${stage}`;
       throw new SecretsManagerModelError('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for ${what}`);
     }
     version.lastAccessedDate = this.#now();
@@ -381,7 +390,8 @@ export class SecretsManagerModel {
     }
     const byId = (id: string): ModelVersion => {
       const version = secret.versions.find((v) => v.id === id);
-      if (version === undefined) throw new SecretsManagerModelError('ResourceNotFoundException', `Secrets Manager can't find the specified secret version: ${id}`);
+      if (version === undefined)
+        throw new SecretsManagerModelError('ResourceNotFoundException', `Secrets Manager can't find the specified secret version: ${id}`);
       return version;
     };
     const target = moveTo === undefined ? undefined : byId(moveTo);
@@ -393,7 +403,8 @@ export class SecretsManagerModel {
         if (from === undefined) {
           throw new SecretsManagerModelError(
             'InvalidParameterException',
-            `The parameter RemoveFromVersionId can't be empty. Staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly reference that version in RemoveFromVersionId.`,
+            `The parameter RemoveFromVersionId can't be empty. Staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly ` +
+              `reference that version in RemoveFromVersionId.`,
           );
         }
         if (from !== holder) {
@@ -411,7 +422,10 @@ export class SecretsManagerModel {
         throw new SecretsManagerModelError('InvalidParameterException', `The staging label ${stage} is not attached to version ${from!.id}.`);
       }
       if (stage === AWSCURRENT) {
-        throw new SecretsManagerModelError('InvalidParameterException', `You can't remove the staging label AWSCURRENT from a version; move it to another version instead.`);
+        throw new SecretsManagerModelError(
+          'InvalidParameterException',
+          `You can't remove the staging label AWSCURRENT from a version; move it to another version instead.`,
+        );
       }
       from!.stages = from!.stages.filter((s) => s !== stage);
     }
@@ -444,7 +458,8 @@ export class SecretsManagerModel {
     if (max < 1 || max > 100) throw new SecretsManagerModelError('InvalidParameterException', 'MaxResults must be between 1 and 100.');
     const nextToken = optionalString(input, 'NextToken');
     const start = nextToken === undefined ? 0 : Number.parseInt(nextToken, 10);
-    if (!Number.isInteger(start) || start < 0 || start > all.length) throw new SecretsManagerModelError('InvalidNextTokenException', 'The NextToken value is invalid.');
+    if (!Number.isInteger(start) || start < 0 || start > all.length)
+      throw new SecretsManagerModelError('InvalidNextTokenException', 'The NextToken value is invalid.');
     const page = all.slice(start, start + max);
     return {
       ARN: secret.arn,
@@ -509,7 +524,10 @@ export class SecretsManagerModel {
   #writable(secretId: string): ModelSecret {
     const secret = this.#live(secretId);
     if (secret.owningService !== undefined) {
-      throw new SecretsManagerModelError('InvalidRequestException', `The secret is managed by another service (${secret.owningService}), and you must use that service to update it.`);
+      throw new SecretsManagerModelError(
+        'InvalidRequestException',
+        `The secret is managed by another service (${secret.owningService}), and you must use that service to update it.`,
+      );
     }
     return secret;
   }
@@ -523,7 +541,10 @@ export class SecretsManagerModel {
 function requireString(input: Input, key: string): string {
   const value = input[key];
   if (typeof value !== 'string' || value.length === 0) {
-    throw new SecretsManagerModelError('ValidationException', `1 validation error detected: Value at '${lowerFirst(key)}' failed to satisfy constraint: Member must not be null`);
+    throw new SecretsManagerModelError(
+      'ValidationException',
+      `1 validation error detected: Value at '${lowerFirst(key)}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   return value;
 }

@@ -9,7 +9,22 @@ import { syncBuiltinESMExports } from 'node:module';
 
 export type FsHook = (name: string, args: readonly unknown[], phase: 'before' | 'after') => void;
 
-const NAMES = ['closeSync', 'existsSync', 'fsyncSync', 'linkSync', 'lstatSync', 'mkdirSync', 'openSync', 'readdirSync', 'readFileSync', 'renameSync', 'statSync', 'unlinkSync', 'writeFileSync', 'writeSync'] as const;
+const NAMES = [
+  'closeSync',
+  'existsSync',
+  'fsyncSync',
+  'linkSync',
+  'lstatSync',
+  'mkdirSync',
+  'openSync',
+  'readdirSync',
+  'readFileSync',
+  'renameSync',
+  'statSync',
+  'unlinkSync',
+  'writeFileSync',
+  'writeSync',
+] as const;
 
 /** Route every synchronous fs call named above through `hook` until the returned function is called. */
 export function gateFs(hook: FsHook): () => void {
@@ -50,7 +65,10 @@ export function gateFs(hook: FsHook): () => void {
  * A one-shot pause: the first call matching `when` (made while `active()` holds) runs `meanwhile` in its place,
  * before the call goes on. Returns whether it fired, for tests to assert that the interleaving really happened.
  */
-export function pauseOnce(when: (name: string, args: readonly unknown[], phase: 'before' | 'after') => boolean, meanwhile: () => void): { hook: FsHook; fired: () => boolean } {
+export function pauseOnce(
+  when: (name: string, args: readonly unknown[], phase: 'before' | 'after') => boolean,
+  meanwhile: () => void,
+): { hook: FsHook; fired: () => boolean } {
   let fired = false;
   return {
     hook(name, args, phase) {

@@ -46,10 +46,14 @@ export interface PausedWriter {
 /** Start writing `canary`-filled content to `target` in a child and wait until it is paused before the rename. */
 export async function pauseMidWrite(target: string, canary: string, options: { mode?: number; exclusive?: boolean } = {}): Promise<PausedWriter> {
   if (!existsSync(MODULE)) throw new Error(`build first: npx tsc -p tsconfig.build.json (${MODULE} is missing)`);
-  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, MODULE, target, String(options.mode ?? 0o600), options.exclusive === true ? '1' : '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, CANARY: canary },
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', SCRIPT, MODULE, target, String(options.mode ?? 0o600), options.exclusive === true ? '1' : '0'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CANARY: canary },
+    },
+  );
   const exited = new Promise<void>((done) => child.on('exit', () => done()));
   let stdout = '';
   let stderr = '';

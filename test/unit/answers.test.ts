@@ -120,7 +120,9 @@ describe('answers file: ids are the steps of the runbook', () => {
 
   it('refuses the id of a step rekey runs itself, and any id for a runbook that asks nobody', async () => {
     const answers = await answersInteraction(file('new-key-accepted: yes\n'), sink, noInteraction());
-    expect(() => answers.refuseUnknownSteps(streampixel)).toThrow(/step "new-key-accepted" of runbook streampixel asks nobody \(it is an http step that rekey runs itself\)/);
+    expect(() => answers.refuseUnknownSteps(streampixel)).toThrow(
+      /step "new-key-accepted" of runbook streampixel asks nobody \(it is an http step that rekey runs itself\)/,
+    );
     const aws = await runbook('aws-iam-access-key');
     const none = await answersInteraction(file('create: yes\n'), sink, noInteraction());
     expect(() => none.refuseUnknownSteps(aws)).toThrow(InputError);
@@ -133,7 +135,11 @@ describe('answers file: ids are the steps of the runbook', () => {
 
   it('accepts every step that takes an answer, rollback steps included', async () => {
     const github = await runbook('github-token');
-    const answers = await answersInteraction(file('create-token: { env: NEW_GITHUB_TOKEN }\ndelete-old-token: yes\nsecurity-log: yes\ndelete-new-token: yes\n'), sink, noInteraction());
+    const answers = await answersInteraction(
+      file('create-token: { env: NEW_GITHUB_TOKEN }\ndelete-old-token: yes\nsecurity-log: yes\ndelete-new-token: yes\n'),
+      sink,
+      noInteraction(),
+    );
     expect(() => answers.refuseUnknownSteps(github)).not.toThrow();
   });
 

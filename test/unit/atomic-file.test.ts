@@ -37,58 +37,69 @@ const mode = (path: string) => statSync(path).mode & 0o777;
 describe('atomic writes killed before the rename (defect 7)', () => {
   // The .env itself (0644 here, as many are), and the two sibling files that hold a key during a run.
   for (const target of ['.env', '.env.API_KEY.rekey-staged', '.env.API_KEY.rekey-previous']) {
-    it(`a SIGKILL while writing ${target} leaves one temporary file that the README's patterns ignore, mode 0600, removed by sweepTemporaries once its writer is dead (defect 7)`, async () => {
-      writeFileSync(join(deploy, '.env'), OLD_ENV, { mode: 0o644 });
-      gitRepoWithReadmeIgnores(repo);
-      const path = join(deploy, target);
-      const before = new Set(readdirSync(deploy));
-      const writer = await pauseMidWrite(path, CANARY, { mode: 0o600 });
-      const left = readdirSync(deploy).filter((name) => !before.has(name));
-      expect(left).toHaveLength(1);
-      const temp = join(deploy, left[0]!);
-      // The whole content is in it: this is the file a crash at this instant leaves behind.
-      expect(holdingCanary()).toEqual(left);
-      // (a) `git add -A` would not pick it up.
-      expect(gitIgnores(repo, `deploy/${left[0]}`), `${left[0]} is not covered by the README's ignore patterns`).toBe(true);
-      // (b) Nobody else can read it, whatever the target's mode (the .env is 0644).
-      expect(mode(temp).toString(8)).toBe('600');
-      // A live writer's temporary file is never swept from under it.
-      expect(sweepTemporaries(path)).toEqual([]);
-      expect(existsSync(temp)).toBe(true);
-      await writer.kill();
-      // (c) Its writer is dead: the next run's sweep removes it, and no copy of the value is left.
-      expect(sweepTemporaries(path)).toEqual([temp]);
-      expect(holdingCanary()).toEqual([]);
-      expect(readFileSync(join(deploy, '.env'), 'utf8')).toBe(OLD_ENV);
-      expect(mode(join(deploy, '.env')).toString(8)).toBe('644');
-    });
+    it(
+      `a SIGKILL while writing ${target} leaves one temporary file that the README's patterns ignore, mode 0600, removed by sweepTemporaries once its ` +
+        `writer is dead (defect 7)`,
+      async () => {
+        writeFileSync(join(deploy, '.env'), OLD_ENV, { mode: 0o644 });
+        gitRepoWithReadmeIgnores(repo);
+        const path = join(deploy, target);
+        const before = new Set(readdirSync(deploy));
+        const writer = await pauseMidWrite(path, CANARY, { mode: 0o600 });
+        const left = readdirSync(deploy).filter((name) => !before.has(name));
+        expect(left).toHaveLength(1);
+        const temp = join(deploy, left[0]!);
+        // The whole content is in it: this is the file a crash at this instant leaves behind.
+        expect(holdingCanary()).toEqual(left);
+        // (a) `git add -A` would not pick it up.
+        expect(gitIgnores(repo, `deploy/${left[0]}`), `${left[0]} is not covered by the README's ignore patterns`).toBe(true);
+        // (b) Nobody else can read it, whatever the target's mode (the .env is 0644).
+        expect(mode(temp).toString(8)).toBe('600');
+        // A live writer's temporary file is never swept from under it.
+        expect(sweepTemporaries(path)).toEqual([]);
+        expect(existsSync(temp)).toBe(true);
+        await writer.kill();
+        // (c) Its writer is dead: the next run's sweep removes it, and no copy of the value is left.
+        expect(sweepTemporaries(path)).toEqual([temp]);
+        expect(holdingCanary()).toEqual([]);
+        expect(readFileSync(join(deploy, '.env'), 'utf8')).toBe(OLD_ENV);
+        expect(mode(join(deploy, '.env')).toString(8)).toBe('644');
+      },
+    );
   }
 
-  it('a sweep removes only the temporary files of its own target: not another file\'s, not staged or previous files, not unrelated files (defect 7)', async () => {
-    writeFileSync(join(deploy, '.env'), OLD_ENV, { mode: 0o600 });
-    writeFileSync(join(deploy, 'app.env'), OLD_ENV, { mode: 0o600 });
-    const keep = ['.env.API_KEY.rekey-staged', '.env.API_KEY.rekey-previous', 'notes.tmp', '.env.rekey-lock', 'README'];
-    for (const name of keep) writeFileSync(join(deploy, name), 'kept\n', { mode: 0o600 });
-    await killMidWrite(join(deploy, 'app.env'), CANARY);
-    await killMidWrite(join(deploy, '.env.API_KEY.rekey-staged'), CANARY);
-    const appTemp = readdirSync(deploy).filter((n) => n.startsWith('.app.env.') && n.endsWith('.rekey-tmp'));
-    expect(appTemp).toHaveLength(1);
-    // The .env's own sweep finds none of its own here.
-    expect(sweepTemporaries(join(deploy, '.env'))).toEqual([]);
-    expect(sweepTemporaries(join(deploy, 'app.env'))).toEqual([join(deploy, appTemp[0]!)]);
-    expect(sweepTemporaries(join(deploy, '.env.API_KEY.rekey-staged'))).toHaveLength(1);
-    expect(readdirSync(deploy).sort()).toEqual([...keep, '.env', 'app.env'].sort());
-    for (const name of keep) expect(readFileSync(join(deploy, name), 'utf8')).toBe('kept\n');
-  });
+  it(
+    "a sweep removes only the temporary files of its own target: not another file's, not staged or previous files, not unrelated files (defect " + '7)',
+    async () => {
+      writeFileSync(join(deploy, '.env'), OLD_ENV, { mode: 0o600 });
+      writeFileSync(join(deploy, 'app.env'), OLD_ENV, { mode: 0o600 });
+      const keep = ['.env.API_KEY.rekey-staged', '.env.API_KEY.rekey-previous', 'notes.tmp', '.env.rekey-lock', 'README'];
+      for (const name of keep) writeFileSync(join(deploy, name), 'kept\n', { mode: 0o600 });
+      await killMidWrite(join(deploy, 'app.env'), CANARY);
+      await killMidWrite(join(deploy, '.env.API_KEY.rekey-staged'), CANARY);
+      const appTemp = readdirSync(deploy).filter((n) => n.startsWith('.app.env.') && n.endsWith('.rekey-tmp'));
+      expect(appTemp).toHaveLength(1);
+      // The .env's own sweep finds none of its own here.
+      expect(sweepTemporaries(join(deploy, '.env'))).toEqual([]);
+      expect(sweepTemporaries(join(deploy, 'app.env'))).toEqual([join(deploy, appTemp[0]!)]);
+      expect(sweepTemporaries(join(deploy, '.env.API_KEY.rekey-staged'))).toHaveLength(1);
+      expect(readdirSync(deploy).sort()).toEqual([...keep, '.env', 'app.env'].sort());
+      for (const name of keep) expect(readFileSync(join(deploy, name), 'utf8')).toBe('kept\n');
+    },
+  );
 
-  it('a temporary file named after this very process is swept: writes are synchronous, so none of ours is in progress (a pid reused after a restart) (defect 7)', () => {
-    const target = join(deploy, '.env');
-    const temp = temporaryPath(target);
-    writeFileSync(temp, CANARY, { mode: 0o600 });
-    expect(sweepTemporaries(target)).toEqual([temp]);
-  });
+  it(
+    'a temporary file named after this very process is swept: writes are synchronous, so none of ours is in progress (a pid reused after a restart) ' +
+      '(defect 7)',
+    () => {
+      const target = join(deploy, '.env');
+      const temp = temporaryPath(target);
+      writeFileSync(temp, CANARY, { mode: 0o600 });
+      expect(sweepTemporaries(target)).toEqual([temp]);
+    },
+  );
 
-  it('another host\'s temporary file (a shared folder) is kept while young and swept once older than TEMPORARY_STALE_MS (defect 7)', () => {
+  it("another host's temporary file (a shared folder) is kept while young and swept once older than TEMPORARY_STALE_MS (defect 7)", () => {
     const target = join(deploy, '.env');
     const temp = temporaryPath(target, { pid: process.pid, host: 'another-host.example' });
     writeFileSync(temp, CANARY, { mode: 0o600 });
@@ -114,7 +125,7 @@ describe('atomic writes killed before the rename (defect 7)', () => {
 });
 
 describe('atomic writes', () => {
-  it('keep the target\'s mode, give a new file the mode asked for, and leave no temporary file', () => {
+  it("keep the target's mode, give a new file the mode asked for, and leave no temporary file", () => {
     const env = join(deploy, '.env');
     writeFileSync(env, OLD_ENV, { mode: 0o640 });
     writeFileAtomic(env, 'API_KEY=new\n');

@@ -19,7 +19,15 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const entry = (phase: string, detail?: string) => ({ credential: 'api', run: '20260101T000000Z-abcdef', mode: 'scheduled', phase, result: 'done' as const, fingerprints: { old: 'aaaa', new: 'bbbb' }, ...(detail === undefined ? {} : { detail }) });
+const entry = (phase: string, detail?: string) => ({
+  credential: 'api',
+  run: '20260101T000000Z-abcdef',
+  mode: 'scheduled',
+  phase,
+  result: 'done' as const,
+  fingerprints: { old: 'aaaa', new: 'bbbb' },
+  ...(detail === undefined ? {} : { detail }),
+});
 const headOf = (stateDir: string) => JSON.parse(readFileSync(join(stateDir, 'audit.head'), 'utf8')) as { seq: number; hash: string };
 
 /** A valid chained log of `count` records, written in one go (no fsync), as a long-lived state folder holds. */
@@ -228,7 +236,9 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
     cutLast();
     const cut = readFileSync(auditFile(dir), 'utf8');
     expect(() => appendAudit(dir, entry('revoke'))).toThrow(AuditLogBrokenError);
-    expect(() => appendAudit(dir, entry('revoke'))).toThrow(`the audit log ${auditFile(dir)} was altered (line 3: record 3 was removed from the end); rekey will not add records to it`);
+    expect(() => appendAudit(dir, entry('revoke'))).toThrow(
+      `the audit log ${auditFile(dir)} was altered (line 3: record 3 was removed from the end); rekey will not add records to it`,
+    );
     expect(() => checkAuditAppendable(dir)).toThrow(AuditLogBrokenError);
     // Nothing was written: the cut stays visible.
     expect(readFileSync(auditFile(dir), 'utf8')).toBe(cut);
@@ -249,15 +259,22 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
     expect((thrown as RefusedError).exitCode).toBe(ExitCode.refused);
   });
 
-  it('a cut log with its head rewritten to match: the head\'s seal gives it away', () => {
+  it("a cut log with its head rewritten to match: the head's seal gives it away", () => {
     for (const phase of ['generate', 'rollout', 'verify']) appendAudit(dir, entry(phase));
     cutLast();
     const second = readChain(auditFile(dir))[1]!;
     writeFileSync(join(dir, 'audit.head'), `${JSON.stringify({ seq: 2, hash: second.hash })}\n`);
-    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 2, problem: 'audit.head is not sealed though record 2 it names is: it was written by someone without the chain key' });
+    expect(verifyAudit(dir)).toMatchObject({
+      ok: false,
+      seq: 2,
+      problem: 'audit.head is not sealed though record 2 it names is: it was written by someone without the chain key',
+    });
     expect(() => appendAudit(dir, entry('revoke'))).toThrow(AuditLogBrokenError);
     writeFileSync(join(dir, 'audit.head'), `${JSON.stringify({ seq: 2, hash: second.hash, key: second.key, mac: 'ab'.repeat(32) })}\n`);
-    expect(verifyAudit(dir)).toMatchObject({ ok: false, problem: 'audit.head carries a seal that does not match it: it was written by someone without the chain key' });
+    expect(verifyAudit(dir)).toMatchObject({
+      ok: false,
+      problem: 'audit.head carries a seal that does not match it: it was written by someone without the chain key',
+    });
   });
 
   it('a record forged onto the end with its plain hash recomputed: audit verify names it', () => {
@@ -265,7 +282,11 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
     const last = readChain(auditFile(dir)).at(-1)!;
     const body = { seq: 3, at: new Date().toISOString(), who: 'mallory', ...entry('run', 'forged'), prev: last.hash };
     appendFileSync(auditFile(dir), `${JSON.stringify({ ...body, hash: hashRecord(body) })}\n`);
-    expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 3, problem: 'record 3 is not sealed though the records before it are: it was added by someone without the chain key' });
+    expect(verifyAudit(dir)).toMatchObject({
+      ok: false,
+      seq: 3,
+      problem: 'record 3 is not sealed though the records before it are: it was added by someone without the chain key',
+    });
   });
 });
 
@@ -281,9 +302,12 @@ describe('a damaged audit log or a disk that will not take it (defect 10)', () =
   it('ENOSPC while appending: a StateFileError naming audit.jsonl, the log unchanged', () => {
     appendAudit(dir, entry('generate'));
     const before = readFileSync(auditFile(dir), 'utf8');
-    const full = { ...nodeFileOps, writeSync: () => {
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    } };
+    const full = {
+      ...nodeFileOps,
+      writeSync: () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      },
+    };
     expect(() => appendAudit(dir, entry('rollout'), full)).toThrow(StateFileError);
     expect(() => appendAudit(dir, entry('rollout'), full)).toThrow(`cannot append a record to ${auditFile(dir)}: the disk is full (ENOSPC)`);
     expect(readFileSync(auditFile(dir), 'utf8')).toBe(before);
@@ -293,6 +317,8 @@ describe('a damaged audit log or a disk that will not take it (defect 10)', () =
   it('a state folder that is a file: a StateFileError, not an internal error', () => {
     const file = join(dir, 'state');
     writeFileSync(file, 'x');
-    expect(() => appendAudit(file, entry('generate'))).toThrow(`cannot create the state folder ${file}: a file is in the way where a folder should be (EEXIST)`);
+    expect(() => appendAudit(file, entry('generate'))).toThrow(
+      `cannot create the state folder ${file}: a file is in the way where a folder should be (EEXIST)`,
+    );
   });
 });

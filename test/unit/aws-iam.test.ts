@@ -56,8 +56,10 @@ let serial: number;
 /** Every key id STS was asked to sign in with, in order. */
 let stsSignIns: string[];
 
-const invalidToken = () => Object.assign(new Error('The security token included in the request is invalid.'), { name: 'InvalidClientTokenId', $metadata: { httpStatusCode: 403 } });
-const noSuchEntity = (id: string) => new NoSuchEntityException({ message: `The Access Key with id ${id} cannot be found.`, $metadata: { httpStatusCode: 404 } });
+const invalidToken = () =>
+  Object.assign(new Error('The security token included in the request is invalid.'), { name: 'InvalidClientTokenId', $metadata: { httpStatusCode: 403 } });
+const noSuchEntity = (id: string) =>
+  new NoSuchEntityException({ message: `The Access Key with id ${id} cannot be found.`, $metadata: { httpStatusCode: 404 } });
 
 function newKeyId(): string {
   serial++;
@@ -81,7 +83,10 @@ beforeEach(() => {
   stsMock.reset();
   iamMock.on(ListAccessKeysCommand).callsFake((input: { UserName?: string }) => {
     if (input.UserName !== USER) throw new NoSuchEntityException({ message: `The user with name ${input.UserName} cannot be found.`, $metadata: {} });
-    return { AccessKeyMetadata: [...keys].map(([id, k]) => ({ UserName: USER, AccessKeyId: id, Status: k.status, CreateDate: k.created })), IsTruncated: false };
+    return {
+      AccessKeyMetadata: [...keys].map(([id, k]) => ({ UserName: USER, AccessKeyId: id, Status: k.status, CreateDate: k.created })),
+      IsTruncated: false,
+    };
   });
   iamMock.on(CreateAccessKeyCommand).callsFake((input: { UserName?: string }) => {
     if (keys.size >= 2) throw Object.assign(new Error('Cannot exceed quota for AccessKeysPerUser: 2'), { name: 'LimitExceededException' });
@@ -91,7 +96,11 @@ beforeEach(() => {
   iamMock.on(GetAccessKeyLastUsedCommand).callsFake((input: { AccessKeyId: string }) => {
     const key = keys.get(input.AccessKeyId);
     if (key === undefined) throw noSuchEntity(input.AccessKeyId);
-    return { UserName: USER, AccessKeyLastUsed: key.lastUsed === undefined ? { ServiceName: 'N/A', Region: 'N/A' } : { LastUsedDate: key.lastUsed, ServiceName: 's3', Region: 'eu-west-1' } };
+    return {
+      UserName: USER,
+      AccessKeyLastUsed:
+        key.lastUsed === undefined ? { ServiceName: 'N/A', Region: 'N/A' } : { LastUsedDate: key.lastUsed, ServiceName: 's3', Region: 'eu-west-1' },
+    };
   });
   iamMock.on(UpdateAccessKeyCommand).callsFake((input: { AccessKeyId: string; Status: 'Active' | 'Inactive'; UserName?: string }) => {
     const key = keys.get(input.AccessKeyId);
@@ -144,7 +153,13 @@ function adapter(overrides: AwsIamDeps = {}) {
 function context(values: { old?: Secret; fresh?: Secret }, inputs: Record<string, string> = {}): StepContext {
   notes = [];
   return {
-    vars: { new: values.fresh, old: values.old, inputs: { userName: USER, region: 'us-east-1', iamEndpoint: '', stsEndpoint: '', quietFor: '15m', grace: '30m', ...inputs }, run: { id: 'r1', since: '2026-08-01T00:00:00Z', started: '2026-11-24T10:00:00Z' }, credential: 'deployer-key' },
+    vars: {
+      new: values.fresh,
+      old: values.old,
+      inputs: { userName: USER, region: 'us-east-1', iamEndpoint: '', stsEndpoint: '', quietFor: '15m', grace: '30m', ...inputs },
+      run: { id: 'r1', since: '2026-08-01T00:00:00Z', started: '2026-11-24T10:00:00Z' },
+      credential: 'deployer-key',
+    },
     runbook,
     interaction: noInteraction(),
     roundTrips: [],
@@ -215,16 +230,16 @@ describe('aws-iam: create', () => {
     expectNoSecret(outcome.detail, notes);
   });
 
-  it('refuses before creating anything when the current key is not one of the user\'s keys', async () => {
+  it("refuses before creating anything when the current key is not one of the user's keys", async () => {
     addKey();
     const stranger = new Secret(formatAccessKey('FAKESTRANGER00000000', 'CANARY99wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPL'));
     const error = await failure(run('create', context({ old: stranger })));
-    expect(error.message).toContain('is not one of ci-deployer\'s access keys');
+    expect(error.message).toContain("is not one of ci-deployer's access keys");
     expect(iamMock.commandCalls(CreateAccessKeyCommand)).toHaveLength(0);
     expectNoSecret(error.message, error.hint);
   });
 
-  it('refuses at two keys (IAM\'s limit), naming the one rekey does not hold, and creates nothing', async () => {
+  it("refuses at two keys (IAM's limit), naming the one rekey does not hold, and creates nothing", async () => {
     const old = addKey();
     const orphan = addKey({ status: 'Inactive' });
     const error = await failure(run('create', context({ old: old.value })));
@@ -236,7 +251,9 @@ describe('aws-iam: create', () => {
 
   it('turns AccessDenied into a message naming the operation, with the permissions it needs', async () => {
     const old = addKey();
-    iamMock.on(ListAccessKeysCommand).rejects(Object.assign(new Error(`User: arn:aws:iam::${ACCOUNT}:user/ops is not authorized to perform: iam:ListAccessKeys`), { name: 'AccessDenied' }));
+    iamMock
+      .on(ListAccessKeysCommand)
+      .rejects(Object.assign(new Error(`User: arn:aws:iam::${ACCOUNT}:user/ops is not authorized to perform: iam:ListAccessKeys`), { name: 'AccessDenied' }));
     const error = await failure(run('create', context({ old: old.value })));
     expect(error.message).toMatch(/ListAccessKeys for ci-deployer: AccessDenied: /);
     expect(error.hint).toContain('iam:CreateAccessKey');
@@ -313,7 +330,9 @@ describe('aws-iam: wait until unused, deactivate, delete', () => {
     const a = adapter();
     const old = addKey();
     // Used again at every look: a consumer that was never moved to the new key.
-    iamMock.on(GetAccessKeyLastUsedCommand).callsFake(() => ({ AccessKeyLastUsed: { LastUsedDate: new Date(clock - 1000), ServiceName: 's3', Region: 'eu-west-1' } }));
+    iamMock
+      .on(GetAccessKeyLastUsedCommand)
+      .callsFake(() => ({ AccessKeyLastUsed: { LastUsedDate: new Date(clock - 1000), ServiceName: 's3', Region: 'eu-west-1' } }));
     const outcome = await run('wait-unused', context({ old: old.value }, { grace: '2m' }), a);
     expect(outcome.detail).toContain('grace passed');
     expect(notes.at(-1)).toContain('deactivated anyway');
@@ -346,7 +365,7 @@ describe('aws-iam: wait until unused, deactivate, delete', () => {
     expect(keys.has(fresh.id)).toBe(false);
   });
 
-  it('records the user\'s keys for the report, ids masked', async () => {
+  it("records the user's keys for the report, ids masked", async () => {
     const fresh = addKey();
     const outcome = await run('inventory', context({ fresh: fresh.value }));
     expect(outcome.record).toEqual({ keys: [{ id: maskKeyId(fresh.id), status: 'Active', created: expect.any(String) }] });
@@ -383,21 +402,43 @@ describe('aws-iam: the whole runbook through the engine', () => {
       maxAgeMs: undefined,
       budgetMs: 300_000,
     };
-    const config: Config = { file: 'rekey.yaml', baseDir: dir, stateDir: join(dir, '.rekey'), runbookDirs: [], credentials: new Map([[credential.id, credential]]) };
+    const config: Config = {
+      file: 'rekey.yaml',
+      baseDir: dir,
+      stateDir: join(dir, '.rekey'),
+      runbookDirs: [],
+      credentials: new Map([[credential.id, credential]]),
+    };
     // A new key propagates at once here: the engine's default adapter sleeps for real.
     iamMock.on(CreateAccessKeyCommand).callsFake((input: { UserName?: string }) => {
       const { id } = addKey();
       return { AccessKey: { UserName: input.UserName, AccessKeyId: id, SecretAccessKey: keys.get(id)!.secret, Status: 'Active', CreateDate: new Date() } };
     });
     const events: EngineEvent[] = [];
-    const summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink: { emit: (e) => events.push(e) }, openStores: storeOpener(config) });
+    const summary = await executeRun({
+      config,
+      credential,
+      runbook,
+      mode: 'scheduled',
+      interaction: noInteraction(),
+      sink: { emit: (e) => events.push(e) },
+      openStores: storeOpener(config),
+    });
     expect(summary.result).toBe('done');
     const stored = parseAccessKey(new Secret(space.payload('ci/deployer')!))!;
     expect(stored.id).not.toBe(old.id);
     expect([...keys.keys()]).toEqual([stored.id]);
     expect(keys.get(stored.id)?.status).toBe('Active');
     expect(summary.timeline.map((t) => t.step)).toEqual(
-      expect.arrayContaining(['mint', 'verify:new-key-accepted', 'revoke:wait-unused', 'revoke:deactivate', 'prove-dead:old-key-rejected', 'prove-dead:delete-old', 'audit:inventory']),
+      expect.arrayContaining([
+        'mint',
+        'verify:new-key-accepted',
+        'revoke:wait-unused',
+        'revoke:deactivate',
+        'prove-dead:old-key-rejected',
+        'prove-dead:delete-old',
+        'audit:inventory',
+      ]),
     );
     expect(summary.records['inventory']).toEqual({ keys: [{ id: maskKeyId(stored.id), status: 'Active', created: expect.any(String) }] });
     expectNoSecret(events, summary.timeline, summary.records);

@@ -47,7 +47,11 @@ describe('hash-chained journal and audit log', () => {
     writeFileSync(file, `${readFileSync(file, 'utf8')}{"seq":3,"at":"2026-`, { flag: 'w' });
     new ChainWriter(file).append({ type: 'c' });
     const records = readChain(file);
-    expect(records.map((r) => [r.seq, r['type']])).toEqual([[1, 'a'], [2, 'b'], [3, 'c']]);
+    expect(records.map((r) => [r.seq, r['type']])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ]);
     expect(verifyChain(records)).toBeUndefined();
     expect(readFileSync(file, 'utf8').endsWith('}\n')).toBe(true);
   });
@@ -66,7 +70,10 @@ describe('hash-chained journal and audit log', () => {
     const { spawn } = await import('node:child_process');
     const script = `const { appendAudit } = await import(${JSON.stringify(new URL('../../dist/src/engine/audit-log.js', import.meta.url).href)});
 for (let i = 0; i < 150; i++) appendAudit(process.argv[1], { credential: process.argv[2], run: 'r', mode: 'scheduled', phase: 'verify', result: 'done' });`;
-    const writers = ['a', 'b', 'c'].map((tag) => new Promise<number | null>((done) => spawn(process.execPath, ['--input-type=module', '-e', script, dir, tag], { stdio: 'inherit' }).on('close', done)));
+    const writers = ['a', 'b', 'c'].map(
+      (tag) =>
+        new Promise<number | null>((done) => spawn(process.execPath, ['--input-type=module', '-e', script, dir, tag], { stdio: 'inherit' }).on('close', done)),
+    );
     expect(await Promise.all(writers)).toEqual([0, 0, 0]);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 450 });
     expect(readChain(auditFile(dir)).filter((r) => r['credential'] === 'b')).toHaveLength(150);

@@ -30,7 +30,17 @@ afterEach(() => {
 function configFile(): string {
   writeFileSync(join(work, '.env'), 'SANDBOX_API_KEY=sk_test_placeholder\n', { mode: 0o600 });
   const file = join(work, 'rekey.yaml');
-  const yaml = ['credentials:', '  api:', '    runbook: sandbox', '    inputs:', '      baseUrl: http://127.0.0.1:9', '      account: unit', '    stores:', '      - dotenv: ./.env#SANDBOX_API_KEY', ''];
+  const yaml = [
+    'credentials:',
+    '  api:',
+    '    runbook: sandbox',
+    '    inputs:',
+    '      baseUrl: http://127.0.0.1:9',
+    '      account: unit',
+    '    stores:',
+    '      - dotenv: ./.env#SANDBOX_API_KEY',
+    '',
+  ];
   writeFileSync(file, yaml.join('\n'), { mode: 0o600 });
   return file;
 }

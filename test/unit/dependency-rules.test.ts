@@ -20,7 +20,10 @@ interface Violation {
 
 /** The violations dependency-cruiser reports for `paths`, run in `cwd` with the repository's rule file. */
 function violations(cwd: string, paths: string[]): Violation[] {
-  const result = spawnSync(process.execPath, [CRUISER, ...paths, '--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json'], { cwd, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [CRUISER, ...paths, '--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json'], {
+    cwd,
+    encoding: 'utf8',
+  });
   expect(result.stdout, result.stderr).not.toBe('');
   return (JSON.parse(result.stdout) as { summary: { violations: Violation[] } }).summary.violations;
 }

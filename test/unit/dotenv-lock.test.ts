@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockFileOf, openDotenvStore, type DotenvHooks } from '../../adapters/stores/dotenv.js';
 import { Secret } from '../../src/secret/secret.js';
 import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { StoreConflictError, StoreError } from '../../src/store/errors.js';
+import { StoreConflictError, type StoreError } from '../../src/store/errors.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const RUN_A = '20261124T024512Z-aaaaaa';
@@ -26,7 +26,13 @@ const newOf = (name: string, round = 0) => `new_${name.toLowerCase()}_${round}_f
 
 /** A .env holding every variable of NAMES between lines nobody rotates. */
 function envWith(values: (name: string) => string): string {
-  return ['# shared by several credentials', 'export NODE_ENV=production', ...NAMES.flatMap((name, i) => [`${name}=${values(name)}`, `# note ${i}`]), "REGION='eu-west-1'", ''].join('\n');
+  return [
+    '# shared by several credentials',
+    'export NODE_ENV=production',
+    ...NAMES.flatMap((name, i) => [`${name}=${values(name)}`, `# note ${i}`]),
+    "REGION='eu-west-1'",
+    '',
+  ].join('\n');
 }
 
 let dir: string;
@@ -61,7 +67,9 @@ describe('dotenv: writers of one file take turns under a lock file', () => {
         return { base, version };
       }),
     );
-    const results = await Promise.allSettled(NAMES.map((name, i) => stores[i]!.promote(ref(name), staged[i]!.version, `20261124T024512Z-${String(i).padStart(6, '0')}`, staged[i]!.base)));
+    const results = await Promise.allSettled(
+      NAMES.map((name, i) => stores[i]!.promote(ref(name), staged[i]!.version, `20261124T024512Z-${String(i).padStart(6, '0')}`, staged[i]!.base)),
+    );
     expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
     expect(readFileSync(envFile(), 'utf8')).toBe(envWith((name) => newOf(name)));
     // The previous files (one per variable) stay until retire; no lock and no temporary file is left.

@@ -39,35 +39,39 @@ const ref = (name = 'API_KEY') => parseRef('dotenv', `./.env#${name}`);
 const holdingCanary = (folder = dir) => readdirSync(folder).filter((name) => readFileSync(join(folder, name), 'latin1').includes(CANARY));
 
 describe('dotenv: sweep removes what killed writes left (defect 7)', () => {
-  it('removes the temporary files of the .env and of the ref\'s staged and previous files once their writers are dead, keeps the staged value, and returns what it removed (defect 7)', async () => {
-    writeFileSync(join(dir, '.env'), ENV, { mode: 0o600 });
-    gitRepoWithReadmeIgnores(repo);
-    const store = open();
-    const base = (await store.read(ref())).version;
-    const version = await store.stage(ref(), new Secret(NEW), RUN, base);
-    const { staged, previous } = siblingFiles(join(dir, '.env'), 'API_KEY');
-    const listed = () => new Set(readdirSync(dir));
-    const before = listed();
-    // Killed while rewriting the .env (a promote), the staged file (a stage) and the previous file (a promote).
-    for (const target of [join(dir, '.env'), staged, previous]) await killMidWrite(target, CANARY);
-    const left = [...listed()].filter((name) => !before.has(name)).sort();
-    expect(left).toHaveLength(3);
-    for (const name of left) expect(gitIgnores(repo, `deploy/${name}`), `${name} is not covered by the README's ignore patterns`).toBe(true);
-    expect(holdingCanary().sort()).toEqual(left);
-    expect(store.sweep, 'the dotenv store implements sweep').toBeTypeOf('function');
-    const removed = await store.sweep!(ref());
-    expect([...removed].sort()).toEqual(left.map((name) => join(dir, name)).sort());
-    expect(holdingCanary()).toEqual([]);
-    // Nothing of the run's own state is touched: the staged value is there and the run goes on.
-    expect([...listed()].sort()).toEqual([...before].sort());
-    expect((await store.readStaged(ref(), RUN))?.value.reveal()).toBe(NEW);
-    await store.promote(ref(), version, RUN, base);
-    expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(`# app\nAPI_KEY=${NEW}\nAPI_KEY_PREVIOUS=${OLD}\nOTHER_KEY=other_0123456789\n`);
-    // A second sweep finds nothing.
-    expect(await store.sweep!(ref())).toEqual([]);
-  });
+  it(
+    "removes the temporary files of the .env and of the ref's staged and previous files once their writers are dead, keeps the staged value, and " +
+      'returns what it removed (defect 7)',
+    async () => {
+      writeFileSync(join(dir, '.env'), ENV, { mode: 0o600 });
+      gitRepoWithReadmeIgnores(repo);
+      const store = open();
+      const base = (await store.read(ref())).version;
+      const version = await store.stage(ref(), new Secret(NEW), RUN, base);
+      const { staged, previous } = siblingFiles(join(dir, '.env'), 'API_KEY');
+      const listed = () => new Set(readdirSync(dir));
+      const before = listed();
+      // Killed while rewriting the .env (a promote), the staged file (a stage) and the previous file (a promote).
+      for (const target of [join(dir, '.env'), staged, previous]) await killMidWrite(target, CANARY);
+      const left = [...listed()].filter((name) => !before.has(name)).sort();
+      expect(left).toHaveLength(3);
+      for (const name of left) expect(gitIgnores(repo, `deploy/${name}`), `${name} is not covered by the README's ignore patterns`).toBe(true);
+      expect(holdingCanary().sort()).toEqual(left);
+      expect(store.sweep, 'the dotenv store implements sweep').toBeTypeOf('function');
+      const removed = await store.sweep!(ref());
+      expect([...removed].sort()).toEqual(left.map((name) => join(dir, name)).sort());
+      expect(holdingCanary()).toEqual([]);
+      // Nothing of the run's own state is touched: the staged value is there and the run goes on.
+      expect([...listed()].sort()).toEqual([...before].sort());
+      expect((await store.readStaged(ref(), RUN))?.value.reveal()).toBe(NEW);
+      await store.promote(ref(), version, RUN, base);
+      expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(`# app\nAPI_KEY=${NEW}\nAPI_KEY_PREVIOUS=${OLD}\nOTHER_KEY=other_0123456789\n`);
+      // A second sweep finds nothing.
+      expect(await store.sweep!(ref())).toEqual([]);
+    },
+  );
 
-  it('never removes a live writer\'s temporary file, nor another variable\'s (defect 7)', async () => {
+  it("never removes a live writer's temporary file, nor another variable's (defect 7)", async () => {
     writeFileSync(join(dir, '.env'), ENV, { mode: 0o600 });
     const other = siblingFiles(join(dir, '.env'), 'OTHER_KEY');
     await killMidWrite(other.staged, CANARY);

@@ -20,25 +20,42 @@ describe('planner', () => {
     const plan = planRun({ runbook: await runbook('sandbox'), stores: ['a', 'b'], hooks: ['restart'], mode: 'scheduled', revokeFirst: false });
     expect(plan.segments.map((s) => s.phase)).toEqual(['generate', 'rollout', 'verify', 'revoke', 'audit']);
     expect(stepsOf(plan).map((s) => s.id)).toEqual([
-      'preflight', 'mint',
-      'promote:0', 'promote:1', 'hook:0',
-      'readback', 'verify:whoami',
-      'revoke:revoke-old', 'prove-dead:old-rejected', 'retire:0', 'retire:1',
+      'preflight',
+      'mint',
+      'promote:0',
+      'promote:1',
+      'hook:0',
+      'readback',
+      'verify:whoami',
+      'revoke:revoke-old',
+      'prove-dead:old-rejected',
+      'retire:0',
+      'retire:1',
       'audit:activity',
     ]);
-    expect(stepsOf(plan).filter((s) => s.group === 'promote').map((s) => s.store)).toEqual([0, 1]);
+    expect(
+      stepsOf(plan)
+        .filter((s) => s.group === 'promote')
+        .map((s) => s.store),
+    ).toEqual([0, 1]);
     expect(plan.provesDead).toBe('prove-dead:old-rejected');
     expect(plan.window).toBeUndefined();
   });
 
   it('never plans a revoke before verify, except --revoke-first in an incident (I2)', async () => {
     const rb = await runbook('sandbox');
-    const order = (revokeFirst: boolean, mode: 'incident' | 'scheduled') => stepsOf(planRun({ runbook: rb, stores: ['a'], hooks: [], mode, revokeFirst })).map((s) => s.kind);
+    const order = (revokeFirst: boolean, mode: 'incident' | 'scheduled') =>
+      stepsOf(planRun({ runbook: rb, stores: ['a'], hooks: [], mode, revokeFirst })).map((s) => s.kind);
     const normal = order(false, 'incident');
     expect(normal.indexOf('revoke')).toBeGreaterThan(normal.lastIndexOf('verify'));
     const first = planRun({ runbook: rb, stores: ['a'], hooks: [], mode: 'incident', revokeFirst: true });
     expect(first.segments.map((s) => [s.phase, s.early, s.continued])).toEqual([
-      ['generate', false, false], ['revoke', true, false], ['rollout', false, false], ['verify', false, false], ['revoke', false, true], ['audit', false, false],
+      ['generate', false, false],
+      ['revoke', true, false],
+      ['rollout', false, false],
+      ['verify', false, false],
+      ['revoke', false, true],
+      ['audit', false, false],
     ]);
     expect(first.window).toBe('early-revoke');
     // The leak search runs after the old key is proven dead and before retire, while the stores still hold the old value.
@@ -90,13 +107,16 @@ const started = { type: 'run.started', credential: 'c', runbook: 'sandbox', over
 
 describe('reducer', () => {
   it('reads what is done, the fingerprints and versions, and a mint whose outcome is unknown', () => {
-    const state = reduceJournal('r', chain([
-      started,
-      { type: 'step.started', phase: 'generate', step: 'preflight', kind: 'preflight' },
-      { type: 'step.done', phase: 'generate', step: 'preflight', kind: 'preflight', ms: 1, data: { old: 'f-old', base: ['v1'] } },
-      { type: 'step.started', phase: 'generate', step: 'mint', kind: 'mint' },
-      { type: 'mint.intent', step: 'mint', repeat: 'unsafe' },
-    ]));
+    const state = reduceJournal(
+      'r',
+      chain([
+        started,
+        { type: 'step.started', phase: 'generate', step: 'preflight', kind: 'preflight' },
+        { type: 'step.done', phase: 'generate', step: 'preflight', kind: 'preflight', ms: 1, data: { old: 'f-old', base: ['v1'] } },
+        { type: 'step.started', phase: 'generate', step: 'mint', kind: 'mint' },
+        { type: 'mint.intent', step: 'mint', repeat: 'unsafe' },
+      ]),
+    );
     expect(state.oldFp).toBe('f-old');
     expect(state.base).toEqual(['v1']);
     expect(state.done.has('preflight')).toBe(true);
@@ -109,17 +129,28 @@ describe('reducer', () => {
   });
 
   it('knows the minted fingerprint before the mint step is done (it was journaled before staging)', () => {
-    const state = reduceJournal('r', chain([started, { type: 'step.started', phase: 'generate', step: 'mint', kind: 'mint' }, { type: 'mint.intent', step: 'mint', repeat: 'idempotent' }, { type: 'mint.minted', fingerprint: 'f-new' }]));
+    const state = reduceJournal(
+      'r',
+      chain([
+        started,
+        { type: 'step.started', phase: 'generate', step: 'mint', kind: 'mint' },
+        { type: 'mint.intent', step: 'mint', repeat: 'idempotent' },
+        { type: 'mint.minted', fingerprint: 'f-new' },
+      ]),
+    );
     expect(state.newFp).toBe('f-new');
     expect(state.mint.mintedFp).toBe('f-new');
   });
 
   it('reads journals of earlier versions, whose step records carry no kind', () => {
-    const state = reduceJournal('r', chain([
-      { ...started, overlap: 'until-revoked' },
-      { type: 'step.started', phase: 'revoke', step: 'revoke:revoke-old' },
-      { type: 'step.started', phase: 'rollout', step: 'hook:0' },
-    ]));
+    const state = reduceJournal(
+      'r',
+      chain([
+        { ...started, overlap: 'until-revoked' },
+        { type: 'step.started', phase: 'revoke', step: 'revoke:revoke-old' },
+        { type: 'step.started', phase: 'rollout', step: 'hook:0' },
+      ]),
+    );
     expect(state.revoking).toBe(true);
     expect(state.hooksRan).toBe(true);
   });

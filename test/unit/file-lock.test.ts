@@ -82,8 +82,14 @@ describe('short locks: never two works at once (defect 2)', () => {
     const others: Array<ReturnType<typeof holder>> = [];
     // A reads the dead holder's lock and is stopped; B takes it over and holds. A's next step on the lock (a link,
     // in either design) is stopped too, and C tries meanwhile.
-    const first = pauseOnce((name, args, phase) => name === 'readFileSync' && phase === 'after' && touchesLock(args), () => others.push(holder('B', room)));
-    const second = pauseOnce((name, args, phase) => first.fired() && name === 'linkSync' && phase === 'before' && touchesLock(args.slice(1)), () => others.push(holder('C', room)));
+    const first = pauseOnce(
+      (name, args, phase) => name === 'readFileSync' && phase === 'after' && touchesLock(args),
+      () => others.push(holder('B', room)),
+    );
+    const second = pauseOnce(
+      (name, args, phase) => first.fired() && name === 'linkSync' && phase === 'before' && touchesLock(args.slice(1)),
+      () => others.push(holder('C', room)),
+    );
     gate(first.hook, second.hook);
     let a: unknown;
     try {
@@ -127,7 +133,15 @@ describe('short locks: never two works at once (defect 2)', () => {
     expect(room.entered).toEqual(['A', 'B']);
     // B still holds: a third waiter must not get in while it does.
     let third = false;
-    await expect(withFileLock(lockPath(), async () => void (third = true), { waitMs: 100, staleMs: 1_000 })).rejects.toBeInstanceOf(FileLockBusyError);
+    await expect(
+      withFileLock(
+        lockPath(),
+        async () => {
+          third = true;
+        },
+        { waitMs: 100, staleMs: 1_000 },
+      ),
+    ).rejects.toBeInstanceOf(FileLockBusyError);
     expect(third).toBe(false);
     b!.letGo();
     await b!.done;

@@ -43,7 +43,15 @@ function reference(run: string): RunInfo | undefined {
 }
 
 type Event = Record<string, unknown> & { type: string };
-const started = (credential: string): Event => ({ type: 'run.started', credential, runbook: 'sandbox', overlap: 'until-revoked', mode: 'scheduled', pid: 1, host: 'h' });
+const started = (credential: string): Event => ({
+  type: 'run.started',
+  credential,
+  runbook: 'sandbox',
+  overlap: 'until-revoked',
+  mode: 'scheduled',
+  pid: 1,
+  host: 'h',
+});
 const step = (id: string, pad = 0): Event[] => [
   { type: 'step.started', phase: 'rollout', step: id },
   { type: 'step.done', phase: 'rollout', step: id, ms: 12, ...(pad > 0 ? { data: { note: 'n'.repeat(pad) } } : {}) },
@@ -66,18 +74,45 @@ describe('a run summarised from the ends of its journal', () => {
   const shapes: Record<string, { events: Event[]; tail?: string; expected: Partial<RunInfo> }> = {
     done: { events: [started('a'), ...step('s1'), finished('done')], expected: { result: 'done', ms: 3 * 60_000 } },
     'failed, resumed, then done': {
-      events: [started('a'), ...step('s1'), { type: 'step.failed', phase: 'verify', step: 'v', ms: 5, error: 'boom' }, finished('failed', 'boom'), resumed, ...step('s2'), finished('done')],
+      events: [
+        started('a'),
+        ...step('s1'),
+        { type: 'step.failed', phase: 'verify', step: 'v', ms: 5, error: 'boom' },
+        finished('failed', 'boom'),
+        resumed,
+        ...step('s2'),
+        finished('done'),
+      ],
       expected: { result: 'done', ms: 8 * 60_000, error: undefined },
     },
-    'failed, then resumed and not finished': { events: [started('a'), ...step('s1'), finished('failed', 'boom'), resumed, ...step('s2')], expected: { result: 'interrupted', ms: undefined, finishedAt: undefined } },
-    'resumed twice, failed last': { events: [started('a'), finished('failed', 'one'), resumed, finished('failed', 'two'), resumed, ...step('s3'), finished('failed', 'three')], expected: { result: 'failed', error: 'three' } },
+    'failed, then resumed and not finished': {
+      events: [started('a'), ...step('s1'), finished('failed', 'boom'), resumed, ...step('s2')],
+      expected: { result: 'interrupted', ms: undefined, finishedAt: undefined },
+    },
+    'resumed twice, failed last': {
+      events: [started('a'), finished('failed', 'one'), resumed, finished('failed', 'two'), resumed, ...step('s3'), finished('failed', 'three')],
+      expected: { result: 'failed', error: 'three' },
+    },
     interrupted: { events: [started('a'), ...step('s1'), ...step('s2')], expected: { result: 'interrupted' } },
-    'rolled back': { events: [started('b'), ...step('s1'), finished('rolled-back', 'verify failed')], expected: { result: 'rolled-back', error: 'verify failed' } },
+    'rolled back': {
+      events: [started('b'), ...step('s1'), finished('rolled-back', 'verify failed')],
+      expected: { result: 'rolled-back', error: 'verify failed' },
+    },
     'a torn record after the end': { events: [started('a'), ...step('s1'), finished('done')], tail: '{"seq":5,"at":"20', expected: { result: 'done' } },
-    'resumed, torn mid-record': { events: [started('a'), finished('failed', 'x'), resumed], tail: '{"seq":4,"type":"run.fin', expected: { result: 'interrupted' } },
+    'resumed, torn mid-record': {
+      events: [started('a'), finished('failed', 'x'), resumed],
+      tail: '{"seq":4,"type":"run.fin',
+      expected: { result: 'interrupted' },
+    },
     // Records far larger than the 8 kB chunks the ends are read in: the ends span several chunks.
-    'long, resumed then done': { events: [started('c'), ...step('big1', 20_000), finished('failed', 'x'), resumed, ...step('big2', 9_000), ...step('big3', 30), finished('done')], expected: { result: 'done', ms: 9 * 60_000 } },
-    'long and interrupted': { events: [started('c'), ...step('big1', 20_000), finished('done'), resumed, ...step('big2', 17_000)], expected: { result: 'interrupted' } },
+    'long, resumed then done': {
+      events: [started('c'), ...step('big1', 20_000), finished('failed', 'x'), resumed, ...step('big2', 9_000), ...step('big3', 30), finished('done')],
+      expected: { result: 'done', ms: 9 * 60_000 },
+    },
+    'long and interrupted': {
+      events: [started('c'), ...step('big1', 20_000), finished('done'), resumed, ...step('big2', 17_000)],
+      expected: { result: 'interrupted' },
+    },
   };
 
   for (const [name, shape] of Object.entries(shapes)) {
@@ -104,7 +139,11 @@ describe('a run summarised from the ends of its journal', () => {
   it('a damaged first line with records after it is a damaged run, not an error that stops the command (defect 10)', () => {
     writeFileSync(journalFile(stateDir, '20260101T000000Z-000004'), '{broken\n{"seq":2}\n');
     expect(readJournal(stateDir, '20260101T000000Z-000004')).toEqual([]);
-    expect(runInfo(stateDir, '20260101T000000Z-000004')).toMatchObject({ result: 'damaged', credential: '?', damaged: 'line 1: the line is not valid JSON: the file was damaged or edited there' });
+    expect(runInfo(stateDir, '20260101T000000Z-000004')).toMatchObject({
+      result: 'damaged',
+      credential: '?',
+      damaged: 'line 1: the line is not valid JSON: the file was damaged or edited there',
+    });
   });
 });
 
@@ -137,7 +176,10 @@ describe('the last runs of each credential', () => {
       expect(all.get(credential)).toEqual(expected(credential));
       expect(lastRuns(stateDir, credential)).toEqual(expected(credential));
     }
-    expect(all.get('a')).toMatchObject({ last: { run: '20260106T000000Z-000006', result: 'interrupted' }, lastDone: { run: '20260103T000000Z-000003', result: 'done' } });
+    expect(all.get('a')).toMatchObject({
+      last: { run: '20260106T000000Z-000006', result: 'interrupted' },
+      lastDone: { run: '20260103T000000Z-000003', result: 'done' },
+    });
     expect(all.get('b')).toMatchObject({ last: { result: 'rolled-back' }, lastDone: { run: '20260102T000000Z-000002' } });
     expect(all.get('c')).toMatchObject({ last: { result: 'interrupted' }, lastDone: undefined });
     expect(all.get('never')).toEqual({ last: undefined, lastDone: undefined });
@@ -172,6 +214,13 @@ describe('the last runs of each credential', () => {
     const runs = opened.map((file) => file.slice(file.lastIndexOf('/') + 1, -'.jsonl'.length));
     expect(new Set(runs).size).toBe(runs.length);
     // Newest first, down to the older of a's and b's last done runs (000002): a's first run (000001) is never read.
-    expect(runs).toEqual(['20260107T000000Z-000007', '20260106T000000Z-000006', '20260105T000000Z-000005', '20260104T000000Z-000004', '20260103T000000Z-000003', '20260102T000000Z-000002']);
+    expect(runs).toEqual([
+      '20260107T000000Z-000007',
+      '20260106T000000Z-000006',
+      '20260105T000000Z-000005',
+      '20260104T000000Z-000004',
+      '20260103T000000Z-000003',
+      '20260102T000000Z-000002',
+    ]);
   });
 });

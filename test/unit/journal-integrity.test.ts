@@ -23,7 +23,15 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
 
-const started = (credential = 'api'): JournalEvent => ({ type: 'run.started', credential, runbook: 'sandbox', overlap: 'until-revoked', mode: 'scheduled', pid: 1, host: 'h' });
+const started = (credential = 'api'): JournalEvent => ({
+  type: 'run.started',
+  credential,
+  runbook: 'sandbox',
+  overlap: 'until-revoked',
+  mode: 'scheduled',
+  pid: 1,
+  host: 'h',
+});
 const step = (phase: string, id: string): JournalEvent[] => [
   { type: 'step.started', phase, step: id },
   { type: 'step.done', phase, step: id, ms: 3 },
@@ -33,7 +41,8 @@ const step = (phase: string, id: string): JournalEvent[] => [
 function killedAfterVerify(credential = 'api'): string {
   const run = newRunId();
   const journal = new Journal(stateDir, run);
-  for (const event of [started(credential), ...step('generate', 'mint'), ...step('rollout', 'promote:0'), ...step('verify', 'verify:whoami')]) journal.append(event);
+  for (const event of [started(credential), ...step('generate', 'mint'), ...step('rollout', 'promote:0'), ...step('verify', 'verify:whoami')])
+    journal.append(event);
   return run;
 }
 
@@ -69,7 +78,7 @@ function refusal(run: string): JournalBrokenError {
 }
 
 describe('a forged journal is refused before anyone acts on it (defect 8)', () => {
-  it('an honest journal reads, sealed with this machine\'s chain key kept outside the state folder', () => {
+  it("an honest journal reads, sealed with this machine's chain key kept outside the state folder", () => {
     const run = killedAfterVerify();
     const records = readVerifiedJournal(stateDir, run);
     expect(records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
@@ -97,21 +106,33 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     const run = killedAfterVerify();
     forge(run, forgedSteps, { recompute: true });
     // The plain chain alone would pass them: the forger recomputed every hash.
-    expect(refusal(run)).toMatchObject({ seq: 8, problem: 'record 8 is not sealed though the records before it are: it was added by someone without the chain key' });
+    expect(refusal(run)).toMatchObject({
+      seq: 8,
+      problem: 'record 8 is not sealed though the records before it are: it was added by someone without the chain key',
+    });
   });
 
   it('forged records that copy the key id and make up a seal: refused, the seal does not match', () => {
     const run = killedAfterVerify();
     forge(run, forgedSteps, { recompute: true, fakeSeal: true });
-    expect(refusal(run)).toMatchObject({ seq: 8, problem: 'record 8 carries a seal that does not match it: it was written or altered by someone without the chain key' });
+    expect(refusal(run)).toMatchObject({
+      seq: 8,
+      problem: 'record 8 carries a seal that does not match it: it was written or altered by someone without the chain key',
+    });
   });
 
   it('a whole journal rewritten unsealed (hashes recomputed) for a run begun after the key was made: refused', () => {
     const run = killedAfterVerify();
     const file = journalFile(stateDir, run);
     let prev = GENESIS;
-    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    const rewritten = [...lines.map(({ key: _k, mac: _m, hash: _h, ...rest }) => rest), ...forgedSteps.map((f, i) => ({ seq: lines.length + 1 + i, at: '2020-01-01T00:00:00.000Z', ...f }))].map((body) => {
+    const lines = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const rewritten = [
+      ...lines.map(({ key: _k, mac: _m, hash: _h, ...rest }) => rest),
+      ...forgedSteps.map((f, i) => ({ seq: lines.length + 1 + i, at: '2020-01-01T00:00:00.000Z', ...f })),
+    ].map((body) => {
       // Back-dated, as a forger would, to pass for records of a rekey that did not seal yet.
       const record: Record<string, unknown> = { ...body, at: '2020-01-01T00:00:00.000Z', prev };
       prev = createHash('sha256').update(JSON.stringify(record)).digest('hex');
@@ -119,7 +140,10 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     });
     writeFileSync(file, `${rewritten.join('\n')}\n`);
     // The run's id says when it began: after this machine began sealing, so its records must be sealed.
-    expect(refusal(run)).toMatchObject({ seq: 1, problem: expect.stringMatching(/^record 1 is not sealed, though rekey has sealed every record on this machine since /) });
+    expect(refusal(run)).toMatchObject({
+      seq: 1,
+      problem: expect.stringMatching(/^record 1 is not sealed, though rekey has sealed every record on this machine since /),
+    });
   });
 
   it('a journal written by an older rekey (unsealed, before the key existed) still reads, and continues sealed', () => {
@@ -144,7 +168,9 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     const before = process.env['REKEY_CHAIN_KEY'];
     process.env['REKEY_CHAIN_KEY'] = 'k'.repeat(40);
     try {
-      expect(refusal(run).problem).toMatch(/^record 1 is sealed with chain key [0-9a-f]{16}, not with this machine's \([0-9a-f]{16}, from REKEY_CHAIN_KEY\): it cannot be checked here$/);
+      expect(refusal(run).problem).toMatch(
+        /^record 1 is sealed with chain key [0-9a-f]{16}, not with this machine's \([0-9a-f]{16}, from REKEY_CHAIN_KEY\): it cannot be checked here$/,
+      );
     } finally {
       if (before === undefined) delete process.env['REKEY_CHAIN_KEY'];
       else process.env['REKEY_CHAIN_KEY'] = before;
@@ -174,7 +200,11 @@ describe('a damaged journal names its line and leaves other runs alone (defect 1
     expect(() => new Journal(stateDir, damaged)).not.toThrow();
 
     const runs = allRuns(stateDir);
-    expect(runs.find((r) => r.run === damaged)).toMatchObject({ credential: 'api', result: 'damaged', damaged: 'line 4: the line is not valid JSON: the file was damaged or edited there' });
+    expect(runs.find((r) => r.run === damaged)).toMatchObject({
+      credential: 'api',
+      result: 'damaged',
+      damaged: 'line 4: the line is not valid JSON: the file was damaged or edited there',
+    });
     expect(runs.find((r) => r.run === other)).toMatchObject({ credential: 'db', result: 'done', damaged: undefined });
     const last = lastRunsOf(stateDir, ['api', 'db']);
     expect(last.get('api')).toMatchObject({ last: { run: damaged, result: 'damaged' }, lastDone: undefined });
@@ -234,7 +264,9 @@ describe('a journal the disk will not take is an environment fault, not a bug (d
   it('a runs folder that is a regular file: a StateFileError naming it, not an internal error', () => {
     writeFileSync(join(stateDir, 'runs'), 'not a folder\n');
     expect(() => new Journal(stateDir, newRunId())).toThrow(StateFileError);
-    expect(() => new Journal(stateDir, newRunId())).toThrow(`cannot create the runs folder ${join(stateDir, 'runs')}: a file is in the way where a folder should be (EEXIST)`);
+    expect(() => new Journal(stateDir, newRunId())).toThrow(
+      `cannot create the runs folder ${join(stateDir, 'runs')}: a file is in the way where a folder should be (EEXIST)`,
+    );
     // Looking finds no runs there; writing one says why not.
     expect(allRuns(stateDir)).toEqual([]);
   });

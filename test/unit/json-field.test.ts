@@ -26,15 +26,48 @@ const KEY = 'API_KEY';
 // Each document holds API_KEY as a string, surrounded by what a reserialisation would change.
 const corpus: readonly Case[] = [
   { name: 'a big integer beside the field', doc: '{"id":12345678901234567890,"API_KEY":"old-value-000000000000"}', oldRaw: '"old-value-000000000000"' },
-  { name: '1.50, 1e400 and -0 beside the field', doc: '{"price": 1.50, "huge": 1e400, "neg": -0, "API_KEY": "old-value-000000000000", "exp": 2E-5}', oldRaw: '"old-value-000000000000"' },
-  { name: 'unicode escapes and \\/ beside the field', doc: '{"name":"caf\\u00e9","url":"https:\\/\\/example.com\\/x","API_KEY":"old-value-000000000000"}', oldRaw: '"old-value-000000000000"' },
-  { name: 'escapes inside the old value itself', doc: '{"API_KEY":"old\\u002dvalue\\/\\n\\t\\"q\\"","next":true}', oldRaw: '"old\\u002dvalue\\/\\n\\t\\"q\\""' },
-  { name: 'nested objects and arrays around the field', doc: '{"a":{"API_KEY":"nested-not-this-one","b":[1,{"c":null}]},"API_KEY":"old-value-000000000000","z":{"y":[1.0,2.00]}}', oldRaw: '"old-value-000000000000"' },
-  { name: 'CRLF line ends and tabs', doc: '{\r\n\t"first": 1.10,\r\n\t"API_KEY" :\t"old-value-000000000000" ,\r\n\t"last": "x"\r\n}\r\n', oldRaw: '"old-value-000000000000"' },
+  {
+    name: '1.50, 1e400 and -0 beside the field',
+    doc: '{"price": 1.50, "huge": 1e400, "neg": -0, "API_KEY": "old-value-000000000000", "exp": 2E-5}',
+    oldRaw: '"old-value-000000000000"',
+  },
+  {
+    name: 'unicode escapes and \\/ beside the field',
+    doc: '{"name":"caf\\u00e9","url":"https:\\/\\/example.com\\/x","API_KEY":"old-value-000000000000"}',
+    oldRaw: '"old-value-000000000000"',
+  },
+  {
+    name: 'escapes inside the old value itself',
+    doc: '{"API_KEY":"old\\u002dvalue\\/\\n\\t\\"q\\"","next":true}',
+    oldRaw: '"old\\u002dvalue\\/\\n\\t\\"q\\""',
+  },
+  {
+    name: 'nested objects and arrays around the field',
+    doc: '{"a":{"API_KEY":"nested-not-this-one","b":[1,{"c":null}]},"API_KEY":"old-value-000000000000","z":{"y":[1.0,2.00]}}',
+    oldRaw: '"old-value-000000000000"',
+  },
+  {
+    name: 'CRLF line ends and tabs',
+    doc: '{\r\n\t"first": 1.10,\r\n\t"API_KEY" :\t"old-value-000000000000" ,\r\n\t"last": "x"\r\n}\r\n',
+    oldRaw: '"old-value-000000000000"',
+  },
   { name: 'a byte-order mark', doc: '\ufeff{ "API_KEY": "old-value-000000000000", "n": 10.0 }', oldRaw: '"old-value-000000000000"' },
-  { name: 'a key spelled with an escape', doc: '{"API\\u005fKEY": "old-value-000000000000", "n": 10.0}', oldRaw: '"old-value-000000000000"', key: '"API\\u005fKEY"' },
-  { name: 'non-ASCII text and an astral character around the field', doc: '{"greeting":"héllo 😀","API_KEY":"old-value-000000000000","tail":"ß"}', oldRaw: '"old-value-000000000000"' },
-  { name: 'the field last, with trailing whitespace after the document', doc: '{"x": 0.10, "API_KEY": "old-value-000000000000"}   \n\n', oldRaw: '"old-value-000000000000"' },
+  {
+    name: 'a key spelled with an escape',
+    doc: '{"API\\u005fKEY": "old-value-000000000000", "n": 10.0}',
+    oldRaw: '"old-value-000000000000"',
+    key: '"API\\u005fKEY"',
+  },
+  {
+    name: 'non-ASCII text and an astral character around the field',
+    doc: '{"greeting":"héllo 😀","API_KEY":"old-value-000000000000","tail":"ß"}',
+    oldRaw: '"old-value-000000000000"',
+  },
+  {
+    name: 'the field last, with trailing whitespace after the document',
+    doc: '{"x": 0.10, "API_KEY": "old-value-000000000000"}   \n\n',
+    oldRaw: '"old-value-000000000000"',
+  },
 ];
 
 /** Offset of the field's value in `doc`: after the LAST `"API_KEY"` key (last wins, like JSON.parse). */
@@ -102,6 +135,7 @@ describe('JSON field edits change only the bytes of the one value (defect 11)', 
     expect(out.startsWith('{"a": 1.50, "API_KEY": ')).toBe(true);
     expect(out.endsWith(', "b": 12345678901234567890}')).toBe(true);
     // Nothing raw that a strict or a JavaScript-embedding reader could trip on.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test asserts that no raw control character reached the file.
     expect(/[\u0000-\u001f\u2028\u2029]/.test(raw)).toBe(false);
     expect(/[\ud800-\udfff]/.test(raw)).toBe(false);
     expect(raw).toContain('\\u2028');

@@ -33,7 +33,8 @@ const DAY = 86_400_000;
 /** A git repository with commits dated `daysAgo` days before now. */
 function repo(): { dir: string; commit: (message: string, daysAgo: number) => string; git: (...args: string[]) => string } {
   const dir = folder();
-  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir } });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir } });
   git('init', '-q');
   git('config', 'user.email', 'dev@example.test');
   git('config', 'user.name', 'Dev');
@@ -118,9 +119,16 @@ describe('searchLeak in a git repository', () => {
       { path: '.env.bak', kind: 'ignored', lines: [1] },
     ]);
     expect(result.commits.map((c) => `${c.subject} ${c.path}:${c.lines.join(',')}`)).toEqual(['app app.js:2']);
-    expect(result.skipped.join(' ')).toContain("rekey's own store files: ..env.4242-0a1b2c3d-a1b2c3d4e5f6.rekey-tmp, .env, .env.SANDBOX_API_KEY.rekey-previous");
+    expect(result.skipped.join(' ')).toContain(
+      "rekey's own store files: ..env.4242-0a1b2c3d-a1b2c3d4e5f6.rekey-tmp, .env, .env.SANDBOX_API_KEY.rekey-previous",
+    );
     const line = describeLeak(result);
-    expect(line).toMatch(/^found in git history — commit [0-9a-f]{7} \(app\.js:2\), 2 days ago; and in the working tree — app\.js:2, notes\/untracked\.txt:3 \(untracked\); and in files git ignores — \.env\.bak:1$/);
+    expect(line).toMatch(
+      new RegExp(
+        /^found in git history — commit [0-9a-f]{7} \(app\.js:2\), 2 days ago; /.source +
+          /and in the working tree — app\.js:2, notes\/untracked\.txt:3 \(untracked\); and in files git ignores — \.env\.bak:1$/.source,
+      ),
+    );
   });
 
   it('base64 in a committed manifest, and a commit subject holding the key: the subject is redacted', async () => {
@@ -234,7 +242,10 @@ describe('I3: the value never reaches git', () => {
     const shims = folder();
     const log = join(shims, 'git.log');
     const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(shims, 'git'), `#!/bin/sh\n{ printf 'argv:'; printf ' %s' "$@"; printf '\\n'; env; printf '\\n'; } >> ${JSON.stringify(log)}\nexec ${JSON.stringify(realGit)} "$@"\n`);
+    writeFileSync(
+      join(shims, 'git'),
+      `#!/bin/sh\n{ printf 'argv:'; printf ' %s' "$@"; printf '\\n'; env; printf '\\n'; } >> ${JSON.stringify(log)}\nexec ${JSON.stringify(realGit)} "$@"\n`,
+    );
     chmodSync(join(shims, 'git'), 0o755);
     const env = { ...process.env, PATH: `${shims}:${process.env['PATH']}`, LEAKED_KEY: value, NEW_KEY: other, HARMLESS: 'kept' };
     const result = await searchLeak({ folder: dir, value: new Secret(value), git: join(shims, 'git'), env });
@@ -290,7 +301,12 @@ describe('what a limit or a skip leaves out is never reported as "not in" (a rev
     commit('config', 5);
     const result = await searchLeak({ folder: dir, value: new Secret(value), exclude: [join(dir, '.env')] });
     expect(result.trackedStores).toEqual(['.env']);
-    expect(describeLeak(result)).toMatch(/^git tracks the store file \.env: the new key is in it now, one `git commit -a` from the history — `git rm --cached \.env` and add it to \.gitignore · found in git history/);
+    expect(describeLeak(result)).toMatch(
+      new RegExp(
+        /^git tracks the store file \.env: the new key is in it now, one `git commit -a` from the history — /.source +
+          /`git rm --cached \.env` and add it to \.gitignore · found in git history/.source,
+      ),
+    );
   });
 
   it('the time limit ends git and everything it started (a wrapper that sleeps): the search does not wait for it', async () => {

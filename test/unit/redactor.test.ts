@@ -98,10 +98,10 @@ describe('redactor: hex, URL-encoding and JSON escapes (defect 12)', () => {
     const r = redactorOf(AWKWARD);
     const json = JSON.stringify(AWKWARD).slice(1, -1);
     const slashes = json.replace(/\//g, '\\/');
-    const escape = (upper: boolean) => (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')[upper ? 'toUpperCase' : 'toLowerCase']()}`;
+    const escapeAs = (upper: boolean) => (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')[upper ? 'toUpperCase' : 'toLowerCase']()}`;
     // As Python's json.dumps (ensure_ascii) and Java serialisers write non-ASCII: lower- and upper-case hex digits.
-    const ascii = json.replace(/[\u007f-\uffff]/g, escape(false));
-    const asciiUpper = json.replace(/[\u007f-\uffff]/g, escape(true));
+    const ascii = json.replace(/[\u007f-\uffff]/g, escapeAs(false));
+    const asciiUpper = json.replace(/[\u007f-\uffff]/g, escapeAs(true));
     expect(ascii).not.toBe(json);
     for (const encoded of [json, slashes, ascii, asciiUpper]) scrubbed(r, `{"key":"${encoded}"}`, encoded);
   });
@@ -160,7 +160,17 @@ describe('redactor: leaks() agrees with scrub(), and scrubbing stays fast (defec
   it('for every text, leaks(text) holds exactly when scrub(text) changes it, and a scrubbed text leaks nothing', () => {
     const values = [KEY, AWKWARD, `rk_${randomBytes(16).toString('base64url')}`];
     const r = redactorOf(...values);
-    const forms = values.flatMap((v) => [v, v.slice(0, 20), v.slice(-20), b64(`u:${v}`), b64url(`${v}:`), hex(v), encodeURIComponent(v), JSON.stringify(v), v.slice(0, 11)]);
+    const forms = values.flatMap((v) => [
+      v,
+      v.slice(0, 20),
+      v.slice(-20),
+      b64(`u:${v}`),
+      b64url(`${v}:`),
+      hex(v),
+      encodeURIComponent(v),
+      JSON.stringify(v),
+      v.slice(0, 11),
+    ]);
     for (let i = 0; i < 300; i++) {
       const picked = Array.from({ length: 1 + (i % 4) }, (_, j) => forms[(i * 7 + j * 13) % forms.length]!);
       const text = `${i % 3 === 0 ? '' : 'x'}${picked.join(i % 2 === 0 ? ' ' : '')} line ${i}`;

@@ -70,7 +70,10 @@ describe('run lock: one holder per credential, whatever the interleaving (defect
     plantDead(await deadPid());
     let b: HeldLock | RefusedError | undefined;
     // A reads the dead holder's lock and is stopped there; B runs its whole take-over meanwhile.
-    const pause = pauseOnce((name, args, phase) => name === 'readFileSync' && phase === 'after' && inLocks(args), () => (b = attempt(RUN_B)));
+    const pause = pauseOnce(
+      (name, args, phase) => name === 'readFileSync' && phase === 'after' && inLocks(args),
+      () => (b = attempt(RUN_B)),
+    );
     gate(pause.hook);
     const a = attempt(RUN_A);
     ungate!();
@@ -184,7 +187,11 @@ describe('run lock: a lock file with no holder in it (defect 3)', () => {
   it('a lock whose pid is alive but started after the lock was written (a reused pid) is taken over', () => {
     mkdirSync(locks(), { recursive: true });
     // This very process is alive, but the lock says it started at another time: the pid was reused.
-    writeFileSync(legacy(), JSON.stringify({ pid: process.pid, host: hostname(), run: RUN_DEAD, since: '2026-11-24T00:00:00.000Z', start: '1', token: 'theirs' }), { mode: 0o600 });
+    writeFileSync(
+      legacy(),
+      JSON.stringify({ pid: process.pid, host: hostname(), run: RUN_DEAD, since: '2026-11-24T00:00:00.000Z', start: '1', token: 'theirs' }),
+      { mode: 0o600 },
+    );
     const lock = attempt(RUN_A);
     expect(lock).not.toBeInstanceOf(RefusedError);
     expect((lock as HeldLock).tookOver?.run).toBe(RUN_DEAD);

@@ -21,7 +21,9 @@ import { InputError } from '../../src/util/errors.js';
 import { parseDuration } from '../../src/util/duration.js';
 
 const DIR = builtInRunbookDir();
-const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const FILES = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const ACCOUNT = 'rehearsal';
 
 /** What docs/providers.md says of each provider runbook. */
@@ -82,13 +84,16 @@ describe('every runbook in runbooks/', () => {
     if (facts.baseUrl !== undefined) expect(runbook.verifyRevoked.length).toBeGreaterThan(0);
   });
 
-  it.each(Object.entries(PROVIDERS).filter(([, f]) => f.baseUrl !== undefined))('%s points every http step at an overridable baseUrl with the real default', (name, facts) => {
-    const runbook = runbooks.get(name)!;
-    expect(runbook.inputs['baseUrl']?.default).toBe(facts.baseUrl);
-    const steps = httpSteps(runbook);
-    expect(steps.length).toBeGreaterThan(0);
-    for (const [, step] of steps) expect(step.url.startsWith('{{ inputs.baseUrl }}/')).toBe(true);
-  });
+  it.each(Object.entries(PROVIDERS).filter(([, f]) => f.baseUrl !== undefined))(
+    '%s points every http step at an overridable baseUrl with the real default',
+    (name, facts) => {
+      const runbook = runbooks.get(name)!;
+      expect(runbook.inputs['baseUrl']?.default).toBe(facts.baseUrl);
+      const steps = httpSteps(runbook);
+      expect(steps.length).toBeGreaterThan(0);
+      for (const [, step] of steps) expect(step.url.startsWith('{{ inputs.baseUrl }}/')).toBe(true);
+    },
+  );
 
   it('never uses a rate-limited Streampixel endpoint (upload, distribute) as a check', () => {
     for (const runbook of runbooks.values()) for (const [, step] of httpSteps(runbook)) expect(step.url).not.toMatch(/upload-file|distribute-file/);
@@ -199,7 +204,9 @@ describe('the written runbook (--format md)', () => {
       else expect(md, runbook.name).toMatch(/Run it: `rekey rotate <credential>`/);
       if (!person) expect(md, runbook.name).not.toContain('rekey drill');
     }
-    expect(renderRunbook(runbooks.get('aws-iam-access-key')!, 'md')).toContain('No sandbox rehearsal: it needs AWS itself (IAM and STS), which the local sandbox does not play;');
+    expect(renderRunbook(runbooks.get('aws-iam-access-key')!, 'md')).toContain(
+      'No sandbox rehearsal: it needs AWS itself (IAM and STS), which the local sandbox does not play;',
+    );
   });
 
   it('webhook-url-token: restarting the receiver is in Roll out, the empty checks say what stands in, and the audit claims nothing untrue', () => {
@@ -215,7 +222,7 @@ describe('the written runbook (--format md)', () => {
     expect(audit).toContain('Requests to the old URL are refused once the receiver no longer holds it');
   });
 
-  it('stripe: the audit points at the old key\'s mask in rekey\'s output and the report, not at the screen', () => {
+  it("stripe: the audit points at the old key's mask in rekey's output and the report, not at the screen", () => {
     const audit = mdSections(renderRunbook(runbooks.get('stripe')!, 'md')).get('5. Audit')!;
     expect(audit).toContain("keeps in the run's report");
     expect(audit).not.toMatch(/above/);
@@ -225,7 +232,12 @@ describe('the written runbook (--format md)', () => {
 describe('runbook show (text)', () => {
   const WIDTH = 80;
   /** The text output as a person reads it: wrapped lines joined back, indentation dropped. */
-  const flat = (text: string) => text.split('\n').map((l) => l.replace(/^  (?:you  |rekey|·    )    /, '').replace(/^\s*(?:▸ )?/, '')).join(' ').replace(/\s+/g, ' ');
+  const flat = (text: string) =>
+    text
+      .split('\n')
+      .map((l) => l.replace(/^  (?:you  |rekey|·    )    /, '').replace(/^\s*(?:▸ )?/, ''))
+      .join(' ')
+      .replace(/\s+/g, ' ');
 
   it.each(FILES)('%s: no template is left, the five phases are numbered, and no line is wider than asked', (file) => {
     const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
@@ -242,7 +254,11 @@ describe('runbook show (text)', () => {
       for (const step of steps) {
         if (step.kind !== 'prompt') continue;
         for (const sentence of sentences(step.message)) {
-          const shown = sentence.replace(/\{\{[^}]*\}\}/g, '\u0000').split('\u0000').map((piece) => piece.trim()).filter((piece) => piece !== '');
+          const shown = sentence
+            .replace(/\{\{[^}]*\}\}/g, '\u0000')
+            .split('\u0000')
+            .map((piece) => piece.trim())
+            .filter((piece) => piece !== '');
           for (const piece of shown) expect(text, `${runbook.name}:${step.id}`).toContain(piece.replace(/\s+/g, ' '));
         }
         if (step.confirm !== undefined) expect(text).toContain(step.confirm);
@@ -262,7 +278,11 @@ describe('runbook show (text)', () => {
     expect(wrap('aaa bbb ccc', 7, '  ', '')).toEqual(['aaa bbb', '  ccc']);
     expect(wrap('aaa bbb ccc', 7, '  ')).toEqual(['  aaa', '  bbb', '  ccc']);
     expect(wrap('https://example.com/a/very/long/path x', 10, '', '')).toEqual(['https://example.com/a/very/long/path', 'x']);
-    expect(sentences('One sentence that goes\non.\n(A second.)\nA third\nwithout end')).toEqual(['One sentence that goes on.', '(A second.)', 'A third without end']);
+    expect(sentences('One sentence that goes\non.\n(A second.)\nA third\nwithout end')).toEqual([
+      'One sentence that goes on.',
+      '(A second.)',
+      'A third without end',
+    ]);
   });
 });
 
@@ -296,7 +316,13 @@ afterEach(async () => {
 function context(runbook: Runbook, values: { old?: Secret; fresh?: Secret }, inputs: Record<string, string>): StepContext {
   const defaults = Object.fromEntries(Object.entries(runbook.inputs).flatMap(([k, v]) => (v.default === undefined ? [] : [[k, v.default]])));
   return {
-    vars: { new: values.fresh, old: values.old, inputs: { ...defaults, ...inputs }, run: { id: 'test-run', since: '2026-01-01T00:00:00.000Z', started: '2026-01-01T00:00:00.000Z' }, credential: 'test' },
+    vars: {
+      new: values.fresh,
+      old: values.old,
+      inputs: { ...defaults, ...inputs },
+      run: { id: 'test-run', since: '2026-01-01T00:00:00.000Z', started: '2026-01-01T00:00:00.000Z' },
+      credential: 'test',
+    },
     runbook,
     interaction: noInteraction(),
     roundTrips: [],
@@ -336,7 +362,9 @@ async function fails(step: Step, ctx: StepContext): Promise<StepFailedError> {
 
 /** The rehearsal inputs of a runbook, pointed at a sandbox. */
 function rehearsalInputs(runbook: Runbook, sandbox: Sandbox): Record<string, string> {
-  return Object.fromEntries(Object.entries(runbook.rehearsal.inputs).map(([k, v]) => [k, v.replaceAll('{{ sandbox.url }}', sandbox.url).replaceAll('{{ sandbox.account }}', ACCOUNT)]));
+  return Object.fromEntries(
+    Object.entries(runbook.rehearsal.inputs).map(([k, v]) => [k, v.replaceAll('{{ sandbox.url }}', sandbox.url).replaceAll('{{ sandbox.account }}', ACCOUNT)]),
+  );
 }
 
 const dialects = FILES.map((f) => f.replace(/\.yaml$/, '')).filter((name) => !['webhook-url-token', 'aws-iam-access-key'].includes(name));
@@ -405,7 +433,11 @@ describe('every http step against the sandbox dialect', () => {
     const inputs = rehearsalInputs(runbook, sandbox);
     const old = key(sandbox.mintKey(ACCOUNT));
     // "Rotate key" with the old key expiring now.
-    const response = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ expireOthersInSeconds: 0 }) });
+    const response = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ expireOthersInSeconds: 0 }),
+    });
     canaries.push(((await response.json()) as { key: string }).key);
     const step = runbook.verifyRevoked[0]!;
     expect((await passes(step, context(runbook, { old }, inputs))).detail).toBe('401 · error.code api_key_expired');
@@ -442,7 +474,9 @@ describe('every http step against the sandbox dialect', () => {
     key(sandbox.mintKey(ACCOUNT));
     for (const step of [...runbook.verify, ...runbook.verifyRevoked]) expect(step.kind === 'http' ? (step.retry?.attempts ?? 1) : 1, step.id).toBe(1);
     const before = sandbox.stats.checks;
-    const error = await runStep(runbook.verify[0]!, context(runbook, { fresh: dead, old: dead }, rehearsalInputs(runbook, sandbox)), process.cwd()).catch((e: unknown) => e);
+    const error = await runStep(runbook.verify[0]!, context(runbook, { fresh: dead, old: dead }, rehearsalInputs(runbook, sandbox)), process.cwd()).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StepFailedError);
     outputs.push((error as Error).message);
     expect(sandbox.stats.checks - before).toBe(1);
@@ -454,7 +488,9 @@ describe('every http step against the sandbox dialect', () => {
     sandboxes.push(sandbox);
     const alive = key(sandbox.mintKey(ACCOUNT));
     const before = sandbox.stats.checks;
-    const error = await runStep(runbook.verifyRevoked[0]!, context(runbook, { old: alive }, rehearsalInputs(runbook, sandbox)), process.cwd()).catch((e: unknown) => e);
+    const error = await runStep(runbook.verifyRevoked[0]!, context(runbook, { old: alive }, rehearsalInputs(runbook, sandbox)), process.cwd()).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StepFailedError);
     outputs.push((error as Error).message);
     expect(sandbox.stats.checks - before).toBe(1);
@@ -480,7 +516,10 @@ describe('every http step against the sandbox dialect', () => {
     };
     const outcome = await runPrompt(step, { ...context(runbook, { old }, {}), interaction });
     canaries.push(outcome.minted!.reveal());
-    expect(problems).toEqual(['that does not look like a GitHub key (github_pat_… (fine-grained) or ghp_… (classic))', 'that is the old key: request a new one in the dashboard first']);
+    expect(problems).toEqual([
+      'that does not look like a GitHub key (github_pat_… (fine-grained) or ghp_… (classic))',
+      'that is the old key: request a new one in the dashboard first',
+    ]);
     expect(outcome.detail).toBe('captured …bbbb');
   });
 

@@ -38,6 +38,7 @@ interface Answer {
   status: number;
   contentType: string | null;
   text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a reply body is arbitrary JSON; the assertions on it check its shape.
   json: any;
   headers: Headers;
 }
@@ -45,12 +46,7 @@ interface Answer {
 /** Every answer a test received, so a test can assert no key ever came back. */
 let seen: Answer[] = [];
 
-async function call(
-  sandbox: Sandbox,
-  method: string,
-  path: string,
-  init: { headers?: Record<string, string>; body?: string } = {},
-): Promise<Answer> {
+async function call(sandbox: Sandbox, method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
   const response = await fetch(`${sandbox.url}${path}`, { method, headers: init.headers, body: init.body });
   const text = await response.text();
   const answer: Answer = {
@@ -191,7 +187,7 @@ describe('sandbox: overlap expiring', () => {
 describe('sandbox: whoami and revoke', () => {
   it('rejects an unknown or a missing key with invalid_api_key', async () => {
     const sandbox = await start();
-    for (const headers of [bearer('sbx_' + '0'.repeat(40)), {}, { authorization: 'Basic abc' }]) {
+    for (const headers of [bearer(`sbx_${'0'.repeat(40)}`), {}, { authorization: 'Basic abc' }]) {
       const answer = await call(sandbox, 'GET', '/v1/whoami', { headers });
       expect(answer.status).toBe(401);
       expect(answer.json).toEqual(invalidKey);
@@ -230,7 +226,12 @@ describe('sandbox: whoami and revoke', () => {
     expect(again.status).toBe(401);
     expect(again.json.error.code).toBe('api_key_expired');
     expect(sandbox.stats.revokes).toBe(1);
-    expect(sandbox.activity('acme').filter((e) => e.action === 'revoke').map((e) => e.status)).toEqual([204, 401]);
+    expect(
+      sandbox
+        .activity('acme')
+        .filter((e) => e.action === 'revoke')
+        .map((e) => e.status),
+    ).toEqual([204, 401]);
   });
 
   it('under the other overlaps, revoke revokes: the key answers invalid_api_key', async () => {
@@ -253,13 +254,12 @@ describe('sandbox: whoami and revoke', () => {
 });
 
 describe('sandbox: provider dialects', () => {
-  it('Streampixel: userStats passes only the user\'s current key, with its 401 messages', async () => {
+  it("Streampixel: userStats passes only the user's current key, with its 401 messages", async () => {
     const sandbox = await start({ overlap: 'none' });
     const old = sandbox.mintKey('user1');
     const current = sandbox.mintKey('user1');
     const stranger = sandbox.mintKey('user2');
-    const stats = (user: string, key: string) =>
-      call(sandbox, 'GET', `/pixelStripeApi/projects/userStats/proj42?userId=${user}&apikey=${key}`);
+    const stats = (user: string, key: string) => call(sandbox, 'GET', `/pixelStripeApi/projects/userStats/proj42?userId=${user}&apikey=${key}`);
     const ok = await stats('user1', current);
     expect(ok.status).toBe(200);
     expect(ok.json).toEqual({ liveUser: 0, queueUser: 0 });
@@ -368,7 +368,7 @@ describe('sandbox: activity', () => {
       headers: bearer(second.key),
     });
     expect(answer.status).toBe(200);
-    expect(answer.json.events.map((e: any) => [e.action, e.keyId, e.route, e.status])).toEqual([
+    expect(answer.json.events.map((e: { action: string; keyId: string; route: string; status: number }) => [e.action, e.keyId, e.route, e.status])).toEqual([
       ['whoami', first.id, '/v1/whoami', 200],
       ['mint', second.id, '/v1/accounts/:account/keys', 201],
       ['revoke', first.id, '/v1/keys/self', 204],
@@ -438,7 +438,7 @@ describe('sandbox: stats and round trips', () => {
 });
 
 describe('sandbox: keys and mints a test can count (issue 8, defect 1)', () => {
-  it('lists an account\'s keys with id, creation time and status, and tells which key a value is, by hash only', async () => {
+  it("lists an account's keys with id, creation time and status, and tells which key a value is, by hash only", async () => {
     const sandbox = await start({ overlap: 'until-revoked' });
     const seed = sandbox.mintKey('acme');
     const minted = await mint(sandbox, 'acme');
@@ -457,7 +457,7 @@ describe('sandbox: keys and mints a test can count (issue 8, defect 1)', () => {
     expect(keys[1]!.matches(minted.key)).toBe(true);
     expect(sandbox.keyOf(minted.key)?.id).toBe(minted.id);
     expect(sandbox.keyOf(other)?.account).toBe('globex');
-    expect(sandbox.keyOf('sbx_' + '0'.repeat(40))).toBeUndefined();
+    expect(sandbox.keyOf(`sbx_${'0'.repeat(40)}`)).toBeUndefined();
     expect(sandbox.keys('nobody')).toEqual([]);
     // The listing is a view of hashes: no value of any key is in it.
     expect(JSON.stringify(keys)).not.toContain(seed);
@@ -579,7 +579,11 @@ describe('sandbox: idempotent mints, as Stripe has them (issue 8, defect 1)', ()
 describe('sandbox runbooks: the mint is idempotent per run (issue 8, defect 1)', () => {
   function mintContext(runbook: Runbook, sandbox: Sandbox, run: string): StepContext {
     return {
-      vars: { inputs: { baseUrl: sandbox.url, account: 'acme' }, run: { id: run, since: '2026-01-01T00:00:00.000Z', started: '2026-01-01T00:00:00.000Z' }, credential: 'test' },
+      vars: {
+        inputs: { baseUrl: sandbox.url, account: 'acme' },
+        run: { id: run, since: '2026-01-01T00:00:00.000Z', started: '2026-01-01T00:00:00.000Z' },
+        credential: 'test',
+      },
       runbook,
       interaction: noInteraction(),
       roundTrips: [],
@@ -639,7 +643,7 @@ describe('sandbox: HTTP hygiene', () => {
     const mintAnswer = seen.at(-1)!;
     const basic = (key: string) => `Basic ${Buffer.from(`acme:${key}`).toString('base64')}`;
     const ua = { 'user-agent': 'DiscordBot (x, 1)' };
-    for (const key of [...keys, 'sbx_' + 'f'.repeat(40)]) {
+    for (const key of [...keys, `sbx_${'f'.repeat(40)}`]) {
       await whoami(sandbox, key);
       await call(sandbox, 'GET', `/pixelStripeApi/projects/userStats/p?userId=acme&apikey=${key}`);
       await call(sandbox, 'GET', `/pixelStripeApi/projects/userStats/p?userId=nobody&apikey=${key}`);
@@ -734,7 +738,15 @@ describe('sandbox: serve.ts in its own process', () => {
     const ts = (await import('typescript')).default;
     const out = tempFolder();
     const root = join(import.meta.dirname, '..', '..');
-    for (const file of ['src/sandbox/idempotency.ts', 'src/sandbox/registry.ts', 'src/sandbox/routes.ts', 'src/sandbox/server.ts', 'src/sandbox/serve.ts', 'src/util/atomic-file.ts', 'src/util/process-alive.ts']) {
+    for (const file of [
+      'src/sandbox/idempotency.ts',
+      'src/sandbox/registry.ts',
+      'src/sandbox/routes.ts',
+      'src/sandbox/server.ts',
+      'src/sandbox/serve.ts',
+      'src/util/atomic-file.ts',
+      'src/util/process-alive.ts',
+    ]) {
       const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
       });

@@ -7,15 +7,26 @@ import type { TimelineEntry } from '../../src/engine/run.js';
 import type { RunSummary } from '../../src/engine/run.js';
 import { splitTime, stepBar, stepTime, stepWho, timelineChart } from '../../src/report/timeline.js';
 
-const entry = (over: Partial<TimelineEntry>): TimelineEntry => ({ phase: 'generate', step: 'mint', name: 'request a key', human: false, startMs: 0, ms: 100, waitMs: 0, result: 'done', detail: undefined, ...over });
+const entry = (over: Partial<TimelineEntry>): TimelineEntry => ({
+  phase: 'generate',
+  step: 'mint',
+  name: 'request a key',
+  human: false,
+  startMs: 0,
+  ms: 100,
+  waitMs: 0,
+  result: 'done',
+  detail: undefined,
+  ...over,
+});
 
 describe('timeline: person vs rekey', () => {
-  it('a step with a prompt counts the open prompt as the person\'s and the rest as rekey\'s', () => {
+  it("a step with a prompt counts the open prompt as the person's and the rest as rekey's", () => {
     expect(stepTime(entry({ human: true, ms: 31_000, waitMs: 30_000 }))).toEqual({ humanMs: 30_000, machineMs: 1_000 });
     expect(stepWho(entry({ human: true, ms: 31_000, waitMs: 30_000 }))).toBe('you 0:30 · rekey 1.0s');
   });
 
-  it('a machine step is all rekey\'s, even if it reports a wait', () => {
+  it("a machine step is all rekey's, even if it reports a wait", () => {
     expect(stepTime(entry({ human: false, ms: 50, waitMs: 20 }))).toEqual({ humanMs: 0, machineMs: 50 });
     expect(stepWho(entry({ ms: 50 }))).toBe('rekey 50ms');
   });
@@ -24,7 +35,7 @@ describe('timeline: person vs rekey', () => {
     expect(stepTime(entry({ human: true, ms: 10, waitMs: 12 }))).toEqual({ humanMs: 10, machineMs: 0 });
   });
 
-  it('bars: the person\'s share first in ▒, then rekey\'s in █, in proportion', () => {
+  it("bars: the person's share first in ▒, then rekey's in █, in proportion", () => {
     expect(stepBar(entry({ human: true, ms: 1_000, waitMs: 900 }), 10)).toEqual({ human: '▒'.repeat(9), machine: '█' });
     expect(stepBar(entry({ human: true, ms: 1_000, waitMs: 1 }), 10)).toEqual({ human: '▒', machine: '█'.repeat(9) });
     expect(stepBar(entry({ ms: 1_000 }), 4)).toEqual({ human: '', machine: '████' });

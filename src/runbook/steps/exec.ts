@@ -42,14 +42,24 @@ export async function runCommand(spec: CommandSpec, vars: TemplateVars, cwd: str
       }
       return { detail: attempt > 0 ? `exit 0 after ${attempt + 1} attempts` : 'exit 0' };
     }
-    last = result.timedOut ? `timed out after ${Math.round(spec.timeoutMs / 1000)}s` : result.code === null ? `killed by ${result.signal}` : `exit ${result.code}`;
+    last = result.timedOut
+      ? `timed out after ${Math.round(spec.timeoutMs / 1000)}s`
+      : result.code === null
+        ? `killed by ${result.signal}`
+        : `exit ${result.code}`;
     const tail = redactor.scrub(result.stderr.trim().split('\n').slice(-3).join(' | '));
     if (tail !== '') last += ` (${tail.length > 200 ? `${tail.slice(0, 199)}…` : tail})`;
   }
   throw new StepFailedError(spec.id, `${spec.name}: ${last}${spec.retries > 0 ? ` after ${spec.retries + 1} attempts` : ''}`);
 }
 
-function once(argv: string[], env: Record<string, string>, stdin: string | undefined, timeoutMs: number, cwd: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; timedOut: boolean }> {
+function once(
+  argv: string[],
+  env: Record<string, string>,
+  stdin: string | undefined,
+  timeoutMs: number,
+  cwd: string,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     const [command, ...args] = argv;
     const child = spawn(command!, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -63,7 +63,8 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
     last = `got ${response.status}${summary(text)}`;
   }
   const message = `${step.name}: ${last}, expected ${step.expect.join(' or ')}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`;
-  if (!answered) throw new ProviderUnreachableError(step.id, message, `the provider could not be reached: check the network and the URL (request was ${where})`);
+  if (!answered)
+    throw new ProviderUnreachableError(step.id, message, `the provider could not be reached: check the network and the URL (request was ${where})`);
   throw new StepFailedError(step.id, message, `request was ${where}`);
 }
 

@@ -11,7 +11,11 @@ import { NotConfirmedError, StepFailedError, type StepContext, type StepOutcome 
 export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<StepOutcome> {
   const { interaction, runbook } = ctx;
   if (!interaction.canAsk) {
-    throw new StepFailedError(step.id, `${step.name}: this step needs a person`, `run it from a terminal (rekey drill), or give the answer with --answers <file> (key "${step.id}")`);
+    throw new StepFailedError(
+      step.id,
+      `${step.name}: this step needs a person`,
+      `run it from a terminal (rekey drill), or give the answer with --answers <file> (key "${step.id}")`,
+    );
   }
   interaction.instruct(step.id, render(step.message, ctx.vars).text, step.url === undefined ? undefined : render(step.url, ctx.vars).text);
   if (step.reveal !== undefined) {
@@ -31,7 +35,8 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
     const shape = (candidate: string): string | undefined => {
       const trimmed = candidate.trim();
       if (trimmed === '') return 'nothing was pasted';
-      if (pattern !== undefined && !pattern.test(trimmed)) return `that does not look like a ${runbook.title} key${runbook.secret.description === undefined ? '' : ` (${runbook.secret.description})`}`;
+      if (pattern !== undefined && !pattern.test(trimmed))
+        return `that does not look like a ${runbook.title} key${runbook.secret.description === undefined ? '' : ` (${runbook.secret.description})`}`;
       if (old !== undefined && old.reveal() === trimmed) return 'that is the old key: request a new one in the dashboard first';
       return undefined;
     };
@@ -47,7 +52,12 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
         break;
       }
       if (rejected.has(candidate.reveal()) || rejected.size >= 4) {
-        throw new StepFailedError(step.id, `${step.name}: ${problem}`, 'nothing was written; copy the whole key again from the dashboard and start again — a new drill takes the key you paste, and does not ask for another');
+        throw new StepFailedError(
+          step.id,
+          `${step.name}: ${problem}`,
+          'nothing was written; copy the whole key again from the dashboard and start again — a new drill takes the key you paste, and does not ' +
+            'ask for another',
+        );
       }
       rejected.add(candidate.reveal());
       ctx.note(`the key ${candidate.mask} is refused: ${problem}; nothing was written — paste it again`);
@@ -55,7 +65,8 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
   }
   if (step.confirm !== undefined) {
     const yes = await interaction.confirm(step.id, render(step.confirm, ctx.vars).text);
-    if (!yes) throw new NotConfirmedError(step.id, `${step.name}: not confirmed`, 'answer yes once it is done; the run stops here and `rekey resume` continues it');
+    if (!yes)
+      throw new NotConfirmedError(step.id, `${step.name}: not confirmed`, 'answer yes once it is done; the run stops here and `rekey resume` continues it');
   }
   return { minted, detail: minted !== undefined ? `captured ${minted.mask}` : step.confirm !== undefined ? 'confirmed' : 'shown' };
 }
