@@ -123,7 +123,7 @@ export class ChainWriter {
    * Append one record and fsync it before returning. A disk that is full, read-only or not writable throws a
    * StateFileError, and the file is cut back to where it was, so that a half-written line never stays in the middle.
    */
-  append(fields: Record<string, unknown>): ChainedRecord {
+  append(fields: Record<string, unknown>, options: { durable?: boolean } = {}): ChainedRecord {
     const key = sealingKey();
     const body = { seq: this.#seq + 1, at: new Date().toISOString(), ...fields, prev: this.#prev, ...(key === undefined ? {} : { key: key.id }) };
     const sealed = key === undefined ? body : { ...body, mac: seal(key, JSON.stringify(body)) };
@@ -148,7 +148,8 @@ export class ChainWriter {
         if (n <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
         done += n;
       }
-      this.ops.fsyncSync(fd);
+      // A record whose loss on a power cut is harmless (the next durable record's fsync carries it) skips its own.
+      if (options.durable !== false) this.ops.fsyncSync(fd);
     } catch (error) {
       if (size !== undefined) {
         try {

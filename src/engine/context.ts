@@ -150,8 +150,8 @@ export class RunContext {
   }
 
   /** Append to the journal (a dry run journals nothing). */
-  append(event: JournalEvent): void {
-    this.journal?.append(event);
+  append(event: JournalEvent, options: { durable?: boolean } = {}): void {
+    this.journal?.append(event, options);
   }
 
   /** The interaction, with the time each question stays open added to `waitedMs`. */

@@ -201,7 +201,9 @@ const mint: Handler = async (ctx) => {
       if (outcome.minted !== undefined) minted = outcome.minted;
     }
     if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
-    ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint });
+    // Not fsynced on its own: a kill keeps it (it is written), and a power cut that loses it leaves the intent alone,
+    // which resume treats as the same unknown outcome. The staging writes right after are what must be durable.
+    ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint }, { durable: false });
     ctx.fresh = minted;
     if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
       throw new RotationFailedError(`the new value ${minted.mask} does not match the runbook's secret pattern`);

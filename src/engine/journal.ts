@@ -124,8 +124,8 @@ export class Journal {
   }
 
   /** Append one record, fsynced; a StateFileError when the disk will not take it. */
-  append(event: JournalEvent): JournalRecord {
-    return this.#writer.append(event) as JournalRecord;
+  append(event: JournalEvent, options: { durable?: boolean } = {}): JournalRecord {
+    return this.#writer.append(event, options) as JournalRecord;
   }
 
   /** The journal's records, checked as `readVerifiedJournal` checks them: a broken journal throws JournalBrokenError. */
