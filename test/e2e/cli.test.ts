@@ -417,7 +417,10 @@ describe('audit log across runs', () => {
     expect(await whoami(s, envValue(ws)!)).toBe(200);
     const second = await rekeyIn(ws, ['rotate', ws.credential]);
     expect(second.code, show(second)).toBe(0);
-    const report = [...reports(ws).entries()].sort(([a], [b]) => a.localeCompare(b)).at(-1)![1];
+    // The second run's report is the one that started last: run ids name only the second, so two runs begun in the
+    // same second do not sort by their names.
+    const startedOf = (text: string) => Date.parse(/\| started \| (\S+) \|/.exec(text)![1]!);
+    const report = [...reports(ws).values()].sort((a, b) => startedOf(a) - startedOf(b)).at(-1)!;
     const found = /### activity\n\n```json\n([\s\S]*?)\n```/.exec(report);
     expect(found, report).not.toBeNull();
     const { events } = JSON.parse(found![1]!) as { events: Array<{ action: string; at: string }> };
