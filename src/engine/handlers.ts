@@ -125,6 +125,35 @@ const preflight: Handler = async (ctx) => {
   return { detail, data: { old: ctx.oldFp, base: ctx.base } };
 };
 
+/** Where a person finds the runbook's keys: its title, and its dashboard where the runbook names one. */
+function providerPlace(ctx: RunContext): string {
+  const { title, dashboard } = ctx.o.runbook;
+  return dashboard === undefined ? title : `${title} (${dashboard})`;
+}
+
+/** An interrupted mint in words: when it was sent, and what it may have done. */
+function interruptedMint(when: string, mintedFp: string | undefined): { when: string; what: string } {
+  return { when, what: mintedFp === undefined ? `may have minted a key at ${when}` : `minted a key (${mintedFp}) at ${when}` };
+}
+
+/**
+ * Run the runbook's generate steps and journal the fingerprint of what they minted (not fsynced on its own: a kill
+ * keeps the record, and a power cut that loses it leaves the intent, which resume treats as the same unknown outcome;
+ * the staging writes right after are what must be durable). Undefined when the steps minted nothing.
+ */
+async function runMintingSteps(ctx: RunContext, options: { openWindow: boolean }): Promise<Secret | undefined> {
+  let minted: Secret | undefined;
+  for (const step of ctx.o.runbook.generate) {
+    // Overlap none: the old key dies when the person clicks (or the API call mints), somewhere while this step runs,
+    // so the window is counted from the step's start: an upper bound, never an under-count.
+    if (options.openWindow && ctx.overlap === 'none' && mints(step)) ctx.openWindow();
+    const outcome = await ctx.runbookStep(step);
+    if (outcome.minted !== undefined) minted = outcome.minted;
+  }
+  if (minted !== undefined) ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint }, { durable: false });
+  return minted;
+}
+
 /**
  * Before a resumed run does anything: an interrupted minting call whose key no store holds, and whose repeat would
  * mint a second live key (not idempotent, overlap not none), is refused with the orphan named, until the person says
@@ -135,13 +164,11 @@ export async function refuseOrphanedMint(ctx: RunContext): Promise<void> {
   if (state?.mint.intentAt === undefined || state.done.has('mint') || ctx.o.mintAgain === true) return;
   if ((state.mint.repeat ?? 'unsafe') !== 'unsafe' || ctx.overlap === 'none') return;
   if ((await ctx.findStaged(state.mint.mintedFp)) !== undefined) return;
-  const when = state.mint.intentAt;
-  const what = state.mint.mintedFp === undefined ? `may have minted a key at ${when}` : `minted a key (${state.mint.mintedFp}) at ${when}`;
+  const { when, what } = interruptedMint(state.mint.intentAt, state.mint.mintedFp);
   throw new RefusedError(
     `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.o.runbook.title} mints a new key on every call: minting again ` +
       `could leave two live keys`,
-    `look for a key created at ${when} in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} and ` +
-      `revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
+    `look for a key created at ${when} in ${providerPlace(ctx)} and revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
   );
 }
 
@@ -160,8 +187,7 @@ async function resumeMint(ctx: RunContext): Promise<void> {
   }
   if (state.mint.intentAt === undefined) return;
   const repeat = state.mint.repeat ?? 'unsafe';
-  const when = state.mint.intentAt;
-  const what = state.mint.mintedFp === undefined ? `may have minted a key at ${when}` : `minted a key (${state.mint.mintedFp}) at ${when}`;
+  const { what } = interruptedMint(state.mint.intentAt, state.mint.mintedFp);
   if (repeat === 'person') {
     ctx.note(
       'warn',
@@ -188,22 +214,11 @@ const mint: Handler = async (ctx) => {
   const old = await ctx.needOld();
   await resumeMint(ctx);
   if (ctx.fresh === undefined) {
-    const minting = runbook.generate;
     // The intent goes in the journal before any call that may mint: a crash from here on leaves a record that a key
     // may exist that rekey does not hold, and resume decides from it (resumeMint).
-    ctx.append({ type: 'mint.intent', step: 'mint', repeat: mintRepeat(minting) });
-    let minted: Secret | undefined;
-    for (const step of minting) {
-      // Overlap none: the old key dies when the person clicks (or the API call mints), somewhere while this step runs,
-      // so the window is counted from the step's start: an upper bound, never an under-count.
-      if (ctx.overlap === 'none' && mints(step)) ctx.openWindow();
-      const outcome = await ctx.runbookStep(step);
-      if (outcome.minted !== undefined) minted = outcome.minted;
-    }
+    ctx.append({ type: 'mint.intent', step: 'mint', repeat: mintRepeat(runbook.generate) });
+    const minted = await runMintingSteps(ctx, { openWindow: true });
     if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
-    // Not fsynced on its own: a kill keeps it (it is written), and a power cut that loses it leaves the intent alone,
-    // which resume treats as the same unknown outcome. The staging writes right after are what must be durable.
-    ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint }, { durable: false });
     ctx.fresh = minted;
     if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
       throw new RotationFailedError(`the new value ${minted.mask} does not match the runbook's secret pattern`);
@@ -245,13 +260,8 @@ export async function recoverMint(ctx: RunContext): Promise<void> {
   const intent = ctx.state?.mint;
   if (ctx.fresh !== undefined || ctx.newFp !== undefined || intent?.intentAt === undefined) return;
   if (intent.repeat === 'idempotent') {
-    let minted: Secret | undefined;
-    for (const step of ctx.o.runbook.generate) {
-      const outcome = await ctx.runbookStep(step);
-      if (outcome.minted !== undefined) minted = outcome.minted;
-    }
+    const minted = await runMintingSteps(ctx, { openWindow: false });
     if (minted !== undefined) {
-      ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint });
       ctx.fresh = minted;
       ctx.newFp = minted.fingerprint;
       ctx.note(
@@ -392,7 +402,7 @@ const discard: Handler = async (ctx, step) => {
   if (fresh === undefined) {
     throw new RotationFailedError(
       `cannot discard the new key (${ctx.newFp ?? 'fingerprint unknown'}): rekey no longer holds it`,
-      `revoke it in ${ctx.o.runbook.title}${ctx.o.runbook.dashboard === undefined ? '' : ` (${ctx.o.runbook.dashboard})`} by hand: it is live and in no store`,
+      `revoke it in ${providerPlace(ctx)} by hand: it is live and in no store`,
     );
   }
   return { detail: (await ctx.runbookStep(step.step!)).detail };

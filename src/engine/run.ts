@@ -80,12 +80,11 @@ async function withRun<T>(
     const ctx = new RunContext(options, run, dry ? undefined : new Journal(options.config.stateDir, run));
     if (lock?.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
-    const removed =
-      options.dryRun === true ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
+    const removed = dry ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(admit(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await options.openStores(options.credential);
     ctx.stores = stores;
-    await sweepLeftovers(ctx, removed);
+    if (!dry) await sweepLeftovers(ctx, removed);
     return await body(ctx);
   } finally {
     lock?.release();
@@ -99,7 +98,6 @@ async function withRun<T>(
  * the person is told which.
  */
 async function sweepLeftovers(ctx: RunContext, removed: string[]): Promise<void> {
-  if (ctx.dryRun) return;
   for (const { store, ref } of ctx.stores) removed.push(...((await store.sweep?.(ref)) ?? []));
   if (removed.length > 0)
     ctx.note('info', `removed ${removed.length === 1 ? 'a file' : `${removed.length} files`} left by an interrupted write: ${removed.join(', ')}`);

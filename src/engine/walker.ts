@@ -216,8 +216,8 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
   return finish(ctx, 'done');
 }
 
-/** A new key exists, or may exist, at the provider. */
-function mintedOrMaybe(ctx: RunContext): boolean {
+/** A new key is known to exist at the provider: rekey holds it, or journaled its fingerprint. */
+function newKeyKnown(ctx: RunContext): boolean {
   return ctx.fresh !== undefined || ctx.newFp !== undefined;
 }
 
@@ -228,7 +228,7 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
     revokeFirst: ctx.revokeFirst,
     phase,
     early,
-    minted: mintedOrMaybe(ctx),
+    minted: newKeyKnown(ctx),
     failedMint: failure.step.kind === 'mint',
   });
   let result: RunResult = 'failed';
@@ -304,7 +304,7 @@ function hooksRan(ctx: RunContext): boolean {
 export async function rollback(ctx: RunContext, reason: string, options: { cleanupOnly?: boolean } = {}): Promise<void> {
   ctx.note('warn', `rolling back: ${reason}`);
   if (options.cleanupOnly !== true) await recoverMint(ctx);
-  const minted = options.cleanupOnly !== true && mintedOrMaybe(ctx);
+  const minted = options.cleanupOnly !== true && newKeyKnown(ctx);
   if (minted && ctx.o.runbook.discard.length === 0) {
     ctx.note(
       'warn',
