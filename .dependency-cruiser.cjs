@@ -15,6 +15,15 @@ module.exports = {
       to: { circular: true },
     },
     {
+      name: 'contract-is-a-leaf',
+      severity: 'error',
+      comment:
+        'src/contract/ is what an adapter author reads: the store and step-adapter contracts, the runbook types, the ' +
+        'events, the errors and the Secret type. It imports nothing else of the project, so it can be read alone.',
+      from: { path: '^src/contract/' },
+      to: { pathNot: '^src/contract/', dependencyTypesNot: ['core'] },
+    },
+    {
       name: 'engine-and-config-not-to-adapters',
       severity: 'error',
       comment: 'The engine and the config loader get the store registry from the CLI; they never import an adapter.',

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 // An optional argument names another build of redactor.js (an older commit's), for a before/after comparison.
-const { Redactor } = await import(process.argv[2] === undefined ? '../dist/src/secret/redactor.js' : pathToFileURL(process.argv[2]).href);
+const { Redactor } = await import(process.argv[2] === undefined ? '../dist/src/contract/redactor.js' : pathToFileURL(process.argv[2]).href);
 
 const values = Array.from({ length: 10 }, () => `sbx_${randomBytes(20).toString('hex')}`);
 const redactor = new Redactor();

@@ -47,12 +47,12 @@ import type {
   UpdateAccessKeyCommandOutput,
 } from '@aws-sdk/client-iam';
 import type { GetCallerIdentityCommand, GetCallerIdentityCommandOutput } from '@aws-sdk/client-sts';
-import { redactor } from '../../src/secret/redactor.js';
-import { Secret } from '../../src/secret/secret.js';
-import { StepFailedError, type StepOutcome } from '../../src/runbook/steps/context.js';
+import { redactor } from '../../src/contract/redactor.js';
+import { Secret } from '../../src/contract/secret.js';
+import { StepFailedError, type StepOutcome } from '../../src/contract/steps.js';
 import { render, renderSecret } from '../../src/runbook/template.js';
 import { formatClock, parseDuration } from '../../src/util/duration.js';
-import type { StepAdapter, StepAdapterCall } from './contract.js';
+import type { StepAdapter, StepAdapterCall } from '../../src/contract/step-adapter.js';
 
 /** The part of an `IAMClient` this adapter uses. */
 export interface IamSend {

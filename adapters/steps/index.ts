@@ -1,5 +1,5 @@
 /** Step adapters by name, each imported only when a runbook uses it. */
-import type { StepAdapter } from './contract.js';
+import type { StepAdapter } from '../../src/contract/step-adapter.js';
 
 type Loader = () => Promise<{ default: StepAdapter }>;
 

@@ -45,9 +45,16 @@ import type {
   UpdateSecretVersionStageCommand,
   UpdateSecretVersionStageCommandOutput,
 } from '@aws-sdk/client-secrets-manager';
-import { Secret } from '../../src/secret/secret.js';
-import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/contract/store.js';
+import {
+  CannotStageError,
+  SecretNotFoundError,
+  StoreConflictError,
+  StoreError,
+  StorePermissionError,
+  StoreUnavailableError,
+} from '../../src/contract/store-errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 import { withRetry, type RetryOptions } from '../../src/util/retry.js';
 

@@ -31,10 +31,10 @@
 import { chownSync, constants, lstatSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fingerprint } from '../../src/secret/mask.js';
-import { Secret } from '../../src/secret/secret.js';
-import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/store/contract.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/store/errors.js';
+import { fingerprint } from '../../src/contract/mask.js';
+import { Secret } from '../../src/contract/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../src/contract/store.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../src/contract/store-errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../src/util/atomic-file.js';
 import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../src/util/file-lock.js';
 

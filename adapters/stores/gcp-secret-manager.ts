@@ -32,10 +32,17 @@
  * secretmanager.secrets.update (run records, the alias); secretmanager.versions.disable or .destroy (retire).
  */
 import { createHash } from 'node:crypto';
-import { fingerprint } from '../../src/secret/mask.js';
-import { Secret } from '../../src/secret/secret.js';
-import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { fingerprint } from '../../src/contract/mask.js';
+import { Secret } from '../../src/contract/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/contract/store.js';
+import {
+  CannotStageError,
+  SecretNotFoundError,
+  StoreConflictError,
+  StoreError,
+  StorePermissionError,
+  StoreUnavailableError,
+} from '../../src/contract/store-errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 import { withRetry } from '../../src/util/retry.js';
 

@@ -4,7 +4,7 @@
  * hands this registry to the config loader and the engine, which import nothing from adapters/. Adding a store: a
  * file in this folder and one line here (see CONTRIBUTING).
  */
-import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/store/contract.js';
+import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/contract/store.js';
 
 type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 

@@ -8,9 +8,9 @@
  *     space: demo              # optional: separate namespaces in one process
  * ```
  */
-import { Secret } from '../../src/secret/secret.js';
-import type { RunId, SecretStore, SecretStoreAdapter, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreRef, StoredValue, VersionId } from '../../src/contract/store.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/contract/store-errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 
 interface MemoryVersion {

@@ -31,9 +31,16 @@
  * it is the run's when its field carries the `new` tag: that check makes a crash between any two calls harmless.
  */
 import { createHash } from 'node:crypto';
-import { Secret } from '../../src/secret/secret.js';
-import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/store/contract.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/contract/store.js';
+import {
+  CannotStageError,
+  SecretNotFoundError,
+  StoreConflictError,
+  StoreError,
+  StorePermissionError,
+  StoreUnavailableError,
+} from '../../src/contract/store-errors.js';
 import { withRetry, type RetryOptions } from '../../src/util/retry.js';
 
 /**

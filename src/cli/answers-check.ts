@@ -3,9 +3,9 @@
  * file), checked before anything is read or minted. Its own module, used by `drill`, `rehearse` and every rotation,
  * so that the commands that share it do not import each other.
  */
-import type { Interaction } from '../runbook/steps/context.js';
-import type { Runbook, Step } from '../runbook/types.js';
-import { InputError } from '../util/errors.js';
+import type { Interaction } from '../contract/steps.js';
+import type { Runbook, Step } from '../contract/runbook.js';
+import { InputError } from '../contract/errors.js';
 
 /** The steps of a run that wait for an answer: hidden captures and yes/no confirmations (discard only on rollback). */
 function personSteps(runbook: Runbook): Array<{ step: Step; kind: 'secret' | 'confirm' }> {

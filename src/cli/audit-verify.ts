@@ -1,5 +1,5 @@
 /** `rekey audit verify`: check the audit log's hash chain and seals; exit 1 naming the first damaged, altered or removed record. */
-import { ExitCode } from '../util/errors.js';
+import { ExitCode } from '../contract/errors.js';
 import { openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function auditVerify(_input: CommandInput, globals: Globals): Promise<number> {

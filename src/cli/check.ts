@@ -4,9 +4,9 @@
  * unusable one). Exit 1 when any store cannot be read, cannot be written or cannot stage.
  */
 import type { Config, CredentialConfig } from '../config/types.js';
-import type { SecretStore, StoreCheck, StoreRef } from '../store/contract.js';
-import type { EventSink } from '../engine/events.js';
-import { ExitCode } from '../util/errors.js';
+import type { SecretStore, StoreCheck, StoreRef } from '../contract/store.js';
+import type { EventSink } from '../contract/events.js';
+import { ExitCode } from '../contract/errors.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 import { locksOf } from './locks-of.js';
 
@@ -89,7 +89,7 @@ export async function checkStores(
  * stands for the run a drill or rotation would start, so that any value staged by an earlier run counts.
  */
 async function stagingObstacle(store: SecretStore, ref: StoreRef): Promise<{ text: string; run: string | undefined } | undefined> {
-  const [{ newRunId }, { CannotStageError }] = await Promise.all([import('../engine/run-id.js'), import('../store/errors.js')]);
+  const [{ newRunId }, { CannotStageError }] = await Promise.all([import('../engine/run-id.js'), import('../contract/store-errors.js')]);
   try {
     const { version } = await store.read(ref);
     await store.canStage(ref, newRunId(), version);

@@ -1,10 +1,10 @@
 /** Wiring shared by the commands: config, credential lookup, interaction, and one rotation end to end. */
 import type { Config, CredentialConfig } from '../config/types.js';
-import type { Mode } from '../engine/types.js';
+import type { Mode } from '../contract/run.js';
 import type { RunSummary } from '../engine/run.js';
-import type { Interaction } from '../runbook/steps/context.js';
-import type { EventSink } from '../engine/events.js';
-import { ExitCode, InputError, RefusedError, RotationFailedError } from '../util/errors.js';
+import type { Interaction } from '../contract/steps.js';
+import type { EventSink } from '../contract/events.js';
+import { ExitCode, InputError, RefusedError, RotationFailedError } from '../contract/errors.js';
 import { nearest } from '../util/suggest.js';
 
 export interface CommandInput {

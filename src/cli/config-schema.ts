@@ -1,5 +1,5 @@
 /** `rekey config schema`: the JSON Schema of rekey.yaml, for editors (yaml-language-server and others). */
-import { ExitCode } from '../util/errors.js';
+import { ExitCode } from '../contract/errors.js';
 import type { CommandInput, Globals } from './common.js';
 
 export default async function configSchema(_input: CommandInput, _globals: Globals): Promise<number> {

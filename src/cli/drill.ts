@@ -7,13 +7,13 @@
  * it in incident mode (see incident.ts).
  */
 import type { Config, CredentialConfig } from '../config/types.js';
-import type { Mode } from '../engine/types.js';
+import type { Mode } from '../contract/run.js';
 import type { RunSummary } from '../engine/run.js';
-import type { Interaction } from '../runbook/steps/context.js';
-import type { Runbook } from '../runbook/types.js';
-import type { EngineEvent, EventSink } from '../engine/events.js';
+import type { Interaction } from '../contract/steps.js';
+import type { Runbook } from '../contract/runbook.js';
+import type { EngineEvent, EventSink } from '../contract/events.js';
 import type { RehearsalActor } from '../ui/interaction.js';
-import { ExitCode, InputError, RotationFailedError } from '../util/errors.js';
+import { ExitCode, InputError, RotationFailedError } from '../contract/errors.js';
 import { formatSeconds, parseDuration } from '../util/duration.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 import { ensureAnswerable } from './answers-check.js';
@@ -68,7 +68,7 @@ export async function runDrill(args: {
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const { config, credential, runbook, sink, json } = args;
   // A pattern given as an input must be a valid expression before anyone requests a key.
-  const { secretPattern } = await import('../runbook/types.js');
+  const { secretPattern } = await import('../contract/runbook.js');
   secretPattern(runbook, credential.inputs);
   // An answers file for this one runbook: a step id it does not have is a typo (rotate may share a file, so not there).
   (args.interaction as Partial<import('../ui/interaction.js').AnswersInteraction>).refuseUnknownSteps?.(runbook);

@@ -11,7 +11,7 @@
  *  - the leak search (src/engine/leak-search.ts) finds the old value in the working tree and the git history of the
  *    repository around rekey.yaml, by value, in memory, and reports locations only.
  */
-import type { EngineEvent, EventSink } from '../engine/events.js';
+import type { EngineEvent, EventSink } from '../contract/events.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function incident(input: CommandInput, globals: Globals): Promise<number> {

@@ -1,5 +1,5 @@
 /** `rekey log [run]`: the runs, newest first; or one run's journal step by step. A journal that fails its check is flagged. */
-import { ExitCode, RefusedError } from '../util/errors.js';
+import { ExitCode, RefusedError } from '../contract/errors.js';
 import { openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function log(input: CommandInput, globals: Globals): Promise<number> {

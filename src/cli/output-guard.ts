@@ -2,7 +2,7 @@
  * The last line of defence for I3: every write to stdout and stderr passes through the redactor, so a value
  * that slipped past `Secret`'s own masking is still replaced before it reaches a terminal or a log.
  */
-import { redactor } from '../secret/redactor.js';
+import { redactor } from '../contract/redactor.js';
 
 /** Route stdout and stderr through the redactor. */
 export function installOutputGuard(): void {

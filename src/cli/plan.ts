@@ -1,5 +1,5 @@
 /** `rekey plan <credential>`: the steps a rotation would run, in order; nothing is read from a store or written. */
-import { ExitCode } from '../util/errors.js';
+import { ExitCode } from '../contract/errors.js';
 
 const phaseOrder = ['generate', 'rollout', 'verify', 'revoke', 'audit'];
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
@@ -9,7 +9,7 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
   const credential = credentialOf(config, String(input.args[0]));
   const [{ loadRunbook }, { needsPerson }, { planRun, stepsOf }] = await Promise.all([
     import('../runbook/load.js'),
-    import('../runbook/types.js'),
+    import('../contract/runbook.js'),
     import('../engine/plan.js'),
   ]);
   const runbook = await loadRunbook(credential.runbookFile);

@@ -13,8 +13,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Secret } from '../secret/secret.js';
-import { ExitCode } from '../util/errors.js';
+import { Secret } from '../contract/secret.js';
+import { ExitCode } from '../contract/errors.js';
 import { rotateCredential, type CommandInput, type Globals } from './common.js';
 
 export default async function rehearse(input: CommandInput, globals: Globals): Promise<number> {
@@ -94,7 +94,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     import('../sandbox/server.js'),
     import('../config/load.js'),
     import('../runbook/load.js'),
-    import('../util/errors.js'),
+    import('../contract/errors.js'),
     import('./drill.js'),
     import('./answers-check.js'),
     import('node:crypto'),
@@ -144,7 +144,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     const minted: Secret[] = [];
     const revokeSteps = new Set(runbook.revoke.map((step) => step.id));
     const discardSteps = new Set(runbook.discard.map((step) => step.id));
-    let sinkRef: import('../engine/events.js').EventSink | undefined;
+    let sinkRef: import('../contract/events.js').EventSink | undefined;
     const note = (message: string) => sinkRef?.emit({ event: 'note', level: 'info', message: `rehearsal: ${message}` });
     const revokeInSandbox = async (key: Secret) => {
       await fetch(`${sandbox.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${key.reveal()}` } }).then((r) => r.arrayBuffer());
@@ -226,7 +226,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
 }
 
 /** A starting value of the shape a `generate` step makes, for a rehearsal of a runbook that generates its values. */
-function generatedSeed(step: import('../runbook/types.js').Step | undefined, randomBytes: (n: number) => Buffer): string {
+function generatedSeed(step: import('../contract/runbook.js').Step | undefined, randomBytes: (n: number) => Buffer): string {
   if (step?.kind !== 'generate') return randomBytes(24).toString('hex');
   const bytes = randomBytes(step.bytes);
   return `${step.prefix}${step.encoding === 'hex' ? bytes.toString('hex') : bytes.toString('base64url')}`;

@@ -1,8 +1,8 @@
 /** Errors to exit codes and messages: the only place that decides them. No stack traces for known errors. */
-import { redactor } from '../secret/redactor.js';
-import { StoreError } from '../store/errors.js';
-import { StepFailedError } from '../runbook/steps/context.js';
-import { ExitCode, InputError, InputErrors, RefusedError, RotationFailedError, StateFileError } from '../util/errors.js';
+import { redactor } from '../contract/redactor.js';
+import { StoreError } from '../contract/store-errors.js';
+import { StepFailedError } from '../contract/steps.js';
+import { ExitCode, InputError, InputErrors, RefusedError, RotationFailedError, StateFileError } from '../contract/errors.js';
 
 /** Print an error for a person (or as a JSON event) and return the exit code. */
 export function reportError(error: unknown, json: boolean): number {

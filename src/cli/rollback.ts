@@ -1,5 +1,5 @@
 /** `rekey rollback <run>`: restore the previous value wherever the overlap allows it. */
-import { ExitCode } from '../util/errors.js';
+import { ExitCode } from '../contract/errors.js';
 import { credentialOf, runStart, interactionFor, openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function rollback(input: CommandInput, globals: Globals): Promise<number> {

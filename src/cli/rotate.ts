@@ -5,7 +5,7 @@
  * one was refused (locked by another run) and none failed.
  */
 import type { CredentialConfig } from '../config/types.js';
-import { ExitCode, InputError } from '../util/errors.js';
+import { ExitCode, InputError } from '../contract/errors.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
 
 export default async function rotate(input: CommandInput, globals: Globals): Promise<number> {
@@ -20,7 +20,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const { createSink } = await import('../ui/sink.js');
   const { loadRunbook } = await import('../runbook/load.js');
   const { lastRunsOf } = await import('../engine/history.js');
-  const { needsPerson } = await import('../runbook/types.js');
+  const { needsPerson } = await import('../contract/runbook.js');
   const sink = createSink(json);
 
   let selected: CredentialConfig[] = ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];

@@ -1,6 +1,6 @@
 /** `rekey runbook list`: the runbooks rekey knows (built in, and from the config's runbook folders). */
 import { existsSync } from 'node:fs';
-import { ExitCode } from '../util/errors.js';
+import { ExitCode } from '../contract/errors.js';
 import type { CommandInput, Globals } from './common.js';
 
 export default async function runbookList(_input: CommandInput, globals: Globals): Promise<number> {

@@ -1,5 +1,5 @@
 /** `rekey runbook show <name> [--format md]`: a runbook's steps, or the written runbook a team keeps. */
-import { ExitCode } from '../util/errors.js';
+import { ExitCode } from '../contract/errors.js';
 import type { CommandInput, Globals } from './common.js';
 
 export default async function runbookShow(input: CommandInput, _globals: Globals): Promise<number> {

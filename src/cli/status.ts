@@ -4,7 +4,7 @@
 // opens the config with ./open-config.js, as every command does, without loading common.js and what that needs.
 import { lastRunsOf } from '../engine/history.js';
 import { formatAge, formatClock } from '../util/duration.js';
-import { ExitCode } from '../util/errors.js';
+import { ExitCode } from '../contract/errors.js';
 import { locksOf } from './locks-of.js';
 import { openConfig } from './open-config.js';
 import type { CommandInput, Globals } from './common.js';

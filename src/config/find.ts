@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InputError } from '../util/errors.js';
+import { InputError } from '../contract/errors.js';
 
 /** Find the config: `--config`, else `rekey.yaml` in the working directory. */
 export function findConfigFile(explicit: string | undefined, cwd = process.cwd()): string {

@@ -3,9 +3,9 @@
  * store kinds and their options, runbook names, runbook inputs, secrets in command lines.
  */
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { parseRef } from '../store/contract.js';
+import { parseRef } from '../contract/store.js';
 import { parseDuration } from '../util/duration.js';
-import { InputError, InputErrors } from '../util/errors.js';
+import { InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from '../util/suggest.js';
 import { builtInRunbookDir, loadRunbook, resolveRunbook } from '../runbook/load.js';
 import { refersToSecret } from '../runbook/template.js';

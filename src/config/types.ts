@@ -1,6 +1,6 @@
 /** The configuration as typed values, after loading and validation. */
 import type { HookConfig } from '../runbook/steps/exec.js';
-import type { SecretStoreAdapter, StoreRef } from '../store/contract.js';
+import type { SecretStoreAdapter, StoreRef } from '../contract/store.js';
 
 export type { HookConfig };
 

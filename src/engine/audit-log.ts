@@ -13,7 +13,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, un
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncDir, temporaryPath } from '../util/atomic-file.js';
-import { AuditLogBrokenError, StateFileError, asStateFileError } from '../util/errors.js';
+import { AuditLogBrokenError, StateFileError, asStateFileError } from '../contract/errors.js';
 import { checkingKey, seal, sealMatches, sealingKey, type ChainKey } from './chain-key.js';
 import {
   ChainDamageError,

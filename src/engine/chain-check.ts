@@ -10,7 +10,7 @@
  *   without `hash` and `mac` (src/engine/chain-key.ts). Records written before rekey sealed have neither.
  */
 import { createHash } from 'node:crypto';
-import { RefusedError } from '../util/errors.js';
+import { RefusedError } from '../contract/errors.js';
 import { checkingKey, sealMatches, type ChainKey } from './chain-key.js';
 
 /** The hash of the empty chain's predecessor. */

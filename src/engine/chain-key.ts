@@ -16,7 +16,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { InputError, StateFileError } from '../util/errors.js';
+import { InputError, StateFileError } from '../contract/errors.js';
 
 export interface ChainKey {
   /** A public name for the key (16 hex digits of a hash of it), stored in every sealed record. */

@@ -5,9 +5,9 @@
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { redactor } from '../secret/redactor.js';
+import { redactor } from '../contract/redactor.js';
 import { fsyncDir } from '../util/atomic-file.js';
-import { StateFileError } from '../util/errors.js';
+import { StateFileError } from '../contract/errors.js';
 import { seal, sealingKey } from './chain-key.js';
 import { ChainDamageError, GENESIS, hashRecord, scanChainText, type ChainScan, type ChainedRecord } from './chain-check.js';
 import { JsonlEnds } from './jsonl-files.js';

@@ -4,18 +4,18 @@
  * resumed run's context is seeded from the reduced journal (reduce.ts), and values are read back from the stores.
  */
 import type { Config, CredentialConfig } from '../config/types.js';
-import type { Secret } from '../secret/secret.js';
-import { ProviderUnreachableError, StepFailedError, type Interaction, type StepOutcome } from '../runbook/steps/context.js';
-import type { TemplateVars } from '../runbook/template.js';
-import type { HttpStep, Runbook, Step } from '../runbook/types.js';
-import type { SecretStore, StoreRef, VersionId } from '../store/contract.js';
-import { RotationFailedError } from '../util/errors.js';
+import type { Secret } from '../contract/secret.js';
+import { ProviderUnreachableError, StepFailedError, type Interaction, type StepOutcome } from '../contract/steps.js';
+import type { TemplateVars } from '../contract/runbook.js';
+import type { HttpStep, Runbook, Step } from '../contract/runbook.js';
+import type { SecretStore, StoreRef, VersionId } from '../contract/store.js';
+import { RotationFailedError } from '../contract/errors.js';
 import { appendAudit, auditRecordEvent } from './audit-log.js';
-import type { EngineEvent, EventSink } from './events.js';
+import type { EngineEvent, EventSink } from '../contract/events.js';
 import type { Journal, JournalEvent } from './journal.js';
 import type { RunState } from './reduce.js';
 import type { LeakRecord, RunSummary, TimelineEntry } from './summary.js';
-import type { Mode, RunResult } from './types.js';
+import type { Mode, RunResult } from '../contract/run.js';
 
 export interface RunOptions {
   readonly config: Config;

@@ -4,11 +4,11 @@
  * checks whether its work is already done, so running it again after a crash is harmless (I5).
  */
 import { runCommand } from '../runbook/steps/exec.js';
-import { NotConfirmedError, ProviderUnreachableError, type StepOutcome } from '../runbook/steps/context.js';
-import { mints, type Step } from '../runbook/types.js';
-import type { Secret } from '../secret/secret.js';
-import type { StoredValue, VersionId } from '../store/contract.js';
-import { RefusedError, RotationFailedError } from '../util/errors.js';
+import { NotConfirmedError, ProviderUnreachableError, type StepOutcome } from '../contract/steps.js';
+import { mints, type Step } from '../contract/runbook.js';
+import type { Secret } from '../contract/secret.js';
+import type { StoredValue, VersionId } from '../contract/store.js';
+import { RefusedError, RotationFailedError } from '../contract/errors.js';
 import { formatClock } from '../util/duration.js';
 import { messageOf, type RunContext } from './context.js';
 import { checkAuditAppendable } from './audit-log.js';

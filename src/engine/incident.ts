@@ -2,7 +2,7 @@
  * Time words of `rekey incident`: `--since` as people write it, and the clock readings of the incident screen and
  * report (local time, as the person at the keyboard reads a clock).
  */
-import { InputError } from '../util/errors.js';
+import { InputError } from '../contract/errors.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 

@@ -3,10 +3,10 @@
  * fingerprints and version ids and never a value. It is what `rekey resume` continues from.
  */
 import { mkdirSync } from 'node:fs';
-import { JournalBrokenError, StateFileError } from '../util/errors.js';
+import { JournalBrokenError, StateFileError } from '../contract/errors.js';
 import { ChainDamageError, ChainWriter, scanChain, verifyChain, type ChainFileOps, type ChainProblem, type ChainedRecord } from './chain.js';
 import { journalFile, runsDir } from './jsonl-files.js';
-import type { Mode } from './types.js';
+import type { Mode } from '../contract/run.js';
 
 /** Journal record types. */
 export type JournalEvent =

@@ -9,7 +9,7 @@
  */
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { StateFileError } from '../util/errors.js';
+import { StateFileError } from '../contract/errors.js';
 
 /** The folder holding run journals. */
 export function runsDir(stateDir: string): string {

@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { InputError, RefusedError } from '../util/errors.js';
+import { InputError, RefusedError } from '../contract/errors.js';
 import { inspectLockFile, releaseLock, tryLock, UNWRITTEN_MS, type JudgedLock, type LockFs } from '../util/lock-file.js';
 
 interface LockInfo {

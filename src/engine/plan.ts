@@ -6,8 +6,8 @@
  * A step's `id` is what the journal records; it is stable across versions of a plan (resume matches on it), and
  * nothing reads meaning out of it: the walker and the reducer use `kind`, `store`, `hook` and `step`.
  */
-import { mints, needsPerson, type Runbook, type Step } from '../runbook/types.js';
-import type { Mode, Phase } from './types.js';
+import { mints, needsPerson, type Runbook, type Step } from '../contract/runbook.js';
+import type { Mode, Phase } from '../contract/run.js';
 
 /** What a step does; one handler per kind (handlers.ts). */
 export type StepKind =

@@ -7,7 +7,7 @@
  *   before revoke, otherwise    -> roll back (the old key still works, so going back to it is always safe: I2)
  *   after revoke began          -> fix forward (the new key is live everywhere)
  */
-import type { Phase } from './types.js';
+import type { Phase } from '../contract/run.js';
 
 export type FailureAction =
   /** Nothing was minted and nothing needs undoing. `resumable` when a mint may be out at the provider. */

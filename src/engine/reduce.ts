@@ -7,9 +7,9 @@
 import type { JournalRecord } from './journal.js';
 import type { LeakRecord } from './summary.js';
 import type { StepKind } from './plan.js';
-import type { Mode, RunResult } from './types.js';
-import type { VersionId } from '../store/contract.js';
-import { RefusedError } from '../util/errors.js';
+import type { Mode, RunResult } from '../contract/run.js';
+import type { VersionId } from '../contract/store.js';
+import { RefusedError } from '../contract/errors.js';
 
 /** How safe it is to send a mint again after an interruption left its outcome unknown (see mintRepeat). */
 export type MintRepeat = 'local' | 'idempotent' | 'adapter' | 'person' | 'unsafe';

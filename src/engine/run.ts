@@ -19,7 +19,7 @@
  *   I5 idempotent steps — every step can run again; resume never mints a second key without saying so.
  */
 import { hostname } from 'node:os';
-import { RefusedError } from '../util/errors.js';
+import { RefusedError } from '../contract/errors.js';
 import { clearStaleFileLock } from '../util/file-lock.js';
 import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
 import { auditFile } from './audit-log.js';

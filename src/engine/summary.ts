@@ -2,8 +2,8 @@
  * What a run produces for the screen, the report and the benchmarks: its summary and its timeline. Plain data; the
  * walker fills it, the report and the UI read it.
  */
-import type { EngineEvent, LeakRecord } from './events.js';
-import type { Mode, Phase, RunResult } from './types.js';
+import type { EngineEvent, LeakRecord } from '../contract/events.js';
+import type { Mode, Phase, RunResult } from '../contract/run.js';
 
 /** One step as it happened, for the timeline and the report. */
 export interface TimelineEntry {
@@ -48,7 +48,7 @@ export interface RunSummary {
   report?: string | undefined;
 }
 
-export type { LeakRecord } from './events.js';
+export type { LeakRecord } from '../contract/events.js';
 
 export interface IncidentSummary {
   /** Start of the audit window: when the leak began (ISO). */

@@ -10,8 +10,8 @@ import { deadDetail, handlers, recoverMint, StageFailedError, type StepResult } 
 import { planRollback, type Plan, type PlannedStep } from './plan.js';
 import { onFailure } from './policy.js';
 import type { IncidentSummary, RunSummary } from './summary.js';
-import type { Phase, RunResult } from './types.js';
-import { ExitCode, RotationFailedError, StateFileError } from '../util/errors.js';
+import type { Phase, RunResult } from '../contract/run.js';
+import { ExitCode, RotationFailedError, StateFileError } from '../contract/errors.js';
 
 /** A step failed, carrying which. */
 export class StepFailure extends Error {

@@ -10,11 +10,11 @@ import type { z } from 'zod';
 import { issuesToErrors } from '../util/validate.js';
 import { readYaml, unknownKeyError, type PathSegment, type YamlSource } from '../util/yaml-source.js';
 import { parseDuration } from '../util/duration.js';
-import { InputError, InputErrors } from '../util/errors.js';
+import { InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from '../util/suggest.js';
 import { stepAdapterNames } from '../../adapters/steps/index.js';
 import { refersToSecret, unknownReference } from './template.js';
-import { mints, runbookSections, type Runbook, type RunbookInput, type Step } from './types.js';
+import { mints, runbookSections, type Runbook, type RunbookInput, type Step } from '../contract/runbook.js';
 
 /** The folder of the runbooks that ship with rekey (works from src/ under vitest and from dist/src/ when built). */
 export function builtInRunbookDir(): string {

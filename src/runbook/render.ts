@@ -9,7 +9,7 @@
  * question's [y/N], "press Enter") is the terminal's business and never part of the runbook.
  */
 import { formatAge } from '../util/duration.js';
-import { needsPerson, type ExplainedPhase, type Runbook, type Step } from './types.js';
+import { needsPerson, type ExplainedPhase, type Runbook, type Step } from '../contract/runbook.js';
 
 const OVERLAP_WORDS: Readonly<Record<string, string>> = {
   none:

@@ -2,21 +2,13 @@
  * `{{ new }}`, `{{ old }}`, `{{ inputs.userId }}`, `{{ run.id }}`, `{{ run.since }}`, `{{ credential }}` in runbook
  * strings. Rendering reports whether the result holds a secret, so that callers never print such a string.
  */
-import { Secret } from '../secret/secret.js';
+import type { TemplateVars } from '../contract/runbook.js';
+import { Secret } from '../contract/secret.js';
 
 const REFERENCE = /\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}/g;
 
 /** Variables a template may use besides `inputs.*`. */
 const FIXED = ['new', 'old', 'run.id', 'run.since', 'run.started', 'credential'] as const;
-
-/** Values a template is rendered with. */
-export interface TemplateVars {
-  readonly new?: Secret | undefined;
-  readonly old?: Secret | undefined;
-  readonly inputs: Readonly<Record<string, string>>;
-  readonly run: { readonly id: string; readonly since: string; readonly started: string };
-  readonly credential: string;
-}
 
 /** The variable names a template refers to. */
 export function references(template: string): string[] {

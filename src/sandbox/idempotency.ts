@@ -20,10 +20,7 @@ export interface SavedResponse {
 }
 
 /** What a lookup found: nothing, a response to replay, or the key used before with other parameters. */
-export type IdempotencyLookup =
-  | { readonly kind: 'miss' }
-  | { readonly kind: 'replay'; readonly response: SavedResponse }
-  | { readonly kind: 'mismatch' };
+export type IdempotencyLookup = { readonly kind: 'miss' } | { readonly kind: 'replay'; readonly response: SavedResponse } | { readonly kind: 'mismatch' };
 
 /** Stripe keeps an idempotency key for at least 24 hours. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;

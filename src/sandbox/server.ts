@@ -180,9 +180,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   server.on('clientError', (_error, socket: Socket) => {
     if (socket.writable) {
       const body = JSON.stringify({ error: { code: 'bad_request', message: 'Malformed HTTP request' } });
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     } else {
       socket.destroy();
     }

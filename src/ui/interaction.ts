@@ -8,12 +8,12 @@
  * In a rehearsal, `request-key: yes` lets the sandbox mint the key, as the provider's dashboard would.
  */
 import { readFileSync, writeSync } from 'node:fs';
-import { Secret } from '../secret/secret.js';
-import type { Interaction } from '../runbook/steps/context.js';
-import type { Runbook, Step } from '../runbook/types.js';
-import { InputError, InputErrors } from '../util/errors.js';
+import { Secret } from '../contract/secret.js';
+import type { Interaction } from '../contract/steps.js';
+import type { Runbook, Step } from '../contract/runbook.js';
+import { InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from '../util/suggest.js';
-import type { EventSink } from '../engine/events.js';
+import type { EventSink } from '../contract/events.js';
 import { visibleLength } from './sink.js';
 import { cursorControl } from './style.js';
 

@@ -11,7 +11,7 @@ import { formatClock, formatDuration, formatSeconds } from '../util/duration.js'
 import { budgetWords, PHASE_TITLES } from '../report/timeline.js';
 // The end-of-run chart lives with the report's, which draws the same one.
 export { timelineChart } from '../report/timeline.js';
-import type { EngineEvent, EventSink } from '../engine/events.js';
+import type { EngineEvent, EventSink } from '../contract/events.js';
 import { cursorControl, styler } from './style.js';
 
 const PHASE_NUMBERS: Readonly<Record<string, number>> = { generate: 1, rollout: 2, verify: 3, revoke: 4, audit: 5 };

@@ -8,7 +8,7 @@
 import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { sweepFolderTemporaries } from './atomic-file.js';
-import { InputError, StateFileError } from './errors.js';
+import { InputError, StateFileError } from '../contract/errors.js';
 
 /** Create the state folder (mode 0700) if needed and make sure this user can write in it. */
 export async function ensureStateDir(config: { readonly file: string; readonly stateDir: string }): Promise<void> {

@@ -3,7 +3,7 @@
  * the offending key named and, for an unknown key, the nearest valid one suggested.
  */
 import type { z } from 'zod';
-import { type InputError, InputErrors } from './errors.js';
+import { type InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from './suggest.js';
 import { unknownKeyError, type PathSegment, type YamlSource } from './yaml-source.js';
 

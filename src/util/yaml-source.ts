@@ -3,7 +3,7 @@
  * Shared by the config loader and the runbook loader.
  */
 import { readFileSync } from 'node:fs';
-import { InputError, InputErrors } from './errors.js';
+import { InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from './suggest.js';
 
 type YamlModule = typeof import('yaml');

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { CreateSecretCommand, DeleteSecretCommand, GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe } from 'vitest';
 import { createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager.js';
-import { parseRef } from '../../src/store/contract.js';
+import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 
 const live = process.env['REKEY_LIVE_AWS'] === '1' || process.env['REKEY_LIVE_AWS'] === 'true';

@@ -21,9 +21,9 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import adapter, { clientRequestToken, createAwsSecretsManagerStore, toStoreError } from '../../adapters/stores/aws-secrets-manager.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { CannotStageError, StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef, type SecretStore } from '../../src/contract/store.js';
+import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
 import {
   AWSCURRENT,
   AWSPENDING,

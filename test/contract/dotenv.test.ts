@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dotenv from '../../adapters/stores/dotenv.js';
-import { parseRef } from '../../src/store/contract.js';
+import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 
 const initial = 'rk_canary_INITIAL_4b1d7e2a9c8f3e6d';
@@ -30,7 +30,9 @@ storeContract('dotenv', async () => {
     async snapshot() {
       // Every file in the folder, by name and content: a staged sibling, a lock or a temporary file would show.
       const dir = join(baseDir, 'deploy');
-      return readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name), 'utf8')]);
+      return readdirSync(dir)
+        .sort()
+        .map((name) => [name, readFileSync(join(dir, name), 'utf8')]);
     },
     async close() {
       rmSync(baseDir, { recursive: true, force: true });

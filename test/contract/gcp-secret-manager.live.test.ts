@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe } from 'vitest';
 import { openGcpSecretManagerStore, type GcpSecretManagerStore } from '../../adapters/stores/gcp-secret-manager.js';
-import { parseRef } from '../../src/store/contract.js';
+import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 
 const live = process.env['REKEY_LIVE_GCP'] === '1';

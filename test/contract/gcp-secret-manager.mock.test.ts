@@ -12,9 +12,9 @@ import {
   type GcpSecretManagerStore,
   type GcpVersionInfo,
 } from '../../adapters/stores/gcp-secret-manager.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef, type StoreRef } from '../../src/store/contract.js';
-import { StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef, type StoreRef } from '../../src/contract/store.js';
+import { StoreError } from '../../src/contract/store-errors.js';
 import { Code, ModelError, SecretManagerModel, type SecretMessage, type SecretVersionMessage } from '../fakes/gcp-secret-manager-model.js';
 import { storeContract } from './suite.js';
 

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGcpSecretManagerStore, type GcpSecretManagerStore } from '../../adapters/stores/gcp-secret-manager.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef } from '../../src/store/contract.js';
-import type { StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef } from '../../src/contract/store.js';
+import type { StoreError } from '../../src/contract/store-errors.js';
 import { Code, SecretManagerModel } from '../fakes/gcp-secret-manager-model.js';
 import { start, type GcpSecretManagerServer } from '../fakes/gcp-secret-manager-server.js';
 import { storeContract } from './suite.js';

@@ -1,5 +1,5 @@
 import memory, { memorySpace } from '../../adapters/stores/memory.js';
-import { parseRef } from '../../src/store/contract.js';
+import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 
 let counter = 0;

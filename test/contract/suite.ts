@@ -6,9 +6,9 @@
  * raw API call) so that the adapter under test is never used to set up its own assertions.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Secret } from '../../src/secret/secret.js';
-import type { SecretStore, StoreRef } from '../../src/store/contract.js';
-import { CannotStageError, StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import type { SecretStore, StoreRef } from '../../src/contract/store.js';
+import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
 
 export interface ContractHarness {
   /** The adapter under test. */

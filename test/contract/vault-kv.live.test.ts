@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe } from 'vitest';
 import vaultKv from '../../adapters/stores/vault-kv.js';
-import { parseRef } from '../../src/store/contract.js';
+import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 
 const live = process.env['REKEY_LIVE_VAULT'] === '1';

@@ -6,9 +6,9 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import vaultKv, { MAX_RUN_ENTRIES, openVaultKvStore, type VaultKvClient, type VaultKvStoreOptions } from '../../adapters/stores/vault-kv.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { CannotStageError, StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef, type SecretStore } from '../../src/contract/store.js';
+import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
 import { VaultModel, type PolicyRule, type VaultReply } from '../fakes/vault-kv-model.js';
 import { storeContract } from './suite.js';
 

@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import vaultKv from '../../adapters/stores/vault-kv.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef, type SecretStore } from '../../src/contract/store.js';
+import { StoreError } from '../../src/contract/store-errors.js';
 import type { PolicyRule } from '../fakes/vault-kv-model.js';
 import { startVaultServer, type RunningVaultServer } from '../fakes/vault-kv-server.js';
 import { storeContract } from './suite.js';

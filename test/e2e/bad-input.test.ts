@@ -122,7 +122,10 @@ function check(kind: Kind, c: Case, result: Result): void {
   expect(blocks.length, `no error located at ${at}\n${output}`).toBeGreaterThan(0);
   const matching = blocks.find((b) => c.says.every((phrase) => b.text.includes(phrase)));
   expect(matching, `no error at ${at} says all of ${JSON.stringify(c.says)}\n${output}`).toBeDefined();
-  const aboutFile = all.filter((b) => b.at.startsWith(`${file}:`)).map((b) => b.text).join('\n');
+  const aboutFile = all
+    .filter((b) => b.at.startsWith(`${file}:`))
+    .map((b) => b.text)
+    .join('\n');
   for (const phrase of c.never ?? []) expect(aboutFile, output).not.toContain(phrase);
 }
 
@@ -150,7 +153,11 @@ describe('malformed input: exit 2, file:line:col, the offending key, no stack tr
     for (const host of ['configs/runbooks.yaml', 'configs/answers-host.yaml', 'runbooks/prompted.yaml']) used.add(host);
     // configs/runbooks.yaml names every runbook case, and only those.
     const batch = parse(readFileSync(join(fixtures, 'configs/runbooks.yaml'), 'utf8')) as { credentials: Record<string, { runbook: string }> };
-    expect(Object.values(batch.credentials).map((c) => c.runbook).sort()).toEqual(corpus.runbooks.map((c) => `../runbooks/${c.file}`).sort());
+    expect(
+      Object.values(batch.credentials)
+        .map((c) => c.runbook)
+        .sort(),
+    ).toEqual(corpus.runbooks.map((c) => `../runbooks/${c.file}`).sort());
     const present = (['configs', 'runbooks', 'answers'] as const).flatMap((dir) => readdirSync(join(fixtures, dir)).map((f) => `${dir}/${f}`));
     expect(present.filter((f) => !used.has(f))).toEqual([]);
     for (const { c } of cases) expect(c.at, c.file).toMatch(/^\d+:\d+$/);
@@ -168,9 +175,10 @@ describe('malformed input: exit 2, file:line:col, the offending key, no stack tr
           });
         } else {
           // Expected to fail until fixed (see `pending` in cases.yaml); vitest reports it once it passes.
-          it.concurrent.fails(`${title} [pending: ${c.pending}]`, async () => {
-            check(kind, c, await runOnce(commandOf(kind, c).args));
-          });
+          it.concurrent
+            .fails(`${title} [pending: ${c.pending}]`, async () => {
+              check(kind, c, await runOnce(commandOf(kind, c).args));
+            });
           // Whatever the exit code, the secret in the input is never printed.
           it.concurrent(`${c.file}: the value in the file is never printed`, async () => {
             checkHidden(c, await runOnce(commandOf(kind, c).args));
@@ -184,7 +192,10 @@ describe('malformed input: exit 2, file:line:col, the offending key, no stack tr
     const result = await runOnce(['--json', 'plan', 'app', '--config', 'configs/store-kind-typo.yaml']);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe('');
-    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; code: number; message: string });
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; code: number; message: string });
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ event: 'error', code: 2 });
     expect(events[0]!.message).toContain('configs/store-kind-typo.yaml:7:9: unknown store kind "dotnev"');

@@ -224,10 +224,7 @@ export class SecretManagerModel {
   // ---- the service's methods ----
 
   /** CreateSecret: a new secret with no versions. */
-  async createSecret(
-    req: { parent?: string; secretId?: string; secret?: Partial<SecretMessage> },
-    principal = 'anonymous',
-  ): Promise<SecretMessage> {
+  async createSecret(req: { parent?: string; secretId?: string; secret?: Partial<SecretMessage> }, principal = 'anonymous'): Promise<SecretMessage> {
     const parent = req.parent ?? '';
     const name = `${parent}/secrets/${req.secretId ?? ''}`;
     return this.#serve('CreateSecret', principal, name, () => {
@@ -259,10 +256,7 @@ export class SecretManagerModel {
   }
 
   /** UpdateSecret: change the fields named in update_mask; the etag, when given, must match. */
-  async updateSecret(
-    req: { secret?: Partial<SecretMessage>; updateMask?: { paths?: string[] } },
-    principal = 'anonymous',
-  ): Promise<SecretMessage> {
+  async updateSecret(req: { secret?: Partial<SecretMessage>; updateMask?: { paths?: string[] } }, principal = 'anonymous'): Promise<SecretMessage> {
     const name = req.secret?.name ?? '';
     return this.#serve('UpdateSecret', principal, secretOf(name), () => {
       const stored = this.#secret(name);

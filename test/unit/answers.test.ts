@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
-import type { Runbook } from '../../src/runbook/types.js';
+import type { Runbook } from '../../src/contract/runbook.js';
 import { answersInteraction, noInteraction } from '../../src/ui/interaction.js';
-import type { EngineEvent } from '../../src/engine/events.js';
-import { InputError, InputErrors } from '../../src/util/errors.js';
+import type { EngineEvent } from '../../src/contract/events.js';
+import { InputError, InputErrors } from '../../src/contract/errors.js';
 
 const CANARY = 'sk_live_CANARY_answers_9d2e7f1a';
 

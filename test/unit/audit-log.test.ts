@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit, auditFile, checkAuditAppendable, syncAuditHead, verifyAudit } from '../../src/engine/audit-log.js';
 import { ChainWriter, GENESIS, hashRecord, lastRecord, nodeFileOps, readChain, verifyChain, type ChainedRecord } from '../../src/engine/chain.js';
-import { AuditLogBrokenError, ExitCode, RefusedError, StateFileError } from '../../src/util/errors.js';
+import { AuditLogBrokenError, ExitCode, RefusedError, StateFileError } from '../../src/contract/errors.js';
 import { JsonlEnds } from '../../src/engine/jsonl-files.js';
 
 let dir: string;

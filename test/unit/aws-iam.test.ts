@@ -25,11 +25,11 @@ import type { Config, CredentialConfig } from '../../src/config/types.js';
 import { executeRun } from '../../src/engine/run.js';
 import { storeOpener } from '../../src/cli/stores.js';
 import { builtInRunbookDir, loadRunbook } from '../../src/runbook/load.js';
-import { StepFailedError, type StepContext } from '../../src/runbook/steps/context.js';
-import type { Runbook, Step, UsesStep } from '../../src/runbook/types.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef } from '../../src/store/contract.js';
-import type { EngineEvent } from '../../src/engine/events.js';
+import { StepFailedError, type StepContext } from '../../src/contract/steps.js';
+import type { Runbook, Step, UsesStep } from '../../src/contract/runbook.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef } from '../../src/contract/store.js';
+import type { EngineEvent } from '../../src/contract/events.js';
 import { noInteraction } from '../../src/ui/interaction.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendAudit, verifyAudit, auditFile } from '../../src/engine/audit-log.js';
 import { ChainWriter, readChain, verifyChain } from '../../src/engine/chain.js';
-import { Secret } from '../../src/secret/secret.js';
+import { Secret } from '../../src/contract/secret.js';
 
 let dir: string;
 beforeEach(() => {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadRunbook } from '../../src/runbook/load.js';
 import { DOCS_WHERE, renderRunbook } from '../../src/runbook/render.js';
-import type { Runbook } from '../../src/runbook/types.js';
+import type { Runbook } from '../../src/contract/runbook.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import dotenvAdapter, { openDotenvStore, type DotenvHooks, type DotenvOptions, type DotenvStep } from '../../adapters/stores/dotenv.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef, type SecretStore, type StoreRef } from '../../src/store/contract.js';
-import { StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef, type SecretStore, type StoreRef } from '../../src/contract/store.js';
+import { StoreError } from '../../src/contract/store-errors.js';
 
 const RUN = '20261124T024512Z-aaaaaa';
 const OTHER_RUN = '20261124T030000Z-bbbbbb';

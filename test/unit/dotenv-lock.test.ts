@@ -13,9 +13,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockFileOf, openDotenvStore, type DotenvHooks } from '../../adapters/stores/dotenv.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef, type SecretStore } from '../../src/store/contract.js';
-import { StoreConflictError, type StoreError } from '../../src/store/errors.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef, type SecretStore } from '../../src/contract/store.js';
+import { StoreConflictError, type StoreError } from '../../src/contract/store-errors.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const RUN_A = '20261124T024512Z-aaaaaa';
@@ -81,8 +81,8 @@ describe('dotenv: writers of one file take turns under a lock file', () => {
   it('two processes rotating two variables of one file, forty times each, never conflict', async () => {
     writeFileSync(envFile(), envWith(oldOf), { mode: 0o600 });
     const adapter = join(ROOT, 'dist/adapters/stores/dotenv.js');
-    const secret = join(ROOT, 'dist/src/secret/secret.js');
-    const contract = join(ROOT, 'dist/src/store/contract.js');
+    const secret = join(ROOT, 'dist/src/contract/secret.js');
+    const contract = join(ROOT, 'dist/src/contract/store.js');
     expect(existsSync(adapter), 'build first: npx tsc -p tsconfig.build.json').toBe(true);
     // Each process rotates its own variable through stage, promote and retire, as a run does, as fast as it can.
     const script = `

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDotenvStore, siblingFiles } from '../../adapters/stores/dotenv.js';
-import { Secret } from '../../src/secret/secret.js';
-import { parseRef, type SecretStore } from '../../src/store/contract.js';
+import { Secret } from '../../src/contract/secret.js';
+import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { killMidWrite, pauseMidWrite } from '../support/kill-mid-write.js';
 import { gitIgnores, gitRepoWithReadmeIgnores } from '../support/readme-ignore.js';
 

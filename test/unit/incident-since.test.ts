@@ -1,7 +1,7 @@
 /** `rekey incident --since`: the forms people write, and the refusals (exit 2) of bad and future times. */
 import { describe, expect, it } from 'vitest';
 import { localTime, parseSince, span } from '../../src/engine/incident.js';
-import { InputError } from '../../src/util/errors.js';
+import { InputError } from '../../src/contract/errors.js';
 
 const now = new Date(2026, 10, 23, 17, 3, 31); // 2026-11-23 17:03:31 local time
 

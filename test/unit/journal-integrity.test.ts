@@ -15,7 +15,7 @@ import { GENESIS, nodeFileOps, type ChainFileOps } from '../../src/engine/chain.
 import { allRuns, lastRunsOf } from '../../src/engine/history.js';
 import { Journal, journalFile, readJournal, readVerifiedJournal, verifyJournal, type JournalEvent } from '../../src/engine/journal.js';
 import { newRunId } from '../../src/engine/run-id.js';
-import { ExitCode, JournalBrokenError, RefusedError, StateFileError } from '../../src/util/errors.js';
+import { ExitCode, JournalBrokenError, RefusedError, StateFileError } from '../../src/contract/errors.js';
 
 let stateDir: string;
 beforeEach(() => {

@@ -5,8 +5,8 @@
  * independently of src/store/value.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { parseRef } from '../../src/store/contract.js';
-import { SecretNotFoundError, StoreError } from '../../src/store/errors.js';
+import { parseRef } from '../../src/contract/store.js';
+import { SecretNotFoundError, StoreError } from '../../src/contract/store-errors.js';
 import { extractField, replaceField } from '../../src/store/value.js';
 
 const KIND = 'memory';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ago, describeLeak, findIn, needlesFor, searchLeak } from '../../src/engine/leak-search.js';
-import { Secret } from '../../src/secret/secret.js';
+import { Secret } from '../../src/contract/secret.js';
 
 const folders: string[] = [];
 afterAll(() => {

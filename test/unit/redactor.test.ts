@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Redactor } from '../../src/secret/redactor.js';
+import { Redactor } from '../../src/contract/redactor.js';
 
 // 44 characters, like a sandbox key; the last four are what a mask shows.
 const KEY = 'sbx_9f3c2a7e41d05b86c1e2f3a4b5c6d7e8f9a0b1c2';

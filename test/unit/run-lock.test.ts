@@ -10,7 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, inspectLock, type HeldLock } from '../../src/engine/lock.js';
-import { InputError, RefusedError } from '../../src/util/errors.js';
+import { InputError, RefusedError } from '../../src/contract/errors.js';
 import { gateFs, pauseOnce, type FsHook } from '../support/fs-gate.js';
 
 const CRED = 'api';

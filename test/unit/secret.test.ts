@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { Redactor, redactor } from '../../src/secret/redactor.js';
-import { Secret, fingerprint, mask } from '../../src/secret/secret.js';
+import { Redactor, redactor } from '../../src/contract/redactor.js';
+import { Secret, fingerprint, mask } from '../../src/contract/secret.js';
 
 const CANARY = 'rk_canary_SECRET_9d8c7b6a5f4e3d2c1b0a';
 

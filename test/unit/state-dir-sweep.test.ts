@@ -64,7 +64,7 @@ describe('sweepStateDir (defect 7)', () => {
     expect(Object.fromEntries(snapshot())).toEqual(real);
   });
 
-  it('keeps a live writer\'s temporary file (another rekey writing its report this instant) (defect 7)', async () => {
+  it("keeps a live writer's temporary file (another rekey writing its report this instant) (defect 7)", async () => {
     const writer = await pauseMidWrite(join(stateDir, 'reports', '20261124T024513Z-bbbbbb-api.md'), CANARY, { exclusive: true });
     try {
       expect(sweepStateDir(stateDir)).toEqual([]);

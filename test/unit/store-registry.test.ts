@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { openStores, storeKinds } from '../../adapters/stores/index.js';
 import { storeCatalog } from '../../src/cli/stores.js';
-import { parseRef } from '../../src/store/contract.js';
+import { parseRef } from '../../src/contract/store.js';
 
 const context = { baseDir: '/nonexistent', env: {} };
 

@@ -4,10 +4,11 @@
  * with `new`/`old` in argv). The child's output is kept for the error message, scrubbed, and never streamed.
  */
 import { spawn } from 'node:child_process';
-import { Secret } from '../../secret/secret.js';
-import { redactor } from '../../secret/redactor.js';
-import { render, type TemplateVars } from '../template.js';
-import { StepFailedError, type StepOutcome } from './context.js';
+import { Secret } from '../../contract/secret.js';
+import { redactor } from '../../contract/redactor.js';
+import type { TemplateVars } from '../../contract/runbook.js';
+import { render } from '../template.js';
+import { StepFailedError, type StepOutcome } from '../../contract/steps.js';
 
 /** A rollout hook of rekey.yaml as loaded: defined here, beside the runner, so that runbooks need nothing of the config. */
 export interface HookConfig {

@@ -1,8 +1,8 @@
 /** The `generate` step: random bytes from the operating system's CSPRNG, hex or base64url, with a prefix. */
 import { randomBytes } from 'node:crypto';
-import { Secret } from '../../secret/secret.js';
-import type { GenerateStep } from '../types.js';
-import type { StepOutcome } from './context.js';
+import { Secret } from '../../contract/secret.js';
+import type { GenerateStep } from '../../contract/runbook.js';
+import type { StepOutcome } from '../../contract/steps.js';
 
 export function runGenerate(step: GenerateStep): StepOutcome {
   const bytes = randomBytes(step.bytes);

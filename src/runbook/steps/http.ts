@@ -3,12 +3,12 @@
  * repeat the request while the status is not expected. URLs and bodies that carry a secret are never printed:
  * messages name the step, the method, and the URL's origin and path only.
  */
-import { Secret } from '../../secret/secret.js';
-import { redactor } from '../../secret/redactor.js';
+import { Secret } from '../../contract/secret.js';
+import { redactor } from '../../contract/redactor.js';
 import { describeUrl } from '../load.js';
 import { render } from '../template.js';
-import type { HttpStep } from '../types.js';
-import { ProviderUnreachableError, StepFailedError, type StepContext, type StepOutcome } from './context.js';
+import type { HttpStep } from '../../contract/runbook.js';
+import { ProviderUnreachableError, StepFailedError, type StepContext, type StepOutcome } from '../../contract/steps.js';
 
 /** Run one http step. */
 export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOutcome> {

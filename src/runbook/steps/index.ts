@@ -1,6 +1,6 @@
 /** Dispatch a runbook step to its interpreter. */
-import type { Step } from '../types.js';
-import type { StepContext, StepOutcome } from './context.js';
+import type { Step } from '../../contract/runbook.js';
+import type { StepContext, StepOutcome } from '../../contract/steps.js';
 
 export async function runStep(step: Step, ctx: StepContext, cwd: string): Promise<StepOutcome> {
   switch (step.kind) {

@@ -3,10 +3,10 @@
  * the runbook's pattern and refused when it equals the old value), an optional confirmation, and an optional
  * secret shown only on explicit request.
  */
-import { Secret } from '../../secret/secret.js';
+import { Secret } from '../../contract/secret.js';
 import { render, renderSecret } from '../template.js';
-import { secretPattern, type PromptStep } from '../types.js';
-import { NotConfirmedError, StepFailedError, type StepContext, type StepOutcome } from './context.js';
+import { secretPattern, type PromptStep } from '../../contract/runbook.js';
+import { NotConfirmedError, StepFailedError, type StepContext, type StepOutcome } from '../../contract/steps.js';
 
 export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<StepOutcome> {
   const { interaction, runbook } = ctx;

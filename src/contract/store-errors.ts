@@ -2,7 +2,7 @@
  * Typed store errors. Each names the operation and the place, never the value:
  * `promote vault-kv:secret/app#API_KEY: check-and-set mismatch (expected version 7)`.
  */
-import { redactor } from '../secret/redactor.js';
+import { redactor } from './redactor.js';
 
 /** What kind of failure, so that callers decide retry, hint and exit code without parsing messages. */
 export type StoreErrorCode = 'not-found' | 'permission' | 'conflict' | 'unavailable' | 'not-supported' | 'invalid' | 'failed';

@@ -1,7 +1,6 @@
 /** What a step interpreter is given and returns. Interpreters do I/O and know nothing of phases. */
-import type { Secret } from '../../secret/secret.js';
-import type { TemplateVars } from '../template.js';
-import type { Runbook } from '../types.js';
+import type { Secret } from './secret.js';
+import type { Runbook, TemplateVars } from './runbook.js';
 
 /** How a step reaches the person at the keyboard, or the answers file when nobody is there. */
 export interface Interaction {

@@ -1,5 +1,6 @@
 /** Runbooks as typed values: what the engine and the step interpreters read after loading. */
-import { InputError } from '../util/errors.js';
+import { InputError } from './errors.js';
+import type { Secret } from './secret.js';
 
 /** What minting a new key does to the old one (docs/providers.md#overlap). */
 export type Overlap = 'none' | 'until-revoked' | 'expiring';
@@ -165,4 +166,13 @@ export function secretPattern(runbook: Runbook, inputs: Readonly<Record<string, 
 /** Whether a step waits for a person. */
 export function needsPerson(step: Step): boolean {
   return step.kind === 'prompt';
+}
+
+/** Values a template is rendered with. */
+export interface TemplateVars {
+  readonly new?: Secret | undefined;
+  readonly old?: Secret | undefined;
+  readonly inputs: Readonly<Record<string, string>>;
+  readonly run: { readonly id: string; readonly since: string; readonly started: string };
+  readonly credential: string;
 }

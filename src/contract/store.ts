@@ -8,7 +8,7 @@
  * resumed run calls them again without harm; each adapter finds its own earlier work (a staging label, a version
  * tagged with the run, a sibling file) instead of redoing it.
  */
-import type { Secret } from '../secret/secret.js';
+import type { Secret } from './secret.js';
 
 /** A run's id, such as `20261124T024512Z-3fa9c1`: sortable, safe in file names, derived tokens come from it. */
 export type RunId = string;

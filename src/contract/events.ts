@@ -2,10 +2,11 @@
  * Events the engine emits; the UI renders them live on a terminal, as plain lines, or as NDJSON (--json). The engine
  * owns these types: the UI imports them from here, and nothing in the engine imports the UI.
  */
-import type { Mode, Phase, RunResult } from './types.js';
+import type { LeakSearchResult } from './leaks.js';
+import type { Mode, Phase, RunResult } from './run.js';
 
 /** What the leak search found, as journaled (paths, lines, commit ids; never a value). */
-export type LeakRecord = import('./leak-search.js').LeakSearchResult | { readonly notSearched: string };
+export type LeakRecord = LeakSearchResult | { readonly notSearched: string };
 
 export type EngineEvent =
   | {

@@ -1,6 +1,6 @@
 /** The contract of a step adapter: code that a runbook calls with `uses: <name>` and `action:`. */
-import type { StepContext, StepOutcome } from '../../src/runbook/steps/context.js';
-import type { UsesStep } from '../../src/runbook/types.js';
+import type { StepContext, StepOutcome } from './steps.js';
+import type { UsesStep } from './runbook.js';
 
 export interface StepAdapterCall {
   readonly action: string | undefined;
