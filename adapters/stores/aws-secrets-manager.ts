@@ -226,7 +226,7 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
 
   return {
     kind: KIND,
-    capabilities: { staging: true, versions: true, compareAndSwap: true },
+    capabilities: { readBack: true, staging: true, versions: true, compareAndSwap: true },
 
     async read(ref) {
       return storedValueOf('read', ref, (await getVersion('read', ref, undefined))!);

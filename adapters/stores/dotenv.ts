@@ -521,7 +521,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
 
   const store: SecretStore = {
     kind: 'dotenv',
-    capabilities: { staging: true, versions: false, compareAndSwap: true },
+    capabilities: { readBack: true, staging: true, versions: false, compareAndSwap: true },
 
     async read(ref) {
       const place = placeOf(ref, 'read', context);

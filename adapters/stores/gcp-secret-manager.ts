@@ -567,7 +567,7 @@ export function openGcpSecretManagerStore(
 
   const store: GcpSecretManagerStore = {
     kind: KIND,
-    capabilities: { staging: aliasName !== undefined, versions: true, compareAndSwap: true },
+    capabilities: { readBack: true, staging: aliasName !== undefined, versions: true, compareAndSwap: true },
 
     async read(ref) {
       const op = 'read';

@@ -86,7 +86,7 @@ function openMemoryStore(space: MemorySpace): SecretStore {
 
   return {
     kind: 'memory',
-    capabilities: { staging: true, versions: true, compareAndSwap: true },
+    capabilities: { readBack: true, staging: true, versions: true, compareAndSwap: true },
 
     async read(ref) {
       const secret = secretAt('read', ref);

@@ -299,7 +299,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
 
   const store: SecretStore = {
     kind: KIND,
-    capabilities: { staging: false, versions: true, compareAndSwap: true },
+    capabilities: { readBack: true, staging: false, versions: true, compareAndSwap: true },
 
     async read(ref) {
       const loc = locate('read', ref);

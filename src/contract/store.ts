@@ -40,12 +40,25 @@ export interface StoredValue {
 
 /** What a store can do natively; the engine and `rekey check` read these honestly, never assume. */
 export interface StoreCapabilities {
+  /**
+   * The current value can be read back. A write-only store (GitHub Actions secrets) cannot: the engine then never
+   * calls `read`, `readStaged` or `readPrevious` on it, and learns what it needs from `describe` and the journal.
+   */
+  readonly readBack: boolean;
   /** Can hold a new value durably without making it current (AWS AWSPENDING, a `.env` sibling file). */
   readonly staging: boolean;
   /** Keeps older versions that can be read back. */
   readonly versions: boolean;
   /** Refuses a write when someone else wrote in between (Vault cas, GCP etags, AWS staging labels). */
   readonly compareAndSwap: boolean;
+}
+
+/** What a store says about a value without revealing it: for a write-only store, all that can be known. */
+export interface StoredMetadata {
+  readonly version: VersionId;
+  readonly createdAt?: Date | undefined;
+  /** The run that wrote it, when the store records one. */
+  readonly run?: RunId | undefined;
 }
 
 /** The result of `check`: what a drill needs to know before it mints anything. */
@@ -98,6 +111,16 @@ export interface SecretStore {
   rollback(ref: StoreRef, run: RunId): Promise<void>;
   /** Drop the previous value after the old key is proven dead. Already gone is success. */
   retire(ref: StoreRef, run: RunId): Promise<void>;
+  /**
+   * The current value's version, date and run, without the value; undefined when the secret does not exist.
+   * Required when `capabilities.readBack` is false; stores that can be read back may omit it.
+   */
+  describe?(ref: StoreRef): Promise<StoredMetadata | undefined>;
+  /**
+   * The files this store writes for `ref` (absolute paths: the file itself and its siblings), so that the leak search
+   * leaves them out and reports the ones git tracks. Stores that write no local file omit it.
+   */
+  files?(ref: StoreRef): readonly string[];
   /** Read (never write) and check permissions as far as the service allows. */
   check(ref: StoreRef): Promise<StoreCheck>;
   /**
@@ -128,6 +151,11 @@ export interface SecretStoreAdapter {
   readonly summary: string;
   /** Options a store entry may carry besides its ref (`region`, `keepPrevious`, …), with their types. */
   readonly options: Readonly<Record<string, StoreOptionType>>;
+  /**
+   * Whether `ref` is one this store can address (`./.env#NAME` needs a variable name): the problem in a few words, or
+   * undefined. The config loader calls it and points the message at the ref's file:line:col.
+   */
+  validateRef?(ref: StoreRef): string | undefined;
   /** Open a store for one configured entry. Must not do I/O or import an SDK until a method is called. */
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore;
 }

@@ -503,7 +503,7 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(adapter.kind).toBe(KIND);
     expect(adapter.options).toEqual({ region: 'string', endpoint: 'string', profile: 'string' });
     const opened = adapter.open({}, { baseDir: '.', env: {} });
-    expect(opened.capabilities).toEqual({ staging: true, versions: true, compareAndSwap: true });
+    expect(opened.capabilities).toEqual({ readBack: true, staging: true, versions: true, compareAndSwap: true });
   });
 
   it('uses only the four documented actions on the happy path', async () => {

@@ -529,6 +529,6 @@ describe('dotenv errors and check', () => {
   it('the adapter declares its kind, options and honest capabilities', () => {
     expect(dotenvAdapter.kind).toBe('dotenv');
     expect(dotenvAdapter.options).toEqual({ keepPrevious: 'boolean' });
-    expect(dotenvAdapter.open({}, { baseDir: dir, env: {} }).capabilities).toEqual({ staging: true, versions: false, compareAndSwap: true });
+    expect(dotenvAdapter.open({}, { baseDir: dir, env: {} }).capabilities).toEqual({ readBack: true, staging: true, versions: false, compareAndSwap: true });
   });
 });
