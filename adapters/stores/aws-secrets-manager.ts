@@ -632,7 +632,11 @@ function stringOption(options: Readonly<Record<string, unknown>>, key: string): 
 export default {
   kind: KIND,
   summary: 'AWS Secrets Manager: a secret, or one field of a JSON secret, staged with AWSPENDING and promoted to AWSCURRENT',
-  options: { region: 'string', endpoint: 'string', profile: 'string' },
+  options: {
+    region: { type: 'string', description: "AWS region of the secret; else AWS_REGION, AWS_DEFAULT_REGION or the profile's region" },
+    endpoint: { type: 'string', description: "a Secrets Manager endpoint URL, such as a VPC endpoint; else the region's public endpoint" },
+    profile: { type: 'string', description: "a profile from ~/.aws/config; else the SDK's usual credential sources" },
+  },
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore {
     return createAwsSecretsManagerStore({
       region: stringOption(options, 'region'),

@@ -913,7 +913,9 @@ async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretSto
 export default {
   kind: 'dotenv',
   summary: 'one variable in a .env file, rewritten atomically with every other byte kept',
-  options: { keepPrevious: 'boolean' },
+  options: {
+    keepPrevious: { type: 'boolean', description: 'keep the old value as NAME_PREVIOUS in the file during the overlap, until retire', default: false },
+  },
   open(options, context) {
     return openDotenvStore({ keepPrevious: options['keepPrevious'] === true }, context);
   },

@@ -1154,7 +1154,12 @@ function wrapSdkClient(sdk: import('@google-cloud/secret-manager').SecretManager
 export default {
   kind: KIND,
   summary: 'GCP Secret Manager: a secret payload or one field of a JSON payload, rotated through a version alias',
-  options: { project: 'string', alias: 'string', retire: 'string', endpoint: 'string' },
+  options: {
+    project: { type: 'string', description: 'the project of a bare secret name; else GOOGLE_CLOUD_PROJECT' },
+    alias: { type: 'string', description: 'the version alias your readers use; `latest` for none', default: 'current' },
+    retire: { type: 'string', description: 'what retire does to the old version: disable or destroy', default: 'disable' },
+    endpoint: { type: 'string', description: 'plaintext host:port of an emulator or test server; unset for Google' },
+  },
   open(options, context) {
     return openGcpSecretManagerStore(options, context);
   },

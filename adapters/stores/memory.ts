@@ -213,7 +213,7 @@ function openMemoryStore(space: MemorySpace): SecretStore {
 export default {
   kind: 'memory',
   summary: 'values held in this process only (tests and demos)',
-  options: { space: 'string' },
+  options: { space: { type: 'string', description: 'the in-process space holding the values', default: 'default' } },
   open(options, _context) {
     return openMemoryStore(memorySpace(typeof options['space'] === 'string' ? options['space'] : 'default'));
   },

@@ -866,7 +866,15 @@ export async function connectNodeVault(connection: VaultConnection): Promise<Vau
 export default {
   kind: KIND,
   summary: 'HashiCorp Vault KV version 2: check-and-set writes, runs recorded in custom_metadata',
-  options: { address: 'string', namespace: 'string', token: 'string', roleId: 'string', secretIdEnv: 'string', mount: 'string', destroyOnRetire: 'boolean' },
+  options: {
+    address: { type: 'string', description: 'the Vault server URL; else VAULT_ADDR' },
+    namespace: { type: 'string', description: 'the Vault Enterprise or HCP Vault namespace; else VAULT_NAMESPACE' },
+    token: { type: 'string', description: 'the NAME of the environment variable holding the token (never the token)', default: 'VAULT_TOKEN' },
+    roleId: { type: 'string', description: 'an AppRole role id (not a secret), to log in with AppRole instead of a token' },
+    secretIdEnv: { type: 'string', description: 'the name of the environment variable holding the AppRole secret id' },
+    mount: { type: 'string', description: "the KV v2 mount, for a mount whose path has slashes; else the ref's first segment" },
+    destroyOnRetire: { type: 'boolean', description: 'destroy the old version once the old key is proven dead', default: false },
+  },
   open(options, context: StoreContext) {
     const env = context.env;
     const connection: VaultConnection = {

@@ -152,7 +152,7 @@ async function checkStoreEntry(
   const options: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(entry)) {
     if (key === kind) continue;
-    const type = adapter.options[key];
+    const type = adapter.options[key]?.type;
     if (type === undefined) {
       errors.push(unknownKeyError(source, at, key, [kind, ...Object.keys(adapter.options)], `${kind} store`));
       continue;

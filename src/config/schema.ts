@@ -1,6 +1,7 @@
 /** The zod schema of rekey.yaml (imported lazily: zod costs ~90 ms to load). */
 import { z } from 'zod';
 import { parseDuration } from '../util/duration.js';
+import type { StoreOption } from '../contract/store.js';
 
 const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 30s, 5m, 90d' });
 
@@ -42,9 +43,13 @@ export const configSchema = z.strictObject({
 export type RawConfig = z.output<typeof configSchema>;
 
 /** The JSON Schema of rekey.yaml for editors, with store entries spelled out per kind. */
-export function configJsonSchema(stores: ReadonlyArray<{ kind: string; summary: string; options: Readonly<Record<string, string>> }>): unknown {
+export function configJsonSchema(stores: ReadonlyArray<{ kind: string; summary: string; options: Readonly<Record<string, StoreOption>> }>): unknown {
   const schema = z.toJSONSchema(configSchema, { target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
-  const typeOf = (t: string): unknown => (t === 'string[]' ? { type: 'array', items: { type: 'string' } } : { type: t });
+  const typeOf = (option: StoreOption): unknown => ({
+    ...(option.type === 'string[]' ? { type: 'array', items: { type: 'string' } } : { type: option.type }),
+    description: option.description,
+    ...(option.default === undefined ? {} : { default: option.default }),
+  });
   const entry = {
     oneOf: stores.map((store) => ({
       type: 'object',

@@ -136,6 +136,15 @@ export interface SecretStore {
 /** The type of one store option, as declared by an adapter and checked by the config loader. */
 export type StoreOptionType = 'string' | 'boolean' | 'number' | 'string[]';
 
+/** One option a store entry may carry: its type, a sentence for `rekey config schema` and editors, and its default. */
+export interface StoreOption {
+  readonly type: StoreOptionType;
+  /** What the option does, in one sentence; shown by `rekey config schema` and editors' completion. */
+  readonly description: string;
+  /** The value used when the option is left out, when there is one; documentation only, the adapter applies it. */
+  readonly default?: string | boolean | number | readonly string[] | undefined;
+}
+
 /** What the engine gives an adapter when it opens a store. */
 export interface StoreContext {
   /** Folder of the rekey.yaml, against which relative paths resolve. */
@@ -149,8 +158,8 @@ export interface SecretStoreAdapter {
   readonly kind: string;
   /** One line for `rekey config schema` and errors. */
   readonly summary: string;
-  /** Options a store entry may carry besides its ref (`region`, `keepPrevious`, …), with their types. */
-  readonly options: Readonly<Record<string, StoreOptionType>>;
+  /** Options a store entry may carry besides its ref (`region`, `keepPrevious`, …), described for the schema. */
+  readonly options: Readonly<Record<string, StoreOption>>;
   /**
    * Whether `ref` is one this store can address (`./.env#NAME` needs a variable name): the problem in a few words, or
    * undefined. The config loader calls it and points the message at the ref's file:line:col.

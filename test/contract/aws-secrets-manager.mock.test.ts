@@ -501,7 +501,12 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
 
   it('exposes the adapter as a plain object with the documented options', () => {
     expect(adapter.kind).toBe(KIND);
-    expect(adapter.options).toEqual({ region: 'string', endpoint: 'string', profile: 'string' });
+    expect(Object.fromEntries(Object.entries(adapter.options).map(([key, option]) => [key, option.type]))).toEqual({
+      region: 'string',
+      endpoint: 'string',
+      profile: 'string',
+    });
+    for (const option of Object.values(adapter.options)) expect(option.description).not.toBe('');
     const opened = adapter.open({}, { baseDir: '.', env: {} });
     expect(opened.capabilities).toEqual({ readBack: true, staging: true, versions: true, compareAndSwap: true });
   });

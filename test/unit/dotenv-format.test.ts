@@ -528,7 +528,7 @@ describe('dotenv errors and check', () => {
 
   it('the adapter declares its kind, options and honest capabilities', () => {
     expect(dotenvAdapter.kind).toBe('dotenv');
-    expect(dotenvAdapter.options).toEqual({ keepPrevious: 'boolean' });
+    expect(dotenvAdapter.options).toEqual({ keepPrevious: { type: 'boolean', description: expect.stringContaining('_PREVIOUS'), default: false } });
     expect(dotenvAdapter.open({}, { baseDir: dir, env: {} }).capabilities).toEqual({ readBack: true, staging: true, versions: false, compareAndSwap: true });
   });
 });
