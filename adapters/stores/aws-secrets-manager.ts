@@ -55,8 +55,8 @@ import {
   StorePermissionError,
   StoreUnavailableError,
 } from '../../src/contract/store-errors.js';
-import { extractField, replaceField } from '../../src/store/value.js';
-import { withRetry, type RetryOptions } from '../../src/util/retry.js';
+import { callService, extractField, lazyClient, replaceField } from './kit/index.js';
+import type { RetryOptions } from '../../src/util/retry.js';
 
 const KIND = 'aws-secrets-manager';
 const AWSCURRENT = 'AWSCURRENT';
@@ -75,6 +75,8 @@ export interface SecretsManagerSend {
 export interface AwsSecretsManagerSettings {
   /** A client to use instead of building one; tests pass a mocked or locally pointed `SecretsManagerClient`. */
   readonly client?: SecretsManagerSend | undefined;
+  /** Builds the client on first use instead of the SDK's own (tests of a build that fails); unused with `client`. */
+  readonly build?: (() => Promise<SecretsManagerSend>) | undefined;
   readonly region?: string | undefined;
   readonly endpoint?: string | undefined;
   readonly profile?: string | undefined;
@@ -135,26 +137,27 @@ export function clientConfig(settings: AwsSecretsManagerSettings): SecretsManage
 
 /** Open an AWS Secrets Manager store; with `settings.client` the given client is used and no other is built. */
 export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings = {}): SecretStore {
-  let sdkPromise: Promise<Sdk> | undefined;
-  let clientPromise: Promise<SecretsManagerSend> | undefined;
-  const sdk = (): Promise<Sdk> => (sdkPromise ??= loadSdk());
-  const client = (): Promise<SecretsManagerSend> =>
-    (clientPromise ??=
+  // Built on first use, and built again after a failed build (a profile that could not be read, an import that
+  // failed): a rejected promise kept here would fail every later call of the process.
+  const sdk = lazyClient(loadSdk);
+  const client = lazyClient(
+    (): Promise<SecretsManagerSend> =>
       settings.client !== undefined
         ? Promise.resolve(settings.client)
-        : sdk().then(({ SecretsManagerClient }) => new SecretsManagerClient(clientConfig(settings))));
+        : settings.build !== undefined
+          ? settings.build()
+          : sdk.get().then(({ SecretsManagerClient }) => new SecretsManagerClient(clientConfig(settings))),
+  );
 
   /** One service call: mapped to a StoreError, retried when retriable. */
   const call = async <T>(operation: string, ref: StoreRef, action: Action, build: (sdk: Sdk) => unknown, payload?: string): Promise<T> => {
-    const [loaded, sender] = await Promise.all([sdk(), client()]);
+    const [loaded, sender] = await Promise.all([sdk.get(), client.get()]);
     const command = build(loaded);
-    return withRetry(async () => {
-      try {
-        return await (sender as unknown as { send(command: unknown): Promise<T> }).send(command);
-      } catch (error) {
-        throw toStoreError(error, operation, ref, action, payload);
-      }
-    }, settings.retry);
+    return callService(
+      () => (sender as unknown as { send(command: unknown): Promise<T> }).send(command),
+      (error) => toStoreError(error, operation, ref, action, payload),
+      settings.retry,
+    );
   };
 
   const describe = async (operation: string, ref: StoreRef): Promise<Labels> => {

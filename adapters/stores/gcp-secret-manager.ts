@@ -43,7 +43,7 @@ import {
   StorePermissionError,
   StoreUnavailableError,
 } from '../../src/contract/store-errors.js';
-import { extractField, replaceField } from '../../src/store/value.js';
+import { extractField, replaceField } from './kit/json-field.js';
 import { withRetry } from '../../src/util/retry.js';
 
 const KIND = 'gcp-secret-manager';

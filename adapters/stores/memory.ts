@@ -11,7 +11,7 @@
 import { Secret } from '../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreRef, StoredValue, VersionId } from '../../src/contract/store.js';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/contract/store-errors.js';
-import { extractField, replaceField } from '../../src/store/value.js';
+import { extractField, replaceField } from './kit/json-field.js';
 
 interface MemoryVersion {
   readonly id: VersionId;

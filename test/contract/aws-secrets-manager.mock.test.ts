@@ -163,6 +163,21 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     return { base, version };
   };
 
+  it('builds the client again after a failed build instead of keeping the failure for the life of the process', async () => {
+    let builds = 0;
+    const rebuilt = createAwsSecretsManagerStore({
+      retry: FAST,
+      build: async () => {
+        builds++;
+        if (builds === 1) throw new Error('could not load credentials');
+        return clientFor(ALLOWED_KEY);
+      },
+    });
+    await expect(rebuilt.read(ref)).rejects.toThrow('could not load credentials');
+    expect((await rebuilt.read(ref)).value.reveal()).toBe(INITIAL);
+    expect(builds).toBe(2);
+  });
+
   it('retries throttling with backoff, then succeeds, with one request per attempt', async () => {
     model.inject({ operation: 'GetSecretValue', type: 'ThrottlingException', times: 2 });
     expect((await store.read(ref)).value.reveal()).toBe(INITIAL);

@@ -2,12 +2,12 @@
  * Defect 11 (issue 8): rotating one field of a JSON secret must change only the bytes of that field's value. The
  * corpus below holds the documents that a parse-and-reserialise loses: big integers, `1.50`, `1e400`, escapes, `\/`,
  * duplicate keys, CRLF, tabs, a BOM, nesting. Every check compares raw bytes outside the value, computed here
- * independently of src/store/value.ts.
+ * independently of adapters/stores/kit/json-field.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { parseRef } from '../../src/contract/store.js';
 import { SecretNotFoundError, StoreError } from '../../src/contract/store-errors.js';
-import { extractField, replaceField } from '../../src/store/value.js';
+import { extractField, replaceField } from '../../adapters/stores/kit/json-field.js';
 
 const KIND = 'memory';
 const NEW = 'rk_canary_NEWFIELD_0123456789abcdef';

@@ -16,8 +16,8 @@
  * would refuse them in every consumer of the secret.
  */
 import { applyEdits, modify, type Node, parseTree, type ParseError } from 'jsonc-parser';
-import { SecretNotFoundError, StoreError } from '../contract/store-errors.js';
-import type { StoreRef } from '../contract/store.js';
+import { SecretNotFoundError, StoreError } from '../../../src/contract/store-errors.js';
+import type { StoreRef } from '../../../src/contract/store.js';
 
 const BOM = '\ufeff';
 

@@ -1,0 +1,106 @@
+/**
+ * The store kit: what every store adapter needs and none should write again. An adapter imports from here, never from
+ * another adapter; nothing outside adapters/stores/ imports it.
+ * - `lazyClient`: the SDK client, built (and its SDK imported) on first use, rebuilt after a failed build or a reset.
+ * - `callService`: one service call with the store's error mapping to the typed errors of src/contract/store-errors.ts,
+ *   retriable ones retried with backoff and jitter (src/util/retry.ts).
+ * - `casLoop`: read → compute → write-if-unchanged, read again on a conflict, a bounded number of times.
+ * - `extractField` / `replaceField`: one field of a JSON secret, every other byte kept (json-field.ts).
+ */
+import type { StoreError } from '../../../src/contract/store-errors.js';
+import { type RetryOptions, withRetry } from '../../../src/util/retry.js';
+
+export { extractField, replaceField } from './json-field.js';
+
+/** A client built on first use and shared by the calls that follow. */
+export interface LazyClient<T> {
+  /** The client, building it when there is none: concurrent first calls share one build. */
+  get(): Promise<T>;
+  /**
+   * Forget the client, so that the next `get` builds a new one: after a failure that may have broken it (a gRPC
+   * channel shut down, credentials that expired). `dispose` runs on the forgotten client when it was built.
+   */
+  reset(): void;
+}
+
+/**
+ * A client built by `build` on first use. `build` imports the SDK itself (a dynamic import()), so that opening a store
+ * loads nothing. A build that fails is not kept: the next `get` builds again, so a login refused once (or a
+ * network down at the first call) does not fail every later call of the process.
+ */
+export function lazyClient<T>(build: () => Promise<T>, dispose?: (client: T) => unknown): LazyClient<T> {
+  let pending: Promise<T> | undefined;
+  return {
+    get() {
+      if (pending !== undefined) return pending;
+      const attempt = build();
+      pending = attempt;
+      attempt.catch(() => {
+        // Only this build is forgotten: a reset and a newer build may have replaced it meanwhile.
+        if (pending === attempt) pending = undefined;
+      });
+      return attempt;
+    },
+    reset() {
+      const old = pending;
+      pending = undefined;
+      if (old !== undefined && dispose !== undefined) old.then(dispose).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Run one service call: a failure goes through `mapError` (to a StoreError naming the operation and the ref, never a
+ * value), and a mapped error that says it is retriable is tried again with backoff and jitter. The SDK's own retries
+ * must be off, so that attempts do not multiply.
+ */
+export function callService<T>(fn: () => Promise<T>, mapError: (error: unknown) => StoreError, retry?: RetryOptions): Promise<T> {
+  return withRetry(async () => {
+    try {
+      return await fn();
+    } catch (error) {
+      throw mapError(error);
+    }
+  }, retry);
+}
+
+/** How many times a compare-and-swap is tried from a fresh read before its conflict counts. */
+export const CAS_ATTEMPTS = 3;
+
+/** One pass of a compare-and-swap loop. */
+export interface CasAttempt {
+  /** 1 for the first pass. */
+  readonly number: number;
+  /**
+   * Called with a write's failure: when `again` holds and attempts remain, ends this pass so that the loop reads
+   * again; otherwise throws `error` itself. Either way it never returns.
+   */
+  retryIf(error: unknown, again: boolean): never;
+}
+
+/** The signal from `retryIf` to the loop: never escapes `casLoop`. */
+class ReadAgain {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * A read-modify-write that refuses to clobber: `pass` reads, decides and writes with the store's guard (an etag, a
+ * check-and-set version); a write that lost the race calls `retryIf(error, true)` and the loop runs `pass` again
+ * from a fresh read, at most `attempts` times in all. Everything else `pass` throws ends the loop as it is.
+ */
+export async function casLoop<T>(pass: (attempt: CasAttempt) => Promise<T>, attempts = CAS_ATTEMPTS): Promise<T> {
+  for (let number = 1; ; number++) {
+    const attempt: CasAttempt = {
+      number,
+      retryIf(error, again) {
+        if (again && number < attempts) throw new ReadAgain(error);
+        throw error;
+      },
+    };
+    try {
+      return await pass(attempt);
+    } catch (error) {
+      if (!(error instanceof ReadAgain)) throw error;
+    }
+  }
+}
