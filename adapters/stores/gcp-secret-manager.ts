@@ -43,8 +43,8 @@ import {
   StorePermissionError,
   StoreUnavailableError,
 } from '../../src/contract/store-errors.js';
-import { extractField, replaceField } from './kit/json-field.js';
 import { withRetry } from '../../src/util/retry.js';
+import { callService, casLoop, extractField, lazyClient, replaceField } from './kit/index.js';
 
 const KIND = 'gcp-secret-manager';
 
@@ -369,14 +369,8 @@ export function openGcpSecretManagerStore(
   const options = parseOptions(rawOptions, context);
   const source: () => Promise<GcpSecretManagerClient> =
     client === undefined ? () => createSdkClient(options, context) : typeof client === 'function' ? client : async () => client;
-  let clientPromise: Promise<GcpSecretManagerClient> | undefined;
-  const getClient = (): Promise<GcpSecretManagerClient> => {
-    clientPromise ??= source().catch((error: unknown) => {
-      clientPromise = undefined;
-      throw error;
-    });
-    return clientPromise;
-  };
+  // Built on first use; a failed build is forgotten so that the next call tries again, and close() releases it.
+  const sdkClient = lazyClient(source, (c) => c.close());
   const aliasName = options.alias === 'latest' ? undefined : options.alias;
 
   /** `projects/P/secrets/NAME` for a ref, or a typed refusal. */
@@ -399,19 +393,11 @@ export function openGcpSecretManagerStore(
     resource: string,
     fn: (c: GcpSecretManagerClient) => Promise<T>,
   ): Promise<T> => {
-    let c: GcpSecretManagerClient;
-    try {
-      c = await getClient();
-    } catch (error) {
-      throw toStoreError(error, operation, ref, method, resource);
-    }
-    return withRetry(async () => {
-      try {
-        return await fn(c);
-      } catch (error) {
-        throw toStoreError(error, operation, ref, method, resource);
-      }
+    const mapError = (error: unknown) => toStoreError(error, operation, ref, method, resource);
+    const c = await sdkClient.get().catch((error: unknown) => {
+      throw mapError(error);
     });
+    return callService(() => fn(c), mapError);
   };
 
   const getSecret = (op: string, ref: StoreRef, name: string) => call(op, ref, 'getSecret', name, (c) => c.getSecret(name));
@@ -505,7 +491,7 @@ export function openGcpSecretManagerStore(
    * have landed and only its answer been lost) look for the version by fingerprint.
    */
   const addOnce = async (op: string, ref: StoreRef, name: string, payload: string, find: () => Promise<number | undefined>): Promise<number> => {
-    const c = await getClient().catch((error: unknown) => {
+    const c = await sdkClient.get().catch((error: unknown) => {
       throw toStoreError(error, op, ref, 'addSecretVersion', name);
     });
     let attempted = false;
@@ -544,8 +530,6 @@ export function openGcpSecretManagerStore(
     return number;
   };
 
-  /** Etag mismatches on our own read-modify-write are retried from a fresh read a few times before they count. */
-  const CAS_ATTEMPTS = 3;
   const isConflict = (error: unknown): boolean => error instanceof StoreConflictError;
 
   /** Every version newer than `number`, oldest first. */
@@ -553,16 +537,16 @@ export function openGcpSecretManagerStore(
 
   /** Disable a version if it is still enabled; the etag guards against a concurrent change of state. */
   const disableIfEnabled = async (op: string, ref: StoreRef, name: string, number: number): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
+    return casLoop(async (attempt) => {
       const version = await getVersion(op, ref, name, number);
       if (version.state !== 'ENABLED') return;
       try {
         await call(op, ref, 'disableSecretVersion', `${name}/versions/${number}`, (c) => c.disableSecretVersion(`${name}/versions/${number}`, version.etag));
         return;
       } catch (error) {
-        if (!isConflict(error) || attempt >= CAS_ATTEMPTS) throw error;
+        attempt.retryIf(error, isConflict(error));
       }
-    }
+    });
   };
 
   const store: GcpSecretManagerStore = {
@@ -696,7 +680,7 @@ export function openGcpSecretManagerStore(
       const op = 'stage';
       const name = secretName(op, ref);
       const baseNumber = versionNumber(op, ref, base, 'base version');
-      for (let attempt = 1; ; attempt++) {
+      return casLoop(async (attempt) => {
         const secret = await getSecret(op, ref, name);
         let record = readRecord(secret, run, ref.field);
         if (record !== undefined) {
@@ -752,13 +736,12 @@ export function openGcpSecretManagerStore(
           try {
             await update(op, ref, name, { name, etag: secret.etag, annotations: withRecord(secret.annotations, record) }, ['annotations']);
           } catch (error) {
-            if (isConflict(error) && attempt < CAS_ATTEMPTS) continue;
-            throw error;
+            attempt.retryIf(error, isConflict(error));
           }
         }
         const own = record;
         return String(await addOnce(op, ref, name, payload, () => findOwn(op, ref, name, own)));
-      }
+      });
     },
 
     async promote(ref, version, run, base) {
@@ -766,7 +749,7 @@ export function openGcpSecretManagerStore(
       const name = secretName(op, ref);
       const target = versionNumber(op, ref, version, 'version');
       const baseNumber = versionNumber(op, ref, base, 'base version');
-      for (let attempt = 1; ; attempt++) {
+      return casLoop(async (attempt) => {
         const secret = await getSecret(op, ref, name);
         const record = readRecord(secret, run, ref.field);
         const notOurs = () => new StoreConflictError(op, ref.display, `version ${version} was not staged by this run`);
@@ -827,16 +810,15 @@ export function openGcpSecretManagerStore(
           return;
         } catch (error) {
           // An etag mismatch on our own update means the secret changed: read again and decide afresh.
-          if (isConflict(error) && /etag mismatch/.test((error as Error).message) && attempt < CAS_ATTEMPTS) continue;
-          throw error;
+          attempt.retryIf(error, isConflict(error) && /etag mismatch/.test((error as Error).message));
         }
-      }
+      });
     },
 
     async rollback(ref, run) {
       const op = 'rollback';
       const name = secretName(op, ref);
-      for (let attempt = 1; ; attempt++) {
+      return casLoop(async (attempt) => {
         const secret = await getSecret(op, ref, name);
         const record = readRecord(secret, run, ref.field);
         if (record === undefined) return;
@@ -929,10 +911,9 @@ export function openGcpSecretManagerStore(
           await disableIfEnabled(op, ref, name, own);
           return;
         } catch (error) {
-          if (isConflict(error) && /etag mismatch/.test((error as Error).message) && attempt < CAS_ATTEMPTS) continue;
-          throw error;
+          attempt.retryIf(error, isConflict(error) && /etag mismatch/.test((error as Error).message));
         }
-      }
+      });
     },
 
     async retire(ref, run) {
@@ -956,7 +937,7 @@ export function openGcpSecretManagerStore(
         );
       }
       const versionName = `${name}/versions/${record.base}`;
-      for (let attempt = 1; ; attempt++) {
+      return casLoop(async (attempt) => {
         const old = await getVersion(op, ref, name, record.base);
         if (old.state === 'DESTROYED' || (old.state === 'DISABLED' && options.retire === 'disable')) return;
         try {
@@ -968,10 +949,9 @@ export function openGcpSecretManagerStore(
           return;
         } catch (error) {
           // A concurrent state change: look again (it may already be done) a few times.
-          if ((isConflict(error) || error instanceof VersionStateError) && attempt < CAS_ATTEMPTS) continue;
-          throw error;
+          attempt.retryIf(error, isConflict(error) || error instanceof VersionStateError);
         }
-      }
+      });
     },
 
     async check(ref): Promise<StoreCheck> {
@@ -1025,9 +1005,7 @@ export function openGcpSecretManagerStore(
     },
 
     async close() {
-      const pending = clientPromise;
-      clientPromise = undefined;
-      if (pending !== undefined) await (await pending.catch(() => undefined))?.close();
+      await sdkClient.reset();
     },
   };
   return store;

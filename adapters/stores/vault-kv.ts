@@ -42,6 +42,7 @@ import {
   StoreUnavailableError,
 } from '../../src/contract/store-errors.js';
 import { withRetry, type RetryOptions } from '../../src/util/retry.js';
+import { callService, lazyClient } from './kit/index.js';
 
 /**
  * The two Vault HTTP calls this adapter makes, as node-vault's `read` and `write` offer them. A failure with a
@@ -139,15 +140,8 @@ const RETRIABLE_CODES = new Set([
 
 /** Open a Vault KV v2 store over a client; the adapter's `open` passes a node-vault client, tests a fake. */
 export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
-  let client: Promise<VaultKvClient> | undefined;
-  const clientFor = (): Promise<VaultKvClient> => {
-    // A failed connection (a login refused, an address missing) is not cached: the next call tries again.
-    client ??= options.connect().catch((error: unknown) => {
-      client = undefined;
-      throw error;
-    });
-    return client;
-  };
+  // A failed connection (a login refused, an address missing) is not kept: the next call tries again.
+  const client = lazyClient(options.connect);
 
   const locate = (operation: string, ref: StoreRef): Location => {
     if (ref.field === undefined || ref.field === '') {
@@ -184,19 +178,14 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
 
   /** One Vault call: errors become StoreErrors, and the retriable ones are tried again with backoff. */
   const call = async <T>(operation: string, ref: StoreRef, need: Need, fn: (client: VaultKvClient) => Promise<T>): Promise<T> => {
-    let vault: VaultKvClient;
-    try {
-      vault = await clientFor();
-    } catch (error) {
+    const vault = await client.get().catch((error: unknown) => {
       throw renamed(toStoreError(error, operation, ref, need), operation, ref);
-    }
-    return withRetry(async () => {
-      try {
-        return await fn(vault);
-      } catch (error) {
-        throw toStoreError(error, operation, ref, need);
-      }
-    }, options.retry);
+    });
+    return callService(
+      () => fn(vault),
+      (error) => toStoreError(error, operation, ref, need),
+      options.retry,
+    );
   };
 
   /** Version `version` of the secret (the latest when absent), telling a deleted version from a missing path. */

@@ -39,11 +39,11 @@ describe('lazyClient', () => {
       (c) => disposed.push(c.id),
     );
     const first = await client.get();
-    client.reset();
+    await client.reset();
+    expect(disposed).toEqual([1]);
     const second = await client.get();
     expect(second).not.toBe(first);
-    await Promise.resolve();
-    expect(disposed).toEqual([1]);
+    expect(builds).toBe(2);
   });
 });
 

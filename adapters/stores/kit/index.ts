@@ -18,9 +18,10 @@ export interface LazyClient<T> {
   get(): Promise<T>;
   /**
    * Forget the client, so that the next `get` builds a new one: after a failure that may have broken it (a gRPC
-   * channel shut down, credentials that expired). `dispose` runs on the forgotten client when it was built.
+   * channel shut down, credentials that expired), or to release it (`close`). `dispose` runs on the forgotten client
+   * when it was built; the promise settles once it has, and never rejects.
    */
-  reset(): void;
+  reset(): Promise<void>;
 }
 
 /**
@@ -41,10 +42,12 @@ export function lazyClient<T>(build: () => Promise<T>, dispose?: (client: T) => 
       });
       return attempt;
     },
-    reset() {
+    async reset() {
       const old = pending;
       pending = undefined;
-      if (old !== undefined && dispose !== undefined) old.then(dispose).catch(() => undefined);
+      if (old === undefined || dispose === undefined) return;
+      const client = await old.catch(() => undefined);
+      if (client !== undefined) await Promise.resolve(dispose(client)).catch(() => undefined);
     },
   };
 }
