@@ -9,7 +9,7 @@ import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '..
 type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 
 const loaders: Readonly<Record<string, Loader>> = {
-  dotenv: () => import('./dotenv.js'),
+  dotenv: () => import('./dotenv/index.js'),
   memory: () => import('./memory.js'),
   'aws-secrets-manager': () => import('./aws-secrets-manager.js'),
   'gcp-secret-manager': () => import('./gcp-secret-manager.js'),

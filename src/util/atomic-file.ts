@@ -76,6 +76,14 @@ function parseTemporaryName(name: string): TemporaryName | undefined {
   return undefined;
 }
 
+/**
+ * The name of the file a temporary file of rekey's is for (`.env` for `..env.123-ab12cd34-….rekey-tmp`), or undefined
+ * when `fileName` (a base name, not a path) is not one: for stores that list the files they write.
+ */
+export function temporaryTarget(fileName: string): string | undefined {
+  return parseTemporaryName(fileName)?.target;
+}
+
 /** When a sweep runs, and how old a temporary file must be to count as left over whoever wrote it. */
 export interface SweepOptions {
   readonly now?: number;

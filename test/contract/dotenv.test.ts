@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import dotenv from '../../adapters/stores/dotenv.js';
+import dotenv from '../../adapters/stores/dotenv/index.js';
 import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import dotenvAdapter, { openDotenvStore, type DotenvHooks, type DotenvOptions, type DotenvStep } from '../../adapters/stores/dotenv.js';
+import dotenvAdapter, { openDotenvStore, type DotenvHooks, type DotenvOptions, type DotenvStep } from '../../adapters/stores/dotenv/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore, type StoreRef } from '../../src/contract/store.js';
 import { StoreError } from '../../src/contract/store-errors.js';

@@ -12,7 +12,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lockFileOf, openDotenvStore, type DotenvHooks } from '../../adapters/stores/dotenv.js';
+import { lockFileOf, openDotenvStore, type DotenvHooks } from '../../adapters/stores/dotenv/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { StoreConflictError, type StoreError } from '../../src/contract/store-errors.js';
@@ -80,7 +80,7 @@ describe('dotenv: writers of one file take turns under a lock file', () => {
 
   it('two processes rotating two variables of one file, forty times each, never conflict', async () => {
     writeFileSync(envFile(), envWith(oldOf), { mode: 0o600 });
-    const adapter = join(ROOT, 'dist/adapters/stores/dotenv.js');
+    const adapter = join(ROOT, 'dist/adapters/stores/dotenv/index.js');
     const secret = join(ROOT, 'dist/src/contract/secret.js');
     const contract = join(ROOT, 'dist/src/contract/store.js');
     expect(existsSync(adapter), 'build first: npx tsc -p tsconfig.build.json').toBe(true);

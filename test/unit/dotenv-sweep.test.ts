@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDotenvStore, siblingFiles } from '../../adapters/stores/dotenv.js';
+import { openDotenvStore, siblingFiles } from '../../adapters/stores/dotenv/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { killMidWrite, pauseMidWrite } from '../support/kill-mid-write.js';
