@@ -34,7 +34,7 @@ import { dirname } from 'node:path';
 import { fingerprint } from '../../../src/contract/mask.js';
 import { Secret } from '../../../src/contract/secret.js';
 import type { SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, VersionId } from '../../../src/contract/store.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, } from '../../../src/contract/store-errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../../src/util/atomic-file.js';
 import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../../src/util/file-lock.js';
 import { filesOf, fsError, lockFileOf, type Place, placeOf, type PreviousFile, refProblem, siblingFiles, type StagedFile } from './files.js';
