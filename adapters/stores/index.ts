@@ -12,7 +12,7 @@ const loaders: Readonly<Record<string, Loader>> = {
   dotenv: () => import('./dotenv/index.js'),
   memory: () => import('./memory.js'),
   'aws-secrets-manager': () => import('./aws-secrets-manager.js'),
-  'gcp-secret-manager': () => import('./gcp-secret-manager.js'),
+  'gcp-secret-manager': () => import('./gcp-secret-manager/index.js'),
   'vault-kv': () => import('./vault-kv.js'),
 };
 

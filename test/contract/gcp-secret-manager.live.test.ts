@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe } from 'vitest';
-import { openGcpSecretManagerStore, type GcpSecretManagerStore } from '../../adapters/stores/gcp-secret-manager.js';
+import { openGcpSecretManagerStore, type GcpSecretManagerStore } from '../../adapters/stores/gcp-secret-manager/index.js';
 import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 

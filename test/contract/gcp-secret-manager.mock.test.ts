@@ -11,7 +11,7 @@ import {
   type GcpSecretManagerClient,
   type GcpSecretManagerStore,
   type GcpVersionInfo,
-} from '../../adapters/stores/gcp-secret-manager.js';
+} from '../../adapters/stores/gcp-secret-manager/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type StoreRef } from '../../src/contract/store.js';
 import { StoreError } from '../../src/contract/store-errors.js';

@@ -5,7 +5,7 @@
  * update masks, pagination, and the SDK's own retry settings.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openGcpSecretManagerStore, type GcpSecretManagerStore } from '../../adapters/stores/gcp-secret-manager.js';
+import { openGcpSecretManagerStore, type GcpSecretManagerStore } from '../../adapters/stores/gcp-secret-manager/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef } from '../../src/contract/store.js';
 import type { StoreError } from '../../src/contract/store-errors.js';

@@ -1,0 +1,250 @@
+/**
+ * The GCP Secret Manager client as this adapter sees it: the narrow interface of the calls it makes (tests pass a fake
+ * that follows the service's documentation), the store's options, and the real SDK client, built on first use.
+ */
+import type { StoreContext, StoreRef } from '../../../src/contract/store.js';
+import { StoreError } from '../../../src/contract/store-errors.js';
+
+export const KIND = 'gcp-secret-manager';
+
+/** The state of a secret version, as the service names it. */
+export type GcpVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED' | 'STATE_UNSPECIFIED';
+
+/** A secret's metadata: what GetSecret and UpdateSecret return, reduced to what the adapter reads. */
+export interface GcpSecretInfo {
+  readonly name: string;
+  readonly etag: string;
+  readonly versionAliases: Readonly<Record<string, number>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/**
+ * A payload's bytes as text. For a field of a JSON payload, invalid UTF-8 is refused rather than replaced with U+FFFD:
+ * the other fields are written back as they were read, and a lossy decode would change their bytes. A leading
+ * byte-order mark is kept, so that it is written back too.
+ */
+export function decodePayload(op: string, ref: StoreRef, data: Buffer): string {
+  if (ref.field === undefined) return data.toString('utf8');
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
+  } catch {
+    throw new StoreError(
+      'invalid',
+      op,
+      ref.display,
+      `the secret is not valid UTF-8, so field ${ref.field} cannot be changed without altering its other fields`,
+    );
+  }
+}
+
+/** A version's metadata, never its payload. */
+export interface GcpVersionInfo {
+  readonly number: number;
+  readonly state: GcpVersionState;
+  readonly etag: string;
+  readonly createTime?: Date | undefined;
+}
+
+/** The fields of a secret an UpdateSecret call sets, with the etag it expects. */
+export interface GcpSecretUpdate {
+  readonly name: string;
+  readonly etag: string;
+  readonly versionAliases?: Readonly<Record<string, number>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The calls the adapter makes. Failures reject with the service's error: an object with a numeric gRPC `code`
+ * and a `details` string, as the SDK's GoogleError has.
+ */
+export interface GcpSecretManagerClient {
+  getSecret(name: string): Promise<GcpSecretInfo>;
+  /** `paths` are the update_mask's field names: `annotations`, `version_aliases`. */
+  updateSecret(update: GcpSecretUpdate, paths: readonly string[]): Promise<GcpSecretInfo>;
+  addSecretVersion(parent: string, data: Buffer): Promise<GcpVersionInfo>;
+  /** The payload of a version (`…/versions/3`, `…/versions/latest`, `…/versions/<alias>`) and its resolved number. */
+  accessSecretVersion(name: string): Promise<{ readonly number: number; readonly data: Buffer }>;
+  getSecretVersion(name: string): Promise<GcpVersionInfo>;
+  /** All versions, every page. */
+  listSecretVersions(parent: string): Promise<GcpVersionInfo[]>;
+  disableSecretVersion(name: string, etag: string): Promise<GcpVersionInfo>;
+  destroySecretVersion(name: string, etag: string): Promise<GcpVersionInfo>;
+  /** The subset of `permissions` the caller holds on the resource. */
+  testIamPermissions(resource: string, permissions: readonly string[]): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export type ClientMethod = Exclude<keyof GcpSecretManagerClient, 'close'>;
+
+/** The IAM permission each call needs, for hints when one is missing. */
+export const PERMISSION_OF: Readonly<Record<ClientMethod, string>> = {
+  getSecret: 'secretmanager.secrets.get',
+  updateSecret: 'secretmanager.secrets.update',
+  addSecretVersion: 'secretmanager.versions.add',
+  accessSecretVersion: 'secretmanager.versions.access',
+  getSecretVersion: 'secretmanager.versions.get',
+  listSecretVersions: 'secretmanager.versions.list',
+  disableSecretVersion: 'secretmanager.versions.disable',
+  destroySecretVersion: 'secretmanager.versions.destroy',
+  testIamPermissions: 'none',
+};
+
+/** What each permission is for, in plain words, and the predefined role that carries it. */
+export const PERMISSION_USE: Readonly<Record<string, { use: string; role: string }>> = {
+  'secretmanager.secrets.get': { use: 'read the secret’s aliases and rekey’s run records', role: 'roles/secretmanager.viewer' },
+  'secretmanager.versions.access': { use: 'read the value', role: 'roles/secretmanager.secretAccessor' },
+  'secretmanager.versions.list': { use: 'find a resumed run’s version and check for concurrent writers', role: 'roles/secretmanager.viewer' },
+  'secretmanager.versions.get': { use: 'check a version’s state before retiring it', role: 'roles/secretmanager.viewer' },
+  'secretmanager.versions.add': { use: 'stage the new value', role: 'roles/secretmanager.secretVersionAdder' },
+  'secretmanager.secrets.update': { use: 'record the run on the secret and move the alias', role: 'roles/secretmanager.admin' },
+  'secretmanager.versions.disable': {
+    use: 'disable the old version on retire and the run’s version on rollback',
+    role: 'roles/secretmanager.secretVersionManager',
+  },
+  'secretmanager.versions.destroy': { use: 'destroy the old version on retire', role: 'roles/secretmanager.secretVersionManager' },
+};
+
+export interface GcpOptions {
+  readonly project: string | undefined;
+  readonly alias: string;
+  readonly retire: 'disable' | 'destroy';
+  readonly endpoint: string | undefined;
+}
+
+export function parseOptions(options: Readonly<Record<string, unknown>>, context: StoreContext): GcpOptions {
+  const text = (name: string): string | undefined => {
+    const value = options[name];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string') throw new StoreError('invalid', 'open', KIND, `option ${name} must be a string`);
+    return value;
+  };
+  const alias = text('alias') ?? 'current';
+  if (alias !== 'latest' && !/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(alias)) {
+    throw new StoreError('invalid', 'open', KIND, `option alias ${alias} is not a valid version alias (a letter, then up to 62 letters, digits, - or _)`);
+  }
+  const retire = text('retire') ?? 'disable';
+  if (retire !== 'disable' && retire !== 'destroy') throw new StoreError('invalid', 'open', KIND, `option retire must be disable or destroy, not ${retire}`);
+  const endpoint = text('endpoint');
+  if (endpoint !== undefined && !/^[^\s:]+:[0-9]{1,5}$/.test(endpoint)) {
+    throw new StoreError('invalid', 'open', KIND, `option endpoint must be host:port, not ${endpoint}`);
+  }
+  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, alias, retire, endpoint };
+}
+
+// The real client, built on first use.
+
+/** Per-call options: the SDK's own retries are off, so that ours (with jitter) do not multiply with them. */
+export const CALL = { retry: null } as const;
+
+/** Build the SDK client (236 ms to import, so only when a call needs it) and wrap it in the narrow interface. */
+export async function createSdkClient(options: GcpOptions, context: StoreContext): Promise<GcpSecretManagerClient> {
+  const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+  type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
+  let clientOptions: ClientOptions = {};
+  if (options.endpoint !== undefined) {
+    const grpc = await import('@grpc/grpc-js');
+    const colon = options.endpoint.lastIndexOf(':');
+    clientOptions = {
+      apiEndpoint: options.endpoint.slice(0, colon),
+      port: Number(options.endpoint.slice(colon + 1)),
+      sslCreds: grpc.credentials.createInsecure(),
+      // Without it the auth library goes looking for the cloud metadata server.
+      universeDomain: 'googleapis.com',
+    };
+  } else {
+    const keyFile = context.env['GOOGLE_APPLICATION_CREDENTIALS'];
+    if (keyFile !== undefined && keyFile !== '') clientOptions = { keyFilename: keyFile };
+    if (options.project !== undefined) clientOptions = { ...clientOptions, projectId: options.project };
+  }
+  return wrapSdkClient(new SecretManagerServiceClient(clientOptions));
+}
+
+export interface SdkTimestamp {
+  seconds?: unknown;
+  nanos?: unknown;
+}
+export interface SdkVersion {
+  name?: string | null;
+  state?: unknown;
+  etag?: string | null;
+  createTime?: SdkTimestamp | null;
+}
+export interface SdkSecret {
+  name?: string | null;
+  etag?: string | null;
+  versionAliases?: Record<string, unknown> | null;
+  annotations?: Record<string, string> | null;
+}
+
+export const STATES: readonly GcpVersionState[] = ['STATE_UNSPECIFIED', 'ENABLED', 'DISABLED', 'DESTROYED'];
+
+export function numberOfName(name: string | null | undefined): number {
+  return Number(/\/versions\/([0-9]+)$/.exec(name ?? '')?.[1] ?? NaN);
+}
+
+export function toDate(time: SdkTimestamp | null | undefined): Date | undefined {
+  if (time === null || time === undefined || time.seconds === undefined || time.seconds === null) return undefined;
+  return new Date(Number(String(time.seconds)) * 1000 + Math.floor(Number(time.nanos ?? 0) / 1e6));
+}
+
+export function toVersion(v: SdkVersion): GcpVersionInfo {
+  const state = typeof v.state === 'number' ? (STATES[v.state] ?? 'STATE_UNSPECIFIED') : (String(v.state ?? 'STATE_UNSPECIFIED') as GcpVersionState);
+  return { number: numberOfName(v.name), state, etag: v.etag ?? '', createTime: toDate(v.createTime) };
+}
+
+export function toSecret(s: SdkSecret): GcpSecretInfo {
+  const aliases: Record<string, number> = {};
+  // int64 values arrive as Long objects, strings or numbers depending on the loader; String() reads all three.
+  for (const [alias, value] of Object.entries(s.versionAliases ?? {})) aliases[alias] = Number(String(value));
+  return { name: s.name ?? '', etag: s.etag ?? '', versionAliases: aliases, annotations: { ...(s.annotations ?? {}) } };
+}
+
+/** The narrow interface over the SDK client: unwraps its `[response, …]` tuples and converts its message types. */
+export function wrapSdkClient(sdk: import('@google-cloud/secret-manager').SecretManagerServiceClient): GcpSecretManagerClient {
+  return {
+    async getSecret(name) {
+      const [secret] = await sdk.getSecret({ name }, CALL);
+      return toSecret(secret as SdkSecret);
+    },
+    async updateSecret(change, paths) {
+      const secret: Record<string, unknown> = { name: change.name, etag: change.etag };
+      if (change.versionAliases !== undefined) secret['versionAliases'] = { ...change.versionAliases };
+      if (change.annotations !== undefined) secret['annotations'] = { ...change.annotations };
+      const [updated] = await sdk.updateSecret({ secret, updateMask: { paths: [...paths] } }, CALL);
+      return toSecret(updated as SdkSecret);
+    },
+    async addSecretVersion(parent, data) {
+      const [version] = await sdk.addSecretVersion({ parent, payload: { data } }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async accessSecretVersion(name) {
+      const [response] = await sdk.accessSecretVersion({ name }, CALL);
+      const data = response.payload?.data;
+      const buffer = data === null || data === undefined ? Buffer.alloc(0) : typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data);
+      return { number: numberOfName(response.name), data: buffer };
+    },
+    async getSecretVersion(name) {
+      const [version] = await sdk.getSecretVersion({ name }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async listSecretVersions(parent) {
+      const [versions] = await sdk.listSecretVersions({ parent }, { ...CALL, autoPaginate: true });
+      return versions.map((v) => toVersion(v as SdkVersion));
+    },
+    async disableSecretVersion(name, etag) {
+      const [version] = await sdk.disableSecretVersion({ name, etag }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async destroySecretVersion(name, etag) {
+      const [version] = await sdk.destroySecretVersion({ name, etag }, CALL);
+      return toVersion(version as SdkVersion);
+    },
+    async testIamPermissions(resource, permissions) {
+      const [response] = await sdk.testIamPermissions({ resource, permissions: [...permissions] }, CALL);
+      return response.permissions ?? [];
+    },
+    async close() {
+      await sdk.close();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/** GCP Secret Manager errors: gRPC status codes mapped to the typed store errors, with the IAM permission to grant. */
+import type { StoreRef } from '../../../src/contract/store.js';
+import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../../src/contract/store-errors.js';
+
+import { type ClientMethod, PERMISSION_OF, PERMISSION_USE } from './client.js';
+
+export const GRPC = {
+  CANCELLED: 1,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+export const GRPC_NAMES: Record<number, string> = Object.fromEntries(Object.entries(GRPC).map(([name, code]) => [code, name]));
+
+/** A version exists but is disabled or destroyed (FAILED_PRECONDITION): not a conflict, not retriable. */
+export class VersionStateError extends StoreError {
+  constructor(operation: string, ref: string, detail: string, hint?: string) {
+    super('failed', operation, ref, detail, hint === undefined ? {} : { hint });
+  }
+}
+
+/** Turn whatever the client threw into a typed store error that names the operation and the ref, never a value. */
+export function toStoreError(error: unknown, operation: string, ref: StoreRef, method: ClientMethod, resource: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; details?: unknown; message?: unknown };
+  const code = typeof e.code === 'number' ? e.code : undefined;
+  const raw = typeof e.details === 'string' && e.details !== '' ? e.details : typeof e.message === 'string' ? e.message : '';
+  // The service's own words are never copied into a message: a server that echoed a request could hand back a
+  // payload, with fields the redactor has never seen. Only what the adapter recognises is kept: the status, a
+  // version's state, a permission's name, a quota. The original error stays on `cause` (never serialised).
+  const status = code === undefined ? 'error' : (GRPC_NAMES[code] ?? `gRPC status ${code}`);
+  const state = /\b(DISABLED|DESTROYED)\b/.exec(raw)?.[1];
+  const facts = [state === undefined ? undefined : `version is ${state}`, /quota/i.test(raw) ? 'quota exceeded' : undefined].filter((f) => f !== undefined);
+  const detail = facts.length === 0 ? status : `${status}: ${facts.join(', ')}`;
+  switch (code) {
+    case GRPC.NOT_FOUND:
+      return new SecretNotFoundError(operation, ref.display, `${resource} not found (${detail})`);
+    case GRPC.PERMISSION_DENIED: {
+      const permission = /\b(secretmanager\.[a-z]+\.[A-Za-z]+)\b/.exec(raw)?.[1] ?? PERMISSION_OF[method];
+      const use = PERMISSION_USE[permission];
+      return new StorePermissionError(
+        operation,
+        ref.display,
+        `permission denied: the account lacks ${permission} on ${resourceSecret(resource)}`,
+        `grant ${permission} on ${resourceSecret(resource)} to the account rekey runs ` +
+          `as${use === undefined ? '' : ` (needed to ${use.use}; role ${use.role} has it)`}`,
+      );
+    }
+    case GRPC.UNAUTHENTICATED:
+      return new StorePermissionError(operation, ref.display, `not authenticated (${status})`, AUTH_HINT);
+    case GRPC.ABORTED:
+      return new StoreConflictError(
+        operation,
+        ref.display,
+        `${resource} changed since it was read (etag mismatch)`,
+        'read again and retry; another writer was at work',
+      );
+    case GRPC.FAILED_PRECONDITION:
+      if (/etag/i.test(raw)) {
+        return new StoreConflictError(
+          operation,
+          ref.display,
+          `${resource} changed since it was read (etag mismatch)`,
+          'read again and retry; another writer was at work',
+        );
+      }
+      return new VersionStateError(operation, ref.display, detail, 'enable the version, or point the alias at an enabled one');
+    case GRPC.UNAVAILABLE:
+    case GRPC.RESOURCE_EXHAUSTED:
+    case GRPC.INTERNAL:
+    case GRPC.DEADLINE_EXCEEDED:
+      return new StoreUnavailableError(operation, ref.display, detail, error);
+    case GRPC.INVALID_ARGUMENT:
+      return new StoreError('invalid', operation, ref.display, `${detail}: the service refused the request for ${resource}`, { cause: error });
+    case undefined:
+      if (/default credentials|could not refresh access token|invalid_grant|metadata server/i.test(raw)) {
+        return new StorePermissionError(operation, ref.display, 'could not authenticate to Google Cloud', AUTH_HINT);
+      }
+      // Not from the service (a bug, a broken install): its message is ours or the runtime's, never a payload.
+      return new StoreError('failed', operation, ref.display, raw === '' ? 'unexpected error' : raw.replace(/\s+/g, ' ').slice(0, 200), { cause: error });
+    default:
+      return new StoreError('failed', operation, ref.display, detail, { cause: error });
+  }
+}
+
+export const AUTH_HINT = 'sign in with `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file';
+
+export function resourceSecret(resource: string): string {
+  return /^projects\/[^/]+\/secrets\/[^/]+/.exec(resource)?.[0] ?? resource;
+}
