@@ -13,7 +13,7 @@ const loaders: Readonly<Record<string, Loader>> = {
   memory: () => import('./memory.js'),
   'aws-secrets-manager': () => import('./aws-secrets-manager.js'),
   'gcp-secret-manager': () => import('./gcp-secret-manager/index.js'),
-  'vault-kv': () => import('./vault-kv.js'),
+  'vault-kv': () => import('./vault-kv/index.js'),
 };
 
 /** Every store kind rekey knows, for validation and suggestions. */

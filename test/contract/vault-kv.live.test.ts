@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe } from 'vitest';
-import vaultKv from '../../adapters/stores/vault-kv.js';
+import vaultKv from '../../adapters/stores/vault-kv/index.js';
 import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 

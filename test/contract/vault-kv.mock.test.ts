@@ -5,7 +5,7 @@
  */
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import vaultKv, { MAX_RUN_ENTRIES, openVaultKvStore, type VaultKvClient, type VaultKvStoreOptions } from '../../adapters/stores/vault-kv.js';
+import vaultKv, { MAX_RUN_ENTRIES, openVaultKvStore, type VaultKvClient, type VaultKvStoreOptions } from '../../adapters/stores/vault-kv/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
@@ -430,9 +430,12 @@ describe('vault-kv adapter (SDK-level fake)', () => {
   });
 
   it('opening a store does no I/O and imports no SDK (node-vault is imported on first use)', async () => {
-    const { readFile } = await import('node:fs/promises');
-    const source = await readFile(new URL('../../adapters/stores/vault-kv.ts', import.meta.url), 'utf8');
-    expect(source).not.toMatch(/^import[^;]*from 'node-vault'/m);
+    const { readdir, readFile } = await import('node:fs/promises');
+    const folder = new URL('../../adapters/stores/vault-kv/', import.meta.url);
+    for (const name of await readdir(folder)) {
+      const source = await readFile(new URL(name, folder), 'utf8');
+      expect(source, name).not.toMatch(/^import[^;]*from 'node-vault'/m);
+    }
     const store = vaultKv.open({}, { baseDir: process.cwd(), env: {} });
     expect(store.kind).toBe('vault-kv');
     const error = await failure(store.read(ref));

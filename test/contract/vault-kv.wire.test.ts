@@ -4,7 +4,7 @@
  * custom_metadata) and how node-vault's failures come back.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import vaultKv from '../../adapters/stores/vault-kv.js';
+import vaultKv from '../../adapters/stores/vault-kv/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { StoreError } from '../../src/contract/store-errors.js';

@@ -30,31 +30,19 @@
  * The run's own version is always `base + 1` (a check-and-set write on `base` can only create that version), and
  * it is the run's when its field carries the `new` tag: that check makes a crash between any two calls harmless.
  */
-import { createHash } from 'node:crypto';
-import { Secret } from '../../src/contract/secret.js';
-import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../src/contract/store.js';
-import {
-  CannotStageError,
-  SecretNotFoundError,
-  StoreConflictError,
-  StoreError,
-  StorePermissionError,
-  StoreUnavailableError,
-} from '../../src/contract/store-errors.js';
-import { withRetry, type RetryOptions } from '../../src/util/retry.js';
-import { callService, lazyClient } from './kit/index.js';
+import { Secret } from '../../../src/contract/secret.js';
+import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../../src/contract/store.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
+import type { RetryOptions } from '../../../src/util/retry.js';
+import { callService, lazyClient } from '../kit/index.js';
 
-/**
- * The two Vault HTTP calls this adapter makes, as node-vault's `read` and `write` offer them. A failure with a
- * reply carries `response.statusCode` and `response.body` (node-vault's ApiResponseError); a failure without one
- * carries a Node error `code` such as `ECONNREFUSED`.
- */
-export interface VaultKvClient {
-  /** GET `/v1/<path>`; the path may end in a query string (`?version=3`). Resolves with the reply's JSON body. */
-  read(path: string): Promise<unknown>;
-  /** POST `/v1/<path>` with a JSON body. Resolves with the reply's JSON body (empty for 204). */
-  write(path: string, body: Record<string, unknown>): Promise<unknown>;
-}
+import { connectNodeVault, KIND, type VaultConnection, type VaultKvClient } from './client.js';
+import { customOf, dataOf, recordOf, responseBodyOf, statusOf } from './reply.js';
+import { type Need, renamed, toStoreError } from './errors.js';
+import { ABSENT, entriesOf, entryKey, entryOf, type RunEntry, tag, withEntry } from './records.js';
+
+export type { VaultKvClient } from './client.js';
+export { CUSTOM_METADATA_LIMITS, entryKey, MAX_RUN_ENTRIES, withEntry } from './records.js';
 
 /** How to open a Vault KV store: where its mount is, and how to get an authenticated client. */
 export interface VaultKvStoreOptions {
@@ -67,16 +55,6 @@ export interface VaultKvStoreOptions {
   /** Backoff for 429, 5xx and dropped connections (tests shorten it). */
   readonly retry?: RetryOptions | undefined;
 }
-
-/** Rekey keeps at most this many run entries per secret in `custom_metadata`; older ones are pruned. */
-export const MAX_RUN_ENTRIES = 8;
-/** Vault's own limits on `custom_metadata`. */
-export const CUSTOM_METADATA_LIMITS = { keys: 64, keyBytes: 128, valueBytes: 512 } as const;
-
-const ENTRY_PREFIX = 'rekey:';
-/** The tag recorded for a field that was not in the secret. */
-const ABSENT = '-';
-const KIND = 'vault-kv';
 
 /** Where one ref lives in Vault, as API paths (URL-encoded) and as policy paths (plain). */
 interface Location {
@@ -91,14 +69,6 @@ interface Location {
   readonly destroyPolicy: string;
 }
 
-/** What a call needs from the token's policy, for the hint on a 403. */
-interface Need {
-  readonly capability: string;
-  readonly policyPath: string;
-  /** The check-and-set version a data write sent, for the conflict message. */
-  readonly cas?: number;
-}
-
 /** One version of the secret as Vault returned it, or why it could not. */
 type Fetched =
   | {
@@ -110,33 +80,6 @@ type Fetched =
     }
   | { readonly kind: 'gone'; readonly version: number; readonly state: 'deleted' | 'destroyed'; readonly custom: Record<string, string> }
   | { readonly kind: 'missing' };
-
-/** What rekey records about one run in `custom_metadata`. */
-interface RunEntry {
-  readonly run: RunId;
-  /** The version current when the run wrote; the run's own version is `base + 1`. */
-  readonly base: number;
-  /** Tag of the value this run writes. */
-  readonly new: string;
-  /** Tag of the value that was current (`base`), to recognise the rollback's write. */
-  readonly old: string;
-  readonly at: string;
-  /** The version that was current when this run started its rollback; the rollback wrote `rollback + 1`. */
-  readonly rollback?: number | undefined;
-}
-
-const RETRIABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ERR_SOCKET_CONNECTION_TIMEOUT',
-  'UND_ERR_SOCKET',
-]);
 
 /** Open a Vault KV v2 store over a client; the adapter's `open` passes a node-vault client, tests a fake. */
 export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
@@ -593,173 +536,10 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   return store;
 }
 
-/** The custom_metadata key of one run's entry: `rekey:<run>:<field>`, hashed when longer than Vault allows. */
-export function entryKey(run: RunId, field: string): string {
-  const plain = `${ENTRY_PREFIX}${run}:${field}`;
-  if (Buffer.byteLength(plain, 'utf8') <= CUSTOM_METADATA_LIMITS.keyBytes && !/[^\x20-\x7e]/.test(plain)) return plain;
-  return `${ENTRY_PREFIX}${createHash('sha256').update(`${run}\n${field}`).digest('hex').slice(0, 32)}`;
-}
-
-/** A run's tag of a value: 16 hex digits of SHA-256 over the run id and the value, never the value itself. */
-function tag(run: RunId, value: string): string {
-  return createHash('sha256').update(`rekey vault-kv\n${run}\n${value}`, 'utf8').digest('hex').slice(0, 16);
-}
-
-function entryOf(custom: Record<string, string>, run: RunId, field: string): RunEntry | undefined {
-  const entry = parseEntry(custom[entryKey(run, field)]);
-  return entry?.run === run ? entry : undefined;
-}
-
-function entriesOf(custom: Record<string, string>, field: string): RunEntry[] {
-  return Object.entries(custom)
-    .filter(([key]) => key.startsWith(ENTRY_PREFIX))
-    .map(([, value]) => parseEntry(value))
-    .filter((e): e is RunEntry => e !== undefined && entryKey(e.run, field) in custom);
-}
-
-function parseEntry(text: string | undefined): RunEntry | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const raw = JSON.parse(text) as Record<string, unknown>;
-    if (typeof raw['run'] !== 'string' || !Number.isInteger(raw['base']) || typeof raw['new'] !== 'string' || typeof raw['old'] !== 'string') return undefined;
-    return {
-      run: raw['run'],
-      base: raw['base'] as number,
-      new: raw['new'],
-      old: raw['old'],
-      at: typeof raw['at'] === 'string' ? raw['at'] : '',
-      rollback: Number.isInteger(raw['rollback']) ? (raw['rollback'] as number) : undefined,
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * custom_metadata with `entry` set under `key`: every key that is not rekey's is kept, and the oldest rekey entries
- * are dropped so that at most MAX_RUN_ENTRIES remain and the whole map fits Vault's 64 keys.
- */
-export function withEntry(operation: string, ref: StoreRef, custom: Record<string, string>, key: string, entry: RunEntry): Record<string, string> {
-  const value = JSON.stringify(entry);
-  const others = Object.entries(custom).filter(([k]) => !k.startsWith(ENTRY_PREFIX));
-  // How many earlier rekey entries may stay besides this one.
-  const keep = Math.min(MAX_RUN_ENTRIES, CUSTOM_METADATA_LIMITS.keys - others.length) - 1;
-  if (keep < 0) {
-    throw new StoreError(
-      'invalid',
-      operation,
-      ref.display,
-      `custom_metadata already holds ${others.length} keys of its own; rekey needs one of Vault's ${CUSTOM_METADATA_LIMITS.keys}`,
-      {
-        hint: 'remove a custom_metadata key from this secret',
-      },
-    );
-  }
-  const earlier = Object.entries(custom)
-    .filter(([k]) => k.startsWith(ENTRY_PREFIX) && k !== key)
-    .map(([k, v]) => ({ key: k, value: v, at: parseEntry(v)?.at ?? '' }))
-    .sort((a, b) => (a.at === b.at ? a.key.localeCompare(b.key) : a.at.localeCompare(b.at)));
-  const kept = keep === 0 ? [] : earlier.slice(-keep);
-  return Object.fromEntries([...others, ...kept.map((e) => [e.key, e.value] as const), [key, value]]);
-}
-
-/** A connection error (raised as `connect vault-kv: …`) restated for the operation and ref that needed Vault. */
-function renamed(error: StoreError, operation: string, ref: StoreRef): StoreError {
-  if (error.operation === operation && error.ref === ref.display) return error;
-  const prefix = `${error.operation} ${error.ref}: `;
-  const detail = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-  switch (error.code) {
-    case 'not-found':
-      return new SecretNotFoundError(operation, ref.display, detail, error.hint);
-    case 'permission':
-      return new StorePermissionError(operation, ref.display, detail, error.hint);
-    case 'conflict':
-      return new StoreConflictError(operation, ref.display, detail, error.hint);
-    case 'unavailable':
-      return new StoreUnavailableError(operation, ref.display, detail);
-    default:
-      return new StoreError(error.code, operation, ref.display, detail, error.hint === undefined ? {} : { hint: error.hint });
-  }
-}
-
 function versionNumber(operation: string, ref: StoreRef, version: VersionId): number {
   const number = Number(version);
   if (!Number.isInteger(number) || number < 0) throw new StoreError('invalid', operation, ref.display, `"${version}" is not a Vault version number`);
   return number;
-}
-
-function recordOf(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-function dataOf(body: unknown): Record<string, unknown> | undefined {
-  return recordOf(recordOf(body)?.['data']);
-}
-
-function customOf(value: unknown): Record<string, string> {
-  const record = recordOf(value);
-  if (record === undefined) return {};
-  return Object.fromEntries(Object.entries(record).filter((e): e is [string, string] => typeof e[1] === 'string'));
-}
-
-function statusOf(error: unknown): number | undefined {
-  const status = recordOf(recordOf(error)?.['response'])?.['statusCode'];
-  return typeof status === 'number' ? status : undefined;
-}
-
-function responseBodyOf(error: unknown): unknown {
-  return recordOf(recordOf(error)?.['response'])?.['body'];
-}
-
-/** The first message in a Vault error reply, `{"errors":["…"]}`. */
-function vaultMessage(error: unknown): string {
-  const errors = recordOf(responseBodyOf(error))?.['errors'];
-  const first = Array.isArray(errors) ? errors.find((e): e is string => typeof e === 'string' && e.trim() !== '') : undefined;
-  // Vault wraps some messages as "1 error occurred:\n\t* permission denied\n\n".
-  return first === undefined
-    ? ''
-    : first
-        .replace(/^\d+ errors? occurred:\s*/, '')
-        .replace(/\s*\*\s*/g, ' ')
-        .trim();
-}
-
-/**
- * A StoreError for any failure of a Vault call. The original error is never kept as the cause: node-vault's and
- * axios's errors hold the request, with the token in its headers and the value in its body.
- */
-function toStoreError(error: unknown, operation: string, ref: StoreRef, need: Need): StoreError {
-  if (error instanceof StoreError) return error;
-  const status = statusOf(error);
-  if (status !== undefined) {
-    const message = vaultMessage(error);
-    const said = message === '' ? '' : `: ${message}`;
-    if (status === 404) return new SecretNotFoundError(operation, ref.display, 'not found');
-    if (status === 401 || status === 403) {
-      return new StorePermissionError(
-        operation,
-        ref.display,
-        `permission denied (needs "${need.capability}" on ${need.policyPath})`,
-        `add "${need.capability}" on path "${need.policyPath}" to the token's Vault policy, or check that the token is valid and not expired`,
-      );
-    }
-    if (status === 400 && /check-and-set/i.test(message)) {
-      return new StoreConflictError(
-        operation,
-        ref.display,
-        `check-and-set mismatch (expected version ${need.cas ?? '?'})`,
-        'another writer changed the secret; read it again before rotating',
-      );
-    }
-    if (status === 412 || status === 429 || status >= 500) return new StoreUnavailableError(operation, ref.display, `Vault answered ${status}${said}`);
-    if (status === 400) return new StoreError('invalid', operation, ref.display, `Vault refused the request${said}`);
-    return new StoreError('failed', operation, ref.display, `Vault answered ${status}${said}`);
-  }
-  const code = recordOf(error)?.['code'];
-  if (typeof code === 'string' && RETRIABLE_CODES.has(code)) return new StoreUnavailableError(operation, ref.display, `cannot reach Vault (${code})`);
-  if (typeof code === 'string') return new StoreError('failed', operation, ref.display, `Vault call failed (${code})`);
-  // An unknown failure: its message is kept, cleaned of tokens and known values by StoreError.
-  return new StoreError('failed', operation, ref.display, `Vault call failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 /** Read one store option, checking its type. */
@@ -772,84 +552,6 @@ function option<T extends 'string' | 'boolean'>(
   if (value === undefined || value === null) return undefined;
   if (typeof value !== type) throw new StoreError('invalid', 'open', `${KIND}`, `option ${name} must be a ${type}`);
   return value as T extends 'string' ? string : boolean;
-}
-
-/** What `connectNodeVault` needs: an address, a namespace, and a token or an AppRole login. */
-export interface VaultConnection {
-  readonly address: string | undefined;
-  readonly namespace: string | undefined;
-  readonly tokenEnv: string;
-  readonly roleId: string | undefined;
-  readonly secretIdEnv: string | undefined;
-  readonly env: Readonly<Record<string, string | undefined>>;
-}
-
-/** A node-vault client, imported on first use, authenticated by token or AppRole, with its own debug log silenced. */
-export async function connectNodeVault(connection: VaultConnection): Promise<VaultKvClient> {
-  const where = `${KIND}`;
-  if (connection.address === undefined || connection.address === '') {
-    throw new StoreError('invalid', 'connect', where, 'no Vault address: set VAULT_ADDR or the store option address');
-  }
-  const { default: nodeVault } = await import('node-vault');
-  const env = connection.env;
-  const requestOptions: Record<string, unknown> = {};
-  if (env['VAULT_CACERT'] !== undefined && env['VAULT_CACERT'] !== '') {
-    const { readFile } = await import('node:fs/promises');
-    requestOptions['ca'] = await readFile(env['VAULT_CACERT']);
-  }
-  const skipVerify = env['VAULT_SKIP_VERIFY'] !== undefined && !['', '0', 'false'].includes(env['VAULT_SKIP_VERIFY'].toLowerCase());
-  const make = (token: string): VaultKvClient => {
-    const client = nodeVault({
-      endpoint: connection.address,
-      token,
-      // node-vault's debug log prints request bodies, values included, when DEBUG=node-vault is set.
-      debug: () => undefined,
-      rpDefaults: { strictSSL: !skipVerify, timeout: 30_000 },
-      requestOptions,
-    } as Parameters<typeof nodeVault>[0]);
-    // node-vault falls back to process.env (VAULT_TOKEN, VAULT_NAMESPACE, VAULT_PREFIX): pin what rekey chose.
-    const mutable = client as unknown as { token: string; namespace: string | undefined; pathPrefix: string };
-    mutable.token = token;
-    mutable.namespace = connection.namespace === '' ? undefined : connection.namespace;
-    mutable.pathPrefix = '';
-    // node-vault makes one attempt per call (axios, no retry layer): rekey's withRetry is the only one.
-    return { read: (path) => client.read(path), write: (path, body) => client.write(path, body) };
-  };
-
-  if (connection.roleId !== undefined && connection.roleId !== '') {
-    const secretIdEnv = connection.secretIdEnv ?? 'VAULT_SECRET_ID';
-    const secretId = env[secretIdEnv];
-    if (secretId === undefined || secretId === '') throw new StoreError('invalid', 'connect', where, `AppRole login needs a secret id in ${secretIdEnv}`);
-    const anonymous = make('');
-    const body = await withRetry(async () => {
-      try {
-        return await anonymous.write('auth/approle/login', { role_id: connection.roleId, secret_id: secretId });
-      } catch (error) {
-        const status = statusOf(error);
-        if (status === 400 || status === 401 || status === 403) {
-          throw new StorePermissionError(
-            'connect',
-            where,
-            'AppRole login refused',
-            `check roleId and the secret id in ${secretIdEnv}, and that the secret id has not expired`,
-          );
-        }
-        throw toStoreError(
-          error,
-          'connect',
-          { kind: KIND, path: 'auth/approle/login', display: where },
-          { capability: 'update', policyPath: 'auth/approle/login' },
-        );
-      }
-    });
-    const token = recordOf(recordOf(body)?.['auth'])?.['client_token'];
-    if (typeof token !== 'string' || token === '') throw new StoreError('failed', 'connect', where, 'AppRole login returned no token');
-    return make(token);
-  }
-  const token = env[connection.tokenEnv];
-  if (token === undefined || token === '')
-    throw new StoreError('invalid', 'connect', where, `no Vault token: set ${connection.tokenEnv}, or configure AppRole (roleId, secretIdEnv)`);
-  return make(token);
 }
 
 export default {
