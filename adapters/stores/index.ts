@@ -11,7 +11,7 @@ type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 const loaders: Readonly<Record<string, Loader>> = {
   dotenv: () => import('./dotenv/index.js'),
   memory: () => import('./memory.js'),
-  'aws-secrets-manager': () => import('./aws-secrets-manager.js'),
+  'aws-secrets-manager': () => import('./aws-secrets-manager/index.js'),
   'gcp-secret-manager': () => import('./gcp-secret-manager/index.js'),
   'vault-kv': () => import('./vault-kv/index.js'),
 };

@@ -35,12 +35,12 @@ const REQUIRED = [
   'test/fakes/aws-secrets-manager-server.ts',
   'test/fakes/gcp-secret-manager-server.ts',
   'test/fakes/vault-kv-server.ts',
-  'adapters/stores/aws-secrets-manager.ts',
-  'adapters/stores/gcp-secret-manager.ts',
-  'adapters/stores/vault-kv.ts',
-  'dist/adapters/stores/aws-secrets-manager.js',
-  'dist/adapters/stores/gcp-secret-manager.js',
-  'dist/adapters/stores/vault-kv.js',
+  'adapters/stores/aws-secrets-manager/index.ts',
+  'adapters/stores/gcp-secret-manager/index.ts',
+  'adapters/stores/vault-kv/index.ts',
+  'dist/adapters/stores/aws-secrets-manager/index.js',
+  'dist/adapters/stores/gcp-secret-manager/index.js',
+  'dist/adapters/stores/vault-kv/index.js',
 ];
 
 const TITLE = `Four stores (.env + AWS + GCP + Vault fakes, ${LATENCY_MS} ms a call): rotation wall time / floor of dependent round trips`;

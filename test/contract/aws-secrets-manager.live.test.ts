@@ -19,7 +19,7 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { randomBytes } from 'node:crypto';
 import { CreateSecretCommand, DeleteSecretCommand, GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe } from 'vitest';
-import { createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager.js';
+import { createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager/index.js';
 import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 

@@ -7,7 +7,7 @@
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import * as sdk from '@aws-sdk/client-secrets-manager';
 import {
@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import adapter, { clientRequestToken, createAwsSecretsManagerStore, toStoreError } from '../../adapters/stores/aws-secrets-manager.js';
+import adapter, { clientRequestToken, createAwsSecretsManagerStore, toStoreError } from '../../adapters/stores/aws-secrets-manager/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
@@ -506,8 +506,9 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED']).toBe('true');
   });
 
-  it('imports the SDK lazily: the module has no value import of @aws-sdk at top level', async () => {
-    const source = await readFile(new URL('../../adapters/stores/aws-secrets-manager.ts', import.meta.url), 'utf8');
+  it('imports the SDK lazily: no module of the adapter has a value import of @aws-sdk at top level', async () => {
+    const folder = new URL('../../adapters/stores/aws-secrets-manager/', import.meta.url);
+    const source = (await Promise.all((await readdir(folder)).map((name) => readFile(new URL(name, folder), 'utf8')))).join('\n');
     const statements = [...source.matchAll(/^import(\s+type)?\s[^;]*?from\s+'(@aws-sdk\/[^']+)'/gms)];
     expect(statements.length).toBeGreaterThan(0);
     for (const statement of statements) expect(statement[1], statement[0]).toBe(' type');

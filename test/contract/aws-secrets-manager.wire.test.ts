@@ -7,7 +7,7 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import adapter, { clientRequestToken, createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager.js';
+import adapter, { clientRequestToken, createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef } from '../../src/contract/store.js';
 import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
