@@ -178,6 +178,30 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(builds).toBe(2);
   });
 
+  it('describe gives the AWSCURRENT version and its date without reading the value, and nothing for a missing secret', async () => {
+    const currentOf = (stages: Record<string, string[]>) => Object.entries(stages).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+    const before = await store.describe!(ref);
+    expect(before?.version).toBe(currentOf(model.stages('app')));
+    expect(before?.createdAt).toBeInstanceOf(Date);
+    await rotate();
+    const reads = model.count('GetSecretValue');
+    const after = await store.describe!(ref);
+    expect(after?.version).toBe(currentOf(model.stages('app')));
+    expect(after?.version).not.toBe(before?.version);
+    expect(model.count('GetSecretValue')).toBe(reads);
+    expect(JSON.stringify(after)).not.toContain(NEW);
+    expect(await store.describe!(parseRef(KIND, 'absent#API_KEY'))).toBeUndefined();
+  });
+
+  it('validateRef accepts a secret name or ARN, with or without a field, and refuses what AWS cannot name', () => {
+    for (const text of ['prod/app#API_KEY', 'prod/app', 'a+b=c.d@e-f_g', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app-AbCdEf#K']) {
+      expect(adapter.validateRef(parseRef(KIND, text)), text).toBeUndefined();
+    }
+    expect(adapter.validateRef(parseRef(KIND, 'prod app#API_KEY'))).toContain('ASCII letters, digits and /_+=.@-');
+    expect(adapter.validateRef(parseRef(KIND, 'arn:aws:s3:::bucket'))).toContain('not a Secrets Manager ARN');
+    expect(adapter.validateRef(parseRef(KIND, 'prod/app#'))).toContain('nothing after "#"');
+  });
+
   it('retries throttling with backoff, then succeeds, with one request per attempt', async () => {
     model.inject({ operation: 'GetSecretValue', type: 'ThrottlingException', times: 2 });
     expect((await store.read(ref)).value.reveal()).toBe(INITIAL);

@@ -5,7 +5,7 @@
  * retries, permission hints, and no value in any error.
  */
 import { describe, expect, it } from 'vitest';
-import {
+import gcpAdapter, {
   openGcpSecretManagerStore,
   type GcpSecretInfo,
   type GcpSecretManagerClient,
@@ -220,6 +220,32 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     // Once that run is rolled back, nothing stands in the way.
     await f.open().rollback(f.ref, other);
     await f.open().canStage(f.ref, RUN, base);
+  });
+
+  it('describe names the version readers get, its create time and the run that promoted it, without accessing a payload', async () => {
+    const f = fixture();
+    const store = f.open();
+    const before = await store.describe!(f.ref);
+    expect(before?.version).toBe('2');
+    expect(before?.createdAt).toBeInstanceOf(Date);
+    expect(before?.run).toBeUndefined();
+    const base = (await store.read(f.ref)).version;
+    const version = await store.stage(f.ref, new Secret(NEW), RUN, base);
+    await store.promote(f.ref, version, RUN, base);
+    const accesses = f.model.callCount('AccessSecretVersion');
+    const after = await store.describe!(f.ref);
+    expect(after).toMatchObject({ version: '3', run: RUN });
+    expect(f.model.callCount('AccessSecretVersion')).toBe(accesses);
+    expect(await store.describe!(parseRef(KIND, `${secretPath('absent')}#API_KEY`))).toBeUndefined();
+  });
+
+  it('validateRef takes a full secret name or a bare one, and refuses what Secret Manager cannot name', () => {
+    for (const text of [`${secretPath('app')}#API_KEY`, 'app-config#API_KEY', 'app_config']) {
+      expect(gcpAdapter.validateRef(parseRef(KIND, text)), text).toBeUndefined();
+    }
+    expect(gcpAdapter.validateRef(parseRef(KIND, 'app.config#API_KEY'))).toContain('bare secret name');
+    expect(gcpAdapter.validateRef(parseRef(KIND, 'projects/p/secrets/a/versions/3#API_KEY'))).toContain('projects/PROJECT/secrets/NAME');
+    expect(gcpAdapter.validateRef(parseRef(KIND, 'app#'))).toContain('nothing after "#"');
   });
 
   it('I5: a second stage after a crash adds no second version', async () => {

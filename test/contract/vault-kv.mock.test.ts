@@ -113,6 +113,28 @@ async function failure(promise: Promise<unknown>): Promise<StoreError> {
 }
 
 describe('vault-kv adapter (SDK-level fake)', () => {
+  it('describe names the current version, its created_time and the run that wrote it, and nothing for a missing path', async () => {
+    const model = seeded();
+    const store = open(model, model.rootToken);
+    const before = await store.describe!(ref);
+    expect(before).toMatchObject({ version: '1', run: undefined });
+    expect(before?.createdAt).toBeInstanceOf(Date);
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    await store.promote(ref, version, RUN, '1');
+    const after = await store.describe!(ref);
+    expect(after).toMatchObject({ version: '2', run: RUN });
+    expect(JSON.stringify(after)).not.toContain(NEW);
+    model.put('secret', 'app', { API_KEY: OTHER });
+    expect(await store.describe!(ref)).toMatchObject({ version: '3', run: undefined });
+    expect(await store.describe!(parseRef('vault-kv', 'secret/absent#API_KEY'))).toBeUndefined();
+  });
+
+  it('validateRef wants a path and a field, the shape a KV v2 secret has', () => {
+    expect(vaultKv.validateRef(parseRef('vault-kv', 'secret/web/app#api_key'))).toBeUndefined();
+    expect(vaultKv.validateRef(parseRef('vault-kv', 'secret/web/app'))).toContain('names a field of the secret after #');
+    expect(vaultKv.validateRef(parseRef('vault-kv', '/#api_key'))).toContain('<mount>/<path>#<field>');
+  });
+
   it('names the expected version when check-and-set finds another writer before the write', async () => {
     const model = seeded();
     const store = open(model, model.rootToken);

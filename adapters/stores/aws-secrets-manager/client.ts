@@ -1,12 +1,15 @@
 /**
- * The Secrets Manager client as this adapter sees it: `send` for its four commands (tests pass a mocked client), and
+ * The Secrets Manager client as this adapter sees it: `send` for its commands (tests pass a mocked client), and
  * the real client's settings; the SDK is imported on first use only.
  */
+import type { StoreRef } from '../../../src/contract/store.js';
 import type {
   DescribeSecretCommand,
   DescribeSecretCommandOutput,
   GetSecretValueCommand,
   GetSecretValueCommandOutput,
+  ListSecretVersionIdsCommand,
+  ListSecretVersionIdsCommandOutput,
   PutSecretValueCommand,
   PutSecretValueCommandOutput,
   SecretsManagerClientConfig,
@@ -17,10 +20,27 @@ import type { RetryOptions } from '../../../src/util/retry.js';
 
 export const KIND = 'aws-secrets-manager';
 
-/** The part of the SDK client this adapter uses: `send` for its four commands. A `SecretsManagerClient` fits. */
+// A secret name is ASCII letters, digits and /_+=.@- (API reference, CreateSecret, Name), at most 512 characters; a
+// SecretId is a name or an ARN (GetSecretValue, SecretId), `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-xxxxxx`.
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const SECRET_ARN = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+/** Why a ref cannot name a secret (or a field of its JSON), or undefined when it can. */
+export function refProblem(ref: StoreRef): string | undefined {
+  if (ref.path.startsWith('arn:')) {
+    if (!SECRET_ARN.test(ref.path)) return 'not a Secrets Manager ARN: arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME';
+  } else if (!SECRET_NAME.test(ref.path)) {
+    return "a secret name is ASCII letters, digits and /_+=.@- (at most 512), or the secret's ARN";
+  }
+  if (ref.field === '') return 'nothing after "#": name a field of the JSON secret, or leave "#" out for the whole SecretString';
+  return undefined;
+}
+
+/** The part of the SDK client this adapter uses: `send` for its commands. A `SecretsManagerClient` fits. */
 export interface SecretsManagerSend {
   send(command: GetSecretValueCommand): Promise<GetSecretValueCommandOutput>;
   send(command: DescribeSecretCommand): Promise<DescribeSecretCommandOutput>;
+  send(command: ListSecretVersionIdsCommand): Promise<ListSecretVersionIdsCommandOutput>;
   send(command: PutSecretValueCommand): Promise<PutSecretValueCommandOutput>;
   send(command: UpdateSecretVersionStageCommand): Promise<UpdateSecretVersionStageCommandOutput>;
 }

@@ -2,7 +2,7 @@
 import type { StoreRef } from '../../../src/contract/store.js';
 import { SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError, StoreUnavailableError } from '../../../src/contract/store-errors.js';
 
-export type Action = 'GetSecretValue' | 'DescribeSecret' | 'PutSecretValue' | 'UpdateSecretVersionStage';
+export type Action = 'GetSecretValue' | 'DescribeSecret' | 'ListSecretVersionIds' | 'PutSecretValue' | 'UpdateSecretVersionStage';
 
 export const CREDENTIAL_ERRORS = new Set([
   'UnrecognizedClientException',

@@ -30,16 +30,24 @@
  *   audit, and the label is what protects that version from being deleted as deprecated. The old key is already
  *   revoked at the provider when retire runs, so the value it holds is dead.
  *
+ * - describe (the current version and its date, without the value): ListSecretVersionIds.
+ *
  * IAM actions used: secretsmanager:GetSecretValue, DescribeSecret, PutSecretValue, UpdateSecretVersionStage (and,
- * for a secret encrypted with a customer managed key, kms:Decrypt and kms:GenerateDataKey on that key).
+ * for a secret encrypted with a customer managed key, kms:Decrypt and kms:GenerateDataKey on that key);
+ * ListSecretVersionIds for `describe` only.
  */
-import type { DescribeSecretCommandOutput, GetSecretValueCommandOutput, PutSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
+import type {
+  DescribeSecretCommandOutput,
+  GetSecretValueCommandOutput,
+  ListSecretVersionIdsCommandOutput,
+  PutSecretValueCommandOutput,
+} from '@aws-sdk/client-secrets-manager';
 import { Secret } from '../../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../../src/contract/store.js';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
 import { callService, extractField, lazyClient, replaceField } from '../kit/index.js';
 
-import { type AwsSecretsManagerSettings, clientConfig, KIND, loadSdk, type Sdk, type SecretsManagerSend } from './client.js';
+import { type AwsSecretsManagerSettings, clientConfig, KIND, loadSdk, refProblem, type Sdk, type SecretsManagerSend } from './client.js';
 import { type Action, toStoreError } from './errors.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, clientRequestToken, Labels, stagingObstacle } from './labels.js';
 
@@ -145,6 +153,30 @@ export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings
 
     async read(ref) {
       return storedValueOf('read', ref, (await getVersion('read', ref, undefined))!);
+    },
+
+    async describe(ref) {
+      // ListSecretVersionIds names each version's labels and CreatedDate, without its value (API reference,
+      // ListSecretVersionIds: Versions[].VersionStages, CreatedDate). Which run wrote it cannot be told: the
+      // version id is a one-way digest of the run id (clientRequestToken).
+      let next: string | undefined;
+      try {
+        do {
+          const out = await call<ListSecretVersionIdsCommandOutput>(
+            'describe',
+            ref,
+            'ListSecretVersionIds',
+            (s) => new s.ListSecretVersionIdsCommand({ SecretId: ref.path, ...(next === undefined ? {} : { NextToken: next }) }),
+          );
+          const current = out.Versions?.find((v) => v.VersionStages?.includes(AWSCURRENT));
+          if (current?.VersionId !== undefined) return { version: current.VersionId, createdAt: current.CreatedDate };
+          next = out.NextToken;
+        } while (next !== undefined);
+      } catch (error) {
+        if (error instanceof SecretNotFoundError) return undefined;
+        throw error;
+      }
+      return undefined;
     },
 
     async readStaged(ref, run) {
@@ -355,6 +387,7 @@ function stringOption(options: Readonly<Record<string, unknown>>, key: string): 
 export default {
   kind: KIND,
   summary: 'AWS Secrets Manager: a secret, or one field of a JSON secret, staged with AWSPENDING and promoted to AWSCURRENT',
+  validateRef: refProblem,
   options: {
     region: { type: 'string', description: "AWS region of the secret; else AWS_REGION, AWS_DEFAULT_REGION or the profile's region" },
     endpoint: { type: 'string', description: "a Secrets Manager endpoint URL, such as a VPC endpoint; else the region's public endpoint" },

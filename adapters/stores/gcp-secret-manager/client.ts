@@ -7,6 +7,23 @@ import { StoreError } from '../../../src/contract/store-errors.js';
 
 export const KIND = 'gcp-secret-manager';
 
+// A secret id is at most 255 letters, digits, - and _ (CreateSecretRequest.secret_id, Secret Manager API reference);
+// a full name is `projects/PROJECT/secrets/ID`, where PROJECT is a project id or number (Secret.name).
+const FULL_NAME = /^projects\/[^/]+\/secrets\/[A-Za-z0-9_-]{1,255}$/;
+const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+/** Whether a ref's path is a full secret name, a bare secret id (the project comes from the options), or neither. */
+export function secretPathKind(path: string): 'full' | 'bare' | undefined {
+  return FULL_NAME.test(path) ? 'full' : SECRET_ID.test(path) ? 'bare' : undefined;
+}
+
+/** Why a ref cannot name a GCP secret (or a field of its JSON payload), or undefined when it can. */
+export function refProblem(ref: StoreRef): string | undefined {
+  if (secretPathKind(ref.path) === undefined) return 'expected projects/PROJECT/secrets/NAME or a bare secret name (letters, digits, - and _)';
+  if (ref.field === '') return 'nothing after "#": name a field of the JSON secret, or leave "#" out for the whole payload';
+  return undefined;
+}
+
 /** The state of a secret version, as the service names it. */
 export type GcpVersionState = 'ENABLED' | 'DISABLED' | 'DESTROYED' | 'STATE_UNSPECIFIED';
 

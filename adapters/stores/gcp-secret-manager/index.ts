@@ -56,6 +56,8 @@ import {
   KIND,
   parseOptions,
   PERMISSION_USE,
+  refProblem,
+  secretPathKind,
 } from './client.js';
 import { toStoreError, VersionStateError } from './errors.js';
 import { parseRecord, readRecord, type RunRecord, stagedByAnotherHint, withRecord } from './records.js';
@@ -87,14 +89,15 @@ export function openGcpSecretManagerStore(
 
   /** `projects/P/secrets/NAME` for a ref, or a typed refusal. */
   const secretName = (operation: string, ref: StoreRef): string => {
-    if (/^projects\/[^/]+\/secrets\/[A-Za-z0-9_-]{1,255}$/.test(ref.path)) return ref.path;
-    if (/^[A-Za-z0-9_-]{1,255}$/.test(ref.path)) {
+    const kind = secretPathKind(ref.path);
+    if (kind === 'full') return ref.path;
+    if (kind === 'bare') {
       if (options.project === undefined) {
         throw new StoreError('invalid', operation, ref.display, 'no project: write projects/PROJECT/secrets/NAME, or set the store option project');
       }
       return `projects/${options.project}/secrets/${ref.path}`;
     }
-    throw new StoreError('invalid', operation, ref.display, 'expected projects/PROJECT/secrets/NAME or a bare secret name (letters, digits, - and _)');
+    throw new StoreError('invalid', operation, ref.display, refProblem(ref) ?? 'not a secret name');
   };
 
   /** One service call, with errors typed and retriable ones retried with backoff and jitter. */
@@ -294,6 +297,26 @@ export function openGcpSecretManagerStore(
         .map(parseRecord)
         .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
       return storedValueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
+    },
+
+    async describe(ref) {
+      // The current version's create_time (GetSecretVersion) and the run recorded for it in the annotations, without
+      // accessing the payload (Secret Manager API: SecretVersion.create_time, Secret.annotations).
+      const op = 'describe';
+      const name = secretName(op, ref);
+      try {
+        const secret = await getSecret(op, ref, name);
+        const number = await currentNumber(op, ref, name, secret);
+        if (number === undefined) return undefined;
+        const meta = await getVersion(op, ref, name, number);
+        const writer = Object.values(secret.annotations)
+          .map(parseRecord)
+          .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
+        return { version: String(number), createdAt: meta.createTime, run: writer?.run };
+      } catch (error) {
+        if (error instanceof SecretNotFoundError) return undefined;
+        throw error;
+      }
     },
 
     async readStaged(ref, run) {
@@ -732,6 +755,7 @@ export default {
     retire: { type: 'string', description: 'what retire does to the old version: disable or destroy', default: 'disable' },
     endpoint: { type: 'string', description: 'plaintext host:port of an emulator or test server; unset for Google' },
   },
+  validateRef: refProblem,
   open(options, context) {
     return openGcpSecretManagerStore(options, context);
   },

@@ -2,6 +2,7 @@
  * The Vault client as this adapter sees it: the two HTTP calls it makes (tests pass a fake), and the node-vault
  * client, imported and logged in on first use.
  */
+import type { StoreRef } from '../../../src/contract/store.js';
 import { StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
 import { withRetry } from '../../../src/util/retry.js';
 
@@ -21,6 +22,17 @@ export interface VaultKvClient {
 }
 
 export const KIND = 'vault-kv';
+
+/**
+ * Why a ref cannot name a field of a KV v2 secret, or undefined when it can: a path (`<mount>/<path>`, or a path
+ * under the `mount` option) and a field after `#`, since a KV v2 secret is a map of keys to values (Vault docs,
+ * "KV secrets engine - version 2", Usage). Where the mount ends depends on the option, so the store checks that.
+ */
+export function refProblem(ref: StoreRef): string | undefined {
+  if (ref.path.replace(/^\/+|\/+$/g, '') === '') return 'a Vault KV ref is <mount>/<path>#<field>, as in secret/web/app#API_KEY';
+  if (ref.field === undefined || ref.field === '') return 'a Vault KV ref names a field of the secret after #, as in secret/app#API_KEY';
+  return undefined;
+}
 
 /** What `connectNodeVault` needs: an address, a namespace, and a token or an AppRole login. */
 export interface VaultConnection {

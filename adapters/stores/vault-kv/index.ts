@@ -36,7 +36,7 @@ import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError }
 import type { RetryOptions } from '../../../src/util/retry.js';
 import { callService, lazyClient } from '../kit/index.js';
 
-import { connectNodeVault, KIND, type VaultConnection, type VaultKvClient } from './client.js';
+import { connectNodeVault, KIND, refProblem, type VaultConnection, type VaultKvClient } from './client.js';
 import { customOf, dataOf, recordOf, responseBodyOf, statusOf } from './reply.js';
 import { type Need, renamed, toStoreError } from './errors.js';
 import { ABSENT, entriesOf, entryKey, entryOf, type RunEntry, tag, withEntry } from './records.js';
@@ -87,9 +87,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   const client = lazyClient(options.connect);
 
   const locate = (operation: string, ref: StoreRef): Location => {
-    if (ref.field === undefined || ref.field === '') {
-      throw new StoreError('invalid', operation, ref.display, 'a Vault KV ref names a field of the secret after #, as in secret/app#API_KEY');
-    }
+    if (ref.field === undefined || ref.field === '') throw new StoreError('invalid', operation, ref.display, refProblem(ref) ?? 'no field');
     const full = ref.path.replace(/^\/+|\/+$/g, '');
     let mount: string;
     let path: string;
@@ -241,6 +239,18 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       // Name the run that wrote this version, when one of the recorded runs did.
       const writer = entriesOf(latest.custom, loc.field).find((e) => e.base + 1 === latest.version && tag(e.run, value.value.reveal()) === e.new);
       return writer === undefined ? value : { ...value, run: writer.run };
+    },
+
+    async describe(ref) {
+      // The data read carries the version's created_time and the secret's custom_metadata (Vault API, KV v2, "Read
+      // secret version"); the value is needed only to prove which recorded run wrote it, and is not returned.
+      try {
+        const { version, createdAt, run } = await store.read(ref);
+        return { version, createdAt, run };
+      } catch (error) {
+        if (error instanceof SecretNotFoundError) return undefined;
+        throw error;
+      }
     },
 
     async readStaged(ref, run) {
@@ -557,6 +567,7 @@ function option<T extends 'string' | 'boolean'>(
 export default {
   kind: KIND,
   summary: 'HashiCorp Vault KV version 2: check-and-set writes, runs recorded in custom_metadata',
+  validateRef: refProblem,
   options: {
     address: { type: 'string', description: 'the Vault server URL; else VAULT_ADDR' },
     namespace: { type: 'string', description: 'the Vault Enterprise or HCP Vault namespace; else VAULT_NAMESPACE' },
