@@ -19,7 +19,7 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 import { randomBytes } from 'node:crypto';
 import { CreateSecretCommand, DeleteSecretCommand, GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe } from 'vitest';
-import { createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager/index.js';
+import { openAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager/index.js';
 import { parseRef } from '../../src/contract/store.js';
 import { storeContract } from './suite.js';
 
@@ -53,7 +53,7 @@ describe.skipIf(!live)('aws-secrets-manager (live service)', () => {
     };
     await create(names.app, { API_KEY: initial });
     await create(names.shared, { ...SIBLINGS, API_KEY: initial });
-    const open = () => createAwsSecretsManagerStore({ region });
+    const open = () => openAwsSecretsManagerStore({ region });
     const rawPayload = async (name: string) =>
       JSON.parse((await raw.send(new GetSecretValueCommand({ SecretId: name }))).SecretString ?? '{}') as Record<string, string>;
     return {
@@ -74,7 +74,7 @@ describe.skipIf(!live)('aws-secrets-manager (live service)', () => {
       },
       denied: {
         // AWS's documented example keys: well-formed, never valid.
-        store: createAwsSecretsManagerStore({
+        store: openAwsSecretsManagerStore({
           region,
           env: { AWS_ACCESS_KEY_ID: 'AKIDFAKEEXAMPLE00000', AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
           retry: { retries: 0 },

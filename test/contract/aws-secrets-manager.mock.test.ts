@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import adapter, { clientRequestToken, createAwsSecretsManagerStore, toStoreError } from '../../adapters/stores/aws-secrets-manager/index.js';
+import adapter, { clientRequestToken, openAwsSecretsManagerStore, toStoreError } from '../../adapters/stores/aws-secrets-manager/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
@@ -104,7 +104,7 @@ function seededModel(): SecretsManagerModel {
 }
 
 function openStore(accessKeyId = ALLOWED_KEY): SecretStore {
-  return createAwsSecretsManagerStore({ client: clientFor(accessKeyId), retry: FAST });
+  return openAwsSecretsManagerStore({ client: clientFor(accessKeyId), retry: FAST });
 }
 
 storeContract('aws-secrets-manager (SDK mock)', async () => {
@@ -165,7 +165,7 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
 
   it('builds the client again after a failed build instead of keeping the failure for the life of the process', async () => {
     let builds = 0;
-    const rebuilt = createAwsSecretsManagerStore({
+    const rebuilt = openAwsSecretsManagerStore({
       retry: FAST,
       build: async () => {
         builds++;

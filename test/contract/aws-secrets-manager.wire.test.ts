@@ -7,7 +7,7 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import adapter, { clientRequestToken, createAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager/index.js';
+import adapter, { clientRequestToken, openAwsSecretsManagerStore } from '../../adapters/stores/aws-secrets-manager/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef } from '../../src/contract/store.js';
 import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
@@ -43,7 +43,7 @@ function clientFor(url: string, accessKeyId: string): SecretsManagerClient {
 storeContract('aws-secrets-manager (wire, local server)', async () => {
   const server = await start(seededModel());
   const clients = [clientFor(server.url, ALLOWED_KEY), clientFor(server.url, DENIED_KEY)];
-  const open = (client = clients[0]!) => createAwsSecretsManagerStore({ client, retry: FAST });
+  const open = (client = clients[0]!) => openAwsSecretsManagerStore({ client, retry: FAST });
   const model = server.model;
   return {
     store: open(),
@@ -108,14 +108,14 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
 
   it('retries HTTP 400 ThrottlingException itself, and the SDK does not retry under it', async () => {
     server.model.inject({ operation: 'GetSecretValue', type: 'ThrottlingException', times: 2 });
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     expect((await store.read(ref)).value.reveal()).toBe(INITIAL);
     expect(server.model.count('GetSecretValue')).toBe(3);
   });
 
   it('makes exactly retries+1 requests against a persistent HTTP 500: maxAttempts 1 on the client it builds', async () => {
     server.model.inject({ operation: 'GetSecretValue', type: 'InternalServiceError', times: 100 });
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const error = await failure(store.read(ref));
     expect(error.code).toBe('unavailable');
     expect(error.retriable).toBe(true);
@@ -125,7 +125,7 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
   it('reports a refused connection as a retriable unavailable error naming the ref', async () => {
     const { url } = server;
     await server.close();
-    const store = createAwsSecretsManagerStore({ endpoint: url, region: REGION, env, retry: { retries: 1, minTimeout: 1, maxTimeout: 2 } });
+    const store = openAwsSecretsManagerStore({ endpoint: url, region: REGION, env, retry: { retries: 1, minTimeout: 1, maxTimeout: 2 } });
     const error = await failure(store.read(ref));
     expect(error.code).toBe('unavailable');
     expect(error.message).toContain('app#API_KEY');
@@ -133,7 +133,7 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
 
   it('stages once when the connection drops after PutSecretValue was applied (a lost reply)', async () => {
     server.model.inject({ operation: 'PutSecretValue', type: 'disconnect', afterApplying: true });
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const base = (await store.read(ref)).version;
     expect(await store.stage(ref, new Secret(NEW), RUN, base)).toBe(clientRequestToken(RUN, ref));
     expect(server.model.count('PutSecretValue')).toBe(2);
@@ -149,7 +149,7 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
   });
 
   it('a PutSecretValue that lands after the rollback is cleaned by a second rollback; the next run can stage (defect 4)', async () => {
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const base = (await store.read(ref)).version;
     const mine = clientRequestToken(RUN, ref);
     const gate = server.model.hold('PutSecretValue', 'before-effect');
@@ -173,7 +173,7 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
   });
 
   it('a PutSecretValue whose reply is held past the rollback leaves nothing: the rollback saw it and dropped the label (defect 4)', async () => {
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const base = (await store.read(ref)).version;
     const mine = clientRequestToken(RUN, ref);
     const gate = server.model.hold('PutSecretValue', 'after-effect');
@@ -184,13 +184,13 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
     expect(await staging).toBe(mine);
     expect(server.model.stages('app')).toEqual({ [base]: [AWSCURRENT], [mine]: [] });
     // A retry of the same PutSecretValue (same token, same data) is ignored by the service: the label stays off.
-    expect(await createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST }).stage(ref, new Secret(NEW), RUN, base)).toBe(mine);
+    expect(await openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST }).stage(ref, new Secret(NEW), RUN, base)).toBe(mine);
     expect(server.model.stages('app')[mine]).toEqual([]);
     await store.canStage(ref, OTHER_RUN, base);
   });
 
   it('canStage over the wire refuses a foreign AWSPENDING before any write, with the aws CLI line that clears it (defect 5)', async () => {
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const leftover = '11111111-2222-4333-8444-555555555555';
     server.model.putSecretValue({ SecretId: 'app', ClientRequestToken: leftover, SecretString: '{"API_KEY":"stale"}', VersionStages: [AWSPENDING] });
     const base = (await store.read(ref)).version;
@@ -210,7 +210,7 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
       `"shadowed-first-0000",\r\n\t"API_KEY" : ${JSON.stringify(value)}\r\n}\r\n`;
     server.model.createSecret({ Name: 'awkward', SecretString: doc(INITIAL) });
     const awkward = parseRef(KIND, 'awkward#API_KEY');
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const current = await store.read(awkward);
     expect(current.value.reveal()).toBe(INITIAL);
     const version = await store.stage(awkward, new Secret(NEW), RUN, current.version);
@@ -222,7 +222,7 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
   });
 
   it('runs a whole rotation over the wire and leaves the labels as a rotation Lambda would', async () => {
-    const store = createAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
+    const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const base = (await store.read(ref)).version;
     const version = await store.stage(ref, new Secret(NEW), RUN, base);
     await store.promote(ref, version, RUN, base);

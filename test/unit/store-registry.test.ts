@@ -34,3 +34,19 @@ describe('openStores', () => {
     for (const kind of storeCatalog.kinds) expect((await storeCatalog.adapter(kind)).kind).toBe(kind);
   });
 });
+
+describe('every registered adapter', () => {
+  it('describes each of its options, and the JSON Schema of rekey.yaml carries those descriptions and defaults', async () => {
+    const { configJsonSchema } = await import('../../src/config/schema.js');
+    const adapters = await Promise.all(storeKinds.map((kind) => storeCatalog.adapter(kind)));
+    const schema = JSON.stringify(configJsonSchema(adapters));
+    for (const adapter of adapters) {
+      for (const [key, option] of Object.entries(adapter.options)) {
+        expect(option.description.length, `${adapter.kind}.${key}`).toBeGreaterThan(10);
+        expect(schema, `${adapter.kind}.${key}`).toContain(JSON.stringify(option.description));
+      }
+    }
+    expect(schema).toContain('"keepPrevious":{"type":"boolean","description":');
+    expect(schema).toContain('"default":false');
+  });
+});

@@ -56,7 +56,7 @@ export { toStoreError } from './errors.js';
 export { clientRequestToken } from './labels.js';
 
 /** Open an AWS Secrets Manager store; with `settings.client` the given client is used and no other is built. */
-export function createAwsSecretsManagerStore(settings: AwsSecretsManagerSettings = {}): SecretStore {
+export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings = {}): SecretStore {
   // Built on first use, and built again after a failed build (a profile that could not be read, an import that
   // failed): a rejected promise kept here would fail every later call of the process.
   const sdk = lazyClient(loadSdk);
@@ -394,7 +394,7 @@ export default {
     profile: { type: 'string', description: "a profile from ~/.aws/config; else the SDK's usual credential sources" },
   },
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore {
-    return createAwsSecretsManagerStore({
+    return openAwsSecretsManagerStore({
       region: stringOption(options, 'region'),
       endpoint: stringOption(options, 'endpoint'),
       profile: stringOption(options, 'profile'),
