@@ -1,8 +1,8 @@
 /**
  * The store registry: the adapters by kind, and the one function that opens a credential's stores. Each adapter is
  * imported only when a configuration names it, so that `rekey --help` and `rekey status` never load an SDK. The CLI
- * hands this registry to the config loader and the engine, which import nothing from adapters/. Adding a store: a
- * file in this folder and one line here (see CONTRIBUTING).
+ * hands this registry to the config loader and the engine, which import nothing from adapters/. Adding a store: an
+ * adapter (a file, or a folder with an index.ts) in this folder and one line here (see CONTRIBUTING).
  */
 import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/contract/store.js';
 

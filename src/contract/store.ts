@@ -84,7 +84,7 @@ export interface SecretStore {
   readPrevious(ref: StoreRef, run: RunId): Promise<StoredValue | undefined>;
   /**
    * Before anything is minted: confirm that `stage(ref, value, run, base)` would be accepted now, and write nothing.
-   * Throws `CannotStageError` (src/store/errors.ts) naming the obstacle and the fix when it would not: a value staged
+   * Throws `CannotStageError` (src/contract/store-errors.ts) naming the obstacle and the fix when it would not: a value staged
    * by another run or rotation, `base` no longer current, a missing or unusable secret, a missing permission where
    * the service can tell without writing. A leftover of this same run is not an obstacle: the run resumes it.
    * Transient failures (throttling, a dropped connection) are thrown as they are (`StoreUnavailableError`).

@@ -15,7 +15,7 @@ const sandbox = () => startPooled({ overlap: 'until-revoked' });
 const OTHER_RUN = '20261124T030000Z-bbbbbb';
 const STAGED = 'rk_canary_STAGED_BY_OTHER_0f1e2d3c4b5a69788796';
 
-/** A staged sibling file left by another run, in the format the dotenv store writes (see adapters/stores/dotenv.ts). */
+/** A staged sibling file left by another run, in the format the dotenv store writes (see adapters/stores/dotenv/files.ts). */
 function leaveStaged(dir: string, base: string): void {
   const record = {
     rekey: 'dotenv-staged',
