@@ -93,7 +93,7 @@ async function world(): Promise<World> {
       '',
     ].join('\n'),
   );
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ACCESS_KEY_ID: 'AKIDEXAMPLEREKEYTEST',
     AWS_SECRET_ACCESS_KEY: 'example-secret-for-local-fake',
