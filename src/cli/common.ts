@@ -73,7 +73,8 @@ export async function rotateCredential(args: {
   const runbook = await loadRunbook(args.credential.runbookFile);
   // An answers file that cannot answer every step a person would take is refused (exit 2) before a lock or a journal
   // exists, as `drill` does, instead of failing the run half-way at that step.
-  if (args.resume === undefined && 'problem' in args.interaction) {
+  // A dry run asks nothing, so it needs no answers (as `drill --dry-run`).
+  if (args.resume === undefined && args.dryRun !== true && 'problem' in args.interaction) {
     const { ensureAnswerable } = await import('./answers-check.js');
     ensureAnswerable(runbook, args.interaction, args.mode === 'rehearsal');
   }

@@ -26,7 +26,8 @@ export default async function drill(input: CommandInput, globals: Globals): Prom
   const runbook = await loadRunbook(credential.runbookFile);
   const json = globals.json === true;
   const { sink, interaction } = await drillInteraction({ answers: input.options['answers'], json });
-  return (await runDrill({ config, credential, runbook, mode: 'drill', sink, interaction, json })).code;
+  const dryRun = input.options['dryRun'] === true;
+  return (await runDrill({ config, credential, runbook, mode: 'drill', sink, interaction, json, ...(dryRun ? { dryRun } : {}) })).code;
 }
 
 /** The credential with `--budget` applied. */
@@ -65,6 +66,11 @@ export async function runDrill(args: {
   since?: Date;
   /** Incident: revoke the old key before roll out (see RunOptions.revokeFirst). */
   revokeFirst?: boolean;
+  /**
+   * The engine's dry run (RunOptions.dryRun), as `rotate --dry-run`: the stores are checked and read and the provider
+   * checks the old key; every other step, the person's included, is shown as "would …" and not run or asked.
+   */
+  dryRun?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const { config, credential, runbook, sink, json } = args;
   // A pattern given as an input must be a valid expression before anyone requests a key.
@@ -72,7 +78,8 @@ export async function runDrill(args: {
   secretPattern(runbook, credential.inputs);
   // An answers file for this one runbook: a step id it does not have is a typo (rotate may share a file, so not there).
   (args.interaction as Partial<import('../ui/interaction.js').AnswersInteraction>).refuseUnknownSteps?.(runbook);
-  ensureAnswerable(runbook, args.interaction, args.mode === 'rehearsal');
+  // A dry run asks nobody anything: it needs neither a terminal nor answers (the key to paste does not exist yet).
+  if (args.dryRun !== true) ensureAnswerable(runbook, args.interaction, args.mode === 'rehearsal');
 
   // A drill never mints a key it cannot roll out: every store is read and checked first.
   const started = performance.now();
@@ -112,6 +119,7 @@ export async function runDrill(args: {
       openStores: storeOpener(config),
       ...(args.since === undefined ? {} : { since: args.since }),
       ...(args.revokeFirst === true ? { revokeFirst: true } : {}),
+      ...(args.dryRun === true ? { dryRun: true } : {}),
       writeReport: (s) => writeReport(config.stateDir, s),
     });
   } catch (error) {

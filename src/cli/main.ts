@@ -59,6 +59,10 @@ program
   .argument('<credential>', 'credential id from rekey.yaml')
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
   .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
+  .option(
+    '--dry-run',
+    'check and read the stores and check the old key with the provider; show every write and every step of yours as "would …", ask nothing and make no write',
+  )
   .action(run(() => import('./drill.js')));
 
 program

@@ -153,7 +153,7 @@ function start(ctx: RunContext): void {
     ctx.note(
       'info',
       'dry run: the stores are read, the provider checks the old key and every store says whether it could stage; ' +
-        'nothing is minted, written, journaled or reported',
+        'nothing is minted, written, journaled or reported, and nothing is asked of you',
     );
   if (ctx.overlap === 'none' && !ctx.resumed) {
     ctx.note('warn', `overlap none: minting the new ${runbook.title} key kills the old one at once; the outage window runs until roll out and verify are done`);

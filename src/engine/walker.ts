@@ -64,7 +64,8 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
     return;
   }
   if (ctx.dryRun && !readOnly.has(step.kind)) {
-    const detail = `would ${step.name}${step.human ? ' (asks you)' : ''}`;
+    // A person's step is not asked either (a dry run asks nothing, so it needs no terminal and no answers): it is shown.
+    const detail = step.human ? `would ask you to ${step.name}` : `would ${step.name}`;
     ctx.timeline.push({
       phase: step.phase,
       step: step.id,

@@ -78,8 +78,58 @@ export async function parseYaml(text: string, display: string): Promise<YamlSour
       }),
     );
   }
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let data: unknown;
+  try {
+    // maxAliasCount: the library refuses, fast, aliases that would expand exponentially (a "billion laughs").
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+  } catch (error) {
+    if (!(error instanceof ReferenceError)) throw error;
+    // The library's error carries no position: point at the alias that expands furthest (see aliasBomb).
+    const { offset, values } = aliasBomb(yaml, doc);
+    const { line, col } = lines.linePos(offset);
+    const expands = values > 1 ? ` (this alias alone stands for ${values.toLocaleString('en-US')} values)` : '';
+    throw new InputError(
+      /resource exhaustion/.test(error.message)
+        ? `YAML aliases expand too far${expands}: nested anchors and aliases ("billion laughs") are refused`
+        : `YAML: ${lowerFirst(error.message)}`,
+      { file: display, line, column: col },
+      'write the values out, or use fewer aliases of aliases',
+    );
+  }
   return new YamlSource(display, data, doc, lines, yaml);
+}
+
+/** The yaml library's limit (its default): aliases counted with what they expand to, before any is expanded. */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Where to fix an alias bomb: the alias whose value is largest once expanded (the first such, in document order),
+ * and that size. Hand-written because the library reports no position; it only locates, counting each node once
+ * (sizes are memoised per node, so a bomb is measured without being expanded).
+ */
+function aliasBomb(yaml: YamlModule, doc: Document): { offset: number; values: number } {
+  const sizes = new Map<unknown, number>();
+  const anchors = new Map<string, import('yaml').Node>();
+  let worst = { offset: 0, values: 0 };
+  const size = (node: unknown): number => {
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    // An alias inside its own anchor would loop: count it as one while it is being measured.
+    sizes.set(node, 1);
+    let total = 1;
+    if (yaml.isAlias(node)) {
+      const target = anchors.get(node.source);
+      total = target === undefined ? 1 : size(target);
+      if (total > worst.values && node.range) worst = { offset: node.range[0], values: total };
+    } else if (yaml.isNode(node) && node.anchor !== undefined) {
+      anchors.set(node.anchor, node);
+    }
+    if (yaml.isCollection(node)) for (const item of node.items) total += yaml.isPair(item) ? size(item.key) + size(item.value) : size(item);
+    sizes.set(node, total);
+    return total;
+  };
+  size(doc.contents);
+  return worst;
 }
 
 /** A YAML problem in words, placed where a person would fix it (the library places some at the end of what it read). */

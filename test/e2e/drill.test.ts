@@ -464,20 +464,28 @@ describe('rekey drill in a terminal', () => {
     let output = '';
     let fresh: string | undefined;
     let answered = 0;
+    let promptAt = 0;
+    // Each key is typed once the screen shows the step before it; the only waits are the person's hold times, which
+    // the timeline assertions below measure (the paste prompt open ≥ 0.9 s, the checklist ≥ 0.3 s).
+    const hold = (ms: number, then: () => void) => setTimeout(then, Math.max(0, promptAt + ms - performance.now()));
     const progress = async (): Promise<void> => {
       const text = plain(output);
       if (answered === 0 && text.includes('Paste the new key (hidden):')) {
         answered = 1;
+        promptAt = performance.now();
         // The person clicks "Request API Key": the old key dies now, and the new one is pasted.
         const response = await fetch(`${s.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST' });
         fresh = ((await response.json()) as { key: string }).key;
         keys.push(fresh);
-        // Pasted, then Enter a moment later: the stars must show on the prompt line meanwhile.
-        setTimeout(() => child.stdin.write(fresh!), 300);
-        setTimeout(() => child.stdin.write('\r'), 900);
-      } else if (answered === 1 && text.includes('[y/N]')) {
+        child.stdin.write(fresh);
+      } else if (answered === 1 && /Paste the new key \(hidden\): \*{24}… 43 characters/.test(text)) {
+        // The stars show on the prompt line: Enter, once the prompt has been open 0.9 s.
         answered = 2;
-        setTimeout(() => child.stdin.write('y\r'), 300);
+        hold(900, () => child.stdin.write('\r'));
+      } else if (answered === 2 && text.includes('[y/N]')) {
+        answered = 3;
+        promptAt = performance.now();
+        hold(300, () => child.stdin.write('y\r'));
       }
     };
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -487,7 +495,7 @@ describe('rekey drill in a terminal', () => {
     const code = await new Promise<number | null>((done) => child.on('close', done));
     const text = plain(output);
     expect(code, text).toBe(0);
-    expect(answered).toBe(2);
+    expect(answered).toBe(3);
     expect(text).toContain('overlap: none — the old key dies when the new one is minted');
     expect(text).toContain('▸ you  Open the Streampixel dashboard → account menu (top right) → Request API Key.');
     expect(text).toContain('https://dashboard.streampixel.io');

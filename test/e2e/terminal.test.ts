@@ -45,7 +45,7 @@ function onTerminal(
       answer?.(out, type);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, out });
@@ -81,18 +81,32 @@ describe.skipIf(!hasScript)('rekey on a terminal', () => {
   });
 
   it('TERM=dumb: prompts echo typing, rub it out with backspaces, and use no escape sequence', async () => {
+    // Each key is typed once the screen shows what the one before it did (rekey switches echo off before it draws a
+    // prompt, so typing as soon as the prompt shows is safe): no sleeps, and the 60 s timeout is only a backstop.
     let asked = 0;
+    let seen = 0;
+    let step: 'prompt' | 'star' | 'rubbed' = 'prompt';
+    const mint = 'press Enter and the sandbox mints the key';
     const result = await onTerminal(['rehearse', '--runbook', 'github-token'], process.cwd(), { TERM: 'dumb' }, (out, type) => {
-      const prompts = out.split(/press Enter and the sandbox mints the key|\[y\/N\]/).length - 1;
-      if (prompts <= asked) return;
-      asked = prompts;
-      if (/press Enter and the sandbox mints the key[^\n]*$/.test(out)) {
-        // A stray character, rubbed out, then Enter: the sandbox mints the key.
-        setTimeout(() => type('x'), 50);
-        setTimeout(() => type('\x7f'), 150);
-        setTimeout(() => type('\r'), 250);
-      } else {
-        setTimeout(() => type(/show it now[^\n]*$/.test(out) ? 'n\r' : 'y\r'), 50);
+      const fresh = out.slice(seen);
+      if (step === 'star' && fresh.includes('*')) {
+        seen = out.lastIndexOf('*') + 1;
+        step = 'rubbed';
+        type('\x7f');
+      } else if (step === 'rubbed' && fresh.includes('\b \b')) {
+        seen = out.length;
+        step = 'prompt';
+        type('\r');
+      } else if (step === 'prompt' && (fresh.includes(mint) || fresh.includes('[y/N]'))) {
+        asked++;
+        seen = out.length;
+        if (fresh.includes(mint)) {
+          // A stray character, rubbed out, then Enter: the sandbox mints the key.
+          step = 'star';
+          type('x');
+        } else {
+          type(/show it now[^\n]*$/.test(out) ? 'n\r' : 'y\r');
+        }
       }
     });
     expect(result.code, result.out).toBe(0);
@@ -101,5 +115,5 @@ describe.skipIf(!hasScript)('rekey on a terminal', () => {
     // The star for the stray character, then backspace, blank, backspace.
     expect(result.out).toContain('*\b \b');
     expect(result.out).toContain('sandbox check: old key');
-  });
+  }, 90_000);
 });

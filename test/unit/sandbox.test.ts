@@ -424,7 +424,6 @@ describe('sandbox: stats and round trips', () => {
       'DELETE /v1/keys/self',
       'GET unknown',
     ]);
-    for (const trip of sandbox.roundTrips) expect(trip.ms).toBeGreaterThanOrEqual(0);
   });
 
   it('adds latencyMs to every request, measured server-side', async () => {
