@@ -26,6 +26,11 @@ export async function loadStoreAdapter(kind: string): Promise<SecretStoreAdapter
   return (await load()).default;
 }
 
+/** The file URL of a kind's adapter module (named after its kind, with this module's extension), for the config cache. */
+export function storeModuleUrl(kind: string): string | undefined {
+  return Object.hasOwn(loaders, kind) ? new URL(`./${kind}${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href : undefined;
+}
+
 /** One configured store entry, as the config loader types it. */
 export interface StoreEntryToOpen {
   readonly ref: StoreRef;

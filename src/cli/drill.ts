@@ -34,7 +34,8 @@ export default async function drill(input: CommandInput, globals: Globals): Prom
 export function withBudget(credential: CredentialConfig, budget: unknown): CredentialConfig {
   if (typeof budget !== 'string') return credential;
   const budgetMs = parseDuration(budget);
-  if (budgetMs === undefined || budgetMs <= 0) throw new InputError(`--budget ${budget}: ${durationProblem(budget) ?? 'expected a duration such as 5m or 120s'}`);
+  if (budgetMs === undefined || budgetMs <= 0)
+    throw new InputError(`--budget ${budget}: ${durationProblem(budget) ?? 'expected a duration such as 5m or 120s'}`);
   return { ...credential, budgetMs };
 }
 

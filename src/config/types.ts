@@ -12,6 +12,11 @@ export interface StoreCatalog {
   readonly kinds: readonly string[];
   /** The adapter of a kind in `kinds` (its options and their types). */
   adapter(kind: string): Promise<SecretStoreAdapter>;
+  /**
+   * The file URL of a kind's adapter module, whose content keys the config cache (src/config/cache.ts): a release
+   * that changes an adapter's options re-validates. Without it, adapters do not key the cache.
+   */
+  moduleUrl?(kind: string): string | undefined;
 }
 
 export interface StoreEntry {
