@@ -11,6 +11,7 @@
  */
 import { hostname } from 'node:os';
 import { backOff, inspectLockFile, releaseLock, sleepSync, tryLock, type JudgedLock, type LockClaim, type LockFs, type LockOptions } from './lock-file.js';
+import { wholeSeconds } from './time.js';
 
 export interface FileLockOptions {
   /** How long to wait for another holder (default 10 s). */
@@ -41,7 +42,7 @@ export class FileLockBusyError extends Error {
       holder.pid === undefined
         ? 'a process that is starting'
         : `pid ${holder.pid} on ${holder.host}${holder.since === undefined ? '' : `, since ${holder.since}`}`;
-    super(`${path} is held by ${who}; gave up after ${Math.round(waitedMs / 1000)}s`);
+    super(`${path} is held by ${who}; gave up after ${wholeSeconds(waitedMs)}`);
     this.name = 'FileLockBusyError';
   }
 

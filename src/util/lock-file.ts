@@ -41,7 +41,7 @@ import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { holderAlive, processIdentity } from './process-alive.js';
-
+import { wholeSeconds } from './time.js';
 
 /** The synchronous fs calls the lock makes; tests pass their own to interleave contenders deterministically. */
 export interface LockFs {
@@ -230,12 +230,12 @@ function judge(lockFs: LockFs, file: string, options: LockOptions): JudgedLock |
     ...(reason === undefined ? {} : { reason }),
   });
   if (options.staleMs !== undefined && ageMs > options.staleMs)
-    return judged('stale', `the lock is ${Math.round(ageMs / 1000)}s old, older than the ${Math.round(options.staleMs / 1000)}s any holder may keep it`);
+    return judged('stale', `the lock is ${wholeSeconds(ageMs)} old, older than the ${wholeSeconds(options.staleMs)} any holder may keep it`);
   if (holder.pid === undefined) {
     if (ageMs <= UNWRITTEN_MS) return judged('starting');
     return judged(
       'stale',
-      `${text.trim() === '' ? 'an empty' : 'an unreadable'} lock file, left ${Math.round(ageMs / 1000)}s ago by a process that died while taking it`,
+      `${text.trim() === '' ? 'an empty' : 'an unreadable'} lock file, left ${wholeSeconds(ageMs)} ago by a process that died while taking it`,
     );
   }
   if (holder.host !== undefined && holder.host !== hostname()) return judged('live', undefined, true);

@@ -24,6 +24,11 @@ export function formatSeconds(ms: number): string {
   return `${(ms / SECOND).toFixed(1)}s`;
 }
 
+/** `6s`, `60s`, `90s`: whole seconds, for limits and ages in messages (timeouts, lock ages). */
+export function wholeSeconds(ms: number): string {
+  return `${Math.round(ms / SECOND)}s`;
+}
+
 /** A duration for people: seconds under ten seconds (`0.4s`), a clock reading from there on (`1:12`). */
 export function formatDuration(ms: number): string {
   return ms < 10_000 ? formatSeconds(ms) : formatClock(ms);

@@ -1,6 +1,6 @@
 /** The one formatter of times and ages (src/util/time.ts): each form as people read it, stated literally. */
 import { describe, expect, it } from 'vitest';
-import { ago, formatAge, formatClock, formatDuration, formatSeconds, localTime, span } from '../../src/util/time.js';
+import { ago, formatAge, formatClock, formatDuration, formatSeconds, localTime, span, wholeSeconds } from '../../src/util/time.js';
 
 describe('durations', () => {
   it('a step: milliseconds under 0.1 s, then tenths of a second', () => {
@@ -59,5 +59,13 @@ describe('local time', () => {
     expect(localTime(new Date(2026, 10, 23, 9, 40), now)).toBe('09:40');
     expect(localTime(new Date(2026, 10, 23, 17, 3, 31), now, true)).toBe('17:03:31');
     expect(localTime(new Date(2026, 10, 20, 9, 5), now)).toBe('2026-11-20 09:05');
+  });
+});
+
+describe('whole seconds', () => {
+  it('rounds to the nearest second, without switching units', () => {
+    expect(wholeSeconds(5_400)).toBe('5s');
+    expect(wholeSeconds(60_000)).toBe('60s');
+    expect(wholeSeconds(90_500)).toBe('91s');
   });
 });
