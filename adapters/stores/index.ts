@@ -4,6 +4,9 @@
  * hands this registry to the config loader and the engine, which import nothing from adapters/. Adding a store: an
  * adapter (a file, or a folder with an index.ts) in this folder and one line here (see CONTRIBUTING).
  */
+import { readdirSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/contract/store.js';
 
 type Loader = () => Promise<{ default: SecretStoreAdapter }>;
@@ -24,6 +27,25 @@ export async function loadStoreAdapter(kind: string): Promise<SecretStoreAdapter
   const load = loaders[kind];
   if (load === undefined) throw new Error(`unknown store kind ${kind}`);
   return (await load()).default;
+}
+
+/**
+ * The files of a kind's adapter (`<kind>.js`, or every file of its `<kind>/` folder), for the config cache: a release
+ * that changes an adapter's options or ref rules re-validates cached configs.
+ */
+export function storeModuleFiles(kind: string): readonly string[] {
+  if (!Object.hasOwn(loaders, kind)) return [];
+  const here = dirname(fileURLToPath(import.meta.url));
+  const extension = extname(fileURLToPath(import.meta.url));
+  const folder = join(here, kind);
+  try {
+    return readdirSync(folder, { recursive: true, encoding: 'utf8' })
+      .filter((name) => name.endsWith(extension))
+      .sort()
+      .map((name) => join(folder, name));
+  } catch {
+    return [join(here, `${kind}${extension}`)];
+  }
 }
 
 /** One configured store entry, as the config loader types it. */

@@ -14,7 +14,8 @@ import type { Runbook } from '../contract/runbook.js';
 import type { EngineEvent, EventSink } from '../contract/events.js';
 import type { RehearsalActor } from '../ui/interaction.js';
 import { ExitCode, InputError, RotationFailedError } from '../contract/errors.js';
-import { formatSeconds, parseDuration } from '../util/duration.js';
+import { durationProblem, parseDuration } from '../util/duration.js';
+import { formatSeconds } from '../util/time.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 import { ensureAnswerable } from './answers-check.js';
 import { checkStores } from './check.js';
@@ -34,7 +35,8 @@ export default async function drill(input: CommandInput, globals: Globals): Prom
 export function withBudget(credential: CredentialConfig, budget: unknown): CredentialConfig {
   if (typeof budget !== 'string') return credential;
   const budgetMs = parseDuration(budget);
-  if (budgetMs === undefined || budgetMs <= 0) throw new InputError(`--budget ${budget}: expected a duration such as 5m or 120s`);
+  if (budgetMs === undefined || budgetMs <= 0)
+    throw new InputError(`--budget ${budget}: ${durationProblem(budget) ?? 'expected a duration such as 5m or 120s'}`);
   return { ...credential, budgetMs };
 }
 

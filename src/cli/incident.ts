@@ -16,7 +16,7 @@ import { credentialOf, openConfig, type CommandInput, type Globals } from './com
 
 export default async function incident(input: CommandInput, globals: Globals): Promise<number> {
   // --since first: a bad or future time is refused before the config is read or anything starts.
-  const { parseSince, localTime, span } = await import('../engine/incident.js');
+  const [{ parseSince }, { localTime, span }] = await Promise.all([import('../engine/incident.js'), import('../util/time.js')]);
   const now = new Date();
   const since = parseSince(String(input.options['since'] ?? ''), now);
   const revokeFirst = input.options['revokeFirst'] === true;
@@ -56,11 +56,7 @@ type IncidentStarted = { event: 'incident.started'; credential: string; since: s
  */
 export async function incidentSink(inner: EventSink, json: boolean): Promise<EventSink> {
   if (json) return inner;
-  const [{ styler }, { formatClock }, { localTime }] = await Promise.all([
-    import('../ui/style.js'),
-    import('../util/duration.js'),
-    import('../engine/incident.js'),
-  ]);
+  const [{ styler }, { formatClock, localTime }] = await Promise.all([import('../ui/style.js'), import('../util/time.js')]);
   const s = styler(process.stdout);
   const line = (text: string) => {
     const printer = inner as EventSink & { line?: (text: string) => void };

@@ -3,6 +3,7 @@ import { ExitCode } from '../contract/errors.js';
 
 const phaseOrder = ['generate', 'rollout', 'verify', 'revoke', 'audit'];
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
+import { wholeSeconds } from '../util/time.js';
 
 export default async function plan(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
@@ -35,7 +36,7 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
         break;
       case 'hook': {
         const hook = credential.rollout[step.hook!]!;
-        add(step.phase, false, `${hook.name} (timeout ${Math.round(hook.timeoutMs / 1000)}s, ${hook.retries} retries)`);
+        add(step.phase, false, `${hook.name} (timeout ${wholeSeconds(hook.timeoutMs)}, ${hook.retries} retries)`);
         break;
       }
       case 'readback':

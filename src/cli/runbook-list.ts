@@ -8,7 +8,7 @@ export default async function runbookList(_input: CommandInput, globals: Globals
   const dirs = [builtInRunbookDir()];
   const { openConfig } = await import('./open-config.js');
   if (globals.config !== undefined || existsSync('rekey.yaml')) dirs.unshift(...(await openConfig(globals)).runbookDirs.slice(0, -1));
-  const { formatAge } = await import('../util/duration.js');
+  const { formatAge } = await import('../util/time.js');
   for (const [name, file] of listRunbooks(dirs)) {
     const runbook = await loadRunbook(file);
     if (globals.json === true)

@@ -3,7 +3,7 @@
 // so it imports statically what it needs (one module graph loads faster than a chain of import() calls), and it
 // opens the config with ./open-config.js, as every command does, without loading common.js and what that needs.
 import { lastRunsOf } from '../engine/history.js';
-import { formatAge, formatClock } from '../util/duration.js';
+import { formatAge, formatClock } from '../util/time.js';
 import { ExitCode } from '../contract/errors.js';
 import { locksOf } from './locks-of.js';
 import { openConfig } from './open-config.js';

@@ -3,12 +3,12 @@
  * engine and to `rekey check`. The one module of the CLI that imports adapters/stores/, so that neither the config
  * nor the engine does (see .dependency-cruiser.cjs).
  */
-import { loadStoreAdapter, openStores, storeKinds } from '../../adapters/stores/index.js';
+import { loadStoreAdapter, openStores, storeKinds, storeModuleFiles } from '../../adapters/stores/index.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
 import type { OpenStore } from '../engine/context.js';
 
 /** The store kinds and their adapters, for validating rekey.yaml and for `rekey config schema`. */
-export const storeCatalog: StoreCatalog = { kinds: storeKinds, adapter: loadStoreAdapter };
+export const storeCatalog: StoreCatalog = { kinds: storeKinds, adapter: loadStoreAdapter, moduleFiles: storeModuleFiles };
 
 /** Opens a credential's stores, relative to the config's folder and with this process's environment. */
 export function storeOpener(config: Config): (credential: CredentialConfig) => Promise<OpenStore[]> {

@@ -2,7 +2,10 @@
  * A cache of validated configs, so that `rekey status` and other quick commands skip YAML parsing and schema
  * validation (yaml and zod cost ~85 ms to load) when nothing changed. The cache is keyed by the SHA-256 of the
  * config file, of every runbook it resolved (and the names in every runbook folder, since a new file may shadow
- * another), and of rekey's own loader; any change re-validates. It holds no secret: configs hold references only.
+ * another), by rekey's version (package.json), by the content of every module that validates (the config and
+ * runbook loaders and schemas, the validator, the duration grammar) and of each store adapter's module that the
+ * config names (its options are checked there: a release that changes only an adapter must not serve a stale
+ * "valid" config); any change re-validates. It holds no secret: configs hold references only.
  *
  * Entries are pruned when a new one is written, never on the warm path: an entry not used for CACHE_MAX_AGE_DAYS
  * goes, and beyond CACHE_MAX_ENTRIES the least recently used go. "Used" is the later of the file's mtime (written)
@@ -13,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config, CredentialConfig, StoreCatalog } from './types.js';
 
@@ -25,6 +28,8 @@ const DAY_MS = 86_400_000;
 
 interface CacheEntry {
   readonly key: string;
+  /** The store adapters' module files that validated the entry, by SHA-256. */
+  readonly adapters?: Readonly<Record<string, string>>;
   readonly runbooks: Readonly<Record<string, string>>;
   readonly dirs: Readonly<Record<string, string>>;
   readonly config: Omit<Config, 'credentials'> & { credentials: CredentialConfig[] };
@@ -110,20 +115,43 @@ function listing(dir: string): string {
   }
 }
 
-// The compiled loader stands for rekey's version: a new rekey validates afresh.
-const loaderHash = (): string => hashFile(fileURLToPath(new URL('./load.js', import.meta.url)));
+// This module's own extension: .js when built, .ts when the tests run the sources.
+const EXT = extname(fileURLToPath(import.meta.url));
+/** The modules whose code decides whether a config is valid, relative to this one. */
+const VALIDATORS = ['./load', './schema', '../runbook/load', '../runbook/schema', '../util/validate', '../util/duration'];
+const validatorsHash = (): string => sha(VALIDATORS.map((m) => hashFile(fileURLToPath(new URL(`${m}${EXT}`, import.meta.url)))).join(':'));
+
+/** rekey's version, from its package.json (two levels up from the sources, three from dist/). */
+function rekeyVersion(): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'rekey') return String(pkg.version);
+    } catch {
+      // Not there: one more level up.
+    }
+  }
+  return 'unknown';
+}
+
+export interface ConfigCacheOptions {
+  /** rekey's version as the cache key takes it (default: package.json's); tests give another. */
+  readonly version?: string;
+}
 
 /**
  * Load a config through the cache; validates (and refreshes the cache) when anything it depends on changed. The
  * store catalog is asked for only then, so that a warm start loads no part of the store registry.
  */
-export async function loadConfigCached(file: string, catalog: () => Promise<StoreCatalog>): Promise<Config> {
+export async function loadConfigCached(file: string, catalog: () => Promise<StoreCatalog>, options: ConfigCacheOptions = {}): Promise<Config> {
   const where = cacheFile(file);
-  const key = `${hashFile(file)}:${loaderHash()}:${process.cwd()}`;
+  const key = `${hashFile(file)}:${options.version ?? rekeyVersion()}:${validatorsHash()}:${process.cwd()}`;
   try {
     const entry = JSON.parse(readFileSync(where, 'utf8')) as CacheEntry;
     const fresh =
       entry.key === key &&
+      entry.adapters !== undefined &&
+      Object.entries(entry.adapters).every(([path, hash]) => hashFile(path) === hash) &&
       Object.entries(entry.runbooks).every(([path, hash]) => hashFile(path) === hash) &&
       Object.entries(entry.dirs).every(([dir, hash]) => listing(dir) === hash);
     if (fresh) return { ...entry.config, credentials: new Map(entry.config.credentials.map((c) => [c.id, c])) };
@@ -131,11 +159,15 @@ export async function loadConfigCached(file: string, catalog: () => Promise<Stor
     // No cache yet, or unreadable: validate.
   }
   const { loadConfig } = await import('./load.js');
-  const config = await loadConfig(file, await catalog());
+  const stores = await catalog();
+  const config = await loadConfig(file, stores);
   try {
     const credentials = [...config.credentials.values()];
+    const kinds = new Set(credentials.flatMap((c) => c.stores.map((s) => s.ref.kind)));
+    const modules = [...kinds].flatMap((kind) => stores.moduleFiles?.(kind) ?? []);
     const entry: CacheEntry = {
       key,
+      adapters: Object.fromEntries(modules.map((path) => [path, hashFile(path)])),
       runbooks: Object.fromEntries(credentials.map((c) => [c.runbookFile, hashFile(c.runbookFile)])),
       dirs: Object.fromEntries(config.runbookDirs.map((dir) => [dir, listing(dir)])),
       config: { ...config, credentials },

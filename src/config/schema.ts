@@ -1,9 +1,7 @@
 /** The zod schema of rekey.yaml (imported lazily: zod costs ~90 ms to load). */
 import { z } from 'zod';
-import { parseDuration } from '../util/duration.js';
 import type { StoreOption } from '../contract/store.js';
-
-const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 30s, 5m, 90d' });
+import { duration } from '../runbook/schema.js';
 
 /** Credential ids become file names and lock names. */
 export const credentialId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'credential ids use lower-case letters, digits, dot, dash and underscore');

@@ -12,6 +12,11 @@ export interface StoreCatalog {
   readonly kinds: readonly string[];
   /** The adapter of a kind in `kinds` (its options and their types). */
   adapter(kind: string): Promise<SecretStoreAdapter>;
+  /**
+   * The files of a kind's adapter, whose content keys the config cache (src/config/cache.ts): a release that changes
+   * an adapter's options or ref rules re-validates. Without it, adapters do not key the cache.
+   */
+  moduleFiles?(kind: string): readonly string[];
 }
 
 export interface StoreEntry {

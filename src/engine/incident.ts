@@ -3,8 +3,8 @@
  * report (local time, as the person at the keyboard reads a clock).
  */
 import { InputError } from '../contract/errors.js';
-
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+import { durationProblem, parseDuration } from '../util/duration.js';
+import { localTime } from '../util/time.js';
 
 const EXPECTED = 'expected an ISO 8601 time (2026-11-23T09:40:00Z), a local time "YYYY-MM-DD HH:MM", or an age such as 3h, 90m or 2d';
 
@@ -18,12 +18,13 @@ export function parseSince(text: string, now: Date = new Date()): Date {
   const bad = (why = EXPECTED) =>
     new InputError(`--since "${text}": ${why}`, undefined, 'for example --since 3h, --since "2026-11-23 09:40" or --since 2026-11-23T09:40:00Z');
   let at: Date | undefined;
-  const age = /^((?:\d+(?:\.\d+)?\s*[smhdw]\s*)+)(?:ago)?$/i.exec(input);
-  if (age !== null) {
-    let ms = 0;
-    for (const [, amount, unit] of age[1]!.matchAll(/(\d+(?:\.\d+)?)\s*([smhdw])/gi)) ms += Number(amount) * UNIT_MS[unit!.toLowerCase()]!;
-    if (!(ms > 0)) throw bad('an age must be more than zero');
-    at = new Date(now.getTime() - ms);
+  // An age is a duration of the one grammar (src/util/duration.ts), with an optional `ago`.
+  const ageText = input.replace(/\s*ago$/i, '');
+  const ageMs = parseDuration(ageText);
+  if (/^\d+(?:\.\d+)?$/.test(ageText)) throw bad(durationProblem(ageText));
+  if (ageMs !== undefined) {
+    if (!(ageMs > 0)) throw bad('an age must be more than zero');
+    at = new Date(now.getTime() - ageMs);
   } else {
     const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(input);
     if (match === null) throw bad();
@@ -52,22 +53,5 @@ export function parseSince(text: string, now: Date = new Date()): Date {
   return at;
 }
 
-const pad = (n: number) => String(n).padStart(2, '0');
-
-/** `09:40` today, `2026-11-20 09:40` another day (`:ss` with seconds); local time. */
-export function localTime(at: Date, now: Date = new Date(), seconds = false): string {
-  const clock = `${pad(at.getHours())}:${pad(at.getMinutes())}${seconds ? `:${pad(at.getSeconds())}` : ''}`;
-  const sameDay = at.getFullYear() === now.getFullYear() && at.getMonth() === now.getMonth() && at.getDate() === now.getDate();
-  return sameDay ? clock : `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${clock}`;
-}
-
-/** `7h 22m`, `3d 4h`, `12m`, `40s`: a span for people. */
-export function span(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return m % 60 === 0 ? `${h}h` : `${h}h ${m % 60}m`;
-  return h % 24 === 0 ? `${Math.floor(h / 24)}d` : `${Math.floor(h / 24)}d ${h % 24}h`;
-}
+// The formatters live in src/util/time.ts; re-exported for src/engine/handlers.ts (owned by other work).
+export { localTime, span } from '../util/time.js';

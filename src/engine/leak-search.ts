@@ -27,6 +27,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { redactor } from '../contract/redactor.js';
 import type { Secret } from '../contract/secret.js';
 import type { CommitHit, FileHit, FileKind, LeakSearchResult } from '../contract/leaks.js';
+import { ago } from '../util/time.js';
 
 export interface LeakSearchLimits {
   /** Stop after this long, saying what was not searched. */
@@ -584,18 +585,6 @@ function sizeWords(bytes: number): string {
   if (bytes >= 1024 ** 2) return `${Math.round(bytes / 1024 ** 2)} MB`;
   if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${bytes} bytes`;
-}
-
-/** `3 days ago`, `just now`, `on 2026-08-31`. */
-export function ago(iso: string, now: Date = new Date()): string {
-  const ms = now.getTime() - Date.parse(iso);
-  if (!Number.isFinite(ms)) return iso;
-  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'} ago`;
-  if (ms < 60_000) return 'just now';
-  if (ms < 3_600_000) return plural(Math.floor(ms / 60_000), 'minute');
-  if (ms < 48 * 3_600_000) return plural(Math.floor(ms / 3_600_000), 'hour');
-  if (ms < 60 * 86_400_000) return plural(Math.floor(ms / 86_400_000), 'day');
-  return `on ${iso.slice(0, 10)}`;
 }
 
 function place(path: string, lines: readonly number[]): string {

@@ -2,12 +2,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
-import { localTime, span } from '../engine/incident.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
 import { count, describeLeak } from '../engine/leak-search.js';
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { formatClock, formatSeconds } from '../util/duration.js';
+import { formatClock, formatSeconds, localTime, span } from '../util/time.js';
 import { budgetLine, splitTime, stepWho, timelineChart } from './timeline.js';
 
 /** The report as Markdown. */

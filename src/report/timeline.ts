@@ -4,7 +4,7 @@
  * report.
  */
 import type { RunSummary, TimelineEntry } from '../engine/run.js';
-import { formatClock, formatDuration, formatSeconds } from '../util/duration.js';
+import { formatClock, formatDuration, formatSeconds } from '../util/time.js';
 
 export const PHASE_TITLES: Readonly<Record<string, string>> = { generate: 'generate', rollout: 'roll out', verify: 'verify', revoke: 'revoke', audit: 'audit' };
 

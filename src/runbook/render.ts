@@ -8,7 +8,7 @@
  * The runbook's own text is written to read right both on screen and on paper; what only makes sense on a screen (a
  * question's [y/N], "press Enter") is the terminal's business and never part of the runbook.
  */
-import { formatAge } from '../util/duration.js';
+import { formatAge } from '../util/time.js';
 import { needsPerson, type ExplainedPhase, type Runbook, type Step } from '../contract/runbook.js';
 
 const OVERLAP_WORDS: Readonly<Record<string, string>> = {

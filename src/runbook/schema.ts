@@ -1,10 +1,15 @@
 /** The zod schemas of runbook files (imported lazily by the loader and by `rekey config schema`). */
 import { z } from 'zod';
-import { parseDuration } from '../util/duration.js';
+import { durationProblem } from '../util/duration.js';
 
-const duration = z
-  .union([z.string(), z.number()])
-  .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 500ms, 30s, 5m, 90d' });
+/**
+ * A duration in the grammar of src/util/duration.ts. A number is let through the union only to be refused with a
+ * hint (`a duration needs a unit: 90d? …`) rather than zod's "expected a string"; what passes is always a string.
+ */
+export const duration = z.union([z.string(), z.number()]).superRefine((value, ctx) => {
+  const problem = durationProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+}) as unknown as z.ZodType<string, string | number>;
 const common = {
   id: z
     .string()

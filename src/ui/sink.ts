@@ -7,7 +7,7 @@
  * The terminal prompts (interaction.ts) ask `status()` for the same clock, so it keeps ticking while a person works in
  * a dashboard. `timelineChart` draws the end-of-run chart: one bar per step, the person's time apart from rekey's.
  */
-import { formatClock, formatDuration, formatSeconds } from '../util/duration.js';
+import { formatClock, formatDuration, formatSeconds } from '../util/time.js';
 import { budgetWords, PHASE_TITLES } from '../report/timeline.js';
 // The end-of-run chart lives with the report's, which draws the same one.
 export { timelineChart } from '../report/timeline.js';

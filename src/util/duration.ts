@@ -1,37 +1,30 @@
-/** Durations as people write them in YAML: `500ms`, `30s`, `5m`, `2h`, `90d`, `12w`, or a bare number of seconds. */
+/**
+ * The one duration grammar of rekey, for rekey.yaml (`maxAge`, `budget`, hook `timeout`), runbooks (`rotateEvery`,
+ * retry `delay`, step `timeout`) and flags (`--budget`, the age form of `--since`): one or more amounts, each with
+ * its unit, largest first or not: `500ms`, `45s`, `5m`, `1h30m`, `90d`, `2w`, `1.5h` (spaces between parts allowed).
+ * Units: ms, s, m (minutes), h, d, w. A bare number (`maxAge: 90`) is refused: 90 days and 90 seconds are both
+ * plausible, so the reader says which.
+ */
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const WHOLE = /^(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*)+$/i;
+const PART = /(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)/gi;
 
-/** Milliseconds for a duration, or undefined when the text is not one. */
-export function parseDuration(text: string | number): number | undefined {
-  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text * 1_000 : undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(text);
-  if (match === null) return undefined;
-  return Number(match[1]) * UNITS[match[2] ?? 's']!;
+/** Milliseconds for a duration, or undefined when the text is not one (a bare number is not). */
+export function parseDuration(text: string): number | undefined {
+  const input = text.trim();
+  if (!WHOLE.test(input)) return undefined;
+  let ms = 0;
+  for (const [, amount, unit] of input.matchAll(PART)) ms += Number(amount) * UNITS[unit!.toLowerCase()]!;
+  return ms;
 }
 
-/** `1:05`, `0:04`, `1:02:03`: a clock reading for timelines. */
-export function formatClock(ms: number): string {
-  const total = Math.max(0, Math.round(ms / 1_000));
-  const h = Math.floor(total / 3_600);
-  const m = Math.floor((total % 3_600) / 60);
-  const s = String(total % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+/** What is wrong with a value given as a duration, in words, or undefined when it is one. */
+export function durationProblem(value: unknown): string | undefined {
+  const bare = typeof value === 'number' ? String(value) : typeof value === 'string' && /^\s*\d+(?:\.\d+)?\s*$/.test(value) ? value.trim() : undefined;
+  if (bare !== undefined) return `a duration needs a unit: ${bare}d? ${bare}h? ${bare}m? ${bare}s?`;
+  if (typeof value !== 'string') return 'expected a duration such as 500ms, 30s, 5m, 1h30m or 90d';
+  return parseDuration(value) === undefined ? `"${value}" is not a duration: expected one such as 500ms, 30s, 5m, 1h30m or 90d` : undefined;
 }
 
-/** `0.3s`, `41.2s`, `12ms`: a step's duration. */
-export function formatSeconds(ms: number): string {
-  if (ms < 100) return `${Math.round(ms)}ms`;
-  return `${(ms / 1_000).toFixed(1)}s`;
-}
-
-/** A duration for people: seconds under ten seconds (`0.4s`), a clock reading from there on (`1:12`). */
-export function formatDuration(ms: number): string {
-  return ms < 10_000 ? formatSeconds(ms) : formatClock(ms);
-}
-
-/** `84d`, `3h`, `12m`: an age. */
-export function formatAge(ms: number): string {
-  if (ms >= 86_400_000) return `${Math.floor(ms / 86_400_000)}d`;
-  if (ms >= 3_600_000) return `${Math.floor(ms / 3_600_000)}h`;
-  return `${Math.max(0, Math.floor(ms / 60_000))}m`;
-}
+// Formatting lives in ./time.ts; these names stay importable from here for modules that other work owns.
+export { formatClock, formatSeconds } from './time.js';

@@ -6,10 +6,12 @@
  * The lock is the one protocol of ./lock-file.ts (see its header for why it is race-free): a holder's file is
  * published whole with link(2), a stale one (its holder dead on this host, older than `staleMs`, or empty and older
  * than 5 s) is replaced by a new generation rather than moved away, and release removes only the releaser's own
- * file. Waiting backs off with jitter and is bounded; then `FileLockBusyError` names the holder.
+ * file. Waiting backs off with jitter and is bounded (one loop, `claims`, for the synchronous and the asynchronous
+ * caller, on the back-off of ./lock-file.ts); then `FileLockBusyError` names the holder.
  */
 import { hostname } from 'node:os';
-import { inspectLockFile, releaseLock, tryLock, type JudgedLock, type LockClaim, type LockFs, type LockOptions } from './lock-file.js';
+import { backOff, inspectLockFile, releaseLock, sleepSync, tryLock, type JudgedLock, type LockClaim, type LockFs, type LockOptions } from './lock-file.js';
+import { wholeSeconds } from './time.js';
 
 export interface FileLockOptions {
   /** How long to wait for another holder (default 10 s). */
@@ -40,7 +42,7 @@ export class FileLockBusyError extends Error {
       holder.pid === undefined
         ? 'a process that is starting'
         : `pid ${holder.pid} on ${holder.host}${holder.since === undefined ? '' : `, since ${holder.since}`}`;
-    super(`${path} is held by ${who}; gave up after ${Math.round(waitedMs / 1000)}s`);
+    super(`${path} is held by ${who}; gave up after ${wholeSeconds(waitedMs)}`);
     this.name = 'FileLockBusyError';
   }
 
@@ -50,12 +52,12 @@ export class FileLockBusyError extends Error {
   }
 }
 
-/** One attempt: the lock is ours, the folder is missing, or someone alive holds it. */
 /** The lock-file options of a short lock. */
 function lockOptions(options: FileLockOptions): LockOptions {
   return { staleMs: options.staleMs ?? 60_000, ...(options.fs === undefined ? {} : { fs: options.fs }) };
 }
 
+/** One attempt: the lock is ours, the folder is missing, or someone alive holds it. */
 function attempt(path: string, options: FileLockOptions): LockClaim | 'no-folder' | JudgedLock {
   const result = tryLock(path, lockOptions(options));
   if (result === 'no-folder') {
@@ -69,22 +71,34 @@ function busyError(path: string, busy: JudgedLock, waitMs: number): FileLockBusy
   return new FileLockBusyError(path, { pid: busy.holder.pid, host: busy.holder.host, since: busy.holder.since }, waitMs);
 }
 
+/**
+ * The one wait loop of both kinds of caller: try, and while someone alive holds the lock, yield the pause to take
+ * before the next try (the back-off of ./lock-file.ts); returns the claim, or 'no-folder', or throws
+ * FileLockBusyError once the wait is spent. The caller only sleeps, blocking or with await.
+ */
+function* claims(path: string, options: FileLockOptions): Generator<number, LockClaim | 'no-folder', void> {
+  const waitMs = options.waitMs ?? 10_000;
+  const pauses = backOff({ budgetMs: waitMs, firstMs: 1, maxMs: 50, jitter: true });
+  for (;;) {
+    const result = attempt(path, options);
+    if (result === 'no-folder' || 'ino' in result) return result;
+    const pause = pauses.next();
+    if (pause.done === true) throw busyError(path, result, waitMs);
+    yield pause.value;
+  }
+}
+
 /** Run `work` holding the lock file `path`, waiting with `await` for another holder. */
 export async function withFileLock<T>(path: string, work: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
-  const waitMs = options.waitMs ?? 10_000;
-  const deadline = performance.now() + waitMs;
-  let claim: LockClaim;
-  for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
-    const result = attempt(path, options);
-    if (result === 'no-folder') return work();
-    if ('ino' in result) {
-      claim = result;
-      break;
-    }
-    const left = deadline - performance.now();
-    if (left <= 0) throw busyError(path, result, waitMs);
-    await new Promise((wake) => setTimeout(wake, Math.min(left, delay + Math.random() * delay)));
+  const tries = claims(path, options);
+  let step = tries.next();
+  while (step.done !== true) {
+    const ms = step.value;
+    await new Promise((wake) => setTimeout(wake, ms));
+    step = tries.next();
   }
+  if (step.value === 'no-folder') return work();
+  const claim = step.value;
   try {
     return await work();
   } finally {
@@ -92,24 +106,16 @@ export async function withFileLock<T>(path: string, work: () => Promise<T>, opti
   }
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
 /** Run `work` holding the lock file `path`, for synchronous callers: a wait blocks the thread (milliseconds). */
 export function withFileLockSync<T>(path: string, work: () => T, options: FileLockOptions = {}): T {
-  const waitMs = options.waitMs ?? 10_000;
-  const deadline = performance.now() + waitMs;
-  let claim: LockClaim;
-  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-    const result = attempt(path, options);
-    if (result === 'no-folder') return work();
-    if ('ino' in result) {
-      claim = result;
-      break;
-    }
-    const left = deadline - performance.now();
-    if (left <= 0) throw busyError(path, result, waitMs);
-    Atomics.wait(pause, 0, 0, Math.min(left, delay + Math.random() * delay));
+  const tries = claims(path, options);
+  let step = tries.next();
+  while (step.done !== true) {
+    sleepSync(step.value);
+    step = tries.next();
   }
+  if (step.value === 'no-folder') return work();
+  const claim = step.value;
   try {
     return work();
   } finally {

@@ -41,6 +41,7 @@ import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { holderAlive, processIdentity } from './process-alive.js';
+import { wholeSeconds } from './time.js';
 
 /** The synchronous fs calls the lock makes; tests pass their own to interleave contenders deterministically. */
 export interface LockFs {
@@ -120,8 +121,32 @@ const TEMP_STALE_MS = 5_000;
 const MAX_ROUNDS = 200;
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
-function sleep(ms: number): void {
+/** Block the thread for `ms` (the lock's waits are milliseconds, and some callers are synchronous). */
+export function sleepSync(ms: number): void {
   Atomics.wait(pause, 0, 0, ms);
+}
+
+/** How a wait for a lock backs off: pauses doubling from `firstMs` to `maxMs`, for at most `budgetMs` in all. */
+export interface BackOff {
+  readonly budgetMs: number;
+  readonly firstMs: number;
+  readonly maxMs: number;
+  /** Each pause is drawn from [d, 2d), so that contenders woken together do not collide again. */
+  readonly jitter: boolean;
+}
+
+/**
+ * The one back-off of every wait on a lock file (the settling of a claim here, the waits of ./file-lock.ts): yields
+ * the next pause, never past the budget, and ends when the budget is spent. The caller tries, and sleeps as it can
+ * (blocking or with await), so the policy exists once for synchronous and asynchronous waits.
+ */
+export function* backOff(policy: BackOff): Generator<number, void, void> {
+  const deadline = performance.now() + policy.budgetMs;
+  for (let delay = policy.firstMs; ; delay = Math.min(delay * 2, policy.maxMs)) {
+    const left = deadline - performance.now();
+    if (left <= 0) return;
+    yield Math.min(left, policy.jitter ? delay + Math.random() * delay : delay);
+  }
 }
 
 const code = (error: unknown) => (error as NodeJS.ErrnoException).code;
@@ -205,12 +230,12 @@ function judge(lockFs: LockFs, file: string, options: LockOptions): JudgedLock |
     ...(reason === undefined ? {} : { reason }),
   });
   if (options.staleMs !== undefined && ageMs > options.staleMs)
-    return judged('stale', `the lock is ${Math.round(ageMs / 1000)}s old, older than the ${Math.round(options.staleMs / 1000)}s any holder may keep it`);
+    return judged('stale', `the lock is ${wholeSeconds(ageMs)} old, older than the ${wholeSeconds(options.staleMs)} any holder may keep it`);
   if (holder.pid === undefined) {
     if (ageMs <= UNWRITTEN_MS) return judged('starting');
     return judged(
       'stale',
-      `${text.trim() === '' ? 'an empty' : 'an unreadable'} lock file, left ${Math.round(ageMs / 1000)}s ago by a process that died while taking it`,
+      `${text.trim() === '' ? 'an empty' : 'an unreadable'} lock file, left ${wholeSeconds(ageMs)} ago by a process that died while taking it`,
     );
   }
   if (holder.host !== undefined && holder.host !== hostname()) return judged('live', undefined, true);
@@ -339,8 +364,8 @@ export function tryLock(path: string, options: LockOptions = {}): { held: LockCl
     if (published === 'no-folder') return 'no-folder';
     if (published === 'taken' || published === 'again') continue;
     // Step 3: read everything again, now that our file exists.
-    const started = performance.now();
-    for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
+    const pauses = backOff({ budgetMs: settleMs, firstMs: 1, maxMs: 20, jitter: false });
+    for (;;) {
       const after = list(lockFs, path) ?? { gens: [], temps: [] };
       const own = after.gens.find((g) => g.file === mine);
       if (own === undefined || after.gens.some((g) => g.gen > gen)) break;
@@ -353,8 +378,9 @@ export function tryLock(path: string, options: LockOptions = {}): { held: LockCl
         return { held: { file: mine, ino: published.ino, dev: published.dev, replaced, fs: lockFs } };
       }
       lastBusy = live;
-      if (performance.now() - started >= settleMs) break;
-      sleep(wait);
+      const pause = pauses.next();
+      if (pause.done === true) break;
+      sleepSync(pause.value);
     }
     removeOwn(lockFs, mine, published);
   }

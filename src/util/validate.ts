@@ -125,39 +125,44 @@ function typeName(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-type Def = {
-  type: string;
-  shape?: Record<string, z.ZodType>;
-  element?: z.ZodType;
-  valueType?: z.ZodType;
-  innerType?: z.ZodType;
-  options?: z.ZodType[];
-  in?: z.ZodType;
-};
+/**
+ * The schema one step further along a path, through zod 4's public API only (`.type`, `.shape`, `.element`,
+ * `.valueType`, `.unwrap()`, `.in`; see https://zod.dev/api), so that an upgrade that reshapes zod's internals
+ * cannot silently lose the suggestions. The casts are type-only: `.type` names the class.
+ */
+function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
+  let current = schema;
+  for (let i = 0; i < 10 && current !== undefined; i++) {
+    switch (current.type) {
+      case 'optional':
+      case 'nullable':
+      case 'default':
+      case 'prefault':
+      case 'readonly':
+      case 'nonoptional':
+        current = (current as z.ZodOptional<z.ZodType>).unwrap();
+        break;
+      case 'pipe':
+        current = (current as z.ZodPipe<z.ZodType, z.ZodType>).in;
+        break;
+      default:
+        return current;
+    }
+  }
+  return current;
+}
 
 /** The keys an object schema accepts at `path`, for suggestions. */
 function keysAt(schema: z.ZodType, path: readonly PathSegment[]): string[] {
   let node: z.ZodType | undefined = schema;
-  const unwrap = (n: z.ZodType | undefined): z.ZodType | undefined => {
-    let current = n;
-    for (let i = 0; i < 10 && current !== undefined; i++) {
-      const def = (current as unknown as { _zod: { def: Def } })._zod.def;
-      if (def.type === 'optional' || def.type === 'default' || def.type === 'nullable' || def.type === 'prefault') current = def.innerType;
-      else if (def.type === 'pipe') current = def.in;
-      else return current;
-    }
-    return current;
-  };
   for (const segment of path) {
     node = unwrap(node);
     if (node === undefined) return [];
-    const def = (node as unknown as { _zod: { def: Def } })._zod.def;
-    if (def.type === 'object') node = def.shape?.[String(segment)];
-    else if (def.type === 'array') node = def.element;
-    else if (def.type === 'record') node = def.valueType;
+    if (node.type === 'object') node = (node as z.ZodObject).shape[String(segment)] as z.ZodType | undefined;
+    else if (node.type === 'array') node = (node as z.ZodArray<z.ZodType>).element;
+    else if (node.type === 'record') node = (node as z.ZodRecord<z.ZodString, z.ZodType>).valueType;
     else return [];
   }
   node = unwrap(node);
-  const def = node === undefined ? undefined : (node as unknown as { _zod: { def: Def } })._zod.def;
-  return def?.type === 'object' && def.shape !== undefined ? Object.keys(def.shape) : [];
+  return node?.type === 'object' ? Object.keys((node as z.ZodObject).shape) : [];
 }

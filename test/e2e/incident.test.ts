@@ -385,6 +385,7 @@ describe('rekey incident: --since is checked before anything starts', () => {
     ['2099-01-01 10:00', /--since "2099-01-01 10:00": that is in the future/],
     ['3x', /--since "3x": expected an ISO 8601 time/],
     ['2026-02-30', /--since "2026-02-30": 2026-02-30 is not a valid date/],
+    ['90', /--since "90": a duration needs a unit: 90d\? 90h\?/],
   ])('%j → exit 2, a clear message, no stack, nothing minted or written', async (since, message) => {
     const s = await sandbox({ overlap: 'until-revoked' });
     const ws = workspace({ sandbox: s, runbook: 'sandbox' });
@@ -397,6 +398,17 @@ describe('rekey incident: --since is checked before anything starts', () => {
     expect(result.stdout).toBe('');
     expect(s.stats.minted).toBe(minted);
     expect(existsSync(ws.stateDir)).toBe(false);
+  });
+
+  it('--budget without a unit: exit 2, asking for the unit, nothing minted', async () => {
+    const s = await sandbox({ overlap: 'until-revoked' });
+    const ws = workspace({ sandbox: s, runbook: 'sandbox' });
+    const minted = s.stats.minted;
+    const result = await rekeyIn(ws, ['incident', ws.credential, '--since', '1h', '--budget', '300']);
+    expect(result.code, show(result)).toBe(2);
+    expect(result.stderr).toContain('--budget 300: a duration needs a unit: 300d? 300h? 300m? 300s?');
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+    expect(s.stats.minted).toBe(minted);
   });
 
   it('without --since: exit 2, naming the option', async () => {

@@ -5,8 +5,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lazyStoreCatalog } from '../../src/cli/open-config.js';
+import type { StoreCatalog } from '../../src/config/types.js';
 import { CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, cacheDir, loadConfigCached, pruneConfigCache } from '../../src/config/cache.js';
 
 const DAY = 86_400_000;
@@ -105,5 +107,64 @@ describe('config cache pruning', () => {
     expect(pruneConfigCache(join(home, 'nowhere'))).toEqual([]);
     expect(CACHE_MAX_AGE_DAYS).toBeGreaterThanOrEqual(7);
     expect(CACHE_MAX_ENTRIES).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe('what keys the cache', () => {
+  /** The real catalog, counting how often the loader asks for it (only when it validates), with dotenv's module at `module`. */
+  function countingCatalog(module: string): { catalog: () => Promise<StoreCatalog>; validations: () => number } {
+    let calls = 0;
+    return {
+      validations: () => calls,
+      catalog: async () => {
+        calls++;
+        const real = await lazyStoreCatalog();
+        return { ...real, moduleFiles: (kind) => (kind === 'dotenv' ? [module] : (real.moduleFiles?.(kind) ?? [])) };
+      },
+    };
+  }
+
+  it('a changed module of a store adapter the config names re-validates (its options may have changed)', async () => {
+    const file = configFile();
+    const module = join(work, 'dotenv-adapter.js');
+    writeFileSync(module, 'export default { options: { path: "string" } };\n');
+    const { catalog, validations } = countingCatalog(module);
+    await loadConfigCached(file, catalog);
+    await loadConfigCached(file, catalog);
+    expect(validations()).toBe(1);
+    writeFileSync(module, 'export default { options: { path: "string", quote: "boolean" } };\n');
+    const config = await loadConfigCached(file, catalog);
+    expect(validations()).toBe(2);
+    expect(config.credentials.has('api')).toBe(true);
+    await loadConfigCached(file, catalog);
+    expect(validations()).toBe(2);
+  });
+
+  it('another rekey version re-validates', async () => {
+    const file = configFile();
+    const { catalog, validations } = countingCatalog(join(work, 'none.js'));
+    await loadConfigCached(file, catalog, { version: '0.1.0' });
+    await loadConfigCached(file, catalog, { version: '0.1.0' });
+    expect(validations()).toBe(1);
+    await loadConfigCached(file, catalog, { version: '0.2.0' });
+    expect(validations()).toBe(2);
+  });
+
+  it('the CLI catalog names every file of a store adapter, a folder or a single file', async () => {
+    const catalog = await lazyStoreCatalog();
+    const folder = catalog.moduleFiles?.('dotenv') ?? [];
+    expect(
+      folder.map((f) =>
+        f
+          .replace(/\\/g, '/')
+          .replace(/^.*\/adapters\/stores\//, '')
+          .replace(/\.(js|ts)$/, ''),
+      ),
+    ).toEqual(expect.arrayContaining(['dotenv/index', 'dotenv/files', 'dotenv/format']));
+    const single = catalog.moduleFiles?.('memory') ?? [];
+    expect(single).toHaveLength(1);
+    expect(single[0]).toMatch(/\/adapters\/stores\/memory\.(js|ts)$/);
+    for (const file of [...folder, ...single]) expect(existsSync(file)).toBe(true);
+    expect(catalog.moduleFiles?.('nope')).toEqual([]);
   });
 });

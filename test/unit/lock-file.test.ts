@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nodeLockFs, releaseLock, tryLock, type LockClaim, type LockFs } from '../../src/util/lock-file.js';
+import { backOff, nodeLockFs, releaseLock, tryLock, type LockClaim, type LockFs } from '../../src/util/lock-file.js';
 
 let dir: string;
 beforeEach(() => {
@@ -114,5 +114,25 @@ describe('lock-file protocol, raced step by step', () => {
     expect(seen.length).toBeGreaterThan(0);
     for (const text of seen) expect(JSON.parse(text)).toMatchObject({ run: 'a' });
     releaseLock(claim);
+  });
+});
+
+describe('backOff: the one back-off of every lock wait', () => {
+  const take = (gen: Generator<number, void, void>, n: number) => Array.from({ length: n }, () => gen.next().value);
+
+  it('doubles from the first pause to the cap', () => {
+    expect(take(backOff({ budgetMs: 60_000, firstMs: 1, maxMs: 20, jitter: false }), 7)).toEqual([1, 2, 4, 8, 16, 20, 20]);
+  });
+
+  it('with jitter, each pause lies in [d, 2d)', () => {
+    const pauses = take(backOff({ budgetMs: 60_000, firstMs: 2, maxMs: 8, jitter: true }), 5) as number[];
+    [2, 4, 8, 8, 8].forEach((d, i) => {
+      expect(pauses[i]).toBeGreaterThanOrEqual(d);
+      expect(pauses[i]).toBeLessThan(2 * d);
+    });
+  });
+
+  it('a spent budget ends the wait at once', () => {
+    expect([...backOff({ budgetMs: 0, firstMs: 1, maxMs: 20, jitter: false })]).toEqual([]);
   });
 });
