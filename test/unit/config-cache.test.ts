@@ -5,7 +5,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lazyStoreCatalog } from '../../src/cli/open-config.js';
 import type { StoreCatalog } from '../../src/config/types.js';
