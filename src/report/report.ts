@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
 import { localTime, span } from '../engine/incident.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
-import { count, describeLeak } from '../engine/leak-search.js';
+import { count, describeLeak } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds } from '../util/duration.js';
