@@ -1,8 +1,8 @@
 /**
- * The leak search of `rekey incident` (this folder: needles.ts what is looked for, tree.ts the working tree,
- * history.ts the git history, git.ts the git process, words.ts the wording of the result): where the leaked (old) value is in the working tree and in the git history of
- * the repository around rekey.yaml. It reports fingerprints, paths, line numbers and commit ids, dates and subjects;
- * never the value.
+ * The leak search of `rekey incident`: where the leaked (old) value is in the working tree and in the git history of
+ * the repository around rekey.yaml (this folder: needles.ts what is looked for, tree.ts the working tree, history.ts
+ * the git history, git.ts the git process, words.ts the wording of the result). It reports fingerprints, paths, line
+ * numbers and commit ids, dates and subjects; never the value.
  *
  * I3 is absolute here: the value never leaves this process. It is not in any child's arguments (no `git grep <value>`,
  * no `git log -S<value>`), nor in any child's environment (a variable that holds a known secret is dropped before git

@@ -29,8 +29,8 @@ function code(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const patterns = storeKinds.map((kind) => ({ kind, pattern: new RegExp(`(['"\`])${escape(kind)}\\1|(?<![\\w-])${escape(kind)}:(?!\\/)`) }));
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const patterns = storeKinds.map((kind) => ({ kind, pattern: new RegExp(`(['"\`])${literal(kind)}\\1|(?<![\\w-])${literal(kind)}:(?!\\/)`) }));
 
 /** Where a kind is named in one file's code: `kind at line N`. */
 function namedKinds(text: string): string[] {
