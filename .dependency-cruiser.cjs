@@ -54,6 +54,15 @@ module.exports = {
       to: { path: '^src/(ui|cli)/' },
     },
     {
+      name: 'leak-search-stands-alone',
+      severity: 'error',
+      comment:
+        'The leak search takes a value, a folder and the paths to leave out, and returns findings: it knows nothing of ' +
+        'runs, stores, config or the screen (the engine hands it the stores\' files; the report prints its words).',
+      from: { path: '^src/leak-search/' },
+      to: { path: '^(src/(engine|config|ui|cli|report|runbook|store)|adapters)/' },
+    },
+    {
       name: 'only-cli-to-cli',
       severity: 'error',
       comment: 'The CLI is the top layer: nothing in the product imports it (tests may, to run its commands).',

@@ -6,11 +6,13 @@
  * stores:
  *   - memory: app#API_KEY      # field API_KEY of the JSON secret "app"
  *     space: demo              # optional: separate namespaces in one process
+ *     writeOnly: true          # optional: behave like a write-only store (GitHub Actions secrets): values can be
+ *                              # written and described (version, date, run) but never read back
  * ```
  */
 import { Secret } from '../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreRef, StoredValue, VersionId } from '../../src/contract/store.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/contract/store-errors.js';
+import { CannotStageError, NotSupportedError, SecretNotFoundError, StoreConflictError, StorePermissionError } from '../../src/contract/store-errors.js';
 import { extractField, replaceField } from './kit/json-field.js';
 
 interface MemoryVersion {
@@ -68,7 +70,12 @@ export function memorySpace(name = 'default'): MemorySpace {
   return space;
 }
 
-function openMemoryStore(space: MemorySpace): SecretStore {
+function openMemoryStore(space: MemorySpace, writeOnly: boolean): SecretStore {
+  // A write-only store refuses every read of a value, as GitHub's Actions secrets API has no endpoint that returns one
+  // (https://docs.github.com/en/rest/actions/secrets): the engine must not ask (capabilities.readBack is false).
+  const readable = (operation: string, ref: StoreRef): void => {
+    if (writeOnly) throw new NotSupportedError(operation, ref.display, 'this store is write-only: its values cannot be read back');
+  };
   const secretAt = (operation: string, ref: StoreRef): MemorySecret => {
     if (space.denied.has(ref.path)) throw new StorePermissionError(operation, ref.display, 'access denied', 'grant this process access to the space');
     const secret = space.secrets.get(ref.path);
@@ -86,20 +93,23 @@ function openMemoryStore(space: MemorySpace): SecretStore {
 
   return {
     kind: 'memory',
-    capabilities: { readBack: true, staging: true, versions: true, compareAndSwap: true },
+    capabilities: { readBack: !writeOnly, staging: true, versions: true, compareAndSwap: true },
 
     async read(ref) {
+      readable('read', ref);
       const secret = secretAt('read', ref);
       return storedValueOf(ref, 'read', versionOf(secret, secret.current)!);
     },
 
     async readStaged(ref, run) {
+      readable('read staged', ref);
       const secret = secretAt('read staged', ref);
       const mine = secret.versions.find((v) => v.run === run);
       return mine === undefined ? undefined : storedValueOf(ref, 'read staged', mine);
     },
 
     async readPrevious(ref, run) {
+      readable('read previous', ref);
       const secret = secretAt('read previous', ref);
       const current = versionOf(secret, secret.current)!;
       if (current.run !== run) return undefined;
@@ -199,7 +209,23 @@ function openMemoryStore(space: MemorySpace): SecretStore {
       if (versionOf(secret, secret.current)?.run === run) secret.previous = undefined;
     },
 
+    async describe(ref) {
+      if (space.denied.has(ref.path)) throw new StorePermissionError('describe', ref.display, 'access denied', 'grant this process access to the space');
+      const secret = space.secrets.get(ref.path);
+      const current = secret === undefined ? undefined : versionOf(secret, secret.current);
+      return current === undefined ? undefined : { version: current.id, createdAt: current.createdAt, run: current.run };
+    },
+
     async check(ref) {
+      if (writeOnly) {
+        try {
+          const found = await this.describe!(ref);
+          if (found === undefined) return { readable: false, writable: undefined, notes: [new SecretNotFoundError('describe', ref.display).message] };
+          return { readable: false, writable: true, notes: [] };
+        } catch (error) {
+          return { readable: false, writable: undefined, notes: [(error as Error).message] };
+        }
+      }
       try {
         const value = await this.read(ref);
         return { readable: true, writable: true, fingerprint: value.value.fingerprint, notes: [] };
@@ -213,8 +239,17 @@ function openMemoryStore(space: MemorySpace): SecretStore {
 export default {
   kind: 'memory',
   summary: 'values held in this process only (tests and demos)',
-  options: { space: { type: 'string', description: 'the in-process space holding the values', default: 'default' } },
+  options: {
+    space: { type: 'string', description: 'the in-process space holding the values', default: 'default' },
+    writeOnly: { type: 'boolean', description: 'behave as a store whose values cannot be read back (for tests of write-only stores)', default: false },
+  },
+  validateRef(ref) {
+    // A space path is a map key here; empty or blank-containing paths are almost always a typo in rekey.yaml.
+    if (ref.path === '' || /\s/.test(ref.path)) return 'a memory reference names a secret without spaces: "name" or "name#FIELD"';
+    if (ref.field !== undefined && ref.field === '') return 'a memory reference with "#" names a field after it: "name#FIELD"';
+    return undefined;
+  },
   open(options, _context) {
-    return openMemoryStore(memorySpace(typeof options['space'] === 'string' ? options['space'] : 'default'));
+    return openMemoryStore(memorySpace(typeof options['space'] === 'string' ? options['space'] : 'default'), options['writeOnly'] === true);
   },
 } satisfies SecretStoreAdapter;

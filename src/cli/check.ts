@@ -1,10 +1,12 @@
 /**
  * `rekey check`: read every store (no writes), check permissions as far as each service allows, and ask each store
  * whether it could stage a new value now (`canStage`: another run's staged value, a secret that moved, a missing or
- * unusable one). Exit 1 when any store cannot be read, cannot be written or cannot stage.
+ * unusable one). A write-only store (capabilities.readBack false) is never read: it is reported as "write-only: not
+ * read back" with what its describe() says (version, date, run). Exit 1 when any store cannot be read (or, write-only,
+ * holds no value), cannot be written or cannot stage.
  */
 import type { Config, CredentialConfig } from '../config/types.js';
-import type { SecretStore, StoreCheck, StoreRef } from '../contract/store.js';
+import type { SecretStore, StoreCheck, StoredMetadata, StoreRef, VersionId } from '../contract/store.js';
 import type { EventSink } from '../contract/events.js';
 import { ExitCode } from '../contract/errors.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
@@ -39,32 +41,41 @@ export async function checkStores(
     const stores = await openStores(credential);
     const results = await Promise.all(
       stores.map(async ({ store, ref }) => {
+        const writeOnly = !store.capabilities.readBack;
         let check: StoreCheck = await store
           .check(ref)
           .catch((error: Error) => ({ readable: false, writable: undefined, fingerprint: undefined, notes: [error.message] }));
-        let obstacle = check.readable ? await stagingObstacle(store, ref) : undefined;
+        // A write-only store is never read: what it says about its value (version, date, run) stands in for a read.
+        const described = writeOnly ? await describeOf(store, ref) : undefined;
+        const present = writeOnly ? described?.metadata !== undefined : check.readable;
+        if (described?.problem !== undefined) check = { ...check, notes: [...check.notes, described.problem] };
+        let obstacle = present ? await stagingObstacle(store, ref, described?.metadata?.version) : undefined;
         if (obstacle !== undefined && defer && obstacle.run !== undefined && (await unfinishedRunOf(config.stateDir, credential.id, obstacle.run)))
           obstacle = undefined;
         if (obstacle !== undefined) check = { ...check, notes: [...check.notes, obstacle.text] };
         await store.close?.().catch(() => undefined);
-        return { ref, check, canStage: check.readable && obstacle === undefined };
+        return { ref, check, canStage: present && obstacle === undefined, present, writeOnly, metadata: described?.metadata };
       }),
     );
     const fingerprints = new Set(results.map((r) => r.check.fingerprint).filter((f) => f !== undefined));
-    for (const { ref, check, canStage } of results) {
-      const ok = check.readable && check.writable !== false && canStage;
+    for (const { ref, check, canStage, present, writeOnly, metadata } of results) {
+      const ok = present && check.writable !== false && canStage;
       if (!ok) failed = true;
       if (json) {
-        process.stdout.write(`${JSON.stringify({ event: 'store.checked', credential: credential.id, store: ref.display, ...check, canStage })}\n`);
+        const extra = writeOnly ? { writeOnly: true, ...(metadata === undefined ? {} : { metadata: metadataJson(metadata) }) } : {};
+        process.stdout.write(`${JSON.stringify({ event: 'store.checked', credential: credential.id, store: ref.display, ...check, ...extra, canStage })}\n`);
       } else {
         const writable = check.writable === undefined ? 'write not checkable' : check.writable ? 'writable' : 'NOT writable';
-        const staging = check.readable ? (canStage ? '' : ' · CANNOT stage') : '';
+        const staging = present ? (canStage ? '' : ' · CANNOT stage') : '';
+        const reading = writeOnly
+          ? `write-only: not read back${metadata === undefined ? ' · NOT found' : ` (${metadataWords(metadata)})`}`
+          : check.readable
+            ? `readable (${check.fingerprint})`
+            : 'NOT readable';
         sink.emit({
           event: 'note',
           level: ok ? 'info' : 'warn',
-          message:
-            `${credential.id}: ${ref.display} ${check.readable ? `readable (${check.fingerprint})` : 'NOT readable'} · ${writable}${staging}` +
-            `${check.notes.length > 0 ? ` — ${check.notes.join('; ')}` : ''}`,
+          message: `${credential.id}: ${ref.display} ${reading} · ${writable}${staging}${check.notes.length > 0 ? ` — ${check.notes.join('; ')}` : ''}`,
         });
       }
     }
@@ -88,10 +99,11 @@ export async function checkStores(
  * Why the store could not stage a new value now, in words for the person, or undefined when it could. A fresh run id
  * stands for the run a drill or rotation would start, so that any value staged by an earlier run counts.
  */
-async function stagingObstacle(store: SecretStore, ref: StoreRef): Promise<{ text: string; run: string | undefined } | undefined> {
+async function stagingObstacle(store: SecretStore, ref: StoreRef, described?: VersionId): Promise<{ text: string; run: string | undefined } | undefined> {
   const [{ newRunId }, { CannotStageError }] = await Promise.all([import('../engine/run-id.js'), import('../contract/store-errors.js')]);
   try {
-    const { version } = await store.read(ref);
+    // A write-only store's current version comes from its metadata (describe), never from a read.
+    const version = described ?? (await store.read(ref)).version;
     await store.canStage(ref, newRunId(), version);
     return undefined;
   } catch (error) {
@@ -100,6 +112,31 @@ async function stagingObstacle(store: SecretStore, ref: StoreRef): Promise<{ tex
     const text = typeof e.hint === 'string' && e.hint !== '' ? `${message} (${e.hint})` : message;
     return { text, run: error instanceof CannotStageError && error.obstacle === 'staged-by-another' ? error.run : undefined };
   }
+}
+
+/** A write-only store's metadata, or why it could not be had (never a reason to read the value). */
+async function describeOf(store: SecretStore, ref: StoreRef): Promise<{ metadata?: StoredMetadata; problem?: string }> {
+  try {
+    const metadata = await store.describe?.(ref);
+    return metadata === undefined ? { problem: `${ref.display}: not found` } : { metadata };
+  } catch (error) {
+    return { problem: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** `version 3, written 2026-12-01T10:00:00.000Z by run 20261201T…`: what a write-only store says about its value. */
+function metadataWords(m: StoredMetadata): string {
+  return [
+    `version ${m.version}`,
+    m.createdAt === undefined ? undefined : `written ${m.createdAt.toISOString()}`,
+    m.run === undefined ? undefined : `by run ${m.run}`,
+  ]
+    .filter((w) => w !== undefined)
+    .join(', ');
+}
+
+function metadataJson(m: StoredMetadata): Record<string, string> {
+  return { version: m.version, ...(m.createdAt === undefined ? {} : { createdAt: m.createdAt.toISOString() }), ...(m.run === undefined ? {} : { run: m.run }) };
 }
 
 /**

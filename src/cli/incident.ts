@@ -8,7 +8,7 @@
  *    staged, before roll out and verify; the order is journaled, so `rekey resume` keeps it, and `rekey rollback`
  *    refuses such a run once the revoke began;
  *  - the moment the old key is proven dead is printed, emitted as an `old.dead` event and put in the report;
- *  - the leak search (src/engine/leak-search.ts) finds the old value in the working tree and the git history of the
+ *  - the leak search (src/leak-search/) finds the old value in the working tree and the git history of the
  *    repository around rekey.yaml, by value, in memory, and reports locations only.
  */
 import type { EngineEvent, EventSink } from '../contract/events.js';

@@ -1,4 +1,7 @@
-/** `rekey plan <credential>`: the steps a rotation would run, in order; nothing is read from a store or written. */
+/**
+ * `rekey plan <credential>`: the steps a rotation would run, in order; nothing is read from a store or written. The
+ * stores are opened (no I/O: the contract forbids it in `open`) only to learn their capabilities, which shape the plan.
+ */
 import { ExitCode } from '../contract/errors.js';
 
 const phaseOrder = ['generate', 'rollout', 'verify', 'revoke', 'audit'];
@@ -8,18 +11,23 @@ import { wholeSeconds } from '../util/time.js';
 export default async function plan(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   const credential = credentialOf(config, String(input.args[0]));
-  const [{ loadRunbook }, { needsPerson }, { planRun, stepsOf }] = await Promise.all([
+  const [{ loadRunbook }, { needsPerson }, { planRun, stepsOf, NOT_READ_BACK }, { storeOpener }] = await Promise.all([
     import('../runbook/load.js'),
     import('../contract/runbook.js'),
     import('../engine/plan.js'),
+    import('./stores.js'),
   ]);
   const runbook = await loadRunbook(credential.runbookFile);
+  const opened = await storeOpener(config)(credential);
+  await Promise.allSettled(opened.map(({ store }) => store.close?.()));
+  const readBack = opened.map(({ store }) => store.capabilities.readBack);
   const stores = credential.stores.map((s) => s.ref.display);
+  const readable = stores.filter((_, i) => readBack[i]);
   const who = (human: boolean) => (human ? 'you  ' : 'rekey');
   const steps: Array<{ phase: string; who: string; what: string }> = [];
   const add = (phase: string, human: boolean, what: string) => steps.push({ phase, who: who(human), what });
   // The engine's own plan, described: what runs here is what a rotation runs, in its order.
-  const planned = planRun({ runbook, stores, hooks: credential.rollout.map((h) => h.name), mode: 'scheduled', revokeFirst: false });
+  const planned = planRun({ runbook, stores, readBack, hooks: credential.rollout.map((h) => h.name), mode: 'scheduled', revokeFirst: false });
   if (runbook.overlap === 'none') add('revoke', false, 'nothing to revoke: minting the new key already killed the old one');
   for (const step of stepsOf(planned)) {
     switch (step.kind) {
@@ -27,7 +35,9 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
         add(
           step.phase,
           false,
-          `read ${stores.join(', ')}; they must agree; check the old key with the runbook's verify call; every store must be able to stage`,
+          readable.length === 0
+            ? `ask ${stores.join(', ')} for their metadata (write-only: not read); the old key is unknown; every store must be able to stage`
+            : `read ${readable.join(', ')}; they must agree; check the old key with the runbook's verify call; every store must be able to stage`,
         );
         break;
       case 'mint':
@@ -40,7 +50,7 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
         break;
       }
       case 'readback':
-        add(step.phase, false, 'read every store back and compare fingerprints');
+        add(step.phase, false, `read ${readable.length === stores.length ? 'every store' : readable.join(', ')} back and compare fingerprints`);
         break;
       case 'verify':
         add(step.phase, step.human, `${step.name} (new key)`);
@@ -55,6 +65,8 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
         add(step.phase, step.human, step.name);
     }
   }
+  // A store that cannot be read back gets no read back: say what verify relies on instead.
+  for (const display of planned.notReadBack) add('verify', false, `${display} ${NOT_READ_BACK}`);
   add('audit', false, 'append to the audit log and write the report');
   // "Nothing to revoke" belongs at the head of the revoke phase.
   steps.sort((a, b) => phaseOrder.indexOf(a.phase) - phaseOrder.indexOf(b.phase));

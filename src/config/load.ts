@@ -162,8 +162,10 @@ async function checkStoreEntry(
     else options[key] = value;
   }
   const ref = parseRef(kind, refText.trim());
-  if (kind === 'dotenv' && (ref.field === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(ref.field))) {
-    errors.push(source.error([...at, kind], `a dotenv reference names the file and the variable: "./path/.env#NAME"`));
+  // What a ref must look like is the adapter's knowledge (a .env variable name, a secret id): it says, we point.
+  const problem = adapter.validateRef?.(ref);
+  if (problem !== undefined) {
+    errors.push(source.error([...at, kind], `${ref.display}: ${problem}`));
     return undefined;
   }
   return { ref, options };

@@ -227,10 +227,30 @@ export class RunContext {
     this.emit(auditRecordEvent(record) as unknown as Extract<EngineEvent, { event: 'audit.record' }>);
   }
 
-  /** The old value, recovered from the stores (current before promote, previous after). */
+  /** The stores whose values can be read back; a write-only store is never asked for a value (StoreCapabilities). */
+  get readableStores(): OpenStore[] {
+    return this.stores.filter(({ store }) => store.capabilities.readBack);
+  }
+
+  /**
+   * The old value where some store can be read back (needOld), else undefined: with only write-only stores the old
+   * value is unknown, and steps that need `{{ old }}` were refused before the run began (refuseUnknownOld, run.ts).
+   */
+  async oldIfKnowable(): Promise<Secret | undefined> {
+    if (this.old === undefined && this.readableStores.length === 0) return undefined;
+    return this.needOld();
+  }
+
+  /** The old value, recovered from the stores that can be read back (current before promote, previous after). */
   async needOld(): Promise<Secret> {
     if (this.old !== undefined) return this.old;
-    for (const { store, ref } of this.stores) {
+    if (this.readableStores.length === 0) {
+      throw new RotationFailedError(
+        'the old value is unknown: none of the stores can be read back',
+        'a step that needs {{ old }} cannot run with only write-only stores; add a store that can be read back',
+      );
+    }
+    for (const { store, ref } of this.readableStores) {
       for (const read of [() => store.read(ref), () => store.readPrevious(ref, this.run)]) {
         const found = await read().catch(() => undefined);
         if (found !== undefined && found.value.fingerprint === this.oldFp) {
@@ -253,6 +273,12 @@ export class RunContext {
       this.fresh = found;
       return found;
     }
+    if (this.readableStores.length === 0) {
+      throw new RotationFailedError(
+        `the new value (${this.newFp}) was written only to stores that cannot be read back, so this resumed run cannot recover it`,
+        'check the stores by hand (`rekey check` shows which run wrote them) and start a new run',
+      );
+    }
     throw new RotationFailedError(
       `the new value (${this.newFp}) is in none of the stores`,
       'it was removed from the stores outside this run; check them by hand',
@@ -261,7 +287,7 @@ export class RunContext {
 
   /** A value this run staged or made current in any store (matching `fingerprint` when given). */
   async findStaged(fingerprint?: string): Promise<Secret | undefined> {
-    for (const { store, ref } of this.stores) {
+    for (const { store, ref } of this.readableStores) {
       const staged = (await store.readStaged(ref, this.run).catch(() => undefined))?.value;
       if (staged !== undefined && (fingerprint === undefined || staged.fingerprint === fingerprint)) return staged;
       if (fingerprint === undefined) continue;

@@ -7,13 +7,14 @@ import { runCommand } from '../runbook/steps/exec.js';
 import { NotConfirmedError, ProviderUnreachableError, type StepOutcome } from '../contract/steps.js';
 import { mints, type Step } from '../contract/runbook.js';
 import type { Secret } from '../contract/secret.js';
-import type { StoredValue, VersionId } from '../contract/store.js';
+import type { SecretStore, StoredMetadata, StoredValue, StoreRef, VersionId } from '../contract/store.js';
+import { SecretNotFoundError } from '../contract/store-errors.js';
 import { RefusedError, RotationFailedError } from '../contract/errors.js';
 import { formatClock } from '../util/duration.js';
 import { messageOf, type RunContext } from './context.js';
 import { checkAuditAppendable } from './audit-log.js';
 import { lastRuns } from './history.js';
-import type { PlannedStep, StepKind } from './plan.js';
+import { NOT_READ_BACK, type PlannedStep, type StepKind } from './plan.js';
 import type { MintRepeat } from './reduce.js';
 import type { LeakRecord } from './summary.js';
 
@@ -61,7 +62,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * credential that rekey finished (other than this run), else the oldest creation date a store gives its current
  * version. Undefined when neither is known.
  */
-function oldValueSince(ctx: RunContext, values: readonly StoredValue[]): string | undefined {
+function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[]): string | undefined {
   const { lastDone } = lastRuns(ctx.o.config.stateDir, ctx.o.credential.id);
   if (lastDone?.finishedAt !== undefined && lastDone.run !== ctx.run) return lastDone.finishedAt;
   const dates = values.map((v) => v.createdAt?.getTime()).filter((t): t is number => t !== undefined && Number.isFinite(t));
@@ -70,11 +71,16 @@ function oldValueSince(ctx: RunContext, values: readonly StoredValue[]): string 
 
 const preflight: Handler = async (ctx) => {
   const { stores } = ctx;
-  const { runbook } = ctx.o;
-  const values = await Promise.all(stores.map(({ store, ref }) => store.read(ref)));
+  // Stores that can be read back give the old value; a write-only store gives what its metadata says (the version
+  // to stage against, its date), never a value (capabilities.readBack, src/contract/store.ts).
+  const readings: Array<StoredValue | StoredMetadata> = await Promise.all(
+    stores.map(({ store, ref }) => (store.capabilities.readBack ? store.read(ref) : describeOrThrow(store, ref))),
+  );
+  const isValue = (r: StoredValue | StoredMetadata): r is StoredValue => 'value' in r;
+  const values = readings.filter(isValue);
   const fingerprints = new Set(values.map((v) => v.value.fingerprint));
   if (fingerprints.size > 1) {
-    const list = values.map((v, i) => `${stores[i]!.ref.display} ${v.value.fingerprint}`).join(', ');
+    const list = readings.flatMap((v, i) => (isValue(v) ? [`${stores[i]!.ref.display} ${v.value.fingerprint}`] : [])).join(', ');
     throw new RotationFailedError(
       `the stores disagree on the current value: ${list}`,
       'an earlier run may have stopped half-way: `rekey status` and `rekey resume` it, or make the stores agree',
@@ -82,25 +88,32 @@ const preflight: Handler = async (ctx) => {
   }
   // A run refuses to extend an audit log that was cut or altered at its end: find that now, not after the mint.
   checkAuditAppendable(ctx.o.config.stateDir);
-  ctx.old = values[0]!.value;
-  ctx.oldFp = ctx.old.fingerprint;
-  ctx.oldSince = oldValueSince(ctx, values);
-  ctx.base = values.map((v) => v.version);
+  ctx.old = values[0]?.value;
+  ctx.oldFp = ctx.old?.fingerprint;
+  ctx.oldSince = oldValueSince(ctx, readings);
+  ctx.base = readings.map((v) => v.version);
   // Every store confirms it can take the new value now, before anything is minted: a store that refuses only at stage
   // time would strand a minted key (and with overlap none the mint has already killed the current one).
-  await Promise.all(
-    stores.map(({ store, ref }, i) =>
-      (store as { canStage?: (r: typeof ref, run: string, base: VersionId) => Promise<void> }).canStage?.(ref, ctx.run, ctx.base[i]!),
-    ),
-  );
-  let detail = `${plural(stores.length, 'store')} agree on ${ctx.old.mask} (${ctx.oldFp})`;
+  await Promise.all(stores.map(({ store, ref }, i) => store.canStage(ref, ctx.run, ctx.base[i]!)));
+  const writeOnly = stores.filter(({ store }) => !store.capabilities.readBack).map(({ ref }) => ref.display);
+  if (ctx.old === undefined) {
+    // No store can be read back: the old value is unknown. runRotation refused already if a step needs {{ old }}.
+    return {
+      detail: `${plural(stores.length, 'store')} can take the new key · none can be read back (${writeOnly.join(', ')}): the old key is unknown, not checked`,
+      data: { old: undefined, base: ctx.base },
+    };
+  }
+  const old = ctx.old;
+  const { runbook } = ctx.o;
+  let detail = `${plural(values.length, 'store')} agree on ${old.mask} (${ctx.oldFp})`;
+  if (writeOnly.length > 0) detail += ` · ${writeOnly.join(', ')} write-only, not read`;
   // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
   try {
-    if (await ctx.checkAsNew(ctx.old)) detail += ` · old key ${ctx.old.mask} works`;
+    if (await ctx.checkAsNew(old)) detail += ` · old key ${old.mask} works`;
   } catch (error) {
     if (error instanceof ProviderUnreachableError) {
       throw new RotationFailedError(
-        `could not reach ${runbook.title} to check the old key ${ctx.old.mask}: ${messageOf(error)}`,
+        `could not reach ${runbook.title} to check the old key ${old.mask}: ${messageOf(error)}`,
         'nothing was minted; check the network and the runbook inputs (baseUrl), then run again',
       );
     }
@@ -108,22 +121,29 @@ const preflight: Handler = async (ctx) => {
       detail += ' · old key already rejected';
     } else if (ctx.overlap === 'none' && (await ctx.oldKeyAlreadyDead())) {
       // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
-      detail += ` · old key ${ctx.old.mask} already dead`;
+      detail += ` · old key ${old.mask} already dead`;
       ctx.openWindow();
       ctx.note(
         'warn',
-        `the provider already rejects the old key ${ctx.old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that ` +
+        `the provider already rejects the old key ${old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that ` +
           `key; do not request another`,
       );
     } else {
       throw new RotationFailedError(
-        `the runbook's check, run with the old key ${ctx.old.mask}, failed: ${messageOf(error)}`,
+        `the runbook's check, run with the old key ${old.mask}, failed: ${messageOf(error)}`,
         'nothing was minted; fix the runbook inputs (or the check) first, since the new key would be checked the same way',
       );
     }
   }
   return { detail, data: { old: ctx.oldFp, base: ctx.base } };
 };
+
+/** A write-only store's metadata for the current value; a secret it does not hold is missing, as `read` would say. */
+async function describeOrThrow(store: SecretStore, ref: StoreRef): Promise<StoredMetadata> {
+  const found = await store.describe?.(ref);
+  if (found === undefined) throw new SecretNotFoundError('describe', ref.display, 'not found (a write-only store must hold the secret before a rotation)');
+  return found;
+}
 
 /** Where a person finds the runbook's keys: its title, and its dashboard where the runbook names one. */
 function providerPlace(ctx: RunContext): string {
@@ -186,6 +206,16 @@ async function resumeMint(ctx: RunContext): Promise<void> {
     return;
   }
   if (state.mint.intentAt === undefined) return;
+  const writeOnly = ctx.stores.filter(({ store }) => !store.capabilities.readBack).map(({ ref }) => ref.display);
+  if (state.mint.mintedFp !== undefined && writeOnly.length > 0) {
+    // The key was minted and may already be staged in a store that cannot be read back; a stage is idempotent per
+    // run, so a second key would be "staged" as the first and the stores would hold a key rekey no longer has.
+    throw new RefusedError(
+      `run ${ctx.run}: the interrupted attempt minted a key (${state.mint.mintedFp}) that may be staged in ${writeOnly.join(', ')}, which cannot be read ` +
+        'back, and no other store holds it',
+      `undo it with \`rekey rollback ${ctx.run}\` where the runbook allows, or revoke that key in ${providerPlace(ctx)} and start a new run`,
+    );
+  }
   const repeat = state.mint.repeat ?? 'unsafe';
   const { what } = interruptedMint(state.mint.intentAt, state.mint.mintedFp);
   if (repeat === 'person') {
@@ -211,7 +241,7 @@ async function resumeMint(ctx: RunContext): Promise<void> {
 
 const mint: Handler = async (ctx) => {
   const { runbook } = ctx.o;
-  const old = await ctx.needOld();
+  const old = await ctx.oldIfKnowable();
   await resumeMint(ctx);
   if (ctx.fresh === undefined) {
     // The intent goes in the journal before any call that may mint: a crash from here on leaves a record that a key
@@ -223,7 +253,7 @@ const mint: Handler = async (ctx) => {
     if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
       throw new RotationFailedError(`the new value ${minted.mask} does not match the runbook's secret pattern`);
     }
-    if (minted.equals(old)) {
+    if (old !== undefined && minted.equals(old)) {
       ctx.fresh = undefined;
       throw new RotationFailedError('the new value is the same as the old one', 'the provider returned the old key: nothing was changed');
     }
@@ -293,49 +323,56 @@ const hook: Handler = async (ctx, step) => {
 };
 
 const readback: Handler = async (ctx) => {
-  const values = await Promise.all(ctx.stores.map(({ store, ref }) => store.read(ref)));
-  const wrong = values.map((v, i) => [v, ctx.stores[i]!] as const).filter(([v]) => v.value.fingerprint !== ctx.newFp);
+  const readable = ctx.stores.filter(({ store }) => store.capabilities.readBack);
+  const values = await Promise.all(readable.map(({ store, ref }) => store.read(ref)));
+  const wrong = values.map((v, i) => [v, readable[i]!] as const).filter(([v]) => v.value.fingerprint !== ctx.newFp);
   if (wrong.length > 0)
     throw new RotationFailedError(`${wrong.map(([v, s]) => `${s.ref.display} holds ${v.value.fingerprint}`).join(', ')}, expected ${ctx.newFp}`);
-  return { detail: `stores agree on ${ctx.newFp}` };
+  const writeOnly = ctx.stores.filter(({ store }) => !store.capabilities.readBack).map(({ ref }) => ref.display);
+  return { detail: `stores agree on ${ctx.newFp}${writeOnly.length === 0 ? '' : ` · ${writeOnly.join(', ')} ${NOT_READ_BACK}`}` };
 };
 
 const verify: Handler = async (ctx, step) => {
   await ctx.needNew();
   const outcome = await ctx.runbookStep(step.step!);
-  return { detail: `new key ${ctx.fresh!.mask}: ${outcome.detail ?? 'ok'}` };
+  // Where no store can be read back there is no read-back step: the report says so beside the check relied on.
+  const unread = ctx.stores.every(({ store }) => !store.capabilities.readBack) ? ` · ${ctx.stores.map((s) => s.ref.display).join(', ')} ${NOT_READ_BACK}` : '';
+  return { detail: `new key ${ctx.fresh!.mask}: ${outcome.detail ?? 'ok'}${unread}` };
 };
 
 const revoke: Handler = async (ctx, step) => {
-  await ctx.needOld();
+  await ctx.oldIfKnowable();
   await ctx.needNew();
   return { detail: (await ctx.runbookStep(step.step!)).detail };
 };
 
 const proveDead: Handler = async (ctx, step) => {
-  const old = await ctx.needOld();
+  const old = await ctx.oldIfKnowable();
   await ctx.needNew();
   const outcome = await ctx.runbookStep(step.step!);
-  return { detail: `old key ${old.mask} rejected (${outcome.detail ?? 'ok'}) — dead` };
+  return { detail: `old key${old === undefined ? '' : ` ${old.mask}`} rejected (${outcome.detail ?? 'ok'}) — dead` };
 };
 
 /**
- * The leak search of an incident (leak-search.ts). Its findings (paths, lines, commit ids; never the value) are
+ * The leak search of an incident (src/leak-search/). Its findings (paths, lines, commit ids; never the value) are
  * journaled with the step, so a resume after retire reuses them. It never fails the run: an incident must not stop on
  * a search.
  */
 const leakSearch: Handler = async (ctx) => {
-  const { describeLeak, searchLeak } = await import('./leak-search.js');
-  const { resolve } = await import('node:path');
+  const { describeLeak, searchLeak } = await import('../leak-search/index.js');
   const old = await ctx.needOld().catch(() => undefined);
   let leak: LeakRecord;
   let summary: string;
-  if (old === undefined) {
+  if (old === undefined && ctx.readableStores.length === 0) {
+    summary = 'skipped: none of the stores can be read back, so the old value is unknown and there is nothing to search for';
+    leak = { notSearched: summary };
+  } else if (old === undefined) {
     summary = `skipped: the old value (${ctx.oldFp}) is in none of the stores any more, so there is nothing to search for`;
     leak = { notSearched: summary };
   } else {
-    const { config, credential } = ctx.o;
-    const exclude = [config.stateDir, ...credential.stores.filter((s) => s.ref.kind === 'dotenv').map((s) => resolve(config.baseDir, s.ref.path))];
+    const { config } = ctx.o;
+    // The files each store writes for its ref (its own knowledge, SecretStore.files): they hold values on purpose.
+    const exclude = [config.stateDir, ...ctx.stores.flatMap(({ store, ref }) => store.files?.(ref) ?? [])];
     try {
       leak = await searchLeak({ folder: config.baseDir, value: old, exclude });
       summary = describeLeak(leak as Awaited<ReturnType<typeof searchLeak>>);

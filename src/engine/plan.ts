@@ -56,6 +56,8 @@ export interface Segment {
 
 export interface Plan {
   readonly segments: readonly Segment[];
+  /** The stores that cannot be read back (write-only), by display name: verify relies on the provider's check for them. */
+  readonly notReadBack: readonly string[];
   /** The step after which the old key counts as proven dead (the last prove-dead step), if the runbook has one. */
   readonly provesDead: string | undefined;
   /** What opens an outage window: the mint (overlap none), the early revoke (revoke-first), or nothing. */
@@ -68,12 +70,25 @@ export interface PlanInput {
   readonly stores: readonly string[];
   /** The credential's rollout hooks, by name. */
   readonly hooks: readonly string[];
+  /**
+   * Per store (same order as `stores`), whether its value can be read back (`capabilities.readBack`); absent means
+   * every store can. A write-only store gets no read back: verify relies on the provider's check for it.
+   */
+  readonly readBack?: readonly boolean[] | undefined;
   readonly mode: Mode;
   /** Incident --revoke-first (as journaled for a resumed run). Moot for overlap none. */
   readonly revokeFirst: boolean;
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** What a store that cannot be read back relies on instead, in the words of the plan and the report. */
+export const NOT_READ_BACK = "cannot be read back: relies on the provider's check";
+
+function readBackName(readable: readonly string[], notReadBack: readonly string[]): string {
+  if (notReadBack.length === 0) return 'read every store back';
+  return `read ${readable.join(', ')} back (${notReadBack.join(', ')} ${NOT_READ_BACK})`;
+}
 
 /** The steps of a run, in the order they run. */
 export function planRun(input: PlanInput): Plan {
@@ -92,8 +107,12 @@ export function planRun(input: PlanInput): Plan {
     ...perStore('promote', 'rollout', (display) => `make current in ${display}`),
     ...hooks.map((name, hook): PlannedStep => ({ id: `hook:${hook}`, kind: 'hook', phase: 'rollout', name, human: false, hook })),
   ];
+  const readable = stores.filter((_, i) => input.readBack?.[i] !== false);
+  const notReadBack = stores.filter((_, i) => input.readBack?.[i] === false);
   const verify: PlannedStep[] = [
-    { id: 'readback', kind: 'readback', phase: 'verify', name: 'read every store back', human: false },
+    ...(readable.length === 0
+      ? []
+      : [{ id: 'readback', kind: 'readback', phase: 'verify', name: readBackName(readable, notReadBack), human: false } satisfies PlannedStep]),
     ...runbookSteps('verify', 'verify', runbook.verify),
   ];
   const revoke = [...runbookSteps('revoke', 'revoke', runbook.revoke), ...runbookSteps('prove-dead', 'revoke', runbook.verifyRevoked)];
@@ -120,6 +139,7 @@ export function planRun(input: PlanInput): Plan {
     : [segment('generate', generate), segment('rollout', rollout), segment('verify', verify), segment('revoke', [...revoke, ...tidy]), segment('audit', audit)];
   return {
     segments,
+    notReadBack,
     provesDead: revoke.filter((s) => s.kind === 'prove-dead').at(-1)?.id,
     window: runbook.overlap === 'none' ? 'mint' : revokeFirst ? 'early-revoke' : undefined,
   };

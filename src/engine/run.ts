@@ -28,6 +28,7 @@ import { refuseOrphanedMint } from './handlers.js';
 import { Journal, listRuns, readJournal, readVerifiedJournal } from './journal.js';
 import { acquireLock } from './lock.js';
 import { planRun } from './plan.js';
+import { stepsNeedingOld } from './needs-old.js';
 import { reduceJournal, type RunState } from './reduce.js';
 import { newRunId } from './run-id.js';
 import type { RunSummary } from './summary.js';
@@ -42,6 +43,7 @@ export async function executeRun(options: RunOptions): Promise<RunSummary> {
   // A dry run writes nothing, not even the state folder.
   if (options.dryRun !== true) await ensureStateDir(options.config);
   return withRun(options, async (ctx) => {
+    refuseUnknownOld(ctx);
     if (!ctx.resumed) await refuseWhileUnfinished(ctx);
     else await refuseOrphanedMint(ctx);
     start(ctx);
@@ -54,6 +56,7 @@ function planFor(ctx: RunContext) {
   return planRun({
     runbook: ctx.o.runbook,
     stores: ctx.stores.map((s) => s.ref.display),
+    readBack: ctx.stores.map((s) => s.store.capabilities.readBack),
     hooks: ctx.o.credential.rollout.map((h) => h.name),
     mode: ctx.o.mode,
     revokeFirst: ctx.revokeFirst,
@@ -198,6 +201,23 @@ function resumeWindow(ctx: RunContext): void {
 }
 
 /**
+ * With only write-only stores the old value cannot be known. A runbook that needs it (a step using `{{ old }}`: a
+ * check of the old key, a revoke call) would fail half-way, after the mint; so refuse before anything is minted or
+ * journaled. Refused (exit 3), not bad input (exit 2): the config and the runbook are each valid, it is this pairing
+ * that rekey will not rotate.
+ */
+function refuseUnknownOld(ctx: RunContext): void {
+  if (ctx.stores.some(({ store }) => store.capabilities.readBack)) return;
+  const needing = stepsNeedingOld(ctx.o.runbook);
+  if (needing.length === 0) return;
+  throw new RefusedError(
+    `${ctx.o.credential.id}: none of its stores can be read back (${ctx.stores.map((s) => s.ref.display).join(', ')}), so the old value is unknown, ` +
+      `and runbook ${ctx.o.runbook.name} needs it ({{ old }}) in: ${needing.join(', ')}`,
+    'add a store that can be read back (a .env, a secret manager) beside the write-only one; nothing was minted',
+  );
+}
+
+/**
  * I1: a new run must not start while an earlier run of this credential that did not finish still keeps a staged or
  * previous value in a store. The stores would refuse to stage the new key only after it was minted, stranding it in
  * memory; with overlap none that mint would also kill the key that is current. So refuse before anything.
@@ -219,7 +239,12 @@ async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
     if (last?.type === 'run.finished' && last.result !== 'failed') continue;
     const noRollback = ctx.overlap === 'none' || first.revokeFirst === true;
     for (const { store, ref } of ctx.stores) {
-      const held = (await store.readStaged(ref, run).catch(() => undefined)) ?? (await store.readPrevious(ref, run).catch(() => undefined));
+      // A write-only store cannot be read: its metadata says whether the unfinished run wrote the current value.
+      const held = store.capabilities.readBack
+        ? ((await store.readStaged(ref, run).catch(() => undefined)) ?? (await store.readPrevious(ref, run).catch(() => undefined)))
+        : (await store.describe?.(ref).catch(() => undefined))?.run === run
+          ? true
+          : undefined;
       if (held === undefined) continue;
       throw new RefusedError(
         `run ${run} of ${ctx.o.credential.id} did not finish and still keeps a value in ${ref.display}: a new run would mint a key the store cannot take`,

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
-import { count, describeLeak } from '../engine/leak-search.js';
+import { count, describeLeak } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds, localTime, span } from '../util/time.js';

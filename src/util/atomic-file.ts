@@ -240,3 +240,11 @@ export function fsyncDir(dir: string): void {
     nodeFs.closeSync(fd);
   }
 }
+
+/**
+ * Whether `path` is one of the temporary files `writeFileAtomic` creates (or created in earlier versions): for the
+ * leak search, which leaves them out (they hold what the store holds, and are swept), whatever their target.
+ */
+export function isAtomicTempFile(path: string): boolean {
+  return parseTemporaryName(basename(path)) !== undefined;
+}

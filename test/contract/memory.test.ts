@@ -1,10 +1,14 @@
 import memory, { memorySpace } from '../../adapters/stores/memory.js';
 import { parseRef } from '../../src/contract/store.js';
-import { storeContract } from './suite.js';
+import { type ContractHarness, storeContract } from './suite.js';
 
 let counter = 0;
 
-storeContract('memory', async () => {
+/**
+ * The memory store twice: as a store that can be read back, and write-only (like GitHub Actions secrets), so that
+ * the suite's capability skipping is exercised both ways on one backend.
+ */
+const harness = (writeOnly: boolean) => async (): Promise<ContractHarness> => {
   const spaceName = `contract-${++counter}`;
   const space = memorySpace(spaceName);
   const initial = 'rk_canary_INITIAL_4b1d7e2a9c8f3e6d';
@@ -13,7 +17,7 @@ storeContract('memory', async () => {
   space.put('shared', JSON.stringify({ ...siblings, API_KEY: initial }));
   space.put('locked', JSON.stringify({ API_KEY: initial }));
   space.denied.add('locked');
-  const open = () => memory.open({ space: spaceName }, { baseDir: process.cwd(), env: {} });
+  const open = () => memory.open({ space: spaceName, writeOnly }, { baseDir: process.cwd(), env: {} });
   const store = open();
   return {
     store,
@@ -40,4 +44,7 @@ storeContract('memory', async () => {
     },
     async close() {},
   };
-});
+};
+
+storeContract('memory', harness(false));
+storeContract('memory (writeOnly)', harness(true));

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { planRollback, planRun, stepsOf } from '../../src/engine/plan.js';
+import { needsOld, stepsNeedingOld } from '../../src/engine/needs-old.js';
+import type { Step } from '../../src/contract/runbook.js';
 import { onFailure } from '../../src/engine/policy.js';
 import { reduceJournal } from '../../src/engine/reduce.js';
 import { mintRepeat } from '../../src/engine/handlers.js';
@@ -68,6 +70,40 @@ describe('planner', () => {
     const plan = planRun({ runbook: await runbook('sandbox-none'), stores: ['a'], hooks: [], mode: 'incident', revokeFirst: true });
     expect(plan.window).toBe('mint');
     expect(plan.segments.map((s) => s.phase)).toEqual(['generate', 'rollout', 'verify', 'revoke', 'audit']);
+  });
+
+  it('a write-only store gets no read back: the read-back step names the stores it reads and what the others rely on', async () => {
+    const rb = await runbook('sandbox');
+    const mixed = planRun({ runbook: rb, stores: ['env', 'gh'], readBack: [true, false], hooks: [], mode: 'scheduled', revokeFirst: false });
+    const readback = stepsOf(mixed).find((s) => s.kind === 'readback');
+    expect(readback?.name).toBe("read env back (gh cannot be read back: relies on the provider's check)");
+    expect(mixed.notReadBack).toEqual(['gh']);
+    // Staging and promoting stay per store: the write-only store is written like any other.
+    expect(
+      stepsOf(mixed)
+        .filter((s) => s.kind === 'promote')
+        .map((s) => s.store),
+    ).toEqual([0, 1]);
+    const every = planRun({ runbook: rb, stores: ['env', 'vault'], readBack: [true, true], hooks: [], mode: 'scheduled', revokeFirst: false });
+    expect(stepsOf(every).find((s) => s.kind === 'readback')?.name).toBe('read every store back');
+    expect(every.notReadBack).toEqual([]);
+  });
+
+  it('with only write-only stores there is no read-back step, and the provider checks still run', async () => {
+    const plan = planRun({ runbook: await runbook('sandbox'), stores: ['gh'], readBack: [false], hooks: [], mode: 'scheduled', revokeFirst: false });
+    const kinds = stepsOf(plan).map((s) => s.kind);
+    expect(kinds).not.toContain('readback');
+    expect(stepsOf(plan).map((s) => s.id)).toContain('verify:whoami');
+    expect(plan.notReadBack).toEqual(['gh']);
+  });
+
+  it('finds the steps that need {{ old }} in any of their strings, and only those', async () => {
+    expect(stepsNeedingOld(await runbook('sandbox'))).toEqual(['revoke the old key', 'provider rejects the old key']);
+    const step = (fields: Record<string, unknown>) => ({ id: 'x', name: 'x', ...fields }) as unknown as Step;
+    expect(needsOld(step({ kind: 'http', url: 'https://api.example/keys', headers: { Authorization: 'Bearer {{old}}' } }))).toBe(true);
+    expect(needsOld(step({ kind: 'exec', command: ['revoke', '--key', '{{ old }}'] }))).toBe(true);
+    expect(needsOld(step({ kind: 'http', url: 'https://api.example/keys', headers: { Authorization: 'Bearer {{ new }}' } }))).toBe(false);
+    expect(needsOld(step({ kind: 'prompt', message: 'Revoke the old key in the dashboard ({{ inputs.old }})' }))).toBe(false);
   });
 
   it('a rollback discards the new key before any store gives it up (defect 6), then restores, then restarts consumers', async () => {

@@ -1,5 +1,5 @@
 /**
- * The leak search of `rekey incident` (src/engine/leak-search.ts) against real git repositories made here: the value
+ * The leak search of `rekey incident` (src/leak-search/) against real git repositories made here: the value
  * in a committed file later removed, in the working tree (tracked, untracked, ignored), base64-encoded, in a commit
  * subject; a folder outside any repository; no git at all; the limits. And I3: a `git` shim on the way logs every
  * argv and environment it is started with, and the value is in none of them.
@@ -9,7 +9,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeLeak, findIn, needlesFor, searchLeak } from '../../src/engine/leak-search.js';
+import { describeLeak, findIn, needlesFor, searchLeak } from '../../src/leak-search/index.js';
+import { ago } from '../../src/util/time.js';
 import { Secret } from '../../src/contract/secret.js';
 
 const folders: string[] = [];
@@ -103,7 +104,9 @@ describe('searchLeak in a git repository', () => {
     write(dir, '.env.SANDBOX_API_KEY.rekey-previous', `${value}\n`);
     // Another process rewriting the .env this instant (its temporary file holds the whole file): rekey's, not a leak.
     write(dir, '..env.4242-0a1b2c3d-a1b2c3d4e5f6.rekey-tmp', `SANDBOX_API_KEY=${value}\n`);
-    const result = await searchLeak({ folder: join(dir, 'notes'), value: new Secret(value), exclude: [join(dir, '.env'), join(dir, '.rekey')] });
+    // The store's files (what SecretStore.files returns for the ref: the .env and its siblings) and the state folder.
+    const exclude = [join(dir, '.env'), join(dir, '.env.SANDBOX_API_KEY.rekey-previous'), join(dir, '.rekey')];
+    const result = await searchLeak({ folder: join(dir, 'notes'), value: new Secret(value), exclude });
     expect(result.root).toBe(dir);
     expect(result.files).toEqual([
       { path: 'app.js', kind: 'tracked', lines: [2] },
@@ -121,6 +124,15 @@ describe('searchLeak in a git repository', () => {
           /and in the working tree — app\.js:2, notes\/untracked\.txt:3 \(untracked\); and in files git ignores — \.env\.bak:1$/.source,
       ),
     );
+  });
+
+  it('a file named like a store sibling is searched unless a store lists it: no name pattern stands for the stores', async () => {
+    const { dir } = repo();
+    const value = key();
+    write(dir, 'copy.rekey-staged', `${value}\n`);
+    write(dir, '.env.rekey-tmp', `${value}\n`);
+    const result = await searchLeak({ folder: dir, value: new Secret(value) });
+    expect(result.files.map((f) => f.path).sort()).toEqual(['.env.rekey-tmp', 'copy.rekey-staged']);
   });
 
   it('base64 in a committed manifest, and a commit subject holding the key: the subject is redacted', async () => {
