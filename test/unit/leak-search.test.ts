@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeLeak, findIn, needlesFor, searchLeak } from '../../src/leak-search/index.js';
-import { ago } from '../../src/util/time.js';
 import { Secret } from '../../src/contract/secret.js';
 
 const folders: string[] = [];
