@@ -58,7 +58,7 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
       case 'revoke':
         add(step.phase, step.human, `${step.name} (old key)`);
         break;
-      case 'prove-dead':
+      case 'verify-revoked':
         add(step.phase, step.human, `${step.name} (old key must be rejected)`);
         break;
       default:

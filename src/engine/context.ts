@@ -80,14 +80,15 @@ export class RunContext {
   readonly started = performance.now();
   readonly timeline: TimelineEntry[] = [];
   readonly roundTrips: number[] = [];
-  readonly records: Record<string, unknown> = {};
+  /** What steps found for the report (audit activity, checklist answers), by step id; journal records are elsewhere. */
+  readonly findings: Record<string, unknown> = {};
   readonly interaction: Interaction;
   readonly window: RunWindow = { start: undefined, ms: undefined };
   /** When the run began (a resumed run: when its first attempt began). */
   startedAt = new Date().toISOString();
   stores: OpenStore[] = [];
   old: Secret | undefined;
-  fresh: Secret | undefined;
+  newValue: Secret | undefined;
   oldFp: string | undefined;
   newFp: string | undefined;
   base: VersionId[] = [];
@@ -106,14 +107,14 @@ export class RunContext {
   state: RunState | undefined;
 
   constructor(
-    readonly o: RunOptions,
+    readonly options: RunOptions,
     readonly run: string,
     /** Undefined for a dry run, which journals nothing. */
     readonly journal: Journal | undefined,
   ) {
-    this.revokeFirst = o.mode === 'incident' && o.revokeFirst === true && o.runbook.overlap !== 'none';
-    this.leakSince = o.since?.toISOString();
-    this.interaction = this.#timed(o.interaction);
+    this.revokeFirst = options.mode === 'incident' && options.revokeFirst === true && options.runbook.overlap !== 'none';
+    this.leakSince = options.since?.toISOString();
+    this.interaction = this.#timed(options.interaction);
   }
 
   get resumed(): boolean {
@@ -121,7 +122,7 @@ export class RunContext {
   }
 
   get overlap(): string {
-    return this.o.runbook.overlap;
+    return this.options.runbook.overlap;
   }
 
   /** Seed the facts from a resumed run's reduced journal. */
@@ -138,7 +139,7 @@ export class RunContext {
   }
 
   emit(event: EngineEvent): void {
-    this.o.sink.emit(event);
+    this.options.sink.emit(event);
   }
 
   note(level: 'info' | 'warn', message: string): void {
@@ -146,7 +147,7 @@ export class RunContext {
   }
 
   get dryRun(): boolean {
-    return this.o.dryRun === true;
+    return this.options.dryRun === true;
   }
 
   /** Append to the journal (a dry run journals nothing). */
@@ -204,21 +205,21 @@ export class RunContext {
 
   vars(): TemplateVars {
     return {
-      new: this.fresh,
+      new: this.newValue,
       old: this.old,
-      inputs: this.o.credential.inputs,
+      inputs: this.options.credential.inputs,
       run: { id: this.run, since: this.windowStart(), started: this.startedAt },
-      credential: this.o.credential.id,
+      credential: this.options.credential.id,
     };
   }
 
   /** Append an audit record, and put it on the event stream too (NDJSON for log pipelines: a copy off this disk). */
   audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): void {
     if (this.dryRun) return;
-    const record = appendAudit(this.o.config.stateDir, {
-      credential: this.o.credential.id,
+    const record = appendAudit(this.options.config.stateDir, {
+      credential: this.options.credential.id,
       run: this.run,
-      mode: this.o.mode,
+      mode: this.options.mode,
       phase,
       result,
       fingerprints: { old: this.oldFp, new: this.newFp },
@@ -267,10 +268,10 @@ export class RunContext {
 
   /** The new value, recovered from the stores where this run staged or promoted it. */
   async needNew(): Promise<Secret> {
-    if (this.fresh !== undefined) return this.fresh;
+    if (this.newValue !== undefined) return this.newValue;
     const found = await this.findStaged(this.newFp);
     if (found !== undefined) {
-      this.fresh = found;
+      this.newValue = found;
       return found;
     }
     if (this.readableStores.length === 0) {
@@ -301,13 +302,13 @@ export class RunContext {
     const { runStep } = await import('../runbook/steps/index.js');
     const ctx = {
       vars: this.vars(),
-      runbook: this.o.runbook,
+      runbook: this.options.runbook,
       interaction: this.interaction,
       roundTrips: this.roundTrips,
       note: (message: string) => this.note('info', message),
       checkNew: (candidate: Secret) => this.checkCandidate(candidate),
     };
-    return runStep(step, ctx, this.o.config.baseDir);
+    return runStep(step, ctx, this.options.config.baseDir);
   }
 
   /**
@@ -315,15 +316,15 @@ export class RunContext {
    * False when the runbook has none.
    */
   async checkAsNew(value: Secret): Promise<boolean> {
-    const checks = this.o.runbook.verify.filter((step): step is HttpStep => step.kind === 'http');
+    const checks = this.options.runbook.verify.filter((step): step is HttpStep => step.kind === 'http');
     if (checks.length === 0) return false;
-    const saved = this.fresh;
-    this.fresh = value;
+    const saved = this.newValue;
+    this.newValue = value;
     try {
       for (const step of checks) await this.runbookStep(step);
       return true;
     } finally {
-      this.fresh = saved;
+      this.newValue = saved;
     }
   }
 
@@ -335,13 +336,13 @@ export class RunContext {
     } catch (error) {
       // Unreachable: the provider said nothing about the key; verify asks again once the key is safely staged.
       if (error instanceof ProviderUnreachableError || !(error instanceof StepFailedError)) return undefined;
-      return `${this.o.runbook.title} rejects it (${messageOf(error)})`;
+      return `${this.options.runbook.title} rejects it (${messageOf(error)})`;
     }
   }
 
-  /** Whether the runbook's prove-dead checks pass with the old key now (a key already revoked): each asked once. */
+  /** Whether the runbook's verify-revoked checks pass with the old key now (a key already revoked): each asked once. */
   async oldKeyAlreadyDead(): Promise<boolean> {
-    const checks = this.o.runbook.verifyRevoked.filter((step): step is HttpStep => step.kind === 'http');
+    const checks = this.options.runbook.verifyRevoked.filter((step): step is HttpStep => step.kind === 'http');
     if (checks.length === 0) return false;
     try {
       for (const step of checks) await this.runbookStep({ ...step, retry: undefined });
@@ -355,26 +356,26 @@ export class RunContext {
   summary(result: RunResult, error: string | undefined, hint: string | undefined, resumable: boolean, incident: RunSummary['incident']): RunSummary {
     return {
       run: this.run,
-      credential: this.o.credential.id,
-      runbook: this.o.runbook.name,
-      overlap: this.o.runbook.overlap,
-      mode: this.o.mode,
+      credential: this.options.credential.id,
+      runbook: this.options.runbook.name,
+      overlap: this.options.runbook.overlap,
+      mode: this.options.mode,
       result,
       ms: performance.now() - this.started,
-      budgetMs: this.o.credential.budgetMs,
+      budgetMs: this.options.credential.budgetMs,
       outageMs: this.windowMs(),
       oldFingerprint: this.oldFp,
       newFingerprint: this.newFp,
       oldMask: this.old?.mask,
-      newMask: this.fresh?.mask,
+      newMask: this.newValue?.mask,
       timeline: this.timeline,
-      records: this.records,
+      findings: this.findings,
       error,
       hint,
       resumable,
       resumed: this.resumed,
       startedAt: this.startedAt,
-      stores: this.o.credential.stores.map((s) => s.ref.display),
+      stores: this.options.credential.stores.map((s) => s.ref.display),
       roundTrips: this.roundTrips,
       incident,
     };

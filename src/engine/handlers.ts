@@ -63,7 +63,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * version. Undefined when neither is known.
  */
 function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[]): string | undefined {
-  const { lastDone } = lastRuns(ctx.o.config.stateDir, ctx.o.credential.id);
+  const { lastDone } = lastRuns(ctx.options.config.stateDir, ctx.options.credential.id);
   if (lastDone?.finishedAt !== undefined && lastDone.run !== ctx.run) return lastDone.finishedAt;
   const dates = values.map((v) => v.createdAt?.getTime()).filter((t): t is number => t !== undefined && Number.isFinite(t));
   return dates.length === 0 ? undefined : new Date(Math.min(...dates)).toISOString();
@@ -87,7 +87,7 @@ const preflight: Handler = async (ctx) => {
     );
   }
   // A run refuses to extend an audit log that was cut or altered at its end: find that now, not after the mint.
-  checkAuditAppendable(ctx.o.config.stateDir);
+  checkAuditAppendable(ctx.options.config.stateDir);
   ctx.old = values[0]?.value;
   ctx.oldFp = ctx.old?.fingerprint;
   ctx.oldSince = oldValueSince(ctx, readings);
@@ -104,7 +104,7 @@ const preflight: Handler = async (ctx) => {
     };
   }
   const old = ctx.old;
-  const { runbook } = ctx.o;
+  const { runbook } = ctx.options;
   let detail = `${plural(values.length, 'store')} agree on ${old.mask} (${ctx.oldFp})`;
   if (writeOnly.length > 0) detail += ` · ${writeOnly.join(', ')} write-only, not read`;
   // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
@@ -117,7 +117,7 @@ const preflight: Handler = async (ctx) => {
         'nothing was minted; check the network and the runbook inputs (baseUrl), then run again',
       );
     }
-    if (ctx.o.mode === 'incident') {
+    if (ctx.options.mode === 'incident') {
       detail += ' · old key already rejected';
     } else if (ctx.overlap === 'none' && (await ctx.oldKeyAlreadyDead())) {
       // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
@@ -147,7 +147,7 @@ async function describeOrThrow(store: SecretStore, ref: StoreRef): Promise<Store
 
 /** Where a person finds the runbook's keys: its title, and its dashboard where the runbook names one. */
 function providerPlace(ctx: RunContext): string {
-  const { title, dashboard } = ctx.o.runbook;
+  const { title, dashboard } = ctx.options.runbook;
   return dashboard === undefined ? title : `${title} (${dashboard})`;
 }
 
@@ -163,7 +163,7 @@ function interruptedMint(when: string, mintedFp: string | undefined): { when: st
  */
 async function runMintingSteps(ctx: RunContext, options: { openWindow: boolean }): Promise<Secret | undefined> {
   let minted: Secret | undefined;
-  for (const step of ctx.o.runbook.generate) {
+  for (const step of ctx.options.runbook.generate) {
     // Overlap none: the old key dies when the person clicks (or the API call mints), somewhere while this step runs,
     // so the window is counted from the step's start: an upper bound, never an under-count.
     if (options.openWindow && ctx.overlap === 'none' && mints(step)) ctx.openWindow();
@@ -181,12 +181,13 @@ async function runMintingSteps(ctx: RunContext, options: { openWindow: boolean }
  */
 export async function refuseOrphanedMint(ctx: RunContext): Promise<void> {
   const state = ctx.state;
-  if (state?.mint.intentAt === undefined || state.done.has('mint') || ctx.o.mintAgain === true) return;
+  if (state?.mint.intentAt === undefined || state.done.has('mint') || ctx.options.mintAgain === true) return;
   if ((state.mint.repeat ?? 'unsafe') !== 'unsafe' || ctx.overlap === 'none') return;
   if ((await ctx.findStaged(state.mint.mintedFp)) !== undefined) return;
   const { when, what } = interruptedMint(state.mint.intentAt, state.mint.mintedFp);
   throw new RefusedError(
-    `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.o.runbook.title} mints a new key on every call: minting again ` +
+    `run ${ctx.run}: the interrupted attempt ${what} that rekey never received, and ${ctx.options.runbook.title} ` +
+      `mints a new key on every call: minting again ` +
       `could leave two live keys`,
     `look for a key created at ${when} in ${providerPlace(ctx)} and revoke it, then \`rekey resume ${ctx.run} --mint-again\``,
   );
@@ -201,7 +202,7 @@ async function resumeMint(ctx: RunContext): Promise<void> {
   if (state === undefined || !(state.started.has('mint') || state.mint.intentAt !== undefined)) return;
   const adopted = await ctx.findStaged(state.mint.mintedFp);
   if (adopted !== undefined) {
-    ctx.fresh = adopted;
+    ctx.newValue = adopted;
     ctx.note('info', `found the key this run minted before it was interrupted (${adopted.fingerprint}); not minting another`);
     return;
   }
@@ -240,43 +241,43 @@ async function resumeMint(ctx: RunContext): Promise<void> {
 }
 
 const mint: Handler = async (ctx) => {
-  const { runbook } = ctx.o;
+  const { runbook } = ctx.options;
   const old = await ctx.oldIfKnowable();
   await resumeMint(ctx);
-  if (ctx.fresh === undefined) {
+  if (ctx.newValue === undefined) {
     // The intent goes in the journal before any call that may mint: a crash from here on leaves a record that a key
     // may exist that rekey does not hold, and resume decides from it (resumeMint).
     ctx.append({ type: 'mint.intent', step: 'mint', repeat: mintRepeat(runbook.generate) });
     const minted = await runMintingSteps(ctx, { openWindow: true });
     if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
-    ctx.fresh = minted;
+    ctx.newValue = minted;
     if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
       throw new RotationFailedError(`the new value ${minted.mask} does not match the runbook's secret pattern`);
     }
     if (old !== undefined && minted.equals(old)) {
-      ctx.fresh = undefined;
+      ctx.newValue = undefined;
       throw new RotationFailedError('the new value is the same as the old one', 'the provider returned the old key: nothing was changed');
     }
   }
-  const fresh = ctx.fresh;
-  ctx.newFp = fresh.fingerprint;
+  const newValue = ctx.newValue;
+  ctx.newFp = newValue.fingerprint;
   // Side by side, and every write settles before anything is decided: a rollback must never start while a write is
   // still in flight, or that write lands after it and leaves this run's value staged (I1, I5).
-  const settled = await Promise.allSettled(ctx.stores.map(({ store, ref }, i) => store.stage(ref, fresh, ctx.run, ctx.base[i]!)));
+  const settled = await Promise.allSettled(ctx.stores.map(({ store, ref }, i) => store.stage(ref, newValue, ctx.run, ctx.base[i]!)));
   const failed = settled.map((s, i) => [s, i] as const).filter((e): e is [PromiseRejectedResult, number] => e[0].status === 'rejected');
   if (failed.length > 0) {
     const landed = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [i] : []));
     const list = failed.map(([s, i]) => `${ctx.stores[i]!.ref.display}: ${messageOf(s.reason)}`).join('; ');
     const held = landed.length === 0 ? 'no store holds it' : `it is staged in ${landed.map((i) => ctx.stores[i]!.ref.display).join(', ')}`;
     throw new StageFailedError(
-      `could not stage the new key ${fresh.mask} (${fresh.fingerprint}): ${list}; ${held}`,
+      `could not stage the new key ${newValue.mask} (${newValue.fingerprint}): ${list}; ${held}`,
       landed,
       (failed[0]![0].reason as { hint?: string }).hint,
     );
   }
   ctx.staged = settled.map((s) => (s as PromiseFulfilledResult<VersionId>).value);
   return {
-    detail: `new key ${fresh.mask} (${fresh.fingerprint}) staged in ${plural(ctx.stores.length, 'store')}`,
+    detail: `new key ${newValue.mask} (${newValue.fingerprint}) staged in ${plural(ctx.stores.length, 'store')}`,
     data: { new: ctx.newFp, staged: ctx.staged },
   };
 };
@@ -288,22 +289,23 @@ const mint: Handler = async (ctx) => {
  */
 export async function recoverMint(ctx: RunContext): Promise<void> {
   const intent = ctx.state?.mint;
-  if (ctx.fresh !== undefined || ctx.newFp !== undefined || intent?.intentAt === undefined) return;
+  if (ctx.newValue !== undefined || ctx.newFp !== undefined || intent?.intentAt === undefined) return;
   if (intent.repeat === 'idempotent') {
     const minted = await runMintingSteps(ctx, { openWindow: false });
     if (minted !== undefined) {
-      ctx.fresh = minted;
+      ctx.newValue = minted;
       ctx.newFp = minted.fingerprint;
       ctx.note(
         'info',
-        `asked ${ctx.o.runbook.title} again with this run's idempotency key: it returned the key the interrupted attempt minted ` +
+        `asked ${ctx.options.runbook.title} again with this run's idempotency key: it returned the key the interrupted attempt minted ` +
           `(${minted.fingerprint}), to discard`,
       );
     }
   } else if (intent.repeat !== 'local') {
     ctx.note(
       'warn',
-      `the interrupted attempt may have minted a key at ${intent.intentAt} that rekey never received: look for it in ${ctx.o.runbook.title} and revoke it`,
+      `the interrupted attempt may have minted a key at ${intent.intentAt} that rekey never received: ` +
+        `look for it in ${ctx.options.runbook.title} and revoke it`,
     );
   }
 }
@@ -318,7 +320,7 @@ const promote: Handler = async (ctx, step) => {
 const hook: Handler = async (ctx, step) => {
   await ctx.needNew();
   const j = step.hook!;
-  const outcome = await runCommand({ id: step.id, ...ctx.o.credential.rollout[j]! }, ctx.vars(), ctx.o.config.baseDir);
+  const outcome = await runCommand({ id: step.id, ...ctx.options.credential.rollout[j]! }, ctx.vars(), ctx.options.config.baseDir);
   return { detail: outcome.detail };
 };
 
@@ -337,7 +339,7 @@ const verify: Handler = async (ctx, step) => {
   const outcome = await ctx.runbookStep(step.step!);
   // Where no store can be read back there is no read-back step: the report says so beside the check relied on.
   const unread = ctx.stores.every(({ store }) => !store.capabilities.readBack) ? ` · ${ctx.stores.map((s) => s.ref.display).join(', ')} ${NOT_READ_BACK}` : '';
-  return { detail: `new key ${ctx.fresh!.mask}: ${outcome.detail ?? 'ok'}${unread}` };
+  return { detail: `new key ${ctx.newValue!.mask}: ${outcome.detail ?? 'ok'}${unread}` };
 };
 
 const revoke: Handler = async (ctx, step) => {
@@ -346,7 +348,7 @@ const revoke: Handler = async (ctx, step) => {
   return { detail: (await ctx.runbookStep(step.step!)).detail };
 };
 
-const proveDead: Handler = async (ctx, step) => {
+const verifyRevoked: Handler = async (ctx, step) => {
   const old = await ctx.oldIfKnowable();
   await ctx.needNew();
   const outcome = await ctx.runbookStep(step.step!);
@@ -370,7 +372,7 @@ const leakSearch: Handler = async (ctx) => {
     summary = `skipped: the old value (${ctx.oldFp}) is in none of the stores any more, so there is nothing to search for`;
     leak = { notSearched: summary };
   } else {
-    const { config } = ctx.o;
+    const { config } = ctx.options;
     // The files each store writes for its ref (its own knowledge, SecretStore.files): they hold values on purpose.
     const exclude = [config.stateDir, ...ctx.stores.flatMap(({ store, ref }) => store.files?.(ref) ?? [])];
     try {
@@ -383,7 +385,7 @@ const leakSearch: Handler = async (ctx) => {
   }
   ctx.leak = leak;
   ctx.audit('leak-search', 'done', summary);
-  ctx.emit({ event: 'leak.search', credential: ctx.o.credential.id, run: ctx.run, summary, leak });
+  ctx.emit({ event: 'leak.search', credential: ctx.options.credential.id, run: ctx.run, summary, leak });
   return { detail: summary, data: { leak } };
 };
 
@@ -421,7 +423,8 @@ const audit: Handler = async (ctx, step) => {
     const since = ctx.windowStart();
     ctx.note(
       'warn',
-      `${runbookStep.name}: answered no — activity you don't recognise since ${since} is a leak to investigate: \`rekey incident ${ctx.o.credential.id} ` +
+      `${runbookStep.name}: answered no — activity you don't recognise since ${since} is a leak to investigate: ` +
+        `\`rekey incident ${ctx.options.credential.id} ` +
         `--since <when it began>\` rotates again and searches where it leaked`,
     );
     outcome = {
@@ -429,14 +432,14 @@ const audit: Handler = async (ctx, step) => {
       record: { confirmed: false, finding: 'the person did not confirm this check: activity they do not recognise, to investigate', since },
     };
   }
-  if (outcome.record !== undefined) ctx.records[runbookStep.id] = outcome.record;
+  if (outcome.record !== undefined) ctx.findings[runbookStep.id] = outcome.record;
   return { detail: outcome.detail, data: outcome.record === undefined ? undefined : { recorded: Object.keys(outcome.record) } };
 };
 
 /** Discard the unused new key at the provider, while rekey still holds it (from memory or the stores). */
 const discard: Handler = async (ctx, step) => {
-  const fresh = await ctx.needNew().catch(() => undefined);
-  if (fresh === undefined) {
+  const newValue = await ctx.needNew().catch(() => undefined);
+  if (newValue === undefined) {
     throw new RotationFailedError(
       `cannot discard the new key (${ctx.newFp ?? 'fingerprint unknown'}): rekey no longer holds it`,
       `revoke it in ${providerPlace(ctx)} by hand: it is live and in no store`,
@@ -454,7 +457,7 @@ const restore: Handler = async (ctx, step) => {
 const rollbackHook: Handler = async (ctx, step) => {
   const old = await ctx.needOld();
   const j = step.hook!;
-  const outcome = await runCommand({ id: step.id, ...ctx.o.credential.rollout[j]! }, { ...ctx.vars(), new: old }, ctx.o.config.baseDir);
+  const outcome = await runCommand({ id: step.id, ...ctx.options.credential.rollout[j]! }, { ...ctx.vars(), new: old }, ctx.options.config.baseDir);
   return { detail: outcome.detail };
 };
 
@@ -467,7 +470,7 @@ export const handlers: Readonly<Record<StepKind, Handler>> = {
   readback,
   verify,
   revoke,
-  'prove-dead': proveDead,
+  'verify-revoked': verifyRevoked,
   'leak-search': leakSearch,
   retire,
   'audit-window': auditWindow,
@@ -479,6 +482,6 @@ export const handlers: Readonly<Record<StepKind, Handler>> = {
 
 /** `old key proven dead at <time> (1:02 after start)`, for incident audit records. */
 export function deadDetail(ctx: RunContext): string | undefined {
-  if (ctx.o.mode !== 'incident' || ctx.provenDeadAt === undefined || ctx.deadAfterMs === undefined) return undefined;
+  if (ctx.options.mode !== 'incident' || ctx.provenDeadAt === undefined || ctx.deadAfterMs === undefined) return undefined;
   return `old key proven dead at ${ctx.provenDeadAt} (${formatClock(ctx.deadAfterMs)} after start)`;
 }

@@ -18,7 +18,7 @@ export type StepKind =
   | 'readback'
   | 'verify'
   | 'revoke'
-  | 'prove-dead'
+  | 'verify-revoked'
   | 'leak-search'
   | 'retire'
   | 'audit-window'
@@ -40,7 +40,7 @@ export interface PlannedStep {
   readonly store?: number | undefined;
   /** Index into the credential's rollout hooks. */
   readonly hook?: number | undefined;
-  /** The runbook step this one runs (verify, revoke, prove-dead, audit, discard, and the mint's steps). */
+  /** The runbook step this one runs (verify, revoke, verify-revoked, audit, discard, and the mint's steps). */
   readonly step?: Step | undefined;
 }
 
@@ -58,7 +58,7 @@ export interface Plan {
   readonly segments: readonly Segment[];
   /** The stores that cannot be read back (write-only), by display name: verify relies on the provider's check for them. */
   readonly notReadBack: readonly string[];
-  /** The step after which the old key counts as proven dead (the last prove-dead step), if the runbook has one. */
+  /** The step after which the old key counts as proven dead (the last verify-revoked step), if the runbook has one. */
   readonly provesDead: string | undefined;
   /** What opens an outage window: the mint (overlap none), the early revoke (revoke-first), or nothing. */
   readonly window: 'mint' | 'early-revoke' | undefined;
@@ -115,7 +115,7 @@ export function planRun(input: PlanInput): Plan {
       : [{ id: 'readback', kind: 'readback', phase: 'verify', name: readBackName(readable, notReadBack), human: false } satisfies PlannedStep]),
     ...runbookSteps('verify', 'verify', runbook.verify),
   ];
-  const revoke = [...runbookSteps('revoke', 'revoke', runbook.revoke), ...runbookSteps('prove-dead', 'revoke', runbook.verifyRevoked)];
+  const revoke = [...runbookSteps('revoke', 'revoke', runbook.revoke), ...runbookSteps('verify-revoked', 'revoke', runbook.verifyRevoked)];
   // The leak search runs after the old key is proven dead (it never delays that) and before retire, while the stores
   // still hold the old value to search for (so a resume after a crash can still search).
   const tidy: PlannedStep[] = [
@@ -140,7 +140,7 @@ export function planRun(input: PlanInput): Plan {
   return {
     segments,
     notReadBack,
-    provesDead: revoke.filter((s) => s.kind === 'prove-dead').at(-1)?.id,
+    provesDead: revoke.filter((s) => s.kind === 'verify-revoked').at(-1)?.id,
     window: runbook.overlap === 'none' ? 'mint' : revokeFirst ? 'early-revoke' : undefined,
   };
 }

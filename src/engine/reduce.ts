@@ -56,7 +56,7 @@ export interface RunState {
   readonly leak: LeakRecord | undefined;
   /** Some rollout hook ran (consumers may be on the new key). */
   readonly hooksRan: boolean;
-  /** A revoke or prove-dead step was started: the old key may be dead. */
+  /** A revoke or verify-revoked step was started: the old key may be dead. */
   readonly revoking: boolean;
 }
 
@@ -74,7 +74,7 @@ function kindOf(record: { step: string; kind?: unknown }): StepKind {
     hook: 'hook',
     verify: 'verify',
     revoke: 'revoke',
-    'prove-dead': 'prove-dead',
+    'verify-revoked': 'verify-revoked',
     retire: 'retire',
     audit: 'audit',
     discard: 'discard',
@@ -105,14 +105,14 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
   let lastVerifiedAt: string | undefined;
   let afterVerify = false;
   const opensWindow = (kind: StepKind) =>
-    first.overlap === 'none' ? kind === 'mint' : first.revokeFirst === true && (kind === 'revoke' || kind === 'prove-dead');
+    first.overlap === 'none' ? kind === 'mint' : first.revokeFirst === true && (kind === 'revoke' || kind === 'verify-revoked');
   for (const record of records) {
     switch (record.type) {
       case 'step.started': {
         const kind = kindOf(record);
         started.add(record.step);
         if (windowOpenedAt === undefined && opensWindow(kind)) windowOpenedAt = record.at;
-        if (kind === 'revoke' || kind === 'prove-dead') revoking = true;
+        if (kind === 'revoke' || kind === 'verify-revoked') revoking = true;
         if (kind === 'hook') hooksRan = true;
         if (lastVerifiedAt !== undefined && record.phase !== 'verify') afterVerify = true;
         break;

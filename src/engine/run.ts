@@ -54,11 +54,11 @@ export async function executeRun(options: RunOptions): Promise<RunSummary> {
 /** The plan of a run. */
 function planFor(ctx: RunContext) {
   return planRun({
-    runbook: ctx.o.runbook,
+    runbook: ctx.options.runbook,
     stores: ctx.stores.map((s) => s.ref.display),
     readBack: ctx.stores.map((s) => s.store.capabilities.readBack),
-    hooks: ctx.o.credential.rollout.map((h) => h.name),
-    mode: ctx.o.mode,
+    hooks: ctx.options.credential.rollout.map((h) => h.name),
+    mode: ctx.options.mode,
     revokeFirst: ctx.revokeFirst,
   });
 }
@@ -108,7 +108,7 @@ async function sweepLeftovers(ctx: RunContext, removed: string[]): Promise<void>
 
 /** A resumed run's state, refused when it is not this credential's or has nothing left to do. */
 function resumable(ctx: RunContext, state: RunState): RunState {
-  if (state.credential !== ctx.o.credential.id) throw new RefusedError(`run ${ctx.run} rotates ${state.credential}, not ${ctx.o.credential.id}`);
+  if (state.credential !== ctx.options.credential.id) throw new RefusedError(`run ${ctx.run} rotates ${state.credential}, not ${ctx.options.credential.id}`);
   if (state.finished !== undefined && state.finished.result !== 'failed') {
     const hint =
       state.finished.result === 'done'
@@ -121,7 +121,7 @@ function resumable(ctx: RunContext, state: RunState): RunState {
 
 /** Journal the run's start (or its resumption), and say what kind of run this is. */
 function start(ctx: RunContext): void {
-  const { runbook, credential, mode } = ctx.o;
+  const { runbook, credential, mode } = ctx.options;
   if (ctx.dryRun) {
     // Nothing is journaled: a dry run leaves no run behind for `status`, `log` or `resume` to find.
   } else if (ctx.state === undefined) {
@@ -133,7 +133,7 @@ function start(ctx: RunContext): void {
       mode,
       pid: process.pid,
       host: hostname(),
-      ...(ctx.o.since ? { since: ctx.o.since.toISOString() } : {}),
+      ...(ctx.options.since ? { since: ctx.options.since.toISOString() } : {}),
       // The chosen order is part of the run: a resume keeps it whatever its command line says.
       ...(ctx.revokeFirst ? { revokeFirst: true } : {}),
     });
@@ -168,7 +168,7 @@ function start(ctx: RunContext): void {
         'and verify; consumers still on the old key fail until roll out and verify are done, and there is no rollback after the ' +
         'revoke (a failure is fixed forward with `rekey resume`)',
     );
-  } else if (ctx.o.revokeFirst === true && ctx.overlap === 'none' && !ctx.resumed) {
+  } else if (ctx.options.revokeFirst === true && ctx.overlap === 'none' && !ctx.resumed) {
     ctx.note('info', '--revoke-first changes nothing for overlap none: minting the new key already kills the old one');
   }
   if (mode === 'incident' && runbook.verifyRevoked.length === 0) {
@@ -208,11 +208,11 @@ function resumeWindow(ctx: RunContext): void {
  */
 function refuseUnknownOld(ctx: RunContext): void {
   if (ctx.stores.some(({ store }) => store.capabilities.readBack)) return;
-  const needing = stepsNeedingOld(ctx.o.runbook);
+  const needing = stepsNeedingOld(ctx.options.runbook);
   if (needing.length === 0) return;
   throw new RefusedError(
-    `${ctx.o.credential.id}: none of its stores can be read back (${ctx.stores.map((s) => s.ref.display).join(', ')}), so the old value is unknown, ` +
-      `and runbook ${ctx.o.runbook.name} needs it ({{ old }}) in: ${needing.join(', ')}`,
+    `${ctx.options.credential.id}: none of its stores can be read back (${ctx.stores.map((s) => s.ref.display).join(', ')}), so the old value is unknown, ` +
+      `and runbook ${ctx.options.runbook.name} needs it ({{ old }}) in: ${needing.join(', ')}`,
     'add a store that can be read back (a .env, a secret manager) beside the write-only one; nothing was minted',
   );
 }
@@ -223,7 +223,7 @@ function refuseUnknownOld(ctx: RunContext): void {
  * memory; with overlap none that mint would also kill the key that is current. So refuse before anything.
  */
 async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
-  const { stateDir } = ctx.o.config;
+  const { stateDir } = ctx.options.config;
   for (const run of listRuns(stateDir)) {
     if (run === ctx.run) continue;
     let records: ReturnType<typeof readJournal>;
@@ -234,7 +234,7 @@ async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
       continue;
     }
     const first = records[0];
-    if (first?.type !== 'run.started' || first.credential !== ctx.o.credential.id) continue;
+    if (first?.type !== 'run.started' || first.credential !== ctx.options.credential.id) continue;
     const last = records.findLast((r) => r.type === 'run.finished' || r.type === 'run.resumed');
     if (last?.type === 'run.finished' && last.result !== 'failed') continue;
     const noRollback = ctx.overlap === 'none' || first.revokeFirst === true;
@@ -247,7 +247,7 @@ async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
           : undefined;
       if (held === undefined) continue;
       throw new RefusedError(
-        `run ${run} of ${ctx.o.credential.id} did not finish and still keeps a value in ${ref.display}: a new run would mint a key the store cannot take`,
+        `run ${run} of ${ctx.options.credential.id} did not finish and still keeps a value in ${ref.display}: a new run would mint a key the store cannot take`,
         `finish that run with \`rekey resume ${run}\`${noRollback ? '' : ` or undo it with \`rekey rollback ${run}\``}`,
       );
     }

@@ -34,7 +34,7 @@ export interface RunSummary {
   readonly oldMask: string | undefined;
   readonly newMask: string | undefined;
   readonly timeline: readonly TimelineEntry[];
-  readonly records: Readonly<Record<string, unknown>>;
+  readonly findings: Readonly<Record<string, unknown>>;
   readonly error: string | undefined;
   readonly hint: string | undefined;
   readonly resumable: boolean;

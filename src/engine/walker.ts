@@ -160,13 +160,13 @@ export async function runSteps(
 
 /** The audit checks a person answered no to, for the audit log; undefined when there were none. */
 function auditFindings(ctx: RunContext): string | undefined {
-  const open = Object.entries(ctx.records)
+  const open = Object.entries(ctx.findings)
     .filter(([, record]) => (record as { confirmed?: unknown }).confirmed === false)
     .map(([step]) => step);
   return open.length === 0 ? undefined : `not confirmed: ${open.join(', ')} (activity not recognised, to investigate)`;
 }
 
-/** The old key is proven dead (the last prove-dead step passed, now or before an interruption). */
+/** The old key is proven dead (the last verify-revoked step passed, now or before an interruption). */
 async function provenDead(ctx: RunContext, step: string): Promise<void> {
   const at = ctx.state?.done.get(step)?.at ?? new Date().toISOString();
   ctx.provenDeadAt = at;
@@ -176,7 +176,7 @@ async function provenDead(ctx: RunContext, step: string): Promise<void> {
   if (ctx.old === undefined) await ctx.needOld().catch(() => undefined);
   ctx.emit({
     event: 'old.dead',
-    credential: ctx.o.credential.id,
+    credential: ctx.options.credential.id,
     run: ctx.run,
     mask: ctx.old?.mask,
     fingerprint: ctx.oldFp,
@@ -219,7 +219,7 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
 
 /** A new key is known to exist at the provider: rekey holds it, or journaled its fingerprint. */
 function newKeyKnown(ctx: RunContext): boolean {
-  return ctx.fresh !== undefined || ctx.newFp !== undefined;
+  return ctx.newValue !== undefined || ctx.newFp !== undefined;
 }
 
 /** A step failed: roll back where the overlap allows it, else leave the run resumable. */
@@ -285,7 +285,7 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
   // A fault of the environment (a full disk, a read-only state folder) keeps its own exit code, and says where.
   const environment = failure.error instanceof StateFileError;
   const message = environment && !failure.message.includes(`"${failure.step.name}"`) ? `${failure.step.name}: ${failure.message}` : failure.message;
-  throw Object.assign(new RotationFailedError(`${ctx.o.credential.id}: ${message}`, hint), {
+  throw Object.assign(new RotationFailedError(`${ctx.options.credential.id}: ${message}`, hint), {
     summary,
     ...(environment ? { exitCode: ExitCode.environment } : {}),
   });
@@ -293,7 +293,7 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
 
 /** Whether a rollout hook ran to completion (consumers were restarted on the new key), now or before. */
 function hooksRan(ctx: RunContext): boolean {
-  return ctx.o.credential.rollout.some(
+  return ctx.options.credential.rollout.some(
     (_, j) => ctx.timeline.some((t) => t.step === `hook:${j}` && t.result === 'done') || ctx.state?.done.has(`hook:${j}`) === true,
   );
 }
@@ -306,21 +306,21 @@ export async function rollback(ctx: RunContext, reason: string, options: { clean
   ctx.note('warn', `rolling back: ${reason}`);
   if (options.cleanupOnly !== true) await recoverMint(ctx);
   const minted = options.cleanupOnly !== true && newKeyKnown(ctx);
-  if (minted && ctx.o.runbook.discard.length === 0) {
+  if (minted && ctx.options.runbook.discard.length === 0) {
     ctx.note(
       'warn',
-      `runbook ${ctx.o.runbook.name} has no discard step: the unused new key ${ctx.fresh?.mask ?? ctx.newFp ?? ''} stays live in ` +
-        `${ctx.o.runbook.title} until you revoke it there`,
+      `runbook ${ctx.options.runbook.name} has no discard step: the unused new key ${ctx.newValue?.mask ?? ctx.newFp ?? ''} stays live in ` +
+        `${ctx.options.runbook.title} until you revoke it there`,
     );
   }
   const steps = planRollback({
-    runbook: ctx.o.runbook,
+    runbook: ctx.options.runbook,
     stores: ctx.stores.map((s) => s.ref.display),
-    hooks: ctx.o.credential.rollout.map((h) => h.name),
+    hooks: ctx.options.credential.rollout.map((h) => h.name),
     hooksRan: options.cleanupOnly !== true && hooksRan(ctx),
     minted,
   });
-  if (minted && ctx.fresh === undefined) await ctx.needNew().catch(() => undefined);
+  if (minted && ctx.newValue === undefined) await ctx.needNew().catch(() => undefined);
   await runSteps(ctx, steps, undefined, { force: options.cleanupOnly === true });
   ctx.audit('rollback', 'rolled-back', reason);
 }
@@ -331,8 +331,8 @@ function incidentSummary(ctx: RunContext): IncidentSummary {
     since: ctx.windowStart(),
     until: new Date().toISOString(),
     revokeFirst: ctx.revokeFirst,
-    revokeFirstMoot: ctx.o.revokeFirst === true && ctx.overlap === 'none',
-    provable: ctx.o.runbook.verifyRevoked.length > 0,
+    revokeFirstMoot: ctx.options.revokeFirst === true && ctx.overlap === 'none',
+    provable: ctx.options.runbook.verifyRevoked.length > 0,
     provenDeadAt: ctx.provenDeadAt,
     deadAfterMs: ctx.deadAfterMs,
     revokeWindowMs: ctx.revokeFirst ? ctx.windowMs() : undefined,
@@ -342,18 +342,18 @@ function incidentSummary(ctx: RunContext): IncidentSummary {
 
 /** Journal the end, write the last audit record and the report, and tell the sink. */
 export function finish(ctx: RunContext, result: RunResult, error?: string, hint?: string, resumable = false): RunSummary {
-  const summary = ctx.summary(result, error, hint, resumable, ctx.o.mode === 'incident' ? incidentSummary(ctx) : undefined);
+  const summary = ctx.summary(result, error, hint, resumable, ctx.options.mode === 'incident' ? incidentSummary(ctx) : undefined);
   try {
     ctx.append({ type: 'run.finished', result, ...(error === undefined ? {} : { error }) });
     if (result === 'done') ctx.audit('run', 'done');
     // The run's last audit record is written: make the audit head durable, once per run rather than per record.
-    if (!ctx.dryRun) syncAuditHead(ctx.o.config.stateDir);
+    if (!ctx.dryRun) syncAuditHead(ctx.options.config.stateDir);
   } catch (writeError) {
     // Every step's outcome is journaled already; what could not be written is the end marker (the run then reads as
     // interrupted, and `rekey resume` finishes it: each step is done and is skipped) or the last audit record.
     ctx.note('warn', `could not record the end of the run: ${messageOf(writeError)}`);
   }
-  if (!ctx.dryRun) summary.report = ctx.o.writeReport?.(summary);
+  if (!ctx.dryRun) summary.report = ctx.options.writeReport?.(summary);
   ctx.emit({
     event: 'run.finished',
     credential: summary.credential,

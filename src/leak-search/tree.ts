@@ -45,23 +45,23 @@ export class TreeScan {
   /** Store files that git tracks: the likeliest way a key leaks. */
   readonly trackedStores = new Set<string>();
 
-  constructor(private readonly o: TreeScanOptions) {}
+  constructor(private readonly options: TreeScanOptions) {}
 
   overTime(): boolean {
-    return performance.now() > this.o.deadline;
+    return performance.now() > this.options.deadline;
   }
 
   overBytes(): boolean {
-    return this.o.state.bytes > this.o.limits.maxBytes;
+    return this.options.state.bytes > this.options.limits.maxBytes;
   }
 
   limitWords(): string {
-    return this.overTime() ? `stopped after ${Math.round(this.o.limits.maxMs / 1000)}s` : `stopped after ${sizeWords(this.o.limits.maxBytes)}`;
+    return this.overTime() ? `stopped after ${Math.round(this.options.limits.maxMs / 1000)}s` : `stopped after ${sizeWords(this.options.limits.maxBytes)}`;
   }
 
   /** Scan one file; false when a limit is reached. */
   async scanFile(absolute: string, shown: string, kind: FileKind): Promise<boolean> {
-    const { exclude, limits, state, needles } = this.o;
+    const { exclude, limits, state, needles } = this.options;
     if (this.overTime() || this.overBytes()) return false;
     if (exclude.has(absolute) || isAtomicTempFile(absolute)) {
       this.ownSkipped.add(shown);
@@ -81,7 +81,7 @@ export class TreeScan {
     const hit = findIn(content, needles);
     if (hit !== undefined) {
       this.total++;
-      if (this.files.length < limits.maxFindings) this.files.push({ path: this.o.scrub(shown), kind, ...hit });
+      if (this.files.length < limits.maxFindings) this.files.push({ path: this.options.scrub(shown), kind, ...hit });
     }
     return true;
   }
@@ -93,7 +93,7 @@ export class TreeScan {
     for (const entry of entries) {
       const absolute = join(dir, entry.name);
       if (entry.isDirectory()) {
-        if (SKIP_DIRS.has(entry.name) || this.o.exclude.has(absolute)) continue;
+        if (SKIP_DIRS.has(entry.name) || this.options.exclude.has(absolute)) continue;
         if (!(await this.walk(absolute, base, kind))) return false;
       } else if (entry.isFile()) {
         if (!(await this.scanFile(absolute, relative(base, absolute).split(sep).join('/'), kind))) return false;
@@ -108,7 +108,7 @@ export class TreeScan {
    * leaves them out. Returns whether the tracked and untracked files were all listed and scanned.
    */
   async searchRepository(gitBin: string, root: string, env: NodeJS.ProcessEnv): Promise<boolean> {
-    const { state, deadline } = this.o;
+    const { state, deadline } = this.options;
     // 1. The working tree: tracked and untracked files that git does not ignore.
     const listed = await run(gitBin, ['-C', root, 'ls-files', '-z', '-t', '-co', '--exclude-standard'], { env, deadline });
     let treeDone = listed.code === 0;
@@ -141,7 +141,7 @@ export class TreeScan {
         if (path === '' || path.split('/').some((part) => SKIP_DIRS.has(part))) continue;
         const absolute = join(root, path);
         const ok = path.endsWith('/')
-          ? this.o.exclude.has(absolute.slice(0, -1)) || (await this.walk(absolute.slice(0, -1), root, 'ignored'))
+          ? this.options.exclude.has(absolute.slice(0, -1)) || (await this.walk(absolute.slice(0, -1), root, 'ignored'))
           : await this.scanFile(absolute, path, 'ignored');
         if (!ok) {
           ignoredDone = false;

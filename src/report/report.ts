@@ -56,7 +56,7 @@ export function renderReport(summary: RunSummary): string {
       '',
       `█ rekey · ▒ person (a prompt open)${summary.outageMs === undefined ? '' : ' · ░ outage window (the old key dead, the new one not yet verified)'}`,
     );
-  const recorded = Object.entries(summary.records);
+  const recorded = Object.entries(summary.findings);
   if (recorded.length > 0) {
     lines.push('', '## Audit findings', '');
     for (const [step, record] of recorded) lines.push(`### ${step}`, '', '```json', JSON.stringify(record, null, 2), '```', '');
@@ -162,7 +162,7 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
   lines.push('', '## Audit window', '');
   lines.push(
     `${incident.since} → ${incident.until} (${span(until.getTime() - Date.parse(incident.since))}): every use of ${key} in this window is suspect. ` +
-      `Check the provider's activity for it${Object.keys(summary.records).length > 0 ? ' (the audit findings below)' : ''}, and your own access logs.`,
+      `Check the provider's activity for it${Object.keys(summary.findings).length > 0 ? ' (the audit findings below)' : ''}, and your own access logs.`,
     '',
   );
   return lines;

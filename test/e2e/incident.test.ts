@@ -157,7 +157,7 @@ describe('rekey incident: where it leaked', () => {
     expect(rows[0]!['revokeFirst']).toBeUndefined();
     expect(Date.now() - Date.parse(String(rows[0]!['since']))).toBeGreaterThanOrEqual(3 * 3_600_000);
     expect(index(rows, 'step.done', 'verify:whoami')).toBeLessThan(index(rows, 'step.started', 'revoke:revoke-old'));
-    expect(index(rows, 'step.done', 'prove-dead:old-rejected')).toBeLessThan(index(rows, 'step.started', 'leak-search'));
+    expect(index(rows, 'step.done', 'verify-revoked:old-rejected')).toBeLessThan(index(rows, 'step.started', 'leak-search'));
     expect(index(rows, 'step.done', 'leak-search')).toBeLessThan(index(rows, 'step.started', 'retire:0'));
     const searched = rows.find((r) => r.type === 'step.done' && r['step'] === 'leak-search')!['data'] as {
       leak: { commits: Array<Record<string, unknown>>; files: unknown[] };
@@ -303,7 +303,7 @@ describe('rekey incident --revoke-first', () => {
     const rows = journal(ws, onlyRun(ws));
     expect(rows[0]).toMatchObject({ type: 'run.started', mode: 'incident', revokeFirst: true });
     expect(index(rows, 'step.done', 'mint')).toBeLessThan(index(rows, 'step.started', 'revoke:revoke-old'));
-    expect(index(rows, 'step.done', 'prove-dead:old-rejected')).toBeLessThan(index(rows, 'step.started', 'promote:0'));
+    expect(index(rows, 'step.done', 'verify-revoked:old-rejected')).toBeLessThan(index(rows, 'step.started', 'promote:0'));
     expect(index(rows, 'step.done', 'verify:whoami')).toBeLessThan(index(rows, 'step.started', 'retire:0'));
     const phases = audit(ws).map((r) => `${r['phase']}${r['detail'] === undefined ? '' : `: ${r['detail']}`}`);
     expect(phases[1]).toMatch(/^revoke: revoked before roll out \(--revoke-first\) · old key proven dead at /);
@@ -328,7 +328,7 @@ describe('rekey incident --revoke-first', () => {
     expect(result.stdout).not.toContain('revoke first (--revoke-first)');
     const rows = journal(ws, onlyRun(ws));
     expect(rows[0]!['revokeFirst']).toBeUndefined();
-    expect(index(rows, 'step.done', 'verify:whoami')).toBeLessThan(index(rows, 'step.started', 'prove-dead:old-rejected'));
+    expect(index(rows, 'step.done', 'verify:whoami')).toBeLessThan(index(rows, 'step.started', 'verify-revoked:old-rejected'));
     const report = incidentReport(ws);
     expect(report).toContain('| order | overlap none: the mint killed the old key (`--revoke-first` changes nothing) |');
     expect(report).toContain('| outage window |');
@@ -455,7 +455,7 @@ describe('rekey incident --revoke-first killed after every journal record, then 
         const rows = journal(ws, run);
         expect(chainProblem(rows), at).toBeUndefined();
         expect(rows.at(-1), at).toMatchObject({ type: 'run.finished', result: 'done' });
-        expect(index(rows, 'step.done', 'prove-dead:old-rejected'), at).toBeLessThan(index(rows, 'step.done', 'promote:0'));
+        expect(index(rows, 'step.done', 'verify-revoked:old-rejected'), at).toBeLessThan(index(rows, 'step.done', 'promote:0'));
         expect(resumed.stdout, at).toMatch(/proven dead at \d\d:\d\d:\d\d/);
         const report = incidentReport(ws);
         expect(report, at).toContain('| order | **revoke first**');

@@ -100,7 +100,7 @@ describe('rotate against the sandbox: .env, sandbox, journal, audit log and repo
       const done = steps(rows, 'step.done');
       if (overlap === 'until-revoked') expect(done.indexOf('revoke:revoke-old')).toBeGreaterThan(done.indexOf('verify:whoami'));
       else expect(done.filter((id) => id.startsWith('revoke:'))).toEqual([]);
-      expect(done.indexOf('prove-dead:old-rejected')).toBeGreaterThan(done.indexOf('verify:whoami'));
+      expect(done.indexOf('verify-revoked:old-rejected')).toBeGreaterThan(done.indexOf('verify:whoami'));
 
       const records = audit(ws);
       expect(chainProblem(records)).toBeUndefined();
@@ -290,7 +290,7 @@ describe('I2: no revoke before verify passed; failures before revoke roll back',
     const rows = journal(ws, onlyRun(ws));
     expect(chainProblem(rows)).toBeUndefined();
     const touched = [...steps(rows, 'step.started'), ...steps(rows, 'step.done')];
-    expect(touched.filter((id) => /^(revoke|prove-dead|retire):/.test(id))).toEqual([]);
+    expect(touched.filter((id) => /^(revoke|verify-revoked|retire):/.test(id))).toEqual([]);
     expect(rows.find((r) => r.type === 'step.failed')).toMatchObject({ step: 'verify:whoami' });
     expect(rows.at(-1)).toMatchObject({ type: 'run.finished', result: 'rolled-back' });
 
@@ -330,7 +330,7 @@ describe('I2: no revoke before verify passed; failures before revoke roll back',
     expect(result.stdout).toContain('rolled back');
     const rows = journal(ws, onlyRun(ws));
     expect(rows.find((r) => r.type === 'step.failed')).toMatchObject({ step: 'hook:0' });
-    expect(steps(rows, 'step.started').filter((id) => /^(verify|revoke|prove-dead|retire):/.test(id))).toEqual([]);
+    expect(steps(rows, 'step.started').filter((id) => /^(verify|revoke|verify-revoked|retire):/.test(id))).toEqual([]);
     expect(rows.at(-1)).toMatchObject({ type: 'run.finished', result: 'rolled-back' });
     expect(readFileSync(ws.envFile, 'utf8')).toBe(envText(ws.seed));
     expect(await whoami(s, ws.seed)).toBe(200);

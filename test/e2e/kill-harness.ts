@@ -520,7 +520,7 @@ function landing(records: readonly Row[], providerMinted: boolean): string {
   return `after ${type}`;
 }
 
-/** A step id without its index or runbook step: `promote:1` → promote, `prove-dead:old-rejected` → prove-dead. */
+/** A step id without its index or runbook step: `promote:1` → promote, `verify-revoked:old-rejected` → verify-revoked. */
 function stepClass(step: string): string {
   const colon = step.indexOf(':');
   return colon < 0 ? step : step.slice(0, colon);

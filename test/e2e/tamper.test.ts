@@ -1,6 +1,6 @@
 /**
  * Tampered and damaged state, and a state folder the machine will not let rekey write, through the built CLI:
- * - defect 8: a run killed right after verify, with two forged `step.done` records (revoke, prove-dead) appended,
+ * - defect 8: a run killed right after verify, with two forged `step.done` records (revoke, verify-revoked) appended,
  *   hashes recomputed or not: `rekey resume` refuses (exit 3) naming the first forged record, and the old key is still
  *   accepted by the provider (nothing was retired on the forger's word); `status` and `log` flag the run.
  * - defect 10: one damaged middle line in one journal leaves `status`, `log` and `rotate` of another credential
@@ -26,13 +26,13 @@ function verifyDoneSeq(rows: readonly Row[]): number {
   return done.seq;
 }
 
-/** Append `step.done` records for revoke and prove-dead, as someone who can write .rekey/ but not read the chain key. */
+/** Append `step.done` records for revoke and verify-revoked, as someone who can write .rekey/ but not read the chain key. */
 function forgeRevoke(ws: Workspace, run: string, recompute: boolean): number {
   const file = join(ws.stateDir, 'runs', `${run}.jsonl`);
   const rows = journal(ws, run);
   let last = rows.at(-1)!;
   const first = last.seq + 1;
-  for (const step of ['revoke:revoke-old', 'prove-dead:old-rejected']) {
+  for (const step of ['revoke:revoke-old', 'verify-revoked:old-rejected']) {
     const body = { seq: last.seq + 1, at: new Date().toISOString(), type: 'step.done', phase: 'revoke', step, ms: 2, prev: last.hash };
     const hash = recompute ? createHash('sha256').update(JSON.stringify(body)).digest('hex') : 'e'.repeat(64);
     appendFileSync(file, `${JSON.stringify({ ...body, hash })}\n`);

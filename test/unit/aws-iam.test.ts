@@ -435,12 +435,12 @@ describe('aws-iam: the whole runbook through the engine', () => {
         'verify:new-key-accepted',
         'revoke:wait-unused',
         'revoke:deactivate',
-        'prove-dead:old-key-rejected',
-        'prove-dead:delete-old',
+        'verify-revoked:old-key-rejected',
+        'verify-revoked:delete-old',
         'audit:inventory',
       ]),
     );
-    expect(summary.records['inventory']).toEqual({ keys: [{ id: maskKeyId(stored.id), status: 'Active', created: expect.any(String) }] });
-    expectNoSecret(events, summary.timeline, summary.records);
+    expect(summary.findings['inventory']).toEqual({ keys: [{ id: maskKeyId(stored.id), status: 'Active', created: expect.any(String) }] });
+    expectNoSecret(events, summary.timeline, summary.findings);
   });
 });

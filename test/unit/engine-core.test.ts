@@ -30,7 +30,7 @@ describe('planner', () => {
       'readback',
       'verify:whoami',
       'revoke:revoke-old',
-      'prove-dead:old-rejected',
+      'verify-revoked:old-rejected',
       'retire:0',
       'retire:1',
       'audit:activity',
@@ -40,7 +40,7 @@ describe('planner', () => {
         .filter((s) => s.group === 'promote')
         .map((s) => s.store),
     ).toEqual([0, 1]);
-    expect(plan.provesDead).toBe('prove-dead:old-rejected');
+    expect(plan.provesDead).toBe('verify-revoked:old-rejected');
     expect(plan.window).toBeUndefined();
   });
 
@@ -62,7 +62,7 @@ describe('planner', () => {
     expect(first.window).toBe('early-revoke');
     // The leak search runs after the old key is proven dead and before retire, while the stores still hold the old value.
     const kinds = stepsOf(first).map((s) => s.kind);
-    expect(kinds.indexOf('leak-search')).toBeGreaterThan(kinds.indexOf('prove-dead'));
+    expect(kinds.indexOf('leak-search')).toBeGreaterThan(kinds.indexOf('verify-revoked'));
     expect(kinds.indexOf('leak-search')).toBeLessThan(kinds.indexOf('retire'));
   });
 

@@ -46,10 +46,10 @@ function killedAfterVerify(credential = 'api'): string {
   return run;
 }
 
-/** What a forger appends: `step.done` for revoke and prove-dead, so that resume goes straight on to retire. */
+/** What a forger appends: `step.done` for revoke and verify-revoked, so that resume goes straight on to retire. */
 const forgedSteps = [
   { type: 'step.done', phase: 'revoke', step: 'revoke:revoke-old', ms: 2 },
-  { type: 'step.done', phase: 'revoke', step: 'prove-dead:old-rejected', ms: 2 },
+  { type: 'step.done', phase: 'revoke', step: 'verify-revoked:old-rejected', ms: 2 },
 ];
 
 /** Append records to a journal as a forger would: plain SHA-256 recomputed (as the format is public) or not. */

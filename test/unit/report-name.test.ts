@@ -35,7 +35,7 @@ function summary(run: string, result: Summary['result'] = 'done'): Summary {
     oldMask: '…cdef',
     newMask: '…3210',
     timeline: [],
-    records: {},
+    findings: {},
     error: undefined,
     hint: undefined,
     resumable: false,
