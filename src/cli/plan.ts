@@ -23,6 +23,8 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
   const readBack = opened.map(({ store }) => store.capabilities.readBack);
   const stores = credential.stores.map((s) => s.ref.display);
   const readable = stores.filter((_, i) => readBack[i]);
+  const direct = stores.filter((_, i) => !opened[i]!.store.capabilities.staging);
+  const staging = stores.filter((_, i) => opened[i]!.store.capabilities.staging);
   const who = (human: boolean) => (human ? 'you  ' : 'rekey');
   const steps: Array<{ phase: string; who: string; what: string }> = [];
   const add = (phase: string, human: boolean, what: string) => steps.push({ phase, who: who(human), what });
@@ -42,7 +44,12 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
         break;
       case 'mint':
         for (const s of runbook.generate) add(step.phase, needsPerson(s), s.name);
-        add(step.phase, false, `stage the new key in ${stores.join(', ')}`);
+        if (staging.length > 0) add(step.phase, false, `stage the new key in ${staging.join(', ')}`);
+        // A store without staging makes the value current with its write: it is written once the others hold it.
+        if (direct.length > 0) {
+          const then = staging.length > 0 ? 'then ' : '';
+          add(step.phase, false, `${then}write the new key to ${direct.join(', ')} (no staging: current at once)`);
+        }
         break;
       case 'hook': {
         const hook = credential.rollout[step.hook!]!;

@@ -261,12 +261,23 @@ const mint: Handler = async (ctx) => {
   }
   const newValue = ctx.newValue;
   ctx.newFp = newValue.fingerprint;
-  // Side by side, and every write settles before anything is decided: a rollback must never start while a write is
-  // still in flight, or that write lands after it and leaves this run's value staged (I1, I5).
-  const settled = await Promise.allSettled(ctx.stores.map(({ store, ref }, i) => store.stage(ref, newValue, ctx.run, ctx.base[i]!)));
-  const failed = settled.map((s, i) => [s, i] as const).filter((e): e is [PromiseRejectedResult, number] => e[0].status === 'rejected');
+  // Two waves, from the stores' capabilities: first every store that can stage (the value held, not yet current), then
+  // the stores without staging, whose write makes the value current at once (Vault). A failure in the first wave so
+  // leaves nothing visible to readers. Within a wave the writes go side by side, and every write settles before
+  // anything is decided: a rollback must never start while a write is still in flight, or that write lands after it
+  // and leaves this run's value staged (I1, I5).
+  const settled: PromiseSettledResult<VersionId>[] = [];
+  for (const staging of [true, false]) {
+    const wave = ctx.stores.flatMap(({ store }, i) => (store.capabilities.staging === staging ? [i] : []));
+    const results = await Promise.allSettled(wave.map((i) => ctx.stores[i]!.store.stage(ctx.stores[i]!.ref, newValue, ctx.run, ctx.base[i]!)));
+    wave.forEach((i, k) => {
+      settled[i] = results[k]!;
+    });
+    if (results.some((r) => r.status === 'rejected')) break;
+  }
+  const failed = settled.map((s, i) => [s, i] as const).filter((e): e is [PromiseRejectedResult, number] => e[0]?.status === 'rejected');
   if (failed.length > 0) {
-    const landed = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [i] : []));
+    const landed = settled.flatMap((s, i) => (s?.status === 'fulfilled' ? [i] : []));
     const list = failed.map(([s, i]) => `${ctx.stores[i]!.ref.display}: ${messageOf(s.reason)}`).join('; ');
     const held = landed.length === 0 ? 'no store holds it' : `it is staged in ${landed.map((i) => ctx.stores[i]!.ref.display).join(', ')}`;
     throw new StageFailedError(
@@ -276,8 +287,10 @@ const mint: Handler = async (ctx) => {
     );
   }
   ctx.staged = settled.map((s) => (s as PromiseFulfilledResult<VersionId>).value);
+  const direct = ctx.stores.filter(({ store }) => !store.capabilities.staging).map(({ ref }) => ref.display);
+  const after = direct.length === 0 || direct.length === ctx.stores.length ? '' : ` (${direct.join(', ')}: no staging, written after the others held it)`;
   return {
-    detail: `new key ${newValue.mask} (${newValue.fingerprint}) staged in ${plural(ctx.stores.length, 'store')}`,
+    detail: `new key ${newValue.mask} (${newValue.fingerprint}) staged in ${plural(ctx.stores.length, 'store')}${after}`,
     data: { new: ctx.newFp, staged: ctx.staged },
   };
 };

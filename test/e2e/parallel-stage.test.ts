@@ -1,19 +1,32 @@
 /**
  * Defect 4: stages run side by side, and one store's failure must not start the rollback while another store's write
  * is still in flight (that write would land after the rollback and leave this run's value staged). Made deterministic:
- * the AWS fake holds the PutSecretValue before its effect while the Vault fake refuses the write; the test checks that
- * nothing is undone while the AWS write is held, then lets it land, and the rollback must clean it up.
+ * the AWS fake holds the PutSecretValue before its effect while the GCP fake refuses the new version (both stores can
+ * stage, so they are written in the same wave); the test checks that nothing is undone while the AWS write is held,
+ * then lets it land, and the rollback must clean it up.
+ *
+ * And the order the stores' capabilities give: a store without staging (Vault, whose write is current at once) is
+ * written only after every store that can stage holds the new value, so a failure there leaves readers untouched.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox } from '../../src/sandbox/server.js';
 import { start as startAws } from '../fakes/aws-secrets-manager-server.js';
+import { start as startGcp } from '../fakes/gcp-secret-manager-server.js';
 import { startVaultServer } from '../fakes/vault-kv-server.js';
 
 const CLI = join(import.meta.dirname, '../../dist/src/cli/main.js');
+const PROJECT = 'rekey-test';
+const CLOUD_ENV = {
+  AWS_ACCESS_KEY_ID: 'AKIDEXAMPLEREKEYTEST',
+  AWS_SECRET_ACCESS_KEY: 'example-secret-for-local-fake',
+  GOOGLE_CLOUD_PROJECT: PROJECT,
+  METADATA_SERVER_DETECTION: 'none',
+  NO_COLOR: '1',
+};
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
@@ -24,14 +37,15 @@ describe('a stage that fails in one store while another store is still writing (
     const dir = mkdtempSync(join(tmpdir(), 'rekey-stage-'));
     const sandbox = await startSandbox({ overlap: 'until-revoked' });
     const aws = await startAws();
-    const vault = await startVaultServer();
+    const gcp = await startGcp();
     cleanups.push(async () => {
-      await Promise.all([sandbox.close(), aws.close(), vault.close()]);
+      await Promise.all([sandbox.close(), aws.close(), gcp.close()]);
       rmSync(dir, { recursive: true, force: true });
     });
     const seed = sandbox.mintKey('demo');
     aws.model.createSecret({ Name: 'prod/web', SecretString: JSON.stringify({ API_KEY: seed }) });
-    vault.model.put('secret', 'web/app', { api_key: seed });
+    const secret = `projects/${PROJECT}/secrets/web`;
+    gcp.model.seed(secret, [JSON.stringify({ API_KEY: seed })], { aliases: { current: 1 } });
     writeFileSync(
       join(dir, 'rekey.yaml'),
       [
@@ -43,22 +57,17 @@ describe('a stage that fails in one store while another store is still writing (
         '      - aws-secrets-manager: prod/web#API_KEY',
         '        region: us-east-1',
         `        endpoint: ${aws.url}`,
-        '      - vault-kv: secret/web/app#api_key',
-        `        address: ${vault.url}`,
+        `      - gcp-secret-manager: ${secret}#API_KEY`,
+        `        endpoint: 127.0.0.1:${gcp.port}`,
         '',
       ].join('\n'),
     );
     const gate = aws.model.hold('PutSecretValue', 'before-effect');
-    // Vault refuses the data write with a permission error (not retried), as a token without `update` gets.
-    vault.model.failNext(1, 403, (r) => r.method !== 'GET' && r.path.includes('/data/'));
+    // GCP refuses the new version with PERMISSION_DENIED (gRPC code 7, not retried), as a principal without
+    // secretmanager.versions.add gets.
+    gcp.model.failNext('AddSecretVersion', 7);
     const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], {
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLEREKEYTEST',
-        AWS_SECRET_ACCESS_KEY: 'example-secret-for-local-fake',
-        VAULT_TOKEN: vault.model.rootToken,
-        NO_COLOR: '1',
-      },
+      env: { ...process.env, ...CLOUD_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -87,5 +96,60 @@ describe('a stage that fails in one store while another store is still writing (
         .filter((k) => k.status === 'active')
         .map((k) => k.matches(seed)),
     ).toEqual([true]);
+  }, 60_000);
+
+  it('writes a store without staging only after every store that can stage holds the new value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-stage-'));
+    const sandbox = await startSandbox({ overlap: 'until-revoked' });
+    const aws = await startAws();
+    const vault = await startVaultServer();
+    cleanups.push(async () => {
+      await Promise.all([sandbox.close(), aws.close(), vault.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const seed = sandbox.mintKey('demo');
+    aws.model.createSecret({ Name: 'prod/web', SecretString: JSON.stringify({ API_KEY: seed }) });
+    vault.model.put('secret', 'web/app', { api_key: seed });
+    // Vault first in the file: the order comes from the capabilities, not from the configuration.
+    writeFileSync(
+      join(dir, 'rekey.yaml'),
+      [
+        'credentials:',
+        '  web-key:',
+        '    runbook: sandbox',
+        `    inputs: { baseUrl: "${sandbox.url}", account: demo }`,
+        '    stores:',
+        '      - vault-kv: secret/web/app#api_key',
+        `        address: ${vault.url}`,
+        '      - aws-secrets-manager: prod/web#API_KEY',
+        '        region: us-east-1',
+        `        endpoint: ${aws.url}`,
+        '',
+      ].join('\n'),
+    );
+    const plan = spawnSync(process.execPath, [CLI, 'plan', 'web-key', '--config', join(dir, 'rekey.yaml')], {
+      env: { ...process.env, ...CLOUD_ENV, VAULT_TOKEN: vault.model.rootToken },
+      encoding: 'utf8',
+    });
+    expect(plan.stdout, plan.stderr).toContain('stage the new key in aws-secrets-manager:prod/web#API_KEY');
+    expect(plan.stdout).toContain('then write the new key to vault-kv:secret/web/app#api_key (no staging: current at once)');
+    const vaultWrites = () => vault.model.log.filter((r) => r.method !== 'GET' && r.path.includes('/data/')).length;
+    const gate = aws.model.hold('PutSecretValue', 'before-effect');
+    const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], {
+      env: { ...process.env, ...CLOUD_ENV, VAULT_TOKEN: vault.model.rootToken },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+    await gate.reached;
+    // While AWS has not yet staged, Vault (whose write would be current at once) must not have been written.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(vaultWrites(), output).toBe(0);
+    gate.release();
+    expect(await exited, output).toBe(0);
+    expect(vaultWrites(), output).toBeGreaterThan(0);
+    expect(output).toContain('no staging, written after the others held it');
   }, 60_000);
 });
