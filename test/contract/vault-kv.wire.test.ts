@@ -158,7 +158,9 @@ describe('vault-kv adapter over the wire (node-vault)', () => {
     const error = await failure(readOnly.stage(ref, new Secret(NEW), RUN, '1'));
     expect(error.code).toBe('permission');
     expect(error.hint).toContain('"update" on path "secret/metadata/app"');
-    expect(server.model.requests - from).toBe(2);
+    // The read, the refused write, and one lookup-self that tells a denying policy from a dead token: no retries.
+    expect(server.model.log.slice(-3).map((r) => `${r.method} ${r.path}`)).toEqual(['GET secret/data/app', 'POST secret/metadata/app', 'GET auth/token/lookup-self']);
+    expect(server.model.requests - from).toBe(3);
     expect(error.message).not.toContain(server.model.readOnlyToken);
   });
 

@@ -15,6 +15,13 @@
  *   `{"errors":[]}`. `custom_metadata` holds at most 64 keys of at most 128 bytes, values of at most 512 bytes.
  * - `sys/capabilities-self` (every token may call it, as Vault's default policy allows) and
  *   `auth/approle/login`.
+ * - token lifetimes (Vault docs, "Tokens" concept page, "Token time-to-live, periodic tokens, and explicit max TTLs";
+ *   API "Token auth method": `auth/token/renew-self`, `auth/token/lookup-self`; AppRole API `token_ttl`,
+ *   `token_max_ttl`): a token with a TTL stops working when it runs out, and is then answered like an unknown token
+ *   (403 `permission denied`). A renewable token's `renew-self` extends it by its TTL (or `increment`) but never past
+ *   its max TTL, warning when capped; a token that is not renewable gets 400 `lease is not renewable`.
+ *   `lookup-self` reports `ttl` (seconds left), `expire_time` and `renewable`. The clock is `Date.now()`, so tests
+ *   move time with fake timers.
  *
  * The model is transport-free: `handle()` takes a request and returns a reply. The HTTP server in
  * `vault-kv-server.ts` and SDK-level fakes in tests both sit on it. Tests reach into it through the side doors
@@ -46,6 +53,20 @@ export interface PolicyRule {
 interface TokenEntry {
   readonly rules: readonly PolicyRule[] | 'root';
   readonly namespace: string;
+  /** When the token stops working (ms since the epoch); undefined for a token without a TTL (root). */
+  expiresAt?: number;
+  /** The TTL a renewal grants, in seconds. */
+  readonly ttl?: number;
+  /** The latest the token may live to, renewals included (ms since the epoch). */
+  readonly maxExpiresAt?: number;
+  readonly renewable?: boolean;
+}
+
+/** How long a token lives: its TTL, its max TTL (both in seconds) and whether it may be renewed. */
+export interface TokenLifetime {
+  readonly ttl: number;
+  readonly maxTtl?: number;
+  readonly renewable?: boolean;
 }
 
 interface VersionEntry {
@@ -104,7 +125,7 @@ export class VaultModel {
 
   readonly #tokens = new Map<string, TokenEntry>();
   readonly #namespaces = new Map<string, Map<string, KvMount>>();
-  readonly #approles = new Map<string, { secretIds: Set<string>; rules: readonly PolicyRule[]; namespace: string }>();
+  readonly #approles = new Map<string, { secretIds: Set<string>; rules: readonly PolicyRule[]; namespace: string; lifetime: TokenLifetime }>();
   readonly #faults: Fault[] = [];
 
   constructor() {
@@ -114,9 +135,22 @@ export class VaultModel {
   }
 
   /** Issue a token with these policy rules (in a namespace, whose paths the rules then name relative to it). */
-  addToken(rules: readonly PolicyRule[] | 'root', namespace = ''): string {
+  addToken(rules: readonly PolicyRule[] | 'root', namespace = '', lifetime?: TokenLifetime): string {
     const token = vaultToken();
-    this.#tokens.set(token, { rules, namespace });
+    const now = Date.now();
+    this.#tokens.set(
+      token,
+      lifetime === undefined
+        ? { rules, namespace }
+        : {
+            rules,
+            namespace,
+            expiresAt: now + lifetime.ttl * 1000,
+            ttl: lifetime.ttl,
+            maxExpiresAt: now + (lifetime.maxTtl ?? lifetime.ttl) * 1000,
+            renewable: lifetime.renewable ?? true,
+          },
+    );
     return token;
   }
 
@@ -126,13 +160,18 @@ export class VaultModel {
   }
 
   /** Create an AppRole role with one secret id; a login returns a token with these rules. */
-  addAppRole(rules: readonly PolicyRule[] | 'root', namespace = ''): { roleId: string; secretId: string } {
+  addAppRole(
+    rules: readonly PolicyRule[] | 'root',
+    namespace = '',
+    lifetime: TokenLifetime = { ttl: 1200, maxTtl: 2400 },
+  ): { roleId: string; secretId: string } {
     const roleId = randomUUID();
     const secretId = randomUUID();
     this.#approles.set(roleId, {
       secretIds: new Set([secretId]),
       rules: rules === 'root' ? [{ path: '*', capabilities: ['create', 'read', 'update', 'delete', 'list', 'patch'] }] : rules,
       namespace,
+      lifetime,
     });
     return { roleId, secretId };
   }
@@ -207,13 +246,25 @@ export class VaultModel {
     if (path === 'auth/approle/login' && (method === 'POST' || method === 'PUT')) return this.#approleLogin(body, namespace);
 
     const token = request.token === undefined ? undefined : this.#tokens.get(request.token);
-    if (token === undefined || (token.namespace !== '' && token.namespace !== namespace)) return error(403, 'permission denied');
+    // An expired token is revoked by Vault: from then on it is answered as an unknown one.
+    if (token?.expiresAt !== undefined && token.expiresAt <= Date.now()) this.#tokens.delete(request.token!);
+    if (token === undefined || !this.#tokens.has(request.token!) || (token.namespace !== '' && token.namespace !== namespace)) {
+      return error(403, 'permission denied');
+    }
     if (namespace !== '' && !this.#namespaces.has(namespace)) return error(403, 'permission denied');
 
     if (path === 'sys/capabilities-self' && (method === 'POST' || method === 'PUT')) return this.#capabilities(token, body);
     if (path === 'auth/token/lookup-self' && method === 'GET') {
-      return ok({ policies: token.rules === 'root' ? ['root'] : ['default', 'rekey'], namespace_path: namespace === '' ? '' : `${namespace}/` });
+      const ttl = token.expiresAt === undefined ? 0 : Math.floor((token.expiresAt - Date.now()) / 1000);
+      return ok({
+        policies: token.rules === 'root' ? ['root'] : ['default', 'rekey'],
+        namespace_path: namespace === '' ? '' : `${namespace}/`,
+        ttl,
+        expire_time: token.expiresAt === undefined ? null : new Date(token.expiresAt).toISOString(),
+        renewable: token.renewable === true,
+      });
     }
+    if (path === 'auth/token/renew-self' && (method === 'POST' || method === 'PUT')) return this.#renewSelf(request.token!, token, body);
 
     const list = method === 'LIST' || (method === 'GET' && params.get('list') === 'true');
     const found = this.#route(namespace, path);
@@ -321,7 +372,7 @@ export class VaultModel {
     if (role === undefined || role.namespace !== namespace || typeof body['secret_id'] !== 'string' || !role.secretIds.has(body['secret_id'])) {
       return error(400, 'invalid role or secret ID');
     }
-    const token = this.addToken(role.rules, namespace);
+    const token = this.addToken(role.rules, namespace, role.lifetime);
     return {
       status: 200,
       body: {
@@ -331,10 +382,27 @@ export class VaultModel {
           accessor: randomUUID(),
           policies: ['default', 'rekey'],
           token_policies: ['default', 'rekey'],
-          lease_duration: 1200,
-          renewable: true,
+          lease_duration: role.lifetime.ttl,
+          renewable: role.lifetime.renewable ?? true,
           metadata: { role_name: 'rekey' },
         },
+      },
+    };
+  }
+
+  #renewSelf(id: string, token: TokenEntry, body: Record<string, unknown>): VaultReply {
+    if (token.expiresAt === undefined || token.renewable !== true) return error(400, 'lease is not renewable');
+    const increment = typeof body['increment'] === 'number' ? body['increment'] : token.ttl!;
+    const wanted = Date.now() + increment * 1000;
+    token.expiresAt = Math.min(wanted, token.maxExpiresAt!);
+    const lease = Math.floor((token.expiresAt - Date.now()) / 1000);
+    const capped = wanted > token.maxExpiresAt!;
+    return {
+      status: 200,
+      body: {
+        ...envelope(null),
+        warnings: capped ? [`TTL of "${increment}s" exceeded the effective max_ttl of "${lease}s"; TTL value is capped accordingly`] : null,
+        auth: { client_token: id, policies: ['default', 'rekey'], lease_duration: lease, renewable: true },
       },
     };
   }

@@ -124,7 +124,8 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     });
     return callService(
       () => fn(vault),
-      (error) => toStoreError(error, operation, ref, need),
+      // A typed error from the client itself (a token that expired) is restated for this operation and ref.
+      (error) => renamed(toStoreError(error, operation, ref, need), operation, ref),
       options.retry,
     );
   };
