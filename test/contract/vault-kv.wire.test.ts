@@ -159,7 +159,11 @@ describe('vault-kv adapter over the wire (node-vault)', () => {
     expect(error.code).toBe('permission');
     expect(error.hint).toContain('"update" on path "secret/metadata/app"');
     // The read, the refused write, and one lookup-self that tells a denying policy from a dead token: no retries.
-    expect(server.model.log.slice(-3).map((r) => `${r.method} ${r.path}`)).toEqual(['GET secret/data/app', 'POST secret/metadata/app', 'GET auth/token/lookup-self']);
+    expect(server.model.log.slice(-3).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET secret/data/app',
+      'POST secret/metadata/app',
+      'GET auth/token/lookup-self',
+    ]);
     expect(server.model.requests - from).toBe(3);
     expect(error.message).not.toContain(server.model.readOnlyToken);
   });

@@ -197,7 +197,8 @@ function sessionClient(
         'call',
         KIND,
         `the Vault token in ${tokenEnv} has expired or been revoked`,
-        `put a new token in ${tokenEnv} (vault login, or vault token create) and run the command again; for long drills use AppRole (roleId, secretIdEnv), which rekey renews and logs in again`,
+        `put a new token in ${tokenEnv} (vault login, or vault token create) and run the command again; for long drills ` +
+          'use AppRole (roleId, secretIdEnv), which rekey renews and logs in again',
       );
     }
   };
