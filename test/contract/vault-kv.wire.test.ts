@@ -107,6 +107,19 @@ describe('vault-kv adapter over the wire (node-vault)', () => {
     expect(error.message).toContain('expected version 1');
   });
 
+  it('reads again when a standby answers with a version older than this process wrote, instead of a conflict', async () => {
+    server = await seededServer();
+    const token = server.model.addToken(ROTATOR_POLICY);
+    const store = open(server, token);
+    const base = (await store.read(ref)).version;
+    server.model.lagBehindWrites(2);
+    const staged = await store.stage(ref, new Secret(NEW), RUN, base);
+    await store.promote(ref, staged, RUN, base);
+    server.model.lagBehindWrites(0);
+    expect((await store.read(ref)).value.reveal()).toBe(NEW);
+    expect(server.model.latest('secret', 'app')).toMatchObject({ API_KEY: NEW });
+  });
+
   it('logs in with AppRole when roleId is set, and never uses VAULT_TOKEN then', async () => {
     server = await seededServer();
     const { roleId, secretId } = server.model.addAppRole(ROTATOR_POLICY);

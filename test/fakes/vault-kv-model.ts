@@ -127,6 +127,8 @@ export class VaultModel {
   readonly #namespaces = new Map<string, Map<string, KvMount>>();
   readonly #approles = new Map<string, { secretIds: Set<string>; rules: readonly PolicyRule[]; namespace: string; lifetime: TokenLifetime }>();
   readonly #faults: Fault[] = [];
+  #lag = 0;
+  readonly #stale = new Map<string, { snapshot: KvSecret | undefined; remaining: number }>();
 
   constructor() {
     this.#tokens.set(this.rootToken, { rules: 'root', namespace: '' });
@@ -152,6 +154,16 @@ export class VaultModel {
           },
     );
     return token;
+  }
+
+  /**
+   * Answer like a performance standby that has not caught up (Vault Enterprise docs, "Vault Eventual Consistency":
+   * without the consistency headers, a read after a write may be served by a standby that does not have it yet):
+   * after each write of a key, the next `reads` reads of that key (data or metadata) see it as it was before the
+   * write. 0 turns it off.
+   */
+  lagBehindWrites(reads: number): void {
+    this.#lag = reads;
   }
 
   /** Revoke a token: later requests with it get 403. */
@@ -272,6 +284,26 @@ export class VaultModel {
     if (!this.#allowed(token, path, capability)) return error(403, 'permission denied');
     if (found === undefined) return error(404, `no handler for route "${path}". route entry not found.`);
     const { mount, op, key } = found;
+
+    // A performance standby that lags: a write is applied, and the reads that follow see the key as it was before.
+    const staleKey = `${namespace}|${path.split('/')[0]}|${key}`;
+    if (this.#lag > 0 && (op === 'data' || op === 'metadata') && key !== '' && method !== 'GET' && !list) {
+      const before = mount.secrets.get(key);
+      this.#stale.set(staleKey, { snapshot: before === undefined ? undefined : structuredClone(before), remaining: this.#lag });
+    }
+    const stale = method === 'GET' && !list ? this.#stale.get(staleKey) : undefined;
+    if (stale !== undefined && stale.remaining > 0 && (op === 'data' || op === 'metadata')) {
+      stale.remaining--;
+      const current = mount.secrets.get(key);
+      if (stale.snapshot === undefined) mount.secrets.delete(key);
+      else mount.secrets.set(key, stale.snapshot);
+      try {
+        return op === 'data' ? this.#readData(mount, key, params.get('version')) : this.#readMetadata(mount, key);
+      } finally {
+        if (current === undefined) mount.secrets.delete(key);
+        else mount.secrets.set(key, current);
+      }
+    }
 
     switch (op) {
       case 'config':

@@ -32,7 +32,8 @@
  */
 import { Secret } from '../../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../../src/contract/store.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StoreUnavailableError } from '../../../src/contract/store-errors.js';
 import type { RetryOptions } from '../../../src/util/retry.js';
 import { callService, lazyClient } from '../kit/index.js';
 
@@ -158,9 +159,30 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       }
     });
 
+  /**
+   * The newest version this process wrote at each data path. A read that answers with an older one comes from a
+   * performance standby that has not caught up (Vault Enterprise docs, "Vault Eventual Consistency": a read after a
+   * write may be served by a standby whose state lags the active node); it is read again before anything is
+   * concluded from it, instead of taking it for "not written by this run".
+   */
+  const written = new Map<string, number>();
+  const STALE_READS = 5;
+
   /** The latest version, which must exist for every operation but `retire`. */
   const latestOrThrow = async (operation: string, ref: StoreRef, loc: Location): Promise<Fetched & { kind: 'ok' | 'gone' }> => {
-    const latest = await fetchVersion(operation, ref, loc);
+    let latest = await fetchVersion(operation, ref, loc);
+    const known = written.get(loc.dataApi);
+    for (let attempt = 1; known !== undefined && latest.kind !== 'missing' && latest.version < known; attempt++) {
+      if (attempt > STALE_READS) {
+        throw new StoreUnavailableError(
+          operation,
+          ref.display,
+          `Vault still answers with version ${latest.version} after this process wrote version ${known}: a standby that has not caught up`,
+        );
+      }
+      await sleep(50 * 2 ** attempt);
+      latest = await fetchVersion(operation, ref, loc);
+    }
     if (latest.kind === 'missing') {
       throw new SecretNotFoundError(operation, ref.display, `no secret at ${loc.dataPolicy}`, 'check the path, and that the mount is a KV version 2 engine');
     }
@@ -222,9 +244,10 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       await writeData(operation, ref, loc, data, cas);
     } catch (error) {
       if (!(error instanceof StoreError) || error.code !== 'conflict') throw error;
-      const written = await fetchVersion(operation, ref, loc, cas + 1);
-      if (!holds(written, loc, run, expectedTag)) throw error;
+      const landed = await fetchVersion(operation, ref, loc, cas + 1);
+      if (!holds(landed, loc, run, expectedTag)) throw error;
     }
+    written.set(loc.dataApi, Math.max(cas + 1, written.get(loc.dataApi) ?? 0));
     return cas + 1;
   };
 
