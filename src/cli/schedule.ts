@@ -401,8 +401,8 @@ function githubActions(plan: Plan): string {
     'Keyless alternatives: aws-actions/configure-aws-credentials or google-github-actions/auth with OIDC, instead of keys.',
     `Where the state lives: the runner's disk is thrown away after each run, so the state folder ${stateDir} is restored`,
     'from the Actions cache and saved again after. A cache is evicted after 7 days unused or when the repository exceeds',
-    "its quota: the next pass then starts without journals (the stores still tell each credential's age). The artifact",
-    "keeps each pass's journals and audit log for 90 days; for a longer record, run rekey where a disk is kept.",
+    "its quota: the next pass then starts without journals or audit log (and, where a credential's age comes from its",
+    "journal, rotates it once more). The artifact keeps each pass's state for 90 days; for a longer record, keep a disk.",
     "Output is plain text, for the run's log. Files the config names (runbooks, a .env) must be in the repository.",
   ]);
   return `${header}\n${stringify(workflow, { lineWidth: 0 })}`;
