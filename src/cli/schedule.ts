@@ -170,7 +170,7 @@ function crontab(plan: Plan): string {
     ...plan.why,
     'No flock is needed: rekey locks each credential itself, and a pass that finds one locked leaves it to the run holding it.',
     'The output (plain text) is mailed to the crontab owner by cron; set MAILTO= above the line to send it elsewhere.',
-    ...variableLines(plan.variables, `read from ~/${ENV_FILE} (NAME=value lines, chmod 600), never from the crontab`),
+    ...variableLines(plan.variables, `read from ~/${ENV_FILE} (NAME='value' lines, chmod 600), never from the crontab`),
     `The state folder (journals, locks, audit log) is ${plan.config.stateDir}.`,
   ])}\n${text}\n`;
 }
@@ -189,7 +189,7 @@ function systemd(plan: Plan): string {
       `rekey: rotate what is due in ${plan.config.file}. Install both files, then`,
       '  systemctl --user daemon-reload && systemctl --user enable --now rekey.timer',
       '  loginctl enable-linger "$USER"    # so that the timer runs while you are logged out',
-      ...variableLines(plan.variables, `from ~/${ENV_FILE} (NAME=value lines, chmod 600), never in the unit`),
+      ...variableLines(plan.variables, `from ~/${ENV_FILE} (NAME='value' lines, chmod 600), never in the unit`),
       `The output (plain text) goes to the journal: journalctl --user -u rekey. State folder: ${plan.config.stateDir}.`,
     ]),
     '[Unit]',

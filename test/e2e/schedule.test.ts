@@ -105,6 +105,21 @@ describe('rekey schedule --format cron', () => {
   });
 });
 
+describe('rekey --json schedule', () => {
+  it('prints one NDJSON event holding the text, the cron expression and the variable names', async () => {
+    const ws = workspace('30d');
+    const out = await rekey(['--json', 'schedule', '--format', 'kubernetes'], { cwd: ws.dir, env: CANARIES });
+    expect(out.code, show(out)).toBe(0);
+    const lines = out.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    const event = JSON.parse(lines[0]!) as { event: string; format: string; cron: string; variables: string[]; text: string };
+    expect(event).toMatchObject({ event: 'schedule', format: 'kubernetes', cron: '17 3 * * *' });
+    expect(event.variables).toEqual(expect.arrayContaining(['AWS_SECRET_ACCESS_KEY', 'MY_VAULT_TOKEN', 'VAULT_ADDR']));
+    expect(parseAllDocuments(event.text).map((doc) => (doc.toJS() as { kind: string }).kind)).toContain('CronJob');
+    for (const value of Object.values(CANARIES)) expect(out.stdout).not.toContain(value);
+  });
+});
+
 /** systemd-analyze, when this machine has it (Debian's systemd package). */
 const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 
