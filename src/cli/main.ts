@@ -89,6 +89,17 @@ program
   .action(run(() => import('./rotate.js')));
 
 program
+  .command('schedule')
+  .description("print what to paste into your scheduler to run `rekey rotate --due` often enough for the config's policies")
+  .addOption(
+    new Option('--format <format>', 'a crontab line, systemd units, a Kubernetes CronJob or a GitHub Actions workflow')
+      .choices(['cron', 'systemd', 'kubernetes', 'github-actions'])
+      .default('cron'),
+  )
+  .option('--every <duration>', 'how often to run (default: a tenth of the shortest maxAge, at most daily), such as 15m, 6h or 1d')
+  .action(run(() => import('./schedule.js')));
+
+program
   .command('plan')
   .description('show the steps a rotation would run; nothing is written')
   .argument('<credential>', 'credential id from rekey.yaml')

@@ -153,6 +153,24 @@ export interface StoreContext {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * One environment variable a store reads when it opens, for `rekey schedule`: what a scheduler must hand the job.
+ * Named only, never valued: the scheduler takes it from its own secret store (a Kubernetes Secret, the repository's
+ * secrets, an env file readable by the job's user).
+ */
+export interface StoreVariable {
+  readonly name: string;
+  /**
+   * `secret`: holds a credential (a token, a key); `setting`: not secret (a region, an address); `file`: the path of a
+   * file holding a credential (a service account key), so the file is what the scheduler must provide.
+   */
+  readonly kind: 'secret' | 'setting' | 'file';
+  /** What it is for, in a few words, for the scheduler's comment lines. */
+  readonly description: string;
+  /** The store can do without it (workload identity, a profile, an option in rekey.yaml): the output says so. */
+  readonly optional?: boolean;
+}
+
 /** A store adapter module's default export: a plain object, checked with `satisfies SecretStoreAdapter`. */
 export interface SecretStoreAdapter {
   readonly kind: string;
@@ -165,6 +183,11 @@ export interface SecretStoreAdapter {
    * undefined. The config loader calls it and points the message at the ref's file:line:col.
    */
   validateRef?(ref: StoreRef): string | undefined;
+  /**
+   * The environment variables a store entry with these options reads (credentials, region, address), for
+   * `rekey schedule`. Stores that read none (a .env file, memory) omit it.
+   */
+  environment?(options: Readonly<Record<string, unknown>>): readonly StoreVariable[];
   /** Open a store for one configured entry. Must not do I/O or import an SDK until a method is called. */
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore;
 }

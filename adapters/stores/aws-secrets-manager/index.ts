@@ -393,6 +393,22 @@ export default {
     endpoint: { type: 'string', description: "a Secrets Manager endpoint URL, such as a VPC endpoint; else the region's public endpoint" },
     profile: { type: 'string', description: "a profile from ~/.aws/config; else the SDK's usual credential sources" },
   },
+  // What clientConfig (./client.ts) reads. The keys are optional: on EKS (IRSA, Pod Identity) or with GitHub's OIDC the
+  // SDK's default chain finds its credentials without them (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, set by those).
+  environment(options) {
+    const profile = typeof options['profile'] === 'string';
+    return [
+      ...(typeof options['region'] === 'string'
+        ? []
+        : [{ name: 'AWS_REGION', kind: 'setting' as const, description: 'the region of the secrets (or the store option region)' }]),
+      ...(profile
+        ? []
+        : [
+            { name: 'AWS_ACCESS_KEY_ID', kind: 'secret' as const, description: 'an access key id (none with workload identity)', optional: true },
+            { name: 'AWS_SECRET_ACCESS_KEY', kind: 'secret' as const, description: 'its secret access key (none with workload identity)', optional: true },
+          ]),
+    ];
+  },
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore {
     return openAwsSecretsManagerStore({
       region: stringOption(options, 'region'),

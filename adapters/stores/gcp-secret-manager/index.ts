@@ -756,6 +756,22 @@ export default {
     endpoint: { type: 'string', description: 'plaintext host:port of an emulator or test server; unset for Google' },
   },
   validateRef: refProblem,
+  // What gcpOptions and createSdkClient (./client.ts) read. An emulator endpoint needs no credentials; without a key
+  // file the client library uses Application Default Credentials (GKE Workload Identity, the metadata server).
+  environment(options) {
+    if (typeof options['endpoint'] === 'string') return [];
+    return [
+      ...(typeof options['project'] === 'string'
+        ? []
+        : [{ name: 'GOOGLE_CLOUD_PROJECT', kind: 'setting' as const, description: 'the project of bare secret names', optional: true }]),
+      {
+        name: 'GOOGLE_APPLICATION_CREDENTIALS',
+        kind: 'file' as const,
+        description: 'a service account key file (none with workload identity)',
+        optional: true,
+      },
+    ];
+  },
   open(options, context) {
     return openGcpSecretManagerStore(options, context);
   },

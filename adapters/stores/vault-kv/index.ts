@@ -601,6 +601,17 @@ export default {
     mount: { type: 'string', description: "the KV v2 mount, for a mount whose path has slashes; else the ref's first segment" },
     destroyOnRetire: { type: 'boolean', description: 'destroy the old version once the old key is proven dead', default: false },
   },
+  // What open() and connectNodeVault (./client.ts) read: the token's or the AppRole secret id's variable is the one
+  // the options name, never a value.
+  environment(options) {
+    const text = (name: string) => (typeof options[name] === 'string' && options[name] !== '' ? (options[name] as string) : undefined);
+    return [
+      ...(text('address') === undefined ? [{ name: 'VAULT_ADDR', kind: 'setting' as const, description: 'the Vault server URL' }] : []),
+      text('roleId') === undefined
+        ? { name: text('token') ?? 'VAULT_TOKEN', kind: 'secret' as const, description: 'a Vault token' }
+        : { name: text('secretIdEnv') ?? 'VAULT_SECRET_ID', kind: 'secret' as const, description: 'the AppRole secret id' },
+    ];
+  },
   open(options, context: StoreContext) {
     const env = context.env;
     const connection: VaultConnection = {
