@@ -82,7 +82,8 @@ program
   .command('rotate')
   .description('rotate unattended (cron, CI): steps that need a person fail unless --answers supplies them')
   .argument('[credentials...]', 'credential ids (default with --due: every credential past its max age)')
-  .option('--due', 'rotate every credential whose age has reached its policy (others are skipped)')
+  .option('--due', 'rotate every credential whose age (from its stores) has reached its policy (others, and unknown ages, are skipped)')
+  .option('--due-unknown', 'with --due: also rotate credentials whose age nothing records (no store keeps a date, no policy.lastRotated)')
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
   .option('--concurrency <n>', 'credentials rotated at once', '4')
   .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
@@ -127,7 +128,8 @@ program
 
 program
   .command('status')
-  .description('age of every credential against its policy, and its last run')
+  .description('age of every credential against its policy (read from its stores), where the age comes from, and its last run')
+  .option('--offline', "read no store: take ages from policy.lastRotated and this machine's journals only")
   .action(run(() => import('./status.js')));
 
 program

@@ -4,7 +4,8 @@
  * is not failed but reminded. Exit 0 when every due credential rotated or was reminded, 1 when one failed, 3 when
  * one was refused (locked by another run) and none failed.
  */
-import type { CredentialConfig } from '../config/types.js';
+import type { Config, CredentialConfig } from '../config/types.js';
+import type { LastRuns } from '../engine/history.js';
 import { ExitCode, InputError } from '../contract/errors.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
 
@@ -29,15 +30,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
     config.stateDir,
     selected.map((credential) => credential.id),
   );
-  if (due) {
-    selected = selected.filter((credential) => {
-      const { lastDone } = history.get(credential.id)!;
-      const age = lastDone?.finishedAt === undefined ? Infinity : Date.now() - Date.parse(lastDone.finishedAt);
-      const isDue = credential.maxAgeMs === undefined || age >= credential.maxAgeMs;
-      if (!isDue) emitLine(json, { event: 'skipped', credential: credential.id, reason: 'not due' }, `${credential.id}: not due`);
-      return isDue;
-    });
-  }
+  if (due) selected = await dueSelection(config, selected, history, input.options['dueUnknown'] === true, json);
 
   const hasAnswers = typeof input.options['answers'] === 'string';
   // Exit codes of the credentials that did not finish done: a refusal (locked by another run) is 3, not a failure.
@@ -73,6 +66,39 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, queue.length)) }, worker));
   return worstCode(codes);
+}
+
+/**
+ * The credentials `--due` rotates: age known (from the stores, else policy.lastRotated or the journal; src/engine/age.ts)
+ * and at least maxAge. An unknown age is skipped as "unknown age" unless `--due-unknown`; no maxAge is never due.
+ */
+async function dueSelection(
+  config: Config,
+  credentials: readonly CredentialConfig[],
+  history: ReadonlyMap<string, LastRuns>,
+  dueUnknown: boolean,
+  json: boolean,
+): Promise<CredentialConfig[]> {
+  const [{ credentialAges, dueness, settleUnknown }, { storeOpener }] = await Promise.all([import('../engine/age.js'), import('./stores.js')]);
+  const ages = await credentialAges(credentials, { history, openStores: storeOpener(config) });
+  return credentials.filter((credential) => {
+    const age = ages.get(credential.id)!;
+    const { state, dueAt } = dueness(age, credential.maxAgeMs);
+    const facts = { ageSource: age.source, ageFrom: age.from, writtenAt: age.writtenAt?.toISOString(), dueAt: dueAt?.toISOString() };
+    if (state === 'due' || (state === 'unknown' && dueUnknown)) return true;
+    if (state === 'unknown') {
+      const faults = age.notes.filter((note) => note.fault).map((note) => `${note.from}: ${note.problem}`);
+      const why = faults.length > 0 ? `the stores did not say (${faults.join('; ')})` : settleUnknown(credential.id);
+      emitLine(
+        json,
+        { event: 'skipped', credential: credential.id, reason: 'unknown age', detail: why, ...facts },
+        `${credential.id}: unknown age — ${why}, or pass --due-unknown`,
+      );
+    } else if (state === 'no-policy')
+      emitLine(json, { event: 'skipped', credential: credential.id, reason: 'no maxAge', ...facts }, `${credential.id}: not due (no policy.maxAge)`);
+    else emitLine(json, { event: 'skipped', credential: credential.id, reason: 'not due', ...facts }, `${credential.id}: not due`);
+    return false;
+  });
 }
 
 /** One exit code for several credentials: an internal error, then an environment fault, a failure, bad input, a refusal. */

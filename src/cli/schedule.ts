@@ -94,7 +94,7 @@ function chooseCadence(config: Config, every: string | undefined, format: Format
     );
   }
   if (unbounded.length > 0) {
-    warnings.push(`no maxAge for ${unbounded.join(', ')}: rotate --due rotates them at every pass; give them a policy (maxAge) in ${config.file}`);
+    warnings.push(`no maxAge for ${unbounded.join(', ')}: rotate --due never rotates them; give them a policy (maxAge) in ${config.file}`);
   }
   return { cadence, why, warnings };
 }

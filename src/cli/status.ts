@@ -1,33 +1,72 @@
-/** `rekey status`: every credential's age against its policy, and its last run (from the journals). */
+/**
+ * `rekey status`: every credential's age against its policy, where that age comes from, and its last run.
+ * The age is read from the stores (src/engine/age.ts): each store's describe(), all credentials at once (bounded),
+ * each store given DESCRIBE_TIMEOUT_MS; `--offline` reads no store and takes the age from `policy.lastRotated` and
+ * this machine's journals only. A `.env` describe() is a local file read, so a `.env`-only config stays quick.
+ */
 // Start-up matters here (a quick command, often run by scripts): this module is imported only when `status` runs,
 // so it imports statically what it needs (one module graph loads faster than a chain of import() calls), and it
 // opens the config with ./open-config.js, as every command does, without loading common.js and what that needs.
 import { lastRunsOf } from '../engine/history.js';
+import { credentialAges, dueness, settleUnknown, type CredentialAge } from '../engine/age.js';
 import { formatAge, formatClock } from '../util/time.js';
 import { ExitCode } from '../contract/errors.js';
 import { locksOf } from './locks-of.js';
 import { openConfig } from './open-config.js';
 import type { CommandInput, Globals } from './common.js';
 
-export default async function status(_input: CommandInput, globals: Globals): Promise<number> {
+export default async function status(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   // Each journal is read once (by its ends), newest first, until every credential has its last run and last done run.
   const history = lastRunsOf(config.stateDir, config.credentials.keys());
-  const locks = await locksOf(config.stateDir, config.credentials.keys());
+  const offline = input.options['offline'] === true;
+  const openStores = offline ? undefined : (await import('./stores.js')).storeOpener(config);
+  const [locks, ages] = await Promise.all([
+    locksOf(config.stateDir, config.credentials.keys()),
+    credentialAges([...config.credentials.values()], { history, openStores }),
+  ]);
+  const now = Date.now();
   const rows = [...config.credentials.values()].map((credential) => {
-    const { lastDone, last } = history.get(credential.id)!;
+    const { last } = history.get(credential.id)!;
     const lock = locks.get(credential.id) ?? { status: { state: 'free' as const }, text: undefined };
-    const ageMs = lastDone?.finishedAt === undefined ? undefined : Date.now() - Date.parse(lastDone.finishedAt);
+    const age = ages.get(credential.id)!;
     const maxAge = credential.maxAgeMs;
-    let due = 'unknown (never rotated by rekey)';
-    if (ageMs !== undefined && maxAge !== undefined) due = ageMs >= maxAge ? `overdue ${formatAge(ageMs - maxAge)}` : `in ${formatAge(maxAge - ageMs)}`;
+    const { state, ageMs, dueAt } = dueness(age, maxAge, now);
+    const due =
+      state === 'unknown'
+        ? 'unknown'
+        : state === 'no-policy'
+          ? 'no policy'
+          : state === 'due'
+            ? `overdue ${formatAge(ageMs! - maxAge!)}`
+            : `in ${formatAge(maxAge! - ageMs!)}`;
+    const faults = age.notes.filter((note) => note.fault);
     return {
       credential: credential.id,
       runbook: credential.runbookName,
       age: ageMs === undefined ? '—' : formatAge(ageMs),
+      from: sourceText(age, offline),
       policy: maxAge === undefined ? '—' : formatAge(maxAge),
       due,
-      overdue: ageMs === undefined || (maxAge !== undefined && ageMs >= maxAge),
+      state,
+      overdue: state === 'due',
+      writtenAt: age.writtenAt?.toISOString(),
+      ageMs,
+      ageDays: ageMs === undefined ? undefined : Math.floor(ageMs / 86_400_000),
+      maxAgeMs: maxAge,
+      dueAt: dueAt?.toISOString(),
+      ageSource: age.source,
+      ageFrom: age.from,
+      writtenBy: age.run,
+      ageNotes: age.notes,
+      ageAttention:
+        state === 'unknown'
+          ? `age unknown: ${faults.length > 0 ? `the stores did not say (${faults.map((f) => `${f.from}: ${f.problem}`).join('; ')}) — ` : ''}${
+              faults.length > 0 ? `set policy.lastRotated in rekey.yaml or run \`rekey rotate ${credential.id}\`` : settleUnknown(credential.id)
+            }`
+          : faults.length > 0
+            ? `the age is from ${age.from ?? age.source}: ${faults.map((f) => `${f.from}: ${f.problem}`).join('; ')}`
+            : undefined,
       lastRun: last === undefined ? '—' : `${last.startedAt.slice(0, 10)} ${last.result}${last.ms === undefined ? '' : ` (${formatClock(last.ms)})`}`,
       lastRunId: last?.run,
       lock: lock.status,
@@ -46,11 +85,13 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
     };
   });
   if (globals.json === true) {
-    for (const { lockNote: _note, ...row } of rows) process.stdout.write(`${JSON.stringify({ event: 'status', ...row })}\n`);
+    // Machine output: ISO dates and numbers (ms, whole days), never "in 89d"; the words are for people.
+    for (const { lockNote: _note, age: _age, policy: _policy, due: _due, from: _from, ageAttention: _attention, ...row } of rows)
+      process.stdout.write(`${JSON.stringify({ event: 'status', ...row })}\n`);
     return ExitCode.done;
   }
-  const header = { credential: 'credential', runbook: 'runbook', age: 'age', policy: 'policy', due: 'due', lastRun: 'last run' };
-  const cols = ['credential', 'runbook', 'age', 'policy', 'due', 'lastRun'] as const;
+  const header = { credential: 'credential', runbook: 'runbook', age: 'age', from: 'age from', policy: 'policy', due: 'due', lastRun: 'last run' };
+  const cols = ['credential', 'runbook', 'age', 'from', 'policy', 'due', 'lastRun'] as const;
   const width = Object.fromEntries(cols.map((c) => [c, Math.max(header[c].length, ...rows.map((r) => r[c].length))]));
   const line = (r: Record<(typeof cols)[number], string>) =>
     cols
@@ -60,8 +101,17 @@ export default async function status(_input: CommandInput, globals: Globals): Pr
   process.stdout.write(`${line(header)}\n`);
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
   for (const row of rows) {
+    if (row.ageAttention !== undefined) process.stdout.write(`! ${row.credential}: ${row.ageAttention}\n`);
     if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
     if (row.lockNote !== undefined) process.stdout.write(`! ${row.credential}: ${row.lockNote}\n`);
   }
   return ExitCode.done;
+}
+
+/** Where the age comes from, for the table: the store's ref, `policy.lastRotated`, or `journal` (a local cache). */
+function sourceText(age: CredentialAge, offline: boolean): string {
+  if (age.source === 'store') return age.from!;
+  if (age.source === 'journal') return offline ? 'journal (stores not read)' : 'journal';
+  if (age.source === 'policy.lastRotated') return 'policy.lastRotated';
+  return offline ? 'unknown (stores not read)' : 'unknown';
 }

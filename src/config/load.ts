@@ -20,7 +20,7 @@ export { findConfigFile } from './find.js';
 export async function loadConfig(file: string, catalog: StoreCatalog): Promise<Config> {
   const display = relative(process.cwd(), file) || file;
   const source = await readYaml(file, display.startsWith('..') ? file : display);
-  const [{ configSchema }, { validateAt }] = await Promise.all([import('./schema.js'), import('../util/validate.js')]);
+  const [{ configSchema, lastRotatedMs }, { validateAt }] = await Promise.all([import('./schema.js'), import('../util/validate.js')]);
   if (source.data === null || source.data === undefined)
     throw new InputError('the file is empty', source.locate([]), 'see `rekey config schema` or the README for an example');
   const raw = validateAt(source, configSchema, source.data, [], 'rekey.yaml');
@@ -109,6 +109,7 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
       rollout,
       maxAgeMs: maxAge === undefined ? runbook.rotateEveryMs : parseDuration(maxAge),
       budgetMs: budget === undefined ? DEFAULT_BUDGET_MS : parseDuration(budget)!,
+      lastRotated: credential.policy?.lastRotated === undefined ? undefined : new Date(lastRotatedMs(credential.policy.lastRotated)).toISOString(),
     });
   }
   if (errors.length > 0) throw new InputErrors(errors);

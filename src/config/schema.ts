@@ -20,6 +20,35 @@ const policySchema = z.strictObject({
   budget: duration.optional(),
 });
 
+/**
+ * When the current value was last written, as the person knows it: for stores that keep no date (`.env`). A date
+ * (`2026-09-01`, read as UTC midnight) or an ISO 8601 time with its offset (`2026-09-01T14:00:00Z`); not in the future.
+ * Checked by hand (a regex and a calendar check): Date.parse alone takes 2026-02-30 for March 2.
+ */
+export const lastRotated = z
+  .string()
+  .describe('when the current value was last written, for stores that keep no date: 2026-09-01 or 2026-09-01T14:00:00Z')
+  .superRefine((value, context) => {
+    const ms = lastRotatedMs(value);
+    if (Number.isNaN(ms))
+      context.addIssue({ code: 'custom', message: `"${value.trim()}" is not a date: expected 2026-09-01 or 2026-09-01T14:00:00Z (with its offset)` });
+    else if (ms > Date.now() + 60_000)
+      context.addIssue({ code: 'custom', message: `${value.trim()} is in the future: lastRotated says when the current value was written` });
+  });
+
+/** Milliseconds since the epoch of a `lastRotated` value, or NaN when it is no date (see above). */
+export function lastRotatedMs(value: string): number {
+  const text = value.trim();
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}))?$/.exec(text);
+  if (match === null) return Number.NaN;
+  const [year, month, day] = match.slice(1, 4).map(Number) as [number, number, number];
+  if (month < 1 || month > 12 || new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return Number.NaN;
+  return Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text.replace(' ', 'T'));
+}
+
+/** A credential's own policy: the defaults' fields, and when it was last rotated (which no default can say). */
+const credentialPolicySchema = policySchema.extend({ lastRotated: lastRotated.optional() });
+
 export const credentialSchema = z.strictObject({
   runbook: z.string().min(1),
   description: z.string().optional(),
@@ -27,7 +56,7 @@ export const credentialSchema = z.strictObject({
   // Each entry is `{ <kind>: <path#field>, <option>: … }`; checked against the adapters by the loader.
   stores: z.array(z.record(z.string(), z.unknown())).min(1, 'a credential needs at least one store'),
   rollout: z.array(hookSchema).optional(),
-  policy: policySchema.optional(),
+  policy: credentialPolicySchema.optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -36,6 +36,8 @@ export interface CredentialConfig {
   /** From the credential, else the config's defaults, else the runbook's recommended interval. */
   readonly maxAgeMs: number | undefined;
   readonly budgetMs: number;
+  /** `policy.lastRotated`, as ISO 8601 UTC: when the person says the current value was written. */
+  readonly lastRotated?: string | undefined;
 }
 
 export interface Config {

@@ -163,7 +163,7 @@ describe('status, log and audit verify after a rotation', () => {
     expect(result.code, show(result)).toBe(0);
     const row = result.stdout.split('\n').find((line) => line.startsWith(ws.credential));
     expect(row, result.stdout).toBeDefined();
-    expect(row).toMatch(/^sandbox-key\s+sandbox\s+0m\s+30d\s+in 29d\s+\d{4}-\d\d-\d\d done \(0:0\d\)$/);
+    expect(row).toMatch(/^sandbox-key\s+sandbox\s+0m\s+journal\s+30d\s+in 29d\s+\d{4}-\d\d-\d\d done \(0:0\d\)$/);
     const json = ndjson(await rekeyIn(ws, ['--json', 'status']));
     expect(json).toEqual([expect.objectContaining({ event: 'status', credential: ws.credential, lastRunId: run, overdue: false })]);
   });
@@ -179,9 +179,9 @@ describe('status, log and audit verify after a rotation', () => {
     const run = onlyRun(ws);
     const during = await rekeyIn(ws, ['status']);
     expect(during.code, show(during)).toBe(0);
-    expect(rowOf(during), during.stdout).toMatch(/^sandbox-key\s+sandbox\s+—\s+30d\s+unknown \(never rotated by rekey\)\s+\d{4}-\d\d-\d\d interrupted$/);
+    expect(rowOf(during), during.stdout).toMatch(/^sandbox-key\s+sandbox\s+—\s+unknown\s+30d\s+unknown\s+\d{4}-\d\d-\d\d interrupted$/);
     expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([
-      expect.objectContaining({ lastRunId: run, overdue: true, lastRun: expect.stringMatching(/ interrupted$/) }),
+      expect.objectContaining({ lastRunId: run, state: 'unknown', overdue: false, lastRun: expect.stringMatching(/ interrupted$/) }),
     ]);
     expect(during.stdout).toContain(`! sandbox-key: run ${run} was interrupted: finish it with \`rekey resume ${run}\``);
 
@@ -205,7 +205,7 @@ describe('status, log and audit verify after a rotation', () => {
     const resumed = await rekeyIn(ws, ['resume', run]);
     expect(resumed.code, show(resumed)).toBe(0);
     const after = await rekeyIn(ws, ['status']);
-    expect(rowOf(after), after.stdout).toMatch(/^sandbox-key\s+sandbox\s+0m\s+30d\s+in 29d\s+\d{4}-\d\d-\d\d done \(0:0\d\)$/);
+    expect(rowOf(after), after.stdout).toMatch(/^sandbox-key\s+sandbox\s+0m\s+journal\s+30d\s+in 29d\s+\d{4}-\d\d-\d\d done \(0:0\d\)$/);
     expect(after.stdout).not.toContain('!');
     expect(ndjson(await rekeyIn(ws, ['--json', 'status']))).toEqual([
       expect.objectContaining({ event: 'status', credential: ws.credential, lastRunId: run, overdue: false }),
@@ -221,12 +221,15 @@ describe('status, log and audit verify after a rotation', () => {
     expect(verified.stdout).toContain(`${records.length} records, chain intact`);
   });
 
-  it('status of a credential never rotated says so', async () => {
+  it('status of a credential whose age nothing records says so, and how to settle it', async () => {
     const s = await sandbox();
     const ws = workspace({ sandbox: s });
     const result = await rekeyIn(ws, ['status']);
     expect(result.code, show(result)).toBe(0);
-    expect(result.stdout).toContain('never rotated by rekey');
+    expect(result.stdout).toMatch(/^sandbox-key\s+sandbox\s+—\s+unknown\s+30d\s+unknown\s+—$/m);
+    expect(result.stdout).toContain(
+      '! sandbox-key: age unknown: no store keeps a date — set policy.lastRotated in rekey.yaml or run `rekey rotate sandbox-key`',
+    );
   });
 
   it('log lists the run; log <run> shows its journal', async () => {

@@ -106,7 +106,8 @@ describe('damage stays where it is (defect 10)', () => {
     expect(status.code, show(status)).toBe(0);
     expect(status.stdout).toMatch(new RegExp(`^${ws.credential}\\s.*damaged$`, 'm'));
     expect(status.stdout).toContain(`! ${ws.credential}: the journal of run ${run} cannot be trusted (line 5: the line is not valid JSON`);
-    expect(status.stdout).toMatch(new RegExp(`^${other}\\s.*never rotated by rekey`, 'm'));
+    expect(status.stdout).toMatch(new RegExp(`^${other}\\s+sandbox\\s+—\\s+unknown\\s.*\\sunknown\\s+—$`, 'm'));
+    expect(status.stdout).toContain(`! ${other}: age unknown: no store keeps a date`);
 
     const rotated = await rekeyIn(ws, ['rotate', other]);
     expect(rotated.code, show(rotated)).toBe(0);

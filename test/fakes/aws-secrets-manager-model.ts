@@ -139,6 +139,12 @@ export class SecretsManagerModel {
   /** Every request received, including refused ones. */
   requests = 0;
   readonly requestsByOperation = new Map<string, number>();
+  /**
+   * The service's clock, for CreatedDate of secrets and versions (API reference, ListSecretVersionIds:
+   * Versions[].CreatedDate, "The date and time this version of the secret was created"). A side door: a test sets it
+   * back to seed a version written 100 days ago, then restores it; dates still never go backwards (see #now).
+   */
+  clock: () => number = Date.now;
   /** Added before every answer, to play a distant region in benchmarks. */
   latencyMs = 0;
   /** Faults applied in order to matching requests. */
@@ -533,7 +539,7 @@ export class SecretsManagerModel {
   }
 
   #now(): Date {
-    this.#lastDate = Math.max(Date.now(), this.#lastDate + 1);
+    this.#lastDate = Math.max(this.clock(), this.#lastDate + 1);
     return new Date(this.#lastDate);
   }
 }

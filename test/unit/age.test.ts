@@ -1,0 +1,102 @@
+/** Where a credential's age comes from (src/engine/age.ts): stores first (oldest copy), then the later of lastRotated and the journal. */
+import { describe, expect, it } from 'vitest';
+import type { CredentialConfig } from '../../src/config/types.js';
+import type { OpenStore } from '../../src/engine/context.js';
+import { credentialAge, dueness } from '../../src/engine/age.js';
+import type { LastRuns, RunInfo } from '../../src/engine/history.js';
+import { parseRef, type SecretStore, type StoredMetadata } from '../../src/contract/store.js';
+
+const DAY = 86_400_000;
+const NOW = Date.parse('2026-12-01T12:00:00Z');
+
+function credential(lastRotated?: string): CredentialConfig {
+  return {
+    id: 'app',
+    description: undefined,
+    runbookFile: '/dev/null',
+    runbookName: 'sandbox',
+    inputs: {},
+    stores: [],
+    rollout: [],
+    maxAgeMs: 90 * DAY,
+    budgetMs: 60_000,
+    lastRotated,
+  };
+}
+
+/** A store that answers describe() only, as the contract allows (src/contract/store.ts). */
+function store(kind: string, path: string, describe: (() => Promise<StoredMetadata | undefined>) | undefined): OpenStore {
+  const unused = () => Promise.reject(new Error('not used'));
+  const s = {
+    kind,
+    capabilities: { readBack: false, staging: false, versions: false, compareAndSwap: false },
+    read: unused,
+    check: unused,
+  } as unknown as SecretStore;
+  return { store: describe === undefined ? s : { ...s, describe }, ref: parseRef(kind, path) };
+}
+
+const doneAt = (at: string): LastRuns => {
+  const info = { run: '20261101T000000Z-aaaaaa', credential: 'app', result: 'done', finishedAt: at } as RunInfo;
+  return { lastDone: info, last: info };
+};
+
+describe('credentialAge', () => {
+  it('takes the oldest date the stores report, naming that store, and ignores the journal', async () => {
+    const age = await credentialAge({
+      credential: credential(),
+      history: doneAt('2026-11-30T00:00:00Z'),
+      openStores: async () => [
+        store('vault-kv', 'secret/app#key', async () => ({ version: '3', createdAt: new Date('2026-10-01T00:00:00Z'), run: 'r2' })),
+        store('aws-secrets-manager', 'prod/app#KEY', async () => ({ version: 'v', createdAt: new Date('2026-08-01T00:00:00Z') })),
+        store('dotenv', './.env#KEY', async () => ({ version: 'fp' })),
+      ],
+    });
+    expect(age).toMatchObject({ source: 'store', from: 'aws-secrets-manager:prod/app#KEY', writtenAt: new Date('2026-08-01T00:00:00Z') });
+    expect(age.notes).toEqual([{ from: 'dotenv:./.env#KEY', problem: 'keeps no date', fault: false }]);
+  });
+
+  it('without a dated store, the later of policy.lastRotated and the last done run wins', async () => {
+    const stores = async () => [store('dotenv', './.env#KEY', async () => ({ version: 'fp' }))];
+    const stated = await credentialAge({ credential: credential('2026-11-01T00:00:00.000Z'), history: doneAt('2026-09-01T00:00:00Z'), openStores: stores });
+    expect(stated).toMatchObject({ source: 'policy.lastRotated', writtenAt: new Date('2026-11-01T00:00:00Z') });
+    const journal = await credentialAge({ credential: credential('2026-08-01T00:00:00.000Z'), history: doneAt('2026-09-01T00:00:00Z'), openStores: stores });
+    expect(journal).toMatchObject({ source: 'journal', from: '20261101T000000Z-aaaaaa', writtenAt: new Date('2026-09-01T00:00:00Z') });
+  });
+
+  it('is unknown when nothing records a date, and a failing or silent store is a fault note, not a throw', async () => {
+    const age = await credentialAge({
+      credential: credential(),
+      history: { lastDone: undefined, last: undefined },
+      timeoutMs: 50,
+      openStores: async () => [
+        store('aws-secrets-manager', 'prod/app', () => Promise.reject(new Error('AccessDenied'))),
+        store('gcp-secret-manager', 'projects/p/secrets/s', () => new Promise(() => {})),
+        store('memory', 'gone', async () => undefined),
+      ],
+    });
+    expect(age).toMatchObject({ source: 'unknown', writtenAt: undefined });
+    expect(age.notes).toEqual(
+      expect.arrayContaining([
+        { from: 'aws-secrets-manager:prod/app', problem: 'AccessDenied', fault: true },
+        { from: 'gcp-secret-manager:projects/p/secrets/s', problem: 'no answer within 50ms', fault: true },
+        { from: 'memory:gone', problem: 'the secret does not exist', fault: true },
+      ]),
+    );
+  });
+
+  it('reads no store without an opener (status --offline)', async () => {
+    expect(await credentialAge({ credential: credential(), history: doneAt('2026-11-30T00:00:00Z') })).toMatchObject({ source: 'journal', notes: [] });
+  });
+});
+
+describe('dueness', () => {
+  const at = (days: number) => ({ writtenAt: new Date(NOW - days * DAY), source: 'store' as const, from: 'x', run: undefined, notes: [] });
+  it('is due at maxAge and after, ok before, unknown without a date, no-policy without maxAge', () => {
+    expect(dueness(at(90), 90 * DAY, NOW).state).toBe('due');
+    expect(dueness(at(100), 90 * DAY, NOW)).toEqual({ state: 'due', ageMs: 100 * DAY, dueAt: new Date(NOW - 10 * DAY) });
+    expect(dueness(at(10), 90 * DAY, NOW).state).toBe('ok');
+    expect(dueness({ ...at(0), writtenAt: undefined, source: 'unknown' }, 90 * DAY, NOW).state).toBe('unknown');
+    expect(dueness(at(400), undefined, NOW).state).toBe('no-policy');
+  });
+});
