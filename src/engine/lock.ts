@@ -74,8 +74,8 @@ export class LockedError extends RefusedError {
     readonly credential: string,
     readonly holder: LockHolder,
   ) {
+    // Its name stays 'RefusedError': it is that refusal, with the holder added, for whoever matches errors by name.
     super(message, hint);
-    this.name = 'LockedError';
   }
 }
 
