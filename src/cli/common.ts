@@ -63,6 +63,8 @@ export async function rotateCredential(args: {
   since?: Date;
   mintAgain?: boolean;
   dryRun?: boolean;
+  /** Put before every line of the timeline chart: a run among several (`rotate` of a fleet) names its credential. */
+  linePrefix?: string;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const [{ executeRun }, { loadRunbook }, { writeReport }, { storeOpener }] = await Promise.all([
     import('../engine/run.js'),
@@ -105,40 +107,90 @@ export async function rotateCredential(args: {
   } finally {
     stop();
   }
-  if (!args.json) await printTimeline(summary);
+  if (!args.json) await printTimeline(summary, args.linePrefix);
   return { code, summary };
 }
 
-/** The timeline chart on screen after a run: the drill's chart (outage window, totals against the budget). */
-export async function printTimeline(summary: RunSummary): Promise<void> {
+/**
+ * The timeline chart on screen after a run: the drill's chart (outage window, totals against the budget). With a
+ * prefix (one run among several), every line carries it and the blank lines go, as in the sink's prefixed lines.
+ */
+export async function printTimeline(summary: RunSummary, prefix?: string): Promise<void> {
   const [{ timelineChart }, { styler }] = await Promise.all([import('../report/timeline.js'), import('../ui/style.js')]);
   const lines = timelineChart({ ...summary, report: undefined }, styler(process.stdout));
-  if (lines.length > 0) process.stdout.write(`\n${lines.join('\n')}\n`);
+  if (lines.length === 0) return;
+  if (prefix === undefined) process.stdout.write(`\n${lines.join('\n')}\n`);
+  else
+    process.stdout.write(
+      lines
+        .flatMap((line) =>
+          line
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map((l) => `${prefix}${l}\n`),
+        )
+        .join(''),
+    );
 }
+
+/** Where a run stands, for the interrupt message: its credential and id once started, the step, the outage window. */
+interface RunWhere {
+  credential?: string;
+  run?: string;
+  step?: string;
+  outage: boolean;
+}
+
+/** The runs under way in this process (`rotate` runs several at once), for the one SIGINT handler. */
+const underWay = new Set<RunWhere>();
 
 /**
  * Ctrl-C while rekey works (a prompt reads it as a key, and says so itself): every step done so far is in the
- * journal, so stop at once (exit 130) and say where the run stands and how to go on. Returns the sink to give the run
- * (it watches the run's events), and `stop()` to remove the handler when the run ends.
+ * journal, so stop at once (exit 130) and say where each run under way stands and how to go on. One handler for the
+ * process, registered while a run is under way: one per run would pass Node's limit of ten listeners (a
+ * MaxListenersExceededWarning) when `rotate --concurrency` runs eleven at once, and would print its message once per
+ * run. Returns the sink to give the run (it watches the run's events), and `stop()` to call when the run ends.
  */
 export function onInterrupt(inner: EventSink): { sink: EventSink; stop: () => void } {
-  const where: { run?: string; step?: string; outage: boolean } = { outage: false };
+  const where: RunWhere = { outage: false };
   const sink: EventSink = {
     emit(event) {
-      if (event.event === 'run.started') where.run = event.run;
-      else if (event.event === 'step.started') where.step = event.name;
+      if (event.event === 'run.started') {
+        where.run = event.run;
+        where.credential = event.credential;
+      } else if (event.event === 'step.started') where.step = event.name;
       else if (event.event === 'outage.started') where.outage = true;
       else if (event.event === 'outage.ended') where.outage = false;
       inner.emit(event);
     },
   };
-  const interrupted = () => {
+  if (underWay.size === 0) process.on('SIGINT', interrupted);
+  underWay.add(where);
+  const stop = () => {
+    if (underWay.delete(where) && underWay.size === 0) process.off('SIGINT', interrupted);
+  };
+  return { sink, stop };
+}
+
+const OUTAGE_OPEN = 'The outage window is still open: the old key is dead and the new one is not rolled out everywhere yet.';
+
+function interrupted(): void {
+  const runs = [...underWay];
+  if (runs.length === 1) {
+    const where = runs[0]!;
     const step = where.step === undefined ? '' : ` during "${where.step}"`;
-    const outage = where.outage ? ' The outage window is still open: the old key is dead and the new one is not rolled out everywhere yet.' : '';
+    const outage = where.outage ? ` ${OUTAGE_OPEN}` : '';
     const next = where.run === undefined ? 'nothing was started' : `continue with \`rekey resume ${where.run}\``;
     process.stderr.write(`\ninterrupted${step}; every step done so far is in the journal.${outage} Next: ${next}\n`);
-    process.exit(ExitCode.interrupted);
-  };
-  process.once('SIGINT', interrupted);
-  return { sink, stop: () => process.off('SIGINT', interrupted) };
+  } else {
+    // Several runs at once: one line each, naming its credential, so none is left without its resume command.
+    const lines = runs.map((where) => {
+      const step = where.step === undefined ? '' : ` during "${where.step}"`;
+      const next = where.run === undefined ? 'nothing was started' : `continue with \`rekey resume ${where.run}\``;
+      const outage = where.outage ? ' (the outage window is still open: the old key is dead)' : '';
+      return `  ${where.credential ?? '(starting)'}: interrupted${step}${outage}; ${next}\n`;
+    });
+    process.stderr.write(`\ninterrupted ${runs.length} runs; every step done so far is in the journal. Next:\n${lines.join('')}`);
+  }
+  process.exit(ExitCode.interrupted);
 }

@@ -6,6 +6,17 @@ import { ExitCode, InputError, InputErrors, RefusedError, RotationFailedError, S
 
 /** Print an error for a person (or as a JSON event) and return the exit code. */
 export function reportError(error: unknown, json: boolean): number {
+  const { code, message, hint } = describeError(error);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ event: 'error', code, message, hint })}\n`);
+  } else {
+    process.stderr.write(`rekey: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
+  }
+  return code;
+}
+
+/** An error's exit code, message (scrubbed of anything secret-shaped) and hint, for a command that prints it its own way. */
+export function describeError(error: unknown): { code: number; message: string; hint: string | undefined } {
   let code: number;
   let message: string;
   let hint: string | undefined;
@@ -39,11 +50,5 @@ export function reportError(error: unknown, json: boolean): number {
     hint = 'this is a bug in rekey; please report it with the output of `REKEY_DEBUG=1` and the run journal (it holds no secrets)';
     if (process.env['REKEY_DEBUG'] === '1' && e?.stack) message += `\n${e.stack}`;
   }
-  message = redactor.scrub(message);
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ event: 'error', code, message, hint })}\n`);
-  } else {
-    process.stderr.write(`rekey: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
-  }
-  return code;
+  return { code, message: redactor.scrub(message), hint };
 }

@@ -1,15 +1,56 @@
 /**
  * `rekey rotate [<credential>…] [--due]`: unattended rotation for cron, CronJobs and CI schedules.
- * Credentials rotate with bounded concurrency; a credential whose runbook needs a person (and has no answers)
- * is not failed but reminded. Exit 0 when every due credential rotated or was reminded, 1 when one failed, 3 when
- * one was refused (locked by another run) and none failed.
+ * Credentials rotate with bounded concurrency. Each ends as one outcome: rotated; reminded (its runbook needs a person
+ * and there are no answers: under --due a reminder, not a failure); skipped (not due, unknown age, or locked by a live
+ * run); or failed (rolled back, resumable, refused, bad input, environment fault).
+ *
+ * Output: one credential prints its run as `drill` does. Several print every line after `[credential]`, aligned (as
+ * `docker compose` prefixes its services' lines), and end with one tally naming the runs to look at; with --json, every
+ * line carries its credential, run and time (see ndjsonLine), and the tally is the last line.
+ *
+ * Exit: 0 when nothing failed (skipped and reminded credentials are not failures); otherwise the worst code of the
+ * failed ones. A person who names one credential without --due asked for that one: locked is refused (3), and one that
+ * needs a person is bad input (2: pass --answers or run `rekey drill`).
  */
 import type { Config, CredentialConfig } from '../config/types.js';
 import type { LastRuns } from '../engine/history.js';
 import { ExitCode, InputError } from '../contract/errors.js';
+import type { RunSummary } from '../engine/run.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
 
+/**
+ * Why a credential was left out of this pass: its age is under the policy, its age is unknown, it has no policy, or a
+ * live run holds it.
+ */
+export type SkipReason = 'not due' | 'unknown age' | 'no maxAge' | 'locked';
+
+/** A credential the selection left out, with why (`detail`: more words for the line, such as who holds the lock). */
+export interface Skipped {
+  readonly credential: string;
+  readonly reason: SkipReason;
+  readonly detail?: string;
+  /** Where its age came from, for --json (ageSource, ageFrom, writtenAt, dueAt). */
+  readonly facts?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Why a credential failed, for the tally: the run's end when it ran, else the kind of error that stopped it. */
+type FailReason = 'rolled back' | 'resumable' | 'failed' | 'needs a person' | 'refused' | 'bad input' | 'environment fault' | 'internal error';
+
+type Outcome =
+  | { readonly credential: string; readonly outcome: 'rotated'; readonly run: string | undefined }
+  | { readonly credential: string; readonly outcome: 'reminded'; readonly next: string }
+  | { readonly credential: string; readonly outcome: 'skipped'; readonly reason: SkipReason; readonly detail?: string; readonly run?: string }
+  | {
+      readonly credential: string;
+      readonly outcome: 'failed';
+      readonly reason: FailReason;
+      readonly code: number;
+      readonly run?: string;
+      readonly next?: string;
+    };
+
 export default async function rotate(input: CommandInput, globals: Globals): Promise<number> {
+  const started = performance.now();
   const config = await openConfig(globals);
   const ids = (input.args[0] as string[] | undefined) ?? [];
   const due = input.options['due'] === true;
@@ -18,54 +59,230 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const concurrency = Number(input.options['concurrency'] ?? 4);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
   const json = globals.json === true;
-  const { createSink } = await import('../ui/sink.js');
-  const { loadRunbook } = await import('../runbook/load.js');
-  const { lastRunsOf } = await import('../engine/history.js');
-  const { needsPerson } = await import('../contract/runbook.js');
-  const sink = createSink(json);
+  const dryRun = input.options['dryRun'] === true;
+  const [{ createSink, credentialPrefixes, ndjsonLine }, { loadRunbook }, { lastRunsOf }, { needsPerson }, { LockedError }, { describeError }] =
+    await Promise.all([
+      import('../ui/sink.js'),
+      import('../runbook/load.js'),
+      import('../engine/history.js'),
+      import('../contract/runbook.js'),
+      import('../engine/lock.js'),
+      import('./report-error.js'),
+    ]);
 
-  let selected: CredentialConfig[] = ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];
+  const requested: CredentialConfig[] = ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];
+  // Several credentials: their lines interleave, so each says whose it is, and one tally ends the run. One
+  // credential's run prints as it always did (its lines need no name), with a tally only under --due, for the log.
+  const fleet = requested.length > 1;
+  // A person asked for this one credential: a lock or a missing person is an error, not a skip or a reminder.
+  const asked = ids.length === 1 && !due;
+  const prefixes = credentialPrefixes(
+    requested.map((c) => c.id),
+    process.stdout,
+  );
+  const prefixOf = (id: string): string | undefined => (fleet ? prefixes.get(id) : undefined);
+  const outcomes: Outcome[] = [];
+
+  /** One line about a credential from this command (not its run): NDJSON, or text after its prefix (`id: ` alone). */
+  const say = (credential: string, event: { event: string } & Record<string, unknown>, text: string, stream = process.stdout) => {
+    if (json) process.stdout.write(ndjsonLine(event, { credential }));
+    else stream.write(prefixLines(prefixOf(credential) ?? `${credential}: `, text));
+  };
+  const skip = (skipped: Skipped, holder?: import('../engine/lock.js').LockHolder) => {
+    outcomes.push({ outcome: 'skipped', ...skipped, ...(holder?.run === undefined ? {} : { run: holder.run }) });
+    const words = skipped.detail === undefined ? skipped.reason : `${skipped.reason} ${skipped.detail}`;
+    say(
+      skipped.credential,
+      { event: 'skipped', credential: skipped.credential, reason: skipped.reason, detail: skipped.detail, holder, ...skipped.facts },
+      `skipped: ${words}`,
+    );
+  };
+  const fail = (credential: string, error: unknown, reason?: FailReason) => {
+    const { code, message, hint } = describeError(error);
+    outcomes.push({ credential, outcome: 'failed', reason: reason ?? failReason(code), code });
+    if (json) process.stdout.write(ndjsonLine({ event: 'error', code, message, hint }, { credential }));
+    else if (!fleet) process.stderr.write(`rekey: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
+    else process.stderr.write(prefixLines(prefixOf(credential)!, `${message}${hint === undefined ? '' : `\n  hint: ${hint}`}`));
+  };
+
   // Every journal read once, before any run of this command starts: a fleet's --due stays one pass over the history.
   const history = lastRunsOf(
     config.stateDir,
-    selected.map((credential) => credential.id),
+    requested.map((credential) => credential.id),
   );
-  if (due) selected = await dueSelection(config, selected, history, input.options['dueUnknown'] === true, json);
+  let selected = requested;
+  if (due) {
+    const selection = await dueSelection(config, requested, history, input.options['dueUnknown'] === true);
+    selected = selection.due;
+    for (const skipped of selection.skipped) skip(skipped);
+  }
 
   const hasAnswers = typeof input.options['answers'] === 'string';
-  // Exit codes of the credentials that did not finish done: a refusal (locked by another run) is 3, not a failure.
-  const codes: number[] = [];
+  const rotateOne = async (credential: CredentialConfig) => {
+    const runbook = await loadRunbook(credential.runbookFile);
+    const human = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].some(needsPerson);
+    // A dry run asks nothing, so a credential named on the command line needs no person for it (under --due: reminded).
+    if (human && !hasAnswers && (due || !dryRun)) {
+      const next = `rekey drill ${credential.id}`;
+      if (!due) {
+        // Named on the command line: rotating it unattended cannot be done, and saying "reminded" would hide that.
+        const error = new InputError(
+          `${credential.id} needs a person (runbook ${runbook.name} has a dashboard step), and \`rekey rotate\` runs unattended`,
+          undefined,
+          `run \`${next}\` at a terminal, or pass --answers <file> to answer its steps`,
+        );
+        fail(credential.id, error, 'needs a person');
+        return;
+      }
+      const { lastDone } = history.get(credential.id)!;
+      const dueDate =
+        lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined
+          ? 'now'
+          : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
+      outcomes.push({ credential: credential.id, outcome: 'reminded', next });
+      say(
+        credential.id,
+        { event: 'reminder', credential: credential.id, reason: 'needs a person (dashboard step)', due: dueDate },
+        `needs a person (dashboard step) — run \`${next}\` (due ${dueDate})`,
+      );
+      return;
+    }
+    const prefix = prefixOf(credential.id);
+    const sink = createSink(json, { credential: credential.id, ...(prefix === undefined ? {} : { prefix }) });
+    const interaction = await interactionFor(input.options, sink, false);
+    const { code, summary } = await rotateCredential({
+      config,
+      credential,
+      mode: 'scheduled',
+      sink,
+      interaction,
+      json,
+      dryRun,
+      ...(prefix === undefined ? {} : { linePrefix: prefix }),
+    });
+    outcomes.push(code === ExitCode.done ? { credential: credential.id, outcome: 'rotated', run: summary?.run } : ranAndFailed(credential.id, code, summary));
+  };
+
   const queue = [...selected];
   const worker = async () => {
     for (let credential = queue.shift(); credential !== undefined; credential = queue.shift()) {
-      const runbook = await loadRunbook(credential.runbookFile);
-      const human = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].some(needsPerson);
-      if (human && !hasAnswers) {
-        const { lastDone } = history.get(credential.id)!;
-        const dueDate =
-          lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined
-            ? 'now'
-            : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
-        emitLine(
-          json,
-          { event: 'reminder', credential: credential.id, reason: 'needs a person (dashboard step)', due: dueDate },
-          `${credential.id}: needs a person (dashboard step) — run \`rekey drill ${credential.id}\` (due ${dueDate})`,
-        );
-        continue;
-      }
-      const interaction = await interactionFor(input.options, sink, false);
       try {
-        const { code } = await rotateCredential({ config, credential, mode: 'scheduled', sink, interaction, json, dryRun: input.options['dryRun'] === true });
-        if (code !== ExitCode.done) codes.push(code);
+        await rotateOne(credential);
       } catch (error) {
-        // One credential's refusal (locked elsewhere) or bad answers must not stop the others.
-        const { reportError } = await import('./report-error.js');
-        codes.push(reportError(error, json));
+        // One credential's trouble must not stop the others. A live run holding the lock is that run's business: a
+        // scheduled pass skips the credential and names the holder; a person who asked for this one is refused (3).
+        if (error instanceof LockedError && !asked) skip({ credential: credential.id, reason: 'locked', detail: holderWords(error.holder) }, error.holder);
+        else fail(credential.id, error);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, queue.length)) }, worker));
-  return worstCode(codes);
+
+  const order = new Map(requested.map((c, i) => [c.id, i]));
+  outcomes.sort((a, b) => order.get(a.credential)! - order.get(b.credential)!);
+  const exit = worstCode(outcomes.flatMap((o) => (o.outcome === 'failed' ? [o.code] : [])));
+  if (fleet || due) {
+    const seconds = Math.round(performance.now() - started) / 1000;
+    if (json) process.stdout.write(ndjsonLine(tallyEvent(outcomes, seconds, exit, dryRun)));
+    else process.stdout.write(await tallyText(outcomes, seconds, dryRun, prefixOf));
+  }
+  return exit;
+}
+
+/** A run that ended other than done: how it ended, and the command that shows or finishes it. */
+function ranAndFailed(credential: string, code: number, summary: RunSummary | undefined): Outcome {
+  const run = summary?.run;
+  if (summary === undefined || run === undefined) return { credential, outcome: 'failed', reason: failReason(code), code };
+  if (summary.result === 'rolled-back') return { credential, outcome: 'failed', reason: 'rolled back', code, run, next: `rekey log ${run}` };
+  if (summary.resumable) return { credential, outcome: 'failed', reason: 'resumable', code, run, next: `rekey resume ${run}` };
+  return { credential, outcome: 'failed', reason: code === ExitCode.environment ? 'environment fault' : 'failed', code, run, next: `rekey log ${run}` };
+}
+
+function failReason(code: number): FailReason {
+  switch (code) {
+    case ExitCode.badInput:
+      return 'bad input';
+    case ExitCode.refused:
+      return 'refused';
+    case ExitCode.environment:
+      return 'environment fault';
+    case ExitCode.internal:
+      return 'internal error';
+    default:
+      return 'failed';
+  }
+}
+
+/** Who holds a lock, as its file says: `by run R (pid 4121 on cron-7f9c, since …)`. */
+function holderWords(holder: import('../engine/lock.js').LockHolder): string {
+  if (holder.starting || holder.pid === undefined) return 'by a run that is starting right now';
+  const since = holder.since === undefined ? '' : `, since ${holder.since}`;
+  return `by run ${holder.run ?? '(unknown)'} (pid ${holder.pid}${holder.host === undefined ? '' : ` on ${holder.host}`}${since})`;
+}
+
+/** How many of each outcome, and of each reason within skipped and failed. */
+function counts(outcomes: readonly Outcome[]) {
+  const of = (outcome: Outcome['outcome']) => outcomes.filter((o) => o.outcome === outcome);
+  const reasons = (list: readonly Outcome[]) => {
+    const by = new Map<string, number>();
+    for (const o of list) if ('reason' in o) by.set(o.reason, (by.get(o.reason) ?? 0) + 1);
+    return by;
+  };
+  const skipped = of('skipped');
+  const failed = of('failed');
+  return { rotated: of('rotated').length, reminded: of('reminded').length, skipped, failed, skippedBy: reasons(skipped), failedBy: reasons(failed) };
+}
+
+/** The tally as the last NDJSON line: counts by outcome and reason, and every credential's outcome with its run. */
+function tallyEvent(outcomes: readonly Outcome[], seconds: number, exit: number, dryRun: boolean): { event: string } & Record<string, unknown> {
+  const c = counts(outcomes);
+  return {
+    event: 'tally',
+    ...(dryRun ? { dryRun: true } : {}),
+    rotated: c.rotated,
+    reminded: c.reminded,
+    skipped: { total: c.skipped.length, ...Object.fromEntries(c.skippedBy) },
+    failed: { total: c.failed.length, ...Object.fromEntries(c.failedBy) },
+    seconds,
+    exit,
+    credentials: outcomes.map(({ code: _code, ...o }: Outcome & { code?: number }) => o),
+  };
+}
+
+/**
+ * The tally for a person: one line of counts, then one line for each credential to look at (reminded, locked,
+ * failed), after its prefix, with the command that shows or finishes its run.
+ */
+async function tallyText(outcomes: readonly Outcome[], seconds: number, dryRun: boolean, prefixOf: (id: string) => string | undefined): Promise<string> {
+  const [{ styler }, { formatDuration }] = await Promise.all([import('../ui/style.js'), import('../util/time.js')]);
+  const s = styler(process.stdout);
+  const c = counts(outcomes);
+  const detail = (by: Map<string, number>) => (by.size === 0 ? '' : ` (${[...by].map(([reason, n]) => `${n} ${reason}`).join(', ')})`);
+  const failed = `failed ${c.failed.length}${detail(c.failedBy)}`;
+  const head = [
+    `${dryRun ? 'would rotate' : 'rotated'} ${c.rotated}`,
+    `reminded ${c.reminded}`,
+    `skipped ${c.skipped.length}${detail(c.skippedBy)}`,
+    c.failed.length > 0 ? s.red(failed) : failed,
+    formatDuration(seconds * 1000),
+  ].join(' · ');
+  const lines = [`\n${head}\n`];
+  for (const o of outcomes) {
+    const prefix = prefixOf(o.credential) ?? `${o.credential}: `;
+    if (o.outcome === 'reminded') lines.push(`${prefix}reminded: needs a person — run \`${o.next}\`\n`);
+    else if (o.outcome === 'skipped' && o.reason === 'locked') lines.push(`${prefix}skipped: locked ${o.detail ?? ''}\n`);
+    else if (o.outcome === 'failed') lines.push(`${prefix}${s.red(`failed, ${o.reason}`)}${o.next === undefined ? '' : `: \`${o.next}\``}\n`);
+  }
+  return lines.join('');
+}
+
+/** Every line of a text after the prefix; blank lines dropped (they would carry no credential). */
+function prefixLines(prefix: string, text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => `${prefix}${line}\n`)
+    .join('');
 }
 
 /**
@@ -77,36 +294,30 @@ async function dueSelection(
   credentials: readonly CredentialConfig[],
   history: ReadonlyMap<string, LastRuns>,
   dueUnknown: boolean,
-  json: boolean,
-): Promise<CredentialConfig[]> {
+): Promise<{ due: CredentialConfig[]; skipped: Skipped[] }> {
   const [{ credentialAges, dueness, settleUnknown }, { storeOpener }] = await Promise.all([import('../engine/age.js'), import('./stores.js')]);
   const ages = await credentialAges(credentials, { history, openStores: storeOpener(config) });
-  return credentials.filter((credential) => {
+  const due: CredentialConfig[] = [];
+  const skipped: Skipped[] = [];
+  for (const credential of credentials) {
     const age = ages.get(credential.id)!;
     const { state, dueAt } = dueness(age, credential.maxAgeMs);
     const facts = { ageSource: age.source, ageFrom: age.from, writtenAt: age.writtenAt?.toISOString(), dueAt: dueAt?.toISOString() };
-    if (state === 'due' || (state === 'unknown' && dueUnknown)) return true;
-    if (state === 'unknown') {
+    if (state === 'due' || (state === 'unknown' && dueUnknown)) {
+      due.push(credential);
+    } else if (state === 'unknown') {
       const faults = age.notes.filter((note) => note.fault).map((note) => `${note.from}: ${note.problem}`);
       const why = faults.length > 0 ? `the stores did not say (${faults.join('; ')})` : settleUnknown(credential.id);
-      emitLine(
-        json,
-        { event: 'skipped', credential: credential.id, reason: 'unknown age', detail: why, ...facts },
-        `${credential.id}: unknown age — ${why}, or pass --due-unknown`,
-      );
-    } else if (state === 'no-policy')
-      emitLine(json, { event: 'skipped', credential: credential.id, reason: 'no maxAge', ...facts }, `${credential.id}: not due (no policy.maxAge)`);
-    else emitLine(json, { event: 'skipped', credential: credential.id, reason: 'not due', ...facts }, `${credential.id}: not due`);
-    return false;
-  });
+      skipped.push({ credential: credential.id, reason: 'unknown age', detail: `— ${why}, or pass --due-unknown`, facts });
+    } else {
+      skipped.push({ credential: credential.id, reason: state === 'no-policy' ? 'no maxAge' : 'not due', facts });
+    }
+  }
+  return { due, skipped };
 }
 
 /** One exit code for several credentials: an internal error, then an environment fault, a failure, bad input, a refusal. */
 function worstCode(codes: readonly number[]): number {
   for (const code of [ExitCode.internal, ExitCode.environment, ExitCode.failed, ExitCode.badInput, ExitCode.refused]) if (codes.includes(code)) return code;
   return codes.length === 0 ? ExitCode.done : ExitCode.failed;
-}
-
-function emitLine(json: boolean, event: Record<string, unknown>, text: string): void {
-  process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${text}\n`);
 }

@@ -62,6 +62,18 @@ export type EngineEvent =
       hint?: string | undefined;
     };
 
+/**
+ * What every NDJSON line carries besides its event (the sink adds it, since one run's events all share it): the
+ * credential, the run once it has an id (a line about a credential that did not run, such as a skip, has none), and
+ * the time the line was written, ISO 8601 in UTC. The one line about no single credential is the tally that ends
+ * `rotate` over several: it lists them all.
+ */
+export interface EventStamp {
+  readonly credential?: string | undefined;
+  readonly run?: string | undefined;
+  readonly time: string;
+}
+
 /** Where engine events go. */
 export interface EventSink {
   emit(event: EngineEvent): void;

@@ -53,21 +53,53 @@ function lockFsError(credential: string, path: string, error: unknown): unknown 
   );
 }
 
+/** Who holds a credential's lock, as its lock file says (nothing of it but an empty file while that run starts). */
+export interface LockHolder {
+  readonly run: string | undefined;
+  readonly pid: number | undefined;
+  readonly host: string | undefined;
+  readonly since: string | undefined;
+  /** The lock file is still empty: a run is taking it right now. */
+  readonly starting: boolean;
+}
+
+/**
+ * The credential is locked by a live run: a refusal (exit 3) that also says who holds the lock, so a scheduled pass
+ * over many credentials (`rotate --due`) can skip this one and name the holder instead of failing.
+ */
+export class LockedError extends RefusedError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly credential: string,
+    readonly holder: LockHolder,
+  ) {
+    // Its name stays 'RefusedError': it is that refusal, with the holder added, for whoever matches errors by name.
+    super(message, hint);
+  }
+}
+
 function refusal(credential: string, path: string, busy: JudgedLock): RefusedError {
   const { holder } = busy;
-  if (busy.state === 'starting' || holder.pid === undefined) {
-    return new RefusedError(
+  const starting = busy.state === 'starting' || holder.pid === undefined;
+  const named: LockHolder = { run: holder.run, pid: holder.pid, host: holder.host, since: holder.since, starting };
+  if (starting) {
+    return new LockedError(
       `credential ${credential} is locked by a run that is starting right now`,
       `wait for it to finish; see \`rekey status\`. If no run is starting, ${path} is a lock file left empty by a run that died, and the next run takes ` +
         `it over once it is ${UNWRITTEN_MS / 1000}s old`,
+      credential,
+      named,
     );
   }
-  return new RefusedError(
+  return new LockedError(
     `credential ${credential} is being rotated by run ${holder.run ?? '(unknown)'} (pid ${holder.pid} on ` +
       `${holder.host ?? 'this host'}${holder.since === undefined ? '' : `, since ${holder.since}`})`,
     busy.remote
       ? `that lock belongs to another host; if that run is dead there, remove ${busy.file}`
       : 'wait for it to finish, or stop that process and `rekey resume` its run',
+    credential,
+    named,
   );
 }
 

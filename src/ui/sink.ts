@@ -11,20 +11,57 @@ import { formatClock, formatDuration, formatSeconds } from '../util/time.js';
 import { budgetWords, PHASE_TITLES } from '../report/timeline.js';
 // The end-of-run chart lives with the report's, which draws the same one.
 export { timelineChart } from '../report/timeline.js';
-import type { EngineEvent, EventSink } from '../contract/events.js';
+import type { EngineEvent, EventSink, EventStamp } from '../contract/events.js';
 import { cursorControl, styler } from './style.js';
 
 const PHASE_NUMBERS: Readonly<Record<string, number>> = { generate: 1, rollout: 2, verify: 3, revoke: 4, audit: 5 };
 
 type Styler = ReturnType<typeof styler>;
 
-/** NDJSON on stdout: one event a line. */
+/** What a sink knows of the run it renders, given when it is made. */
+export interface SinkOptions {
+  /** The credential whose run this sink renders: on every NDJSON line, also those before the run has an id. */
+  readonly credential?: string;
+  /**
+   * Text only: put before every line (a run among several, as `[api]   `), drop blank lines, and draw no ticker,
+   * since several runs share the screen and a line redrawn in place by one would be overwritten by the others.
+   */
+  readonly prefix?: string;
+}
+
+/**
+ * One NDJSON line: the event, with the credential, the run (when there is one) and the time it was written (ISO 8601)
+ * first, so a log pipeline can group lines by credential and run without knowing each event's shape.
+ */
+export function ndjsonLine(event: { readonly event: string } & Readonly<Record<string, unknown>>, stamp: Omit<EventStamp, 'time'> = {}): string {
+  const { event: name, credential, run, ...rest } = event;
+  const line: Record<string, unknown> = {
+    event: name,
+    credential: credential ?? stamp.credential,
+    run: run ?? stamp.run,
+    time: new Date().toISOString(),
+    ...rest,
+  };
+  return `${JSON.stringify(line)}\n`;
+}
+
+/** NDJSON on stdout: one event a line, each with its credential, run and time (see ndjsonLine). */
 export class JsonSink implements EventSink {
+  readonly #credential: string | undefined;
+  #run: string | undefined;
+
+  constructor(options: SinkOptions = {}) {
+    this.#credential = options.credential;
+  }
+
   emit(event: EngineEvent): void {
     const out: Record<string, unknown> = { ...event };
     if ('ms' in event) out['ms'] = Math.round(event.ms);
     if ('waitMs' in event) out['waitMs'] = Math.round(event.waitMs);
-    process.stdout.write(`${JSON.stringify(out)}\n`);
+    // The engine names the credential and the run on the run's first event; the events after it are stamped with them.
+    if (event.event === 'run.started') this.#run = event.run;
+    const credential = this.#credential ?? ('credential' in event ? event.credential : undefined);
+    process.stdout.write(ndjsonLine(out as { event: string }, { credential, run: this.#run }));
   }
 }
 
@@ -39,17 +76,20 @@ export class TextSink implements EventSink {
   readonly #out: NodeJS.WriteStream;
   readonly #s: Styler;
   readonly #live: boolean;
+  readonly #prefix: string | undefined;
   #ticker: NodeJS.Timeout | undefined;
   #running: { name: string; started: number } | undefined;
   #outageStart: number | undefined;
   #runStart: number | undefined;
   #budgetMs = 0;
 
-  constructor(out: NodeJS.WriteStream = process.stdout) {
+  constructor(out: NodeJS.WriteStream = process.stdout, options: SinkOptions = {}) {
     this.#out = out;
     this.#s = styler(out);
-    // Live (a ticker redrawn in place) on a terminal that can move its cursor; NO_COLOR only drops the colour.
-    this.#live = cursorControl(out);
+    this.#prefix = options.prefix;
+    // Live (a ticker redrawn in place) on a terminal that can move its cursor; NO_COLOR only drops the colour. Not
+    // with a prefix: that run shares the screen with others (see SinkOptions.prefix).
+    this.#live = cursorControl(out) && options.prefix === undefined;
   }
 
   /** True when the screen is live (a terminal, not TERM=dumb): prompts may redraw their line with `status()`. */
@@ -147,8 +187,14 @@ export class TextSink implements EventSink {
     }
   }
 
-  /** Print a line (above the ticker, which redraws itself). */
+  /** Print a line (above the ticker, which redraws itself); with a prefix, every line of it prefixed, blank ones dropped. */
   line(text: string): void {
+    if (this.#prefix !== undefined) {
+      const prefix = this.#prefix;
+      const lines = text.split('\n').filter((l) => l.trim() !== '');
+      if (lines.length > 0) this.#out.write(lines.map((l) => `${prefix}${l}\n`).join(''));
+      return;
+    }
     if (this.#live && this.#ticker !== undefined) this.#out.write('\r\x1b[K');
     this.#out.write(`${text}\n`);
   }
@@ -177,6 +223,17 @@ export class TextSink implements EventSink {
 }
 
 /** The sink for the current output mode. */
-export function createSink(json: boolean): EventSink {
-  return json ? new JsonSink() : new TextSink();
+export function createSink(json: boolean, options: SinkOptions = {}): EventSink {
+  return json ? new JsonSink(options) : new TextSink(process.stdout, options);
+}
+
+/**
+ * The line prefixes of a run over several credentials: `[id]` padded to the longest id, so the text after it lines
+ * up, each in a colour of its own on a terminal (as `docker compose` prefixes the lines of its services).
+ */
+export function credentialPrefixes(ids: readonly string[], out: NodeJS.WriteStream = process.stdout): Map<string, string> {
+  const s = styler(out);
+  const colours = [s.cyan, s.yellow, s.green, s.magenta, s.blue];
+  const width = Math.max(0, ...ids.map((id) => [...id].length)) + 2;
+  return new Map(ids.map((id, i) => [id, `${colours[i % colours.length]!(`[${id}]`)}${' '.repeat(width - [...id].length - 2)}  `]));
 }
