@@ -329,6 +329,37 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     expect((await store.read(f.ref)).run).toBe(RUN);
   });
 
+  it('an etag mismatch is FAILED_PRECONDITION, as Google documents: promote and retire read again and succeed', async () => {
+    const f = fixture();
+    const store = f.open();
+    const version = await store.stage(f.ref, new Secret(NEW), RUN, '2');
+    // Another writer changes the secret's labels (so its etag), then the old version's state (so its etag), between
+    // the adapter's read and its write.
+    const raced = { updates: 0, disables: 0 };
+    const racing = new (class extends FakeClient {
+      override async updateSecret(...args: Parameters<FakeClient['updateSecret']>) {
+        if (raced.updates++ === 0) await this.model.updateSecret({ secret: { name: f.name, labels: { team: 'other' } }, updateMask: { paths: ['labels'] } });
+        return super.updateSecret(...args);
+      }
+      override async disableSecretVersion(name: string, etag: string) {
+        if (raced.disables++ === 0) await this.model.enableSecretVersion({ name });
+        return super.disableSecretVersion(name, etag);
+      }
+    })(f.model);
+    await f.open({}, racing).promote(f.ref, version, RUN, '2');
+    expect(f.model.secret(f.name).versionAliases).toEqual({ current: '3' });
+    await f.open({}, racing).retire(f.ref, RUN);
+    expect(f.model.versions(f.name)[1]).toEqual({ number: 2, state: 'DISABLED' });
+    expect(raced).toEqual({ updates: 2, disables: 2 });
+  });
+
+  it('FAILED_PRECONDITION naming a version state is not a conflict, even on a call that sent an etag', async () => {
+    const f = fixture();
+    await f.model.destroySecretVersion({ name: `${f.name}/versions/1` });
+    f.model.failNext('AccessSecretVersion', Code.FAILED_PRECONDITION, 1, 'Precondition check failed.');
+    expect((await failureOf(f.open().read(f.ref))).code).toBe('failed');
+  });
+
   it('promote refuses when a version was added after the run’s, even if the alias was not moved', async () => {
     const f = fixture();
     const store = f.open();

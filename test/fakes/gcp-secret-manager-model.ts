@@ -20,9 +20,13 @@
  *   payload is gone.
  * - Payloads are at most 64 KiB (65,536 bytes); a larger one is INVALID_ARGUMENT. A given `data_crc32c` is checked.
  * - UpdateSecret requires an update_mask and changes only the named fields; a map field named in the mask is
- *   replaced whole. A non-empty etag that does not match the stored one fails with ABORTED (AIP-154); the etag
- *   changes on every successful update. Adding a version does not change the secret's etag: versions are separate
- *   resources with their own etags, which guard enable, disable and destroy in the same way.
+ *   replaced whole. A non-empty etag that does not match the stored one fails with FAILED_PRECONDITION (HTTP 400),
+ *   not ABORTED ("Use entity tags for optimistic concurrency control",
+ *   https://cloud.google.com/secret-manager/docs/etags: "otherwise, it fails with a FAILED_PRECONDITION error and an
+ *   HTTP status code 400"). The page promises the code, not the words, so the model answers the generic
+ *   "Precondition check failed." that Google APIs give for the code: a client must go by the code. The etag changes
+ *   on every successful update. Adding a version does not change the secret's etag: versions are separate
+ *   resources with their own etags, which guard enable, disable, destroy and delete in the same way.
  * - Annotation keys are 1–63 characters, begin and end with an alphanumeric, with `-`, `_`, `.` and alphanumerics
  *   between; keys and values together must be under 16 KiB.
  * - ListSecretVersions returns versions newest first, in pages.
@@ -264,7 +268,7 @@ export class SecretManagerModel {
       if (paths.length === 0) throw invalid('update_mask is required');
       const given = req.secret ?? {};
       if (given.etag !== undefined && given.etag !== '' && given.etag !== stored.secret.etag) {
-        throw new ModelError(Code.ABORTED, `etag mismatch: the secret [${name}] was changed since it was read`);
+        throw etagMismatch();
       }
       // Validate everything first, so that a failed update changes nothing.
       const next = clone(stored.secret);
@@ -308,7 +312,7 @@ export class SecretManagerModel {
     return this.#serve('DeleteSecret', principal, secretOf(name), () => {
       const stored = this.#secret(name);
       if (req.etag !== undefined && req.etag !== '' && req.etag !== stored.secret.etag) {
-        throw new ModelError(Code.ABORTED, `etag mismatch: the secret [${name}] was changed since it was read`);
+        throw etagMismatch();
       }
       this.#secrets.delete(name);
       return {};
@@ -536,14 +540,16 @@ export class SecretManagerModel {
     return this.#serve(method, principal, secretOf(name), () => {
       const version = this.#version(name);
       if (req.etag !== undefined && req.etag !== '' && req.etag !== version.meta.etag) {
-        throw new ModelError(Code.ABORTED, `etag mismatch: the version [${version.meta.name}] was changed since it was read`);
+        throw etagMismatch();
       }
       if (version.meta.state === 'DESTROYED') {
         throw new ModelError(Code.FAILED_PRECONDITION, `Secret Version [${version.meta.name}] is in DESTROYED state.`);
       }
+      // "Even when an update doesn't change a resource's state, it still updates the resource ETag"
+      // (https://cloud.google.com/secret-manager/docs/etags).
+      version.meta.etag = this.#etag();
       if (version.meta.state !== state) {
         version.meta.state = state;
-        version.meta.etag = this.#etag();
         if (state === 'DESTROYED') {
           version.data = undefined;
           version.meta.destroyTime = now();
@@ -570,6 +576,11 @@ export class SecretManagerModel {
     // The service's etags are opaque quoted strings.
     return `"${(Date.now() * 1000 + ++this.#etagCounter).toString(16)}"`;
   }
+}
+
+/** An etag that does not match: FAILED_PRECONDITION with the generic text (https://cloud.google.com/secret-manager/docs/etags). */
+function etagMismatch(): ModelError {
+  return new ModelError(Code.FAILED_PRECONDITION, 'Precondition check failed.');
 }
 
 function invalid(details: string): ModelError {

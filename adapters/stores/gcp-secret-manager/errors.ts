@@ -56,21 +56,15 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, m
     case GRPC.UNAUTHENTICATED:
       return new StorePermissionError(operation, ref.display, `not authenticated (${status})`, AUTH_HINT);
     case GRPC.ABORTED:
-      return new StoreConflictError(
-        operation,
-        ref.display,
-        `${resource} changed since it was read (etag mismatch)`,
-        'read again and retry; another writer was at work',
-      );
+      // AIP-154's code for a stale etag; Secret Manager documents FAILED_PRECONDITION instead (below). Both are a conflict.
+      return etagConflict(operation, ref, resource);
     case GRPC.FAILED_PRECONDITION:
-      if (/etag/i.test(raw)) {
-        return new StoreConflictError(
-          operation,
-          ref.display,
-          `${resource} changed since it was read (etag mismatch)`,
-          'read again and retry; another writer was at work',
-        );
-      }
+      // "If an ETag is provided and matches the current resource ETag, the request succeeds; otherwise, it fails with
+      // a FAILED_PRECONDITION error and an HTTP status code 400" (https://cloud.google.com/secret-manager/docs/etags).
+      // The same code says a version is DISABLED or DESTROYED ("Secret Version [...] is in DESTROYED state."), so the
+      // code alone decides only for a call that sent an etag and whose answer names no version state; the text of an
+      // etag mismatch is not documented and is not relied on.
+      if (state === undefined && ETAG_GUARDED.has(method)) return etagConflict(operation, ref, resource);
       return new VersionStateError(operation, ref.display, detail, 'enable the version, or point the alias at an enabled one');
     case GRPC.UNAVAILABLE:
     case GRPC.RESOURCE_EXHAUSTED:
@@ -88,6 +82,18 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, m
     default:
       return new StoreError('failed', operation, ref.display, detail, { cause: error });
   }
+}
+
+/** The calls that send an etag (UpdateSecret's inside the Secret): the ones a FAILED_PRECONDITION can be an etag mismatch of. */
+const ETAG_GUARDED: ReadonlySet<ClientMethod> = new Set(['updateSecret', 'disableSecretVersion', 'destroySecretVersion']);
+
+function etagConflict(operation: string, ref: StoreRef, resource: string): StoreConflictError {
+  return new StoreConflictError(
+    operation,
+    ref.display,
+    `${resource} changed since it was read (etag mismatch)`,
+    'read again and retry; another writer was at work',
+  );
 }
 
 export const AUTH_HINT = 'sign in with `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file';
