@@ -48,12 +48,12 @@ class FakeClient implements GcpSecretManagerClient {
     if (update.annotations !== undefined) secret.annotations = { ...update.annotations };
     return info(await this.model.updateSecret({ secret, updateMask: { paths: [...paths] } }, this.principal));
   }
-  async addSecretVersion(parent: string, data: Buffer) {
-    return version(await this.model.addSecretVersion({ parent, payload: { data } }, this.principal));
+  async addSecretVersion(parent: string, data: Buffer, dataCrc32c: number) {
+    return version(await this.model.addSecretVersion({ parent, payload: { data, dataCrc32c: String(dataCrc32c) } }, this.principal));
   }
   async accessSecretVersion(name: string) {
     const response = await this.model.accessSecretVersion({ name }, this.principal);
-    return { number: Number(response.name.split('/').pop()), data: response.payload.data };
+    return { number: Number(response.name.split('/').pop()), data: response.payload.data, dataCrc32c: Number(response.payload.dataCrc32c) };
   }
   async getSecretVersion(name: string) {
     return version(await this.model.getSecretVersion({ name }, this.principal));
@@ -267,8 +267,8 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     const client = new FakeClient(f.model);
     const add = client.addSecretVersion.bind(client);
     let lost = 0;
-    client.addSecretVersion = async (parent, data) => {
-      const added = await add(parent, data);
+    client.addSecretVersion = async (parent, data, checksum) => {
+      const added = await add(parent, data, checksum);
       if (lost++ === 0) throw new ModelError(Code.UNAVAILABLE, 'connection reset after the write');
       return added;
     };
@@ -359,6 +359,22 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     f.model.failNext('AccessSecretVersion', Code.FAILED_PRECONDITION, 1, 'Precondition check failed.');
     expect((await failureOf(f.open().read(f.ref))).code).toBe('failed');
   });
+
+  it('sends data_crc32c with every new version, and a payload that fails its checksum is an error, never a value', async () => {
+    const f = fixture();
+    const store = f.open();
+    const version = await store.stage(f.ref, new Secret(NEW), RUN, '2');
+    expect(f.model.clientChecksum(f.name, version)).toBe(true);
+    f.model.corrupt(f.name, 2);
+    const error = await failureOf(store.read(f.ref));
+    expect(error.code).toBe('failed');
+    expect(error.message).toContain('CRC32C');
+    expect(error.message).not.toContain(INITIAL.slice(1));
+    // Retried (a transfer may be damaged once), then refused.
+    expect(f.model.callCount('AccessSecretVersion')).toBeGreaterThan(1);
+    await expect(store.promote(f.ref, version, RUN, '2')).resolves.toBeUndefined();
+    expect((await store.read(f.ref)).value.reveal()).toBe(NEW);
+  }, 20_000);
 
   it('promote refuses when a version was added after the run’s, even if the alias was not moved', async () => {
     const f = fixture();

@@ -127,6 +127,17 @@ describe('gcp-secret-manager adapter over the wire', () => {
     ]);
   });
 
+  it('sends data_crc32c through the real client and refuses a payload whose checksum does not match, over gRPC', async () => {
+    const { name, ref } = fresh();
+    const store = open();
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    expect(server.model.clientChecksum(name, version)).toBe(true);
+    server.model.corrupt(name, 1);
+    const error = (await store.read(ref).catch((e: unknown) => e)) as StoreError;
+    expect(error.code).toBe('failed');
+    expect(error.message).toContain('CRC32C');
+  }, 20_000);
+
   it('rotates one field of an awkward JSON payload changing only that value’s bytes, over gRPC (defect 11)', async () => {
     // A BOM, CRLF and tabs, a big integer, 1.50, 1e400, escapes, and a duplicate key whose last occurrence counts.
     const doc = (value: string) =>

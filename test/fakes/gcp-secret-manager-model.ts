@@ -142,6 +142,8 @@ const MAX_ALIASES = 50;
 interface StoredVersion {
   meta: SecretVersionMessage;
   data: Buffer | undefined;
+  /** The CRC32C stored with the payload: the client's when it sent one, else the service's own (SecretPayload.data_crc32c). */
+  crc32c: number;
 }
 
 interface StoredSecret {
@@ -343,7 +345,7 @@ export class SecretManagerModel {
         etag: this.#etag(),
         clientSpecifiedPayloadChecksum: checksum !== undefined && checksum !== null && String(checksum) !== '',
       };
-      stored.versions.set(number, { meta, data });
+      stored.versions.set(number, { meta, data, crc32c: crc32c(data) });
       return clone(meta);
     });
   }
@@ -362,7 +364,8 @@ export class SecretManagerModel {
       if (version.meta.state !== 'ENABLED' || version.data === undefined) {
         throw new ModelError(Code.FAILED_PRECONDITION, `Secret Version [${version.meta.name}] is in ${version.meta.state} state.`);
       }
-      return { name: version.meta.name, payload: { data: Buffer.from(version.data), dataCrc32c: String(crc32c(version.data)) } };
+      // The checksum stored at AddSecretVersion, "to include in future AccessSecretVersion responses" (resources.proto).
+      return { name: version.meta.name, payload: { data: Buffer.from(version.data), dataCrc32c: String(version.crc32c) } };
     });
   }
 
@@ -449,6 +452,19 @@ export class SecretManagerModel {
   payload(name: string, version: string | number = 'latest'): string | undefined {
     const found = this.#version(`${name}/versions/${version}`);
     return found.meta.state === 'ENABLED' ? found.data?.toString('utf8') : undefined;
+  }
+
+  /** Flip one bit of a stored payload, keeping its stored checksum: damage at rest, which data_crc32c is there to catch. */
+  corrupt(name: string, version: string | number): void {
+    const found = this.#version(`${name}/versions/${version}`);
+    if (found.data === undefined || found.data.length === 0) throw new Error('no payload to corrupt');
+    found.data = Buffer.from(found.data);
+    found.data[0]! ^= 0x01;
+  }
+
+  /** Whether a version was added with a client-given checksum (SecretVersion.client_specified_payload_checksum). */
+  clientChecksum(name: string, version: string | number): boolean {
+    return this.#version(`${name}/versions/${version}`).meta.clientSpecifiedPayloadChecksum;
   }
 
   /** Every version of a secret, oldest first, with its state. */
@@ -568,7 +584,7 @@ export class SecretManagerModel {
       etag: this.#etag(),
       clientSpecifiedPayloadChecksum: false,
     };
-    stored.versions.set(number, { meta, data });
+    stored.versions.set(number, { meta, data, crc32c: crc32c(data) });
     return number;
   }
 

@@ -2,6 +2,7 @@
  * The GCP Secret Manager client as this adapter sees it: the narrow interface of the calls it makes (tests pass a fake
  * that follows the service's documentation), the store's options, and the real SDK client, built on first use.
  */
+import { crc32c } from '@aws-crypto/crc32c';
 import type { StoreContext, StoreRef } from '../../../src/contract/store.js';
 import { StoreError } from '../../../src/contract/store-errors.js';
 
@@ -54,6 +55,24 @@ export function decodePayload(op: string, ref: StoreRef, data: Buffer): string {
   }
 }
 
+/**
+ * The CRC32C (Castagnoli) of a payload, as SecretPayload.data_crc32c carries it: "If specified, SecretManagerService
+ * will verify the integrity of the received data on AddSecretVersion calls using the crc32c checksum and store it to
+ * include in future AccessSecretVersion responses. If a checksum is not provided in the AddSecretVersion request, the
+ * SecretManagerService will generate and store one for you" (google/cloud/secretmanager/v1/resources.proto;
+ * https://cloud.google.com/secret-manager/docs/data-integrity). AWS's maintained @aws-crypto/crc32c computes it.
+ */
+export function payloadChecksum(data: Uint8Array): number {
+  return crc32c(data) >>> 0;
+}
+
+/** The int64 data_crc32c as a number: a Long, a decimal string or a number, depending on the loader; undefined when absent. */
+export function checksumOf(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const number = Number(String(value));
+  return Number.isSafeInteger(number) ? number : undefined;
+}
+
 /** A version's metadata, never its payload. */
 export interface GcpVersionInfo {
   readonly number: number;
@@ -78,9 +97,13 @@ export interface GcpSecretManagerClient {
   getSecret(name: string): Promise<GcpSecretInfo>;
   /** `paths` are the update_mask's field names: `annotations`, `version_aliases`. */
   updateSecret(update: GcpSecretUpdate, paths: readonly string[]): Promise<GcpSecretInfo>;
-  addSecretVersion(parent: string, data: Buffer): Promise<GcpVersionInfo>;
-  /** The payload of a version (`…/versions/3`, `…/versions/latest`, `…/versions/<alias>`) and its resolved number. */
-  accessSecretVersion(name: string): Promise<{ readonly number: number; readonly data: Buffer }>;
+  /** `dataCrc32c` is the payload's CRC32C, which the service checks before it stores the version (SecretPayload.data_crc32c). */
+  addSecretVersion(parent: string, data: Buffer, dataCrc32c: number): Promise<GcpVersionInfo>;
+  /**
+   * The payload of a version (`…/versions/3`, `…/versions/latest`, `…/versions/<alias>`), its resolved number and the
+   * CRC32C the service stored with it (undefined when the answer carries none).
+   */
+  accessSecretVersion(name: string): Promise<{ readonly number: number; readonly data: Buffer; readonly dataCrc32c?: number | undefined }>;
   getSecretVersion(name: string): Promise<GcpVersionInfo>;
   /** All versions, every page. */
   listSecretVersions(parent: string): Promise<GcpVersionInfo[]>;
@@ -230,15 +253,15 @@ export function wrapSdkClient(sdk: import('@google-cloud/secret-manager').Secret
       const [updated] = await sdk.updateSecret({ secret, updateMask: { paths: [...paths] } }, CALL);
       return toSecret(updated as SdkSecret);
     },
-    async addSecretVersion(parent, data) {
-      const [version] = await sdk.addSecretVersion({ parent, payload: { data } }, CALL);
+    async addSecretVersion(parent, data, dataCrc32c) {
+      const [version] = await sdk.addSecretVersion({ parent, payload: { data, dataCrc32c } }, CALL);
       return toVersion(version as SdkVersion);
     },
     async accessSecretVersion(name) {
       const [response] = await sdk.accessSecretVersion({ name }, CALL);
       const data = response.payload?.data;
       const buffer = data === null || data === undefined ? Buffer.alloc(0) : typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data);
-      return { number: numberOfName(response.name), data: buffer };
+      return { number: numberOfName(response.name), data: buffer, dataCrc32c: checksumOf(response.payload?.dataCrc32c) };
     },
     async getSecretVersion(name) {
       const [version] = await sdk.getSecretVersion({ name }, CALL);

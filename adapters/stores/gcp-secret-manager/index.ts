@@ -26,6 +26,8 @@
  * - rollback: moves the alias back and, because `latest` always names the newest version, adds a version that
  *   holds the old payload again, then disables the run's version. A second rollback adds nothing.
  * - retire: disables (or destroys) the old version with its etag; already disabled or destroyed is success.
+ * - integrity: every AddSecretVersion sends the payload's data_crc32c and every access checks the one returned; a
+ *   payload that does not match is an error, never a value.
  *
  * IAM the account needs on the secret: secretmanager.secrets.get, secretmanager.versions.access (read);
  * secretmanager.versions.list and .get (resume, checks); secretmanager.versions.add (stage);
@@ -56,6 +58,7 @@ import {
   KIND,
   parseOptions,
   PERMISSION_USE,
+  payloadChecksum,
   refProblem,
   secretPathKind,
 } from './client.js';
@@ -120,7 +123,21 @@ export function openGcpSecretManagerStore(
   const getVersion = (op: string, ref: StoreRef, name: string, id: number | string) =>
     call(op, ref, 'getSecretVersion', `${name}/versions/${id}`, (c) => c.getSecretVersion(`${name}/versions/${id}`));
   const access = async (op: string, ref: StoreRef, name: string, id: number | string): Promise<{ number: number; payload: string }> => {
-    const result = await call(op, ref, 'accessSecretVersion', `${name}/versions/${id}`, (c) => c.accessSecretVersion(`${name}/versions/${id}`));
+    const result = await call(op, ref, 'accessSecretVersion', `${name}/versions/${id}`, async (c) => {
+      const answer = await c.accessSecretVersion(`${name}/versions/${id}`);
+      // Every access is checked against the CRC32C the service stored with the version: bytes changed in transit or
+      // at rest are an error, never a value. Retried a few times (a transfer may be corrupted once), then refused.
+      if (answer.dataCrc32c !== undefined && answer.dataCrc32c !== payloadChecksum(answer.data)) {
+        throw new StoreError(
+          'failed',
+          op,
+          ref.display,
+          `the payload of ${name}/versions/${answer.number || id} does not match its CRC32C checksum (data_crc32c): it was corrupted, so it is not used`,
+          { retriable: true, hint: 'try again; if it persists, the stored version is damaged: report it to Google Cloud support' },
+        );
+      }
+      return answer;
+    });
     return { number: result.number, payload: decodePayload(op, ref, result.data) };
   };
   /** A version's payload, or undefined when it is disabled, destroyed or gone. */
@@ -217,7 +234,9 @@ export function openGcpSecretManagerStore(
       }
       attempted = true;
       try {
-        return (await c.addSecretVersion(name, Buffer.from(payload, 'utf8'))).number;
+        const data = Buffer.from(payload, 'utf8');
+        // The service checks the checksum before storing, so a payload damaged on the way is refused, not kept.
+        return (await c.addSecretVersion(name, data, payloadChecksum(data))).number;
       } catch (error) {
         throw toStoreError(error, op, ref, 'addSecretVersion', name);
       }
