@@ -516,6 +516,20 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     expect(f.model.callCount('AccessSecretVersion')).toBe(1);
   });
 
+  it('the API disabled on the project is said so, with the command that enables it, not read as a missing permission', async () => {
+    const f = fixture();
+    f.model.disabledApiProjects.add(PROJECT);
+    const error = await failureOf(f.open().read(f.ref));
+    expect(error.code).toBe('permission');
+    expect(error.message).toContain(`Secret Manager API (secretmanager.googleapis.com) is not enabled on project ${PROJECT}`);
+    expect(error.hint).toContain(`gcloud services enable secretmanager.googleapis.com --project=${PROJECT}`);
+    expect(error.hint).not.toContain('grant');
+    expect(f.model.callCount('GetSecret')).toBe(1);
+    const check = await f.open().check(f.ref);
+    expect(check.readable).toBe(false);
+    expect(check.notes.join(' ')).toContain('gcloud services enable secretmanager.googleapis.com');
+  });
+
   it('reads with only secretmanager.secrets.get and secretmanager.versions.access (the creation time is then unknown)', async () => {
     const f = fixture();
     f.model.restricted.set('reader', new Set(['secretmanager.secrets.get', 'secretmanager.versions.access']));

@@ -173,6 +173,13 @@ export class SecretManagerModel {
   readonly deniedPrincipals = new Set<string>();
   /** Secret names (`projects/p/secrets/s`) on which every principal is denied, as with a deny policy. */
   readonly deniedResources = new Set<string>();
+  /**
+   * Projects (ids) on which the Secret Manager API is not enabled: every call on them answers PERMISSION_DENIED naming
+   * the service, as Google does ("Secret Manager API has not been used in project P before or it is disabled. Enable
+   * it by visiting https://console.developers.google.com/apis/api/secretmanager.googleapis.com/overview?project=P then
+   * retry."; ErrorInfo reason SERVICE_DISABLED; https://cloud.google.com/service-usage/docs/troubleshooting).
+   */
+  readonly disabledApiProjects = new Set<string>();
   /** Principals that hold only the listed permissions. Anyone not listed holds all of them. */
   readonly restricted = new Map<string, ReadonlySet<string>>();
   /** Milliseconds every call waits before it is served. */
@@ -488,6 +495,15 @@ export class SecretManagerModel {
     this.#count(method);
     await this.#delay();
     this.#fault(method);
+    const project = /^projects\/([^/]+)/.exec(resource)?.[1];
+    if (project !== undefined && this.disabledApiProjects.has(project)) {
+      throw new ModelError(
+        Code.PERMISSION_DENIED,
+        `Secret Manager API has not been used in project ${project} before or it is disabled. Enable it by visiting ` +
+          `https://console.developers.google.com/apis/api/secretmanager.googleapis.com/overview?project=${project} then retry. ` +
+          'If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.',
+      );
+    }
     const permission = PERMISSION_OF[method];
     if (!this.#holds(principal, permission, resource)) {
       throw new ModelError(Code.PERMISSION_DENIED, `Permission '${permission}' denied for resource '${resource}' (or it may not exist).`);

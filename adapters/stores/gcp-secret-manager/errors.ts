@@ -43,6 +43,21 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, m
     case GRPC.NOT_FOUND:
       return new SecretNotFoundError(operation, ref.display, `${resource} not found (${detail})`);
     case GRPC.PERMISSION_DENIED: {
+      // The API not enabled on the project answers PERMISSION_DENIED too, naming the service rather than a permission
+      // ("Secret Manager API has not been used in project N before or it is disabled. Enable it by visiting …",
+      // ErrorInfo reason SERVICE_DISABLED: https://cloud.google.com/service-usage/docs/troubleshooting,
+      // google/api/error_reason.proto). No grant fixes it: the API must be enabled on the project.
+      if (/\bsecretmanager\.googleapis\.com\b/.test(raw)) {
+        const project = /\bprojects?[ /=]([a-z0-9][a-z0-9-]{0,62})\b/i.exec(raw)?.[1] ?? projectOf(resource);
+        const flag = project === undefined ? '' : ` --project=${project}`;
+        return new StorePermissionError(
+          operation,
+          ref.display,
+          `the Secret Manager API (secretmanager.googleapis.com) is not enabled on ${project === undefined ? 'the project' : `project ${project}`}`,
+          `enable it: gcloud services enable secretmanager.googleapis.com${flag} (needs serviceusage.services.enable, role ` +
+            `roles/serviceusage.serviceUsageAdmin), then wait a few minutes for it to take effect`,
+        );
+      }
       const permission = /\b(secretmanager\.[a-z]+\.[A-Za-z]+)\b/.exec(raw)?.[1] ?? PERMISSION_OF[method];
       const use = PERMISSION_USE[permission];
       return new StorePermissionError(
@@ -97,6 +112,10 @@ function etagConflict(operation: string, ref: StoreRef, resource: string): Store
 }
 
 export const AUTH_HINT = 'sign in with `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file';
+
+function projectOf(resource: string): string | undefined {
+  return /^projects\/([^/]+)\//.exec(resource)?.[1];
+}
 
 export function resourceSecret(resource: string): string {
   return /^projects\/[^/]+\/secrets\/[^/]+/.exec(resource)?.[0] ?? resource;
