@@ -51,7 +51,7 @@ class FakeClient implements GcpSecretManagerClient {
   async addSecretVersion(parent: string, data: Buffer, dataCrc32c: number) {
     return version(await this.model.addSecretVersion({ parent, payload: { data, dataCrc32c: String(dataCrc32c) } }, this.principal));
   }
-  async accessSecretVersion(name: string) {
+  async accessSecretVersion(name: string): Promise<{ number: number; data: Buffer; dataCrc32c?: number | undefined }> {
     const response = await this.model.accessSecretVersion({ name }, this.principal);
     return { number: Number(response.name.split('/').pop()), data: response.payload.data, dataCrc32c: Number(response.payload.dataCrc32c) };
   }
@@ -97,6 +97,7 @@ function version(v: SecretVersionMessage): GcpVersionInfo {
     state: v.state,
     etag: v.etag,
     createTime: new Date(Number(v.createTime.seconds) * 1000 + v.createTime.nanos / 1e6),
+    scheduledDestroyTime: v.scheduledDestroyTime === undefined ? undefined : new Date(Number(v.scheduledDestroyTime.seconds) * 1000),
   };
 }
 
@@ -447,6 +448,28 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     await f.open({ retire: 'destroy' }).retire(f.ref, RUN);
     expect(f.model.versions(f.name)[1]).toEqual({ number: 2, state: 'DESTROYED' });
     expect((await store.read(f.ref)).value.reveal()).toBe(NEW);
+  });
+
+  it('delayed destruction (version_destroy_ttl): retire leaves the old version DISABLED and scheduled, and a resume does not destroy again', async () => {
+    const f = fixture();
+    const name = secretPath('ttl');
+    f.model.seed(name, [JSON.stringify({ API_KEY: INITIAL })], { aliases: { current: 1 }, versionDestroyTtlSeconds: 86_400 });
+    const ref = parseRef(KIND, `${name}#API_KEY`);
+    const store = f.open({ retire: 'destroy' });
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    await store.promote(ref, version, RUN, '1');
+    await store.retire(ref, RUN);
+    expect(f.model.versions(name)[0]).toEqual({ number: 1, state: 'DISABLED' });
+    const due = f.model.scheduledDestroy(name, 1);
+    expect(due?.getTime()).toBeGreaterThan(Date.now() + 86_000_000);
+    await f.open({ retire: 'destroy' }).retire(ref, RUN);
+    await f.open({ retire: 'destroy' }).retire(ref, RUN);
+    expect(f.model.callCount('DestroySecretVersion')).toBe(1);
+    expect(f.model.scheduledDestroy(name, 1)).toEqual(due);
+    f.model.passDestroyTtl(name);
+    expect(f.model.versions(name)[0]).toEqual({ number: 1, state: 'DESTROYED' });
+    await f.open({ retire: 'destroy' }).retire(ref, RUN);
+    expect(f.model.callCount('DestroySecretVersion')).toBe(1);
   });
 
   it('a rollback after retire refuses plainly: the old value is gone', async () => {

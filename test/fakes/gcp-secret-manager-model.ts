@@ -18,6 +18,11 @@
  * - Accessing a DISABLED or DESTROYED version fails with FAILED_PRECONDITION; a version number that never existed
  *   is NOT_FOUND. DESTROYED is terminal: enable, disable and destroy on it fail with FAILED_PRECONDITION, and its
  *   payload is gone.
+ * - With Secret.version_destroy_ttl set, "version destruction doesn't happen immediately on calling destroy instead
+ *   the version goes to a disabled state and destruction happens after the TTL expires"; the version carries
+ *   scheduled_destroy_time (resources.proto, Secret.version_destroy_ttl and SecretVersion.scheduled_destroy_time;
+ *   https://cloud.google.com/secret-manager/docs/delay-destruction-of-secret-versions). Enabling the version before
+ *   then cancels the destruction (same page). Once the time has passed the version is DESTROYED.
  * - Payloads are at most 64 KiB (65,536 bytes); a larger one is INVALID_ARGUMENT. A given `data_crc32c` is checked.
  * - UpdateSecret requires an update_mask and changes only the named fields; a map field named in the mask is
  *   replaced whole. A non-empty etag that does not match the stored one fails with FAILED_PRECONDITION (HTTP 400),
@@ -88,12 +93,16 @@ export interface SecretMessage {
   etag: string;
   versionAliases: Record<string, string>;
   annotations: Record<string, string>;
+  /** Secret.version_destroy_ttl: with it, DestroySecretVersion only schedules the destruction (resources.proto). */
+  versionDestroyTtl?: { seconds: string; nanos: number };
 }
 
 export interface SecretVersionMessage {
   name: string;
   createTime: Timestamp;
   destroyTime?: Timestamp;
+  /** When a destruction delayed by the secret's version_destroy_ttl happens; the version is DISABLED until then. */
+  scheduledDestroyTime?: Timestamp;
   state: VersionState;
   etag: string;
   clientSpecifiedPayloadChecksum: boolean;
@@ -384,6 +393,7 @@ export class SecretManagerModel {
     const parent = req.parent ?? '';
     return this.#serve('ListSecretVersions', principal, secretOf(parent), () => {
       const stored = this.#secret(parent);
+      for (const v of stored.versions.values()) settle(v);
       let versions = [...stored.versions.entries()].sort(([a], [b]) => b - a).map(([, v]) => v.meta);
       const filter = (req.filter ?? '').trim();
       if (filter !== '') {
@@ -427,7 +437,11 @@ export class SecretManagerModel {
   // ---- side doors for tests: no IAM, no counting, no faults, no latency ----
 
   /** Create a secret with versions holding `payloads` (oldest first) and optional aliases, bypassing the API. */
-  seed(name: string, payloads: readonly string[], options: { aliases?: Record<string, number>; annotations?: Record<string, string> } = {}): void {
+  seed(
+    name: string,
+    payloads: readonly string[],
+    options: { aliases?: Record<string, number>; annotations?: Record<string, string>; versionDestroyTtlSeconds?: number } = {},
+  ): void {
     const match = SECRET_NAME.exec(name);
     if (match === null) throw new Error(`not a secret name: ${name}`);
     const secret: SecretMessage = {
@@ -438,6 +452,7 @@ export class SecretManagerModel {
       etag: this.#etag(),
       versionAliases: Object.fromEntries(Object.entries(options.aliases ?? {}).map(([k, v]) => [k, String(v)])),
       annotations: { ...(options.annotations ?? {}) },
+      ...(options.versionDestroyTtlSeconds === undefined ? {} : { versionDestroyTtl: { seconds: String(options.versionDestroyTtlSeconds), nanos: 0 } }),
     };
     const stored: StoredSecret = { secret, versions: new Map(), lastVersion: 0 };
     for (const payload of payloads) this.#append(stored, Buffer.from(payload, 'utf8'));
@@ -476,7 +491,21 @@ export class SecretManagerModel {
 
   /** Every version of a secret, oldest first, with its state. */
   versions(name: string): Array<{ number: number; state: VersionState }> {
+    for (const v of this.#secret(name).versions.values()) settle(v);
     return [...this.#secret(name).versions.entries()].sort(([a], [b]) => a - b).map(([number, v]) => ({ number, state: v.meta.state }));
+  }
+
+  /** When a version's delayed destruction is due (SecretVersion.scheduled_destroy_time), or undefined. */
+  scheduledDestroy(name: string, version: number): Date | undefined {
+    const due = this.#version(`${name}/versions/${version}`).meta.scheduledDestroyTime;
+    return due === undefined ? undefined : new Date(Number(due.seconds) * 1000);
+  }
+
+  /** Let time pass for delayed destructions: every scheduled one on the secret falls due now. */
+  passDestroyTtl(name: string): void {
+    for (const v of this.#secret(name).versions.values()) {
+      if (v.meta.scheduledDestroyTime !== undefined) v.meta.scheduledDestroyTime = at(Date.now() - 1000);
+    }
   }
 
   /** The secret's metadata, as GetSecret would return it. */
@@ -559,6 +588,7 @@ export class SecretManagerModel {
     }
     const version = stored.versions.get(number);
     if (version === undefined) throw new ModelError(Code.NOT_FOUND, `Secret Version [${secretName}/versions/${id}] not found.`);
+    settle(version);
     return version;
   }
 
@@ -580,6 +610,14 @@ export class SecretManagerModel {
       // "Even when an update doesn't change a resource's state, it still updates the resource ETag"
       // (https://cloud.google.com/secret-manager/docs/etags).
       version.meta.etag = this.#etag();
+      const ttl = Number(this.#secret(secretOf(name)).secret.versionDestroyTtl?.seconds ?? 0);
+      if (state === 'DESTROYED' && ttl > 0) {
+        // Delayed destruction: DISABLED now, destroyed at scheduled_destroy_time; a version already scheduled keeps its time.
+        version.meta.state = 'DISABLED';
+        version.meta.scheduledDestroyTime ??= at(Date.now() + ttl * 1000);
+        return clone(version.meta);
+      }
+      if (state === 'ENABLED') delete version.meta.scheduledDestroyTime;
       if (version.meta.state !== state) {
         version.meta.state = state;
         if (state === 'DESTROYED') {
@@ -637,8 +675,21 @@ function validateAnnotations(annotations: Record<string, string>): void {
 }
 
 function now(): Timestamp {
-  const ms = Date.now();
+  return at(Date.now());
+}
+
+function at(ms: number): Timestamp {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+}
+
+/** A delayed destruction whose time has come is carried out when the version is next looked at. */
+function settle(version: StoredVersion): void {
+  const due = version.meta.scheduledDestroyTime;
+  if (due === undefined || Number(due.seconds) * 1000 > Date.now()) return;
+  version.meta.state = 'DESTROYED';
+  version.meta.destroyTime = due;
+  delete version.meta.scheduledDestroyTime;
+  version.data = undefined;
 }
 
 function toBuffer(data: Buffer | Uint8Array | string | undefined): Buffer {

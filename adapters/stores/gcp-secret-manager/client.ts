@@ -79,6 +79,11 @@ export interface GcpVersionInfo {
   readonly state: GcpVersionState;
   readonly etag: string;
   readonly createTime?: Date | undefined;
+  /**
+   * Set while a destroy delayed by the secret's version_destroy_ttl is pending: the version is DISABLED until then and
+   * is destroyed at that time, with nothing more to call (SecretVersion.scheduled_destroy_time, resources.proto).
+   */
+  readonly scheduledDestroyTime?: Date | undefined;
 }
 
 /** The fields of a secret an UpdateSecret call sets, with the etag it expects. */
@@ -208,6 +213,7 @@ export interface SdkVersion {
   state?: unknown;
   etag?: string | null;
   createTime?: SdkTimestamp | null;
+  scheduledDestroyTime?: SdkTimestamp | null;
 }
 export interface SdkSecret {
   name?: string | null;
@@ -229,7 +235,7 @@ export function toDate(time: SdkTimestamp | null | undefined): Date | undefined 
 
 export function toVersion(v: SdkVersion): GcpVersionInfo {
   const state = typeof v.state === 'number' ? (STATES[v.state] ?? 'STATE_UNSPECIFIED') : (String(v.state ?? 'STATE_UNSPECIFIED') as GcpVersionState);
-  return { number: numberOfName(v.name), state, etag: v.etag ?? '', createTime: toDate(v.createTime) };
+  return { number: numberOfName(v.name), state, etag: v.etag ?? '', createTime: toDate(v.createTime), scheduledDestroyTime: toDate(v.scheduledDestroyTime) };
 }
 
 export function toSecret(s: SdkSecret): GcpSecretInfo {

@@ -25,7 +25,9 @@
  *   A secret without the alias has nothing to move: its new version is already current for `latest` readers.
  * - rollback: moves the alias back and, because `latest` always names the newest version, adds a version that
  *   holds the old payload again, then disables the run's version. A second rollback adds nothing.
- * - retire: disables (or destroys) the old version with its etag; already disabled or destroyed is success.
+ * - retire: disables (or destroys) the old version with its etag; already disabled or destroyed is success. With the
+ *   secret's version_destroy_ttl, a destroy leaves the version DISABLED with a scheduled_destroy_time, which counts as
+ *   destroyed: it is not asked again.
  * - integrity: every AddSecretVersion sends the payload's data_crc32c and every access checks the one returned; a
  *   payload that does not match is an error, never a value.
  *
@@ -694,6 +696,9 @@ export function openGcpSecretManagerStore(
       return casLoop(async (attempt) => {
         const old = await getVersion(op, ref, name, record.base);
         if (old.state === 'DESTROYED' || (old.state === 'DISABLED' && options.retire === 'disable')) return;
+        // With version_destroy_ttl, a destroy leaves the version DISABLED with a scheduled_destroy_time: that is the
+        // destroy done (the service carries it out), so a resumed retire does not ask again.
+        if (old.state === 'DISABLED' && old.scheduledDestroyTime !== undefined) return;
         try {
           if (options.retire === 'destroy') {
             await call(op, ref, 'destroySecretVersion', versionName, (c) => c.destroySecretVersion(versionName, old.etag));
