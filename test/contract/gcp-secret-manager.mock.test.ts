@@ -241,12 +241,39 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   });
 
   it('validateRef takes a full secret name or a bare one, and refuses what Secret Manager cannot name', () => {
-    for (const text of [`${secretPath('app')}#API_KEY`, 'app-config#API_KEY', 'app_config']) {
+    for (const text of [`${secretPath('app')}#API_KEY`, `projects/${PROJECT}/locations/europe-west1/secrets/app#API_KEY`, 'app-config#API_KEY', 'app_config']) {
       expect(gcpAdapter.validateRef(parseRef(KIND, text)), text).toBeUndefined();
     }
     expect(gcpAdapter.validateRef(parseRef(KIND, 'app.config#API_KEY'))).toContain('bare secret name');
     expect(gcpAdapter.validateRef(parseRef(KIND, 'projects/p/secrets/a/versions/3#API_KEY'))).toContain('projects/PROJECT/secrets/NAME');
     expect(gcpAdapter.validateRef(parseRef(KIND, 'app#'))).toContain('nothing after "#"');
+    expect(gcpAdapter.validateRef(parseRef(KIND, 'projects/p/locations/Bad_Loc/secrets/a'))).toContain('projects/PROJECT/locations/LOCATION/secrets/NAME');
+    expect(gcpAdapter.validateRef(parseRef(KIND, 'projects/p/locations/us-east1/secrets/a/versions/3'))).toContain('projects/PROJECT/secrets/NAME');
+  });
+
+  it('rotates a regional secret (projects/*/locations/*/secrets/*), named in full or by a bare name with the location option', async () => {
+    const f = fixture();
+    const name = `projects/${PROJECT}/locations/europe-west1/secrets/regional`;
+    f.model.seed(name, [JSON.stringify({ API_KEY: INITIAL })], { aliases: { current: 1 } });
+    for (const [store, ref] of [
+      [f.open(), parseRef(KIND, `${name}#API_KEY`)],
+      [f.open({ location: 'europe-west1' }), parseRef(KIND, 'regional#API_KEY')],
+    ] as const) {
+      const run = `${RUN}${ref.path === name ? '1' : '2'}`;
+      const base = (await store.read(ref)).version;
+      const version = await store.stage(ref, new Secret(`${NEW}${run}`), run, base);
+      await store.promote(ref, version, run, base);
+      await store.retire(ref, run);
+      expect((await store.read(ref)).value.reveal()).toBe(`${NEW}${run}`);
+      expect(f.model.versions(name).find((v) => v.number === Number(base))?.state).toBe('DISABLED');
+    }
+    // A hint names the location, since gcloud needs it for a regional secret.
+    const other = '20261124T030000Z-bbbbbb';
+    const base = (await f.open().read(parseRef(KIND, `${name}#API_KEY`))).version;
+    await f.open().stage(parseRef(KIND, `${name}#API_KEY`), new Secret(OTHER), other, base);
+    const error = await failureOf(f.open().canStage(parseRef(KIND, `${name}#API_KEY`), RUN, base));
+    expect(error.hint).toContain('--secret=regional --location=europe-west1');
+    expect(() => f.open({ location: 'Europe West' })).toThrow(/option location/);
   });
 
   it('I5: a second stage after a crash adds no second version', async () => {

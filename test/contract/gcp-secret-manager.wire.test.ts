@@ -153,6 +153,21 @@ describe('gcp-secret-manager adapter over the wire', () => {
     expect(server.model.scheduledDestroy(name, 1)).toBeInstanceOf(Date);
   });
 
+  it('a regional secret over gRPC: the real client speaks its projects/*/locations/*/secrets/* names', async () => {
+    const name = `projects/${PROJECT}/locations/us-central1/secrets/wire-regional-${++counter}`;
+    server.model.seed(name, [JSON.stringify({ API_KEY: INITIAL })], { aliases: { current: 1 } });
+    const ref = parseRef(KIND, `${name}#API_KEY`);
+    const store = open();
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    await store.promote(ref, version, RUN, '1');
+    await store.retire(ref, RUN);
+    expect((await store.read(ref)).value.reveal()).toBe(NEW);
+    expect(server.model.versions(name)).toEqual([
+      { number: 1, state: 'DISABLED' },
+      { number: 2, state: 'ENABLED' },
+    ]);
+  });
+
   it('rotates one field of an awkward JSON payload changing only that value’s bytes, over gRPC (defect 11)', async () => {
     // A BOM, CRLF and tabs, a big integer, 1.50, 1e400, escapes, and a duplicate key whose last occurrence counts.
     const doc = (value: string) =>

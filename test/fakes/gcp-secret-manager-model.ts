@@ -167,8 +167,10 @@ interface Fault {
   remaining: number;
 }
 
-const SECRET_NAME = /^projects\/([^/]+)\/secrets\/([^/]+)$/;
-const VERSION_NAME = /^projects\/([^/]+)\/secrets\/([^/]+)\/versions\/([^/]+)$/;
+// A secret is global (`projects/*/secrets/*`) or regional (`projects/*/locations/*/secrets/*`): every method has the
+// regional binding beside the global one (service.proto's additional_bindings; https://cloud.google.com/secret-manager/docs/regional-secrets-overview).
+const SECRET_NAME = /^(projects\/[^/]+(?:\/locations\/[^/]+)?\/secrets\/[^/]+)$/;
+const VERSION_NAME = /^(projects\/[^/]+(?:\/locations\/[^/]+)?\/secrets\/[^/]+)\/versions\/([^/]+)$/;
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 const ALIAS = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
@@ -250,7 +252,7 @@ export class SecretManagerModel {
     const parent = req.parent ?? '';
     const name = `${parent}/secrets/${req.secretId ?? ''}`;
     return this.#serve('CreateSecret', principal, name, () => {
-      if (!/^projects\/[^/]+$/.test(parent)) throw invalid(`parent must be projects/*, not ${parent}`);
+      if (!/^projects\/[^/]+(\/locations\/[^/]+)?$/.test(parent)) throw invalid(`parent must be projects/* or projects/*/locations/*, not ${parent}`);
       if (!SECRET_ID.test(req.secretId ?? '')) throw invalid('secret_id must be 1-255 letters, digits, - or _');
       if (this.#secrets.has(name)) throw new ModelError(Code.ALREADY_EXISTS, `Secret [${name}] already exists.`);
       if (req.secret?.replication === undefined) throw invalid('secret.replication is required');
@@ -575,9 +577,9 @@ export class SecretManagerModel {
   #version(name: string): StoredVersion {
     const match = VERSION_NAME.exec(name);
     if (match === null) throw invalid(`invalid version name ${name}: expected projects/*/secrets/*/versions/*`);
-    const secretName = `projects/${match[1]}/secrets/${match[2]}`;
+    const secretName = match[1]!;
     const stored = this.#secret(secretName);
-    const id = match[3]!;
+    const id = match[2]!;
     let number: number;
     if (/^[0-9]+$/.test(id)) number = Number(id);
     else if (id === 'latest') number = stored.lastVersion;
@@ -659,7 +661,7 @@ function invalid(details: string): ModelError {
 
 /** The secret a secret or version name belongs to (the resource IAM is checked on). */
 function secretOf(name: string): string {
-  const match = /^(projects\/[^/]+\/secrets\/[^/]+)/.exec(name);
+  const match = /^(projects\/[^/]+(?:\/locations\/[^/]+)?\/secrets\/[^/]+)/.exec(name);
   return match === null ? name : match[1]!;
 }
 

@@ -9,18 +9,35 @@ import { StoreError } from '../../../src/contract/store-errors.js';
 export const KIND = 'gcp-secret-manager';
 
 // A secret id is at most 255 letters, digits, - and _ (CreateSecretRequest.secret_id, Secret Manager API reference);
-// a full name is `projects/PROJECT/secrets/ID`, where PROJECT is a project id or number (Secret.name).
-const FULL_NAME = /^projects\/[^/]+\/secrets\/[A-Za-z0-9_-]{1,255}$/;
+// a full name is `projects/PROJECT/secrets/ID`, where PROJECT is a project id or number (Secret.name), or for a
+// regional secret `projects/PROJECT/locations/LOCATION/secrets/ID` (service.proto's regional bindings;
+// https://cloud.google.com/secret-manager/docs/regional-secrets-overview). A location is a region such as us-central1.
+const FULL_NAME = /^projects\/[^/]+(\/locations\/[a-z][a-z0-9-]{0,62})?\/secrets\/[A-Za-z0-9_-]{1,255}$/;
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+export const LOCATION = /^[a-z][a-z0-9-]{0,62}$/;
 
 /** Whether a ref's path is a full secret name, a bare secret id (the project comes from the options), or neither. */
 export function secretPathKind(path: string): 'full' | 'bare' | undefined {
   return FULL_NAME.test(path) ? 'full' : SECRET_ID.test(path) ? 'bare' : undefined;
 }
 
+/** The location of a regional secret's (or its version's) name; undefined for a global secret. */
+export function locationOf(name: string): string | undefined {
+  return /^projects\/[^/]+\/locations\/([^/]+)\/secrets\//.exec(name)?.[1];
+}
+
+/** The gcloud flags that name a secret: `--secret=ID`, with `--location=L` for a regional one. */
+export function gcloudSecretFlags(name: string): string {
+  const id = /\/secrets\/([^/]+)/.exec(name)?.[1] ?? name;
+  const location = locationOf(name);
+  return location === undefined ? `--secret=${id}` : `--secret=${id} --location=${location}`;
+}
+
 /** Why a ref cannot name a GCP secret (or a field of its JSON payload), or undefined when it can. */
 export function refProblem(ref: StoreRef): string | undefined {
-  if (secretPathKind(ref.path) === undefined) return 'expected projects/PROJECT/secrets/NAME or a bare secret name (letters, digits, - and _)';
+  if (secretPathKind(ref.path) === undefined) {
+    return 'expected projects/PROJECT/secrets/NAME, projects/PROJECT/locations/LOCATION/secrets/NAME or a bare secret name (letters, digits, - and _)';
+  }
   if (ref.field === '') return 'nothing after "#": name a field of the JSON secret, or leave "#" out for the whole payload';
   return undefined;
 }
@@ -151,6 +168,8 @@ export const PERMISSION_USE: Readonly<Record<string, { use: string; role: string
 
 export interface GcpOptions {
   readonly project: string | undefined;
+  /** The location of bare secret names: they become regional secrets there. */
+  readonly location: string | undefined;
   readonly alias: string;
   readonly retire: 'disable' | 'destroy';
   readonly endpoint: string | undefined;
@@ -173,7 +192,11 @@ export function parseOptions(options: Readonly<Record<string, unknown>>, context
   if (endpoint !== undefined && !/^[^\s:]+:[0-9]{1,5}$/.test(endpoint)) {
     throw new StoreError('invalid', 'open', KIND, `option endpoint must be host:port, not ${endpoint}`);
   }
-  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, alias, retire, endpoint };
+  const location = text('location');
+  if (location !== undefined && !LOCATION.test(location)) {
+    throw new StoreError('invalid', 'open', KIND, `option location must be a region such as us-central1, not ${location}`);
+  }
+  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, location, alias, retire, endpoint };
 }
 
 // The real client, built on first use.
@@ -181,8 +204,13 @@ export function parseOptions(options: Readonly<Record<string, unknown>>, context
 /** Per-call options: the SDK's own retries are off, so that ours (with jitter) do not multiply with them. */
 export const CALL = { retry: null } as const;
 
-/** Build the SDK client (236 ms to import, so only when a call needs it) and wrap it in the narrow interface. */
-export async function createSdkClient(options: GcpOptions, context: StoreContext): Promise<GcpSecretManagerClient> {
+/**
+ * Build the SDK client (236 ms to import, so only when a call needs it) and wrap it in the narrow interface. A
+ * regional secret is served only by its location's endpoint, `secretmanager.LOCATION.rep.googleapis.com` (Google's
+ * regional samples set it as the client's endpoint), so each location has a client of its own; the `endpoint` option
+ * (a test server or emulator) serves every location.
+ */
+export async function createSdkClient(options: GcpOptions, context: StoreContext, location?: string): Promise<GcpSecretManagerClient> {
   const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
   type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
   let clientOptions: ClientOptions = {};
@@ -200,8 +228,14 @@ export async function createSdkClient(options: GcpOptions, context: StoreContext
     const keyFile = context.env['GOOGLE_APPLICATION_CREDENTIALS'];
     if (keyFile !== undefined && keyFile !== '') clientOptions = { keyFilename: keyFile };
     if (options.project !== undefined) clientOptions = { ...clientOptions, projectId: options.project };
+    if (location !== undefined) clientOptions = { ...clientOptions, apiEndpoint: regionalEndpoint(location) };
   }
   return wrapSdkClient(new SecretManagerServiceClient(clientOptions));
+}
+
+/** The host that serves a location's regional secrets. */
+export function regionalEndpoint(location: string): string {
+  return `secretmanager.${location}.rep.googleapis.com`;
 }
 
 export interface SdkTimestamp {

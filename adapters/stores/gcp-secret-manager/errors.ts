@@ -118,5 +118,5 @@ function projectOf(resource: string): string | undefined {
 }
 
 export function resourceSecret(resource: string): string {
-  return /^projects\/[^/]+\/secrets\/[^/]+/.exec(resource)?.[0] ?? resource;
+  return /^projects\/[^/]+(\/locations\/[^/]+)?\/secrets\/[^/]+/.exec(resource)?.[0] ?? resource;
 }
