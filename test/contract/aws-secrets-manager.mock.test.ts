@@ -228,6 +228,14 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect(model.count('PutSecretValue')).toBe(1);
   });
 
+  it('reads the current value by asking for VersionStage AWSCURRENT, not by leaving the label to the default', async () => {
+    const store = openStore();
+    const value = await store.read(ref);
+    expect(value.value.reveal()).toBe(INITIAL);
+    const reads = smMock.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input);
+    expect(reads).toEqual([{ SecretId: 'app', VersionStage: AWSCURRENT }]);
+  });
+
   it('refuses to stage over a left-over AWSPENDING from another run, says how to clear it, and writes nothing', async () => {
     const leftover = randomUUID();
     model.putSecretValue({ SecretId: 'app', ClientRequestToken: leftover, SecretString: '{"API_KEY":"stale"}', VersionStages: [AWSPENDING] });
@@ -486,6 +494,8 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     const cases: Array<[unknown, 'GetSecretValue' | 'UpdateSecretVersionStage', string, boolean]> = [
       [error('ResourceNotFoundException', "Secrets Manager can't find the specified secret."), 'GetSecretValue', 'not-found', false],
       [error('AccessDeniedException', 'User: x is not authorized'), 'GetSecretValue', 'permission', false],
+      [error('Unknown', '<html>403 Forbidden</html>', 403), 'GetSecretValue', 'permission', false],
+      [error('InvalidClientTokenId', 'The security token included in the request is invalid.', 403), 'GetSecretValue', 'permission', false],
       [error('UnrecognizedClientException', 'The security token included in the request is invalid.'), 'GetSecretValue', 'permission', false],
       [error('ExpiredTokenException', 'The security token included in the request is expired'), 'GetSecretValue', 'permission', false],
       [error('ThrottlingException', 'Rate exceeded'), 'GetSecretValue', 'unavailable', true],

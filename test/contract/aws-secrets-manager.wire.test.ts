@@ -148,6 +148,23 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
     expect(server.model.count('GetSecretValue')).toBe(1);
   });
 
+  it('a 403 whatever its body (a proxy’s HTML page, an unmodelled type) is a permission error naming the action, not retried', async () => {
+    const store = adapter.open({ endpoint: server.url, region: REGION }, { baseDir: process.cwd(), env: { ...env, AWS_ACCESS_KEY_ID: ALLOWED_KEY } });
+    const base = (await store.read(ref)).version;
+    const html = '<html><body><h1>403 Forbidden</h1><p>Request blocked by policy.</p></body></html>';
+    server.model.faults.push({ operation: 'PutSecretValue', type: 'proxy', status: 403, raw: { body: html, contentType: 'text/html' } });
+    const before = server.model.count('PutSecretValue');
+    const error = await failure(store.stage(ref, new Secret(NEW), RUN, base));
+    expect(error.code).toBe('permission');
+    expect(error.retriable).toBe(false);
+    expect(error.hint).toContain('secretsmanager:PutSecretValue');
+    expect(server.model.count('PutSecretValue') - before).toBe(1);
+    server.model.faults.push({ operation: 'GetSecretValue', type: 'NotModelledForbidden', message: 'Explicit deny in a VPC endpoint policy', status: 403 });
+    const read = await failure(store.read(ref));
+    expect(read.code).toBe('permission');
+    expect(read.hint).toContain('secretsmanager:GetSecretValue');
+  });
+
   it('a PutSecretValue that lands after the rollback is cleaned by a second rollback; the next run can stage (defect 4)', async () => {
     const store = openAwsSecretsManagerStore({ endpoint: server.url, region: REGION, env, retry: FAST });
     const base = (await store.read(ref)).version;

@@ -48,12 +48,12 @@ class FakeClient implements GcpSecretManagerClient {
     if (update.annotations !== undefined) secret.annotations = { ...update.annotations };
     return info(await this.model.updateSecret({ secret, updateMask: { paths: [...paths] } }, this.principal));
   }
-  async addSecretVersion(parent: string, data: Buffer) {
-    return version(await this.model.addSecretVersion({ parent, payload: { data } }, this.principal));
+  async addSecretVersion(parent: string, data: Buffer, dataCrc32c: number) {
+    return version(await this.model.addSecretVersion({ parent, payload: { data, dataCrc32c: String(dataCrc32c) } }, this.principal));
   }
-  async accessSecretVersion(name: string) {
+  async accessSecretVersion(name: string): Promise<{ number: number; data: Buffer; dataCrc32c?: number | undefined }> {
     const response = await this.model.accessSecretVersion({ name }, this.principal);
-    return { number: Number(response.name.split('/').pop()), data: response.payload.data };
+    return { number: Number(response.name.split('/').pop()), data: response.payload.data, dataCrc32c: Number(response.payload.dataCrc32c) };
   }
   async getSecretVersion(name: string) {
     return version(await this.model.getSecretVersion({ name }, this.principal));
@@ -97,6 +97,7 @@ function version(v: SecretVersionMessage): GcpVersionInfo {
     state: v.state,
     etag: v.etag,
     createTime: new Date(Number(v.createTime.seconds) * 1000 + v.createTime.nanos / 1e6),
+    scheduledDestroyTime: v.scheduledDestroyTime === undefined ? undefined : new Date(Number(v.scheduledDestroyTime.seconds) * 1000),
   };
 }
 
@@ -240,12 +241,39 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
   });
 
   it('validateRef takes a full secret name or a bare one, and refuses what Secret Manager cannot name', () => {
-    for (const text of [`${secretPath('app')}#API_KEY`, 'app-config#API_KEY', 'app_config']) {
+    for (const text of [`${secretPath('app')}#API_KEY`, `projects/${PROJECT}/locations/europe-west1/secrets/app#API_KEY`, 'app-config#API_KEY', 'app_config']) {
       expect(gcpAdapter.validateRef(parseRef(KIND, text)), text).toBeUndefined();
     }
     expect(gcpAdapter.validateRef(parseRef(KIND, 'app.config#API_KEY'))).toContain('bare secret name');
     expect(gcpAdapter.validateRef(parseRef(KIND, 'projects/p/secrets/a/versions/3#API_KEY'))).toContain('projects/PROJECT/secrets/NAME');
     expect(gcpAdapter.validateRef(parseRef(KIND, 'app#'))).toContain('nothing after "#"');
+    expect(gcpAdapter.validateRef(parseRef(KIND, 'projects/p/locations/Bad_Loc/secrets/a'))).toContain('projects/PROJECT/locations/LOCATION/secrets/NAME');
+    expect(gcpAdapter.validateRef(parseRef(KIND, 'projects/p/locations/us-east1/secrets/a/versions/3'))).toContain('projects/PROJECT/secrets/NAME');
+  });
+
+  it('rotates a regional secret (projects/*/locations/*/secrets/*), named in full or by a bare name with the location option', async () => {
+    const f = fixture();
+    const name = `projects/${PROJECT}/locations/europe-west1/secrets/regional`;
+    f.model.seed(name, [JSON.stringify({ API_KEY: INITIAL })], { aliases: { current: 1 } });
+    for (const [store, ref] of [
+      [f.open(), parseRef(KIND, `${name}#API_KEY`)],
+      [f.open({ location: 'europe-west1' }), parseRef(KIND, 'regional#API_KEY')],
+    ] as const) {
+      const run = `${RUN}${ref.path === name ? '1' : '2'}`;
+      const base = (await store.read(ref)).version;
+      const version = await store.stage(ref, new Secret(`${NEW}${run}`), run, base);
+      await store.promote(ref, version, run, base);
+      await store.retire(ref, run);
+      expect((await store.read(ref)).value.reveal()).toBe(`${NEW}${run}`);
+      expect(f.model.versions(name).find((v) => v.number === Number(base))?.state).toBe('DISABLED');
+    }
+    // A hint names the location, since gcloud needs it for a regional secret.
+    const other = '20261124T030000Z-bbbbbb';
+    const base = (await f.open().read(parseRef(KIND, `${name}#API_KEY`))).version;
+    await f.open().stage(parseRef(KIND, `${name}#API_KEY`), new Secret(OTHER), other, base);
+    const error = await failureOf(f.open().canStage(parseRef(KIND, `${name}#API_KEY`), RUN, base));
+    expect(error.hint).toContain('--secret=regional --location=europe-west1');
+    expect(() => f.open({ location: 'Europe West' })).toThrow(/option location/);
   });
 
   it('I5: a second stage after a crash adds no second version', async () => {
@@ -267,8 +295,8 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     const client = new FakeClient(f.model);
     const add = client.addSecretVersion.bind(client);
     let lost = 0;
-    client.addSecretVersion = async (parent, data) => {
-      const added = await add(parent, data);
+    client.addSecretVersion = async (parent, data, checksum) => {
+      const added = await add(parent, data, checksum);
       if (lost++ === 0) throw new ModelError(Code.UNAVAILABLE, 'connection reset after the write');
       return added;
     };
@@ -328,6 +356,53 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     expect(JSON.parse(secret.annotations[`rekey.${RUN}.API_KEY`]!)).toMatchObject({ version: 3, base: 2, state: 'promoted' });
     expect((await store.read(f.ref)).run).toBe(RUN);
   });
+
+  it('an etag mismatch is FAILED_PRECONDITION, as Google documents: promote and retire read again and succeed', async () => {
+    const f = fixture();
+    const store = f.open();
+    const version = await store.stage(f.ref, new Secret(NEW), RUN, '2');
+    // Another writer changes the secret's labels (so its etag), then the old version's state (so its etag), between
+    // the adapter's read and its write.
+    const raced = { updates: 0, disables: 0 };
+    const racing = new (class extends FakeClient {
+      override async updateSecret(...args: Parameters<FakeClient['updateSecret']>) {
+        if (raced.updates++ === 0) await this.model.updateSecret({ secret: { name: f.name, labels: { team: 'other' } }, updateMask: { paths: ['labels'] } });
+        return super.updateSecret(...args);
+      }
+      override async disableSecretVersion(name: string, etag: string) {
+        if (raced.disables++ === 0) await this.model.enableSecretVersion({ name });
+        return super.disableSecretVersion(name, etag);
+      }
+    })(f.model);
+    await f.open({}, racing).promote(f.ref, version, RUN, '2');
+    expect(f.model.secret(f.name).versionAliases).toEqual({ current: '3' });
+    await f.open({}, racing).retire(f.ref, RUN);
+    expect(f.model.versions(f.name)[1]).toEqual({ number: 2, state: 'DISABLED' });
+    expect(raced).toEqual({ updates: 2, disables: 2 });
+  });
+
+  it('FAILED_PRECONDITION naming a version state is not a conflict, even on a call that sent an etag', async () => {
+    const f = fixture();
+    await f.model.destroySecretVersion({ name: `${f.name}/versions/1` });
+    f.model.failNext('AccessSecretVersion', Code.FAILED_PRECONDITION, 1, 'Precondition check failed.');
+    expect((await failureOf(f.open().read(f.ref))).code).toBe('failed');
+  });
+
+  it('sends data_crc32c with every new version, and a payload that fails its checksum is an error, never a value', async () => {
+    const f = fixture();
+    const store = f.open();
+    const version = await store.stage(f.ref, new Secret(NEW), RUN, '2');
+    expect(f.model.clientChecksum(f.name, version)).toBe(true);
+    f.model.corrupt(f.name, 2);
+    const error = await failureOf(store.read(f.ref));
+    expect(error.code).toBe('failed');
+    expect(error.message).toContain('CRC32C');
+    expect(error.message).not.toContain(INITIAL.slice(1));
+    // Retried (a transfer may be damaged once), then refused.
+    expect(f.model.callCount('AccessSecretVersion')).toBeGreaterThan(1);
+    await expect(store.promote(f.ref, version, RUN, '2')).resolves.toBeUndefined();
+    expect((await store.read(f.ref)).value.reveal()).toBe(NEW);
+  }, 20_000);
 
   it('promote refuses when a version was added after the run’s, even if the alias was not moved', async () => {
     const f = fixture();
@@ -402,6 +477,28 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     expect((await store.read(f.ref)).value.reveal()).toBe(NEW);
   });
 
+  it('delayed destruction (version_destroy_ttl): retire leaves the old version DISABLED and scheduled, and a resume does not destroy again', async () => {
+    const f = fixture();
+    const name = secretPath('ttl');
+    f.model.seed(name, [JSON.stringify({ API_KEY: INITIAL })], { aliases: { current: 1 }, versionDestroyTtlSeconds: 86_400 });
+    const ref = parseRef(KIND, `${name}#API_KEY`);
+    const store = f.open({ retire: 'destroy' });
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    await store.promote(ref, version, RUN, '1');
+    await store.retire(ref, RUN);
+    expect(f.model.versions(name)[0]).toEqual({ number: 1, state: 'DISABLED' });
+    const due = f.model.scheduledDestroy(name, 1);
+    expect(due?.getTime()).toBeGreaterThan(Date.now() + 86_000_000);
+    await f.open({ retire: 'destroy' }).retire(ref, RUN);
+    await f.open({ retire: 'destroy' }).retire(ref, RUN);
+    expect(f.model.callCount('DestroySecretVersion')).toBe(1);
+    expect(f.model.scheduledDestroy(name, 1)).toEqual(due);
+    f.model.passDestroyTtl(name);
+    expect(f.model.versions(name)[0]).toEqual({ number: 1, state: 'DESTROYED' });
+    await f.open({ retire: 'destroy' }).retire(ref, RUN);
+    expect(f.model.callCount('DestroySecretVersion')).toBe(1);
+  });
+
   it('a rollback after retire refuses plainly: the old value is gone', async () => {
     const f = fixture();
     const store = f.open();
@@ -467,6 +564,20 @@ describe('gcp-secret-manager adapter (SDK-level fake)', () => {
     expect(error.message).toContain(f.ref.path);
     expect(error.hint).toContain('roles/secretmanager.secretAccessor');
     expect(f.model.callCount('AccessSecretVersion')).toBe(1);
+  });
+
+  it('the API disabled on the project is said so, with the command that enables it, not read as a missing permission', async () => {
+    const f = fixture();
+    f.model.disabledApiProjects.add(PROJECT);
+    const error = await failureOf(f.open().read(f.ref));
+    expect(error.code).toBe('permission');
+    expect(error.message).toContain(`Secret Manager API (secretmanager.googleapis.com) is not enabled on project ${PROJECT}`);
+    expect(error.hint).toContain(`gcloud services enable secretmanager.googleapis.com --project=${PROJECT}`);
+    expect(error.hint).not.toContain('grant');
+    expect(f.model.callCount('GetSecret')).toBe(1);
+    const check = await f.open().check(f.ref);
+    expect(check.readable).toBe(false);
+    expect(check.notes.join(' ')).toContain('gcloud services enable secretmanager.googleapis.com');
   });
 
   it('reads with only secretmanager.secrets.get and secretmanager.versions.access (the creation time is then unknown)', async () => {

@@ -127,6 +127,47 @@ describe('gcp-secret-manager adapter over the wire', () => {
     ]);
   });
 
+  it('sends data_crc32c through the real client and refuses a payload whose checksum does not match, over gRPC', async () => {
+    const { name, ref } = fresh();
+    const store = open();
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    expect(server.model.clientChecksum(name, version)).toBe(true);
+    server.model.corrupt(name, 1);
+    const error = (await store.read(ref).catch((e: unknown) => e)) as StoreError;
+    expect(error.code).toBe('failed');
+    expect(error.message).toContain('CRC32C');
+  }, 20_000);
+
+  it('reads scheduled_destroy_time through the real client: a delayed destroy is asked for once, over gRPC', async () => {
+    const name = secretPath(`wire-ttl-${++counter}`);
+    server.model.seed(name, [JSON.stringify({ API_KEY: INITIAL })], { aliases: { current: 1 }, versionDestroyTtlSeconds: 3_600 });
+    const ref = parseRef(KIND, `${name}#API_KEY`);
+    const store = open({ retire: 'destroy' });
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    await store.promote(ref, version, RUN, '1');
+    const before = server.model.callCount('DestroySecretVersion');
+    await store.retire(ref, RUN);
+    await open({ retire: 'destroy' }).retire(ref, RUN);
+    expect(server.model.callCount('DestroySecretVersion') - before).toBe(1);
+    expect(server.model.versions(name)[0]).toEqual({ number: 1, state: 'DISABLED' });
+    expect(server.model.scheduledDestroy(name, 1)).toBeInstanceOf(Date);
+  });
+
+  it('a regional secret over gRPC: the real client speaks its projects/*/locations/*/secrets/* names', async () => {
+    const name = `projects/${PROJECT}/locations/us-central1/secrets/wire-regional-${++counter}`;
+    server.model.seed(name, [JSON.stringify({ API_KEY: INITIAL })], { aliases: { current: 1 } });
+    const ref = parseRef(KIND, `${name}#API_KEY`);
+    const store = open();
+    const version = await store.stage(ref, new Secret(NEW), RUN, '1');
+    await store.promote(ref, version, RUN, '1');
+    await store.retire(ref, RUN);
+    expect((await store.read(ref)).value.reveal()).toBe(NEW);
+    expect(server.model.versions(name)).toEqual([
+      { number: 1, state: 'DISABLED' },
+      { number: 2, state: 'ENABLED' },
+    ]);
+  });
+
   it('rotates one field of an awkward JSON payload changing only that value’s bytes, over gRPC (defect 11)', async () => {
     // A BOM, CRLF and tabs, a big integer, 1.50, 1e400, escapes, and a duplicate key whose last occurrence counts.
     const doc = (value: string) =>

@@ -53,11 +53,14 @@ export type Operation = (typeof OPERATIONS)[number];
 export class SecretsManagerModelError extends Error {
   readonly type: string;
   readonly status: number;
-  constructor(type: string, message: string, status = 400) {
+  /** A body that is not the service's JSON (a proxy's or firewall's page), sent as is with this content type. */
+  readonly raw: { readonly body: string; readonly contentType: string } | undefined;
+  constructor(type: string, message: string, status = 400, raw?: { body: string; contentType: string }) {
     super(message);
     this.name = type;
     this.type = type;
     this.status = status;
+    this.raw = raw;
   }
 }
 
@@ -78,6 +81,11 @@ export interface Fault {
   readonly message?: string;
   /** HTTP status; 500 for InternalServiceError and ServiceUnavailable, 400 otherwise. */
   readonly status?: number;
+  /**
+   * A reply that is not Secrets Manager's JSON, sent as is: what a VPC endpoint policy, an egress proxy or a WAF in
+   * front of the service answers (a 403 with an HTML page, say). `type` is then only a label for the test.
+   */
+  readonly raw?: { readonly body: string; readonly contentType: string };
   /** How many requests fail; 1 when absent. */
   times?: number;
   /** For `disconnect`: apply the request first, then drop the reply (a lost reply, the hardest case for idempotency). */
@@ -223,7 +231,12 @@ export class SecretsManagerModel {
     const fault = this.#takeFault(op);
     if (fault !== undefined && !(fault.type === 'disconnect' && fault.afterApplying === true)) {
       if (fault.type === 'disconnect') throw new ModelDisconnect(false);
-      throw new SecretsManagerModelError(fault.type, fault.message ?? defaultFaultMessage(fault.type), fault.status ?? defaultFaultStatus(fault.type));
+      throw new SecretsManagerModelError(
+        fault.type,
+        fault.message ?? defaultFaultMessage(fault.type),
+        fault.status ?? defaultFaultStatus(fault.type),
+        fault.raw,
+      );
     }
     const gate = this.#takeGate(op);
     if (gate?.point === 'before-effect') {

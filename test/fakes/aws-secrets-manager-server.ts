@@ -83,6 +83,11 @@ async function handle(model: SecretsManagerModel, request: IncomingMessage, resp
       return;
     }
     if (error instanceof SecretsManagerModelError) {
+      if (error.raw !== undefined) {
+        response.writeHead(error.status, { 'content-type': error.raw.contentType, 'content-length': Buffer.byteLength(error.raw.body) });
+        response.end(error.raw.body);
+        return;
+      }
       return reply(response, error.status, { __type: error.type, message: error.message });
     }
     reply(response, 500, { __type: 'InternalServiceError', message: 'An error occurred on the server side.' });

@@ -18,11 +18,20 @@
  * - Accessing a DISABLED or DESTROYED version fails with FAILED_PRECONDITION; a version number that never existed
  *   is NOT_FOUND. DESTROYED is terminal: enable, disable and destroy on it fail with FAILED_PRECONDITION, and its
  *   payload is gone.
+ * - With Secret.version_destroy_ttl set, "version destruction doesn't happen immediately on calling destroy instead
+ *   the version goes to a disabled state and destruction happens after the TTL expires"; the version carries
+ *   scheduled_destroy_time (resources.proto, Secret.version_destroy_ttl and SecretVersion.scheduled_destroy_time;
+ *   https://cloud.google.com/secret-manager/docs/delay-destruction-of-secret-versions). Enabling the version before
+ *   then cancels the destruction (same page). Once the time has passed the version is DESTROYED.
  * - Payloads are at most 64 KiB (65,536 bytes); a larger one is INVALID_ARGUMENT. A given `data_crc32c` is checked.
  * - UpdateSecret requires an update_mask and changes only the named fields; a map field named in the mask is
- *   replaced whole. A non-empty etag that does not match the stored one fails with ABORTED (AIP-154); the etag
- *   changes on every successful update. Adding a version does not change the secret's etag: versions are separate
- *   resources with their own etags, which guard enable, disable and destroy in the same way.
+ *   replaced whole. A non-empty etag that does not match the stored one fails with FAILED_PRECONDITION (HTTP 400),
+ *   not ABORTED ("Use entity tags for optimistic concurrency control",
+ *   https://cloud.google.com/secret-manager/docs/etags: "otherwise, it fails with a FAILED_PRECONDITION error and an
+ *   HTTP status code 400"). The page promises the code, not the words, so the model answers the generic
+ *   "Precondition check failed." that Google APIs give for the code: a client must go by the code. The etag changes
+ *   on every successful update. Adding a version does not change the secret's etag: versions are separate
+ *   resources with their own etags, which guard enable, disable, destroy and delete in the same way.
  * - Annotation keys are 1–63 characters, begin and end with an alphanumeric, with `-`, `_`, `.` and alphanumerics
  *   between; keys and values together must be under 16 KiB.
  * - ListSecretVersions returns versions newest first, in pages.
@@ -84,12 +93,16 @@ export interface SecretMessage {
   etag: string;
   versionAliases: Record<string, string>;
   annotations: Record<string, string>;
+  /** Secret.version_destroy_ttl: with it, DestroySecretVersion only schedules the destruction (resources.proto). */
+  versionDestroyTtl?: { seconds: string; nanos: number };
 }
 
 export interface SecretVersionMessage {
   name: string;
   createTime: Timestamp;
   destroyTime?: Timestamp;
+  /** When a destruction delayed by the secret's version_destroy_ttl happens; the version is DISABLED until then. */
+  scheduledDestroyTime?: Timestamp;
   state: VersionState;
   etag: string;
   clientSpecifiedPayloadChecksum: boolean;
@@ -138,6 +151,8 @@ const MAX_ALIASES = 50;
 interface StoredVersion {
   meta: SecretVersionMessage;
   data: Buffer | undefined;
+  /** The CRC32C stored with the payload: the client's when it sent one, else the service's own (SecretPayload.data_crc32c). */
+  crc32c: number;
 }
 
 interface StoredSecret {
@@ -152,8 +167,10 @@ interface Fault {
   remaining: number;
 }
 
-const SECRET_NAME = /^projects\/([^/]+)\/secrets\/([^/]+)$/;
-const VERSION_NAME = /^projects\/([^/]+)\/secrets\/([^/]+)\/versions\/([^/]+)$/;
+// A secret is global (`projects/*/secrets/*`) or regional (`projects/*/locations/*/secrets/*`): every method has the
+// regional binding beside the global one (service.proto's additional_bindings; https://cloud.google.com/secret-manager/docs/regional-secrets-overview).
+const SECRET_NAME = /^(projects\/[^/]+(?:\/locations\/[^/]+)?\/secrets\/[^/]+)$/;
+const VERSION_NAME = /^(projects\/[^/]+(?:\/locations\/[^/]+)?\/secrets\/[^/]+)\/versions\/([^/]+)$/;
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 const ALIAS = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
@@ -167,6 +184,13 @@ export class SecretManagerModel {
   readonly deniedPrincipals = new Set<string>();
   /** Secret names (`projects/p/secrets/s`) on which every principal is denied, as with a deny policy. */
   readonly deniedResources = new Set<string>();
+  /**
+   * Projects (ids) on which the Secret Manager API is not enabled: every call on them answers PERMISSION_DENIED naming
+   * the service, as Google does ("Secret Manager API has not been used in project P before or it is disabled. Enable
+   * it by visiting https://console.developers.google.com/apis/api/secretmanager.googleapis.com/overview?project=P then
+   * retry."; ErrorInfo reason SERVICE_DISABLED; https://cloud.google.com/service-usage/docs/troubleshooting).
+   */
+  readonly disabledApiProjects = new Set<string>();
   /** Principals that hold only the listed permissions. Anyone not listed holds all of them. */
   readonly restricted = new Map<string, ReadonlySet<string>>();
   /** Milliseconds every call waits before it is served. */
@@ -228,7 +252,7 @@ export class SecretManagerModel {
     const parent = req.parent ?? '';
     const name = `${parent}/secrets/${req.secretId ?? ''}`;
     return this.#serve('CreateSecret', principal, name, () => {
-      if (!/^projects\/[^/]+$/.test(parent)) throw invalid(`parent must be projects/*, not ${parent}`);
+      if (!/^projects\/[^/]+(\/locations\/[^/]+)?$/.test(parent)) throw invalid(`parent must be projects/* or projects/*/locations/*, not ${parent}`);
       if (!SECRET_ID.test(req.secretId ?? '')) throw invalid('secret_id must be 1-255 letters, digits, - or _');
       if (this.#secrets.has(name)) throw new ModelError(Code.ALREADY_EXISTS, `Secret [${name}] already exists.`);
       if (req.secret?.replication === undefined) throw invalid('secret.replication is required');
@@ -264,7 +288,7 @@ export class SecretManagerModel {
       if (paths.length === 0) throw invalid('update_mask is required');
       const given = req.secret ?? {};
       if (given.etag !== undefined && given.etag !== '' && given.etag !== stored.secret.etag) {
-        throw new ModelError(Code.ABORTED, `etag mismatch: the secret [${name}] was changed since it was read`);
+        throw etagMismatch();
       }
       // Validate everything first, so that a failed update changes nothing.
       const next = clone(stored.secret);
@@ -308,7 +332,7 @@ export class SecretManagerModel {
     return this.#serve('DeleteSecret', principal, secretOf(name), () => {
       const stored = this.#secret(name);
       if (req.etag !== undefined && req.etag !== '' && req.etag !== stored.secret.etag) {
-        throw new ModelError(Code.ABORTED, `etag mismatch: the secret [${name}] was changed since it was read`);
+        throw etagMismatch();
       }
       this.#secrets.delete(name);
       return {};
@@ -339,7 +363,7 @@ export class SecretManagerModel {
         etag: this.#etag(),
         clientSpecifiedPayloadChecksum: checksum !== undefined && checksum !== null && String(checksum) !== '',
       };
-      stored.versions.set(number, { meta, data });
+      stored.versions.set(number, { meta, data, crc32c: crc32c(data) });
       return clone(meta);
     });
   }
@@ -358,7 +382,8 @@ export class SecretManagerModel {
       if (version.meta.state !== 'ENABLED' || version.data === undefined) {
         throw new ModelError(Code.FAILED_PRECONDITION, `Secret Version [${version.meta.name}] is in ${version.meta.state} state.`);
       }
-      return { name: version.meta.name, payload: { data: Buffer.from(version.data), dataCrc32c: String(crc32c(version.data)) } };
+      // The checksum stored at AddSecretVersion, "to include in future AccessSecretVersion responses" (resources.proto).
+      return { name: version.meta.name, payload: { data: Buffer.from(version.data), dataCrc32c: String(version.crc32c) } };
     });
   }
 
@@ -370,6 +395,7 @@ export class SecretManagerModel {
     const parent = req.parent ?? '';
     return this.#serve('ListSecretVersions', principal, secretOf(parent), () => {
       const stored = this.#secret(parent);
+      for (const v of stored.versions.values()) settle(v);
       let versions = [...stored.versions.entries()].sort(([a], [b]) => b - a).map(([, v]) => v.meta);
       const filter = (req.filter ?? '').trim();
       if (filter !== '') {
@@ -413,7 +439,11 @@ export class SecretManagerModel {
   // ---- side doors for tests: no IAM, no counting, no faults, no latency ----
 
   /** Create a secret with versions holding `payloads` (oldest first) and optional aliases, bypassing the API. */
-  seed(name: string, payloads: readonly string[], options: { aliases?: Record<string, number>; annotations?: Record<string, string> } = {}): void {
+  seed(
+    name: string,
+    payloads: readonly string[],
+    options: { aliases?: Record<string, number>; annotations?: Record<string, string>; versionDestroyTtlSeconds?: number } = {},
+  ): void {
     const match = SECRET_NAME.exec(name);
     if (match === null) throw new Error(`not a secret name: ${name}`);
     const secret: SecretMessage = {
@@ -424,6 +454,7 @@ export class SecretManagerModel {
       etag: this.#etag(),
       versionAliases: Object.fromEntries(Object.entries(options.aliases ?? {}).map(([k, v]) => [k, String(v)])),
       annotations: { ...(options.annotations ?? {}) },
+      ...(options.versionDestroyTtlSeconds === undefined ? {} : { versionDestroyTtl: { seconds: String(options.versionDestroyTtlSeconds), nanos: 0 } }),
     };
     const stored: StoredSecret = { secret, versions: new Map(), lastVersion: 0 };
     for (const payload of payloads) this.#append(stored, Buffer.from(payload, 'utf8'));
@@ -447,9 +478,36 @@ export class SecretManagerModel {
     return found.meta.state === 'ENABLED' ? found.data?.toString('utf8') : undefined;
   }
 
+  /** Flip one bit of a stored payload, keeping its stored checksum: damage at rest, which data_crc32c is there to catch. */
+  corrupt(name: string, version: string | number): void {
+    const found = this.#version(`${name}/versions/${version}`);
+    if (found.data === undefined || found.data.length === 0) throw new Error('no payload to corrupt');
+    found.data = Buffer.from(found.data);
+    found.data[0]! ^= 0x01;
+  }
+
+  /** Whether a version was added with a client-given checksum (SecretVersion.client_specified_payload_checksum). */
+  clientChecksum(name: string, version: string | number): boolean {
+    return this.#version(`${name}/versions/${version}`).meta.clientSpecifiedPayloadChecksum;
+  }
+
   /** Every version of a secret, oldest first, with its state. */
   versions(name: string): Array<{ number: number; state: VersionState }> {
+    for (const v of this.#secret(name).versions.values()) settle(v);
     return [...this.#secret(name).versions.entries()].sort(([a], [b]) => a - b).map(([number, v]) => ({ number, state: v.meta.state }));
+  }
+
+  /** When a version's delayed destruction is due (SecretVersion.scheduled_destroy_time), or undefined. */
+  scheduledDestroy(name: string, version: number): Date | undefined {
+    const due = this.#version(`${name}/versions/${version}`).meta.scheduledDestroyTime;
+    return due === undefined ? undefined : new Date(Number(due.seconds) * 1000);
+  }
+
+  /** Let time pass for delayed destructions: every scheduled one on the secret falls due now. */
+  passDestroyTtl(name: string): void {
+    for (const v of this.#secret(name).versions.values()) {
+      if (v.meta.scheduledDestroyTime !== undefined) v.meta.scheduledDestroyTime = at(Date.now() - 1000);
+    }
   }
 
   /** The secret's metadata, as GetSecret would return it. */
@@ -468,6 +526,15 @@ export class SecretManagerModel {
     this.#count(method);
     await this.#delay();
     this.#fault(method);
+    const project = /^projects\/([^/]+)/.exec(resource)?.[1];
+    if (project !== undefined && this.disabledApiProjects.has(project)) {
+      throw new ModelError(
+        Code.PERMISSION_DENIED,
+        `Secret Manager API has not been used in project ${project} before or it is disabled. Enable it by visiting ` +
+          `https://console.developers.google.com/apis/api/secretmanager.googleapis.com/overview?project=${project} then retry. ` +
+          'If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.',
+      );
+    }
     const permission = PERMISSION_OF[method];
     if (!this.#holds(principal, permission, resource)) {
       throw new ModelError(Code.PERMISSION_DENIED, `Permission '${permission}' denied for resource '${resource}' (or it may not exist).`);
@@ -510,9 +577,9 @@ export class SecretManagerModel {
   #version(name: string): StoredVersion {
     const match = VERSION_NAME.exec(name);
     if (match === null) throw invalid(`invalid version name ${name}: expected projects/*/secrets/*/versions/*`);
-    const secretName = `projects/${match[1]}/secrets/${match[2]}`;
+    const secretName = match[1]!;
     const stored = this.#secret(secretName);
-    const id = match[3]!;
+    const id = match[2]!;
     let number: number;
     if (/^[0-9]+$/.test(id)) number = Number(id);
     else if (id === 'latest') number = stored.lastVersion;
@@ -523,6 +590,7 @@ export class SecretManagerModel {
     }
     const version = stored.versions.get(number);
     if (version === undefined) throw new ModelError(Code.NOT_FOUND, `Secret Version [${secretName}/versions/${id}] not found.`);
+    settle(version);
     return version;
   }
 
@@ -536,14 +604,24 @@ export class SecretManagerModel {
     return this.#serve(method, principal, secretOf(name), () => {
       const version = this.#version(name);
       if (req.etag !== undefined && req.etag !== '' && req.etag !== version.meta.etag) {
-        throw new ModelError(Code.ABORTED, `etag mismatch: the version [${version.meta.name}] was changed since it was read`);
+        throw etagMismatch();
       }
       if (version.meta.state === 'DESTROYED') {
         throw new ModelError(Code.FAILED_PRECONDITION, `Secret Version [${version.meta.name}] is in DESTROYED state.`);
       }
+      // "Even when an update doesn't change a resource's state, it still updates the resource ETag"
+      // (https://cloud.google.com/secret-manager/docs/etags).
+      version.meta.etag = this.#etag();
+      const ttl = Number(this.#secret(secretOf(name)).secret.versionDestroyTtl?.seconds ?? 0);
+      if (state === 'DESTROYED' && ttl > 0) {
+        // Delayed destruction: DISABLED now, destroyed at scheduled_destroy_time; a version already scheduled keeps its time.
+        version.meta.state = 'DISABLED';
+        version.meta.scheduledDestroyTime ??= at(Date.now() + ttl * 1000);
+        return clone(version.meta);
+      }
+      if (state === 'ENABLED') delete version.meta.scheduledDestroyTime;
       if (version.meta.state !== state) {
         version.meta.state = state;
-        version.meta.etag = this.#etag();
         if (state === 'DESTROYED') {
           version.data = undefined;
           version.meta.destroyTime = now();
@@ -562,7 +640,7 @@ export class SecretManagerModel {
       etag: this.#etag(),
       clientSpecifiedPayloadChecksum: false,
     };
-    stored.versions.set(number, { meta, data });
+    stored.versions.set(number, { meta, data, crc32c: crc32c(data) });
     return number;
   }
 
@@ -572,13 +650,18 @@ export class SecretManagerModel {
   }
 }
 
+/** An etag that does not match: FAILED_PRECONDITION with the generic text (https://cloud.google.com/secret-manager/docs/etags). */
+function etagMismatch(): ModelError {
+  return new ModelError(Code.FAILED_PRECONDITION, 'Precondition check failed.');
+}
+
 function invalid(details: string): ModelError {
   return new ModelError(Code.INVALID_ARGUMENT, details);
 }
 
 /** The secret a secret or version name belongs to (the resource IAM is checked on). */
 function secretOf(name: string): string {
-  const match = /^(projects\/[^/]+\/secrets\/[^/]+)/.exec(name);
+  const match = /^(projects\/[^/]+(?:\/locations\/[^/]+)?\/secrets\/[^/]+)/.exec(name);
   return match === null ? name : match[1]!;
 }
 
@@ -594,8 +677,21 @@ function validateAnnotations(annotations: Record<string, string>): void {
 }
 
 function now(): Timestamp {
-  const ms = Date.now();
+  return at(Date.now());
+}
+
+function at(ms: number): Timestamp {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+}
+
+/** A delayed destruction whose time has come is carried out when the version is next looked at. */
+function settle(version: StoredVersion): void {
+  const due = version.meta.scheduledDestroyTime;
+  if (due === undefined || Number(due.seconds) * 1000 > Date.now()) return;
+  version.meta.state = 'DESTROYED';
+  version.meta.destroyTime = due;
+  delete version.meta.scheduledDestroyTime;
+  version.data = undefined;
 }
 
 function toBuffer(data: Buffer | Uint8Array | string | undefined): Buffer {

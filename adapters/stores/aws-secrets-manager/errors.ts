@@ -61,15 +61,15 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, a
   if (name === 'ResourceNotFoundException') {
     return new SecretNotFoundError(operation, where, `${action}: ${message}`, 'check the secret name (or ARN) and the region');
   }
-  if (name === 'AccessDeniedException' || name === 'AccessDenied') {
-    return new StorePermissionError(
+  const denied = () =>
+    new StorePermissionError(
       operation,
       where,
       detail,
       `allow secretsmanager:${action} on this secret for the identity rekey runs as ` +
         `(rekey uses secretsmanager:GetSecretValue, DescribeSecret, PutSecretValue and UpdateSecretVersionStage)`,
     );
-  }
+  if (name === 'AccessDeniedException' || name === 'AccessDenied') return denied();
   if (name === 'DecryptionFailure') {
     return new StorePermissionError(operation, where, detail, `allow kms:Decrypt on the secret's KMS key for the identity rekey runs as`);
   }
@@ -85,6 +85,13 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, a
       detail,
       "AWS did not accept the credentials: check AWS_PROFILE or the store's `profile`, AWS_ACCESS_KEY_ID, or sign in again (aws sso login)",
     );
+  }
+  if (status === 403) {
+    // Any other 403 is a refusal, whatever its body: a VPC endpoint policy, a proxy's or firewall's HTML page, an
+    // error type the SDK does not model. The common errors AWS lists at 403 are credential faults (caught above), and
+    // AccessDeniedException itself is listed at 400 (https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html),
+    // so the status alone says "not allowed", never "retry" nor "bug".
+    return denied();
   }
   if (
     UNAVAILABLE_ERRORS.has(name) ||

@@ -100,7 +100,14 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
         operation,
         ref,
         'GetSecretValue',
-        (s) => new s.GetSecretValueCommand(versionId === undefined ? { SecretId: ref.path } : { SecretId: ref.path, VersionId: versionId }),
+        // The current value is asked for by its label, AWSCURRENT, not left to the default: "If you don't specify
+        // either a VersionStage or VersionId, then Secrets Manager returns the AWSCURRENT version" holds for the
+        // service, but an explicit label is what a proxy, an emulator or a later default cannot get wrong
+        // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html, VersionStage).
+        (s) =>
+          new s.GetSecretValueCommand(
+            versionId === undefined ? { SecretId: ref.path, VersionStage: AWSCURRENT } : { SecretId: ref.path, VersionId: versionId },
+          ),
       );
     } catch (error) {
       if (versionId !== undefined && error instanceof SecretNotFoundError) return undefined;

@@ -2,24 +2,42 @@
  * The GCP Secret Manager client as this adapter sees it: the narrow interface of the calls it makes (tests pass a fake
  * that follows the service's documentation), the store's options, and the real SDK client, built on first use.
  */
+import { crc32c } from '@aws-crypto/crc32c';
 import type { StoreContext, StoreRef } from '../../../src/contract/store.js';
 import { StoreError } from '../../../src/contract/store-errors.js';
 
 export const KIND = 'gcp-secret-manager';
 
 // A secret id is at most 255 letters, digits, - and _ (CreateSecretRequest.secret_id, Secret Manager API reference);
-// a full name is `projects/PROJECT/secrets/ID`, where PROJECT is a project id or number (Secret.name).
-const FULL_NAME = /^projects\/[^/]+\/secrets\/[A-Za-z0-9_-]{1,255}$/;
+// a full name is `projects/PROJECT/secrets/ID`, where PROJECT is a project id or number (Secret.name), or for a
+// regional secret `projects/PROJECT/locations/LOCATION/secrets/ID` (service.proto's regional bindings;
+// https://cloud.google.com/secret-manager/docs/regional-secrets-overview). A location is a region such as us-central1.
+const FULL_NAME = /^projects\/[^/]+(\/locations\/[a-z][a-z0-9-]{0,62})?\/secrets\/[A-Za-z0-9_-]{1,255}$/;
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+export const LOCATION = /^[a-z][a-z0-9-]{0,62}$/;
 
 /** Whether a ref's path is a full secret name, a bare secret id (the project comes from the options), or neither. */
 export function secretPathKind(path: string): 'full' | 'bare' | undefined {
   return FULL_NAME.test(path) ? 'full' : SECRET_ID.test(path) ? 'bare' : undefined;
 }
 
+/** The location of a regional secret's (or its version's) name; undefined for a global secret. */
+export function locationOf(name: string): string | undefined {
+  return /^projects\/[^/]+\/locations\/([^/]+)\/secrets\//.exec(name)?.[1];
+}
+
+/** The gcloud flags that name a secret: `--secret=ID`, with `--location=L` for a regional one. */
+export function gcloudSecretFlags(name: string): string {
+  const id = /\/secrets\/([^/]+)/.exec(name)?.[1] ?? name;
+  const location = locationOf(name);
+  return location === undefined ? `--secret=${id}` : `--secret=${id} --location=${location}`;
+}
+
 /** Why a ref cannot name a GCP secret (or a field of its JSON payload), or undefined when it can. */
 export function refProblem(ref: StoreRef): string | undefined {
-  if (secretPathKind(ref.path) === undefined) return 'expected projects/PROJECT/secrets/NAME or a bare secret name (letters, digits, - and _)';
+  if (secretPathKind(ref.path) === undefined) {
+    return 'expected projects/PROJECT/secrets/NAME, projects/PROJECT/locations/LOCATION/secrets/NAME or a bare secret name (letters, digits, - and _)';
+  }
   if (ref.field === '') return 'nothing after "#": name a field of the JSON secret, or leave "#" out for the whole payload';
   return undefined;
 }
@@ -54,12 +72,35 @@ export function decodePayload(op: string, ref: StoreRef, data: Buffer): string {
   }
 }
 
+/**
+ * The CRC32C (Castagnoli) of a payload, as SecretPayload.data_crc32c carries it: "If specified, SecretManagerService
+ * will verify the integrity of the received data on AddSecretVersion calls using the crc32c checksum and store it to
+ * include in future AccessSecretVersion responses. If a checksum is not provided in the AddSecretVersion request, the
+ * SecretManagerService will generate and store one for you" (google/cloud/secretmanager/v1/resources.proto;
+ * https://cloud.google.com/secret-manager/docs/data-integrity). AWS's maintained @aws-crypto/crc32c computes it.
+ */
+export function payloadChecksum(data: Uint8Array): number {
+  return crc32c(data) >>> 0;
+}
+
+/** The int64 data_crc32c as a number: a Long, a decimal string or a number, depending on the loader; undefined when absent. */
+export function checksumOf(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const number = Number(String(value));
+  return Number.isSafeInteger(number) ? number : undefined;
+}
+
 /** A version's metadata, never its payload. */
 export interface GcpVersionInfo {
   readonly number: number;
   readonly state: GcpVersionState;
   readonly etag: string;
   readonly createTime?: Date | undefined;
+  /**
+   * Set while a destroy delayed by the secret's version_destroy_ttl is pending: the version is DISABLED until then and
+   * is destroyed at that time, with nothing more to call (SecretVersion.scheduled_destroy_time, resources.proto).
+   */
+  readonly scheduledDestroyTime?: Date | undefined;
 }
 
 /** The fields of a secret an UpdateSecret call sets, with the etag it expects. */
@@ -78,9 +119,13 @@ export interface GcpSecretManagerClient {
   getSecret(name: string): Promise<GcpSecretInfo>;
   /** `paths` are the update_mask's field names: `annotations`, `version_aliases`. */
   updateSecret(update: GcpSecretUpdate, paths: readonly string[]): Promise<GcpSecretInfo>;
-  addSecretVersion(parent: string, data: Buffer): Promise<GcpVersionInfo>;
-  /** The payload of a version (`…/versions/3`, `…/versions/latest`, `…/versions/<alias>`) and its resolved number. */
-  accessSecretVersion(name: string): Promise<{ readonly number: number; readonly data: Buffer }>;
+  /** `dataCrc32c` is the payload's CRC32C, which the service checks before it stores the version (SecretPayload.data_crc32c). */
+  addSecretVersion(parent: string, data: Buffer, dataCrc32c: number): Promise<GcpVersionInfo>;
+  /**
+   * The payload of a version (`…/versions/3`, `…/versions/latest`, `…/versions/<alias>`), its resolved number and the
+   * CRC32C the service stored with it (undefined when the answer carries none).
+   */
+  accessSecretVersion(name: string): Promise<{ readonly number: number; readonly data: Buffer; readonly dataCrc32c?: number | undefined }>;
   getSecretVersion(name: string): Promise<GcpVersionInfo>;
   /** All versions, every page. */
   listSecretVersions(parent: string): Promise<GcpVersionInfo[]>;
@@ -123,6 +168,8 @@ export const PERMISSION_USE: Readonly<Record<string, { use: string; role: string
 
 export interface GcpOptions {
   readonly project: string | undefined;
+  /** The location of bare secret names: they become regional secrets there. */
+  readonly location: string | undefined;
   readonly alias: string;
   readonly retire: 'disable' | 'destroy';
   readonly endpoint: string | undefined;
@@ -145,7 +192,11 @@ export function parseOptions(options: Readonly<Record<string, unknown>>, context
   if (endpoint !== undefined && !/^[^\s:]+:[0-9]{1,5}$/.test(endpoint)) {
     throw new StoreError('invalid', 'open', KIND, `option endpoint must be host:port, not ${endpoint}`);
   }
-  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, alias, retire, endpoint };
+  const location = text('location');
+  if (location !== undefined && !LOCATION.test(location)) {
+    throw new StoreError('invalid', 'open', KIND, `option location must be a region such as us-central1, not ${location}`);
+  }
+  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, location, alias, retire, endpoint };
 }
 
 // The real client, built on first use.
@@ -153,8 +204,13 @@ export function parseOptions(options: Readonly<Record<string, unknown>>, context
 /** Per-call options: the SDK's own retries are off, so that ours (with jitter) do not multiply with them. */
 export const CALL = { retry: null } as const;
 
-/** Build the SDK client (236 ms to import, so only when a call needs it) and wrap it in the narrow interface. */
-export async function createSdkClient(options: GcpOptions, context: StoreContext): Promise<GcpSecretManagerClient> {
+/**
+ * Build the SDK client (236 ms to import, so only when a call needs it) and wrap it in the narrow interface. A
+ * regional secret is served only by its location's endpoint, `secretmanager.LOCATION.rep.googleapis.com` (Google's
+ * regional samples set it as the client's endpoint), so each location has a client of its own; the `endpoint` option
+ * (a test server or emulator) serves every location.
+ */
+export async function createSdkClient(options: GcpOptions, context: StoreContext, location?: string): Promise<GcpSecretManagerClient> {
   const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
   type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
   let clientOptions: ClientOptions = {};
@@ -172,8 +228,14 @@ export async function createSdkClient(options: GcpOptions, context: StoreContext
     const keyFile = context.env['GOOGLE_APPLICATION_CREDENTIALS'];
     if (keyFile !== undefined && keyFile !== '') clientOptions = { keyFilename: keyFile };
     if (options.project !== undefined) clientOptions = { ...clientOptions, projectId: options.project };
+    if (location !== undefined) clientOptions = { ...clientOptions, apiEndpoint: regionalEndpoint(location) };
   }
   return wrapSdkClient(new SecretManagerServiceClient(clientOptions));
+}
+
+/** The host that serves a location's regional secrets. */
+export function regionalEndpoint(location: string): string {
+  return `secretmanager.${location}.rep.googleapis.com`;
 }
 
 export interface SdkTimestamp {
@@ -185,6 +247,7 @@ export interface SdkVersion {
   state?: unknown;
   etag?: string | null;
   createTime?: SdkTimestamp | null;
+  scheduledDestroyTime?: SdkTimestamp | null;
 }
 export interface SdkSecret {
   name?: string | null;
@@ -206,7 +269,7 @@ export function toDate(time: SdkTimestamp | null | undefined): Date | undefined 
 
 export function toVersion(v: SdkVersion): GcpVersionInfo {
   const state = typeof v.state === 'number' ? (STATES[v.state] ?? 'STATE_UNSPECIFIED') : (String(v.state ?? 'STATE_UNSPECIFIED') as GcpVersionState);
-  return { number: numberOfName(v.name), state, etag: v.etag ?? '', createTime: toDate(v.createTime) };
+  return { number: numberOfName(v.name), state, etag: v.etag ?? '', createTime: toDate(v.createTime), scheduledDestroyTime: toDate(v.scheduledDestroyTime) };
 }
 
 export function toSecret(s: SdkSecret): GcpSecretInfo {
@@ -230,15 +293,15 @@ export function wrapSdkClient(sdk: import('@google-cloud/secret-manager').Secret
       const [updated] = await sdk.updateSecret({ secret, updateMask: { paths: [...paths] } }, CALL);
       return toSecret(updated as SdkSecret);
     },
-    async addSecretVersion(parent, data) {
-      const [version] = await sdk.addSecretVersion({ parent, payload: { data } }, CALL);
+    async addSecretVersion(parent, data, dataCrc32c) {
+      const [version] = await sdk.addSecretVersion({ parent, payload: { data, dataCrc32c } }, CALL);
       return toVersion(version as SdkVersion);
     },
     async accessSecretVersion(name) {
       const [response] = await sdk.accessSecretVersion({ name }, CALL);
       const data = response.payload?.data;
       const buffer = data === null || data === undefined ? Buffer.alloc(0) : typeof data === 'string' ? Buffer.from(data, 'base64') : Buffer.from(data);
-      return { number: numberOfName(response.name), data: buffer };
+      return { number: numberOfName(response.name), data: buffer, dataCrc32c: checksumOf(response.payload?.dataCrc32c) };
     },
     async getSecretVersion(name) {
       const [version] = await sdk.getSecretVersion({ name }, CALL);

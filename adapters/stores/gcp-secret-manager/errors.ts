@@ -43,6 +43,21 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, m
     case GRPC.NOT_FOUND:
       return new SecretNotFoundError(operation, ref.display, `${resource} not found (${detail})`);
     case GRPC.PERMISSION_DENIED: {
+      // The API not enabled on the project answers PERMISSION_DENIED too, naming the service rather than a permission
+      // ("Secret Manager API has not been used in project N before or it is disabled. Enable it by visiting …",
+      // ErrorInfo reason SERVICE_DISABLED: https://cloud.google.com/service-usage/docs/troubleshooting,
+      // google/api/error_reason.proto). No grant fixes it: the API must be enabled on the project.
+      if (/\bsecretmanager\.googleapis\.com\b/.test(raw)) {
+        const project = /\bprojects?[ /=]([a-z0-9][a-z0-9-]{0,62})\b/i.exec(raw)?.[1] ?? projectOf(resource);
+        const flag = project === undefined ? '' : ` --project=${project}`;
+        return new StorePermissionError(
+          operation,
+          ref.display,
+          `the Secret Manager API (secretmanager.googleapis.com) is not enabled on ${project === undefined ? 'the project' : `project ${project}`}`,
+          `enable it: gcloud services enable secretmanager.googleapis.com${flag} (needs serviceusage.services.enable, role ` +
+            `roles/serviceusage.serviceUsageAdmin), then wait a few minutes for it to take effect`,
+        );
+      }
       const permission = /\b(secretmanager\.[a-z]+\.[A-Za-z]+)\b/.exec(raw)?.[1] ?? PERMISSION_OF[method];
       const use = PERMISSION_USE[permission];
       return new StorePermissionError(
@@ -56,21 +71,15 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, m
     case GRPC.UNAUTHENTICATED:
       return new StorePermissionError(operation, ref.display, `not authenticated (${status})`, AUTH_HINT);
     case GRPC.ABORTED:
-      return new StoreConflictError(
-        operation,
-        ref.display,
-        `${resource} changed since it was read (etag mismatch)`,
-        'read again and retry; another writer was at work',
-      );
+      // AIP-154's code for a stale etag; Secret Manager documents FAILED_PRECONDITION instead (below). Both are a conflict.
+      return etagConflict(operation, ref, resource);
     case GRPC.FAILED_PRECONDITION:
-      if (/etag/i.test(raw)) {
-        return new StoreConflictError(
-          operation,
-          ref.display,
-          `${resource} changed since it was read (etag mismatch)`,
-          'read again and retry; another writer was at work',
-        );
-      }
+      // "If an ETag is provided and matches the current resource ETag, the request succeeds; otherwise, it fails with
+      // a FAILED_PRECONDITION error and an HTTP status code 400" (https://cloud.google.com/secret-manager/docs/etags).
+      // The same code says a version is DISABLED or DESTROYED ("Secret Version [...] is in DESTROYED state."), so the
+      // code alone decides only for a call that sent an etag and whose answer names no version state; the text of an
+      // etag mismatch is not documented and is not relied on.
+      if (state === undefined && ETAG_GUARDED.has(method)) return etagConflict(operation, ref, resource);
       return new VersionStateError(operation, ref.display, detail, 'enable the version, or point the alias at an enabled one');
     case GRPC.UNAVAILABLE:
     case GRPC.RESOURCE_EXHAUSTED:
@@ -90,8 +99,24 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, m
   }
 }
 
+/** The calls that send an etag (UpdateSecret's inside the Secret): the ones a FAILED_PRECONDITION can be an etag mismatch of. */
+const ETAG_GUARDED: ReadonlySet<ClientMethod> = new Set(['updateSecret', 'disableSecretVersion', 'destroySecretVersion']);
+
+function etagConflict(operation: string, ref: StoreRef, resource: string): StoreConflictError {
+  return new StoreConflictError(
+    operation,
+    ref.display,
+    `${resource} changed since it was read (etag mismatch)`,
+    'read again and retry; another writer was at work',
+  );
+}
+
 export const AUTH_HINT = 'sign in with `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file';
 
+function projectOf(resource: string): string | undefined {
+  return /^projects\/([^/]+)\//.exec(resource)?.[1];
+}
+
 export function resourceSecret(resource: string): string {
-  return /^projects\/[^/]+\/secrets\/[^/]+/.exec(resource)?.[0] ?? resource;
+  return /^projects\/[^/]+(\/locations\/[^/]+)?\/secrets\/[^/]+/.exec(resource)?.[0] ?? resource;
 }

@@ -4,8 +4,10 @@
  * ```yaml
  * stores:
  *   - gcp-secret-manager: projects/acme-prod/secrets/app-config#STREAMPIXEL_API_KEY
+ *   - gcp-secret-manager: projects/acme-prod/locations/europe-west1/secrets/app-config   # a regional secret
  *   - gcp-secret-manager: app-config#STREAMPIXEL_API_KEY   # a bare name takes the project below
  *     project: acme-prod        # default: $GOOGLE_CLOUD_PROJECT
+ *     location: europe-west1    # bare names are then regional secrets of that location (default: global)
  *     alias: current            # the version alias your readers use (default current); `latest` for none
  *     retire: disable           # what retire does to the old version: disable (default) or destroy
  *     endpoint: 127.0.0.1:8085  # plaintext host:port of an emulator or test server; unset for Google
@@ -25,7 +27,11 @@
  *   A secret without the alias has nothing to move: its new version is already current for `latest` readers.
  * - rollback: moves the alias back and, because `latest` always names the newest version, adds a version that
  *   holds the old payload again, then disables the run's version. A second rollback adds nothing.
- * - retire: disables (or destroys) the old version with its etag; already disabled or destroyed is success.
+ * - retire: disables (or destroys) the old version with its etag; already disabled or destroyed is success. With the
+ *   secret's version_destroy_ttl, a destroy leaves the version DISABLED with a scheduled_destroy_time, which counts as
+ *   destroyed: it is not asked again.
+ * - integrity: every AddSecretVersion sends the payload's data_crc32c and every access checks the one returned; a
+ *   payload that does not match is an error, never a value.
  *
  * IAM the account needs on the secret: secretmanager.secrets.get, secretmanager.versions.access (read);
  * secretmanager.versions.list and .get (resume, checks); secretmanager.versions.add (stage);
@@ -43,7 +49,7 @@ import {
   StoreUnavailableError,
 } from '../../../src/contract/store-errors.js';
 import { withRetry } from '../../../src/util/retry.js';
-import { callService, casLoop, extractField, lazyClient, replaceField } from '../kit/index.js';
+import { callService, casLoop, extractField, type LazyClient, lazyClient, replaceField } from '../kit/index.js';
 
 import {
   type ClientMethod,
@@ -53,9 +59,12 @@ import {
   type GcpSecretManagerClient,
   type GcpSecretUpdate,
   type GcpVersionInfo,
+  gcloudSecretFlags,
   KIND,
+  locationOf,
   parseOptions,
   PERMISSION_USE,
+  payloadChecksum,
   refProblem,
   secretPathKind,
 } from './client.js';
@@ -81,13 +90,26 @@ export function openGcpSecretManagerStore(
   client?: GcpClientSource,
 ): GcpSecretManagerStore {
   const options = parseOptions(rawOptions, context);
-  const source: () => Promise<GcpSecretManagerClient> =
-    client === undefined ? () => createSdkClient(options, context) : typeof client === 'function' ? client : async () => client;
-  // Built on first use; a failed build is forgotten so that the next call tries again, and close() releases it.
-  const sdkClient = lazyClient(source, (c) => c.close());
+  const source: (location: string | undefined) => Promise<GcpSecretManagerClient> =
+    client === undefined ? (location) => createSdkClient(options, context, location) : typeof client === 'function' ? client : async () => client;
+  // One client per location (a regional secret is served by its location's endpoint only), built on first use; a
+  // failed build is forgotten so that the next call tries again, and close() releases them all.
+  const clients = new Map<string, LazyClient<GcpSecretManagerClient>>();
+  const clientFor = (name: string): LazyClient<GcpSecretManagerClient> => {
+    const location = options.endpoint === undefined && client === undefined ? locationOf(name) : undefined;
+    let lazy = clients.get(location ?? '');
+    if (lazy === undefined) {
+      lazy = lazyClient(
+        () => source(location),
+        (c) => c.close(),
+      );
+      clients.set(location ?? '', lazy);
+    }
+    return lazy;
+  };
   const aliasName = options.alias === 'latest' ? undefined : options.alias;
 
-  /** `projects/P/secrets/NAME` for a ref, or a typed refusal. */
+  /** `projects/P/secrets/NAME` (or `projects/P/locations/L/secrets/NAME`) for a ref, or a typed refusal. */
   const secretName = (operation: string, ref: StoreRef): string => {
     const kind = secretPathKind(ref.path);
     if (kind === 'full') return ref.path;
@@ -95,6 +117,7 @@ export function openGcpSecretManagerStore(
       if (options.project === undefined) {
         throw new StoreError('invalid', operation, ref.display, 'no project: write projects/PROJECT/secrets/NAME, or set the store option project');
       }
+      if (options.location !== undefined) return `projects/${options.project}/locations/${options.location}/secrets/${ref.path}`;
       return `projects/${options.project}/secrets/${ref.path}`;
     }
     throw new StoreError('invalid', operation, ref.display, refProblem(ref) ?? 'not a secret name');
@@ -109,9 +132,11 @@ export function openGcpSecretManagerStore(
     fn: (c: GcpSecretManagerClient) => Promise<T>,
   ): Promise<T> => {
     const mapError = (error: unknown) => toStoreError(error, operation, ref, method, resource);
-    const c = await sdkClient.get().catch((error: unknown) => {
-      throw mapError(error);
-    });
+    const c = await clientFor(resource)
+      .get()
+      .catch((error: unknown) => {
+        throw mapError(error);
+      });
     return callService(() => fn(c), mapError);
   };
 
@@ -120,7 +145,21 @@ export function openGcpSecretManagerStore(
   const getVersion = (op: string, ref: StoreRef, name: string, id: number | string) =>
     call(op, ref, 'getSecretVersion', `${name}/versions/${id}`, (c) => c.getSecretVersion(`${name}/versions/${id}`));
   const access = async (op: string, ref: StoreRef, name: string, id: number | string): Promise<{ number: number; payload: string }> => {
-    const result = await call(op, ref, 'accessSecretVersion', `${name}/versions/${id}`, (c) => c.accessSecretVersion(`${name}/versions/${id}`));
+    const result = await call(op, ref, 'accessSecretVersion', `${name}/versions/${id}`, async (c) => {
+      const answer = await c.accessSecretVersion(`${name}/versions/${id}`);
+      // Every access is checked against the CRC32C the service stored with the version: bytes changed in transit or
+      // at rest are an error, never a value. Retried a few times (a transfer may be corrupted once), then refused.
+      if (answer.dataCrc32c !== undefined && answer.dataCrc32c !== payloadChecksum(answer.data)) {
+        throw new StoreError(
+          'failed',
+          op,
+          ref.display,
+          `the payload of ${name}/versions/${answer.number || id} does not match its CRC32C checksum (data_crc32c): it was corrupted, so it is not used`,
+          { retriable: true, hint: 'try again; if it persists, the stored version is damaged: report it to Google Cloud support' },
+        );
+      }
+      return answer;
+    });
     return { number: result.number, payload: decodePayload(op, ref, result.data) };
   };
   /** A version's payload, or undefined when it is disabled, destroyed or gone. */
@@ -206,9 +245,11 @@ export function openGcpSecretManagerStore(
    * have landed and only its answer been lost) look for the version by fingerprint.
    */
   const addOnce = async (op: string, ref: StoreRef, name: string, payload: string, find: () => Promise<number | undefined>): Promise<number> => {
-    const c = await sdkClient.get().catch((error: unknown) => {
-      throw toStoreError(error, op, ref, 'addSecretVersion', name);
-    });
+    const c = await clientFor(name)
+      .get()
+      .catch((error: unknown) => {
+        throw toStoreError(error, op, ref, 'addSecretVersion', name);
+      });
     let attempted = false;
     return withRetry(async () => {
       if (attempted) {
@@ -217,7 +258,9 @@ export function openGcpSecretManagerStore(
       }
       attempted = true;
       try {
-        return (await c.addSecretVersion(name, Buffer.from(payload, 'utf8'))).number;
+        const data = Buffer.from(payload, 'utf8');
+        // The service checks the checksum before storing, so a payload damaged on the way is refused, not kept.
+        return (await c.addSecretVersion(name, data, payloadChecksum(data))).number;
       } catch (error) {
         throw toStoreError(error, op, ref, 'addSecretVersion', name);
       }
@@ -370,7 +413,7 @@ export function openGcpSecretManagerStore(
             'unusable',
             ref.display,
             `version ${baseNumber}, the current one, cannot be accessed (${error.message.slice(`${op} ${ref.display}: `.length)})`,
-            `enable version ${baseNumber} (gcloud secrets versions enable ${baseNumber} --secret=${name.split('/').pop()}), or point the alias at ` +
+            `enable version ${baseNumber} (gcloud secrets versions enable ${baseNumber} ${gcloudSecretFlags(name)}), or point the alias at ` +
               `an enabled version`,
             { cause: error },
           );
@@ -675,6 +718,9 @@ export function openGcpSecretManagerStore(
       return casLoop(async (attempt) => {
         const old = await getVersion(op, ref, name, record.base);
         if (old.state === 'DESTROYED' || (old.state === 'DISABLED' && options.retire === 'disable')) return;
+        // With version_destroy_ttl, a destroy leaves the version DISABLED with a scheduled_destroy_time: that is the
+        // destroy done (the service carries it out), so a resumed retire does not ask again.
+        if (old.state === 'DISABLED' && old.scheduledDestroyTime !== undefined) return;
         try {
           if (options.retire === 'destroy') {
             await call(op, ref, 'destroySecretVersion', versionName, (c) => c.destroySecretVersion(versionName, old.etag));
@@ -740,7 +786,9 @@ export function openGcpSecretManagerStore(
     },
 
     async close() {
-      await sdkClient.reset();
+      const all = [...clients.values()];
+      clients.clear();
+      await Promise.all(all.map((c) => c.reset()));
     },
   };
   return store;
@@ -751,6 +799,7 @@ export default {
   summary: 'GCP Secret Manager: a secret payload or one field of a JSON payload, rotated through a version alias',
   options: {
     project: { type: 'string', description: 'the project of a bare secret name; else GOOGLE_CLOUD_PROJECT' },
+    location: { type: 'string', description: 'the location (region) of a bare secret name, for a regional secret; unset for global' },
     alias: { type: 'string', description: 'the version alias your readers use; `latest` for none', default: 'current' },
     retire: { type: 'string', description: 'what retire does to the old version: disable or destroy', default: 'disable' },
     endpoint: { type: 'string', description: 'plaintext host:port of an emulator or test server; unset for Google' },

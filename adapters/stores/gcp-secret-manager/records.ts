@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { RunId } from '../../../src/contract/store.js';
 
-import type { GcpSecretInfo } from './client.js';
+import { type GcpSecretInfo, gcloudSecretFlags } from './client.js';
 
 /** What a run records on the secret before it adds a version, and updates as it goes. */
 export interface RunRecord {
@@ -79,6 +79,6 @@ export function withRecord(annotations: Readonly<Record<string, string>>, record
 export function stagedByAnotherHint(other: { run: RunId; version: number }, name: string): string {
   return (
     `finish that run (rekey resume ${other.run}) or roll it back (rekey rollback ${other.run}); if it is abandoned, disable its version: ` +
-    `gcloud secrets versions disable ${other.version} --secret=${name.split('/').pop()}`
+    `gcloud secrets versions disable ${other.version} ${gcloudSecretFlags(name)}`
   );
 }
