@@ -323,6 +323,34 @@ function removeOwn(lockFs: LockFs, file: string, id: { ino: number; dev: number 
   }
 }
 
+/**
+ * Remove the temporary files of lock publications in `dir` that a killed writer left (its pid is not running, or the
+ * file is old), for every lock in the folder at once; returns their paths. A lock's own contenders clear them only
+ * when they meet the lock busy, so a run killed between writing one and linking it would otherwise leave it there:
+ * the state folder's sweep at the start of every run and resume calls this.
+ */
+export function sweepLockTemporaries(dir: string, lockFs: LockFs = nodeLockFs): string[] {
+  let names: string[];
+  try {
+    names = lockFs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const temps = names.filter((name) => /\.tmp-[0-9]+-[0-9a-f]+$/.test(name)).map((name) => join(dir, name));
+  const before = new Set(temps);
+  sweepTemps(lockFs, temps);
+  const left = new Set(
+    (() => {
+      try {
+        return lockFs.readdirSync(dir).map((name) => join(dir, name));
+      } catch {
+        return [];
+      }
+    })(),
+  );
+  return [...before].filter((path) => !left.has(path));
+}
+
 /** Temporary files whose writer is gone (its pid, named in the file name, is not running) or that are old. */
 function sweepTemps(lockFs: LockFs, temps: readonly string[]): void {
   for (const temp of temps) {

@@ -8,6 +8,7 @@
 import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { sweepFolderTemporaries } from './atomic-file.js';
+import { sweepLockTemporaries } from './lock-file.js';
 import { InputError, StateFileError } from '../contract/errors.js';
 
 /** Create the state folder (mode 0700) if needed and make sure this user can write in it. */
@@ -25,11 +26,11 @@ const STATE_SUBFOLDERS = ['', 'reports', 'runs', 'locks'];
 
 /**
  * Remove the temporary files that writes killed before their rename left in the state folder (the audit head's, a
- * report's) once their writer is dead; returns the paths removed. Every such file in these folders is rekey's, and
+ * report's, a lock's publication: the audit log's lock, a run lock) once their writer is dead; returns the paths removed. Every such file in these folders is rekey's, and
  * nothing else is touched. The engine calls it at the start of every run and resume.
  */
 export function sweepStateDir(stateDir: string): string[] {
-  return STATE_SUBFOLDERS.flatMap((sub) => sweepFolderTemporaries(join(stateDir, sub)));
+  return STATE_SUBFOLDERS.flatMap((sub) => [...sweepFolderTemporaries(join(stateDir, sub)), ...sweepLockTemporaries(join(stateDir, sub))]);
 }
 
 /** A path as a person typed it, more or less: relative to the working folder when it is inside it. */

@@ -80,3 +80,25 @@ describe('sweepStateDir (defect 7)', () => {
     expect(sweepStateDir(join(stateDir, 'not-yet'))).toEqual([]);
   });
 });
+
+describe('sweepStateDir and the temporary files of lock publications', () => {
+  it("removes a killed writer's lock temporary (the audit lock's, a run lock's), keeps a live writer's and the locks", async () => {
+    const { spawn } = await import('node:child_process');
+    // A pid that is surely dead: a child that has exited and been reaped.
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((done) => dead.on('close', done));
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    try {
+      const killed = [join(stateDir, `audit.jsonl.lock.tmp-${dead.pid}-784b00662d55`), join(stateDir, 'locks', `api.lock.tmp-${dead.pid}-0a1b2c3d4e5f`)];
+      const inProgress = join(stateDir, 'locks', `web.lock.tmp-${live.pid}-112233445566`);
+      for (const path of [...killed, inProgress]) writeFileSync(path, '{"pid":1}', { mode: 0o600 });
+      writeFileSync(join(stateDir, 'locks', 'api.lock'), JSON.stringify({ pid: live.pid }), { mode: 0o600 });
+      const removed = sweepStateDir(stateDir);
+      expect(removed.sort()).toEqual([...killed].sort());
+      const left = snapshot();
+      expect([...left.keys()].sort()).toEqual([join('locks', 'api.lock'), join('locks', `web.lock.tmp-${live.pid}-112233445566`)].sort());
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+});
