@@ -26,11 +26,14 @@ const STATE_SUBFOLDERS = ['', 'reports', 'runs', 'locks'];
 
 /**
  * Remove the temporary files that writes killed before their rename left in the state folder (the audit head's, a
- * report's, a lock's publication: the audit log's lock, a run lock) once their writer is dead; returns the paths removed. Every such file in these folders is rekey's, and
- * nothing else is touched. The engine calls it at the start of every run and resume.
+ * report's, a lock's publication: the audit log's lock, a run lock) once their writer is dead; returns the paths
+ * removed. Every such file in these folders is rekey's, and nothing else is touched. The engine calls it at the start of every run and resume.
  */
 export function sweepStateDir(stateDir: string): string[] {
-  return STATE_SUBFOLDERS.flatMap((sub) => [...sweepFolderTemporaries(join(stateDir, sub)), ...sweepLockTemporaries(join(stateDir, sub))]);
+  return STATE_SUBFOLDERS.flatMap((sub) => {
+    const dir = join(stateDir, sub);
+    return [...sweepFolderTemporaries(dir), ...sweepLockTemporaries(dir)];
+  });
 }
 
 /** A path as a person typed it, more or less: relative to the working folder when it is inside it. */
