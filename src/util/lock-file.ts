@@ -180,7 +180,7 @@ function list(lockFs: LockFs, path: string): Listing | undefined {
       const rest = name.slice(base.length + 1);
       // One spelling per generation (no leading zeros), so two names can never be one generation.
       if (/^[1-9][0-9]{0,15}$/.test(rest)) gens.push({ gen: Number(rest), file: join(dir, name) });
-      else if (/^tmp-[0-9]+-[0-9a-f]+$/.test(rest)) temps.push(join(dir, name));
+      else if (/^tmp-/.test(rest) && TEMP_NAME.test(name)) temps.push(join(dir, name));
     }
   }
   gens.sort((a, b) => a.gen - b.gen);
@@ -304,11 +304,14 @@ function publish(
   }
 }
 
-function removeQuietly(lockFs: LockFs, file: string): void {
+/** Remove `file`; already gone is fine. True when this call removed it. */
+function removeQuietly(lockFs: LockFs, file: string): boolean {
   try {
     lockFs.unlinkSync(file);
+    return true;
   } catch (error) {
     if (code(error) !== 'ENOENT') throw error;
+    return false;
   }
 }
 
@@ -336,25 +339,23 @@ export function sweepLockTemporaries(dir: string, lockFs: LockFs = nodeLockFs): 
   } catch {
     return [];
   }
-  const temps = names.filter((name) => /\.tmp-[0-9]+-[0-9a-f]+$/.test(name)).map((name) => join(dir, name));
-  const before = new Set(temps);
-  sweepTemps(lockFs, temps);
-  const left = new Set(
-    (() => {
-      try {
-        return lockFs.readdirSync(dir).map((name) => join(dir, name));
-      } catch {
-        return [];
-      }
-    })(),
+  return sweepTemps(
+    lockFs,
+    names.filter((name) => TEMP_NAME.test(name)).map((name) => join(dir, name)),
   );
-  return [...before].filter((path) => !left.has(path));
 }
 
-/** Temporary files whose writer is gone (its pid, named in the file name, is not running) or that are old. */
-function sweepTemps(lockFs: LockFs, temps: readonly string[]): void {
+/** A lock publication's temporary file: `<lock>.tmp-<pid>-<hex>`, its writer's pid in the name. */
+const TEMP_NAME = /\.tmp-([0-9]+)-[0-9a-f]+$/;
+
+/**
+ * Remove the temporary files whose writer is gone (its pid, named in the file name, is not running) or that are old;
+ * returns the paths removed.
+ */
+function sweepTemps(lockFs: LockFs, temps: readonly string[]): string[] {
+  const removed: string[] = [];
   for (const temp of temps) {
-    const pid = Number(/\.tmp-([0-9]+)-[0-9a-f]+$/.exec(temp)?.[1]);
+    const pid = Number(TEMP_NAME.exec(temp)?.[1]);
     let old = false;
     try {
       old = Date.now() - lockFs.statSync(temp).mtimeMs > TEMP_STALE_MS;
@@ -363,8 +364,9 @@ function sweepTemps(lockFs: LockFs, temps: readonly string[]): void {
       throw error;
     }
     // A live writer's temporary file lives for microseconds; removing one only makes its writer try again.
-    if (old || (pid !== process.pid && holderAlive(pid, undefined, undefined) !== 'alive')) removeQuietly(lockFs, temp);
+    if ((old || (pid !== process.pid && holderAlive(pid, undefined, undefined) !== 'alive')) && removeQuietly(lockFs, temp)) removed.push(temp);
   }
+  return removed;
 }
 
 /** One attempt to take the lock at `path` (no waiting for a holder): held, busy (naming the holder) or no folder. */

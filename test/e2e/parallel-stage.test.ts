@@ -32,6 +32,28 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
 });
 
+/** Write a rekey.yaml in `dir` with one sandbox credential, `web-key`, held in `stores` (YAML lines); its path. */
+function writeConfig(dir: string, sandboxUrl: string, stores: readonly string[]): string {
+  const config = join(dir, 'rekey.yaml');
+  writeFileSync(
+    config,
+    ['credentials:', '  web-key:', '    runbook: sandbox', `    inputs: { baseUrl: "${sandboxUrl}", account: demo }`, '    stores:', ...stores, ''].join('\n'),
+  );
+  return config;
+}
+
+/** Start `rekey rotate web-key`, collecting stdout and stderr together. */
+function startRotate(config: string, env: Record<string, string>): { output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', config], {
+    env: { ...process.env, ...CLOUD_ENV, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  return { output: () => output, exited: new Promise((done) => child.on('close', (code) => done(code))) };
+}
+
 describe('a stage that fails in one store while another store is still writing (defect 4)', () => {
   it('waits for the write in flight, then rolls it back: no AWSPENDING left, the old key current and alive', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-stage-'));
@@ -46,44 +68,28 @@ describe('a stage that fails in one store while another store is still writing (
     aws.model.createSecret({ Name: 'prod/web', SecretString: JSON.stringify({ API_KEY: seed }) });
     const secret = `projects/${PROJECT}/secrets/web`;
     gcp.model.seed(secret, [JSON.stringify({ API_KEY: seed })], { aliases: { current: 1 } });
-    writeFileSync(
-      join(dir, 'rekey.yaml'),
-      [
-        'credentials:',
-        '  web-key:',
-        '    runbook: sandbox',
-        `    inputs: { baseUrl: "${sandbox.url}", account: demo }`,
-        '    stores:',
-        '      - aws-secrets-manager: prod/web#API_KEY',
-        '        region: us-east-1',
-        `        endpoint: ${aws.url}`,
-        `      - gcp-secret-manager: ${secret}#API_KEY`,
-        `        endpoint: 127.0.0.1:${gcp.port}`,
-        '',
-      ].join('\n'),
-    );
+    const config = writeConfig(dir, sandbox.url, [
+      '      - aws-secrets-manager: prod/web#API_KEY',
+      '        region: us-east-1',
+      `        endpoint: ${aws.url}`,
+      `      - gcp-secret-manager: ${secret}#API_KEY`,
+      `        endpoint: 127.0.0.1:${gcp.port}`,
+    ]);
     const gate = aws.model.hold('PutSecretValue', 'before-effect');
     // GCP refuses the new version with PERMISSION_DENIED (gRPC code 7, not retried), as a principal without
     // secretmanager.versions.add gets.
     gcp.model.failNext('AddSecretVersion', 7);
-    const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], {
-      env: { ...process.env, ...CLOUD_ENV },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+    const { output: seen, exited } = startRotate(config, {});
     await gate.reached;
-    // Give the failed Vault write every chance to trigger an early rollback, then check none began.
-    for (let i = 0; i < 50 && !output.includes('could not stage'); i++) await new Promise((r) => setTimeout(r, 20));
+    // Give the refused GCP write every chance to trigger an early rollback, then check none began.
+    for (let i = 0; i < 50 && !seen().includes('could not stage'); i++) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 200));
-    expect(aws.model.count('UpdateSecretVersionStage'), output).toBe(0);
-    expect(output).not.toContain('rolling back');
+    expect(aws.model.count('UpdateSecretVersionStage'), seen()).toBe(0);
+    expect(seen()).not.toContain('rolling back');
     gate.release();
     const code = await exited;
-    expect(code, output).toBe(1);
-    expect(output).toContain('rolled back');
+    expect(code, seen()).toBe(1);
+    expect(seen()).toContain('rolled back');
     // The late write landed, and the rollback removed it: nothing of this run is staged.
     const labels = Object.values(aws.model.stages('prod/web')).flat();
     expect(labels.filter((l) => l === 'AWSPENDING')).toEqual([]);
@@ -111,23 +117,14 @@ describe('a stage that fails in one store while another store is still writing (
     aws.model.createSecret({ Name: 'prod/web', SecretString: JSON.stringify({ API_KEY: seed }) });
     vault.model.put('secret', 'web/app', { api_key: seed });
     // Vault first in the file: the order comes from the capabilities, not from the configuration.
-    writeFileSync(
-      join(dir, 'rekey.yaml'),
-      [
-        'credentials:',
-        '  web-key:',
-        '    runbook: sandbox',
-        `    inputs: { baseUrl: "${sandbox.url}", account: demo }`,
-        '    stores:',
-        '      - vault-kv: secret/web/app#api_key',
-        `        address: ${vault.url}`,
-        '      - aws-secrets-manager: prod/web#API_KEY',
-        '        region: us-east-1',
-        `        endpoint: ${aws.url}`,
-        '',
-      ].join('\n'),
-    );
-    const plan = spawnSync(process.execPath, [CLI, 'plan', 'web-key', '--config', join(dir, 'rekey.yaml')], {
+    const config = writeConfig(dir, sandbox.url, [
+      '      - vault-kv: secret/web/app#api_key',
+      `        address: ${vault.url}`,
+      '      - aws-secrets-manager: prod/web#API_KEY',
+      '        region: us-east-1',
+      `        endpoint: ${aws.url}`,
+    ]);
+    const plan = spawnSync(process.execPath, [CLI, 'plan', 'web-key', '--config', config], {
       env: { ...process.env, ...CLOUD_ENV, VAULT_TOKEN: vault.model.rootToken },
       encoding: 'utf8',
     });
@@ -135,21 +132,14 @@ describe('a stage that fails in one store while another store is still writing (
     expect(plan.stdout).toContain('then write the new key to vault-kv:secret/web/app#api_key (no staging: current at once)');
     const vaultWrites = () => vault.model.log.filter((r) => r.method !== 'GET' && r.path.includes('/data/')).length;
     const gate = aws.model.hold('PutSecretValue', 'before-effect');
-    const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], {
-      env: { ...process.env, ...CLOUD_ENV, VAULT_TOKEN: vault.model.rootToken },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+    const { output: seen, exited } = startRotate(config, { VAULT_TOKEN: vault.model.rootToken });
     await gate.reached;
     // While AWS has not yet staged, Vault (whose write would be current at once) must not have been written.
     await new Promise((r) => setTimeout(r, 300));
-    expect(vaultWrites(), output).toBe(0);
+    expect(vaultWrites(), seen()).toBe(0);
     gate.release();
-    expect(await exited, output).toBe(0);
-    expect(vaultWrites(), output).toBeGreaterThan(0);
-    expect(output).toContain('no staging, written after the others held it');
+    expect(await exited, seen()).toBe(0);
+    expect(vaultWrites(), seen()).toBeGreaterThan(0);
+    expect(seen()).toContain('no staging, written after the others held it');
   }, 60_000);
 });

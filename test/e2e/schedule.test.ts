@@ -23,7 +23,7 @@ afterAll(() => {
 });
 
 /** Values that the stores would read from the environment: none may be printed. */
-const CANARIES = { AWS_SECRET_ACCESS_KEY: 'canary-aws-secret-5f1e', AWS_ACCESS_KEY_ID: 'AKIACANARY0000000000', MY_VAULT_TOKEN: 'hvs.canary-token-77' };
+const CANARIES = { AWS_SECRET_ACCESS_KEY: 'canary-aws-secret-5f1e', AWS_ACCESS_KEY_ID: 'canary-access-key-id-0', MY_VAULT_TOKEN: 'hvs.canary-token-77' };
 const DOTENV_VALUE = 'canary-dotenv-value-3c9a';
 
 /** A config with a .env, AWS, Vault (token in a variable the config names) and GCP stores; `policy` per credential. */

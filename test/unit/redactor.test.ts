@@ -135,7 +135,7 @@ describe('redactor: long prefixes and suffixes (defect 12)', () => {
   });
 
   it('a structured value (an AWS access key document) counts only half of itself, so its public syntax stays readable', () => {
-    const document = JSON.stringify({ Version: 1, AccessKeyId: 'AKIAFAKEREKEYTEST000', SecretAccessKey: 'fake/rekey/test/secret/not/a/real/key/0000' });
+    const document = JSON.stringify({ Version: 1, AccessKeyId: 'NOTAKEY-REKEY-TEST-0', SecretAccessKey: 'fake/rekey/test/secret/not/a/real/key/0000' });
     const r = redactorOf(document);
     // The hint the aws-iam step prints when a store holds something else: quoting the shape is no leak.
     const hint = 'the stores must hold {"Version":1,"AccessKeyId":"AKIA…","SecretAccessKey":"…"}, the shape `credential_process` prints';

@@ -102,8 +102,11 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, m
 /** The calls that send an etag (UpdateSecret's inside the Secret): the ones a FAILED_PRECONDITION can be an etag mismatch of. */
 const ETAG_GUARDED: ReadonlySet<ClientMethod> = new Set(['updateSecret', 'disableSecretVersion', 'destroySecretVersion']);
 
+/** A write refused because the secret changed since it was read (its etag): read again and decide afresh. */
+export class EtagConflictError extends StoreConflictError {}
+
 function etagConflict(operation: string, ref: StoreRef, resource: string): StoreConflictError {
-  return new StoreConflictError(
+  return new EtagConflictError(
     operation,
     ref.display,
     `${resource} changed since it was read (etag mismatch)`,

@@ -68,7 +68,7 @@ import {
   refProblem,
   secretPathKind,
 } from './client.js';
-import { toStoreError, VersionStateError } from './errors.js';
+import { EtagConflictError, toStoreError, VersionStateError } from './errors.js';
 import { parseRecord, readRecord, type RunRecord, stagedByAnotherHint, withRecord } from './records.js';
 
 /** The client interface, for tests that pass a fake. */
@@ -588,7 +588,7 @@ export function openGcpSecretManagerStore(
           return;
         } catch (error) {
           // An etag mismatch on our own update means the secret changed: read again and decide afresh.
-          attempt.retryIf(error, isConflict(error) && /etag mismatch/.test((error as Error).message));
+          attempt.retryIf(error, error instanceof EtagConflictError);
         }
       });
     },
@@ -689,7 +689,7 @@ export function openGcpSecretManagerStore(
           await disableIfEnabled(op, ref, name, own);
           return;
         } catch (error) {
-          attempt.retryIf(error, isConflict(error) && /etag mismatch/.test((error as Error).message));
+          attempt.retryIf(error, error instanceof EtagConflictError);
         }
       });
     },
