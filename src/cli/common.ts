@@ -107,6 +107,7 @@ export async function rotateCredential(args: {
   } finally {
     stop();
   }
+  if (code === ExitCode.done && (await import('../engine/summary.js')).openFindings(summary).length > 0) code = ExitCode.findings;
   if (!args.json) await printTimeline(summary, args.linePrefix);
   return { code, summary };
 }
@@ -139,6 +140,11 @@ interface RunWhere {
   run?: string;
   step?: string;
   outage: boolean;
+  /** The outage window is open on the provider's word (the old key seen rejected), not only counted from a prompt. */
+  outageSeen?: boolean;
+  /** Overlap none, and the step that mints the new key (and with it kills the old one) has started and not ended. */
+  minting?: boolean;
+  overlapNone?: boolean;
 }
 
 /** The runs under way in this process (`rotate` runs several at once), for the one SIGINT handler. */
@@ -158,9 +164,16 @@ export function onInterrupt(inner: EventSink): { sink: EventSink; stop: () => vo
       if (event.event === 'run.started') {
         where.run = event.run;
         where.credential = event.credential;
-      } else if (event.event === 'step.started') where.step = event.name;
-      else if (event.event === 'outage.started') where.outage = true;
-      else if (event.event === 'outage.ended') where.outage = false;
+        where.overlapNone = event.overlap === 'none';
+      } else if (event.event === 'step.started') {
+        where.step = event.name;
+        if (event.step === 'mint') where.minting = true;
+      } else if (event.event === 'step.done' || event.event === 'step.failed') {
+        if (event.step === 'mint') where.minting = false;
+      } else if (event.event === 'outage.started') {
+        where.outage = true;
+        where.outageSeen = event.basis !== 'prompt';
+      } else if (event.event === 'outage.ended') where.outage = false;
       inner.emit(event);
     },
   };
@@ -174,12 +187,24 @@ export function onInterrupt(inner: EventSink): { sink: EventSink; stop: () => vo
 
 const OUTAGE_OPEN = 'The outage window is still open: the old key is dead and the new one is not rolled out everywhere yet.';
 
+/** The truth about the outage at the moment of an interruption, for one run (empty when there is none). */
+function outageWords(where: RunWhere): string {
+  // At the dashboard prompt of overlap none, unless the provider was seen rejecting the old key, only the person knows
+  // whether they clicked: say what follows either way.
+  if (where.overlapNone === true && where.minting === true && where.outageSeen !== true)
+    return (
+      ' If you already requested the new key in the dashboard, the old key is dead and the outage window is open: ' +
+      'resume at once and paste that key (do not request another). If you did not, nothing changed.'
+    );
+  return where.outage ? ` ${OUTAGE_OPEN}` : '';
+}
+
 function interrupted(): void {
   const runs = [...underWay];
   if (runs.length === 1) {
     const where = runs[0]!;
     const step = where.step === undefined ? '' : ` during "${where.step}"`;
-    const outage = where.outage ? ` ${OUTAGE_OPEN}` : '';
+    const outage = outageWords(where);
     const next = where.run === undefined ? 'nothing was started' : `continue with \`rekey resume ${where.run}\``;
     process.stderr.write(`\ninterrupted${step}; every step done so far is in the journal.${outage} Next: ${next}\n`);
   } else {
@@ -187,7 +212,8 @@ function interrupted(): void {
     const lines = runs.map((where) => {
       const step = where.step === undefined ? '' : ` during "${where.step}"`;
       const next = where.run === undefined ? 'nothing was started' : `continue with \`rekey resume ${where.run}\``;
-      const outage = where.outage ? ' (the outage window is still open: the old key is dead)' : '';
+      const words = outageWords(where);
+      const outage = words === '' ? '' : ` (${words.trim()})`;
       return `  ${where.credential ?? '(starting)'}: interrupted${step}${outage}; ${next}\n`;
     });
     process.stderr.write(`\ninterrupted ${runs.length} runs; every step done so far is in the journal. Next:\n${lines.join('')}`);

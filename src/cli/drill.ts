@@ -132,6 +132,8 @@ export async function runDrill(args: {
   } finally {
     interrupt.stop();
   }
+  // Rotated, but a person answered no to an audit check: activity to investigate (exit 6, as documented).
+  if (code === ExitCode.done && (await import('../engine/summary.js')).openFindings(summary).length > 0) code = ExitCode.findings;
   if (!json) {
     const [{ timelineChart }, { styler }] = await Promise.all([import('../ui/sink.js'), import('../ui/style.js')]);
     // What to do next after a failure (roll back happened, or resume to fix forward): on screen, not only in the report.

@@ -2,7 +2,7 @@
 import { redactor } from '../contract/redactor.js';
 import { StoreError } from '../contract/store-errors.js';
 import { StepFailedError } from '../contract/steps.js';
-import { ExitCode, InputError, InputErrors, RefusedError, RotationFailedError, StateFileError } from '../contract/errors.js';
+import { ExitCode, InputError, InputErrors, InterruptedError, RefusedError, RotationFailedError, StateFileError } from '../contract/errors.js';
 
 /** Print an error for a person (or as a JSON event) and return the exit code. */
 export function reportError(error: unknown, json: boolean): number {
@@ -26,6 +26,9 @@ export function describeError(error: unknown): { code: number; message: string; 
   } else if (error instanceof InputError) {
     code = ExitCode.badInput;
     message = error.format();
+  } else if (error instanceof InterruptedError) {
+    code = ExitCode.interrupted;
+    message = error.message;
   } else if (error instanceof StateFileError) {
     // The machine, not rekey: a full disk, a folder it may not write, a read-only file system.
     code = ExitCode.environment;

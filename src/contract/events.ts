@@ -3,7 +3,7 @@
  * owns these types: the UI imports them from here, and nothing in the engine imports the UI.
  */
 import type { LeakSearchResult } from './leaks.js';
-import type { Mode, Phase, RunResult } from './run.js';
+import type { Mode, Phase, RunResult, WindowBasis } from './run.js';
 
 /** What the leak search found, as journaled (paths, lines, commit ids; never a value). */
 export type LeakRecord = LeakSearchResult | { readonly notSearched: string };
@@ -22,11 +22,24 @@ export type EngineEvent =
     }
   | { event: 'phase.started'; phase: Phase; continued?: boolean }
   | { event: 'step.started'; phase: Phase; step: string; name: string; human: boolean }
-  | { event: 'step.done'; phase: Phase; step: string; name: string; ms: number; waitMs: number; human: boolean; detail: string | undefined; skipped?: boolean }
+  | {
+      event: 'step.done';
+      phase: Phase;
+      step: string;
+      name: string;
+      ms: number;
+      waitMs: number;
+      human: boolean;
+      detail: string | undefined;
+      skipped?: boolean;
+      /** Done, with a finding to act on (an audit check answered no): a warning, never a ✓. */
+      finding?: boolean;
+    }
   | { event: 'step.failed'; phase: Phase; step: string; name: string; ms: number; error: string; hint: string | undefined }
   | { event: 'note'; level: 'info' | 'warn'; message: string }
   | { event: 'instructions'; step: string; message: string; url: string | undefined }
-  | { event: 'outage.started' }
+  // `at`: when it opened (ISO; for a resumed run, the first attempt's moment); `basis`: what it was counted from.
+  | { event: 'outage.started'; at?: string; basis?: WindowBasis }
   | { event: 'outage.ended'; ms: number }
   // Incident runs: the moment the old key is proven dead, and where the leak search found it (never the value).
   | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
@@ -60,6 +73,8 @@ export type EngineEvent =
       resumable: boolean;
       error: string | undefined;
       hint?: string | undefined;
+      /** Audit checks a person answered no to (activity they do not recognise): the step ids, when there are any. */
+      findings?: string[];
     };
 
 /**

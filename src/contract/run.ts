@@ -9,3 +9,16 @@ export type Phase = (typeof phases)[number];
 
 /** What happened to a run. */
 export type RunResult = 'done' | 'failed' | 'rolled-back';
+
+/**
+ * Where the outage window (overlap none) or the revoke-first window was counted from, so the report can say whether
+ * its length is measured or an upper bound:
+ * - `rejected`: the old key's first rejection, seen by polling the runbook's check while the person was in the
+ *   dashboard (at most one poll interval after it died: measured);
+ * - `prompt`: the prompt's opening, where the runbook has no check of the old key to poll (at most);
+ * - `call`: the start of the API call that minted the new key and killed the old one (at most, by the call's length);
+ * - `arrival`: the new key's arrival, the old key still answering then (at most);
+ * - `before-run`: the provider already rejected the old key at the pre-run check (it died before the run: at least);
+ * - `revoke`: revoke-first, from the revoke's start.
+ */
+export type WindowBasis = 'rejected' | 'prompt' | 'call' | 'arrival' | 'before-run' | 'revoke';

@@ -15,7 +15,7 @@ import type { EngineEvent, EventSink } from '../contract/events.js';
 import type { Journal, JournalEvent } from './journal.js';
 import type { RunState } from './reduce.js';
 import type { LeakRecord, RunSummary, TimelineEntry } from './summary.js';
-import type { Mode, RunResult } from '../contract/run.js';
+import type { Mode, RunResult, WindowBasis } from '../contract/run.js';
 
 export interface RunOptions {
   readonly config: Config;
@@ -74,6 +74,8 @@ export interface RunWindow {
   start: number | undefined;
   /** Its length once closed. */
   ms: number | undefined;
+  /** What it was counted from (the report says measured or at most). */
+  basis?: WindowBasis | undefined;
 }
 
 export class RunContext {
@@ -176,11 +178,18 @@ export class RunContext {
     };
   }
 
-  /** Open the run's window now, unless it is open or was closed already. */
-  openWindow(): void {
+  /**
+   * Open the run's window, unless it is open or was closed already: now, or at `at` (a performance.now() moment, such as
+   * when the poll that saw the old key rejected was answered). The moment and its basis are journaled, so a resumed
+   * run counts the window from the same moment.
+   */
+  openWindow(basis: WindowBasis, at = performance.now()): void {
     if (this.window.start !== undefined || this.window.ms !== undefined) return;
-    this.window.start = performance.now();
-    this.emit({ event: 'outage.started' });
+    this.window.start = at;
+    this.window.basis = basis;
+    const iso = new Date(Date.now() - (performance.now() - at)).toISOString();
+    this.append({ type: 'window.opened', openedAt: iso, basis }, { durable: false });
+    this.emit({ event: 'outage.started', at: iso, basis });
   }
 
   /** Close the window (roll out and verify are done). */
@@ -364,6 +373,7 @@ export class RunContext {
       ms: performance.now() - this.started,
       budgetMs: this.options.credential.budgetMs,
       outageMs: this.windowMs(),
+      outageBasis: this.window.basis,
       oldFingerprint: this.oldFp,
       newFingerprint: this.newFp,
       oldMask: this.old?.mask,

@@ -21,6 +21,8 @@ import type { LeakRecord } from './summary.js';
 export interface StepResult {
   readonly detail?: string | undefined;
   readonly data?: Record<string, unknown> | undefined;
+  /** Done, with a finding to act on: shown as a warning, never a ✓, and counted in the exit code. */
+  readonly finding?: boolean;
 }
 
 export type Handler = (ctx: RunContext, step: PlannedStep) => Promise<StepResult | undefined>;
@@ -105,7 +107,7 @@ const preflight: Handler = async (ctx) => {
   }
   const old = ctx.old;
   const { runbook } = ctx.options;
-  let detail = `${plural(values.length, 'store')} agree on ${old.mask} (${ctx.oldFp})`;
+  let detail = values.length === 1 ? `1 store holds ${old.mask} (${ctx.oldFp})` : `${values.length} stores agree on ${old.mask} (${ctx.oldFp})`;
   if (writeOnly.length > 0) detail += ` · ${writeOnly.join(', ')} write-only, not read`;
   // The runbook's own checks, run with the old key, prove the check itself works before anything is minted.
   try {
@@ -122,7 +124,7 @@ const preflight: Handler = async (ctx) => {
     } else if (ctx.overlap === 'none' && (await ctx.oldKeyAlreadyDead())) {
       // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
       detail += ` · old key ${old.mask} already dead`;
-      ctx.openWindow();
+      ctx.openWindow('before-run');
       ctx.note(
         'warn',
         `the provider already rejects the old key ${old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that ` +
@@ -164,14 +166,63 @@ function interruptedMint(when: string, mintedFp: string | undefined): { when: st
 async function runMintingSteps(ctx: RunContext, options: { openWindow: boolean }): Promise<Secret | undefined> {
   let minted: Secret | undefined;
   for (const step of ctx.options.runbook.generate) {
-    // Overlap none: the old key dies when the person clicks (or the API call mints), somewhere while this step runs,
-    // so the window is counted from the step's start: an upper bound, never an under-count.
-    if (options.openWindow && ctx.overlap === 'none' && mints(step)) ctx.openWindow();
-    const outcome = await ctx.runbookStep(step);
+    const watch = options.openWindow && ctx.overlap === 'none' && mints(step) ? watchOldKey(ctx, step) : undefined;
+    let outcome: StepOutcome;
+    try {
+      outcome = await ctx.runbookStep(step);
+    } finally {
+      await watch?.stop();
+    }
     if (outcome.minted !== undefined) minted = outcome.minted;
   }
   if (minted !== undefined) ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint }, { durable: false });
   return minted;
+}
+
+/** Never poll the old key faster than this: Discord bans after 10,000 invalid requests in 10 minutes. */
+export const OLD_KEY_POLL_MS = 1000;
+
+/**
+ * Overlap none: the old key dies when the person clicks in the dashboard (or the API call mints), somewhere while the
+ * minting step runs. Where the runbook can check the old key (its verify-revoked checks, side-effect free) and the
+ * step is a person's, the key is polled once a second while the prompt is open, and the window opens at its first
+ * rejection: the outage measured, not the person's reading time. When the step ends the key is asked once more; if it
+ * still answers, the window opens at the new key's arrival (at most). With no check to poll, or an API call that
+ * mints, the window opens at the step's start: an upper bound, never an under-count.
+ */
+function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | undefined {
+  if (ctx.window.start !== undefined || ctx.window.ms !== undefined) return undefined;
+  const pollable = ctx.old !== undefined && ctx.options.runbook.verifyRevoked.some((s) => s.kind === 'http') && !ctx.options.dryRun;
+  if (step.kind !== 'prompt' || !pollable) {
+    ctx.openWindow(step.kind === 'prompt' ? 'prompt' : 'call');
+    return undefined;
+  }
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const poll = async () => {
+    while (!stopped) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, OLD_KEY_POLL_MS).unref();
+      });
+      if (stopped) return;
+      if (await ctx.oldKeyAlreadyDead()) {
+        if (!stopped) ctx.openWindow('rejected');
+        return;
+      }
+    }
+  };
+  const polling = poll();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await polling;
+      if (ctx.window.start !== undefined) return;
+      // The key arrived between two polls: ask once more (the answer is at most a round trip late).
+      ctx.openWindow((await ctx.oldKeyAlreadyDead()) ? 'rejected' : 'arrival');
+    },
+  };
 }
 
 /**
@@ -344,7 +395,9 @@ const readback: Handler = async (ctx) => {
   if (wrong.length > 0)
     throw new RotationFailedError(`${wrong.map(([v, s]) => `${s.ref.display} holds ${v.value.fingerprint}`).join(', ')}, expected ${ctx.newFp}`);
   const writeOnly = ctx.stores.filter(({ store }) => !store.capabilities.readBack).map(({ ref }) => ref.display);
-  return { detail: `stores agree on ${ctx.newFp}${writeOnly.length === 0 ? '' : ` · ${writeOnly.join(', ')} ${NOT_READ_BACK}`}` };
+  return {
+    detail: `${values.length === 1 ? 'the store holds' : `${values.length} stores agree on`} ${ctx.newFp}${writeOnly.length === 0 ? '' : ` · ${writeOnly.join(', ')} ${NOT_READ_BACK}`}`,
+  };
 };
 
 const verify: Handler = async (ctx, step) => {
@@ -446,7 +499,12 @@ const audit: Handler = async (ctx, step) => {
     };
   }
   if (outcome.record !== undefined) ctx.findings[runbookStep.id] = outcome.record;
-  return { detail: outcome.detail, data: outcome.record === undefined ? undefined : { recorded: Object.keys(outcome.record) } };
+  const finding = (outcome.record as { confirmed?: unknown } | undefined)?.confirmed === false;
+  return {
+    detail: outcome.detail,
+    data: outcome.record === undefined ? undefined : { recorded: Object.keys(outcome.record) },
+    ...(finding ? { finding: true } : {}),
+  };
 };
 
 /** Discard the unused new key at the provider, while rekey still holds it (from memory or the stores). */

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { JournalBrokenError, StateFileError } from '../contract/errors.js';
 import { ChainDamageError, ChainWriter, scanChain, verifyChain, type ChainFileOps, type ChainProblem, type ChainedRecord } from './chain.js';
 import { journalFile, runsDir } from './jsonl-files.js';
-import type { Mode } from '../contract/run.js';
+import type { Mode, WindowBasis } from '../contract/run.js';
 
 /** Journal record types. */
 export type JournalEvent =
@@ -20,6 +20,9 @@ export type JournalEvent =
   // that rekey does not hold.
   | { type: 'mint.intent'; step: string; repeat: 'local' | 'idempotent' | 'adapter' | 'person' | 'unsafe' }
   | { type: 'mint.minted'; fingerprint: string }
+  // The outage (or revoke-first) window opened at `openedAt`, counted from `basis` (WindowBasis): a resumed run counts
+  // it from the same moment. Absent in journals of older releases: the mint's (or revoke's) start is used then.
+  | { type: 'window.opened'; openedAt: string; basis: WindowBasis }
   | { type: 'run.finished'; result: 'done' | 'failed' | 'rolled-back'; error?: string };
 
 export type JournalRecord = ChainedRecord & JournalEvent;

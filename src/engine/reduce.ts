@@ -7,7 +7,7 @@
 import type { JournalRecord } from './journal.js';
 import type { LeakRecord } from './summary.js';
 import type { StepKind } from './plan.js';
-import type { Mode, RunResult } from '../contract/run.js';
+import type { Mode, RunResult, WindowBasis } from '../contract/run.js';
 import type { VersionId } from '../contract/store.js';
 import { RefusedError } from '../contract/errors.js';
 
@@ -53,6 +53,8 @@ export interface RunState {
   readonly windowOpenedAt: string | undefined;
   /** The window's length when it was closed before an interruption (a step after verify had started). */
   readonly windowClosedMs: number | undefined;
+  /** What the window was counted from, when a `window.opened` record says (else the step's start: an upper bound). */
+  readonly windowBasis: WindowBasis | undefined;
   readonly leak: LeakRecord | undefined;
   /** Some rollout hook ran (consumers may be on the new key). */
   readonly hooksRan: boolean;
@@ -102,6 +104,7 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
   let hooksRan = false;
   let revoking = false;
   let windowOpenedAt: string | undefined;
+  let windowBasis: WindowBasis | undefined;
   let lastVerifiedAt: string | undefined;
   let afterVerify = false;
   const opensWindow = (kind: StepKind) =>
@@ -144,6 +147,13 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
       case 'mint.minted':
         mintedFp = record.fingerprint;
         break;
+      case 'window.opened':
+        // The measured moment replaces the step's start (the first one counts: a window opens once).
+        if (windowBasis === undefined) {
+          windowOpenedAt = record.openedAt;
+          windowBasis = record.basis;
+        }
+        break;
       case 'run.finished':
         finished = { result: record.result, error: record.error };
         break;
@@ -177,6 +187,7 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
     mint: { intentAt, repeat, mintedFp },
     windowOpenedAt,
     windowClosedMs,
+    windowBasis,
     leak,
     hooksRan,
     revoking,

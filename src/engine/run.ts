@@ -187,11 +187,14 @@ function resumeWindow(ctx: RunContext): void {
   if (state?.windowOpenedAt === undefined) return;
   if (state.windowClosedMs !== undefined) {
     ctx.window.ms = state.windowClosedMs;
+    ctx.window.basis = state.windowBasis ?? (ctx.revokeFirst ? 'revoke' : 'prompt');
     return;
   }
-  // On this process's clock: the window opened (now − elapsed) ago.
+  // On this process's clock: the window opened (now − elapsed) ago. A journal without a window.opened record counts
+  // it from the step's start: an upper bound.
   ctx.window.start = performance.now() - (Date.now() - Date.parse(state.windowOpenedAt));
-  ctx.emit({ event: 'outage.started' });
+  ctx.window.basis = state.windowBasis ?? (ctx.revokeFirst ? 'revoke' : 'prompt');
+  ctx.emit({ event: 'outage.started', at: state.windowOpenedAt, basis: ctx.window.basis });
   ctx.note(
     'warn',
     ctx.revokeFirst

@@ -3,7 +3,7 @@
  * walker fills it, the report and the UI read it.
  */
 import type { EngineEvent, LeakRecord } from '../contract/events.js';
-import type { Mode, Phase, RunResult } from '../contract/run.js';
+import type { Mode, Phase, RunResult, WindowBasis } from '../contract/run.js';
 
 /** One step as it happened, for the timeline and the report. */
 export interface TimelineEntry {
@@ -17,6 +17,8 @@ export interface TimelineEntry {
   readonly waitMs: number;
   readonly result: 'done' | 'failed' | 'skipped';
   readonly detail: string | undefined;
+  /** Done, but what it recorded is a finding to act on (a person answered no to an audit check). */
+  readonly finding?: boolean;
 }
 
 export interface RunSummary {
@@ -29,6 +31,8 @@ export interface RunSummary {
   readonly ms: number;
   readonly budgetMs: number;
   readonly outageMs: number | undefined;
+  /** What the window was counted from: measured (`rejected`) or an upper bound (see WindowBasis). */
+  readonly outageBasis?: WindowBasis | undefined;
   readonly oldFingerprint: string | undefined;
   readonly newFingerprint: string | undefined;
   readonly oldMask: string | undefined;
@@ -71,3 +75,10 @@ export interface IncidentSummary {
 
 /** The events only an incident run emits (part of EngineEvent; rendered by `rekey incident`, printed as-is with --json). */
 export type IncidentEvent = Extract<EngineEvent, { event: 'old.dead' | 'leak.search' }>;
+
+/** The audit checks a person answered no to (step ids): findings to investigate, shown first and in the exit code. */
+export function openFindings(summary: Pick<RunSummary, 'findings'>): string[] {
+  return Object.entries(summary.findings)
+    .filter(([, record]) => (record as { confirmed?: unknown }).confirmed === false)
+    .map(([step]) => step);
+}

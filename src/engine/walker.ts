@@ -9,7 +9,7 @@ import { hintOf, messageOf, type RunContext } from './context.js';
 import { deadDetail, handlers, recoverMint, StageFailedError, type StepResult } from './handlers.js';
 import { planRollback, type Plan, type PlannedStep } from './plan.js';
 import { onFailure } from './policy.js';
-import type { IncidentSummary, RunSummary } from './summary.js';
+import { openFindings, type IncidentSummary, type RunSummary } from './summary.js';
 import type { Phase, RunResult } from '../contract/run.js';
 import { ExitCode, RotationFailedError, StateFileError } from '../contract/errors.js';
 
@@ -131,8 +131,9 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   } catch (error) {
     throw new StepFailure(step, journalError(step, 'after', error));
   }
-  ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs, ms, waitMs, result: 'done', detail });
-  ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms, waitMs, human: step.human, detail });
+  const finding = result?.finding === true ? { finding: true } : {};
+  ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs, ms, waitMs, result: 'done', detail, ...finding });
+  ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms, waitMs, human: step.human, detail, ...finding });
 }
 
 /** Run steps in order, each group side by side; every member of a group settles before the first failure is thrown. */
@@ -160,9 +161,7 @@ export async function runSteps(
 
 /** The audit checks a person answered no to, for the audit log; undefined when there were none. */
 function auditFindings(ctx: RunContext): string | undefined {
-  const open = Object.entries(ctx.findings)
-    .filter(([, record]) => (record as { confirmed?: unknown }).confirmed === false)
-    .map(([step]) => step);
+  const open = openFindings(ctx);
   return open.length === 0 ? undefined : `not confirmed: ${open.join(', ')} (activity not recognised, to investigate)`;
 }
 
@@ -196,7 +195,7 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
       ctx.emit({ event: 'phase.started', phase: segment.phase, ...(headed.has(segment.phase) ? { continued: true } : {}) });
       headed.add(segment.phase);
       // Revoke-first: consumers on the old key fail from the revoke until roll out and verify are done.
-      if (segment.early && plan.window === 'early-revoke' && segment.steps.some((s) => !ctx.state?.done.has(s.id))) ctx.openWindow();
+      if (segment.early && plan.window === 'early-revoke' && segment.steps.some((s) => !ctx.state?.done.has(s.id))) ctx.openWindow('revoke');
       await runSteps(ctx, segment.steps, async (step) => {
         if (step.id === plan.provesDead) await provenDead(ctx, step.id);
       });
@@ -365,6 +364,7 @@ export function finish(ctx: RunContext, result: RunResult, error?: string, hint?
     resumable,
     error,
     ...(hint === undefined ? {} : { hint }),
+    ...(openFindings(summary).length === 0 ? {} : { findings: openFindings(summary) }),
   });
   return summary;
 }

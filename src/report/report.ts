@@ -2,12 +2,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
+import { openFindings } from '../engine/summary.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
 import { count, describeLeak } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds, localTime, span } from '../util/time.js';
-import { budgetLine, splitTime, stepWho, timelineChart } from './timeline.js';
+import { budgetLine, splitTime, stepWho, timelineChart, windowWords } from './timeline.js';
 
 /** The report as Markdown. */
 export function renderReport(summary: RunSummary): string {
@@ -18,6 +19,12 @@ export function renderReport(summary: RunSummary): string {
     `| | |`,
     `| --- | --- |`,
     `| result | **${summary.result}** |`,
+    ...(openFindings(summary).length === 0
+      ? []
+      : [
+          `| ⚠ findings | **${openFindings(summary).length} audit check${openFindings(summary).length === 1 ? '' : 's'} answered no** ` +
+            `(${openFindings(summary).join(', ')}): activity not recognised, to investigate (see "Audit findings" below) |`,
+        ]),
     `| run | \`${summary.run}\` |`,
     `| started | ${summary.startedAt} |`,
     `| runbook | ${summary.runbook} (overlap: ${summary.overlap}) |`,
@@ -26,7 +33,10 @@ export function renderReport(summary: RunSummary): string {
     ...incidentRows(summary),
     ...(summary.outageMs === undefined || summary.incident?.revokeFirst === true
       ? []
-      : [`| outage window | ${formatSeconds(summary.outageMs)} (from the new key's arrival until roll out and verify were done) |`]),
+      : [
+          `| outage window | ${windowWords(summary.outageBasis).measured ? '' : `${windowWords(summary.outageBasis).short} `}` +
+            `${formatSeconds(summary.outageMs)}: counted from ${windowWords(summary.outageBasis).from} until roll out and verify were done |`,
+        ]),
     `| old key | ${summary.oldMask ?? '—'} \`${summary.oldFingerprint ?? '—'}\` |`,
     `| new key | ${summary.newMask ?? '—'} \`${summary.newFingerprint ?? '—'}\` |`,
     `| stores | ${summary.stores.join(', ')} |`,
@@ -59,11 +69,27 @@ export function renderReport(summary: RunSummary): string {
   const recorded = Object.entries(summary.findings);
   if (recorded.length > 0) {
     lines.push('', '## Audit findings', '');
-    for (const [step, record] of recorded) lines.push(`### ${step}`, '', '```json', JSON.stringify(record, null, 2), '```', '');
+    for (const [step, record] of recorded) lines.push(`### ${step}`, '', ...findingLines(record), '');
   }
   lines.push('', `_Fingerprints are the first 16 hex digits of SHA-256 of the value. Journal: \`runs/${summary.run}.jsonl\`._`, '');
   // The report is built from masks and fingerprints only; scrubbing is the second line of defence.
   return redactor.scrub(lines.join('\n'));
+}
+
+/** One step's audit record as a person reads it: an answer, what it means, and any other field as a list. */
+function findingLines(record: unknown): string[] {
+  if (typeof record !== 'object' || record === null) return [`- ${String(record)}`];
+  const fields = record as Record<string, unknown>;
+  const lines: string[] = [];
+  if (fields['confirmed'] === false) lines.push('- **⚠ answered no**: to investigate');
+  else if (fields['confirmed'] === true) lines.push('- answered yes');
+  if (typeof fields['finding'] === 'string') lines.push(`- ${fields['finding']}`);
+  if (typeof fields['since'] === 'string') lines.push(`- window checked: since ${fields['since']}`);
+  for (const [key, value] of Object.entries(fields)) {
+    if (key === 'confirmed' || key === 'finding' || key === 'since') continue;
+    lines.push(`- ${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  }
+  return lines;
 }
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');

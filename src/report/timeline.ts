@@ -4,7 +4,29 @@
  * report.
  */
 import type { RunSummary, TimelineEntry } from '../engine/run.js';
+import type { WindowBasis } from '../contract/run.js';
 import { formatClock, formatDuration, formatSeconds } from '../util/time.js';
+
+/**
+ * What a window's length means, from what it was counted from (WindowBasis): `measured` is true only for a window
+ * opened at the old key's observed rejection. `from` completes "counted from …"; `short` labels the chart's row.
+ */
+export function windowWords(basis: WindowBasis | undefined): { measured: boolean; from: string; short: string } {
+  switch (basis) {
+    case 'rejected':
+      return { measured: true, from: "the old key's first rejection (polled once a second while the prompt was open)", short: 'old key dead' };
+    case 'call':
+      return { measured: false, from: 'the start of the call that minted the new key (at most: the old key died during it)', short: 'at most' };
+    case 'arrival':
+      return { measured: false, from: "the new key's arrival (at most: the old key still answered then)", short: 'at most' };
+    case 'before-run':
+      return { measured: false, from: 'the pre-run check, which found the old key already rejected (at least: it died before the run)', short: 'at least' };
+    case 'revoke':
+      return { measured: true, from: 'the revoke', short: 'old key dead' };
+    default:
+      return { measured: false, from: "the prompt's opening (at most: the runbook has no check of the old key to poll)", short: 'at most' };
+  }
+}
 
 export const PHASE_TITLES: Readonly<Record<string, string>> = { generate: 'generate', rollout: 'roll out', verify: 'verify', revoke: 'revoke', audit: 'audit' };
 
@@ -102,11 +124,25 @@ export function timelineChart(summary: RunSummary, s: Styler = plain, width = 40
     const verified = shown.filter((e) => e.phase === 'verify').at(-1);
     const end = verified !== undefined ? verified.startMs + verified.ms : total;
     const { start, length } = span(Math.max(0, end - summary.outageMs), summary.outageMs);
-    lines.push(row('', 'outage window', start, s.yellow('░'.repeat(length)), length, s.yellow(`old key dead ${formatSeconds(summary.outageMs)}`)));
+    lines.push(
+      row(
+        '',
+        'outage window',
+        start,
+        s.yellow('░'.repeat(length)),
+        length,
+        s.yellow(`${windowWords(summary.outageBasis).short} ${formatSeconds(summary.outageMs)}`),
+      ),
+    );
   }
   const { humanMs, machineMs } = splitTime(shown);
   const totals = [`${s.cyan(`▒ you ${formatDuration(humanMs)}`)}`, `█ rekey ${formatSeconds(machineMs)}`];
-  if (summary.outageMs !== undefined) totals.push(s.yellow(`░ outage window ${formatSeconds(summary.outageMs)}`));
+  if (summary.outageMs !== undefined)
+    totals.push(
+      s.yellow(
+        `░ outage window ${windowWords(summary.outageBasis).measured ? '' : `${windowWords(summary.outageBasis).short} `}${formatSeconds(summary.outageMs)}`,
+      ),
+    );
   totals.push(`total ${formatDuration(total)}${summary.budgetMs > 0 ? ` ${budgetWords(total, summary.budgetMs, s)}` : ''}`);
   lines.push('', ` ${totals.join(' · ')}`);
   if (summary.report !== undefined) lines.push(` report ${summary.report}`);

@@ -11,7 +11,7 @@ import { readFileSync, writeSync } from 'node:fs';
 import { Secret } from '../contract/secret.js';
 import type { Interaction } from '../contract/steps.js';
 import type { Runbook, Step } from '../contract/runbook.js';
-import { InputError, InputErrors } from '../contract/errors.js';
+import { InputError, InputErrors, InterruptedError } from '../contract/errors.js';
 import { nearest } from '../util/suggest.js';
 import type { EventSink } from '../contract/events.js';
 import { visibleLength } from './sink.js';
@@ -223,10 +223,19 @@ export function terminalInteraction(sink: EventSink, options: InteractionOptions
       }
     },
     async confirm(stepId, question) {
-      const answer = await ask(`   ${question} [y/N] `, false);
-      const yes = /^(y|yes)$/i.test(answer.trim());
-      if (yes) await rehearsal?.confirmed(stepId);
-      return yes;
+      // No default: a yes/no here is a finding or a destructive step's go-ahead, so Enter alone (or "maybe") asks
+      // again, and the person types the answer, as `terraform apply` asks for "yes".
+      let prompt = `   ${question} Type yes or no: `;
+      for (;;) {
+        const answer = (await ask(prompt, false)).trim();
+        const yes = /^(y|yes)$/i.test(answer);
+        if (yes || /^(n|no)$/i.test(answer)) {
+          if (yes) await rehearsal?.confirmed(stepId);
+          return yes;
+        }
+        // What was typed is not repeated: it may be a key pasted into the wrong prompt.
+        prompt = `   ${answer === '' ? 'There is no default:' : 'That is neither:'} type yes or no: `;
+      }
     },
     async offerReveal(_stepId, label, value) {
       const answer = await ask(`   ${label}: show it now, once? It will not be logged. [y/N] `, false);
@@ -318,7 +327,14 @@ function readLine(out: NodeJS.WriteStream, prompt: string, hidden: boolean, stat
           continue;
         }
         if (ch === '\r' || ch === '\n') return finish(value);
-        if (ch === '\u0003' || (ch === '\u0004' && value === '')) return finish(new InputError('cancelled at the keyboard'));
+        if (ch === '\u0003' || (ch === '\u0004' && value === '')) {
+          // Raw mode turns Ctrl-C into a character, not a SIGINT: raise the same interruption a SIGINT would. With a run
+          // under way its one handler (cli/common.ts onInterrupt) says where it stands, the outage included, and exits
+          // 130; with none, the prompt's caller gets an InterruptedError (exit 130 too).
+          finish(new InterruptedError());
+          if (process.listenerCount('SIGINT') > 0) process.emit('SIGINT', 'SIGINT');
+          return;
+        }
         if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
         // Ctrl-U starts the line again (a wrong paste).
         else if (ch === '\u0015') value = '';

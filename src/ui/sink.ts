@@ -135,7 +135,7 @@ export class TextSink implements EventSink {
         break;
       case 'step.done': {
         this.stopTicker();
-        const mark = event.skipped ? s.dim('↷') : s.green('✓');
+        const mark = event.skipped ? s.dim('↷') : event.finding === true ? s.yellow('!') : s.green('✓');
         const took = event.skipped
           ? ''
           : event.human
@@ -163,10 +163,19 @@ export class TextSink implements EventSink {
         this.line(body.join('\n'));
         break;
       }
-      case 'outage.started':
-        this.#outageStart = performance.now();
-        this.line(`   ${s.yellow('⏱')} outage window open: the old key is dead until roll out and verify are done`);
+      case 'outage.started': {
+        // From the moment it opened (a resumed run's first attempt, or the poll that saw the old key rejected).
+        const at = event.at === undefined ? Number.NaN : Date.parse(event.at);
+        this.#outageStart = performance.now() - (Number.isNaN(at) ? 0 : Math.max(0, Date.now() - at));
+        const why =
+          event.basis === 'rejected'
+            ? 'the provider now rejects the old key'
+            : event.basis === 'prompt'
+              ? 'counted from this prompt: once you request the new key, the old one is dead'
+              : 'the old key is dead';
+        this.line(`   ${s.yellow('⏱')} outage window open: ${why}; it closes when roll out and verify are done`);
         break;
+      }
       case 'outage.ended':
         this.#outageStart = undefined;
         this.line(`   ${s.yellow('⏱')} outage window closed after ${formatSeconds(event.ms)}`);
@@ -177,7 +186,15 @@ export class TextSink implements EventSink {
         const totalMs = event.seconds * 1000;
         const budget = this.#budgetMs > 0 ? ` ${budgetWords(totalMs, this.#budgetMs, s)}` : '';
         const outage = event.outageSeconds === undefined ? '' : ` · ${s.yellow(`outage window ${formatSeconds(event.outageSeconds * 1000)}`)}`;
-        const result = event.result === 'done' ? s.green('done') : event.result === 'rolled-back' ? s.yellow('rolled back') : s.red('failed');
+        const findings = event.findings?.length ?? 0;
+        const result =
+          event.result !== 'done'
+            ? event.result === 'rolled-back'
+              ? s.yellow('rolled back')
+              : s.red('failed')
+            : findings > 0
+              ? s.yellow(`done, with ${findings === 1 ? 'a finding' : `${findings} findings`} to investigate (${event.findings!.join(', ')} answered no)`)
+              : s.green('done');
         this.line(`\n${result} in ${formatDuration(totalMs)}${budget}${outage}${event.report ? ` · report ${event.report}` : ''}`);
         // What to do next, as the run decided it (resume, or finish a rollback); else the plain resume line.
         if (event.result !== 'done' && event.hint !== undefined) this.line(s.dim(`next: ${event.hint}`));

@@ -97,7 +97,7 @@ describe.skipIf(!hasScript)('rekey on a terminal', () => {
         seen = out.length;
         step = 'prompt';
         type('\r');
-      } else if (step === 'prompt' && (fresh.includes(mint) || fresh.includes('[y/N]'))) {
+      } else if (step === 'prompt' && (fresh.includes(mint) || fresh.includes('[y/N]') || fresh.includes('Type yes or no:'))) {
         asked++;
         seen = out.length;
         if (fresh.includes(mint)) {
