@@ -48,7 +48,7 @@ describe('timeline: person vs rekey', () => {
 
   it('the chart (screen and report) shows both shares of a human step on one row, the outage window and the totals', () => {
     const timeline = [entry({ name: 'preflight', ms: 1_000 }), entry({ name: 'request a key', human: true, startMs: 1_000, ms: 3_000, waitMs: 2_000 })];
-    const summary = { timeline, ms: 4_000, outageMs: 3_000, budgetMs: 300_000, report: undefined } as unknown as RunSummary;
+    const summary = { timeline, ms: 4_000, outageMs: 3_000, outageBasis: 'rejected', budgetMs: 300_000, report: undefined } as unknown as RunSummary;
     const lines = timelineChart(summary);
     expect(lines[0]).toMatch(/^ +0 +4\.0s$/);
     expect(lines[1]).toMatch(/^ generate preflight +█{10} {30}  rekey 1\.0s$/);
@@ -56,5 +56,12 @@ describe('timeline: person vs rekey', () => {
     // Verify never ran here, so the window is drawn up to the end of the run.
     expect(lines[3]).toMatch(/^ +outage window +░{30}  old key dead 3\.0s$/);
     expect(lines.at(-1)).toBe(' ▒ you 2.0s · █ rekey 2.0s · ░ outage window 3.0s · total 4.0s (budget 5:00, 4:56 to spare)');
+  });
+
+  it('a window counted from the prompt (no check of the old key to poll) is labelled an upper bound, on the row and in the totals', () => {
+    const timeline = [entry({ name: 'request a key', human: true, ms: 3_000, waitMs: 2_000 })];
+    const lines = timelineChart({ timeline, ms: 3_000, outageMs: 3_000, outageBasis: 'prompt', budgetMs: 0, report: undefined } as unknown as RunSummary);
+    expect(lines[2]).toMatch(/^ +outage window +░+  at most 3\.0s$/);
+    expect(lines.at(-1)).toContain('░ outage window at most 3.0s');
   });
 });
