@@ -173,6 +173,10 @@ export interface TemplateVars {
   readonly new?: Secret | undefined;
   readonly old?: Secret | undefined;
   readonly inputs: Readonly<Record<string, string>>;
-  readonly run: { readonly id: string; readonly since: string; readonly started: string };
+  /**
+   * `since`: the audit window's start, ISO 8601 (for URLs); `sinceText`: the same for a person, in local time, or what
+   * is known when no date is (prompts show it in place of `{{ run.since }}`).
+   */
+  readonly run: { readonly id: string; readonly since: string; readonly sinceText?: string; readonly started: string };
   readonly credential: string;
 }

@@ -16,6 +16,7 @@ import type { Journal, JournalEvent } from './journal.js';
 import type { RunState } from './reduce.js';
 import type { LeakRecord, RunSummary, TimelineEntry } from './summary.js';
 import type { Mode, RunResult, WindowBasis } from '../contract/run.js';
+import { ago, localTime } from '../util/time.js';
 
 export interface RunOptions {
   readonly config: Config;
@@ -133,6 +134,7 @@ export class RunContext {
     this.revokeFirst = state.revokeFirst;
     this.startedAt = state.startedAt;
     this.leakSince = state.since ?? this.leakSince;
+    this.oldSince = state.oldSince;
     this.oldFp = state.oldFp;
     this.base = [...state.base];
     this.newFp = state.newFp;
@@ -208,8 +210,16 @@ export class RunContext {
    * The start of the audit window: when the leak began (incident --since); else since the old key came to be;
    * else (nothing known) the run's start.
    */
-  windowStart(): string {
-    return this.leakSince ?? this.oldSince ?? this.startedAt;
+  windowStart(): string | undefined {
+    return this.leakSince ?? this.oldSince;
+  }
+
+  /** The audit window's start for a person: local time, readable; or what is known when no date is. */
+  windowStartText(): string {
+    const since = this.windowStart();
+    if (since === undefined) return 'as far back as the log goes (rekey does not know when the old key was created: no store keeps a date)';
+    const relative = ago(since);
+    return `${localTime(new Date(since))} your time${relative.startsWith('on ') ? '' : ` (${relative})`}`;
   }
 
   vars(): TemplateVars {
@@ -217,7 +227,8 @@ export class RunContext {
       new: this.newValue,
       old: this.old,
       inputs: this.options.credential.inputs,
-      run: { id: this.run, since: this.windowStart(), started: this.startedAt },
+      // Unknown: a URL asks for everything (the epoch) rather than "since the run began".
+      run: { id: this.run, since: this.windowStart() ?? new Date(0).toISOString(), sinceText: this.windowStartText(), started: this.startedAt },
       credential: this.options.credential.id,
     };
   }

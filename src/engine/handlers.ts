@@ -65,10 +65,15 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * version. Undefined when neither is known.
  */
 function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[]): string | undefined {
+  // The stores first: the current version's date is when the old key was written, on any machine (the oldest copy
+  // counts: the key was exposed from the first write). Then what the person said (policy.lastRotated), then this
+  // machine's journal. Else unknown: never the run's own start.
+  const dates = values.map((v) => v.createdAt?.getTime()).filter((t): t is number => t !== undefined && Number.isFinite(t));
+  if (dates.length > 0) return new Date(Math.min(...dates)).toISOString();
+  if (ctx.options.credential.lastRotated !== undefined) return ctx.options.credential.lastRotated;
   const { lastDone } = lastRuns(ctx.options.config.stateDir, ctx.options.credential.id);
   if (lastDone?.finishedAt !== undefined && lastDone.run !== ctx.run) return lastDone.finishedAt;
-  const dates = values.map((v) => v.createdAt?.getTime()).filter((t): t is number => t !== undefined && Number.isFinite(t));
-  return dates.length === 0 ? undefined : new Date(Math.min(...dates)).toISOString();
+  return undefined;
 }
 
 const preflight: Handler = async (ctx) => {
@@ -137,7 +142,7 @@ const preflight: Handler = async (ctx) => {
       );
     }
   }
-  return { detail, data: { old: ctx.oldFp, base: ctx.base } };
+  return { detail, data: { old: ctx.oldFp, base: ctx.base, ...(ctx.oldSince === undefined ? {} : { since: ctx.oldSince }) } };
 };
 
 /** A write-only store's metadata for the current value; a secret it does not hold is missing, as `read` would say. */
@@ -463,7 +468,7 @@ const retire: Handler = async (ctx, step) => {
 
 const auditWindow: Handler = async (ctx) => {
   const { localTime, span } = await import('./incident.js');
-  const since = new Date(ctx.windowStart());
+  const since = new Date(ctx.windowStart() ?? ctx.startedAt);
   const now = new Date();
   return {
     detail:
@@ -489,7 +494,7 @@ const audit: Handler = async (ctx, step) => {
     const since = ctx.windowStart();
     ctx.note(
       'warn',
-      `${runbookStep.name}: answered no — activity you don't recognise since ${since} is a leak to investigate: ` +
+      `${runbookStep.name}: answered no — activity you don't recognise since ${ctx.windowStartText()} is a leak to investigate: ` +
         `\`rekey incident ${ctx.options.credential.id} ` +
         `--since <when it began>\` rotates again and searches where it leaked`,
     );

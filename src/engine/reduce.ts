@@ -55,6 +55,8 @@ export interface RunState {
   readonly windowClosedMs: number | undefined;
   /** What the window was counted from, when a `window.opened` record says (else the step's start: an upper bound). */
   readonly windowBasis: WindowBasis | undefined;
+  /** When the old value was written, as the pre-flight learned it (the audit window's start outside an incident). */
+  readonly oldSince: string | undefined;
   readonly leak: LeakRecord | undefined;
   /** Some rollout hook ran (consumers may be on the new key). */
   readonly hooksRan: boolean;
@@ -105,6 +107,7 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
   let revoking = false;
   let windowOpenedAt: string | undefined;
   let windowBasis: WindowBasis | undefined;
+  let oldSince: string | undefined;
   let lastVerifiedAt: string | undefined;
   let afterVerify = false;
   const opensWindow = (kind: StepKind) =>
@@ -126,6 +129,7 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
         const data = record.data ?? {};
         if (kind === 'preflight') {
           oldFp = data['old'] as string | undefined;
+          oldSince = data['since'] as string | undefined;
           base = (data['base'] as VersionId[] | undefined) ?? [];
         } else if (kind === 'mint') {
           newFp = data['new'] as string | undefined;
@@ -188,6 +192,7 @@ export function reduceJournal(run: string, records: readonly JournalRecord[]): R
     windowOpenedAt,
     windowClosedMs,
     windowBasis,
+    oldSince,
     leak,
     hooksRan,
     revoking,

@@ -327,7 +327,7 @@ export async function rollback(ctx: RunContext, reason: string, options: { clean
 /** The incident part of the summary. */
 function incidentSummary(ctx: RunContext): IncidentSummary {
   return {
-    since: ctx.windowStart(),
+    since: ctx.windowStart() ?? ctx.startedAt,
     until: new Date().toISOString(),
     revokeFirst: ctx.revokeFirst,
     revokeFirstMoot: ctx.options.revokeFirst === true && ctx.overlap === 'none',

@@ -17,7 +17,9 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
       `run it from a terminal (rekey drill), or give the answer with --answers <file> (key "${step.id}")`,
     );
   }
-  interaction.instruct(step.id, render(step.message, ctx.vars).text, step.url === undefined ? undefined : render(step.url, ctx.vars).text);
+  // A person reads the audit window's start in local time ("14:05 your time (3 months ago)"), not as ISO 8601.
+  const text = ctx.vars.run.sinceText === undefined ? ctx.vars : { ...ctx.vars, run: { ...ctx.vars.run, since: ctx.vars.run.sinceText } };
+  interaction.instruct(step.id, render(step.message, text).text, step.url === undefined ? undefined : render(step.url, ctx.vars).text);
   if (step.reveal !== undefined) {
     const value = renderSecret(step.reveal, ctx.vars);
     await interaction.offerReveal(step.id, step.name, value instanceof Secret ? value : new Secret(value));
@@ -64,7 +66,7 @@ export async function runPrompt(step: PromptStep, ctx: StepContext): Promise<Ste
     }
   }
   if (step.confirm !== undefined) {
-    const yes = await interaction.confirm(step.id, render(step.confirm, ctx.vars).text);
+    const yes = await interaction.confirm(step.id, render(step.confirm, text).text);
     if (!yes)
       throw new NotConfirmedError(step.id, `${step.name}: not confirmed`, 'answer yes once it is done; the run stops here and `rekey resume` continues it');
   }
