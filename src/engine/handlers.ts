@@ -400,9 +400,8 @@ const readback: Handler = async (ctx) => {
   if (wrong.length > 0)
     throw new RotationFailedError(`${wrong.map(([v, s]) => `${s.ref.display} holds ${v.value.fingerprint}`).join(', ')}, expected ${ctx.newFp}`);
   const writeOnly = ctx.stores.filter(({ store }) => !store.capabilities.readBack).map(({ ref }) => ref.display);
-  return {
-    detail: `${values.length === 1 ? 'the store holds' : `${values.length} stores agree on`} ${ctx.newFp}${writeOnly.length === 0 ? '' : ` · ${writeOnly.join(', ')} ${NOT_READ_BACK}`}`,
-  };
+  const agree = values.length === 1 ? 'the store holds' : `${values.length} stores agree on`;
+  return { detail: `${agree} ${ctx.newFp}${writeOnly.length === 0 ? '' : ` · ${writeOnly.join(', ')} ${NOT_READ_BACK}`}` };
 };
 
 const verify: Handler = async (ctx, step) => {

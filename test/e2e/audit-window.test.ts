@@ -24,7 +24,8 @@ let spaces = 0;
 function runbookWithPrompt(ws: Workspace): string {
   const text = readFileSync(join(import.meta.dirname, '../../runbooks/sandbox.yaml'), 'utf8').replace(
     /^audit:\n/m,
-    'audit:\n  - id: look\n    name: look at the activity\n    prompt:\n      message: Look at the activity since {{ run.since }}.\n      confirm: Nothing you do not recognise?\n',
+    'audit:\n  - id: look\n    name: look at the activity\n    prompt:\n' +
+      '      message: Look at the activity since {{ run.since }}.\n      confirm: Nothing you do not recognise?\n',
   );
   const file = join(ws.dir, 'sandbox.yaml');
   writeFileSync(file, text);
