@@ -22,6 +22,14 @@ describe('Secret (I3: no secret in output)', () => {
     expect(new Secret(CANARY).fingerprint).not.toBe(new Secret(`${CANARY}x`).fingerprint);
   });
 
+  it('masks a JSON document by what identifies it, not by its closing `"}`', () => {
+    const doc = JSON.stringify({ Version: 1, AccessKeyId: 'AKIAEXAMPLE0000WXYZ', SecretAccessKey: 'canary-secret-access-key-0123456789abcdef' });
+    expect(mask(doc)).toBe('AKIA…WXYZ');
+    expect(mask(JSON.stringify({ client_id: 'app', client_secret: 'canary-client-secret-00001234' }))).toBe('{…1234}');
+    // Not an object: the plain last four.
+    expect(mask('{not json at all, but long}')).toBe('…ong}');
+  });
+
   it('masks short values completely', () => {
     expect(mask('short-value')).toBe('…');
     expect(mask('0123456789abcdefWXYZ')).toBe('…WXYZ');
