@@ -118,7 +118,7 @@ export async function rotateCredential(args: {
  */
 export async function printTimeline(summary: RunSummary, prefix?: string): Promise<void> {
   const [{ timelineChart }, { styler }] = await Promise.all([import('../report/timeline.js'), import('../ui/style.js')]);
-  const lines = timelineChart({ ...summary, report: undefined }, styler(process.stdout));
+  const lines = timelineChart({ ...summary, report: undefined }, styler(process.stdout), 40, process.stdout.columns || 80);
   if (lines.length === 0) return;
   if (prefix === undefined) process.stdout.write(`\n${lines.join('\n')}\n`);
   else

@@ -138,7 +138,7 @@ export async function runDrill(args: {
     const [{ timelineChart }, { styler }] = await Promise.all([import('../ui/sink.js'), import('../ui/style.js')]);
     // What to do next after a failure (roll back happened, or resume to fix forward): on screen, not only in the report.
     if (code !== ExitCode.done && summary.hint !== undefined) process.stdout.write(`next: ${summary.hint}\n`);
-    const chart = timelineChart(summary, styler(process.stdout));
+    const chart = timelineChart(summary, styler(process.stdout), 40, process.stdout.columns || 80);
     if (chart.length > 0) process.stdout.write(`\n${chart.join('\n')}\n`);
   }
   return { code, summary };

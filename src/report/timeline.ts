@@ -86,7 +86,7 @@ export function budgetWords(totalMs: number, budgetMs: number, s: Styler): strin
  * length), the person's time in ▒ (a prompt open) and rekey's in █, split within a step too, the outage window
  * (overlap none) as its own row, then the totals against the budget.
  */
-export function timelineChart(summary: RunSummary, s: Styler = plain, width = 40): string[] {
+export function timelineChart(summary: RunSummary, s: Styler = plain, width = 40, columns?: number): string[] {
   const shown = summary.timeline.filter((e) => e.result !== 'skipped');
   const total = summary.ms;
   if (shown.length === 0 || total <= 0) return [];
@@ -95,7 +95,10 @@ export function timelineChart(summary: RunSummary, s: Styler = plain, width = 40
     const start = column(startMs);
     return { start, length: Math.max(1, Math.min(width - start, Math.round((ms / total) * width))) };
   };
-  const nameWidth = Math.min(30, Math.max(...shown.map((e) => e.name.length), 'outage window'.length));
+  // Step names take what the terminal leaves beside the phase, the bars and a label of about 30 characters (at least
+  // 30; a report, with no terminal, allows 60).
+  const nameLimit = columns === undefined ? 60 : Math.max(30, columns - 10 - width - 32);
+  const nameWidth = Math.min(nameLimit, Math.max(...shown.map((e) => e.name.length), 'outage window'.length));
   const row = (phase: string, name: string, start: number, bar: string, length: number, label: string) => {
     const label_ = name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name.padEnd(nameWidth);
     return ` ${phase.padEnd(8)} ${label_} ${' '.repeat(start)}${bar}${' '.repeat(width - start - length)}  ${label}`;

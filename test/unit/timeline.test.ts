@@ -58,6 +58,13 @@ describe('timeline: person vs rekey', () => {
     expect(lines.at(-1)).toBe(' ▒ you 2.0s · █ rekey 2.0s · ░ outage window 3.0s · total 4.0s (budget 5:00, 4:56 to spare)');
   });
 
+  it('step names are cut to fit an 80-column terminal, and shown whole on a 140-column one', () => {
+    const name = 'user stats with the new key (GET /v1/users/{userId}/stats)';
+    const summary = { timeline: [entry({ name, ms: 1_000 })], ms: 1_000, budgetMs: 0, report: undefined } as unknown as RunSummary;
+    expect(timelineChart(summary, undefined, 40, 80)[1]).toContain(`${name.slice(0, 29)}…`);
+    expect(timelineChart(summary, undefined, 40, 140)[1]).toContain(name);
+  });
+
   it('a window counted from the prompt (no check of the old key to poll) is labelled an upper bound, on the row and in the totals', () => {
     const timeline = [entry({ name: 'request a key', human: true, ms: 3_000, waitMs: 2_000 })];
     const lines = timelineChart({ timeline, ms: 3_000, outageMs: 3_000, outageBasis: 'prompt', budgetMs: 0, report: undefined } as unknown as RunSummary);
