@@ -246,7 +246,17 @@ export function terminalInteraction(sink: EventSink, options: InteractionOptions
       // The one place a value goes to the screen: written past the output guard, on explicit request.
       out.write('   ');
       writeRaw(out, `${value.reveal()}\n`);
-      await ask('   Press Enter when you have copied it (then clear your scrollback: the line stays in it). ', false);
+      const enter = '   Press Enter when you have copied it: rekey then clears it from the screen. ';
+      await ask(enter, false);
+      // Rub the value out: up over its line(s) and the Enter prompt's, then clear to the end of the screen. A dumb
+      // terminal cannot: say so. Either way the scrollback may keep it.
+      if (cursorControl(out)) {
+        const columns = out.columns || 80;
+        const rows = Math.ceil((3 + [...value.reveal()].length) / columns) + Math.ceil(visibleLength(enter) / columns);
+        out.write(`\x1b[${rows}A\r\x1b[J   ${label}: shown once and cleared from the screen (clear your scrollback too)\n`);
+      } else {
+        out.write('   This terminal cannot clear it: clear the screen and your scrollback now.\n');
+      }
     },
   };
 }

@@ -116,4 +116,30 @@ describe.skipIf(!hasScript)('rekey on a terminal', () => {
     expect(result.out).toContain('*\b \b');
     expect(result.out).toContain('sandbox check: old key');
   }, 90_000);
+  it('a value shown on request (the webhook URL) is cleared from the screen after Enter', async () => {
+    let seen = 0;
+    let shown = false;
+    const result = await onTerminal(['rehearse', '--runbook', 'webhook-url-token'], process.cwd(), { TERM: 'xterm-256color' }, (out, type) => {
+      const fresh = out.slice(seen);
+      if (/show it now, once\? It will not be logged\. \[y\/N\] $/.test(out)) {
+        seen = out.length;
+        type('y\r');
+      } else if (fresh.includes('Press Enter when you have copied it')) {
+        seen = out.length;
+        shown = true;
+        type('\r');
+      } else if (fresh.includes('Type yes or no:')) {
+        seen = out.length;
+        type('yes\r');
+      } else if (fresh.includes('press Enter and the sandbox mints the key')) {
+        seen = out.length;
+        type('\r');
+      }
+    });
+    expect(result.code, result.out).toBe(0);
+    expect(shown).toBe(true);
+    const after = result.out.slice(result.out.indexOf('Press Enter when you have copied it'));
+    // Up over the value and the prompt, clear to the end of the screen, and say so.
+    expect(after).toMatch(/\x1b\[\d+A\r\x1b\[J {3}[^\n]*: shown once and cleared from the screen/);
+  }, 90_000);
 });
