@@ -136,8 +136,7 @@ export async function runDrill(args: {
   if (code === ExitCode.done && (await import('../engine/summary.js')).openFindings(summary).length > 0) code = ExitCode.findings;
   if (!json) {
     const [{ timelineChart }, { styler }] = await Promise.all([import('../ui/sink.js'), import('../ui/style.js')]);
-    // What to do next after a failure (roll back happened, or resume to fix forward): on screen, not only in the report.
-    if (code !== ExitCode.done && summary.hint !== undefined) process.stdout.write(`next: ${summary.hint}\n`);
+    // What to do next after a failure is on screen already: the sink prints the run's hint with its last line.
     const chart = timelineChart(summary, styler(process.stdout), 40, process.stdout.columns || 80);
     if (chart.length > 0) process.stdout.write(`\n${chart.join('\n')}\n`);
   }

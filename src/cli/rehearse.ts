@@ -31,6 +31,7 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
   ]);
   const folder = mkdtempSync(join(tmpdir(), 'rekey-rehearsal-'));
   const sandbox = await startSandbox({ overlap });
+  let finished = false;
   try {
     const seed = new Secret(sandbox.mintKey('demo'));
     const envFile = join(folder, '.env');
@@ -58,6 +59,7 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
     const credential = config.credentials.get('sandbox-demo')!;
     const sink = createSink(json);
     const { code, summary } = await rotateCredential({ config, credential, mode: 'rehearsal', sink, interaction: noInteraction(), json });
+    finished = summary?.result === 'done';
     if (summary?.result === 'done') {
       const proof = `sandbox check: old key ${seed.mask} ${sandbox.isActive(seed.reveal()) ? 'STILL ACTIVE' : 'rejected'} · new key ${summary.newMask} in .env`;
       process.stdout.write(
@@ -70,7 +72,7 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
     return code === ExitCode.done ? ExitCode.done : code;
   } finally {
     await sandbox.close();
-    if (!keep) removeRehearsal(folder, json);
+    settleRehearsal(folder, json, keep, finished);
   }
 }
 
@@ -117,6 +119,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
 
   const folder = mkdtempSync(join(tmpdir(), `rekey-rehearsal-${runbook.name}-`));
   const sandbox = await startSandbox({ overlap: runbook.overlap, keyPrefix: plan.keyPrefix });
+  let finished = false;
   try {
     const seed = new Secret(sandboxKeys ? sandbox.mintKey(ACCOUNT) : generatedSeed(minting, randomBytes));
     const fill = (text: string) => text.replace(/\{\{\s*sandbox\.url\s*\}\}/g, sandbox.url).replace(/\{\{\s*sandbox\.account\s*\}\}/g, ACCOUNT);
@@ -199,6 +202,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
       );
     }
     const { code, summary } = await runDrill({ config, credential, runbook, mode: 'rehearsal', sink, interaction, json });
+    finished = summary?.result === 'done';
     if (summary?.result === 'done') {
       const env = readFileSync(join(folder, '.env'), 'utf8');
       // The new key as the .env holds it now, checked with the sandbox like any client would present it.
@@ -221,7 +225,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     return code;
   } finally {
     await sandbox.close();
-    if (!keep) removeRehearsal(folder, json);
+    settleRehearsal(folder, json, keep, finished);
   }
 }
 
@@ -230,6 +234,26 @@ function generatedSeed(step: import('../contract/runbook.js').Step | undefined, 
   if (step?.kind !== 'generate') return randomBytes(24).toString('hex');
   const bytes = randomBytes(step.bytes);
   return `${step.prefix}${step.encoding === 'hex' ? bytes.toString('hex') : bytes.toString('base64url')}`;
+}
+
+/**
+ * After a rehearsal: remove its folder (unless --keep), saying so. A rehearsal that did not finish keeps it whatever
+ * --keep says: its journal and report are what the person reads to see what went wrong. It cannot be resumed: the
+ * sandbox that played the provider is gone.
+ */
+function settleRehearsal(folder: string, json: boolean, keep: boolean, finished: boolean): void {
+  if (keep) return;
+  // Refused before a run started (bad answers, no terminal): nothing to read, nothing kept.
+  if (!finished && existsSync(join(folder, '.rekey', 'runs'))) {
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'rehearsal.kept', folder, reason: 'the rehearsal did not finish' })}\n`);
+    else
+      process.stdout.write(
+        `kept: ${folder} — the rehearsal did not finish: its journal (.rekey/runs) and report are there to read. It cannot be resumed (the ` +
+          'sandbox is gone): run the rehearsal again\n',
+      );
+    return;
+  }
+  removeRehearsal(folder, json);
 }
 
 /** Remove the rehearsal's folder, saying so: the report named above goes with it. */

@@ -254,7 +254,7 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
     folders.push(kept);
     expect(result.stdout).toMatch(
       new RegExp(
-        /check recent activity: answered no — activity you don't recognise since \S+ is a leak to investigate: /.source +
+        /check recent activity: answered no — activity you don't recognise since .+? is a leak to investigate: /.source +
           /`rekey incident streampixel-rehearsal --since <when it began>`/.source,
       ),
     );
@@ -269,6 +269,27 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
       .split('\n')
       .map((line) => JSON.parse(line) as { phase: string; detail?: string });
     expect(auditLog.find((r) => r.phase === 'audit')?.detail).toBe('not confirmed: checklist (activity not recognised, to investigate)');
+  });
+
+  it('a rehearsal that does not finish keeps its folder (journal and report) and says so, and says "next" once', async () => {
+    const dir = folder();
+    const result = await rekey(
+      [
+        'rehearse',
+        '--runbook',
+        'github-token',
+        '--answers',
+        answers(dir, 'create-token: yes\ndelete-old-token: no\nsecurity-log: yes\ndelete-new-token: yes\n'),
+      ],
+      dir,
+    );
+    expect(result.code, show(result)).toBe(1);
+    const kept = /kept: (\S+) — the rehearsal did not finish/.exec(result.stdout)?.[1];
+    expect(kept, show(result)).toBeDefined();
+    folders.push(kept!);
+    expect(readdirSync(join(kept!, '.rekey', 'runs')).length).toBe(1);
+    expect(reportsIn(kept!)).toHaveLength(1);
+    expect(result.stdout.match(/^next: /gm)).toHaveLength(1);
   });
 
   it('without a terminal or an answers file, refuses before anything starts (exit 2) and shows the answers to write', async () => {
