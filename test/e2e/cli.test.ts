@@ -310,6 +310,27 @@ describe('output into a closed pipe (`rekey … | head -1`)', () => {
   });
 });
 
+describe('rollout hooks', () => {
+  it("a successful hook's last lines are shown beside its step, with any value rekey knows scrubbed out", async () => {
+    const s = await sandbox();
+    const ws = workspace({
+      sandbox: s,
+      rollout: [
+        {
+          name: 'restart web',
+          exec: ['sh', '-c', 'echo "using $KEY"; echo \'deployment "web" successfully rolled out\''],
+          env: { KEY: '{{ new }}' },
+        },
+      ],
+    });
+    const result = await rekeyIn(ws, ['rotate', ws.credential]);
+    expect(result.code, show(result)).toBe(0);
+    const fresh = envValue(ws)!;
+    expect(result.stdout).toMatch(/✓ restart web .* exit 0 · using \[redacted …\w{4}\] \| deployment "web" successfully rolled out/);
+    expect(result.stdout).not.toContain(fresh);
+  });
+});
+
 describe('rekey plan', () => {
   it('shows the steps and writes nothing: no .rekey folder, .env unchanged, no provider call', async () => {
     const s = await sandbox('none');

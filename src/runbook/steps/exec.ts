@@ -39,19 +39,30 @@ export async function runCommand(spec: CommandSpec, vars: TemplateVars, cwd: str
       if (spec.capture) {
         const value = result.stdout.trim();
         if (value === '') throw new StepFailedError(spec.id, `${spec.name}: printed no value on stdout`);
-        return { minted: new Secret(value), detail: 'exit 0' };
+        // stdout is the value: only stderr may be shown.
+        return { minted: new Secret(value), detail: `exit 0${lastLines(result.stderr)}` };
       }
-      return { detail: attempt > 0 ? `exit 0 after ${attempt + 1} attempts` : 'exit 0' };
+      // The hook's last words ("deployment "web" successfully rolled out"), scrubbed of any value rekey knows.
+      return { detail: `${attempt > 0 ? `exit 0 after ${attempt + 1} attempts` : 'exit 0'}${lastLines(`${result.stdout}\n${result.stderr}`)}` };
     }
     last = result.timedOut
       ? `timed out after ${Math.round(spec.timeoutMs / 1000)}s`
       : result.code === null
         ? `killed by ${result.signal}`
         : `exit ${result.code}`;
-    const tail = redactor.scrub(result.stderr.trim().split('\n').slice(-3).join(' | '));
-    if (tail !== '') last += ` (${tail.length > 200 ? `${tail.slice(0, 199)}…` : tail})`;
+    last += lastLines(result.stderr, 3);
   }
   throw new StepFailedError(spec.id, `${spec.name}: ${last}${spec.retries > 0 ? ` after ${spec.retries + 1} attempts` : ''}`);
+}
+
+/** ` · line | line`: the last non-empty lines of a command's output, scrubbed and cut to 200 characters; '' if none. */
+function lastLines(output: string, count = 2): string {
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const tail = redactor.scrub(lines.slice(-count).join(' | '));
+  return tail === '' ? '' : ` · ${tail.length > 200 ? `${tail.slice(0, 199)}…` : tail}`;
 }
 
 function once(
