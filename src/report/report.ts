@@ -87,9 +87,23 @@ function findingLines(record: unknown): string[] {
   if (typeof fields['since'] === 'string') lines.push(`- window checked: since ${fields['since']}`);
   for (const [key, value] of Object.entries(fields)) {
     if (key === 'confirmed' || key === 'finding' || key === 'since') continue;
-    lines.push(`- ${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    if (Array.isArray(value)) {
+      // A list of records (the provider's activity): one line each, its fields as `name: value`.
+      lines.push(`- ${key} (${value.length}):${value.length === 0 ? ' none' : ''}`);
+      for (const item of value) lines.push(`  - ${plainFields(item)}`);
+    } else lines.push(`- ${key}: ${plainFields(value)}`);
   }
   return lines;
+}
+
+/** A value as a person reads it: text as is, an object as `name: value · name: value`, anything else as JSON. */
+function plainFields(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value))
+    return Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' · ');
+  return JSON.stringify(value);
 }
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');

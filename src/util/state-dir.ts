@@ -5,7 +5,7 @@
  * folder the machine will not let rekey write (permission denied, read-only file system, a full disk) is an
  * environment fault (StateFileError, exit 5) naming the same.
  */
-import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { sweepFolderTemporaries } from './atomic-file.js';
 import { sweepLockTemporaries } from './lock-file.js';
@@ -16,8 +16,30 @@ export async function ensureStateDir(config: { readonly file: string; readonly s
   try {
     mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
     accessSync(config.stateDir, constants.W_OK | constants.X_OK);
+    ignoreInGit(config.stateDir);
   } catch (error) {
     throw await stateDirError(config, error as NodeJS.ErrnoException);
+  }
+}
+
+/**
+ * The state folder keeps journals, reports and the audit log: none of it belongs in a repository (a journal names
+ * fingerprints and store paths; a commit of it is noise at best). A `.gitignore` of `*` inside the folder keeps git
+ * from ever offering it, wherever `stateDir` points and whether or not the project is a repository yet, without
+ * touching the project's own ignore files (the convention of tool caches such as `.pytest_cache`). Written once; a
+ * person's edit of it is kept.
+ */
+function ignoreInGit(stateDir: string): void {
+  const file = join(stateDir, '.gitignore');
+  if (existsSync(file)) return;
+  try {
+    writeFileSync(file, "# Written by rekey: its state folder (journals, reports, the audit log) is this machine's, not the repository's.\n*\n", {
+      mode: 0o600,
+      flag: 'wx',
+    });
+  } catch (error) {
+    // Another run wrote it first.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
 }
 

@@ -2,7 +2,7 @@
  * End-to-end tests of the command line itself, on the BUILT CLI (`node dist/src/cli/main.js`; build first with
  * `npx tsc -p tsconfig.build.json`): rehearse, help, exit codes, status, log, audit verify, plan, --json, NO_COLOR.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -331,6 +331,22 @@ describe('rollout hooks', () => {
   });
 });
 
+describe('the state folder in a git repository', () => {
+  it("is ignored by git from the first run on (a .gitignore of * inside it), and the project's own ignore files are untouched", async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    const git = (...args: string[]) => execFileSync('git', ['-C', ws.dir, ...args], { encoding: 'utf8' });
+    git('init', '-q');
+    const result = await rekeyIn(ws, ['rotate', ws.credential]);
+    expect(result.code, show(result)).toBe(0);
+    const untracked = git('status', '--porcelain', '--untracked-files=all');
+    expect(untracked).not.toContain('.rekey');
+    expect(untracked).toContain('rekey.yaml');
+    expect(existsSync(join(ws.dir, '.gitignore'))).toBe(false);
+    expect(readFileSync(join(ws.dir, '.git', 'info', 'exclude'), 'utf8')).not.toContain('.rekey');
+  });
+});
+
 describe('rekey plan', () => {
   it('shows the steps and writes nothing: no .rekey folder, .env unchanged, no provider call', async () => {
     const s = await sandbox('none');
@@ -445,13 +461,17 @@ describe('audit log across runs', () => {
     // same second do not sort by their names.
     const startedOf = (text: string) => Date.parse(/\| started \| (\S+) \|/.exec(text)![1]!);
     const report = [...reports(ws).values()].sort((a, b) => startedOf(a) - startedOf(b)).at(-1)!;
-    const found = /### activity\n\n```json\n([\s\S]*?)\n```/.exec(report);
-    expect(found, report).not.toBeNull();
-    const { events } = JSON.parse(found![1]!) as { events: Array<{ action: string; at: string }> };
+    // The provider's activity, one event a line: `  - at: <ISO> · action: whoami · …` (field order as the provider's).
+    const section = /### activity\n\n([\s\S]*?)(?:\n\n|$)/.exec(report)?.[1];
+    expect(section, report).toBeDefined();
+    const events = section!
+      .split('\n')
+      .filter((line) => line.startsWith('  - '))
+      .map((line) => Object.fromEntries(line.slice(4).split(' · ').map((field) => field.split(': ', 2) as [string, string])));
     const started = Date.parse(/\| started \| (\S+) \|/.exec(report)![1]!);
     expect(
-      events.some((e) => e.action === 'whoami' && Date.parse(e.at) < started),
-      JSON.stringify(events),
+      events.some((e) => e['action'] === 'whoami' && Date.parse(e['at']!) < started),
+      section,
     ).toBe(true);
   });
 });
