@@ -140,6 +140,7 @@ describe.skipIf(!hasScript)('rekey on a terminal', () => {
     expect(shown).toBe(true);
     const after = result.out.slice(result.out.indexOf('Press Enter when you have copied it'));
     // Up over the value and the prompt, clear to the end of the screen, and say so.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the ESC byte is the point: this matches the cursor moves.
     expect(after).toMatch(/\x1b\[\d+A\r\x1b\[J {3}[^\n]*: shown once and cleared from the screen/);
   }, 90_000);
 });
