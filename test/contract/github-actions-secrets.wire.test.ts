@@ -215,7 +215,7 @@ describe('github-actions-secrets adapter over the wire', () => {
 
   it('rollback puts back the old value it is handed, and without one refuses, saying what to do by hand', async () => {
     server = await seededServer();
-    const store = open(server) as SecretStore & { rollback(ref: unknown, run: string, previous?: Secret): Promise<void> };
+    const store = open(server);
     await store.stage(ref, new Secret(NEW), RUN, 'x');
     const error = await failure(store.rollback(ref, RUN));
     expect(error.code).toBe('not-supported');
