@@ -44,7 +44,10 @@ export { type GitHubClient, gitHubClient } from './client.js';
 const KIND = 'github-actions-secrets';
 export const DEFAULT_API_URL = 'https://api.github.com';
 export const DEFAULT_TOKEN_VARIABLE = 'GITHUB_TOKEN';
-/** GitHub's limit on one secret's value (https://docs.github.com/en/actions/security-for-github-actions/security-guides/using-secrets-in-github-actions#limits-for-secrets). */
+/**
+ * GitHub's limit on one secret's value:
+ * https://docs.github.com/en/actions/security-for-github-actions/security-guides/using-secrets-in-github-actions#limits-for-secrets
+ */
 export const MAX_VALUE_BYTES = 48 * 1024;
 
 export interface GithubActionsStoreSettings {
