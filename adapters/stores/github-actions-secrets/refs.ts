@@ -6,9 +6,9 @@
  * - `OWNER/REPO@ENVIRONMENT#NAME`: a secret of the repository's deployment environment ENVIRONMENT;
  * - `org:ORG#NAME`: an organisation secret.
  *
- * Names follow GitHub's rules
- * (https://docs.github.com/en/actions/security-for-github-actions/security-guides/using-secrets-in-github-actions#naming-your-secrets): letters, digits and underscores only, not starting with a digit nor with the reserved `GITHUB_` prefix, and
- * case-insensitive (GitHub stores them in upper case).
+ * Names follow GitHub's rules: letters, digits and underscores only, not starting with a digit nor with the reserved
+ * `GITHUB_` prefix, and case-insensitive (GitHub stores them in upper case).
+ * https://docs.github.com/en/actions/security-for-github-actions/security-guides/using-secrets-in-github-actions#naming-your-secrets
  */
 import type { StoreRef } from '../../../src/contract/store.js';
 
