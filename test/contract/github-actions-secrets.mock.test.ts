@@ -4,7 +4,7 @@
  * contract suite and the failures a socket cannot easily give: dropped connections, 5xx, a reply that is not JSON.
  */
 import { describe, expect, it } from 'vitest';
-import { gitHubClient, openGithubActionsStore } from '../../adapters/stores/github-actions-secrets/index.js';
+import githubActions, { gitHubClient, openGithubActionsStore } from '../../adapters/stores/github-actions-secrets/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { StoreError } from '../../src/contract/store-errors.js';
@@ -133,5 +133,29 @@ describe('github-actions-secrets adapter, fetch mocked', () => {
     expect(error?.code).toBe('invalid');
     expect(error?.message).toContain('GitHub: Validation Failed');
     expect(calls.filter((c) => c.startsWith('PUT')).length).toBe(2);
+  });
+});
+
+describe('github-actions-secrets refs', () => {
+  const problem = (text: string) => githubActions.validateRef(parseRef(KIND, text));
+
+  it('accepts repository, environment and organisation secrets', () => {
+    for (const text of ['acme/api#API_KEY', 'acme-inc/api.v2#_KEY_2', 'acme/api@production#api_key', 'acme/api@EU west (prod)#KEY', 'org:acme#KEY']) {
+      expect(problem(text), text).toBeUndefined();
+    }
+  });
+
+  it('refuses, in words, names GitHub refuses and refs that name no scope or no secret', () => {
+    expect(problem('acme/api#GITHUB_DEPLOY_KEY')).toBe('secret name "GITHUB_DEPLOY_KEY" starts with GITHUB_, which GitHub reserves for its own');
+    expect(problem('acme/api#github_key')).toContain('starts with GITHUB_');
+    expect(problem('acme/api#API-KEY')).toBe('secret name "API-KEY" may hold only letters, digits and underscores');
+    expect(problem('acme/api#1KEY')).toBe('secret name "1KEY" starts with a digit, which GitHub does not allow');
+    expect(problem('acme/api')).toContain('names the secret after "#"');
+    expect(problem('acme/api#')).toContain('names the secret after "#"');
+    expect(problem('acme#KEY')).toContain('does not name a repository: OWNER/REPO#NAME, OWNER/REPO@ENVIRONMENT#NAME or org:ORG#NAME');
+    expect(problem('acme/api/x#KEY')).toContain('does not name a repository');
+    expect(problem('-acme/api#KEY')).toBe('"-acme" is not a GitHub user or organisation name');
+    expect(problem('acme/api@#KEY')).toContain('names the environment after "@"');
+    expect(problem('org:#KEY')).toContain('is not a GitHub organisation name');
   });
 });

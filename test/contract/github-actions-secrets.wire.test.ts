@@ -226,3 +226,54 @@ describe('github-actions-secrets adapter over the wire', () => {
     expect(server.model.value('repo:acme/api', 'API_KEY')).toBe(INITIAL);
   });
 });
+
+describe('the GitHub REST fake itself, as the docs say GitHub behaves', () => {
+  let server: RunningGitHubServer;
+  afterEach(async () => {
+    await server?.close();
+  });
+
+  async function put(name: string, body: unknown, token = TOKEN): Promise<{ status: number; message?: string }> {
+    const reply = await fetch(`${server.url}/repos/acme/api/actions/secrets/${name}`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${token}`, 'User-Agent': 'test', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await reply.text();
+    return { status: reply.status, ...(text === '' ? {} : { message: (JSON.parse(text) as { message: string }).message }) };
+  }
+
+  async function sealedTo(value: string, publicKey: Uint8Array): Promise<string> {
+    const { default: sodium } = await import('libsodium-wrappers');
+    await sodium.ready;
+    return sodium.to_base64(sodium.crypto_box_seal(sodium.from_string(value), publicKey), sodium.base64_variants.ORIGINAL);
+  }
+
+  it('opens a box sealed to its key (201 created, 204 updated), and refuses one sealed to another key or a stale key_id', async () => {
+    server = await seededServer();
+    const scope = server.model.scope('repo:acme/api');
+    expect((await put('NEW_ONE', { encrypted_value: await sealedTo(NEW, scope.publicKey), key_id: scope.keyId })).status).toBe(201);
+    expect((await put('NEW_ONE', { encrypted_value: await sealedTo(NEW, scope.publicKey), key_id: scope.keyId })).status).toBe(204);
+    expect(server.model.value('repo:acme/api', 'new_one')).toBe(NEW);
+    const { default: sodium } = await import('libsodium-wrappers');
+    const stranger = sodium.crypto_box_keypair().publicKey;
+    expect((await put('NEW_ONE', { encrypted_value: await sealedTo('x', stranger), key_id: scope.keyId })).status).toBe(422);
+    const stale = scope.keyId;
+    server.model.rotateKey('repo:acme/api');
+    expect((await put('NEW_ONE', { encrypted_value: await sealedTo('x', scope.publicKey), key_id: stale })).status).toBe(422);
+    expect(server.model.value('repo:acme/api', 'NEW_ONE')).toBe(NEW);
+  });
+
+  it("enforces GitHub's names, the 48 KB value limit, the 100 secrets of a repository, and a read-only token", async () => {
+    server = await seededServer();
+    const scope = server.model.scope('repo:acme/api');
+    const body = async (value: string) => ({ encrypted_value: await sealedTo(value, scope.publicKey), key_id: scope.keyId });
+    expect((await put('GITHUB_X', await body('v'))).status).toBe(422);
+    expect((await put('1X', await body('v'))).status).toBe(422);
+    expect((await put('X', await body('x'.repeat(48 * 1024 + 1)))).status).toBe(422);
+    expect((await put('X', await body('v'), READ_ONLY)).status).toBe(403);
+    for (let i = scope.secrets.size; i < 100; i++) server.model.put('repo:acme/api', `FILL_${i}`, 'v');
+    expect(await put('ONE_TOO_MANY', await body('v'))).toEqual({ status: 422, message: expect.stringContaining('limit of 100 secrets') });
+    expect((await put('FILL_99', await body('v'))).status).toBe(204);
+  });
+});

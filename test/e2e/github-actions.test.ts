@@ -87,4 +87,19 @@ describe('a credential in a .env and a GitHub Actions secret, through the CLI', 
     expect(gh.model.value('repo:acme/api', VARIABLE)).toBe(ws.seed);
     expect(envValue(ws)).toBe(ws.seed);
   });
+
+  it('a ref with a name GitHub reserves is bad input: exit 2, at its file:line:col, before any store is opened', async () => {
+    const { ws, gh } = await githubWorkspace();
+    writeFileSync(ws.config, readFileSync(ws.config, 'utf8').replace(`acme/api#${VARIABLE}`, 'acme/api#GITHUB_DEPLOY_KEY'));
+    const line =
+      readFileSync(ws.config, 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('GITHUB_DEPLOY_KEY')) + 1;
+    const result = await rekeyIn(ws, ['plan', ws.credential], { env });
+    expect(result.code, show(result)).toBe(2);
+    expect(result.stderr).toMatch(new RegExp(`rekey\\.yaml:${line}:\\d+`));
+    expect(result.stderr).toContain('secret name "GITHUB_DEPLOY_KEY" starts with GITHUB_, which GitHub reserves for its own');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(gh.requests).toEqual([]);
+  });
 });
