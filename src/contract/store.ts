@@ -107,8 +107,11 @@ export interface SecretStore {
    * Throws `StoreConflictError` when someone else wrote after this run: a rollback never clobbers a newer value.
    * A stage of this run may land after a rollback (a write still in flight when the run gave up): calling rollback
    * again then discards that value too, so a second call is always safe and always leaves nothing of the run staged.
+   * `previous` is the old value, handed only to a store that cannot be read back (capabilities.readBack false) and
+   * only when another store of the credential still holds it: such a store keeps no previous value to return to, so
+   * it writes this one back, or refuses when it is not given.
    */
-  rollback(ref: StoreRef, run: RunId): Promise<void>;
+  rollback(ref: StoreRef, run: RunId, previous?: Secret): Promise<void>;
   /** Drop the previous value after the old key is proven dead. Already gone is success. */
   retire(ref: StoreRef, run: RunId): Promise<void>;
   /**

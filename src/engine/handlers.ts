@@ -525,7 +525,9 @@ const discard: Handler = async (ctx, step) => {
 
 const restore: Handler = async (ctx, step) => {
   const { store, ref } = ctx.stores[step.store!]!;
-  await store.rollback(ref, ctx.run);
+  // A write-only store keeps no previous value: it is handed the old one, from the stores that can be read back.
+  const previous = store.capabilities.readBack ? undefined : await ctx.oldIfKnowable().catch(() => undefined);
+  await store.rollback(ref, ctx.run, previous);
   return { detail: ref.kind };
 };
 
