@@ -13,7 +13,7 @@
  * - Deployment and StatefulSet (workload-resources/): `metadata.generation` goes up when the spec changes; the
  *   controller then sets `status.observedGeneration`, and rolls pods so that `updatedReplicas`, `readyReplicas` and
  *   `availableReplicas` reach `spec.replicas` (StatefulSets: `updateRevision`, then `currentRevision` once rolled).
- *   `tick()` advances that controller by one pod per object; `stuck` names objects whose new pods never get available.
+ *   `tick()` advances that controller by one pod per object; `stuck` names objects whose first new pod never gets ready.
  * - SelfSubjectAccessReview (authorization-resources/self-subject-access-review-v1/): `status.allowed` for the caller.
  */
 
@@ -157,17 +157,20 @@ export class KubernetesModel {
         continue;
       }
       const updated = status['updatedReplicas'] as number;
-      if (updated < replicas) {
-        status['updatedReplicas'] = updated + 1;
-        if (this.stuck.has(key)) status['availableReplicas'] = Math.max(0, replicas - updated - 1);
-        if (this.stuck.has(key)) status['readyReplicas'] = status['availableReplicas'];
+      // A stuck object gets one new pod that never becomes ready (a crash loop), and the rollout stalls there.
+      if (this.stuck.has(key)) {
+        status['updatedReplicas'] = 1;
+        status['replicas'] = replicas + 1;
         continue;
       }
-      if (!this.stuck.has(key)) {
-        status['availableReplicas'] = replicas;
-        status['readyReplicas'] = replicas;
-        if (kind === 'StatefulSet') status['currentRevision'] = status['updateRevision'];
+      if (updated < replicas) {
+        status['updatedReplicas'] = updated + 1;
+        continue;
       }
+      status['replicas'] = replicas;
+      status['availableReplicas'] = replicas;
+      status['readyReplicas'] = replicas;
+      if (kind === 'StatefulSet') status['currentRevision'] = status['updateRevision'];
     }
   }
 
@@ -202,7 +205,8 @@ export class KubernetesModel {
         body: status(
           403,
           'Forbidden',
-          `${resource} "${name}" is forbidden: User "${identity.user}" cannot ${verb} resource "${resource}" in API group "${group}" in the namespace "${namespace}"`,
+          `${resource} "${name}" is forbidden: User "${identity.user}" cannot ${verb} resource "${resource}" ` +
+            `in API group "${group}" in the namespace "${namespace}"`,
         ),
       };
     }
@@ -341,7 +345,10 @@ function applyPatch(target: Json, patch: unknown, contentType: string | undefine
     }
     return out;
   }
-  return `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${type})`;
+  return (
+    'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, ' +
+    `application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${type})`
+  );
 }
 
 function mergePatch(target: unknown, patch: unknown): unknown {

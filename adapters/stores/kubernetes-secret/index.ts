@@ -354,7 +354,8 @@ export function openKubernetesSecretStore(options: KubernetesSecretStoreOptions)
           throw new StoreConflictError(
             'rollback',
             ref.display,
-            `the key was written after this run (fingerprint ${read.current === undefined ? 'none: the key is gone' : fingerprint(read.current)}); a rollback would overwrite it`,
+            `the key was written after this run (fingerprint ${read.current === undefined ? 'none: the key is gone' : fingerprint(read.current)}); ` +
+              'a rollback would overwrite it',
             'decide by hand which value should be current',
           );
         }
