@@ -208,6 +208,10 @@ describe('kubernetes-secret adapter over the wire (client-node)', () => {
     const noFile = await failure(kubernetesSecret.open({ kubeconfig: '/nonexistent/kubeconfig' }, { baseDir: process.cwd(), env: {} }).read(ref));
     expect(noFile.code).toBe('unavailable');
     expect(noFile.message).toContain('/nonexistent/kubeconfig');
+    // Nothing configured at all: said so, instead of client-node's fallback to http://localhost:8080.
+    const nothing = await failure(kubernetesSecret.open({}, { baseDir: process.cwd(), env: { HOME: '/nonexistent-home' } }).read(ref));
+    expect(nothing.code).toBe('unavailable');
+    expect(nothing.message).toContain('no kubeconfig: KUBECONFIG is not set and /nonexistent-home/.kube/config does not exist');
   });
 
   it('a key missing from an existing Secret is not found, naming the key', async () => {

@@ -7,7 +7,9 @@
  * `~/.kube/config`; the option `context` picks a context of that file. This is the order kubectl follows, except that
  * several files in `KUBECONFIG` are not merged: the first one is read.
  */
-import { delimiter, isAbsolute, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { StoreRef } from '../../../src/contract/store.js';
 import { StoreError } from '../../../src/contract/store-errors.js';
 
@@ -102,12 +104,18 @@ export async function loadKubeConfig(connection: KubernetesConnection, where: st
   const config = new k8s.KubeConfig();
   const env = connection.env;
   const fromEnv = (env['KUBECONFIG'] ?? '').split(delimiter).find((p) => p !== '');
-  const file = connection.kubeconfig ?? fromEnv;
+  const inCluster = env['KUBERNETES_SERVICE_HOST'] !== undefined && env['KUBERNETES_SERVICE_HOST'] !== '';
+  // Not client-node's loadFromDefault: with no file at all it falls back to http://localhost:8080, which only confuses.
+  const file = connection.kubeconfig ?? fromEnv ?? (inCluster ? undefined : join(env['HOME'] ?? homedir(), '.kube', 'config'));
+  if (file !== undefined && connection.kubeconfig === undefined && fromEnv === undefined && !existsSync(file)) {
+    throw new StoreError('unavailable', 'connect', where, `no kubeconfig: KUBECONFIG is not set and ${file} does not exist`, {
+      hint: 'set the store option kubeconfig, or KUBECONFIG, or run inside a pod with a service account',
+      retriable: false,
+    });
+  }
   try {
-    if (file !== undefined)
-      config.loadFromFile(isAbsolute(file) ? file : resolve(connection.kubeconfig === undefined ? process.cwd() : connection.baseDir, file));
-    else if (env['KUBERNETES_SERVICE_HOST'] !== undefined && env['KUBERNETES_SERVICE_HOST'] !== '') config.loadFromCluster();
-    else config.loadFromDefault();
+    if (file === undefined) config.loadFromCluster();
+    else config.loadFromFile(isAbsolute(file) ? file : resolve(connection.kubeconfig === undefined ? process.cwd() : connection.baseDir, file));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new StoreError(
