@@ -162,6 +162,23 @@ describe('a credential in a .env and a Kubernetes Secret, with a kubernetes-roll
     expect(result.stdout + result.stderr).toContain('RFC 1123 label');
     expect(w.k8s.model.log).toHaveLength(0);
   });
+
+  it('a rollout entry that is neither exec nor kubernetes-rollout, names no workload, or carries env: is bad input, each at its line', async () => {
+    current = await world({
+      hook: [
+        '      - name: nothing to run',
+        '      - kubernetes-rollout: { namespace: prod }',
+        '      - kubernetes-rollout: { namespace: prod, deployments: [web] }',
+        '        env: { API_KEY: "{{ new }}" }',
+      ],
+    });
+    const result = await rekey(current, ['check', 'web-key']);
+    expect(result.status, result.stdout + result.stderr).toBe(2);
+    const said = result.stdout + result.stderr;
+    expect(said).toMatch(/rekey\.yaml:9:\d+: credentials\.web-key\.rollout\[0\]: a rollout hook is either exec: .* or kubernetes-rollout:/);
+    expect(said).toMatch(/rekey\.yaml:10:\d+: .*rollout\[1\]\.kubernetes-rollout: name at least one of deployments: or statefulsets:/);
+    expect(said).toMatch(/rekey\.yaml:12:\d+: .*rollout\[2\]\.env: env: is for exec hooks/);
+  });
 });
 
 describe('the kubernetes-rollout hook in process, against the same fake API server', () => {
