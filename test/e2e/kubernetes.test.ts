@@ -97,7 +97,8 @@ afterEach(async () => {
   current = undefined;
 });
 
-describe('a credential in a .env and a Kubernetes Secret, with a kubernetes-rollout hook', () => {
+// Each case spawns the CLI once or twice, and each spawn loads client-node: room for a loaded machine, not a timing assertion.
+describe('a credential in a .env and a Kubernetes Secret, with a kubernetes-rollout hook', { timeout: 90_000 }, () => {
   it("rotates both stores, keeps the Secret's other keys, restarts the Deployment and waits for its rollout", async () => {
     current = await world();
     const w = current;
