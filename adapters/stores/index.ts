@@ -18,6 +18,7 @@ const loaders: Readonly<Record<string, Loader>> = {
   'gcp-secret-manager': () => import('./gcp-secret-manager/index.js'),
   'vault-kv': () => import('./vault-kv/index.js'),
   'github-actions-secrets': () => import('./github-actions-secrets/index.js'),
+  'kubernetes-secret': () => import('./kubernetes-secret/index.js'),
 };
 
 /** Every store kind rekey knows, for validation and suggestions. */

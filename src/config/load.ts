@@ -77,7 +77,21 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
     }
 
     const rollout: HookConfig[] = (credential.rollout ?? []).map((hook, index) => {
-      hook.exec.forEach((arg, i) => {
+      const kubernetes = hook['kubernetes-rollout'];
+      if (kubernetes !== undefined) {
+        const workloads = [...(kubernetes.deployments ?? []).map((d) => `deployment/${d}`), ...(kubernetes.statefulsets ?? []).map((s) => `statefulset/${s}`)];
+        return {
+          name: hook.name ?? `kubernetes-rollout ${kubernetes.namespace}: ${workloads.join(', ')}`,
+          argv: [],
+          env: {},
+          stdin: undefined,
+          timeoutMs: parseDuration(kubernetes.timeout ?? hook.timeout ?? '5m')!,
+          retries: hook.retries ?? 0,
+          builtin: { kind: 'kubernetes-rollout', options: { deployments: [], statefulsets: [], ...kubernetes } },
+        };
+      }
+      const argv = hook.exec ?? [];
+      argv.forEach((arg, i) => {
         if (refersToSecret(arg))
           errors.push(
             source.error(
@@ -88,8 +102,8 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
           );
       });
       return {
-        name: hook.name ?? hook.exec.join(' '),
-        argv: hook.exec,
+        name: hook.name ?? argv.join(' '),
+        argv,
         env: hook.env ?? {},
         stdin: hook.stdin,
         timeoutMs: parseDuration(hook.timeout ?? '60s')!,
