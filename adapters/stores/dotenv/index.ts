@@ -38,7 +38,18 @@ import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError }
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../../src/util/atomic-file.js';
 import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../../src/util/file-lock.js';
 import { filesOf, fsError, lockFileOf, type Place, placeOf, type PreviousFile, refProblem, siblingFiles, type StagedFile } from './files.js';
-import { type DotenvDocument, type DotenvEntry, insertAfter, lastEntry, parseDotenv, removeEntry, replaceToken, setValue } from './format.js';
+import {
+  type DotenvDocument,
+  type DotenvEntry,
+  encodeValue,
+  insertAfter,
+  lastEntry,
+  parseDotenv,
+  type QuoteStyle,
+  removeEntry,
+  replaceToken,
+  setValue,
+} from './format.js';
 
 export { lockFileOf, siblingFiles };
 
@@ -85,6 +96,11 @@ export interface ValueCodec {
   preflight?(operation: string, place: Place, doc: DotenvDocument): Promise<void>;
   /** Notes for `check`: where the keys come from, what is wrong with them. */
   notes?(place: Place, doc: DotenvDocument): Promise<string[]>;
+  /**
+   * The quoting to write a stored spelling in at promote, where the entry's `old` style is not right for it (default:
+   * `chooseStyle`): readers that expand `$` in a decrypted value, but not in a single-quoted one, need the quotes.
+   */
+  styleOf?(operation: string, place: Place, stored: string, old: QuoteStyle, doc: DotenvDocument): Promise<QuoteStyle>;
 }
 
 /** The plain .env: values are kept as they are. */
@@ -443,7 +459,10 @@ export function openEnvFileStore(kind: string, codec: ValueCodec, options: Doten
         } else if (current !== previous.base) {
           throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${previous.base} or ${version}`);
         }
-        let text = setValue(doc, entry, staged.value);
+        let text =
+          codec.styleOf === undefined
+            ? setValue(doc, entry, staged.value)
+            : replaceToken(doc, entry, encodeValue(await codec.styleOf(operation, place, staged.value, entry.style, doc), staged.value));
         if (previous.keepPrevious) {
           const next = parseDotenv(Buffer.from(text, 'latin1'));
           const oldToken = Buffer.from(previous.token, 'base64').toString('latin1');

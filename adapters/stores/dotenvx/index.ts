@@ -30,7 +30,7 @@ import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../../src/contract/store.js';
-import { StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
+import { CannotStageError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
 import { filesOf, type Place, placeOf, refProblem } from '../dotenv/files.js';
 import { type DotenvDocument, lastEntry } from '../dotenv/format.js';
 import { type DotenvHooks, type DotenvOptions, openEnvFileStore, type ValueCodec } from '../dotenv/index.js';
@@ -105,6 +105,27 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
       `set ${names.privateKeyName} in rekey's environment, or keep the .env.keys that dotenvx encrypt wrote beside the file (or name it with keysFile:)`,
     );
 
+  /** What a stage needs beyond the plain store: a public key, an encrypted value, and a private key to read it back. */
+  const stageable = async (operation: string, place: Place, doc: DotenvDocument): Promise<void> => {
+    const { hex, names } = await publicKey(operation, place, doc);
+    refuseClear(operation, place, doc);
+    // A private key that opens the current value but not what rekey would write (the file's public key is another
+    // pair's) would fail only at verify, after the mint: find out now.
+    const { candidates, looked } = await lookup(place, names);
+    if (candidates.length === 0) throw missingKey(operation, place, names, looked);
+    for (const candidate of candidates) {
+      const derived = await publicKeyOf(candidate.key);
+      if (derived !== undefined && (await samePublicKey(derived, hex))) return;
+    }
+    throw new StorePermissionError(
+      operation,
+      place.display,
+      `no private key on offer (${[...new Set(candidates.map((c) => c.source))].join(', ')}) belongs to the ${names.publicKeyName} in ${place.file}: ` +
+        'rekey could not read back what it writes',
+      `give rekey the ${names.privateKeyName} that belongs to the ${names.publicKeyName} in ${place.file}`,
+    );
+  };
+
   const codec: ValueCodec = {
     async decode(operation, place, stored, loadDoc) {
       // dotenvx reads a value without the prefix as it is (decryptKeyValue.js); stage refuses to write over one.
@@ -151,23 +172,22 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
     },
 
     async preflight(operation, place, doc) {
-      const { hex, names } = await publicKey(operation, place, doc);
-      refuseClear(operation, place, doc);
-      // A private key that opens the current value but not what rekey would write (the file's public key is another
-      // pair's) would fail only at verify, after the mint: find out now.
-      const { candidates, looked } = await lookup(place, names);
-      if (candidates.length === 0) throw missingKey(operation, place, names, looked);
-      for (const candidate of candidates) {
-        const derived = await publicKeyOf(candidate.key);
-        if (derived !== undefined && (await samePublicKey(derived, hex))) return;
+      try {
+        await stageable(operation, place, doc);
+      } catch (error) {
+        // A file this store cannot write as configured (no public key, a value in the clear) is an unusable secret:
+        // the refusal names it and the fix, before anything is minted.
+        if (!(error instanceof StoreError) || error.code !== 'invalid') throw error;
+        throw new CannotStageError('unusable', place.display, detailOf(error), error.hint ?? ENCRYPT_HINT(place), { cause: error });
       }
-      throw new StorePermissionError(
-        operation,
-        place.display,
-        `no private key on offer (${[...new Set(candidates.map((c) => c.source))].join(', ')}) belongs to the ${names.publicKeyName} in ${place.file}: ` +
-          'rekey could not read back what it writes',
-        `give rekey the ${names.privateKeyName} that belongs to the ${names.publicKeyName} in ${place.file}`,
-      );
+    },
+
+    async styleOf(operation, place, stored, old, doc) {
+      // dotenvx expands `$NAME`, `${NAME}` and runs `$(command)` in a decrypted value, except where the token is in
+      // single quotes (tried with dotenvx 2.38.2; README "Variable Expansion", "Command Substitution"): a value with a
+      // `$` is written single-quoted, so that the app gets the value rekey minted. A ciphertext fits any other style.
+      const value = await codec.decode(operation, place, stored, async () => doc);
+      return value.includes('$') ? 'single' : old;
     },
 
     async notes(place, doc) {
@@ -179,7 +199,7 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
       const readSaidIt = candidates.length === 0 && entry !== undefined && isEncrypted(entry.value);
       if (!readSaidIt) {
         try {
-          await codec.preflight!('check', place, doc);
+          await stageable('check', place, doc);
         } catch (error) {
           if (!(error instanceof StoreError)) throw error;
           notes.push(error.hint === undefined ? error.message : `${error.message} (${error.hint})`);
@@ -214,6 +234,12 @@ function isEnvItself(path: string, place: Place): boolean {
   } catch {
     return false;
   }
+}
+
+/** An error's detail, without its `operation ref: ` prefix. */
+function detailOf(error: StoreError): string {
+  const prefix = `${error.operation} ${error.ref}: `;
+  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
 }
 
 /** The dotenv rule, and dotenvx's own key variables, which are the pair this store uses, never a credential it rotates. */
