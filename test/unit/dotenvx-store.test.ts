@@ -189,7 +189,7 @@ describe('dotenvx: values in the clear and values with $', () => {
   it('a new value with a $ is written single-quoted, where dotenvx does not expand it; others keep the line’s quoting', async () => {
     seed([`API_KEY=${seal(pair.publicKey, OLD)}`, `OTHER_KEY="${seal(pair.publicKey, 'other')}"`]);
     const store = open();
-    const dollar = 'rk_$HOME_${USER}_$(id)';
+    const dollar = ['rk_$HOME_$', '{USER}_$(id)'].join('');
     const base = (await store.read(ref)).version;
     await store.stage(ref, new Secret(dollar), RUN, base);
     await store.promote(ref, new Secret(dollar).fingerprint, RUN, base);

@@ -110,9 +110,13 @@ export async function findPrivateKeys(names: KeyNames, env: Readonly<Record<stri
     const fileKeys = entry === undefined || entry.malformed ? [] : splitKeys(entry.value);
     const fileSource = `${names.privateKeyName} in ${keysFile}`;
     candidates.push(...fileKeys.map((key) => ({ key, source: fileSource })));
-    looked.push(
-      `${keysFile}: ${entry === undefined ? `no ${names.privateKeyName}` : fileKeys.length === 0 ? `${names.privateKeyName} on line ${entry.line} is empty or malformed` : `${names.privateKeyName} set`}`,
-    );
+    const state =
+      entry === undefined
+        ? `no ${names.privateKeyName}`
+        : fileKeys.length === 0
+          ? `${names.privateKeyName} on line ${entry.line} is empty or malformed`
+          : `${names.privateKeyName} set`;
+    looked.push(`${keysFile}: ${state}`);
   }
   return { candidates, looked };
 }
