@@ -5,7 +5,7 @@
  * environment, so it finds its keys where an app would: in `.env.keys` beside the file, or in the variable given.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -59,6 +59,15 @@ describe('dotenvx interop', () => {
       expect(readFileSync(join(dir, '.env'), 'utf8')).not.toContain(value);
       expect((await store.read(parseRef('dotenvx', `./.env#${name}`))).value.reveal(), name).toBe(value);
     }
+  });
+
+  it('dotenvx encrypt -f secure/.env from the folder above: rekey finds the keys file the public key line points to', async () => {
+    mkdirSync(join(dir, 'secure'));
+    writeFileSync(join(dir, 'secure', '.env'), 'API_KEY=sk_live_pointed_0123456789\n');
+    await dotenvx(['encrypt', '-f', 'secure/.env']);
+    expect(readFileSync(join(dir, 'secure', '.env'), 'utf8')).toMatch(/^DOTENV_PUBLIC_KEY="[0-9a-f]+" # -fk \.\.\/\.env\.keys$/m);
+    const store = openDotenvxStore({}, { baseDir: dir, env: {} });
+    expect((await store.read(parseRef('dotenvx', './secure/.env#API_KEY'))).value.reveal()).toBe('sk_live_pointed_0123456789');
   });
 
   it('rekey writes, dotenvx get reads the new value (and the old one kept as NAME_PREVIOUS), with .env.keys beside the file', async () => {

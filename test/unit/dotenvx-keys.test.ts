@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { placeOf } from '../../adapters/stores/dotenv/files.js';
 import { parseDotenv } from '../../adapters/stores/dotenv/format.js';
-import { findPrivateKeys, keyNamesOf, keysFileOf } from '../../adapters/stores/dotenvx/keys.js';
+import { findPrivateKeys, keyNamesOf, keysFilesOf } from '../../adapters/stores/dotenvx/keys.js';
 import { parseRef } from '../../src/contract/store.js';
 
 const empty = parseDotenv(Buffer.from('A=1\n'));
@@ -43,14 +43,18 @@ describe('dotenvx private key lookup', () => {
   const names = { publicKeyName: 'DOTENV_PUBLIC_KEY_PRODUCTION', privateKeyName: 'DOTENV_PRIVATE_KEY_PRODUCTION' };
   const place = () => placeOf(parseRef('dotenvx', './.env.production#API_KEY'), 'read', { baseDir: dir, env: {} });
 
-  it('looks at .env.keys beside the .env unless a keys file is named', () => {
-    expect(keysFileOf(place(), undefined)).toBe(join(dir, '.env.keys'));
-    expect(keysFileOf(place(), '/etc/rekey/.env.keys')).toBe('/etc/rekey/.env.keys');
+  it('looks at .env.keys beside the .env, then where the public key line points (-fk), unless a keys file is named', () => {
+    const plain = parseDotenv(Buffer.from('DOTENV_PUBLIC_KEY_PRODUCTION="02ab"\nA=1\n'));
+    expect(keysFilesOf(place(), undefined, plain, names)).toEqual([join(dir, '.env.keys')]);
+    // What dotenvx 2.38.2 writes for `dotenvx encrypt -f secure/.env.production` run from the folder above.
+    const pointed = parseDotenv(Buffer.from('DOTENV_PUBLIC_KEY_PRODUCTION="02ab" # -fk ../.env.keys\nA=1\n'));
+    expect(keysFilesOf(place(), undefined, pointed, names)).toEqual([join(dir, '.env.keys'), join(dir, '..', '.env.keys')]);
+    expect(keysFilesOf(place(), '/etc/rekey/.env.keys', pointed, names)).toEqual(['/etc/rekey/.env.keys']);
   });
 
   it('offers the environment variable first, then the keys file, each of a comma-separated list', async () => {
     writeFileSync(join(dir, '.env.keys'), 'DOTENV_PRIVATE_KEY=other\nDOTENV_PRIVATE_KEY_PRODUCTION="ccc"\n');
-    const found = await findPrivateKeys(names, { DOTENV_PRIVATE_KEY_PRODUCTION: 'aaa, bbb' }, join(dir, '.env.keys'));
+    const found = await findPrivateKeys(names, { DOTENV_PRIVATE_KEY_PRODUCTION: 'aaa, bbb' }, [join(dir, '.env.keys')]);
     expect(found.candidates).toEqual([
       { key: 'aaa', source: 'environment variable DOTENV_PRIVATE_KEY_PRODUCTION' },
       { key: 'bbb', source: 'environment variable DOTENV_PRIVATE_KEY_PRODUCTION' },
@@ -59,11 +63,11 @@ describe('dotenvx private key lookup', () => {
   });
 
   it('says where it looked when there is no key: the variable unset, the file missing or without the name', async () => {
-    const missing = await findPrivateKeys(names, {}, join(dir, '.env.keys'));
+    const missing = await findPrivateKeys(names, {}, [join(dir, '.env.keys')]);
     expect(missing.candidates).toEqual([]);
     expect(missing.looked).toEqual(['environment variable DOTENV_PRIVATE_KEY_PRODUCTION: not set', `${join(dir, '.env.keys')}: no such file`]);
     writeFileSync(join(dir, '.env.keys'), 'DOTENV_PRIVATE_KEY=only-the-dev-key\n');
-    const other = await findPrivateKeys(names, { DOTENV_PRIVATE_KEY_PRODUCTION: '' }, join(dir, '.env.keys'));
+    const other = await findPrivateKeys(names, { DOTENV_PRIVATE_KEY_PRODUCTION: '' }, [join(dir, '.env.keys')]);
     expect(other.candidates).toEqual([]);
     expect(other.looked).toEqual(['environment variable DOTENV_PRIVATE_KEY_PRODUCTION: empty', `${join(dir, '.env.keys')}: no DOTENV_PRIVATE_KEY_PRODUCTION`]);
     // The other environment's key is never quoted.

@@ -35,7 +35,7 @@ import { filesOf, type Place, placeOf, refProblem } from '../dotenv/files.js';
 import { type DotenvDocument, lastEntry } from '../dotenv/format.js';
 import { type DotenvHooks, type DotenvOptions, openEnvFileStore, type ValueCodec } from '../dotenv/index.js';
 import { type DecryptFailure, decryptValue, encryptValue, isEncrypted, isPublicKey, publicKeyOf, samePublicKey } from './crypto.js';
-import { findPrivateKeys, isKeyVariable, type KeyNames, keyNamesOf, keysFileOf, publicKeyOf as declaredPublicKey } from './keys.js';
+import { findPrivateKeys, isKeyVariable, type KeyNames, keyNamesOf, keysFilesOf, publicKeyOf as declaredPublicKey } from './keys.js';
 
 /** Options of a dotenvx store entry. */
 export interface DotenvxOptions extends DotenvOptions {
@@ -47,8 +47,9 @@ const ENCRYPT_HINT = (place: Place) => `encrypt it with dotenvx first: npx doten
 
 /** Open a dotenvx store. `hooks` are the dotenv store's test hooks; configuration cannot reach them. */
 export function openDotenvxStore(options: DotenvxOptions, context: StoreContext, hooks: DotenvHooks = {}): SecretStore {
-  const keysFile = (place: Place): string => keysFileOf(place, options.keysFile === undefined ? undefined : resolve(context.baseDir, options.keysFile));
-  const lookup = (place: Place, names: KeyNames) => findPrivateKeys(names, context.env, keysFile(place));
+  const keysFiles = (place: Place, doc: DotenvDocument, names: KeyNames): string[] =>
+    keysFilesOf(place, options.keysFile === undefined ? undefined : resolve(context.baseDir, options.keysFile), doc, names);
+  const lookup = (place: Place, doc: DotenvDocument, names: KeyNames) => findPrivateKeys(names, context.env, keysFiles(place, doc, names));
 
   /** The file's public key, checked; a StoreError naming the file and the key's name when it is missing or invalid. */
   const publicKey = async (operation: string, place: Place, doc: DotenvDocument): Promise<{ hex: string; names: KeyNames }> => {
@@ -111,7 +112,7 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
     refuseClear(operation, place, doc);
     // A private key that opens the current value but not what rekey would write (the file's public key is another
     // pair's) would fail only at verify, after the mint: find out now.
-    const { candidates, looked } = await lookup(place, names);
+    const { candidates, looked } = await lookup(place, doc, names);
     if (candidates.length === 0) throw missingKey(operation, place, names, looked);
     for (const candidate of candidates) {
       const derived = await publicKeyOf(candidate.key);
@@ -130,8 +131,9 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
     async decode(operation, place, stored, loadDoc) {
       // dotenvx reads a value without the prefix as it is (decryptKeyValue.js); stage refuses to write over one.
       if (!isEncrypted(stored)) return stored;
-      const names = keyNamesOf(place.file, await loadDoc());
-      const { candidates, looked } = await lookup(place, names);
+      const doc = await loadDoc();
+      const names = keyNamesOf(place.file, doc);
+      const { candidates, looked } = await lookup(place, doc, names);
       if (candidates.length === 0) throw missingKey(operation, place, names, looked);
       const failures = new Map<DecryptFailure, Set<string>>();
       for (const candidate of candidates) {
@@ -193,7 +195,7 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
     async notes(place, doc) {
       const notes: string[] = [];
       const names = keyNamesOf(place.file, doc);
-      const { candidates } = await lookup(place, names);
+      const { candidates } = await lookup(place, doc, names);
       const entry = lastEntry(doc, place.variable);
       // With no key and an encrypted value, the read's own note already says where rekey looked.
       const readSaidIt = candidates.length === 0 && entry !== undefined && isEncrypted(entry.value);
@@ -206,11 +208,11 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
         }
       }
       if (candidates.length > 0) notes.push(`private key ${names.privateKeyName} from ${[...new Set(candidates.map((c) => c.source))].join(', ')}`);
-      const keys = await stat(keysFile(place)).catch(() => undefined);
-      if (keys !== undefined && (keys.mode & 0o077) !== 0) {
-        notes.push(
-          `${keysFile(place)} has mode 0${(keys.mode & 0o777).toString(8)}, wider than 0600: other users can read the private keys; consider chmod 600`,
-        );
+      for (const path of keysFiles(place, doc, names)) {
+        const keys = await stat(path).catch(() => undefined);
+        if (keys !== undefined && (keys.mode & 0o077) !== 0) {
+          notes.push(`${path} has mode 0${(keys.mode & 0o777).toString(8)}, wider than 0600: other users can read the private keys; consider chmod 600`);
+        }
       }
       return notes;
     },

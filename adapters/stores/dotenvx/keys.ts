@@ -10,10 +10,11 @@
  * - src/lib/helpers/cryptography/decryptKeyValue.js: a private key variable may hold several keys separated by commas;
  * - the README ("DOTENV_PRIVATE_KEY_PRODUCTION=key run", "-fk"): the private key comes from the environment, or from
  *   the `.env.keys` file beside the .env (src/lib/helpers/cryptography/mutateSrc.js puts it there), or from a keys file
- *   named with `-fk`, which is this store's `keysFile` option.
+ *   named with `-fk`, which is this store's `keysFile` option; dotenvx 2.x also notes a keys file elsewhere on the
+ *   public key line (`keysFilesOf`).
  */
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Place } from '../dotenv/files.js';
 import { type DotenvDocument, lastEntry, parseDotenv } from '../dotenv/format.js';
 
@@ -59,9 +60,22 @@ export function publicKeyOf(doc: DotenvDocument, names: KeyNames): { readonly he
   return entry.malformed || entry.value.trim() === '' ? { line: entry.line } : { hex: entry.value.trim(), line: entry.line };
 }
 
-/** The `.env.keys` this store reads for a place: the `keysFile` option, else the one beside the .env. */
-export function keysFileOf(place: Place, keysFile: string | undefined): string {
-  return keysFile ?? join(place.dir, '.env.keys');
+/**
+ * The keys files this store reads for a place: the `keysFile` option alone when given; else the `.env.keys` beside the
+ * .env, then the one the public key line points to. `dotenvx encrypt -f sub/.env` run from another folder writes the
+ * keys file there and says so on the line, `DOTENV_PUBLIC_KEY="02…" # -fk ../.env.keys`, relative to the .env
+ * (src/lib/helpers/prependPublicKey.js, src/lib/helpers/cryptography/mutateSrc.js).
+ */
+export function keysFilesOf(place: Place, keysFile: string | undefined, doc: DotenvDocument, names: KeyNames): string[] {
+  if (keysFile !== undefined) return [keysFile];
+  const files = [join(place.dir, '.env.keys')];
+  const entry = lastEntry(doc, names.publicKeyName);
+  const hint = entry === undefined ? null : /#\s*-fk\s+(\S+)/.exec(doc.text.slice(entry.valueEnd, entry.lineEnd));
+  if (hint?.[1] !== undefined) {
+    const pointed = resolve(place.dir, Buffer.from(hint[1], 'latin1').toString('utf8'));
+    if (!files.includes(pointed)) files.push(pointed);
+  }
+  return files;
 }
 
 /** One private key found, with where it was found (for messages: never the key). */
@@ -89,7 +103,11 @@ const splitKeys = (value: string): string[] =>
  * also finds the key in `.env.keys` when the variable holds another (tried with 2.38.2). Both are kept, in that order,
  * and the caller uses the one that matches the file's public key or decrypts the value, as dotenvx ends up doing.
  */
-export async function findPrivateKeys(names: KeyNames, env: Readonly<Record<string, string | undefined>>, keysFile: string): Promise<PrivateKeyLookup> {
+export async function findPrivateKeys(
+  names: KeyNames,
+  env: Readonly<Record<string, string | undefined>>,
+  keysFiles: readonly string[],
+): Promise<PrivateKeyLookup> {
   const candidates: PrivateKeyCandidate[] = [];
   const looked: string[] = [];
   const fromEnv = env[names.privateKeyName];
@@ -97,14 +115,15 @@ export async function findPrivateKeys(names: KeyNames, env: Readonly<Record<stri
   const envSource = `environment variable ${names.privateKeyName}`;
   candidates.push(...envKeys.map((key) => ({ key, source: envSource })));
   looked.push(`${envSource}: ${fromEnv === undefined ? 'not set' : envKeys.length === 0 ? 'empty' : 'set'}`);
-  let bytes: Buffer | undefined;
-  try {
-    bytes = await readFile(keysFile);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    looked.push(`${keysFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? 'unreadable')}`);
-  }
-  if (bytes !== undefined) {
+  for (const keysFile of keysFiles) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(keysFile);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      looked.push(`${keysFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? 'unreadable')}`);
+      continue;
+    }
     // The rest of .env.keys (the other environments' keys) is never kept nor quoted.
     const entry = lastEntry(parseDotenv(bytes), names.privateKeyName);
     const fileKeys = entry === undefined || entry.malformed ? [] : splitKeys(entry.value);
