@@ -218,7 +218,9 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
     },
   };
 
-  const store = openEnvFileStore('dotenvx', codec, options, context, hooks);
+  // No `describe`: a .env keeps no date, so describe could only give the version, which means decrypting; `rekey
+  // status` (which asks stores for dates) would then load eciesjs and need the private key to learn nothing.
+  const { describe: _noDate, ...store } = openEnvFileStore('dotenvx', codec, options, context, hooks);
   return {
     ...store,
     files(ref: StoreRef) {
