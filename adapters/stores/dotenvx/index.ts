@@ -188,7 +188,8 @@ export function openDotenvxStore(options: DotenvxOptions, context: StoreContext,
       // dotenvx expands `$NAME`, `${NAME}` and runs `$(command)` in a decrypted value, except where the token is in
       // single quotes (tried with dotenvx 2.38.2; README "Variable Expansion", "Command Substitution"): a value with a
       // `$` is written single-quoted, so that the app gets the value rekey minted. A ciphertext fits any other style.
-      const value = await codec.decode(operation, place, stored, async () => doc);
+      // Should the key have gone missing since stage, single quotes are right for any value: the promote goes on.
+      const value = await codec.decode(operation, place, stored, async () => doc).catch(() => '$');
       return value.includes('$') ? 'single' : old;
     },
 
