@@ -28,6 +28,7 @@ import {
 } from './helpers.js';
 
 const DOTENVX = resolve(ROOT, 'node_modules/.bin/dotenvx');
+// Each test spawns the CLI and dotenvx several times: on a loaded machine that is tens of seconds, not a hang.
 const sandbox = sandboxPool();
 afterAll(removeWorkspaces);
 
@@ -86,7 +87,7 @@ describe('dotenvx store end to end (issue 12)', () => {
     expect(clearIn(ws.seed)).toEqual([]);
     expect(s.isActive(fresh)).toBe(true);
     expect(s.isActive(ws.seed)).toBe(false);
-  });
+  }, 90_000);
 
   it('without the private key, the run is refused before any mint, naming the variable and where rekey looked', async () => {
     const s = await sandbox();
@@ -99,7 +100,7 @@ describe('dotenvx store end to end (issue 12)', () => {
     expect(result.stderr + result.stdout).not.toContain(ws.seed);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(s.stats.minted).toBe(minted);
-  });
+  }, 60_000);
 
   it('killed mid-run (once the key is staged, once the encrypted store promoted, after verify) and resumed: dotenvx get decrypts the new key', async () => {
     // One uninterrupted run shows where the boundaries are; each kill then lands right after one of those records.
@@ -136,5 +137,5 @@ describe('dotenvx store end to end (issue 12)', () => {
       expect(readdirSync(secure).sort(), at).toEqual(['.env.production']);
       expect(chainProblem(journal(ws, run)), at).toBeUndefined();
     }
-  });
+  }, 240_000);
 });
