@@ -108,9 +108,9 @@ describe('dotenvx store end to end (issue 12)', () => {
     const first = await twoStores(probe);
     expect((await rekeyIn(first.ws, ['rotate', first.ws.credential], { env: first.env })).code).toBe(0);
     const rows = journal(first.ws, onlyRun(first.ws));
-    const after = (step: string) => rows.findIndex((r) => r.type === 'step.done' && r['step'] === step) + 1;
+    const doneAt = (step: string) => rows.findIndex((r) => r.type === 'step.done' && r['step'] === step) + 1;
     // The mint step ends once its key is staged in both stores; the stores promote in parallel.
-    const points = { 'minted and staged': after('mint'), 'encrypted store promoted': after('promote:0'), 'verify done': after('verify:whoami') };
+    const points = { 'minted and staged': doneAt('mint'), 'encrypted store promoted': doneAt('promote:0'), 'verify done': doneAt('verify:whoami') };
     for (const [at, n] of Object.entries(points))
       expect(n, `${at} is a record of the run: ${rows.map((r) => r['step'] ?? r.type).join(', ')}`).toBeGreaterThan(0);
 
