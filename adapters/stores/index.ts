@@ -13,6 +13,7 @@ type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 
 const loaders: Readonly<Record<string, Loader>> = {
   dotenv: () => import('./dotenv/index.js'),
+  dotenvx: () => import('./dotenvx/index.js'),
   memory: () => import('./memory.js'),
   'aws-secrets-manager': () => import('./aws-secrets-manager/index.js'),
   'gcp-secret-manager': () => import('./gcp-secret-manager/index.js'),
