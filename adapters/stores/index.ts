@@ -17,6 +17,7 @@ const loaders: Readonly<Record<string, Loader>> = {
   'aws-secrets-manager': () => import('./aws-secrets-manager/index.js'),
   'gcp-secret-manager': () => import('./gcp-secret-manager/index.js'),
   'vault-kv': () => import('./vault-kv/index.js'),
+  doppler: () => import('./doppler/index.js'),
 };
 
 /** Every store kind rekey knows, for validation and suggestions. */

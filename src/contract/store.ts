@@ -151,6 +151,11 @@ export interface StoreContext {
   readonly baseDir: string;
   /** The environment to take credentials and endpoints from (process.env unless a test says otherwise). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The state folder (`stateDir`, `.rekey` beside rekey.yaml by default), for a store that must remember its runs
+   * itself because the service keeps no metadata it can write (Doppler). Absent in callers that have no config.
+   */
+  readonly stateDir?: string | undefined;
 }
 
 /**
