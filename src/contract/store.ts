@@ -189,6 +189,12 @@ export interface SecretStoreAdapter {
    */
   validateRef?(ref: StoreRef): string | undefined;
   /**
+   * Whether an entry's options make sense together and with its ref (a variable name an option gives, options that
+   * contradict each other), once each has the type it declares: the option at fault and the problem in a few words,
+   * or undefined. The config loader points the message at that option's file:line:col.
+   */
+  validateOptions?(options: Readonly<Record<string, unknown>>, ref: StoreRef): { readonly option: string; readonly problem: string } | undefined;
+  /**
    * The environment variables a store entry with these options reads (credentials, region, address), for
    * `rekey schedule`. Stores that read none (a .env file, memory) omit it.
    */
