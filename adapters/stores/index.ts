@@ -20,6 +20,7 @@ const loaders: Readonly<Record<string, Loader>> = {
   'vault-kv': () => import('./vault-kv/index.js'),
   'github-actions-secrets': () => import('./github-actions-secrets/index.js'),
   'kubernetes-secret': () => import('./kubernetes-secret/index.js'),
+  doppler: () => import('./doppler/index.js'),
 };
 
 /** Every store kind rekey knows, for validation and suggestions. */

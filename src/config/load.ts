@@ -183,5 +183,10 @@ async function checkStoreEntry(
     errors.push(source.error([...at, kind], `${ref.display}: ${problem}`));
     return undefined;
   }
+  const optionProblem = adapter.validateOptions?.(options, ref);
+  if (optionProblem !== undefined) {
+    errors.push(source.error([...at, optionProblem.option], `${optionProblem.option}: ${optionProblem.problem}`));
+    return undefined;
+  }
   return { ref, options };
 }

@@ -30,6 +30,7 @@ const ACCOUNT = 'rehearsal';
 const PROVIDERS: Readonly<Record<string, { overlap: string; rotateEvery: string; baseUrl?: string }>> = {
   streampixel: { overlap: 'none', rotateEvery: '90d', baseUrl: 'https://api.streampixel.io/pixelStripeApi' },
   'webhook-url-token': { overlap: 'until-revoked', rotateEvery: '90d' },
+  'webhook-signing-secret': { overlap: 'until-revoked', rotateEvery: '90d' },
   stripe: { overlap: 'expiring', rotateEvery: '365d', baseUrl: 'https://api.stripe.com' },
   'discord-bot': { overlap: 'none', rotateEvery: '365d', baseUrl: 'https://discord.com/api/v10' },
   'github-token': { overlap: 'until-revoked', rotateEvery: '90d', baseUrl: 'https://api.github.com' },
@@ -367,7 +368,9 @@ function rehearsalInputs(runbook: Runbook, sandbox: Sandbox): Record<string, str
   );
 }
 
-const dialects = FILES.map((f) => f.replace(/\.yaml$/, '')).filter((name) => !['webhook-url-token', 'aws-iam-access-key'].includes(name));
+const dialects = FILES.map((f) => f.replace(/\.yaml$/, '')).filter(
+  (name) => !['webhook-url-token', 'webhook-signing-secret', 'aws-iam-access-key'].includes(name),
+);
 
 describe('every http step against the sandbox dialect', () => {
   it.each(dialects)('%s: success shape with the current key, rejection shape with a revoked one', async (name) => {

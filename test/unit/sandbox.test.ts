@@ -743,6 +743,7 @@ describe('sandbox: serve.ts in its own process', () => {
       'src/sandbox/routes.ts',
       'src/sandbox/server.ts',
       'src/sandbox/serve.ts',
+      'src/sandbox/webhooks.ts',
       'src/util/atomic-file.ts',
       'src/util/process-alive.ts',
     ]) {

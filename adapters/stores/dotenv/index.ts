@@ -5,6 +5,7 @@
  * stores:
  *   - dotenv: ./deploy/.env#STREAMPIXEL_API_KEY   # path relative to rekey.yaml, then the variable name
  *     keepPrevious: true                          # optional: STREAMPIXEL_API_KEY_PREVIOUS=<old> during the overlap
+ *     previousVariable: STREAMPIXEL_API_KEY_OLD   # optional: that name instead of NAME_PREVIOUS (implies keepPrevious)
  * ```
  *
  * A `.env` file has no versions, so the version id of a value is its fingerprint, and compare-and-swap compares
@@ -37,7 +38,18 @@ import type { SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRe
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../../src/util/atomic-file.js';
 import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../../src/util/file-lock.js';
-import { filesOf, fsError, lockFileOf, type Place, placeOf, type PreviousFile, refProblem, siblingFiles, type StagedFile } from './files.js';
+import {
+  filesOf,
+  fsError,
+  lockFileOf,
+  type Place,
+  placeOf as placeIn,
+  type PreviousFile,
+  previousVariableProblem,
+  refProblem,
+  siblingFiles,
+  type StagedFile,
+} from './files.js';
 import {
   type DotenvDocument,
   type DotenvEntry,
@@ -73,6 +85,8 @@ export interface DotenvHooks {
 /** Options of a dotenv store entry. */
 export interface DotenvOptions {
   readonly keepPrevious?: boolean;
+  /** The variable that keeps the old value during the overlap (implies keepPrevious); NAME_PREVIOUS by default. */
+  readonly previousVariable?: string | undefined;
 }
 
 /** A rewrite takes milliseconds; a writer waits this long for another one before it gives up. */
@@ -119,7 +133,8 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
  * dotenvx store that reuses its editing, locking, atomic writes and staged/previous files with encrypted values.
  */
 export function openEnvFileStore(kind: string, codec: ValueCodec, options: DotenvOptions, context: StoreContext, hooks: DotenvHooks = {}): SecretStore {
-  const keepPrevious = options.keepPrevious === true;
+  const keepPrevious = options.keepPrevious === true || options.previousVariable !== undefined;
+  const placeOf = (ref: StoreRef, operation: string, ctx: StoreContext): Place => placeIn(ref, operation, ctx, options.previousVariable);
   const after = (operation: string, step: DotenvStep): void => hooks.afterStep?.(operation, step);
   const lockWaitMs = hooks.lockWaitMs ?? LOCK_WAIT_MS;
 
@@ -602,7 +617,7 @@ async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretSto
   const notes: string[] = [];
   let place: Place;
   try {
-    place = placeOf(ref, 'check', context);
+    place = placeIn(ref, 'check', context);
   } catch (error) {
     return { readable: false, writable: undefined, notes: [(error as Error).message] };
   }
@@ -672,9 +687,23 @@ export default {
   summary: 'one variable in a .env file, rewritten atomically with every other byte kept',
   options: {
     keepPrevious: { type: 'boolean', description: 'keep the old value as NAME_PREVIOUS in the file during the overlap, until retire', default: false },
+    previousVariable: {
+      type: 'string',
+      description: 'keep the old value under this variable name during the overlap, until retire (such as NAME_OLD); implies keepPrevious',
+    },
   },
   validateRef: refProblem,
+  validateOptions(options, ref) {
+    const name = options['previousVariable'];
+    if (typeof name !== 'string') return undefined;
+    const problem = previousVariableProblem(name, ref.field);
+    if (problem !== undefined) return { option: 'previousVariable', problem };
+    if (options['keepPrevious'] === false)
+      return { option: 'keepPrevious', problem: 'keepPrevious: false contradicts previousVariable, which keeps the old value' };
+    return undefined;
+  },
   open(options, context) {
-    return openDotenvStore({ keepPrevious: options['keepPrevious'] === true }, context);
+    const previousVariable = typeof options['previousVariable'] === 'string' ? options['previousVariable'] : undefined;
+    return openDotenvStore({ keepPrevious: options['keepPrevious'] === true, previousVariable }, context);
   },
 } satisfies SecretStoreAdapter;
