@@ -81,7 +81,7 @@ function undeclared(data: Raw, inputs: readonly string[], at: At): void {
   };
   const declared = `declare it under inputs:, or use a declared one (${inputs.join(', ') || 'none declared'})`;
   check(data['summary'], ['summary'], known, declared);
-  if (Array.isArray(data['notes'])) data['notes'].forEach((note, i) => check(note, ['notes', i], known, declared));
+  if (Array.isArray(data['notes'])) for (const [i, note] of data['notes'].entries()) check(note, ['notes', i], known, declared);
   if (isRecord(data['explain'])) for (const [phase, text] of Object.entries(data['explain'])) check(text, ['explain', phase], known, declared);
   const rehearsal = isRecord(data['rehearsal']) ? data['rehearsal'] : {};
   if (isRecord(rehearsal['inputs'])) {
