@@ -118,7 +118,11 @@ function httpSteps(data: Raw, section: string): RawHttp[] {
       {
         index,
         method: typeof http['method'] === 'string' ? http['method'] : 'GET',
-        endpoint: url.split('?')[0]!.trim(),
+        // The key in the path (which rule 3 refuses) still names the same endpoint, whichever key it is.
+        endpoint: url
+          .split('?')[0]!
+          .trim()
+          .replace(/\{\{\s*(new|old)\s*\}\}/g, '{{ key }}'),
         presents,
         expect: Array.isArray(http['expect']) ? http['expect'] : [200],
         match: isRecord(http['match']) && Object.keys(http['match']).length > 0,
