@@ -89,7 +89,8 @@ describe('runbook lint', () => {
   it('an undeclared variable in the text runbook show renders (notes, explain) and in rehearsal inputs', async () => {
     const { text, errors } = await lint(
       (t) =>
-        `${t.replace('  - Nothing to note.', '  - See {{ inputs.docs }}.')}explain:\n  rollout: Restart {{ inputs.app }}.\nrehearsal:\n  inputs:\n    baseUrl: "{{ sandbox.uri }}"\n`,
+        `${t.replace('  - Nothing to note.', '  - See {{ inputs.docs }}.')}explain:\n  rollout: Restart {{ inputs.app }}.\n` +
+        'rehearsal:\n  inputs:\n    baseUrl: "{{ sandbox.uri }}"\n',
     );
     expect(errors).toEqual([
       `${at(text, '{{ inputs.docs }}')} notes[0]: unknown template variable {{ inputs.docs }}`,
@@ -106,7 +107,8 @@ describe('runbook lint', () => {
       ),
     );
     expect(errors).toEqual([
-      `${at(text, 'http:', 'id: check')} verify[0]: the check GET {{ inputs.baseUrl }}/v1/me has no documented rejection: no verifyRevoked step presents {{ old }} to it`,
+      `${at(text, 'http:', 'id: check')} verify[0]: the check GET {{ inputs.baseUrl }}/v1/me has no documented rejection: ` +
+        'no verifyRevoked step presents {{ old }} to it',
     ]);
   });
 
@@ -140,7 +142,8 @@ describe('runbook lint', () => {
       `${at(text, '{{ new }}"')} verify[0].http.url: a secret in the printed part of a URL (origin and path appear in step names, errors and server logs)`,
       `${at(text, '{{ old }}.')} revoke[0].prompt.message: a secret in a printed text: the prompt is shown on screen and written to the journal`,
       `${at(text, '{{ old }}"')} revoke[0].prompt.url: a secret in a printed URL: the prompt is shown on screen and written to the journal`,
-      `${at(text, '{{ old }}"', 'id: dead')} verifyRevoked[0].http.url: a secret in the printed part of a URL (origin and path appear in step names, errors and server logs)`,
+      `${at(text, '{{ old }}"', 'id: dead')} verifyRevoked[0].http.url: a secret in the printed part of a URL ` +
+        '(origin and path appear in step names, errors and server logs)',
     ]);
     const query = await lint((t) =>
       t
