@@ -5,7 +5,7 @@
  * by name. A runbook with an undeclared variable, a check without a rejection and a secret in a printed URL is
  * refused with each problem at file:line:col. No key the rehearsal handled appears in any output.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -141,4 +141,50 @@ describe('rekey runbook new → edit → runbook test → rehearse --runbook <fi
     // Bad input: no stack trace.
     expect(result.stderr).not.toMatch(/^\s+at /m);
   }, 60_000);
+
+  it('refuses, at the step, an http step that the rehearsal would send to the real provider or to a path no dialect answers', async () => {
+    const cwd = tempFolder();
+    expect((await rekey(['runbook', 'new', 'elsewhere'], { cwd })).code).toBe(0);
+    const file = join(cwd, 'runbooks', 'elsewhere.yaml');
+    const text = readFileSync(file, 'utf8')
+      .replace('    baseUrl: "{{ sandbox.url }}"\n', '    dashboardUrl: https://dashboard.example.invalid\n')
+      .replace('default: https://api.example.com', 'default: https://api.acme.example');
+    writeFileSync(file, text);
+    const result = await rekey(['runbook', 'test', 'runbooks/elsewhere.yaml'], { cwd });
+    expect(result.code, show(result)).toBe(2);
+    // The step's own position: its mapping starts at its first key.
+    expect(result.stderr).toContain(`runbooks/elsewhere.yaml:${position(text, 'id: new-key-accepted')}: step new-key-accepted: `);
+    expect(result.stderr).toContain('in a rehearsal it would call https://api.acme.example, not the sandbox');
+    expect(result.stdout).not.toContain('REHEARSAL');
+
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('    dashboardUrl: https://dashboard.example.invalid\n', '    baseUrl: "{{ sandbox.url }}/nowhere"\n'),
+    );
+    const unknown = await rekey(['runbook', 'test', 'runbooks/elsewhere.yaml'], { cwd });
+    expect(unknown.code, show(unknown)).toBe(2);
+    expect(unknown.stderr).toContain('step new-key-accepted: the sandbox speaks no dialect at GET /nowhere/v1/whoami');
+  }, 60_000);
+});
+
+describe('the runbook kit runbooks rehearse end to end with runbook test', () => {
+  it.each(['stripe-webhook-secret', 'nowpayments', 'panel-credentials', 'oauth-client-secret'])(
+    '%s',
+    async (name) => {
+      const cwd = tempFolder();
+      const result = await rekey(['runbook', 'test', name, '--keep'], { cwd, timeoutMs: 60_000 });
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stdout).toContain(`lint: ${name} is clean`);
+      expect(result.stdout).toMatch(/sandbox check: old key …\w{4} rejected · new key …\w{4} in \.env active/);
+      const folder = keptFolder(result);
+      const variable = /holds (\w+) \(seeded/.exec(result.stdout)?.[1];
+      expect(variable, show(result)).toBeDefined();
+      const key = envValue(join(folder, '.env'), variable!);
+      expect(result.stdout + result.stderr).not.toContain(key);
+      // The report, which a team keeps, names the key by mask and fingerprint only.
+      const reports = join(folder, '.rekey', 'reports');
+      for (const report of readdirSync(reports)) expect(readFileSync(join(reports, report), 'utf8')).not.toContain(key);
+    },
+    60_000,
+  );
 });

@@ -108,7 +108,7 @@ describe('a panel checked with HTTP Basic authentication (RFC 7617)', () => {
 describe('NOWPayments (x-api-key)', () => {
   it('GET /v1/status needs no key, so it answers 200 whatever the key: it cannot check one', async () => {
     const s = await sandbox();
-    for (const headers of [{}, { 'x-api-key': 'not-a-key' }]) {
+    for (const headers of [{}, { 'x-api-key': 'not-a-key' }] as Array<Record<string, string>>) {
       const response = await fetch(`${s.url}/v1/status`, { headers });
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ message: 'OK' });
@@ -124,7 +124,9 @@ describe('NOWPayments (x-api-key)', () => {
     const ok = await coins({ 'x-api-key': current });
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { selectedCurrencies: string[] }).selectedCurrencies.length).toBeGreaterThan(0);
-    for (const headers of [{ 'x-api-key': old }, { 'x-api-key': 'never-issued' }, {}, { authorization: `Bearer ${current}` }]) {
+    for (const headers of [{ 'x-api-key': old }, { 'x-api-key': 'never-issued' }, {}, { authorization: `Bearer ${current}` }] as Array<
+      Record<string, string>
+    >) {
       const refused = await coins(headers);
       expect(refused.status).toBe(403);
       expect(await refused.json()).toMatchObject({ code: 'INVALID_API_KEY' });

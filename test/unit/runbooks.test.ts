@@ -35,6 +35,10 @@ const PROVIDERS: Readonly<Record<string, { overlap: string; rotateEvery: string;
   'github-token': { overlap: 'until-revoked', rotateEvery: '90d', baseUrl: 'https://api.github.com' },
   paypal: { overlap: 'until-revoked', rotateEvery: '365d', baseUrl: 'https://api-m.paypal.com' },
   'aws-iam-access-key': { overlap: 'until-revoked', rotateEvery: '90d' },
+  'stripe-webhook-secret': { overlap: 'expiring', rotateEvery: '365d' },
+  nowpayments: { overlap: 'until-revoked', rotateEvery: '365d' },
+  'panel-credentials': { overlap: 'none', rotateEvery: '180d' },
+  'oauth-client-secret': { overlap: 'until-revoked', rotateEvery: '90d' },
 };
 
 const runbooks = new Map<string, Runbook>();
