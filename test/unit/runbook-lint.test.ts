@@ -173,7 +173,7 @@ describe('the runbook kit runbooks follow docs/providers.md', () => {
     const runbook = await loadRunbook(join(DIR, 'stripe-webhook-secret.yaml'));
     for (const step of [...runbook.verify, ...runbook.verifyRevoked]) expect(step.kind).not.toBe('http');
     const verify = runbook.verify[0] as PromptStep;
-    expect(verify.message).toMatch(/test event/);
+    expect(verify.message).toMatch(/send a test .* event/);
     expect(verify.confirm).toMatch(/2xx/);
     expect(runbook.inputs['oldSecretExpiry']?.default).toBe('1 hour');
     expect((runbook.generate[0] as PromptStep).message).toContain('Roll secret');
