@@ -155,6 +155,20 @@ runbook
   .argument('<name>', 'runbook name or path')
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'md']).default('text'))
   .action(run(() => import('./runbook-show.js')));
+runbook
+  .command('new')
+  .description("write a commented runbook template, <dir>/<name>.yaml, in the built-in runbooks' shape")
+  .argument('<name>', "the new runbook's name (its file name)")
+  .option('--dir <folder>', 'where to write it', 'runbooks')
+  .option('--force', 'overwrite an existing file')
+  .action(run(() => import('./runbook-new.js')));
+runbook
+  .command('test')
+  .description('lint a runbook (file:line:col), then rehearse it end to end against the local sandbox and print the timeline')
+  .argument('<file>', 'runbook file or name')
+  .option('--keep', 'keep the rehearsal folder (config, .env, journal, report) and print its path')
+  .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
+  .action(run(() => import('./runbook-test.js')));
 
 const config = program.command('config').description('configuration helpers');
 config

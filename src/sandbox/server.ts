@@ -17,6 +17,7 @@ import { IdempotencyCache } from './idempotency.js';
 import { type ActivityEvent, type KeyRecord, KeyRegistry, type KeyStatus, type SandboxOverlap, sandboxOverlaps } from './registry.js';
 import { countMint, matchRoute, type SandboxResponse, type SandboxStats } from './routes.js';
 import { receiveWebhook, WEBHOOK_RECEIVER_PATH, type WebhookSecrets } from './webhooks.js';
+import { sandboxRoutes } from './dialects.js';
 
 export type { ActivityEvent, KeyStatus, SandboxOverlap } from './registry.js';
 export type { SandboxStats } from './routes.js';
@@ -134,7 +135,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const receivedAt = Date.now();
     const method = request.method ?? 'GET';
     const { pathname, searchParams } = parseTarget(request.url);
-    const matched = matchRoute(method, pathname);
+    const matched = matchRoute(method, pathname, sandboxRoutes);
     const route = matched.route?.pattern ?? 'unknown';
     const label = matched.route === undefined ? 'unknown' : `${method} ${route}`;
     stats.requests[label] = (stats.requests[label] ?? 0) + 1;

@@ -738,6 +738,7 @@ describe('sandbox: serve.ts in its own process', () => {
     const out = tempFolder();
     const root = join(import.meta.dirname, '..', '..');
     for (const file of [
+      'src/sandbox/dialects.ts',
       'src/sandbox/idempotency.ts',
       'src/sandbox/registry.ts',
       'src/sandbox/routes.ts',
