@@ -67,6 +67,8 @@ export async function rotateCredential(args: {
   dryRun?: boolean;
   /** Put before every line of the timeline chart: a run among several (`rotate` of a fleet) names its credential. */
   linePrefix?: string;
+  /** false: leave SIGINT to the caller (the programmatic API: a library must not exit its host's process). */
+  handleInterrupt?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const [{ executeRun }, { loadRunbook }, { writeReport }, { storeOpener }] = await Promise.all([
     import('../engine/run.js'),
@@ -84,7 +86,7 @@ export async function rotateCredential(args: {
   }
   let summary: RunSummary | undefined;
   let code: number = ExitCode.done;
-  const { sink, stop } = onInterrupt(args.sink);
+  const { sink, stop } = args.handleInterrupt === false ? { sink: args.sink, stop: () => {} } : onInterrupt(args.sink);
   try {
     summary = await executeRun({
       config: args.config,

@@ -95,9 +95,9 @@ describe('bash', () => {
         'source <(rekey completion bash)',
         // The registration, as `complete -p rekey` shows it, must name the function the script defines.
         '[[ $(complete -p rekey) == "complete -F _rekey rekey" ]] || { echo "not registered" >&2; exit 3; }',
-        'COMP_WORDS=(rekey "$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))',
+        `COMP_WORDS=(rekey "$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 ))`,
         '_rekey',
-        'printf "%s\\n" "${COMPREPLY[@]}"',
+        `printf "%s\\n" "\${COMPREPLY[@]}"`,
       ].join('\n'),
       'bash',
       ...words,
@@ -126,7 +126,7 @@ describe('bash', () => {
     for (const cwd of [broken, root]) {
       const commands = shell(
         'bash',
-        ['--norc', '-c', 'source <(rekey completion bash); COMP_WORDS=(rekey drill ""); COMP_CWORD=2; _rekey; echo "${#COMPREPLY[@]}"'],
+        ['--norc', '-c', `source <(rekey completion bash); COMP_WORDS=(rekey drill ""); COMP_CWORD=2; _rekey; echo "\${#COMPREPLY[@]}"`],
         cwd,
       );
       expect(commands.code, commands.stderr).toBe(0);
@@ -142,7 +142,8 @@ describe('bash', () => {
     writeFileSync(
       hooks,
       "import { appendFileSync } from 'node:fs';\nlet file;\nexport function initialize(data) { file = data; }\n" +
-        'export async function resolve(specifier, context, next) { const r = await next(specifier, context); appendFileSync(file, `${r.url}\\n`); return r; }\n',
+        'export async function resolve(specifier, context, next) {\n' +
+        '  const r = await next(specifier, context);\n  appendFileSync(file, r.url + "\\n");\n  return r;\n}\n',
     );
     const register = join(root, 'register.mjs');
     writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)}, { data: ${JSON.stringify(log)} });\n`);
@@ -169,10 +170,10 @@ describe.skipIf(!hasZsh)(`zsh${hasZsh ? '' : ' (skipped: zsh is not installed; a
       [
         'autoload -U compinit && compinit -u -D',
         'source <(rekey completion zsh)',
-        '[[ ${_comps[rekey]} == _rekey ]] || { print -u2 "not registered"; exit 3 }',
-        '_describe() { print -rl -- "${(@P)${@[-1]}}" }',
+        `[[ \${_comps[rekey]} == _rekey ]] || { print -u2 "not registered"; exit 3 }`,
+        `_describe() { print -rl -- "\${(@P)\${@[-1]}}" }`,
         '_files() { print -r -- ":files:" }',
-        'words=(rekey "$@"); CURRENT=${#words}',
+        `words=(rekey "$@"); CURRENT=\${#words}`,
         '_rekey',
       ].join('\n'),
       'zsh',
