@@ -108,8 +108,26 @@ export const configSchema = z.strictObject({
 
 export type RawConfig = z.output<typeof configSchema>;
 
-/** The JSON Schema of rekey.yaml for editors, with store entries spelled out per kind. */
-export function configJsonSchema(stores: ReadonlyArray<{ kind: string; summary: string; options: Readonly<Record<string, StoreOption>> }>): unknown {
+/**
+ * Where the schema of a release can be fetched: unpkg serves every file of every version published on npm, and the
+ * package ships this schema as dist/rekey.schema.json (written by `npm run build`). Versioned, so that an editor checks a
+ * rekey.yaml against the release that will read it, and resolvable with no website of rekey's own to keep up.
+ */
+export function schemaUrl(pkg: { name: string; version: string }): string {
+  return `https://unpkg.com/${pkg.name}@${pkg.version}/dist/rekey.schema.json`;
+}
+
+/** The package's name on npm (package.json's `name`). */
+export const PACKAGE_NAME = '@rekey-cli/rekey';
+
+/**
+ * The JSON Schema of rekey.yaml for editors, with store entries spelled out per kind; `$id` is `id` (see schemaUrl),
+ * by default the latest release's.
+ */
+export function configJsonSchema(
+  stores: ReadonlyArray<{ kind: string; summary: string; options: Readonly<Record<string, StoreOption>> }>,
+  id = `https://unpkg.com/${PACKAGE_NAME}/dist/rekey.schema.json`,
+): unknown {
   const schema = z.toJSONSchema(configSchema, { target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
   const typeOf = (option: StoreOption): unknown => ({
     ...(option.type === 'string[]' ? { type: 'array', items: { type: 'string' } } : { type: option.type }),
@@ -131,5 +149,5 @@ export function configJsonSchema(stores: ReadonlyArray<{ kind: string; summary: 
   const credentials = (schema['properties'] as Record<string, { additionalProperties?: { properties?: Record<string, { items?: unknown }> } }>)['credentials'];
   const storesProp = credentials?.additionalProperties?.properties?.['stores'];
   if (storesProp !== undefined) storesProp.items = entry;
-  return { $id: 'https://rekey.dev/schema/rekey.yaml.json', title: 'rekey.yaml', ...schema };
+  return { $id: id, title: 'rekey.yaml', ...schema };
 }
