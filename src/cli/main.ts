@@ -202,6 +202,7 @@ runbook
   .argument('<name>', "the new runbook's name (its file name)")
   .option('--dir <folder>', 'where to write it', 'runbooks')
   .option('--force', 'overwrite an existing file')
+  .addHelpText('after', examples('rekey runbook new acme-api', 'rekey runbook new acme-api --dir ops/runbooks'))
   .action(run(() => import('./runbook-new.js')));
 runbook
   .command('test')
@@ -209,6 +210,7 @@ runbook
   .argument('<file>', 'runbook file or name')
   .option('--keep', 'keep the rehearsal folder (config, .env, journal, report) and print its path')
   .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
+  .addHelpText('after', examples('rekey runbook test runbooks/acme-api.yaml', 'rekey runbook test runbooks/acme-api.yaml --keep'))
   .action(run(() => import('./runbook-test.js')));
 
 const config = program
