@@ -102,8 +102,10 @@ program
 
 program
   .command('plan')
-  .description('show the steps a rotation would run; nothing is written')
-  .argument('<credential>', 'credential id from rekey.yaml')
+  .description('show the steps a rotation would run, or with --due what a scheduled `rotate --due` would do; nothing is written')
+  .argument('[credential]', 'credential id from rekey.yaml')
+  .option('--due', "every credential: would it be rotated, reminded or skipped, and why (reads the stores' metadata, never a value)")
+  .option('--due-unknown', 'with --due: as `rotate --due --due-unknown`, count an unknown age as due')
   .action(run(() => import('./plan.js')));
 
 program
@@ -130,6 +132,7 @@ program
   .command('status')
   .description('age of every credential against its policy (read from its stores), where the age comes from, and its last run')
   .option('--offline', "read no store: take ages from policy.lastRotated and this machine's journals only")
+  .option('--exit-code', 'exit 10 when a credential is due or overdue, 0 when none is (as terraform plan -detailed-exitcode)')
   .action(run(() => import('./status.js')));
 
 program

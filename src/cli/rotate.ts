@@ -56,6 +56,9 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const due = input.options['due'] === true;
   if (ids.length === 0 && !due)
     throw new InputError('name the credentials to rotate, or pass --due', undefined, `credentials: ${[...config.credentials.keys()].join(', ')}`);
+  // --due-unknown widens --due's selection; alone it would be ignored in silence, and the person would think it acted.
+  if (input.options['dueUnknown'] === true && !due)
+    throw new InputError('--due-unknown only works with --due', undefined, 'run `rekey rotate --due --due-unknown`');
   const concurrency = Number(input.options['concurrency'] ?? 4);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
   const json = globals.json === true;
@@ -111,9 +114,12 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
     requested.map((credential) => credential.id),
   );
   let selected = requested;
+  // When each selected credential fell due, from its stores' age (not the journal: a fresh machine has none).
+  let dueAt = new Map<string, Date | undefined>();
   if (due) {
     const selection = await dueSelection(config, requested, history, input.options['dueUnknown'] === true);
     selected = selection.due;
+    dueAt = selection.dueAt;
     for (const skipped of selection.skipped) skip(skipped);
   }
 
@@ -134,11 +140,8 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
         fail(credential.id, error, 'needs a person');
         return;
       }
-      const { lastDone } = history.get(credential.id)!;
-      const dueDate =
-        lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined
-          ? 'now'
-          : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
+      // An unknown age selected by --due-unknown has no date: it is due now.
+      const dueDate = dueAt.get(credential.id)?.toISOString().slice(0, 10) ?? 'now';
       outcomes.push({ credential: credential.id, outcome: 'reminded', next });
       say(
         credential.id,
@@ -289,20 +292,22 @@ function prefixLines(prefix: string, text: string): string {
  * The credentials `--due` rotates: age known (from the stores, else policy.lastRotated or the journal; src/engine/age.ts)
  * and at least maxAge. An unknown age is skipped as "unknown age" unless `--due-unknown`; no maxAge is never due.
  */
-async function dueSelection(
+export async function dueSelection(
   config: Config,
   credentials: readonly CredentialConfig[],
   history: ReadonlyMap<string, LastRuns>,
   dueUnknown: boolean,
-): Promise<{ due: CredentialConfig[]; skipped: Skipped[] }> {
+): Promise<{ due: CredentialConfig[]; skipped: Skipped[]; dueAt: Map<string, Date | undefined> }> {
   const [{ credentialAges, dueness, settleUnknown }, { storeOpener }] = await Promise.all([import('../engine/age.js'), import('./stores.js')]);
   const ages = await credentialAges(credentials, { history, openStores: storeOpener(config) });
   const due: CredentialConfig[] = [];
   const skipped: Skipped[] = [];
+  const dueAts = new Map<string, Date | undefined>();
   for (const credential of credentials) {
     const age = ages.get(credential.id)!;
     const { state, dueAt } = dueness(age, credential.maxAgeMs);
     const facts = { ageSource: age.source, ageFrom: age.from, writtenAt: age.writtenAt?.toISOString(), dueAt: dueAt?.toISOString() };
+    dueAts.set(credential.id, dueAt);
     if (state === 'due' || (state === 'unknown' && dueUnknown)) {
       due.push(credential);
     } else if (state === 'unknown') {
@@ -313,7 +318,7 @@ async function dueSelection(
       skipped.push({ credential: credential.id, reason: state === 'no-policy' ? 'no maxAge' : 'not due', facts });
     }
   }
-  return { due, skipped };
+  return { due, skipped, dueAt: dueAts };
 }
 
 /** One exit code for several credentials: an internal error, then an environment fault, a failure, bad input, a refusal. */

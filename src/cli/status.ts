@@ -84,11 +84,12 @@ export default async function status(input: CommandInput, globals: Globals): Pro
             : undefined,
     };
   });
+  const exitCode = input.options['exitCode'] === true && rows.some((row) => row.state === 'due') ? ExitCode.due : ExitCode.done;
   if (globals.json === true) {
     // Machine output: ISO dates and numbers (ms, whole days), never "in 89d"; the words are for people.
     for (const { lockNote: _note, age: _age, policy: _policy, due: _due, from: _from, ageAttention: _attention, ...row } of rows)
       process.stdout.write(`${JSON.stringify({ event: 'status', ...row })}\n`);
-    return ExitCode.done;
+    return exitCode;
   }
   const header = { credential: 'credential', runbook: 'runbook', age: 'age', from: 'age from', policy: 'policy', due: 'due', lastRun: 'last run' };
   const cols = ['credential', 'runbook', 'age', 'from', 'policy', 'due', 'lastRun'] as const;
@@ -105,7 +106,7 @@ export default async function status(input: CommandInput, globals: Globals): Pro
     if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
     if (row.lockNote !== undefined) process.stdout.write(`! ${row.credential}: ${row.lockNote}\n`);
   }
-  return ExitCode.done;
+  return exitCode;
 }
 
 /** Where the age comes from, for the table: the store's ref, `policy.lastRotated`, or `journal` (a local cache). */

@@ -6,7 +6,8 @@
  */
 
 /** Exit codes, named. */
-export const ExitCode = { done: 0, failed: 1, badInput: 2, refused: 3, internal: 4, environment: 5, interrupted: 130 } as const;
+/** `due` is only `rekey status --exit-code`'s (a credential is due or overdue), as terraform plan -detailed-exitcode's 2. */
+export const ExitCode = { done: 0, failed: 1, badInput: 2, refused: 3, internal: 4, environment: 5, due: 10, interrupted: 130 } as const;
 
 /** Bad input: a config, runbook, answers file or argument. Printed as `file:line:col: message` with a hint. */
 export class InputError extends Error {

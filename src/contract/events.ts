@@ -24,7 +24,8 @@ export type EngineEvent =
   | { event: 'step.started'; phase: Phase; step: string; name: string; human: boolean }
   | { event: 'step.done'; phase: Phase; step: string; name: string; ms: number; waitMs: number; human: boolean; detail: string | undefined; skipped?: boolean }
   | { event: 'step.failed'; phase: Phase; step: string; name: string; ms: number; error: string; hint: string | undefined }
-  | { event: 'note'; level: 'info' | 'warn'; message: string }
+  // `run`: a note before the run's first event (a lock taken over) names the run itself, since no run.started precedes it.
+  | { event: 'note'; level: 'info' | 'warn'; message: string; run?: string }
   | { event: 'instructions'; step: string; message: string; url: string | undefined }
   | { event: 'outage.started' }
   | { event: 'outage.ended'; ms: number }
