@@ -12,10 +12,11 @@
  * failed ones. A person who names one credential without --due asked for that one: locked is refused (3), and one that
  * needs a person is bad input (2: pass --answers or run `rekey drill`).
  */
-import type { Config, CredentialConfig } from '../config/types.js';
+import type { Config, CredentialConfig, NotifyChannelConfig } from '../config/types.js';
 import type { LastRuns } from '../engine/history.js';
 import { ExitCode, InputError } from '../contract/errors.js';
 import type { RunSummary } from '../engine/run.js';
+import type { Runbook } from '../contract/runbook.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
 
 /**
@@ -100,8 +101,11 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       `skipped: ${words}`,
     );
   };
+  // What the notifications say about each credential besides its outcome: its run's summary, or the error that stopped it.
+  const told = new Map<string, { summary?: RunSummary | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>();
   const fail = (credential: string, error: unknown, reason?: FailReason) => {
     const { code, message, hint } = describeError(error);
+    told.set(credential, { ...told.get(credential), message, hint });
     outcomes.push({ credential, outcome: 'failed', reason: reason ?? failReason(code), code });
     if (json) process.stdout.write(ndjsonLine({ event: 'error', code, message, hint }, { credential }));
     else if (!fleet) process.stderr.write(`rekey: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
@@ -142,6 +146,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       }
       // An unknown age selected by --due-unknown has no date: it is due now.
       const dueDate = dueAt.get(credential.id)?.toISOString().slice(0, 10) ?? 'now';
+      told.set(credential.id, { runbook });
       outcomes.push({ credential: credential.id, outcome: 'reminded', next });
       say(
         credential.id,
@@ -163,6 +168,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       dryRun,
       ...(prefix === undefined ? {} : { linePrefix: prefix }),
     });
+    told.set(credential.id, { summary });
     outcomes.push(code === ExitCode.done ? { credential: credential.id, outcome: 'rotated', run: summary?.run } : ranAndFailed(credential.id, code, summary));
   };
 
@@ -184,6 +190,22 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const order = new Map(requested.map((c, i) => [c.id, i]));
   outcomes.sort((a, b) => order.get(a.credential)! - order.get(b.credential)!);
   const exit = worstCode(outcomes.flatMap((o) => (o.outcome === 'failed' ? [o.code] : [])));
+  // A dry run tells no one: nothing happened. Delivery never changes `exit` (src/notify/index.ts).
+  if (!dryRun && config.notify !== undefined && config.notify.length > 0) {
+    const report = (delivery: import('../notify/index.js').Delivery) => {
+      const { credential, run, channel, kind, attempts, error } = delivery;
+      if (json) process.stdout.write(ndjsonLine({ event: delivery.ok ? 'notify.sent' : 'notify.failed', channel, kind, attempts, error }, { credential, run }));
+      else if (!delivery.ok)
+        process.stderr.write(
+          prefixLines(
+            prefixOf(credential) ?? `${credential}: `,
+            `notify: the ${kind} message was not delivered to ${channel} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error} ` +
+              '(the rotation is not affected)',
+          ),
+        );
+    };
+    await notifyOutcomes(config.notify, outcomes, told, dueAt, config.credentials, report);
+  }
   if (fleet || due) {
     const seconds = Math.round(performance.now() - started) / 1000;
     if (json) process.stdout.write(ndjsonLine(tallyEvent(outcomes, seconds, exit, dryRun)));
@@ -325,4 +347,93 @@ export async function dueSelection(
 function worstCode(codes: readonly number[]): number {
   for (const code of [ExitCode.internal, ExitCode.environment, ExitCode.failed, ExitCode.badInput, ExitCode.refused]) if (codes.includes(code)) return code;
   return codes.length === 0 ? ExitCode.done : ExitCode.failed;
+}
+
+/**
+ * Tell the `notify:` channels what this pass did: a failure for each credential that failed, a reminder (with the
+ * runbook's dashboard steps and the `rekey drill` command) for each due one that needs a person, `overdue` for a due
+ * credential a live run's lock kept from rotating, and a success for each rotated one (sent only to channels that
+ * list `success`). Messages are built from the outcomes and the runs' summaries: masks and fingerprints, no value.
+ */
+async function notifyOutcomes(
+  channels: readonly NotifyChannelConfig[],
+  outcomes: readonly Outcome[],
+  told: ReadonlyMap<string, { summary?: RunSummary | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>,
+  dueAt: ReadonlyMap<string, Date | undefined>,
+  credentials: Config['credentials'],
+  report: (delivery: import('../notify/index.js').Delivery) => void,
+): Promise<void> {
+  const [notify, { render }] = await Promise.all([import('../notify/index.js'), import('../runbook/template.js')]);
+  const notifier = notify.createNotifier(channels, { env: process.env, report });
+  for (const o of outcomes) {
+    const facts = told.get(o.credential) ?? {};
+    const summary = facts.summary;
+    const due = dueAt.get(o.credential)?.toISOString();
+    const keys = {
+      fingerprints: { old: summary?.oldFingerprint, new: summary?.newFingerprint },
+      masks: { old: summary?.oldMask, new: summary?.newMask },
+    };
+    if (o.outcome === 'failed') {
+      notifier.send(
+        notify.failureMessage({
+          credential: o.credential,
+          run: o.run ?? summary?.run,
+          reason: o.reason,
+          error: facts.message ?? summary?.error,
+          hint: facts.hint ?? summary?.hint,
+          next: o.next,
+          dueAt: due,
+          ...(summary === undefined ? {} : keys),
+        }),
+      );
+    } else if (o.outcome === 'reminded' && facts.runbook !== undefined) {
+      const credential = credentials.get(o.credential)!;
+      notifier.send(
+        notify.reminderMessage({
+          credential: o.credential,
+          title: facts.runbook.title,
+          dueAt: due,
+          steps: personSteps(facts.runbook, credential, render),
+          mask: undefined,
+        }),
+      );
+    } else if (o.outcome === 'skipped' && o.reason === 'locked' && dueAt.has(o.credential)) {
+      notifier.send(notify.overdueMessage({ credential: o.credential, dueAt: due, why: `locked ${o.detail ?? ''}`.trim(), run: o.run }));
+    } else if (o.outcome === 'rotated') {
+      notifier.send(notify.successMessage({ credential: o.credential, run: o.run, ...keys }));
+    }
+  }
+  await notifier.settle();
+}
+
+/**
+ * A runbook's steps for a person (its prompts), with their instructions rendered from the credential's inputs. A
+ * template that needs a key (`{{ old }}`, `{{ new }}`) is not rendered: the step is named without its words.
+ */
+function personSteps(
+  runbook: Runbook,
+  credential: CredentialConfig,
+  renderTemplate: typeof import('../runbook/template.js').render,
+): import('../notify/index.js').PersonStep[] {
+  const vars = { inputs: credential.inputs, run: { id: '', since: '', started: '' }, credential: credential.id };
+  const rendered = (template: string | undefined, render: (t: string) => { text: string; secret: boolean }) => {
+    if (template === undefined) return undefined;
+    try {
+      const out = render(template);
+      return out.secret ? undefined : out.text;
+    } catch {
+      return undefined;
+    }
+  };
+  return [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].flatMap((step) =>
+    step.kind === 'prompt'
+      ? [
+          {
+            name: step.name,
+            instructions: rendered(step.message, (t) => renderTemplate(t, vars)),
+            url: rendered(step.url, (t) => renderTemplate(t, vars)),
+          },
+        ]
+      : [],
+  );
 }
