@@ -117,7 +117,9 @@ program
 program
   .command('resume')
   .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
-  .argument('<run>', 'run id (see `rekey log`)')
+  .argument('[run]', 'run id (see `rekey log`)')
+  .option('--all', "every credential's unfinished run (its newest run, when it failed or was interrupted), one after another, with a tally")
+  .option('--last', 'the newest of those runs')
   .option('--answers <file>', 'answers for human steps')
   .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
   .action(run(() => import('./resume.js')));
