@@ -153,7 +153,9 @@ export function successMessage(facts: {
     credential: facts.credential,
     run: facts.run,
     title: `${facts.credential}: rotated`,
-    text: `${facts.credential} was rotated${facts.run === undefined ? '' : ` in run ${facts.run}`}: old key ${key(facts.masks.old, facts.fingerprints.old)}, new key ${key(facts.masks.new, facts.fingerprints.new)}.`,
+    text:
+      `${facts.credential} was rotated${facts.run === undefined ? '' : ` in run ${facts.run}`}: ` +
+      `old key ${key(facts.masks.old, facts.fingerprints.old)}, new key ${key(facts.masks.new, facts.fingerprints.new)}.`,
     next: facts.run === undefined ? undefined : `rekey log ${facts.run}`,
     fingerprints: facts.fingerprints,
     masks: facts.masks,

@@ -210,7 +210,8 @@ describe('notify: deliveries that fail', () => {
     expect(s.isActive(envValue(ws)!)).toBe(true);
     expect(s.isActive(ws.seed)).toBe(false);
     expect(result.stderr).toContain(
-      `${ws.credential}: notify: the success message was not delivered to webhook (HOOK_URL) after 2 attempts: no answer within 1s (the rotation is not affected)`,
+      `${ws.credential}: notify: the success message was not delivered to webhook (HOOK_URL) after 2 attempts: no answer within 1s ` +
+        '(the rotation is not affected)',
     );
     expect(`${result.stdout}${result.stderr}`).not.toContain('secret-path-canary');
 
