@@ -86,6 +86,7 @@ program
   .option('--due-unknown', 'with --due: also rotate credentials whose age nothing records (no store keeps a date, no policy.lastRotated)')
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
   .option('--concurrency <n>', 'credentials rotated at once', '4')
+  .option('--audit-stdout', 'print each audit record as NDJSON on stdout, for a log pipeline; the text for people goes to stderr')
   .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
   .action(run(() => import('./rotate.js')));
 

@@ -64,7 +64,11 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
   const json = globals.json === true;
   const dryRun = input.options['dryRun'] === true;
-  const [{ createSink, credentialPrefixes, ndjsonLine }, { loadRunbook }, { lastRunsOf }, { needsPerson }, { LockedError }, { describeError }] =
+  // --audit-stdout: stdout carries the audit records alone, as NDJSON, for a log pipeline; the text for people goes to
+  // stderr. With --json the records are on stdout already, among the other events.
+  const auditStdout = input.options['auditStdout'] === true && !json;
+  const textOut = auditStdout ? process.stderr : process.stdout;
+  const [{ createSink, credentialPrefixes, ndjsonLine, TextSink }, { loadRunbook }, { lastRunsOf }, { needsPerson }, { LockedError }, { describeError }] =
     await Promise.all([
       import('../ui/sink.js'),
       import('../runbook/load.js'),
@@ -82,13 +86,13 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const asked = ids.length === 1 && !due;
   const prefixes = credentialPrefixes(
     requested.map((c) => c.id),
-    process.stdout,
+    textOut,
   );
   const prefixOf = (id: string): string | undefined => (fleet ? prefixes.get(id) : undefined);
   const outcomes: Outcome[] = [];
 
   /** One line about a credential from this command (not its run): NDJSON, or text after its prefix (`id: ` alone). */
-  const say = (credential: string, event: { event: string } & Record<string, unknown>, text: string, stream = process.stdout) => {
+  const say = (credential: string, event: { event: string } & Record<string, unknown>, text: string, stream = textOut) => {
     if (json) process.stdout.write(ndjsonLine(event, { credential }));
     else stream.write(prefixLines(prefixOf(credential) ?? `${credential}: `, text));
   };
@@ -156,7 +160,8 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       return;
     }
     const prefix = prefixOf(credential.id);
-    const sink = createSink(json, { credential: credential.id, ...(prefix === undefined ? {} : { prefix }) });
+    const options = { credential: credential.id, ...(prefix === undefined ? {} : { prefix }) };
+    const sink = auditStdout ? auditOnStdout(new TextSink(process.stderr, options), credential.id, ndjsonLine) : createSink(json, options);
     const interaction = await interactionFor(input.options, sink, false);
     const { code, summary } = await rotateCredential({
       config,
@@ -167,6 +172,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       json,
       dryRun,
       ...(prefix === undefined ? {} : { linePrefix: prefix }),
+      ...(auditStdout ? { out: process.stderr } : {}),
     });
     told.set(credential.id, { summary });
     outcomes.push(code === ExitCode.done ? { credential: credential.id, outcome: 'rotated', run: summary?.run } : ranAndFailed(credential.id, code, summary));
@@ -209,7 +215,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   if (fleet || due) {
     const seconds = Math.round(performance.now() - started) / 1000;
     if (json) process.stdout.write(ndjsonLine(tallyEvent(outcomes, seconds, exit, dryRun)));
-    else process.stdout.write(await tallyText(outcomes, seconds, dryRun, prefixOf));
+    else textOut.write(await tallyText(outcomes, seconds, dryRun, prefixOf, textOut));
   }
   return exit;
 }
@@ -278,9 +284,15 @@ function tallyEvent(outcomes: readonly Outcome[], seconds: number, exit: number,
  * The tally for a person: one line of counts, then one line for each credential to look at (reminded, locked,
  * failed), after its prefix, with the command that shows or finishes its run.
  */
-async function tallyText(outcomes: readonly Outcome[], seconds: number, dryRun: boolean, prefixOf: (id: string) => string | undefined): Promise<string> {
+async function tallyText(
+  outcomes: readonly Outcome[],
+  seconds: number,
+  dryRun: boolean,
+  prefixOf: (id: string) => string | undefined,
+  out: NodeJS.WriteStream,
+): Promise<string> {
   const [{ styler }, { formatDuration }] = await Promise.all([import('../ui/style.js'), import('../util/time.js')]);
-  const s = styler(process.stdout);
+  const s = styler(out);
   const c = counts(outcomes);
   const detail = (by: Map<string, number>) => (by.size === 0 ? '' : ` (${[...by].map(([reason, n]) => `${n} ${reason}`).join(', ')})`);
   const failed = `failed ${c.failed.length}${detail(c.failedBy)}`;
@@ -436,4 +448,21 @@ function personSteps(
         ]
       : [],
   );
+}
+
+/**
+ * A sink for --audit-stdout: the run's lines for people go to `text` (on stderr), and each audit record, as written
+ * (hash, prev and seal included), is one NDJSON line on stdout, stamped with its credential, run and time.
+ */
+function auditOnStdout(
+  text: import('../contract/events.js').EventSink,
+  credential: string,
+  ndjsonLine: typeof import('../ui/sink.js').ndjsonLine,
+): import('../contract/events.js').EventSink {
+  return {
+    emit(event) {
+      if (event.event === 'audit.record') process.stdout.write(ndjsonLine(event, { credential, run: event.run }));
+      text.emit(event);
+    },
+  };
 }

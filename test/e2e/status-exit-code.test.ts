@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CliResult, rekeyIn, removeWorkspaces, sandboxPool, show, workspace } from './helpers.js';
+import { type CliResult, envValue, rekeyIn, removeWorkspaces, sandboxPool, show, workspace } from './helpers.js';
 
 const DAY = 86_400_000;
 const sandbox = sandboxPool();
@@ -111,5 +111,28 @@ describe('rotate --due: the usage it refuses and the reminder it sends', () => {
     const pass = await rekeyIn(ws, ['--json', 'rotate', '--due']);
     expect(pass.code, show(pass)).toBe(0);
     expect(ndjson(pass)).toContainEqual(expect.objectContaining({ event: 'reminder', credential: 'streampixel-prod', due: '2026-10-30' }));
+  });
+});
+
+describe('rotate --audit-stdout', () => {
+  it('stdout carries only the audit records, as written to the audit log, stamped; the text for people is on stderr', async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    const result = await rekeyIn(ws, ['rotate', '--due', '--due-unknown', '--audit-stdout']);
+    expect(result.code, show(result)).toBe(0);
+    const lines = ndjson(result);
+    const log = readFileSync(join(ws.stateDir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(log.length).toBeGreaterThan(2);
+    expect(lines.map((l) => l['event'])).toEqual(log.map(() => 'audit.record'));
+    expect(lines.map((l) => l['hash'])).toEqual(log.map((r) => r['hash']));
+    for (const line of lines)
+      expect(line).toMatchObject({ credential: ws.credential, run: log[0]!['run'], time: expect.stringMatching(/Z$/), prev: expect.any(String) });
+    expect(result.stderr).toContain(`rekey · ${ws.credential} · runbook sandbox`);
+    expect(result.stderr).toMatch(/^rotated 1 · reminded 0 · skipped 0 · failed 0 · /m);
+    expect(result.stdout).not.toContain(ws.seed);
+    expect(result.stdout).not.toContain(envValue(ws)!);
   });
 });
