@@ -121,6 +121,7 @@ program
   .argument('[run]', 'run id (see `rekey log`)')
   .option('--all', "every credential's unfinished run (its newest run, when it failed or was interrupted), one after another, with a tally")
   .option('--last', 'the newest of those runs')
+  .option('--from-stores', 'a run this machine has no journal of, whose key a store holds staged: adopt it from the stores and finish it')
   .option('--answers <file>', 'answers for human steps')
   .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
   .action(run(() => import('./resume.js')));

@@ -21,8 +21,41 @@ export default async function resume(input: CommandInput, globals: Globals): Pro
   if ((all || last) && named !== undefined) throw new InputError(`name a run or pass --${all ? 'all' : 'last'}, not both`);
   if (all && last) throw new InputError('--all and --last exclude each other');
   if (named === undefined && !all && !last) throw new InputError('name the run to resume, or pass --all or --last', undefined, 'see `rekey log` for run ids');
+  if (input.options['fromStores'] === true) {
+    if (named === undefined) throw new InputError('--from-stores adopts one run: name it', undefined, 'the run id is in the message of `rekey rotate`');
+    await adopt(config, named);
+  }
   if (named !== undefined) return (await resumeOne(config, named, input, globals)).code;
   return resumeMany(config, input, globals, last);
+}
+
+/**
+ * `--from-stores`: a run this machine has no journal of, whose value a store holds staged: find its credential (the
+ * credential whose stores name it), and write its journal from what the stores say (src/engine/adopt.ts), so that it
+ * resumes as any run. The person's word that no rekey still runs it elsewhere is the reason to do this.
+ */
+async function adopt(config: Config, run: string): Promise<void> {
+  const [{ adoptRun, foreignRuns }, { storeOpener }, { listRuns }, { loadRunbook }] = await Promise.all([
+    import('../engine/adopt.js'),
+    import('./stores.js'),
+    import('../engine/journal.js'),
+    import('../runbook/load.js'),
+  ]);
+  if (listRuns(config.stateDir).includes(run)) return;
+  const { ensureStateDir } = await import('../util/state-dir.js');
+  await ensureStateDir(config);
+  for (const credential of config.credentials.values()) {
+    const stores = await storeOpener(config)(credential);
+    try {
+      if (!(await foreignRuns(config.stateDir, stores)).some((f) => f.run === run)) continue;
+      const runbook = await loadRunbook(credential.runbookFile);
+      await adoptRun({ stateDir: config.stateDir, credential: credential.id, runbook, stores, run });
+      return;
+    } finally {
+      await Promise.allSettled(stores.map(({ store }) => store.close?.()));
+    }
+  }
+  throw new RefusedError(`no store of ${config.file} holds a value staged by run ${run}`, 'see `rekey status`, and `rekey log` for the runs journaled here');
 }
 
 /** Resume one run; `prefix` puts the credential before each line when several runs share the screen. */

@@ -14,7 +14,7 @@
  */
 import type { Config, CredentialConfig, NotifyChannelConfig } from '../config/types.js';
 import type { LastRuns } from '../engine/history.js';
-import { ExitCode, InputError } from '../contract/errors.js';
+import { ExitCode, InputError, RefusedError } from '../contract/errors.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Runbook } from '../contract/runbook.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
@@ -35,7 +35,16 @@ export interface Skipped {
 }
 
 /** Why a credential failed, for the tally: the run's end when it ran, else the kind of error that stopped it. */
-type FailReason = 'rolled back' | 'resumable' | 'failed' | 'needs a person' | 'refused' | 'bad input' | 'environment fault' | 'internal error';
+type FailReason =
+  | 'rolled back'
+  | 'resumable'
+  | 'failed'
+  | 'needs a person'
+  | 'unfinished in the stores'
+  | 'refused'
+  | 'bad input'
+  | 'environment fault'
+  | 'internal error';
 
 type Outcome =
   | { readonly credential: string; readonly outcome: 'rotated'; readonly run: string | undefined }
@@ -107,10 +116,10 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   };
   // What the notifications say about each credential besides its outcome: its run's summary, or the error that stopped it.
   const told = new Map<string, { summary?: RunSummary | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>();
-  const fail = (credential: string, error: unknown, reason?: FailReason) => {
+  const fail = (credential: string, error: unknown, reason?: FailReason, next?: string) => {
     const { code, message, hint } = describeError(error);
     told.set(credential, { ...told.get(credential), message, hint });
-    outcomes.push({ credential, outcome: 'failed', reason: reason ?? failReason(code), code });
+    outcomes.push({ credential, outcome: 'failed', reason: reason ?? failReason(code), code, ...(next === undefined ? {} : { next }) });
     if (json) process.stdout.write(ndjsonLine({ event: 'error', code, message, hint }, { credential }));
     else if (!fleet) process.stderr.write(`rekey: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
     else process.stderr.write(prefixLines(prefixOf(credential)!, `${message}${hint === undefined ? '' : `\n  hint: ${hint}`}`));
@@ -157,6 +166,20 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
         { event: 'reminder', credential: credential.id, reason: 'needs a person (dashboard step)', due: dueDate },
         `needs a person (dashboard step) — run \`${next}\` (due ${dueDate})`,
       );
+      return;
+    }
+    // A value staged by a run this machine has no journal of (docs/design.md, "Unfinished runs found in the stores"):
+    // never mint over it, never act on it alone (that run may be alive elsewhere); say what the person can run.
+    const foreign = await unfinishedInStores(config, credential);
+    if (foreign !== undefined) {
+      const next = `rekey resume ${foreign.run} --from-stores`;
+      const error = new RefusedError(
+        `run ${foreign.run} left a value staged in ${foreign.stores.join(', ')}, and ${config.stateDir} has no journal of it (a job on another ` +
+          'machine, or a state folder that was lost): rekey will not mint over it',
+        `if no rekey is still running it elsewhere, finish it with \`${next}\` (the staged key is rolled out, verified with the provider, and ` +
+          'rolled back if it fails); otherwise let that machine finish it',
+      );
+      fail(credential.id, error, 'unfinished in the stores', next);
       return;
     }
     const prefix = prefixOf(credential.id);
@@ -465,4 +488,15 @@ function auditOnStdout(
       text.emit(event);
     },
   };
+}
+
+/** The first run, not journaled here, whose staged value a store of `credential` holds (src/engine/adopt.ts). */
+async function unfinishedInStores(config: Config, credential: CredentialConfig): Promise<import('../engine/adopt.js').ForeignRun | undefined> {
+  const [{ foreignRuns }, { storeOpener }] = await Promise.all([import('../engine/adopt.js'), import('./stores.js')]);
+  const stores = await storeOpener(config)(credential);
+  try {
+    return (await foreignRuns(config.stateDir, stores))[0];
+  } finally {
+    await Promise.allSettled(stores.map(({ store }) => store.close?.()));
+  }
 }
