@@ -429,7 +429,6 @@ async function notifyOutcomes(
           title: facts.runbook.title,
           dueAt: due,
           steps: personSteps(facts.runbook, credential, render),
-          mask: undefined,
         }),
       );
     } else if (o.outcome === 'skipped' && o.reason === 'locked' && dueAt.has(o.credential)) {

@@ -93,7 +93,7 @@ async function post(url: URL, body: unknown, timeoutMs: number): Promise<void> {
     const e = error as Error & { cause?: { code?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new DeliveryError(`no answer within ${seconds(timeoutMs)}`, true);
     // The cause's code (ECONNREFUSED, ENOTFOUND), never its message, which may quote the host and path.
-    throw new DeliveryError(`could not connect (${e.cause?.code ?? e.name})`, true);
+    throw new DeliveryError(`could not connect (${e.cause?.code ?? 'network error'})`, true);
   }
   // Read the body to the end so the connection is released; its text is not shown (a proxy may echo the request).
   await response.arrayBuffer().catch(() => undefined);

@@ -94,13 +94,7 @@ export function failureMessage(facts: {
 }
 
 /** A due credential whose runbook needs a person: its steps, and the `rekey drill` command to run. */
-export function reminderMessage(facts: {
-  credential: string;
-  title: string;
-  dueAt: string | undefined;
-  steps: readonly PersonStep[];
-  mask: string | undefined;
-}): NotifyMessage {
+export function reminderMessage(facts: { credential: string; title: string; dueAt: string | undefined; steps: readonly PersonStep[] }): NotifyMessage {
   const next = `rekey drill ${facts.credential}`;
   const when = facts.dueAt === undefined ? 'is due (its age is unknown)' : `has been due since ${day(facts.dueAt)}`;
   const steps = facts.steps.map(
@@ -121,7 +115,6 @@ export function reminderMessage(facts: {
     reason: 'needs a person',
     dueAt: facts.dueAt,
     steps: facts.steps,
-    ...(facts.mask === undefined ? {} : { masks: { old: facts.mask, new: undefined } }),
   });
 }
 

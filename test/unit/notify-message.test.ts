@@ -45,7 +45,6 @@ describe('notification messages', () => {
       title: 'Streampixel',
       dueAt: '2026-10-30T00:00:00.000Z',
       steps: [{ name: 'request a key', instructions: 'Open the dashboard.\nClick Request.', url: 'https://dash.test' }],
-      mask: undefined,
     });
     expect(msg.text).toBe(
       'sp has been due since 2026-10-30. Its runbook has a dashboard step, so a scheduled run cannot rotate it alone.\n' +
