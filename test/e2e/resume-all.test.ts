@@ -69,7 +69,7 @@ describe('rekey resume --all', () => {
     const events = ndjson(last);
     const note = events.find((e) => e['event'] === 'note' && String(e['message']).startsWith('took over a stale lock'));
     expect(note).toMatchObject({ credential: 'billing', run: newer, time: expect.any(String) });
-    expect(events.findIndex((e) => e === note)).toBeLessThan(events.findIndex((e) => e['event'] === 'run.started'));
+    expect(events.indexOf(note!)).toBeLessThan(events.findIndex((e) => e['event'] === 'run.started'));
     expect(events.filter((e) => e['event'] === 'run.started').map((e) => e['run'])).toEqual([newer]);
     expect(events.at(-1)).toMatchObject({ event: 'tally', resumed: 1, exit: 0, runs: [{ credential: 'billing', run: newer, outcome: 'resumed' }] });
     // The older run is still unfinished, and --all now finds it alone.
