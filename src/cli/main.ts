@@ -107,6 +107,10 @@ program
   .argument('[credential]', 'credential id from rekey.yaml')
   .option('--due', "every credential: would it be rotated, reminded or skipped, and why (reads the stores' metadata, never a value)")
   .option('--due-unknown', 'with --due: as `rotate --due --due-unknown`, count an unknown age as due')
+  // The credential is optional only with --due: without it, a usage error as commander gives for a missing argument.
+  .hook('preAction', (command) => {
+    if (command.args.length === 0 && command.opts()['due'] !== true) command.error("error: missing required argument 'credential' (or pass --due)");
+  })
   .action(run(() => import('./plan.js')));
 
 program
@@ -122,6 +126,10 @@ program
   .option('--all', "every credential's unfinished run (its newest run, when it failed or was interrupted), one after another, with a tally")
   .option('--last', 'the newest of those runs')
   .option('--from-stores', 'a run this machine has no journal of, whose key a store holds staged: adopt it from the stores and finish it')
+  .hook('preAction', (command) => {
+    const { all, last } = command.opts();
+    if (command.args.length === 0 && all !== true && last !== true) command.error("error: missing required argument 'run' (or pass --all or --last)");
+  })
   .option('--answers <file>', 'answers for human steps')
   .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
   .action(run(() => import('./resume.js')));
