@@ -6,8 +6,8 @@
  * (SIGINT) mid-run, resumable.
  */
 
-/** Exit codes, named. */
-export const ExitCode = { done: 0, failed: 1, badInput: 2, refused: 3, internal: 4, environment: 5, findings: 6, interrupted: 130 } as const;
+/** Exit codes, named. `due` is only `rekey status --exit-code`'s (something is due), as terraform plan -detailed-exitcode's 2. */
+export const ExitCode = { done: 0, failed: 1, badInput: 2, refused: 3, internal: 4, environment: 5, findings: 6, due: 10, interrupted: 130 } as const;
 
 /** Bad input: a config, runbook, answers file or argument. Printed as `file:line:col: message` with a hint. */
 export class InputError extends Error {
