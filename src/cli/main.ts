@@ -113,6 +113,16 @@ program
   .action(run(() => import('./check.js')));
 
 program
+  .command('doctor')
+  .description('check what can be checked (.env files, keys in client code and git, HTTPS, token length, age, shared keys) and list what cannot')
+  .argument('[credentials...]', 'credential ids (default: all)')
+  .option('--answers <file>', 'answers for the checklist for a person (YAML: item id → yes or no)')
+  .option('--write-runbooks <dir>', "write each credential's runbook there as Markdown (rekey runbook show <name> --format md)")
+  .option('--report <file>', 'also write the findings as a Markdown report')
+  .option('--strict', 'exit 1 on warnings too, not only errors')
+  .action(run(() => import('./doctor.js')));
+
+program
   .command('resume')
   .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
   .argument('<run>', 'run id (see `rekey log`)')
