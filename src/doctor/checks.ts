@@ -229,17 +229,22 @@ export function ages(input: DoctorInput): Finding[] {
         message: 'no maxAge: it is never due',
         fix: 'set policy.maxAge (for example 90d)',
       });
-    if (person && state !== 'no-policy')
+    if (person && state !== 'no-policy') {
+      // `rotate --due` can only remind about such a credential, and rekey keeps no record that a reminder reached
+      // anyone: due (or of unknown age), it has no working rotation path; not yet due, a person must plan for it.
+      const late = state === 'due' || state === 'unknown';
       findings.push({
         check: 'age',
-        severity: 'warn',
+        severity: late ? 'warn' : 'todo',
         where: configWhere(input, [id, 'runbook']),
         credentials: [id],
         message:
           `runbook ${c.runbook.name} needs a person, so \`rekey rotate --due\` only prints a reminder for it` +
-          `${dueAt === undefined ? '' : ` (due ${dueAt.toISOString().slice(0, 10)})`}; rekey keeps no record that anyone read one`,
+          `${dueAt === undefined ? '' : ` (due ${dueAt.toISOString().slice(0, 10)})`}, and rekey keeps no record that anyone read one` +
+          (late ? ': nothing will rotate it' : ''),
         fix: `have the scheduled job's output reach a person (mail, chat), or put \`rekey drill ${id}\` in a calendar before it is due`,
       });
+    }
   }
   return findings;
 }

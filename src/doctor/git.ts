@@ -11,7 +11,7 @@
 import { dirname, join, relative } from 'node:path';
 import { type GitResult, childEnv, run } from '../leak-search/git.js';
 import { searchLeak } from '../leak-search/index.js';
-import type { FileHit, LeakSearchResult } from '../contract/leaks.js';
+import type { CommitHit, FileHit, LeakSearchResult } from '../contract/leaks.js';
 import type { Secret } from '../contract/secret.js';
 import type { Finding } from './finding.js';
 import { envFilesOf } from './checks.js';
@@ -182,9 +182,11 @@ function leakFindings(input: DoctorInput, result: LeakSearchResult, fingerprint:
         message: `the current key (${fingerprint}) is in ${hit.path}${encoded(hit)}, which a browser or an app receives: anyone who loads it has the key`,
         fix: `keep the key on the server: call the provider from your backend, and rebuild without it; then rotate it (rekey drill ${credentials[0]})`,
       });
-    else findings.push(fileFinding(hit, at(hit.path, hit.lines[0]), fingerprint, credentials, encoded(hit), fix));
+    else findings.push(fileFinding(hit, at(hit.path, hit.lines[0]), fingerprint, credentials, encoded(hit), fix, result.commits));
   }
-  for (const commit of result.commits)
+  // A tracked file that holds the key is in history too: its commits are said in its finding, not again here.
+  const tracked = new Set(result.files.filter((f) => f.kind === 'tracked').map((f) => f.path));
+  for (const commit of result.commits.filter((c) => !tracked.has(c.path)))
     findings.push({
       check: 'git-tracked',
       severity: 'error',
@@ -206,10 +208,20 @@ function leakFindings(input: DoctorInput, result: LeakSearchResult, fingerprint:
   return findings;
 }
 
-function fileFinding(hit: FileHit, where: Finding['where'], fingerprint: string, credentials: string[], encoded: string, fix: string): Finding {
+function fileFinding(
+  hit: FileHit,
+  where: Finding['where'],
+  fingerprint: string,
+  credentials: string[],
+  encoded: string,
+  fix: string,
+  commits: readonly CommitHit[],
+): Finding {
+  const first = commits.find((c) => c.path === hit.path);
+  const since = first === undefined ? '' : ` since commit ${first.commit.slice(0, 7)} (${first.date.slice(0, 10)}, "${first.subject}")`;
   const what =
     hit.kind === 'tracked'
-      ? 'a file git tracks: it is in the next commit, and everyone who clones the repository has the key'
+      ? `a file git tracks${since}: everyone who clones the repository has the key`
       : hit.kind === 'untracked'
         ? 'a file git does not ignore: one `git add .` puts it in the history'
         : hit.kind === 'ignored'
