@@ -123,6 +123,15 @@ program
   .action(run(() => import('./doctor.js')));
 
 program
+  .command('init')
+  .description("read this project's .env files and write a commented rekey.yaml for the keys of providers rekey knows (never a value)")
+  .option('--runbook <NAME=runbook>', 'the runbook for a variable init cannot tell, or skip (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--input <[credential.]name=value>', 'an input a runbook requires, such as userId (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--yes', 'ask nothing, even on a terminal: what the flags do not answer is refused')
+  .option('--force', 'replace an existing rekey.yaml')
+  .action(run(() => import('./init.js')));
+
+program
   .command('resume')
   .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
   .argument('<run>', 'run id (see `rekey log`)')
