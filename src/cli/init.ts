@@ -74,7 +74,8 @@ export default async function init(input: CommandInput, globals: Globals): Promi
       throw new InputError(
         `no key of a provider rekey knows in ${files.map((f) => f.file).join(', ')}`,
         undefined,
-        `name one with --runbook NAME=runbook (${PROVIDERS.join(', ')})${reading.undecided.length > 0 ? `; undecided: ${reading.undecided.map((u) => u.variable).join(', ')}` : ''}`,
+        `name one with --runbook NAME=runbook (${PROVIDERS.join(', ')})` +
+          (reading.undecided.length > 0 ? `; undecided: ${reading.undecided.map((u) => u.variable).join(', ')}` : ''),
       );
 
     const ids = new Set<string>();
@@ -184,7 +185,8 @@ function configText(planned: readonly Planned[], reading: ProjectReading, files:
     // The receiver accepts NAME and NAME_PREVIOUS while the dashboard is switched (runbooks/webhook-url-token.yaml).
     if (runbook.name === 'webhook-url-token') out.push('        keepPrevious: true   # the receiver accepts the old token until the dashboard is switched');
     out.push(
-      `    # policy: { maxAge: ${days(runbook.rotateEveryMs)}, lastRotated: YYYY-MM-DD }   # maxAge defaults to the runbook's; lastRotated: when the current key was made`,
+      `    # policy: { maxAge: ${days(runbook.rotateEveryMs)}, lastRotated: YYYY-MM-DD }` +
+        "   # maxAge defaults to the runbook's; lastRotated: when the current key was made",
     );
   }
   for (const u of reading.undecided) out.push(`# not set up: ${u.variable} in ${u.file}: ${u.why} (add it with a runbook: \`rekey runbook list\`)`);
@@ -198,7 +200,15 @@ function report(json: boolean, target: string, planned: readonly Planned[], read
   if (json) {
     for (const p of planned)
       process.stdout.write(
-        `${JSON.stringify({ event: 'init.credential', credential: p.id, runbook: p.runbook.name, file: p.detection.file, variable: p.detection.variable, by: p.detection.by, ...(p.detection.doubt === undefined ? {} : { doubt: p.detection.doubt }) })}\n`,
+        `${JSON.stringify({
+          event: 'init.credential',
+          credential: p.id,
+          runbook: p.runbook.name,
+          file: p.detection.file,
+          variable: p.detection.variable,
+          by: p.detection.by,
+          ...(p.detection.doubt === undefined ? {} : { doubt: p.detection.doubt }),
+        })}\n`,
       );
     for (const u of reading.undecided) process.stdout.write(`${JSON.stringify({ event: 'init.undecided', ...u })}\n`);
     for (const s of reading.skipped) process.stdout.write(`${JSON.stringify({ event: 'init.skipped', ...s })}\n`);
@@ -209,7 +219,8 @@ function report(json: boolean, target: string, planned: readonly Planned[], read
   const lines = [`${target} written: ${planned.length} credential${planned.length === 1 ? '' : 's'}`];
   for (const p of planned)
     lines.push(
-      `  ${p.id.padEnd(width)}  ${p.runbook.name.padEnd(17)}  ${p.detection.file}#${p.detection.variable} (${p.detection.by})${p.detection.doubt === undefined ? '' : ` — check: ${p.detection.doubt}`}`,
+      `  ${p.id.padEnd(width)}  ${p.runbook.name.padEnd(17)}  ${p.detection.file}#${p.detection.variable} (${p.detection.by})` +
+        (p.detection.doubt === undefined ? '' : ` — check: ${p.detection.doubt}`),
     );
   for (const u of reading.undecided) lines.push(`! not set up: ${u.variable} in ${u.file}: ${u.why}; name it with --runbook ${u.variable}=<runbook>`);
   for (const s of reading.skipped) lines.push(`- left out: ${s.variable} in ${s.file}: ${s.why}`);

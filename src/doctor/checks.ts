@@ -112,7 +112,9 @@ export function webhookTokens(input: DoctorInput): Finding[] {
         severity: 'error',
         where: env === undefined ? configWhere(input, [id, 'stores']) : envLine(input.cwd, env.file, env.variable),
         credentials: [id],
-        message: `the current token (${value.fingerprint}, in ${store}) carries about ${bytes} random bytes, under the ${MIN_TOKEN_BYTES} a webhook URL token needs: it can be guessed`,
+        message:
+          `the current token (${value.fingerprint}, in ${store}) carries about ${bytes} random bytes, ` +
+          `under the ${MIN_TOKEN_BYTES} a webhook URL token needs: it can be guessed`,
         fix: `rekey drill ${id} (runbook ${c.runbook.name} generates ${MIN_TOKEN_BYTES} bytes)`,
       });
     }
@@ -208,7 +210,9 @@ export function ages(input: DoctorInput): Finding[] {
         severity: 'error',
         where,
         credentials: [id],
-        message: `${formatAge(ageMs!)} old (from ${c.age.from ?? c.age.source}), past its policy of ${formatAge(c.config.maxAgeMs!)} by ${formatAge(ageMs! - c.config.maxAgeMs!)}`,
+        message:
+          `${formatAge(ageMs!)} old (from ${c.age.from ?? c.age.source}), past its policy of ${formatAge(c.config.maxAgeMs!)} ` +
+          `by ${formatAge(ageMs! - c.config.maxAgeMs!)}`,
         fix: person ? `rekey drill ${id}` : `rekey rotate ${id}`,
       });
     else if (state === 'unknown')
@@ -267,7 +271,9 @@ export function sharedValues(input: DoctorInput): Finding[] {
       severity: 'error',
       where: configWhere(input, [ids[1]!], 'key'),
       credentials: ids,
-      message: `${ids.join(' and ')} hold the same value (${fingerprint}: ${[...holders.values()].flat().join(', ')}): one leak exposes every environment that uses it`,
+      message:
+        `${ids.join(' and ')} hold the same value (${fingerprint}: ${[...holders.values()].flat().join(', ')}): ` +
+        'one leak exposes every environment that uses it',
       fix: `give each its own key: rotate all but one (rekey drill ${ids[1]})`,
     });
   }

@@ -52,9 +52,11 @@ export interface ProjectReading {
 }
 
 /**
- * A runbook's pattern tells a key by its value only when it is specific: one that also accepts 40 random letters and
+ * A runbook's pattern tells a key by its value only when it is specific: one that also accepts 64 random letters and
  * digits (PayPal's client secret, Streampixel's unconfirmed default) would claim any long value.
  */
+const BROAD_SAMPLE = 'aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5kL7nP9rS1uV3xW5zA7cD9fG1iK3m';
+
 function specificPattern(runbook: Runbook): RegExp | undefined {
   const defaults = Object.fromEntries(Object.entries(runbook.inputs).flatMap(([n, i]) => (i.default === undefined ? [] : [[n, i.default]])));
   let pattern: RegExp | undefined;
@@ -63,7 +65,7 @@ function specificPattern(runbook: Runbook): RegExp | undefined {
   } catch {
     return undefined;
   }
-  return pattern === undefined || pattern.test('aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5kL7') ? undefined : pattern;
+  return pattern === undefined || pattern.test(BROAD_SAMPLE) ? undefined : pattern;
 }
 
 /**

@@ -77,7 +77,8 @@ export async function envFilesInGit(input: DoctorInput): Promise<Finding[]> {
         where,
         credentials,
         message:
-          `${where.file} was committed (${first[0]!.slice(0, 7)} on ${first[1]!.slice(0, 10)}, "${first[2]}"; ${history.length} commit${history.length === 1 ? '' : 's'} ` +
+          `${where.file} was committed (${first[0]!.slice(0, 7)} on ${first[1]!.slice(0, 10)}, "${first[2]}"; ` +
+          `${history.length} commit${history.length === 1 ? '' : 's'} ` +
           'touch it): removing it did not remove the keys it held then from the history',
         fix: 'rotate every key it held then (rekey drill <credential>); only then rewrite the history (git filter-repo) if you must',
       });
@@ -192,7 +193,9 @@ function leakFindings(input: DoctorInput, result: LeakSearchResult, fingerprint:
       severity: 'error',
       where: at(commit.path, commit.lines[0]),
       credentials,
-      message: `the current key (${fingerprint}) is in git history${encoded(commit)}: commit ${commit.commit.slice(0, 7)} (${commit.date.slice(0, 10)}, "${commit.subject}") added it to ${commit.path}`,
+      message:
+        `the current key (${fingerprint}) is in git history${encoded(commit)}: commit ${commit.commit.slice(0, 7)} ` +
+        `(${commit.date.slice(0, 10)}, "${commit.subject}") added it to ${commit.path}`,
       fix: `rotate it now (rekey incident ${credentials[0]} --since ${commit.date.slice(0, 10)}): a key in history is a leaked key`,
     });
   if (result.git !== 'repository')
