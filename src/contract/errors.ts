@@ -1,12 +1,13 @@
 /**
  * The errors that the CLI turns into exit codes, in one place (src/cli/main.ts):
- * 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused · 4 internal error ·
+ * 0 done · 1 rotation failed or rolled back (for `rekey doctor`: a finding of severity error, or a warning with
+ * --strict) · 2 bad input or configuration · 3 refused · 4 internal error ·
  * 5 environment fault (the state folder cannot be written: disk full, permission, read-only) · 130 interrupted
  * (SIGINT) mid-run, resumable.
  */
 
 /** Exit codes, named. */
-export const ExitCode = { done: 0, failed: 1, badInput: 2, refused: 3, internal: 4, environment: 5, interrupted: 130 } as const;
+export const ExitCode = { done: 0, failed: 1, findings: 1, badInput: 2, refused: 3, internal: 4, environment: 5, interrupted: 130 } as const;
 
 /** Bad input: a config, runbook, answers file or argument. Printed as `file:line:col: message` with a hint. */
 export class InputError extends Error {

@@ -2,6 +2,7 @@
  * What `rekey doctor` reports: findings, each with a severity, the place it applies to and the fix. A finding names
  * values by fingerprint at most; never a value, a mask included (a mask is part of the value).
  */
+import { ExitCode } from '../contract/errors.js';
 
 /**
  * error: a leak or a broken rule, the CI gate fails · warn: a risk to look at (fails with --strict) · todo: for a
@@ -76,8 +77,8 @@ export function whereText(finding: Finding): string {
 }
 
 /** The exit code a CI job gates on: 1 when an error (or, with strict, a warning) was found, else 0. */
-export function exitCodeOf(findings: readonly Finding[], strict: boolean): 0 | 1 {
-  return findings.some((f) => f.severity === 'error' || (strict && f.severity === 'warn')) ? 1 : 0;
+export function exitCodeOf(findings: readonly Finding[], strict: boolean): number {
+  return findings.some((f) => f.severity === 'error' || (strict && f.severity === 'warn')) ? ExitCode.findings : ExitCode.done;
 }
 
 export function counts(findings: readonly Finding[]): Record<Severity, number> {
