@@ -49,7 +49,7 @@ export default async function doctor(input: CommandInput, globals: Globals): Pro
     openStores,
   });
   for (const credential of chosen) {
-    const { values, envFiles } = await readValues(credential, openStores, exclude, found, config.baseDir);
+    const { values, envFiles } = await readValues(credential, openStores, exclude, found);
     credentials.push({ config: credential, runbook: runbooks.get(credential.runbookFile)!, values, envFiles, age: ages.get(credential.id) });
   }
   const doctorInput: DoctorInput = { config, source, credentials, cwd, now: Date.now() };
@@ -91,7 +91,6 @@ async function readValues(
   openStores: (c: CredentialConfig) => Promise<import('../engine/context.js').OpenStore[]>,
   exclude: string[],
   found: Finding[],
-  baseDir: string,
 ): Promise<{ values: ReadValue[]; envFiles: EnvFile[] }> {
   const values: ReadValue[] = [];
   const envFiles: EnvFile[] = [];
@@ -105,8 +104,11 @@ async function readValues(
     return { values, envFiles };
   }
   for (const { store, ref } of stores) {
-    exclude.push(...(store.files?.(ref) ?? []));
-    if (ref.kind === 'dotenv' && ref.field !== undefined) envFiles.push({ file: resolve(baseDir, ref.path), variable: ref.field });
+    // A store that keeps its value in a local file (a .env) names it first among its files (SecretStore.files): that
+    // file gets the .env checks (mode, .gitignore, history), and the leak search leaves all its files out.
+    const files = store.files?.(ref) ?? [];
+    exclude.push(...files);
+    if (files[0] !== undefined && ref.field !== undefined) envFiles.push({ file: files[0], variable: ref.field });
     try {
       if (!store.capabilities.readBack) problem(`${ref.display} is write-only: its value cannot be read, so it is not searched for`);
       else values.push({ store: ref.display, value: (await store.read(ref)).value });

@@ -164,7 +164,7 @@ const quote = (text: string) => JSON.stringify(text);
 /** The rekey.yaml text: every credential commented with where it was found and how it was told; no key value. */
 function configText(planned: readonly Planned[], reading: ProjectReading, files: readonly EnvFileVars[]): string {
   const out = [
-    '# rekey.yaml, written by `rekey init` from ' + files.map((f) => f.file).join(', ') + '.',
+    `# rekey.yaml, written by \`rekey init\` from ${files.map((f) => f.file).join(', ')}.`,
     '# No key is in this file: each store names where the value lives. Check it with `rekey doctor`, practise with',
     '# `rekey rehearse --runbook <runbook>`, and see the steps of a rotation with `rekey plan <credential>`.',
     '# The JSON Schema for your editor: `rekey config schema`.',
