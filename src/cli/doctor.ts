@@ -81,7 +81,9 @@ export default async function doctor(input: CommandInput, globals: Globals): Pro
   const code = finding.exitCodeOf(findings, input.options['strict'] === true);
   process.stdout.write(globals.json === true ? render.ndjson(findings, code) : render.table(findings, code));
   const report = input.options['report'];
-  if (typeof report === 'string') writeFileSync(report, render.markdown(findings, code, config.file, new Date()));
+  // stdout passes the output guard; the report file gets the same scrub (a commit subject may quote a key).
+  const { redactor } = await import('../contract/redactor.js');
+  if (typeof report === 'string') writeFileSync(report, redactor.scrub(render.markdown(findings, code, config.file, new Date())), { mode: 0o600 });
   return code;
 }
 

@@ -1,6 +1,6 @@
 /**
  * What `rekey doctor` reports: findings, each with a severity, the place it applies to and the fix. A finding names
- * values by fingerprint at most; never a value, a mask included (a mask is part of the value).
+ * values by fingerprint; never a value (git's text, a commit subject, is scrubbed by the redactor, which leaves a mask).
  */
 import { ExitCode } from '../contract/errors.js';
 

@@ -11,6 +11,7 @@
 import { dirname, join, relative } from 'node:path';
 import { type GitResult, childEnv, run } from '../leak-search/git.js';
 import { searchLeak } from '../leak-search/index.js';
+import { redactor } from '../contract/redactor.js';
 import type { CommitHit, FileHit, LeakSearchResult } from '../contract/leaks.js';
 import type { Secret } from '../contract/secret.js';
 import type { Finding } from './finding.js';
@@ -24,9 +25,10 @@ function git(args: readonly string[]): Promise<GitResult> {
   return run('git', args, { env: childEnv(process.env, []), deadline: performance.now() + GIT_MS });
 }
 
+/** git's output, every known value scrubbed (a commit subject may quote a key): it goes into findings. */
 const lines = (r: GitResult) =>
-  r.stdout
-    .toString('utf8')
+  redactor
+    .scrub(r.stdout.toString('utf8'))
     .split('\n')
     .filter((l) => l !== '');
 
@@ -120,7 +122,8 @@ async function assignments(input: DoctorInput, root: string, envFile: string, va
   const seen = new Map<string, Finding>();
   for (const chunk of result.stdout.toString('utf8').split('\0').slice(1)) {
     const [head, ...diff] = chunk.split('\n');
-    const [commit, date, subject] = head!.split('\t');
+    const [commit, date, rawSubject] = head!.split('\t');
+    const subject = redactor.scrub(rawSubject ?? '');
     let path: string | undefined;
     let line = 0;
     for (const text of diff) {
