@@ -138,6 +138,27 @@ program
   .action(run(() => import('./check.js')));
 
 program
+  .command('doctor')
+  .description('check what can be checked (.env files, keys in client code and git, HTTPS, token length, age, shared keys) and list what cannot')
+  .argument('[credentials...]', 'credential ids (default: all)')
+  .option('--answers <file>', 'answers for the checklist for a person (YAML: item id → yes or no)')
+  .option('--write-runbooks <dir>', "write each credential's runbook there as Markdown (rekey runbook show <name> --format md)")
+  .option('--report <file>', 'also write the findings as a Markdown report')
+  .option('--strict', 'exit 1 on warnings too, not only errors')
+  .addHelpText('after', examples('rekey doctor', 'rekey doctor streampixel-prod --answers doctor-answers.yaml', 'rekey doctor --strict --report doctor.md'))
+  .action(run(() => import('./doctor.js')));
+
+program
+  .command('init')
+  .description("read this project's .env files and write a commented rekey.yaml for the keys of providers rekey knows (never a value)")
+  .option('--runbook <NAME=runbook>', 'the runbook for a variable init cannot tell, or skip (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--input <[credential.]name=value>', 'an input a runbook requires, such as userId (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--yes', 'ask nothing, even on a terminal: what the flags do not answer is refused')
+  .option('--force', 'replace an existing rekey.yaml')
+  .addHelpText('after', examples('rekey init', 'rekey init --yes --runbook STREAMPIXEL_KEY=streampixel --input userId=u-123'))
+  .action(run(() => import('./init.js')));
+
+program
   .command('resume')
   .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
   .argument('[run]', 'run id (see `rekey log`)')

@@ -1,6 +1,7 @@
 /**
  * The errors that the CLI turns into exit codes, in one place (src/cli/main.ts):
- * 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused · 4 internal error ·
+ * 0 done · 1 rotation failed or rolled back (for `rekey doctor`: a finding of severity error, or a warning with
+ * --strict) · 2 bad input or configuration · 3 refused · 4 internal error ·
  * 5 environment fault (the state folder cannot be written: disk full, permission, read-only) · 6 rotated, with audit
  * findings to investigate (a person answered no to an audit check) · 130 interrupted
  * (SIGINT) mid-run, resumable.
