@@ -20,22 +20,26 @@ afterEach(async () => {
 });
 
 describe('the fake Vault, as hvac sees it', () => {
-  it.skipIf(python === undefined)(`answers hvac as Vault does${python === undefined ? ' (SKIPPED: no python3 with hvac)' : ''}`, async () => {
-    server = await startVaultServer();
-    server.model.enableKv('team/secrets');
-    server.model.put('team/secrets', 'web/app', { API_KEY: 'rk_canary_hvac_1', REGION: 'eu' });
-    server.model.enableKv('legacy', '', 1);
-    server.model.putV1('legacy', 'web/app', { API_KEY: 'rk_canary_hvac_2' });
-    const stranger = server.model.addToken([{ path: 'secret/data/*', capabilities: ['read'] }]);
-    // Asynchronous: the fake server answers from this process.
-    const { spawn } = await import('node:child_process');
-    const child = spawn(python!, [SCRIPT, server.url, server.model.rootToken, stranger], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(output).not.toContain('FAIL');
-    expect(status, output).toBe(0);
-    expect(output.match(/^ok /gm)?.length).toBe(11);
-  }, 30_000);
+  it.skipIf(python === undefined)(
+    `answers hvac as Vault does${python === undefined ? ' (SKIPPED: no python3 with hvac)' : ''}`,
+    async () => {
+      server = await startVaultServer();
+      server.model.enableKv('team/secrets');
+      server.model.put('team/secrets', 'web/app', { API_KEY: 'rk_canary_hvac_1', REGION: 'eu' });
+      server.model.enableKv('legacy', '', 1);
+      server.model.putV1('legacy', 'web/app', { API_KEY: 'rk_canary_hvac_2' });
+      const stranger = server.model.addToken([{ path: 'secret/data/*', capabilities: ['read'] }]);
+      // Asynchronous: the fake server answers from this process.
+      const { spawn } = await import('node:child_process');
+      const child = spawn(python!, [SCRIPT, server.url, server.model.rootToken, stranger], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(output).not.toContain('FAIL');
+      expect(status, output).toBe(0);
+      expect(output.match(/^ok /gm)?.length).toBe(11);
+    },
+    30_000,
+  );
 });

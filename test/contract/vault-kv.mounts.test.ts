@@ -104,7 +104,7 @@ describe('vault-kv: a KV version 1 mount is refused at check and pre-flight', ()
       expect(check).toMatchObject({ readable: false, writable: undefined });
       expect(check.notes).toEqual([
         'check vault-kv:legacy/web/app#API_KEY: the mount legacy is KV version 1: rekey needs KV v2 (versions, check-and-set and custom_metadata) ' +
-          '(upgrade it with `vault kv enable-versioning legacy` (update its policies to legacy/data/… first))',
+          '(upgrade it with `vault kv enable-versioning legacy`, once its policies name legacy/data/… instead of legacy/…)',
       ]);
       const error = await failure(store.canStage(ref, RUN, '1'));
       expect(error).toBeInstanceOf(CannotStageError);

@@ -644,7 +644,7 @@ export class VaultModel {
   #writeMetadata(mount: KvMount, key: string, body: Record<string, unknown>, patch: boolean): VaultReply {
     let custom: Record<string, string> | undefined;
     const raw = body['custom_metadata'];
-    // Before 1.9 the field is unknown, and Vault ignores fields it does not know.
+    // Before 1.9 the field is unknown to the endpoint: Vault's request framework drops fields a path does not declare.
     if (raw !== undefined && this.#hasCustomMetadata()) {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return error(400, 'custom_metadata validation failed: not a map');
       const existing = mount.secrets.get(key)?.customMetadata ?? {};

@@ -13,9 +13,14 @@
  *     # roleId: 4c3e1f0a-…                       #   the role id (not a secret)
  *     # secretIdEnv: VAULT_SECRET_ID             #   the environment variable holding the secret id
  *     destroyOnRetire: true                       # optional: destroy the old version once the old key is proven dead
- *   - vault-kv: kv/team-a/web/app#API_KEY
- *     mount: kv/team-a                            # for a mount whose path has slashes
+ *   - vault-kv: kv/team-a/web/app#API_KEY         # mount "kv/team-a", found by asking Vault
+ *     mount: kv/team-a                            # optional: for a token Vault will not name the mount to
  * ```
+ *
+ * The mount is not guessed from the ref: Vault's UI preflight (`sys/internal/ui/mounts/<path>`, ./mounts.ts) names
+ * the mount holding the path, once per store, for any token with a policy in that mount. `check` and `canStage`
+ * refuse a KV version 1 mount and a Vault before 1.9 (whose KV v2 reads carry no `custom_metadata`) before anything
+ * is minted; with the `mount` option they still ask, and go on when Vault will not say.
  *
  * Before the mint, `canStage` reads the latest version (it must exist, not be deleted or destroyed, and still be the
  * run's base, so that the check-and-set write would be accepted), checks that the run's record fits
@@ -48,7 +53,7 @@ export { CUSTOM_METADATA_LIMITS, entryKey, MAX_RUN_ENTRIES, withEntry } from './
 
 /** How to open a Vault KV store: where its mount is, and how to get an authenticated client. */
 export interface VaultKvStoreOptions {
-  /** The mount, when it has slashes; otherwise the ref's first segment is the mount. */
+  /** The mount; otherwise Vault is asked which mount holds the ref's path (sys/internal/ui/mounts). */
   readonly mount?: string | undefined;
   /** Destroy the old version in `retire` (Vault keeps it otherwise, until `max_versions` prunes it). */
   readonly destroyOnRetire?: boolean | undefined;
@@ -665,7 +670,7 @@ export default {
     token: { type: 'string', description: 'the NAME of the environment variable holding the token (never the token)', default: 'VAULT_TOKEN' },
     roleId: { type: 'string', description: 'an AppRole role id (not a secret), to log in with AppRole instead of a token' },
     secretIdEnv: { type: 'string', description: 'the name of the environment variable holding the AppRole secret id' },
-    mount: { type: 'string', description: "the KV v2 mount, for a mount whose path has slashes; else the ref's first segment" },
+    mount: { type: 'string', description: 'the KV v2 mount, as in kv/team-a; else Vault is asked which mount holds the path' },
     destroyOnRetire: { type: 'boolean', description: 'destroy the old version once the old key is proven dead', default: false },
   },
   // What open() and connectNodeVault (./client.ts) read: the token's or the AppRole secret id's variable is the one

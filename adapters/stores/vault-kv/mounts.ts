@@ -10,8 +10,8 @@
  * - A KV version 1 mount has `options.version` "1", or no options (`vault secrets enable kv` on a server that is not
  *   in dev mode); the legacy type name is `generic`. `vault kv enable-versioning <mount>` upgrades it (Vault docs,
  *   "kv enable-versioning"; "Upgrade kv version 1 plugins").
- * - KV v2 data reads carry `custom_metadata` in `data.metadata` since Vault 1.9 (Vault 1.9.0 changelog, "secrets/kv:
- *   add custom_metadata", hashicorp/vault#12218). `GET /v1/sys/health` (unauthenticated) reports the server's
+ * - KV v2 data reads carry `custom_metadata` in `data.metadata` since Vault 1.9 (Vault 1.9.0 changelog; the change is
+ *   hashicorp/vault#12218, "Add kv custom key metadata"). `GET /v1/sys/health` (unauthenticated) reports the server's
  *   `version`; a standby answers it with 429 or 473, a sealed server with 503, each with the same body (Vault API
  *   docs, "/sys/health").
  */
@@ -63,7 +63,7 @@ export function mountProblem(operation: string, ref: StoreRef, info: MountInfo):
     operation,
     ref.display,
     `the mount ${info.mount} is KV version 1: rekey needs KV v2 (versions, check-and-set and custom_metadata)`,
-    { hint: `upgrade it with \`vault kv enable-versioning ${info.mount}\` (update its policies to ${info.mount}/data/… first)` },
+    { hint: `upgrade it with \`vault kv enable-versioning ${info.mount}\`, once its policies name ${info.mount}/data/… instead of ${info.mount}/…` },
   );
 }
 
