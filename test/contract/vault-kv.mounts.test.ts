@@ -80,6 +80,20 @@ describe('vault-kv: the mount of a path with slashes, without the mount option',
     expect(check.notes.join(' ')).toContain('mount of team/secrets/web/app is unknown');
   });
 
+  it('check and canStage refuse a mount option that is not the mount Vault names', async () => {
+    const { model, ref } = teamMount();
+    model.enableKv('team');
+    const store = open(model, model.rootToken, { mount: 'team' });
+    const check = await store.check(ref);
+    expect(check).toMatchObject({ readable: false, writable: undefined });
+    expect(check.notes).toEqual([
+      'check vault-kv:team/secrets/web/app#API_KEY: the mount option says team, but Vault says team/secrets/web/app is in the mount team/secrets ' +
+        '(set mount: team/secrets, or leave the option out and let rekey ask Vault)',
+    ]);
+    const error = await failure(store.canStage(ref, RUN, '1'));
+    expect(error).toMatchObject({ obstacle: 'unusable' });
+  });
+
   it('is not looked up with the mount option, outside check and pre-flight', async () => {
     const { model, token, ref } = teamMount();
     const store = open(model, token, { mount: 'team/secrets' });

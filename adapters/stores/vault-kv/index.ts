@@ -146,6 +146,17 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const loc = locationOf(operation, ref, mount, full.startsWith(`${mount}/`) ? full : `${mount}/${full}`);
       if (strict) {
         const info = await discover(operation, ref, `${mount}/${loc.path}`);
+        if (info !== 'hidden' && info.mount !== mount) {
+          throw new StoreError(
+            'invalid',
+            operation,
+            ref.display,
+            `the mount option says ${mount}, but Vault says ${mount}/${loc.path} is in the mount ${info.mount}`,
+            {
+              hint: `set mount: ${info.mount}, or leave the option out and let rekey ask Vault`,
+            },
+          );
+        }
         const problem = info === 'hidden' ? undefined : mountProblem(operation, ref, info);
         if (problem !== undefined) throw problem;
       }
