@@ -5,11 +5,12 @@
  */
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import vaultKv, { MAX_RUN_ENTRIES, openVaultKvStore, type VaultKvClient, type VaultKvStoreOptions } from '../../adapters/stores/vault-kv/index.js';
+import vaultKv, { MAX_RUN_ENTRIES, openVaultKvStore, type VaultKvStoreOptions } from '../../adapters/stores/vault-kv/index.js';
 import { Secret } from '../../src/contract/secret.js';
 import { parseRef, type SecretStore } from '../../src/contract/store.js';
 import { CannotStageError, StoreError } from '../../src/contract/store-errors.js';
-import { VaultModel, type PolicyRule, type VaultReply } from '../fakes/vault-kv-model.js';
+import { fakeClient, type Interceptor } from '../fakes/vault-kv-client.js';
+import { VaultModel, type PolicyRule } from '../fakes/vault-kv-model.js';
 import { storeContract } from './suite.js';
 
 const INITIAL = 'rk_canary_INITIAL_4b1d7e2a9c8f3e6d';
@@ -26,26 +27,6 @@ const ROTATOR_POLICY: PolicyRule[] = [
   { path: 'secret/destroy/*', capabilities: ['update'] },
   { path: 'secret/data/locked', capabilities: ['deny'] },
 ];
-
-/** Intercepts one call before the model answers it: return a reply or throw to stand in for the network. */
-type Interceptor = (call: { method: 'GET' | 'POST'; path: string; body?: Record<string, unknown> }, forward: () => unknown) => unknown;
-
-/** A fake of node-vault's `read`/`write` over the model: non-2xx replies reject as node-vault's ApiResponseError does. */
-function fakeClient(model: VaultModel, token: string, intercept?: Interceptor): VaultKvClient & { calls: string[] } {
-  const calls: string[] = [];
-  const send = (method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<unknown> => {
-    calls.push(`${method} ${path}`);
-    const forward = (): unknown => settle(model.handle({ method, path, token, body }));
-    return Promise.resolve().then(() => (intercept === undefined ? forward() : intercept({ method, path, ...(body === undefined ? {} : { body }) }, forward)));
-  };
-  return { calls, read: (path) => send('GET', path), write: (path, body) => send('POST', path, body) };
-}
-
-function settle(reply: VaultReply): unknown {
-  if (reply.status === 200 || reply.status === 204) return reply.body ?? '';
-  const errors = (reply.body as { errors?: string[] } | undefined)?.errors;
-  throw Object.assign(new Error(errors?.[0] ?? `Status ${reply.status}`), { response: { statusCode: reply.status, body: reply.body } });
-}
 
 function networkError(code: string): Error {
   return Object.assign(new Error(`connect ${code} 127.0.0.1:8200`), { code });
@@ -173,7 +154,8 @@ describe('vault-kv adapter (SDK-level fake)', () => {
     model.failNext(1, 500);
     const before = model.requests;
     expect((await store.read(ref)).value.reveal()).toBe(INITIAL);
-    expect(model.requests - before).toBe(4);
+    // Three refused attempts, then the mount lookup and the read.
+    expect(model.requests - before).toBe(5);
   });
 
   it('retries a dropped connection, and gives up with a typed unavailable error', async () => {

@@ -164,20 +164,23 @@ describe('vault-kv adapter over the wire (node-vault)', () => {
     server.model.failNext(2, 503);
     const before = server.model.requests;
     expect((await open(server, server.model.rootToken).read(ref)).value.reveal()).toBe(INITIAL);
-    expect(server.model.requests - before).toBe(3);
+    // Two refused attempts, then the mount lookup and the read.
+    expect(server.model.requests - before).toBe(4);
 
     const readOnly = open(server, server.model.readOnlyToken);
     const from = server.model.requests;
     const error = await failure(readOnly.stage(ref, new Secret(NEW), RUN, '1'));
     expect(error.code).toBe('permission');
     expect(error.hint).toContain('"update" on path "secret/metadata/app"');
-    // The read, the refused write, and one lookup-self that tells a denying policy from a dead token: no retries.
-    expect(server.model.log.slice(-3).map((r) => `${r.method} ${r.path}`)).toEqual([
+    // The mount lookup, the read, the refused write, and one lookup-self that tells a denying policy from a dead
+    // token: no retries.
+    expect(server.model.log.slice(-4).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET sys/internal/ui/mounts/secret/app',
       'GET secret/data/app',
       'POST secret/metadata/app',
       'GET auth/token/lookup-self',
     ]);
-    expect(server.model.requests - from).toBe(3);
+    expect(server.model.requests - from).toBe(4);
     expect(error.message).not.toContain(server.model.readOnlyToken);
   });
 

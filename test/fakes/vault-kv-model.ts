@@ -15,6 +15,16 @@
  *   `{"errors":[]}`. `custom_metadata` holds at most 64 keys of at most 128 bytes, values of at most 512 bytes.
  * - `sys/capabilities-self` (every token may call it, as Vault's default policy allows) and
  *   `auth/approle/login`.
+ * - `GET sys/internal/ui/mounts/<path>` (Vault API docs, "/sys/internal/ui/mounts", "Get single mount details"): the
+ *   mount holding <path> as `{"data": {"path": "team/secrets/", "type": "kv", "options": {"version": "2"}, …}}`, for
+ *   a token with a capability on some path in that mount (no policy on the endpoint itself is needed); otherwise,
+ *   and for a path under no mount, 403 "preflight capability check returned 403, please ensure client's policies
+ *   grant access to path …" (Vault's logical_system.go answers both alike, so mounts cannot be listed through it).
+ * - KV version 1 mounts (`enableKv(mount, ns, 1)`): `GET`/`POST <mount>/<key>` with no versions, no `data/` prefix
+ *   and no metadata; their mount options say `version: "1"` (Vault docs, "KV secrets engine - version 1").
+ * - `GET sys/health` (unauthenticated, Vault API docs "/sys/health"): `version` is `serverVersion`. With a version
+ *   before 1.9 the model answers as those did: KV v2 reads carry no `custom_metadata` and metadata writes ignore it
+ *   (custom_metadata arrived in Vault 1.9, changelog 1.9.0 and hashicorp/vault#12218).
  * - token lifetimes (Vault docs, "Tokens" concept page, "Token time-to-live, periodic tokens, and explicit max TTLs";
  *   API "Token auth method": `auth/token/renew-self`, `auth/token/lookup-self`; AppRole API `token_ttl`,
  *   `token_max_ttl`): a token with a TTL stops working when it runs out, and is then answered like an unknown token
@@ -90,6 +100,10 @@ export interface KvSecret {
 }
 
 interface KvMount {
+  /** The KV engine version, as in the mount's `options.version`. */
+  readonly version: 1 | 2;
+  /** KV v1 keys: one value each, no versions. */
+  readonly flat: Map<string, Record<string, unknown>>;
   maxVersions: number;
   casRequired: boolean;
   deleteVersionAfter: string;
@@ -122,6 +136,8 @@ export class VaultModel {
   readonly rootToken = vaultToken();
   /** A token that may read and list every path and nothing else: writes get 403. */
   readonly readOnlyToken = vaultToken();
+  /** The version `sys/health` reports; before 1.9, KV v2 has no custom_metadata. */
+  serverVersion = '1.15.6';
 
   readonly #tokens = new Map<string, TokenEntry>();
   readonly #namespaces = new Map<string, Map<string, KvMount>>();
@@ -194,14 +210,14 @@ export class VaultModel {
     this.enableKv('secret', name);
   }
 
-  /** Mount a KV v2 engine at `mount` (which may contain slashes). */
-  enableKv(mount: string, namespace = ''): void {
+  /** Mount a KV engine (version 2 unless told) at `mount` (which may contain slashes). */
+  enableKv(mount: string, namespace = '', version: 1 | 2 = 2): void {
     let mounts = this.#namespaces.get(namespace);
     if (mounts === undefined) {
       mounts = new Map();
       this.#namespaces.set(namespace, mounts);
     }
-    if (!mounts.has(mount)) mounts.set(mount, { maxVersions: 0, casRequired: false, deleteVersionAfter: '0s', secrets: new Map() });
+    if (!mounts.has(mount)) mounts.set(mount, { version, flat: new Map(), maxVersions: 0, casRequired: false, deleteVersionAfter: '0s', secrets: new Map() });
   }
 
   /** Make the next `count` requests (or those `match` selects) fail with `status` (503 unless told). */
@@ -216,6 +232,11 @@ export class VaultModel {
     const reply = this.#writeData(this.#mount(mount, namespace), path, { data });
     if (reply.status !== 200) throw new Error(`seed ${mount}/${path} failed: ${JSON.stringify(reply.body)}`);
     return this.secret(mount, path, namespace)!.currentVersion;
+  }
+
+  /** Write a key of a KV version 1 mount as another client would. */
+  putV1(mount: string, key: string, data: Record<string, unknown>, namespace = ''): void {
+    this.#mount(mount, namespace).flat.set(key, structuredClone(data));
   }
 
   /** The raw key (metadata and versions), or undefined. */
@@ -255,6 +276,9 @@ export class VaultModel {
     }
 
     const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, unknown>;
+    if (path === 'sys/health' && method === 'GET') {
+      return { status: 200, body: { initialized: true, sealed: false, standby: false, performance_standby: false, version: this.serverVersion } };
+    }
     if (path === 'auth/approle/login' && (method === 'POST' || method === 'PUT')) return this.#approleLogin(body, namespace);
 
     const token = request.token === undefined ? undefined : this.#tokens.get(request.token);
@@ -266,6 +290,7 @@ export class VaultModel {
     if (namespace !== '' && !this.#namespaces.has(namespace)) return error(403, 'permission denied');
 
     if (path === 'sys/capabilities-self' && (method === 'POST' || method === 'PUT')) return this.#capabilities(token, body);
+    if (path.startsWith('sys/internal/ui/mounts/') && method === 'GET') return this.#uiMount(token, namespace, path.slice('sys/internal/ui/mounts/'.length));
     if (path === 'auth/token/lookup-self' && method === 'GET') {
       const ttl = token.expiresAt === undefined ? 0 : Math.floor((token.expiresAt - Date.now()) / 1000);
       return ok({
@@ -284,6 +309,18 @@ export class VaultModel {
     if (!this.#allowed(token, path, capability)) return error(403, 'permission denied');
     if (found === undefined) return error(404, `no handler for route "${path}". route entry not found.`);
     const { mount, op, key } = found;
+    if (op === 'v1') {
+      if (key === '') return error(405, 'unsupported operation');
+      if (method === 'GET' && !list) {
+        const value = mount.flat.get(key);
+        return value === undefined ? error(404) : ok(structuredClone(value));
+      }
+      if (method === 'POST' || method === 'PUT') {
+        mount.flat.set(key, structuredClone(body));
+        return { status: 204 };
+      }
+      return error(405, 'unsupported operation');
+    }
 
     // A performance standby that lags: a write is applied, and the reads that follow see the key as it was before.
     const staleKey = `${namespace}|${path.split('/')[0]}|${key}`;
@@ -357,6 +394,8 @@ export class VaultModel {
     const name = [...mounts.keys()].filter((m) => path === m || path.startsWith(`${m}/`)).sort((a, b) => b.length - a.length)[0];
     if (name === undefined) return undefined;
     const rest = path.slice(name.length + 1);
+    // KV v1 has no operation segment: `<mount>/<key>` is the key itself, so `secret/data/app` is the key "data/app".
+    if (mounts.get(name)!.version === 1) return { mount: mounts.get(name)!, op: 'v1', key: rest };
     const slash = rest.indexOf('/');
     const op = slash === -1 ? rest : rest.slice(0, slash);
     const key = slash === -1 ? '' : rest.slice(slash + 1);
@@ -376,6 +415,7 @@ export class VaultModel {
         return 'patch';
       default:
         if (found !== undefined && (found.op === 'data' || found.op === 'metadata')) return found.mount.secrets.has(found.key) ? 'update' : 'create';
+        if (found?.op === 'v1') return found.mount.flat.has(found.key) ? 'update' : 'create';
         return 'update';
     }
   }
@@ -383,6 +423,28 @@ export class VaultModel {
   #allowed(token: TokenEntry, path: string, capability: string): boolean {
     const caps = capabilitiesOf(token.rules, path);
     return caps.includes('root') || caps.includes(capability);
+  }
+
+  /** `sys/internal/ui/mounts/<path>`: the mount holding `path`, for a token with a capability somewhere in it. */
+  #uiMount(token: TokenEntry, namespace: string, path: string): VaultReply {
+    const mounts = this.#namespaces.get(namespace) ?? new Map<string, KvMount>();
+    const name = [...mounts.keys()].filter((m) => path === m || path.startsWith(`${m}/`)).sort((a, b) => b.length - a.length)[0];
+    if (name === undefined || !hasMountAccess(token.rules, name)) {
+      return error(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${path}/"`);
+    }
+    const mount = mounts.get(name)!;
+    return ok({
+      accessor: `kv_${name.replace(/\W/g, '')}`,
+      config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
+      description: '',
+      external_entropy_access: false,
+      local: false,
+      options: { version: String(mount.version) },
+      path: `${name}/`,
+      seal_wrap: false,
+      type: 'kv',
+      uuid: randomUUID(),
+    });
   }
 
   #capabilities(token: TokenEntry, body: Record<string, unknown>): VaultReply {
@@ -451,7 +513,7 @@ export class VaultModel {
     if (version === undefined) return error(404);
     const metadata = {
       created_time: version.createdTime,
-      custom_metadata: secret.customMetadata === null ? null : { ...secret.customMetadata },
+      ...(this.#hasCustomMetadata() ? { custom_metadata: secret.customMetadata === null ? null : { ...secret.customMetadata } } : {}),
       deletion_time: version.deletionTime,
       destroyed: version.destroyed,
       version: number,
@@ -459,6 +521,12 @@ export class VaultModel {
     // A deleted or destroyed version is a 404 that still carries the version's metadata.
     if (version.deletionTime !== '' || version.destroyed || version.data === null) return { status: 404, body: envelope({ data: null, metadata }) };
     return ok({ data: structuredClone(version.data), metadata });
+  }
+
+  /** Whether this Vault's version has KV v2 custom_metadata (1.9 and later). */
+  #hasCustomMetadata(): boolean {
+    const [major = 0, minor = 0] = this.serverVersion.split('.').map(Number);
+    return major > 1 || (major === 1 && minor >= 9);
   }
 
   #writeData(mount: KvMount, key: string, body: Record<string, unknown>): VaultReply {
@@ -474,7 +542,8 @@ export class VaultModel {
     secret.currentVersion = number;
     secret.updatedTime = now;
     this.#prune(mount, secret);
-    return ok({ created_time: now, custom_metadata: secret.customMetadata, deletion_time: '', destroyed: false, version: number });
+    const custom = this.#hasCustomMetadata() ? { custom_metadata: secret.customMetadata } : {};
+    return ok({ created_time: now, ...custom, deletion_time: '', destroyed: false, version: number });
   }
 
   #patchData(mount: KvMount, key: string, body: Record<string, unknown>): VaultReply {
@@ -563,7 +632,7 @@ export class VaultModel {
       cas_required: secret.casRequired,
       created_time: secret.createdTime,
       current_version: secret.currentVersion,
-      custom_metadata: secret.customMetadata === null ? null : { ...secret.customMetadata },
+      ...(this.#hasCustomMetadata() ? { custom_metadata: secret.customMetadata === null ? null : { ...secret.customMetadata } } : {}),
       delete_version_after: secret.deleteVersionAfter,
       max_versions: secret.maxVersions,
       oldest_version: secret.oldestVersion,
@@ -575,7 +644,8 @@ export class VaultModel {
   #writeMetadata(mount: KvMount, key: string, body: Record<string, unknown>, patch: boolean): VaultReply {
     let custom: Record<string, string> | undefined;
     const raw = body['custom_metadata'];
-    if (raw !== undefined) {
+    // Before 1.9 the field is unknown to the endpoint: Vault's request framework drops fields a path does not declare.
+    if (raw !== undefined && this.#hasCustomMetadata()) {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return error(400, 'custom_metadata validation failed: not a map');
       const existing = mount.secrets.get(key)?.customMetadata ?? {};
       const merged: Record<string, string> = patch ? { ...existing } : {};
@@ -636,6 +706,29 @@ function validateCustomMetadata(custom: Record<string, string>): string[] {
       problems.push(`custom_metadata validation failed: key "${key}" or its value contains unprintable characters`);
   }
   return problems;
+}
+
+/**
+ * Whether `rules` grant any capability on some path in `mount`, as Vault's hasMountAccess decides for the UI's
+ * mount preflight: a rule that is not only `deny` and whose path may name something under `<mount>/` (a glob that
+ * starts inside or above it, or `+` segments standing for the mount's).
+ */
+function hasMountAccess(rules: readonly PolicyRule[] | 'root', mount: string): boolean {
+  if (rules === 'root') return true;
+  const segments = mount.split('/');
+  return rules.some((rule) => {
+    if (rule.capabilities.every((c) => c === 'deny')) return false;
+    const glob = rule.path.endsWith('*');
+    const parts = (glob ? rule.path.slice(0, -1) : rule.path).split('/');
+    for (let i = 0; i < segments.length; i++) {
+      const part = parts[i];
+      if (part === undefined) return false;
+      // A trailing glob at or above the mount covers everything in it (`*`, `sec*`, `team/*`).
+      if (i === parts.length - 1) return glob && segments[i]!.startsWith(part);
+      if (part !== '+' && part !== segments[i]) return false;
+    }
+    return parts.length > segments.length;
+  });
 }
 
 /** The capabilities `rules` grant on `path`: the most specific matching rule's, `deny` winning. */

@@ -13,9 +13,14 @@
  *     # roleId: 4c3e1f0a-…                       #   the role id (not a secret)
  *     # secretIdEnv: VAULT_SECRET_ID             #   the environment variable holding the secret id
  *     destroyOnRetire: true                       # optional: destroy the old version once the old key is proven dead
- *   - vault-kv: kv/team-a/web/app#API_KEY
- *     mount: kv/team-a                            # for a mount whose path has slashes
+ *   - vault-kv: kv/team-a/web/app#API_KEY         # mount "kv/team-a", found by asking Vault
+ *     mount: kv/team-a                            # optional: for a token Vault will not name the mount to
  * ```
+ *
+ * The mount is not guessed from the ref: Vault's UI preflight (`sys/internal/ui/mounts/<path>`, ./mounts.ts) names
+ * the mount holding the path, once per store, for any token with a policy in that mount. `check` and `canStage`
+ * refuse a KV version 1 mount and a Vault before 1.9 (whose KV v2 reads carry no `custom_metadata`) before anything
+ * is minted; with the `mount` option they still ask, and go on when Vault will not say.
  *
  * Before the mint, `canStage` reads the latest version (it must exist, not be deleted or destroyed, and still be the
  * run's base, so that the check-and-set write would be accepted), checks that the run's record fits
@@ -41,13 +46,14 @@ import { connectNodeVault, KIND, refProblem, type VaultConnection, type VaultKvC
 import { customOf, dataOf, recordOf, responseBodyOf, statusOf } from './reply.js';
 import { type Need, renamed, toStoreError } from './errors.js';
 import { ABSENT, entriesOf, entryKey, entryOf, type RunEntry, tag, withEntry } from './records.js';
+import { type MountInfo, lookupMount, mountProblem, oldVault, olderThanCustomMetadata, serverVersion, unknownMount } from './mounts.js';
 
 export type { VaultKvClient } from './client.js';
 export { CUSTOM_METADATA_LIMITS, entryKey, MAX_RUN_ENTRIES, withEntry } from './records.js';
 
 /** How to open a Vault KV store: where its mount is, and how to get an authenticated client. */
 export interface VaultKvStoreOptions {
-  /** The mount, when it has slashes; otherwise the ref's first segment is the mount. */
+  /** The mount; otherwise Vault is asked which mount holds the ref's path (sys/internal/ui/mounts). */
   readonly mount?: string | undefined;
   /** Destroy the old version in `retire` (Vault keeps it otherwise, until `max_versions` prunes it). */
   readonly destroyOnRetire?: boolean | undefined;
@@ -78,6 +84,8 @@ type Fetched =
       readonly data: Record<string, unknown>;
       readonly createdAt: Date | undefined;
       readonly custom: Record<string, string>;
+      /** Whether the read carried `custom_metadata` at all (null when empty): Vault before 1.9 leaves it out. */
+      readonly hasCustom: boolean;
     }
   | { readonly kind: 'gone'; readonly version: number; readonly state: 'deleted' | 'destroyed'; readonly custom: Record<string, string> }
   | { readonly kind: 'missing' };
@@ -87,20 +95,10 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   // A failed connection (a login refused, an address missing) is not kept: the next call tries again.
   const client = lazyClient(options.connect);
 
-  const locate = (operation: string, ref: StoreRef): Location => {
-    if (ref.field === undefined || ref.field === '') throw new StoreError('invalid', operation, ref.display, refProblem(ref) ?? 'no field');
-    const full = ref.path.replace(/^\/+|\/+$/g, '');
-    let mount: string;
-    let path: string;
-    if (options.mount !== undefined && options.mount !== '') {
-      mount = options.mount.replace(/^\/+|\/+$/g, '');
-      path = full.startsWith(`${mount}/`) ? full.slice(mount.length + 1) : full;
-    } else {
-      const slash = full.indexOf('/');
-      mount = slash === -1 ? full : full.slice(0, slash);
-      path = slash === -1 ? '' : full.slice(slash + 1);
-    }
-    if (mount === '' || path === '') {
+  /** Where a ref lives once its mount is known: API paths (URL-encoded) and policy paths (plain). */
+  const locationOf = (operation: string, ref: StoreRef, mount: string, full: string): Location => {
+    const path = full.startsWith(`${mount}/`) ? full.slice(mount.length + 1) : full;
+    if (mount === '' || path === '' || path === full) {
       throw new StoreError('invalid', operation, ref.display, 'a Vault KV ref is <mount>/<path>#<field>, as in secret/web/app#API_KEY');
     }
     const encoded = path.split('/').map(encodeURIComponent).join('/');
@@ -108,7 +106,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     return {
       mount,
       path,
-      field: ref.field,
+      field: ref.field!,
       dataApi: `${encodedMount}/data/${encoded}`,
       metadataApi: `${encodedMount}/metadata/${encoded}`,
       destroyApi: `${encodedMount}/destroy/${encoded}`,
@@ -116,6 +114,67 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       metadataPolicy: `${mount}/metadata/${path}`,
       destroyPolicy: `${mount}/destroy/${path}`,
     };
+  };
+
+  /**
+   * What Vault says of the mount holding each path asked about (./mounts.ts), asked once per path and store: a
+   * failure to ask (the network, a login) is not kept.
+   */
+  const mounts = new Map<string, Promise<MountInfo | 'hidden'>>();
+  const discover = (operation: string, ref: StoreRef, full: string): Promise<MountInfo | 'hidden'> => {
+    let pending = mounts.get(full);
+    if (pending === undefined) {
+      pending = call(operation, ref, { capability: 'read', policyPath: `sys/internal/ui/mounts/${full}` }, (vault) => lookupMount(vault, full));
+      mounts.set(full, pending);
+      pending.catch(() => mounts.delete(full));
+    }
+    return pending;
+  };
+
+  /**
+   * Where a ref lives. Without the `mount` option the mount is found (a ref's first segment is not its mount when the
+   * mount has slashes, and a policy path built from a guess names a path that does not exist); with it, `strict`
+   * (check and pre-flight) still asks, to refuse a KV v1 mount before anything is minted, and goes on when Vault will
+   * not say.
+   */
+  const locate = async (operation: string, ref: StoreRef, strict = false): Promise<Location> => {
+    if (ref.field === undefined || ref.field === '') throw new StoreError('invalid', operation, ref.display, refProblem(ref) ?? 'no field');
+    const full = ref.path.replace(/^\/+|\/+$/g, '');
+    if (full === '') throw new StoreError('invalid', operation, ref.display, 'a Vault KV ref is <mount>/<path>#<field>, as in secret/web/app#API_KEY');
+    if (options.mount !== undefined && options.mount !== '') {
+      const mount = options.mount.replace(/^\/+|\/+$/g, '');
+      const loc = locationOf(operation, ref, mount, full.startsWith(`${mount}/`) ? full : `${mount}/${full}`);
+      if (strict) {
+        const info = await discover(operation, ref, `${mount}/${loc.path}`);
+        if (info !== 'hidden' && info.mount !== mount) {
+          throw new StoreError(
+            'invalid',
+            operation,
+            ref.display,
+            `the mount option says ${mount}, but Vault says ${mount}/${loc.path} is in the mount ${info.mount}`,
+            {
+              hint: `set mount: ${info.mount}, or leave the option out and let rekey ask Vault`,
+            },
+          );
+        }
+        const problem = info === 'hidden' ? undefined : mountProblem(operation, ref, info);
+        if (problem !== undefined) throw problem;
+      }
+      return loc;
+    }
+    if (!full.includes('/')) throw new StoreError('invalid', operation, ref.display, 'a Vault KV ref is <mount>/<path>#<field>, as in secret/web/app#API_KEY');
+    const info = await discover(operation, ref, full);
+    if (info === 'hidden') throw unknownMount(operation, ref, full);
+    const problem = mountProblem(operation, ref, info);
+    if (problem !== undefined) throw problem;
+    return locationOf(operation, ref, info.mount, full);
+  };
+
+  /** The server's version, asked once per store (sys/health; undefined when it cannot be had). */
+  let version: Promise<string | undefined> | undefined;
+  const versionOfServer = (): Promise<string | undefined> => {
+    version ??= client.get().then(serverVersion, () => undefined);
+    return version;
   };
 
   /** One Vault call: errors become StoreErrors, and the retriable ones are tried again with backoff. */
@@ -142,7 +201,8 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         const number = Number(metadata?.['version']);
         if (data === undefined || !Number.isInteger(number)) return { kind: 'missing' };
         const created = typeof metadata?.['created_time'] === 'string' ? new Date(metadata['created_time']) : undefined;
-        return { kind: 'ok', version: number, data, createdAt: created, custom: customOf(metadata?.['custom_metadata']) };
+        const hasCustom = metadata !== undefined && 'custom_metadata' in metadata;
+        return { kind: 'ok', version: number, data, createdAt: created, custom: customOf(metadata?.['custom_metadata']), hasCustom };
       } catch (error) {
         if (statusOf(error) !== 404) throw error;
         // Vault answers 404 both for a path with no secret and for a deleted or destroyed version; the latter
@@ -256,7 +316,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     capabilities: { readBack: true, staging: false, versions: true, compareAndSwap: true },
 
     async read(ref) {
-      const loc = locate('read', ref);
+      const loc = await locate('read', ref);
       const latest = await latestOrThrow('read', ref, loc);
       if (latest.kind === 'gone') throw new SecretNotFoundError('read', ref.display, `the current version ${latest.version} is ${latest.state}`);
       const value = storedValueOf('read', ref, loc, latest, undefined);
@@ -278,7 +338,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     },
 
     async readStaged(ref, run) {
-      const loc = locate('read staged', ref);
+      const loc = await locate('read staged', ref);
       const latest = await latestOrThrow('read staged', ref, loc);
       const entry = entryOf(latest.custom, run, loc.field);
       if (entry === undefined) return undefined;
@@ -287,7 +347,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     },
 
     async readPrevious(ref, run) {
-      const loc = locate('read previous', ref);
+      const loc = await locate('read previous', ref);
       const latest = await latestOrThrow('read previous', ref, loc);
       const entry = entryOf(latest.custom, run, loc.field);
       if (entry === undefined || entry.base === 0) return undefined;
@@ -299,10 +359,22 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
 
     async canStage(ref, run, base) {
       const op = 'pre-flight';
+      /** A mount or a Vault rekey cannot use (KV v1, not KV, before 1.9): no rotation can work there. */
+      const unusable = (error: unknown): unknown => {
+        if (!(error instanceof StoreError) || error.code !== 'invalid') return error;
+        const detail = error.message.startsWith(`${op} ${ref.display}: `) ? error.message.slice(`${op} ${ref.display}: `.length) : error.message;
+        return new CannotStageError('unusable', ref.display, detail, error.hint ?? 'use a KV v2 mount on Vault 1.9 or later', { cause: error });
+      };
       try {
-        const loc = locate(op, ref);
+        const loc = await locate(op, ref, true).catch((error: unknown) => {
+          throw unusable(error);
+        });
         const baseVersion = versionNumber(op, ref, base);
+        const running = await versionOfServer();
+        if (running !== undefined && olderThanCustomMetadata(running)) throw unusable(oldVault(op, ref, running));
         const latest = await fetchVersion(op, ref, loc);
+        // Where sys/health did not answer, the read itself tells: before 1.9 it has no custom_metadata field.
+        if (latest.kind === 'ok' && !latest.hasCustom) throw unusable(oldVault(op, ref, running));
         if (latest.kind === 'missing' && baseVersion !== 0) {
           throw new CannotStageError(
             'missing',
@@ -373,10 +445,12 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     },
 
     async stage(ref, value, run, base) {
-      const loc = locate('stage', ref);
+      const loc = await locate('stage', ref);
       const baseVersion = versionNumber('stage', ref, base);
       const newTag = tag(run, value.reveal());
       const latest = await fetchVersion('stage', ref, loc);
+      // A Vault before 1.9 would drop the run's record, and promote would then disown the version stage wrote.
+      if (latest.kind === 'ok' && !latest.hasCustom) throw oldVault('stage', ref, undefined);
       if (latest.kind === 'missing' && baseVersion !== 0) throw new SecretNotFoundError('stage', ref.display, `no secret at ${loc.dataPolicy}`);
       if (latest.kind === 'gone') throw new SecretNotFoundError('stage', ref.display, `the current version ${latest.version} is ${latest.state}`);
       const custom = latest.kind === 'ok' ? latest.custom : {};
@@ -420,7 +494,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     },
 
     async promote(ref, version, run, base) {
-      const loc = locate('promote', ref);
+      const loc = await locate('promote', ref);
       const latest = await latestOrThrow('promote', ref, loc);
       const entry = entryOf(latest.custom, run, loc.field);
       const ours = entry === undefined ? undefined : entry.base + 1;
@@ -444,7 +518,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     },
 
     async rollback(ref, run) {
-      const loc = locate('rollback', ref);
+      const loc = await locate('rollback', ref);
       const latest = await latestOrThrow('rollback', ref, loc);
       const entry = entryOf(latest.custom, run, loc.field);
       if (entry === undefined) return;
@@ -491,7 +565,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
 
     async retire(ref, run) {
       if (options.destroyOnRetire !== true) return;
-      const loc = locate('retire', ref);
+      const loc = await locate('retire', ref);
       const latest = await fetchVersion('retire', ref, loc);
       if (latest.kind === 'missing') return; // Already gone is success.
       const entry = entryOf(latest.custom, run, loc.field);
@@ -510,16 +584,25 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const notes: string[] = [];
       let readable = false;
       let fingerprint: string | undefined;
+      const said = (error: StoreError) => (error.hint === undefined ? error.message : `${error.message} (${error.hint})`);
+      let loc: Location;
+      try {
+        // The mount first: a KV v1 mount, or one Vault will not name, makes every other answer beside the point.
+        loc = await locate('check', ref, true);
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        notes.push(said(error));
+        return { readable, writable: undefined, notes };
+      }
       try {
         const current = await store.read(ref);
         readable = true;
         fingerprint = current.value.fingerprint;
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
-        notes.push(error.hint === undefined ? error.message : `${error.message} (${error.hint})`);
+        notes.push(said(error));
         if (error.code === 'invalid') return { readable, writable: undefined, notes };
       }
-      const loc = locate('check', ref);
       const writable = await checkCapabilities(loc, ref, notes);
       return { readable, writable, fingerprint, notes } satisfies StoreCheck;
     },
@@ -598,7 +681,7 @@ export default {
     token: { type: 'string', description: 'the NAME of the environment variable holding the token (never the token)', default: 'VAULT_TOKEN' },
     roleId: { type: 'string', description: 'an AppRole role id (not a secret), to log in with AppRole instead of a token' },
     secretIdEnv: { type: 'string', description: 'the name of the environment variable holding the AppRole secret id' },
-    mount: { type: 'string', description: "the KV v2 mount, for a mount whose path has slashes; else the ref's first segment" },
+    mount: { type: 'string', description: 'the KV v2 mount, as in kv/team-a; else Vault is asked which mount holds the path' },
     destroyOnRetire: { type: 'boolean', description: 'destroy the old version once the old key is proven dead', default: false },
   },
   // What open() and connectNodeVault (./client.ts) read: the token's or the AppRole secret id's variable is the one
