@@ -29,7 +29,11 @@ export async function runStart(config: Config, run: string): Promise<import('../
   const first = readJournal(config.stateDir, run)[0];
   // An id that names no run is a mistyped argument: bad input (2), not a refusal (3) of a run that exists.
   if (first === undefined || first.type !== 'run.started')
-    throw new InputError(`no run ${run} in ${config.stateDir}`, undefined, 'see `rekey log` for run ids');
+    throw new InputError(
+      `no run ${run} in ${config.stateDir}`,
+      undefined,
+      'see `rekey log` for run ids; a run another machine started, whose key a store holds staged, is finished with `rekey resume <run> --from-stores`',
+    );
   return first;
 }
 

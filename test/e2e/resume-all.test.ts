@@ -83,6 +83,6 @@ describe('rekey resume --all', () => {
     expect(both.code, show(both)).toBe(2);
     const none = await rekeyIn(ws, ['resume']);
     expect(none.code, show(none)).toBe(2);
-    expect(none.stderr).toContain("error: missing required argument 'run' (or pass --all or --last)");
+    expect(none.stderr).toContain("rekey: missing required argument 'run' (or pass --all or --last)");
   });
 });
