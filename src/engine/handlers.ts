@@ -264,7 +264,9 @@ async function resumeMint(ctx: RunContext): Promise<void> {
   }
   if (state.mint.intentAt === undefined) return;
   const writeOnly = ctx.stores.filter(({ store }) => !store.capabilities.readBack).map(({ ref }) => ref.display);
-  if (state.mint.mintedFp !== undefined && writeOnly.length > 0) {
+  // An idempotent mint asked again returns the same key (checked against the journaled fingerprint in `mint`), so a
+  // value staged in a write-only store is that key: go on. Any other mint would make a second key.
+  if (state.mint.mintedFp !== undefined && writeOnly.length > 0 && (state.mint.repeat ?? 'unsafe') !== 'idempotent') {
     // The key was minted and may already be staged in a store that cannot be read back; a stage is idempotent per
     // run, so a second key would be "staged" as the first and the stores would hold a key rekey no longer has.
     throw new RefusedError(
@@ -307,6 +309,16 @@ const mint: Handler = async (ctx) => {
     const minted = await runMintingSteps(ctx, { openWindow: true });
     if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
     ctx.newValue = minted;
+    // A resumed idempotent mint must get back the key the interrupted attempt journaled: a write-only store may hold
+    // that one already. Another key means the provider's idempotency window has passed.
+    const journaled = ctx.state?.mint.mintedFp;
+    if (journaled !== undefined && minted.fingerprint !== journaled && ctx.stores.some(({ store }) => !store.capabilities.readBack)) {
+      throw new RotationFailedError(
+        `asked again, ${runbook.title} returned another key (${minted.fingerprint}) than the interrupted attempt minted (${journaled}), which a ` +
+          'write-only store may hold',
+        `revoke the earlier key (${journaled}) in ${providerPlace(ctx)} and check the write-only store holds the current value, then start a new run`,
+      );
+    }
     if (runbook.secret.pattern !== undefined && !runbook.secret.pattern.test(minted.reveal())) {
       throw new RotationFailedError(`the new value ${minted.mask} does not match the runbook's secret pattern`);
     }

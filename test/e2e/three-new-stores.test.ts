@@ -271,16 +271,6 @@ async function inPool<T>(items: readonly number[], work: (item: number) => Promi
   return out;
 }
 
-/**
- * Known bug, reported (not an adapter's: src/engine/handlers.ts, resumeMint): a run killed right after `mint.minted`
- * (the key's fingerprint journaled, nothing staged yet) is refused on resume because a write-only store (GitHub) "may"
- * hold the key, although the sandbox's mint is idempotent (Idempotency-Key: rekey-<run id>) and asking again returns
- * the same key (for overlap none the run is then stuck in its outage: the old key is dead and nothing can finish
- * the run). The boundary is kept out of the sweep and pinned by a test below that fails once the engine finishes
- * such a run; the boundary then goes back into the sweep.
- */
-const KNOWN_REFUSED = 'mint.minted';
-
 interface Probe {
   readonly total: number;
   /** Each record of the clean run, by seq - 1: its type, and its step when it has one (`step.done verify:whoami`). */
@@ -318,20 +308,10 @@ for (const c of cases) {
       const last = c.until === undefined ? total : types.indexOf(c.until) + 1;
       expect(first, types.join(', ')).toBeGreaterThan(0);
       expect(last, types.join(', ')).toBeGreaterThan(first);
-      const boundaries = Array.from({ length: last - first + 1 }, (_, i) => first + i).filter((k) => types[k - 1] !== KNOWN_REFUSED);
-      expect(boundaries.length).toBe(last - first);
+      const boundaries = Array.from({ length: last - first + 1 }, (_, i) => first + i);
       // Every boundary is played, and every failing one reported at once.
       const failures = (await inPool(boundaries, (k) => killAndResume(s, c, k, total))).filter((f) => f !== undefined);
       expect(failures).toEqual([]);
     }, 600_000);
-
-    it('known bug, pinned: killed right after mint.minted, the resume refuses because the GitHub secret cannot be read back', async () => {
-      const { total, types } = await probe();
-      const k = types.indexOf(KNOWN_REFUSED) + 1;
-      expect(k).toBeGreaterThan(0);
-      const failure = await killAndResume(s, c, k, total, 'cli');
-      // Once this fails because the round passed, the bug is fixed: drop KNOWN_REFUSED and this test.
-      expect(failure ?? 'the round passed: the bug is fixed').toContain('which cannot be read back, and no other store holds it');
-    }, 120_000);
   });
 }
