@@ -56,7 +56,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const due = input.options['due'] === true;
   if (ids.length === 0 && !due)
     throw new InputError('name the credentials to rotate, or pass --due', undefined, `credentials: ${[...config.credentials.keys()].join(', ')}`);
-  const concurrency = Number(input.options['concurrency'] ?? 4);
+  const concurrency = Number(input.options['concurrency'] ?? 16);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
   const json = globals.json === true;
   const dryRun = input.options['dryRun'] === true;

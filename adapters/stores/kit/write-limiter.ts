@@ -73,6 +73,7 @@ export function createWriteLimiter({ perSecond, burst = 1, now = () => performan
 
   return {
     get rate() {
+      refill();
       return rate;
     },
     take(priority) {
