@@ -5,6 +5,7 @@ type Loader = () => Promise<{ default: StepAdapter }>;
 
 const loaders: Readonly<Record<string, Loader>> = {
   'aws-iam': () => import('./aws-iam.js'),
+  'webhook-signature': () => import('./webhook-signature.js'),
 };
 
 /** Every step adapter name. */

@@ -13,10 +13,14 @@ type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 
 const loaders: Readonly<Record<string, Loader>> = {
   dotenv: () => import('./dotenv/index.js'),
+  dotenvx: () => import('./dotenvx/index.js'),
   memory: () => import('./memory.js'),
   'aws-secrets-manager': () => import('./aws-secrets-manager/index.js'),
   'gcp-secret-manager': () => import('./gcp-secret-manager/index.js'),
   'vault-kv': () => import('./vault-kv/index.js'),
+  'github-actions-secrets': () => import('./github-actions-secrets/index.js'),
+  'kubernetes-secret': () => import('./kubernetes-secret/index.js'),
+  doppler: () => import('./doppler/index.js'),
 };
 
 /** Every store kind rekey knows, for validation and suggestions. */

@@ -4,7 +4,7 @@ import type { Mode } from '../contract/run.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Interaction } from '../contract/steps.js';
 import type { EventSink } from '../contract/events.js';
-import { ExitCode, InputError, RefusedError, RotationFailedError } from '../contract/errors.js';
+import { ExitCode, InputError, RotationFailedError } from '../contract/errors.js';
 import { nearest } from '../util/suggest.js';
 
 export interface CommandInput {
@@ -27,7 +27,9 @@ export async function openConfig(globals: Globals): Promise<Config> {
 export async function runStart(config: Config, run: string): Promise<import('../engine/journal.js').JournalRecord & { type: 'run.started' }> {
   const { readJournal } = await import('../engine/journal.js');
   const first = readJournal(config.stateDir, run)[0];
-  if (first === undefined || first.type !== 'run.started') throw new RefusedError(`no run ${run} in ${config.stateDir}`, 'see `rekey log` for run ids');
+  // An id that names no run is a mistyped argument: bad input (2), not a refusal (3) of a run that exists.
+  if (first === undefined || first.type !== 'run.started')
+    throw new InputError(`no run ${run} in ${config.stateDir}`, undefined, 'see `rekey log` for run ids');
   return first;
 }
 
@@ -65,6 +67,8 @@ export async function rotateCredential(args: {
   dryRun?: boolean;
   /** Put before every line of the timeline chart: a run among several (`rotate` of a fleet) names its credential. */
   linePrefix?: string;
+  /** false: leave SIGINT to the caller (the programmatic API: a library must not exit its host's process). */
+  handleInterrupt?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const [{ executeRun }, { loadRunbook }, { writeReport }, { storeOpener }] = await Promise.all([
     import('../engine/run.js'),
@@ -82,7 +86,7 @@ export async function rotateCredential(args: {
   }
   let summary: RunSummary | undefined;
   let code: number = ExitCode.done;
-  const { sink, stop } = onInterrupt(args.sink);
+  const { sink, stop } = args.handleInterrupt === false ? { sink: args.sink, stop: () => {} } : onInterrupt(args.sink);
   try {
     summary = await executeRun({
       config: args.config,

@@ -1,5 +1,5 @@
 /** `rekey log [run]`: the runs, newest first; or one run's journal step by step. A journal that fails its check is flagged. */
-import { ExitCode, RefusedError } from '../contract/errors.js';
+import { ExitCode, InputError } from '../contract/errors.js';
 import { openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function log(input: CommandInput, globals: Globals): Promise<number> {
@@ -11,7 +11,7 @@ export default async function log(input: CommandInput, globals: Globals): Promis
     // Every readable record is shown; from the first one that fails the check on, each is marked untrusted.
     const records = readJournal(config.stateDir, run);
     const check = verifyJournal(config.stateDir, run);
-    if (records.length === 0 && check.ok) throw new RefusedError(`no run ${run}`, 'see `rekey log` for run ids');
+    if (records.length === 0 && check.ok) throw new InputError(`no run ${run} in ${config.stateDir}`, undefined, 'see `rekey log` for run ids');
     const firstBad = check.ok ? Infinity : check.seq;
     for (const [index, r] of records.entries()) {
       const untrusted = index + 1 >= firstBad;

@@ -4,7 +4,7 @@
  * SDKs) is imported when that command runs, so `rekey --help` and `rekey status` start fast.
  * Errors become exit codes in one place, below: 0 done · 1 failed or rolled back · 2 bad input · 3 refused · 4 internal.
  */
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { installOutputGuard } from './output-guard.js';
 
 installOutputGuard();
@@ -25,15 +25,20 @@ program
   .version('0.1.0')
   .option('--config <file>', 'the rekey.yaml to use (default: ./rekey.yaml)')
   .option('--json', 'print NDJSON events on stdout instead of text')
-  .showHelpAfterError('(run `rekey --help` for the commands)')
-  // A usage error (unknown command or option, missing argument) is bad input, exit 2: commander's own 1 would read
-  // as "rotation failed" to a scheduler. Subcommands inherit this, since it is set before they are added.
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
+  // Every command's --help lists --config and --json too (subcommands inherit this, set before they are added).
+  .configureHelp({ showGlobalOptions: true })
   .addHelpText(
     'after',
-    '\nExit codes: 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused (locked) · 4 internal error · 130 ' +
-      'interrupted\nFirst time? `rekey rehearse` runs a full rotation against a built-in sandbox, touching none of your files.',
+    examples('rekey rehearse', 'rekey status', 'rekey drill streampixel-prod --dry-run') +
+      '\nExit codes: 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused (locked) · 4 internal error · 130 ' +
+      'interrupted\nFirst time? `rekey rehearse` runs a full rotation against a built-in sandbox, touching none of your files.\n' +
+      'Shell completion: `rekey completion bash|zsh|fish --help`.',
   );
+
+/** The "Examples:" block of a command's --help. */
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}\n`).join('')}`;
+}
 
 type Global = { config?: string; json?: boolean };
 const globals = (): Global => program.opts<Global>();
@@ -63,6 +68,14 @@ program
     '--dry-run',
     'check and read the stores and check the old key with the provider; show every write and every step of yours as "would …", ask nothing and make no write',
   )
+  .addHelpText(
+    'after',
+    examples(
+      'rekey drill streampixel-prod --dry-run',
+      'NEW_STREAMPIXEL_KEY=… rekey drill streampixel-prod --answers answers.yaml',
+      'rekey drill webhook-token --budget 10m',
+    ),
+  )
   .action(run(() => import('./drill.js')));
 
 program
@@ -76,6 +89,7 @@ program
   )
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
   .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
+  .addHelpText('after', examples('rekey incident streampixel-prod --since 3h', 'rekey incident streampixel-prod --since "2026-11-30 09:00" --revoke-first'))
   .action(run(() => import('./incident.js')));
 
 program
@@ -87,6 +101,7 @@ program
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
   .option('--concurrency <n>', 'credentials rotated at once', '16')
   .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
+  .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))
   .action(run(() => import('./rotate.js')));
 
 program
@@ -98,18 +113,21 @@ program
       .default('cron'),
   )
   .option('--every <duration>', 'how often to run (default: a tenth of the shortest maxAge, at most daily), such as 15m, 6h or 1d')
+  .addHelpText('after', examples('rekey schedule', 'rekey schedule --format github-actions', 'rekey schedule --format systemd --every 6h'))
   .action(run(() => import('./schedule.js')));
 
 program
   .command('plan')
   .description('show the steps a rotation would run; nothing is written')
   .argument('<credential>', 'credential id from rekey.yaml')
+  .addHelpText('after', examples('rekey plan streampixel-prod', 'rekey --config ops/rekey.yaml plan webhook-token'))
   .action(run(() => import('./plan.js')));
 
 program
   .command('check')
   .description('read every store of a credential (no writes) and check permissions, before a drill')
   .argument('[credentials...]', 'credential ids (default: all)')
+  .addHelpText('after', examples('rekey check', 'rekey check streampixel-prod', 'rekey --json check'))
   .action(run(() => import('./check.js')));
 
 program
@@ -118,48 +136,89 @@ program
   .argument('<run>', 'run id (see `rekey log`)')
   .option('--answers <file>', 'answers for human steps')
   .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
+  .addHelpText(
+    'after',
+    examples(
+      'rekey resume 20261124T024512Z-3fa9c1',
+      'rekey resume 20261124T024512Z-3fa9c1 --answers answers.yaml',
+      'rekey resume 20261124T024512Z-3fa9c1 --mint-again',
+    ),
+  )
   .action(run(() => import('./resume.js')));
 
 program
   .command('rollback')
   .description('restore the previous value of a run wherever the overlap allows it')
   .argument('<run>', 'run id (see `rekey log`)')
+  .addHelpText('after', examples('rekey rollback 20261124T024512Z-3fa9c1', 'rekey --json rollback 20261124T024512Z-3fa9c1'))
   .action(run(() => import('./rollback.js')));
 
 program
   .command('status')
   .description('age of every credential against its policy (read from its stores), where the age comes from, and its last run')
   .option('--offline', "read no store: take ages from policy.lastRotated and this machine's journals only")
+  .addHelpText('after', examples('rekey status', 'rekey status --offline', 'rekey --json status'))
   .action(run(() => import('./status.js')));
 
 program
   .command('log')
   .description('runs, newest first, or one run step by step')
   .argument('[run]', 'a run id to show in full')
+  .addHelpText('after', examples('rekey log', 'rekey log 20261124T024512Z-3fa9c1', 'rekey --json log 20261124T024512Z-3fa9c1'))
   .action(run(() => import('./log.js')));
 
-const audit = program.command('audit').description('the hash-chained audit log');
+const audit = program
+  .command('audit')
+  .description('the hash-chained audit log')
+  .addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'));
 audit
   .command('verify')
   .description('check the audit log hash chain; names the first altered or removed record and exits 1')
+  .addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'))
   .action(run(() => import('./audit-verify.js')));
 
-const runbook = program.command('runbook').description('the runbooks rekey knows');
+const runbook = program
+  .command('runbook')
+  .description('the runbooks rekey knows')
+  .addHelpText('after', examples('rekey runbook list', 'rekey runbook show stripe'));
 runbook
   .command('list')
   .description('list runbooks')
+  .addHelpText('after', examples('rekey runbook list', 'rekey --config ops/rekey.yaml runbook list'))
   .action(run(() => import('./runbook-list.js')));
 runbook
   .command('show')
   .description("show a runbook's steps; --format md renders the team's written runbook")
   .argument('<name>', 'runbook name or path')
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'md']).default('text'))
+  .addHelpText(
+    'after',
+    examples('rekey runbook show stripe', 'rekey runbook show streampixel --format md > RUNBOOK.md', 'rekey runbook show ./runbooks/own.yaml'),
+  )
   .action(run(() => import('./runbook-show.js')));
+runbook
+  .command('new')
+  .description("write a commented runbook template, <dir>/<name>.yaml, in the built-in runbooks' shape")
+  .argument('<name>', "the new runbook's name (its file name)")
+  .option('--dir <folder>', 'where to write it', 'runbooks')
+  .option('--force', 'overwrite an existing file')
+  .action(run(() => import('./runbook-new.js')));
+runbook
+  .command('test')
+  .description('lint a runbook (file:line:col), then rehearse it end to end against the local sandbox and print the timeline')
+  .argument('<file>', 'runbook file or name')
+  .option('--keep', 'keep the rehearsal folder (config, .env, journal, report) and print its path')
+  .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
+  .action(run(() => import('./runbook-test.js')));
 
-const config = program.command('config').description('configuration helpers');
+const config = program
+  .command('config')
+  .description('configuration helpers')
+  .addHelpText('after', examples('rekey config schema > rekey.schema.json', "rekey config schema | jq .'$id'"));
 config
   .command('schema')
   .description('print the JSON Schema of rekey.yaml (for editors)')
+  .addHelpText('after', examples('rekey config schema > rekey.schema.json', 'rekey config schema | jq .properties.credentials'))
   .action(run(() => import('./config-schema.js')));
 
 program
@@ -174,6 +233,55 @@ program
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes; a capture answered yes is minted by the sandbox)')
   .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
   .option('--keep', 'keep the temporary folder (config, .env, journal, report) and print its path')
+  .addHelpText('after', examples('rekey rehearse', 'rekey rehearse --overlap none', 'rekey rehearse --runbook streampixel --keep'))
   .action(run(() => import('./rehearse.js')));
 
-await program.parseAsync(process.argv);
+program
+  .command('completion')
+  .description('print the shell completion script: commands, options, credential ids, runbook names and run ids complete on Tab')
+  .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh', 'fish']))
+  .addHelpText(
+    'after',
+    examples(
+      'rekey completion bash > ~/.local/share/bash-completion/completions/rekey',
+      'rekey completion zsh > ~/.zfunc/_rekey   # with fpath+=(~/.zfunc) before compinit in ~/.zshrc',
+      'rekey completion fish > ~/.config/fish/completions/rekey.fish',
+    ),
+  )
+  .action(run(() => import('./completion.js')));
+
+/**
+ * Usage errors (unknown command or option, missing argument, a value not among the choices) in rekey's own words, as
+ * src/cli/report-error.ts prints every other error (`rekey: …` and a hint; an `error` event with --json), exit 2: bad
+ * input. commander's own exit 1 would read as "rotation failed" to a scheduler. Set on every command once all are
+ * defined, so a command added above gets it too. Written here, not in report-error.ts: this runs on every usage
+ * error before anything else is loaded, and exits synchronously (stderr and stdout are synchronous on Linux pipes).
+ */
+function usageStyle(command: Command): void {
+  const path: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) path.unshift(c.name());
+  command.configureOutput({ outputError: () => {} });
+  command.exitOverride((error) => {
+    // --help, --version (0); `rekey runbook` alone shows its help, which commander has printed (bad input: 2).
+    if (error.exitCode === 0 || error.code === 'commander.help') process.exit(error.exitCode === 0 ? 0 : 2);
+    const [first = '', ...rest] = error.message.replace(/^error: /, '').split('\n');
+    const suggestion = /\(Did you mean (.+)\?\)/.exec(rest.join(' '))?.[1];
+    const help = `\`${path.join(' ')} --help\``;
+    const hint = suggestion === undefined ? `see ${help}` : `did you mean ${suggestion}? (see ${help})`;
+    const words = process.argv.slice(2);
+    const end = words.indexOf('--');
+    const json = (end === -1 ? words : words.slice(0, end)).includes('--json');
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'error', code: 2, message: first, hint })}\n`);
+    else process.stderr.write(`rekey: ${first}\n  hint: ${hint}\n`);
+    process.exit(2);
+  });
+  for (const sub of command.commands) usageStyle(sub);
+}
+usageStyle(program);
+
+// The shell's Tab: `rekey __complete <words…>` prints the candidates for the last word (src/cli/completion.ts). Taken
+// before commander parses, since the words are a half-typed command line, not one to run; hidden from --help.
+if (process.argv[2] === '__complete') {
+  const { complete } = await import('./completion.js');
+  process.exitCode = await complete(program, process.argv.slice(3));
+} else await program.parseAsync(process.argv);

@@ -118,7 +118,14 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
   const sandboxKeys = minting?.kind !== 'generate';
 
   const folder = mkdtempSync(join(tmpdir(), `rekey-rehearsal-${runbook.name}-`));
-  const sandbox = await startSandbox({ overlap: runbook.overlap, keyPrefix: plan.keyPrefix });
+  // The sandbox's webhook receiver (src/sandbox/webhooks.ts) holds what a real one would load from this .env: the
+  // variable and, during the overlap, NAME_PREVIOUS. It reads them at each delivery; the rehearsal's .env is one
+  // rekey wrote itself (NAME=value lines), so a line match is enough.
+  const webhookSecrets = (): string[] => {
+    const text = readFileSync(join(folder, '.env'), 'utf8');
+    return [plan.variable, `${plan.variable}_PREVIOUS`].flatMap((name) => new RegExp(`^${name}=(.*)$`, 'm').exec(text)?.[1]?.trim() ?? []);
+  };
+  const sandbox = await startSandbox({ overlap: runbook.overlap, keyPrefix: plan.keyPrefix, webhookSecrets });
   let finished = false;
   try {
     const seed = new Secret(sandboxKeys ? sandbox.mintKey(ACCOUNT) : generatedSeed(minting, randomBytes));

@@ -119,8 +119,9 @@ async function variablesOf(config: Config): Promise<StoreVariable[]> {
 function rekeyVersion(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir)) {
     try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'rekey' && pkg.version !== undefined) return pkg.version;
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; bin?: Record<string, string> };
+      // Known by its `rekey` bin: the package is @rekey-cli/rekey on npm (the name rekey is another package's).
+      if (pkg.bin?.['rekey'] !== undefined && pkg.version !== undefined) return pkg.version;
     } catch {
       // No package.json here: look further up.
     }
@@ -361,7 +362,7 @@ function githubActions(plan: Plan): string {
         steps: [
           { uses: 'actions/checkout@v4', with: { 'persist-credentials': false } },
           { uses: 'actions/setup-node@v4', with: { 'node-version': 20 } },
-          { name: 'Install rekey', run: `npm install --global rekey@${plan.version}` },
+          { name: 'Install rekey', run: `npm install --global @rekey-cli/rekey@${plan.version}` },
           {
             name: 'Restore the state folder',
             uses: 'actions/cache/restore@v4',

@@ -14,12 +14,37 @@ import { ExitCode } from '../contract/errors.js';
 import { locksOf } from './locks-of.js';
 import { openConfig } from './open-config.js';
 import type { CommandInput, Globals } from './common.js';
+import type { Config } from '../config/types.js';
 
 export default async function status(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
+  const rows = await statusRows(config, input.options['offline'] === true);
+  if (globals.json === true) {
+    for (const row of rows) process.stdout.write(`${JSON.stringify(statusEvent(row))}\n`);
+    return ExitCode.done;
+  }
+  const header = { credential: 'credential', runbook: 'runbook', age: 'age', from: 'age from', policy: 'policy', due: 'due', lastRun: 'last run' };
+  const cols = ['credential', 'runbook', 'age', 'from', 'policy', 'due', 'lastRun'] as const;
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(header[c].length, ...rows.map((r) => r[c].length))]));
+  const line = (r: Record<(typeof cols)[number], string>) =>
+    cols
+      .map((c) => r[c].padEnd(width[c]!))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${line(header)}\n`);
+  for (const row of rows) process.stdout.write(`${line(row)}\n`);
+  for (const row of rows) {
+    if (row.ageAttention !== undefined) process.stdout.write(`! ${row.credential}: ${row.ageAttention}\n`);
+    if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
+    if (row.lockNote !== undefined) process.stdout.write(`! ${row.credential}: ${row.lockNote}\n`);
+  }
+  return ExitCode.done;
+}
+
+/** Every credential's row: the words for the table, and the facts for --json (see statusEvent). */
+export async function statusRows(config: Config, offline: boolean) {
   // Each journal is read once (by its ends), newest first, until every credential has its last run and last done run.
   const history = lastRunsOf(config.stateDir, config.credentials.keys());
-  const offline = input.options['offline'] === true;
   const openStores = offline ? undefined : (await import('./stores.js')).storeOpener(config);
   const [locks, ages] = await Promise.all([
     locksOf(config.stateDir, config.credentials.keys()),
@@ -84,28 +109,16 @@ export default async function status(input: CommandInput, globals: Globals): Pro
             : undefined,
     };
   });
-  if (globals.json === true) {
-    // Machine output: ISO dates and numbers (ms, whole days), never "in 89d"; the words are for people.
-    for (const { lockNote: _note, age: _age, policy: _policy, due: _due, from: _from, ageAttention: _attention, ...row } of rows)
-      process.stdout.write(`${JSON.stringify({ event: 'status', ...row })}\n`);
-    return ExitCode.done;
-  }
-  const header = { credential: 'credential', runbook: 'runbook', age: 'age', from: 'age from', policy: 'policy', due: 'due', lastRun: 'last run' };
-  const cols = ['credential', 'runbook', 'age', 'from', 'policy', 'due', 'lastRun'] as const;
-  const width = Object.fromEntries(cols.map((c) => [c, Math.max(header[c].length, ...rows.map((r) => r[c].length))]));
-  const line = (r: Record<(typeof cols)[number], string>) =>
-    cols
-      .map((c) => r[c].padEnd(width[c]!))
-      .join('  ')
-      .trimEnd();
-  process.stdout.write(`${line(header)}\n`);
-  for (const row of rows) process.stdout.write(`${line(row)}\n`);
-  for (const row of rows) {
-    if (row.ageAttention !== undefined) process.stdout.write(`! ${row.credential}: ${row.ageAttention}\n`);
-    if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
-    if (row.lockNote !== undefined) process.stdout.write(`! ${row.credential}: ${row.lockNote}\n`);
-  }
-  return ExitCode.done;
+  return rows;
+}
+
+/**
+ * A row as its --json event: ISO dates and numbers (ms, whole days), never "in 89d"; the words are for people. Also
+ * what the programmatic API's status() returns (src/api.ts).
+ */
+export function statusEvent(row: Awaited<ReturnType<typeof statusRows>>[number]) {
+  const { lockNote: _note, age: _age, policy: _policy, due: _due, from: _from, ageAttention: _attention, ...rest } = row;
+  return { event: 'status' as const, ...rest };
 }
 
 /** Where the age comes from, for the table: the store's ref, `policy.lastRotated`, or `journal` (a local cache). */

@@ -12,5 +12,5 @@ export const storeCatalog: StoreCatalog = { kinds: storeKinds, adapter: loadStor
 
 /** Opens a credential's stores, relative to the config's folder and with this process's environment. */
 export function storeOpener(config: Config): (credential: CredentialConfig) => Promise<OpenStore[]> {
-  return (credential) => openStores(credential.stores, { baseDir: config.baseDir, env: process.env });
+  return (credential) => openStores(credential.stores, { baseDir: config.baseDir, env: process.env, stateDir: config.stateDir });
 }

@@ -125,8 +125,9 @@ const validatorsHash = (): string => sha(VALIDATORS.map((m) => hashFile(fileURLT
 function rekeyVersion(): string {
   for (const up of ['../../package.json', '../../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'rekey') return String(pkg.version);
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version?: string; bin?: Record<string, string> };
+      // Known by its `rekey` bin: the package's name is @rekey-cli/rekey (the name rekey on npm is another package's).
+      if (pkg.bin?.['rekey'] !== undefined) return String(pkg.version);
     } catch {
       // Not there: one more level up.
     }

@@ -2,6 +2,7 @@
  * Loading rekey.yaml: parse with positions, validate with the schema, then check what the schema cannot see:
  * store kinds and their options, runbook names, runbook inputs, secrets in command lines.
  */
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parseRef } from '../contract/store.js';
 import { parseDuration } from '../util/duration.js';
@@ -23,6 +24,7 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
   const [{ configSchema, lastRotatedMs }, { validateAt }] = await Promise.all([import('./schema.js'), import('../util/validate.js')]);
   if (source.data === null || source.data === undefined)
     throw new InputError('the file is empty', source.locate([]), 'see `rekey config schema` or the README for an example');
+  checkVersion(source);
   const raw = validateAt(source, configSchema, source.data, [], 'rekey.yaml');
   const baseDir = dirname(file);
   const runbookDirs = [...(raw.runbooks ?? []).map((dir) => resolve(baseDir, dir)), builtInRunbookDir()];
@@ -37,6 +39,17 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
     } catch (error) {
       const e = error as InputError;
       errors.push(source.error([...at, 'runbook'], e.message, e.hint));
+      continue;
+    }
+    // A runbook named by path that is not there: said at the line that names it (the runbook loader knows no config).
+    if (!existsSync(runbookFile)) {
+      errors.push(
+        source.error(
+          [...at, 'runbook'],
+          `runbook file ${credential.runbook} does not exist (looked for ${relative(process.cwd(), runbookFile) || runbookFile})`,
+          'a name without a slash or .yaml is a runbook name (`rekey runbook list`); a path is taken from the folder of rekey.yaml',
+        ),
+      );
       continue;
     }
     let runbook: Awaited<ReturnType<typeof loadRunbook>>;
@@ -77,7 +90,21 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
     }
 
     const rollout: HookConfig[] = (credential.rollout ?? []).map((hook, index) => {
-      hook.exec.forEach((arg, i) => {
+      const kubernetes = hook['kubernetes-rollout'];
+      if (kubernetes !== undefined) {
+        const workloads = [...(kubernetes.deployments ?? []).map((d) => `deployment/${d}`), ...(kubernetes.statefulsets ?? []).map((s) => `statefulset/${s}`)];
+        return {
+          name: hook.name ?? `kubernetes-rollout ${kubernetes.namespace}: ${workloads.join(', ')}`,
+          argv: [],
+          env: {},
+          stdin: undefined,
+          timeoutMs: parseDuration(kubernetes.timeout ?? hook.timeout ?? '5m')!,
+          retries: hook.retries ?? 0,
+          builtin: { kind: 'kubernetes-rollout', options: { deployments: [], statefulsets: [], ...kubernetes } },
+        };
+      }
+      const argv = hook.exec ?? [];
+      argv.forEach((arg, i) => {
         if (refersToSecret(arg))
           errors.push(
             source.error(
@@ -88,8 +115,8 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
           );
       });
       return {
-        name: hook.name ?? hook.exec.join(' '),
-        argv: hook.exec,
+        name: hook.name ?? argv.join(' '),
+        argv,
         env: hook.env ?? {},
         stdin: hook.stdin,
         timeoutMs: parseDuration(hook.timeout ?? '60s')!,
@@ -116,6 +143,28 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
 
   const stateDir = raw.stateDir === undefined ? resolve(baseDir, '.rekey') : isAbsolute(raw.stateDir) ? raw.stateDir : resolve(baseDir, raw.stateDir);
   return { file: display, baseDir, stateDir, runbookDirs, credentials };
+}
+
+/** The format versions this rekey reads. */
+const VERSIONS = [1];
+
+/**
+ * `version:` names the format of rekey.yaml (not of the project or of rekey): say so, and which versions this rekey
+ * reads, before the schema's bare "must be one of 1".
+ */
+function checkVersion(source: YamlSource): void {
+  const data = source.data as Record<string, unknown> | null;
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || !('version' in data)) return;
+  const version = data['version'];
+  if (VERSIONS.includes(version as number)) return;
+  const newer = typeof version === 'number' && Number.isInteger(version) && version > Math.max(...VERSIONS);
+  throw source.error(
+    ['version'],
+    `version ${JSON.stringify(version)}: version is the format of rekey.yaml, and this rekey reads version ${VERSIONS.join(', ')} (the only one so far)`,
+    newer
+      ? 'a file written for a newer rekey: upgrade rekey, or write version: 1 (or leave it out) if the file follows this format'
+      : 'write version: 1, or leave it out',
+  );
 }
 
 async function checkStoreEntry(
@@ -167,6 +216,11 @@ async function checkStoreEntry(
   const problem = adapter.validateRef?.(ref);
   if (problem !== undefined) {
     errors.push(source.error([...at, kind], `${ref.display}: ${problem}`));
+    return undefined;
+  }
+  const optionProblem = adapter.validateOptions?.(options, ref);
+  if (optionProblem !== undefined) {
+    errors.push(source.error([...at, optionProblem.option], `${optionProblem.option}: ${optionProblem.problem}`));
     return undefined;
   }
   return { ref, options };

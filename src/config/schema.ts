@@ -6,14 +6,53 @@ import { duration } from '../runbook/schema.js';
 /** Credential ids become file names and lock names. */
 export const credentialId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'credential ids use lower-case letters, digits, dot, dash and underscore');
 
-export const hookSchema = z.strictObject({
-  name: z.string().optional(),
-  exec: z.array(z.string()).min(1),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names use letters, digits and underscore'), z.string()).optional(),
-  stdin: z.string().optional(),
-  timeout: duration.optional(),
-  retries: z.number().int().min(0).max(10).optional(),
-});
+/** RFC 1123 names, as the Kubernetes object-names page states them: a namespace is a label, a workload a subdomain. */
+const k8sLabel = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace is lower-case letters, digits and "-" (RFC 1123 label)');
+const k8sName = z
+  .string()
+  .max(253)
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'a workload name is lower-case letters, digits, "-" and "." (RFC 1123 subdomain)',
+  );
+
+/** The built-in `kubernetes-rollout` hook (adapters/steps/kubernetes-rollout.ts): restart workloads and wait. */
+export const kubernetesRolloutSchema = z
+  .strictObject({
+    namespace: k8sLabel,
+    deployments: z.array(k8sName).optional(),
+    statefulsets: z.array(k8sName).optional(),
+    timeout: duration.optional(),
+    context: z.string().min(1).optional(),
+    kubeconfig: z.string().min(1).optional(),
+  })
+  .refine((hook) => (hook.deployments?.length ?? 0) + (hook.statefulsets?.length ?? 0) > 0, 'name at least one of deployments: or statefulsets:');
+
+export const hookSchema = z
+  .strictObject({
+    name: z.string().optional(),
+    exec: z.array(z.string()).min(1).optional(),
+    'kubernetes-rollout': kubernetesRolloutSchema.optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names use letters, digits and underscore'), z.string()).optional(),
+    stdin: z.string().optional(),
+    timeout: duration.optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+  })
+  .superRefine((hook, context) => {
+    const rollout = hook['kubernetes-rollout'];
+    if ((hook.exec === undefined) === (rollout === undefined)) {
+      context.addIssue({ code: 'custom', message: 'a rollout hook is either exec: [command, …] or kubernetes-rollout: { namespace, deployments }' });
+    }
+    if (rollout !== undefined) {
+      for (const key of ['env', 'stdin'] as const) {
+        if (hook[key] !== undefined)
+          context.addIssue({ code: 'custom', path: [key], message: `${key}: is for exec hooks; kubernetes-rollout runs no command` });
+      }
+    }
+  });
 
 const policySchema = z.strictObject({
   maxAge: duration.optional(),
@@ -69,8 +108,26 @@ export const configSchema = z.strictObject({
 
 export type RawConfig = z.output<typeof configSchema>;
 
-/** The JSON Schema of rekey.yaml for editors, with store entries spelled out per kind. */
-export function configJsonSchema(stores: ReadonlyArray<{ kind: string; summary: string; options: Readonly<Record<string, StoreOption>> }>): unknown {
+/**
+ * Where the schema of a release can be fetched: unpkg serves every file of every version published on npm, and the
+ * package ships this schema as dist/rekey.schema.json (written by `npm run build`). Versioned, so that an editor checks a
+ * rekey.yaml against the release that will read it, and resolvable with no website of rekey's own to keep up.
+ */
+export function schemaUrl(pkg: { name: string; version: string }): string {
+  return `https://unpkg.com/${pkg.name}@${pkg.version}/dist/rekey.schema.json`;
+}
+
+/** The package's name on npm (package.json's `name`). */
+export const PACKAGE_NAME = '@rekey-cli/rekey';
+
+/**
+ * The JSON Schema of rekey.yaml for editors, with store entries spelled out per kind; `$id` is `id` (see schemaUrl),
+ * by default the latest release's.
+ */
+export function configJsonSchema(
+  stores: ReadonlyArray<{ kind: string; summary: string; options: Readonly<Record<string, StoreOption>> }>,
+  id = `https://unpkg.com/${PACKAGE_NAME}/dist/rekey.schema.json`,
+): unknown {
   const schema = z.toJSONSchema(configSchema, { target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
   const typeOf = (option: StoreOption): unknown => ({
     ...(option.type === 'string[]' ? { type: 'array', items: { type: 'string' } } : { type: option.type }),
@@ -92,5 +149,5 @@ export function configJsonSchema(stores: ReadonlyArray<{ kind: string; summary: 
   const credentials = (schema['properties'] as Record<string, { additionalProperties?: { properties?: Record<string, { items?: unknown }> } }>)['credentials'];
   const storesProp = credentials?.additionalProperties?.properties?.['stores'];
   if (storesProp !== undefined) storesProp.items = entry;
-  return { $id: 'https://rekey.dev/schema/rekey.yaml.json', title: 'rekey.yaml', ...schema };
+  return { $id: id, title: 'rekey.yaml', ...schema };
 }

@@ -107,8 +107,11 @@ export interface SecretStore {
    * Throws `StoreConflictError` when someone else wrote after this run: a rollback never clobbers a newer value.
    * A stage of this run may land after a rollback (a write still in flight when the run gave up): calling rollback
    * again then discards that value too, so a second call is always safe and always leaves nothing of the run staged.
+   * `previous` is the old value, handed only to a store that cannot be read back (capabilities.readBack false) and
+   * only when another store of the credential still holds it: such a store keeps no previous value to return to, so
+   * it writes this one back, or refuses when it is not given.
    */
-  rollback(ref: StoreRef, run: RunId): Promise<void>;
+  rollback(ref: StoreRef, run: RunId, previous?: Secret): Promise<void>;
   /** Drop the previous value after the old key is proven dead. Already gone is success. */
   retire(ref: StoreRef, run: RunId): Promise<void>;
   /**
@@ -151,6 +154,11 @@ export interface StoreContext {
   readonly baseDir: string;
   /** The environment to take credentials and endpoints from (process.env unless a test says otherwise). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The state folder (`stateDir`, `.rekey` beside rekey.yaml by default), for a store that must remember its runs
+   * itself because the service keeps no metadata it can write (Doppler). Absent in callers that have no config.
+   */
+  readonly stateDir?: string | undefined;
 }
 
 /**
@@ -183,6 +191,12 @@ export interface SecretStoreAdapter {
    * undefined. The config loader calls it and points the message at the ref's file:line:col.
    */
   validateRef?(ref: StoreRef): string | undefined;
+  /**
+   * Whether an entry's options make sense together and with its ref (a variable name an option gives, options that
+   * contradict each other), once each has the type it declares: the option at fault and the problem in a few words,
+   * or undefined. The config loader points the message at that option's file:line:col.
+   */
+  validateOptions?(options: Readonly<Record<string, unknown>>, ref: StoreRef): { readonly option: string; readonly problem: string } | undefined;
   /**
    * The environment variables a store entry with these options reads (credentials, region, address), for
    * `rekey schedule`. Stores that read none (a .env file, memory) omit it.

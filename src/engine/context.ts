@@ -190,7 +190,10 @@ export class RunContext {
     this.window.start = at;
     this.window.basis = basis;
     const iso = new Date(Date.now() - (performance.now() - at)).toISOString();
-    this.append({ type: 'window.opened', openedAt: iso, basis }, { durable: false });
+    // A window opened at its step's start (the prompt's, the minting call's, the revoke's) is known from that step's
+    // journal record; one opened at another moment (the observed rejection, the key's arrival, the pre-run check) is
+    // journaled, so a resume counts from the same moment.
+    if (basis === 'rejected' || basis === 'arrival' || basis === 'before-run') this.append({ type: 'window.opened', openedAt: iso, basis }, { durable: false });
     this.emit({ event: 'outage.started', at: iso, basis });
   }
 

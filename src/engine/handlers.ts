@@ -3,7 +3,7 @@
  * the rollout hooks, and returns what the journal keeps of it (fingerprints, version ids; never a value). Each first
  * checks whether its work is already done, so running it again after a crash is harmless (I5).
  */
-import { runCommand } from '../runbook/steps/exec.js';
+import { runHook } from '../runbook/steps/hook.js';
 import { NotConfirmedError, ProviderUnreachableError, type StepOutcome } from '../contract/steps.js';
 import { mints, type Step } from '../contract/runbook.js';
 import type { Secret } from '../contract/secret.js';
@@ -389,7 +389,7 @@ const promote: Handler = async (ctx, step) => {
 const hook: Handler = async (ctx, step) => {
   await ctx.needNew();
   const j = step.hook!;
-  const outcome = await runCommand({ id: step.id, ...ctx.options.credential.rollout[j]! }, ctx.vars(), ctx.options.config.baseDir);
+  const outcome = await runHook({ id: step.id, ...ctx.options.credential.rollout[j]! }, ctx.vars(), ctx.options.config.baseDir, (m) => ctx.note('info', m));
   return { detail: outcome.detail };
 };
 
@@ -525,14 +525,18 @@ const discard: Handler = async (ctx, step) => {
 
 const restore: Handler = async (ctx, step) => {
   const { store, ref } = ctx.stores[step.store!]!;
-  await store.rollback(ref, ctx.run);
+  // A write-only store keeps no previous value: it is handed the old one, from the stores that can be read back.
+  const previous = store.capabilities.readBack ? undefined : await ctx.oldIfKnowable().catch(() => undefined);
+  await store.rollback(ref, ctx.run, previous);
   return { detail: ref.kind };
 };
 
 const rollbackHook: Handler = async (ctx, step) => {
   const old = await ctx.needOld();
   const j = step.hook!;
-  const outcome = await runCommand({ id: step.id, ...ctx.options.credential.rollout[j]! }, { ...ctx.vars(), new: old }, ctx.options.config.baseDir);
+  const outcome = await runHook({ id: step.id, ...ctx.options.credential.rollout[j]! }, { ...ctx.vars(), new: old }, ctx.options.config.baseDir, (m) =>
+    ctx.note('info', m),
+  );
   return { detail: outcome.detail };
 };
 

@@ -20,6 +20,7 @@
  */
 import { hostname } from 'node:os';
 import { RefusedError } from '../contract/errors.js';
+import { mints } from '../contract/runbook.js';
 import { clearStaleFileLock } from '../util/file-lock.js';
 import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
 import { auditFile } from './audit-log.js';
@@ -182,18 +183,24 @@ function start(ctx: RunContext): void {
  * revoke's start), taken up again from the reduced journal: closed, with its length known, if a step after verify had
  * started; else still open, and this attempt closes it. Either way the report states the whole window.
  */
+/** A window the journal knows only from its step's start: the revoke's, a person's prompt's, or the minting call's. */
+function stepBasis(ctx: RunContext): 'revoke' | 'prompt' | 'call' {
+  if (ctx.revokeFirst) return 'revoke';
+  return ctx.options.runbook.generate.some((step) => mints(step) && step.kind === 'prompt') ? 'prompt' : 'call';
+}
+
 function resumeWindow(ctx: RunContext): void {
   const state = ctx.state;
   if (state?.windowOpenedAt === undefined) return;
   if (state.windowClosedMs !== undefined) {
     ctx.window.ms = state.windowClosedMs;
-    ctx.window.basis = state.windowBasis ?? (ctx.revokeFirst ? 'revoke' : 'prompt');
+    ctx.window.basis = state.windowBasis ?? stepBasis(ctx);
     return;
   }
   // On this process's clock: the window opened (now − elapsed) ago. A journal without a window.opened record counts
   // it from the step's start: an upper bound.
   ctx.window.start = performance.now() - (Date.now() - Date.parse(state.windowOpenedAt));
-  ctx.window.basis = state.windowBasis ?? (ctx.revokeFirst ? 'revoke' : 'prompt');
+  ctx.window.basis = state.windowBasis ?? stepBasis(ctx);
   ctx.emit({ event: 'outage.started', at: state.windowOpenedAt, basis: ctx.window.basis });
   ctx.note(
     'warn',

@@ -74,9 +74,9 @@ export interface CompiledRoute extends Route {
 }
 
 /** The credentials a request presented, looked up: the record is there for any key the sandbox ever issued. */
-type Presented = { readonly state: 'unknown' } | { readonly state: 'active' | 'revoked' | 'expired'; readonly record: KeyRecord };
+export type Presented = { readonly state: 'unknown' } | { readonly state: 'active' | 'revoked' | 'expired'; readonly record: KeyRecord };
 
-function present(context: RouteContext, key: string | undefined): Presented {
+export function present(context: RouteContext, key: string | undefined): Presented {
   if (key === undefined || key === '') return { state: 'unknown' };
   const record = context.registry.lookup(key);
   if (record === undefined) return { state: 'unknown' };
@@ -87,7 +87,7 @@ function present(context: RouteContext, key: string | undefined): Presented {
 }
 
 /** The credential after `<scheme> ` in the Authorization header (the scheme compared without case). */
-function authorization(headers: IncomingHttpHeaders, ...schemes: string[]): string | undefined {
+export function authorization(headers: IncomingHttpHeaders, ...schemes: string[]): string | undefined {
   const value = headers.authorization;
   if (value === undefined) return undefined;
   const space = value.indexOf(' ');
@@ -98,13 +98,13 @@ function authorization(headers: IncomingHttpHeaders, ...schemes: string[]): stri
 }
 
 /** Log a request against the account it touched; a key of another account is logged without its id. */
-function log(context: RouteContext, request: SandboxRequest, account: string, presented: Presented, action: ActivityAction, status: number): void {
+export function log(context: RouteContext, request: SandboxRequest, account: string, presented: Presented, action: ActivityAction, status: number): void {
   const keyId = presented.state !== 'unknown' && presented.record.account === account ? presented.record.id : null;
   context.registry.record(account, { at: new Date(request.receivedAt).toISOString(), keyId, action, route: context.route, status });
 }
 
 /** Log against the presented key's own account, when the key is one the sandbox issued. */
-function logOwn(context: RouteContext, request: SandboxRequest, presented: Presented, action: ActivityAction, status: number): void {
+export function logOwn(context: RouteContext, request: SandboxRequest, presented: Presented, action: ActivityAction, status: number): void {
   if (presented.state !== 'unknown') log(context, request, presented.record.account, presented, action, status);
 }
 
@@ -404,7 +404,7 @@ export const routes: readonly CompiledRoute[] = [
   paypalToken,
 ].map(compile);
 
-function compile(route: Route): CompiledRoute {
+export function compile(route: Route): CompiledRoute {
   const names: string[] = [];
   const source = route.pattern
     .split('/')
@@ -417,10 +417,14 @@ function compile(route: Route): CompiledRoute {
   return { ...route, regex: new RegExp(`^${source}/?$`), names };
 }
 
-/** The route for a method and path; or, when only the path matched, the methods it allows. */
-export function matchRoute(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | { route: undefined; allowed: string[] } {
+/** The route for a method and path (in `table`, by default these routes); or, when only the path matched, the methods it allows. */
+export function matchRoute(
+  method: string,
+  path: string,
+  table: readonly CompiledRoute[] = routes,
+): { route: CompiledRoute; params: Record<string, string> } | { route: undefined; allowed: string[] } {
   const allowed: string[] = [];
-  for (const route of routes) {
+  for (const route of table) {
     const match = route.regex.exec(path);
     if (match === null) continue;
     if (route.method !== method) {

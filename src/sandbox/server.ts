@@ -16,6 +16,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { IdempotencyCache } from './idempotency.js';
 import { type ActivityEvent, type KeyRecord, KeyRegistry, type KeyStatus, type SandboxOverlap, sandboxOverlaps } from './registry.js';
 import { countMint, matchRoute, type SandboxResponse, type SandboxStats } from './routes.js';
+import { receiveWebhook, WEBHOOK_RECEIVER_PATH, type WebhookSecrets } from './webhooks.js';
+import { sandboxRoutes } from './dialects.js';
 
 export type { ActivityEvent, KeyStatus, SandboxOverlap } from './registry.js';
 export type { SandboxStats } from './routes.js';
@@ -39,6 +41,8 @@ export interface SandboxOptions {
   readonly rejectMintedOverHttp?: boolean;
   /** How long a mint's `Idempotency-Key` is remembered; default 24 hours, as Stripe does. For tests of the expiry. */
   readonly idempotencyWindowMs?: number;
+  /** Play a webhook receiver at /v1/webhooks/receive that accepts signatures made with these secrets (webhooks.ts). */
+  readonly webhookSecrets?: WebhookSecrets;
 }
 
 /**
@@ -131,7 +135,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const receivedAt = Date.now();
     const method = request.method ?? 'GET';
     const { pathname, searchParams } = parseTarget(request.url);
-    const matched = matchRoute(method, pathname);
+    const matched = matchRoute(method, pathname, sandboxRoutes);
     const route = matched.route?.pattern ?? 'unknown';
     const label = matched.route === undefined ? 'unknown' : `${method} ${route}`;
     stats.requests[label] = (stats.requests[label] ?? 0) + 1;
@@ -145,6 +149,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         let result: SandboxResponse;
         if (body === undefined) {
           result = error(413, 'body_too_large', `Request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+        } else if (pathname === WEBHOOK_RECEIVER_PATH) {
+          result = receiveWebhook({ method, headers: request.headers, body }, options.webhookSecrets);
         } else if (matched.route === undefined) {
           result =
             matched.allowed.length > 0

@@ -100,6 +100,13 @@ export async function answersInteraction(file: string, sink: EventSink, fallback
     // printed, and is registered with the redactor in case it is a real key.
     if (typeof value === 'string' && !YES.test(value) && !NO.test(value) && !(rehearsal !== undefined && value === 'mint')) {
       new Secret(value);
+      // A word or two of letters (maybe, done, ok) is a confirmation answered in other words, not a pasted key.
+      if (/^[A-Za-z]{1,12}(?: [A-Za-z]{1,12}){0,2}$/.test(value))
+        throw source.error(
+          [key],
+          `answer for ${key} is neither yes nor no: a confirmation is answered yes or no`,
+          `write  ${key}: yes  or  ${key}: no  (a step that captures a key takes  ${key}: { env: VARIABLE })`,
+        );
       throw source.error(
         [key],
         `answer for ${key} is text, not yes or no: a key must come from the environment, never from the answers file`,

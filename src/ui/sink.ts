@@ -27,6 +27,8 @@ export interface SinkOptions {
    * since several runs share the screen and a line redrawn in place by one would be overwritten by the others.
    */
   readonly prefix?: string;
+  /** NDJSON only: where the lines go (default: stdout). The programmatic API (src/api.ts) hands them to its caller. */
+  readonly write?: (line: string) => void;
 }
 
 /**
@@ -48,10 +50,12 @@ export function ndjsonLine(event: { readonly event: string } & Readonly<Record<s
 /** NDJSON on stdout: one event a line, each with its credential, run and time (see ndjsonLine). */
 export class JsonSink implements EventSink {
   readonly #credential: string | undefined;
+  readonly #write: (line: string) => void;
   #run: string | undefined;
 
   constructor(options: SinkOptions = {}) {
     this.#credential = options.credential;
+    this.#write = options.write ?? ((line) => process.stdout.write(line));
   }
 
   emit(event: EngineEvent): void {
@@ -61,7 +65,7 @@ export class JsonSink implements EventSink {
     // The engine names the credential and the run on the run's first event; the events after it are stamped with them.
     if (event.event === 'run.started') this.#run = event.run;
     const credential = this.#credential ?? ('credential' in event ? event.credential : undefined);
-    process.stdout.write(ndjsonLine(out as { event: string }, { credential, run: this.#run }));
+    this.#write(ndjsonLine(out as { event: string }, { credential, run: this.#run }));
   }
 }
 

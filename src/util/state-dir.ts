@@ -37,9 +37,9 @@ function ignoreInGit(stateDir: string): void {
       mode: 0o600,
       flag: 'wx',
     });
-  } catch (error) {
-    // Another run wrote it first.
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } catch {
+    // Best effort: another run wrote it first, or the disk is full or read-only, in which case the journal's own write
+    // says so next, naming its file.
   }
 }
 

@@ -40,6 +40,13 @@ export interface ContractHarness {
    * that a test can prove a call wrote nothing. Absent for live services, where other writers may be at work.
    */
   snapshot?(): Promise<unknown>;
+  /**
+   * false when the store keeps no record of which run wrote a value (GitHub Actions secrets have no metadata): the
+   * cases that tell this run's value from another run's are skipped. Absent means the store records its runs.
+   */
+  readonly recordsRuns?: boolean;
+  /** For a write-only store: the value the backend holds at `ref`, opened by a side door (the wire fake decrypts it). */
+  heldValue?(ref: StoreRef): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -48,7 +55,7 @@ const CANARY_NEW = 'rk_canary_NEW_7f3a9c1e5b2d4680aa11';
 const CANARY_OTHER = 'rk_canary_OTHER_0c9e8d7f6a5b4c3d2e1f';
 
 /** What a case needs beyond the contract every store meets: a capability, or a feature of the harness. */
-type Need = keyof StoreCapabilities | 'not readBack' | 'fields' | 'denial';
+type Need = keyof StoreCapabilities | 'not readBack' | 'fields' | 'denial' | 'run records' | 'held value';
 
 const needWords: Record<Need, string> = {
   readBack: 'readBack',
@@ -58,6 +65,8 @@ const needWords: Record<Need, string> = {
   'not readBack': 'a write-only store',
   fields: 'JSON fields',
   denial: 'a backend that can deny',
+  'run records': 'a record of the run that wrote a value',
+  'held value': 'a side door to the value a write-only backend holds',
 };
 
 /** Register the contract tests for one adapter. `make` builds a fresh harness for every test. */
@@ -75,6 +84,8 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       if (need === 'not readBack') return !h.store.capabilities.readBack;
       if (need === 'fields') return h.fieldRef !== undefined && h.rawSiblings !== undefined && h.siblings !== undefined;
       if (need === 'denial') return h.denied !== undefined;
+      if (need === 'run records') return h.recordsRuns !== false;
+      if (need === 'held value') return h.heldValue !== undefined;
       return h.store.capabilities[need];
     };
     /**
@@ -267,7 +278,7 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       expect(await baseOf(h.ref)).toBe(base);
     });
 
-    it('canStage refuses, before any mint, a value another run left staged, and writes nothing (defect 5)', async () => {
+    needs(['run records'], 'canStage refuses, before any mint, a value another run left staged, and writes nothing (defect 5)', async () => {
       const base = await baseOf(h.ref);
       await h.store.stage(h.ref, new Secret(CANARY_OTHER), otherRun, base);
       await unchanged(() => h.store.canStage(h.ref, run, base));
@@ -359,16 +370,36 @@ export function storeContract(name: string, make: () => Promise<ContractHarness>
       expect(await h.store.describe!(h.missingRef)).toBeUndefined();
     });
 
-    needs(['not readBack'], 'I5: stage then promote, each twice across a reopen: describe names this run as the writer of the current value', async () => {
-      const base = await baseOf(h.ref);
-      const first = await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
-      expect(await h.reopen().stage(h.ref, new Secret(CANARY_NEW), run, base)).toBe(first);
-      await h.store.promote(h.ref, first, run, base);
-      await h.reopen().promote(h.ref, first, run, base);
-      const described = await h.store.describe!(h.ref);
-      expect(described?.version).toBe(first);
-      expect(described?.run).toBe(run);
-    });
+    needs(
+      ['not readBack', 'run records'],
+      'I5: stage then promote, each twice across a reopen: describe names this run as the writer of the current value',
+      async () => {
+        const base = await baseOf(h.ref);
+        const first = await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
+        expect(await h.reopen().stage(h.ref, new Secret(CANARY_NEW), run, base)).toBe(first);
+        await h.store.promote(h.ref, first, run, base);
+        await h.reopen().promote(h.ref, first, run, base);
+        const described = await h.store.describe!(h.ref);
+        expect(described?.version).toBe(first);
+        expect(described?.run).toBe(run);
+      },
+    );
+
+    needs(
+      ['not readBack', 'held value'],
+      'I5: the value lands in the backend (at stage without staging, else at promote) and stays through a second stage and promote',
+      async () => {
+        const base = await baseOf(h.ref);
+        const version = await h.store.stage(h.ref, new Secret(CANARY_NEW), run, base);
+        expect(await h.heldValue!(h.ref)).toBe(h.store.capabilities.staging ? h.initial : CANARY_NEW);
+        const again = await h.reopen().stage(h.ref, new Secret(CANARY_NEW), run, base);
+        await h.store.promote(h.ref, version, run, base);
+        await h.reopen().promote(h.ref, again, run, base);
+        await h.reopen().retire(h.ref, run);
+        expect(await h.heldValue!(h.ref)).toBe(CANARY_NEW);
+        expect(JSON.stringify(await h.store.describe!(h.ref))).not.toContain(CANARY_NEW);
+      },
+    );
 
     needs(['not readBack', 'compareAndSwap'], 'promote after a concurrent write fails with a conflict and leaves the other writer current', async () => {
       const base = await baseOf(h.ref);

@@ -145,7 +145,7 @@ describe('help and exit codes', () => {
     for (const args of [['rotat'], ['rotate', '--bogus'], ['plan'], ['audit', 'bogus']]) {
       const result = await rekey(args, { cwd: tmpdir() });
       expect(result.code, `${args.join(' ')}\n${show(result)}`).toBe(2);
-      expect(result.stderr).toMatch(/error: /);
+      expect(result.stderr).toMatch(/^rekey: /);
     }
   });
 
@@ -244,7 +244,8 @@ describe('status, log and audit verify after a rotation', () => {
     const json = ndjson(await rekeyIn(ws, ['--json', 'log']));
     expect(json).toEqual([expect.objectContaining({ event: 'run', run, result: 'done', credential: ws.credential })]);
     const missing = await rekeyIn(ws, ['log', '20990101T000000Z-000000']);
-    expect(missing.code).toBe(3);
+    // An id that names no run is bad input (issue 13), not a refusal.
+    expect(missing.code).toBe(2);
   });
 
   it('audit verify exits 1 naming the record when a fingerprint is altered, and when the last record is removed', async () => {

@@ -177,6 +177,7 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
     'disable-old-secret: yes',
     'activity: yes',
     'switch-dashboard: yes',
+    'switch-sender: yes',
     'deliveries: yes',
   ].join('\n');
 
@@ -223,12 +224,12 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
     expect(result.stdout).not.toContain('outage window');
   });
 
-  it.each(['discord-bot', 'paypal', 'webhook-url-token', 'sandbox', 'sandbox-none'])('%s rehearses to the end', async (runbook) => {
+  it.each(['discord-bot', 'paypal', 'webhook-url-token', 'webhook-signing-secret', 'sandbox', 'sandbox-none'])('%s rehearses to the end', async (runbook) => {
     const dir = folder();
     const result = await rekey(['rehearse', '--runbook', runbook, '--answers', answers(dir, answersFor(runbook))], dir);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toMatch(/^done in /m);
-    expect(result.stdout).toMatch(/(sandbox check: old key …\w{4} rejected|WEBHOOK_TOKEN_PREVIOUS dropped)/);
+    expect(result.stdout).toMatch(/(sandbox check: old key …\w{4} rejected|WEBHOOK_(TOKEN|SECRET)_PREVIOUS dropped)/);
   });
 
   it('aws-iam-access-key cannot be rehearsed against the sandbox: exit 2, saying why', async () => {

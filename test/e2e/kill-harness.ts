@@ -631,6 +631,8 @@ function allowed(path: string): boolean {
     path === '.rekey' ||
     path === '.rekey/audit.jsonl' ||
     path === '.rekey/audit.head' ||
+    // The state folder's own ignore file (src/util/state-dir.ts): written on purpose, once.
+    path === '.rekey/.gitignore' ||
     path === '.rekey/locks' ||
     path === '.rekey/runs' ||
     path === '.rekey/reports' ||

@@ -314,6 +314,34 @@ describe('dotenv keepPrevious: NAME_PREVIOUS during the overlap', () => {
   });
 });
 
+describe('dotenv previousVariable: the old value under a name the user chooses', () => {
+  it('keeps the old value as NAME_OLD right after the variable, and retire removes it', async () => {
+    const { store, ref } = await rotate(`# keys\nX_API_KEY=${OLD}\nREGION=eu\n`, 'X_API_KEY', NEW, { previousVariable: 'X_API_KEY_OLD' });
+    expect(contents()).toBe(`# keys\nX_API_KEY=${NEW}\nX_API_KEY_OLD=${OLD}\nREGION=eu\n`);
+    await store.retire(ref, RUN);
+    expect(contents()).toBe(`# keys\nX_API_KEY=${NEW}\nREGION=eu\n`);
+  });
+
+  it('rotates NAME_NEW with NAME_OLD as its pair: an existing NAME_OLD line is overwritten, and a rollback restores both', async () => {
+    const text = `X_API_KEY_NEW=${OLD}\nX_API_KEY_OLD=sp_live_much_older_value\n`;
+    const { store, ref } = await rotate(text, 'X_API_KEY_NEW', NEW, { previousVariable: 'X_API_KEY_OLD' });
+    expect(contents()).toBe(`X_API_KEY_NEW=${NEW}\nX_API_KEY_OLD=${OLD}\n`);
+    await store.rollback(ref, RUN);
+    expect(contents()).toBe(text);
+  });
+
+  it('the adapter refuses a previousVariable that is not a variable name, or is the rotated variable, or contradicts keepPrevious', () => {
+    const ref = refTo('X_API_KEY');
+    expect(dotenvAdapter.validateOptions({ previousVariable: 'X_API_KEY_OLD' }, ref)).toBeUndefined();
+    expect(dotenvAdapter.validateOptions({ previousVariable: 'X-API-KEY-OLD' }, ref)).toEqual({
+      option: 'previousVariable',
+      problem: 'X-API-KEY-OLD is not a variable name (a letter or _, then letters, digits and _)',
+    });
+    expect(dotenvAdapter.validateOptions({ previousVariable: 'X_API_KEY' }, ref)?.problem).toContain('the variable being rotated');
+    expect(dotenvAdapter.validateOptions({ previousVariable: 'X_API_KEY_OLD', keepPrevious: false }, ref)?.option).toBe('keepPrevious');
+  });
+});
+
 describe('dotenv crash recovery (I1, I5): a second call finishes what a crash interrupted', () => {
   const finalText = (() => {
     const lines = [...LINES];
@@ -528,7 +556,10 @@ describe('dotenv errors and check', () => {
 
   it('the adapter declares its kind, options and honest capabilities', () => {
     expect(dotenvAdapter.kind).toBe('dotenv');
-    expect(dotenvAdapter.options).toEqual({ keepPrevious: { type: 'boolean', description: expect.stringContaining('_PREVIOUS'), default: false } });
+    expect(dotenvAdapter.options).toEqual({
+      keepPrevious: { type: 'boolean', description: expect.stringContaining('_PREVIOUS'), default: false },
+      previousVariable: { type: 'string', description: expect.stringContaining('NAME_OLD') },
+    });
     expect(dotenvAdapter.open({}, { baseDir: dir, env: {} }).capabilities).toEqual({ readBack: true, staging: true, versions: false, compareAndSwap: true });
   });
 });

@@ -738,11 +738,13 @@ describe('sandbox: serve.ts in its own process', () => {
     const out = tempFolder();
     const root = join(import.meta.dirname, '..', '..');
     for (const file of [
+      'src/sandbox/dialects.ts',
       'src/sandbox/idempotency.ts',
       'src/sandbox/registry.ts',
       'src/sandbox/routes.ts',
       'src/sandbox/server.ts',
       'src/sandbox/serve.ts',
+      'src/sandbox/webhooks.ts',
       'src/util/atomic-file.ts',
       'src/util/process-alive.ts',
     ]) {

@@ -81,7 +81,18 @@ export function lockFileOf(file: string): string {
   return join(dirname(file), `${name.startsWith('.') ? '' : '.'}${name}.rekey-lock`);
 }
 
-export function placeOf(ref: StoreRef, operation: string, context: StoreContext): Place {
+/**
+ * Whether `name` can hold the previous value of the variable `variable` (the `previousVariable` option): a variable
+ * name, and another one. The problem in a few words, or undefined.
+ */
+export function previousVariableProblem(name: string, variable: string | undefined): string | undefined {
+  if (!VARIABLE.test(name)) return `${name} is not a variable name (a letter or _, then letters, digits and _)`;
+  if (name === variable) return `the previous value cannot be kept in ${name}, the variable being rotated`;
+  return undefined;
+}
+
+/** `previousVariable` names where the old value is kept during the overlap; NAME_PREVIOUS by default. */
+export function placeOf(ref: StoreRef, operation: string, context: StoreContext, previousVariable?: string): Place {
   const problem = refProblem(ref);
   if (problem !== undefined) throw new StoreError('invalid', operation, ref.display, problem);
   const file = resolve(context.baseDir, ref.path);
@@ -92,7 +103,7 @@ export function placeOf(ref: StoreRef, operation: string, context: StoreContext)
     file,
     dir: dirname(file),
     variable,
-    previousVariable: `${variable}_PREVIOUS`,
+    previousVariable: previousVariable ?? `${variable}_PREVIOUS`,
     stagedFile: siblings.staged,
     previousFile: siblings.previous,
   };

@@ -5,6 +5,7 @@
  * stores:
  *   - dotenv: ./deploy/.env#STREAMPIXEL_API_KEY   # path relative to rekey.yaml, then the variable name
  *     keepPrevious: true                          # optional: STREAMPIXEL_API_KEY_PREVIOUS=<old> during the overlap
+ *     previousVariable: STREAMPIXEL_API_KEY_OLD   # optional: that name instead of NAME_PREVIOUS (implies keepPrevious)
  * ```
  *
  * A `.env` file has no versions, so the version id of a value is its fingerprint, and compare-and-swap compares
@@ -37,8 +38,30 @@ import type { SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRe
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../../src/util/atomic-file.js';
 import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../../src/util/file-lock.js';
-import { filesOf, fsError, lockFileOf, type Place, placeOf, type PreviousFile, refProblem, siblingFiles, type StagedFile } from './files.js';
-import { type DotenvDocument, type DotenvEntry, insertAfter, lastEntry, parseDotenv, removeEntry, replaceToken, setValue } from './format.js';
+import {
+  filesOf,
+  fsError,
+  lockFileOf,
+  type Place,
+  placeOf as placeIn,
+  type PreviousFile,
+  previousVariableProblem,
+  refProblem,
+  siblingFiles,
+  type StagedFile,
+} from './files.js';
+import {
+  type DotenvDocument,
+  type DotenvEntry,
+  encodeValue,
+  insertAfter,
+  lastEntry,
+  parseDotenv,
+  type QuoteStyle,
+  removeEntry,
+  replaceToken,
+  setValue,
+} from './format.js';
 
 export { lockFileOf, siblingFiles };
 
@@ -62,6 +85,8 @@ export interface DotenvHooks {
 /** Options of a dotenv store entry. */
 export interface DotenvOptions {
   readonly keepPrevious?: boolean;
+  /** The variable that keeps the old value during the overlap (implies keepPrevious); NAME_PREVIOUS by default. */
+  readonly previousVariable?: string | undefined;
 }
 
 /** A rewrite takes milliseconds; a writer waits this long for another one before it gives up. */
@@ -69,9 +94,47 @@ export const LOCK_WAIT_MS = 10_000;
 /** A lock this old is left over whoever holds it (a pid reused after a reboot, a host that died): it is taken over. */
 export const LOCK_STALE_MS = 120_000;
 
+/**
+ * How a value is spelled on disk: in the .env's token and in the `value` of the staged and previous files. The plain
+ * store keeps values as they are; the dotenvx store (../dotenvx/) keeps them encrypted, so that the plaintext never
+ * reaches disk. Whatever the spelling, a version is the fingerprint of the decoded value (an encryption is
+ * randomised: two spellings of one value differ), and a stored spelling is copied, never re-encoded, from the staged
+ * file to the .env and from the .env to the previous file and NAME_PREVIOUS, so rollback and retire compare spellings.
+ */
+export interface ValueCodec {
+  /** The value `stored` spells; `doc` loads the .env, for a codec whose keys are named in it. */
+  decode(operation: string, place: Place, stored: string, doc: () => Promise<DotenvDocument>): Promise<string>;
+  /** The spelling to keep on disk for a new value, in the .env `doc`. */
+  encode(operation: string, place: Place, value: string, doc: DotenvDocument): Promise<string>;
+  /** What `canStage` checks beyond the plain store (the keys a stage and a read-back need): throws a StoreError. */
+  preflight?(operation: string, place: Place, doc: DotenvDocument): Promise<void>;
+  /** Notes for `check`: where the keys come from, what is wrong with them. */
+  notes?(place: Place, doc: DotenvDocument): Promise<string[]>;
+  /**
+   * The quoting to write a stored spelling in at promote, where the entry's `old` style is not right for it (default:
+   * `chooseStyle`): readers that expand `$` in a decrypted value, but not in a single-quoted one, need the quotes.
+   */
+  styleOf?(operation: string, place: Place, stored: string, old: QuoteStyle, doc: DotenvDocument): Promise<QuoteStyle>;
+}
+
+/** The plain .env: values are kept as they are. */
+const PLAIN: ValueCodec = {
+  decode: async (_operation, _place, stored) => stored,
+  encode: async (_operation, _place, value) => value,
+};
+
 /** Open a dotenv store. `hooks` are for tests only; configuration cannot reach them. */
 export function openDotenvStore(options: DotenvOptions, context: StoreContext, hooks: DotenvHooks = {}): SecretStore {
-  const keepPrevious = options.keepPrevious === true;
+  return openEnvFileStore('dotenv', PLAIN, options, context, hooks);
+}
+
+/**
+ * A store over one variable of a .env-shaped file, whose values `codec` spells on disk: the plain dotenv store, and the
+ * dotenvx store that reuses its editing, locking, atomic writes and staged/previous files with encrypted values.
+ */
+export function openEnvFileStore(kind: string, codec: ValueCodec, options: DotenvOptions, context: StoreContext, hooks: DotenvHooks = {}): SecretStore {
+  const keepPrevious = options.keepPrevious === true || options.previousVariable !== undefined;
+  const placeOf = (ref: StoreRef, operation: string, ctx: StoreContext): Place => placeIn(ref, operation, ctx, options.previousVariable);
   const after = (operation: string, step: DotenvStep): void => hooks.afterStep?.(operation, step);
   const lockWaitMs = hooks.lockWaitMs ?? LOCK_WAIT_MS;
 
@@ -197,17 +260,21 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
   const currentOf = async (operation: string, place: Place) => {
     const { bytes, doc } = await loadEnv(operation, place);
     const entry = entryOf(operation, place, doc);
-    return { bytes, doc, entry, version: fingerprint(entry.value) };
+    const value = await codec.decode(operation, place, entry.value, async () => doc);
+    return { bytes, doc, entry, value, version: fingerprint(value) };
   };
+  /** A sibling file's value, decoded against the .env it belongs to (loaded only when the codec asks). */
+  const decodeSibling = (operation: string, place: Place, stored: string): Promise<string> =>
+    codec.decode(operation, place, stored, async () => (await loadEnv(operation, place)).doc);
 
   const store: SecretStore = {
-    kind: 'dotenv',
+    kind,
     capabilities: { readBack: true, staging: true, versions: false, compareAndSwap: true },
 
     async read(ref) {
       const place = placeOf(ref, 'read', context);
-      const { entry, version } = await currentOf('read', place);
-      return { value: new Secret(entry.value), version };
+      const { value, version } = await currentOf('read', place);
+      return { value: new Secret(value), version };
     },
 
     async describe(ref) {
@@ -229,11 +296,13 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       const operation = 'read staged';
       const place = placeOf(ref, operation, context);
       const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
-      if (staged?.run === run) return { value: new Secret(staged.value), version: staged.version, run, createdAt: new Date(staged.stagedAt) };
+      if (staged?.run === run) {
+        return { value: new Secret(await decodeSibling(operation, place, staged.value)), version: staged.version, run, createdAt: new Date(staged.stagedAt) };
+      }
       const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
       if (previous?.run !== run) return undefined;
-      const { entry, version } = await currentOf(operation, place);
-      return version === previous.version ? { value: new Secret(entry.value), version, run, createdAt: new Date(previous.promotedAt) } : undefined;
+      const { value, version } = await currentOf(operation, place);
+      return version === previous.version ? { value: new Secret(value), version, run, createdAt: new Date(previous.promotedAt) } : undefined;
     },
 
     async readPrevious(ref, run) {
@@ -241,7 +310,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       const place = placeOf(ref, operation, context);
       const previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
       if (previous?.run !== run) return undefined;
-      return { value: new Secret(previous.value), version: previous.base };
+      return { value: new Secret(await decodeSibling(operation, place, previous.value)), version: previous.base };
     },
 
     async canStage(ref, run, base) {
@@ -252,7 +321,9 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
       let previous: PreviousFile | undefined;
       try {
         place = placeOf(ref, operation, context);
-        ({ version: current } = await currentOf(operation, place));
+        const loaded = await currentOf(operation, place);
+        current = loaded.version;
+        await codec.preflight?.(operation, place, loaded.doc);
         staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
         previous = await readSibling<PreviousFile>(operation, place, place.previousFile, 'dotenv-previous');
       } catch (error) {
@@ -311,7 +382,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     async stage(ref, value, run, base) {
       const operation = 'stage';
       const place = placeOf(ref, operation, context);
-      const { version: current } = await currentOf(operation, place);
+      const { doc, version: current } = await currentOf(operation, place);
       const staged = await readSibling<StagedFile>(operation, place, place.stagedFile, 'dotenv-staged');
       if (staged !== undefined) {
         if (staged.run !== run) {
@@ -347,7 +418,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
         variable: place.variable,
         base,
         version: value.fingerprint,
-        value: value.reveal(),
+        value: await codec.encode(operation, place, value.reveal(), doc),
         stagedAt: new Date().toISOString(),
       });
       after(operation, 'staged-written');
@@ -403,7 +474,10 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
         } else if (current !== previous.base) {
           throw new StoreConflictError(operation, place.display, `current value has fingerprint ${current}, expected ${previous.base} or ${version}`);
         }
-        let text = setValue(doc, entry, staged.value);
+        let text =
+          codec.styleOf === undefined
+            ? setValue(doc, entry, staged.value)
+            : replaceToken(doc, entry, encodeValue(await codec.styleOf(operation, place, staged.value, entry.style, doc), staged.value));
         if (previous.keepPrevious) {
           const next = parseDotenv(Buffer.from(text, 'latin1'));
           const oldToken = Buffer.from(previous.token, 'base64').toString('latin1');
@@ -501,7 +575,7 @@ export function openDotenvStore(options: DotenvOptions, context: StoreContext, h
     },
 
     async check(ref) {
-      return checkPlace(ref, context, store);
+      return checkPlace(ref, context, store, codec);
     },
 
     async sweep(ref) {
@@ -539,11 +613,11 @@ function restoreOwner(path: string, uid: number, gid: number): void {
   }
 }
 
-async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretStore): Promise<StoreCheck> {
+async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretStore, codec: ValueCodec): Promise<StoreCheck> {
   const notes: string[] = [];
   let place: Place;
   try {
-    place = placeOf(ref, 'check', context);
+    place = placeIn(ref, 'check', context);
   } catch (error) {
     return { readable: false, writable: undefined, notes: [(error as Error).message] };
   }
@@ -579,8 +653,9 @@ async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretSto
       notes.push(`${place.file} belongs to another user or group, which a rewrite by this user cannot keep: run rekey as the file's owner or as root`);
     }
     if (lstatSync(place.file).isSymbolicLink()) notes.push(`${place.file} is a symbolic link; rekey rewrites the file it points to and keeps the link`);
-    if (readable) {
-      const doc = parseDotenv(await readFile(place.file));
+    const bytes = await readFile(place.file).catch(() => undefined);
+    const doc = bytes === undefined ? undefined : parseDotenv(bytes);
+    if (readable && doc !== undefined) {
       const count = doc.entries.filter((e) => e.key === place.variable).length;
       if (count > 1)
         notes.push(
@@ -588,6 +663,7 @@ async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretSto
             `one rekey changes`,
         );
     }
+    if (doc !== undefined) notes.push(...((await codec.notes?.(place, doc)) ?? []));
   }
   for (const [path, what] of [
     [place.stagedFile, 'a staged value'],
@@ -611,9 +687,23 @@ export default {
   summary: 'one variable in a .env file, rewritten atomically with every other byte kept',
   options: {
     keepPrevious: { type: 'boolean', description: 'keep the old value as NAME_PREVIOUS in the file during the overlap, until retire', default: false },
+    previousVariable: {
+      type: 'string',
+      description: 'keep the old value under this variable name during the overlap, until retire (such as NAME_OLD); implies keepPrevious',
+    },
   },
   validateRef: refProblem,
+  validateOptions(options, ref) {
+    const name = options['previousVariable'];
+    if (typeof name !== 'string') return undefined;
+    const problem = previousVariableProblem(name, ref.field);
+    if (problem !== undefined) return { option: 'previousVariable', problem };
+    if (options['keepPrevious'] === false)
+      return { option: 'keepPrevious', problem: 'keepPrevious: false contradicts previousVariable, which keeps the old value' };
+    return undefined;
+  },
   open(options, context) {
-    return openDotenvStore({ keepPrevious: options['keepPrevious'] === true }, context);
+    const previousVariable = typeof options['previousVariable'] === 'string' ? options['previousVariable'] : undefined;
+    return openDotenvStore({ keepPrevious: options['keepPrevious'] === true, previousVariable }, context);
   },
 } satisfies SecretStoreAdapter;

@@ -18,6 +18,14 @@ export interface HookConfig {
   readonly stdin: string | undefined;
   readonly timeoutMs: number;
   readonly retries: number;
+  /** A built-in hook (`kubernetes-rollout`) instead of a command: `argv` is then empty (run by ./hook.ts). */
+  readonly builtin?: BuiltinHook | undefined;
+}
+
+/** A built-in rollout hook as loaded: its kind and its options, as the config schema checked them. */
+export interface BuiltinHook {
+  readonly kind: 'kubernetes-rollout';
+  readonly options: Readonly<Record<string, unknown>>;
 }
 
 /** A command to run: a rollout hook of rekey.yaml, or a runbook's exec step, with the step id it runs as. */
