@@ -91,7 +91,8 @@ export async function fleet({ quick, log }) {
       `floor = credentials × ${PROTOCOL_WRITES} writes ÷ ${WRITES_PER_SECOND}/s (the protocol's minimum, not the writes rekey makes)`,
       ...runs.map(
         (r) =>
-          `${r.size}${r.history === 'none' ? '' : ' (2nd run, over the history)'}: ${r.wallS} s process, ${r.runS} s by the tally; rotated ${r.rotated}, ` +
+          `${r.size}${r.history === 'none' ? '' : ' (2nd run, over the history)'}: ${r.wallS} s process (CPU ${r.cpuS} s), ${r.runS} s by the tally; ` +
+          `rotated ${r.rotated}, ` +
           `failed ${r.failed}; per rotation ${r.callsPer} AWS calls, ${r.writesPer} writes (${r.opsPer}), ${r.providerPer} provider calls; ` +
           `${r.throttled} writes throttled; ${r.connections} connections accepted; peak RSS ${r.peakRssMb} MB`,
       ),
@@ -177,6 +178,7 @@ async function rotateDue(folder, size, servers) {
   const wallS = r.ms / 1000;
   const writes = (stats.byOperation.PutSecretValue ?? 0) + (stats.byOperation.UpdateSecretVersionStage ?? 0);
   const per = (n) => Number((n / size).toFixed(2));
+  const usage = readFileSync(rssFile, 'utf8').trim().split(' ');
   const firstError = events.find((e) => e.event === 'error' || e.event === 'step.failed');
   return {
     exit: r.code,
@@ -196,6 +198,7 @@ async function rotateDue(folder, size, servers) {
     providerPer: per(stats.provider),
     throttled: stats.throttled,
     connections: stats.connections.accepted,
-    peakRssMb: Math.round(Number(readFileSync(rssFile, 'utf8')) / 1024),
+    peakRssMb: Math.round(Number(usage[0]) / 1024),
+    cpuS: Number((Number(usage[1]) / 1000).toFixed(1)),
   };
 }
