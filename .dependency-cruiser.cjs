@@ -63,6 +63,15 @@ module.exports = {
       to: { path: '^(src/(engine|config|ui|cli|report|runbook|store)|adapters)/' },
     },
     {
+      name: 'doctor-gets-what-it-checks',
+      severity: 'error',
+      comment:
+        "The doctor's checks (src/doctor/) are handed the config, the runbooks, the values read and the ages by the CLI: " +
+        'they never open a store (adapters/), ask or draw (src/ui/), so each check can be tested on plain data.',
+      from: { path: '^src/doctor/' },
+      to: { path: '^(adapters|src/(ui|report|sandbox))/' },
+    },
+    {
       name: 'only-cli-to-cli',
       severity: 'error',
       comment:

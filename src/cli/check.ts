@@ -33,6 +33,9 @@ export async function checkStores(
   const openStores = storeOpener(config);
   const defer = options.deferUnfinishedRuns ?? true;
   let failed = false;
+  // A note about a file several stores share (a 0644 .env holding five credentials' keys) is said once, at its first
+  // store; later stores of that file say "as above" instead of repeating it.
+  const said = new Set<string>();
   const locks = await locksOf(
     config.stateDir,
     credentials.map((c) => c.id),
@@ -72,10 +75,14 @@ export async function checkStores(
           : check.readable
             ? `readable (${check.fingerprint})`
             : 'NOT readable';
+        const fresh = check.notes.filter((note) => !said.has(note));
+        for (const note of fresh) said.add(note);
+        const repeated = check.notes.length - fresh.length;
+        const notes = [...fresh, ...(repeated === 0 ? [] : [`${repeated === 1 ? 'a note' : `${repeated} notes`} as above`])];
         sink.emit({
           event: 'note',
           level: ok ? 'info' : 'warn',
-          message: `${credential.id}: ${ref.display} ${reading} · ${writable}${staging}${check.notes.length > 0 ? ` — ${check.notes.join('; ')}` : ''}`,
+          message: `${credential.id}: ${ref.display} ${reading} · ${writable}${staging}${notes.length > 0 ? ` — ${notes.join('; ')}` : ''}`,
         });
       }
     }

@@ -69,6 +69,8 @@ export async function rotateCredential(args: {
   linePrefix?: string;
   /** false: leave SIGINT to the caller (the programmatic API: a library must not exit its host's process). */
   handleInterrupt?: boolean;
+  /** Where the timeline chart goes (default stdout; stderr when stdout carries only audit records). */
+  out?: NodeJS.WriteStream;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const [{ executeRun }, { loadRunbook }, { writeReport }, { storeOpener }] = await Promise.all([
     import('../engine/run.js'),
@@ -112,7 +114,7 @@ export async function rotateCredential(args: {
     stop();
   }
   if (code === ExitCode.done && (await import('../engine/summary.js')).openFindings(summary).length > 0) code = ExitCode.findings;
-  if (!args.json) await printTimeline(summary, args.linePrefix);
+  if (!args.json) await printTimeline(summary, args.linePrefix, args.out);
   return { code, summary };
 }
 
@@ -120,13 +122,13 @@ export async function rotateCredential(args: {
  * The timeline chart on screen after a run: the drill's chart (outage window, totals against the budget). With a
  * prefix (one run among several), every line carries it and the blank lines go, as in the sink's prefixed lines.
  */
-export async function printTimeline(summary: RunSummary, prefix?: string): Promise<void> {
+export async function printTimeline(summary: RunSummary, prefix?: string, out: NodeJS.WriteStream = process.stdout): Promise<void> {
   const [{ timelineChart }, { styler }] = await Promise.all([import('../report/timeline.js'), import('../ui/style.js')]);
-  const lines = timelineChart({ ...summary, report: undefined }, styler(process.stdout), 40, process.stdout.columns || 80);
+  const lines = timelineChart({ ...summary, report: undefined }, styler(out), 40, out.columns || 80);
   if (lines.length === 0) return;
-  if (prefix === undefined) process.stdout.write(`\n${lines.join('\n')}\n`);
+  if (prefix === undefined) out.write(`\n${lines.join('\n')}\n`);
   else
-    process.stdout.write(
+    out.write(
       lines
         .flatMap((line) =>
           line

@@ -100,6 +100,7 @@ program
   .option('--due-unknown', 'with --due: also rotate credentials whose age nothing records (no store keeps a date, no policy.lastRotated)')
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
   .option('--concurrency <n>', 'credentials rotated at once', '16')
+  .option('--audit-stdout', 'print each audit record as NDJSON on stdout, for a log pipeline; the text for people goes to stderr')
   .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
   .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))
   .action(run(() => import('./rotate.js')));
@@ -118,9 +119,15 @@ program
 
 program
   .command('plan')
-  .description('show the steps a rotation would run; nothing is written')
-  .argument('<credential>', 'credential id from rekey.yaml')
-  .addHelpText('after', examples('rekey plan streampixel-prod', 'rekey --config ops/rekey.yaml plan webhook-token'))
+  .description('show the steps a rotation would run, or with --due what a scheduled `rotate --due` would do; nothing is written')
+  .argument('[credential]', 'credential id from rekey.yaml')
+  .option('--due', "every credential: would it be rotated, reminded or skipped, and why (reads the stores' metadata, never a value)")
+  .option('--due-unknown', 'with --due: as `rotate --due --due-unknown`, count an unknown age as due')
+  // The credential is optional only with --due: without it, a usage error as commander gives for a missing argument.
+  .hook('preAction', (command) => {
+    if (command.args.length === 0 && command.opts()['due'] !== true) command.error("error: missing required argument 'credential' (or pass --due)");
+  })
+  .addHelpText('after', examples('rekey plan streampixel-prod', 'rekey plan --due', 'rekey --config ops/rekey.yaml plan webhook-token'))
   .action(run(() => import('./plan.js')));
 
 program
@@ -131,9 +138,37 @@ program
   .action(run(() => import('./check.js')));
 
 program
+  .command('doctor')
+  .description('check what can be checked (.env files, keys in client code and git, HTTPS, token length, age, shared keys) and list what cannot')
+  .argument('[credentials...]', 'credential ids (default: all)')
+  .option('--answers <file>', 'answers for the checklist for a person (YAML: item id → yes or no)')
+  .option('--write-runbooks <dir>', "write each credential's runbook there as Markdown (rekey runbook show <name> --format md)")
+  .option('--report <file>', 'also write the findings as a Markdown report')
+  .option('--strict', 'exit 1 on warnings too, not only errors')
+  .addHelpText('after', examples('rekey doctor', 'rekey doctor streampixel-prod --answers doctor-answers.yaml', 'rekey doctor --strict --report doctor.md'))
+  .action(run(() => import('./doctor.js')));
+
+program
+  .command('init')
+  .description("read this project's .env files and write a commented rekey.yaml for the keys of providers rekey knows (never a value)")
+  .option('--runbook <NAME=runbook>', 'the runbook for a variable init cannot tell, or skip (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--input <[credential.]name=value>', 'an input a runbook requires, such as userId (repeatable)', (v: string, all: string[]) => [...all, v], [])
+  .option('--yes', 'ask nothing, even on a terminal: what the flags do not answer is refused')
+  .option('--force', 'replace an existing rekey.yaml')
+  .addHelpText('after', examples('rekey init', 'rekey init --yes --runbook STREAMPIXEL_KEY=streampixel --input userId=u-123'))
+  .action(run(() => import('./init.js')));
+
+program
   .command('resume')
   .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
-  .argument('<run>', 'run id (see `rekey log`)')
+  .argument('[run]', 'run id (see `rekey log`)')
+  .option('--all', "every credential's unfinished run (its newest run, when it failed or was interrupted), one after another, with a tally")
+  .option('--last', 'the newest of those runs')
+  .option('--from-stores', 'a run this machine has no journal of, whose key a store holds staged: adopt it from the stores and finish it')
+  .hook('preAction', (command) => {
+    const { all, last } = command.opts();
+    if (command.args.length === 0 && all !== true && last !== true) command.error("error: missing required argument 'run' (or pass --all or --last)");
+  })
   .option('--answers <file>', 'answers for human steps')
   .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
   .addHelpText(
@@ -157,6 +192,7 @@ program
   .command('status')
   .description('age of every credential against its policy (read from its stores), where the age comes from, and its last run')
   .option('--offline', "read no store: take ages from policy.lastRotated and this machine's journals only")
+  .option('--exit-code', 'exit 10 when a credential is due or overdue, 0 when none is (as terraform plan -detailed-exitcode)')
   .addHelpText('after', examples('rekey status', 'rekey status --offline', 'rekey --json status'))
   .action(run(() => import('./status.js')));
 
@@ -202,6 +238,7 @@ runbook
   .argument('<name>', "the new runbook's name (its file name)")
   .option('--dir <folder>', 'where to write it', 'runbooks')
   .option('--force', 'overwrite an existing file')
+  .addHelpText('after', examples('rekey runbook new acme-api', 'rekey runbook new acme-api --dir ops/runbooks'))
   .action(run(() => import('./runbook-new.js')));
 runbook
   .command('test')
@@ -209,6 +246,7 @@ runbook
   .argument('<file>', 'runbook file or name')
   .option('--keep', 'keep the rehearsal folder (config, .env, journal, report) and print its path')
   .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
+  .addHelpText('after', examples('rekey runbook test runbooks/acme-api.yaml', 'rekey runbook test runbooks/acme-api.yaml --keep'))
   .action(run(() => import('./runbook-test.js')));
 
 const config = program

@@ -1,8 +1,14 @@
 /**
  * `rekey plan <credential>`: the steps a rotation would run, in order; nothing is read from a store or written. The
  * stores are opened (no I/O: the contract forbids it in `open`) only to learn their capabilities, which shape the plan.
+ *
+ * `rekey plan --due`: what the scheduled `rekey rotate --due` would do now, credential by credential: rotate, remind
+ * (its runbook needs a person), or skip (not due, unknown age, no maxAge, locked), with the date it fell due. The ages
+ * come from the stores' describe() as for `rotate --due` (metadata only: no value is read, nothing is minted, checked
+ * with the provider or written). `rotate --due --dry-run` goes further: it reads the values and checks the old keys.
  */
-import { ExitCode } from '../contract/errors.js';
+import { ExitCode, InputError } from '../contract/errors.js';
+import type { Config } from '../config/types.js';
 
 const phaseOrder = ['generate', 'rollout', 'verify', 'revoke', 'audit'];
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
@@ -10,7 +16,15 @@ import { wholeSeconds } from '../util/time.js';
 
 export default async function plan(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
-  const credential = credentialOf(config, String(input.args[0]));
+  const named = input.args[0] as string | undefined;
+  if (input.options['due'] === true) {
+    if (named !== undefined) throw new InputError('--due plans every credential: name none', undefined, `run \`rekey plan --due\` or \`rekey plan ${named}\``);
+    return planDue(config, globals, input.options['dueUnknown'] === true);
+  }
+  if (input.options['dueUnknown'] === true) throw new InputError('--due-unknown only works with --due', undefined, 'run `rekey plan --due --due-unknown`');
+  if (named === undefined)
+    throw new InputError('name a credential to plan, or pass --due', undefined, `credentials: ${[...config.credentials.keys()].join(', ') || '(none)'}`);
+  const credential = credentialOf(config, named);
   const [{ loadRunbook }, { needsPerson }, { planRun, stepsOf, NOT_READ_BACK }, { storeOpener }] = await Promise.all([
     import('../runbook/load.js'),
     import('../contract/runbook.js'),
@@ -85,5 +99,77 @@ export default async function plan(input: CommandInput, globals: Globals): Promi
     if (runbook.overlap === 'none')
       process.stdout.write(`\nOverlap none: from the mint until verify passes, consumers are down (the outage window); rollback is impossible.\n`);
   }
+  return ExitCode.done;
+}
+
+/** One credential's line of `plan --due`. */
+interface DueLine {
+  readonly credential: string;
+  readonly action: 'rotate' | 'remind' | 'skip';
+  readonly reason: string;
+  readonly dueAt: string | undefined;
+  readonly next: string | undefined;
+  readonly facts: Readonly<Record<string, unknown>>;
+}
+
+async function planDue(config: Config, globals: Globals, dueUnknown: boolean): Promise<number> {
+  const [{ dueSelection }, { lastRunsOf }, { loadRunbook }, { needsPerson }, { locksOf }] = await Promise.all([
+    import('./rotate.js'),
+    import('../engine/history.js'),
+    import('../runbook/load.js'),
+    import('../contract/runbook.js'),
+    import('./locks-of.js'),
+  ]);
+  const credentials = [...config.credentials.values()];
+  const ids = credentials.map((c) => c.id);
+  const history = lastRunsOf(config.stateDir, ids);
+  const [selection, locks] = await Promise.all([dueSelection(config, credentials, history, dueUnknown), locksOf(config.stateDir, ids)]);
+  const lines: DueLine[] = [];
+  for (const credential of credentials) {
+    const dueAt = selection.dueAt.get(credential.id)?.toISOString();
+    const skipped = selection.skipped.find((s) => s.credential === credential.id);
+    if (skipped !== undefined) {
+      const reason = skipped.detail === undefined ? skipped.reason : `${skipped.reason} ${skipped.detail}`;
+      lines.push({ credential: credential.id, action: 'skip', reason, dueAt, next: undefined, facts: skipped.facts ?? {} });
+      continue;
+    }
+    // A lock held by a live run: rotate --due would skip it. A stale one (its holder died) is taken over: not a skip.
+    const lock = locks.get(credential.id)?.status;
+    if (lock !== undefined && (lock.state === 'held' || lock.state === 'starting')) {
+      lines.push({ credential: credential.id, action: 'skip', reason: 'locked', dueAt, next: undefined, facts: { lock } });
+      continue;
+    }
+    const runbook = await loadRunbook(credential.runbookFile);
+    const human = [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].some(needsPerson);
+    lines.push(
+      human
+        ? { credential: credential.id, action: 'remind', reason: 'needs a person (dashboard step)', dueAt, next: `rekey drill ${credential.id}`, facts: {} }
+        : {
+            credential: credential.id,
+            action: 'rotate',
+            reason: dueAt === undefined ? 'unknown age (--due-unknown)' : 'due',
+            dueAt,
+            next: `rekey plan ${credential.id}`,
+            facts: {},
+          },
+    );
+  }
+  if (globals.json === true) {
+    for (const line of lines) {
+      const { facts, ...rest } = line;
+      process.stdout.write(`${JSON.stringify({ event: 'plan.due', ...rest, ...facts, time: new Date().toISOString() })}\n`);
+    }
+    return ExitCode.done;
+  }
+  const words = { rotate: 'would rotate', remind: 'would remind', skip: 'would skip' } as const;
+  const width = Math.max(...lines.map((l) => l.credential.length), 0);
+  process.stdout.write('plan for `rekey rotate --due` · nothing will be written (stores asked for their metadata only)\n\n');
+  for (const line of lines) {
+    const when = line.dueAt === undefined ? '' : ` · due ${line.dueAt.slice(0, 10)}`;
+    const next = line.next === undefined ? '' : ` — ${line.action === 'remind' ? 'run' : 'steps:'} \`${line.next}\``;
+    process.stdout.write(`${line.credential.padEnd(width)}  ${words[line.action]}: ${line.reason}${when}${next}\n`);
+  }
+  const count = (action: DueLine['action']) => lines.filter((l) => l.action === action).length;
+  process.stdout.write(`\nwould rotate ${count('rotate')} · remind ${count('remind')} · skip ${count('skip')}\n`);
   return ExitCode.done;
 }

@@ -12,10 +12,11 @@
  * failed ones. A person who names one credential without --due asked for that one: locked is refused (3), and one that
  * needs a person is bad input (2: pass --answers or run `rekey drill`).
  */
-import type { Config, CredentialConfig } from '../config/types.js';
+import type { Config, CredentialConfig, NotifyChannelConfig } from '../config/types.js';
 import type { LastRuns } from '../engine/history.js';
-import { ExitCode, InputError } from '../contract/errors.js';
+import { ExitCode, InputError, RefusedError } from '../contract/errors.js';
 import type { RunSummary } from '../engine/run.js';
+import type { Runbook } from '../contract/runbook.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
 
 /**
@@ -34,10 +35,20 @@ export interface Skipped {
 }
 
 /** Why a credential failed, for the tally: the run's end when it ran, else the kind of error that stopped it. */
-type FailReason = 'rolled back' | 'resumable' | 'failed' | 'needs a person' | 'refused' | 'bad input' | 'environment fault' | 'internal error';
+type FailReason =
+  | 'rolled back'
+  | 'resumable'
+  | 'failed'
+  | 'needs a person'
+  | 'unfinished in the stores'
+  | 'refused'
+  | 'bad input'
+  | 'environment fault'
+  | 'internal error';
 
 type Outcome =
-  | { readonly credential: string; readonly outcome: 'rotated'; readonly run: string | undefined }
+  // findings: rotated, but a person answered no to an audit check (exit 6 when nothing worse happened).
+  | { readonly credential: string; readonly outcome: 'rotated'; readonly run: string | undefined; readonly findings?: boolean }
   | { readonly credential: string; readonly outcome: 'reminded'; readonly next: string }
   | { readonly credential: string; readonly outcome: 'skipped'; readonly reason: SkipReason; readonly detail?: string; readonly run?: string }
   | {
@@ -56,11 +67,18 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const due = input.options['due'] === true;
   if (ids.length === 0 && !due)
     throw new InputError('name the credentials to rotate, or pass --due', undefined, `credentials: ${[...config.credentials.keys()].join(', ')}`);
+  // --due-unknown widens --due's selection; alone it would be ignored in silence, and the person would think it acted.
+  if (input.options['dueUnknown'] === true && !due)
+    throw new InputError('--due-unknown only works with --due', undefined, 'run `rekey rotate --due --due-unknown`');
   const concurrency = Number(input.options['concurrency'] ?? 16);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
   const json = globals.json === true;
   const dryRun = input.options['dryRun'] === true;
-  const [{ createSink, credentialPrefixes, ndjsonLine }, { loadRunbook }, { lastRunsOf }, { needsPerson }, { LockedError }, { describeError }] =
+  // --audit-stdout: stdout carries the audit records alone, as NDJSON, for a log pipeline; the text for people goes to
+  // stderr. With --json the records are on stdout already, among the other events.
+  const auditStdout = input.options['auditStdout'] === true && !json;
+  const textOut = auditStdout ? process.stderr : process.stdout;
+  const [{ createSink, credentialPrefixes, ndjsonLine, TextSink }, { loadRunbook }, { lastRunsOf }, { needsPerson }, { LockedError }, { describeError }] =
     await Promise.all([
       import('../ui/sink.js'),
       import('../runbook/load.js'),
@@ -78,13 +96,13 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   const asked = ids.length === 1 && !due;
   const prefixes = credentialPrefixes(
     requested.map((c) => c.id),
-    process.stdout,
+    textOut,
   );
   const prefixOf = (id: string): string | undefined => (fleet ? prefixes.get(id) : undefined);
   const outcomes: Outcome[] = [];
 
   /** One line about a credential from this command (not its run): NDJSON, or text after its prefix (`id: ` alone). */
-  const say = (credential: string, event: { event: string } & Record<string, unknown>, text: string, stream = process.stdout) => {
+  const say = (credential: string, event: { event: string } & Record<string, unknown>, text: string, stream = textOut) => {
     if (json) process.stdout.write(ndjsonLine(event, { credential }));
     else stream.write(prefixLines(prefixOf(credential) ?? `${credential}: `, text));
   };
@@ -97,9 +115,12 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       `skipped: ${words}`,
     );
   };
-  const fail = (credential: string, error: unknown, reason?: FailReason) => {
+  // What the notifications say about each credential besides its outcome: its run's summary, or the error that stopped it.
+  const told = new Map<string, { summary?: RunSummary | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>();
+  const fail = (credential: string, error: unknown, reason?: FailReason, next?: string) => {
     const { code, message, hint } = describeError(error);
-    outcomes.push({ credential, outcome: 'failed', reason: reason ?? failReason(code), code });
+    told.set(credential, { ...told.get(credential), message, hint });
+    outcomes.push({ credential, outcome: 'failed', reason: reason ?? failReason(code), code, ...(next === undefined ? {} : { next }) });
     if (json) process.stdout.write(ndjsonLine({ event: 'error', code, message, hint }, { credential }));
     else if (!fleet) process.stderr.write(`rekey: ${message}\n${hint === undefined ? '' : `  hint: ${hint}\n`}`);
     else process.stderr.write(prefixLines(prefixOf(credential)!, `${message}${hint === undefined ? '' : `\n  hint: ${hint}`}`));
@@ -111,9 +132,12 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
     requested.map((credential) => credential.id),
   );
   let selected = requested;
+  // When each selected credential fell due, from its stores' age (not the journal: a fresh machine has none).
+  let dueAt = new Map<string, Date | undefined>();
   if (due) {
     const selection = await dueSelection(config, requested, history, input.options['dueUnknown'] === true);
     selected = selection.due;
+    dueAt = selection.dueAt;
     for (const skipped of selection.skipped) skip(skipped);
   }
 
@@ -134,11 +158,9 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
         fail(credential.id, error, 'needs a person');
         return;
       }
-      const { lastDone } = history.get(credential.id)!;
-      const dueDate =
-        lastDone?.finishedAt === undefined || credential.maxAgeMs === undefined
-          ? 'now'
-          : new Date(Date.parse(lastDone.finishedAt) + credential.maxAgeMs).toISOString().slice(0, 10);
+      // An unknown age selected by --due-unknown has no date: it is due now.
+      const dueDate = dueAt.get(credential.id)?.toISOString().slice(0, 10) ?? 'now';
+      told.set(credential.id, { runbook });
       outcomes.push({ credential: credential.id, outcome: 'reminded', next });
       say(
         credential.id,
@@ -147,8 +169,23 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       );
       return;
     }
+    // A value staged by a run this machine has no journal of (docs/design.md, "Unfinished runs found in the stores"):
+    // never mint over it, never act on it alone (that run may be alive elsewhere); say what the person can run.
+    const foreign = await unfinishedInStores(config, credential);
+    if (foreign !== undefined) {
+      const next = `rekey resume ${foreign.run} --from-stores`;
+      const error = new RefusedError(
+        `run ${foreign.run} left a value staged in ${foreign.stores.join(', ')}, and ${config.stateDir} has no journal of it (a job on another ` +
+          'machine, or a state folder that was lost): rekey will not mint over it',
+        `if no rekey is still running it elsewhere, finish it with \`${next}\` (the staged key is rolled out, verified with the provider, and ` +
+          'rolled back if it fails); otherwise let that machine finish it',
+      );
+      fail(credential.id, error, 'unfinished in the stores', next);
+      return;
+    }
     const prefix = prefixOf(credential.id);
-    const sink = createSink(json, { credential: credential.id, ...(prefix === undefined ? {} : { prefix }) });
+    const options = { credential: credential.id, ...(prefix === undefined ? {} : { prefix }) };
+    const sink = auditStdout ? auditOnStdout(new TextSink(process.stderr, options), credential.id, ndjsonLine) : createSink(json, options);
     const interaction = await interactionFor(input.options, sink, false);
     const { code, summary } = await rotateCredential({
       config,
@@ -159,8 +196,14 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       json,
       dryRun,
       ...(prefix === undefined ? {} : { linePrefix: prefix }),
+      ...(auditStdout ? { out: process.stderr } : {}),
     });
-    outcomes.push(code === ExitCode.done ? { credential: credential.id, outcome: 'rotated', run: summary?.run } : ranAndFailed(credential.id, code, summary));
+    told.set(credential.id, { summary });
+    outcomes.push(
+      code === ExitCode.done || code === ExitCode.findings
+        ? { credential: credential.id, outcome: 'rotated', run: summary?.run, ...(code === ExitCode.findings ? { findings: true } : {}) }
+        : ranAndFailed(credential.id, code, summary),
+    );
   };
 
   const queue = [...selected];
@@ -180,11 +223,28 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
 
   const order = new Map(requested.map((c, i) => [c.id, i]));
   outcomes.sort((a, b) => order.get(a.credential)! - order.get(b.credential)!);
-  const exit = worstCode(outcomes.flatMap((o) => (o.outcome === 'failed' ? [o.code] : [])));
+  const worst = worstCode(outcomes.flatMap((o) => (o.outcome === 'failed' ? [o.code] : [])));
+  const exit = worst === ExitCode.done && outcomes.some((o) => o.outcome === 'rotated' && o.findings === true) ? ExitCode.findings : worst;
+  // A dry run tells no one: nothing happened. Delivery never changes `exit` (src/notify/index.ts).
+  if (!dryRun && config.notify !== undefined && config.notify.length > 0) {
+    const report = (delivery: import('../notify/index.js').Delivery) => {
+      const { credential, run, channel, kind, attempts, error } = delivery;
+      if (json) process.stdout.write(ndjsonLine({ event: delivery.ok ? 'notify.sent' : 'notify.failed', channel, kind, attempts, error }, { credential, run }));
+      else if (!delivery.ok)
+        process.stderr.write(
+          prefixLines(
+            prefixOf(credential) ?? `${credential}: `,
+            `notify: the ${kind} message was not delivered to ${channel} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error} ` +
+              '(the rotation is not affected)',
+          ),
+        );
+    };
+    await notifyOutcomes(config.notify, outcomes, told, dueAt, config.credentials, report);
+  }
   if (fleet || due) {
     const seconds = Math.round(performance.now() - started) / 1000;
     if (json) process.stdout.write(ndjsonLine(tallyEvent(outcomes, seconds, exit, dryRun)));
-    else process.stdout.write(await tallyText(outcomes, seconds, dryRun, prefixOf));
+    else textOut.write(await tallyText(outcomes, seconds, dryRun, prefixOf, textOut));
   }
   return exit;
 }
@@ -253,9 +313,15 @@ function tallyEvent(outcomes: readonly Outcome[], seconds: number, exit: number,
  * The tally for a person: one line of counts, then one line for each credential to look at (reminded, locked,
  * failed), after its prefix, with the command that shows or finishes its run.
  */
-async function tallyText(outcomes: readonly Outcome[], seconds: number, dryRun: boolean, prefixOf: (id: string) => string | undefined): Promise<string> {
+async function tallyText(
+  outcomes: readonly Outcome[],
+  seconds: number,
+  dryRun: boolean,
+  prefixOf: (id: string) => string | undefined,
+  out: NodeJS.WriteStream,
+): Promise<string> {
   const [{ styler }, { formatDuration }] = await Promise.all([import('../ui/style.js'), import('../util/time.js')]);
-  const s = styler(process.stdout);
+  const s = styler(out);
   const c = counts(outcomes);
   const detail = (by: Map<string, number>) => (by.size === 0 ? '' : ` (${[...by].map(([reason, n]) => `${n} ${reason}`).join(', ')})`);
   const failed = `failed ${c.failed.length}${detail(c.failedBy)}`;
@@ -289,20 +355,22 @@ function prefixLines(prefix: string, text: string): string {
  * The credentials `--due` rotates: age known (from the stores, else policy.lastRotated or the journal; src/engine/age.ts)
  * and at least maxAge. An unknown age is skipped as "unknown age" unless `--due-unknown`; no maxAge is never due.
  */
-async function dueSelection(
+export async function dueSelection(
   config: Config,
   credentials: readonly CredentialConfig[],
   history: ReadonlyMap<string, LastRuns>,
   dueUnknown: boolean,
-): Promise<{ due: CredentialConfig[]; skipped: Skipped[] }> {
+): Promise<{ due: CredentialConfig[]; skipped: Skipped[]; dueAt: Map<string, Date | undefined> }> {
   const [{ credentialAges, dueness, settleUnknown }, { storeOpener }] = await Promise.all([import('../engine/age.js'), import('./stores.js')]);
   const ages = await credentialAges(credentials, { history, openStores: storeOpener(config) });
   const due: CredentialConfig[] = [];
   const skipped: Skipped[] = [];
+  const dueAts = new Map<string, Date | undefined>();
   for (const credential of credentials) {
     const age = ages.get(credential.id)!;
     const { state, dueAt } = dueness(age, credential.maxAgeMs);
     const facts = { ageSource: age.source, ageFrom: age.from, writtenAt: age.writtenAt?.toISOString(), dueAt: dueAt?.toISOString() };
+    dueAts.set(credential.id, dueAt);
     if (state === 'due' || (state === 'unknown' && dueUnknown)) {
       due.push(credential);
     } else if (state === 'unknown') {
@@ -313,11 +381,127 @@ async function dueSelection(
       skipped.push({ credential: credential.id, reason: state === 'no-policy' ? 'no maxAge' : 'not due', facts });
     }
   }
-  return { due, skipped };
+  return { due, skipped, dueAt: dueAts };
 }
 
 /** One exit code for several credentials: an internal error, then an environment fault, a failure, bad input, a refusal. */
 function worstCode(codes: readonly number[]): number {
   for (const code of [ExitCode.internal, ExitCode.environment, ExitCode.failed, ExitCode.badInput, ExitCode.refused]) if (codes.includes(code)) return code;
   return codes.length === 0 ? ExitCode.done : ExitCode.failed;
+}
+
+/**
+ * Tell the `notify:` channels what this pass did: a failure for each credential that failed, a reminder (with the
+ * runbook's dashboard steps and the `rekey drill` command) for each due one that needs a person, `overdue` for a due
+ * credential a live run's lock kept from rotating, and a success for each rotated one (sent only to channels that
+ * list `success`). Messages are built from the outcomes and the runs' summaries: masks and fingerprints, no value.
+ */
+async function notifyOutcomes(
+  channels: readonly NotifyChannelConfig[],
+  outcomes: readonly Outcome[],
+  told: ReadonlyMap<string, { summary?: RunSummary | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>,
+  dueAt: ReadonlyMap<string, Date | undefined>,
+  credentials: Config['credentials'],
+  report: (delivery: import('../notify/index.js').Delivery) => void,
+): Promise<void> {
+  const [notify, { render }] = await Promise.all([import('../notify/index.js'), import('../runbook/template.js')]);
+  const notifier = notify.createNotifier(channels, { env: process.env, report });
+  for (const o of outcomes) {
+    const facts = told.get(o.credential) ?? {};
+    const summary = facts.summary;
+    const due = dueAt.get(o.credential)?.toISOString();
+    const keys = {
+      fingerprints: { old: summary?.oldFingerprint, new: summary?.newFingerprint },
+      masks: { old: summary?.oldMask, new: summary?.newMask },
+    };
+    if (o.outcome === 'failed') {
+      notifier.send(
+        notify.failureMessage({
+          credential: o.credential,
+          run: o.run ?? summary?.run,
+          reason: o.reason,
+          error: facts.message ?? summary?.error,
+          hint: facts.hint ?? summary?.hint,
+          next: o.next,
+          dueAt: due,
+          ...(summary === undefined ? {} : keys),
+        }),
+      );
+    } else if (o.outcome === 'reminded' && facts.runbook !== undefined) {
+      const credential = credentials.get(o.credential)!;
+      notifier.send(
+        notify.reminderMessage({
+          credential: o.credential,
+          title: facts.runbook.title,
+          dueAt: due,
+          steps: personSteps(facts.runbook, credential, render),
+        }),
+      );
+    } else if (o.outcome === 'skipped' && o.reason === 'locked' && dueAt.has(o.credential)) {
+      notifier.send(notify.overdueMessage({ credential: o.credential, dueAt: due, why: `locked ${o.detail ?? ''}`.trim(), run: o.run }));
+    } else if (o.outcome === 'rotated') {
+      notifier.send(notify.successMessage({ credential: o.credential, run: o.run, ...keys }));
+    }
+  }
+  await notifier.settle();
+}
+
+/**
+ * A runbook's steps for a person (its prompts), with their instructions rendered from the credential's inputs. A
+ * template that needs a key (`{{ old }}`, `{{ new }}`) is not rendered: the step is named without its words.
+ */
+function personSteps(
+  runbook: Runbook,
+  credential: CredentialConfig,
+  renderTemplate: typeof import('../runbook/template.js').render,
+): import('../notify/index.js').PersonStep[] {
+  const vars = { inputs: credential.inputs, run: { id: '', since: '', started: '' }, credential: credential.id };
+  const rendered = (template: string | undefined, render: (t: string) => { text: string; secret: boolean }) => {
+    if (template === undefined) return undefined;
+    try {
+      const out = render(template);
+      return out.secret ? undefined : out.text;
+    } catch {
+      return undefined;
+    }
+  };
+  return [...runbook.generate, ...runbook.verify, ...runbook.revoke, ...runbook.verifyRevoked, ...runbook.audit].flatMap((step) =>
+    step.kind === 'prompt'
+      ? [
+          {
+            name: step.name,
+            instructions: rendered(step.message, (t) => renderTemplate(t, vars)),
+            url: rendered(step.url, (t) => renderTemplate(t, vars)),
+          },
+        ]
+      : [],
+  );
+}
+
+/**
+ * A sink for --audit-stdout: the run's lines for people go to `text` (on stderr), and each audit record, as written
+ * (hash, prev and seal included), is one NDJSON line on stdout, stamped with its credential, run and time.
+ */
+function auditOnStdout(
+  text: import('../contract/events.js').EventSink,
+  credential: string,
+  ndjsonLine: typeof import('../ui/sink.js').ndjsonLine,
+): import('../contract/events.js').EventSink {
+  return {
+    emit(event) {
+      if (event.event === 'audit.record') process.stdout.write(ndjsonLine(event, { credential, run: event.run }));
+      text.emit(event);
+    },
+  };
+}
+
+/** The first run, not journaled here, whose staged value a store of `credential` holds (src/engine/adopt.ts). */
+async function unfinishedInStores(config: Config, credential: CredentialConfig): Promise<import('../engine/adopt.js').ForeignRun | undefined> {
+  const [{ foreignRuns }, { storeOpener }] = await Promise.all([import('../engine/adopt.js'), import('./stores.js')]);
+  const stores = await storeOpener(config)(credential);
+  try {
+    return (await foreignRuns(config.stateDir, stores))[0];
+  } finally {
+    await Promise.allSettled(stores.map(({ store }) => store.close?.()));
+  }
 }

@@ -19,9 +19,11 @@ import type { Config } from '../config/types.js';
 export default async function status(input: CommandInput, globals: Globals): Promise<number> {
   const config = await openConfig(globals);
   const rows = await statusRows(config, input.options['offline'] === true);
+  // --exit-code: 10 when something is due or overdue (as terraform plan -detailed-exitcode), for a CI gate.
+  const exitCode = input.options['exitCode'] === true && rows.some((row) => row.state === 'due') ? ExitCode.due : ExitCode.done;
   if (globals.json === true) {
     for (const row of rows) process.stdout.write(`${JSON.stringify(statusEvent(row))}\n`);
-    return ExitCode.done;
+    return exitCode;
   }
   const header = { credential: 'credential', runbook: 'runbook', age: 'age', from: 'age from', policy: 'policy', due: 'due', lastRun: 'last run' };
   const cols = ['credential', 'runbook', 'age', 'from', 'policy', 'due', 'lastRun'] as const;
@@ -38,7 +40,7 @@ export default async function status(input: CommandInput, globals: Globals): Pro
     if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
     if (row.lockNote !== undefined) process.stdout.write(`! ${row.credential}: ${row.lockNote}\n`);
   }
-  return ExitCode.done;
+  return exitCode;
 }
 
 /** Every credential's row: the words for the table, and the facts for --json (see statusEvent). */

@@ -10,8 +10,9 @@ import { InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from '../util/suggest.js';
 import { builtInRunbookDir, loadRunbook, resolveRunbook } from '../runbook/load.js';
 import { refersToSecret } from '../runbook/template.js';
-import type { Config, CredentialConfig, HookConfig, StoreCatalog, StoreEntry } from './types.js';
+import type { Config, CredentialConfig, HookConfig, NotifyChannelConfig, StoreCatalog, StoreEntry } from './types.js';
 import { readYaml, unknownKeyError, type YamlSource } from '../util/yaml-source.js';
+import type { RawConfig } from './schema.js';
 
 const DEFAULT_BUDGET_MS = 5 * 60_000;
 
@@ -139,10 +140,57 @@ export async function loadConfig(file: string, catalog: StoreCatalog): Promise<C
       lastRotated: credential.policy?.lastRotated === undefined ? undefined : new Date(lastRotatedMs(credential.policy.lastRotated)).toISOString(),
     });
   }
+  const notify = notifyChannels(source, raw.notify ?? [], errors);
   if (errors.length > 0) throw new InputErrors(errors);
 
   const stateDir = raw.stateDir === undefined ? resolve(baseDir, '.rekey') : isAbsolute(raw.stateDir) ? raw.stateDir : resolve(baseDir, raw.stateDir);
-  return { file: display, baseDir, stateDir, runbookDirs, credentials };
+  return { file: display, baseDir, stateDir, runbookDirs, credentials, ...(notify.length > 0 ? { notify } : {}) };
+}
+
+/** Default kinds of messages a channel gets: successes only when asked for (`on: [..., success]`). */
+const DEFAULT_NOTIFY_ON = ['failure', 'reminder', 'overdue'] as const;
+
+/**
+ * The `notify:` channels, checked where the schema cannot: a webhook or Slack channel names the environment variable
+ * of its URL (a URL written in the file is refused, and not repeated in the message: it is a secret), and an exec
+ * channel has a command and no url.
+ */
+function notifyChannels(source: YamlSource, entries: NonNullable<RawConfig['notify']>, errors: InputError[]): NotifyChannelConfig[] {
+  const channels: NotifyChannelConfig[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const at = ['notify', index];
+    const common = {
+      on: entry.on ?? DEFAULT_NOTIFY_ON,
+      timeoutMs: parseDuration(entry.timeout ?? '10s')!,
+      retries: entry.retries ?? 3,
+    };
+    if (entry.channel === 'exec') {
+      if (entry.exec === undefined) errors.push(source.error(at, `notify[${index}]: an exec channel needs exec: [command, args…]`, undefined, 'key'));
+      if (entry.url !== undefined)
+        errors.push(source.error([...at, 'url'], `notify[${index}]: an exec channel takes no url`, 'the command gets the message as JSON on its stdin', 'key'));
+      if (entry.exec !== undefined) channels.push({ channel: 'exec', name: entry.name ?? entry.exec.join(' '), argv: entry.exec, ...common });
+      continue;
+    }
+    if (entry.exec !== undefined)
+      errors.push(source.error([...at, 'exec'], `notify[${index}]: a ${entry.channel} channel takes no exec`, 'use channel: exec for a command', 'key'));
+    if (entry.url === undefined) {
+      errors.push(source.error(at, `notify[${index}]: a ${entry.channel} channel needs url: { env: NAME }`, undefined, 'key'));
+      continue;
+    }
+    if (typeof entry.url === 'string') {
+      // The text is not repeated: a webhook URL carries its own token, and this message may end up in a CI log.
+      errors.push(
+        source.error(
+          [...at, 'url'],
+          `notify[${index}].url: a webhook URL is a secret (it carries its token) and must not be written in ${source.file}`,
+          `put it in an environment variable and write  url: { env: ${entry.channel === 'slack' ? 'SLACK_WEBHOOK_URL' : 'REKEY_WEBHOOK_URL'} }`,
+        ),
+      );
+      continue;
+    }
+    channels.push({ channel: entry.channel, name: entry.name ?? `${entry.channel} (${entry.url.env})`, urlEnv: entry.url.env, ...common });
+  }
+  return channels;
 }
 
 /** The format versions this rekey reads. */

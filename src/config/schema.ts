@@ -98,9 +98,31 @@ export const credentialSchema = z.strictObject({
   policy: credentialPolicySchema.optional(),
 });
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names use letters, digits and underscore');
+
+/** What a notification channel is told about (src/notify/message.ts); `success` only when asked for. */
+export const notifyKinds = ['failure', 'reminder', 'overdue', 'success'] as const;
+
+/**
+ * One place to tell people (src/notify/): a generic JSON webhook, a Slack incoming webhook, or a command that reads
+ * the message as JSON on its stdin. A URL is a secret (it carries its own token): the file names the environment
+ * variable that holds it (`url: { env: SLACK_WEBHOOK_URL }`); a URL written out is refused by the loader, which
+ * checks what each channel needs (a url, or exec) since the schema alone cannot say where.
+ */
+export const notifyChannelSchema = z.strictObject({
+  channel: z.enum(['webhook', 'slack', 'exec']),
+  name: z.string().optional(),
+  url: z.union([z.string(), z.strictObject({ env: envName })]).optional(),
+  exec: z.array(z.string()).min(1).optional(),
+  on: z.array(z.enum(notifyKinds)).min(1).optional(),
+  timeout: duration.optional(),
+  retries: z.number().int().min(0).max(10).optional(),
+});
+
 export const configSchema = z.strictObject({
   version: z.literal(1).optional(),
   stateDir: z.string().optional(),
+  notify: z.array(notifyChannelSchema).optional(),
   runbooks: z.array(z.string()).optional(),
   defaults: policySchema.optional(),
   credentials: z.record(credentialId, credentialSchema),

@@ -40,6 +40,24 @@ export interface CredentialConfig {
   readonly lastRotated?: string | undefined;
 }
 
+/** What a channel is told about: a failed rotation, a due credential that needs a person, an overdue one, a success. */
+export type NotifyKind = 'failure' | 'reminder' | 'overdue' | 'success';
+
+/** One `notify:` entry of rekey.yaml, checked: a webhook or Slack channel has `urlEnv`, an exec channel `argv`. */
+export interface NotifyChannelConfig {
+  readonly channel: 'webhook' | 'slack' | 'exec';
+  /** For messages about the channel: its `name`, else `slack (SLACK_WEBHOOK_URL)` or the command. Never the URL. */
+  readonly name: string;
+  /** The environment variable that holds the URL (the URL itself is a secret, never in the file). */
+  readonly urlEnv?: string | undefined;
+  readonly argv?: readonly string[] | undefined;
+  readonly on: readonly NotifyKind[];
+  /** One attempt's limit. */
+  readonly timeoutMs: number;
+  /** Attempts after the first, with backoff. */
+  readonly retries: number;
+}
+
 export interface Config {
   /** The config file as named to the user. */
   readonly file: string;
@@ -47,4 +65,6 @@ export interface Config {
   readonly stateDir: string;
   readonly runbookDirs: readonly string[];
   readonly credentials: ReadonlyMap<string, CredentialConfig>;
+  /** Where to tell people about rotations (`notify:`); absent or empty: nobody is told. */
+  readonly notify?: readonly NotifyChannelConfig[] | undefined;
 }

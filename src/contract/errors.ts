@@ -1,13 +1,14 @@
 /**
  * The errors that the CLI turns into exit codes, in one place (src/cli/main.ts):
- * 0 done · 1 rotation failed or rolled back · 2 bad input or configuration · 3 refused · 4 internal error ·
+ * 0 done · 1 rotation failed or rolled back (for `rekey doctor`: a finding of severity error, or a warning with
+ * --strict) · 2 bad input or configuration · 3 refused · 4 internal error ·
  * 5 environment fault (the state folder cannot be written: disk full, permission, read-only) · 6 rotated, with audit
  * findings to investigate (a person answered no to an audit check) · 130 interrupted
  * (SIGINT) mid-run, resumable.
  */
 
-/** Exit codes, named. */
-export const ExitCode = { done: 0, failed: 1, badInput: 2, refused: 3, internal: 4, environment: 5, findings: 6, interrupted: 130 } as const;
+/** Exit codes, named. `due` is only `rekey status --exit-code`'s (something is due), as terraform plan -detailed-exitcode's 2. */
+export const ExitCode = { done: 0, failed: 1, badInput: 2, refused: 3, internal: 4, environment: 5, findings: 6, due: 10, interrupted: 130 } as const;
 
 /** Bad input: a config, runbook, answers file or argument. Printed as `file:line:col: message` with a hint. */
 export class InputError extends Error {

@@ -36,7 +36,8 @@ export type EngineEvent =
       finding?: boolean;
     }
   | { event: 'step.failed'; phase: Phase; step: string; name: string; ms: number; error: string; hint: string | undefined }
-  | { event: 'note'; level: 'info' | 'warn'; message: string }
+  // `run`: a note before the run's first event (a lock taken over) names the run itself, since no run.started precedes it.
+  | { event: 'note'; level: 'info' | 'warn'; message: string; run?: string }
   | { event: 'instructions'; step: string; message: string; url: string | undefined }
   // `at`: when it opened (ISO; for a resumed run, the first attempt's moment); `basis`: what it was counted from.
   | { event: 'outage.started'; at?: string; basis?: WindowBasis }

@@ -83,7 +83,8 @@ async function withRun<T>(
   let stores: OpenStore[] = [];
   try {
     const ctx = new RunContext(options, run, dry ? undefined : new Journal(options.config.stateDir, run));
-    if (lock?.tookOverNote !== undefined) ctx.note('warn', lock.tookOverNote);
+    // Said before run.started: the note carries its run, so an NDJSON reader can group it with the run's lines.
+    if (lock?.tookOverNote !== undefined) ctx.emit({ event: 'note', level: 'warn', message: lock.tookOverNote, run });
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
     const removed = dry ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(admit(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));

@@ -3,7 +3,7 @@
  * could not, naming the obstacle and the fix (defect 5 of issue 8): before, a value staged by another run was a note
  * and the exit code was 0, so a drill or a cron job went on to mint a key it could not roll out.
  */
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VARIABLE, fingerprint, rekeyIn, removeWorkspaces, sandboxPool, show, workspace } from './helpers.js';
@@ -74,5 +74,27 @@ describe('rekey check', () => {
     expect(checked, result.stdout).toMatchObject({ credential: ws.credential, readable: true, canStage: false });
     expect((checked!['notes'] as string[]).join(' ')).toContain(OTHER_RUN);
     expect(result.stdout).not.toContain(STAGED);
+  });
+});
+
+describe('rekey check of a .env shared by several credentials', () => {
+  it('says a note about the file (its 0644 mode) once, not once per credential', async () => {
+    const s = await sandbox();
+    const ws = workspace({ sandbox: s });
+    const variables = ['KEY_A', 'KEY_B', 'KEY_C'];
+    writeFileSync(ws.envFile, variables.map((v, i) => `${v}=${s.mintKey(`acct-${i}`)}\n`).join(''));
+    chmodSync(ws.envFile, 0o644);
+    const credentials = variables.flatMap((v, i) => [
+      `  cred-${i}:`,
+      '    runbook: sandbox',
+      `    inputs: { baseUrl: "${s.url}", account: acct-${i} }`,
+      '    stores:',
+      `      - dotenv: ./.env#${v}`,
+    ]);
+    writeFileSync(ws.config, ['credentials:', ...credentials, ''].join('\n'));
+    const result = await rekeyIn(ws, ['check']);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout.match(/has mode 0644/g), show(result)).toHaveLength(1);
+    expect(result.stdout.match(/a note as above/g), show(result)).toHaveLength(2);
   });
 });

@@ -74,7 +74,7 @@ const cases: Array<{ words: string[]; expect: string[]; exact?: boolean }> = [
   // rotate takes several: one already typed is not offered again.
   { words: ['rotate', 'stripe-prod', ''], expect: ['streampixel-prod', 'webhook-token'], exact: true },
   { words: ['resume', ''], expect: [RUNS[1]!, RUNS[0]!], exact: true },
-  { words: ['runbook', 'show', 'str'], expect: ['streampixel', 'stripe'], exact: true },
+  { words: ['runbook', 'show', 'str'], expect: ['streampixel', 'stripe', 'stripe-webhook-secret'], exact: true },
   { words: ['rehearse', '--runbook', 'sandbox-n'], expect: ['sandbox-none'], exact: true },
   { words: ['rotate', '--dr'], expect: ['--dry-run'], exact: true },
   // Global options complete after a command too.

@@ -81,7 +81,7 @@ describe('rekey config schema against the example configs', () => {
   const refused: Array<[string, unknown]> = [
     ['a typo of credentials', { credentails: {} }],
     ['stores as a mapping', { credentials: { app: { runbook: 'stripe', stores: { dotenv: '.env#K' } } } }],
-    ['an unknown store kind', { credentials: { app: { runbook: 'stripe', stores: [{ dotenvx: '.env#K' }] } } }],
+    ['an unknown store kind', { credentials: { app: { runbook: 'stripe', stores: [{ dotenvz: '.env#K' }] } } }],
     ['an option of another store kind', { credentials: { app: { runbook: 'stripe', stores: [{ dotenv: '.env#K', region: 'eu-west-1' }] } } }],
     ['version 2', { version: 2, credentials: {} }],
     ['an upper-case credential id', { credentials: { App: { runbook: 'stripe', stores: [{ dotenv: '.env#K' }] } } }],
