@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { InputError, RefusedError } from '../contract/errors.js';
+import { RefusedError, StateFileError } from '../contract/errors.js';
 import { inspectLockFile, releaseLock, tryLock, UNWRITTEN_MS, type JudgedLock, type LockFs } from '../util/lock-file.js';
 
 interface LockInfo {
@@ -33,24 +33,13 @@ function lockPath(stateDir: string, credential: string): string {
 }
 
 /**
- * A failed fs call while taking the lock (a full disk, a locks folder made read-only): a fault of the machine, not a
- * bug, reported like an unusable state folder (exit 2), naming the operation and the file, never a value.
+ * A failed fs call while taking the lock (a full disk, a locks folder made read-only or not ours): a fault of the
+ * machine, not a bug and not bad input: exit 5 (StateFileError), naming the operation and the folder, never a value.
  */
 function lockFsError(credential: string, path: string, error: unknown): unknown {
   const errno = error as NodeJS.ErrnoException;
   if (typeof errno?.code !== 'string' || errno.syscall === undefined) return error;
-  const why: Record<string, string> = {
-    EACCES: 'permission denied',
-    EPERM: 'permission denied',
-    EROFS: 'read-only file system',
-    ENOSPC: 'no space left on the device',
-    EDQUOT: 'disk quota exceeded',
-  };
-  return new InputError(
-    `take the lock of credential ${credential}: ${errno.syscall} in ${dirname(path)} failed: ${why[errno.code] ?? errno.code}`,
-    undefined,
-    `rekey keeps its run locks in ${dirname(path)}; make it writable for this user (and free some space) and run the command again`,
-  );
+  return new StateFileError(`take the lock of credential ${credential} in`, dirname(path), error);
 }
 
 /** Who holds a credential's lock, as its lock file says (nothing of it but an empty file while that run starts). */

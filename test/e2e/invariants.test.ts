@@ -197,7 +197,7 @@ describe('I1/I5: a run killed after any journal record is finished by one resume
             expect(report, at).toMatch(/\| total \| [\d:]+ \(budget 5:00\) — this attempt \(resumed\); the run first started as above \|/);
             const mintStarted = rows.find((r) => r.type === 'step.started' && r['step'] === 'mint');
             if (overlap === 'none' && mintStarted !== undefined) {
-              const window = /\| outage window \| (?:(\d+)ms|([\d.]+)s) /.exec(report!);
+              const window = /\| outage window \| (?:at most |at least )?(?:(\d+)ms|([\d.]+)s):/.exec(report!);
               expect(window, `${at}: outage window in the report`).not.toBeNull();
               const ms = window![1] !== undefined ? Number(window![1]) : Number(window![2]) * 1000;
               // Closed before the crash (revoke had begun): from the mint's start to the last verify step; else still open.

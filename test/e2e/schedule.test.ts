@@ -176,11 +176,11 @@ describe('rekey schedule --format kubernetes', () => {
     broken.spec['concurrencyPolicy'] = 'Sometimes';
     expect(() => new CronJob(broken as never).validate()).toThrow(/concurrencyPolicy/);
 
-    const cronJob = new CronJob(cronJobData as never);
-    expect(cronJob.spec.concurrencyPolicy).toBe('Forbid');
-    expect(cronJob.spec.startingDeadlineSeconds).toBeGreaterThan(0);
-    expect(cronJob.spec.schedule).toBe('17 3 * * *');
-    const pod = cronJob.spec.jobTemplate.spec!.template.spec!;
+    const spec = new CronJob(cronJobData as never).spec!;
+    expect(spec.concurrencyPolicy).toBe('Forbid');
+    expect(spec.startingDeadlineSeconds).toBeGreaterThan(0);
+    expect(spec.schedule).toBe('17 3 * * *');
+    const pod = spec.jobTemplate.spec!.template.spec!;
     expect(pod.restartPolicy).toBe('Never');
     expect(pod.securityContext?.runAsNonRoot).toBe(true);
     const container = pod.containers[0]!;

@@ -10,7 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, inspectLock, type HeldLock } from '../../src/engine/lock.js';
-import { InputError, RefusedError } from '../../src/contract/errors.js';
+import { RefusedError, StateFileError } from '../../src/contract/errors.js';
 import { gateFs, pauseOnce, type FsHook } from '../support/fs-gate.js';
 
 const CRED = 'api';
@@ -218,8 +218,10 @@ describe('run lock: a full disk while taking it (defect 3)', () => {
     ungate!();
     ungate = undefined;
     expect(full.fired()).toBe(true);
-    expect(thrown).toBeInstanceOf(InputError);
-    expect((thrown as InputError).message).toBe(`take the lock of credential ${CRED}: write in ${locks()} failed: no space left on the device`);
+    // A fault of the machine: exit 5, not bad input.
+    expect(thrown).toBeInstanceOf(StateFileError);
+    expect((thrown as StateFileError).exitCode).toBe(5);
+    expect((thrown as StateFileError).message).toBe(`cannot take the lock of credential ${CRED} in ${locks()}: the disk is full (ENOSPC)`);
     expect(readdirSync(locks())).toEqual([]);
     const lock = attempt(RUN_B);
     expect(lock).not.toBeInstanceOf(RefusedError);
