@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * rekey benchmarks (not tests): `npm run bench` builds, then runs every case here; `node bench/run.mjs [--quick]
- * [case…]` runs some (cases: startup, engine, four-store, drill). Each case measures its candidates side by side in
+ * [case…]` runs some (cases: startup, engine, four-store, drill, fleet). Each case measures its candidates side by side in
  * this one run (interleaved, warm-up discarded, medians and p90), states its target and PASS/FAIL, and the whole run
  * prints a table and writes bench/results.json. It always exits 0: benchmarks inform, they do not gate.
  */
@@ -10,6 +10,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { drillToolTime } from './cases/drill.mjs';
 import { engine } from './cases/engine.mjs';
+import { fleet } from './cases/fleet.mjs';
 import { fourStore } from './cases/four-store.mjs';
 import { startup } from './cases/startup.mjs';
 import { assertBuilt, benchDir, cleanup } from './lib/fixtures.mjs';
@@ -20,6 +21,7 @@ const cases = {
   // Slots filled in by other engineers; each resolves with `{ skipped }` until it can run.
   'four-store': fourStore,
   drill: drillToolTime,
+  fleet,
 };
 
 const args = process.argv.slice(2);

@@ -99,7 +99,7 @@ program
   .option('--due', 'rotate every credential whose age (from its stores) has reached its policy (others, and unknown ages, are skipped)')
   .option('--due-unknown', 'with --due: also rotate credentials whose age nothing records (no store keeps a date, no policy.lastRotated)')
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
-  .option('--concurrency <n>', 'credentials rotated at once', '4')
+  .option('--concurrency <n>', 'credentials rotated at once', '16')
   .option('--audit-stdout', 'print each audit record as NDJSON on stdout, for a log pipeline; the text for people goes to stderr')
   .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
   .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))

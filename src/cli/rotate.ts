@@ -70,7 +70,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   // --due-unknown widens --due's selection; alone it would be ignored in silence, and the person would think it acted.
   if (input.options['dueUnknown'] === true && !due)
     throw new InputError('--due-unknown only works with --due', undefined, 'run `rekey rotate --due --due-unknown`');
-  const concurrency = Number(input.options['concurrency'] ?? 4);
+  const concurrency = Number(input.options['concurrency'] ?? 16);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError('--concurrency must be a whole number of at least 1');
   const json = globals.json === true;
   const dryRun = input.options['dryRun'] === true;

@@ -5,10 +5,53 @@
  * chain and seals. A journal that fails the check is summarised as `damaged`, naming the first bad line, and never
  * counts as a finished rotation (so a forged `done` cannot make a credential look fresh); the other journals are
  * unaffected. `status` stops reading journals as soon as every credential it shows has its newest run and its newest
- * done run, so it reads only the few newest journals. This module loads node:fs, node:crypto and the chain checker.
+ * done run, so it reads only the few newest journals; a rotation reads only its own credential's
+ * (`runsOf`). This module loads node:fs, node:crypto and the chain checker.
  */
-import { listRuns } from './jsonl-files.js';
+import { JsonlEnds, journalFile, listRuns } from './jsonl-files.js';
 import { verifyJournal, type JournalRecord } from './journal.js';
+
+/**
+ * The credential of each run seen by this process, from its journal's first record (`run.started`), by state folder and
+ * run id. A journal's first record never changes once written, so each is read once per process, and only its first
+ * line: a fleet's thousand rotations then look through the runs folder's listing, not through every journal, to find
+ * the runs of their own credential (which its lock keeps still while it runs). Unchecked, as `readJournal` is: it only
+ * chooses which journals to read and check in full.
+ */
+const credentialOfRun = new Map<string, string | null>();
+
+function claimedCredential(stateDir: string, run: string): string | undefined {
+  const key = `${stateDir}\0${run}`;
+  const known = credentialOfRun.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const file = JsonlEnds.open(journalFile(stateDir, run));
+  if (file === undefined) return undefined;
+  let line: string | undefined;
+  try {
+    line = file.firstLine();
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
+  }
+  if (line === undefined) return undefined;
+  let first: unknown;
+  try {
+    first = JSON.parse(line);
+  } catch {
+    // A first line still being written (or damaged) is not remembered: the next look reads it again.
+    return undefined;
+  }
+  const record = first as { type?: unknown; credential?: unknown } | null;
+  const credential = record?.type === 'run.started' && typeof record.credential === 'string' ? record.credential : null;
+  credentialOfRun.set(key, credential);
+  return credential ?? undefined;
+}
+
+/** The runs of one credential, oldest first, by what each journal's first record says (see `claimedCredential`). */
+export function runsOf(stateDir: string, credential: string): string[] {
+  return listRuns(stateDir).filter((run) => claimedCredential(stateDir, run) === credential);
+}
 
 export interface RunInfo {
   readonly run: string;
@@ -107,8 +150,14 @@ export function lastRunsOf(stateDir: string, credentials: Iterable<string>): Map
   let open = [...found.values()].filter((f) => f.lastDone === undefined).length;
   const runs = listRuns(stateDir);
   for (let i = runs.length - 1; i >= 0 && open > 0; i--) {
+    // A journal this process has seen already is read again only when it is of a credential asked for; one it has not
+    // seen is read (once) in full, and remembered.
+    const key = `${stateDir}\0${runs[i]!}`;
+    const known = credentialOfRun.get(key);
+    if (known === null || (known !== undefined && found.get(known)?.lastDone !== undefined) || (known !== undefined && !found.has(known))) continue;
     const info = runInfo(stateDir, runs[i]!);
     if (info === undefined) continue;
+    if (info.damaged === undefined) credentialOfRun.set(key, info.credential);
     const entry = found.get(info.credential);
     if (entry === undefined || entry.lastDone !== undefined) continue;
     entry.last ??= info;

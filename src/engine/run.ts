@@ -26,7 +26,8 @@ import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
 import { auditFile } from './audit-log.js';
 import { RunContext, type OpenStore, type RunOptions } from './context.js';
 import { refuseOrphanedMint } from './handlers.js';
-import { Journal, listRuns, readJournal, readVerifiedJournal } from './journal.js';
+import { runsOf } from './history.js';
+import { Journal, readJournal, readVerifiedJournal } from './journal.js';
 import { acquireLock } from './lock.js';
 import { planRun } from './plan.js';
 import { stepsNeedingOld } from './needs-old.js';
@@ -235,7 +236,8 @@ function refuseUnknownOld(ctx: RunContext): void {
  */
 async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
   const { stateDir } = ctx.options.config;
-  for (const run of listRuns(stateDir)) {
+  // Only this credential's journals: reading every journal of the state folder on every rotation made a fleet quadratic.
+  for (const run of runsOf(stateDir, ctx.options.credential.id)) {
     if (run === ctx.run) continue;
     let records: ReturnType<typeof readJournal>;
     try {

@@ -351,37 +351,49 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     model.inject({ operation: 'UpdateSecretVersionStage', type: 'disconnect', afterApplying: true });
     await store.promote(ref, version, RUN, base);
     expect((await store.read(ref)).value.reveal()).toBe(NEW);
-    expect(model.stages('app')).toEqual({ [base]: [AWSPREVIOUS], [version]: [AWSCURRENT] });
+    expect(model.stages('app')).toEqual({ [base]: [AWSPREVIOUS], [version]: [AWSPENDING, AWSCURRENT] });
   });
 
-  it('reports a label moved by someone else between DescribeSecret and the move as a conflict, and clobbers nothing', async () => {
+  it('reports a value written by someone else after the stage as a conflict: the one move is refused, nothing is clobbered', async () => {
     const base = (await store.read(ref)).version;
     const version = await store.stage(ref, new Secret(NEW), RUN, base);
-    after.set('DescribeSecret', () => {
-      after.clear();
-      model.putSecretValue({ SecretId: 'app', SecretString: '{"API_KEY":"rk_canary_RACER_9a8b7c6d5e4f"}' });
-    });
+    model.putSecretValue({ SecretId: 'app', SecretString: '{"API_KEY":"rk_canary_RACER_9a8b7c6d5e4f"}' });
     const error = await failure(store.promote(ref, version, RUN, base));
     expect(error.code).toBe('conflict');
+    expect(error.message).toContain(`expected ${base}`);
     expect(model.count('UpdateSecretVersionStage')).toBe(1);
     expect(JSON.parse(model.secretString('app')!)).toEqual({ API_KEY: 'rk_canary_RACER_9a8b7c6d5e4f' });
   });
 
-  it('promote leaves AWSCURRENT on the new version, AWSPREVIOUS on the old, and no AWSPENDING', async () => {
-    const { base, version } = await rotate();
-    expect(model.stages('app')).toEqual({ [base]: [AWSPREVIOUS], [version]: [AWSCURRENT] });
-    const moves = smMock.commandCalls(UpdateSecretVersionStageCommand).map((c) => c.args[0].input);
-    expect(moves[0]).toEqual({ SecretId: 'app', VersionStage: AWSCURRENT, MoveToVersionId: version, RemoveFromVersionId: base });
-  });
-
-  it('retire keeps AWSPREVIOUS on the old version (AWS convention) and drops any AWSPENDING of the run', async () => {
+  it('promote is one write: AWSCURRENT moves from base (the compare-and-swap), AWSPENDING stays on the now current version', async () => {
     const base = (await store.read(ref)).version;
     const version = await store.stage(ref, new Secret(NEW), RUN, base);
-    // A crash between the two label moves of promote leaves AWSPENDING on the current version; retire tidies it.
-    model.updateSecretVersionStage({ SecretId: 'app', VersionStage: AWSCURRENT, MoveToVersionId: version, RemoveFromVersionId: base });
+    const before = model.requests;
+    await store.promote(ref, version, RUN, base);
+    expect(model.requests - before).toBe(1);
+    // As AWS's own rotations end (API reference, RotateSecret): AWSPENDING on the AWSCURRENT version is no left-over.
+    expect(model.stages('app')).toEqual({ [base]: [AWSPREVIOUS], [version]: [AWSPENDING, AWSCURRENT] });
+    const moves = smMock.commandCalls(UpdateSecretVersionStageCommand).map((c) => c.args[0].input);
+    expect(moves).toEqual([{ SecretId: 'app', VersionStage: AWSCURRENT, MoveToVersionId: version, RemoveFromVersionId: base }]);
+  });
+
+  it('retire writes nothing: AWSPREVIOUS stays on the old version (AWS convention), AWSPENDING on the current one', async () => {
+    const { base, version } = await rotate();
+    const before = model.requests;
     await store.retire(ref, RUN);
-    await store.retire(ref, RUN);
-    expect(model.stages('app')).toEqual({ [base]: [AWSPREVIOUS], [version]: [AWSCURRENT] });
+    expect(model.requests - before).toBe(0);
+    expect(model.stages('app')).toEqual({ [base]: [AWSPREVIOUS], [version]: [AWSPENDING, AWSCURRENT] });
+  });
+
+  it('the next rotation stages over the AWSPENDING a finished one left on the current version, and takes the label', async () => {
+    const first = await rotate();
+    const next = '20261125T000000Z-b0b0b0';
+    const base = (await store.read(ref)).version;
+    expect(base).toBe(first.version);
+    await store.canStage(ref, next, base);
+    const version = await store.stage(ref, new Secret('rk_live_NEXT_1a2b3c4d5e6f7a8b'), next, base);
+    expect(model.stages('app')[version]).toEqual([AWSPENDING]);
+    expect(model.stages('app')[first.version]).toEqual([AWSCURRENT]);
   });
 
   it('rollback moves AWSCURRENT back to the AWSPREVIOUS version and leaves no AWSPENDING', async () => {
@@ -413,12 +425,23 @@ describe('aws-secrets-manager adapter (SDK mock)', () => {
     expect((await store.readPrevious(whole, RUN))?.value.reveal()).toBe(INITIAL);
   });
 
-  it('stage of a JSON field costs three requests: DescribeSecret, GetSecretValue of the base, PutSecretValue', async () => {
+  it('stage of a JSON field right after its pre-flight costs one request, PutSecretValue, built on the version the read returned', async () => {
     const base = (await store.read(ref)).version;
+    await store.canStage(ref, RUN, base);
     const before = model.requests;
     await store.stage(ref, new Secret(NEW), RUN, base);
-    expect(model.requests - before).toBe(3);
-    expect(smMock.commandCalls(GetSecretValueCommand).at(-1)!.args[0].input).toEqual({ SecretId: 'app', VersionId: base });
+    expect(model.requests - before).toBe(1);
+    expect(model.count('PutSecretValue')).toBe(1);
+    expect(JSON.parse(model.secretString('app', AWSPENDING)!)).toMatchObject({ API_KEY: NEW });
+  });
+
+  it('stage without a pre-flight of its run (a resumed run) reads the labels first: DescribeSecret, then PutSecretValue', async () => {
+    const base = (await store.read(ref)).version;
+    await store.canStage(ref, 'another-run', base);
+    const before = model.requests;
+    await store.stage(ref, new Secret(NEW), RUN, base);
+    expect(model.requests - before).toBe(2);
+    expect(smMock.commandCalls(GetSecretValueCommand)).toHaveLength(1);
   });
 
   it('readStaged of a missing secret is a not-found error, not "nothing staged"', async () => {

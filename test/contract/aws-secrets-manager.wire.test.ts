@@ -244,7 +244,7 @@ describe('aws-secrets-manager adapter (wire, local server)', () => {
     const version = await store.stage(ref, new Secret(NEW), RUN, base);
     await store.promote(ref, version, RUN, base);
     await store.retire(ref, RUN);
-    expect(server.model.stages('app')).toEqual({ [base]: ['AWSPREVIOUS'], [version]: ['AWSCURRENT'] });
+    expect(server.model.stages('app')).toEqual({ [base]: ['AWSPREVIOUS'], [version]: [AWSPENDING, AWSCURRENT] });
     expect((await store.read(ref)).createdAt).toBeInstanceOf(Date);
   });
 });

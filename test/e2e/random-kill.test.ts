@@ -2,7 +2,7 @@
  * Issue 8, "Done when": `rekey rotate` SIGKILLed at random moments (inside the mint call, while the stores stage, during
  * the rollout hook, during a resume, twice or three times in a row), across the three overlap kinds with one store
  * (.env) and three (AWS Secrets Manager and Vault KV through their wire fakes, and .env), then resumed to the end. Every
- * round must end with exactly one key minted and live, that key in every store, the old key dead, no AWSPENDING label,
+ * round must end with exactly one key minted and live, that key in every store, the old key dead, no AWSPENDING label off the current version,
  * no sibling or temporary file, both hash chains intact and no process left (test/e2e/kill-harness.ts checks each).
  *
  * This is the fixed-seed subset for CI; the full loop (at least 200 kills) is `node scripts/kill-loop.mjs`.

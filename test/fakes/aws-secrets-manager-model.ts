@@ -49,6 +49,9 @@ export const OPERATIONS = [
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
+/** The operations of the model that count against the region's shared write quota (see `writesPerSecond`). */
+const WRITES: ReadonlySet<Operation> = new Set(['CreateSecret', 'PutSecretValue', 'UpdateSecretVersionStage', 'DeleteSecret']);
+
 /** An error the service would answer with: its `__type`, message and HTTP status. */
 export class SecretsManagerModelError extends Error {
   readonly type: string;
@@ -157,6 +160,18 @@ export class SecretsManagerModel {
   latencyMs = 0;
   /** Faults applied in order to matching requests. */
   readonly faults: Fault[] = [];
+  /**
+   * Write requests a second the region accepts, or undefined for no limit. AWS documents one shared quota of 50
+   * requests per second per region for PutSecretValue, UpdateSecret, UpdateSecretVersionStage and the other writes
+   * ("Combined rate of PutResourcePolicy, PutSecretValue, … UpdateSecret, UpdateSecretVersionStage … : 50 per second",
+   * not adjustable: https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html); a request over
+   * it is answered `ThrottlingException` ("Rate exceeded"), HTTP 400. Modelled as a token bucket holding one second's
+   * worth, refilled continuously; a throttled request takes no token and has no effect.
+   */
+  writesPerSecond: number | undefined;
+  /** Write requests answered ThrottlingException because of `writesPerSecond`. */
+  throttled = 0;
+  #bucket = { tokens: 0, at: 0 };
   /** Access key ids refused with AccessDeniedException: for all operations (empty set) or only those listed. */
   readonly denied = new Map<string, ReadonlySet<Operation>>();
   readonly #secrets = new Map<string, ModelSecret>();
@@ -164,8 +179,9 @@ export class SecretsManagerModel {
   // Two versions of one secret never share a creation instant here; on the service, writes are tens of ms apart.
   #lastDate = 0;
 
-  constructor(options: { region?: string } = {}) {
+  constructor(options: { region?: string; writesPerSecond?: number } = {}) {
     this.region = options.region ?? 'us-east-1';
+    this.writesPerSecond = options.writesPerSecond;
   }
 
   /** Refuse every request (or only the given operations) signed with this access key id. */
@@ -228,6 +244,10 @@ export class SecretsManagerModel {
     }
     const op = operation as Operation;
     this.#checkAccess(op, input, principal);
+    if (WRITES.has(op) && !this.#takeWriteToken()) {
+      this.throttled++;
+      throw new SecretsManagerModelError('ThrottlingException', defaultFaultMessage('ThrottlingException'));
+    }
     const fault = this.#takeFault(op);
     if (fault !== undefined && !(fault.type === 'disconnect' && fault.afterApplying === true)) {
       if (fault.type === 'disconnect') throw new ModelDisconnect(false);
@@ -283,6 +303,19 @@ export class SecretsManagerModel {
       `User: arn:aws:iam::${ACCOUNT}:user/${key} is not authorized to perform: secretsmanager:${op} on resource: ${resource} ` +
         `because no identity-based policy allows the secretsmanager:${op} action`,
     );
+  }
+
+  /** One token of the region's write bucket, when `writesPerSecond` is set and one is left; true when there is no limit. */
+  #takeWriteToken(): boolean {
+    const rate = this.writesPerSecond;
+    if (rate === undefined) return true;
+    const now = performance.now();
+    const bucket = this.#bucket;
+    bucket.tokens = bucket.at === 0 ? rate : Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
   }
 
   #takeGate(op: Operation): PendingGate | undefined {

@@ -20,8 +20,19 @@ import { ModelDisconnect, SecretsManagerModel, SecretsManagerModelError } from '
 export interface RunningSecretsManager {
   readonly url: string;
   readonly model: SecretsManagerModel;
+  /** TCP connections accepted so far, and those open now: a client that is not reused opens one per credential. */
+  readonly connections: { readonly accepted: number; readonly open: number };
   close(): Promise<void>;
 }
+
+/**
+ * How long an idle keep-alive connection stays open. AWS's front ends keep an idle connection for about a minute (the
+ * Elastic Load Balancing default idle timeout is 60 s,
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#connection-idle-timeout),
+ * so a client reusing its connections across a fleet run keeps them; a fake closing them after 1 s would make every
+ * pause a new connection. `close()` ends the open ones, so tests are not held open by them.
+ */
+export const KEEP_ALIVE_MS = 60_000;
 
 const TARGET_PREFIX = 'secretsmanager.';
 const JSON_11 = 'application/x-amz-json-1.1';
@@ -31,8 +42,13 @@ export async function start(model: SecretsManagerModel = new SecretsManagerModel
   const server = createServer((request, response) => {
     void handle(model, request, response);
   });
-  // Keep-alive sockets would hold the process open after the tests; close() ends them all.
-  server.keepAliveTimeout = 1_000;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  const connections = { accepted: 0, open: 0 };
+  server.on('connection', (socket) => {
+    connections.accepted++;
+    connections.open++;
+    socket.once('close', () => connections.open--);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -42,6 +58,7 @@ export async function start(model: SecretsManagerModel = new SecretsManagerModel
   return {
     url: `http://127.0.0.1:${port}`,
     model,
+    connections,
     close() {
       closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

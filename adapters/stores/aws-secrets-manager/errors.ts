@@ -41,6 +41,14 @@ export const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+const THROTTLING_ERRORS = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
+
+/** Whether the service said "slow down" (as opposed to failing): the write limiter slows down for it. */
+export function isThrottling(error: unknown): boolean {
+  const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
+  return typeof name === 'string' && THROTTLING_ERRORS.has(name);
+}
+
 /** Turn an SDK error into a StoreError naming the operation and the ref; never a value, never a request id. */
 export function toStoreError(error: unknown, operation: string, ref: StoreRef, action: Action, payload?: string): StoreError {
   if (error instanceof StoreError) return error;

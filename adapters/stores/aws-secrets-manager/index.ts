@@ -19,18 +19,23 @@
  * - stage: PutSecretValue of the full new SecretString with `VersionStages: ['AWSPENDING']` and a ClientRequestToken
  *   derived from the run id and the ref, so that a resumed run finds (or rewrites, idempotently) the same version.
  *   A left-over AWSPENDING from another run is refused, never overwritten.
- * - promote: UpdateSecretVersionStage moves AWSCURRENT to this run's version, naming `base` as the version it leaves
- *   (AWS refuses the move if someone else moved the label meanwhile, and moves AWSPREVIOUS by itself); then the
- *   AWSPENDING label is dropped.
+ * - promote: one UpdateSecretVersionStage moves AWSCURRENT to this run's version, naming `base` as the version it leaves
+ *   (AWS refuses the move if someone else moved the label meanwhile, and moves AWSPREVIOUS by itself). AWSPENDING stays
+ *   on the version that is now current, as AWS's own rotations leave it; the next stage takes it from there.
  * - rollback: AWSCURRENT moves back to the AWSPREVIOUS version, only while this run's version is current; a version
  *   of the run that is only AWSPENDING loses the label (RemoveFromVersionId). A PutSecretValue still in flight may
  *   land after that; a second rollback finds the label again and removes it.
- * - retire: drops any AWSPENDING label left on this run's version. The old version keeps AWSPREVIOUS: that is AWS's
+ * - retire: writes nothing. The old version keeps AWSPREVIOUS: that is AWS's
  *   own convention (one previous version, replaced at the next rotation), it keeps the old value readable for an
  *   audit, and the label is what protects that version from being deleted as deprecated. The old key is already
  *   revoked at the provider when retire runs, so the value it holds is dead.
  *
  * - describe (the current version and its date, without the value): ListSecretVersionIds.
+ *
+ * Calls per rotation: GetSecretValue (read) and DescribeSecret (pre-flight), PutSecretValue (stage, built on the
+ * version the read returned, never read again), UpdateSecretVersionStage (promote), GetSecretValue (read-back): two
+ * writes, the protocol's minimum. Writes are paced per region and identity by one limiter for the whole process, and
+ * every store of one endpoint shares one client (kit/endpoint.ts), closed when the last store using it closes.
  *
  * IAM actions used: secretsmanager:GetSecretValue, DescribeSecret, PutSecretValue, UpdateSecretVersionStage (and,
  * for a secret encrypted with a customer managed key, kms:Decrypt and kms:GenerateDataKey on that key);
@@ -45,38 +50,83 @@ import type {
 import { Secret } from '../../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../../src/contract/store.js';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
-import { callService, extractField, lazyClient, replaceField } from '../kit/index.js';
+import { callService, extractField, lazyClient, replaceField, type SharedClient, sharedClient, writeLimiter } from '../kit/index.js';
 
 import { type AwsSecretsManagerSettings, clientConfig, KIND, loadSdk, refProblem, type Sdk, type SecretsManagerSend } from './client.js';
-import { type Action, toStoreError } from './errors.js';
+import { type Action, isThrottling, toStoreError } from './errors.js';
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, clientRequestToken, Labels, stagingObstacle } from './labels.js';
 
 export { clientConfig, type SecretsManagerSend, type AwsSecretsManagerSettings } from './client.js';
 export { toStoreError } from './errors.js';
 export { clientRequestToken } from './labels.js';
 
+/**
+ * Writes a second per region: PutSecretValue, UpdateSecret, UpdateSecretVersionStage and the other writes share one
+ * quota of 50 requests per second per region, which cannot be raised
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html).
+ */
+export const WRITES_PER_SECOND = 50;
+const WRITE_ACTIONS: ReadonlySet<Action> = new Set(['PutSecretValue', 'UpdateSecretVersionStage']);
+/** A throttled write waits at the limiter again; the backoff here only spreads the retries of a burst. */
+const WRITE_RETRY = { retries: 12, minTimeout: 50, maxTimeout: 2_000 } as const;
+
+/** What names one client: the endpoint (or region) and the identity the SDK will sign with. */
+function endpointKey(settings: AwsSecretsManagerSettings): string {
+  const env = settings.env ?? process.env;
+  const endpoint = settings.endpoint ?? env['AWS_ENDPOINT_URL_SECRETS_MANAGER'] ?? env['AWS_ENDPOINT_URL'] ?? '';
+  return `${quotaKey(settings)}|${endpoint}`;
+}
+
+/** What shares one write quota: a region of one account (the identity stands for the account, which is not known before a call). */
+function quotaKey(settings: AwsSecretsManagerSettings): string {
+  const env = settings.env ?? process.env;
+  const region = settings.region ?? env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? '';
+  const identity = settings.profile ?? env['AWS_PROFILE'] ?? env['AWS_ACCESS_KEY_ID'] ?? '';
+  return `${KIND}|${region}|${identity}`;
+}
+
+/** A client of this store alone (an injected or test-built one), with the shape of a shared one. */
+function ownClient(settings: AwsSecretsManagerSettings): SharedClient<SecretsManagerSend> {
+  const own = lazyClient((): Promise<SecretsManagerSend> => (settings.client !== undefined ? Promise.resolve(settings.client) : settings.build!()));
+  return { get: () => own.get(), release: () => own.reset() };
+}
+
 /** Open an AWS Secrets Manager store; with `settings.client` the given client is used and no other is built. */
 export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings = {}): SecretStore {
   // Built on first use, and built again after a failed build (a profile that could not be read, an import that
   // failed): a rejected promise kept here would fail every later call of the process.
   const sdk = lazyClient(loadSdk);
-  const client = lazyClient(
-    (): Promise<SecretsManagerSend> =>
-      settings.client !== undefined
-        ? Promise.resolve(settings.client)
-        : settings.build !== undefined
-          ? settings.build()
-          : sdk.get().then(({ SecretsManagerClient }) => new SecretsManagerClient(clientConfig(settings))),
-  );
+  // The real client is the process's one for this endpoint and identity (kit/endpoint.ts): a fleet run reuses its
+  // connections instead of opening one client, and one TLS handshake, per credential. An injected client is the test's.
+  const client: SharedClient<SecretsManagerSend> =
+    settings.client !== undefined || settings.build !== undefined
+      ? ownClient(settings)
+      : sharedClient(
+          endpointKey(settings),
+          () => sdk.get().then(({ SecretsManagerClient }) => new SecretsManagerClient(clientConfig(settings))),
+          (built) => (built as { destroy?: () => void }).destroy?.(),
+        );
+  const limiter = writeLimiter(quotaKey(settings), WRITES_PER_SECOND);
 
-  /** One service call: mapped to a StoreError, retried when retriable. */
+  /**
+   * One service call: mapped to a StoreError, retried when retriable. A write first waits for its turn at the
+   * region's limiter (a rollback before any other write), and a throttled write slows the limiter down and waits
+   * again, as many times as it takes: throttling makes a fleet slower, never a rotation fail.
+   */
   const call = async <T>(operation: string, ref: StoreRef, action: Action, build: (sdk: Sdk) => unknown, payload?: string): Promise<T> => {
     const [loaded, sender] = await Promise.all([sdk.get(), client.get()]);
     const command = build(loaded);
+    const write = WRITE_ACTIONS.has(action);
     return callService(
-      () => (sender as unknown as { send(command: unknown): Promise<T> }).send(command),
-      (error) => toStoreError(error, operation, ref, action, payload),
-      settings.retry,
+      async () => {
+        if (write) await limiter.take(operation === 'rollback' ? 'rollback' : 'write');
+        return (sender as unknown as { send(command: unknown): Promise<T> }).send(command);
+      },
+      (error) => {
+        if (write && isThrottling(error)) limiter.throttled();
+        return toStoreError(error, operation, ref, action, payload);
+      },
+      settings.retry ?? (write ? WRITE_RETRY : undefined),
     );
   };
 
@@ -93,10 +143,19 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
     return new Labels(out.VersionIdsToStages ?? {});
   };
 
+  // A version's content never changes (PutSecretValue refuses to modify one: API reference, PutSecretValue,
+  // ClientRequestToken), so what this store read of a version, by its id, is what the service would answer again: the
+  // pre-flight read of the current version serves the stage that builds on it. Per store, that is per run.
+  const versions = new Map<string, GetSecretValueCommandOutput>();
+  // The labels the pre-flight (canStage) saw, handed once to the stage that follows it, for the same run and ref.
+  let preflight: { key: string; labels: Labels } | undefined;
+
   /** GetSecretValue of one version (or of AWSCURRENT); undefined when that version does not exist. */
   const getVersion = async (operation: string, ref: StoreRef, versionId: VersionId | undefined): Promise<GetSecretValueCommandOutput | undefined> => {
+    const known = versionId === undefined ? undefined : versions.get(`${ref.path}\0${versionId}`);
+    if (known !== undefined) return known;
     try {
-      return await call<GetSecretValueCommandOutput>(
+      const out = await call<GetSecretValueCommandOutput>(
         operation,
         ref,
         'GetSecretValue',
@@ -109,6 +168,8 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
             versionId === undefined ? { SecretId: ref.path, VersionStage: AWSCURRENT } : { SecretId: ref.path, VersionId: versionId },
           ),
       );
+      if (out.VersionId !== undefined) versions.set(`${ref.path}\0${out.VersionId}`, out);
+      return out;
     } catch (error) {
       if (versionId !== undefined && error instanceof SecretNotFoundError) return undefined;
       throw error;
@@ -233,6 +294,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
         );
       }
       const labels = new Labels(out.VersionIdsToStages ?? {});
+      preflight = { key: `${ref.path}\0${run}`, labels };
       // A version of this run is already there: the run resumes it, and stage checks the value.
       if (labels.has(mine)) return;
       // The same two refusals as stage. The service itself would not refuse: PutSecretValue with AWSPENDING takes the
@@ -246,7 +308,12 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
 
     async stage(ref, value, run, base) {
       const mine = clientRequestToken(run, ref);
-      const labels = await describe('stage', ref);
+      // The labels the pre-flight just read, when it was this run's (the engine stages right after its pre-flight and
+      // the mint): reading them again would narrow the race with another writer, never close it; PutSecretValue's token
+      // and promote's compare-and-swap are what keep a run from clobbering. A resumed run has no pre-flight: it reads.
+      const seen = preflight?.key === `${ref.path}\0${run}` ? preflight.labels : undefined;
+      preflight = undefined;
+      const labels = seen ?? (await describe('stage', ref));
       if (labels.has(mine)) {
         // Done already (a resumed run): return that version and write nothing, if it holds this run's value.
         const existing = await getVersion('stage', ref, mine);
@@ -286,15 +353,20 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
 
     async promote(ref, version, run, base) {
       const mine = clientRequestToken(run, ref);
-      const labels = await describe('promote', ref);
-      const current = labels.holder(AWSCURRENT);
-      if (current === version) {
-        // Done already; finish the tidy-up that a crash may have cut short.
-        await dropPending('promote', ref, labels, version);
-        return;
-      }
       if (version !== mine) throw new StoreConflictError('promote', ref.display, `version ${version} was not staged by this run`);
-      if (current !== base) {
+      // One write, itself the compare-and-swap: AWS moves AWSCURRENT only if `base` still holds it (RemoveFromVersionId,
+      // API reference, UpdateSecretVersionStage), and moves AWSPREVIOUS to `base` by itself. AWSPENDING stays on the new,
+      // now current, version: that is how AWS's own rotations end ("the AWSPENDING staging label might be attached to
+      // the same version as the AWSCURRENT version": API reference, RotateSecret), the next stage takes the label from
+      // there, and stagingObstacle does not count it as a left-over. A second write to drop it would cost a third of
+      // the region's write quota for nothing.
+      try {
+        await moveLabel('promote', ref, AWSCURRENT, version, base);
+      } catch (error) {
+        if (!(error instanceof StoreConflictError)) throw error;
+        // Refused: either done already (a resumed run, or a retry whose first reply was lost), or someone else wrote.
+        const current = (await describe('promote', ref)).holder(AWSCURRENT);
+        if (current === version) return;
         throw new StoreConflictError(
           'promote',
           ref.display,
@@ -302,14 +374,6 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
           'someone else wrote the secret after this run staged; nothing was changed',
         );
       }
-      try {
-        await moveLabel('promote', ref, AWSCURRENT, version, base);
-      } catch (error) {
-        // A retried move whose first reply was lost finds the label already moved: that is success, not a conflict.
-        if (!(error instanceof StoreConflictError) || (await describe('promote', ref)).holder(AWSCURRENT) !== version) throw error;
-      }
-      // Moving AWSCURRENT leaves AWSPENDING where it was, so the labels read above still say whether to drop it.
-      await dropPending('promote', ref, labels, version);
     },
 
     async rollback(ref, run) {
@@ -329,8 +393,11 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       }
       if (labels.holder(AWSPENDING) === mine) {
         // Staged, never current: dropping the label is the whole rollback.
+        const wasCurrent = labels.holder(AWSPREVIOUS) === mine;
         await dropPending('rollback', ref, labels, mine);
-        return;
+        if (!wasCurrent) return;
+        // Current once (promote leaves AWSPENDING on it), then replaced: nothing of the run is left staged now, and
+        // whether the value that replaced it is newer is decided below.
       }
       // Ours is neither current nor pending: either this run changed nothing, or it was rolled back already (the
       // version it returned to is older than ours), or someone wrote after it (the current version is newer).
@@ -348,10 +415,14 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       );
     },
 
-    async retire(ref, run) {
-      // AWSPREVIOUS stays on the old version by design (see the comment at the top of this file).
-      const mine = clientRequestToken(run, ref);
-      await dropPending('retire', ref, await describe('retire', ref), mine);
+    async retire() {
+      // Nothing to write. AWSPREVIOUS stays on the old version by design (see the comment at the top of this file), and
+      // the AWSPENDING label left on this run's version sits on the current version, where AWS's own rotations leave it
+      // (see promote). Dropping it would be a third write per rotation against the region's quota.
+    },
+
+    async close() {
+      await client.release();
     },
 
     async check(ref): Promise<StoreCheck> {

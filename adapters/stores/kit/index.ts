@@ -2,6 +2,8 @@
  * The store kit: what every store adapter needs and none should write again. An adapter imports from here, never from
  * another adapter; nothing outside adapters/stores/ imports it.
  * - `lazyClient`: the SDK client, built (and its SDK imported) on first use, rebuilt after a failed build or a reset.
+ * - `sharedClient`: one client per service endpoint for the whole process, whatever the number of stores (endpoint.ts).
+ * - `writeLimiter`: one pace of writes per endpoint, under the service's quota, rollbacks served first (write-limiter.ts).
  * - `callService`: one service call with the store's error mapping to the typed errors of src/contract/store-errors.ts,
  *   retriable ones retried with backoff and jitter (src/util/retry.ts).
  * - `casLoop`: read → compute → write-if-unchanged, read again on a conflict, a bounded number of times.
@@ -10,47 +12,10 @@
 import type { StoreError } from '../../../src/contract/store-errors.js';
 import { type RetryOptions, withRetry } from '../../../src/util/retry.js';
 
+export { closeSharedClients, type SharedClient, sharedClient } from './endpoint.js';
 export { extractField, replaceField } from './json-field.js';
-
-/** A client built on first use and shared by the calls that follow. */
-export interface LazyClient<T> {
-  /** The client, building it when there is none: concurrent first calls share one build. */
-  get(): Promise<T>;
-  /**
-   * Forget the client, so that the next `get` builds a new one: after a failure that may have broken it (a gRPC
-   * channel shut down, credentials that expired), or to release it (`close`). `dispose` runs on the forgotten client
-   * when it was built; the promise settles once it has, and never rejects.
-   */
-  reset(): Promise<void>;
-}
-
-/**
- * A client built by `build` on first use. `build` imports the SDK itself (a dynamic import()), so that opening a store
- * loads nothing. A build that fails is not kept: the next `get` builds again, so a login refused once (or a
- * network down at the first call) does not fail every later call of the process.
- */
-export function lazyClient<T>(build: () => Promise<T>, dispose?: (client: T) => unknown): LazyClient<T> {
-  let pending: Promise<T> | undefined;
-  return {
-    get() {
-      if (pending !== undefined) return pending;
-      const attempt = build();
-      pending = attempt;
-      attempt.catch(() => {
-        // Only this build is forgotten: a reset and a newer build may have replaced it meanwhile.
-        if (pending === attempt) pending = undefined;
-      });
-      return attempt;
-    },
-    async reset() {
-      const old = pending;
-      pending = undefined;
-      if (old === undefined || dispose === undefined) return;
-      const client = await old.catch(() => undefined);
-      if (client !== undefined) await Promise.resolve(dispose(client)).catch(() => undefined);
-    },
-  };
-}
+export { type LazyClient, lazyClient } from './lazy-client.js';
+export { createWriteLimiter, type WritePriority, type WriteLimiter, writeLimiter } from './write-limiter.js';
 
 /**
  * Run one service call: a failure goes through `mapError` (to a StoreError naming the operation and the ref, never a

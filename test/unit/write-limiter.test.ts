@@ -1,0 +1,52 @@
+/**
+ * The store kit's write limiter (adapters/stores/kit/write-limiter.ts): one pace of writes per endpoint, rollbacks
+ * served first, the pace halved on a throttle and recovered by a tenth of the quota a calm second. On fake timers and
+ * a fake clock, so that what is asserted is the order and the count of writes let through, never how long they took.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createWriteLimiter } from '../../adapters/stores/kit/index.js';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('write limiter', () => {
+  it('lets through no more writes in a second than the quota (plus the one token the bucket holds)', async () => {
+    const limiter = createWriteLimiter({ perSecond: 50, now: () => Date.now() });
+    let done = 0;
+    for (let i = 0; i < 200; i++) void limiter.take('write').then(() => done++);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(done).toBeGreaterThanOrEqual(45);
+    expect(done).toBeLessThanOrEqual(51);
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(done).toBe(200);
+  });
+
+  it('serves a rollback before every write that was already waiting', async () => {
+    const limiter = createWriteLimiter({ perSecond: 10, now: () => Date.now() });
+    const order: string[] = [];
+    for (const name of ['w1', 'w2', 'w3']) void limiter.take('write').then(() => order.push(name));
+    void limiter.take('rollback').then(() => order.push('rollback'));
+    await vi.advanceTimersByTimeAsync(1000);
+    // w1 took the one token there was; the rollback came later than w2 and w3 but goes before them.
+    expect(order).toEqual(['w1', 'rollback', 'w2', 'w3']);
+  });
+
+  it('halves its pace when the service throttles, and recovers a tenth of the quota for each calm second', async () => {
+    const limiter = createWriteLimiter({ perSecond: 50, now: () => Date.now() });
+    limiter.throttled();
+    expect(limiter.rate).toBe(25);
+    limiter.throttled();
+    expect(limiter.rate).toBe(12.5);
+    let done = 0;
+    for (let i = 0; i < 100; i++) void limiter.take('write').then(() => done++);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(done).toBeLessThanOrEqual(14);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(limiter.rate).toBe(50);
+    expect(done).toBe(100);
+  });
+});
