@@ -100,7 +100,8 @@ async function resumeMany(config: Config, input: CommandInput, globals: Globals,
   const history = lastRunsOf(config.stateDir, config.credentials.keys());
   let unfinished = [...history.values()]
     .flatMap(({ last }) => (last !== undefined && ['failed', 'interrupted', 'damaged'].includes(last.result) ? [last] : []))
-    .sort((a, b) => a.run.localeCompare(b.run));
+    // Oldest first by when each run started (ms): two run ids of one second sort by their random part, not by time.
+    .sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.run.localeCompare(b.run));
   if (newestOnly) unfinished = unfinished.slice(-1);
   if (unfinished.length === 0) {
     if (json) process.stdout.write(ndjsonLine({ event: 'tally', resumed: 0, failed: { total: 0 }, skipped: { total: 0 }, exit: 0, runs: [] }));
