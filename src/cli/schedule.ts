@@ -112,6 +112,11 @@ async function variablesOf(config: Config): Promise<StoreVariable[]> {
       }
     }
   }
+  // The notify channels' URLs are secrets too, read from the environment by name (never written in rekey.yaml).
+  for (const channel of config.notify ?? []) {
+    if (channel.urlEnv !== undefined && !found.has(channel.urlEnv))
+      found.set(channel.urlEnv, { name: channel.urlEnv, kind: 'secret', description: `the URL of the notify channel ${channel.name}` });
+  }
   return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 

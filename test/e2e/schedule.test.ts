@@ -120,6 +120,20 @@ describe('rekey --json schedule', () => {
   });
 });
 
+describe('rekey schedule and notify:', () => {
+  it("lists each notify channel's URL variable among the secrets to provide, by name only", async () => {
+    const ws = workspace('30d', 'notify:\n  - channel: slack\n    url: { env: TEAM_SLACK_WEBHOOK }\n');
+    const url = 'https://hooks.slack.invalid/services/canary-notify-url-1';
+    const out = await rekey(['--json', 'schedule', '--format', 'kubernetes'], { cwd: ws.dir, env: { ...CANARIES, TEAM_SLACK_WEBHOOK: url } });
+    expect(out.code, show(out)).toBe(0);
+    const event = JSON.parse(out.stdout.trimEnd()) as { variables: string[]; text: string };
+    expect(event.variables).toContain('TEAM_SLACK_WEBHOOK');
+    // As a Secret reference in the CronJob, never as a value.
+    expect(event.text).toMatch(/name: TEAM_SLACK_WEBHOOK\s+valueFrom:\s+secretKeyRef:/);
+    expect(out.stdout).not.toContain(url);
+  });
+});
+
 /** systemd-analyze, when this machine has it (Debian's systemd package). */
 const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 
