@@ -15,9 +15,9 @@ const KIND = 'github-actions-secrets';
 const INITIAL = 'rk_canary_INITIAL_4b1d7e2a9c8f3e6d';
 const NEW = 'rk_canary_NEW_github_wire_8d2f6a0c';
 const RUN = '20261124T024512Z-aaaaaa';
-const TOKEN = 'ghp_faketokenfortests000000000000000000';
-const READ_ONLY = 'ghp_readonlytokenfortests0000000000000000';
-const OTHER_REPO_ONLY = 'ghp_otherrepoonlytoken000000000000000000';
+const TOKEN = 'fake-github-token-for-tests-write';
+const READ_ONLY = 'fake-github-token-for-tests-read-only';
+const OTHER_REPO_ONLY = 'fake-github-token-for-tests-other-repo';
 
 function open(server: RunningGitHubServer, token = TOKEN, options: Record<string, unknown> = {}): SecretStore {
   return githubActions.open({ apiUrl: server.url, ...options }, { baseDir: process.cwd(), env: { GITHUB_TOKEN: token, OTHER_TOKEN: token } });

@@ -476,6 +476,14 @@ const hasScript = (() => {
   }
 })();
 
+/** A Streampixel credential (overlap none) against a sandbox, its seeded old key among the keys no output may hold. */
+async function streampixelDrill(): Promise<{ s: Sandbox; old: string; dir: string; env: string }> {
+  const s = await sandbox('none', 'sk_');
+  const old = s.mintKey(ACCOUNT);
+  keys.push(old);
+  return { s, old, ...workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' }) };
+}
+
 /**
  * `rekey drill prod-key` in a pseudo-terminal (util-linux `script`), driven by `step`: called with the plain screen so
  * far on every chunk of output and on a 50 ms tick (so a step can wait on the sandbox too), with `type` to send keys.
@@ -506,10 +514,7 @@ function drillOnTerminal(
 
 describe('rekey drill in a terminal', () => {
   it.skipIf(!hasScript)('overlap none (streampixel): hidden paste, live outage window, the old key dead, the window in the report', async () => {
-    const s = await sandbox('none', 'sk_');
-    const old = s.mintKey(ACCOUNT);
-    keys.push(old);
-    const { dir, env } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' });
+    const { s, old, dir, env } = await streampixelDrill();
     const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} drill prod-key`;
     const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: dir, env: childEnv({ TERM: 'xterm-256color' }), stdio: ['pipe', 'pipe', 'pipe'] });
     children.push(child);
@@ -584,10 +589,7 @@ describe('rekey drill in a terminal: the outage measured, deliberate answers, Ct
   it.skipIf(!hasScript)(
     "overlap none: the window opens at the old key's first rejection, not when the prompt opens (the reading time is not outage)",
     async () => {
-      const s = await sandbox('none', 'sk_');
-      const old = s.mintKey(ACCOUNT);
-      keys.push(old);
-      const { dir, env } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' });
+      const { s, dir, env } = await streampixelDrill();
       let stage = 0;
       let checksAtPrompt = 0;
       let promptAt = 0;
@@ -653,10 +655,7 @@ describe('rekey drill in a terminal: the outage measured, deliberate answers, Ct
   it.skipIf(!hasScript)(
     'a yes/no question has no default: Enter alone asks again, and "no" to the audit checklist is a finding (exit 6)',
     async () => {
-      const s = await sandbox('none', 'sk_');
-      const old = s.mintKey(ACCOUNT);
-      keys.push(old);
-      const { dir } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' });
+      const { s, dir } = await streampixelDrill();
       let stage = 0;
       const result = await drillOnTerminal(dir, async (screen, type) => {
         if (stage === 0 && screen.includes('Paste the new key (hidden):')) {
@@ -694,10 +693,7 @@ describe('rekey drill in a terminal: the outage measured, deliberate answers, Ct
   it.skipIf(!hasScript)(
     'Ctrl-C at the paste prompt exits 130 and says what it means for the outage and how to go on',
     async () => {
-      const s = await sandbox('none', 'sk_');
-      const old = s.mintKey(ACCOUNT);
-      keys.push(old);
-      const { dir, env } = workspace('streampixel', 'STREAMPIXEL_API_KEY', old, { baseUrl: `${s.url}/pixelStripeApi`, userId: ACCOUNT, projectId: 'p-1' });
+      const { old, dir, env } = await streampixelDrill();
       let stage = 0;
       const result = await drillOnTerminal(dir, (screen, type) => {
         if (stage === 0 && screen.includes('Paste the new key (hidden):')) {

@@ -11,7 +11,7 @@ import { type RunningGitHubServer, startGitHubServer } from '../fakes/github-act
 import { ACCOUNT, envValue, rekeyIn, removeWorkspaces, sandboxPool, show, VARIABLE, type Workspace, workspace } from './helpers.js';
 
 const startPooled = sandboxPool();
-const TOKEN = 'ghp_e2etokenforthegithubfake0000000000000';
+const TOKEN = 'fake-github-token-for-the-e2e-fake';
 const REF = `github-actions-secrets:acme/api#${VARIABLE}`;
 let server: RunningGitHubServer | undefined;
 afterEach(async () => {

@@ -36,7 +36,7 @@ function project(): string {
       `STREAMPIXEL_API_KEY=${STREAMPIXEL}`,
       'STREAMPIXEL_USER_ID=6650aa',
       `MY_SERVICE_TOKEN=${OTHER}`,
-      'AWS_ACCESS_KEY_ID=AKIAEXAMPLEEXAMPLE00',
+      'AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE',
       'LOG_LEVEL=info',
       '',
     ].join('\n'),

@@ -25,7 +25,7 @@ import { type RunningKubernetesServer, rotatorRules, startKubernetesServer } fro
 import { allFiles, type CliResult, chainProblem, journal, onlyRun, ROOT, rekey, show, type Workspace } from './helpers.js';
 
 const DOTENVX = resolve(ROOT, 'node_modules/.bin/dotenvx');
-const GITHUB_TOKEN = 'ghp_e2etokenforthetriofake00000000000000';
+const GITHUB_TOKEN = 'fake-github-token-for-the-trio-fake';
 const KUBE_TOKEN = 'rotator-token-trio';
 const NAMESPACE = 'prod';
 const VARIABLE = 'API_KEY';

@@ -43,7 +43,7 @@ async function rotate(store: ReturnType<typeof openDotenvxStore>, text: string, 
 describe('dotenvx interop', () => {
   it('dotenvx encrypts, rekey reads every value as it was written in the clear', async () => {
     const values: Record<string, string> = {
-      API_KEY: 'sk_live_0123456789abcdef',
+      API_KEY: 'fake-api-key-0123456789abcdef',
       SPACED: 'two words and a # hash',
       UNICODE: 'clé-ünïcode-✓',
       QUOTES: 'it "is" quoted',

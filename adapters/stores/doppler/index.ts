@@ -29,7 +29,7 @@ import { Secret } from '../../../src/contract/secret.js';
 import type { SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../../src/contract/store.js';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
 import type { RetryOptions } from '../../../src/util/retry.js';
-import { callService } from '../kit/index.js';
+import { callService, stringOption } from '../kit/index.js';
 
 import { DEFAULT_API, type DopplerClient, dopplerClient, KIND, type LogEntry } from './client.js';
 import { MissingTokenError, toStoreError } from './errors.js';
@@ -320,14 +320,6 @@ export function openDopplerStore(options: DopplerStoreOptions): SecretStore {
   return store;
 }
 
-/** Read one string option, checking its type. */
-function stringOption(options: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const value = options[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new StoreError('invalid', 'open', KIND, `option ${name} must be a string`);
-  return value;
-}
-
 export default {
   kind: KIND,
   summary: 'Doppler: one secret of a project config; conditional writes, versions in the config logs, no staging',
@@ -341,8 +333,8 @@ export default {
     return [{ name: token, kind: 'secret' as const, description: 'a Doppler service token (read/write on the config) or service account token' }];
   },
   open(options, context: StoreContext) {
-    const tokenEnv = stringOption(options, 'token') ?? 'DOPPLER_TOKEN';
-    const apiUrl = stringOption(options, 'apiHost') ?? context.env['DOPPLER_API_HOST'] ?? DEFAULT_API;
+    const tokenEnv = stringOption(options, 'token', KIND) ?? 'DOPPLER_TOKEN';
+    const apiUrl = stringOption(options, 'apiHost', KIND) ?? context.env['DOPPLER_API_HOST'] ?? DEFAULT_API;
     return openDopplerStore({
       stateDir: context.stateDir ?? join(context.baseDir, '.rekey'),
       client: () => {

@@ -8,8 +8,9 @@
  *   retriable ones retried with backoff and jitter (src/util/retry.ts).
  * - `casLoop`: read → compute → write-if-unchanged, read again on a conflict, a bounded number of times.
  * - `extractField` / `replaceField`: one field of a JSON secret, every other byte kept (json-field.ts).
+ * - `stringOption`: one string option of a store entry, its type checked.
  */
-import type { StoreError } from '../../../src/contract/store-errors.js';
+import { StoreError } from '../../../src/contract/store-errors.js';
 import { type RetryOptions, withRetry } from '../../../src/util/retry.js';
 
 export { closeSharedClients, type SharedClient, sharedClient } from './endpoint.js';
@@ -71,4 +72,12 @@ export async function casLoop<T>(pass: (attempt: CasAttempt) => Promise<T>, atte
       if (!(error instanceof ReadAgain)) throw error;
     }
   }
+}
+
+/** One string option of a store entry of `kind`, its type checked (absent or null: undefined). */
+export function stringOption(options: Readonly<Record<string, unknown>>, name: string, kind: string): string | undefined {
+  const value = options[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new StoreError('invalid', 'open', kind, `option ${name} must be a string`);
+  return value;
 }

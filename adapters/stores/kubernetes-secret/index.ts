@@ -31,7 +31,7 @@ import { Secret } from '../../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoredValue, StoreRef } from '../../../src/contract/store.js';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
 import type { RetryOptions } from '../../../src/util/retry.js';
-import { type CasAttempt, callService, casLoop, lazyClient } from '../kit/index.js';
+import { type CasAttempt, callService, casLoop, lazyClient, stringOption } from '../kit/index.js';
 
 import { connectKubernetes, KIND, type KubernetesSecretsClient, PREVIOUS_SUFFIX, parseLocation, refProblem, type SecretObject } from './client.js';
 import { immutableError, type Need, roleHint, toStoreError } from './errors.js';
@@ -426,14 +426,6 @@ function restated(error: StoreError, operation: string, ref: StoreRef): StoreErr
   return new StoreError(error.code, operation, ref.display, detail, { ...(error.hint === undefined ? {} : { hint: error.hint }), retriable: error.retriable });
 }
 
-/** Read one string option, checking its type. */
-function stringOption(options: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const value = options[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new StoreError('invalid', 'open', KIND, `option ${name} must be a string`);
-  return value;
-}
-
 export default {
   kind: KIND,
   summary: "Kubernetes Secrets: one key of a Secret's data, compare-and-swap on its resourceVersion, other keys untouched",
@@ -448,8 +440,8 @@ export default {
   },
   open(options, context: StoreContext) {
     const connection = {
-      kubeconfig: stringOption(options, 'kubeconfig'),
-      context: stringOption(options, 'context'),
+      kubeconfig: stringOption(options, 'kubeconfig', KIND),
+      context: stringOption(options, 'context', KIND),
       baseDir: context.baseDir,
       env: context.env,
     };
