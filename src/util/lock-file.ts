@@ -21,7 +21,8 @@
  *      ours is live: either a contender that will see ours and back off, or a holder that took the lock in between;
  *      wait a moment for it to go, and if it stays, remove ours and start over (step 1 then reports it busy).
  *      Otherwise every other file is stale and the lock is ours: remove those stale files and dead temporary files.
- *   Release removes one's own generation, and only if the file at that name is still the one we linked (inode).
+ *   Release removes one's own generation, and only if the file at that name is still the one we linked: the same
+ *   inode and the same text (with its random token), since a freed inode number is given to the next file at once.
  *
  * Why no two processes hold at once. Say A and B both hold, A's final listing (step 3) came first. A's file was
  * linked before that listing and stays until A releases, so B's listing, later, sees it. If A's generation is
@@ -101,13 +102,20 @@ export interface JudgedLock {
   /** The holder runs on another host: alive as far as rekey can tell. */
   readonly remote: boolean;
   readonly ageMs: number;
+  /** What was read, to tell later whether the name still holds this file (inode numbers are reused at once). */
+  readonly seen: FileSeen;
+}
+
+/** One lock file as it was read: its inode and its whole text (which holds the writer's random token). */
+export interface FileSeen {
+  readonly ino: number;
+  readonly dev: number;
+  readonly text: string;
 }
 
 /** A lock this process holds. */
-export interface LockClaim {
+export interface LockClaim extends FileSeen {
   readonly file: string;
-  readonly ino: number;
-  readonly dev: number;
   /** The stale files it replaced, newest generation first. */
   readonly replaced: readonly JudgedLock[];
   readonly fs: LockFs;
@@ -201,8 +209,10 @@ interface Parsed {
 function judge(lockFs: LockFs, file: string, options: LockOptions): JudgedLock | undefined {
   let text: string;
   let ageMs: number;
+  let stat: { mtimeMs: number; ino: number; dev: number };
   try {
-    ageMs = Date.now() - lockFs.statSync(file).mtimeMs;
+    stat = lockFs.statSync(file);
+    ageMs = Date.now() - stat.mtimeMs;
     text = lockFs.readFileSync(file);
   } catch (error) {
     if (code(error) === 'ENOENT') return undefined;
@@ -227,6 +237,7 @@ function judge(lockFs: LockFs, file: string, options: LockOptions): JudgedLock |
     holder,
     remote,
     ageMs,
+    seen: { ino: stat.ino, dev: stat.dev, text },
     ...(reason === undefined ? {} : { reason }),
   });
   if (options.staleMs !== undefined && ageMs > options.staleMs)
@@ -269,7 +280,7 @@ function publish(
   lockPath: string,
   text: string,
   durable: boolean,
-): { ino: number; dev: number } | 'taken' | 'no-folder' | 'again' {
+): FileSeen | 'taken' | 'no-folder' | 'again' {
   const temp = `${lockPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number;
   try {
@@ -278,13 +289,13 @@ function publish(
     if (code(error) === 'ENOENT') return 'no-folder';
     throw error;
   }
-  let id: { ino: number; dev: number };
+  let id: FileSeen;
   try {
     const bytes = Buffer.from(text, 'utf8');
     for (let offset = 0; offset < bytes.length; ) offset += lockFs.writeSync(fd, bytes, offset);
     if (durable) lockFs.fsyncSync(fd);
     const stat = lockFs.fstatSync(fd);
-    id = { ino: stat.ino, dev: stat.dev };
+    id = { ino: stat.ino, dev: stat.dev, text };
   } catch (error) {
     // A full disk while writing the holder: leave nothing behind, and say why.
     lockFs.closeSync(fd);
@@ -315,14 +326,27 @@ function removeQuietly(lockFs: LockFs, file: string): boolean {
   }
 }
 
-/** Remove `file` only if it is still the inode we created: a file by that name that is someone else's stays. */
-function removeOwn(lockFs: LockFs, file: string, id: { ino: number; dev: number }): void {
+/**
+ * Remove `file` only if it is still the file that was read or written as `seen`: the same inode and the same text.
+ * The inode alone does not tell: ext4 hands a freed inode to the next file created in the folder, so once our file
+ * was removed by someone else (a lease taken over, a person clearing the folder), the next holder's file at the same
+ * name can carry our old inode number, and removing it would let a third process in beside that holder. The text holds
+ * its writer's random token, so no two lock files have the same one. Returns false when the name holds another file
+ * (left alone) or none.
+ *
+ * Between this read and the unlink, the name could only change if the file were removed and replaced in between,
+ * which needs the file to be stale to everyone else: our own file while we hold it is not (the run lock has no lease),
+ * and a stale file's owner is dead.
+ */
+function removeIfSame(lockFs: LockFs, file: string, seen: FileSeen): boolean {
   try {
     const now = lockFs.statSync(file);
-    if (now.ino !== id.ino || now.dev !== id.dev) return;
+    if (now.ino !== seen.ino || now.dev !== seen.dev || lockFs.readFileSync(file) !== seen.text) return false;
     lockFs.unlinkSync(file);
+    return true;
   } catch (error) {
     if (code(error) !== 'ENOENT') throw error;
+    return false;
   }
 }
 
@@ -403,26 +427,40 @@ export function tryLock(path: string, options: LockOptions = {}): { held: LockCl
       const live = others.find((o) => o !== undefined && o.state !== 'stale');
       if (live === undefined) {
         const replaced = others.filter((o): o is JudgedLock => o !== undefined).reverse();
-        for (const stale of replaced) removeQuietly(lockFs, stale.file);
+        // Each stale file is removed only if it is still the one judged; a name that now holds another file means
+        // the folder changed under us (a lease taken over meanwhile): give ours up and judge everything again.
+        const changed = replaced.filter((stale) => !removeIfSame(lockFs, stale.file, stale.seen) && existsNow(lockFs, stale.file));
+        if (changed.length > 0) break;
         sweepTemps(lockFs, after.temps);
-        return { held: { file: mine, ino: published.ino, dev: published.dev, replaced, fs: lockFs } };
+        return { held: { file: mine, ...published, replaced, fs: lockFs } };
       }
       lastBusy = live;
       const pause = pauses.next();
       if (pause.done === true) break;
       sleepSync(pause.value);
     }
-    removeOwn(lockFs, mine, published);
+    removeIfSame(lockFs, mine, published);
   }
   // Only a storm of contenders gets here; report the last live holder seen, or the lock itself.
   return {
-    busy: lastBusy ?? { file: path, state: 'starting', holder: { pid: undefined, host: undefined, run: undefined, since: undefined }, remote: false, ageMs: 0 },
+    busy: lastBusy ?? { file: path, state: 'starting', holder: { pid: undefined, host: undefined, run: undefined, since: undefined }, remote: false, ageMs: 0, seen: { ino: 0, dev: 0, text: '' } },
   };
+}
+
+/** Whether a file by that name exists now. */
+function existsNow(lockFs: LockFs, file: string): boolean {
+  try {
+    lockFs.statSync(file);
+    return true;
+  } catch (error) {
+    if (code(error) === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /** Let go of a lock: its own file is removed, nothing else (a file that replaced ours is left alone). */
 export function releaseLock(claim: LockClaim): void {
-  removeOwn(claim.fs, claim.file, claim);
+  removeIfSame(claim.fs, claim.file, claim);
 }
 
 /** The state of the lock at `path`, read only: free, held (by whom), starting, or stale (and why). */

@@ -115,6 +115,55 @@ describe('lock-file protocol, raced step by step', () => {
     for (const text of seen) expect(JSON.parse(text)).toMatchObject({ run: 'a' });
     releaseLock(claim);
   });
+
+  // ext4 gives a freed inode number to the next file created: seen in the ten-process race, where a holder whose
+  // file had been removed released and removed the next holder's file, which then had two holders beside each other.
+  // The fs here reports one inode for every file, as a folder that reuses inodes at once does.
+  const oneInode: LockFs = {
+    ...nodeLockFs,
+    statSync: (file) => ({ ...nodeLockFs.statSync(file), ino: 7 }),
+    fstatSync: (fd) => ({ ...nodeLockFs.fstatSync(fd), ino: 7 }),
+  };
+
+  it('a holder whose file was removed by someone else releases without removing the next holder\'s file, though it has the same inode', () => {
+    const a = take('a', oneInode);
+    rmSync(a.file);
+    const b = take('b', oneInode);
+    expect(b.file).toBe(a.file);
+    releaseLock(a);
+    expect(JSON.parse(readFileSync(b.file, 'utf8'))).toMatchObject({ run: 'b' });
+    expect(tryLock(path(), { run: 'c', fs: oneInode })).toMatchObject({ busy: { state: 'live', holder: { run: 'b' } } });
+    releaseLock(b);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a stale file that is replaced by a live one between its judgement and its removal is left alone, and the contender does not hold', async () => {
+    const dead = await deadPid();
+    writeFileSync(path(), deadHolder(dead, 'killed'), { mode: 0o600 });
+    // A publishes generation 1 and judges 0 stale a second time (step 3); right after that read, and before A removes
+    // 0, 0 is replaced by a live holder's file (the lease of a short lock taken over meanwhile). Removing it now would
+    // put A beside that holder.
+    const live = JSON.stringify({ pid: process.pid, host: hostname(), run: 'b', since: new Date().toISOString(), token: 'b0' });
+    let reads = 0;
+    let fired = false;
+    const slow: LockFs = {
+      ...oneInode,
+      readFileSync: (file) => {
+        const text = nodeLockFs.readFileSync(file);
+        if (file === path() && ++reads === 2) {
+          fired = true;
+          rmSync(path());
+          writeFileSync(path(), live, { mode: 0o600 });
+        }
+        return text;
+      },
+    };
+    const a = tryLock(path(), { run: 'a', fs: slow, settleMs: 5 });
+    expect(fired).toBe(true);
+    expect(a).toMatchObject({ busy: { state: 'live', holder: { run: 'b' } } });
+    expect(readdirSync(dir)).toEqual(['api.lock']);
+    expect(readFileSync(path(), 'utf8')).toBe(live);
+  });
 });
 
 describe('backOff: the one back-off of every lock wait', () => {
