@@ -274,13 +274,7 @@ function holderText(run: string | undefined): string {
  * never shows a partial holder. Returns the inode, `'taken'` when the name exists, `'no-folder'` when the folder does
  * not exist, or `'again'` when our temporary file was swept meanwhile.
  */
-function publish(
-  lockFs: LockFs,
-  target: string,
-  lockPath: string,
-  text: string,
-  durable: boolean,
-): FileSeen | 'taken' | 'no-folder' | 'again' {
+function publish(lockFs: LockFs, target: string, lockPath: string, text: string, durable: boolean): FileSeen | 'taken' | 'no-folder' | 'again' {
   const temp = `${lockPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number;
   try {
@@ -443,7 +437,14 @@ export function tryLock(path: string, options: LockOptions = {}): { held: LockCl
   }
   // Only a storm of contenders gets here; report the last live holder seen, or the lock itself.
   return {
-    busy: lastBusy ?? { file: path, state: 'starting', holder: { pid: undefined, host: undefined, run: undefined, since: undefined }, remote: false, ageMs: 0, seen: { ino: 0, dev: 0, text: '' } },
+    busy: lastBusy ?? {
+      file: path,
+      state: 'starting',
+      holder: { pid: undefined, host: undefined, run: undefined, since: undefined },
+      remote: false,
+      ageMs: 0,
+      seen: { ino: 0, dev: 0, text: '' },
+    },
   };
 }
 

@@ -104,7 +104,9 @@ describe('locks under ten processes at one instant (defect 2)', () => {
         mode: 0o600,
       });
       writeFileSync(join(barrier, `go-${round}`), '');
-      await until(() => lines().filter((l) => (l.startsWith('refused ') || l.startsWith('released ')) && l.split(' ')[1] === String(round)).length >= CONTENDERS);
+      await until(
+        () => lines().filter((l) => (l.startsWith('refused ') || l.startsWith('released ')) && l.split(' ')[1] === String(round)).length >= CONTENDERS,
+      );
     }
     const results = await Promise.all(children);
     expect(results.map((r) => r.stderr).filter((s) => s !== '')).toEqual([]);

@@ -125,7 +125,7 @@ describe('lock-file protocol, raced step by step', () => {
     fstatSync: (fd) => ({ ...nodeLockFs.fstatSync(fd), ino: 7 }),
   };
 
-  it('a holder whose file was removed by someone else releases without removing the next holder\'s file, though it has the same inode', () => {
+  it("a holder whose file was removed by someone else releases without removing the next holder's file, though it has the same inode", () => {
     const a = take('a', oneInode);
     rmSync(a.file);
     const b = take('b', oneInode);
