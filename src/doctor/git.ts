@@ -10,9 +10,9 @@
  */
 import { dirname, join, relative } from 'node:path';
 import { type GitResult, childEnv, run } from '../leak-search/git.js';
-import { searchLeak } from '../leak-search/index.js';
+import { isClientBundle, searchLeak } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
-import type { CommitHit, FileHit, LeakSearchResult } from '../contract/leaks.js';
+import type { CommitHit, FileHit, LeakEncoding, LeakSearchResult } from '../contract/leaks.js';
 import type { Secret } from '../contract/secret.js';
 import type { Finding } from './finding.js';
 import { envFilesOf } from './checks.js';
@@ -146,11 +146,9 @@ async function assignments(input: DoctorInput, root: string, envFile: string, va
   return [...seen.values()];
 }
 
-/** What a browser or an app receives: build output and mobile bundles. */
-const CLIENT = /(^|\/)(dist|build|public|\.next|out|www|static)\/|\.(jsbundle|bundle|bundle\.js)$|(^|\/)android\/app\/src\/main\/assets\//;
-
+/** What a browser or an app receives: build output and mobile bundles (the leak search's own rule). */
 export function isClientCode(path: string): boolean {
-  return CLIENT.test(path);
+  return isClientBundle(path);
 }
 
 /** The leak search for each current value (each once), its hits sorted into client code and files git tracks. */
@@ -174,7 +172,7 @@ export async function valueLeaks(input: DoctorInput, exclude: readonly string[])
 function leakFindings(input: DoctorInput, result: LeakSearchResult, fingerprint: string, credentials: string[]): Finding[] {
   const findings: Finding[] = [];
   const at = (path: string, line: number | undefined) => ({ file: shown(input.cwd, join(result.root, path)), line: line ?? 1, column: 1 });
-  const encoded = (hit: { encoding?: 'base64' }) => (hit.encoding === 'base64' ? ' (base64-encoded)' : '');
+  const encoded = (hit: { encoding?: LeakEncoding }) => (hit.encoding === undefined ? '' : ` (${hit.encoding}-encoded)`);
   for (const hit of result.files) {
     const fix = `remove it and read the key from the environment at run time; then rotate it (rekey drill ${credentials[0]})`;
     if (isClientCode(hit.path))

@@ -11,7 +11,7 @@ import type { FileHit, FileKind } from '../contract/leaks.js';
 import { isAtomicTempFile } from '../util/atomic-file.js';
 import { run } from './git.js';
 import type { LeakSearchLimits } from './limits.js';
-import { findIn, type Needle } from './needles.js';
+import type { Matcher } from './needles.js';
 import { sizeWords } from './words.js';
 
 /** Folder names never descended into. */
@@ -26,7 +26,8 @@ export interface ScanState {
 }
 
 export interface TreeScanOptions {
-  readonly needles: readonly Needle[];
+  /** What is looked for in each file. */
+  readonly match: Matcher;
   readonly limits: LeakSearchLimits;
   /** Absolute paths (files or folders) never searched: rekey's state folder, the stores' own files. */
   readonly exclude: ReadonlySet<string>;
@@ -61,7 +62,7 @@ export class TreeScan {
 
   /** Scan one file; false when a limit is reached. */
   async scanFile(absolute: string, shown: string, kind: FileKind): Promise<boolean> {
-    const { exclude, limits, state, needles } = this.options;
+    const { exclude, limits, state, match } = this.options;
     if (this.overTime() || this.overBytes()) return false;
     if (exclude.has(absolute) || isAtomicTempFile(absolute)) {
       this.ownSkipped.add(shown);
@@ -78,7 +79,7 @@ export class TreeScan {
     if (content === undefined) return true;
     state.files++;
     state.bytes += content.length;
-    const hit = findIn(content, needles);
+    const hit = match(content);
     if (hit !== undefined) {
       this.total++;
       if (this.files.length < limits.maxFindings) this.files.push({ path: this.options.scrub(shown), kind, ...hit });

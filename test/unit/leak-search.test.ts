@@ -57,7 +57,8 @@ describe('needles and matching', () => {
     const value = key();
     const needles = needlesFor(value);
     expect(needles[0]!.text).toBe(value);
-    expect(needles.length).toBe(4);
+    // The value, its base64 at three alignments, its hex in lower and upper case.
+    expect(needles.map((n) => n.encoding)).toEqual(['raw', 'base64', 'base64', 'base64', 'hex', 'hex']);
     expect(findIn(Buffer.from(`a\nb\nx=${value}\n`), needles)).toEqual({ lines: [3] });
     expect(findIn(Buffer.from(`${value}\n\n${value}`), needles)).toEqual({ lines: [1, 3] });
     for (const prefix of ['', 'A', 'AB', 'ABC', 'ABCD']) {
@@ -70,7 +71,7 @@ describe('needles and matching', () => {
 
 describe('searchLeak in a git repository', () => {
   it('a key committed, then removed: found in history (commit, path:line, date, subject), not in the working tree', async () => {
-    const { dir, commit } = repo();
+    const { dir, commit, git } = repo();
     const value = key();
     write(dir, 'README.md', '# app\n');
     commit('initial', 10);
@@ -81,7 +82,19 @@ describe('searchLeak in a git repository', () => {
     const result = await searchLeak({ folder: dir, value: new Secret(value) });
     expect(result.git).toBe('repository');
     expect(result.files).toEqual([]);
-    expect(result.commits).toEqual([{ commit: added, date: expect.any(String), subject: 'add config', path: 'src/config.ts', lines: [3] }]);
+    expect(result.commits).toEqual([
+      {
+        commit: added,
+        date: expect.any(String),
+        subject: 'add config',
+        path: 'src/config.ts',
+        lines: [3],
+        author: 'Dev <dev@example.test>',
+        authorDate: expect.any(String),
+        refs: { branches: [git('symbolic-ref', '--short', 'HEAD').trim()], remotes: [], tags: [], stashes: [] },
+        pushed: false,
+      },
+    ]);
     expect(Date.now() - Date.parse(result.commits[0]!.date)).toBeGreaterThan(3 * DAY - 60_000);
     expect(result.commits.map((c) => c.commit)).not.toContain(removed);
     expect(result.incomplete).toBeUndefined();
