@@ -93,6 +93,24 @@ program
   .action(run(() => import('./incident.js')));
 
 program
+  .command('scan')
+  .description(
+    "search the working tree and git history for any value the credential ever had, by fingerprint (the runbook's key pattern finds candidates): " +
+      'did a scrub work, is an earlier key still there',
+  )
+  .argument('<credential>', 'credential id from rekey.yaml')
+  .option('--offline', "read no store: compare with the fingerprints of this machine's journals only")
+  .addHelpText(
+    'after',
+    examples(
+      'rekey scan streampixel-prod',
+      'rekey --json scan streampixel-prod | jq -c \'select(.event == "scan.finding")\'',
+      'rekey scan webhook-token --offline',
+    ) + '\nExit codes: 0 none found, everything searched · 6 a value of the credential found · 1 none found, but not everything was searched · 2 bad input',
+  )
+  .action(run(() => import('./scan.js')));
+
+program
   .command('rotate')
   .description('rotate unattended (cron, CI): steps that need a person fail unless --answers supplies them')
   .argument('[credentials...]', 'credential ids (default with --due: every credential past its max age)')

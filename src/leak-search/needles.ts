@@ -128,14 +128,21 @@ export function findIn(buffer: Buffer, needles: readonly Needle[]): Hit | undefi
   return { lines, encoding: hits[0]!.encoding as LeakEncoding };
 }
 
-/** Base64 spellings in the buffer once its line breaks are taken out: the lines where each begins. */
+/**
+ * Encoded spellings in the buffer once its line breaks are taken out (base64 as MIME and PEM wrap it, hex as
+ * `xxd -p` wraps it at 60 columns): the lines where each begins.
+ */
 function wrappedIn(buffer: Buffer, needles: readonly Needle[]): Hit | undefined {
   if (buffer.indexOf(10) === -1) return undefined;
-  const base64 = needles.filter((n) => n.encoding === 'base64');
-  if (base64.length === 0) return undefined;
+  const encoded = needles.filter((n) => n.encoding !== 'raw');
+  if (encoded.length === 0) return undefined;
   const { joined, lineOf } = unwrap(buffer);
   const lines = new Set<number>();
-  for (const needle of base64)
-    for (let i = joined.indexOf(needle.bytes); i !== -1 && lines.size < 5; i = joined.indexOf(needle.bytes, i + 1)) lines.add(lineOf(i));
-  return lines.size === 0 ? undefined : { lines: [...lines].sort((a, b) => a - b), encoding: 'base64' };
+  let encoding: LeakEncoding | undefined;
+  for (const needle of encoded)
+    for (let i = joined.indexOf(needle.bytes); i !== -1 && lines.size < 5; i = joined.indexOf(needle.bytes, i + 1)) {
+      lines.add(lineOf(i));
+      encoding ??= needle.encoding as LeakEncoding;
+    }
+  return encoding === undefined ? undefined : { lines: [...lines].sort((a, b) => a - b), encoding };
 }

@@ -108,7 +108,7 @@ function fileFinding(f: FileHit): LeakFinding {
     'client-bundle':
       `a file a web server or an app ships${f.kind === 'ignored' ? ' (git ignores it; the web server does not)' : ''}: every browser that loaded it ` +
       'has the key, and CDN and browser caches keep it (rekey cannot tell a server build in dist/ or build/ from a browser one: it assumes the worse).',
-    'tracked-file': 'a file git tracks: the next commit carries the key to everyone who clones the repository.',
+    'tracked-file': 'a file git tracks: each commit of it carries the key to everyone who clones the repository.',
     'untracked-file': 'a file git does not ignore: one `git add .` from a commit.',
     'ignored-file': 'a file git ignores (a backup, a dump): never committed, but on this disk and in its backups.',
     file: 'a file outside any git repository: on this disk and in its backups.',

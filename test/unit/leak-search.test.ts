@@ -9,7 +9,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeLeak, findIn, needlesFor, searchLeak } from '../../src/leak-search/index.js';
+import { describeLeak, findIn, findingLine, isClientBundle, needlesFor, rankLeaks, searchLeak } from '../../src/leak-search/index.js';
+import type { LeakFinding } from '../../src/contract/leaks.js';
 import { Secret } from '../../src/contract/secret.js';
 
 const folders: string[] = [];
@@ -339,5 +340,131 @@ describe('what a limit or a skip leaves out is never reported as "not in" (a rev
     expect(performance.now() - started).toBeLessThan(8_000);
     expect(result.complete.history).toBe(false);
     expect(result.incomplete).toMatch(/stopped after 2s|stopped after 1s/);
+  });
+});
+
+describe('encodings: hex, and base64 wrapped as MIME and PEM wrap it', () => {
+  it('hex in lower and upper case, on its own line', () => {
+    const value = key();
+    const needles = needlesFor(value);
+    const hex = Buffer.from(value).toString('hex');
+    expect(findIn(Buffer.from(`dump:\n${hex}\n`), needles)).toEqual({ lines: [2], encoding: 'hex' });
+    expect(findIn(Buffer.from(`x\ny\nKEY_HEX=${hex.toUpperCase()}\n`), needles)).toEqual({ lines: [3], encoding: 'hex' });
+  });
+
+  it('base64 wrapped at 76 columns with LF or CRLF, and at 64 indented (a YAML block): found, on the line it begins', () => {
+    const value = key();
+    const needles = needlesFor(value);
+    // Long enough that the key's base64 is cut by a line break at every prefix length tried.
+    for (const prefix of ['', 'x', 'xy', 'API_KEY=', 'a'.repeat(40)]) {
+      const encoded = Buffer.from(`${prefix}${value}\n${'filler '.repeat(20)}`).toString('base64');
+      const wrap = (width: number) => encoded.match(new RegExp(`.{1,${width}}`, 'g'))!;
+      const mime = wrap(76);
+      // Where the key's base64 begins: the line of the first of its 76-column pieces holding the first needle's start.
+      for (const eol of ['\n', '\r\n']) {
+        const text = `Content-Transfer-Encoding: base64${eol}${eol}${mime.join(eol)}${eol}`;
+        const hit = findIn(Buffer.from(text), needles);
+        expect(hit?.encoding, `prefix "${prefix}" ${JSON.stringify(eol)}`).toBe('base64');
+        expect(hit!.lines[0]).toBeGreaterThanOrEqual(3);
+        expect(hit!.lines[0]).toBeLessThanOrEqual(4);
+      }
+      const pem = `data: |\n${wrap(64)
+        .map((l) => `    ${l}`)
+        .join('\n')}\n`;
+      expect(findIn(Buffer.from(pem), needles)?.encoding, `prefix "${prefix}" (pem)`).toBe('base64');
+    }
+    // Another key's base64, wrapped the same way, is not found.
+    const other = Buffer.from(`API_KEY=${key()}`).toString('base64');
+    expect(findIn(Buffer.from(`${other.slice(0, 20)}\n${other.slice(20)}\n`), needles)).toBeUndefined();
+  });
+});
+
+describe('ranked by exposure: client bundle, pushed, unpushed, stash, tracked, ignored', () => {
+  it('a repository with the key everywhere: every place found, ranked worst first, each with its refs, author and what to do', async () => {
+    const { dir, commit, git } = repo();
+    const value = key();
+    const hex = Buffer.from(value).toString('hex');
+    write(dir, '.gitignore', 'dist/\n*.bak\n');
+    write(dir, 'README.md', '# app\n');
+    commit('initial', 10);
+    const main = git('symbolic-ref', '--short', 'HEAD').trim();
+    // Pushed: on a branch pushed to a bare remote (a local folder), later removed from the file.
+    const remote = folder();
+    execFileSync('git', ['init', '-q', '--bare', remote]);
+    git('remote', 'add', 'origin', remote);
+    git('checkout', '-q', '-b', 'feature');
+    write(dir, 'src/config.ts', `export const key = '${value}';\n`);
+    const pushed = commit('add config', 5);
+    write(dir, 'src/config.ts', 'export {};\n');
+    commit('drop the key', 4);
+    git('push', '-q', 'origin', 'feature');
+    git('checkout', '-q', main);
+    // Unpushed: a local branch and a tag, never pushed; hex-encoded.
+    git('checkout', '-q', '-b', 'local-only');
+    write(dir, 'fixtures/dump.hex', `${hex}\n`);
+    const local = commit('add a dump', 3);
+    git('tag', 'v0.1');
+    git('rm', '-q', 'fixtures/dump.hex');
+    commit('drop the dump', 3);
+    git('checkout', '-q', main);
+    // A stash of an unstaged change to a tracked file.
+    write(dir, 'README.md', `# app\nkey: ${value}\n`);
+    git('stash', '-q');
+    // An ignored client bundle, and an ignored backup with the key base64-wrapped at 76 columns.
+    write(dir, 'dist/assets/app.js', `var a=1;\nvar k="${value}";\n`);
+    const wrapped = Buffer.from(`API_KEY=${value}\n${'#'.repeat(80)}\n`)
+      .toString('base64')
+      .match(/.{1,76}/g)!
+      .join('\r\n');
+    write(dir, 'backup.bak', `${wrapped}\r\n`);
+
+    const result = await searchLeak({ folder: dir, value: new Secret(value) });
+    const findings = result.findings!;
+    expect(findings.map((f) => `${f.exposure} ${f.path}${f.encoding ? ` ${f.encoding}` : ''}`)).toEqual([
+      'client-bundle dist/assets/app.js',
+      'pushed-commit src/config.ts',
+      'local-commit fixtures/dump.hex hex',
+      'stash README.md',
+      'ignored-file backup.bak base64',
+    ]);
+    expect(findings.map((f) => f.rank)).toEqual([1, 2, 3, 4, 8]);
+    const [bundle, push, unpushed, stash] = findings as [LeakFinding, LeakFinding, LeakFinding, LeakFinding];
+    expect(bundle).toMatchObject({ kind: 'ignored', lines: [2], title: 'client bundle' });
+    expect(bundle.means).toMatch(/every browser/);
+    expect(push.commit).toMatchObject({ commit: pushed, author: 'Dev <dev@example.test>', pushed: true });
+    expect(push.commit!.refs).toEqual({ branches: ['feature'], remotes: ['origin/feature'], tags: [], stashes: [] });
+    expect(push.todo).toMatch(/git filter-repo --replace-text/);
+    expect(unpushed.commit).toMatchObject({ commit: local, pushed: false });
+    expect(unpushed.commit!.refs).toEqual({ branches: ['local-only'], remotes: [], tags: ['v0.1'], stashes: [] });
+    expect(stash.commit!.refs!.stashes).toEqual(['stash@{0}']);
+    expect(stash.todo).toContain('git stash drop stash@{0}');
+    expect(findingLine(push)).toMatch(
+      new RegExp(`^pushed commit — ${pushed.slice(0, 7)} src/config\\.ts:1 by Dev <dev@example\\.test>, 5 days ago, on feature, origin/feature$`),
+    );
+    expect(findingLine(bundle)).toBe('client bundle — dist/assets/app.js:2 (ignored by git)');
+    // The one line leads with the worst place.
+    expect(describeLeak(result)).toMatch(
+      /^found in a client bundle, public to every browser — dist\/assets\/app\.js:2 \(ignored by git\); and in git history — /,
+    );
+    expect(describeLeak(result)).toContain('pushed to origin/feature');
+    expect(describeLeak(result)).toContain('in stash@{0}');
+    expect(JSON.stringify(result).includes(value)).toBe(false);
+    expect(JSON.stringify(result).includes(hex)).toBe(false);
+  });
+
+  it('what a web server ships, and what it does not', () => {
+    for (const path of ['dist/app.js', 'build/static/js/main.3f2a.js.map', 'public/config.json', 'public/.env', '.next/static/chunk.js', 'out/index.html'])
+      expect(isClientBundle(path), path).toBe(true);
+    for (const path of ['src/app.js', 'dist.md', 'distribution/app.js', 'build.sh', 'dist/README']) expect(isClientBundle(path), path).toBe(false);
+  });
+
+  it('an older journal without refs: its commit is ranked as pushed (the worse case), and says that it is not known', () => {
+    const findings = rankLeaks({
+      files: [{ path: 'notes.txt', kind: 'untracked', lines: [1] }],
+      commits: [{ commit: 'a'.repeat(40), date: '2026-11-01T00:00:00Z', subject: 's', path: 'a.ts', lines: [2] }],
+      totals: { files: 1, blobs: 1, commits: 1 },
+    });
+    expect(findings.map((f) => f.exposure)).toEqual(['pushed-commit', 'untracked-file']);
+    expect(findings[0]!.means).toMatch(/not recorded: treat it as pushed/);
   });
 });
