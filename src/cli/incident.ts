@@ -56,13 +56,19 @@ type IncidentStarted = { event: 'incident.started'; credential: string; since: s
  */
 export async function incidentSink(inner: EventSink, json: boolean): Promise<EventSink> {
   if (json) return inner;
-  const [{ styler }, { formatClock, localTime }] = await Promise.all([import('../ui/style.js'), import('../util/time.js')]);
+  const [{ styler }, { formatClock, localTime }, { findingLine, leakFindings }] = await Promise.all([
+    import('../ui/style.js'),
+    import('../util/time.js'),
+    import('../leak-search/index.js'),
+  ]);
   const s = styler(process.stdout);
   const line = (text: string) => {
     const printer = inner as EventSink & { line?: (text: string) => void };
     if (typeof printer.line === 'function') printer.line(text);
     else process.stdout.write(`${text}\n`);
   };
+  // The leak search's findings, ranked, shown under its step's line: worst first, each with what to do.
+  let ranked: string[] = [];
   return {
     emit(event: EngineEvent): void {
       if (event.event === 'old.dead') {
@@ -73,8 +79,16 @@ export async function incidentSink(inner: EventSink, json: boolean): Promise<Eve
         );
         return;
       }
-      if (event.event === 'leak.search') return; // the leak search step's own line says it
+      if (event.event === 'leak.search') {
+        // The step's own line says the summary; the ranked places follow it.
+        ranked = 'notSearched' in event.leak ? [] : leakFindings(event.leak).map((f) => `      ${s.bold(findingLine(f))} · to do: ${f.todo}`);
+        return;
+      }
       inner.emit(event);
+      if (event.event === 'step.done' && event.step === 'leak-search') {
+        for (const text of ranked) line(text);
+        ranked = [];
+      }
     },
   };
 }

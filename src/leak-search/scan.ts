@@ -51,10 +51,12 @@ const HEX_RUN = /(?:[0-9a-fA-F]{2}){8,}/g;
  */
 export function fingerprintMatcher(pattern: RegExp, known: ReadonlySet<string>): Matcher {
   const candidates = unanchored(pattern);
-  const knownIn = (text: string): string | undefined => {
+  // A known value in decoded bytes: its fingerprint, and the byte it begins at (to find the line it came from).
+  const knownIn = (decoded: Buffer): { fp: string; at: number } | undefined => {
+    const text = decoded.toString('utf8');
     for (const m of text.matchAll(candidates)) {
       const fp = fingerprint(m[0]);
-      if (known.has(fp)) return fp;
+      if (known.has(fp)) return { fp, at: Buffer.byteLength(text.slice(0, m.index)) };
     }
     return undefined;
   };
@@ -82,8 +84,8 @@ export function fingerprintMatcher(pattern: RegExp, known: ReadonlySet<string>):
     const flat = joined.toString('latin1');
     if (hits.length === 0) {
       for (const m of flat.matchAll(HEX_RUN)) {
-        const fp = knownIn(Buffer.from(m[0], 'hex').toString('utf8'));
-        if (fp !== undefined) hits.push({ line: lineOf(m.index), fp, encoding: 'hex' });
+        const found = knownIn(Buffer.from(m[0], 'hex'));
+        if (found !== undefined) hits.push({ line: lineOf(m.index + found.at * 2), fp: found.fp, encoding: 'hex' });
         if (hits.length >= 5) break;
       }
     }
@@ -92,9 +94,10 @@ export function fingerprintMatcher(pattern: RegExp, known: ReadonlySet<string>):
         const run = m[0].replace(/-/g, '+').replace(/_/g, '/');
         // The run may begin with letters that are not part of the encoding (`base64` joined to the first line).
         for (let k = 0; k < 4; k++) {
-          const fp = knownIn(Buffer.from(run.slice(k), 'base64').toString('utf8'));
-          if (fp !== undefined) {
-            hits.push({ line: lineOf(m.index + k), fp, encoding: 'base64' });
+          const found = knownIn(Buffer.from(run.slice(k), 'base64'));
+          if (found !== undefined) {
+            // Four characters for every three bytes: the line of the group the value's first byte is in.
+            hits.push({ line: lineOf(m.index + k + Math.floor(found.at / 3) * 4), fp: found.fp, encoding: 'base64' });
             break;
           }
         }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
 import { openFindings } from '../engine/summary.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
-import { count, describeLeak } from '../leak-search/index.js';
+import { count, describeLeak, isClientBundle, leakFindings } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds, localTime, span } from '../util/time.js';
@@ -159,15 +159,19 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
   } else {
     const found = leak as LeakSearchResult;
     lines.push(`**${describeLeak(found, until)}**`, '');
-    if (found.files.length > 0 || found.commits.length > 0) {
-      lines.push('| where | location | commit | date | subject |', '| --- | --- | --- | --- | --- |');
-      for (const c of found.commits)
-        lines.push(
-          `| git history | \`${cell(c.path)}:${c.lines.join(',')}\`${c.encoding ? ' (base64)' : ''} | \`${c.commit}\` | ${c.date} | ${cell(c.subject)} |`,
-        );
-      for (const f of found.files) {
-        const where = f.kind === 'ignored' ? 'ignored by git' : f.kind === 'file' ? 'file' : `working tree (${f.kind})`;
-        lines.push(`| ${where} | \`${cell(f.path)}:${f.lines.join(',')}\`${f.encoding ? ' (base64)' : ''} | | | |`);
+    // Ranked by exposure, worst first, each with what it means and what to do (src/leak-search/rank.ts).
+    const ranked = leakFindings(found);
+    if (ranked.length > 0) {
+      lines.push('| exposure | location | commit | what it means | what to do |', '| --- | --- | --- | --- | --- |');
+      for (const f of ranked) {
+        const c = f.commit;
+        const refs = c?.refs === undefined ? [] : [...c.refs.branches, ...c.refs.remotes, ...c.refs.tags.map((t) => `tag ${t}`), ...c.refs.stashes];
+        const commit =
+          c === undefined
+            ? ''
+            : `\`${c.commit}\` ${c.date}${c.author === undefined ? '' : ` by ${cell(c.author)}`}, "${cell(c.subject)}"${refs.length === 0 ? '' : ` (on ${cell(refs.join(', '))})`}`;
+        const place = `\`${cell(f.path)}${f.lines.length === 0 ? '' : `:${f.lines.join(',')}`}\`${f.encoding ? ` (${f.encoding})` : ''}`;
+        lines.push(`| ${f.rank}. ${f.title} | ${place} | ${commit} | ${cell(f.means)} | ${cell(f.todo)} |`);
       }
       lines.push('');
     }
@@ -186,9 +190,11 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
           'repository, and whether those commits were pushed, since the first one.',
       );
     }
-    if (found.files.some((f) => f.kind !== 'ignored'))
+    if (found.files.some((f) => isClientBundle(f.path)))
+      lines.push('- A client bundle holds the key: it was public to every browser that loaded it. Rebuild and redeploy without it, and purge CDN caches.');
+    if (found.files.some((f) => f.kind !== 'ignored' && !isClientBundle(f.path)))
       lines.push('- Remove the key from the working-tree files above (it is dead, but a copy invites reuse), and do not commit them as they are.');
-    if (found.files.some((f) => f.kind === 'ignored'))
+    if (found.files.some((f) => f.kind === 'ignored' && !isClientBundle(f.path)))
       lines.push('- Delete the local copies git ignores (backups, dumps): they were never committed, but they are on this disk.');
     const everything = found.complete.tree && (found.complete.history || found.git !== 'repository');
     if (found.files.length === 0 && found.commits.length === 0 && found.totals.blobs === 0) {
