@@ -162,7 +162,9 @@ describe('rekey incident: where it leaked', () => {
     const searched = rows.find((r) => r.type === 'step.done' && r['step'] === 'leak-search')!['data'] as {
       leak: { commits: Array<Record<string, unknown>>; files: unknown[] };
     };
-    expect(searched.leak.commits).toEqual([{ commit: added, date: expect.any(String), subject: 'add the sandbox config', path: 'src/config.ts', lines: [3] }]);
+    expect(searched.leak.commits).toEqual([
+      expect.objectContaining({ commit: added, date: expect.any(String), subject: 'add the sandbox config', path: 'src/config.ts', lines: [3] }),
+    ]);
     expect(searched.leak.files).toEqual([]);
 
     const records = audit(ws);
@@ -182,7 +184,7 @@ describe('rekey incident: where it leaked', () => {
     expect(report).toMatch(/\| audit window \| \d{4}-\d\d-\d\dT[\d:.]+Z → \d{4}-\d\d-\d\dT[\d:.]+Z \(3h\) \|/);
     expect(report).toContain('## Where it leaked');
     expect(report).toContain(`**${leakLine}**`);
-    expect(report).toContain(`| git history | \`src/config.ts:3\` | \`${added}\` |`);
+    expect(report).toContain(`| 3. unpushed commit | \`src/config.ts:3\` | \`${added}\` `);
     expect(report).toContain('add the sandbox config');
     expect(report).toContain('## Audit window');
     expect(report).toContain('git history keeps it');
@@ -238,9 +240,9 @@ describe('rekey incident: where it leaked', () => {
     }
 
     const report = incidentReport(ws);
-    expect(report).toContain('| working tree (tracked) | `app.js:2` |');
-    expect(report).toContain('| working tree (untracked) | `notes.txt:1` |');
-    expect(report).toContain('| ignored by git | `.env.bak:1` |');
+    expect(report).toContain('| 6. tracked file | `app.js:2` |  |');
+    expect(report).toContain('| 7. untracked file | `notes.txt:1` |  |');
+    expect(report).toContain('| 8. ignored file | `.env.bak:1` |  |');
     expect(report).toContain("rekey's own store files: .env");
     expectNoKey(ws, { stdout: result.stdout, stderr: result.stderr }, [ws.seed, fresh]);
   }, 60_000);
