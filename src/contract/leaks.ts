@@ -63,7 +63,7 @@ export interface CommitHit {
 
 /**
  * Where a copy of the value sits, by how many people can read it there, worst first (EXPOSURES is the order, and
- * docs/incident.md says why):
+ * docs/leaks.md#the-order-and-why says why):
  *  - `client-bundle`: a file a web server ships (under dist/, build/, public/, .next/, out/, static/, www/, assets/: a
  *    .js, .map, .html, .css…; or anything under public/ and static/), tracked or ignored: every browser that loaded it;
  *  - `pushed-commit`: a commit a remote-tracking ref contains: everyone who can read the remote, every clone and fork;

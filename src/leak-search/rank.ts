@@ -1,7 +1,7 @@
 /**
  * The leak search's hits ranked by exposure (src/contract/leaks.ts: EXPOSURES, worst first), each with what it means
  * and what to do, and the one text rendering of a finding (`findingLine`, `findingText`) that the screen, the
- * incident report and `rekey scan` share. docs/incident.md explains the order.
+ * incident report and `rekey scan` share. docs/leaks.md#the-order-and-why explains the order.
  */
 import { EXPOSURES, type CommitHit, type Exposure, type FileHit, type LeakFinding, type LeakSearchResult } from '../contract/leaks.js';
 import { ago } from '../util/time.js';
