@@ -106,7 +106,9 @@ program
       'rekey scan streampixel-prod',
       'rekey --json scan streampixel-prod | jq -c \'select(.event == "scan.finding")\'',
       'rekey scan webhook-token --offline',
-    ) + '\nExit codes: 0 none found, everything searched · 6 a value of the credential found · 1 none found, but not everything was searched · 2 bad input',
+    ) +
+      '\nExit codes: 0 none found, everything searched · 6 a value of the credential found · 1 none found, but not everything was searched · ' +
+      '2 bad input',
   )
   .action(run(() => import('./scan.js')));
 

@@ -40,7 +40,7 @@ import { searchFolder } from './search.js';
 
 export { DEFAULT_LIMITS, type LeakSearchLimits, type LeakSearchOptions } from './limits.js';
 export { findIn, needlesFor } from './needles.js';
-export { findingLine, findingText, isClientBundle, leakFindings, rankLeaks } from './rank.js';
+export { findingLine, findingText, isClientBundle, leakFindings, rankLeaks, refNames } from './rank.js';
 export { fingerprintMatcher, scanFingerprints, unanchored, type ScanOptions } from './scan.js';
 export { count, describeLeak } from './words.js';
 

@@ -41,11 +41,15 @@ const SCRUB =
   'rewrite the history with `git filter-repo --replace-text` (a file of the values to replace, by fingerprint from ' +
   '`rekey scan`, never pasted into a shell history)';
 
+/** The refs that contain a commit, as people name them: `main`, `origin/main`, `tag v1.2`, `stash@{0}`. */
+export function refNames(c: CommitHit): string[] {
+  const refs = c.refs;
+  return refs === undefined ? [] : [...refs.branches, ...refs.remotes, ...refs.tags.map((t) => `tag ${t}`), ...refs.stashes];
+}
+
 /** Where a commit is, in a few words: `on main, origin/main, tag v1.2`. */
 function refWords(c: CommitHit): string {
-  const refs = c.refs;
-  if (refs === undefined) return '';
-  const names = [...refs.branches, ...refs.remotes, ...refs.tags.map((t) => `tag ${t}`), ...refs.stashes];
+  const names = refNames(c);
   return names.length === 0 ? '' : `on ${names.slice(0, 4).join(', ')}${names.length > 4 ? ` and ${names.length - 4} more` : ''}`;
 }
 
@@ -68,7 +72,8 @@ function commitFinding(c: CommitHit): LeakFinding {
         ? `in a commit of ${since}; whether it was pushed is not recorded: treat it as pushed (everyone who can read the remote, every clone and fork).`
         : `pushed (${c.refs.remotes.join(', ')}): everyone who can read the remote, and every clone, fork and CI cache made since ${since}, has the key.`,
     'local-commit': `in this clone only (${refWords(c)}), as far as its remote-tracking refs know (the last fetch): one \`git push\` from the remote.`,
-    stash: `in ${c.refs?.stashes.join(', ') ?? 'a stash'} of this clone: \`git push\` does not send a stash, but it stays until dropped, and then in the reflog.`,
+    stash:
+      `in ${c.refs?.stashes.join(', ') ?? 'a stash'} of this clone: ` + '`git push` does not send a stash, but it stays until dropped, and then in the reflog.',
     'reflog-commit':
       'only in a reflog of this clone (a commit reset, amended or rebased away): it stays until the reflog expires (90 days by default); ' +
       'if it was pushed before it was rewritten, the host may still serve it by its id.',
@@ -169,7 +174,8 @@ export function findingLine(f: LeakFinding, now: Date = new Date()): string {
   const c = f.commit;
   if (c === undefined) return `${f.title} — ${place}${f.kind === 'ignored' && f.exposure === 'client-bundle' ? ' (ignored by git)' : ''}`;
   const where = refWords(c);
-  return `${f.title} — ${c.commit.slice(0, 7)} ${place}${c.author === undefined ? '' : ` by ${c.author}`}, ${ago(c.date, now)}${where === '' ? '' : `, ${where}`}`;
+  const by = c.author === undefined ? '' : ` by ${c.author}`;
+  return `${f.title} — ${c.commit.slice(0, 7)} ${place}${by}, ${ago(c.date, now)}${where === '' ? '' : `, ${where}`}`;
 }
 
 /** One finding with what it means and what to do, for a screen or a log. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
 import { openFindings } from '../engine/summary.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
-import { count, describeLeak, isClientBundle, leakFindings } from '../leak-search/index.js';
+import { count, describeLeak, isClientBundle, leakFindings, refNames } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds, localTime, span } from '../util/time.js';
@@ -165,11 +165,10 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
       lines.push('| exposure | location | commit | what it means | what to do |', '| --- | --- | --- | --- | --- |');
       for (const f of ranked) {
         const c = f.commit;
-        const refs = c?.refs === undefined ? [] : [...c.refs.branches, ...c.refs.remotes, ...c.refs.tags.map((t) => `tag ${t}`), ...c.refs.stashes];
-        const commit =
-          c === undefined
-            ? ''
-            : `\`${c.commit}\` ${c.date}${c.author === undefined ? '' : ` by ${cell(c.author)}`}, "${cell(c.subject)}"${refs.length === 0 ? '' : ` (on ${cell(refs.join(', '))})`}`;
+        const refs = c === undefined ? [] : refNames(c);
+        const by = c?.author === undefined ? '' : ` by ${cell(c.author)}`;
+        const on = refs.length === 0 ? '' : ` (on ${cell(refs.join(', '))})`;
+        const commit = c === undefined ? '' : `\`${c.commit}\` ${c.date}${by}, "${cell(c.subject)}"${on}`;
         const place = `\`${cell(f.path)}${f.lines.length === 0 ? '' : `:${f.lines.join(',')}`}\`${f.encoding ? ` (${f.encoding})` : ''}`;
         lines.push(`| ${f.rank}. ${f.title} | ${place} | ${commit} | ${cell(f.means)} | ${cell(f.todo)} |`);
       }

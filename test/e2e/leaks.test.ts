@@ -147,7 +147,8 @@ describe('a leaked key everywhere: found, ranked by exposure, and scanned for by
     const order = [
       'client bundle — dist/static/app.js:2 (ignored by git) · to do: keep the key on the server',
       `pushed commit — ${pushed.slice(0, 7)} src/config.ts:1 by Dev <dev@example.test>, 5 days ago, on feature, origin/feature · to do: rotate first`,
-      `unpushed commit — ${local.slice(0, 7)} fixtures/key.hex:1 (hex) by Dev <dev@example.test>, 3 days ago, on main · to do: rewrite it before anyone pushes it`,
+      `unpushed commit — ${local.slice(0, 7)} fixtures/key.hex:1 (hex) by Dev <dev@example.test>, 3 days ago, on main · ` +
+        'to do: rewrite it before anyone pushes it',
       'stash — ',
       'tracked file — fixtures/key.hex:1 (hex) · to do:',
       'ignored file — env.bak:4 (base64) · to do: delete it',
