@@ -88,17 +88,19 @@ function commitFinding(c: CommitHit): LeakFinding {
     stash: `\`git stash drop ${c.refs?.stashes[0] ?? 'stash@{N}'}\`, then \`git reflog expire --expire=now --all && git gc --prune=now\`.`,
     'reflog-commit': '`git reflog expire --expire=now --all && git gc --prune=now`; if it was ever pushed, ask the host to purge it.',
   };
+  return { ...placed(exposure, c), commit: c, means: `${means[exposure]!}${bundle}`, todo: todo[exposure]! };
+}
+
+/** The fields every finding has, from its exposure and the place it was found (a file or a commit's blob). */
+function placed(exposure: Exposure, hit: FileHit | CommitHit) {
   return {
     rank: EXPOSURES.indexOf(exposure) + 1,
     exposure,
     title: TITLES[exposure],
-    path: c.path,
-    lines: c.lines,
-    ...(c.encoding === undefined ? {} : { encoding: c.encoding }),
-    commit: c,
-    ...(c.fingerprint === undefined ? {} : { fingerprint: c.fingerprint }),
-    means: `${means[exposure]!}${bundle}`,
-    todo: todo[exposure]!,
+    path: hit.path,
+    lines: hit.lines,
+    ...(hit.encoding === undefined ? {} : { encoding: hit.encoding }),
+    ...(hit.fingerprint === undefined ? {} : { fingerprint: hit.fingerprint }),
   };
 }
 
@@ -128,14 +130,8 @@ function fileFinding(f: FileHit): LeakFinding {
     file: 'take the key out of it, or delete it.',
   };
   return {
-    rank: EXPOSURES.indexOf(exposure) + 1,
-    exposure,
-    title: TITLES[exposure],
-    path: f.path,
-    lines: f.lines,
-    ...(f.encoding === undefined ? {} : { encoding: f.encoding }),
+    ...placed(exposure, f),
     kind: f.kind,
-    ...(f.fingerprint === undefined ? {} : { fingerprint: f.fingerprint }),
     means: means[exposure]!,
     todo: todo[exposure]!,
   };
