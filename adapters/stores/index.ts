@@ -113,7 +113,7 @@ export async function rehearsalStores(entries: readonly StoreEntryToOpen[], cont
     const field = entry.ref.field;
     const memory = memorySpace(space);
     memory.put(path, field === undefined ? seed.reveal() : JSON.stringify({ [field]: seed.reveal() }));
-    const valueOf = (payload: string | undefined): string[] => {
+    const fieldOf = (payload: string | undefined): string[] => {
       if (payload === undefined) return [];
       if (field === undefined) return [payload];
       const value = (JSON.parse(payload) as Record<string, unknown>)[field];
@@ -131,7 +131,7 @@ export async function rehearsalStores(entries: readonly StoreEntryToOpen[], cont
           const secret = memory.secrets.get(path);
           if (secret === undefined) return [];
           const payloadOf = (id: string | undefined) => secret.versions.find((v) => v.id === id)?.payload;
-          return [...valueOf(payloadOf(secret.current)), ...valueOf(payloadOf(secret.previous))];
+          return [...fieldOf(payloadOf(secret.current)), ...fieldOf(payloadOf(secret.previous))];
         },
       },
     });

@@ -262,7 +262,7 @@ config
 program
   .command('rehearse')
   .description(
-    'practise a rotation against the built-in sandbox provider: the quick start, a runbook\'s drill, or your own credential with its stores replaced by ' +
+    "practise a rotation against the built-in sandbox provider: the quick start, a runbook's drill, or your own credential with its stores replaced by " +
       'throw-away copies and its rollout hooks run for real',
   )
   .argument('[credential]', 'a credential id from rekey.yaml: its runbook, inputs and rollout hooks, with the sandbox as the provider')

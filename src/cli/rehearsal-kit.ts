@@ -213,4 +213,3 @@ export function settleRehearsal(folder: string, json: boolean, keep: boolean, fi
   rmSync(folder, { recursive: true, force: true });
   if (reported && !json) process.stdout.write(`removed ${folder} with its report; keep them next time with --keep\n`);
 }
-

@@ -25,7 +25,18 @@ import type { EventSink } from '../contract/events.js';
 import { Secret } from '../contract/secret.js';
 import { parseRef } from '../contract/store.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
-import { ACCOUNT, confineFetch, ensureDialects, generatedSeed, namesSandbox, rehearsalSink, rehearsedInputs, sandboxActor, sandboxMints, settleRehearsal } from './rehearsal-kit.js';
+import {
+  ACCOUNT,
+  confineFetch,
+  ensureDialects,
+  generatedSeed,
+  namesSandbox,
+  rehearsalSink,
+  rehearsedInputs,
+  sandboxActor,
+  sandboxMints,
+  settleRehearsal,
+} from './rehearsal-kit.js';
 
 /** Where the sandbox will be, for the checks made before it starts: they only read where each step's URL leads. */
 const PLACEHOLDER = 'http://127.0.0.1:1';
@@ -56,7 +67,9 @@ export async function rehearseCredential(id: string, input: CommandInput, global
       `\`rekey drill ${id} --dry-run\` checks its stores and the old key without writing anything`,
     );
   }
-  const hasCalls = [runbook.generate, runbook.verify, runbook.revoke, runbook.verifyRevoked, runbook.audit, runbook.discard].flat().some((s) => s.kind === 'http');
+  const hasCalls = [runbook.generate, runbook.verify, runbook.revoke, runbook.verifyRevoked, runbook.audit, runbook.discard]
+    .flat()
+    .some((s) => s.kind === 'http');
   if (hasCalls && !Object.values(plan.inputs).some(namesSandbox)) {
     throw new InputError(
       `credential ${id} cannot be rehearsed: its runbook ${runbook.name} has no sandbox dialect (no rehearsal: inputs point its provider calls at the sandbox)`,
@@ -86,7 +99,10 @@ export async function rehearseCredential(id: string, input: CommandInput, global
       ...credential,
       inputs,
       // Named after the store they stand in for, so the timeline reads as the real one will; the header says what each is.
-      stores: standIns.map(({ real, standIn }) => ({ ref: { ...parseRef(standIn.kind, standIn.ref), display: `${real.ref.display} (stand-in)` }, options: standIn.options })),
+      stores: standIns.map(({ real, standIn }) => ({
+        ref: { ...parseRef(standIn.kind, standIn.ref), display: `${real.ref.display} (stand-in)` },
+        options: standIn.options,
+      })),
       rollout: hooks ? credential.rollout : [],
       ...(budgetMs === undefined ? {} : { budgetMs }),
     };
@@ -124,7 +140,15 @@ export async function rehearseCredential(id: string, input: CommandInput, global
     }
 
     release = confineFetch(sandbox.url);
-    const { code, summary } = await runDrill({ config: rehearsal, credential: rehearsed, runbook, mode: 'rehearsal', sink: rehearsalSink(sink), interaction, json });
+    const { code, summary } = await runDrill({
+      config: rehearsal,
+      credential: rehearsed,
+      runbook,
+      mode: 'rehearsal',
+      sink: rehearsalSink(sink),
+      interaction,
+      json,
+    });
     release();
     release = undefined;
     finished = summary?.result === 'done';
@@ -139,11 +163,9 @@ export async function rehearseCredential(id: string, input: CommandInput, global
       process.stdout.write(`${JSON.stringify(checked)}\n`);
     } else {
       const lines: string[] = [];
-      if (finished && sandboxKeys)
-        lines.push(
-          `sandbox check: old key ${seed.mask} ${oldActive ? 'STILL ACTIVE' : 'rejected'} · new key ${fresh === undefined ? '' : `${new Secret(fresh).mask} `}` +
-            `${newActive ? 'active' : 'NOT ACTIVE'}`,
-        );
+      // The new key as the first store's stand-in holds it now, checked with the sandbox as a client would present it.
+      const newKey = fresh === undefined ? 'none in the first store' : `${new Secret(fresh).mask} ${newActive ? 'active' : 'NOT ACTIVE'}`;
+      if (finished && sandboxKeys) lines.push(`sandbox check: old key ${seed.mask} ${oldActive ? 'STILL ACTIVE' : 'rejected'} · new key ${newKey}`);
       if (watched.length > 0 && changed.length === 0)
         lines.push(`your files: ${watched.length === 1 ? watched[0] : `${watched.length} files`} unchanged (compared byte for byte before and after)`);
       for (const file of changed) lines.push(`CHANGED during the rehearsal: ${file} — rekey wrote only its copy, so something else did (a hook?)`);
@@ -191,13 +213,15 @@ function header(args: {
   for (const { store, standIn } of args.stores) lines.push(`  ${store} → ${standIn}`);
   if (args.hookNames.length > 0 && args.hooks) {
     lines.push(`Rollout hooks run FOR REAL, as configured, in ${args.cwd} — they get the rehearsal's key, never the real one:`);
-    args.hookNames.forEach((name, i) => lines.push(`  ${i + 1}. ${name}`));
+    lines.push(...args.hookNames.map((name, i) => `  ${i + 1}. ${name}`));
     lines.push('  Leave them out with --no-hooks.');
   } else if (args.hookNames.length > 0) {
     lines.push(`Rollout hooks: left out (--no-hooks): ${args.hookNames.join('; ')}. The timeline has no roll out time of theirs.`);
   }
   lines.push(`Folder: ${args.folder}${args.keep ? '' : ' (removed afterwards unless the rehearsal fails; keep it with --keep)'}`);
   if (args.sandboxKeys && args.minting?.kind === 'prompt')
-    lines.push('When the drill asks for the new key, press Enter: the sandbox mints it, as the dashboard would. Dashboard steps you confirm are done in the sandbox.');
+    lines.push(
+      'When the drill asks for the new key, press Enter: the sandbox mints it, as the dashboard would. Dashboard steps you confirm are done in the sandbox.',
+    );
   return `${lines.join('\n')}\n\n`;
 }
