@@ -35,7 +35,7 @@ function dotenvEntry(ref: string, options: Record<string, unknown> = {}) {
 }
 
 describe('the stand-in of a .env', () => {
-  it('is a copy with the seed in place of the real value: same layout, other values left out, the previous variable dropped; the real file untouched', async () => {
+  it('is a copy holding the seed for the real value: same layout, other values left out, the previous variable dropped, the real file untouched', async () => {
     const project = temp();
     const folder = temp();
     const real = `\uFEFF# settings\r\nexport  OTHER="${OTHER}" # note\r\nAPI_KEY='${REAL}'\r\nAPI_KEY_PREVIOUS=${REAL}\r\nEMPTY=\r\nLAST=${OTHER}`;
