@@ -206,8 +206,8 @@ function header(args: {
   if (args.sandboxKeys || args.redirected.length > 0)
     lines.push(
       `The local sandbox at ${args.sandboxUrl} plays ${runbook.title}` +
-        `${args.redirected.length === 0 ? '' : ` (input${args.redirected.length === 1 ? '' : 's'} ${args.redirected.join(', ')} point there)`}; it can be ` +
-        'the only address this rehearsal calls.',
+        `${args.redirected.length === 0 ? '' : ` (input${args.redirected.length === 1 ? '' : 's'} ${args.redirected.join(', ')} point there)`}; rekey calls ` +
+        'no other address while the rehearsal runs (your hooks are yours).',
     );
   lines.push(`Stores, each replaced by a throw-away stand-in holding the rehearsal's key ${args.seed.mask}:`);
   for (const { store, standIn } of args.stores) lines.push(`  ${store} → ${standIn}`);
