@@ -279,11 +279,9 @@ program
   .addHelpText(
     'after',
     examples(
-      'rekey rehearse',
       'rekey rehearse --overlap none',
       'rekey rehearse --runbook streampixel --keep',
-      'rekey rehearse streampixel-prod                          # your credential: the sandbox plays Streampixel, hooks run for real',
-      'rekey rehearse streampixel-prod --no-hooks --answers answers.yaml',
+      'rekey rehearse streampixel-prod --no-hooks --answers answers.yaml   # your own credential; without --no-hooks its hooks run for real',
     ),
   )
   .action(run(() => import('./rehearse.js')));
