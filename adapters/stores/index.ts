@@ -7,7 +7,9 @@
 import { readdirSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/contract/store.js';
+import { randomBytes } from 'node:crypto';
+import type { Secret } from '../../src/contract/secret.js';
+import type { RehearsalContext, RehearsalStandIn, SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/contract/store.js';
 
 type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 
@@ -76,4 +78,63 @@ export async function openStores(entries: readonly StoreEntryToOpen[], context: 
   if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<OpenedStore>).value);
   await Promise.allSettled(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.store.close?.()] : [])));
   throw failed.reason;
+}
+
+/** One store entry of a credential and what stands in for it in a rehearsal. */
+export interface RehearsalStore {
+  readonly real: StoreEntryToOpen;
+  readonly standIn: RehearsalStandIn;
+}
+
+/**
+ * The stand-ins for a credential's stores in `rekey rehearse <credential>`: each adapter's own (`rehearsal`, a copy of
+ * a `.env`), else the in-memory store seeded with `seed` in a space of its own, write-only where the real store is
+ * (so the engine drives it as it would the real one). Nothing here reads or writes a real store: opening an adapter
+ * does no I/O, and only its capabilities are looked at.
+ */
+export async function rehearsalStores(entries: readonly StoreEntryToOpen[], context: RehearsalContext, seed: Secret): Promise<RehearsalStore[]> {
+  const { memorySpace } = await import('./memory.js');
+  const space = `rehearsal-${randomBytes(6).toString('hex')}`;
+  const stores: RehearsalStore[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const adapter = await loadStoreAdapter(entry.ref.kind);
+    if (adapter.rehearsal !== undefined) {
+      stores.push({ real: entry, standIn: adapter.rehearsal(entry.options, entry.ref, context, seed) });
+      continue;
+    }
+    let readBack = true;
+    try {
+      readBack = adapter.open(entry.options, context).capabilities.readBack;
+    } catch {
+      // An adapter that refuses its options now would refuse them in the real run too; the memory store reads back.
+    }
+    // One secret per entry, named by its place in the list: two entries may share a path in different services.
+    const path = `store-${index + 1}`;
+    const field = entry.ref.field;
+    const memory = memorySpace(space);
+    memory.put(path, field === undefined ? seed.reveal() : JSON.stringify({ [field]: seed.reveal() }));
+    const fieldOf = (payload: string | undefined): string[] => {
+      if (payload === undefined) return [];
+      if (field === undefined) return [payload];
+      const value = (JSON.parse(payload) as Record<string, unknown>)[field];
+      return typeof value === 'string' ? [value] : [];
+    };
+    stores.push({
+      real: entry,
+      standIn: {
+        kind: 'memory',
+        ref: field === undefined ? path : `${path}#${field}`,
+        options: { space, ...(readBack ? {} : { writeOnly: true }) },
+        description: `the in-memory store (this process only)${readBack ? '' : ', write-only as the real one is'}, seeded with the rehearsal's key`,
+        watched: [],
+        values: () => {
+          const secret = memory.secrets.get(path);
+          if (secret === undefined) return [];
+          const payloadOf = (id: string | undefined) => secret.versions.find((v) => v.id === id)?.payload;
+          return [...fieldOf(payloadOf(secret.current)), ...fieldOf(payloadOf(secret.previous))];
+        },
+      },
+    });
+  }
+  return stores;
 }

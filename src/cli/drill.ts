@@ -33,11 +33,17 @@ export default async function drill(input: CommandInput, globals: Globals): Prom
 
 /** The credential with `--budget` applied. */
 export function withBudget(credential: CredentialConfig, budget: unknown): CredentialConfig {
-  if (typeof budget !== 'string') return credential;
+  const budgetMs = budgetOption(budget);
+  return budgetMs === undefined ? credential : { ...credential, budgetMs };
+}
+
+/** `--budget` in milliseconds, undefined when it is not given; anything but a positive duration is bad input (exit 2). */
+export function budgetOption(budget: unknown): number | undefined {
+  if (typeof budget !== 'string') return undefined;
   const budgetMs = parseDuration(budget);
   if (budgetMs === undefined || budgetMs <= 0)
     throw new InputError(`--budget ${budget}: ${durationProblem(budget) ?? 'expected a duration such as 5m or 120s'}`);
-  return { ...credential, budgetMs };
+  return budgetMs;
 }
 
 /** The sink and the interaction of a drill: answers file first, then the terminal, with the live clock on prompts. */

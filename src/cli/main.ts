@@ -281,7 +281,11 @@ config
 
 program
   .command('rehearse')
-  .description('a full rotation against the built-in sandbox provider and a throw-away .env: practice, nothing of yours touched')
+  .description(
+    "practise a rotation against the built-in sandbox provider: the quick start, a runbook's drill, or your own credential with its stores replaced by " +
+      'throw-away copies and its rollout hooks run for real',
+  )
+  .argument('[credential]', 'a credential id from rekey.yaml: its runbook, inputs and rollout hooks, with the sandbox as the provider')
   .addOption(
     new Option('--overlap <overlap>', "how the sandbox treats the old key (the quick start; a --runbook rehearsal uses the runbook's overlap)")
       .choices(['until-revoked', 'none'])
@@ -291,7 +295,15 @@ program
   .option('--answers <file>', 'answers for human steps (YAML: step id → yes; a capture answered yes is minted by the sandbox)')
   .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
   .option('--keep', 'keep the temporary folder (config, .env, journal, report) and print its path')
-  .addHelpText('after', examples('rekey rehearse', 'rekey rehearse --overlap none', 'rekey rehearse --runbook streampixel --keep'))
+  .option('--no-hooks', "with a credential: leave out its rollout hooks (they run for real otherwise, seeing only the rehearsal's key)")
+  .addHelpText(
+    'after',
+    examples(
+      'rekey rehearse --overlap none',
+      'rekey rehearse --runbook streampixel --keep',
+      'rekey rehearse streampixel-prod --no-hooks --answers answers.yaml   # your own credential; without --no-hooks its hooks run for real',
+    ),
+  )
   .action(run(() => import('./rehearse.js')));
 
 program

@@ -9,16 +9,36 @@
  * by the person or by `--answers`; where the drill would have the person request a key in a dashboard, the sandbox
  * mints one when they press Enter (or the answers file says `yes`), and a confirmed revoke step revokes the old key in
  * the sandbox. A runbook that cannot be played by the sandbox (aws-iam-access-key) is refused with exit 2.
+ *
+ * `rekey rehearse <credential>` rehearses the person's own credential from rekey.yaml (rehearse-credential.ts).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret } from '../contract/secret.js';
 import { ExitCode } from '../contract/errors.js';
 import { rotateCredential, type CommandInput, type Globals } from './common.js';
+import { ACCOUNT, fillSandbox, generatedSeed, rehearsalSink, sandboxActor, sandboxMints, settleRehearsal } from './rehearsal-kit.js';
 
 export default async function rehearse(input: CommandInput, globals: Globals): Promise<number> {
-  if (typeof input.options['runbook'] === 'string') return rehearseRunbook(input.options['runbook'], input, globals);
+  const { InputError } = await import('../contract/errors.js');
+  const credential = input.args[0];
+  if (typeof credential === 'string') {
+    const other = typeof input.options['runbook'] === 'string' ? '--runbook' : input.options['overlap'] !== 'until-revoked' ? '--overlap' : undefined;
+    if (other !== undefined)
+      throw new InputError(
+        `rekey rehearse ${credential} takes the runbook and its overlap from rekey.yaml: ${other} is for a rehearsal without a credential`,
+        undefined,
+        `\`rekey rehearse ${credential}\`, or \`rekey rehearse ${other} …\` alone`,
+      );
+    return (await import('./rehearse-credential.js')).rehearseCredential(credential, input, globals);
+  }
+  if (input.options['hooks'] === false)
+    throw new InputError('--no-hooks is for `rekey rehearse <credential>`: the sandbox rehearsals run no rollout hook', undefined, 'drop --no-hooks');
+  // Checked before anything starts, as every duration is (exit 2).
+  const { budgetOption } = await import('./drill.js');
+  const budgetMs = budgetOption(input.options['budget']);
+  if (typeof input.options['runbook'] === 'string') return rehearseRunbook(input.options['runbook'], input, globals, budgetMs);
   const overlap = input.options['overlap'] === 'none' ? 'none' : 'until-revoked';
   const keep = input.options['keep'] === true;
   const json = globals.json === true;
@@ -56,9 +76,10 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
           `${seed.mask} in .env\n\n`,
       );
     const config = await loadConfig(configFile, storeCatalog);
-    const credential = config.credentials.get('sandbox-demo')!;
+    const configured = config.credentials.get('sandbox-demo')!;
+    const credential = budgetMs === undefined ? configured : { ...configured, budgetMs };
     const sink = createSink(json);
-    const { code, summary } = await rotateCredential({ config, credential, mode: 'rehearsal', sink, interaction: noInteraction(), json });
+    const { code, summary } = await rotateCredential({ config, credential, mode: 'rehearsal', sink: rehearsalSink(sink), interaction: noInteraction(), json });
     finished = summary?.result === 'done';
     if (summary?.result === 'done') {
       const proof = `sandbox check: old key ${seed.mask} ${sandbox.isActive(seed.reveal()) ? 'STILL ACTIVE' : 'rejected'} · new key ${summary.newMask} in .env`;
@@ -76,11 +97,8 @@ export default async function rehearse(input: CommandInput, globals: Globals): P
   }
 }
 
-/** The sandbox account a runbook rehearsal rotates (a Streampixel userId, a PayPal client id). */
-const ACCOUNT = 'rehearsal';
-
 /** `rekey rehearse --runbook <name>`: the runbook's own drill, with the sandbox playing the provider. */
-async function rehearseRunbook(name: string, input: CommandInput, globals: Globals): Promise<number> {
+async function rehearseRunbook(name: string, input: CommandInput, globals: Globals, budgetMs: number | undefined): Promise<number> {
   const keep = input.options['keep'] === true;
   const json = globals.json === true;
   const [
@@ -88,7 +106,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     { loadConfig },
     { builtInRunbookDir, loadRunbook, resolveRunbook },
     { InputError },
-    { drillInteraction, runDrill, withBudget },
+    { drillInteraction, runDrill },
     { ensureAnswerable },
     { randomBytes },
     { storeCatalog },
@@ -111,11 +129,8 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
       'rehearse another runbook (`rekey runbook list`), or plain `rekey rehearse` for the quick start',
     );
   }
-  const minting = runbook.generate.find(
-    (step) => step.kind === 'generate' || (step.kind === 'prompt' && step.capture) || (step.kind === 'http' && step.capture !== undefined),
-  );
   // Keys a person would fetch from a dashboard come from the sandbox; a value rekey generates itself needs no provider.
-  const sandboxKeys = minting?.kind !== 'generate';
+  const { sandboxKeys, minting } = sandboxMints(runbook);
 
   const folder = mkdtempSync(join(tmpdir(), `rekey-rehearsal-${runbook.name}-`));
   // The sandbox's webhook receiver (src/sandbox/webhooks.ts) holds what a real one would load from this .env: the
@@ -129,7 +144,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
   let finished = false;
   try {
     const seed = new Secret(sandboxKeys ? sandbox.mintKey(ACCOUNT) : generatedSeed(minting, randomBytes));
-    const fill = (text: string) => text.replace(/\{\{\s*sandbox\.url\s*\}\}/g, sandbox.url).replace(/\{\{\s*sandbox\.account\s*\}\}/g, ACCOUNT);
+    const fill = (text: string) => fillSandbox(text, sandbox.url);
     const inputs = Object.entries(plan.inputs)
       .map(([key, value]) => `      ${key}: ${JSON.stringify(fill(value))}\n`)
       .join('');
@@ -148,45 +163,12 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
       { mode: 0o600 },
     );
     const config = await loadConfig(configFile, storeCatalog);
-    const credential = withBudget(config.credentials.get(`${runbook.name}-rehearsal`)!, input.options['budget']);
+    const configured = config.credentials.get(`${runbook.name}-rehearsal`)!;
+    const credential = budgetMs === undefined ? configured : { ...configured, budgetMs };
 
-    // What the person would do in the provider's dashboard, done by the sandbox (over its HTTP API, as a client would).
-    const minted: Secret[] = [];
-    const revokeSteps = new Set(runbook.revoke.map((step) => step.id));
-    const discardSteps = new Set(runbook.discard.map((step) => step.id));
     let sinkRef: import('../contract/events.js').EventSink | undefined;
     const note = (message: string) => sinkRef?.emit({ event: 'note', level: 'info', message: `rehearsal: ${message}` });
-    const revokeInSandbox = async (key: Secret) => {
-      await fetch(`${sandbox.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${key.reveal()}` } }).then((r) => r.arrayBuffer());
-    };
-    const actor = {
-      async mint() {
-        // "Rotate key" with an expiry (Stripe) gives the old key an hour; "Request API Key" (overlap none) kills it.
-        const body = runbook.overlap === 'expiring' ? { expireOthersInSeconds: 3600 } : {};
-        const response = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        });
-        const { key } = (await response.json()) as { key: string };
-        const secret = new Secret(key);
-        minted.push(secret);
-        const oldFate =
-          runbook.overlap === 'none' ? ', and the old one died with it' : runbook.overlap === 'expiring' ? ' and set the old one to expire in an hour' : '';
-        note(`the sandbox minted a new key ${secret.mask} for you${oldFate}`);
-        return key;
-      },
-      async confirmed(stepId: string) {
-        if (!sandboxKeys) return;
-        if (revokeSteps.has(stepId)) {
-          await revokeInSandbox(seed);
-          note(`the sandbox ${runbook.overlap === 'expiring' ? 'expired' : 'revoked'} the old key ${seed.mask} for you`);
-        } else if (discardSteps.has(stepId) && minted.length > 0) {
-          await revokeInSandbox(minted.at(-1)!);
-          note(`the sandbox revoked the unused new key ${minted.at(-1)!.mask}`);
-        }
-      },
-    };
+    const actor = sandboxActor({ sandboxUrl: sandbox.url, runbook, seed, sandboxKeys, note });
     const { sink, interaction } = await drillInteraction({ answers: input.options['answers'], json, rehearsal: actor });
     sinkRef = sink;
     (interaction as Partial<import('../ui/interaction.js').AnswersInteraction>).refuseUnknownSteps?.(runbook);
@@ -208,7 +190,7 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
           '\n',
       );
     }
-    const { code, summary } = await runDrill({ config, credential, runbook, mode: 'rehearsal', sink, interaction, json });
+    const { code, summary } = await runDrill({ config, credential, runbook, mode: 'rehearsal', sink: rehearsalSink(sink), interaction, json });
     finished = summary?.result === 'done';
     if (summary?.result === 'done') {
       const env = readFileSync(join(folder, '.env'), 'utf8');
@@ -234,38 +216,4 @@ async function rehearseRunbook(name: string, input: CommandInput, globals: Globa
     await sandbox.close();
     settleRehearsal(folder, json, keep, finished);
   }
-}
-
-/** A starting value of the shape a `generate` step makes, for a rehearsal of a runbook that generates its values. */
-function generatedSeed(step: import('../contract/runbook.js').Step | undefined, randomBytes: (n: number) => Buffer): string {
-  if (step?.kind !== 'generate') return randomBytes(24).toString('hex');
-  const bytes = randomBytes(step.bytes);
-  return `${step.prefix}${step.encoding === 'hex' ? bytes.toString('hex') : bytes.toString('base64url')}`;
-}
-
-/**
- * After a rehearsal: remove its folder (unless --keep), saying so. A rehearsal that did not finish keeps it whatever
- * --keep says: its journal and report are what the person reads to see what went wrong. It cannot be resumed: the
- * sandbox that played the provider is gone.
- */
-function settleRehearsal(folder: string, json: boolean, keep: boolean, finished: boolean): void {
-  if (keep) return;
-  // Refused before a run started (bad answers, no terminal): nothing to read, nothing kept.
-  if (!finished && existsSync(join(folder, '.rekey', 'runs'))) {
-    if (json) process.stdout.write(`${JSON.stringify({ event: 'rehearsal.kept', folder, reason: 'the rehearsal did not finish' })}\n`);
-    else
-      process.stdout.write(
-        `kept: ${folder} — the rehearsal did not finish: its journal (.rekey/runs) and report are there to read. It cannot be resumed (the ` +
-          'sandbox is gone): run the rehearsal again\n',
-      );
-    return;
-  }
-  removeRehearsal(folder, json);
-}
-
-/** Remove the rehearsal's folder, saying so: the report named above goes with it. */
-function removeRehearsal(folder: string, json: boolean): void {
-  const reported = existsSync(join(folder, '.rekey', 'reports'));
-  rmSync(folder, { recursive: true, force: true });
-  if (reported && !json) process.stdout.write(`removed ${folder} with its report; keep them next time with --keep\n`);
 }

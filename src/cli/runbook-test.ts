@@ -8,8 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExitCode, InputError, InputErrors } from '../contract/errors.js';
-import type { Runbook } from '../contract/runbook.js';
+import { ExitCode, InputErrors } from '../contract/errors.js';
 import type { CommandInput, Globals } from './common.js';
 
 export default async function runbookTest(input: CommandInput, globals: Globals): Promise<number> {
@@ -29,7 +28,11 @@ export default async function runbookTest(input: CommandInput, globals: Globals)
     say(json, { event: 'runbook.untested', reason: runbook.rehearsal.unsupported.trim() }, `no rehearsal: ${runbook.rehearsal.unsupported.trim()}`);
     return ExitCode.done;
   }
-  await ensureDialects(runbook);
+  const { ensureDialects, fillSandbox } = await import('./rehearsal-kit.js');
+  // A placeholder for the sandbox's URL: the check only reads where each step's URL would lead.
+  const SANDBOX = 'http://127.0.0.1:1';
+  const inputs = Object.fromEntries(Object.entries(runbook.rehearsal.inputs).map(([key, value]) => [key, fillSandbox(value, SANDBOX)]));
+  await ensureDialects(runbook, inputs, SANDBOX);
   say(
     json,
     { event: 'runbook.rehearsing', name: runbook.name, overlap: runbook.overlap },
@@ -51,48 +54,4 @@ export default async function runbookTest(input: CommandInput, globals: Globals)
 
 function say(json: boolean, event: Record<string, unknown>, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(event)}\n` : `${text}\n`);
-}
-
-/**
- * Every http step must reach a route of the sandbox once the rehearsal inputs are filled in: a step that would call
- * the real provider, or a path no dialect answers, is refused at its line before anything runs.
- */
-async function ensureDialects(runbook: Runbook): Promise<void> {
-  const { sandboxRoutes } = await import('../sandbox/dialects.js');
-  const { matchRoute } = await import('../sandbox/routes.js');
-  const SANDBOX = 'http://127.0.0.1:1';
-  const inputs: Record<string, string> = {};
-  for (const [key, spec] of Object.entries(runbook.inputs)) if (spec.default !== undefined) inputs[key] = spec.default;
-  for (const [key, value] of Object.entries(runbook.rehearsal.inputs)) {
-    inputs[key] = value.replace(/\{\{\s*sandbox\.url\s*\}\}/g, SANDBOX).replace(/\{\{\s*sandbox\.account\s*\}\}/g, 'rehearsal');
-  }
-  const problems: InputError[] = [];
-  const sections = [runbook.generate, runbook.verify, runbook.revoke, runbook.verifyRevoked, runbook.audit, runbook.discard];
-  for (const step of sections.flat()) {
-    if (step.kind !== 'http') continue;
-    const url = step.url.replace(/\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}/g, (_m, name: string) =>
-      name.startsWith('inputs.') ? (inputs[name.slice(7)] ?? '') : name === 'new' || name === 'old' ? 'x' : 'rehearsal',
-    );
-    if (!url.startsWith(`${SANDBOX}/`)) {
-      problems.push(
-        new InputError(
-          `step ${step.id}: in a rehearsal it would call ${url.split('?')[0]!.replace(/^(https?:\/\/[^/]+).*$/, '$1')}, not the sandbox`,
-          step.source,
-          'under rehearsal.inputs:, point the input that opens its URL at "{{ sandbox.url }}" (plus the dialect\'s path)',
-        ),
-      );
-      continue;
-    }
-    const path = new URL(url).pathname;
-    const matched = matchRoute(step.method, path, sandboxRoutes);
-    if (matched.route === undefined)
-      problems.push(
-        new InputError(
-          `step ${step.id}: the sandbox speaks no dialect at ${step.method} ${path}`,
-          step.source,
-          `the sandbox answers: ${[...new Set(sandboxRoutes.map((r) => `${r.method} ${r.pattern}`))].join(', ')}`,
-        ),
-      );
-  }
-  if (problems.length > 0) throw new InputErrors(problems);
 }

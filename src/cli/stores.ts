@@ -3,7 +3,7 @@
  * engine and to `rekey check`. The one module of the CLI that imports adapters/stores/, so that neither the config
  * nor the engine does (see .dependency-cruiser.cjs).
  */
-import { loadStoreAdapter, openStores, storeKinds, storeModuleFiles } from '../../adapters/stores/index.js';
+import { loadStoreAdapter, openStores, rehearsalStores, storeKinds, storeModuleFiles } from '../../adapters/stores/index.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
 import type { OpenStore } from '../engine/context.js';
 
@@ -14,3 +14,6 @@ export const storeCatalog: StoreCatalog = { kinds: storeKinds, adapter: loadStor
 export function storeOpener(config: Config): (credential: CredentialConfig) => Promise<OpenStore[]> {
   return (credential) => openStores(credential.stores, { baseDir: config.baseDir, env: process.env, stateDir: config.stateDir });
 }
+
+/** The stand-ins for a credential's stores in `rekey rehearse <credential>` (see adapters/stores/index.ts). */
+export const rehearsalStoresOf = rehearsalStores;

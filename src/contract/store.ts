@@ -204,6 +204,36 @@ export interface SecretStoreAdapter {
   environment?(options: Readonly<Record<string, unknown>>): readonly StoreVariable[];
   /** Open a store for one configured entry. Must not do I/O or import an SDK until a method is called. */
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore;
+  /**
+   * For `rekey rehearse <credential>`: a throw-away stand-in for this entry inside `context.folder`, holding `seed`
+   * where the real value is, and the entry that addresses it. It never writes to the real store and never copies the
+   * real value (nor an earlier one the store keeps). Stores that omit it are played by the in-memory store, seeded
+   * with `seed` (adapters/stores/index.ts).
+   */
+  rehearsal?(options: Readonly<Record<string, unknown>>, ref: StoreRef, context: RehearsalContext, seed: Secret): RehearsalStandIn;
+}
+
+/** Where a rehearsal's stand-ins go: the config's folder, as for `open`, and the rehearsal's throw-away folder. */
+export interface RehearsalContext extends StoreContext {
+  readonly folder: string;
+}
+
+/** What stands in for one store entry during a rehearsal. */
+export interface RehearsalStandIn {
+  /** The entry the rehearsal opens instead of the real one. */
+  readonly kind: string;
+  /** Its reference text, `path#field`. */
+  readonly ref: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  /** What stands in, in a few words for the person ("a copy of ./deploy/.env in the rehearsal folder, …"). */
+  readonly description: string;
+  /** Real files the rehearsal reads and must leave byte for byte as they were: checked before and after. */
+  readonly watched: readonly string[];
+  /**
+   * The values the stand-in holds now: the current one, and the previous one while an overlap keeps it. For the
+   * sandbox's webhook receiver, which accepts what a real receiver would load from this store.
+   */
+  values(): readonly string[];
 }
 
 /** Parse `path#field` into a ref for the given kind. */

@@ -62,6 +62,7 @@ import {
   replaceToken,
   setValue,
 } from './format.js';
+import { rehearseDotenv } from './rehearsal.js';
 
 export { lockFileOf, siblingFiles };
 
@@ -706,4 +707,5 @@ export default {
     const previousVariable = typeof options['previousVariable'] === 'string' ? options['previousVariable'] : undefined;
     return openDotenvStore({ keepPrevious: options['keepPrevious'] === true, previousVariable }, context);
   },
+  rehearsal: rehearseDotenv,
 } satisfies SecretStoreAdapter;
