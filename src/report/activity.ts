@@ -112,7 +112,7 @@ function findingLines(record: unknown, summary: RunSummary, until: Date): string
   const lines: string[] = [];
   const since = typeof record['since'] === 'string' ? ` since ${localTime(new Date(record['since']), until)}` : '';
   if (record['confirmed'] === false) {
-    lines.push(`**⚠ Answered no:** the person checked${since} and found activity they do not recognise. Investigate it: it is a leak in use.`, '');
+    lines.push(`**⚠ Answered no:** the person did not confirm this check of the activity${since}: something they do not recognise, to investigate.`, '');
   } else if (record['confirmed'] === true) {
     lines.push(`Answered yes: the person checked${since} and recognised everything.`, '');
   }
