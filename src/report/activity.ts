@@ -69,7 +69,10 @@ function isCall(entry: Entry, at: number, call: ProviderCall): boolean {
 }
 
 /** A provider's log split into rekey's own requests (with what each was for) and the rest, in the log's order. */
-export function splitOwnCalls(entries: readonly Entry[], calls: readonly ProviderCall[]): { others: Entry[]; own: Array<{ entry: Entry; call: ProviderCall }> } {
+export function splitOwnCalls(
+  entries: readonly Entry[],
+  calls: readonly ProviderCall[],
+): { others: Entry[]; own: Array<{ entry: Entry; call: ProviderCall }> } {
   const free = [...calls];
   const others: Entry[] = [];
   const own: Array<{ entry: Entry; call: ProviderCall }> = [];
@@ -131,11 +134,15 @@ function listLines(key: string, items: readonly unknown[], summary: RunSummary, 
   const scalars = items.filter((item) => !isEntry(item));
   const { others, own } = splitOwnCalls(entries, summary.calls ?? []);
   const lines: string[] = [];
-  const window = summary.incident === undefined ? '' : ` since ${localTime(new Date(summary.incident.since), until)} (${span(until.getTime() - Date.parse(summary.incident.since))})`;
+  const window =
+    summary.incident === undefined
+      ? ''
+      : ` since ${localTime(new Date(summary.incident.since), until)} (${span(until.getTime() - Date.parse(summary.incident.since))})`;
   let sentence = `The provider listed ${count(items.length, 'entry', 'entries')} in \`${key}\`${window}`;
   if (own.length > 0) {
     const why = tally(own.map(({ call }) => call.purpose ?? `its step ${call.step}`));
-    sentence += `. ${own.length === 1 ? '1 is' : `${own.length} are`} rekey's own ${own.length === 1 ? 'request' : 'requests'} during this run, left out below: ${why}`;
+    const are = own.length === 1 ? "1 is rekey's own request" : `${own.length} are rekey's own requests`;
+    sentence += `. ${are} during this run, left out below: ${why}`;
   }
   const left = others.length + scalars.length;
   sentence +=
@@ -146,10 +153,7 @@ function listLines(key: string, items: readonly unknown[], summary: RunSummary, 
       : `. ${own.length > 0 ? 'The other ' : ''}${count(left, 'entry is', 'entries are')} to review:`;
   lines.push(sentence, '');
   if (summary.resumed && own.length + left > 0)
-    lines.push(
-      '_This run was resumed: requests its earlier attempts made are not known to this report, so any of them are listed below as activity._',
-      '',
-    );
+    lines.push('_This run was resumed: requests its earlier attempts made are not known to this report, so any of them are listed below as activity._', '');
   // In time order (the provider's own order where an entry has no time), oldest first, as a person reads a log.
   const timed = others.map((entry, i) => ({ entry, i, at: entryTime(entry) ?? Number.NaN }));
   const ordered = timed.every((t) => Number.isFinite(t.at)) ? timed.sort((a, b) => a.at - b.at || a.i - b.i).map((t) => t.entry) : others;

@@ -41,7 +41,8 @@ export function responderChecklist(summary: RunSummary): ChecklistItem[] {
     respond?.logs === undefined
       ? `Look through ${provider}'s own logs for requests made with the old key (the runbook names no log page for ${provider}).`
       : `${respond.logs.text}${respond.logs.url === undefined ? '' : ` — ${respond.logs.url}`}`,
-    `Look for ${key} from ${since}, when the leak began, ${dead === undefined ? 'until now: it is not proven dead' : `until ${dead}, when it was proven dead`}.`,
+    `Look for ${key} from ${since}, when the leak began, ` +
+      `${dead === undefined ? 'until now: it is not proven dead' : `until ${dead}, when it was proven dead`}.`,
   ];
   if (calls.length > 0) {
     const first = localTime(new Date(calls[0]!.sent), until, true);
@@ -70,7 +71,8 @@ export function responderChecklist(summary: RunSummary): ChecklistItem[] {
       `Your security or incident channel: which key (${summary.oldMask ?? 'its mask'} and fingerprint, never the key), since when, ` +
         `${dead === undefined ? 'that it is not proven dead yet' : `that it is dead since ${dead}`}, and where it leaked ("Where it leaked" in the report).`,
       ...(respond?.notify ?? []),
-      'If the key could reach customer data or money: whoever decides on disclosure (security, legal, data protection), today — some rules count their deadlines from when you learned of it.',
+      'If the key could reach customer data or money: whoever decides on disclosure (security, legal, data protection), today — ' +
+        'some rules count their deadlines from when you learned of it.',
     ],
   });
 
@@ -85,12 +87,13 @@ export function responderChecklist(summary: RunSummary): ChecklistItem[] {
               `${summary.stores.join(', ')} by hand, and give the credential rollout hooks so the next run does it.`,
           ]
         : [
-            ...hooks.map(
-              (h) =>
-                `\`${h.name}\`: ${h.result === 'done' ? `restarted (${formatSeconds(h.ms)})` : h.result === 'failed' ? '**failed**: restart it by hand' : 'not run: restart it by hand'}` +
-                `${h.detail ? ` — ${h.detail}` : ''}`,
-            ),
-            `Check each is healthy on the new key ${summary.newMask ?? ''}, and look for any consumer rekey does not know about: it now fails with ${provider}'s rejection.`,
+            ...hooks.map((h) => {
+              const how =
+                h.result === 'done' ? `restarted (${formatSeconds(h.ms)})` : `${h.result === 'failed' ? '**failed**' : 'not run'}: restart it by hand`;
+              return `\`${h.name}\`: ${how}${h.detail ? ` — ${h.detail}` : ''}`;
+            }),
+            `Check each is healthy on the new key ${summary.newMask ?? ''}, and look for any consumer rekey does not know about: ` +
+              `it now fails with ${provider}'s rejection.`,
           ],
   });
 
@@ -107,21 +110,26 @@ function leakItems(leak: LeakSearchResult, dead: string | undefined): ChecklistI
     const copy =
       first === undefined
         ? 'copy it from the file the leak search names'
-        : `copy it from \`git show ${first.commit.slice(0, 12)}:${first.path}\`, line ${first.lines[0] ?? 1}${first.encoding ? ` (${first.encoding}-encoded there: decode it)` : ''}`;
+        : `copy it from \`git show ${first.commit.slice(0, 12)}:${first.path}\`, line ${first.lines[0] ?? 1}` +
+          `${first.encoding ? ` (${first.encoding}-encoded there: decode it)` : ''}`;
     items.push({
       title: 'Rotate first, then scrub the git history',
       points: [
         dead === undefined
-          ? '**Rotate first:** the key is not proven dead. Make sure it is before you touch the history: a rewrite does not un-leak it (every clone, fork and cache keeps it), and the force-push shows watchers where to look.'
-          : `**Rotated first:** the key was proven dead at ${dead}, so the history now holds a dead key. Scrubbing is still worth it (scanners keep flagging it, and a copy invites reuse), and it changes the id of every commit from the first one above on.`,
+          ? '**Rotate first:** the key is not proven dead. Make sure it is before you touch the history: a rewrite does not un-leak it ' +
+            '(every clone, fork and cache keeps it), and the force-push shows watchers where to look.'
+          : `**Rotated first:** the key was proven dead at ${dead}, so the history now holds a dead key. Scrubbing is still worth it ` +
+            '(scanners keep flagging it, and a copy invites reuse), and it changes the id of every commit from the first one above on.',
         'Write the replacements file yourself, outside the repository (rekey never writes the key to a file): one line, `<the old key>==>REMOVED`, ' +
           `with the key itself in place of the placeholder — ${copy}. In a shell: \`read -rs OLD_KEY\` (paste; nothing is echoed), then ` +
-          "`printf '%s==>REMOVED\\n' \"$OLD_KEY\" > ../replacements.txt && unset OLD_KEY`.",
+          '`printf \'%s==>REMOVED\\n\' "$OLD_KEY" > ../replacements.txt && unset OLD_KEY`.',
         'In a fresh clone: `git filter-repo --replace-text ../replacements.txt`, then delete the file (`shred -u ../replacements.txt`).',
         'Force-push every branch and tag (`git remote add origin <url>` first: filter-repo removes it; `git push --force --all && git push --force --tags`). ' +
           'Branch protection must allow the force-push for the time.',
-        'Every clone made before the rewrite still holds the key, and a pull and push from one brings it back: everyone re-clones (people, CI runners, deploy hosts); nobody merges.',
-        'Cached views keep the old commits: forks, pull-request refs (`refs/pull/*` on GitHub, which no push changes) and the host\'s cached commit pages — ask the ' +
+        'Every clone made before the rewrite still holds the key, and a pull and push from one brings it back: ' +
+          'everyone re-clones (people, CI runners, deploy hosts); nobody merges.',
+        'Cached views keep the old commits: forks, pull-request refs (`refs/pull/*` on GitHub, which no push changes) and ' +
+          "the host's cached commit pages — ask the " +
           "host's support to purge them — and CI caches, build artifacts and images built from those commits.",
         `Sources: ${SCRUB_SOURCES.join(', ')}.`,
       ],
@@ -129,7 +137,9 @@ function leakItems(leak: LeakSearchResult, dead: string | undefined): ChecklistI
   }
   const points: string[] = [];
   if (leak.files.some((f) => f.kind !== 'ignored'))
-    points.push('Remove the key from the working-tree files under "Where it leaked" (it is dead, but a copy invites reuse), and do not commit them as they are.');
+    points.push(
+      'Remove the key from the working-tree files under "Where it leaked" (it is dead, but a copy invites reuse), and do not commit them as they are.',
+    );
   if (leak.files.some((f) => f.kind === 'ignored'))
     points.push('Delete the local copies git ignores (backups, dumps): they were never committed, but they are on this disk.');
   const everything = leak.complete.tree && (leak.complete.history || leak.git !== 'repository');
@@ -154,7 +164,7 @@ function tallyPurposes(purposes: readonly string[]): string {
 export function checklistMarkdown(items: readonly ChecklistItem[], sources: readonly string[] = []): string[] {
   if (items.length === 0) return [];
   const lines = ['## What to do next', ''];
-  items.forEach((item, i) => lines.push(`${i + 1}. **${item.title}**`, ...item.points.map((p) => `   - ${p.replace(/\n/g, ' ')}`)));
+  for (const [i, item] of items.entries()) lines.push(`${i + 1}. **${item.title}**`, ...item.points.map((p) => `   - ${p.replace(/\n/g, ' ')}`));
   if (sources.length > 0) lines.push('', `_The provider's items come from its public pages: ${sources.join(', ')}._`);
   lines.push('');
   return lines;

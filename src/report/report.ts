@@ -176,7 +176,8 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
   lines.push('', '## Audit window', '');
   lines.push(
     `${incident.since} → ${incident.until} (${span(until.getTime() - Date.parse(incident.since))}): every use of ${key} in this window is suspect. ` +
-      `Check the provider's activity for it${Object.keys(summary.findings).length > 0 ? ` ("${findingsTitle(summary)}" below)` : ''}, and your own access logs; ` +
+      `Check the provider's activity for it${Object.keys(summary.findings).length > 0 ? ` ("${findingsTitle(summary)}" below)` : ''}, ` +
+      'and your own access logs; ' +
       '"What to do next" at the end says where and what to look for.',
     '',
   );

@@ -263,7 +263,12 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
     const [report] = reportsIn(kept);
     expect(report).toContain('| result | **done** |');
     expect(report).toMatch(/\| result \| \*\*done\*\* \|\n\| ⚠ findings \| \*\*1 audit check answered no\*\* \(checklist\)/);
-    expect(report).toMatch(/### check recent activity\n\n\*\*⚠ Answered no:\*\* the person did not confirm this check of the activity(?: since .+)?: something they do not recognise, to investigate\./);
+    expect(report).toMatch(
+      new RegExp(
+        /### check recent activity\n\n\*\*⚠ Answered no:\*\* the person did not confirm this check of the activity(?: since .+)?: /.source +
+          /something they do not recognise, to investigate\./.source,
+      ),
+    );
     expect(report).not.toContain('```json');
     const auditLog = readFileSync(join(kept, '.rekey', 'audit.jsonl'), 'utf8')
       .trim()

@@ -46,7 +46,7 @@ function section(report: string, title: string): string {
 /** Every spelling of a key that must never be written: itself, its end, base64 and hex. */
 const spellings = (key: string) => [key, key.slice(-8), Buffer.from(key).toString('base64'), Buffer.from(key).toString('hex')];
 
-describe("rekey incident: the report and screen a responder acts on", () => {
+describe('rekey incident: the report and screen a responder acts on', () => {
   it("the sandbox's activity without rekey's own calls, and the checklist, with no key anywhere", async () => {
     const s = await sandbox({ overlap: 'until-revoked' });
     const ws = workspace({ sandbox: s, runbook: 'sandbox', rollout: [{ name: 'restart api', exec: ['true'] }] });
@@ -76,7 +76,10 @@ describe("rekey incident: the report and screen a responder acts on", () => {
     expect(activity).toContain(`The provider listed ${before + during} entries in \`events\``);
     expect(activity).toContain(`${during} are rekey's own requests during this run, left out below: its check of the old key before the run`);
     expect(activity).toContain(`The other ${before} entries are to review:`);
-    const rows = activity.split('\n').filter((l) => l.startsWith('| ')).slice(2);
+    const rows = activity
+      .split('\n')
+      .filter((l) => l.startsWith('| '))
+      .slice(2);
     expect(rows).toHaveLength(before);
     expect(rows.filter((r) => /\| whoami \| \/v1\/whoami \| 200 \|/.test(r))).toHaveLength(2);
     expect(activity).not.toMatch(/[{}]/);
@@ -101,13 +104,10 @@ describe("rekey incident: the report and screen a responder acts on", () => {
     expect(screen).not.toContain('**');
 
     // No key anywhere: the outputs, the state folder, and any file rekey left in the workspace (no replacements file).
-    const places = new Map<string, string>([
-      ['stdout', result.stdout],
-      ['stderr', result.stderr],
-      ...allFiles(ws.stateDir),
-    ]);
+    const places = new Map<string, string>([['stdout', result.stdout], ['stderr', result.stderr], ...allFiles(ws.stateDir)]);
     expect(readdirSync(ws.dir).filter((f) => /replace/i.test(f))).toEqual([]);
     for (const [place, text] of places)
-      for (const key of [ws.seed, fresh]) for (const form of spellings(key)) expect(text.includes(form), `${place} holds ${form === key ? 'a key' : 'a spelling of a key'}`).toBe(false);
+      for (const key of [ws.seed, fresh])
+        for (const form of spellings(key)) expect(text.includes(form), `${place} holds ${form === key ? 'a key' : 'a spelling of a key'}`).toBe(false);
   }, 120_000);
 });

@@ -29,10 +29,50 @@ const at = (seconds: number) => new Date(START + seconds * 1000).toISOString();
 
 /** rekey's own requests, as RunContext records them. */
 const calls: ProviderCall[] = [
-  { step: 'new-key-accepted', name: 'whoami', method: 'GET', host: '127.0.0.1:1', path: '/v1/whoami', sent: at(1), answered: at(1.05), status: 200, purpose: 'its check of the old key before the run' },
-  { step: 'new-key-accepted', name: 'whoami', method: 'GET', host: '127.0.0.1:1', path: '/v1/whoami', sent: at(20), answered: at(20.04), status: 200, purpose: 'its verify of the new key' },
-  { step: 'revoke-old', name: 'revoke', method: 'DELETE', host: '127.0.0.1:1', path: '/v1/keys/self', sent: at(25), answered: at(25.03), status: 204, purpose: 'its revoke of the old key' },
-  { step: 'old-key-rejected', name: 'whoami old', method: 'GET', host: '127.0.0.1:1', path: '/v1/whoami', sent: at(26), answered: at(26.02), status: 401, purpose: 'its proof that the old key is dead' },
+  {
+    step: 'new-key-accepted',
+    name: 'whoami',
+    method: 'GET',
+    host: '127.0.0.1:1',
+    path: '/v1/whoami',
+    sent: at(1),
+    answered: at(1.05),
+    status: 200,
+    purpose: 'its check of the old key before the run',
+  },
+  {
+    step: 'new-key-accepted',
+    name: 'whoami',
+    method: 'GET',
+    host: '127.0.0.1:1',
+    path: '/v1/whoami',
+    sent: at(20),
+    answered: at(20.04),
+    status: 200,
+    purpose: 'its verify of the new key',
+  },
+  {
+    step: 'revoke-old',
+    name: 'revoke',
+    method: 'DELETE',
+    host: '127.0.0.1:1',
+    path: '/v1/keys/self',
+    sent: at(25),
+    answered: at(25.03),
+    status: 204,
+    purpose: 'its revoke of the old key',
+  },
+  {
+    step: 'old-key-rejected',
+    name: 'whoami old',
+    method: 'GET',
+    host: '127.0.0.1:1',
+    path: '/v1/whoami',
+    sent: at(26),
+    answered: at(26.02),
+    status: 401,
+    purpose: 'its proof that the old key is dead',
+  },
 ];
 
 /** The provider's log, as the sandbox's activity route answers it (route patterns, key ids, statuses). */
@@ -86,9 +126,39 @@ function record(mode: RunSummary['mode'] = 'incident'): RunSummary {
     oldMask: '…cdef',
     newMask: '…3210',
     timeline: [
-      { phase: 'rollout', step: 'hook:0', name: 'kubectl rollout restart deploy/api', human: false, startMs: 10_000, ms: 3_200, waitMs: 0, result: 'done', detail: 'exit 0' },
-      { phase: 'rollout', step: 'hook:1', name: 'systemctl restart worker', human: false, startMs: 13_200, ms: 100, waitMs: 0, result: 'failed', detail: 'exit 1' },
-      { phase: 'audit', step: 'audit:activity', name: 'activity since the leak', human: false, startMs: 30_000, ms: 50, waitMs: 0, result: 'done', detail: '200' },
+      {
+        phase: 'rollout',
+        step: 'hook:0',
+        name: 'kubectl rollout restart deploy/api',
+        human: false,
+        startMs: 10_000,
+        ms: 3_200,
+        waitMs: 0,
+        result: 'done',
+        detail: 'exit 0',
+      },
+      {
+        phase: 'rollout',
+        step: 'hook:1',
+        name: 'systemctl restart worker',
+        human: false,
+        startMs: 13_200,
+        ms: 100,
+        waitMs: 0,
+        result: 'failed',
+        detail: 'exit 1',
+      },
+      {
+        phase: 'audit',
+        step: 'audit:activity',
+        name: 'activity since the leak',
+        human: false,
+        startMs: 30_000,
+        ms: 50,
+        waitMs: 0,
+        result: 'done',
+        detail: '200',
+      },
     ],
     findings: { activity: { events } },
     calls,
@@ -157,10 +227,10 @@ describe('incident report: activity since the leak', () => {
     // The attacker's requests stay, the one 0.4 s after rekey's own check included; none of rekey's own is listed.
     expect(rows.filter((r) => r.includes('| key_old | whoami | /v1/whoami | 200 |'))).toHaveLength(2);
     expect(rows.some((r) => r.includes('key_new'))).toBe(false);
-    expect(rows.some((r) => r.includes('| revoke |') || r.includes('| 401 |') && r.includes('key_old'))).toBe(false);
+    expect(rows.some((r) => r.includes('| revoke |') || (r.includes('| 401 |') && r.includes('key_old')))).toBe(false);
   });
 
-  it('matches a call by time, status, path and method: a different status or a time outside the call is not rekey\'s', () => {
+  it("matches a call by time, status, path and method: a different status or a time outside the call is not rekey's", () => {
     const call = calls[0]!;
     const entry = (over: Record<string, unknown>) => ({ at: at(1.02), route: '/v1/whoami', status: 200, method: 'GET', ...over });
     expect(splitOwnCalls([entry({})], [call]).own).toHaveLength(1);
@@ -182,7 +252,7 @@ describe('incident report: activity since the leak', () => {
 });
 
 describe("incident report: the responder's checklist", () => {
-  it('ends the report, with the runbook\'s log page, its changes, whom to tell and the hooks that ran', () => {
+  it("ends the report, with the runbook's log page, its changes, whom to tell and the hooks that ran", () => {
     const report = renderReport(record());
     const next = section(report, 'What to do next');
     expect(report.lastIndexOf('\n## ')).toBe(report.indexOf('\n## What to do next\n'));
