@@ -13,6 +13,7 @@
  *  - the screen and the report end with the responder's checklist (src/report/checklist.ts).
  */
 import type { EngineEvent, EventSink } from '../contract/events.js';
+import type { RunSummary } from '../engine/summary.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function incident(input: CommandInput, globals: Globals): Promise<number> {
@@ -46,14 +47,18 @@ export default async function incident(input: CommandInput, globals: Globals): P
     );
   }
   const { code, summary } = await runDrill({ config, credential, runbook, mode: 'incident', sink, interaction, json, since, revokeFirst });
-  // The screen ends as the report does: with the responder's checklist (--json has the report's path instead).
-  if (!json && summary !== undefined) {
-    const { checklistLines, responderChecklist } = await import('../report/checklist.js');
-    const { redactor } = await import('../contract/redactor.js');
-    const lines = checklistLines(responderChecklist(summary));
-    if (lines.length > 0) process.stdout.write(`\n${redactor.scrub(lines.join('\n'))}\n`);
-  }
+  if (!json && summary !== undefined) await printChecklist(summary);
   return code;
+}
+
+/**
+ * The incident screen ends as its report does: with the responder's checklist (--json has the report's path instead).
+ * (`rekey resume` of an incident run prints it too.)
+ */
+export async function printChecklist(summary: RunSummary): Promise<void> {
+  const [{ checklistLines, responderChecklist }, { redactor }] = await Promise.all([import('../report/checklist.js'), import('../contract/redactor.js')]);
+  const lines = checklistLines(responderChecklist(summary));
+  if (lines.length > 0) process.stdout.write(`\n${redactor.scrub(lines.join('\n'))}\n`);
 }
 
 type IncidentStarted = { event: 'incident.started'; credential: string; since: string; revokeFirst: boolean };

@@ -6,13 +6,15 @@
  * - the audit step is titled "activity since the leak" on screen and in the report;
  * - the report and the screen end with the responder's checklist: the runbook's log page, the rollout hook that ran,
  *   and, for a key in git history, the filter-repo scrub with a placeholder;
- * - no key in stdout, stderr, the state folder or any file rekey left in the workspace, raw, base64 or hex.
+ * - no key in stdout, stderr, the state folder or any file rekey left in the workspace, raw, base64 or hex;
+ * - killed after its pre-run check and resumed, the run ends with the checklist on screen too, and its report says
+ *   that the earlier attempt's requests are not known to it (so they are listed, never silently dropped).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ACCOUNT, allFiles, envValue, rekeyIn, removeWorkspaces, reports, sandboxPool, show, workspace, type Workspace } from './helpers.js';
+import { ACCOUNT, allFiles, envValue, onlyRun, rekeyIn, removeWorkspaces, reports, sandboxPool, show, workspace, type Workspace } from './helpers.js';
 
 const sandbox = sandboxPool();
 afterAll(() => removeWorkspaces());
@@ -109,5 +111,32 @@ describe('rekey incident: the report and screen a responder acts on', () => {
     for (const [place, text] of places)
       for (const key of [ws.seed, fresh])
         for (const form of spellings(key)) expect(text.includes(form), `${place} holds ${form === key ? 'a key' : 'a spelling of a key'}`).toBe(false);
+  }, 120_000);
+
+  it("killed after the pre-run check and resumed: the checklist on screen, and the first attempt's requests listed, said so", async () => {
+    const s = await sandbox({ overlap: 'until-revoked' });
+    const ws = workspace({ sandbox: s, runbook: 'sandbox' });
+    const before = s.activity(ACCOUNT).length;
+    // Record 3 is the pre-run check's outcome: the kill comes after rekey's first request and before the mint.
+    const killed = await rekeyIn(ws, ['incident', ws.credential, '--since', '1h'], { env: { REKEY_TEST_KILL_AFTER_RECORD: '3' } });
+    expect(killed.signal, show(killed)).toBe('SIGKILL');
+    const firstAttempt = s.activity(ACCOUNT).length - before;
+    expect(firstAttempt).toBeGreaterThanOrEqual(1);
+
+    const resumed = await rekeyIn(ws, ['resume', onlyRun(ws)]);
+    expect(resumed.code, show(resumed)).toBe(0);
+    expect(resumed.stdout).toMatch(/\nWhat to do next:\n {2}1\. Review Sandbox's logs for what the leaked key did\n/);
+    const [report] = [...reports(ws)].filter(([name]) => name.endsWith('-incident.md')).map(([, text]) => text);
+    const activity = section(report!, 'Activity since the leak');
+    expect(activity).toContain('_This run was resumed: requests its earlier attempts made are not known to this report');
+    // The seed's mint and the first attempt's requests are listed; only the resumed attempt's are left out.
+    const rows = activity
+      .split('\n')
+      .filter((l) => l.startsWith('| '))
+      .slice(2);
+    expect(rows).toHaveLength(before + firstAttempt);
+    const fresh = envValue(ws)!;
+    for (const text of [killed.stdout, killed.stderr, resumed.stdout, resumed.stderr, report!])
+      for (const key of [ws.seed, fresh]) for (const form of spellings(key)) expect(text.includes(form)).toBe(false);
   }, 120_000);
 });
