@@ -9,9 +9,11 @@
  *    refuses such a run once the revoke began;
  *  - the moment the old key is proven dead is printed, emitted as an `old.dead` event and put in the report;
  *  - the leak search (src/leak-search/) finds the old value in the working tree and the git history of the
- *    repository around rekey.yaml, by value, in memory, and reports locations only.
+ *    repository around rekey.yaml, by value, in memory, and reports locations only;
+ *  - the screen and the report end with the responder's checklist (src/report/checklist.ts).
  */
 import type { EngineEvent, EventSink } from '../contract/events.js';
+import type { RunSummary } from '../engine/summary.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 
 export default async function incident(input: CommandInput, globals: Globals): Promise<number> {
@@ -44,7 +46,19 @@ export default async function incident(input: CommandInput, globals: Globals): P
       `${s.red(s.bold('INCIDENT'))} · ${s.bold(credential.id)} · leaked since ${localTime(since, now)} (${span(now.getTime() - since.getTime())} ago)\n`,
     );
   }
-  return (await runDrill({ config, credential, runbook, mode: 'incident', sink, interaction, json, since, revokeFirst })).code;
+  const { code, summary } = await runDrill({ config, credential, runbook, mode: 'incident', sink, interaction, json, since, revokeFirst });
+  if (!json && summary !== undefined) await printChecklist(summary);
+  return code;
+}
+
+/**
+ * The incident screen ends as its report does: with the responder's checklist (--json has the report's path instead).
+ * (`rekey resume` of an incident run prints it too.)
+ */
+export async function printChecklist(summary: RunSummary): Promise<void> {
+  const [{ checklistLines, responderChecklist }, { redactor }] = await Promise.all([import('../report/checklist.js'), import('../contract/redactor.js')]);
+  const lines = checklistLines(responderChecklist(summary));
+  if (lines.length > 0) process.stdout.write(`\n${redactor.scrub(lines.join('\n'))}\n`);
 }
 
 type IncidentStarted = { event: 'incident.started'; credential: string; since: string; revokeFirst: boolean };

@@ -69,7 +69,7 @@ async function resumeOne(config: Config, run: string, input: CommandInput, globa
   // An incident run shows its own lines (the old key proven dead) on resume too.
   const sink = first.mode === 'incident' ? await (await import('./incident.js')).incidentSink(inner, json) : inner;
   const since = first.since === undefined ? undefined : new Date(first.since);
-  return rotateCredential({
+  const outcome = await rotateCredential({
     config,
     credential,
     mode: first.mode,
@@ -81,6 +81,10 @@ async function resumeOne(config: Config, run: string, input: CommandInput, globa
     mintAgain: input.options['mintAgain'] === true,
     ...(prefix === undefined ? {} : { linePrefix: prefix }),
   });
+  // A resumed incident ends as a fresh one does: with the responder's checklist (one run on the screen only).
+  if (first.mode === 'incident' && !json && prefix === undefined && outcome.summary !== undefined)
+    await (await import('./incident.js')).printChecklist(outcome.summary);
+  return outcome;
 }
 
 type Outcome =

@@ -121,6 +121,24 @@ export interface Runbook {
   readonly explain: Readonly<Partial<Record<ExplainedPhase, string>>>;
   /** How `rekey rehearse --runbook <name>` plays this provider with the local sandbox. */
   readonly rehearsal: RunbookRehearsal;
+  /** What a responder does at this provider after a leak, for the incident report's checklist; undefined when not written. */
+  readonly respond: RunbookResponse | undefined;
+}
+
+/**
+ * The provider's part of the responder's checklist (`respond:`), shown at the end of an incident's report and screen
+ * as written (never templated: it names places, not values). Each fact comes from the provider's public pages, which
+ * `sources` lists.
+ */
+export interface RunbookResponse {
+  /** Where the provider logs what a key did: words, and the dashboard page or log API to open. */
+  readonly logs: { readonly text: string; readonly url: string | undefined } | undefined;
+  /** Changes someone holding the key could have made, to look for and reverse (new users, webhooks, refunds…). */
+  readonly changes: readonly string[];
+  /** Whom to tell at or about this provider, beyond your own team. */
+  readonly notify: readonly string[];
+  /** The public pages the facts above come from. */
+  readonly sources: readonly string[];
 }
 
 /**

@@ -29,6 +29,27 @@ export interface StepContext {
    * saying why it is rejected, or undefined when it is accepted or the provider cannot be reached (verify decides).
    */
   checkNew?(candidate: Secret): Promise<string | undefined>;
+  /** Every request an http step makes is added here, so the report can tell rekey's own calls from a provider's log. */
+  readonly calls?: ProviderCall[];
+}
+
+/**
+ * One request rekey made to a provider, as the incident report uses it to leave rekey's own calls out of the
+ * provider's activity: the step, the method, the URL's host and path (never its query, which may carry a key), when it
+ * was sent and answered, and the status (undefined when no answer came).
+ */
+export interface ProviderCall {
+  readonly step: string;
+  readonly name: string;
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+  /** ISO times the request was sent and its answer read. */
+  readonly sent: string;
+  readonly answered: string;
+  readonly status: number | undefined;
+  /** What the call was for, in words (`its check of the old key before the run`); the engine fills it in. */
+  readonly purpose?: string;
 }
 
 export interface StepOutcome {

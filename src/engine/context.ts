@@ -5,7 +5,7 @@
  */
 import type { Config, CredentialConfig } from '../config/types.js';
 import type { Secret } from '../contract/secret.js';
-import { ProviderUnreachableError, StepFailedError, type Interaction, type StepOutcome } from '../contract/steps.js';
+import { ProviderUnreachableError, StepFailedError, type Interaction, type ProviderCall, type StepOutcome } from '../contract/steps.js';
 import type { TemplateVars } from '../contract/runbook.js';
 import type { HttpStep, Runbook, Step } from '../contract/runbook.js';
 import type { SecretStore, StoreRef, VersionId } from '../contract/store.js';
@@ -85,6 +85,8 @@ export class RunContext {
   readonly roundTrips: number[] = [];
   /** What steps found for the report (audit activity, checklist answers), by step id; journal records are elsewhere. */
   readonly findings: Record<string, unknown> = {};
+  /** Every request this attempt made to the provider (no value, no query): the report leaves them out of its activity. */
+  readonly calls: ProviderCall[] = [];
   readonly interaction: Interaction;
   readonly window: RunWindow = { start: undefined, ms: undefined };
   /** When the run began (a resumed run: when its first attempt began). */
@@ -321,8 +323,9 @@ export class RunContext {
     return undefined;
   }
 
-  async runbookStep(step: Step): Promise<StepOutcome> {
+  async runbookStep(step: Step, purpose: string = this.#callPurpose ?? this.#purposeOf(step)): Promise<StepOutcome> {
     const { runStep } = await import('../runbook/steps/index.js');
+    const calls: ProviderCall[] = [];
     const ctx = {
       vars: this.vars(),
       runbook: this.options.runbook,
@@ -330,8 +333,41 @@ export class RunContext {
       roundTrips: this.roundTrips,
       note: (message: string) => this.note('info', message),
       checkNew: (candidate: Secret) => this.checkCandidate(candidate),
+      calls,
     };
-    return runStep(step, ctx, this.options.config.baseDir);
+    try {
+      return await runStep(step, ctx, this.options.config.baseDir);
+    } finally {
+      this.calls.push(...calls.map((call) => ({ ...call, purpose })));
+    }
+  }
+
+  /** What the calls being made are for, while a check runs a step of another section (the old key through verify). */
+  #callPurpose: string | undefined;
+
+  /** A runbook step's calls in words, by the section that holds it. */
+  #purposeOf(step: Step): string {
+    const { runbook } = this.options;
+    const sections: Array<[readonly Step[], string]> = [
+      [runbook.generate, 'its mint of the new key'],
+      [runbook.verify, 'its verify of the new key'],
+      [runbook.revoke, 'its revoke of the old key'],
+      [runbook.verifyRevoked, 'its proof that the old key is dead'],
+      [runbook.audit, 'its read of the activity'],
+      [runbook.discard, 'its discard of the new key'],
+    ];
+    return sections.find(([steps]) => steps.some((s) => s.id === step.id))?.[1] ?? `its step ${step.id}`;
+  }
+
+  /** Run `body` with every provider call it makes described as `purpose`. */
+  async #asPurpose<T>(purpose: string, body: () => Promise<T>): Promise<T> {
+    const saved = this.#callPurpose;
+    this.#callPurpose = purpose;
+    try {
+      return await body();
+    } finally {
+      this.#callPurpose = saved;
+    }
   }
 
   /**
@@ -343,8 +379,14 @@ export class RunContext {
     if (checks.length === 0) return false;
     const saved = this.newValue;
     this.newValue = value;
+    const purpose =
+      this.oldFp !== undefined && value.fingerprint === this.oldFp
+        ? 'its check of the old key before the run'
+        : saved?.fingerprint === value.fingerprint
+          ? undefined
+          : 'its check of the pasted key';
     try {
-      for (const step of checks) await this.runbookStep(step);
+      for (const step of checks) await (purpose === undefined ? this.runbookStep(step) : this.#asPurpose(purpose, () => this.runbookStep(step)));
       return true;
     } finally {
       this.newValue = saved;
@@ -368,7 +410,9 @@ export class RunContext {
     const checks = this.options.runbook.verifyRevoked.filter((step): step is HttpStep => step.kind === 'http');
     if (checks.length === 0) return false;
     try {
-      for (const step of checks) await this.runbookStep({ ...step, retry: undefined });
+      await this.#asPurpose('its check whether the old key is already dead', async () => {
+        for (const step of checks) await this.runbookStep({ ...step, retry: undefined });
+      });
       return true;
     } catch {
       return false;
@@ -394,6 +438,7 @@ export class RunContext {
       newMask: this.newValue?.mask,
       timeline: this.timeline,
       findings: this.findings,
+      calls: this.calls,
       error,
       hint,
       resumable,

@@ -124,7 +124,11 @@ export function planRun(input: PlanInput): Plan {
   ];
   const audit: PlannedStep[] = [
     ...(mode === 'incident' ? [{ id: 'audit-window', kind: 'audit-window', phase: 'audit', name: 'audit window', human: false } satisfies PlannedStep] : []),
-    ...runbookSteps('audit', 'audit', runbook.audit),
+    // In an incident the provider's activity is the leaked key's, since the leak: the step says so, whatever the
+    // runbook calls it for a drill ("activity since the last rotation").
+    ...runbookSteps('audit', 'audit', runbook.audit).map((planned) =>
+      mode === 'incident' && planned.step?.kind === 'http' && planned.step.record.length > 0 ? { ...planned, name: 'activity since the leak' } : planned,
+    ),
   ];
   const segment = (phase: Phase, steps: readonly PlannedStep[], continued = false, early = false): Segment => ({ phase, continued, early, steps });
   const segments = revokeFirst

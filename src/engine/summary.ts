@@ -4,6 +4,8 @@
  */
 import type { EngineEvent, LeakRecord } from '../contract/events.js';
 import type { Mode, Phase, RunResult, WindowBasis } from '../contract/run.js';
+import type { RunbookResponse } from '../contract/runbook.js';
+import type { ProviderCall } from '../contract/steps.js';
 
 /** One step as it happened, for the timeline and the report. */
 export interface TimelineEntry {
@@ -39,6 +41,8 @@ export interface RunSummary {
   readonly newMask: string | undefined;
   readonly timeline: readonly TimelineEntry[];
   readonly findings: Readonly<Record<string, unknown>>;
+  /** The requests this attempt made to the provider, so the report can leave them out of the provider's activity. */
+  readonly calls?: readonly ProviderCall[];
   readonly error: string | undefined;
   readonly hint: string | undefined;
   readonly resumable: boolean;
@@ -71,6 +75,9 @@ export interface IncidentSummary {
   /** Revoke-first: from the start of the revoke until roll out and verify were done (consumers fail meanwhile). */
   readonly revokeWindowMs: number | undefined;
   readonly leak: LeakRecord | undefined;
+  /** The runbook's part of the responder's checklist (`respond:`), and the provider's name for it. */
+  readonly respond?: RunbookResponse | undefined;
+  readonly provider?: string;
 }
 
 /** The events only an incident run emits (part of EngineEvent; rendered by `rekey incident`, printed as-is with --json). */

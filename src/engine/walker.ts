@@ -336,6 +336,8 @@ function incidentSummary(ctx: RunContext): IncidentSummary {
     deadAfterMs: ctx.deadAfterMs,
     revokeWindowMs: ctx.revokeFirst ? ctx.windowMs() : undefined,
     leak: ctx.leak,
+    respond: ctx.options.runbook.respond,
+    provider: ctx.options.runbook.title,
   };
 }
 

@@ -8,7 +8,10 @@ import { count, describeLeak, isClientBundle, leakFindings, refNames } from '../
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds, localTime, span } from '../util/time.js';
+import { findingsSection, findingsTitle } from './activity.js';
+import { checklistMarkdown, responderChecklist } from './checklist.js';
 import { budgetLine, splitTime, stepWho, timelineChart, windowWords } from './timeline.js';
+import type { CommitHit, FileHit } from '../contract/leaks.js';
 
 /** The report as Markdown. */
 export function renderReport(summary: RunSummary): string {
@@ -23,7 +26,7 @@ export function renderReport(summary: RunSummary): string {
       ? []
       : [
           `| ⚠ findings | **${openFindings(summary).length} audit check${openFindings(summary).length === 1 ? '' : 's'} answered no** ` +
-            `(${openFindings(summary).join(', ')}): activity not recognised, to investigate (see "Audit findings" below) |`,
+            `(${openFindings(summary).join(', ')}): activity not recognised, to investigate (see "${findingsTitle(summary)}" below) |`,
         ]),
     `| run | \`${summary.run}\` |`,
     `| started | ${summary.startedAt} |`,
@@ -66,44 +69,15 @@ export function renderReport(summary: RunSummary): string {
       '',
       `█ rekey · ▒ person (a prompt open)${summary.outageMs === undefined ? '' : ' · ░ outage window (the old key dead, the new one not yet verified)'}`,
     );
-  const recorded = Object.entries(summary.findings);
-  if (recorded.length > 0) {
-    lines.push('', '## Audit findings', '');
-    for (const [step, record] of recorded) lines.push(`### ${step}`, '', ...findingLines(record), '');
-  }
+  const findings = findingsSection(summary);
+  if (findings.length > 0) lines.push('', ...findings);
+  // The report ends with what the responder does next (incident runs only).
+  const checklist = checklistMarkdown(responderChecklist(summary), summary.incident?.respond?.sources ?? []);
+  if (checklist.length > 0) lines.push('', ...checklist);
   lines.push('', `_Fingerprints are the first 16 hex digits of SHA-256 of the value. Journal: \`runs/${summary.run}.jsonl\`._`, '');
   // The report is built from masks and fingerprints only; scrubbing is the second line of defence.
-  return redactor.scrub(lines.join('\n'));
-}
-
-/** One step's audit record as a person reads it: an answer, what it means, and any other field as a list. */
-function findingLines(record: unknown): string[] {
-  if (typeof record !== 'object' || record === null) return [`- ${String(record)}`];
-  const fields = record as Record<string, unknown>;
-  const lines: string[] = [];
-  if (fields['confirmed'] === false) lines.push('- **⚠ answered no**: to investigate');
-  else if (fields['confirmed'] === true) lines.push('- answered yes');
-  if (typeof fields['finding'] === 'string') lines.push(`- ${fields['finding']}`);
-  if (typeof fields['since'] === 'string') lines.push(`- window checked: since ${fields['since']}`);
-  for (const [key, value] of Object.entries(fields)) {
-    if (key === 'confirmed' || key === 'finding' || key === 'since') continue;
-    if (Array.isArray(value)) {
-      // A list of records (the provider's activity): one line each, its fields as `name: value`.
-      lines.push(`- ${key} (${value.length}):${value.length === 0 ? ' none' : ''}`);
-      for (const item of value) lines.push(`  - ${plainFields(item)}`);
-    } else lines.push(`- ${key}: ${plainFields(value)}`);
-  }
-  return lines;
-}
-
-/** A value as a person reads it: text as is, an object as `name: value · name: value`, anything else as JSON. */
-function plainFields(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && !Array.isArray(value))
-    return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
-      .join(' · ');
-  return JSON.stringify(value);
+  // Sections end with a blank line and the next may start with one: one is enough.
+  return redactor.scrub(lines.join('\n').replace(/\n{3,}/g, '\n\n'));
 }
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -146,7 +120,7 @@ function incidentRows(summary: RunSummary): string[] {
   return rows;
 }
 
-/** "Where it leaked" and "Audit window": the findings of the leak search (locations only) and what to check next. */
+/** "Where it leaked" and "Audit window": the findings of the leak search (locations only) and the window to check. */
 function incidentSections(summary: RunSummary, incident: IncidentSummary): string[] {
   const lines = ['## Where it leaked', ''];
   const leak = incident.leak;
@@ -182,32 +156,13 @@ function incidentSections(summary: RunSummary, incident: IncidentSummary): strin
     );
     if (found.skipped.length > 0) lines.push(`Not searched: ${found.skipped.join('; ')}.`);
     if (found.incomplete !== undefined) lines.push(`**Incomplete:** ${found.incomplete}.`);
-    lines.push('', '**What to check next:**', '');
-    if (found.commits.length > 0 || found.totals.blobs > 0) {
-      lines.push(
-        '- The key is dead, but git history keeps it: every clone, fork, mirror and CI cache of this repository holds it. Find who could read the ' +
-          'repository, and whether those commits were pushed, since the first one.',
-      );
-    }
-    if (found.files.some((f) => isClientBundle(f.path)))
-      lines.push('- A client bundle holds the key: it was public to every browser that loaded it. Rebuild and redeploy without it, and purge CDN caches.');
-    if (found.files.some((f) => f.kind !== 'ignored' && !isClientBundle(f.path)))
-      lines.push('- Remove the key from the working-tree files above (it is dead, but a copy invites reuse), and do not commit them as they are.');
-    if (found.files.some((f) => f.kind === 'ignored' && !isClientBundle(f.path)))
-      lines.push('- Delete the local copies git ignores (backups, dumps): they were never committed, but they are on this disk.');
-    const everything = found.complete.tree && (found.complete.history || found.git !== 'repository');
-    if (found.files.length === 0 && found.commits.length === 0 && found.totals.blobs === 0) {
-      lines.push(
-        everything
-          ? '- Not in these files: look at CI logs, chat, tickets, screenshots and paste sites.'
-          : '- Nothing found so far, but the search was incomplete: search the rest by hand (by fingerprint, never by pasting the key into a search box).',
-      );
-    }
   }
   lines.push('', '## Audit window', '');
   lines.push(
     `${incident.since} → ${incident.until} (${span(until.getTime() - Date.parse(incident.since))}): every use of ${key} in this window is suspect. ` +
-      `Check the provider's activity for it${Object.keys(summary.findings).length > 0 ? ' (the audit findings below)' : ''}, and your own access logs.`,
+      `Check the provider's activity for it${Object.keys(summary.findings).length > 0 ? ` ("${findingsTitle(summary)}" below)` : ''}, ` +
+      'and your own access logs; ' +
+      '"What to do next" at the end says where and what to look for.',
     '',
   );
   return lines;

@@ -9,6 +9,8 @@
  *    provider's error code), since a 403 or a 404 may come from a proxy or a firewall (docs/providers.md#what-counts-as-dead).
  * 3. No secret in a URL or text that is printed: a prompt's url, message and confirm, a step's name, and the origin
  *    and path of an http URL (which step names and errors print, and servers log). Only `reveal:` may show a value.
+ * 4. The responder's checklist (`respond:`) is shown as written in the incident report, so it holds no template
+ *    (`{{ … }}` would be printed as is).
  *
  * The loader's own errors (schema, undeclared variables in steps) come back with the lint's, in file order.
  */
@@ -53,6 +55,7 @@ export async function lintRunbook(file: string): Promise<LintResult> {
   undeclared(data, inputs, at);
   rejections(data, at);
   printedSecrets(data, at);
+  untemplatedResponse(data, at);
 
   let runbook: Runbook | undefined;
   try {
@@ -68,6 +71,26 @@ export async function lintRunbook(file: string): Promise<LintResult> {
   }
   const errors = dedupe(found).sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0));
   return { runbook: errors.length === 0 ? runbook : undefined, errors };
+}
+
+/** Rule 4: the text of `respond:` is printed as written, so a `{{ … }}` in it would reach the report verbatim. */
+function untemplatedResponse(data: Raw, at: At): void {
+  const respond = isRecord(data['respond']) ? data['respond'] : {};
+  const texts: Array<[PathSegment[], unknown]> = [];
+  if (isRecord(respond['logs'])) texts.push([['respond', 'logs', 'text'], respond['logs']['text']], [['respond', 'logs', 'url'], respond['logs']['url']]);
+  for (const list of ['changes', 'notify'] as const) {
+    const items = respond[list];
+    if (Array.isArray(items)) for (const [i, item] of items.entries()) texts.push([['respond', list, i], item]);
+  }
+  for (const [path, text] of texts) {
+    if (typeof text !== 'string' || references(text).length === 0) continue;
+    at(
+      path,
+      `${describe(path)}: respond: is shown as written in the incident report, so {{ ${references(text)[0]} }} would be printed as is`,
+      'write the words without a template: name the page or setting, never a value',
+      /\{\{[^}]*\}\}/,
+    );
+  }
 }
 
 /** Rule 1, outside steps: text that `runbook show` renders, and the rehearsal's inputs. */

@@ -177,6 +177,15 @@ export async function loadRunbook(file: string): Promise<Runbook> {
     discard: sections['discard']!,
     notes: top.notes ?? [],
     explain: top.explain ?? {},
+    respond:
+      top.respond === undefined
+        ? undefined
+        : {
+            logs: top.respond.logs === undefined ? undefined : { text: top.respond.logs.text, url: top.respond.logs.url },
+            changes: top.respond.changes ?? [],
+            notify: top.respond.notify ?? [],
+            sources: top.respond.sources ?? [],
+          },
     rehearsal: {
       unsupported: top.rehearsal?.unsupported,
       variable: top.rehearsal?.variable ?? 'REKEY_REHEARSAL_KEY',

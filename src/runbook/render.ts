@@ -328,6 +328,16 @@ function renderMarkdown(runbook: Runbook): string {
   });
   const back = rollback(runbook);
   if (back !== undefined) part(back, `## ${back.title}`);
+  const respond = runbook.respond;
+  if (respond !== undefined) {
+    // What `rekey incident` puts at the end of its report for this provider (src/report/checklist.ts).
+    lines.push('## After a leak', '');
+    if (respond.logs !== undefined) lines.push(`- **Its logs:** ${respond.logs.text.trim()}${respond.logs.url === undefined ? '' : ` ${respond.logs.url}`}`);
+    if (respond.changes.length > 0) lines.push('- **Changes to look for and reverse:**', ...respond.changes.map((c) => `  - ${c}`));
+    if (respond.notify.length > 0) lines.push('- **Whom to tell:**', ...respond.notify.map((n) => `  - ${n}`));
+    if (respond.sources.length > 0) lines.push(`- **Sources:** ${respond.sources.join(', ')}`);
+    lines.push('');
+  }
   if (runbook.notes.length > 0) {
     lines.push('## Notes and sources', '', ...runbook.notes.map((note) => `- ${text(note)}`), '');
     // A reader of this page may not have the repository: say where a `docs/` citation is found once rekey is installed.
@@ -394,6 +404,13 @@ function renderText(runbook: Runbook, width: number): string {
   if (back !== undefined) {
     lines.push(back.title.toLowerCase());
     part({ ...back, title: '' });
+  }
+  const respond = runbook.respond;
+  if (respond !== undefined) {
+    lines.push('after a leak');
+    if (respond.logs !== undefined) said(`its logs: ${respond.logs.text.trim()}${respond.logs.url === undefined ? '' : ` ${respond.logs.url}`}`);
+    for (const change of respond.changes) said(`look for and reverse: ${change}`);
+    for (const who of respond.notify) said(`tell: ${who}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -111,6 +111,23 @@ export const runbookSchema = z.strictObject({
       audit: z.string().min(1).optional(),
     })
     .optional(),
+  // What a responder does at the provider after a leak (RunbookResponse): shown as written, with its public sources.
+  respond: z
+    .strictObject({
+      logs: z
+        .strictObject({
+          text: z.string().min(1),
+          url: z
+            .string()
+            .regex(/^https:\/\//, 'a log page is an https:// URL')
+            .optional(),
+        })
+        .optional(),
+      changes: z.array(z.string().min(1)).optional(),
+      notify: z.array(z.string().min(1)).optional(),
+      sources: z.array(z.string().regex(/^https:\/\//, 'a source is the https:// URL of a public page')).optional(),
+    })
+    .optional(),
   // How `rekey rehearse --runbook <name>` plays the provider with the local sandbox (see RunbookRehearsal).
   rehearsal: z
     .strictObject({

@@ -462,16 +462,23 @@ describe('audit log across runs', () => {
     // same second do not sort by their names.
     const startedOf = (text: string) => Date.parse(/\| started \| (\S+) \|/.exec(text)![1]!);
     const report = [...reports(ws).values()].sort((a, b) => startedOf(a) - startedOf(b)).at(-1)!;
-    // The provider's activity, one event a line: `  - at: <ISO> · action: whoami · …` (field order as the provider's).
-    const section = /### activity\n\n([\s\S]*?)(?:\n\n|$)/.exec(report)?.[1];
+    // The provider's activity, a table under the step's name: a column per field, times in local time (`HH:MM:SS`, with
+    // the date when not today). rekey's own requests of this run are left out of it.
+    const section = /### activity since the last rotation\n\n[^\n]*\n\n((?:\|[^\n]*\n?)+)/.exec(report)?.[1];
     expect(section, report).toBeDefined();
-    const events = section!
-      .split('\n')
-      .filter((line) => line.startsWith('  - '))
-      .map((line) => Object.fromEntries(line.slice(4).split(' · ').map((field) => field.split(': ', 2) as [string, string])));
+    const [head, , ...body] = section!.trim().split('\n');
+    const cells = (line: string) => line.slice(2, -2).split(' | ');
+    const columns = cells(head!);
+    const events = body.map((line) => Object.fromEntries(cells(line).map((cell, i) => [columns[i]!, cell])));
     const started = Date.parse(/\| started \| (\S+) \|/.exec(report)![1]!);
+    const localAt = (text: string) => {
+      const [date, clock] = text.includes(' ') ? text.split(' ') : [undefined, text];
+      const day = date === undefined ? new Date(started) : new Date(`${date}T00:00:00`);
+      const [h, m, sec] = clock!.split(':').map(Number);
+      return new Date(day.getFullYear(), day.getMonth(), day.getDate(), h, m, sec).getTime();
+    };
     expect(
-      events.some((e) => e['action'] === 'whoami' && Date.parse(e['at']!) < started),
+      events.some((e) => e['action'] === 'whoami' && localAt(e['at']!) < started),
       section,
     ).toBe(true);
   });

@@ -263,7 +263,12 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
     const [report] = reportsIn(kept);
     expect(report).toContain('| result | **done** |');
     expect(report).toMatch(/\| result \| \*\*done\*\* \|\n\| ⚠ findings \| \*\*1 audit check answered no\*\* \(checklist\)/);
-    expect(report).toMatch(/### checklist\n\n- \*\*⚠ answered no\*\*: to investigate\n- the person did not confirm this check/);
+    expect(report).toMatch(
+      new RegExp(
+        /### check recent activity\n\n\*\*⚠ Answered no:\*\* the person did not confirm this check of the activity(?: since .+)?: /.source +
+          /something they do not recognise, to investigate\./.source,
+      ),
+    );
     expect(report).not.toContain('```json');
     const auditLog = readFileSync(join(kept, '.rekey', 'audit.jsonl'), 'utf8')
       .trim()
@@ -684,7 +689,7 @@ describe('rekey drill in a terminal: the outage measured, deliberate answers, Ct
       const [report] = reportsIn(dir);
       const head = report!.split('\n').slice(0, 8).join('\n');
       expect(head).toContain('⚠ findings');
-      expect(report).toContain('**⚠ answered no**');
+      expect(report).toContain('**⚠ Answered no:**');
       expect(report).not.toContain('```json');
     },
     60_000,

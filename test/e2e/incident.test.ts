@@ -187,7 +187,7 @@ describe('rekey incident: where it leaked', () => {
     expect(report).toContain(`| 3. unpushed commit | \`src/config.ts:3\` | \`${added}\` `);
     expect(report).toContain('add the sandbox config');
     expect(report).toContain('## Audit window');
-    expect(report).toContain('git history keeps it');
+    expect(report).toContain('**Rotate first, then scrub the git history**');
 
     expectNoKey(ws, { stdout: out, stderr: result.stderr }, [ws.seed, fresh]);
     // Nothing even tried to print a key: the redactor, the last line of defence, had nothing to replace.

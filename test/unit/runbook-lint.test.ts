@@ -153,6 +153,30 @@ describe('runbook lint', () => {
     expect(query.errors).toEqual([]);
   });
 
+  it('respond: is shown as written in the incident report: a template in it is refused at the reference, a source must be https', async () => {
+    const section =
+      'respond:\n  logs:\n    text: Open the logs of {{ inputs.baseUrl }}.\n    url: https://dashboard.example.com/logs\n' +
+      '  changes:\n    - New keys made with {{ old }}.\n  notify:\n    - The provider.\n  sources:\n    - https://docs.example.com/keys\n';
+    const { text, errors } = await lint((t) => `${t}${section}`);
+    expect(errors).toEqual([
+      `${at(text, '{{ inputs.baseUrl }}.')} respond.logs.text: respond: is shown as written in the incident report, ` +
+        'so {{ inputs.baseUrl }} would be printed as is',
+      `${at(text, '{{ old }}.')} respond.changes[0]: respond: is shown as written in the incident report, so {{ old }} would be printed as is`,
+    ]);
+    const plain = await lint((t) => `${t}${section.replace('of {{ inputs.baseUrl }}', 'of the API').replace('made with {{ old }}', 'made with the key')}`);
+    expect(plain.errors).toEqual([]);
+    const insecure = await lint(
+      (t) =>
+        `${t}${section
+          .replace('of {{ inputs.baseUrl }}', 'of the API')
+          .replace('made with {{ old }}', 'made with the key')
+          .replace('https://docs', 'http://docs')}`,
+    );
+    expect(insecure.errors).toHaveLength(1);
+    expect(insecure.errors[0]).toContain(`${at(insecure.text, 'http://docs')} `);
+    expect(insecure.errors[0]).toContain('a source is the https:// URL of a public page');
+  });
+
   it('reports a block scalar reference on its own line, and every fault of a file at once, in file order', async () => {
     const { text, errors } = await lint((t) =>
       t

@@ -100,6 +100,19 @@ describe('every runbook in runbooks/', () => {
     },
   );
 
+  it.each(FILES)("%s has the responder's part of the incident checklist (respond:), each provider's citing its public pages", (file) => {
+    const runbook = runbooks.get(file.replace(/\.yaml$/, ''))!;
+    const respond = runbook.respond;
+    expect(respond?.logs?.text.length ?? 0, 'respond.logs.text').toBeGreaterThan(20);
+    expect(respond?.changes.length ?? 0, 'respond.changes').toBeGreaterThan(0);
+    // The sandbox is this project's own: its facts are in src/sandbox/, not on a public page.
+    if (!runbook.name.startsWith('sandbox')) {
+      expect(respond!.sources.length, 'respond.sources').toBeGreaterThan(0);
+      for (const source of respond!.sources) expect(source).toMatch(/^https:\/\/[^\s]+$/);
+    }
+    expect(renderRunbook(runbook, 'md')).toContain('## After a leak');
+  });
+
   it('never uses a rate-limited Streampixel endpoint (upload, distribute) as a check', () => {
     for (const runbook of runbooks.values()) for (const [, step] of httpSteps(runbook)) expect(step.url).not.toMatch(/upload-file|distribute-file/);
   });

@@ -41,11 +41,13 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (attempt > 1) await sleep(step.retry!.delayMs);
     const started = performance.now();
+    const sent = new Date();
     let response: Response;
     try {
       response = await fetch(url, { method: step.method, headers, body, signal: AbortSignal.timeout(step.timeoutMs), redirect: 'manual' });
     } catch (error) {
       ctx.roundTrips.push(performance.now() - started);
+      logCall(ctx, step, url, sent, undefined);
       // fetch() says "fetch failed"; the reason (ECONNREFUSED, a timeout, a bad certificate) is in its cause.
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       last = `no response (${cause?.code ?? cause?.message ?? (error as Error).message ?? (error as Error).name})`;
@@ -54,6 +56,7 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
     answered = true;
     const text = await response.text();
     ctx.roundTrips.push(performance.now() - started);
+    logCall(ctx, step, url, sent, response.status);
     if (step.expect.includes(response.status)) {
       const mismatch = matchProblem(step, text);
       if (mismatch === undefined) return outcome(step, response.status, text, attempt);
@@ -66,6 +69,31 @@ export async function runHttp(step: HttpStep, ctx: StepContext): Promise<StepOut
   if (!answered)
     throw new ProviderUnreachableError(step.id, message, `the provider could not be reached: check the network and the URL (request was ${where})`);
   throw new StepFailedError(step.id, message, `request was ${where}`);
+}
+
+/** Note one request in the run's list of its own calls: host and path only, scrubbed (the query may carry a key). */
+function logCall(ctx: StepContext, step: HttpStep, url: string, sent: Date, status: number | undefined): void {
+  if (ctx.calls === undefined) return;
+  let host = '';
+  let path = '';
+  try {
+    const parsed = new URL(url);
+    host = parsed.host;
+    path = parsed.pathname;
+  } catch {
+    // fetch() refused it too: there was no request to log.
+    return;
+  }
+  ctx.calls.push({
+    step: step.id,
+    name: step.name,
+    method: step.method,
+    host: redactor.scrub(host),
+    path: redactor.scrub(path),
+    sent: sent.toISOString(),
+    answered: new Date().toISOString(),
+    status,
+  });
 }
 
 /** Why the response's fields do not match the step's `match`, or undefined when they do (or there is none). */
