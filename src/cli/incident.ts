@@ -67,9 +67,17 @@ export async function incidentSink(inner: EventSink, json: boolean): Promise<Eve
     emit(event: EngineEvent): void {
       if (event.event === 'old.dead') {
         const at = new Date(event.at);
+        const how =
+          event.basis === 'pre-run'
+            ? ' · already rejected at the pre-run check: it was revoked before this run'
+            : event.basis === 'mint'
+              ? ' · right after the mint, the new key accepted as a control'
+              : event.control === 'accepted'
+                ? ' · the new key accepted as a control'
+                : '';
         line(
           `   ${s.green(s.bold(`old key ${event.mask ?? event.fingerprint ?? ''} proven dead`))} at ${localTime(at, new Date(), true)} ` +
-            `(${formatClock(event.afterStartMs)} after start)`,
+            `(${formatClock(event.afterStartMs)} after start)${how}`,
         );
         return;
       }

@@ -22,3 +22,12 @@ export type RunResult = 'done' | 'failed' | 'rolled-back';
  * - `revoke`: revoke-first, from the revoke's start.
  */
 export type WindowBasis = 'rejected' | 'prompt' | 'call' | 'arrival' | 'before-run' | 'revoke';
+
+/**
+ * What first proved the old key dead (the provider's documented rejection, docs/providers.md#what-counts-as-dead):
+ * - `pre-run`: the check before anything was minted (the key was revoked before the run, as GitHub's secret scanning
+ *   does with leaked tokens); no new key existed yet for a control;
+ * - `mint`: the check right after an overlap-none mint, with the new key accepted as a control;
+ * - `check`: the verify-revoked step, with the new key accepted as a control.
+ */
+export type DeadBasis = 'pre-run' | 'mint' | 'check';

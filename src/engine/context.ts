@@ -15,7 +15,7 @@ import type { EngineEvent, EventSink } from '../contract/events.js';
 import type { Journal, JournalEvent } from './journal.js';
 import type { RunState } from './reduce.js';
 import type { LeakRecord, RunSummary, TimelineEntry } from './summary.js';
-import type { Mode, RunResult, WindowBasis } from '../contract/run.js';
+import type { DeadBasis, Mode, RunResult, WindowBasis } from '../contract/run.js';
 import { ago, localTime } from '../util/time.js';
 
 export interface RunOptions {
@@ -103,6 +103,10 @@ export class RunContext {
   revokeFirst: boolean;
   provenDeadAt: string | undefined;
   deadAfterMs: number | undefined;
+  /** What proved the old key dead first: the pre-run check, the check right after an overlap-none mint, or verify-revoked. */
+  deadBasis: DeadBasis | undefined;
+  /** Why the old key is not proven dead, when a check said so: unknown answers, a void proof, a key still accepted. */
+  deadProblem: string | undefined;
   leak: LeakRecord | undefined;
   /** Time spent with a prompt open; the timeline splits steps by it. */
   waitedMs = 0;
@@ -363,16 +367,13 @@ export class RunContext {
     }
   }
 
-  /** Whether the runbook's verify-revoked checks pass with the old key now (a key already revoked): each asked once. */
+  /**
+   * Whether the provider rejects the old key now with the runbook's documented rejection (a key already revoked): each
+   * verify-revoked check asked once, as dead.ts classifies it (a 403, an HTML page, a 5xx or a timeout is not dead).
+   */
   async oldKeyAlreadyDead(): Promise<boolean> {
-    const checks = this.options.runbook.verifyRevoked.filter((step): step is HttpStep => step.kind === 'http');
-    if (checks.length === 0) return false;
-    try {
-      for (const step of checks) await this.runbookStep({ ...step, retry: undefined });
-      return true;
-    } catch {
-      return false;
-    }
+    const { proveDead } = await import('./dead.js');
+    return (await proveDead(this, { quick: true, control: false }))?.state === 'dead';
   }
 
   /** The summary of the run as it stands. */

@@ -118,12 +118,22 @@ function incidentRows(summary: RunSummary): string[] {
   const rows = [`| leaked since | ${incident.since} (${localTime(since, until)} local time; ${span(started - since.getTime())} before the run started) |`];
   if (incident.provenDeadAt !== undefined && incident.deadAfterMs !== undefined) {
     const dead = new Date(incident.provenDeadAt);
-    rows.push(`| proven dead at | **${incident.provenDeadAt}** (${localTime(dead, until, true)} local time) |`);
+    const by =
+      incident.deadBasis === 'pre-run'
+        ? ' · already rejected at the pre-run check, before anything was minted (revoked before this run)'
+        : incident.deadBasis === 'mint'
+          ? ' · right after the mint (overlap none: the mint is the revoke), with the new key accepted by the same check as a control'
+          : incident.deadBasis === 'check'
+            ? ' · by the documented rejection, with the new key accepted by the same check as a control'
+            : '';
+    rows.push(`| proven dead at | **${incident.provenDeadAt}** (${localTime(dead, until, true)} local time)${cell(by)} |`);
     rows.push(
       `| time to dead | **${formatClock(incident.deadAfterMs)}** after the run started · ${span(dead.getTime() - since.getTime())} after the leak began |`,
     );
   } else if (!incident.provable) {
     rows.push(`| proven dead at | **not proven**: runbook ${summary.runbook} has no step that checks the old key is rejected; check it by hand |`);
+  } else if (incident.deadProblem !== undefined) {
+    rows.push(`| proven dead at | **not proven**: ${cell(incident.deadProblem)} |`);
   } else {
     rows.push('| proven dead at | **not proven**: the run stopped before the old key was proven dead |');
   }
