@@ -43,7 +43,7 @@ export function classifyAnswer(step: HttpStep, answer: HttpAnswer): Verdict {
     if (mismatch === undefined) return { state: 'dead', why: `${status}${matched(step, text)}` };
     return { state: 'unknown', why: `${status} but ${mismatch}: not the documented rejection` };
   }
-  return { state: 'unknown', why: `${status} (not the documented rejection ${step.expect.join(' or ')})${summary(text)}`, ...retry };
+  return { state: 'unknown', why: `${status}${summary(text)}, not the documented rejection (${step.expect.join(' or ')})`, ...retry };
 }
 
 /** Unknown answers are asked again this many times in all, at most. */
