@@ -23,7 +23,7 @@ import { describe } from '../lib/measure.mjs';
 
 const ACCOUNT = 'rehearsal';
 /** The scripted person: pastes the key this long after the prompt opens, having requested it at DIE_AT_MS. */
-const PERSON_MS = 3000;
+const PERSON_MS = 2500;
 const DIE_AT_MS = 1200;
 /** The poll interval plus a round trip: how far the measured window may trail the true one. */
 const WINDOW_TOLERANCE_MS = 1500;
@@ -116,7 +116,7 @@ export async function deadTimes({ quick, log }) {
     }
   };
 
-  const reps = quick ? 2 : 5;
+  const reps = quick ? 1 : 3;
   const rows = [];
   const notes = [];
   for (const runbook of runbooks) {
