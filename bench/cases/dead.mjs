@@ -29,17 +29,19 @@ const DIE_AT_MS = 1200;
 const WINDOW_TOLERANCE_MS = 1500;
 
 export async function deadTimes({ quick, log }) {
-  const [{ loadConfig }, { loadRunbook }, { executeRun }, { storeCatalog, storeOpener }, { startSandbox }, { Secret }] = await Promise.all([
+  const [{ loadConfig }, { loadRunbook }, { executeRun }, { storeCatalog, storeOpener }, { startSandbox }] = await Promise.all([
     import(distUrl('src/config/load.js')),
     import(distUrl('src/runbook/load.js')),
     import(distUrl('src/engine/run.js')),
     import(distUrl('src/cli/stores.js')),
     import(distUrl('src/sandbox/server.js')),
-    import(distUrl('src/contract/secret.js')),
   ]);
   const dir = join(repoRoot, 'runbooks');
   const runbooks = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) runbooks.push(await loadRunbook(join(dir, file)));
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort())
+    runbooks.push(await loadRunbook(join(dir, file)));
 
   /** One run of `runbook` against a fresh sandbox; resolves with what it measured. */
   const once = async (runbook, { mode, revokeFirst = false, person = 0 }) => {
@@ -49,7 +51,9 @@ export async function deadTimes({ quick, log }) {
     try {
       const seed = sandbox.mintKey(ACCOUNT);
       const fill = (text) => text.replaceAll('{{ sandbox.url }}', sandbox.url).replaceAll('{{ sandbox.account }}', ACCOUNT);
-      const inputs = Object.entries(plan.inputs).map(([k, v]) => `      ${k}: ${JSON.stringify(fill(v))}\n`).join('');
+      const inputs = Object.entries(plan.inputs)
+        .map(([k, v]) => `      ${k}: ${JSON.stringify(fill(v))}\n`)
+        .join('');
       writeFileSync(join(folder, '.env'), `${plan.variable}=${seed}\n`, { mode: 0o600 });
       const configFile = join(folder, 'rekey.yaml');
       writeFileSync(
@@ -64,8 +68,13 @@ export async function deadTimes({ quick, log }) {
       const revokeSteps = new Set(runbook.revoke.map((s) => s.id));
       const mint = async () => {
         const body = runbook.overlap === 'expiring' ? { expireOthersInSeconds: 3600 } : {};
-        const r = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        return (await r.json()).key;
+        const r = await fetch(`${sandbox.url}/v1/accounts/${ACCOUNT}/keys`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        const { key } = /** @type {{ key: string }} */ (await r.json());
+        return key;
       };
       const interaction = {
         canAsk: true,
@@ -78,7 +87,8 @@ export async function deadTimes({ quick, log }) {
           return key;
         },
         async confirm(stepId) {
-          if (revokeSteps.has(stepId)) await fetch(`${sandbox.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${seed}` } }).then((r) => r.arrayBuffer());
+          if (revokeSteps.has(stepId))
+            await fetch(`${sandbox.url}/v1/keys/self`, { method: 'DELETE', headers: { authorization: `Bearer ${seed}` } }).then((r) => r.arrayBuffer());
           return true;
         },
         async offerReveal() {},
@@ -137,7 +147,9 @@ export async function deadTimes({ quick, log }) {
       const lag = describe(ok.map((r) => r.lagMs).filter((v) => v !== undefined));
       const head = describe(ok.map((r) => r.deadAfterMs));
       rows.push({
-        measure: `${runbook.name} (${runbook.overlap}${revokeFirst ? ', --revoke-first' : ''}): time to proven dead, ms after the run started [${ok[0]?.basis ?? '—'}]`,
+        measure:
+          `${runbook.name} (${runbook.overlap}${revokeFirst ? ', --revoke-first' : ''}): ` +
+          `time to proven dead, ms after the run started [${ok[0]?.basis ?? '—'}]`,
         ...head,
         target: '(info)',
         pass: failed.length === 0 ? undefined : false,
@@ -164,7 +176,12 @@ export async function deadTimes({ quick, log }) {
       target: '(info)',
       pass: undefined,
     });
-    rows.push({ measure: `  ${runbook.name} drill: true window (sandbox's revokedAt → closed), ms`, ...describe(runs.map((r) => r.trueWindowMs)), target: '(info)', pass: undefined });
+    rows.push({
+      measure: `  ${runbook.name} drill: true window (sandbox's revokedAt → closed), ms`,
+      ...describe(runs.map((r) => r.trueWindowMs)),
+      target: '(info)',
+      pass: undefined,
+    });
     rows.push({
       measure: `  ${runbook.name} drill: reported − true, ms`,
       ...describe(error),

@@ -52,7 +52,11 @@ export default async function incident(input: CommandInput, globals: Globals): P
     if (terminal) {
       process.stdout.write(`${offer.join('\n')}\n`);
       revokeFirst = await interaction.confirm('revoke-first', 'Revoke the old key first (--revoke-first)?');
-      process.stdout.write(revokeFirst ? '   revoke first: the old key is revoked right after the new one is staged\n\n' : '   the safe order: roll out and verify, then revoke\n\n');
+      process.stdout.write(
+        revokeFirst
+          ? '   revoke first: the old key is revoked right after the new one is staged\n\n'
+          : '   the safe order: roll out and verify, then revoke\n\n',
+      );
     } else {
       inner.emit({
         event: 'note',

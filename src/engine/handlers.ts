@@ -132,11 +132,11 @@ const preflight: Handler = async (ctx) => {
       if (proof?.state === 'dead') {
         detail += ` · old key ${old.mask} already dead (${proof.detail})`;
         if (ctx.overlap === 'none') ctx.openWindow('before-run');
+        const requested = ctx.overlap === 'none' ? ', or a new key was requested (paste that one)' : '';
         ctx.note(
           'warn',
           `${runbook.title} already rejects the leaked key ${old.mask} with its documented answer: it was revoked before this run ` +
-            `(GitHub's secret scanning, for one, revokes the tokens it finds)${ctx.overlap === 'none' ? ', or a new key was requested (paste that one)' : ''}. ` +
-            'rekey still rotates, so that the stores hold a working key',
+            `(GitHub's secret scanning, for one, revokes the tokens it finds)${requested}. rekey still rotates, so that the stores hold a working key`,
         );
         return { detail, data: { old: ctx.oldFp, base: ctx.base, ...(ctx.oldSince === undefined ? {} : { since: ctx.oldSince }), alreadyDead: true } };
       }

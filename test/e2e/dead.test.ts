@@ -162,7 +162,11 @@ describe('rekey incident: "dead" means dead', () => {
 const hasScript = existsSync('/usr/bin/script') && process.platform === 'linux';
 
 /** Run the CLI on a pseudo-terminal (util-linux `script`); `answer` types into it as output arrives. */
-function onTerminal(args: readonly string[], cwd: string, answer: (output: string, type: (text: string) => void) => void): Promise<{ code: number | null; out: string }> {
+function onTerminal(
+  args: readonly string[],
+  cwd: string,
+  answer: (output: string, type: (text: string) => void) => void,
+): Promise<{ code: number | null; out: string }> {
   const command = [process.execPath, CLI, ...args].map((a) => JSON.stringify(a)).join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'dumb' };
   for (const name of Object.keys(env)) if (name.startsWith('REKEY_') || name === 'FORCE_COLOR') delete env[name];

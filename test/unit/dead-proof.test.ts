@@ -43,7 +43,13 @@ describe('classifyAnswer: only the documented rejection is dead', () => {
     ['401 that is not JSON', { kind: 'response', status: 401, contentType: 'text/plain', text: 'Unauthorized', retryAfterMs: undefined } as HttpAnswer],
     [
       'an HTML page with 401',
-      { kind: 'response', status: 401, contentType: 'text/html', text: '<!DOCTYPE html><html><body>Sign in</body></html>', retryAfterMs: undefined } as HttpAnswer,
+      {
+        kind: 'response',
+        status: 401,
+        contentType: 'text/html',
+        text: '<!DOCTYPE html><html><body>Sign in</body></html>',
+        retryAfterMs: undefined,
+      } as HttpAnswer,
     ],
     ['an HTML page sent as JSON', json(200, 'x', { text: '<html><body>captive portal</body></html>' })],
     ['a redirect to a login page', { kind: 'response', status: 302, contentType: '', text: '', retryAfterMs: undefined } as HttpAnswer],
@@ -119,15 +125,19 @@ describe('proveDead against the sandbox, with its check faults', () => {
     expect(proof?.detail).toContain('error.code invalid_api_key');
   });
 
-  it.each(['forbidden', 'html', 'server-error', 'timeout'] as const)('a %s fault that stays: unknown after the bounded attempts, never dead', async (mode) => {
-    sandbox.checkFault = { mode };
-    const before = sandbox.faulted;
-    const proof = await proveDead(ctx(), { quick: false, control: true });
-    expect(proof?.state).toBe('unknown');
-    expect(proof?.detail).toContain('not proven dead');
-    // Asked again, but bounded: UNKNOWN_ATTEMPTS requests in all for the old key, and no control (nothing to control).
-    expect(sandbox.faulted - before).toBe(UNKNOWN_ATTEMPTS);
-  }, 30_000);
+  it.each(['forbidden', 'html', 'server-error', 'timeout'] as const)(
+    'a %s fault that stays: unknown after the bounded attempts, never dead',
+    async (mode) => {
+      sandbox.checkFault = { mode };
+      const before = sandbox.faulted;
+      const proof = await proveDead(ctx(), { quick: false, control: true });
+      expect(proof?.state).toBe('unknown');
+      expect(proof?.detail).toContain('not proven dead');
+      // Asked again, but bounded: UNKNOWN_ATTEMPTS requests in all for the old key, and no control (nothing to control).
+      expect(sandbox.faulted - before).toBe(UNKNOWN_ATTEMPTS);
+    },
+    30_000,
+  );
 
   it('a fault that passes (two 503s): asked again with back-off until the documented rejection comes', async () => {
     sandbox.checkFault = { mode: 'server-error', times: 2 };

@@ -128,7 +128,8 @@ describe('runbook lint', () => {
   it('a rejection that cites no page documenting it (documented:), and a documented: that is not a URL', async () => {
     const uncited = await lint((t) => t.replace('      documented: https://api.example.com/docs/errors#unauthorized\n', ''));
     expect(uncited.errors).toEqual([
-      `${at(uncited.text, 'http:', 'id: dead')} verifyRevoked[0]: the rejection it expects is not cited: only the provider's documented answer proves a key dead`,
+      `${at(uncited.text, 'http:', 'id: dead')} verifyRevoked[0]: the rejection it expects is not cited: ` +
+        "only the provider's documented answer proves a key dead",
     ]);
     const notUrl = await lint((t) => t.replace('documented: https://api.example.com/docs/errors#unauthorized', 'documented: the docs'));
     expect(notUrl.errors.join('\n')).toContain(`${at(notUrl.text, 'the docs')} `);

@@ -64,7 +64,11 @@ export async function sendHttp(step: HttpStep, request: HttpRequest, roundTrips:
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const name = (error as Error).name;
     const timeout = name === 'TimeoutError' || name === 'AbortError';
-    return { kind: 'none', reason: timeout ? `timeout after ${step.timeoutMs} ms` : (cause?.code ?? cause?.message ?? (error as Error).message ?? name), timeout };
+    return {
+      kind: 'none',
+      reason: timeout ? `timeout after ${step.timeoutMs} ms` : (cause?.code ?? cause?.message ?? (error as Error).message ?? name),
+      timeout,
+    };
   }
   let text: string;
   try {

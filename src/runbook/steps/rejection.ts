@@ -31,7 +31,8 @@ export function classifyAnswer(step: HttpStep, answer: HttpAnswer): Verdict {
   const { status, contentType, text } = answer;
   const retry = answer.retryAfterMs === undefined ? {} : { retryAfterMs: answer.retryAfterMs };
   // An HTML page is a proxy's, a CDN's or a login page's, whatever its status: no API documents its rejection so.
-  if (/html/i.test(contentType) || /^\s*<(!doctype|html|head|body)\b/i.test(text)) return { state: 'unknown', why: `${status} with an HTML page, not the API's answer`, ...retry };
+  if (/html/i.test(contentType) || /^\s*<(!doctype|html|head|body)\b/i.test(text))
+    return { state: 'unknown', why: `${status} with an HTML page, not the API's answer`, ...retry };
   if (status >= 200 && status <= 299) return { state: 'alive', why: `${status}: the key is accepted` };
   if (status === 429) return { state: 'unknown', why: '429 rate limited', ...retry };
   if (status >= 500) return { state: 'unknown', why: `${status} provider error${summary(text)}`, ...retry };
