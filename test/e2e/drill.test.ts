@@ -208,7 +208,7 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
     const result = await rekey(['rehearse', '--runbook', 'github-token', '--answers', answers(dir, answersFor('github-token'))], dir);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toContain('rehearsal: the sandbox revoked the old key');
-    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · message Bad credentials\) — dead/);
+    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · message Bad credentials; control: the new key gets 200\) — dead/);
     expect(result.stdout).not.toContain('outage window');
     expect(result.stdout).toMatch(/sandbox check: old key …\w{4} rejected/);
   });
@@ -220,7 +220,7 @@ describe("rekey rehearse --runbook: the runbook's own drill against the sandbox,
     expect(result.stdout).toContain('set the old one to expire in an hour');
     // Expired now in the dashboard: Stripe answers api_key_expired for an expired key (docs/providers.md#stripe), not invalid_api_key.
     expect(result.stdout).toContain('rehearsal: the sandbox expired the old key');
-    expect(result.stdout).toMatch(/rejected \(401 · error\.code api_key_expired( after \d attempts)?\) — dead/);
+    expect(result.stdout).toMatch(/rejected \(401 · error\.code api_key_expired( after \d attempts)?; control: the new key gets 200\) — dead/);
     expect(result.stdout).not.toContain('outage window');
   });
 
@@ -421,7 +421,7 @@ describe('rekey drill with an answers file', () => {
     expect(s.isActive(fresh)).toBe(true);
     expect(result.stdout).toMatch(/^checks: 1 store readable and writable/m);
     expect(result.stdout).toContain('https://github.com/settings/personal-access-tokens');
-    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · message Bad credentials( after \d attempts)?\) — dead/);
+    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · message Bad credentials( after \d attempts)?; control: the new key gets 200\) — dead/);
     expect(result.stdout).not.toContain('outage window');
     expect(result.stdout).toMatch(/▒ you [\d.:]+m?s? · █ rekey [\d.]+m?s · total /);
     const [report] = reportsIn(dir);
@@ -448,7 +448,7 @@ describe('rekey drill with an answers file', () => {
     expect(result.code, show(result)).toBe(0);
     expect(envValue(env, 'STRIPE_SECRET_KEY')).toBe(minted.key);
     expect(s.isActive(old)).toBe(false);
-    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · error\.code api_key_expired( after \d attempts)?\) — dead/);
+    expect(result.stdout).toMatch(/old key …\w{4} rejected \(401 · error\.code api_key_expired( after \d attempts)?; control: the new key gets 200\) — dead/);
     expect(result.stdout).toContain('overlap: expiring');
     expectNoKey(result.stdout, result.stderr, ...reportsIn(dir));
   });
@@ -563,7 +563,7 @@ describe('rekey drill in a terminal', () => {
     // open, so the window opens at its first rejection (seen by a poll, or by the check when the key arrived).
     expect(text).toContain('outage window open: the provider now rejects the old key');
     expect(text).toMatch(/outage window closed after (?:(\d+)ms|([\d.]+)s)/);
-    expect(text).toMatch(/old key …\w{4} rejected \(401 · message Unauthorized: Invalid API Key\) — dead/);
+    expect(text).toMatch(/old key …\w{4} rejected \(401 · message Unauthorized: Invalid API Key; control: the new key gets 200\) — dead/);
     expect(text).toMatch(/done in [\d.:]+m?s? \(budget 2:00, [\d:]+ to spare\) · outage window /);
     // The mint step is the person's time (the prompt open: pasted after 0.3 s, Enter after 0.9 s) and rekey's (staging).
     // rekey's share is the pasted key's check with the provider and its staging: milliseconds, or tenths on a busy machine.
