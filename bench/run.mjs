@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
  * rekey benchmarks (not tests): `npm run bench` builds, then runs every case here; `node bench/run.mjs [--quick]
- * [case…]` runs some (cases: startup, engine, four-store, drill, fleet). Each case measures its candidates side by side in
+ * [case…]` runs some (cases: startup, engine, four-store, drill, fleet, dead). Each case measures its candidates side by side in
  * this one run (interleaved, warm-up discarded, medians and p90), states its target and PASS/FAIL, and the whole run
  * prints a table and writes bench/results.json. It always exits 0: benchmarks inform, they do not gate.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { deadTimes } from './cases/dead.mjs';
 import { drillToolTime } from './cases/drill.mjs';
 import { engine } from './cases/engine.mjs';
 import { fleet } from './cases/fleet.mjs';
@@ -22,6 +23,7 @@ const cases = {
   'four-store': fourStore,
   drill: drillToolTime,
   fleet,
+  dead: deadTimes,
 };
 
 const args = process.argv.slice(2);

@@ -12,7 +12,9 @@
  *    repository around rekey.yaml, by value, in memory, and reports locations only;
  *  - the screen and the report end with the responder's checklist (src/report/checklist.ts).
  */
+import type { CredentialConfig } from '../config/types.js';
 import type { EngineEvent, EventSink } from '../contract/events.js';
+import type { Runbook } from '../contract/runbook.js';
 import type { RunSummary } from '../engine/summary.js';
 import { credentialOf, openConfig, type CommandInput, type Globals } from './common.js';
 
@@ -21,7 +23,7 @@ export default async function incident(input: CommandInput, globals: Globals): P
   const [{ parseSince }, { localTime, span }] = await Promise.all([import('../engine/incident.js'), import('../util/time.js')]);
   const now = new Date();
   const since = parseSince(String(input.options['since'] ?? ''), now);
-  const revokeFirst = input.options['revokeFirst'] === true;
+  let revokeFirst = input.options['revokeFirst'] === true;
 
   const { withBudget, drillInteraction, runDrill } = await import('./drill.js');
   const config = await openConfig(globals);
@@ -31,7 +33,6 @@ export default async function incident(input: CommandInput, globals: Globals): P
   const json = globals.json === true;
   const { sink: inner, interaction } = await drillInteraction({ answers: input.options['answers'], json });
   const sink = await incidentSink(inner, json);
-
   if (json) {
     (sink as { emit(event: EngineEvent | IncidentStarted): void }).emit({
       event: 'incident.started',
@@ -46,6 +47,29 @@ export default async function incident(input: CommandInput, globals: Globals): P
       `${s.red(s.bold('INCIDENT'))} · ${s.bold(credential.id)} · leaked since ${localTime(since, now)} (${span(now.getTime() - since.getTime())} ago)\n`,
     );
   }
+  // Time to dead first: where the runbook can revoke early, say what that costs and ask (a terminal), or say it exists.
+  const offer = revokeFirst ? undefined : revokeFirstOffer(runbook, credential);
+  if (offer !== undefined) {
+    const terminal = !json && typeof input.options['answers'] !== 'string' && interaction.canAsk && process.stdout.isTTY === true;
+    if (terminal) {
+      process.stdout.write(`${offer.join('\n')}\n`);
+      revokeFirst = await interaction.confirm('revoke-first', 'Revoke the old key first (--revoke-first)?');
+      process.stdout.write(
+        revokeFirst
+          ? '   revoke first: the old key is revoked right after the new one is staged\n\n'
+          : '   the safe order: roll out and verify, then revoke\n\n',
+      );
+    } else {
+      inner.emit({
+        event: 'note',
+        level: 'info',
+        message:
+          'the safe order: roll out and verify, then revoke. `--revoke-first` revokes the old key right after the new one is staged, so it is ' +
+          'dead sooner, but consumers still on it fail until roll out is done, and there is no rollback once the revoke began',
+      });
+    }
+  }
+
   const { code, summary } = await runDrill({ config, credential, runbook, mode: 'incident', sink, interaction, json, since, revokeFirst });
   if (!json && summary !== undefined) await printChecklist(summary);
   return code;
@@ -59,6 +83,27 @@ export async function printChecklist(summary: RunSummary): Promise<void> {
   const [{ checklistLines, responderChecklist }, { redactor }] = await Promise.all([import('../report/checklist.js'), import('../contract/redactor.js')]);
   const lines = checklistLines(responderChecklist(summary));
   if (lines.length > 0) process.stdout.write(`\n${redactor.scrub(lines.join('\n'))}\n`);
+}
+
+/**
+ * What `--revoke-first` costs, in the runbook's own terms, for the person deciding: undefined where it changes nothing
+ * (overlap none: the mint is the revoke) or the runbook has no revoke step to move.
+ */
+export function revokeFirstOffer(runbook: Runbook, credential: CredentialConfig): string[] | undefined {
+  if (runbook.overlap === 'none' || runbook.revoke.length === 0) return undefined;
+  const consumers = credential.rollout.map((hook) => hook.name);
+  const meanwhile =
+    runbook.overlap === 'expiring'
+      ? 'the old key expires at once instead of after its overlap'
+      : 'both keys work until the revoke, so nothing breaks in the safe order';
+  return [
+    `   Time to dead: in the safe order the old key stays live until the new one is rolled out and verified (${meanwhile}).`,
+    '   --revoke-first revokes it right after the new key is minted and staged, before roll out. What that costs:',
+    `   - from the revoke until roll out and verify are done, everything still on the old key fails${
+      consumers.length === 0 ? '' : ` (until ${consumers.join(', ')} ${consumers.length === 1 ? 'has' : 'have'} run)`
+    }: an outage;`,
+    '   - once the revoke began there is no rollback: a failure is fixed forward with `rekey resume`, never undone.',
+  ];
 }
 
 type IncidentStarted = { event: 'incident.started'; credential: string; since: string; revokeFirst: boolean };
@@ -87,9 +132,17 @@ export async function incidentSink(inner: EventSink, json: boolean): Promise<Eve
     emit(event: EngineEvent): void {
       if (event.event === 'old.dead') {
         const at = new Date(event.at);
+        const how =
+          event.basis === 'pre-run'
+            ? ' · already rejected at the pre-run check: it was revoked before this run'
+            : event.basis === 'mint'
+              ? ' · right after the mint, the new key accepted as a control'
+              : event.control === 'accepted'
+                ? ' · the new key accepted as a control'
+                : '';
         line(
           `   ${s.green(s.bold(`old key ${event.mask ?? event.fingerprint ?? ''} proven dead`))} at ${localTime(at, new Date(), true)} ` +
-            `(${formatClock(event.afterStartMs)} after start)`,
+            `(${formatClock(event.afterStartMs)} after start)${how}`,
         );
         return;
       }

@@ -3,7 +3,7 @@
  * owns these types: the UI imports them from here, and nothing in the engine imports the UI.
  */
 import type { LeakSearchResult } from './leaks.js';
-import type { Mode, Phase, RunResult, WindowBasis } from './run.js';
+import type { DeadBasis, Mode, Phase, RunResult, WindowBasis } from './run.js';
 
 /** What the leak search found, as journaled (paths, lines, commit ids; never a value). */
 export type LeakRecord = LeakSearchResult | { readonly notSearched: string };
@@ -43,7 +43,18 @@ export type EngineEvent =
   | { event: 'outage.started'; at?: string; basis?: WindowBasis }
   | { event: 'outage.ended'; ms: number }
   // Incident runs: the moment the old key is proven dead, and where the leak search found it (never the value).
-  | { event: 'old.dead'; credential: string; run: string; mask: string | undefined; fingerprint: string | undefined; at: string; afterStartMs: number }
+  // `basis`: what proved it (DeadBasis); `control`: whether the new key was accepted by the same check (`none`: no new key yet).
+  | {
+      event: 'old.dead';
+      credential: string;
+      run: string;
+      mask: string | undefined;
+      fingerprint: string | undefined;
+      at: string;
+      afterStartMs: number;
+      basis?: DeadBasis;
+      control?: 'accepted' | 'none';
+    }
   | { event: 'leak.search'; credential: string; run: string; summary: string; leak: LeakRecord }
   // Every audit record as written (hashes and seal included), so a log pipeline keeps a copy of the chain elsewhere.
   | {

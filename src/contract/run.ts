@@ -13,8 +13,8 @@ export type RunResult = 'done' | 'failed' | 'rolled-back';
 /**
  * Where the outage window (overlap none) or the revoke-first window was counted from, so the report can say whether
  * its length is measured or an upper bound:
- * - `rejected`: the old key's first rejection, seen by polling the runbook's check while the person was in the
- *   dashboard (at most one poll interval after it died: measured);
+ * - `rejected`: the old key was seen rejected by polling the runbook's check while the person was in the dashboard;
+ *   the window opens at the last poll that still saw it accepted (at most one poll interval before it died: measured);
  * - `prompt`: the prompt's opening, where the runbook has no check of the old key to poll (at most);
  * - `call`: the start of the API call that minted the new key and killed the old one (at most, by the call's length);
  * - `arrival`: the new key's arrival, the old key still answering then (at most);
@@ -22,3 +22,12 @@ export type RunResult = 'done' | 'failed' | 'rolled-back';
  * - `revoke`: revoke-first, from the revoke's start.
  */
 export type WindowBasis = 'rejected' | 'prompt' | 'call' | 'arrival' | 'before-run' | 'revoke';
+
+/**
+ * What first proved the old key dead (the provider's documented rejection, docs/providers.md#what-counts-as-dead):
+ * - `pre-run`: the check before anything was minted (the key was revoked before the run, as GitHub's secret scanning
+ *   does with leaked tokens); no new key existed yet for a control;
+ * - `mint`: the check right after an overlap-none mint, with the new key accepted as a control;
+ * - `check`: the verify-revoked step, with the new key accepted as a control.
+ */
+export type DeadBasis = 'pre-run' | 'mint' | 'check';

@@ -43,6 +43,8 @@ export interface HttpStep extends StepBase {
    * reason, where the status alone is ambiguous); `null` in a list accepts an absent field. Empty: status only.
    */
   readonly match: Readonly<Record<string, readonly (string | number | boolean | null)[]>>;
+  /** The public page that documents the answer expected (a verifyRevoked step's rejection: only that one counts as dead). */
+  readonly documented: string | undefined;
 }
 
 export interface PromptStep extends StepBase {

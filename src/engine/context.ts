@@ -15,7 +15,7 @@ import type { EngineEvent, EventSink } from '../contract/events.js';
 import type { Journal, JournalEvent } from './journal.js';
 import type { RunState } from './reduce.js';
 import type { LeakRecord, RunSummary, TimelineEntry } from './summary.js';
-import type { Mode, RunResult, WindowBasis } from '../contract/run.js';
+import type { DeadBasis, Mode, RunResult, WindowBasis } from '../contract/run.js';
 import { ago, localTime } from '../util/time.js';
 
 export interface RunOptions {
@@ -105,6 +105,10 @@ export class RunContext {
   revokeFirst: boolean;
   provenDeadAt: string | undefined;
   deadAfterMs: number | undefined;
+  /** What proved the old key dead first: the pre-run check, the check right after an overlap-none mint, or verify-revoked. */
+  deadBasis: DeadBasis | undefined;
+  /** Why the old key is not proven dead, when a check said so: unknown answers, a void proof, a key still accepted. */
+  deadProblem: string | undefined;
   leak: LeakRecord | undefined;
   /** Time spent with a prompt open; the timeline splits steps by it. */
   waitedMs = 0;
@@ -342,6 +346,11 @@ export class RunContext {
     }
   }
 
+  /** The requests a proof of death made (dead.ts), as rekey's own calls; a check in progress names their purpose. */
+  logCalls(calls: readonly ProviderCall[], purpose: string): void {
+    this.calls.push(...calls.map((call) => ({ ...call, purpose: this.#callPurpose ?? purpose })));
+  }
+
   /** What the calls being made are for, while a check runs a step of another section (the old key through verify). */
   #callPurpose: string | undefined;
 
@@ -405,18 +414,18 @@ export class RunContext {
     }
   }
 
-  /** Whether the runbook's verify-revoked checks pass with the old key now (a key already revoked): each asked once. */
+  /**
+   * Whether the provider rejects the old key now with the runbook's documented rejection (a key already revoked): each
+   * verify-revoked check asked once, as dead.ts classifies it (a 403, an HTML page, a 5xx or a timeout is not dead).
+   */
   async oldKeyAlreadyDead(): Promise<boolean> {
-    const checks = this.options.runbook.verifyRevoked.filter((step): step is HttpStep => step.kind === 'http');
-    if (checks.length === 0) return false;
-    try {
-      await this.#asPurpose('its check whether the old key is already dead', async () => {
-        for (const step of checks) await this.runbookStep({ ...step, retry: undefined });
-      });
-      return true;
-    } catch {
-      return false;
-    }
+    return (await this.oldKeyNow('its check whether the old key is already dead')) === 'dead';
+  }
+
+  /** The old key's state by one ask of each verify-revoked check (dead.ts): undefined when there is no check. */
+  async oldKeyNow(purpose: string): Promise<'dead' | 'alive' | 'unknown' | 'void' | undefined> {
+    const { proveDead } = await import('./dead.js');
+    return (await proveDead(this, { quick: true, control: false, purpose }))?.state;
   }
 
   /** The summary of the run as it stands. */

@@ -4,7 +4,7 @@
  * checks whether its work is already done, so running it again after a crash is harmless (I5).
  */
 import { runHook } from '../runbook/steps/hook.js';
-import { NotConfirmedError, ProviderUnreachableError, type StepOutcome } from '../contract/steps.js';
+import { NotConfirmedError, ProviderUnreachableError, StepFailedError, type StepOutcome } from '../contract/steps.js';
 import { mints, type Step } from '../contract/runbook.js';
 import type { Secret } from '../contract/secret.js';
 import type { SecretStore, StoredMetadata, StoredValue, StoreRef, VersionId } from '../contract/store.js';
@@ -125,7 +125,24 @@ const preflight: Handler = async (ctx) => {
       );
     }
     if (ctx.options.mode === 'incident') {
-      detail += ' · old key already rejected';
+      // A leaked key may be dead already (GitHub's secret scanning revokes the tokens it finds): only the documented
+      // rejection says so (dead.ts), and then the time to dead is now. Asked once: this never delays the rotation.
+      const { proveDead } = await import('./dead.js');
+      const proof = await proveDead(ctx, { quick: true, control: false, purpose: 'its check whether the old key is already dead' });
+      if (proof?.state === 'dead') {
+        detail += ` · old key ${old.mask} already dead (${proof.detail})`;
+        if (ctx.overlap === 'none') ctx.openWindow('before-run');
+        const requested = ctx.overlap === 'none' ? ', or a new key was requested (paste that one)' : '';
+        ctx.note(
+          'warn',
+          `${runbook.title} already rejects the leaked key ${old.mask} with its documented answer: it was revoked before this run ` +
+            `(GitHub's secret scanning, for one, revokes the tokens it finds)${requested}. rekey still rotates, so that the stores hold a working key`,
+        );
+        return { detail, data: { old: ctx.oldFp, base: ctx.base, ...(ctx.oldSince === undefined ? {} : { since: ctx.oldSince }), alreadyDead: true } };
+      }
+      detail += ` · the check refuses the old key ${old.mask}, but that is not its documented rejection, so it is not known dead (${
+        proof?.detail ?? messageOf(error)
+      })`;
     } else if (ctx.overlap === 'none' && (await ctx.oldKeyAlreadyDead())) {
       // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
       detail += ` · old key ${old.mask} already dead`;
@@ -190,10 +207,12 @@ export const OLD_KEY_POLL_MS = 1000;
 /**
  * Overlap none: the old key dies when the person clicks in the dashboard (or the API call mints), somewhere while the
  * minting step runs. Where the runbook can check the old key (its verify-revoked checks, side-effect free) and the
- * step is a person's, the key is polled once a second while the prompt is open, and the window opens at its first
- * rejection: the outage measured, not the person's reading time. When the step ends the key is asked once more; if it
- * still answers, the window opens at the new key's arrival (at most). With no check to poll, or an API call that
- * mints, the window opens at the step's start: an upper bound, never an under-count.
+ * step is a person's, the key is polled once a second while the prompt is open. The key died between the last poll
+ * that saw it accepted and the first that saw it rejected; the window opens at the earlier of the two (when that
+ * last accepting poll was sent, or the prompt's opening if none did), so it is at most one poll too long and never
+ * short. When the step ends the key is asked once more; if it still answers, the window opens at the new key's
+ * arrival (at most). With no check to poll, or an API call that mints, the window opens at the step's start: an upper
+ * bound, never an under-count.
  */
 function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | undefined {
   if (ctx.window.start !== undefined || ctx.window.ms !== undefined) return undefined;
@@ -204,6 +223,14 @@ function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | u
   }
   let stopped = false;
   let wake: (() => void) | undefined;
+  // The moment before which the key was last seen alive: the prompt's opening until a poll answers "accepted".
+  let lastAlive = performance.now();
+  const ask = async (): Promise<boolean> => {
+    const sent = performance.now();
+    const state = await ctx.oldKeyNow('its poll of the old key while the prompt was open');
+    if (state === 'alive') lastAlive = sent;
+    return state === 'dead';
+  };
   const poll = async () => {
     while (!stopped) {
       await new Promise<void>((resolve) => {
@@ -211,8 +238,8 @@ function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | u
         setTimeout(resolve, OLD_KEY_POLL_MS).unref();
       });
       if (stopped) return;
-      if (await ctx.oldKeyAlreadyDead()) {
-        if (!stopped) ctx.openWindow('rejected');
+      if (await ask()) {
+        if (!stopped) ctx.openWindow('rejected', lastAlive);
         return;
       }
     }
@@ -225,7 +252,8 @@ function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | u
       await polling;
       if (ctx.window.start !== undefined) return;
       // The key arrived between two polls: ask once more (the answer is at most a round trip late).
-      ctx.openWindow((await ctx.oldKeyAlreadyDead()) ? 'rejected' : 'arrival');
+      if (await ask()) ctx.openWindow('rejected', lastAlive);
+      else ctx.openWindow('arrival');
     },
   };
 }
@@ -433,8 +461,48 @@ const revoke: Handler = async (ctx, step) => {
 const verifyRevoked: Handler = async (ctx, step) => {
   const old = await ctx.oldIfKnowable();
   await ctx.needNew();
-  const outcome = await ctx.runbookStep(step.step!);
-  return { detail: `old key${old === undefined ? '' : ` ${old.mask}`} rejected (${outcome.detail ?? 'ok'}) — dead` };
+  const check = step.step!;
+  if (check.kind !== 'http' || old === undefined) {
+    const outcome = await ctx.runbookStep(check);
+    return { detail: `old key${old === undefined ? '' : ` ${old.mask}`} rejected (${outcome.detail ?? 'ok'}) — dead` };
+  }
+  // Only the documented rejection, with the new key accepted by the same endpoint as a control, proves it (dead.ts).
+  const { proveDead } = await import('./dead.js');
+  const proof = (await proveDead(ctx, { quick: false, control: true, steps: [check] }))!;
+  if (proof.state === 'dead') return { detail: `old key ${old.mask} rejected (${proof.detail}) — dead`, data: { control: proof.control } };
+  ctx.deadProblem = proof.detail;
+  if (proof.state === 'void' && ctx.provenDeadAt !== undefined) {
+    // An earlier proof (the pre-run check, the check right after the mint) asked the same endpoint: void too.
+    ctx.note('warn', `the earlier "proven dead" at ${ctx.provenDeadAt} is void as well: the endpoint that gave it rejects the new key too`);
+    ctx.provenDeadAt = undefined;
+    ctx.deadAfterMs = undefined;
+    ctx.deadBasis = undefined;
+  }
+  throw new StepFailedError(
+    check.id,
+    proof.detail,
+    proof.state === 'alive'
+      ? `revoke the old key ${old.mask} at ${providerPlace(ctx)}, then \`rekey resume ${ctx.run}\` proves it dead`
+      : `the old key ${old.mask} may still work: check it in ${providerPlace(ctx)}; \`rekey resume ${ctx.run}\` asks the provider again`,
+  );
+};
+
+/**
+ * Incident, overlap none: the mint was the revoke, so the old key is proven dead right after it, before roll out and
+ * verify. Asked once (with the new key as a control), so the outage is not made longer by more than a round trip; a
+ * key not proven dead here is asked again, with retries, by the verify-revoked steps.
+ */
+const proveDeadAfterMint: Handler = async (ctx) => {
+  const old = await ctx.oldIfKnowable();
+  await ctx.needNew();
+  if (ctx.provenDeadAt !== undefined) return { detail: `already proven dead at the pre-run check (${ctx.provenDeadAt})`, data: { dead: false } };
+  const { proveDead } = await import('./dead.js');
+  const proof = old === undefined ? undefined : await proveDead(ctx, { quick: true, control: true });
+  if (proof?.state === 'dead') return { detail: `old key ${old!.mask} rejected (${proof.detail}) — dead`, data: { dead: true } };
+  return {
+    detail: `not proven yet (${proof?.detail ?? 'the old value is unknown'}); the verify-revoked checks ask again after verify`,
+    data: { dead: false },
+  };
 };
 
 /**
@@ -556,6 +624,7 @@ const rollbackHook: Handler = async (ctx, step) => {
 export const handlers: Readonly<Record<StepKind, Handler>> = {
   preflight,
   mint,
+  'prove-dead': proveDeadAfterMint,
   promote,
   hook,
   readback,

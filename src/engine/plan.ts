@@ -13,6 +13,7 @@ import type { Mode, Phase } from '../contract/run.js';
 export type StepKind =
   | 'preflight'
   | 'mint'
+  | 'prove-dead'
   | 'promote'
   | 'hook'
   | 'readback'
@@ -102,6 +103,11 @@ export function planRun(input: PlanInput): Plan {
   const generate: PlannedStep[] = [
     { id: 'preflight', kind: 'preflight', phase: 'generate', name: `read ${plural(stores.length, 'store')} and check the old key`, human: false },
     { id: 'mint', kind: 'mint', phase: 'generate', name: runbook.generate.find(mints)?.name ?? 'mint the new key', human: runbook.generate.some(needsPerson) },
+    // Incident, overlap none: the mint is the revoke, so the old key is proven dead right after it (asked once, with the
+    // new key as a control), not after roll out and verify; the verify-revoked steps ask again, with retries, if not.
+    ...(mode === 'incident' && runbook.overlap === 'none' && runbook.verifyRevoked.some((s) => s.kind === 'http')
+      ? [{ id: 'prove-dead', kind: 'prove-dead', phase: 'generate', name: 'prove the old key dead (the mint killed it)', human: false } satisfies PlannedStep]
+      : []),
   ];
   const rollout: PlannedStep[] = [
     ...perStore('promote', 'rollout', (display) => `make current in ${display}`),

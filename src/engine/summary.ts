@@ -3,7 +3,7 @@
  * walker fills it, the report and the UI read it.
  */
 import type { EngineEvent, LeakRecord } from '../contract/events.js';
-import type { Mode, Phase, RunResult, WindowBasis } from '../contract/run.js';
+import type { DeadBasis, Mode, Phase, RunResult, WindowBasis } from '../contract/run.js';
 import type { RunbookResponse } from '../contract/runbook.js';
 import type { ProviderCall } from '../contract/steps.js';
 
@@ -72,6 +72,9 @@ export interface IncidentSummary {
   /** When the old key was proven dead (ISO), and how long after the run started. */
   readonly provenDeadAt: string | undefined;
   readonly deadAfterMs: number | undefined;
+  /** What proved it first (DeadBasis), and why it is not proven when a check said so (unknown, void, still accepted). */
+  readonly deadBasis: DeadBasis | undefined;
+  readonly deadProblem: string | undefined;
   /** Revoke-first: from the start of the revoke until roll out and verify were done (consumers fail meanwhile). */
   readonly revokeWindowMs: number | undefined;
   readonly leak: LeakRecord | undefined;

@@ -10,7 +10,7 @@ import { deadDetail, handlers, recoverMint, StageFailedError, type StepResult } 
 import { planRollback, type Plan, type PlannedStep } from './plan.js';
 import { onFailure } from './policy.js';
 import { openFindings, type IncidentSummary, type RunSummary } from './summary.js';
-import type { Phase, RunResult } from '../contract/run.js';
+import type { DeadBasis, Phase, RunResult } from '../contract/run.js';
 import { ExitCode, RotationFailedError, StateFileError } from '../contract/errors.js';
 
 /** A step failed, carrying which. */
@@ -35,8 +35,11 @@ function journalError(step: PlannedStep, when: 'before' | 'after', error: unknow
 /** The steps a dry run runs for real: they only read (the stores, the provider's answer for the old key). */
 const readOnly: ReadonlySet<PlannedStep['kind']> = new Set(['preflight', 'audit-window']);
 
-/** Run one step: skipped when done before; else journaled, run by its handler, journaled again. */
-export async function runStep(ctx: RunContext, step: PlannedStep, options: { force?: boolean } = {}): Promise<void> {
+/**
+ * Run one step: skipped when done before; else journaled, run by its handler, journaled again. Resolves with what the
+ * journal keeps of it (its data, from the handler or, for a step done before, from the journal).
+ */
+export async function runStep(ctx: RunContext, step: PlannedStep, options: { force?: boolean } = {}): Promise<Record<string, unknown> | undefined> {
   const before = ctx.state?.done.get(step.id);
   if (before !== undefined && options.force !== true) {
     ctx.timeline.push({
@@ -61,7 +64,7 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
       detail: 'done before the interruption',
       skipped: true,
     });
-    return;
+    return before.data;
   }
   if (ctx.dryRun && !readOnly.has(step.kind)) {
     // A person's step is not asked either (a dry run asks nothing, so it needs no terminal and no answers): it is shown.
@@ -78,7 +81,7 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
       detail,
     });
     ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms: 0, waitMs: 0, human: step.human, detail, skipped: true });
-    return;
+    return undefined;
   }
   const startMs = performance.now() - ctx.started;
   try {
@@ -134,20 +137,21 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   const finding = result?.finding === true ? { finding: true } : {};
   ctx.timeline.push({ phase: step.phase, step: step.id, name: step.name, human: step.human, startMs, ms, waitMs, result: 'done', detail, ...finding });
   ctx.emit({ event: 'step.done', phase: step.phase, step: step.id, name: step.name, ms, waitMs, human: step.human, detail, ...finding });
+  return result?.data;
 }
 
 /** Run steps in order, each group side by side; every member of a group settles before the first failure is thrown. */
 export async function runSteps(
   ctx: RunContext,
   steps: readonly PlannedStep[],
-  after?: (step: PlannedStep) => Promise<void>,
+  after?: (step: PlannedStep, data: Record<string, unknown> | undefined) => Promise<void>,
   options: { force?: boolean } = {},
 ): Promise<void> {
   for (let i = 0; i < steps.length; ) {
     const step = steps[i]!;
     if (step.group === undefined) {
-      await runStep(ctx, step, options);
-      await after?.(step);
+      const data = await runStep(ctx, step, options);
+      await after?.(step, data);
       i++;
       continue;
     }
@@ -165,10 +169,15 @@ function auditFindings(ctx: RunContext): string | undefined {
   return open.length === 0 ? undefined : `not confirmed: ${open.join(', ')} (activity not recognised, to investigate)`;
 }
 
-/** The old key is proven dead (the last verify-revoked step passed, now or before an interruption). */
-async function provenDead(ctx: RunContext, step: string): Promise<void> {
+/**
+ * The old key is proven dead, now or before an interruption: by the pre-run check, by the check right after an
+ * overlap-none mint, or by the last verify-revoked step. The first proof's moment stands; later ones do not move it.
+ */
+async function provenDead(ctx: RunContext, step: string, basis: DeadBasis, control: 'accepted' | 'none'): Promise<void> {
+  if (ctx.provenDeadAt !== undefined) return;
   const at = ctx.state?.done.get(step)?.at ?? new Date().toISOString();
   ctx.provenDeadAt = at;
+  ctx.deadBasis = basis;
   ctx.deadAfterMs = Math.max(0, Date.parse(at) - Date.parse(ctx.startedAt));
   // Every run says when the old key was proven dead; `rekey incident` shows it as the headline, --json carries it.
   // A resumed run names the old key by its mask while a store still holds it (else by its fingerprint).
@@ -181,6 +190,8 @@ async function provenDead(ctx: RunContext, step: string): Promise<void> {
     fingerprint: ctx.oldFp,
     at,
     afterStartMs: ctx.deadAfterMs,
+    basis,
+    control,
   });
 }
 
@@ -196,8 +207,10 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
       headed.add(segment.phase);
       // Revoke-first: consumers on the old key fail from the revoke until roll out and verify are done.
       if (segment.early && plan.window === 'early-revoke' && segment.steps.some((s) => !ctx.state?.done.has(s.id))) ctx.openWindow('revoke');
-      await runSteps(ctx, segment.steps, async (step) => {
-        if (step.id === plan.provesDead) await provenDead(ctx, step.id);
+      await runSteps(ctx, segment.steps, async (step, data) => {
+        if (step.kind === 'preflight' && data?.['alreadyDead'] === true) await provenDead(ctx, step.id, 'pre-run', 'none');
+        if (step.kind === 'prove-dead' && data?.['dead'] === true) await provenDead(ctx, step.id, 'mint', 'accepted');
+        if (step.id === plan.provesDead) await provenDead(ctx, step.id, 'check', data?.['control'] === 'accepted' ? 'accepted' : 'none');
       });
       if (segment.phase === 'verify') ctx.closeWindow();
       if (!ctx.revokeFirst || segment.phase !== 'revoke')
@@ -334,6 +347,8 @@ function incidentSummary(ctx: RunContext): IncidentSummary {
     provable: ctx.options.runbook.verifyRevoked.length > 0,
     provenDeadAt: ctx.provenDeadAt,
     deadAfterMs: ctx.deadAfterMs,
+    deadBasis: ctx.deadBasis,
+    deadProblem: ctx.deadProblem,
     revokeWindowMs: ctx.revokeFirst ? ctx.windowMs() : undefined,
     leak: ctx.leak,
     respond: ctx.options.runbook.respond,

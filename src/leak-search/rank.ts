@@ -72,8 +72,7 @@ function commitFinding(c: CommitHit): LeakFinding {
         ? `in a commit of ${since}; whether it was pushed is not recorded: treat it as pushed (everyone who can read the remote, every clone and fork).`
         : `pushed (${c.refs.remotes.join(', ')}): everyone who can read the remote, and every clone, fork and CI cache made since ${since}, has the key.`,
     'local-commit': `in this clone only (${refWords(c)}), as far as its remote-tracking refs know (the last fetch): one \`git push\` from the remote.`,
-    stash:
-      `in ${c.refs?.stashes.join(', ') ?? 'a stash'} of this clone: ` + '`git push` does not send a stash, but it stays until dropped, and then in the reflog.',
+    stash: `in ${c.refs?.stashes.join(', ') ?? 'a stash'} of this clone: \`git push\` does not send a stash; it stays until dropped, then in the reflog.`,
     'reflog-commit':
       'only in a reflog of this clone (a commit reset, amended or rebased away): it stays until the reflog expires (90 days by default); ' +
       'if it was pushed before it was rewritten, the host may still serve it by its id.',

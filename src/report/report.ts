@@ -4,14 +4,13 @@ import { join } from 'node:path';
 import type { IncidentSummary, RunSummary } from '../engine/run.js';
 import { openFindings } from '../engine/summary.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
-import { count, describeLeak, isClientBundle, leakFindings, refNames } from '../leak-search/index.js';
+import { count, describeLeak, leakFindings, refNames } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { formatClock, formatSeconds, localTime, span } from '../util/time.js';
 import { findingsSection, findingsTitle } from './activity.js';
 import { checklistMarkdown, responderChecklist } from './checklist.js';
 import { budgetLine, splitTime, stepWho, timelineChart, windowWords } from './timeline.js';
-import type { CommitHit, FileHit } from '../contract/leaks.js';
 
 /** The report as Markdown. */
 export function renderReport(summary: RunSummary): string {
@@ -92,12 +91,22 @@ function incidentRows(summary: RunSummary): string[] {
   const rows = [`| leaked since | ${incident.since} (${localTime(since, until)} local time; ${span(started - since.getTime())} before the run started) |`];
   if (incident.provenDeadAt !== undefined && incident.deadAfterMs !== undefined) {
     const dead = new Date(incident.provenDeadAt);
-    rows.push(`| proven dead at | **${incident.provenDeadAt}** (${localTime(dead, until, true)} local time) |`);
+    const by =
+      incident.deadBasis === 'pre-run'
+        ? ' · already rejected at the pre-run check, before anything was minted (revoked before this run)'
+        : incident.deadBasis === 'mint'
+          ? ' · right after the mint (overlap none: the mint is the revoke), with the new key accepted by the same check as a control'
+          : incident.deadBasis === 'check'
+            ? ' · by the documented rejection, with the new key accepted by the same check as a control'
+            : '';
+    rows.push(`| proven dead at | **${incident.provenDeadAt}** (${localTime(dead, until, true)} local time)${cell(by)} |`);
     rows.push(
       `| time to dead | **${formatClock(incident.deadAfterMs)}** after the run started · ${span(dead.getTime() - since.getTime())} after the leak began |`,
     );
   } else if (!incident.provable) {
     rows.push(`| proven dead at | **not proven**: runbook ${summary.runbook} has no step that checks the old key is rejected; check it by hand |`);
+  } else if (incident.deadProblem !== undefined) {
+    rows.push(`| proven dead at | **not proven**: ${cell(incident.deadProblem)} |`);
   } else {
     rows.push('| proven dead at | **not proven**: the run stopped before the old key was proven dead |');
   }

@@ -14,7 +14,13 @@ import { formatClock, formatDuration, formatSeconds } from '../util/time.js';
 export function windowWords(basis: WindowBasis | undefined): { measured: boolean; from: string; short: string } {
   switch (basis) {
     case 'rejected':
-      return { measured: true, from: "the old key's first rejection (polled once a second while the prompt was open)", short: 'old key dead' };
+      return {
+        measured: true,
+        from:
+          'the last poll that still saw the old key accepted (it was polled once a second while the prompt was open and ' +
+          'died before the next poll: at most a poll, about a second, too long)',
+        short: 'old key dead',
+      };
     case 'call':
       return { measured: false, from: 'the start of the call that minted the new key (at most: the old key died during it)', short: 'at most' };
     case 'arrival':

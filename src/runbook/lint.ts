@@ -6,7 +6,8 @@
  *    explain:), which `runbook show` renders, and in `rehearsal.inputs`, which may name only the sandbox.
  * 2. Every check has a documented rejection: an `http` step of verify has a step in verifyRevoked that presents
  *    `{{ old }}` to the same endpoint, and that step expects a 4xx only; any status but 401 needs `match:` (the
- *    provider's error code), since a 403 or a 404 may come from a proxy or a firewall (docs/providers.md#what-counts-as-dead).
+ *    provider's error code), since a 403 or a 404 may come from a proxy or a firewall (docs/providers.md#what-counts-as-dead);
+ *    and it cites the public page that documents that rejection (`documented:`).
  * 3. No secret in a URL or text that is printed: a prompt's url, message and confirm, a step's name, and the origin
  *    and path of an http URL (which step names and errors print, and servers log). Only `reveal:` may show a value.
  * 4. The responder's checklist (`respond:`) is shown as written in the incident report, so it holds no template
@@ -127,6 +128,7 @@ interface RawHttp {
   readonly presents: 'new' | 'old' | undefined;
   readonly expect: readonly unknown[];
   readonly match: boolean;
+  readonly documented: boolean;
 }
 
 function httpSteps(data: Raw, section: string): RawHttp[] {
@@ -149,6 +151,7 @@ function httpSteps(data: Raw, section: string): RawHttp[] {
         presents,
         expect: Array.isArray(http['expect']) ? http['expect'] : [200],
         match: isRecord(http['match']) && Object.keys(http['match']).length > 0,
+        documented: typeof http['documented'] === 'string' && http['documented'].trim() !== '',
       },
     ];
   });
@@ -185,6 +188,15 @@ function rejections(data: Raw, at: At): void {
         path,
         `verifyRevoked[${proof.index}]: expects ${statuses.join(' or ')} without match:, so a proxy's or a firewall's answer would count as proof`,
         "add match: with the field the provider's documented rejection sets (such as match: { error.code: [invalid_api_key] })",
+      );
+    }
+    if (!proof.documented && proof.presents === 'old') {
+      at(
+        ['verifyRevoked', proof.index, 'http'],
+        `verifyRevoked[${proof.index}]: the rejection it expects is not cited: only the provider's documented answer proves a key dead`,
+        'add documented: with the URL of the provider page that documents this rejection (status and body)',
+        undefined,
+        'key',
       );
     }
   }

@@ -300,6 +300,7 @@ function parseStep(
         capture: h.capture,
         record: h.record ?? [],
         match: h.match ?? {},
+        documented: h.documented,
       };
     }
     case 'prompt': {

@@ -78,7 +78,8 @@ function machineLine(step: Step): string {
         .map(([path, list]) => ` with ${path} ${values(list)}`)
         .join('');
       const attempts = step.retry === undefined || step.retry.attempts === 1 ? 'once' : `up to ${step.retry.attempts} attempts`;
-      return `${step.name} — expects ${step.expect.join(' or ')}${match}, ${attempts}`;
+      const cited = step.documented === undefined ? '' : ` (documented at ${step.documented})`;
+      return `${step.name} — expects ${step.expect.join(' or ')}${match}${cited}, ${attempts}`;
     }
     case 'generate':
       return `${step.name} — ${step.bytes} random bytes, ${step.encoding}${step.prefix ? `, prefix ${step.prefix}` : ''}`;

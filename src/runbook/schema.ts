@@ -38,6 +38,12 @@ export const stepSchemas = {
       record: z.array(z.string()).optional(),
       // Response fields that must hold one of the values (null: absent), for providers whose status is ambiguous.
       match: z.record(z.string().min(1), z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).min(1)).optional(),
+      // The public page where the provider documents the answer `expect:` and `match:` take (a verifyRevoked step's
+      // rejection): `rekey runbook test` requires it there, so that only a documented rejection counts as dead.
+      documented: z
+        .string()
+        .regex(/^https?:\/\/\S+$/, 'documented: must be the URL of the page that documents the answer')
+        .optional(),
     }),
   }),
   prompt: z.strictObject({

@@ -43,6 +43,26 @@ export interface SandboxOptions {
   readonly idempotencyWindowMs?: number;
   /** Play a webhook receiver at /v1/webhooks/receive that accepts signatures made with these secrets (webhooks.ts). */
   readonly webhookSecrets?: WebhookSecrets;
+  /** For tests of "dead means dead": answer key checks with a fault instead (see CheckFault). Also settable later. */
+  readonly checkFault?: CheckFault;
+}
+
+/**
+ * A fault the sandbox plays on its key-check routes (whoami and every provider dialect), in place of the answer the
+ * route would give, so that tests can attack the proof that a key is dead:
+ * - `forbidden`: 403 with a JSON body that is no provider's rejection (a firewall, an IP allow-list);
+ * - `html`: 401 with an HTML page (a proxy's or a login page: the status alone would look like a rejection);
+ * - `server-error`: 503 with a JSON error body;
+ * - `rate-limited`: 429 with `Retry-After: 1`;
+ * - `timeout`: no answer at all until the sandbox closes (the client's timeout decides).
+ * `keys`: `rejected` (default) faults only the checks the route would reject (a revoked, expired or unknown key), so a
+ * live key's checks still pass; `all` faults every check. `times`: fault this many checks, then answer normally
+ * (default: every one).
+ */
+export interface CheckFault {
+  readonly mode: 'forbidden' | 'html' | 'server-error' | 'rate-limited' | 'timeout';
+  readonly keys?: 'rejected' | 'all';
+  readonly times?: number;
 }
 
 /**
@@ -80,6 +100,10 @@ export interface Sandbox {
   readonly stats: Readonly<SandboxStats>;
   /** Test hook, see `SandboxOptions.rejectMintedOverHttp`; may be switched on and off while the sandbox runs. */
   rejectMintedOverHttp: boolean;
+  /** Test hook, see `CheckFault`; undefined answers every check normally. */
+  checkFault: CheckFault | undefined;
+  /** Key checks answered with a fault so far. */
+  readonly faulted: number;
   /** Live list of measured requests, oldest first (the most recent 100,000). */
   readonly roundTrips: readonly RoundTrip[];
   /** Mint a key for an account without a request, as a test's or a rehearsal's first key; the overlap applies. */
@@ -117,7 +141,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const sockets = new Set<Socket>();
   /** Ids of keys minted with mintKey(), which the rejectMintedOverHttp hook leaves alone. */
   const mintedDirectly = new Set<string>();
-  const hooks = { rejectMintedOverHttp: options.rejectMintedOverHttp === true };
+  const hooks: { rejectMintedOverHttp: boolean; checkFault: CheckFault | undefined; faulted: number; faultLeft: number } = {
+    rejectMintedOverHttp: options.rejectMintedOverHttp === true,
+    checkFault: options.checkFault,
+    faulted: 0,
+    faultLeft: options.checkFault?.times ?? Number.POSITIVE_INFINITY,
+  };
   const rejects = (record: KeyRecord): boolean => hooks.rejectMintedOverHttp && !mintedDirectly.has(record.id);
   const view = (record: KeyRecord): SandboxKey => ({
     id: record.id,
@@ -169,6 +198,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           if (matched.route.check) {
             stats.checks++;
             if (result.status >= 400) stats.rejected++;
+            const fault = hooks.checkFault;
+            if (fault !== undefined && hooks.faultLeft > 0 && (fault.keys === 'all' || result.status >= 400)) {
+              hooks.faultLeft--;
+              hooks.faulted++;
+              // A check that never answers: the socket stays open until the client gives up or the sandbox closes.
+              if (fault.mode === 'timeout') return;
+              sendFault(response, fault.mode);
+              return;
+            }
           }
         }
         send(response, result);
@@ -217,6 +255,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     set rejectMintedOverHttp(value: boolean) {
       hooks.rejectMintedOverHttp = value;
+    },
+    get checkFault() {
+      return hooks.checkFault;
+    },
+    set checkFault(value: CheckFault | undefined) {
+      hooks.checkFault = value;
+      hooks.faultLeft = value?.times ?? Number.POSITIVE_INFINITY;
+    },
+    get faulted() {
+      return hooks.faulted;
     },
     mintKey(account) {
       const { key, record, revoked } = registry.mint(account);
@@ -284,6 +332,23 @@ function readBody(request: IncomingMessage, done: (body: Buffer | undefined) => 
   request.on('end', () => done(size <= MAX_BODY_BYTES ? Buffer.concat(chunks) : undefined));
   // A client that goes away mid-body gets no answer; there is nobody to send it to.
   request.on('error', () => undefined);
+}
+
+/** A check's fault, as a firewall, a proxy or a struggling provider answers (see CheckFault). */
+function sendFault(response: ServerResponse, mode: Exclude<CheckFault['mode'], 'timeout'>): void {
+  if (mode === 'html') {
+    const page = '<!DOCTYPE html>\n<html><head><title>401 Authorization Required</title></head><body><h1>Sign in</h1></body></html>\n';
+    response.writeHead(401, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(page)) });
+    response.end(page);
+    return;
+  }
+  const [status, code, headers] =
+    mode === 'forbidden'
+      ? [403, 'forbidden_by_policy', {}]
+      : mode === 'rate-limited'
+        ? [429, 'rate_limited', { 'retry-after': '1' }]
+        : [503, 'service_unavailable', {}];
+  send(response, { status, body: { error: { code, message: 'sandbox fault' } }, headers });
 }
 
 function send(response: ServerResponse, result: SandboxResponse): void {

@@ -177,7 +177,12 @@ describe('rekey incident: where it leaked', () => {
     const report = incidentReport(ws);
     expect(report).toContain('# rekey incident: sandbox-key');
     expect(report).toMatch(/\| leaked since \| \d{4}-\d\d-\d\dT[\d:.]+Z \(.*3h before the run started\) \|/);
-    expect(report).toMatch(/\| proven dead at \| \*\*\d{4}-\d\d-\d\dT[\d:.]+Z\*\* \(\d\d:\d\d:\d\d local time\) \|/);
+    expect(report).toMatch(
+      new RegExp(
+        String.raw`\| proven dead at \| \*\*\d{4}-\d\d-\d\dT[\d:.]+Z\*\* \(\d\d:\d\d:\d\d local time\) · ` +
+          String.raw`by the documented rejection, with the new key accepted by the same check as a control \|`,
+      ),
+    );
     expect(report).toMatch(/\| time to dead \| \*\*\d+:\d\d\*\* after the run started · 3h after the leak began \|/);
     expect(report).toContain('| order | roll out and verify, then revoke (no `--revoke-first`) |');
     expect(report).not.toContain('revoke-first window');

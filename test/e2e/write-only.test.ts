@@ -59,7 +59,7 @@ describe('a write-only store', () => {
     expect(s.isActive(fresh)).toBe(true);
     expect(s.isActive(ws.seed)).toBe(false);
     const step = (id: string) => summary.timeline.find((t) => t.step === id);
-    expect(step("readback")?.detail).toBe(`the store holds ${fingerprint(fresh)} · memory:app cannot be read back: relies on the provider's check`);
+    expect(step('readback')?.detail).toBe(`the store holds ${fingerprint(fresh)} · memory:app cannot be read back: relies on the provider's check`);
     expect(step('verify:whoami')).toBeDefined();
     expect(step('preflight')?.detail).toContain('memory:app write-only, not read');
 

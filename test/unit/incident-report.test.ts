@@ -178,6 +178,8 @@ function record(mode: RunSummary['mode'] = 'incident'): RunSummary {
             revokeFirstMoot: false,
             provable: true,
             provenDeadAt: at(26.02),
+            deadBasis: 'check',
+            deadProblem: undefined,
             deadAfterMs: 26_020,
             revokeWindowMs: undefined,
             leak,

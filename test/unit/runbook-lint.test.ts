@@ -47,6 +47,7 @@ verifyRevoked:
       url: "{{ inputs.baseUrl }}/v1/me"
       headers: { Authorization: "Bearer {{ old }}" }
       expect: [401]
+      documented: https://api.example.com/docs/errors#unauthorized
 notes:
   - Nothing to note.
 `;
@@ -122,6 +123,17 @@ describe('runbook lint', () => {
     ]);
     const matched = await lint((t) => t.replace('expect: [401]', 'expect: [401, 403]\n      match: { code: [INVALID_API_KEY] }'));
     expect(matched.errors).toEqual([]);
+  });
+
+  it('a rejection that cites no page documenting it (documented:), and a documented: that is not a URL', async () => {
+    const uncited = await lint((t) => t.replace('      documented: https://api.example.com/docs/errors#unauthorized\n', ''));
+    expect(uncited.errors).toEqual([
+      `${at(uncited.text, 'http:', 'id: dead')} verifyRevoked[0]: the rejection it expects is not cited: ` +
+        "only the provider's documented answer proves a key dead",
+    ]);
+    const notUrl = await lint((t) => t.replace('documented: https://api.example.com/docs/errors#unauthorized', 'documented: the docs'));
+    expect(notUrl.errors.join('\n')).toContain(`${at(notUrl.text, 'the docs')} `);
+    expect(notUrl.errors.join('\n')).toContain('documented: must be the URL of the page that documents the answer');
   });
 
   it('a secret in a printed URL or text: a prompt url, a prompt message, the path of an http URL — but not its query, nor reveal', async () => {
