@@ -7,7 +7,7 @@
 // Start-up matters here (a quick command, often run by scripts): this module is imported only when `status` runs,
 // so it imports statically what it needs (one module graph loads faster than a chain of import() calls), and it
 // opens the config with ./open-config.js, as every command does, without loading common.js and what that needs.
-import { lastRunsOf } from '../engine/history.js';
+import { lastRunsOf } from '../engine/history-index.js';
 import { credentialAges, dueness, settleUnknown, type CredentialAge } from '../engine/age.js';
 import { formatAge, formatClock } from '../util/time.js';
 import { ExitCode } from '../contract/errors.js';
@@ -46,7 +46,7 @@ export default async function status(input: CommandInput, globals: Globals): Pro
 /** Every credential's row: the words for the table, and the facts for --json (see statusEvent). */
 export async function statusRows(config: Config, offline: boolean) {
   // Each journal is read once (by its ends), newest first, until every credential has its last run and last done run.
-  const history = lastRunsOf(config.stateDir, config.credentials.keys());
+  const history = await lastRunsOf(config.stateDir, config.credentials.keys(), { write: 'changed' });
   const openStores = offline ? undefined : (await import('./stores.js')).storeOpener(config);
   const [locks, ages] = await Promise.all([
     locksOf(config.stateDir, config.credentials.keys()),

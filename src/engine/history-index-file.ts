@@ -1,0 +1,263 @@
+/**
+ * The history index's file, `.rekey/history-index.json`: what it holds, how it is sealed, read and replaced. What it
+ * is for, and how readers keep it true to the journals, is src/engine/history-index.ts; this module is the part the
+ * journal's write path needs too (`markResuming`), so it loads only node:fs, the chain key and the lock, never the
+ * journal reader (which would make a cycle with src/engine/journal.ts).
+ *
+ * The index is a cache: it is never fsynced except for a mark (below), and a file that is missing, torn, of another
+ * version, sealed under another key or not sealed where a key exists is not read but rebuilt from the journals.
+ */
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { StateFileError } from '../contract/errors.js';
+import { fsyncDir, temporaryPath } from '../util/atomic-file.js';
+import { withFileLockSync } from '../util/file-lock.js';
+import { checkingKey, seal, sealMatches } from './chain-key.js';
+import { JsonlEnds, journalFile } from './jsonl-files.js';
+
+/** What the journals say about one run (src/engine/run-summary.ts computes it). */
+export interface RunInfo {
+  readonly run: string;
+  readonly credential: string;
+  readonly mode: string;
+  readonly runbook: string;
+  readonly startedAt: string;
+  readonly finishedAt: string | undefined;
+  /** `done`, `failed`, `rolled-back`, `interrupted` when the journal stops without an end, or `damaged`. */
+  readonly result: string;
+  readonly ms: number | undefined;
+  readonly error: string | undefined;
+  /** Why the journal cannot be trusted (`line 7 (record 7): …`), when it fails its check. */
+  readonly damaged: string | undefined;
+}
+
+/** A run's summary in the index, with the fingerprint of its journal file when it was summarised. */
+export type IndexedRun = RunInfo & { readonly fp: string };
+
+export interface CredentialIndex {
+  /** The newest run (by start time, then run id). */
+  last?: string;
+  /** The newest run that finished `done`. */
+  lastDone?: string;
+  /** Runs that may still hold a value in a store (`refuseWhileUnfinished`), each with its journal's fingerprint. */
+  open: Record<string, string>;
+}
+
+/**
+ * A run whose `run.resumed` is about to be appended: a run that looked finished is becoming unfinished, the one
+ * change of a journal that would make the index claim more than the journal says. The mark is written (durably)
+ * before the record and holds until a reader sees the journal changed since (`fp`, its fingerprint when marked).
+ */
+export interface Mark {
+  readonly credential: string;
+  readonly fp: string;
+}
+
+export interface IndexBody {
+  v: 1;
+  /** The id of the chain key that sealed it; null when this machine has none (then it proves nothing, as its journals). */
+  key: string | null;
+  /** False for a file holding only marks, written when there was no index to mark: a reader rebuilds it. */
+  complete: boolean;
+  /** The runs folder's identity and change time when `names` was its listing; null when unknown. */
+  dir: string | null;
+  /** Whether `dir` was read long enough after the folder's last change that a later change must show in it. */
+  certified: boolean;
+  /** The runs whose journals are summarised here. */
+  names: string[];
+  runs: Record<string, IndexedRun>;
+  credentials: Record<string, CredentialIndex>;
+  marks: Record<string, Mark>;
+}
+
+export const INDEX_NAME = 'history-index.json';
+
+export function indexFile(stateDir: string): string {
+  return join(stateDir, INDEX_NAME);
+}
+
+const lockFile = (stateDir: string) => join(stateDir, 'history-index.lock');
+
+export function emptyIndex(complete: boolean): IndexBody {
+  return { v: 1, key: checkingKey()?.id ?? null, complete, dir: null, certified: false, names: [], runs: {}, credentials: {}, marks: {} };
+}
+
+/** A file's identity and state: inode, size, modification and change times (ns); '' when it does not exist. */
+export function fileFingerprint(path: string): string {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return '';
+  }
+}
+
+export function journalFingerprint(stateDir: string, run: string): string {
+  return fileFingerprint(journalFile(stateDir, run));
+}
+
+export interface IndexRead {
+  /** Undefined when the file is missing or is not to be trusted (see `problem`). */
+  readonly body: IndexBody | undefined;
+  /** The file's fingerprint as read, '' when missing: a writer replaces the file only if it is still this one. */
+  readonly id: string;
+  readonly problem: string | undefined;
+}
+
+/** Read and check the index file. Never throws: any fault is a `problem`, and the index is rebuilt. */
+export function readIndexFile(stateDir: string): IndexRead {
+  const file = indexFile(stateDir);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return { body: undefined, id: '', problem: code === 'ENOENT' ? undefined : `not readable (${code})` };
+  }
+  let text: string;
+  let id: string;
+  try {
+    const s = fstatSync(fd, { bigint: true });
+    id = `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    text = readFileSync(fd, 'utf8');
+  } catch (error) {
+    return { body: undefined, id: '', problem: `not readable (${(error as NodeJS.ErrnoException).code})` };
+  } finally {
+    closeSync(fd);
+  }
+  return { ...checkIndexText(text), id };
+}
+
+/** Parse and check an index file's text: its version, its shape, and its seal under this machine's chain key. */
+export function checkIndexText(text: string): { body: IndexBody | undefined; problem: string | undefined } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { body: undefined, problem: 'not JSON (torn or truncated)' };
+  }
+  if (typeof parsed !== 'object' || parsed === null) return { body: undefined, problem: 'not an index' };
+  const { mac, ...body } = parsed as Record<string, unknown> & { mac?: unknown };
+  if (body['v'] !== 1) return { body: undefined, problem: `version ${String(body['v'])}, not 1` };
+  const key = checkingKey();
+  if ((body['key'] ?? null) !== (key?.id ?? null)) return { body: undefined, problem: 'sealed under another chain key, or not sealed' };
+  if (key !== undefined && (typeof mac !== 'string' || !sealMatches(key, JSON.stringify(body), mac))) return { body: undefined, problem: 'its seal does not match' };
+  if (!shapeOk(body)) return { body: undefined, problem: 'not an index' };
+  return { body: body as unknown as IndexBody, problem: undefined };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The index's shape, checked in full: a seal proves who wrote it, not that this release reads it as that one wrote it,
+ * and without a chain key there is no seal at all.
+ */
+function shapeOk(body: Record<string, unknown>): boolean {
+  const { names, runs, credentials, marks } = body;
+  if (typeof body['complete'] !== 'boolean' || typeof body['certified'] !== 'boolean') return false;
+  if (body['dir'] !== null && typeof body['dir'] !== 'string') return false;
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) return false;
+  if (!isRecord(runs) || !isRecord(credentials) || !isRecord(marks)) return false;
+  const text = (v: unknown) => typeof v === 'string';
+  for (const [run, info] of Object.entries(runs)) {
+    if (!isRecord(info) || info['run'] !== run || !text(info['credential']) || !text(info['startedAt']) || !text(info['result']) || !text(info['fp']))
+      return false;
+  }
+  for (const entry of Object.values(credentials)) {
+    if (!isRecord(entry) || !isRecord(entry['open']) || !Object.values(entry['open']).every(text)) return false;
+    for (const ref of [entry['last'], entry['lastDone']]) if (ref !== undefined && (!text(ref) || runs[ref as string] === undefined)) return false;
+  }
+  return Object.values(marks).every((m) => isRecord(m) && text(m['credential']) && text(m['fp']));
+}
+
+function indexText(body: IndexBody): string {
+  const key = checkingKey();
+  const sealed = { ...body, key: key?.id ?? null };
+  return JSON.stringify(key === undefined ? sealed : { ...sealed, mac: seal(key, JSON.stringify(sealed)) });
+}
+
+/** Replace the index file by a temporary file and a rename; fsynced only when `durable`. */
+function replaceIndexFile(stateDir: string, body: IndexBody, durable: boolean): void {
+  const file = indexFile(stateDir);
+  const temp = temporaryPath(file);
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    const bytes = Buffer.from(indexText(body), 'utf8');
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+    if (durable) fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkSync(temp);
+    throw error;
+  }
+  closeSync(fd);
+  try {
+    renameSync(temp, file);
+  } catch (error) {
+    unlinkSync(temp);
+    throw error;
+  }
+  if (durable) fsyncDir(stateDir);
+}
+
+/**
+ * Write a refreshed index, unless the file changed since it was read as `readId` (a mark, or another reader's index:
+ * theirs stays, this one's knowledge is only lost, not wrong). A cache: a state folder that cannot be written (read-only,
+ * full, locked for long) keeps its index as it was. Returns the new file's fingerprint, or undefined when not written.
+ */
+export function writeIndexIfUnchanged(stateDir: string, body: IndexBody, readId: string): string | undefined {
+  try {
+    return withFileLockSync(
+      lockFile(stateDir),
+      () => {
+        if (fileFingerprint(indexFile(stateDir)) !== readId) return undefined;
+        replaceIndexFile(stateDir, body, false);
+        return fileFingerprint(indexFile(stateDir));
+      },
+      { waitMs: 2_000 },
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Mark a run as about to be resumed, durably, before its `run.resumed` record is appended (src/engine/journal.ts):
+ * until its journal changes, every reader reads that journal rather than the index's summary of it. The one call of the
+ * journal's write path into the index. A mark that cannot be written stops the resume (a StateFileError, exit 5): the
+ * index would otherwise say the run finished while its journal says it goes on.
+ */
+export function markResuming(stateDir: string, run: string): void {
+  const credential = claimedCredential(stateDir, run);
+  // A journal without a readable first record is no run that can be resumed: the verified read refuses it.
+  if (credential === undefined) return;
+  const fp = journalFingerprint(stateDir, run);
+  try {
+    withFileLockSync(lockFile(stateDir), () => {
+      const current = readIndexFile(stateDir).body;
+      // No index (or one not to be trusted): a file of marks only, so that a reader rebuilding meanwhile cannot put back
+      // an index without this mark (it replaces only the file it read), and the next reader rebuilds with it.
+      const body = current ?? emptyIndex(false);
+      body.marks[run] = { credential, fp };
+      replaceIndexFile(stateDir, body, true);
+    });
+  } catch (error) {
+    throw new StateFileError('mark the resumed run in', indexFile(stateDir), error);
+  }
+}
+
+/** The credential a journal's first record names, unchecked (it only chooses what to read). */
+export function claimedCredential(stateDir: string, run: string): string | undefined {
+  let file: JsonlEnds | undefined;
+  try {
+    file = JsonlEnds.open(journalFile(stateDir, run));
+    const line = file?.firstLine();
+    if (line === undefined) return undefined;
+    const first = JSON.parse(line) as { type?: unknown; credential?: unknown } | null;
+    return first?.type === 'run.started' && typeof first.credential === 'string' ? first.credential : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    file?.close();
+  }
+}
