@@ -56,6 +56,8 @@ interface Memo {
   names: Set<string>;
   /** Journals in the folder whose credentials no caller has asked about yet (read when one does). */
   unread: Set<string>;
+  /** What it learned that the file does not hold yet. */
+  dirty: boolean;
 }
 
 const memos = new Map<string, Memo>();
@@ -138,7 +140,7 @@ function folderId(stateDir: string): { id: string; certified: boolean } {
 /** Every journal read again: for an index that is missing or cannot be trusted, or after a journal went away. */
 function rebuild(stateDir: string, summarize: Summarize, marks: IndexBody['marks']): Memo {
   const dir = folderId(stateDir);
-  const memo: Memo = { fileId: '', body: emptyIndex(true), names: new Set(), unread: new Set() };
+  const memo: Memo = { fileId: '', body: emptyIndex(true), names: new Set(), unread: new Set(), dirty: true };
   for (const run of listRuns(stateDir)) apply(memo, summarize(stateDir, run), true);
   memo.body.dir = dir.id;
   memo.body.certified = dir.certified;
@@ -157,10 +159,9 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
   let memo = memos.get(stateDir);
   let summarize: Summarize | undefined;
   const load = async () => (summarize ??= await summarizer());
-  let changed = false;
   let rebuilt = false;
   if (memo === undefined || memo.fileId !== read.id) {
-    if (read.body?.complete === true) memo = { fileId: read.id, body: read.body, names: new Set(read.body.names), unread: new Set() };
+    if (read.body?.complete === true) memo = { fileId: read.id, body: read.body, names: new Set(read.body.names), unread: new Set(), dirty: false };
     else {
       memo = rebuild(stateDir, await load(), read.body?.marks ?? {});
       rebuilt = true;
@@ -171,7 +172,7 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
     rebuilt = true;
   };
   const readJournal = async (run: string) => {
-    changed = true;
+    memo!.dirty = true;
     return apply(memo!, (await load())(stateDir, run));
   };
   const inScope = (credential: string | undefined) => credential !== undefined && scope.has(credential);
@@ -198,7 +199,7 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
         if (!rebuilt && memo.unread.size === 0 && (memo.body.dir !== dir.id || memo.body.certified !== dir.certified)) {
           memo.body.dir = dir.id;
           memo.body.certified = dir.certified;
-          changed = true;
+          memo.dirty = true;
         }
       }
     }
@@ -208,6 +209,7 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
     if (rebuilt) break;
     if (!inScope(mark.credential) || journalFingerprint(stateDir, run) === mark.fp) continue;
     delete memo.body.marks[run];
+    memo.dirty = true;
     if (!(await readJournal(run))) await again();
   }
   for (const credential of scope) {
@@ -224,10 +226,12 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
       }
     }
   }
-  if ((rebuilt && options.write === 'rebuilt') || ((rebuilt || changed) && options.write === 'changed')) {
+  if ((rebuilt && options.write === 'rebuilt') || (memo.dirty && options.write === 'changed')) {
     // Not written (another process wrote meanwhile, or the folder is read-only): what was learned here still holds
     // for this process while the file stays the one it read.
-    memo.fileId = writeIndexIfUnchanged(stateDir, memo.body, read.id) ?? read.id;
+    const written = writeIndexIfUnchanged(stateDir, memo.body, read.id);
+    memo.fileId = written ?? read.id;
+    if (written !== undefined) memo.dirty = false;
   }
   memos.set(stateDir, memo);
   return memo;
