@@ -27,8 +27,12 @@ import { listRuns, runsDir } from './jsonl-files.js';
 import {
   claimedCredential,
   emptyIndex,
+  fileFingerprint,
+  indexFile,
   journalFingerprint,
   readIndexFile,
+  storeRun,
+  storedRun,
   writeIndexIfUnchanged,
   type IndexBody,
   type IndexedRun,
@@ -53,7 +57,8 @@ interface Memo {
   /** The file's fingerprint this body came from or was written as. */
   fileId: string;
   body: IndexBody;
-  names: Set<string>;
+  /** `body.names` as a set, made when first needed (a listing to compare), not on every read. */
+  names: Set<string> | undefined;
   /** Journals in the folder whose credentials no caller has asked about yet (read when one does). */
   unread: Set<string>;
   /** What it learned that the file does not hold yet. */
@@ -112,20 +117,29 @@ function apply(memo: Memo, s: JournalSummary, fresh = false): boolean {
   if (s.info !== undefined) {
     const entry = entryOf(s.info.credential);
     const indexed: IndexedRun = { ...s.info, fp: s.fp };
-    const at = (run: string | undefined) => (run === undefined ? undefined : body.runs[run]);
+    const at = (run: string | undefined) => {
+      const stored = run === undefined ? undefined : body.runs[run];
+      return stored === undefined ? undefined : storedRun(run!, stored);
+    };
     const last = at(entry.last);
     const lastDone = at(entry.lastDone);
     if (last === undefined || last.run === s.run || newer(indexed, last)) entry.last = s.run;
     if (s.info.result === 'done' && (lastDone === undefined || lastDone.run === s.run || newer(indexed, lastDone))) entry.lastDone = s.run;
-    if (entry.last === s.run || entry.lastDone === s.run) body.runs[s.run] = indexed;
+    if (entry.last === s.run || entry.lastDone === s.run) body.runs[s.run] = storeRun(s.info, s.fp);
     // Keep only the runs an entry points at: the file stays the size of the fleet, not of its history.
     for (const run of [last?.run, lastDone?.run]) if (run !== undefined && run !== entry.last && run !== entry.lastDone) delete body.runs[run];
   }
-  if (!memo.names.has(s.run)) {
-    memo.names.add(s.run);
-    body.names.push(s.run);
+  const names = namesOf(memo);
+  if (!names.has(s.run)) {
+    names.add(s.run);
+    body.names = body.names === '' ? s.run : `${body.names}\n${s.run}`;
   }
   return true;
+}
+
+function namesOf(memo: Memo): Set<string> {
+  memo.names ??= new Set(memo.body.names === '' ? [] : memo.body.names.split('\n'));
+  return memo.names;
 }
 
 function folderId(stateDir: string): { id: string; certified: boolean } {
@@ -155,13 +169,15 @@ async function summarizer(): Promise<Summarize> {
 
 /** The index, brought up to date for the credentials in `scope` (see the header for how). */
 async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions = {}): Promise<Memo> {
-  const read = readIndexFile(stateDir);
   let memo = memos.get(stateDir);
+  // This process's copy is the file as it last read or wrote it, and more: only a file changed since is read again.
+  const current = memo === undefined ? undefined : fileFingerprint(indexFile(stateDir));
+  const read = current !== undefined && current === memo!.fileId ? { body: undefined, id: current, problem: undefined } : readIndexFile(stateDir);
   let summarize: Summarize | undefined;
   const load = async () => (summarize ??= await summarizer());
   let rebuilt = false;
   if (memo === undefined || memo.fileId !== read.id) {
-    if (read.body?.complete === true) memo = { fileId: read.id, body: read.body, names: new Set(read.body.names), unread: new Set(), dirty: false };
+    if (read.body?.complete === true) memo = { fileId: read.id, body: read.body, names: undefined, unread: new Set(), dirty: false };
     else {
       memo = rebuild(stateDir, await load(), read.body?.marks ?? {});
       rebuilt = true;
@@ -182,9 +198,10 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
     if (!memo.body.certified || memo.body.dir !== dir.id) {
       const listed = listRuns(stateDir);
       const present = new Set(listed);
-      if (memo.body.names.some((run) => !present.has(run))) await again();
+      const names = namesOf(memo);
+      if ([...names].some((run) => !present.has(run))) await again();
       else {
-        for (const run of listed) if (!memo.names.has(run)) memo.unread.add(run);
+        for (const run of listed) if (!names.has(run)) memo.unread.add(run);
         for (const run of memo.unread) if (!present.has(run)) memo.unread.delete(run);
         for (const run of [...memo.unread]) {
           // A journal of another credential waits until someone asks about that one; one naming none is read now.
@@ -217,7 +234,7 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
     if (rebuilt) break;
     if (entry === undefined) continue;
     const check = Object.entries(entry.open);
-    if (options.verifyFinished === true) for (const run of [entry.last, entry.lastDone]) if (run !== undefined) check.push([run, memo.body.runs[run]!.fp]);
+    if (options.verifyFinished === true) for (const run of [entry.last, entry.lastDone]) if (run !== undefined) check.push([run, memo.body.runs[run]![9]]);
     for (const [run, fp] of check) {
       if (journalFingerprint(stateDir, run) === fp) continue;
       if (!(await readJournal(run))) {
@@ -253,7 +270,10 @@ export async function lastRunsOf(stateDir: string, credentials: Iterable<string>
   const found = new Map<string, LastRuns>();
   for (const credential of scope) {
     const entry = body.credentials[credential];
-    const at = (run: string | undefined) => strip(run === undefined ? undefined : body.runs[run]);
+    const at = (run: string | undefined) => {
+      const stored = run === undefined ? undefined : body.runs[run];
+      return strip(stored === undefined ? undefined : storedRun(run!, stored));
+    };
     found.set(credential, { last: at(entry?.last), lastDone: at(entry?.lastDone) });
   }
   return found;

@@ -141,9 +141,16 @@ describe('the history index agrees with the journals', () => {
 });
 
 describe('an index file that cannot be trusted is rebuilt, never believed', () => {
+  /** The file's seal line and its JSON. */
+  function split(file: string): [string, string] {
+    const text = readFileSync(file, 'utf8');
+    return [text.slice(0, text.indexOf('\n')), text.slice(text.indexOf('\n') + 1)];
+  }
+
   /** The index rewritten by hand (seal kept): it claims b's unfinished run finished done. */
   function forge(file: string): void {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as {
+    const [mac, json] = split(file);
+    const data = JSON.parse(json) as {
       credentials: Record<string, { open: Record<string, string>; lastDone?: string; last?: string }>;
       runs: Record<string, Record<string, unknown>>;
     };
@@ -153,7 +160,7 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
     b.lastDone = open;
     b.last = open;
     data.runs[open] = { run: open, credential: 'b', mode: 'scheduled', runbook: 'sandbox', startedAt: '2027-01-01T00:00:00.000Z', result: 'done', fp: '' };
-    writeFileSync(file, JSON.stringify(data));
+    writeFileSync(file, `${mac}\n${JSON.stringify(data)}`);
   }
 
   it('tampered (a run made to look done, the seal left as it was): rebuilt from the journals', async () => {
@@ -169,11 +176,10 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
     await indexWritten();
     const file = indexFile(stateDir);
     forge(file);
-    const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    delete data['mac'];
+    const data = JSON.parse(split(file)[1]) as Record<string, unknown>;
     data['key'] = null;
-    writeFileSync(file, JSON.stringify(data));
-    expect(readIndexFile(stateDir).problem).toBe('sealed under another chain key, or not sealed');
+    writeFileSync(file, `-\n${JSON.stringify(data)}`);
+    expect(readIndexFile(stateDir).problem).toBe('not sealed, where this machine has a chain key');
     await agrees();
   });
 
@@ -182,7 +188,8 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
     await indexWritten();
     const file = indexFile(stateDir);
     truncateSync(file, Math.floor(readFileSync(file).length / 2));
-    expect(readIndexFile(stateDir).problem).toBe('not JSON (torn or truncated)');
+    // The seal covers the whole text, so a cut shows there first.
+    expect(readIndexFile(stateDir).problem).toBe('its seal does not match');
     await agrees();
     await lastRunsOf(stateDir, ['a'], { write: 'changed' });
     expect(readIndexFile(stateDir).problem).toBeUndefined();
@@ -194,7 +201,8 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
   it('of another version: rebuilt', async () => {
     history();
     await indexWritten();
-    writeFileSync(indexFile(stateDir), JSON.stringify({ v: 2 }));
+    const [mac] = split(indexFile(stateDir));
+    writeFileSync(indexFile(stateDir), `${mac}\n${JSON.stringify({ v: 2 })}`);
     await agrees();
   });
 });
