@@ -109,7 +109,7 @@ export async function startup({ quick, log }) {
       statusModulesFleet: fleetModules,
       importMs: imports,
       fixture: 'two sandbox credentials with dotenv stores, two finished runs (journals + audit log) in .rekey',
-      fleetFixture: `${FLEET_CREDENTIALS} sandbox credentials in one .env, ${FLEET_RUNS_EACH} sealed journals each (some newest runs failed or interrupted)`,
+      fleetFixture: `${FLEET_CREDENTIALS} sandbox credentials, one .env each, ${FLEET_RUNS_EACH} sealed journals each (some newest runs failed or interrupted)`,
     },
     notes: [
       `status costs ${median(statusOverHelp).toFixed(0)} ms (p90 ${p90(statusOverHelp).toFixed(0)}) more than --help; files it loads: ` +
@@ -154,7 +154,7 @@ function manyJournals(from, to) {
 }
 
 /**
- * A fleet's state folder: FLEET_CREDENTIALS sandbox credentials in one .env, each with FLEET_RUNS_EACH past runs whose
+ * A fleet's state folder: FLEET_CREDENTIALS sandbox credentials, one .env each, each with FLEET_RUNS_EACH past runs whose
  * journals are written here as rekey writes them (hash-chained, sealed with this machine's chain key, which the CLI
  * children share), since rotating ten thousand times would take hours. The newest run of every 50th credential failed
  * and of every 70th was interrupted, so status has unfinished runs to look at.
@@ -169,7 +169,16 @@ async function fleetHistory(folder) {
     variable: `FLEET_${i}_KEY`,
     key: `sk_test_${'0'.repeat(24)}${String(i).padStart(8, '0')}`,
   }));
-  writeSandboxConfig(folder, 'http://127.0.0.1:9', credentials);
+  // One .env per credential: a .env store's describe() reads and parses its file, and a thousand variables in one file
+  // would make that a thousand parses of a thousand lines, a cost of the fixture rather than of status.
+  mkdirSync(join(folder, 'env'));
+  const yaml = ['credentials:'];
+  for (const c of credentials) {
+    writeFileSync(join(folder, 'env', `${c.id}.env`), `${c.variable}=${c.key}\n`, { mode: 0o600 });
+    yaml.push(`  ${c.id}:`, '    runbook: sandbox', '    inputs: { baseUrl: http://127.0.0.1:9, account: bench }');
+    yaml.push(`    stores: [{ dotenv: ./env/${c.id}.env#${c.variable} }]`, '    policy: { maxAge: 30d, budget: 5m }');
+  }
+  writeFileSync(join(folder, 'rekey.yaml'), `${yaml.join('\n')}\n`, { mode: 0o600 });
   const runs = join(folder, '.rekey', 'runs');
   mkdirSync(runs, { recursive: true, mode: 0o700 });
   const stamp = (ms) => new Date(ms).toISOString();
