@@ -182,7 +182,10 @@ async function fleetHistory(folder) {
   const runs = join(folder, '.rekey', 'runs');
   mkdirSync(runs, { recursive: true, mode: 0o700 });
   const stamp = (ms) => new Date(ms).toISOString();
-  const idOf = (ms, n) => `${stamp(ms).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${n.toString(16).padStart(6, '0')}`;
+  const idOf = (ms, n) =>
+    `${stamp(ms)
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}-${n.toString(16).padStart(6, '0')}`;
   const base = Date.UTC(2026, 0, 1);
   let n = 0;
   for (let j = 0; j < FLEET_RUNS_EACH; j++) {

@@ -41,7 +41,18 @@ export type IndexedRun = RunInfo & { readonly fp: string };
 export type StoredRun = [string, string, string, string, string | null, string, number | null, string | null, string | null, string];
 
 export function storeRun(info: RunInfo, fp: string): StoredRun {
-  return [info.credential, info.mode, info.runbook, info.startedAt, info.finishedAt ?? null, info.result, info.ms ?? null, info.error ?? null, info.damaged ?? null, fp];
+  return [
+    info.credential,
+    info.mode,
+    info.runbook,
+    info.startedAt,
+    info.finishedAt ?? null,
+    info.result,
+    info.ms ?? null,
+    info.error ?? null,
+    info.damaged ?? null,
+    fp,
+  ];
 }
 
 export function storedRun(run: string, s: StoredRun): IndexedRun {

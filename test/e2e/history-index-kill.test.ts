@@ -71,7 +71,14 @@ describe('the history index under kill -9', () => {
       // Resume the newest unfinished run, if any (the path that marks the index before run.resumed); else a new run.
       const args = unfinished.length > 0 ? ['resume', unfinished.at(-1)!] : ['rotate', ws.credential];
       const draw = random();
-      const kill = i === COMMANDS - 1 ? {} : draw < 0.55 ? { afterRecord: 1 + Math.floor(random() * 14) } : draw < 0.85 ? { afterMs: 150 + Math.floor(random() * 900) } : {};
+      const kill =
+        i === COMMANDS - 1
+          ? {}
+          : draw < 0.55
+            ? { afterRecord: 1 + Math.floor(random() * 14) }
+            : draw < 0.85
+              ? { afterMs: 150 + Math.floor(random() * 900) }
+              : {};
       const before = oracleRuns(ws.stateDir).length;
       const result = await command(ws, args, kill);
       if (result.signal === 'SIGKILL') kills++;

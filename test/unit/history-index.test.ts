@@ -28,7 +28,15 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
 
-const started = (credential: string): JournalEvent => ({ type: 'run.started', credential, runbook: 'sandbox', overlap: 'until-revoked', mode: 'scheduled', pid: 1, host: 'h' });
+const started = (credential: string): JournalEvent => ({
+  type: 'run.started',
+  credential,
+  runbook: 'sandbox',
+  overlap: 'until-revoked',
+  mode: 'scheduled',
+  pid: 1,
+  host: 'h',
+});
 const step: JournalEvent = { type: 'step.done', phase: 'generate', step: 'preflight', kind: 'preflight', ms: 1 };
 const finished = (result: 'done' | 'failed' | 'rolled-back'): JournalEvent => ({ type: 'run.finished', result });
 const resumed: JournalEvent = { type: 'run.resumed', pid: 2 };
