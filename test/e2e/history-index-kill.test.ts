@@ -4,6 +4,7 @@
  * it), or after a chosen delay — over and over. After every command, killed or not:
  * - the index, as the killed process left it or rebuilt, answers what the journals say (test/support/journal-oracle.ts
  *   reads them line by line): the credential's newest run, newest done run, and unfinished runs;
+ * - a `rekey status` run beside the command (at a seeded moment) writes the index while the run is under way;
  * - the engine's decisions are the same with the index and without it: the unfinished runs that block a new run
  *   (`refuseWhileUnfinished`), the end of the last done run that dates the old value (`oldValueSince`), and what
  *   `rekey status` prints (run once on the index as it is, once with it deleted).
@@ -23,9 +24,17 @@ afterAll(removeWorkspaces);
 const SEED = 20_261_210;
 const COMMANDS = 14;
 
-/** One command, killed after journal record `afterRecord` or after `afterMs`, or left to finish. */
-async function command(ws: Workspace, args: string[], kill: { afterRecord?: number; afterMs?: number }): Promise<CliResult> {
+/**
+ * One command, killed after journal record `afterRecord` or after `afterMs`, or left to finish; `statusAfterMs` from its
+ * start, a `rekey status` runs beside it and writes the index while the run is under way (the run then goes on, or
+ * finishes, without a reader seeing it: only the journal's fingerprint tells).
+ */
+async function command(ws: Workspace, args: string[], kill: { afterRecord?: number; afterMs?: number }, statusAfterMs: number): Promise<CliResult> {
   let timer: NodeJS.Timeout | undefined;
+  let beside: Promise<CliResult> | undefined;
+  const statusTimer = setTimeout(() => {
+    beside = rekeyIn(ws, ['--json', 'status', '--offline']);
+  }, statusAfterMs);
   const result = await rekeyIn(ws, ['--json', ...args], {
     env: kill.afterRecord === undefined ? {} : { REKEY_TEST_KILL_AFTER_RECORD: String(kill.afterRecord) },
     timeoutMs: 60_000,
@@ -34,6 +43,9 @@ async function command(ws: Workspace, args: string[], kill: { afterRecord?: numb
     },
   });
   clearTimeout(timer);
+  clearTimeout(statusTimer);
+  const side = await beside;
+  if (side !== undefined) expect(side.code, show(side)).toBe(0);
   return result;
 }
 
@@ -80,7 +92,7 @@ describe('the history index under kill -9', () => {
               ? { afterMs: 150 + Math.floor(random() * 900) }
               : {};
       const before = oracleRuns(ws.stateDir).length;
-      const result = await command(ws, args, kill);
+      const result = await command(ws, args, kill, 200 + Math.floor(random() * 1_200));
       if (result.signal === 'SIGKILL') kills++;
       landed.push(`${args[0]} ${JSON.stringify(kill)} → ${result.signal ?? result.code}`);
 
