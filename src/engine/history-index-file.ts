@@ -1,18 +1,15 @@
 /**
- * The history index's file, `.rekey/history-index.json`: what it holds, how it is sealed, read and replaced. What it
- * is for, and how readers keep it true to the journals, is src/engine/history-index.ts; this module is the part the
- * journal's write path needs too (`markResuming`), so it loads only node:fs, the chain key and the lock, never the
- * journal reader (which would make a cycle with src/engine/journal.ts).
+ * The history index's file, `.rekey/history-index.json`: what it holds, how it is sealed and read (src/engine/
+ * history-index-write.ts replaces it). What it is for, and how readers keep it true to the journals, is
+ * src/engine/history-index.ts. It loads only node:fs and the chain key, and never the journal reader (the journal's
+ * write path marks the index through the writer module, which would otherwise make a cycle with src/engine/journal.ts).
  *
  * The index is a cache: it is never fsynced except for a mark (below), and a file that is missing, torn, of another
  * version, sealed under another key or not sealed where a key exists is not read but rebuilt from the journals.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { StateFileError } from '../contract/errors.js';
-import { fsyncDir, temporaryPath } from '../util/atomic-file.js';
-import { withFileLockSync } from '../util/file-lock.js';
-import { checkingKey, seal, sealMatches } from './chain-key.js';
+import { checkingKey, sealMatches } from './chain-key.js';
 import { JsonlEnds, journalFile } from './jsonl-files.js';
 
 /** What the journals say about one run (src/engine/run-summary.ts computes it). */
@@ -114,7 +111,7 @@ export function indexFile(stateDir: string): string {
   return join(stateDir, INDEX_NAME);
 }
 
-const lockFile = (stateDir: string) => join(stateDir, 'history-index.lock');
+export const indexLockFile = (stateDir: string) => join(stateDir, 'history-index.lock');
 
 export function emptyIndex(complete: boolean): IndexBody {
   return { v: 1, key: checkingKey()?.id ?? null, complete, dir: null, certified: false, names: '', runs: {}, credentials: {}, marks: {} };
@@ -215,83 +212,6 @@ function shapeOk(body: Record<string, unknown>): boolean {
     for (const ref of [entry['last'], entry['lastDone']]) if (ref !== undefined && (!text(ref) || runs[ref as string] === undefined)) return false;
   }
   return Object.values(marks).every((m) => isRecord(m) && text(m['credential']) && text(m['fp']));
-}
-
-/** The file's text: the seal (`-` without a chain key), a newline, the body's JSON. */
-function indexText(body: IndexBody): string {
-  const key = checkingKey();
-  const json = JSON.stringify({ ...body, key: key?.id ?? null });
-  return `${key === undefined ? '-' : seal(key, json)}\n${json}`;
-}
-
-/** Replace the index file by a temporary file and a rename; fsynced only when `durable`. */
-function replaceIndexFile(stateDir: string, body: IndexBody, durable: boolean): void {
-  const file = indexFile(stateDir);
-  const temp = temporaryPath(file);
-  const fd = openSync(temp, 'wx', 0o600);
-  try {
-    const bytes = Buffer.from(indexText(body), 'utf8');
-    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
-    if (durable) fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    unlinkSync(temp);
-    throw error;
-  }
-  closeSync(fd);
-  try {
-    renameSync(temp, file);
-  } catch (error) {
-    unlinkSync(temp);
-    throw error;
-  }
-  if (durable) fsyncDir(stateDir);
-}
-
-/**
- * Write a refreshed index, unless the file changed since it was read as `readId` (a mark, or another reader's index:
- * theirs stays, this one's knowledge is only lost, not wrong). A cache: a state folder that cannot be written (read-only,
- * full, locked for long) keeps its index as it was. Returns the new file's fingerprint, or undefined when not written.
- */
-export function writeIndexIfUnchanged(stateDir: string, body: IndexBody, readId: string): string | undefined {
-  try {
-    return withFileLockSync(
-      lockFile(stateDir),
-      () => {
-        if (fileFingerprint(indexFile(stateDir)) !== readId) return undefined;
-        replaceIndexFile(stateDir, body, false);
-        return fileFingerprint(indexFile(stateDir));
-      },
-      { waitMs: 2_000 },
-    );
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Mark a run as about to be resumed, durably, before its `run.resumed` record is appended (src/engine/journal.ts):
- * until its journal changes, every reader reads that journal rather than the index's summary of it. The one call of the
- * journal's write path into the index. A mark that cannot be written stops the resume (a StateFileError, exit 5): the
- * index would otherwise say the run finished while its journal says it goes on.
- */
-export function markResuming(stateDir: string, run: string): void {
-  const credential = claimedCredential(stateDir, run);
-  // A journal without a readable first record is no run that can be resumed: the verified read refuses it.
-  if (credential === undefined) return;
-  const fp = journalFingerprint(stateDir, run);
-  try {
-    withFileLockSync(lockFile(stateDir), () => {
-      const current = readIndexFile(stateDir).body;
-      // No index (or one not to be trusted): a file of marks only, so that a reader rebuilding meanwhile cannot put back
-      // an index without this mark (it replaces only the file it read), and the next reader rebuilds with it.
-      const body = current ?? emptyIndex(false);
-      body.marks[run] = { credential, fp };
-      replaceIndexFile(stateDir, body, true);
-    });
-  } catch (error) {
-    throw new StateFileError('mark the resumed run in', indexFile(stateDir), error);
-  }
 }
 
 /** The credential a journal's first record names, unchecked (it only chooses what to read). */

@@ -33,14 +33,13 @@ import {
   readIndexFile,
   storeRun,
   storedRun,
-  writeIndexIfUnchanged,
   type IndexBody,
   type IndexedRun,
   type RunInfo,
 } from './history-index-file.js';
 import type { JournalSummary } from './run-summary.js';
 
-export { markResuming, type RunInfo } from './history-index-file.js';
+export type { RunInfo } from './history-index-file.js';
 
 export interface LastRuns {
   /** The newest run that finished `done`. */
@@ -246,6 +245,7 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
   if ((rebuilt && options.write === 'rebuilt') || (memo.dirty && options.write === 'changed')) {
     // Not written (another process wrote meanwhile, or the folder is read-only): what was learned here still holds
     // for this process while the file stays the one it read.
+    const { writeIndexIfUnchanged } = await import('./history-index-write.js');
     const written = writeIndexIfUnchanged(stateDir, memo.body, read.id);
     memo.fileId = written ?? read.id;
     if (written !== undefined) memo.dirty = false;

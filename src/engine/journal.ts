@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { JournalBrokenError, StateFileError } from '../contract/errors.js';
 import { ChainDamageError, ChainWriter, scanChain, verifyChain, type ChainFileOps, type ChainProblem, type ChainedRecord } from './chain.js';
-import { markResuming } from './history-index-file.js';
+import { markResuming } from './history-index-write.js';
 import { journalFile, runsDir } from './jsonl-files.js';
 import type { Mode, WindowBasis } from '../contract/run.js';
 

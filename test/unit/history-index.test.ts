@@ -8,8 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { forgetHistoryIndex, lastFinished, lastRuns, lastRunsOf, markResuming, openRunsOf } from '../../src/engine/history-index.js';
-import { indexFile, readIndexFile, writeIndexIfUnchanged } from '../../src/engine/history-index-file.js';
+import { forgetHistoryIndex, lastFinished, lastRuns, lastRunsOf, openRunsOf } from '../../src/engine/history-index.js';
+import { indexFile, readIndexFile } from '../../src/engine/history-index-file.js';
+import { markResuming, writeIndexIfUnchanged } from '../../src/engine/history-index-write.js';
 import { Journal, journalFile, type JournalEvent } from '../../src/engine/journal.js';
 import { oracleFor } from '../support/journal-oracle.js';
 
