@@ -6,7 +6,7 @@
  * For information it also reports what `rekey status` loads (modules per package, from a loader trace) and what
  * the heavy imports cost, each timed by import() in a fresh process.
  */
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSandbox } from '../lib/dist.mjs';
 import { childEnv, cliPath, distUrl, ndjson, tempFolder, writeSandboxConfig } from '../lib/fixtures.mjs';
@@ -15,6 +15,10 @@ import { describe, interleave, median, p90, timeSpawn, timeSpawnOk } from '../li
 export const TARGET_EXTRA_MS = 40;
 /** Journals in the informational "long history" status fixture: about a year of daily runs of three credentials. */
 const MANY_JOURNALS = 1000;
+/** The fleet status fixture (issue 10): this many credentials, each with this many past runs. */
+const FLEET_CREDENTIALS = 1000;
+const FLEET_RUNS_EACH = 10;
+const FLEET = `rekey status (${FLEET_CREDENTIALS.toLocaleString('en')} credentials, ${(FLEET_CREDENTIALS * FLEET_RUNS_EACH).toLocaleString('en')} runs)`;
 
 export async function startup({ quick, log }) {
   const folder = tempFolder('startup');
@@ -31,6 +35,8 @@ export async function startup({ quick, log }) {
   // config or a runbook just changed), which pays YAML and schema validation.
   const manyFolder = tempFolder('startup-many');
   manyJournals(folder, manyFolder);
+  const fleetFolder = tempFolder('startup-fleet');
+  await fleetHistory(fleetFolder);
   const coldCache = tempFolder('xdg-cold');
   const coldEnv = { ...env, XDG_CACHE_HOME: coldCache };
   const candidates = {
@@ -43,6 +49,16 @@ export async function startup({ quick, log }) {
       if (r.code !== 0) throw new Error(`rekey status exited ${r.code}: ${r.stderr.trim().slice(0, 400)}`);
       return r.ms;
     },
+    [FLEET]: async () => {
+      const r = await timeSpawn(node, [cliPath, 'status'], { cwd: fleetFolder, env });
+      if (r.code !== 0) throw new Error(`rekey status exited ${r.code}: ${r.stderr.trim().slice(0, 400)}`);
+      return r.ms;
+    },
+    [`${FLEET} --offline`]: async () => {
+      const r = await timeSpawn(node, [cliPath, 'status', '--offline'], { cwd: fleetFolder, env });
+      if (r.code !== 0) throw new Error(`rekey status exited ${r.code}: ${r.stderr.trim().slice(0, 400)}`);
+      return r.ms;
+    },
     'rekey status (no config cache)': async () => {
       rmSync(join(coldCache, 'rekey'), { recursive: true, force: true });
       const r = await timeSpawn(node, [cliPath, 'status'], { cwd: folder, env: coldEnv });
@@ -50,7 +66,7 @@ export async function startup({ quick, log }) {
       return r.ms;
     },
   };
-  const informational = new Set(['rekey status (no config cache)', `rekey status (${MANY_JOURNALS} journals)`]);
+  const informational = new Set(['rekey status (no config cache)', `rekey status (${MANY_JOURNALS} journals)`, `${FLEET} --offline`]);
   const reps = quick ? 8 : 30;
   log(`start-up: ${reps} rounds × ${Object.keys(candidates).length} processes`);
   const { samples, rounds } = await interleave({ candidates, reps, warmup: 3 });
@@ -74,6 +90,7 @@ export async function startup({ quick, log }) {
 
   log('start-up: what `rekey status` loads');
   const modules = await traceModules(folder, env);
+  const fleetModules = await traceModules(fleetFolder, env);
   rmSync(join(coldCache, 'rekey'), { recursive: true, force: true });
   const coldModules = await traceModules(folder, coldEnv);
   const imports = await importCosts(env, quick ? 4 : 8);
@@ -89,12 +106,15 @@ export async function startup({ quick, log }) {
       statusOverHelpMs: describe(statusOverHelp),
       statusModules: modules,
       statusModulesNoConfigCache: coldModules,
+      statusModulesFleet: fleetModules,
       importMs: imports,
       fixture: 'two sandbox credentials with dotenv stores, two finished runs (journals + audit log) in .rekey',
+      fleetFixture: `${FLEET_CREDENTIALS} sandbox credentials, one .env each, ${FLEET_RUNS_EACH} sealed journals each (some newest runs failed or interrupted)`,
     },
     notes: [
       `status costs ${median(statusOverHelp).toFixed(0)} ms (p90 ${p90(statusOverHelp).toFixed(0)}) more than --help; files it loads: ` +
         `${groupsText(modules)} (without the config cache: ${groupsText(coldModules)})`,
+      `${FLEET}: files it loads: ${groupsText(fleetModules)}`,
       `fresh-process import() medians: ${imports.map((i) => `${i.module} ${i.median} ms`).join(' · ')}`,
     ],
   };
@@ -130,6 +150,65 @@ function manyJournals(from, to) {
     // Older run ids (2025-…) sort before the real ones, so the newest runs stay the real ones.
     const day = new Date(Date.UTC(2025, 0, 1) + i * 3_600_000).toISOString().replace(/[-:]/g, '').slice(0, 15);
     writeFileSync(join(runs, `${day}Z-${String(i).padStart(6, '0')}.jsonl`), texts[i % texts.length], { mode: 0o600 });
+  }
+}
+
+/**
+ * A fleet's state folder: FLEET_CREDENTIALS sandbox credentials, one .env each, each with FLEET_RUNS_EACH past runs whose
+ * journals are written here as rekey writes them (hash-chained, sealed with this machine's chain key, which the CLI
+ * children share), since rotating ten thousand times would take hours. The newest run of every 50th credential failed
+ * and of every 70th was interrupted, so status has unfinished runs to look at.
+ */
+async function fleetHistory(folder) {
+  const { sealingKey, seal } = await import(distUrl('src/engine/chain-key.js'));
+  const { hashRecord, GENESIS } = await import(distUrl('src/engine/chain-check.js'));
+  const key = sealingKey();
+  const credentials = Array.from({ length: FLEET_CREDENTIALS }, (_, i) => ({
+    id: `fleet-${String(i).padStart(4, '0')}`,
+    account: `team-${i}`,
+    variable: `FLEET_${i}_KEY`,
+    key: `sk_test_${'0'.repeat(24)}${String(i).padStart(8, '0')}`,
+  }));
+  // One .env per credential: a .env store's describe() reads and parses its file, and a thousand variables in one file
+  // would make that a thousand parses of a thousand lines, a cost of the fixture rather than of status.
+  mkdirSync(join(folder, 'env'));
+  const yaml = ['credentials:'];
+  for (const c of credentials) {
+    writeFileSync(join(folder, 'env', `${c.id}.env`), `${c.variable}=${c.key}\n`, { mode: 0o600 });
+    yaml.push(`  ${c.id}:`, '    runbook: sandbox', '    inputs: { baseUrl: http://127.0.0.1:9, account: bench }');
+    yaml.push(`    stores: [{ dotenv: ./env/${c.id}.env#${c.variable} }]`, '    policy: { maxAge: 30d, budget: 5m }');
+  }
+  writeFileSync(join(folder, 'rekey.yaml'), `${yaml.join('\n')}\n`, { mode: 0o600 });
+  const runs = join(folder, '.rekey', 'runs');
+  mkdirSync(runs, { recursive: true, mode: 0o700 });
+  const stamp = (ms) => new Date(ms).toISOString();
+  const idOf = (ms, n) =>
+    `${stamp(ms)
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}-${n.toString(16).padStart(6, '0')}`;
+  const base = Date.UTC(2026, 0, 1);
+  let n = 0;
+  for (let j = 0; j < FLEET_RUNS_EACH; j++) {
+    for (const [i, credential] of credentials.entries()) {
+      const began = base + (j * FLEET_CREDENTIALS + i) * 60_000;
+      const newest = j === FLEET_RUNS_EACH - 1;
+      const end = newest && i % 70 === 0 ? undefined : newest && i % 50 === 0 ? 'failed' : 'done';
+      const events = [
+        { type: 'run.started', credential: credential.id, runbook: 'sandbox', overlap: 'until-revoked', mode: 'scheduled', pid: 1, host: 'bench' },
+        { type: 'step.started', phase: 'generate', step: 'preflight', kind: 'preflight' },
+        { type: 'step.done', phase: 'generate', step: 'preflight', kind: 'preflight', ms: 20 },
+        ...(end === undefined ? [] : [{ type: 'run.finished', result: end, ...(end === 'failed' ? { error: 'the sandbox did not answer' } : {}) }]),
+      ];
+      let prev = GENESIS;
+      const lines = events.map((fields, k) => {
+        const body = { seq: k + 1, at: stamp(began + k * 1_000), ...fields, prev, ...(key === undefined ? {} : { key: key.id }) };
+        const sealed = key === undefined ? body : { ...body, mac: seal(key, JSON.stringify(body)) };
+        const record = { ...sealed, hash: hashRecord(sealed) };
+        prev = record.hash;
+        return `${JSON.stringify(record)}\n`;
+      });
+      writeFileSync(join(runs, `${idOf(began, n++)}.jsonl`), lines.join(''), { mode: 0o600 });
+    }
   }
 }
 

@@ -42,7 +42,7 @@ export default async function doctor(input: CommandInput, globals: Globals): Pro
   const exclude: string[] = [];
   const credentials: DoctorCredential[] = [];
   const ages = await credentialAges(chosen, {
-    history: lastRunsOf(
+    history: await lastRunsOf(
       config.stateDir,
       chosen.map((c) => c.id),
     ),

@@ -122,7 +122,7 @@ async function planDue(config: Config, globals: Globals, dueUnknown: boolean): P
   ]);
   const credentials = [...config.credentials.values()];
   const ids = credentials.map((c) => c.id);
-  const history = lastRunsOf(config.stateDir, ids);
+  const history = await lastRunsOf(config.stateDir, ids);
   const [selection, locks] = await Promise.all([dueSelection(config, credentials, history, dueUnknown), locksOf(config.stateDir, ids)]);
   const lines: DueLine[] = [];
   for (const credential of credentials) {

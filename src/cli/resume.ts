@@ -101,7 +101,7 @@ async function resumeMany(config: Config, input: CommandInput, globals: Globals,
     import('../engine/lock.js'),
     import('./report-error.js'),
   ]);
-  const history = lastRunsOf(config.stateDir, config.credentials.keys());
+  const history = await lastRunsOf(config.stateDir, config.credentials.keys(), { write: 'changed' });
   let unfinished = [...history.values()]
     .flatMap(({ last }) => (last !== undefined && ['failed', 'interrupted', 'damaged'].includes(last.result) ? [last] : []))
     // Oldest first by when each run started (ms): two run ids of one second sort by their random part, not by time.

@@ -127,9 +127,10 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   };
 
   // Every journal read once, before any run of this command starts: a fleet's --due stays one pass over the history.
-  const history = lastRunsOf(
+  const history = await lastRunsOf(
     config.stateDir,
     requested.map((credential) => credential.id),
+    { write: dryRun ? 'never' : 'changed' },
   );
   let selected = requested;
   // When each selected credential fell due, from its stores' age (not the journal: a fresh machine has none).

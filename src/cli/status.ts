@@ -7,7 +7,7 @@
 // Start-up matters here (a quick command, often run by scripts): this module is imported only when `status` runs,
 // so it imports statically what it needs (one module graph loads faster than a chain of import() calls), and it
 // opens the config with ./open-config.js, as every command does, without loading common.js and what that needs.
-import { lastRunsOf } from '../engine/history.js';
+import { lastRunsOf } from '../engine/history-index.js';
 import { credentialAges, dueness, settleUnknown, type CredentialAge } from '../engine/age.js';
 import { formatAge, formatClock } from '../util/time.js';
 import { ExitCode } from '../contract/errors.js';
@@ -22,7 +22,7 @@ export default async function status(input: CommandInput, globals: Globals): Pro
   // --exit-code: 10 when something is due or overdue (as terraform plan -detailed-exitcode), for a CI gate.
   const exitCode = input.options['exitCode'] === true && rows.some((row) => row.state === 'due') ? ExitCode.due : ExitCode.done;
   if (globals.json === true) {
-    for (const row of rows) process.stdout.write(`${JSON.stringify(statusEvent(row))}\n`);
+    process.stdout.write(rows.map((row) => `${JSON.stringify(statusEvent(row))}\n`).join(''));
     return exitCode;
   }
   const header = { credential: 'credential', runbook: 'runbook', age: 'age', from: 'age from', policy: 'policy', due: 'due', lastRun: 'last run' };
@@ -33,20 +33,21 @@ export default async function status(input: CommandInput, globals: Globals): Pro
       .map((c) => r[c].padEnd(width[c]!))
       .join('  ')
       .trimEnd();
-  process.stdout.write(`${line(header)}\n`);
-  for (const row of rows) process.stdout.write(`${line(row)}\n`);
+  // One write for the whole table: a thousand credentials made a thousand writes.
+  const out = [line(header), ...rows.map(line)];
   for (const row of rows) {
-    if (row.ageAttention !== undefined) process.stdout.write(`! ${row.credential}: ${row.ageAttention}\n`);
-    if (row.attention !== undefined) process.stdout.write(`! ${row.credential}: ${row.attention}\n`);
-    if (row.lockNote !== undefined) process.stdout.write(`! ${row.credential}: ${row.lockNote}\n`);
+    if (row.ageAttention !== undefined) out.push(`! ${row.credential}: ${row.ageAttention}`);
+    if (row.attention !== undefined) out.push(`! ${row.credential}: ${row.attention}`);
+    if (row.lockNote !== undefined) out.push(`! ${row.credential}: ${row.lockNote}`);
   }
+  process.stdout.write(`${out.join('\n')}\n`);
   return exitCode;
 }
 
 /** Every credential's row: the words for the table, and the facts for --json (see statusEvent). */
 export async function statusRows(config: Config, offline: boolean) {
   // Each journal is read once (by its ends), newest first, until every credential has its last run and last done run.
-  const history = lastRunsOf(config.stateDir, config.credentials.keys());
+  const history = await lastRunsOf(config.stateDir, config.credentials.keys(), { write: 'changed' });
   const openStores = offline ? undefined : (await import('./stores.js')).storeOpener(config);
   const [locks, ages] = await Promise.all([
     locksOf(config.stateDir, config.credentials.keys()),

@@ -64,14 +64,14 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * credential that rekey finished (other than this run), else the oldest creation date a store gives its current
  * version. Undefined when neither is known.
  */
-function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[]): string | undefined {
+async function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[]): Promise<string | undefined> {
   // The stores first: the current version's date is when the old key was written, on any machine (the oldest copy
   // counts: the key was exposed from the first write). Then what the person said (policy.lastRotated), then this
   // machine's journal. Else unknown: never the run's own start.
   const dates = values.map((v) => v.createdAt?.getTime()).filter((t): t is number => t !== undefined && Number.isFinite(t));
   if (dates.length > 0) return new Date(Math.min(...dates)).toISOString();
   if (ctx.options.credential.lastRotated !== undefined) return ctx.options.credential.lastRotated;
-  const { lastDone } = lastRuns(ctx.options.config.stateDir, ctx.options.credential.id);
+  const { lastDone } = await lastRuns(ctx.options.config.stateDir, ctx.options.credential.id, ctx.dryRun ? 'never' : 'rebuilt');
   if (lastDone?.finishedAt !== undefined && lastDone.run !== ctx.run) return lastDone.finishedAt;
   return undefined;
 }
@@ -97,7 +97,7 @@ const preflight: Handler = async (ctx) => {
   checkAuditAppendable(ctx.options.config.stateDir);
   ctx.old = values[0]?.value;
   ctx.oldFp = ctx.old?.fingerprint;
-  ctx.oldSince = oldValueSince(ctx, readings);
+  ctx.oldSince = await oldValueSince(ctx, readings);
   ctx.base = readings.map((v) => v.version);
   // Every store confirms it can take the new value now, before anything is minted: a store that refuses only at stage
   // time would strand a minted key (and with overlap none the mint has already killed the current one).

@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { JournalBrokenError, StateFileError } from '../contract/errors.js';
 import { ChainDamageError, ChainWriter, scanChain, verifyChain, type ChainFileOps, type ChainProblem, type ChainedRecord } from './chain.js';
+import { markResuming } from './history-index-write.js';
 import { journalFile, runsDir } from './jsonl-files.js';
 import type { Mode, WindowBasis } from '../contract/run.js';
 
@@ -128,6 +129,8 @@ export class Journal {
 
   /** Append one record, fsynced; a StateFileError when the disk will not take it. */
   append(event: JournalEvent, options: { durable?: boolean } = {}): JournalRecord {
+    // A run that may look finished goes on: the history index marks it first (src/engine/history-index.ts).
+    if (event.type === 'run.resumed') markResuming(this.stateDir, this.run);
     return this.#writer.append(event, options) as JournalRecord;
   }
 

@@ -26,7 +26,7 @@ import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
 import { auditFile } from './audit-log.js';
 import { RunContext, type OpenStore, type RunOptions } from './context.js';
 import { refuseOrphanedMint } from './handlers.js';
-import { runsOf } from './history.js';
+import { openRunsOf } from './history.js';
 import { Journal, readJournal, readVerifiedJournal } from './journal.js';
 import { acquireLock } from './lock.js';
 import { planRun } from './plan.js';
@@ -236,8 +236,9 @@ function refuseUnknownOld(ctx: RunContext): void {
  */
 async function refuseWhileUnfinished(ctx: RunContext): Promise<void> {
   const { stateDir } = ctx.options.config;
-  // Only this credential's journals: reading every journal of the state folder on every rotation made a fleet quadratic.
-  for (const run of runsOf(stateDir, ctx.options.credential.id)) {
+  // Only this credential's unfinished runs, from the history index: reading every journal of the state folder on every
+  // rotation made a fleet quadratic. Each is read again here, in full, before the stores are asked about it.
+  for (const run of await openRunsOf(stateDir, ctx.options.credential.id, ctx.dryRun ? 'never' : 'rebuilt')) {
     if (run === ctx.run) continue;
     let records: ReturnType<typeof readJournal>;
     try {

@@ -631,6 +631,8 @@ function allowed(path: string): boolean {
     path === '.rekey' ||
     path === '.rekey/audit.jsonl' ||
     path === '.rekey/audit.head' ||
+    // The history index (src/engine/history-index.ts): a cache of the journals, rebuilt whenever it is not to be trusted.
+    path === '.rekey/history-index.json' ||
     // The state folder's own ignore file (src/util/state-dir.ts): written on purpose, once.
     path === '.rekey/.gitignore' ||
     path === '.rekey/locks' ||

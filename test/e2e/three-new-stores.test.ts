@@ -168,7 +168,15 @@ async function dotenvxValue(r: Round, how: 'cli' | 'library'): Promise<string | 
  * journal, the audit chain and its head, the report): staged or previous values, locks, temporary files.
  */
 function leftovers(r: Round, run: string): string[] {
-  const kept = new Set(['rekey.yaml', 'secure/.env.production', `.rekey/runs/${run}.jsonl`, '.rekey/audit.jsonl', '.rekey/audit.head', '.rekey/.gitignore']);
+  const kept = new Set([
+    'rekey.yaml',
+    'secure/.env.production',
+    `.rekey/runs/${run}.jsonl`,
+    '.rekey/audit.jsonl',
+    '.rekey/audit.head',
+    '.rekey/.gitignore',
+    '.rekey/history-index.json',
+  ]);
   return [...allFiles(r.dir).keys()]
     .map((path) => relative(r.dir, path))
     .filter((path) => !kept.has(path) && !new RegExp(`^\\.rekey/reports/${run}-${CREDENTIAL}\\.md$`).test(path))

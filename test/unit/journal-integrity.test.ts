@@ -185,7 +185,7 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
 });
 
 describe('a damaged journal names its line and leaves other runs alone (defect 10)', () => {
-  it('a damaged middle line: refused for acting, the readable records for looking, the other runs unaffected', () => {
+  it('a damaged middle line: refused for acting, the readable records for looking, the other runs unaffected', async () => {
     const damaged = killedAfterVerify('api');
     const other = killedAfterVerify('db');
     new Journal(stateDir, other).append({ type: 'run.finished', result: 'done' });
@@ -206,15 +206,15 @@ describe('a damaged journal names its line and leaves other runs alone (defect 1
       damaged: 'line 4: the line is not valid JSON: the file was damaged or edited there',
     });
     expect(runs.find((r) => r.run === other)).toMatchObject({ credential: 'db', result: 'done', damaged: undefined });
-    const last = lastRunsOf(stateDir, ['api', 'db']);
+    const last = await lastRunsOf(stateDir, ['api', 'db']);
     expect(last.get('api')).toMatchObject({ last: { run: damaged, result: 'damaged' }, lastDone: undefined });
     expect(last.get('db')).toMatchObject({ last: { run: other }, lastDone: { run: other } });
   });
 
-  it('a forged run.finished done never makes a credential look freshly rotated', () => {
+  it('a forged run.finished done never makes a credential look freshly rotated', async () => {
     const run = killedAfterVerify();
     forge(run, [...forgedSteps, { type: 'run.finished', result: 'done' }], { recompute: true });
-    expect(lastRunsOf(stateDir, ['api']).get('api')).toMatchObject({ lastDone: undefined, last: { run, result: 'damaged' } });
+    expect((await lastRunsOf(stateDir, ['api'])).get('api')).toMatchObject({ lastDone: undefined, last: { run, result: 'damaged' } });
   });
 });
 
