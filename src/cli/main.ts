@@ -68,6 +68,7 @@ program
     '--dry-run',
     'check and read the stores and check the old key with the provider; show every write and every step of yours as "would …", ask nothing and make no write',
   )
+  .option('--allow-recent', 'drill even if the last rotation finished less than 10 minutes ago (see `rekey rotate --help`)')
   .addHelpText(
     'after',
     examples(
@@ -102,7 +103,14 @@ program
   .option('--concurrency <n>', 'credentials rotated at once', '16')
   .option('--audit-stdout', 'print each audit record as NDJSON on stdout, for a log pipeline; the text for people goes to stderr')
   .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
-  .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))
+  .option(
+    '--allow-recent',
+    'rotate even if the last rotation finished less than 10 minutes ago (a new version each time: AWS advises one write per secret per 10 minutes)',
+  )
+  .addHelpText(
+    'after',
+    examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml', 'rekey rotate webhook-token --allow-recent'),
+  )
   .action(run(() => import('./rotate.js')));
 
 program

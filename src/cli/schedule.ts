@@ -105,7 +105,7 @@ async function variablesOf(config: Config): Promise<StoreVariable[]> {
   for (const credential of config.credentials.values()) {
     for (const entry of credential.stores) {
       const adapter = await storeCatalog.adapter(entry.ref.kind);
-      for (const variable of adapter.environment?.(entry.options) ?? []) {
+      for (const variable of adapter.environment?.(entry.options, entry.ref) ?? []) {
         const seen = found.get(variable.name);
         if (seen === undefined) found.set(variable.name, variable);
         else if (seen.optional === true && variable.optional !== true) found.set(variable.name, { ...seen, optional: false });
