@@ -18,11 +18,16 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// The version comes from package.json, read only when it is asked for (-V, --version): every other command starts
+// without the read, and the entry point keeps to the parser.
+const asksVersion = process.argv.slice(2).some((arg) => arg === '-V' || arg === '--version');
+const version = asksVersion ? ((await import('../util/version.js')).rekeyVersion() ?? 'unknown') : '';
+
 const program = new Command();
 program
   .name('rekey')
   .description('Credential rotation as a scripted, timed, resumable run: generate → roll out → verify → revoke → audit.')
-  .version('0.1.0')
+  .version(version)
   .option('--config <file>', 'the rekey.yaml to use (default: ./rekey.yaml)')
   .option('--json', 'print NDJSON events on stdout instead of text')
   // Every command's --help lists --config and --json too (subcommands inherit this, set before they are added).
