@@ -69,6 +69,8 @@ export async function rotateCredential(args: {
   since?: Date;
   mintAgain?: boolean;
   dryRun?: boolean;
+  /** Rotate even inside the short window after the last rotation (src/engine/recent.ts). */
+  allowRecent?: boolean;
   /** Put before every line of the timeline chart: a run among several (`rotate` of a fleet) names its credential. */
   linePrefix?: string;
   /** false: leave SIGINT to the caller (the programmatic API: a library must not exit its host's process). */
@@ -106,6 +108,7 @@ export async function rotateCredential(args: {
       ...(args.since === undefined ? {} : { since: args.since }),
       ...(args.mintAgain === true ? { mintAgain: true } : {}),
       ...(args.dryRun === true ? { dryRun: true } : {}),
+      ...(args.allowRecent === true ? { allowRecent: true } : {}),
       writeReport: (s) => writeReport(args.config.stateDir, s),
     });
   } catch (error) {

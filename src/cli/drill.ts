@@ -28,7 +28,10 @@ export default async function drill(input: CommandInput, globals: Globals): Prom
   const json = globals.json === true;
   const { sink, interaction } = await drillInteraction({ answers: input.options['answers'], json });
   const dryRun = input.options['dryRun'] === true;
-  return (await runDrill({ config, credential, runbook, mode: 'drill', sink, interaction, json, ...(dryRun ? { dryRun } : {}) })).code;
+  const allowRecent = input.options['allowRecent'] === true;
+  return (
+    await runDrill({ config, credential, runbook, mode: 'drill', sink, interaction, json, ...(dryRun ? { dryRun } : {}), ...(allowRecent ? { allowRecent } : {}) })
+  ).code;
 }
 
 /** The credential with `--budget` applied. */
@@ -79,6 +82,8 @@ export async function runDrill(args: {
    * checks the old key; every other step, the person's included, is shown as "would …" and not run or asked.
    */
   dryRun?: boolean;
+  /** Drill even inside the short window after the last rotation (src/engine/recent.ts). */
+  allowRecent?: boolean;
 }): Promise<{ code: number; summary: RunSummary | undefined }> {
   const { config, credential, runbook, sink, json } = args;
   // A pattern given as an input must be a valid expression before anyone requests a key.
@@ -128,6 +133,7 @@ export async function runDrill(args: {
       ...(args.since === undefined ? {} : { since: args.since }),
       ...(args.revokeFirst === true ? { revokeFirst: true } : {}),
       ...(args.dryRun === true ? { dryRun: true } : {}),
+      ...(args.allowRecent === true ? { allowRecent: true } : {}),
       writeReport: (s) => writeReport(config.stateDir, s),
     });
   } catch (error) {

@@ -18,11 +18,16 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// The version comes from package.json, read only when it is asked for (-V, --version): every other command starts
+// without the read, and the entry point keeps to the parser.
+const asksVersion = process.argv.slice(2).some((arg) => arg === '-V' || arg === '--version');
+const version = asksVersion ? ((await import('../util/version.js')).rekeyVersion() ?? 'unknown') : '';
+
 const program = new Command();
 program
   .name('rekey')
   .description('Credential rotation as a scripted, timed, resumable run: generate → roll out → verify → revoke → audit.')
-  .version('0.1.0')
+  .version(version)
   .option('--config <file>', 'the rekey.yaml to use (default: ./rekey.yaml)')
   .option('--json', 'print NDJSON events on stdout instead of text')
   // Every command's --help lists --config and --json too (subcommands inherit this, set before they are added).
@@ -68,6 +73,7 @@ program
     '--dry-run',
     'check and read the stores and check the old key with the provider; show every write and every step of yours as "would …", ask nothing and make no write',
   )
+  .option('--allow-recent', 'drill even if the last rotation finished less than 10 minutes ago (see `rekey rotate --help`)')
   .addHelpText(
     'after',
     examples(
@@ -122,7 +128,14 @@ program
   .option('--concurrency <n>', 'credentials rotated at once', '16')
   .option('--audit-stdout', 'print each audit record as NDJSON on stdout, for a log pipeline; the text for people goes to stderr')
   .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
-  .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))
+  .option(
+    '--allow-recent',
+    'rotate even if the last rotation finished less than 10 minutes ago (a new version each time: AWS advises one write per secret per 10 minutes)',
+  )
+  .addHelpText(
+    'after',
+    examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml', 'rekey rotate webhook-token --allow-recent'),
+  )
   .action(run(() => import('./rotate.js')));
 
 program

@@ -1,6 +1,6 @@
 /** Errors to exit codes and messages: the only place that decides them. No stack traces for known errors. */
 import { redactor } from '../contract/redactor.js';
-import { StoreError } from '../contract/store-errors.js';
+import { StoreEnvironmentError, StoreError } from '../contract/store-errors.js';
 import { StepFailedError } from '../contract/steps.js';
 import { ExitCode, InputError, InputErrors, InterruptedError, RefusedError, RotationFailedError, StateFileError } from '../contract/errors.js';
 
@@ -40,6 +40,11 @@ export function describeError(error: unknown): { code: number; message: string; 
     hint = error.hint;
   } else if (error instanceof RotationFailedError) {
     code = ExitCode.failed;
+    message = error.message;
+    hint = error.hint;
+  } else if (error instanceof StoreEnvironmentError) {
+    // The machine lacks what a store needs to connect (a kubeconfig file): exit 5, as for the state folder.
+    code = ExitCode.environment;
     message = error.message;
     hint = error.hint;
   } else if (error instanceof StoreError || error instanceof StepFailedError) {

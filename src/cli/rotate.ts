@@ -20,10 +20,10 @@ import type { Runbook } from '../contract/runbook.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
 
 /**
- * Why a credential was left out of this pass: its age is under the policy, its age is unknown, it has no policy, or a
- * live run holds it.
+ * Why a credential was left out of this pass: its age is under the policy, its age is unknown, it has no policy, a
+ * live run holds it, or its last rotation finished less than ten minutes ago (src/engine/recent.ts).
  */
-export type SkipReason = 'not due' | 'unknown age' | 'no maxAge' | 'locked';
+export type SkipReason = 'not due' | 'unknown age' | 'no maxAge' | 'locked' | 'rotated recently';
 
 /** A credential the selection left out, with why (`detail`: more words for the line, such as who holds the lock). */
 export interface Skipped {
@@ -78,15 +78,24 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
   // stderr. With --json the records are on stdout already, among the other events.
   const auditStdout = input.options['auditStdout'] === true && !json;
   const textOut = auditStdout ? process.stderr : process.stdout;
-  const [{ createSink, credentialPrefixes, ndjsonLine, TextSink }, { loadRunbook }, { lastRunsOf }, { needsPerson }, { LockedError }, { describeError }] =
-    await Promise.all([
-      import('../ui/sink.js'),
-      import('../runbook/load.js'),
-      import('../engine/history.js'),
-      import('../contract/runbook.js'),
-      import('../engine/lock.js'),
-      import('./report-error.js'),
-    ]);
+  const allowRecent = input.options['allowRecent'] === true;
+  const [
+    { createSink, credentialPrefixes, ndjsonLine, TextSink },
+    { loadRunbook },
+    { lastRunsOf },
+    { needsPerson },
+    { LockedError },
+    { describeError },
+    { RecentRotationError },
+  ] = await Promise.all([
+    import('../ui/sink.js'),
+    import('../runbook/load.js'),
+    import('../engine/history.js'),
+    import('../contract/runbook.js'),
+    import('../engine/lock.js'),
+    import('./report-error.js'),
+    import('../engine/recent.js'),
+  ]);
 
   const requested: CredentialConfig[] = ids.length > 0 ? ids.map((id) => credentialOf(config, id)) : [...config.credentials.values()];
   // Several credentials: their lines interleave, so each says whose it is, and one tally ends the run. One
@@ -196,6 +205,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       interaction,
       json,
       dryRun,
+      ...(allowRecent ? { allowRecent } : {}),
       ...(prefix === undefined ? {} : { linePrefix: prefix }),
       ...(auditStdout ? { out: process.stderr } : {}),
     });
@@ -216,7 +226,15 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
         // One credential's trouble must not stop the others. A live run holding the lock is that run's business: a
         // scheduled pass skips the credential and names the holder; a person who asked for this one is refused (3).
         if (error instanceof LockedError && !asked) skip({ credential: credential.id, reason: 'locked', detail: holderWords(error.holder) }, error.holder);
-        else fail(credential.id, error);
+        // Rotated minutes ago: a scheduled pass leaves it (it is not due anyway); a person who named it is refused (3).
+        else if (error instanceof RecentRotationError && !asked) {
+          skip({
+            credential: credential.id,
+            reason: 'rotated recently',
+            detail: `(run ${error.run} finished ${error.finishedAt.toISOString()}; not again within 10 minutes)`,
+            facts: { finishedAt: error.finishedAt.toISOString(), lastRun: error.run },
+          });
+        } else fail(credential.id, error);
       }
     }
   };

@@ -4,8 +4,8 @@
  * written and no store is opened: the output names the environment variables the stores read (from each adapter's
  * `environment`, through the store registry), and every secret by name, never by value.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { isAbsolute, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Config } from '../config/types.js';
@@ -13,6 +13,7 @@ import { InputError } from '../contract/errors.js';
 import type { StoreVariable } from '../contract/store.js';
 import { parseDuration } from '../util/duration.js';
 import { formatAge } from '../util/time.js';
+import { rekeyVersion } from '../util/version.js';
 import type { CommandInput, Globals } from './common.js';
 import { openConfig } from './open-config.js';
 import { storeCatalog } from './stores.js';
@@ -105,7 +106,7 @@ async function variablesOf(config: Config): Promise<StoreVariable[]> {
   for (const credential of config.credentials.values()) {
     for (const entry of credential.stores) {
       const adapter = await storeCatalog.adapter(entry.ref.kind);
-      for (const variable of adapter.environment?.(entry.options) ?? []) {
+      for (const variable of adapter.environment?.(entry.options, entry.ref) ?? []) {
         const seen = found.get(variable.name);
         if (seen === undefined) found.set(variable.name, variable);
         else if (seen.optional === true && variable.optional !== true) found.set(variable.name, { ...seen, optional: false });
@@ -120,19 +121,6 @@ async function variablesOf(config: Config): Promise<StoreVariable[]> {
   return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** rekey's own version, for pinning the install in a container or a workflow. */
-function rekeyVersion(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string; bin?: Record<string, string> };
-      // Known by its `rekey` bin: the package is @rekey-cli/rekey on npm (the name rekey is another package's).
-      if (pkg.bin?.['rekey'] !== undefined && pkg.version !== undefined) return pkg.version;
-    } catch {
-      // No package.json here: look further up.
-    }
-  }
-  return 'latest';
-}
 
 interface Plan {
   readonly config: Config;
@@ -426,7 +414,7 @@ export default async function schedule(input: CommandInput, globals: Globals): P
   const every = input.options['every'] as string | undefined;
   const config = await openConfig(globals);
   const { cadence, why, warnings } = chooseCadence(config, every, format);
-  const plan: Plan = { config, cadence, why, variables: await variablesOf(config), version: rekeyVersion() };
+  const plan: Plan = { config, cadence, why, variables: await variablesOf(config), version: rekeyVersion() ?? 'latest' };
   const text = RENDER[format](plan);
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (globals.json === true) {

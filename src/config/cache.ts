@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node
 import { homedir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rekeyVersion } from '../util/version.js';
 import type { Config, CredentialConfig, StoreCatalog } from './types.js';
 
 /** An entry not used for this long is removed when another one is written. */
@@ -121,19 +122,8 @@ const EXT = extname(fileURLToPath(import.meta.url));
 const VALIDATORS = ['./load', './schema', '../runbook/load', '../runbook/schema', '../util/validate', '../util/duration'];
 const validatorsHash = (): string => sha(VALIDATORS.map((m) => hashFile(fileURLToPath(new URL(`${m}${EXT}`, import.meta.url)))).join(':'));
 
-/** rekey's version, from its package.json (two levels up from the sources, three from dist/). */
-function rekeyVersion(): string {
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version?: string; bin?: Record<string, string> };
-      // Known by its `rekey` bin: the package's name is @rekey-cli/rekey (the name rekey on npm is another package's).
-      if (pkg.bin?.['rekey'] !== undefined) return String(pkg.version);
-    } catch {
-      // Not there: one more level up.
-    }
-  }
-  return 'unknown';
-}
+/** rekey's version, for the cache key: a config validated by another version is validated again. */
+const versionForKey = (): string => rekeyVersion() ?? 'unknown';
 
 export interface ConfigCacheOptions {
   /** rekey's version as the cache key takes it (default: package.json's); tests give another. */
@@ -146,7 +136,7 @@ export interface ConfigCacheOptions {
  */
 export async function loadConfigCached(file: string, catalog: () => Promise<StoreCatalog>, options: ConfigCacheOptions = {}): Promise<Config> {
   const where = cacheFile(file);
-  const key = `${hashFile(file)}:${options.version ?? rekeyVersion()}:${validatorsHash()}:${process.cwd()}`;
+  const key = `${hashFile(file)}:${options.version ?? versionForKey()}:${validatorsHash()}:${process.cwd()}`;
   try {
     const entry = JSON.parse(readFileSync(where, 'utf8')) as CacheEntry;
     const fresh =

@@ -57,6 +57,17 @@ export class StoreUnavailableError extends StoreError {
   }
 }
 
+/**
+ * The machine lacks what the store needs to connect: a credentials file that is not there or cannot be read (a
+ * kubeconfig). An environment fault (exit 5), like a state folder that cannot be written: nothing in rekey.yaml or
+ * the service is wrong, and trying again without fixing the machine would fail the same way.
+ */
+export class StoreEnvironmentError extends StoreError {
+  constructor(operation: string, ref: string, detail: string, hint: string) {
+    super('unavailable', operation, ref, detail, { hint, retriable: false });
+  }
+}
+
 /** The store cannot do this at all (a read-only store asked to write): a typed refusal, never a silent success. */
 export class NotSupportedError extends StoreError {
   constructor(operation: string, ref: string, detail: string) {

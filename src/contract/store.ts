@@ -198,10 +198,11 @@ export interface SecretStoreAdapter {
    */
   validateOptions?(options: Readonly<Record<string, unknown>>, ref: StoreRef): { readonly option: string; readonly problem: string } | undefined;
   /**
-   * The environment variables a store entry with these options reads (credentials, region, address), for
-   * `rekey schedule`. Stores that read none (a .env file, memory) omit it.
+   * The environment variables a store entry with these options and this ref reads (credentials, region, address), for
+   * `rekey schedule`; the ref, because a name can follow it (dotenvx's key of `.env.production` is
+   * DOTENV_PRIVATE_KEY_PRODUCTION). Stores that read none (a .env file, memory) omit it.
    */
-  environment?(options: Readonly<Record<string, unknown>>): readonly StoreVariable[];
+  environment?(options: Readonly<Record<string, unknown>>, ref: StoreRef): readonly StoreVariable[];
   /** Open a store for one configured entry. Must not do I/O or import an SDK until a method is called. */
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): SecretStore;
   /**

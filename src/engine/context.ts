@@ -41,6 +41,11 @@ export interface RunOptions {
    */
   readonly mintAgain?: boolean;
   /**
+   * Rotate even though the credential's last rotation finished less than ten minutes ago (src/engine/recent.ts); the
+   * window holds for scheduled and drill runs only, never for an incident.
+   */
+  readonly allowRecent?: boolean;
+  /**
    * Dry run: read-only steps run for real (the stores are read, the provider checks the old key, every store says
    * whether it could stage now); every step that would write is shown as "would …" and not run. Nothing is journaled,
    * audited or reported, and no temporary file is swept. Enforced by the walker, not by each handler.

@@ -29,6 +29,7 @@ import { refuseOrphanedMint } from './handlers.js';
 import { openRunsOf } from './history.js';
 import { Journal, readJournal, readVerifiedJournal } from './journal.js';
 import { acquireLock } from './lock.js';
+import { RecentRotationError, refuseInsideShortWindow } from './recent.js';
 import { planRun } from './plan.js';
 import { stepsNeedingOld } from './needs-old.js';
 import { reduceJournal, type RunState } from './reduce.js';
@@ -45,6 +46,16 @@ export async function executeRun(options: RunOptions): Promise<RunSummary> {
   // A dry run writes nothing, not even the state folder.
   if (options.dryRun !== true) await ensureStateDir(options.config);
   return withRun(options, async (ctx) => {
+    // Under the lock, so that two runs started together cannot both find the window empty.
+    if (!ctx.resumed && options.allowRecent !== true && (options.mode === 'scheduled' || options.mode === 'drill')) {
+      try {
+        refuseInsideShortWindow(options.config.stateDir, options.credential.id);
+      } catch (error) {
+        // A dry run writes nothing, so it is not refused: it says what a real run would meet.
+        if (options.dryRun !== true || !(error instanceof RecentRotationError)) throw error;
+        ctx.emit({ event: 'note', level: 'warn', message: `a real run would be refused now: ${error.message}`, run: ctx.run });
+      }
+    }
     refuseUnknownOld(ctx);
     if (!ctx.resumed) await refuseWhileUnfinished(ctx);
     else await refuseOrphanedMint(ctx);

@@ -12,6 +12,7 @@ import { onFailure } from './policy.js';
 import { openFindings, type IncidentSummary, type RunSummary } from './summary.js';
 import type { DeadBasis, Phase, RunResult } from '../contract/run.js';
 import { ExitCode, RotationFailedError, StateFileError } from '../contract/errors.js';
+import { StoreEnvironmentError } from '../contract/store-errors.js';
 
 /** A step failed, carrying which. */
 export class StepFailure extends Error {
@@ -294,8 +295,9 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
     }
   }
   const summary = finish(ctx, result, failure.message, hint, resumable);
-  // A fault of the environment (a full disk, a read-only state folder) keeps its own exit code, and says where.
-  const environment = failure.error instanceof StateFileError;
+  // A fault of the environment (a full disk, a read-only state folder, a kubeconfig that is not there) keeps its own
+  // exit code, and says where.
+  const environment = failure.error instanceof StateFileError || failure.error instanceof StoreEnvironmentError;
   const message = environment && !failure.message.includes(`"${failure.step.name}"`) ? `${failure.step.name}: ${failure.message}` : failure.message;
   throw Object.assign(new RotationFailedError(`${ctx.options.credential.id}: ${message}`, hint), {
     summary,

@@ -175,6 +175,19 @@ const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 const ALIAS = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 const ANNOTATION_KEY = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 
+/** The mutating methods, which count as write requests against the project's quota. */
+const WRITE_METHODS: ReadonlySet<MethodName> = new Set([
+  'CreateSecret',
+  'UpdateSecret',
+  'DeleteSecret',
+  'AddSecretVersion',
+  'DisableSecretVersion',
+  'EnableSecretVersion',
+  'DestroySecretVersion',
+]);
+/** The project number quota messages name (Google names the consumer by number, not id). */
+const PROJECT_NUMBER = '100000000001';
+
 /** The in-memory service. */
 export class SecretManagerModel {
   readonly #secrets = new Map<string, StoredSecret>();
@@ -197,6 +210,24 @@ export class SecretManagerModel {
   latencyMs = 0;
   /** Calls served (including failed ones), by method. */
   readonly calls = new Map<MethodName, number>();
+  /**
+   * Write requests a minute each project accepts, or undefined for no limit. Google documents one quota of 600 write
+   * requests per minute per project, a write being "any mutating operation (an operation that modifies or deletes a
+   * secret or secret version)": creating, updating or deleting a secret, adding, enabling, disabling or destroying a
+   * version (https://cloud.google.com/secret-manager/quotas). A request over it is answered RESOURCE_EXHAUSTED (HTTP
+   * 429; https://cloud.google.com/apis/design/errors) with the words Google APIs give for a per-minute quota, and has
+   * no effect. How Google smooths a minute is not documented: modelled as a token bucket refilled continuously at a
+   * sixtieth of the quota a second and holding one second's worth, stricter than a one-minute window, so a client
+   * that passes here passes there.
+   */
+  writesPerMinute: number | undefined;
+  /** Write requests answered RESOURCE_EXHAUSTED because of `writesPerMinute`. */
+  throttled = 0;
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(options: { writesPerMinute?: number } = {}) {
+    this.writesPerMinute = options.writesPerMinute;
+  }
   readonly #faults = new Map<MethodName, Fault[]>();
 
   /** How many calls a method received; all methods when none is named. */
@@ -527,6 +558,14 @@ export class SecretManagerModel {
     await this.#delay();
     this.#fault(method);
     const project = /^projects\/([^/]+)/.exec(resource)?.[1];
+    if (WRITE_METHODS.has(method) && !this.#takeWriteToken(project ?? '')) {
+      this.throttled++;
+      throw new ModelError(
+        Code.RESOURCE_EXHAUSTED,
+        "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute' of service 'secretmanager.googleapis.com' " +
+          `for consumer 'project_number:${PROJECT_NUMBER}'.`,
+      );
+    }
     if (project !== undefined && this.disabledApiProjects.has(project)) {
       throw new ModelError(
         Code.PERMISSION_DENIED,
@@ -540,6 +579,21 @@ export class SecretManagerModel {
       throw new ModelError(Code.PERMISSION_DENIED, `Permission '${permission}' denied for resource '${resource}' (or it may not exist).`);
     }
     return fn();
+  }
+
+  /** One token of the project's write bucket, when `writesPerMinute` is set and one is left; true when there is no limit. */
+  #takeWriteToken(project: string): boolean {
+    const perMinute = this.writesPerMinute;
+    if (perMinute === undefined) return true;
+    const perSecond = perMinute / 60;
+    const t = performance.now();
+    const bucket = this.#buckets.get(project) ?? { tokens: perSecond, at: t };
+    bucket.tokens = Math.min(perSecond, bucket.tokens + ((t - bucket.at) / 1000) * perSecond);
+    bucket.at = t;
+    this.#buckets.set(project, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
   }
 
   #count(method: MethodName): void {

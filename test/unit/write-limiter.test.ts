@@ -39,6 +39,7 @@ describe('write limiter', () => {
     const limiter = createWriteLimiter({ perSecond: 50, now: () => Date.now() });
     limiter.throttled();
     expect(limiter.rate).toBe(25);
+    vi.advanceTimersByTime(250);
     limiter.throttled();
     expect(limiter.rate).toBe(12.5);
     let done = 0;
@@ -48,5 +49,37 @@ describe('write limiter', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(limiter.rate).toBe(50);
     expect(done).toBe(100);
+  });
+
+  it('halves once for writes throttled together: twenty throttles within a quarter second are one burst', () => {
+    const limiter = createWriteLimiter({ perSecond: 100, now: () => Date.now() });
+    for (let i = 0; i < 20; i++) limiter.throttled();
+    expect(limiter.rate).toBe(50);
+    vi.advanceTimersByTime(250);
+    limiter.throttled();
+    expect(limiter.rate).toBe(25);
+  });
+
+  it("with recovery 'rate' (an unknown quota) grows back by a tenth of its pace a calm second, not a tenth of the ceiling", () => {
+    const limiter = createWriteLimiter({ perSecond: 100, now: () => Date.now(), recovery: 'rate', floor: 1 });
+    for (let i = 0; i < 3; i++) {
+      limiter.throttled();
+      vi.advanceTimersByTime(250);
+    }
+    // 100 → 50 → 25 → 12.5, then calm.
+    expect(limiter.rate).toBe(12.5);
+    vi.advanceTimersByTime(1000);
+    expect(limiter.rate).toBeCloseTo(13.75, 5);
+    vi.advanceTimersByTime(1000);
+    expect(limiter.rate).toBeCloseTo(15.125, 5);
+  });
+
+  it('never halves below its floor', () => {
+    const limiter = createWriteLimiter({ perSecond: 100, now: () => Date.now(), floor: 5 });
+    for (let i = 0; i < 10; i++) {
+      limiter.throttled();
+      vi.advanceTimersByTime(250);
+    }
+    expect(limiter.rate).toBe(5);
   });
 });

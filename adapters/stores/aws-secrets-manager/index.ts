@@ -50,7 +50,7 @@ import type {
 import { Secret } from '../../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../../src/contract/store.js';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
-import { callService, extractField, lazyClient, replaceField, type SharedClient, sharedClient, writeLimiter } from '../kit/index.js';
+import { callService, extractField, lazyClient, replaceField, type SharedClient, sharedClient, WRITE_RETRY, writeLimiter } from '../kit/index.js';
 
 import { type AwsSecretsManagerSettings, clientConfig, KIND, loadSdk, refProblem, type Sdk, type SecretsManagerSend } from './client.js';
 import { type Action, isThrottling, toStoreError } from './errors.js';
@@ -67,8 +67,6 @@ export { clientRequestToken } from './labels.js';
  */
 export const WRITES_PER_SECOND = 50;
 const WRITE_ACTIONS: ReadonlySet<Action> = new Set(['PutSecretValue', 'UpdateSecretVersionStage']);
-/** A throttled write waits at the limiter again; the backoff here only spreads the retries of a burst. */
-const WRITE_RETRY = { retries: 12, minTimeout: 50, maxTimeout: 2_000 } as const;
 
 /** What names one client: the endpoint (or region) and the identity the SDK will sign with. */
 function endpointKey(settings: AwsSecretsManagerSettings): string {

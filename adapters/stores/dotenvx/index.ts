@@ -28,14 +28,14 @@
  */
 import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../../src/contract/store.js';
 import { CannotStageError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
 import { filesOf, type Place, placeOf, refProblem } from '../dotenv/files.js';
 import { type DotenvDocument, lastEntry } from '../dotenv/format.js';
 import { type DotenvHooks, type DotenvOptions, openEnvFileStore, type ValueCodec } from '../dotenv/index.js';
 import { type DecryptFailure, decryptValue, encryptValue, isEncrypted, isPublicKey, publicKeyOf, samePublicKey } from './crypto.js';
-import { findPrivateKeys, isKeyVariable, type KeyNames, keyNamesOf, keysFilesOf, publicKeyOf as declaredPublicKey } from './keys.js';
+import { conventionalKeyNames, findPrivateKeys, isKeyVariable, type KeyNames, keyNamesOf, keysFilesOf, publicKeyOf as declaredPublicKey } from './keys.js';
 
 /** Options of a dotenvx store entry. */
 export interface DotenvxOptions extends DotenvOptions {
@@ -271,6 +271,21 @@ export default {
     },
   },
   validateRef: dotenvxRefProblem,
+  // The private key's name follows the file (`.env.production`: DOTENV_PRIVATE_KEY_PRODUCTION), as dotenvx names it
+  // when it encrypts; a file that declares another DOTENV_PUBLIC_KEY… name is read at run time, not here, since the
+  // schedule is written from the config alone. A scheduled job has no .env.keys unless it is given one, so the
+  // variable is what the scheduler must provide; with keysFile: the file holds it.
+  environment(options, ref) {
+    const { privateKeyName } = conventionalKeyNames(ref.path);
+    return [
+      {
+        name: privateKeyName,
+        kind: 'secret' as const,
+        description: `the dotenvx private key of ${basename(ref.path)}`,
+        ...(typeof options['keysFile'] === 'string' ? { optional: true } : {}),
+      },
+    ];
+  },
   open(options, context) {
     const keysFile = options['keysFile'];
     return openDotenvxStore({ keepPrevious: options['keepPrevious'] === true, keysFile: typeof keysFile === 'string' ? keysFile : undefined }, context);

@@ -41,6 +41,11 @@ export function environmentOf(file: string): string {
 export function keyNamesOf(file: string, doc: DotenvDocument): KeyNames {
   const declared = doc.entries.find((entry) => entry.key.startsWith(PUBLIC_PREFIX));
   if (declared !== undefined) return { publicKeyName: declared.key, privateKeyName: declared.key.replace(PUBLIC_PREFIX, PRIVATE_PREFIX) };
+  return conventionalKeyNames(file);
+}
+
+/** The key names dotenvx gives a file by its name alone (what `dotenvx encrypt -f <file>` writes into it). */
+export function conventionalKeyNames(file: string): KeyNames {
   let name = basename(file).toLowerCase();
   if (name.startsWith('.env') && name.endsWith('.txt')) name = name.slice(0, -4);
   if (name === '.env') return { publicKeyName: PUBLIC_PREFIX, privateKeyName: PRIVATE_PREFIX };

@@ -173,6 +173,8 @@ export interface GcpOptions {
   readonly alias: string;
   readonly retire: 'disable' | 'destroy';
   readonly endpoint: string | undefined;
+  /** The project's write-request quota a minute (600 unless Google raised it). */
+  readonly writesPerMinute: number;
 }
 
 export function parseOptions(options: Readonly<Record<string, unknown>>, context: StoreContext): GcpOptions {
@@ -196,7 +198,11 @@ export function parseOptions(options: Readonly<Record<string, unknown>>, context
   if (location !== undefined && !LOCATION.test(location)) {
     throw new StoreError('invalid', 'open', KIND, `option location must be a region such as us-central1, not ${location}`);
   }
-  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, location, alias, retire, endpoint };
+  const writes = options['writesPerMinute'] ?? 600;
+  if (typeof writes !== 'number' || !Number.isFinite(writes) || writes <= 0) {
+    throw new StoreError('invalid', 'open', KIND, 'option writesPerMinute must be a positive number (the project quota, 600 unless Google raised it)');
+  }
+  return { project: text('project') ?? context.env['GOOGLE_CLOUD_PROJECT'] ?? undefined, location, alias, retire, endpoint, writesPerMinute: writes };
 }
 
 // The real client, built on first use.

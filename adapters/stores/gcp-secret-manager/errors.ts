@@ -26,6 +26,16 @@ export class VersionStateError extends StoreError {
   }
 }
 
+/**
+ * Whether the service refused a call for a quota: RESOURCE_EXHAUSTED, gRPC code 8, HTTP 429 ("Quota exceeded for
+ * quota metric 'Write requests' and limit 'Write requests per minute' of service 'secretmanager.googleapis.com' …";
+ * https://cloud.google.com/apis/design/errors lists RESOURCE_EXHAUSTED as 429, "Either out of resource quota or
+ * reaching rate limiting"). A refused call had no effect.
+ */
+export function isQuotaExceeded(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === GRPC.RESOURCE_EXHAUSTED;
+}
+
 /** Turn whatever the client threw into a typed store error that names the operation and the ref, never a value. */
 export function toStoreError(error: unknown, operation: string, ref: StoreRef, method: ClientMethod, resource: string): StoreError {
   if (error instanceof StoreError) return error;

@@ -49,7 +49,7 @@ import {
   StoreUnavailableError,
 } from '../../../src/contract/store-errors.js';
 import { withRetry } from '../../../src/util/retry.js';
-import { callService, casLoop, extractField, type LazyClient, lazyClient, replaceField } from '../kit/index.js';
+import { callService, casLoop, extractField, type LazyClient, lazyClient, replaceField, WRITE_RETRY, type WriteLimiter, writeLimiter } from '../kit/index.js';
 
 import {
   type ClientMethod,
@@ -68,8 +68,19 @@ import {
   refProblem,
   secretPathKind,
 } from './client.js';
-import { EtagConflictError, toStoreError, VersionStateError } from './errors.js';
+import { EtagConflictError, isQuotaExceeded, toStoreError, VersionStateError } from './errors.js';
 import { parseRecord, readRecord, type RunRecord, stagedByAnotherHint, withRecord } from './records.js';
+
+/**
+ * Write requests a minute per project: "any mutating operation (an operation that modifies or deletes a secret or
+ * secret version) … creating, updating, or deleting a secret, or adding, enabling, disabling, or destroying a secret
+ * version" counts against one quota of 600 per minute per project, shared by every application of the project
+ * (https://cloud.google.com/secret-manager/quotas, "Quotas on the rate of requests"). Google raises it on request,
+ * so the store option `writesPerMinute` sets another; reads and accesses have quotas of their own and take no token.
+ */
+export const WRITES_PER_MINUTE = 600;
+/** The calls that count as write requests (the ones above that this adapter makes). */
+const WRITE_METHODS: ReadonlySet<ClientMethod> = new Set(['updateSecret', 'addSecretVersion', 'disableSecretVersion', 'destroySecretVersion']);
 
 /** The client interface, for tests that pass a fake. */
 export type { GcpSecretInfo, GcpSecretManagerClient, GcpVersionInfo } from './client.js';
@@ -109,6 +120,15 @@ export function openGcpSecretManagerStore(
   };
   const aliasName = options.alias === 'latest' ? undefined : options.alias;
 
+  /**
+   * The process's write limiter for the project of `resource` (and the endpoint, so that two test servers do not
+   * share one): every store and worker writing to one project waits at the same one, rollbacks first.
+   */
+  const limiterFor = (resource: string): WriteLimiter => {
+    const project = /^projects\/([^/]+)/.exec(resource)?.[1] ?? options.project ?? '';
+    return writeLimiter(`${KIND}|${options.endpoint ?? ''}|${project}`, options.writesPerMinute / 60);
+  };
+
   /** `projects/P/secrets/NAME` (or `projects/P/locations/L/secrets/NAME`) for a ref, or a typed refusal. */
   const secretName = (operation: string, ref: StoreRef): string => {
     const kind = secretPathKind(ref.path);
@@ -137,7 +157,21 @@ export function openGcpSecretManagerStore(
       .catch((error: unknown) => {
         throw mapError(error);
       });
-    return callService(() => fn(c), mapError);
+    if (!WRITE_METHODS.has(method)) return callService(() => fn(c), mapError);
+    // A write waits for its turn at the project's limiter (a rollback before any other write); one answered
+    // RESOURCE_EXHAUSTED slows the limiter and waits again: throttling makes a fleet slower, never a rotation fail.
+    const limiter = limiterFor(resource);
+    return callService(
+      async () => {
+        await limiter.take(operation === 'rollback' ? 'rollback' : 'write');
+        return fn(c);
+      },
+      (error) => {
+        if (isQuotaExceeded(error)) limiter.throttled();
+        return mapError(error);
+      },
+      WRITE_RETRY,
+    );
   };
 
   const getSecret = (op: string, ref: StoreRef, name: string) => call(op, ref, 'getSecret', name, (c) => c.getSecret(name));
@@ -250,21 +284,26 @@ export function openGcpSecretManagerStore(
       .catch((error: unknown) => {
         throw toStoreError(error, op, ref, 'addSecretVersion', name);
       });
-    let attempted = false;
+    const limiter = limiterFor(name);
+    // Whether an earlier attempt may have landed with only its answer lost. A quota refusal is not such an attempt:
+    // the service refuses before acting, so it needs no search before the next one.
+    let uncertain = false;
     return withRetry(async () => {
-      if (attempted) {
+      if (uncertain) {
         const found = await find();
         if (found !== undefined) return found;
       }
-      attempted = true;
+      await limiter.take(op === 'rollback' ? 'rollback' : 'write');
       try {
         const data = Buffer.from(payload, 'utf8');
         // The service checks the checksum before storing, so a payload damaged on the way is refused, not kept.
         return (await c.addSecretVersion(name, data, payloadChecksum(data))).number;
       } catch (error) {
+        if (isQuotaExceeded(error)) limiter.throttled();
+        else uncertain = true;
         throw toStoreError(error, op, ref, 'addSecretVersion', name);
       }
-    });
+    }, WRITE_RETRY);
   };
 
   const storedValueOf = (
@@ -803,6 +842,11 @@ export default {
     alias: { type: 'string', description: 'the version alias your readers use; `latest` for none', default: 'current' },
     retire: { type: 'string', description: 'what retire does to the old version: disable or destroy', default: 'disable' },
     endpoint: { type: 'string', description: 'plaintext host:port of an emulator or test server; unset for Google' },
+    writesPerMinute: {
+      type: 'number',
+      description: "the project's write-request quota a minute, shared by every store of the project (raised by Google on request)",
+      default: WRITES_PER_MINUTE,
+    },
   },
   validateRef: refProblem,
   // What gcpOptions and createSdkClient (./client.ts) read. An emulator endpoint needs no credentials; without a key

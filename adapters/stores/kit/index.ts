@@ -16,7 +16,7 @@ import { type RetryOptions, withRetry } from '../../../src/util/retry.js';
 export { closeSharedClients, type SharedClient, sharedClient } from './endpoint.js';
 export { extractField, replaceField } from './json-field.js';
 export { type LazyClient, lazyClient } from './lazy-client.js';
-export { createWriteLimiter, type WritePriority, type WriteLimiter, writeLimiter } from './write-limiter.js';
+export { createWriteLimiter, type WritePriority, type WriteLimiter, type WriteLimiterOptions, writeLimiter } from './write-limiter.js';
 
 /**
  * Run one service call: a failure goes through `mapError` (to a StoreError naming the operation and the ref, never a
@@ -32,6 +32,12 @@ export function callService<T>(fn: () => Promise<T>, mapError: (error: unknown) 
     }
   }, retry);
 }
+
+/**
+ * Retries of a write that waits at a limiter: a throttled write slows the limiter and waits its turn again, so the
+ * backoff only spreads the retries of a burst; twelve of them outlast any throttle the limiter's halving leaves.
+ */
+export const WRITE_RETRY: RetryOptions = { retries: 12, minTimeout: 50, maxTimeout: 2_000 };
 
 /** How many times a compare-and-swap is tried from a fresh read before its conflict counts. */
 export const CAS_ATTEMPTS = 3;

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { StoreRef } from '../../../src/contract/store.js';
-import { StoreError } from '../../../src/contract/store-errors.js';
+import { StoreEnvironmentError, StoreError } from '../../../src/contract/store-errors.js';
 
 export const KIND = 'kubernetes-secret';
 
@@ -108,22 +108,24 @@ export async function loadKubeConfig(connection: KubernetesConnection, where: st
   // Not client-node's loadFromDefault: with no file at all it falls back to http://localhost:8080, which only confuses.
   const file = connection.kubeconfig ?? fromEnv ?? (inCluster ? undefined : join(env['HOME'] ?? homedir(), '.kube', 'config'));
   if (file !== undefined && connection.kubeconfig === undefined && fromEnv === undefined && !existsSync(file)) {
-    throw new StoreError('unavailable', 'connect', where, `no kubeconfig: KUBECONFIG is not set and ${file} does not exist`, {
-      hint: 'set the store option kubeconfig, or KUBECONFIG, or run inside a pod with a service account',
-      retriable: false,
-    });
+    throw new StoreEnvironmentError(
+      'connect',
+      where,
+      `no kubeconfig: KUBECONFIG is not set and ${file} does not exist`,
+      'set the store option kubeconfig, or KUBECONFIG, or run inside a pod with a service account',
+    );
   }
   try {
     if (file === undefined) config.loadFromCluster();
     else config.loadFromFile(isAbsolute(file) ? file : resolve(connection.kubeconfig === undefined ? process.cwd() : connection.baseDir, file));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new StoreError(
-      'unavailable',
+    // A file that is not there or may not be read is the machine's fault (exit 5), as is a pod without its token.
+    throw new StoreEnvironmentError(
       'connect',
       where,
       `cannot read the kubeconfig${file === undefined ? '' : ` ${file}`}: ${code ?? (error instanceof Error ? error.message : String(error))}`,
-      { hint: 'set the store option kubeconfig, or KUBECONFIG, or run inside a pod with a service account', retriable: false },
+      'set the store option kubeconfig, or KUBECONFIG, or run inside a pod with a service account',
     );
   }
   if (connection.context !== undefined) {

@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
 import { fingerprint } from '../../../src/contract/mask.js';
 import { Secret } from '../../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoredValue, StoreRef } from '../../../src/contract/store.js';
-import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
+import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreEnvironmentError, StoreError } from '../../../src/contract/store-errors.js';
 import type { RetryOptions } from '../../../src/util/retry.js';
 import { type CasAttempt, callService, casLoop, lazyClient, stringOption } from '../kit/index.js';
 
@@ -423,6 +423,7 @@ function restated(error: StoreError, operation: string, ref: StoreRef): StoreErr
   if (error.operation === operation && error.ref === ref.display) return error;
   const prefix = `${error.operation} ${error.ref}: `;
   const detail = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  if (error instanceof StoreEnvironmentError) return new StoreEnvironmentError(operation, ref.display, detail, error.hint ?? '');
   return new StoreError(error.code, operation, ref.display, detail, { ...(error.hint === undefined ? {} : { hint: error.hint }), retriable: error.retriable });
 }
 

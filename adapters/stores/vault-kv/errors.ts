@@ -25,6 +25,13 @@ export const RETRIABLE_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+/**
+ * Vault refused a call for a rate limit quota: HTTP 429, "rate limit quota exceeded", answered before the request
+ * reaches any handler, so it had no effect (https://developer.hashicorp.com/vault/docs/concepts/resource-quotas).
+ * Retriable, but by the store's pacing loop rather than the plain backoff: the pace must slow down first.
+ */
+export class VaultRateLimitedError extends StoreUnavailableError {}
+
 /** A connection error (raised as `connect vault-kv: …`) restated for the operation and ref that needed Vault. */
 export function renamed(error: StoreError, operation: string, ref: StoreRef): StoreError {
   if (error.operation === operation && error.ref === ref.display) return error;
@@ -83,7 +90,8 @@ export function toStoreError(error: unknown, operation: string, ref: StoreRef, n
         'another writer changed the secret; read it again before rotating',
       );
     }
-    if (status === 412 || status === 429 || status >= 500) return new StoreUnavailableError(operation, ref.display, `Vault answered ${status}${said}`);
+    if (status === 429) return new VaultRateLimitedError(operation, ref.display, `Vault answered 429${said}`);
+    if (status === 412 || status >= 500) return new StoreUnavailableError(operation, ref.display, `Vault answered ${status}${said}`);
     if (status === 400) return new StoreError('invalid', operation, ref.display, `Vault refused the request${said}`);
     return new StoreError('failed', operation, ref.display, `Vault answered ${status}${said}`);
   }

@@ -39,12 +39,12 @@ import { Secret } from '../../../src/contract/secret.js';
 import type { RunId, SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRef, StoredValue, VersionId } from '../../../src/contract/store.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError, StoreUnavailableError } from '../../../src/contract/store-errors.js';
-import type { RetryOptions } from '../../../src/util/retry.js';
-import { callService, lazyClient } from '../kit/index.js';
+import { isRetriable, type RetryOptions } from '../../../src/util/retry.js';
+import { callService, createWriteLimiter, lazyClient, type WriteLimiter, writeLimiter } from '../kit/index.js';
 
 import { connectNodeVault, KIND, refProblem, type VaultConnection, type VaultKvClient } from './client.js';
 import { customOf, dataOf, recordOf, responseBodyOf, statusOf } from './reply.js';
-import { type Need, renamed, toStoreError } from './errors.js';
+import { type Need, renamed, toStoreError, VaultRateLimitedError } from './errors.js';
 import { ABSENT, entriesOf, entryKey, entryOf, type RunEntry, tag, withEntry } from './records.js';
 import { type MountInfo, lookupMount, mountProblem, oldVault, olderThanCustomMetadata, serverVersion, unknownMount } from './mounts.js';
 
@@ -59,9 +59,27 @@ export interface VaultKvStoreOptions {
   readonly destroyOnRetire?: boolean | undefined;
   /** Builds an authenticated client; called once, on the first call that needs Vault. */
   readonly connect: () => Promise<VaultKvClient>;
-  /** Backoff for 429, 5xx and dropped connections (tests shorten it). */
+  /** Backoff for 5xx and dropped connections (tests shorten it). */
   readonly retry?: RetryOptions | undefined;
+  /**
+   * The Vault address the client talks to: every store of one address shares one write pace (a root quota holds for
+   * every namespace). A store without one (a test's fake client) paces its writes alone.
+   */
+  readonly endpoint?: string | undefined;
 }
+
+/**
+ * The pace of writes per Vault address. Vault has no quota of its own: an operator may set rate limit quotas
+ * (sys/quotas/rate-limit), a token bucket per client address and node that counts every request, reads included, and
+ * answers 429 past it (https://developer.hashicorp.com/vault/docs/concepts/resource-quotas). So the pace is adaptive:
+ * writes start at a ceiling, every 429 (on a read too, since both count) halves the pace down to one write a second,
+ * and each calm second gives back a tenth of it. Vault sends Retry-After only when the operator turned on
+ * enable_rate_limit_response_headers (https://developer.hashicorp.com/vault/api-docs/system/quotas-config), and
+ * node-vault does not hand response headers on, so the pace is learnt from the 429s alone.
+ */
+export const VAULT_WRITE_CEILING = 100;
+/** 429s in a row one call waits out (about two and a half minutes with the backoff below) before it fails as unavailable. */
+const RATE_LIMITED_ATTEMPTS = 30;
 
 /** Where one ref lives in Vault, as API paths (URL-encoded) and as policy paths (plain). */
 interface Location {
@@ -94,6 +112,9 @@ type Fetched =
 export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   // A failed connection (a login refused, an address missing) is not kept: the next call tries again.
   const client = lazyClient(options.connect);
+  const pace = { perSecond: VAULT_WRITE_CEILING, recovery: 'rate', floor: 1 } as const;
+  const limiter: WriteLimiter =
+    options.endpoint === undefined ? createWriteLimiter(pace) : writeLimiter(`${KIND}|${options.endpoint}`, pace.perSecond, pace);
 
   /** Where a ref lives once its mount is known: API paths (URL-encoded) and policy paths (plain). */
   const locationOf = (operation: string, ref: StoreRef, mount: string, full: string): Location => {
@@ -177,17 +198,36 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     return version;
   };
 
-  /** One Vault call: errors become StoreErrors, and the retriable ones are tried again with backoff. */
+  /**
+   * One Vault call: errors become StoreErrors, and the retriable ones are tried again with backoff. A write (any call
+   * needing more than `read`) first waits its turn at the address's pace, a rollback before other writes. A 429 slows
+   * the pace and the call waits again (a write at the slowed pace, a read after a backoff), up to
+   * RATE_LIMITED_ATTEMPTS times: a rate limit makes a fleet slower, it does not fail rotations.
+   */
   const call = async <T>(operation: string, ref: StoreRef, need: Need, fn: (client: VaultKvClient) => Promise<T>): Promise<T> => {
     const vault = await client.get().catch((error: unknown) => {
       throw renamed(toStoreError(error, operation, ref, need), operation, ref);
     });
-    return callService(
-      () => fn(vault),
-      // A typed error from the client itself (a token that expired) is restated for this operation and ref.
-      (error) => renamed(toStoreError(error, operation, ref, need), operation, ref),
-      options.retry,
-    );
+    const write = need.capability !== 'read';
+    const retry: RetryOptions = { ...options.retry, shouldRetry: (error) => isRetriable(error) && !(error instanceof VaultRateLimitedError) };
+    for (let limited = 1; ; limited++) {
+      try {
+        return await callService(
+          async () => {
+            if (write) await limiter.take(operation === 'rollback' ? 'rollback' : 'write');
+            return fn(vault);
+          },
+          // A typed error from the client itself (a token that expired) is restated for this operation and ref.
+          (error) => renamed(toStoreError(error, operation, ref, need), operation, ref),
+          retry,
+        );
+      } catch (error) {
+        if (!(error instanceof VaultRateLimitedError) || limited >= RATE_LIMITED_ATTEMPTS) throw error;
+        limiter.throttled();
+        // A write waits at the slowed pace; a read takes no token, so it backs off (full jitter, at most 5 s).
+        if (!write) await sleep(Math.random() * Math.min(5_000, 50 * 2 ** limited));
+      }
+    }
   };
 
   /** Version `version` of the secret (the latest when absent), telling a deleted version from a missing path. */
@@ -709,6 +749,7 @@ export default {
       mount: option(options, 'mount', 'string'),
       destroyOnRetire: option(options, 'destroyOnRetire', 'boolean') ?? false,
       connect: () => connectNodeVault(connection),
+      endpoint: connection.address,
     });
   },
 } satisfies SecretStoreAdapter;
