@@ -29,9 +29,8 @@ export default async function drill(input: CommandInput, globals: Globals): Prom
   const { sink, interaction } = await drillInteraction({ answers: input.options['answers'], json });
   const dryRun = input.options['dryRun'] === true;
   const allowRecent = input.options['allowRecent'] === true;
-  return (
-    await runDrill({ config, credential, runbook, mode: 'drill', sink, interaction, json, ...(dryRun ? { dryRun } : {}), ...(allowRecent ? { allowRecent } : {}) })
-  ).code;
+  const flags = { ...(dryRun ? { dryRun } : {}), ...(allowRecent ? { allowRecent } : {}) };
+  return (await runDrill({ config, credential, runbook, mode: 'drill', sink, interaction, json, ...flags })).code;
 }
 
 /** The credential with `--budget` applied. */

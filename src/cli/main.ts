@@ -134,7 +134,12 @@ program
   )
   .addHelpText(
     'after',
-    examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml', 'rekey rotate webhook-token --allow-recent'),
+    examples(
+      'rekey rotate --due',
+      'rekey rotate webhook-token --dry-run',
+      'rekey --json rotate --due --answers answers.yaml',
+      'rekey rotate webhook-token --allow-recent',
+    ),
   )
   .action(run(() => import('./rotate.js')));
 

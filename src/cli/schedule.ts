@@ -121,7 +121,6 @@ async function variablesOf(config: Config): Promise<StoreVariable[]> {
   return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-
 interface Plan {
   readonly config: Config;
   readonly cadence: Cadence;

@@ -7,6 +7,7 @@
  * newest runs and its unfinished runs are answered from the history index (src/engine/history-index.ts), which reads
  * only the journals that changed since; `log` reads every journal.
  */
+import { claimedCredential } from './history-index-file.js';
 import { listRuns } from './jsonl-files.js';
 import { runInfo, type RunInfo } from './run-summary.js';
 
@@ -19,4 +20,9 @@ export function allRuns(stateDir: string): RunInfo[] {
     .reverse()
     .map((run) => runInfo(stateDir, run))
     .filter((info): info is RunInfo => info !== undefined);
+}
+
+/** The runs whose journal names this credential, oldest first (unchecked: it only chooses which journals to read). */
+export function runsOf(stateDir: string, credential: string): string[] {
+  return listRuns(stateDir).filter((run) => claimedCredential(stateDir, run) === credential);
 }

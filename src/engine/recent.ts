@@ -26,11 +26,11 @@ export interface LastFinished {
 }
 
 /**
- * The credential's last rotation that finished `done`, or undefined when none did. The one place that asks the
- * history for it (today the journals, through history.ts; the history index can answer it instead).
+ * The credential's last rotation that finished `done`, or undefined when none did, from the history index
+ * (src/engine/history-index.ts), which reads a journal only when the index is missing or stale.
  */
-export function lastFinished(stateDir: string, credential: string): LastFinished | undefined {
-  const done = lastRuns(stateDir, credential).lastDone;
+export async function lastDoneRun(stateDir: string, credential: string): Promise<LastFinished | undefined> {
+  const done = (await lastRuns(stateDir, credential)).lastDone;
   const at = done?.finishedAt === undefined ? Number.NaN : Date.parse(done.finishedAt);
   return done === undefined || Number.isNaN(at) ? undefined : { run: done.run, at: new Date(at) };
 }
@@ -53,12 +53,11 @@ export class RecentRotationError extends RefusedError {
     );
     this.name = 'RecentRotationError';
   }
-
 }
 
 /** Throw RecentRotationError when the credential's last rotation finished `done` less than SHORT_WINDOW_MS ago. */
-export function refuseInsideShortWindow(stateDir: string, credential: string, now = Date.now()): void {
-  const last = lastFinished(stateDir, credential);
+export async function refuseInsideShortWindow(stateDir: string, credential: string, now = Date.now()): Promise<void> {
+  const last = await lastDoneRun(stateDir, credential);
   // A clock set back (a finish in the future) counts as inside the window: the run may have just finished.
   if (last === undefined || now - last.at.getTime() >= SHORT_WINDOW_MS) return;
   throw new RecentRotationError(credential, last.at, last.run, now);

@@ -49,7 +49,7 @@ export async function executeRun(options: RunOptions): Promise<RunSummary> {
     // Under the lock, so that two runs started together cannot both find the window empty.
     if (!ctx.resumed && options.allowRecent !== true && (options.mode === 'scheduled' || options.mode === 'drill')) {
       try {
-        refuseInsideShortWindow(options.config.stateDir, options.credential.id);
+        await refuseInsideShortWindow(options.config.stateDir, options.credential.id);
       } catch (error) {
         // A dry run writes nothing, so it is not refused: it says what a real run would meet.
         if (options.dryRun !== true || !(error instanceof RecentRotationError)) throw error;

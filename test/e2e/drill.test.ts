@@ -592,7 +592,7 @@ describe('rekey drill in a terminal', () => {
 
 describe('rekey drill in a terminal: the outage measured, deliberate answers, Ctrl-C', () => {
   it.skipIf(!hasScript)(
-    "overlap none: the window opens at the last poll that saw the old key alive, within a poll of its death, not when the prompt opens",
+    'overlap none: the window opens at the last poll that saw the old key alive, within a poll of its death, not when the prompt opens',
     async () => {
       const { s, dir, env } = await streampixelDrill();
       let stage = 0;

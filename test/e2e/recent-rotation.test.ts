@@ -41,8 +41,8 @@ describe('the short window after a rotation', () => {
     expect(runIds(ws)).toHaveLength(1);
 
     // The engine's own clock: eleven minutes later the window is closed.
-    expect(() => refuseInsideShortWindow(ws.stateDir, ws.credential)).toThrow(RecentRotationError);
-    expect(() => refuseInsideShortWindow(ws.stateDir, ws.credential, Date.now() + SHORT_WINDOW_MS + 60_000)).not.toThrow();
+    await expect(refuseInsideShortWindow(ws.stateDir, ws.credential)).rejects.toThrow(RecentRotationError);
+    await expect(refuseInsideShortWindow(ws.stateDir, ws.credential, Date.now() + SHORT_WINDOW_MS + 60_000)).resolves.toBeUndefined();
 
     const forced = await rekeyIn(ws, ['rotate', ws.credential, '--allow-recent']);
     expect(forced.code, show(forced)).toBe(0);

@@ -42,7 +42,13 @@ export interface RateLimitQuota {
 }
 
 /** The paths Vault exempts from rate limit quotas by default (rate_limit_exempt_paths). */
-const EXEMPT = [/^sys\/health$/, /^sys\/seal-status$/, /^sys\/unseal$/, /^sys\/generate-root\/(attempt|update)$/, /^sys\/generate-recovery-token\/(attempt|update)$/];
+const EXEMPT = [
+  /^sys\/health$/,
+  /^sys\/seal-status$/,
+  /^sys\/unseal$/,
+  /^sys\/generate-root\/(attempt|update)$/,
+  /^sys\/generate-recovery-token\/(attempt|update)$/,
+];
 
 export interface RunningVaultServer {
   /** `http://127.0.0.1:PORT`, for `VAULT_ADDR`. */

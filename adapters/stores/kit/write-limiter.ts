@@ -9,8 +9,9 @@
  * - Rollbacks are served before any waiting write: a rotation that is undoing itself must not queue behind the
  *   writes of rotations that are still going forward.
  * - When the service throttles anyway (other writers share the quota, or the quota is lower than documented), the pace
- *   halves at once (once for all the writes throttled within a quarter of a second: they were one burst, not many) and recovers by a tenth of the quota each second without a throttle (additive increase,
- *   multiplicative decrease, as TCP does and as AWS advises for its quotas), and the throttled write waits its turn
+ *   halves at once (once for all the writes throttled within a quarter of a second: they were one burst, not many)
+ *   and recovers by a tenth of the quota each second without a throttle (additive increase, multiplicative
+ *   decrease, as TCP does and as AWS advises for its quotas), and the throttled write waits its turn
  *   again instead of failing.
  * - Reads never take a token: they have quotas of their own, far higher.
  * - A service with no documented rate (Vault, whose rate-limit quotas are whatever its operator set) gets an

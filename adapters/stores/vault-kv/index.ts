@@ -113,8 +113,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
   // A failed connection (a login refused, an address missing) is not kept: the next call tries again.
   const client = lazyClient(options.connect);
   const pace = { perSecond: VAULT_WRITE_CEILING, recovery: 'rate', floor: 1 } as const;
-  const limiter: WriteLimiter =
-    options.endpoint === undefined ? createWriteLimiter(pace) : writeLimiter(`${KIND}|${options.endpoint}`, pace.perSecond, pace);
+  const limiter: WriteLimiter = options.endpoint === undefined ? createWriteLimiter(pace) : writeLimiter(`${KIND}|${options.endpoint}`, pace.perSecond, pace);
 
   /** Where a ref lives once its mount is known: API paths (URL-encoded) and policy paths (plain). */
   const locationOf = (operation: string, ref: StoreRef, mount: string, full: string): Location => {
