@@ -132,15 +132,7 @@ program
     '--allow-recent',
     'rotate even if the last rotation finished less than 10 minutes ago (a new version each time: AWS advises one write per secret per 10 minutes)',
   )
-  .addHelpText(
-    'after',
-    examples(
-      'rekey rotate --due',
-      'rekey rotate webhook-token --dry-run',
-      'rekey --json rotate --due --answers answers.yaml',
-      'rekey rotate webhook-token --allow-recent',
-    ),
-  )
+  .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))
   .action(run(() => import('./rotate.js')));
 
 program

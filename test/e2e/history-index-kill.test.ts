@@ -81,7 +81,7 @@ describe('the history index under kill -9', () => {
     for (let i = 0; i < COMMANDS; i++) {
       const unfinished = oracleFor(ws.stateDir, ws.credential).open;
       // Resume the newest unfinished run, if any (the path that marks the index before run.resumed); else a new run.
-      const args = unfinished.length > 0 ? ['resume', unfinished.at(-1)!] : ['rotate', ws.credential];
+      const args = unfinished.length > 0 ? ['resume', unfinished.at(-1)!] : ['rotate', ws.credential, '--allow-recent'];
       const draw = random();
       const kill =
         i === COMMANDS - 1
