@@ -68,26 +68,40 @@ function isCall(entry: Entry, at: number, call: ProviderCall): boolean {
   return true;
 }
 
+/** How far `at` lies outside the time `call` was in flight (0 inside it). */
+const distance = (at: number, call: ProviderCall) => Math.max(0, Date.parse(call.sent) - at, at - Date.parse(call.answered));
+
 /** A provider's log split into rekey's own requests (with what each was for) and the rest, in the log's order. */
 export function splitOwnCalls(
   entries: readonly Entry[],
   calls: readonly ProviderCall[],
 ): { others: Entry[]; own: Array<{ entry: Entry; call: ProviderCall }> } {
-  const free = [...calls];
+  // One call is one request: it accounts for one entry at most. Pairs are matched closest first across the whole log,
+  // not in the log's order, so a look-alike request someone else made a moment before rekey's own (inside the clock
+  // slack) is not taken for rekey's and rekey's own left listed in its place.
+  const pairs: Array<{ entry: number; call: number; gap: number }> = [];
+  entries.forEach((entry, e) => {
+    const at = entryTime(entry);
+    if (at === undefined) return;
+    calls.forEach((call, c) => {
+      if (isCall(entry, at, call)) pairs.push({ entry: e, call: c, gap: distance(at, call) });
+    });
+  });
+  pairs.sort((a, b) => a.gap - b.gap);
+  const callOf = new Map<number, number>();
+  const taken = new Set<number>();
+  for (const { entry, call } of pairs) {
+    if (callOf.has(entry) || taken.has(call)) continue;
+    callOf.set(entry, call);
+    taken.add(call);
+  }
   const others: Entry[] = [];
   const own: Array<{ entry: Entry; call: ProviderCall }> = [];
-  for (const entry of entries) {
-    const at = entryTime(entry);
-    // One call is one request: it accounts for one entry at most, the nearest in time, so a look-alike request made
-    // by someone else in the same second is still listed.
-    const candidates = at === undefined ? [] : free.filter((call) => isCall(entry, at, call));
-    const nearest = candidates.sort((a, b) => Math.abs(Date.parse(a.sent) - at!) - Math.abs(Date.parse(b.sent) - at!))[0];
-    if (nearest === undefined) others.push(entry);
-    else {
-      free.splice(free.indexOf(nearest), 1);
-      own.push({ entry, call: nearest });
-    }
-  }
+  entries.forEach((entry, e) => {
+    const c = callOf.get(e);
+    if (c === undefined) others.push(entry);
+    else own.push({ entry, call: calls[c]! });
+  });
   return { others, own };
 }
 

@@ -245,6 +245,21 @@ describe('incident report: activity since the leak', () => {
     expect(splitOwnCalls([{ route: '/v1/whoami', status: 200 }], [call]).own).toHaveLength(0);
   });
 
+  it("a look-alike request 0.6 s before rekey's own is listed, and rekey's own (logged while in flight) is the one left out", () => {
+    const call = calls[0]!;
+    const someone = { at: at(0.4), route: '/v1/whoami', status: 200, method: 'GET', who: 'someone' };
+    const rekey = { at: at(1.02), route: '/v1/whoami', status: 200, method: 'GET', who: 'rekey' };
+    // Both orders of the log: the log's order must not decide which entry the call accounts for.
+    for (const log of [
+      [someone, rekey],
+      [rekey, someone],
+    ]) {
+      const { own, others } = splitOwnCalls(log, [call]);
+      expect(own.map(({ entry }) => entry['who'])).toEqual(['rekey']);
+      expect(others.map((entry) => entry['who'])).toEqual(['someone']);
+    }
+  });
+
   it('a drill keeps its title: "Audit findings"', () => {
     const report = renderReport(record('drill'));
     expect(report).toContain('## Audit findings');
