@@ -4,7 +4,8 @@
  * `node bench/redactor.mjs path/to/other/redactor.js` measures another build the same way, for a comparison.
  * The scrub runs on every line rekey prints or writes, so its cost per line matters. Ten registered 44-character
  * values, 200-character lines: one clean (the usual case), one holding a value, one holding its base64 in a Basic
- * header. Prints the median over seven rounds of CPU microseconds per call.
+ * header. Then the same lines with a fleet's 1,000 values registered (500 keys sharing the `sbx_` prefix, 500 webhook
+ * URLs sharing their host and path), plus a line that names that prefix and host, as a fleet's logs do. Prints the median over seven rounds of CPU microseconds per call.
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -15,6 +16,11 @@ const { Redactor } = await import(process.argv[2] === undefined ? '../dist/src/c
 const values = Array.from({ length: 10 }, () => `sbx_${randomBytes(20).toString('hex')}`);
 const redactor = new Redactor();
 for (const value of values) redactor.add(value);
+const fleet = new Redactor();
+for (const value of values) fleet.add(value);
+for (let i = 0; i < 490; i++) fleet.add(`sbx_${randomBytes(20).toString('hex')}`);
+// Webhook URLs are registered whole (src/contract/redactor.ts): all 500 start with the same public host and path.
+for (let i = 0; i < 500; i++) fleet.add(`https://hooks.example.com/services/T0/B${i}/${randomBytes(12).toString('hex')}`);
 
 const pad = (text) => (text + ' ordinary log text, status 200, 12 ms, request id 7f3a9c'.repeat(5)).slice(0, 200);
 const lines = {
@@ -38,8 +44,21 @@ function measure(fn, text) {
   return rounds[3];
 }
 
-for (const [name, text] of Object.entries(lines)) {
-  const scrub = measure((t) => redactor.scrub(t), text);
-  const leaks = measure((t) => redactor.leaks(t), text);
-  process.stdout.write(`${name.padEnd(26)} scrub ${scrub.toFixed(2).padStart(6)} µs/line · leaks ${leaks.toFixed(2).padStart(6)} µs/line\n`);
+const fleetLines = {
+  ...lines,
+  'naming sbx_ keys': pad(
+    `2026-12-02T10:00:00Z info minted sbx_…a1b2 and sbx_…c3d4, retired sbx_…e5f6 (sbx_7362), posted to https://hooks.example.com/services/…`,
+  ),
+};
+for (const [who, scrubber, table] of [
+  ['10 values', redactor, lines],
+  ['1,000 values', fleet, fleetLines],
+]) {
+  for (const [name, text] of Object.entries(table)) {
+    const scrub = measure((t) => scrubber.scrub(t), text);
+    const leaks = measure((t) => scrubber.leaks(t), text);
+    process.stdout.write(
+      `${who.padEnd(13)} ${name.padEnd(26)} scrub ${scrub.toFixed(2).padStart(7)} µs/line · leaks ${leaks.toFixed(2).padStart(7)} µs/line\n`,
+    );
+  }
 }

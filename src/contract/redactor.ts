@@ -100,26 +100,41 @@ function hashOf(text: string, at: number): number {
  * Every needle, found by the first GRAM characters it starts with. The scrub runs on every line rekey prints or
  * writes, with ten or more values of ten needles each registered, so one `indexOf` per needle costs a hundred
  * searches per line. Instead, one pass over the line computes a rolling hash of each GRAM-character window
- * (Rabin–Karp) and tests one bit; only a window whose bit is set is looked up, and only the needles starting with
+ * (Rabin–Karp) and tests one bit; only a window whose bit is set is looked up, and only the needles indexed under
  * exactly that window are compared. A line without a value costs one pass, however many values are known, and adding
  * a value is constant work. (Aho–Corasick libraries on npm build their automaton from the whole list at once and must
  * rebuild it on every add; values are added throughout a run, between lines printed.)
+ *
+ * Each needle is indexed under one of its windows, the one fewest needles share so far (nearest its middle among
+ * equals), not under its first: a fleet's keys share their first characters (`sbx_`, `sk_live_`, `{"Version":1,`, the
+ * hex of those), and indexed by them, a thousand needles would sit under one window and be compared one by one
+ * wherever a line holds that common text.
  */
 class NeedleIndex {
   readonly #bits = new Uint32Array(1 << (HASH_BITS - 5));
-  readonly #byGram = new Map<string, Needle[]>();
+  readonly #byGram = new Map<string, Indexed[]>();
 
   add(needle: Needle): void {
     // Every needle is at least MIN_VALUE (= GRAM) characters long; see needlesOf.
-    const gram = needle.text.slice(0, GRAM);
+    const middle = (needle.text.length - GRAM) / 2;
+    let offset = 0;
+    let fewest = Number.POSITIVE_INFINITY;
+    for (let at = 0; at + GRAM <= needle.text.length; at++) {
+      const shared = this.#byGram.get(needle.text.slice(at, at + GRAM))?.length ?? 0;
+      if (shared < fewest || (shared === fewest && Math.abs(at - middle) < Math.abs(offset - middle))) {
+        offset = at;
+        fewest = shared;
+      }
+    }
+    const gram = needle.text.slice(offset, offset + GRAM);
     const list = this.#byGram.get(gram);
-    if (list === undefined) this.#byGram.set(gram, [needle]);
-    else list.push(needle);
+    if (list === undefined) this.#byGram.set(gram, [{ needle, offset }]);
+    else list.push({ needle, offset });
     const slot = slotOf(hashOf(gram, 0));
     this.#bits[slot >>> 5]! |= 1 << (slot & 31);
   }
 
-  /** Call `found` for each needle occurrence, in order of position; stop when it returns false. */
+  /** Call `found` for each needle occurrence (by where it starts; not in order of position); stop when it returns false. */
   scan(text: string, found: (at: number, needle: Needle) => boolean): void {
     if (this.#byGram.size === 0 || text.length < GRAM) return;
     // Locals, not fields, in the loop: it runs once per character of every line printed.
@@ -129,14 +144,21 @@ class NeedleIndex {
     for (let at = 0; ; at++) {
       const slot = Math.imul(hash, FIBONACCI) >>> (32 - HASH_BITS);
       if ((bits[slot >>> 5]! & (1 << (slot & 31))) !== 0) {
-        for (const needle of this.#byGram.get(text.slice(at, at + GRAM)) ?? []) {
-          if (text.startsWith(needle.text, at) && !found(at, needle)) return;
+        for (const { needle, offset } of this.#byGram.get(text.slice(at, at + GRAM)) ?? []) {
+          const start = at - offset;
+          if (start >= 0 && text.startsWith(needle.text, start) && !found(start, needle)) return;
         }
       }
       if (at === last) return;
       hash = (Math.imul(hash - Math.imul(text.charCodeAt(at), LEAD), BASE) + text.charCodeAt(at + GRAM)) | 0;
     }
   }
+}
+
+/** A needle as the index keeps it: under the window at `offset` characters into its text. */
+interface Indexed {
+  readonly needle: Needle;
+  readonly offset: number;
 }
 
 /** Values shorter than this are not registered at all. */

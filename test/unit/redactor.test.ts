@@ -196,4 +196,24 @@ describe('redactor: leaks() agrees with scrub(), and scrubbing stays fast (defec
     const out = r.scrub(`[${outer}]`);
     expect(out).toMatch(/^\[\[redacted …[^\]]*\]\]$/);
   });
+
+  it("a fleet's values sharing their first characters are each found, in every form, at a text's start and end", () => {
+    // 300 keys share `sbx_`, 300 webhook URLs their host and path: whatever window indexes each, every one is found.
+    const keys = Array.from({ length: 300 }, () => `sbx_${randomBytes(20).toString('hex')}`);
+    const urls = Array.from({ length: 300 }, (_, i) => `https://hooks.example.com/services/T0/B${i}/${randomBytes(12).toString('hex')}`);
+    const r = redactorOf(...keys, ...urls);
+    for (const [i, value] of [...keys, ...urls].entries()) {
+      const forms = [value, encodeURIComponent(value), hex(value), b64(`u:${value}`)];
+      if (value.startsWith('sbx_')) forms.push(value.slice(0, 20), value.slice(-20));
+      const form = forms[i % forms.length]!;
+      for (const text of [form, `${form} tail`, `head ${form}`]) {
+        expect(r.leaks(text), text).toBe(true);
+        expect(r.scrub(text), text).toMatch(/^(head )?\[redacted …[0-9a-f]{4}\]( tail)?$/);
+      }
+    }
+    // The shared parts alone are public and stay: the prefix, and a URL's host and path without its token.
+    const common = 'sbx_ and sbx_0 minted; posted to https://hooks.example.com/services/T0/B7/';
+    expect(r.leaks(common)).toBe(false);
+    expect(r.scrub(common)).toBe(common);
+  });
 });
