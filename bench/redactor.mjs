@@ -5,7 +5,8 @@
  * The scrub runs on every line rekey prints or writes, so its cost per line matters. Ten registered 44-character
  * values, 200-character lines: one clean (the usual case), one holding a value, one holding its base64 in a Basic
  * header. Then the same lines with a fleet's 1,000 values registered (500 keys sharing the `sbx_` prefix, 500 webhook
- * URLs sharing their host and path), plus a line that names that prefix and host, as a fleet's logs do. Prints the median over seven rounds of CPU microseconds per call.
+ * URLs sharing their host and path), plus a line that names that prefix and host, as a fleet's logs do. Prints the
+ * median over seven rounds of CPU microseconds per call.
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';

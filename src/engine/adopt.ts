@@ -99,7 +99,7 @@ export async function adoptRun(args: {
   const lock = acquireLock(args.stateDir, args.credential, run);
   try {
     const journal = new Journal(args.stateDir, run);
-    journal.append({
+    await journal.append({
       type: 'run.started',
       credential: args.credential,
       runbook: args.runbook.name,
@@ -109,10 +109,13 @@ export async function adoptRun(args: {
       host: hostname(),
     });
     // As preflight and mint journal them (src/engine/handlers.ts): the walker then skips both and goes on from promote.
-    journal.append({ type: 'step.started', phase: 'generate', step: 'preflight', kind: 'preflight' });
-    journal.append({ type: 'step.done', phase: 'generate', step: 'preflight', kind: 'preflight', ms: 0, data: { old: oldFp, base, adopted: true } });
-    journal.append({ type: 'step.started', phase: 'generate', step: 'mint', kind: 'mint' });
-    journal.append({ type: 'step.done', phase: 'generate', step: 'mint', kind: 'mint', ms: 0, data: { new: newFp, staged, adopted: true } }, { durable: true });
+    await journal.append({ type: 'step.started', phase: 'generate', step: 'preflight', kind: 'preflight' });
+    await journal.append({ type: 'step.done', phase: 'generate', step: 'preflight', kind: 'preflight', ms: 0, data: { old: oldFp, base, adopted: true } });
+    await journal.append({ type: 'step.started', phase: 'generate', step: 'mint', kind: 'mint' });
+    await journal.append(
+      { type: 'step.done', phase: 'generate', step: 'mint', kind: 'mint', ms: 0, data: { new: newFp, staged, adopted: true } },
+      { durable: true },
+    );
   } finally {
     lock.release();
   }

@@ -9,10 +9,11 @@
  * Since each record is durable before the head names it, a crash can leave the head behind the log (which verify
  * accepts: the next append moves it) but never ahead of it (which verify reports as records cut off the end).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, temporaryPath } from '../util/atomic-file.js';
+import { temporaryPath } from '../util/atomic-file.js';
 import { AuditLogBrokenError, StateFileError, asStateFileError } from '../contract/errors.js';
 import { checkingKey, seal, sealMatches, sealingKey, type ChainKey } from './chain-key.js';
 import {
@@ -27,7 +28,7 @@ import {
   type ChainedRecord,
 } from './chain.js';
 import { JsonlEnds } from './jsonl-files.js';
-import { withFileLockSync } from '../util/file-lock.js';
+import { withFileLock } from '../util/file-lock.js';
 
 export interface AuditEntry {
   readonly credential: string;
@@ -64,28 +65,84 @@ function who(): string {
  * that was cut or altered at its end is refused (AuditLogBrokenError, exit 3) rather than extended, since a record
  * chained to what is left would make the cut look intact; a state folder or log that cannot be written throws a
  * StateFileError (exit 5). `ops` lets tests make the disk fail.
+ *
+ * The runs of a fleet append to one log: records that arrive while a group is being written wait and go in the next
+ * group, under one take of the lock, one write, one fsync (on the thread pool, off the event loop) and one move of
+ * the head, however many runs they come from. A group the disk refuses fails each of its appends.
  */
-export function appendAudit(stateDir: string, entry: AuditEntry, ops?: ChainFileOps): ChainedRecord {
+export function appendAudit(stateDir: string, entry: AuditEntry, ops?: ChainFileOps): Promise<ChainedRecord> {
+  return new Promise((resolve, reject) => {
+    let queue = queues.get(stateDir);
+    if (queue === undefined) {
+      queue = { waiting: [], draining: false };
+      queues.set(stateDir, queue);
+    }
+    queue.waiting.push({ entry: { who: who(), ...entry }, ops, resolve, reject });
+    if (!queue.draining) {
+      queue.draining = true;
+      queueMicrotask(() => void drainAudit(stateDir, queue));
+    }
+  });
+}
+
+interface AuditWaiting {
+  readonly entry: Record<string, unknown>;
+  readonly ops: ChainFileOps | undefined;
+  readonly resolve: (record: ChainedRecord) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The appends of this process waiting for the audit log, per state folder. */
+const queues = new Map<string, { waiting: AuditWaiting[]; draining: boolean }>();
+
+async function drainAudit(stateDir: string, queue: { waiting: AuditWaiting[]; draining: boolean }): Promise<void> {
   try {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    while (queue.waiting.length > 0) {
+      // One group per file-operations object: a test's failing disk never takes another append's record with it.
+      const ops = queue.waiting[0]!.ops;
+      const group = queue.waiting.filter((w) => w.ops === ops);
+      queue.waiting = queue.waiting.filter((w) => w.ops !== ops);
+      try {
+        const records = await appendGroup(stateDir, group, ops);
+        group.forEach((w, i) => {
+          const record = records[i];
+          if (record instanceof Error) w.reject(record);
+          else w.resolve(record!);
+        });
+      } catch (error) {
+        for (const w of group) w.reject(error);
+      }
+    }
+  } finally {
+    queue.draining = false;
+  }
+}
+
+/** Write a group of records under the audit lock: each the record written, or the error that refused it. */
+async function appendGroup(stateDir: string, group: readonly AuditWaiting[], ops: ChainFileOps | undefined): Promise<Array<ChainedRecord | Error>> {
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
   } catch (error) {
     throw new StateFileError('create the state folder', stateDir, error);
   }
   const lock = `${auditFile(stateDir)}.lock`;
   // Runs of other credentials, in other processes, append to the same chain: reading its tail and writing the next
-  // record is one step under a lock, or two of them would both write record N+1.
+  // records is one step under a lock, or two of them would both write record N+1.
   try {
-    return withFileLockSync(lock, () => {
+    return await withFileLock(lock, async () => {
       checkAuditAppendable(stateDir);
       const writer = new ChainWriter(auditFile(stateDir), 0o600, undefined, ops);
-      const record = writer.append({ who: who(), ...entry });
-      moveHead(stateDir, record);
-      return record;
+      const settled = await Promise.allSettled(group.map((w) => writer.appendAsync(w.entry)));
+      const written = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      if (written.length > 0) moveHead(stateDir, written.at(-1)!);
+      return settled.map((s) => (s.status === 'fulfilled' ? s.value : asError(s.reason)));
     });
   } catch (error) {
     throw asStateFileError('take the audit lock', lock, error);
   }
 }
+
+const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
 
 /** The head as its file says, or undefined when there is none (missing, or left empty by a power cut). */
 interface Head {
@@ -234,21 +291,26 @@ function moveHead(stateDir: string, record: ChainedRecord): void {
   }
 }
 
-/** Make the head durable (its content and its rename): once per run, after the run's last audit record. */
-export function syncAuditHead(stateDir: string): void {
-  let fd: number;
+/** Make the head durable (its content and its rename): once per run, after the run's last audit record; on the thread pool. */
+export async function syncAuditHead(stateDir: string): Promise<void> {
+  let handle: FileHandle;
   try {
-    fd = openSync(headFile(stateDir), 'r');
+    handle = await open(headFile(stateDir), 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
   try {
-    fsyncSync(fd);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
-  fsyncDir(stateDir);
+  const folder = await open(stateDir, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
  * removed or forged record breaks the chain at a place `verifyChain` (src/engine/chain-check.ts) can name.
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { redactor } from '../contract/redactor.js';
 import { fsyncDir } from '../util/atomic-file.js';
@@ -89,11 +90,27 @@ export function lastRecord(file: string): ChainedRecord | undefined {
   }
 }
 
-/** An append-only chained file: one fsynced, sealed line per record, scrubbed of every known secret before writing. */
+/** A record waiting for its group's write (see `ChainWriter.appendAsync`). */
+interface Waiting {
+  readonly fields: Record<string, unknown>;
+  readonly at: string;
+  readonly durable: boolean;
+  readonly resolve: (record: ChainedRecord) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * An append-only chained file: one sealed line per record, scrubbed of every known secret before writing, on disk
+ * (and fsynced, unless the record says it need not be) before the append returns.
+ */
 export class ChainWriter {
   #seq: number;
   #prev: string;
   #afterAppend: ((seq: number) => void) | undefined;
+  #waiting: Waiting[] = [];
+  #draining = false;
+  /** The file is known to exist (a group was written to it): its folder need not be fsynced again. */
+  #exists = false;
 
   constructor(
     readonly file: string,
@@ -119,18 +136,25 @@ export class ChainWriter {
     return readChain(this.file);
   }
 
-  /**
-   * Append one record and fsync it before returning. A disk that is full, read-only or not writable throws a
-   * StateFileError, and the file is cut back to where it was, so that a half-written line never stays in the middle.
-   */
-  append(fields: Record<string, unknown>, options: { durable?: boolean } = {}): ChainedRecord {
+  /** The next record after the last one written: numbered, chained, sealed and hashed; checked for values. */
+  #record(fields: Record<string, unknown>, seq: number, prev: string, at = new Date().toISOString()): { record: ChainedRecord; line: string } {
     const key = sealingKey();
-    const body = { seq: this.#seq + 1, at: new Date().toISOString(), ...fields, prev: this.#prev, ...(key === undefined ? {} : { key: key.id }) };
+    const body = { seq, at, ...fields, prev, ...(key === undefined ? {} : { key: key.id }) };
     const sealed = key === undefined ? body : { ...body, mac: seal(key, JSON.stringify(body)) };
     const record = { ...sealed, hash: hashRecord(sealed) } as ChainedRecord;
     const line = `${JSON.stringify(record)}\n`;
     // Values never reach these files; if one ever did, refuse rather than write it.
     if (redactor.leaks(line)) throw new Error(`refusing to write a secret value to ${this.file}`);
+    return { record, line };
+  }
+
+  /**
+   * Append one record and fsync it before returning, on this thread: for a few records outside a run's hot path (tests,
+   * adoption). A disk that is full, read-only or not writable throws a StateFileError, and the file is cut back to
+   * where it was, so that a half-written line never stays in the middle.
+   */
+  append(fields: Record<string, unknown>, options: { durable?: boolean } = {}): ChainedRecord {
+    const { record, line } = this.#record(fields, this.#seq + 1, this.#prev);
     const isNew = !existsSync(this.file);
     let fd: number;
     try {
@@ -173,6 +197,139 @@ export class ChainWriter {
     this.#prev = record.hash;
     this.#afterAppend?.(record.seq);
     return record;
+  }
+
+  /**
+   * Append one record, resolved once it is on disk (and fsynced, unless `durable: false`), as `append` promises, but
+   * with the disk's work off the event loop: the write and the fsync run on libuv's thread pool (fs/promises), so
+   * the other runs of a fleet go on meanwhile. Records appended together, or while a write is under way, are
+   * grouped: one write takes all of them, in order, with one fsync. A group the disk refuses is cut back off the file and each of
+   * its appends rejects with a StateFileError; the records appended after it are chained to what the file holds and
+   * written as a group of their own, as the synchronous `append` would have done.
+   */
+  appendAsync(fields: Record<string, unknown>, options: { durable?: boolean } = {}): Promise<ChainedRecord> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ fields, at: new Date().toISOString(), durable: options.durable !== false, resolve, reject });
+      // The write starts once the current task is done, so appends made together (a group of steps, the records of
+      // several runs) go in one write from the start.
+      if (!this.#draining) {
+        this.#draining = true;
+        queueMicrotask(() => void this.#drain());
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#waiting.length > 0) {
+        const group = this.#waiting.splice(0);
+        let seq = this.#seq;
+        let prev = this.#prev;
+        const written: Array<{ waiting: Waiting; record: ChainedRecord }> = [];
+        let text = '';
+        for (const waiting of group) {
+          try {
+            const { record, line } = this.#record(waiting.fields, seq + 1, prev, waiting.at);
+            seq = record.seq;
+            prev = record.hash;
+            text += line;
+            written.push({ waiting, record });
+          } catch (error) {
+            waiting.reject(error);
+          }
+        }
+        if (written.length === 0) continue;
+        try {
+          await this.#writeGroup(
+            Buffer.from(text, 'utf8'),
+            group.some((w) => w.durable),
+          );
+        } catch (error) {
+          for (const { waiting } of written) waiting.reject(error);
+          continue;
+        }
+        this.#seq = seq;
+        this.#prev = prev;
+        for (const { waiting, record } of written) {
+          this.#afterAppend?.(record.seq);
+          waiting.resolve(record);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** Write a group of lines to the end of the file (and fsync them); on failure, cut the file back to where it was. */
+  async #writeGroup(bytes: Buffer, durable: boolean): Promise<void> {
+    const isNew = !this.#exists && !existsSync(this.file);
+    const file = await openAppend(this.file, this.mode, this.ops).catch((error: unknown) => {
+      throw new StateFileError(isNew ? 'create' : 'open for appending', this.file, error);
+    });
+    let size: number | undefined;
+    try {
+      size = await file.size();
+      for (let done = 0; done < bytes.length; ) {
+        const n = await file.write(bytes.subarray(done));
+        if (n <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
+        done += n;
+      }
+      if (durable) await file.sync();
+    } catch (error) {
+      if (size !== undefined) await file.truncate(size).catch(() => undefined);
+      throw new StateFileError('append a record to', this.file, error);
+    } finally {
+      await file.close().catch(() => undefined);
+    }
+    if (isNew) {
+      try {
+        await fsyncDirAsync(dirname(this.file));
+      } catch (error) {
+        throw new StateFileError('flush the folder of', this.file, error);
+      }
+    }
+    this.#exists = true;
+  }
+}
+
+/** A file open for appending, through fs/promises (the thread pool), or through a test's synchronous operations. */
+interface AppendFile {
+  size(): Promise<number>;
+  write(bytes: Uint8Array): Promise<number>;
+  sync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openAppend(file: string, mode: number, ops: ChainFileOps): Promise<AppendFile> {
+  if (ops === nodeFileOps) {
+    const handle = await open(file, 'a', mode);
+    return {
+      size: async () => (await handle.stat()).size,
+      write: async (bytes) => (await handle.write(bytes)).bytesWritten,
+      sync: () => handle.sync(),
+      truncate: (length) => handle.truncate(length),
+      close: () => handle.close(),
+    };
+  }
+  // A test's operations (a disk that fills up, one that refuses to sync) are synchronous: run them as they are.
+  const fd = ops.openSync(file, 'a', mode);
+  return {
+    size: async () => ops.fstatSync(fd).size,
+    write: async (bytes) => ops.writeSync(fd, bytes),
+    sync: async () => ops.fsyncSync(fd),
+    truncate: async (length) => ops.ftruncateSync(fd, length),
+    close: async () => ops.closeSync(fd),
+  };
+}
+
+/** Make a new file's name durable: fsync its folder, on the thread pool. */
+async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

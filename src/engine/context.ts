@@ -165,9 +165,9 @@ export class RunContext {
     return this.options.dryRun === true;
   }
 
-  /** Append to the journal (a dry run journals nothing). */
-  append(event: JournalEvent, options: { durable?: boolean } = {}): void {
-    this.journal?.append(event, options);
+  /** Append to the journal, on disk when this resolves (a dry run journals nothing). */
+  async append(event: JournalEvent, options: { durable?: boolean } = {}): Promise<void> {
+    await this.journal?.append(event, options);
   }
 
   /** The interaction, with the time each question stays open added to `waitedMs`. */
@@ -196,7 +196,7 @@ export class RunContext {
    * when the poll that saw the old key rejected was answered). The moment and its basis are journaled, so a resumed
    * run counts the window from the same moment.
    */
-  openWindow(basis: WindowBasis, at = performance.now()): void {
+  async openWindow(basis: WindowBasis, at = performance.now()): Promise<void> {
     if (this.window.start !== undefined || this.window.ms !== undefined) return;
     this.window.start = at;
     this.window.basis = basis;
@@ -204,8 +204,9 @@ export class RunContext {
     // A window opened at its step's start (the prompt's, the minting call's, the revoke's) is known from that step's
     // journal record; one opened at another moment (the observed rejection, the key's arrival, the pre-run check) is
     // journaled, so a resume counts from the same moment.
-    if (basis === 'rejected' || basis === 'arrival' || basis === 'before-run') this.append({ type: 'window.opened', openedAt: iso, basis }, { durable: false });
     this.emit({ event: 'outage.started', at: iso, basis });
+    if (basis === 'rejected' || basis === 'arrival' || basis === 'before-run')
+      await this.append({ type: 'window.opened', openedAt: iso, basis }, { durable: false });
   }
 
   /** Close the window (roll out and verify are done). */
@@ -248,9 +249,9 @@ export class RunContext {
   }
 
   /** Append an audit record, and put it on the event stream too (NDJSON for log pipelines: a copy off this disk). */
-  audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): void {
+  async audit(phase: string, result: 'done' | 'failed' | 'rolled-back', detail?: string): Promise<void> {
     if (this.dryRun) return;
-    const record = appendAudit(this.options.config.stateDir, {
+    const record = await appendAudit(this.options.config.stateDir, {
       credential: this.options.credential.id,
       run: this.run,
       mode: this.options.mode,

@@ -131,7 +131,7 @@ const preflight: Handler = async (ctx) => {
       const proof = await proveDead(ctx, { quick: true, control: false, purpose: 'its check whether the old key is already dead' });
       if (proof?.state === 'dead') {
         detail += ` · old key ${old.mask} already dead (${proof.detail})`;
-        if (ctx.overlap === 'none') ctx.openWindow('before-run');
+        if (ctx.overlap === 'none') await ctx.openWindow('before-run');
         const requested = ctx.overlap === 'none' ? ', or a new key was requested (paste that one)' : '';
         ctx.note(
           'warn',
@@ -146,7 +146,7 @@ const preflight: Handler = async (ctx) => {
     } else if (ctx.overlap === 'none' && (await ctx.oldKeyAlreadyDead())) {
       // Someone already requested a new key (which killed this one): the outage is on; go on and take that key.
       detail += ` · old key ${old.mask} already dead`;
-      ctx.openWindow('before-run');
+      await ctx.openWindow('before-run');
       ctx.note(
         'warn',
         `the provider already rejects the old key ${old.mask} as revoked: a new key was requested before this run (the outage began then). Paste that ` +
@@ -197,7 +197,7 @@ async function runMintingSteps(ctx: RunContext, options: { openWindow: boolean }
     }
     if (outcome.minted !== undefined) minted = outcome.minted;
   }
-  if (minted !== undefined) ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint }, { durable: false });
+  if (minted !== undefined) await ctx.append({ type: 'mint.minted', fingerprint: minted.fingerprint }, { durable: false });
   return minted;
 }
 
@@ -218,7 +218,8 @@ function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | u
   if (ctx.window.start !== undefined || ctx.window.ms !== undefined) return undefined;
   const pollable = ctx.old !== undefined && ctx.options.runbook.verifyRevoked.some((s) => s.kind === 'http') && !ctx.options.dryRun;
   if (step.kind !== 'prompt' || !pollable) {
-    ctx.openWindow(step.kind === 'prompt' ? 'prompt' : 'call');
+    // A window opened at a step's start journals nothing (the step's own record says when), so nothing to wait for.
+    void ctx.openWindow(step.kind === 'prompt' ? 'prompt' : 'call');
     return undefined;
   }
   let stopped = false;
@@ -239,7 +240,7 @@ function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | u
       });
       if (stopped) return;
       if (await ask()) {
-        if (!stopped) ctx.openWindow('rejected', lastAlive);
+        if (!stopped) await ctx.openWindow('rejected', lastAlive);
         return;
       }
     }
@@ -252,8 +253,8 @@ function watchOldKey(ctx: RunContext, step: Step): { stop(): Promise<void> } | u
       await polling;
       if (ctx.window.start !== undefined) return;
       // The key arrived between two polls: ask once more (the answer is at most a round trip late).
-      if (await ask()) ctx.openWindow('rejected', lastAlive);
-      else ctx.openWindow('arrival');
+      if (await ask()) await ctx.openWindow('rejected', lastAlive);
+      else await ctx.openWindow('arrival');
     },
   };
 }
@@ -333,7 +334,7 @@ const mint: Handler = async (ctx) => {
   if (ctx.newValue === undefined) {
     // The intent goes in the journal before any call that may mint: a crash from here on leaves a record that a key
     // may exist that rekey does not hold, and resume decides from it (resumeMint).
-    ctx.append({ type: 'mint.intent', step: 'mint', repeat: mintRepeat(runbook.generate) });
+    await ctx.append({ type: 'mint.intent', step: 'mint', repeat: mintRepeat(runbook.generate) });
     const minted = await runMintingSteps(ctx, { openWindow: true });
     if (minted === undefined) throw new RotationFailedError('the generate steps produced no new value');
     ctx.newValue = minted;
@@ -534,7 +535,7 @@ const leakSearch: Handler = async (ctx) => {
     }
   }
   ctx.leak = leak;
-  ctx.audit('leak-search', 'done', summary);
+  await ctx.audit('leak-search', 'done', summary);
   ctx.emit({ event: 'leak.search', credential: ctx.options.credential.id, run: ctx.run, summary, leak });
   return { detail: summary, data: { leak } };
 };

@@ -127,11 +127,15 @@ export class Journal {
     return this.#writer.file;
   }
 
-  /** Append one record, fsynced; a StateFileError when the disk will not take it. */
-  append(event: JournalEvent, options: { durable?: boolean } = {}): JournalRecord {
+  /**
+   * Append one record, on disk (fsynced unless `durable: false`) when the promise resolves, the disk's work done off
+   * the event loop and grouped with the run's other pending records (ChainWriter.appendAsync); a StateFileError when
+   * the disk will not take it. Nothing may act on a record before its append has resolved.
+   */
+  async append(event: JournalEvent, options: { durable?: boolean } = {}): Promise<JournalRecord> {
     // A run that may look finished goes on: the history index marks it first (src/engine/history-index.ts).
     if (event.type === 'run.resumed') markResuming(this.stateDir, this.run);
-    return this.#writer.append(event, options) as JournalRecord;
+    return (await this.#writer.appendAsync(event, options)) as JournalRecord;
   }
 
   /** The journal's records, checked as `readVerifiedJournal` checks them: a broken journal throws JournalBrokenError. */

@@ -59,7 +59,7 @@ export async function executeRun(options: RunOptions): Promise<RunSummary> {
     refuseUnknownOld(ctx);
     if (!ctx.resumed) await refuseWhileUnfinished(ctx);
     else await refuseOrphanedMint(ctx);
-    start(ctx);
+    await start(ctx);
     return walk(ctx, planFor(ctx));
   });
 }
@@ -134,12 +134,12 @@ function resumable(ctx: RunContext, state: RunState): RunState {
 }
 
 /** Journal the run's start (or its resumption), and say what kind of run this is. */
-function start(ctx: RunContext): void {
+async function start(ctx: RunContext): Promise<void> {
   const { runbook, credential, mode } = ctx.options;
   if (ctx.dryRun) {
     // Nothing is journaled: a dry run leaves no run behind for `status`, `log` or `resume` to find.
   } else if (ctx.state === undefined) {
-    const started = ctx.journal!.append({
+    const started = await ctx.journal!.append({
       type: 'run.started',
       credential: credential.id,
       runbook: runbook.name,
@@ -153,7 +153,7 @@ function start(ctx: RunContext): void {
     });
     ctx.startedAt = started.at;
   } else {
-    ctx.append({ type: 'run.resumed', pid: process.pid });
+    await ctx.append({ type: 'run.resumed', pid: process.pid });
   }
   ctx.emit({
     event: 'run.started',
@@ -308,9 +308,9 @@ export async function rollbackRun(options: RunOptions & { resume: string }): Pro
   return withRun(
     options,
     async (ctx) => {
-      ctx.append({ type: 'run.resumed', pid: process.pid });
+      await ctx.append({ type: 'run.resumed', pid: process.pid });
       await rollback(ctx, cleanupOnly ? 'cleaning up after an earlier rollback' : 'rollback requested', { cleanupOnly });
-      return finish(ctx, 'rolled-back');
+      return await finish(ctx, 'rolled-back');
     },
     (_ctx, reduced) => reduced,
   );

@@ -86,7 +86,7 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   }
   const startMs = performance.now() - ctx.started;
   try {
-    ctx.append({ type: 'step.started', phase: step.phase, step: step.id, kind: step.kind });
+    await ctx.append({ type: 'step.started', phase: step.phase, step: step.id, kind: step.kind });
   } catch (error) {
     throw new StepFailure(step, journalError(step, 'before', error));
   }
@@ -100,7 +100,7 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
     const ms = performance.now() - t0;
     const waitMs = Math.min(ms, ctx.waitedMs - waited0);
     try {
-      ctx.append({ type: 'step.failed', phase: step.phase, step: step.id, kind: step.kind, ms: Math.round(ms), error: messageOf(error) });
+      await ctx.append({ type: 'step.failed', phase: step.phase, step: step.id, kind: step.kind, ms: Math.round(ms), error: messageOf(error) });
     } catch {
       // The step's own failure is the news; a journal that cannot take the record is reported by the next write.
     }
@@ -123,7 +123,7 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   const waitMs = Math.min(ms, ctx.waitedMs - waited0);
   const detail = result?.detail;
   try {
-    ctx.append({
+    await ctx.append({
       type: 'step.done',
       phase: step.phase,
       step: step.id,
@@ -207,7 +207,7 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
       ctx.emit({ event: 'phase.started', phase: segment.phase, ...(headed.has(segment.phase) ? { continued: true } : {}) });
       headed.add(segment.phase);
       // Revoke-first: consumers on the old key fail from the revoke until roll out and verify are done.
-      if (segment.early && plan.window === 'early-revoke' && segment.steps.some((s) => !ctx.state?.done.has(s.id))) ctx.openWindow('revoke');
+      if (segment.early && plan.window === 'early-revoke' && segment.steps.some((s) => !ctx.state?.done.has(s.id))) await ctx.openWindow('revoke');
       await runSteps(ctx, segment.steps, async (step, data) => {
         if (step.kind === 'preflight' && data?.['alreadyDead'] === true) await provenDead(ctx, step.id, 'pre-run', 'none');
         if (step.kind === 'prove-dead' && data?.['dead'] === true) await provenDead(ctx, step.id, 'mint', 'accepted');
@@ -215,9 +215,9 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
       });
       if (segment.phase === 'verify') ctx.closeWindow();
       if (!ctx.revokeFirst || segment.phase !== 'revoke')
-        ctx.audit(segment.phase, 'done', segment.phase === 'revoke' ? deadDetail(ctx) : segment.phase === 'audit' ? auditFindings(ctx) : undefined);
-      else if (segment.early) ctx.audit('revoke', 'done', `revoked before roll out (--revoke-first) · ${deadDetail(ctx) ?? 'proven dead'}`);
-      else ctx.audit('retire', 'done');
+        await ctx.audit(segment.phase, 'done', segment.phase === 'revoke' ? deadDetail(ctx) : segment.phase === 'audit' ? auditFindings(ctx) : undefined);
+      else if (segment.early) await ctx.audit('revoke', 'done', `revoked before roll out (--revoke-first) · ${deadDetail(ctx) ?? 'proven dead'}`);
+      else await ctx.audit('retire', 'done');
     }
   } catch (error) {
     // Outside a step only the phase's audit record is written: name that, not some step that had succeeded.
@@ -227,7 +227,7 @@ export async function walk(ctx: RunContext, plan: Plan): Promise<RunSummary> {
         : new StepFailure({ id: 'audit-record', kind: 'audit', phase: current.phase, name: `record ${current.phase} in the audit log`, human: false }, error);
     return fail(ctx, failure, current.phase, current.early);
   }
-  return finish(ctx, 'done');
+  return await finish(ctx, 'done');
 }
 
 /** A new key is known to exist at the provider: rekey holds it, or journaled its fingerprint. */
@@ -289,12 +289,12 @@ async function fail(ctx: RunContext, failure: StepFailure, phase: Phase, early: 
   }
   if (result === 'failed') {
     try {
-      ctx.audit(phase, 'failed', failure.message);
+      await ctx.audit(phase, 'failed', failure.message);
     } catch (error) {
       ctx.note('warn', `could not record the failure in the audit log: ${messageOf(error)}`);
     }
   }
-  const summary = finish(ctx, result, failure.message, hint, resumable);
+  const summary = await finish(ctx, result, failure.message, hint, resumable);
   // A fault of the environment (a full disk, a read-only state folder, a kubeconfig that is not there) keeps its own
   // exit code, and says where.
   const environment = failure.error instanceof StateFileError || failure.error instanceof StoreEnvironmentError;
@@ -336,7 +336,7 @@ export async function rollback(ctx: RunContext, reason: string, options: { clean
   });
   if (minted && ctx.newValue === undefined) await ctx.needNew().catch(() => undefined);
   await runSteps(ctx, steps, undefined, { force: options.cleanupOnly === true });
-  ctx.audit('rollback', 'rolled-back', reason);
+  await ctx.audit('rollback', 'rolled-back', reason);
 }
 
 /** The incident part of the summary. */
@@ -359,13 +359,13 @@ function incidentSummary(ctx: RunContext): IncidentSummary {
 }
 
 /** Journal the end, write the last audit record and the report, and tell the sink. */
-export function finish(ctx: RunContext, result: RunResult, error?: string, hint?: string, resumable = false): RunSummary {
+export async function finish(ctx: RunContext, result: RunResult, error?: string, hint?: string, resumable = false): Promise<RunSummary> {
   const summary = ctx.summary(result, error, hint, resumable, ctx.options.mode === 'incident' ? incidentSummary(ctx) : undefined);
   try {
-    ctx.append({ type: 'run.finished', result, ...(error === undefined ? {} : { error }) });
-    if (result === 'done') ctx.audit('run', 'done');
+    await ctx.append({ type: 'run.finished', result, ...(error === undefined ? {} : { error }) });
+    if (result === 'done') await ctx.audit('run', 'done');
     // The run's last audit record is written: make the audit head durable, once per run rather than per record.
-    if (!ctx.dryRun) syncAuditHead(ctx.options.config.stateDir);
+    if (!ctx.dryRun) await syncAuditHead(ctx.options.config.stateDir);
   } catch (writeError) {
     // Every step's outcome is journaled already; what could not be written is the end marker (the run then reads as
     // interrupted, and `rekey resume` finishes it: each step is done and is skipped) or the last audit record.

@@ -147,7 +147,7 @@ describe('locks under ten processes at one instant (defect 2)', () => {
       const pause = new Int32Array(new SharedArrayBuffer(4));
       fs.writeFileSync(barrier + '-ready-' + me, '');
       while (!fs.existsSync(barrier)) Atomics.wait(pause, 0, 0, 1);
-      for (let n = 0; n < 20; n++) appendAudit(stateDir, { credential: 'c' + me, run: 'run-' + me, mode: 'scheduled', phase: 'verify', result: 'done' });
+      for (let n = 0; n < 20; n++) await appendAudit(stateDir, { credential: 'c' + me, run: 'run-' + me, mode: 'scheduled', phase: 'verify', result: 'done' });
     `;
     const children = Array.from({ length: CONTENDERS }, (_, i) => child(appender, [stateDir, String(i), barrier]));
     // Let them all start and spin on the barrier, then release them together.

@@ -47,7 +47,7 @@ function longLog(stateDir: string, count: number): ChainedRecord {
 }
 
 /** Bytes read through fs.readSync and fs.readFileSync while `fn` runs (rekey imports them by name from node:fs). */
-function bytesRead(fn: () => void): number {
+async function bytesRead(fn: () => unknown): Promise<number> {
   const { readSync, readFileSync: readWhole } = fs;
   let bytes = 0;
   fs.readSync = ((...args: Parameters<typeof readSync>) => {
@@ -62,7 +62,7 @@ function bytesRead(fn: () => void): number {
   }) as typeof readWhole;
   syncBuiltinESMExports();
   try {
-    fn();
+    await fn();
   } finally {
     fs.readSync = readSync;
     fs.readFileSync = readWhole;
@@ -72,19 +72,19 @@ function bytesRead(fn: () => void): number {
 }
 
 describe('appending to a long audit log', () => {
-  it('chains to the last record and verifies, reading only the tail of a multi-megabyte log', () => {
+  it('chains to the last record and verifies, reading only the tail of a multi-megabyte log', async () => {
     const last = longLog(dir, 8_000);
     const size = statSync(auditFile(dir)).size;
     expect(size).toBeGreaterThan(2_000_000);
     let record: ChainedRecord | undefined;
-    const read = bytesRead(() => {
-      record = appendAudit(dir, entry('audit'));
+    const read = await bytesRead(async () => {
+      record = await appendAudit(dir, entry('audit'));
     });
     expect(record).toMatchObject({ seq: 8_001, prev: last.hash });
     // A few kB at most, whatever the log's length (the whole log is over 2 MB).
     expect(read).toBeLessThan(64 * 1024);
     // The counter sees whole-file reads (so the bound above is no accident of the measurement).
-    expect(bytesRead(() => readChain(auditFile(dir)))).toBeGreaterThanOrEqual(size);
+    expect(await bytesRead(() => readChain(auditFile(dir)))).toBeGreaterThanOrEqual(size);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 8_001 });
     expect(headOf(dir)).toMatchObject({ seq: 8_001, hash: record!.hash });
   });
@@ -110,9 +110,9 @@ describe('appending to a long audit log', () => {
 });
 
 describe('the audit head', () => {
-  it('moves with every record, so that cutting records off the end after a run is caught', () => {
-    for (const phase of ['generate', 'rollout', 'verify', 'revoke', 'audit', 'run']) appendAudit(dir, entry(phase));
-    syncAuditHead(dir);
+  it('moves with every record, so that cutting records off the end after a run is caught', async () => {
+    for (const phase of ['generate', 'rollout', 'verify', 'revoke', 'audit', 'run']) await appendAudit(dir, entry(phase));
+    await syncAuditHead(dir);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 6 });
     expect(headOf(dir).seq).toBe(6);
     const lines = readFileSync(auditFile(dir), 'utf8').trimEnd().split('\n');
@@ -126,9 +126,9 @@ describe('the audit head', () => {
     expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 6, problem: 'the last record (6) was replaced' });
   });
 
-  it('is never ahead of the log: after each append it names the record just made durable', () => {
+  it('is never ahead of the log: after each append it names the record just made durable', async () => {
     for (let i = 0; i < 5; i++) {
-      const record = appendAudit(dir, entry(`phase-${i}`));
+      const record = await appendAudit(dir, entry(`phase-${i}`));
       expect(headOf(dir)).toMatchObject({ seq: record.seq, hash: record.hash });
       expect(readChain(auditFile(dir)).at(-1)).toEqual(record);
     }
@@ -138,43 +138,43 @@ describe('the audit head', () => {
     expect(statSync(auditFile(dir)).mode & 0o777).toBe(0o600);
   });
 
-  it('a head that lags (a crash before it moved) is not a false alarm, and the next append moves it on', () => {
-    appendAudit(dir, entry('generate'));
+  it('a head that lags (a crash before it moved) is not a false alarm, and the next append moves it on', async () => {
+    await appendAudit(dir, entry('generate'));
     const stale = readFileSync(join(dir, 'audit.head'), 'utf8');
-    appendAudit(dir, entry('rollout'));
+    await appendAudit(dir, entry('rollout'));
     writeFileSync(join(dir, 'audit.head'), stale);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 2 });
     // An empty head (a rename that reached the disk before its content) reads as no head, not as damage.
     writeFileSync(join(dir, 'audit.head'), '');
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 2 });
-    const third = appendAudit(dir, entry('verify'));
+    const third = await appendAudit(dir, entry('verify'));
     expect(headOf(dir)).toMatchObject({ seq: 3, hash: third.hash });
     expect(third.prev).toBe(readChain(auditFile(dir))[1]!.hash);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 3 });
   });
 
-  it('chains from the log, not from the head, when the head lags behind it', () => {
-    appendAudit(dir, entry('generate'));
+  it('chains from the log, not from the head, when the head lags behind it', async () => {
+    await appendAudit(dir, entry('generate'));
     const stale = readFileSync(join(dir, 'audit.head'), 'utf8');
-    const second = appendAudit(dir, entry('rollout'));
+    const second = await appendAudit(dir, entry('rollout'));
     writeFileSync(join(dir, 'audit.head'), stale);
-    const third = appendAudit(dir, entry('verify'));
+    const third = await appendAudit(dir, entry('verify'));
     expect(third).toMatchObject({ seq: 3, prev: second.hash });
     expect(verifyChain(readChain(auditFile(dir)))).toBeUndefined();
   });
 
-  it('syncAuditHead is a no-op without a head, and leaves the head as it was', () => {
-    expect(() => syncAuditHead(dir)).not.toThrow();
-    appendAudit(dir, entry('generate'));
+  it('syncAuditHead is a no-op without a head, and leaves the head as it was', async () => {
+    await expect(syncAuditHead(dir)).resolves.toBeUndefined();
+    await appendAudit(dir, entry('generate'));
     const before = readFileSync(join(dir, 'audit.head'), 'utf8');
-    syncAuditHead(dir);
+    await syncAuditHead(dir);
     expect(readFileSync(join(dir, 'audit.head'), 'utf8')).toBe(before);
   });
 
-  it('truncating the log to nothing after a run is caught', () => {
-    appendAudit(dir, entry('generate'));
-    appendAudit(dir, entry('run'));
-    syncAuditHead(dir);
+  it('truncating the log to nothing after a run is caught', async () => {
+    await appendAudit(dir, entry('generate'));
+    await appendAudit(dir, entry('run'));
+    await syncAuditHead(dir);
     truncateSync(auditFile(dir), 0);
     expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 1, problem: 'records 1 to 2 were removed from the end' });
   });
@@ -231,12 +231,12 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
     writeFileSync(auditFile(dir), `${lines.slice(0, -1).join('\n')}\n`);
   };
 
-  it('cutting the last record, then appending: refused (exit 3), and audit verify still reports the cut', () => {
-    for (const phase of ['generate', 'rollout', 'verify']) appendAudit(dir, entry(phase));
+  it('cutting the last record, then appending: refused (exit 3), and audit verify still reports the cut', async () => {
+    for (const phase of ['generate', 'rollout', 'verify']) await appendAudit(dir, entry(phase));
     cutLast();
     const cut = readFileSync(auditFile(dir), 'utf8');
-    expect(() => appendAudit(dir, entry('revoke'))).toThrow(AuditLogBrokenError);
-    expect(() => appendAudit(dir, entry('revoke'))).toThrow(
+    await expect(appendAudit(dir, entry('revoke'))).rejects.toThrow(AuditLogBrokenError);
+    await expect(appendAudit(dir, entry('revoke'))).rejects.toThrow(
       `the audit log ${auditFile(dir)} was altered (line 3: record 3 was removed from the end); rekey will not add records to it`,
     );
     expect(() => checkAuditAppendable(dir)).toThrow(AuditLogBrokenError);
@@ -245,8 +245,8 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
     expect(verifyAudit(dir)).toMatchObject({ ok: false, seq: 3, line: 3, problem: 'record 3 was removed from the end' });
   });
 
-  it('the same error for the engine to check before anything is minted, exit 3', () => {
-    appendAudit(dir, entry('generate'));
+  it('the same error for the engine to check before anything is minted, exit 3', async () => {
+    await appendAudit(dir, entry('generate'));
     expect(() => checkAuditAppendable(dir)).not.toThrow();
     truncateSync(auditFile(dir), 0);
     let thrown: unknown;
@@ -259,8 +259,8 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
     expect((thrown as RefusedError).exitCode).toBe(ExitCode.refused);
   });
 
-  it("a cut log with its head rewritten to match: the head's seal gives it away", () => {
-    for (const phase of ['generate', 'rollout', 'verify']) appendAudit(dir, entry(phase));
+  it("a cut log with its head rewritten to match: the head's seal gives it away", async () => {
+    for (const phase of ['generate', 'rollout', 'verify']) await appendAudit(dir, entry(phase));
     cutLast();
     const second = readChain(auditFile(dir))[1]!;
     writeFileSync(join(dir, 'audit.head'), `${JSON.stringify({ seq: 2, hash: second.hash })}\n`);
@@ -269,7 +269,7 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
       seq: 2,
       problem: 'audit.head is not sealed though record 2 it names is: it was written by someone without the chain key',
     });
-    expect(() => appendAudit(dir, entry('revoke'))).toThrow(AuditLogBrokenError);
+    await expect(appendAudit(dir, entry('revoke'))).rejects.toThrow(AuditLogBrokenError);
     writeFileSync(join(dir, 'audit.head'), `${JSON.stringify({ seq: 2, hash: second.hash, key: second.key, mac: 'ab'.repeat(32) })}\n`);
     expect(verifyAudit(dir)).toMatchObject({
       ok: false,
@@ -277,8 +277,8 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
     });
   });
 
-  it('a record forged onto the end with its plain hash recomputed: audit verify names it', () => {
-    for (const phase of ['generate', 'rollout']) appendAudit(dir, entry(phase));
+  it('a record forged onto the end with its plain hash recomputed: audit verify names it', async () => {
+    for (const phase of ['generate', 'rollout']) await appendAudit(dir, entry(phase));
     const last = readChain(auditFile(dir)).at(-1)!;
     const body = { seq: 3, at: new Date().toISOString(), who: 'mallory', ...entry('run', 'forged'), prev: last.hash };
     appendFileSync(auditFile(dir), `${JSON.stringify({ ...body, hash: hashRecord(body) })}\n`);
@@ -291,16 +291,16 @@ describe('a cut or altered audit log is not extended (defect 9)', () => {
 });
 
 describe('a damaged audit log or a disk that will not take it (defect 10)', () => {
-  it('a damaged middle line: verify names the line instead of throwing', () => {
-    for (const phase of ['generate', 'rollout', 'verify', 'revoke']) appendAudit(dir, entry(phase));
+  it('a damaged middle line: verify names the line instead of throwing', async () => {
+    for (const phase of ['generate', 'rollout', 'verify', 'revoke']) await appendAudit(dir, entry(phase));
     const lines = readFileSync(auditFile(dir), 'utf8').split('\n');
     lines[1] = '{"seq":2,"at":"2026-01-0';
     writeFileSync(auditFile(dir), lines.join('\n'));
     expect(verifyAudit(dir)).toEqual({ ok: false, seq: 2, line: 2, problem: 'the line is not valid JSON: the file was damaged or edited there' });
   });
 
-  it('ENOSPC while appending: a StateFileError naming audit.jsonl, the log unchanged', () => {
-    appendAudit(dir, entry('generate'));
+  it('ENOSPC while appending: a StateFileError naming audit.jsonl, the log unchanged', async () => {
+    await appendAudit(dir, entry('generate'));
     const before = readFileSync(auditFile(dir), 'utf8');
     const full = {
       ...nodeFileOps,
@@ -308,16 +308,16 @@ describe('a damaged audit log or a disk that will not take it (defect 10)', () =
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       },
     };
-    expect(() => appendAudit(dir, entry('rollout'), full)).toThrow(StateFileError);
-    expect(() => appendAudit(dir, entry('rollout'), full)).toThrow(`cannot append a record to ${auditFile(dir)}: the disk is full (ENOSPC)`);
+    await expect(appendAudit(dir, entry('rollout'), full)).rejects.toThrow(StateFileError);
+    await expect(appendAudit(dir, entry('rollout'), full)).rejects.toThrow(`cannot append a record to ${auditFile(dir)}: the disk is full (ENOSPC)`);
     expect(readFileSync(auditFile(dir), 'utf8')).toBe(before);
     expect(verifyAudit(dir)).toEqual({ ok: true, records: 1 });
   });
 
-  it('a state folder that is a file: a StateFileError, not an internal error', () => {
+  it('a state folder that is a file: a StateFileError, not an internal error', async () => {
     const file = join(dir, 'state');
     writeFileSync(file, 'x');
-    expect(() => appendAudit(file, entry('generate'))).toThrow(
+    await expect(appendAudit(file, entry('generate'))).rejects.toThrow(
       `cannot create the state folder ${file}: a file is in the way where a folder should be (EEXIST)`,
     );
   });

@@ -48,9 +48,9 @@ function runId(second = counter++, random = 'a0b1c2'): string {
   return `20260101T00${String(Math.floor(second / 60) % 60).padStart(2, '0')}${String(second % 60).padStart(2, '0')}Z-${random}`;
 }
 
-function write(run: string, events: JournalEvent[]): string {
+async function write(run: string, events: JournalEvent[]): Promise<string> {
   const journal = new Journal(stateDir, run);
-  for (const event of events) journal.append(event);
+  for (const event of events) await journal.append(event);
   return run;
 }
 
@@ -63,13 +63,13 @@ async function answers(credential: string) {
 }
 
 /** A history of two credentials: done, failed, rolled back, interrupted, resumed. */
-function history(): void {
-  write(runId(), [started('a'), step, finished('done')]);
-  write(runId(), [started('b'), step, finished('rolled-back')]);
-  write(runId(), [started('a'), finished('failed'), resumed, step, finished('done')]);
-  write(runId(), [started('b'), step]);
-  write(runId(), [started('a'), finished('failed')]);
-  write(runId(), [started('b'), step, finished('done')]);
+async function history(): Promise<void> {
+  await write(runId(), [started('a'), step, finished('done')]);
+  await write(runId(), [started('b'), step, finished('rolled-back')]);
+  await write(runId(), [started('a'), finished('failed'), resumed, step, finished('done')]);
+  await write(runId(), [started('b'), step]);
+  await write(runId(), [started('a'), finished('failed')]);
+  await write(runId(), [started('b'), step, finished('done')]);
 }
 
 async function agrees(): Promise<void> {
@@ -85,7 +85,7 @@ async function indexWritten(): Promise<void> {
 
 describe('the history index agrees with the journals', () => {
   it('built from the journals when missing, and as written', async () => {
-    history();
+    await history();
     await agrees();
     await indexWritten();
     await agrees();
@@ -95,8 +95,8 @@ describe('the history index agrees with the journals', () => {
 
   it('two runs of one second: the one that started later is the newest, whatever the random part of their ids', async () => {
     // Started first, but its id sorts last within the second.
-    write(runId(5, 'ffffff'), [started('a'), step, finished('done')]);
-    const later = write(runId(5, '000000'), [started('a'), step, finished('done')]);
+    await write(runId(5, 'ffffff'), [started('a'), step, finished('done')]);
+    const later = await write(runId(5, '000000'), [started('a'), step, finished('done')]);
     const { last, lastDone } = await lastRuns(stateDir, 'a');
     expect(last?.run).toBe(later);
     expect(lastDone?.run).toBe(later);
@@ -104,29 +104,29 @@ describe('the history index agrees with the journals', () => {
   });
 
   it('a journal added after the index was written (a run killed before any reader saw it) is found', async () => {
-    history();
+    await history();
     await indexWritten();
-    const added = write(runId(), [started('a'), step]);
+    const added = await write(runId(), [started('a'), step]);
     expect(await openRunsOf(stateDir, 'a')).toContain(added);
     await agrees();
   });
 
   it('an unfinished run that finished after the index was written is read again: no longer open, now the last done', async () => {
-    history();
+    await history();
     const run = runId();
     const journal = new Journal(stateDir, run);
-    journal.append(started('a'));
+    await journal.append(started('a'));
     await indexWritten();
     expect(await openRunsOf(stateDir, 'a')).toContain(run);
     forgetHistoryIndex();
-    journal.append(finished('done'));
+    await journal.append(finished('done'));
     expect(await openRunsOf(stateDir, 'a')).not.toContain(run);
     expect((await lastRuns(stateDir, 'a')).lastDone?.run).toBe(run);
     await agrees();
   });
 
   it('a journal removed after the index was written: rebuilt without it', async () => {
-    history();
+    await history();
     await indexWritten();
     const newestDoneOfB = expected('b').lastDone!.run;
     unlinkSync(journalFile(stateDir, newestDoneOfB));
@@ -136,7 +136,7 @@ describe('the history index agrees with the journals', () => {
   });
 
   it("the credential's done run altered after it was indexed: the engine reads it again and no longer counts it", async () => {
-    history();
+    await history();
     await indexWritten();
     const run = expected('b').lastDone!.run;
     const file = journalFile(stateDir, run);
@@ -174,7 +174,7 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
   }
 
   it('tampered (a run made to look done, the seal left as it was): rebuilt from the journals', async () => {
-    history();
+    await history();
     await indexWritten();
     forge(indexFile(stateDir));
     expect(readIndexFile(stateDir).problem).toBe('its seal does not match');
@@ -182,7 +182,7 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
   });
 
   it('tampered and its seal removed, where this machine has a chain key: rebuilt', async () => {
-    history();
+    await history();
     await indexWritten();
     const file = indexFile(stateDir);
     forge(file);
@@ -194,7 +194,7 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
   });
 
   it('truncated (a half-written file) or empty: rebuilt, and written whole again', async () => {
-    history();
+    await history();
     await indexWritten();
     const file = indexFile(stateDir);
     truncateSync(file, Math.floor(readFileSync(file).length / 2));
@@ -209,7 +209,7 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
   });
 
   it('of another version: rebuilt', async () => {
-    history();
+    await history();
     await indexWritten();
     const [mac] = split(indexFile(stateDir));
     writeFileSync(indexFile(stateDir), `${mac}\n${JSON.stringify({ v: 2 })}`);
@@ -219,7 +219,7 @@ describe('an index file that cannot be trusted is rebuilt, never believed', () =
 
 describe('a run being resumed', () => {
   it('is open from its mark on, before its run.resumed is written, and a reader that read the index earlier cannot drop the mark', async () => {
-    const run = write(runId(), [started('a'), step, finished('rolled-back')]);
+    const run = await write(runId(), [started('a'), step, finished('rolled-back')]);
     await indexWritten();
     expect(await openRunsOf(stateDir, 'a')).toEqual([]);
     // A reader has read the index (before the mark) and is about to write back what it learned.
@@ -233,7 +233,7 @@ describe('a run being resumed', () => {
     forgetHistoryIndex();
     expect(await openRunsOf(stateDir, 'a')).toEqual([run]);
     // The record lands: the journal changed since the mark, so the mark goes and the journal speaks.
-    new Journal(stateDir, run).append(resumed);
+    await new Journal(stateDir, run).append(resumed);
     expect(await openRunsOf(stateDir, 'a')).toEqual([run]);
     expect(Object.keys(readIndexFile(stateDir).body!.marks)).toEqual([run]);
     await lastRunsOf(stateDir, ['a'], { write: 'changed' });
@@ -242,17 +242,17 @@ describe('a run being resumed', () => {
   });
 
   it('is marked even when there is no index yet, and a rebuild keeps the mark until the journal changes', async () => {
-    const run = write(runId(), [started('a'), step, finished('rolled-back')]);
+    const run = await write(runId(), [started('a'), step, finished('rolled-back')]);
     markResuming(stateDir, run);
     expect(readIndexFile(stateDir).body).toMatchObject({ complete: false, marks: { [run]: { credential: 'a' } } });
     expect(await openRunsOf(stateDir, 'a')).toEqual([run]);
   });
 
   it('Journal.append marks the run before the run.resumed record is written', async () => {
-    const run = write(runId(), [started('a'), step, finished('rolled-back')]);
+    const run = await write(runId(), [started('a'), step, finished('rolled-back')]);
     await indexWritten();
     const journal = new Journal(stateDir, run);
-    journal.append(resumed);
+    await journal.append(resumed);
     // The mark was taken against the journal as it was before the record.
     const mark = readIndexFile(stateDir).body!.marks[run];
     expect(mark?.credential).toBe('a');

@@ -38,11 +38,11 @@ const step = (phase: string, id: string): JournalEvent[] => [
 ];
 
 /** A run killed right after verify passed: generate, roll out and verify done; revoke not begun. */
-function killedAfterVerify(credential = 'api'): string {
+async function killedAfterVerify(credential = 'api'): Promise<string> {
   const run = newRunId();
   const journal = new Journal(stateDir, run);
   for (const event of [started(credential), ...step('generate', 'mint'), ...step('rollout', 'promote:0'), ...step('verify', 'verify:whoami')])
-    journal.append(event);
+    await journal.append(event);
   return run;
 }
 
@@ -78,8 +78,8 @@ function refusal(run: string): JournalBrokenError {
 }
 
 describe('a forged journal is refused before anyone acts on it (defect 8)', () => {
-  it("an honest journal reads, sealed with this machine's chain key kept outside the state folder", () => {
-    const run = killedAfterVerify();
+  it("an honest journal reads, sealed with this machine's chain key kept outside the state folder", async () => {
+    const run = await killedAfterVerify();
     const records = readVerifiedJournal(stateDir, run);
     expect(records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     const key = checkingKey()!;
@@ -91,8 +91,8 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     expect(readFileSync(journalFile(stateDir, run), 'utf8')).not.toContain(key.secret.toString('base64'));
   });
 
-  it('forged step.done records whose hashes were not recomputed: refused (exit 3), naming record 8', () => {
-    const run = killedAfterVerify();
+  it('forged step.done records whose hashes were not recomputed: refused (exit 3), naming record 8', async () => {
+    const run = await killedAfterVerify();
     forge(run, forgedSteps, { recompute: false });
     const error = refusal(run);
     expect(error).toBeInstanceOf(RefusedError);
@@ -102,8 +102,8 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     expect(error.message).toMatch(/line 8 \(record 8\): record 8 was altered after it was written; rekey will not act on it/);
   });
 
-  it('forged step.done records with plain hashes recomputed: refused, the seal is missing where rekey seals', () => {
-    const run = killedAfterVerify();
+  it('forged step.done records with plain hashes recomputed: refused, the seal is missing where rekey seals', async () => {
+    const run = await killedAfterVerify();
     forge(run, forgedSteps, { recompute: true });
     // The plain chain alone would pass them: the forger recomputed every hash.
     expect(refusal(run)).toMatchObject({
@@ -112,8 +112,8 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     });
   });
 
-  it('forged records that copy the key id and make up a seal: refused, the seal does not match', () => {
-    const run = killedAfterVerify();
+  it('forged records that copy the key id and make up a seal: refused, the seal does not match', async () => {
+    const run = await killedAfterVerify();
     forge(run, forgedSteps, { recompute: true, fakeSeal: true });
     expect(refusal(run)).toMatchObject({
       seq: 8,
@@ -121,8 +121,8 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     });
   });
 
-  it('a whole journal rewritten unsealed (hashes recomputed) for a run begun after the key was made: refused', () => {
-    const run = killedAfterVerify();
+  it('a whole journal rewritten unsealed (hashes recomputed) for a run begun after the key was made: refused', async () => {
+    const run = await killedAfterVerify();
     const file = journalFile(stateDir, run);
     let prev = GENESIS;
     const lines = readFileSync(file, 'utf8')
@@ -146,7 +146,7 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     });
   });
 
-  it('a journal written by an older rekey (unsealed, before the key existed) still reads, and continues sealed', () => {
+  it('a journal written by an older rekey (unsealed, before the key existed) still reads, and continues sealed', async () => {
     const run = '20200101T000000Z-0a0b0c';
     let prev = GENESIS;
     const old = [started(), ...step('generate', 'mint')].map((event, i) => {
@@ -156,15 +156,15 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     });
     mkdirSync(join(stateDir, 'runs'), { recursive: true });
     writeFileSync(journalFile(stateDir, run), `${old.join('\n')}\n`);
-    checkingKey() ?? new Journal(stateDir, newRunId()).append(started());
+    if (checkingKey() === undefined) await new Journal(stateDir, newRunId()).append(started());
     expect(readVerifiedJournal(stateDir, run)).toHaveLength(3);
-    new Journal(stateDir, run).append({ type: 'run.resumed', pid: 2 });
+    await new Journal(stateDir, run).append({ type: 'run.resumed', pid: 2 });
     const records = readVerifiedJournal(stateDir, run);
     expect(records.map((r) => r.mac === undefined)).toEqual([true, true, true, false]);
   });
 
-  it('a journal sealed with another key (another machine, or REKEY_CHAIN_KEY) is refused, naming the key', () => {
-    const run = killedAfterVerify();
+  it('a journal sealed with another key (another machine, or REKEY_CHAIN_KEY) is refused, naming the key', async () => {
+    const run = await killedAfterVerify();
     const before = process.env['REKEY_CHAIN_KEY'];
     process.env['REKEY_CHAIN_KEY'] = 'k'.repeat(40);
     try {
@@ -177,8 +177,8 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     }
   });
 
-  it('Journal.records(), which resume reads today, refuses a forged journal too', () => {
-    const run = killedAfterVerify();
+  it('Journal.records(), which resume reads today, refuses a forged journal too', async () => {
+    const run = await killedAfterVerify();
     forge(run, forgedSteps, { recompute: true });
     expect(() => new Journal(stateDir, run).records()).toThrow(JournalBrokenError);
   });
@@ -186,9 +186,9 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
 
 describe('a damaged journal names its line and leaves other runs alone (defect 10)', () => {
   it('a damaged middle line: refused for acting, the readable records for looking, the other runs unaffected', async () => {
-    const damaged = killedAfterVerify('api');
-    const other = killedAfterVerify('db');
-    new Journal(stateDir, other).append({ type: 'run.finished', result: 'done' });
+    const damaged = await killedAfterVerify('api');
+    const other = await killedAfterVerify('db');
+    await new Journal(stateDir, other).append({ type: 'run.finished', result: 'done' });
     const file = journalFile(stateDir, damaged);
     const lines = readFileSync(file, 'utf8').split('\n');
     lines[3] = '{"seq":4,"at":"2026-';
@@ -212,7 +212,7 @@ describe('a damaged journal names its line and leaves other runs alone (defect 1
   });
 
   it('a forged run.finished done never makes a credential look freshly rotated', async () => {
-    const run = killedAfterVerify();
+    const run = await killedAfterVerify();
     forge(run, [...forgedSteps, { type: 'run.finished', result: 'done' }], { recompute: true });
     expect((await lastRunsOf(stateDir, ['api'])).get('api')).toMatchObject({ lastDone: undefined, last: { run, result: 'damaged' } });
   });
@@ -232,17 +232,17 @@ describe('a journal the disk will not take is an environment fault, not a bug (d
     };
   }
 
-  it('ENOSPC mid-record: a StateFileError naming the journal and "the disk is full", and no half line left', () => {
+  it('ENOSPC mid-record: a StateFileError naming the journal and "the disk is full", and no half line left', async () => {
     const run = newRunId();
     const disk = { left: Infinity };
     const journal = new Journal(stateDir, run, fillingDisk(disk));
-    journal.append(started());
+    await journal.append(started());
     const before = readFileSync(journalFile(stateDir, run), 'utf8');
     // Room for 50 bytes of the next record: it is half written when the disk says no.
     disk.left = 50;
     let thrown: unknown;
     try {
-      journal.append({ type: 'step.started', phase: 'generate', step: 'mint' });
+      await journal.append({ type: 'step.started', phase: 'generate', step: 'mint' });
     } catch (error) {
       thrown = error;
     }
@@ -257,7 +257,7 @@ describe('a journal the disk will not take is an environment fault, not a bug (d
     expect(verifyJournal(stateDir, run).ok).toBe(true);
     // Once there is room again, the same writer goes on with the next record number.
     disk.left = Infinity;
-    expect(journal.append({ type: 'step.started', phase: 'generate', step: 'mint' }).seq).toBe(2);
+    expect((await journal.append({ type: 'step.started', phase: 'generate', step: 'mint' })).seq).toBe(2);
     expect(verifyJournal(stateDir, run)).toMatchObject({ ok: true, records: [{ seq: 1 }, { seq: 2 }] });
   });
 
