@@ -161,7 +161,7 @@ async function measure({ quick, log, servers }) {
     let summary;
     const fsyncs = watchFsyncs();
     try {
-      summary = await executeRun({ config, credential, runbook, mode: 'scheduled', interaction: noInteraction(), sink, openStores });
+      summary = await executeRun({ config, credential, runbook, mode: 'scheduled', allowRecent: true, interaction: noInteraction(), sink, openStores });
     } catch (caught) {
       // A failed run's error carries its summary (see RunFailedError); the timeline names the step that failed.
       const error = /** @type {Error & { summary?: { timeline?: { result: string, step: string, detail?: string }[] } }} */ (caught);
