@@ -222,7 +222,10 @@ export class ChainWriter {
   async #drain(): Promise<void> {
     try {
       while (this.#waiting.length > 0) {
-        const group = this.#waiting.splice(0);
+        // With a hook after each record (the crash tests' kill after record N), one record per write: a kill at every
+        // record boundary is then a state the tests can reach, and each grouped state is one of them (a group cut
+        // short by a crash leaves a prefix of its records, and a torn line that the next writer mends).
+        const group = this.#afterAppend === undefined ? this.#waiting.splice(0) : this.#waiting.splice(0, 1);
         let seq = this.#seq;
         let prev = this.#prev;
         const written: Array<{ waiting: Waiting; record: ChainedRecord }> = [];
