@@ -234,7 +234,7 @@ async function auditGrowth(reps) {
   const entry = { credential: 'bench', run: '20261124T000000Z-bench0', mode: 'scheduled', phase: 'audit', result: 'done' };
   const timed = (dir) => async () => {
     const t0 = performance.now();
-    appendAudit(dir, entry);
+    await appendAudit(dir, entry);
     return performance.now() - t0;
   };
   const { samples } = await interleave({ candidates: { 0: timed(empty), [AUDIT_RECORDS]: timed(full) }, reps, warmup: 1 });
