@@ -170,7 +170,9 @@ async function rotateDue(folder, size, servers, extra = []) {
   });
   await servers.stats();
   const preload = fileURLToPath(new URL('../lib/peak-rss.mjs', import.meta.url));
-  const r = await timeSpawn(process.execPath, ['--import', preload, cliPath, '--json', 'rotate', '--due', ...extra], { cwd: folder, env });
+  // BENCH_CPU_PROF=<folder>: a V8 CPU profile of each rekey process, for finding where its CPU goes.
+  const profile = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [];
+  const r = await timeSpawn(process.execPath, [...profile, '--import', preload, cliPath, '--json', 'rotate', '--due', ...extra], { cwd: folder, env });
   const stats = await servers.stats();
   const events = ndjson(r.stdout);
   const tally = events.findLast((e) => e.event === 'tally');

@@ -14,7 +14,7 @@
  */
 import type { Config, CredentialConfig, NotifyChannelConfig } from '../config/types.js';
 import type { LastRuns } from '../engine/history.js';
-import { ExitCode, InputError, RefusedError } from '../contract/errors.js';
+import { ExitCode, ForeignRunError, InputError } from '../contract/errors.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Runbook } from '../contract/runbook.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
@@ -181,18 +181,6 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
     }
     // A value staged by a run this machine has no journal of (docs/design.md, "Unfinished runs found in the stores"):
     // never mint over it, never act on it alone (that run may be alive elsewhere); say what the person can run.
-    const foreign = await unfinishedInStores(config, credential);
-    if (foreign !== undefined) {
-      const next = `rekey resume ${foreign.run} --from-stores`;
-      const error = new RefusedError(
-        `run ${foreign.run} left a value staged in ${foreign.stores.join(', ')}, and ${config.stateDir} has no journal of it (a job on another ` +
-          'machine, or a state folder that was lost): rekey will not mint over it',
-        `if no rekey is still running it elsewhere, finish it with \`${next}\` (the staged key is rolled out, verified with the provider, and ` +
-          'rolled back if it fails); otherwise let that machine finish it',
-      );
-      fail(credential.id, error, 'unfinished in the stores', next);
-      return;
-    }
     const prefix = prefixOf(credential.id);
     const options = { credential: credential.id, ...(prefix === undefined ? {} : { prefix }) };
     const sink = auditStdout ? auditOnStdout(new TextSink(process.stderr, options), credential.id, ndjsonLine) : createSink(json, options);
@@ -226,6 +214,8 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
         // One credential's trouble must not stop the others. A live run holding the lock is that run's business: a
         // scheduled pass skips the credential and names the holder; a person who asked for this one is refused (3).
         if (error instanceof LockedError && !asked) skip({ credential: credential.id, reason: 'locked', detail: holderWords(error.holder) }, error.holder);
+        // Another machine's run left a value staged: the engine refused before the run began (src/engine/run.ts).
+        else if (error instanceof ForeignRunError) fail(credential.id, error, 'unfinished in the stores', `rekey resume ${error.run} --from-stores`);
         // Rotated minutes ago: a scheduled pass leaves it (it is not due anyway); a person who named it is refused (3).
         else if (error instanceof RecentRotationError && !asked) {
           skip({
@@ -514,13 +504,3 @@ function auditOnStdout(
   };
 }
 
-/** The first run, not journaled here, whose staged value a store of `credential` holds (src/engine/adopt.ts). */
-async function unfinishedInStores(config: Config, credential: CredentialConfig): Promise<import('../engine/adopt.js').ForeignRun | undefined> {
-  const [{ foreignRuns }, { storeOpener }] = await Promise.all([import('../engine/adopt.js'), import('./stores.js')]);
-  const stores = await storeOpener(config)(credential);
-  try {
-    return (await foreignRuns(config.stateDir, stores))[0];
-  } finally {
-    await Promise.allSettled(stores.map(({ store }) => store.close?.()));
-  }
-}

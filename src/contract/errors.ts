@@ -50,6 +50,26 @@ export class RefusedError extends Error {
   }
 }
 
+/**
+ * A scheduled run found a value staged in its stores by a rekey run this state folder has no journal of (a job on a
+ * machine whose disk was thrown away): it mints nothing over it (src/engine/adopt.ts). Exit 3, naming the run.
+ */
+export class ForeignRunError extends RefusedError {
+  constructor(
+    readonly run: string,
+    readonly stores: readonly string[],
+    stateDir: string,
+  ) {
+    super(
+      `run ${run} left a value staged in ${stores.join(', ')}, and ${stateDir} has no journal of it (a job on another ` +
+        'machine, or a state folder that was lost): rekey will not mint over it',
+      `if no rekey is still running it elsewhere, finish it with \`rekey resume ${run} --from-stores\` (the staged key is rolled out, ` +
+        'verified with the provider, and rolled back if it fails); otherwise let that machine finish it',
+    );
+    this.name = 'ForeignRunError';
+  }
+}
+
 /** The person pressed Ctrl-C (or Ctrl-D) at a prompt with no run under way to say where it stands: exit 130. */
 export class InterruptedError extends Error {
   readonly exitCode = ExitCode.interrupted;

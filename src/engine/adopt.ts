@@ -97,8 +97,9 @@ export async function adoptRun(args: {
   const oldFp = [...olds][0]!;
   const newFp = [...news][0]!;
   const lock = acquireLock(args.stateDir, args.credential, run);
+  let journal: Journal | undefined;
   try {
-    const journal = new Journal(args.stateDir, run);
+    journal = new Journal(args.stateDir, run);
     await journal.append({
       type: 'run.started',
       credential: args.credential,
@@ -117,6 +118,7 @@ export async function adoptRun(args: {
       { durable: true },
     );
   } finally {
+    await journal?.close();
     lock.release();
   }
   return { oldFp, newFp };

@@ -9,11 +9,11 @@
  * Since each record is durable before the head names it, a crash can leave the head behind the log (which verify
  * accepts: the next append moves it) but never ahead of it (which verify reports as records cut off the end).
  */
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, open, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
-import { temporaryPath } from '../util/atomic-file.js';
+import { holdTemporary, temporaryPath } from '../util/atomic-file.js';
 import { AuditLogBrokenError, StateFileError, asStateFileError } from '../contract/errors.js';
 import { checkingKey, seal, sealMatches, sealingKey, type ChainKey } from './chain-key.js';
 import {
@@ -133,8 +133,9 @@ async function appendGroup(stateDir: string, group: readonly AuditWaiting[], ops
       checkAuditAppendable(stateDir);
       const writer = new ChainWriter(auditFile(stateDir), 0o600, undefined, ops);
       const settled = await Promise.allSettled(group.map((w) => writer.appendAsync(w.entry)));
+      await writer.close();
       const written = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-      if (written.length > 0) moveHead(stateDir, written.at(-1)!);
+      if (written.length > 0) await moveHead(stateDir, written.at(-1)!);
       return settled.map((s) => (s.status === 'fulfilled' ? s.value : asError(s.reason)));
     });
   } catch (error) {
@@ -266,7 +267,7 @@ export function auditRecordEvent(record: ChainedRecord): { event: 'audit.record'
  * reader sees the old head or the new one, never a mix. Not fsynced (a head that lags after a power cut is allowed);
  * a head left empty by one reads as no head, which verify does not report either.
  */
-function moveHead(stateDir: string, record: ChainedRecord): void {
+async function moveHead(stateDir: string, record: ChainedRecord): Promise<void> {
   const head = headFile(stateDir);
   // Named as atomic-file names temporary files, so that one left by a kill here is removed by sweepStateDir.
   const temp = temporaryPath(head);
@@ -274,20 +275,22 @@ function moveHead(stateDir: string, record: ChainedRecord): void {
   const key = record.key === undefined ? undefined : sealingKey();
   const body = { seq: record.seq, hash: record.hash, ...(key === undefined ? {} : { key: key.id }) };
   const content = key === undefined ? body : { ...body, mac: seal(key, headText(body)) };
+  // Another run of this process may sweep the state folder while the file waits for its rename: it must leave it.
+  const release = holdTemporary(temp);
   try {
-    writeFileSync(temp, `${JSON.stringify(content)}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    throw new StateFileError('write', temp, error);
-  }
-  try {
-    renameSync(temp, head);
-  } catch (error) {
     try {
-      unlinkSync(temp);
-    } catch {
-      // Already gone; the rename's error is the one to report.
+      await writeFile(temp, `${JSON.stringify(content)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      throw new StateFileError('write', temp, error);
     }
-    throw new StateFileError('move the audit head to', head, error);
+    try {
+      await rename(temp, head);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw new StateFileError('move the audit head to', head, error);
+    }
+  } finally {
+    release();
   }
 }
 

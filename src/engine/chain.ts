@@ -111,6 +111,9 @@ export class ChainWriter {
   #draining = false;
   /** The file is known to exist (a group was written to it): its folder need not be fsynced again. */
   #exists = false;
+  /** The file as the last group left it open, and its length then (undefined: ask the file). */
+  #open: AppendFile | undefined;
+  #size: number | undefined;
 
   constructor(
     readonly file: string,
@@ -195,6 +198,8 @@ export class ChainWriter {
     }
     this.#seq = record.seq;
     this.#prev = record.hash;
+    // The file grew behind the open handle's back: its length is asked again before the next group.
+    this.#size = undefined;
     this.#afterAppend?.(record.seq);
     return record;
   }
@@ -263,26 +268,35 @@ export class ChainWriter {
     }
   }
 
-  /** Write a group of lines to the end of the file (and fsync them); on failure, cut the file back to where it was. */
+  /**
+   * Write a group of lines to the end of the file (and fsync them); on failure, cut the file back to where it was. The
+   * file stays open from one group to the next (a run's journal takes thirty records, one after another), with its
+   * length known from what was written, until `close`; after a failure it is opened again.
+   */
   async #writeGroup(bytes: Buffer, durable: boolean): Promise<void> {
     const isNew = !this.#exists && !existsSync(this.file);
-    const file = await openAppend(this.file, this.mode, this.ops).catch((error: unknown) => {
-      throw new StateFileError(isNew ? 'create' : 'open for appending', this.file, error);
-    });
-    let size: number | undefined;
+    if (this.#open === undefined) {
+      this.#open = await openAppend(this.file, this.mode, this.ops).catch((error: unknown) => {
+        throw new StateFileError(isNew ? 'create' : 'open for appending', this.file, error);
+      });
+      this.#size = undefined;
+    }
+    const file = this.#open;
+    let size = this.#size;
     try {
-      size = await file.size();
+      size ??= await file.size();
       for (let done = 0; done < bytes.length; ) {
         const n = await file.write(bytes.subarray(done));
         if (n <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
         done += n;
       }
       if (durable) await file.sync();
+      this.#size = size + bytes.length;
     } catch (error) {
       if (size !== undefined) await file.truncate(size).catch(() => undefined);
-      throw new StateFileError('append a record to', this.file, error);
-    } finally {
+      this.#open = undefined;
       await file.close().catch(() => undefined);
+      throw new StateFileError('append a record to', this.file, error);
     }
     if (isNew) {
       try {
@@ -292,6 +306,14 @@ export class ChainWriter {
       }
     }
     this.#exists = true;
+  }
+
+  /** Close the file kept open between groups, once the appends made so far are written. */
+  async close(): Promise<void> {
+    while (this.#draining) await new Promise<void>((resolve) => setImmediate(resolve));
+    const file = this.#open;
+    this.#open = undefined;
+    await file?.close().catch(() => undefined);
   }
 }
 

@@ -3,6 +3,7 @@
  * `Secret`, never printed) and the facts the handlers build on. The durable truth is the journal and the stores; a
  * resumed run's context is seeded from the reduced journal (reduce.ts), and values are read back from the stores.
  */
+import type { PreRead } from './handlers.js';
 import type { Config, CredentialConfig } from '../config/types.js';
 import type { Secret } from '../contract/secret.js';
 import { ProviderUnreachableError, StepFailedError, type Interaction, type ProviderCall, type StepOutcome } from '../contract/steps.js';
@@ -102,6 +103,8 @@ export class RunContext {
   oldFp: string | undefined;
   newFp: string | undefined;
   base: VersionId[] = [];
+  /** What the stores said just before a new run began (readStores): the pre-flight's reads, not made twice. */
+  preread: PreRead | undefined;
   staged: VersionId[] = [];
   /** The old value's age as far as rekey can tell (the last rotation it finished, or the stores' date). */
   oldSince: string | undefined;

@@ -76,13 +76,39 @@ async function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[])
   return undefined;
 }
 
+/** What every store holds now, and whether each could stage a new value over it: the pre-flight's questions. */
+export interface PreRead {
+  readonly readings: ReadonlyArray<StoredValue | StoredMetadata>;
+  /** Each store's answer to canStage: undefined when it can stage, else the error it gave. */
+  readonly staging: readonly unknown[];
+}
+
+/**
+ * Ask the stores the pre-flight's questions: what they hold (stores that can be read back give the old value; a
+ * write-only store gives what its metadata says, the version to stage against and its date, never a value:
+ * capabilities.readBack, src/contract/store.ts), then whether each could stage over it, side by side. Asked once per new
+ * run, before it is journaled, so that a scheduled pass can refuse a value another machine's run left staged without
+ * starting a run (refuseForeignStaged, run.ts), and the pre-flight step takes the same answers.
+ */
+export async function readStores(ctx: RunContext): Promise<PreRead> {
+  const readings = await Promise.all(ctx.stores.map(({ store, ref }) => (store.capabilities.readBack ? store.read(ref) : describeOrThrow(store, ref))));
+  const staging = await Promise.all(
+    ctx.stores.map(({ store, ref }, i) =>
+      store.canStage(ref, ctx.run, readings[i]!.version).then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    ),
+  );
+  return { readings, staging };
+}
+
 const preflight: Handler = async (ctx) => {
   const { stores } = ctx;
-  // Stores that can be read back give the old value; a write-only store gives what its metadata says (the version
-  // to stage against, its date), never a value (capabilities.readBack, src/contract/store.ts).
-  const readings: Array<StoredValue | StoredMetadata> = await Promise.all(
-    stores.map(({ store, ref }) => (store.capabilities.readBack ? store.read(ref) : describeOrThrow(store, ref))),
-  );
+  // Asked just before the run began (a new run), or now (a resumed one, or when that first asking failed).
+  const pre = ctx.preread ?? (await readStores(ctx));
+  ctx.preread = undefined;
+  const { readings } = pre;
   const isValue = (r: StoredValue | StoredMetadata): r is StoredValue => 'value' in r;
   const values = readings.filter(isValue);
   const fingerprints = new Set(values.map((v) => v.value.fingerprint));
@@ -101,7 +127,8 @@ const preflight: Handler = async (ctx) => {
   ctx.base = readings.map((v) => v.version);
   // Every store confirms it can take the new value now, before anything is minted: a store that refuses only at stage
   // time would strand a minted key (and with overlap none the mint has already killed the current one).
-  await Promise.all(stores.map(({ store, ref }, i) => store.canStage(ref, ctx.run, ctx.base[i]!)));
+  const refusal = pre.staging.find((answer) => answer !== undefined);
+  if (refusal !== undefined) throw refusal;
   const writeOnly = stores.filter(({ store }) => !store.capabilities.readBack).map(({ ref }) => ref.display);
   if (ctx.old === undefined) {
     // No store can be read back: the old value is unknown. runRotation refused already if a step needs {{ old }}.

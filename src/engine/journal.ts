@@ -138,6 +138,11 @@ export class Journal {
     return (await this.#writer.appendAsync(event, options)) as JournalRecord;
   }
 
+  /** Close the journal's file, once what was appended is written (the end of the run). */
+  close(): Promise<void> {
+    return this.#writer.close();
+  }
+
   /** The journal's records, checked as `readVerifiedJournal` checks them: a broken journal throws JournalBrokenError. */
   records(): JournalRecord[] {
     return readVerifiedJournal(this.stateDir, this.run);

@@ -19,15 +19,17 @@
  *   I5 idempotent steps — every step can run again; resume never mints a second key without saying so.
  */
 import { hostname } from 'node:os';
-import { RefusedError } from '../contract/errors.js';
+import { existsSync } from 'node:fs';
+import { ForeignRunError, RefusedError } from '../contract/errors.js';
+import { CannotStageError } from '../contract/store-errors.js';
 import { mints } from '../contract/runbook.js';
 import { clearStaleFileLock } from '../util/file-lock.js';
 import { ensureStateDir, sweepStateDir } from '../util/state-dir.js';
 import { auditFile } from './audit-log.js';
 import { RunContext, type OpenStore, type RunOptions } from './context.js';
-import { refuseOrphanedMint } from './handlers.js';
+import { readStores, refuseOrphanedMint, type PreRead } from './handlers.js';
 import { openRunsOf } from './history.js';
-import { Journal, readJournal, readVerifiedJournal } from './journal.js';
+import { Journal, journalFile, readJournal, readVerifiedJournal } from './journal.js';
 import { acquireLock } from './lock.js';
 import { RecentRotationError, refuseInsideShortWindow } from './recent.js';
 import { planRun } from './plan.js';
@@ -59,6 +61,11 @@ export async function executeRun(options: RunOptions): Promise<RunSummary> {
     refuseUnknownOld(ctx);
     if (!ctx.resumed) await refuseWhileUnfinished(ctx);
     else await refuseOrphanedMint(ctx);
+    if (!ctx.resumed) {
+      // A store that cannot be read now is the pre-flight step's to report (it asks again, and fails as a step).
+      ctx.preread = await readStores(ctx).catch(() => undefined);
+      if (ctx.preread !== undefined && options.mode === 'scheduled') refuseForeignStaged(ctx, ctx.preread);
+    }
     await start(ctx);
     return walk(ctx, planFor(ctx));
   });
@@ -92,8 +99,10 @@ async function withRun<T>(
   if (dry && options.resume !== undefined) throw new RefusedError('a dry run starts nothing: it cannot resume a run', 'run `rekey resume` without --dry-run');
   const lock = dry ? undefined : acquireLock(options.config.stateDir, options.credential.id, run);
   let stores: OpenStore[] = [];
+  let journal: Journal | undefined;
   try {
-    const ctx = new RunContext(options, run, dry ? undefined : new Journal(options.config.stateDir, run));
+    journal = dry ? undefined : new Journal(options.config.stateDir, run);
+    const ctx = new RunContext(options, run, journal);
     // Said before run.started: the note carries its run, so an NDJSON reader can group it with the run's lines.
     if (lock?.tookOverNote !== undefined) ctx.emit({ event: 'note', level: 'warn', message: lock.tookOverNote, run });
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
@@ -104,6 +113,8 @@ async function withRun<T>(
     if (!dry) await sweepLeftovers(ctx, removed);
     return await body(ctx);
   } finally {
+    // Before the lock goes: the next holder of the lock may append to this run's journal (a resume).
+    await journal?.close();
     lock?.release();
     await Promise.allSettled(stores.map(({ store }) => store.close?.()));
   }
@@ -131,6 +142,22 @@ function resumable(ctx: RunContext, state: RunState): RunState {
     throw new RefusedError(`run ${ctx.run} already finished: ${state.finished.result}`, hint);
   }
   return state;
+}
+
+/**
+ * A scheduled run never mints over a value that a run of another machine left staged (src/engine/adopt.ts): a store
+ * whose canStage names a run that this state folder has no journal of refuses the run before it begins, with the
+ * command that adopts it. Other refusals are the pre-flight step's, which reports them as a step.
+ */
+function refuseForeignStaged(ctx: RunContext, pre: PreRead): void {
+  const foreign = new Map<string, string[]>();
+  pre.staging.forEach((answer, i) => {
+    if (!(answer instanceof CannotStageError) || answer.obstacle !== 'staged-by-another' || answer.run === undefined) return;
+    if (existsSync(journalFile(ctx.options.config.stateDir, answer.run))) return;
+    foreign.set(answer.run, [...(foreign.get(answer.run) ?? []), ctx.stores[i]!.ref.display]);
+  });
+  const [first] = foreign;
+  if (first !== undefined) throw new ForeignRunError(first[0], first[1], ctx.options.config.stateDir);
 }
 
 /** Journal the run's start (or its resumption), and say what kind of run this is. */

@@ -91,11 +91,26 @@ export interface SweepOptions {
 }
 
 /**
- * Whether a temporary file's writer is gone, so removing it cannot break a write in progress: its pid is dead on
- * this host, or it is this very process (writes here are synchronous, so none of ours is in progress while a sweep
- * runs; a file with our pid was left by an earlier process that had it), or the file is older than `staleMs`.
+ * The temporary files this process is writing with asynchronous calls (the audit head's move, src/engine/audit-log.ts):
+ * a sweep by another run of the same process, between their creation and their rename, must leave them.
  */
-function abandoned(parsed: TemporaryName, mtimeMs: number, options: SweepOptions): boolean {
+const writing = new Set<string>();
+
+/** Say that this process is writing the temporary file `path` (see `writing`) until the returned function is called. */
+export function holdTemporary(path: string): () => void {
+  writing.add(basename(path));
+  return () => writing.delete(basename(path));
+}
+
+/**
+ * Whether a temporary file's writer is gone, so removing it cannot break a write in progress: its pid is dead on
+ * this host, or it is this very process and not one it is writing (its synchronous writes are never in progress
+ * while a sweep runs, and it names its asynchronous ones in `writing`; any other file with our pid was left by an
+ * earlier process that had it, as a container's rekey has the same pid run after run), or the file is older than
+ * `staleMs`.
+ */
+function abandoned(parsed: TemporaryName, name: string, mtimeMs: number, options: SweepOptions): boolean {
+  if (writing.has(name)) return false;
   if ((options.now ?? Date.now()) - mtimeMs > (options.staleMs ?? TEMPORARY_STALE_MS)) return true;
   if (parsed.pid === undefined || parsed.host !== hostTag(hostname())) return false;
   return parsed.pid === process.pid || !processAlive(parsed.pid);
@@ -117,7 +132,7 @@ function sweep(dir: string, forTarget: (target: string) => boolean, options: Swe
     const path = join(dir, name);
     try {
       const stat = nodeFs.lstatSync(path);
-      if (!stat.isFile() || !abandoned(parsed, stat.mtimeMs, options)) continue;
+      if (!stat.isFile() || !abandoned(parsed, name, stat.mtimeMs, options)) continue;
       nodeFs.unlinkSync(path);
       removed.push(path);
     } catch {

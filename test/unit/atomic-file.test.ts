@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sweepTemporaries, temporaryPath, TEMPORARY_STALE_MS, writeFileAtomic } from '../../src/util/atomic-file.js';
+import { holdTemporary, sweepTemporaries, temporaryPath, TEMPORARY_STALE_MS, writeFileAtomic } from '../../src/util/atomic-file.js';
 import { killMidWrite, pauseMidWrite } from '../support/kill-mid-write.js';
 import { gitIgnores, gitRepoWithReadmeIgnores } from '../support/readme-ignore.js';
 
@@ -105,6 +105,20 @@ describe('atomic writes killed before the rename (defect 7)', () => {
     writeFileSync(temp, CANARY, { mode: 0o600 });
     expect(sweepTemporaries(target)).toEqual([]);
     expect(sweepTemporaries(target, { now: Date.now() + TEMPORARY_STALE_MS + 1_000 })).toEqual([temp]);
+  });
+
+  it("this process's own temporary file: swept (a container's earlier rekey had the same pid), unless it is writing it now", () => {
+    const target = join(deploy, 'audit.head');
+    const writingNow = temporaryPath(target);
+    const leftOver = temporaryPath(target);
+    writeFileSync(writingNow, '{}', { mode: 0o600 });
+    writeFileSync(leftOver, '{}', { mode: 0o600 });
+    const release = holdTemporary(writingNow);
+    // Another run of this process sweeps while the file waits for its rename (an asynchronous write): it stays.
+    expect(sweepTemporaries(target)).toEqual([leftOver]);
+    expect(existsSync(writingNow)).toBe(true);
+    release();
+    expect(sweepTemporaries(target)).toEqual([writingNow]);
   });
 
   it('temporary files of earlier rekey versions (`..env.<hex>.tmp`, no writer in the name) are swept once old, kept while young (defect 7)', () => {

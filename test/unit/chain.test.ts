@@ -196,3 +196,35 @@ describe('appends off the event loop, grouped (issue 10)', () => {
     expect(JSON.parse(readFileSync(join(dir, 'audit.head'), 'utf8'))).toMatchObject({ seq: 30, hash: records[29]!.hash });
   });
 });
+
+describe('the file kept open between groups', () => {
+  it('is closed by close(), after the pending appends are written, and opened again by the next append', async () => {
+    const { ops, counts } = countingOps();
+    const opens = { n: 0, closes: 0 };
+    const counted: ChainFileOps = {
+      ...ops,
+      openSync: (path, flags, mode) => {
+        opens.n++;
+        return ops.openSync(path, flags, mode);
+      },
+      closeSync: (fd) => {
+        opens.closes++;
+        ops.closeSync(fd);
+      },
+    };
+    const file = join(dir, 'j.jsonl');
+    const writer = new ChainWriter(file, 0o600, undefined, counted);
+    for (let i = 0; i < 5; i++) await writer.appendAsync({ type: `r${i}` });
+    // Five groups, one after another: one open, and the file still open.
+    expect(opens).toEqual({ n: 1, closes: 0 });
+    const pending = writer.appendAsync({ type: 'last' });
+    await writer.close();
+    expect((await pending).seq).toBe(6);
+    expect(opens).toEqual({ n: 1, closes: 1 });
+    expect((await writer.appendAsync({ type: 'after close' })).seq).toBe(7);
+    await writer.close();
+    expect(opens).toEqual({ n: 2, closes: 2 });
+    expect(counts.fsyncs).toBe(7);
+    expect(readChain(file).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+});
