@@ -3,13 +3,12 @@
  * `Secret`, never printed) and the facts the handlers build on. The durable truth is the journal and the stores; a
  * resumed run's context is seeded from the reduced journal (reduce.ts), and values are read back from the stores.
  */
-import type { PreRead } from './handlers.js';
 import type { Config, CredentialConfig } from '../config/types.js';
 import type { Secret } from '../contract/secret.js';
 import { ProviderUnreachableError, StepFailedError, type Interaction, type ProviderCall, type StepOutcome } from '../contract/steps.js';
 import type { TemplateVars } from '../contract/runbook.js';
 import type { HttpStep, Runbook, Step } from '../contract/runbook.js';
-import type { SecretStore, StoreRef, VersionId } from '../contract/store.js';
+import type { SecretStore, StoredMetadata, StoredValue, StoreRef, VersionId } from '../contract/store.js';
 import { RotationFailedError } from '../contract/errors.js';
 import { appendAudit, auditRecordEvent } from './audit-log.js';
 import type { EngineEvent, EventSink } from '../contract/events.js';
@@ -85,6 +84,13 @@ export interface RunWindow {
   basis?: WindowBasis | undefined;
 }
 
+/** What every store holds now, and whether each could stage a new value over it: the pre-flight's questions. */
+export interface PreRead {
+  readonly readings: ReadonlyArray<StoredValue | StoredMetadata>;
+  /** Each store's answer to canStage: undefined when it can stage, else the error it gave. */
+  readonly staging: readonly unknown[];
+}
+
 export class RunContext {
   readonly started = performance.now();
   readonly timeline: TimelineEntry[] = [];
@@ -103,7 +109,7 @@ export class RunContext {
   oldFp: string | undefined;
   newFp: string | undefined;
   base: VersionId[] = [];
-  /** What the stores said just before a new run began (readStores): the pre-flight's reads, not made twice. */
+  /** What the stores said just before a new run began (readStores, handlers.ts): the pre-flight's reads, not made twice. */
   preread: PreRead | undefined;
   staged: VersionId[] = [];
   /** The old value's age as far as rekey can tell (the last rotation it finished, or the stores' date). */

@@ -11,7 +11,7 @@ import type { SecretStore, StoredMetadata, StoredValue, StoreRef, VersionId } fr
 import { SecretNotFoundError } from '../contract/store-errors.js';
 import { RefusedError, RotationFailedError } from '../contract/errors.js';
 import { formatClock } from '../util/duration.js';
-import { messageOf, type RunContext } from './context.js';
+import { messageOf, type PreRead, type RunContext } from './context.js';
 import { checkAuditAppendable } from './audit-log.js';
 import { lastRuns } from './history.js';
 import { NOT_READ_BACK, type PlannedStep, type StepKind } from './plan.js';
@@ -74,13 +74,6 @@ async function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[])
   const { lastDone } = await lastRuns(ctx.options.config.stateDir, ctx.options.credential.id, ctx.dryRun ? 'never' : 'rebuilt');
   if (lastDone?.finishedAt !== undefined && lastDone.run !== ctx.run) return lastDone.finishedAt;
   return undefined;
-}
-
-/** What every store holds now, and whether each could stage a new value over it: the pre-flight's questions. */
-export interface PreRead {
-  readonly readings: ReadonlyArray<StoredValue | StoredMetadata>;
-  /** Each store's answer to canStage: undefined when it can stage, else the error it gave. */
-  readonly staging: readonly unknown[];
 }
 
 /**
