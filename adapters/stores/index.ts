@@ -28,11 +28,18 @@ const loaders: Readonly<Record<string, Loader>> = {
 /** Every store kind rekey knows, for validation and suggestions. */
 export const storeKinds: readonly string[] = Object.keys(loaders);
 
+/** The adapters loaded so far: `status` opens a thousand credentials' stores, and an import() is not free once loaded. */
+const loaded = new Map<string, SecretStoreAdapter>();
+
 /** The adapter for a kind; throws for an unknown kind (config validation catches those first). */
 export async function loadStoreAdapter(kind: string): Promise<SecretStoreAdapter> {
+  const known = loaded.get(kind);
+  if (known !== undefined) return known;
   const load = loaders[kind];
   if (load === undefined) throw new Error(`unknown store kind ${kind}`);
-  return (await load()).default;
+  const adapter = (await load()).default;
+  loaded.set(kind, adapter);
+  return adapter;
 }
 
 /**
