@@ -38,10 +38,13 @@ import type { SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRe
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../../src/util/atomic-file.js';
 import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../../src/util/file-lock.js';
+import { describeDotenv } from './describe.js';
 import {
   filesOf,
   fsError,
   lockFileOf,
+  malformedError,
+  notSetError,
   type Place,
   placeOf as placeIn,
   type PreviousFile,
@@ -185,8 +188,8 @@ export function openEnvFileStore(kind: string, codec: ValueCodec, options: Doten
 
   const entryOf = (operation: string, place: Place, doc: DotenvDocument): DotenvEntry => {
     const entry = lastEntry(doc, place.variable);
-    if (entry === undefined) throw notSet(operation, place);
-    if (entry.malformed) throw malformed(operation, place, entry.line);
+    if (entry === undefined) throw notSetError(operation, place);
+    if (entry.malformed) throw malformedError(operation, place, entry.line);
     return entry;
   };
 
@@ -273,14 +276,10 @@ export function openEnvFileStore(kind: string, codec: ValueCodec, options: Doten
 
     async describe(ref) {
       // A .env keeps no date and no run: the version (the value's fingerprint) is all there is to say.
-      const place = placeOf(ref, 'describe', context);
       try {
-        if (codec !== PLAIN) return { version: (await currentOf('describe', place)).version };
-        // `status` describes every credential: a file that several of them share is read and parsed once.
-        const described = describedVariables('describe', place).get(place.variable);
-        if (described === undefined) throw notSet('describe', place);
-        if (described.malformedLine !== undefined) throw malformed('describe', place, described.malformedLine);
-        return { version: described.version };
+        // The plain .env's describe() is its own module, which `rekey status` loads without the rest of the store.
+        if (codec === PLAIN) return describeDotenv(ref, context);
+        return { version: (await currentOf('describe', placeOf(ref, 'describe', context))).version };
       } catch (error) {
         if (error instanceof SecretNotFoundError) return undefined;
         throw error;
@@ -591,58 +590,6 @@ export function openEnvFileStore(kind: string, codec: ValueCodec, options: Doten
     },
   };
   return store;
-}
-
-const notSet = (operation: string, place: Place): StoreError =>
-  new SecretNotFoundError(operation, place.display, `variable ${place.variable} is not set in ${place.file}`);
-
-const malformed = (operation: string, place: Place, line: number): StoreError =>
-  new StoreError(
-    'invalid',
-    operation,
-    place.display,
-    `variable ${place.variable} on line ${line} of ${place.file} has an unclosed quote or text after its closing quote`,
-  );
-
-/** What describe() says of a variable: its value's fingerprint, or the line of its broken quoting. Never a value. */
-type Described = { readonly version: VersionId; readonly malformedLine?: undefined } | { readonly version?: undefined; readonly malformedLine: number };
-
-/** A file read as racily clean (changed this recently before it was read) is read again next time (see describedVariables). */
-const RACY_MS = 2_000;
-
-/** Per .env file read by describe() in this process: the file's identity and state when read, and what it says of each variable. */
-const describedFiles = new Map<string, { readonly id: string; readonly variables: ReadonlyMap<string, Described> }>();
-
-/**
- * Each variable of a plain .env (its last assignment, as the store reads it), for describe(): the file is read and
- * parsed again only when it changed since (inode, size, modification and change times), so a thousand credentials
- * in one file cost one parse, not a thousand. Only fingerprints are kept. The read is synchronous: a .env is a small
- * local file, and the promise API's four round trips through the thread pool cost more than the read itself, a
- * thousand times over. A file changed in the same clock tick as the read could change again unseen at the same size
- * (coarse file times): such a file is not trusted from memory, as git treats "racily clean" files.
- */
-function describedVariables(operation: string, place: Place): ReadonlyMap<string, Described> {
-  let id: string;
-  let racy: boolean;
-  let bytes: Buffer;
-  try {
-    const s = statSync(place.file, { bigint: true });
-    id = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-    const known = describedFiles.get(place.file);
-    if (known?.id === id) return known.variables;
-    // The change time, which no one can set back (mtime can be), and which every write moves.
-    racy = Date.now() - Number(s.ctimeNs / 1_000_000n) <= RACY_MS;
-    bytes = readFileSync(place.file);
-  } catch (error) {
-    throw fsError(operation, place, `file ${place.file}`, error);
-  }
-  const variables = new Map<string, Described>();
-  // In file order, so the last assignment of a name is the one kept (as lastEntry).
-  for (const entry of parseDotenv(bytes).entries)
-    variables.set(entry.key, entry.malformed ? { malformedLine: entry.line } : { version: fingerprint(entry.value) });
-  if (racy) describedFiles.delete(place.file);
-  else describedFiles.set(place.file, { id, variables });
-  return variables;
 }
 
 function lastMatching(doc: DotenvDocument, key: string, value: string): DotenvEntry | undefined {
