@@ -28,11 +28,18 @@ const loaders: Readonly<Record<string, Loader>> = {
 /** Every store kind rekey knows, for validation and suggestions. */
 export const storeKinds: readonly string[] = Object.keys(loaders);
 
+/** The adapters loaded so far: `status` opens a thousand credentials' stores, and an import() is not free once loaded. */
+const loaded = new Map<string, SecretStoreAdapter>();
+
 /** The adapter for a kind; throws for an unknown kind (config validation catches those first). */
 export async function loadStoreAdapter(kind: string): Promise<SecretStoreAdapter> {
+  const known = loaded.get(kind);
+  if (known !== undefined) return known;
   const load = loaders[kind];
   if (load === undefined) throw new Error(`unknown store kind ${kind}`);
-  return (await load()).default;
+  const adapter = (await load()).default;
+  loaded.set(kind, adapter);
+  return adapter;
 }
 
 /**
@@ -70,12 +77,51 @@ export interface OpenedStore {
  * Open every store of a credential, in the order configured. When one cannot be opened, those already open are
  * closed before the first failure is thrown, so that no client is left running.
  */
-export async function openStores(entries: readonly StoreEntryToOpen[], context: StoreContext): Promise<OpenedStore[]> {
+export function openStores(entries: readonly StoreEntryToOpen[], context: StoreContext): Promise<OpenedStore[]> {
+  return openEach(entries, context, loadStoreAdapter);
+}
+
+/** A store opened to say what it holds (describe) and nothing else: `rekey status`. */
+export type DescribingStore = Pick<SecretStore, 'describe' | 'close'>;
+
+interface Describer {
+  open(options: Readonly<Record<string, unknown>>, context: StoreContext): DescribingStore;
+}
+
+/**
+ * Kinds whose describe() is a module of its own, lighter than the adapter (a thousand `.env` credentials' ages need
+ * none of the store's writers and locks); every other kind is described by its adapter.
+ */
+const describers: Readonly<Record<string, () => Promise<{ default: Describer }>>> = {
+  dotenv: () => import('./dotenv/describe.js'),
+};
+
+const loadedDescribers = new Map<string, Describer>();
+
+async function loadDescriber(kind: string): Promise<Describer> {
+  const known = loadedDescribers.get(kind);
+  if (known !== undefined) return known;
+  const load = describers[kind];
+  const describer = load === undefined ? await loadStoreAdapter(kind) : (await load()).default;
+  loadedDescribers.set(kind, describer);
+  return describer;
+}
+
+/** Open every store of a credential to describe it only, as openStores does (a failure closes those already open). */
+export function openDescribers(entries: readonly StoreEntryToOpen[], context: StoreContext): Promise<{ store: DescribingStore; ref: StoreRef }[]> {
+  return openEach(entries, context, loadDescriber);
+}
+
+async function openEach<S extends DescribingStore>(
+  entries: readonly StoreEntryToOpen[],
+  context: StoreContext,
+  load: (kind: string) => Promise<{ open(options: Readonly<Record<string, unknown>>, context: StoreContext): S }>,
+): Promise<{ store: S; ref: StoreRef }[]> {
   const settled = await Promise.allSettled(
-    entries.map(async (entry) => ({ store: (await loadStoreAdapter(entry.ref.kind)).open(entry.options, context), ref: entry.ref })),
+    entries.map(async (entry) => ({ store: (await load(entry.ref.kind)).open(entry.options, context), ref: entry.ref })),
   );
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<OpenedStore>).value);
+  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<{ store: S; ref: StoreRef }>).value);
   await Promise.allSettled(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.store.close?.()] : [])));
   throw failed.reason;
 }

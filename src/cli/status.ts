@@ -46,9 +46,12 @@ export default async function status(input: CommandInput, globals: Globals): Pro
 
 /** Every credential's row: the words for the table, and the facts for --json (see statusEvent). */
 export async function statusRows(config: Config, offline: boolean) {
+  // The store registry loads (its file reads in the thread pool) while the history index is read.
+  const registry = offline ? undefined : import('./stores.js');
   // Each journal is read once (by its ends), newest first, until every credential has its last run and last done run.
   const history = await lastRunsOf(config.stateDir, config.credentials.keys(), { write: 'changed' });
-  const openStores = offline ? undefined : (await import('./stores.js')).storeOpener(config);
+  // Stores opened to describe only: for a .env, a module of its own rather than the whole store with its writers.
+  const openStores = (await registry)?.describerOpener(config);
   const [locks, ages] = await Promise.all([
     locksOf(config.stateDir, config.credentials.keys()),
     credentialAges([...config.credentials.values()], { history, openStores }),

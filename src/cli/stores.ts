@@ -3,8 +3,17 @@
  * engine and to `rekey check`. The one module of the CLI that imports adapters/stores/, so that neither the config
  * nor the engine does (see .dependency-cruiser.cjs).
  */
-import { loadStoreAdapter, openStores, rehearsalStores, storeKinds, storeModuleFiles } from '../../adapters/stores/index.js';
+import {
+  type DescribingStore,
+  loadStoreAdapter,
+  openDescribers,
+  openStores,
+  rehearsalStores,
+  storeKinds,
+  storeModuleFiles,
+} from '../../adapters/stores/index.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
+import type { StoreRef } from '../contract/store.js';
 import type { OpenStore } from '../engine/context.js';
 
 /** The store kinds and their adapters, for validating rekey.yaml and for `rekey config schema`. */
@@ -13,6 +22,11 @@ export const storeCatalog: StoreCatalog = { kinds: storeKinds, adapter: loadStor
 /** Opens a credential's stores, relative to the config's folder and with this process's environment. */
 export function storeOpener(config: Config): (credential: CredentialConfig) => Promise<OpenStore[]> {
   return (credential) => openStores(credential.stores, { baseDir: config.baseDir, env: process.env, stateDir: config.stateDir });
+}
+
+/** Opens a credential's stores to describe them only (`rekey status`: the ages), loading as little of each adapter as it can. */
+export function describerOpener(config: Config): (credential: CredentialConfig) => Promise<{ store: DescribingStore; ref: StoreRef }[]> {
+  return (credential) => openDescribers(credential.stores, { baseDir: config.baseDir, env: process.env, stateDir: config.stateDir });
 }
 
 /** The stand-ins for a credential's stores in `rekey rehearse <credential>` (see adapters/stores/index.ts). */

@@ -14,8 +14,14 @@
  * empty, and a person may have written the store by hand since.
  */
 import type { CredentialConfig } from '../config/types.js';
-import type { OpenStore } from './context.js';
+import type { SecretStore, StoreRef } from '../contract/store.js';
 import type { LastRuns } from './history.js';
+
+/** A store as the age needs it: one that can describe what it holds (an OpenStore of the engine is one). */
+export interface DescribedStore {
+  readonly store: Pick<SecretStore, 'describe' | 'close'>;
+  readonly ref: StoreRef;
+}
 
 export type AgeSource = 'store' | 'policy.lastRotated' | 'journal' | 'unknown';
 
@@ -43,8 +49,8 @@ export interface AgeInputs {
   readonly credential: CredentialConfig;
   /** The journals' last runs of this credential (src/engine/history.ts). */
   readonly history: LastRuns | undefined;
-  /** Opens the credential's stores; omitted when stores are not to be read (`status --offline`). */
-  readonly openStores?: ((credential: CredentialConfig) => Promise<OpenStore[]>) | undefined;
+  /** Opens the credential's stores (describe and close are all it needs); omitted when stores are not to be read (`status --offline`). */
+  readonly openStores?: ((credential: CredentialConfig) => Promise<readonly DescribedStore[]>) | undefined;
   /** How long one store's describe() may take before it counts as not answering. */
   readonly timeoutMs?: number | undefined;
 }
@@ -57,7 +63,7 @@ export async function credentialAge(inputs: AgeInputs): Promise<CredentialAge> {
   const notes: AgeNote[] = [];
   const dated: { at: Date; from: string; run: string | undefined }[] = [];
   if (inputs.openStores !== undefined) {
-    let stores: OpenStore[] = [];
+    let stores: readonly DescribedStore[] = [];
     try {
       stores = await inputs.openStores(inputs.credential);
     } catch (error) {

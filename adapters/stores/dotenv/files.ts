@@ -109,8 +109,23 @@ export function placeOf(ref: StoreRef, operation: string, context: StoreContext,
   };
 }
 
+/** The variable is not assigned in the file. */
+export function notSetError(operation: string, place: Pick<Place, 'display' | 'file' | 'variable'>): StoreError {
+  return new SecretNotFoundError(operation, place.display, `variable ${place.variable} is not set in ${place.file}`);
+}
+
+/** The variable's last assignment has broken quoting: the line is kept, and not read. */
+export function malformedError(operation: string, place: Pick<Place, 'display' | 'file' | 'variable'>, line: number): StoreError {
+  return new StoreError(
+    'invalid',
+    operation,
+    place.display,
+    `variable ${place.variable} on line ${line} of ${place.file} has an unclosed quote or text after its closing quote`,
+  );
+}
+
 /** A typed store error for a failed file operation: names the file, never its content. */
-export function fsError(operation: string, place: Place, what: string, error: unknown): StoreError {
+export function fsError(operation: string, place: Pick<Place, 'display' | 'file'>, what: string, error: unknown): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new SecretNotFoundError(operation, place.display, `${what} does not exist`);

@@ -43,7 +43,8 @@ const AFTER_QUOTE = /^[ \t]*(#.*)?$/;
 
 /** Parse a .env file's bytes. Lines that are not assignments (comments, blanks, anything else) are simply kept. */
 export function parseDotenv(bytes: Uint8Array): DotenvDocument {
-  const text = Buffer.from(bytes).toString('latin1');
+  // A view, not a copy, of the bytes (Buffer.from(buffer) copies them).
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   const entries: DotenvEntry[] = [];
   let pos = text.startsWith(BOM) ? BOM.length : 0;
   let line = 1;

@@ -38,10 +38,13 @@ import type { SecretStore, SecretStoreAdapter, StoreCheck, StoreContext, StoreRe
 import { CannotStageError, SecretNotFoundError, StoreConflictError, StoreError } from '../../../src/contract/store-errors.js';
 import { fsyncDir, sweepTemporaries, writeFileAtomic } from '../../../src/util/atomic-file.js';
 import { clearStaleFileLock, FileLockBusyError, withFileLock } from '../../../src/util/file-lock.js';
+import { describeDotenv } from './describe.js';
 import {
   filesOf,
   fsError,
   lockFileOf,
+  malformedError,
+  notSetError,
   type Place,
   placeOf as placeIn,
   type PreviousFile,
@@ -185,15 +188,8 @@ export function openEnvFileStore(kind: string, codec: ValueCodec, options: Doten
 
   const entryOf = (operation: string, place: Place, doc: DotenvDocument): DotenvEntry => {
     const entry = lastEntry(doc, place.variable);
-    if (entry === undefined) throw new SecretNotFoundError(operation, place.display, `variable ${place.variable} is not set in ${place.file}`);
-    if (entry.malformed) {
-      throw new StoreError(
-        'invalid',
-        operation,
-        place.display,
-        `variable ${place.variable} on line ${entry.line} of ${place.file} has an unclosed quote or text after its closing quote`,
-      );
-    }
+    if (entry === undefined) throw notSetError(operation, place);
+    if (entry.malformed) throw malformedError(operation, place, entry.line);
     return entry;
   };
 
@@ -280,9 +276,10 @@ export function openEnvFileStore(kind: string, codec: ValueCodec, options: Doten
 
     async describe(ref) {
       // A .env keeps no date and no run: the version (the value's fingerprint) is all there is to say.
-      const place = placeOf(ref, 'describe', context);
       try {
-        return { version: (await currentOf('describe', place)).version };
+        // The plain .env's describe() is its own module, which `rekey status` loads without the rest of the store.
+        if (codec === PLAIN) return describeDotenv(ref, context);
+        return { version: (await currentOf('describe', placeOf(ref, 'describe', context))).version };
       } catch (error) {
         if (error instanceof SecretNotFoundError) return undefined;
         throw error;
