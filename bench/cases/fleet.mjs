@@ -92,7 +92,8 @@ export async function fleet({ quick, log }) {
       `floor = credentials × ${PROTOCOL_WRITES} writes ÷ ${WRITES_PER_SECOND}/s (the protocol's minimum, not the writes rekey makes)`,
       ...runs.map(
         (r) =>
-          `${r.size}${r.history === 'none' ? '' : ' (2nd run, over the history)'}: ${r.wallS} s process (CPU ${r.cpuS} s), ${r.runS} s by the tally; ` +
+          `${r.size}${r.history === 'none' ? '' : ' (2nd run, over the history)'}: ${r.wallS} s process ` +
+          `(CPU ${r.cpuS} s, main thread busy ${Math.round(r.mainBusy * 100)}%), ${r.runS} s by the tally; ` +
           `rotated ${r.rotated}, ` +
           `failed ${r.failed}; per rotation ${r.callsPer} AWS calls, ${r.writesPer} writes (${r.opsPer}), ${r.providerPer} provider calls; ` +
           `${r.throttled} writes throttled; ${r.connections} connections accepted; peak RSS ${r.peakRssMb} MB`,
@@ -203,5 +204,6 @@ async function rotateDue(folder, size, servers, extra = []) {
     connections: stats.connections.accepted,
     peakRssMb: Math.round(Number(usage[0]) / 1024),
     cpuS: Number((Number(usage[1]) / 1000).toFixed(1)),
+    mainBusy: Number(usage[2]),
   };
 }
