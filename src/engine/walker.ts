@@ -123,15 +123,22 @@ export async function runStep(ctx: RunContext, step: PlannedStep, options: { for
   const waitMs = Math.min(ms, ctx.waitedMs - waited0);
   const detail = result?.detail;
   try {
-    await ctx.append({
-      type: 'step.done',
-      phase: step.phase,
-      step: step.id,
-      kind: step.kind,
-      ms: Math.round(ms),
-      ...(step.human ? { human: true, waitMs: Math.round(waitMs) } : {}),
-      ...(result?.data ? { data: result.data } : {}),
-    });
+    // Not fsynced on its own: nothing acts on a step's outcome before the next record, which is durable (a step's
+    // start, run.finished) and whose fsync carries this one to the disk with it (one file). A power cut that takes
+    // it leaves the step unfinished in the journal, and the step runs again on resume, as after a kill between the
+    // step's effect and this record: every step is idempotent (docs/design.md).
+    await ctx.append(
+      {
+        type: 'step.done',
+        phase: step.phase,
+        step: step.id,
+        kind: step.kind,
+        ms: Math.round(ms),
+        ...(step.human ? { human: true, waitMs: Math.round(waitMs) } : {}),
+        ...(result?.data ? { data: result.data } : {}),
+      },
+      { durable: false },
+    );
   } catch (error) {
     throw new StepFailure(step, journalError(step, 'after', error));
   }
