@@ -125,7 +125,7 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
     );
   };
   // What the notifications say about each credential besides its outcome: its run's summary, or the error that stopped it.
-  const told = new Map<string, { summary?: RunSummary | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>();
+  const told = new Map<string, { summary?: Told | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>();
   const fail = (credential: string, error: unknown, reason?: FailReason, next?: string) => {
     const { code, message, hint } = describeError(error);
     told.set(credential, { ...told.get(credential), message, hint });
@@ -197,7 +197,8 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       ...(prefix === undefined ? {} : { linePrefix: prefix }),
       ...(auditStdout ? { out: process.stderr } : {}),
     });
-    told.set(credential.id, { summary });
+    // Only what the notifications name: a fleet's thousand whole summaries (timelines, findings) would be kept to the end.
+    told.set(credential.id, { summary: summary === undefined ? undefined : toldOf(summary) });
     outcomes.push(
       code === ExitCode.done || code === ExitCode.findings
         ? { credential: credential.id, outcome: 'rotated', run: summary?.run, ...(code === ExitCode.findings ? { findings: true } : {}) }
@@ -399,6 +400,14 @@ function worstCode(codes: readonly number[]): number {
   return codes.length === 0 ? ExitCode.done : ExitCode.failed;
 }
 
+/** What a notification says of a run (notifyOutcomes): masks and fingerprints, never a value. */
+type Told = Pick<RunSummary, 'run' | 'error' | 'hint' | 'oldFingerprint' | 'newFingerprint' | 'oldMask' | 'newMask'>;
+
+function toldOf(summary: RunSummary): Told {
+  const { run, error, hint, oldFingerprint, newFingerprint, oldMask, newMask } = summary;
+  return { run, error, hint, oldFingerprint, newFingerprint, oldMask, newMask };
+}
+
 /**
  * Tell the `notify:` channels what this pass did: a failure for each credential that failed, a reminder (with the
  * runbook's dashboard steps and the `rekey drill` command) for each due one that needs a person, `overdue` for a due
@@ -408,7 +417,7 @@ function worstCode(codes: readonly number[]): number {
 async function notifyOutcomes(
   channels: readonly NotifyChannelConfig[],
   outcomes: readonly Outcome[],
-  told: ReadonlyMap<string, { summary?: RunSummary | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>,
+  told: ReadonlyMap<string, { summary?: Told | undefined; message?: string; hint?: string | undefined; runbook?: Runbook }>,
   dueAt: ReadonlyMap<string, Date | undefined>,
   credentials: Config['credentials'],
   report: (delivery: import('../notify/index.js').Delivery) => void,
