@@ -30,9 +30,17 @@ export interface ChainKey {
 
 /** The key file's path: `$XDG_CONFIG_HOME/rekey/chain.key`, else `~/.config/rekey/chain.key`. */
 export function chainKeyFile(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env['XDG_CONFIG_HOME'] !== undefined && env['XDG_CONFIG_HOME'] !== '' ? env['XDG_CONFIG_HOME'] : join(homedir(), '.config');
-  return join(base, 'rekey', 'chain.key');
+  const xdg = env['XDG_CONFIG_HOME'];
+  const home = env['HOME'];
+  // Asked for every record sealed: the same variables give the same path.
+  if (lastKeyFile !== undefined && lastKeyFile.xdg === xdg && lastKeyFile.home === home) return lastKeyFile.file;
+  const base = xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.config');
+  const file = join(base, 'rekey', 'chain.key');
+  lastKeyFile = { xdg, home, file };
+  return file;
 }
+
+let lastKeyFile: { xdg: string | undefined; home: string | undefined; file: string } | undefined;
 
 const MIN_ENV_KEY = 32;
 
@@ -41,17 +49,23 @@ function keyOf(secret: Buffer, source: string, since: string | undefined): Chain
   return { id, secret, source, since };
 }
 
+/** The last key made from REKEY_CHAIN_KEY, by its text: every record is sealed, and hashing the key again each time is waste. */
+let lastEnvKey: { value: string; key: ChainKey } | undefined;
+
 /** The key in the environment, or undefined; a key too short to be a secret is bad input. */
 function envKey(env: NodeJS.ProcessEnv): ChainKey | undefined {
   const value = env['REKEY_CHAIN_KEY'];
   if (value === undefined || value === '') return undefined;
+  if (lastEnvKey?.value === value) return lastEnvKey.key;
   if (value.length < MIN_ENV_KEY)
     throw new InputError(
       `REKEY_CHAIN_KEY is ${value.length} characters long: a chain key needs at least ${MIN_ENV_KEY}`,
       undefined,
       'generate one with `openssl rand -base64 32` and keep it in the CI secret store',
     );
-  return keyOf(Buffer.from(value, 'utf8'), 'REKEY_CHAIN_KEY', undefined);
+  const key = keyOf(Buffer.from(value, 'utf8'), 'REKEY_CHAIN_KEY', undefined);
+  lastEnvKey = { value, key };
+  return key;
 }
 
 /** Parse a key file: `{"v":1,"created":"<ISO>","key":"<base64 of 32 bytes>"}`. */
