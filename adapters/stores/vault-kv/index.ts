@@ -350,6 +350,23 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     return cas + 1;
   };
 
+  /**
+   * What the last `read` of each data path learnt, without the data (no value is kept): the pre-flight reads the
+   * current version and then asks `canStage` about that same version, which takes this answer instead of reading it a
+   * second time. Taken once, and only while fresh: an older answer is read again.
+   */
+  type Facts = Pick<Fetched & { kind: 'ok' }, 'version' | 'custom' | 'hasCustom'>;
+  const readFacts = new Map<string, { readonly facts: Facts; readonly at: number }>();
+  const READ_FRESH_MS = 5_000;
+  const keepFacts = (loc: Location, latest: Fetched & { kind: 'ok' }): void => {
+    readFacts.set(loc.dataApi, { facts: { version: latest.version, custom: latest.custom, hasCustom: latest.hasCustom }, at: Date.now() });
+  };
+  const takeFacts = (loc: Location): Facts | undefined => {
+    const kept = readFacts.get(loc.dataApi);
+    readFacts.delete(loc.dataApi);
+    return kept !== undefined && Date.now() - kept.at < READ_FRESH_MS ? kept.facts : undefined;
+  };
+
   const store: SecretStore = {
     kind: KIND,
     capabilities: { readBack: true, staging: false, versions: true, compareAndSwap: true },
@@ -359,6 +376,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const latest = await latestOrThrow('read', ref, loc);
       if (latest.kind === 'gone') throw new SecretNotFoundError('read', ref.display, `the current version ${latest.version} is ${latest.state}`);
       const value = storedValueOf('read', ref, loc, latest, undefined);
+      keepFacts(loc, latest);
       // Name the run that wrote this version, when one of the recorded runs did.
       const writer = entriesOf(latest.custom, loc.field).find((e) => e.base + 1 === latest.version && tag(e.run, value.value.reveal()) === e.new);
       return writer === undefined ? value : { ...value, run: writer.run };
@@ -409,9 +427,17 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
           throw unusable(error);
         });
         const baseVersion = versionNumber(op, ref, base);
-        const running = await versionOfServer();
+        // The pre-flight's read of `base` answers for the latest version when it is fresh and names no entry of this
+        // run (a resume needs the data of its own version, so it reads). The server's version and that read do not
+        // depend on each other: asked side by side, judged in this order. Both come before sys/capabilities-self, so
+        // that a Vault rekey refuses is asked nothing more.
+        const kept = takeFacts(loc);
+        const reused = kept !== undefined && kept.version === baseVersion && entryOf(kept.custom, run, loc.field) === undefined ? kept : undefined;
+        const [running, latest] = await Promise.all([
+          versionOfServer(),
+          reused === undefined ? fetchVersion(op, ref, loc) : Promise.resolve<Fetched>({ kind: 'ok', ...reused, data: {}, createdAt: undefined }),
+        ]);
         if (running !== undefined && olderThanCustomMetadata(running)) throw unusable(oldVault(op, ref, running));
-        const latest = await fetchVersion(op, ref, loc);
         // Where sys/health did not answer, the read itself tells: before 1.9 it has no custom_metadata field.
         if (latest.kind === 'ok' && !latest.hasCustom) throw unusable(oldVault(op, ref, running));
         if (latest.kind === 'missing' && baseVersion !== 0) {
