@@ -17,11 +17,11 @@ const RUN = '20261203T110000Z-cccccc';
 const FAST_RETRY = { retries: 2, minTimeout: 1, maxTimeout: 2 };
 const DATA = 'GET secret/data/app';
 
-function setup(intercept?: Interceptor) {
+function setup(intercept?: Interceptor, mount?: string) {
   const model = new VaultModel();
   model.put('secret', 'app', { API_KEY: INITIAL, REGION: 'eu' });
   const client = fakeClient(model, model.rootToken, intercept);
-  const store = openVaultKvStore({ retry: FAST_RETRY, connect: async () => client });
+  const store = openVaultKvStore({ retry: FAST_RETRY, mount, connect: async () => client });
   return { model, client, store, ref: parseRef('vault-kv', 'secret/app#API_KEY') };
 }
 
@@ -88,5 +88,21 @@ describe('vault-kv: the pre-flight reads the current version once', () => {
     const { client, store, ref } = setup(intercept);
     await expect(store.canStage(ref, RUN, '1')).resolves.toBeUndefined();
     expect(client.calls.filter((c) => c === DATA)).toHaveLength(1);
+  });
+
+  it('with the mount option, asks sys/health beside the mount lookup that still checks the mount', async () => {
+    let lookupStarted!: () => void;
+    const started = new Promise<void>((resolve) => {
+      lookupStarted = resolve;
+    });
+    const intercept: Interceptor = async (call, forward) => {
+      if (call.path.startsWith('sys/internal/ui/mounts/')) lookupStarted();
+      // sys/health answers only once the mount lookup has been sent: in sequence, the lookup would never start.
+      if (call.path.startsWith('sys/health')) await started;
+      return forward();
+    };
+    const { client, store, ref } = setup(intercept, 'secret');
+    await expect(store.canStage(ref, RUN, '1')).resolves.toBeUndefined();
+    expect(client.calls.filter((c) => c.startsWith('GET sys/internal/ui/mounts/'))).toHaveLength(1);
   });
 });

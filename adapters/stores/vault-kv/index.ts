@@ -423,6 +423,8 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         return new CannotStageError('unusable', ref.display, detail, error.hint ?? 'use a KV v2 mount on Vault 1.9 or later', { cause: error });
       };
       try {
+        // The server's version depends on nothing else asked here: sent at once, beside the mount lookup or the data read.
+        const serverAnswer = versionOfServer();
         const loc = await locate(op, ref, true).catch((error: unknown) => {
           throw unusable(error);
         });
@@ -434,7 +436,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         const kept = takeFacts(loc);
         const reused = kept !== undefined && kept.version === baseVersion && entryOf(kept.custom, run, loc.field) === undefined ? kept : undefined;
         const [running, latest] = await Promise.all([
-          versionOfServer(),
+          serverAnswer,
           reused === undefined ? fetchVersion(op, ref, loc) : Promise.resolve<Fetched>({ kind: 'ok', ...reused, data: {}, createdAt: undefined }),
         ]);
         if (running !== undefined && olderThanCustomMetadata(running)) throw unusable(oldVault(op, ref, running));
