@@ -91,14 +91,14 @@ describe('vault-kv: the pre-flight reads the current version once', () => {
   });
 
   it('with the mount option, asks sys/health beside the mount lookup that still checks the mount', async () => {
-    let lookupStarted!: () => void;
-    const started = new Promise<void>((resolve) => {
-      lookupStarted = resolve;
+    let healthSent!: () => void;
+    const sent = new Promise<void>((resolve) => {
+      healthSent = resolve;
     });
     const intercept: Interceptor = async (call, forward) => {
-      if (call.path.startsWith('sys/internal/ui/mounts/')) lookupStarted();
-      // sys/health answers only once the mount lookup has been sent: in sequence, the lookup would never start.
-      if (call.path.startsWith('sys/health')) await started;
+      if (call.path.startsWith('sys/health')) healthSent();
+      // The mount lookup answers only once sys/health has been sent: in sequence, sys/health would never be sent.
+      if (call.path.startsWith('sys/internal/ui/mounts/')) await sent;
       return forward();
     };
     const { client, store, ref } = setup(intercept, 'secret');
