@@ -22,9 +22,11 @@
  * refuse a KV version 1 mount and a Vault before 1.9 (whose KV v2 reads carry no `custom_metadata`) before anything
  * is minted; with the `mount` option they still ask, and go on when Vault will not say.
  *
- * Before the mint, `canStage` reads the latest version (it must exist, not be deleted or destroyed, and still be the
+ * Before the mint, `canStage` looks at the latest version (it must exist, not be deleted or destroyed, and still be the
  * run's base, so that the check-and-set write would be accepted), checks that the run's record fits
- * `custom_metadata`, and asks `sys/capabilities-self` whether the token may write; it writes nothing.
+ * `custom_metadata`, and asks `sys/capabilities-self` whether the token may write; it writes nothing. The latest
+ * version is the one the pre-flight's `read` just returned (its number and metadata are kept for a few seconds, never
+ * the data), and is read again only when that answer is not at hand; `sys/health` is asked beside it.
  *
  * The token's policy needs `read`, `create` and `update` on `<mount>/data/<path>` and `update` on
  * `<mount>/metadata/<path>`; `update` on `<mount>/destroy/<path>` with `destroyOnRetire`.
