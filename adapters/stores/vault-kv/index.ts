@@ -22,9 +22,11 @@
  * refuse a KV version 1 mount and a Vault before 1.9 (whose KV v2 reads carry no `custom_metadata`) before anything
  * is minted; with the `mount` option they still ask, and go on when Vault will not say.
  *
- * Before the mint, `canStage` reads the latest version (it must exist, not be deleted or destroyed, and still be the
+ * Before the mint, `canStage` looks at the latest version (it must exist, not be deleted or destroyed, and still be the
  * run's base, so that the check-and-set write would be accepted), checks that the run's record fits
- * `custom_metadata`, and asks `sys/capabilities-self` whether the token may write; it writes nothing.
+ * `custom_metadata`, and asks `sys/capabilities-self` whether the token may write; it writes nothing. The latest
+ * version is the one the pre-flight's `read` just returned (its number and metadata are kept for a few seconds, never
+ * the data), and is read again only when that answer is not at hand; `sys/health` is asked beside it.
  *
  * The token's policy needs `read`, `create` and `update` on `<mount>/data/<path>` and `update` on
  * `<mount>/metadata/<path>`; `update` on `<mount>/destroy/<path>` with `destroyOnRetire`.
@@ -350,6 +352,23 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
     return cas + 1;
   };
 
+  /**
+   * What the last `read` of each data path learnt, without the data (no value is kept): the pre-flight reads the
+   * current version and then asks `canStage` about that same version, which takes this answer instead of reading it a
+   * second time. Taken once, and only while fresh: an older answer is read again.
+   */
+  type Facts = Pick<Fetched & { kind: 'ok' }, 'version' | 'custom' | 'hasCustom'>;
+  const readFacts = new Map<string, { readonly facts: Facts; readonly at: number }>();
+  const READ_FRESH_MS = 5_000;
+  const keepFacts = (loc: Location, latest: Fetched & { kind: 'ok' }): void => {
+    readFacts.set(loc.dataApi, { facts: { version: latest.version, custom: latest.custom, hasCustom: latest.hasCustom }, at: Date.now() });
+  };
+  const takeFacts = (loc: Location): Facts | undefined => {
+    const kept = readFacts.get(loc.dataApi);
+    readFacts.delete(loc.dataApi);
+    return kept !== undefined && Date.now() - kept.at < READ_FRESH_MS ? kept.facts : undefined;
+  };
+
   const store: SecretStore = {
     kind: KIND,
     capabilities: { readBack: true, staging: false, versions: true, compareAndSwap: true },
@@ -359,6 +378,7 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
       const latest = await latestOrThrow('read', ref, loc);
       if (latest.kind === 'gone') throw new SecretNotFoundError('read', ref.display, `the current version ${latest.version} is ${latest.state}`);
       const value = storedValueOf('read', ref, loc, latest, undefined);
+      keepFacts(loc, latest);
       // Name the run that wrote this version, when one of the recorded runs did.
       const writer = entriesOf(latest.custom, loc.field).find((e) => e.base + 1 === latest.version && tag(e.run, value.value.reveal()) === e.new);
       return writer === undefined ? value : { ...value, run: writer.run };
@@ -405,13 +425,23 @@ export function openVaultKvStore(options: VaultKvStoreOptions): SecretStore {
         return new CannotStageError('unusable', ref.display, detail, error.hint ?? 'use a KV v2 mount on Vault 1.9 or later', { cause: error });
       };
       try {
+        // The server's version depends on nothing else asked here: sent at once, beside the mount lookup or the data read.
+        const serverAnswer = versionOfServer();
         const loc = await locate(op, ref, true).catch((error: unknown) => {
           throw unusable(error);
         });
         const baseVersion = versionNumber(op, ref, base);
-        const running = await versionOfServer();
+        // The pre-flight's read of `base` answers for the latest version when it is fresh and names no entry of this
+        // run (a resume needs the data of its own version, so it reads). The server's version and that read do not
+        // depend on each other: asked side by side, judged in this order. Both come before sys/capabilities-self, so
+        // that a Vault rekey refuses is asked nothing more.
+        const kept = takeFacts(loc);
+        const reused = kept !== undefined && kept.version === baseVersion && entryOf(kept.custom, run, loc.field) === undefined ? kept : undefined;
+        const [running, latest] = await Promise.all([
+          serverAnswer,
+          reused === undefined ? fetchVersion(op, ref, loc) : Promise.resolve<Fetched>({ kind: 'ok', ...reused, data: {}, createdAt: undefined }),
+        ]);
         if (running !== undefined && olderThanCustomMetadata(running)) throw unusable(oldVault(op, ref, running));
-        const latest = await fetchVersion(op, ref, loc);
         // Where sys/health did not answer, the read itself tells: before 1.9 it has no custom_metadata field.
         if (latest.kind === 'ok' && !latest.hasCustom) throw unusable(oldVault(op, ref, running));
         if (latest.kind === 'missing' && baseVersion !== 0) {
