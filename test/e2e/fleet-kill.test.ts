@@ -38,7 +38,7 @@ describe('SIGKILL during a rotation of four credentials at once, then resume --a
     const landed: string[] = [];
     let kills = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      const s = await sandbox({ latencyMs: 40 });
+      const s = await sandbox({ latencyMs: 30 });
       const ws = workspace({ sandbox: s, credential: 'key-a' });
       const files = new Map([['key-a', ws.envFile]]);
       for (const id of OTHERS) {
@@ -53,9 +53,12 @@ describe('SIGKILL during a rotation of four credentials at once, then resume --a
       const before = new Map([...files].map(([id, file]) => [id, valueIn(file)!]));
       let pid: number | undefined;
       const running = rekeyIn(ws, ['rotate', 'key-a', ...OTHERS, '--concurrency', '4'], { onSpawn: (p) => (pid = p) });
-      // Once the runs have begun (a journal exists), kill at a seeded moment: inside a call, a group write, a hook.
-      await waitFor(() => runIds(ws).length > 0, 15_000);
-      await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 700)));
+      // Kill once the four journals together hold a seeded number of records (of about 90 in all): by progress, not by
+      // time, so that a fast machine does not finish first. Polled, so the kill lands a moment later, wherever the
+      // runs then are: inside a call, a group write, between two records.
+      const target = 4 + Math.floor(random() * 66);
+      const records = () => runIds(ws).reduce((n, run) => n + (readFileSync(join(ws.stateDir, 'runs', `${run}.jsonl`), 'utf8').match(/\n/g)?.length ?? 0), 0);
+      await waitFor(() => records() >= target, 30_000, 2);
       let killed = true;
       try {
         process.kill(pid!, 'SIGKILL');
@@ -66,7 +69,9 @@ describe('SIGKILL during a rotation of four credentials at once, then resume --a
       kills += killed ? 1 : 0;
       await running;
       const cut = runIds(ws).map((run) => journal(ws, run).at(-1)?.type ?? 'nothing');
-      landed.push(`round ${round}: ${killed ? 'killed' : 'finished before the kill'} with ${cut.length} runs begun, last records ${cut.join(', ')}`);
+      landed.push(
+        `round ${round}: ${killed ? `killed at ${target}+ records` : 'finished before the kill'} with ${cut.length} runs begun, last records ${cut.join(', ')}`,
+      );
 
       const resumed = await rekeyIn(ws, ['resume', '--all']);
       expect(resumed.code, `${landed.at(-1)}\n${show(resumed)}`).toBe(0);
