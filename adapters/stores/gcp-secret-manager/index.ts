@@ -353,8 +353,37 @@ export function openGcpSecretManagerStore(
     async read(ref) {
       const op = 'read';
       const name = secretName(op, ref);
-      const secret = await getSecret(op, ref, name);
+      // GetSecret, and the version readers most likely get (the alias, else latest) with its metadata, side by side:
+      // one round trip. The answers are used only when they agree (the alias named the version that was accessed);
+      // otherwise the calls are made again one after another, below.
+      const guess = aliasName ?? 'latest';
+      const settle = <T>(p: Promise<T>) =>
+        p.then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+      const [secret, early, earlyMeta] = await Promise.all([
+        getSecret(op, ref, name),
+        settle(access(op, ref, name, guess)),
+        settle(getVersion(op, ref, name, guess)),
+      ]);
       const target = aliasTarget(secret);
+      const writerOf = (number: number) =>
+        Object.values(secret.annotations)
+          .map(parseRecord)
+          .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
+      const guessedRight = aliasName === undefined ? target === undefined : target !== undefined;
+      // The version readers get could not be accessed (disabled, a permission missing): that is the answer, as it
+      // would be asked again. Only a version not found (an alias moved or made in between) is asked again.
+      if (guessedRight && !early.ok && !(early.error instanceof SecretNotFoundError)) throw early.error;
+      if (early.ok && guessedRight && (target === undefined || target === early.value.number)) {
+        const meta = earlyMeta.ok && earlyMeta.value.number === early.value.number ? earlyMeta.value : undefined;
+        const permissionOnly = !earlyMeta.ok && earlyMeta.error instanceof StorePermissionError;
+        if (meta !== undefined || permissionOnly) {
+          const number = early.value.number;
+          return storedValueOf(ref, op, number, early.value.payload, { createdAt: meta?.createTime, run: writerOf(number)?.run });
+        }
+      }
       // The creation time (for the age of the value) is worth a call, but not a failure: a reader holding only
       // secretmanager.versions.access, not .get, still reads the value.
       const createdAt = (id: number) =>
@@ -375,10 +404,7 @@ export function openGcpSecretManagerStore(
         ({ number, payload } = await access(op, ref, name, 'latest'));
         created = await createdAt(number);
       }
-      const writer = Object.values(secret.annotations)
-        .map(parseRecord)
-        .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
-      return storedValueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
+      return storedValueOf(ref, op, number, payload, { createdAt: created, run: writerOf(number)?.run });
     },
 
     async describe(ref) {
