@@ -597,6 +597,15 @@ export function openGcpSecretManagerStore(
         const record = readRecord(secret, run, ref.field);
         const notOurs = () => new StoreConflictError(op, ref.display, `version ${version} was not staged by this run`);
         if (record === undefined || record.state === 'rolled-back') throw notOurs();
+        // The versions (to find one added after the run's) are listed while the run's own is proven, side by side.
+        const aliasedNow = aliasTarget(secret);
+        const listing =
+          aliasedNow !== undefined && aliasedNow !== target
+            ? listVersions(op, ref, name).then(
+                (value) => ({ ok: true as const, value }),
+                (error: unknown) => ({ ok: false as const, error }),
+              )
+            : undefined;
         if (record.version === undefined) {
           // Prove the version is this run's by its value's fingerprint (one access), before pointing anyone at it.
           const payload = await tryAccess(op, ref, name, target);
@@ -628,7 +637,9 @@ export function openGcpSecretManagerStore(
               'another writer moved the alias since this run read it',
             );
           }
-          const later = newerThan(await listVersions(op, ref, name), target)[0];
+          const listed = await (listing ?? listVersions(op, ref, name).then((value) => ({ ok: true as const, value })));
+          if (!listed.ok) throw listed.error;
+          const later = newerThan(listed.value, target)[0];
           if (later !== undefined) {
             throw new StoreConflictError(
               op,
