@@ -456,7 +456,19 @@ export function openGcpSecretManagerStore(
       try {
         const name = secretName(op, ref);
         const baseNumber = versionNumber(op, ref, base, 'base version');
-        const secret = await getSecret(op, ref, name);
+        // The secret, the base version's payload and the permissions depend on nothing but the name and the base:
+        // asked side by side (one round trip), their answers judged below in the order they always were.
+        const settle = <T>(p: Promise<T>) =>
+          p.then(
+            (value) => ({ ok: true as const, value }),
+            (error: unknown) => ({ ok: false as const, error }),
+          );
+        const needed = ['secretmanager.secrets.update', 'secretmanager.versions.add'];
+        const [secret, baseAccess, permissions] = await Promise.all([
+          getSecret(op, ref, name),
+          settle(access(op, ref, name, baseNumber)),
+          settle(call(op, ref, 'testIamPermissions', name, (c) => c.testIamPermissions(name, needed))),
+        ]);
         // This run recorded itself before: a resume, which stage finishes (and checks the value of).
         if (readRecord(secret, run, ref.field) !== undefined) return;
         const current = await currentNumber(op, ref, name, secret);
@@ -470,9 +482,8 @@ export function openGcpSecretManagerStore(
         }
         // Stage builds the new payload on the base version: it must still be enabled (a disabled or destroyed version
         // cannot be accessed, AccessSecretVersion answers FAILED_PRECONDITION).
-        try {
-          await access(op, ref, name, baseNumber);
-        } catch (error) {
+        if (!baseAccess.ok) {
+          const error = baseAccess.error;
           if (!(error instanceof VersionStateError)) throw error;
           throw new CannotStageError(
             'unusable',
@@ -495,14 +506,9 @@ export function openGcpSecretManagerStore(
         }
         // What stage needs beyond reading: to record the run on the secret and to add a version. IAM answers this
         // without a write (TestIamPermissions); when it cannot be asked, stage finds out.
-        const needed = ['secretmanager.secrets.update', 'secretmanager.versions.add'];
         let held: Set<string> | undefined;
-        try {
-          held = new Set(await call(op, ref, 'testIamPermissions', name, (c) => c.testIamPermissions(name, needed)));
-        } catch (error) {
-          if (error instanceof StoreUnavailableError) throw error;
-          held = undefined;
-        }
+        if (permissions.ok) held = new Set(permissions.value);
+        else if (permissions.error instanceof StoreUnavailableError) throw permissions.error;
         const missing = held === undefined ? [] : needed.filter((p) => !held.has(p));
         if (missing.length > 0) {
           throw new CannotStageError(
