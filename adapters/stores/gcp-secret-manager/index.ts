@@ -530,7 +530,18 @@ export function openGcpSecretManagerStore(
       const name = secretName(op, ref);
       const baseNumber = versionNumber(op, ref, base, 'base version');
       return casLoop(async (attempt) => {
-        const secret = await getSecret(op, ref, name);
+        // The secret, the base version's payload and the newest version's number depend only on the name and the
+        // base: asked side by side, one round trip; the answers are judged in the order they always were.
+        const settle = <T>(p: Promise<T>) =>
+          p.then(
+            (v) => ({ ok: true as const, value: v }),
+            (error: unknown) => ({ ok: false as const, error }),
+          );
+        const [secret, baseAccess, newest] = await Promise.all([
+          getSecret(op, ref, name),
+          settle(access(op, ref, name, baseNumber)),
+          aliasName === undefined ? Promise.resolve(undefined) : settle(latestNumber(op, ref, name)),
+        ]);
         let record = readRecord(secret, run, ref.field);
         if (record !== undefined) {
           if (record.fp !== value.fingerprint) {
@@ -563,7 +574,8 @@ export function openGcpSecretManagerStore(
               stagedByAnotherHint(other, name),
             );
         }
-        const basePayload = (await access(op, ref, name, baseNumber)).payload;
+        if (!baseAccess.ok) throw baseAccess.error;
+        const basePayload = baseAccess.value.payload;
         const payload = replaceField(ref, op, basePayload, value.reveal());
         const size = Buffer.byteLength(payload, 'utf8');
         if (size > 65_536) {
@@ -571,7 +583,9 @@ export function openGcpSecretManagerStore(
         }
         if (record === undefined) {
           // Record the run before adding, so that a crash after the add leaves a way to find the version again.
-          const after = aliasTarget(secret) === undefined ? baseNumber : ((await latestNumber(op, ref, name)) ?? baseNumber);
+          if (newest !== undefined && !newest.ok) throw newest.error;
+          const after =
+            aliasTarget(secret) === undefined ? baseNumber : ((newest === undefined ? await latestNumber(op, ref, name) : newest.value) ?? baseNumber);
           record = {
             v: 1,
             run,
