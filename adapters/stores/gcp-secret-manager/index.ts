@@ -353,8 +353,37 @@ export function openGcpSecretManagerStore(
     async read(ref) {
       const op = 'read';
       const name = secretName(op, ref);
-      const secret = await getSecret(op, ref, name);
+      // GetSecret, and the version readers most likely get (the alias, else latest) with its metadata, side by side:
+      // one round trip. The answers are used only when they agree (the alias named the version that was accessed);
+      // otherwise the calls are made again one after another, below.
+      const guess = aliasName ?? 'latest';
+      const settle = <T>(p: Promise<T>) =>
+        p.then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+      const [secret, early, earlyMeta] = await Promise.all([
+        getSecret(op, ref, name),
+        settle(access(op, ref, name, guess)),
+        settle(getVersion(op, ref, name, guess)),
+      ]);
       const target = aliasTarget(secret);
+      const writerOf = (number: number) =>
+        Object.values(secret.annotations)
+          .map(parseRecord)
+          .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
+      const guessedRight = aliasName === undefined ? target === undefined : target !== undefined;
+      // The version readers get could not be accessed (disabled, a permission missing): that is the answer, as it
+      // would be asked again. Only a version not found (an alias moved or made in between) is asked again.
+      if (guessedRight && !early.ok && !(early.error instanceof SecretNotFoundError)) throw early.error;
+      if (early.ok && guessedRight && (target === undefined || target === early.value.number)) {
+        const meta = earlyMeta.ok && earlyMeta.value.number === early.value.number ? earlyMeta.value : undefined;
+        const permissionOnly = !earlyMeta.ok && earlyMeta.error instanceof StorePermissionError;
+        if (meta !== undefined || permissionOnly) {
+          const number = early.value.number;
+          return storedValueOf(ref, op, number, early.value.payload, { createdAt: meta?.createTime, run: writerOf(number)?.run });
+        }
+      }
       // The creation time (for the age of the value) is worth a call, but not a failure: a reader holding only
       // secretmanager.versions.access, not .get, still reads the value.
       const createdAt = (id: number) =>
@@ -375,10 +404,7 @@ export function openGcpSecretManagerStore(
         ({ number, payload } = await access(op, ref, name, 'latest'));
         created = await createdAt(number);
       }
-      const writer = Object.values(secret.annotations)
-        .map(parseRecord)
-        .find((r) => r !== undefined && r.version === number && r.state !== 'rolled-back' && r.field === ref.field);
-      return storedValueOf(ref, op, number, payload, { createdAt: created, run: writer?.run });
+      return storedValueOf(ref, op, number, payload, { createdAt: created, run: writerOf(number)?.run });
     },
 
     async describe(ref) {
@@ -430,7 +456,19 @@ export function openGcpSecretManagerStore(
       try {
         const name = secretName(op, ref);
         const baseNumber = versionNumber(op, ref, base, 'base version');
-        const secret = await getSecret(op, ref, name);
+        // The secret, the base version's payload and the permissions depend on nothing but the name and the base:
+        // asked side by side (one round trip), their answers judged below in the order they always were.
+        const settle = <T>(p: Promise<T>) =>
+          p.then(
+            (value) => ({ ok: true as const, value }),
+            (error: unknown) => ({ ok: false as const, error }),
+          );
+        const needed = ['secretmanager.secrets.update', 'secretmanager.versions.add'];
+        const [secret, baseAccess, permissions] = await Promise.all([
+          getSecret(op, ref, name),
+          settle(access(op, ref, name, baseNumber)),
+          settle(call(op, ref, 'testIamPermissions', name, (c) => c.testIamPermissions(name, needed))),
+        ]);
         // This run recorded itself before: a resume, which stage finishes (and checks the value of).
         if (readRecord(secret, run, ref.field) !== undefined) return;
         const current = await currentNumber(op, ref, name, secret);
@@ -444,9 +482,8 @@ export function openGcpSecretManagerStore(
         }
         // Stage builds the new payload on the base version: it must still be enabled (a disabled or destroyed version
         // cannot be accessed, AccessSecretVersion answers FAILED_PRECONDITION).
-        try {
-          await access(op, ref, name, baseNumber);
-        } catch (error) {
+        if (!baseAccess.ok) {
+          const error = baseAccess.error;
           if (!(error instanceof VersionStateError)) throw error;
           throw new CannotStageError(
             'unusable',
@@ -469,14 +506,9 @@ export function openGcpSecretManagerStore(
         }
         // What stage needs beyond reading: to record the run on the secret and to add a version. IAM answers this
         // without a write (TestIamPermissions); when it cannot be asked, stage finds out.
-        const needed = ['secretmanager.secrets.update', 'secretmanager.versions.add'];
         let held: Set<string> | undefined;
-        try {
-          held = new Set(await call(op, ref, 'testIamPermissions', name, (c) => c.testIamPermissions(name, needed)));
-        } catch (error) {
-          if (error instanceof StoreUnavailableError) throw error;
-          held = undefined;
-        }
+        if (permissions.ok) held = new Set(permissions.value);
+        else if (permissions.error instanceof StoreUnavailableError) throw permissions.error;
         const missing = held === undefined ? [] : needed.filter((p) => !held.has(p));
         if (missing.length > 0) {
           throw new CannotStageError(
@@ -498,7 +530,18 @@ export function openGcpSecretManagerStore(
       const name = secretName(op, ref);
       const baseNumber = versionNumber(op, ref, base, 'base version');
       return casLoop(async (attempt) => {
-        const secret = await getSecret(op, ref, name);
+        // The secret, the base version's payload and the newest version's number depend only on the name and the
+        // base: asked side by side, one round trip; the answers are judged in the order they always were.
+        const settle = <T>(p: Promise<T>) =>
+          p.then(
+            (v) => ({ ok: true as const, value: v }),
+            (error: unknown) => ({ ok: false as const, error }),
+          );
+        const [secret, baseAccess, newest] = await Promise.all([
+          getSecret(op, ref, name),
+          settle(access(op, ref, name, baseNumber)),
+          aliasName === undefined ? Promise.resolve(undefined) : settle(latestNumber(op, ref, name)),
+        ]);
         let record = readRecord(secret, run, ref.field);
         if (record !== undefined) {
           if (record.fp !== value.fingerprint) {
@@ -531,7 +574,8 @@ export function openGcpSecretManagerStore(
               stagedByAnotherHint(other, name),
             );
         }
-        const basePayload = (await access(op, ref, name, baseNumber)).payload;
+        if (!baseAccess.ok) throw baseAccess.error;
+        const basePayload = baseAccess.value.payload;
         const payload = replaceField(ref, op, basePayload, value.reveal());
         const size = Buffer.byteLength(payload, 'utf8');
         if (size > 65_536) {
@@ -539,7 +583,9 @@ export function openGcpSecretManagerStore(
         }
         if (record === undefined) {
           // Record the run before adding, so that a crash after the add leaves a way to find the version again.
-          const after = aliasTarget(secret) === undefined ? baseNumber : ((await latestNumber(op, ref, name)) ?? baseNumber);
+          if (newest !== undefined && !newest.ok) throw newest.error;
+          const after =
+            aliasTarget(secret) === undefined ? baseNumber : ((newest === undefined ? await latestNumber(op, ref, name) : newest.value) ?? baseNumber);
           record = {
             v: 1,
             run,
@@ -571,6 +617,15 @@ export function openGcpSecretManagerStore(
         const record = readRecord(secret, run, ref.field);
         const notOurs = () => new StoreConflictError(op, ref.display, `version ${version} was not staged by this run`);
         if (record === undefined || record.state === 'rolled-back') throw notOurs();
+        // The versions (to find one added after the run's) are listed while the run's own is proven, side by side.
+        const aliasedNow = aliasTarget(secret);
+        const listing =
+          aliasedNow !== undefined && aliasedNow !== target
+            ? listVersions(op, ref, name).then(
+                (value) => ({ ok: true as const, value }),
+                (error: unknown) => ({ ok: false as const, error }),
+              )
+            : undefined;
         if (record.version === undefined) {
           // Prove the version is this run's by its value's fingerprint (one access), before pointing anyone at it.
           const payload = await tryAccess(op, ref, name, target);
@@ -602,7 +657,9 @@ export function openGcpSecretManagerStore(
               'another writer moved the alias since this run read it',
             );
           }
-          const later = newerThan(await listVersions(op, ref, name), target)[0];
+          const listed = await (listing ?? listVersions(op, ref, name).then((value) => ({ ok: true as const, value })));
+          if (!listed.ok) throw listed.error;
+          const later = newerThan(listed.value, target)[0];
           if (later !== undefined) {
             throw new StoreConflictError(
               op,
