@@ -22,6 +22,8 @@ const DISCORD = `${'M'.repeat(24)}.${'G'.repeat(6)}.${'h'.repeat(27)}`;
 const WEBHOOK = 'ab'.repeat(24);
 const STREAMPIXEL = 'sk_streampixel_made_up_value';
 const OTHER = 'other-secret-value-1234';
+// Shaped as an access key id, and plainly made up.
+const AWS_KEY_ID = `AKIA${'F'.repeat(12)}FAKE`;
 const VALUES = [STRIPE, GITHUB, DISCORD, WEBHOOK, STREAMPIXEL, OTHER];
 
 function project(): string {
@@ -36,7 +38,7 @@ function project(): string {
       `STREAMPIXEL_API_KEY=${STREAMPIXEL}`,
       'STREAMPIXEL_USER_ID=6650aa',
       `MY_SERVICE_TOKEN=${OTHER}`,
-      'AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE',
+      `AWS_ACCESS_KEY_ID=${AWS_KEY_ID}`,
       'LOG_LEVEL=info',
       '',
     ].join('\n'),
