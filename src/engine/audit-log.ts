@@ -9,11 +9,11 @@
  * Since each record is durable before the head names it, a crash can leave the head behind the log (which verify
  * accepts: the next append moves it) but never ahead of it (which verify reports as records cut off the end).
  */
-import { mkdir, open, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
-import { holdTemporary, temporaryPath } from '../util/atomic-file.js';
+import { fsyncAsync, holdTemporary, temporaryPath } from '../util/atomic-file.js';
 import { AuditLogBrokenError, StateFileError, asStateFileError } from '../contract/errors.js';
 import { checkingKey, seal, sealMatches, sealingKey, type ChainKey } from './chain-key.js';
 import {
@@ -296,24 +296,13 @@ async function moveHead(stateDir: string, record: ChainedRecord): Promise<void> 
 
 /** Make the head durable (its content and its rename): once per run, after the run's last audit record; on the thread pool. */
 export async function syncAuditHead(stateDir: string): Promise<void> {
-  let handle: FileHandle;
   try {
-    handle = await open(headFile(stateDir), 'r');
+    await fsyncAsync(headFile(stateDir));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  const folder = await open(stateDir, 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await fsyncAsync(stateDir);
 }
 
 /**

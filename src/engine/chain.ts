@@ -7,7 +7,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, r
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { redactor } from '../contract/redactor.js';
-import { fsyncDir } from '../util/atomic-file.js';
+import { fsyncAsync, fsyncDir } from '../util/atomic-file.js';
 import { StateFileError } from '../contract/errors.js';
 import { seal, sealingKey } from './chain-key.js';
 import { ChainDamageError, GENESIS, hashRecord, scanChainText, type ChainScan, type ChainedRecord } from './chain-check.js';
@@ -108,7 +108,8 @@ export class ChainWriter {
   #prev: string;
   #afterAppend: ((seq: number) => void) | undefined;
   #waiting: Waiting[] = [];
-  #draining = false;
+  /** The write under way (or about to start) of the records waiting, until they are all written. */
+  #draining: Promise<void> | undefined;
   /** The file is known to exist (a group was written to it): its folder need not be fsynced again. */
   #exists = false;
   /** The file as the last group left it open, and its length then (undefined: ask the file). */
@@ -208,19 +209,16 @@ export class ChainWriter {
    * Append one record, resolved once it is on disk (and fsynced, unless `durable: false`), as `append` promises, but
    * with the disk's work off the event loop: the write and the fsync run on libuv's thread pool (fs/promises), so
    * the other runs of a fleet go on meanwhile. Records appended together, or while a write is under way, are
-   * grouped: one write takes all of them, in order, with one fsync. A group the disk refuses is cut back off the file and each of
-   * its appends rejects with a StateFileError; the records appended after it are chained to what the file holds and
-   * written as a group of their own, as the synchronous `append` would have done.
+   * grouped: one write takes all of them, in order, with one fsync. A group the disk refuses is cut back off the file
+   * and each of its appends rejects with a StateFileError; the records appended after it are chained to what the file
+   * holds and written as a group of their own, as the synchronous `append` would have done.
    */
   appendAsync(fields: Record<string, unknown>, options: { durable?: boolean } = {}): Promise<ChainedRecord> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ fields, at: new Date().toISOString(), durable: options.durable !== false, resolve, reject });
       // The write starts once the current task is done, so appends made together (a group of steps, the records of
       // several runs) go in one write from the start.
-      if (!this.#draining) {
-        this.#draining = true;
-        queueMicrotask(() => void this.#drain());
-      }
+      this.#draining ??= Promise.resolve().then(() => this.#drain());
     });
   }
 
@@ -264,7 +262,7 @@ export class ChainWriter {
         }
       }
     } finally {
-      this.#draining = false;
+      this.#draining = undefined;
     }
   }
 
@@ -300,7 +298,7 @@ export class ChainWriter {
     }
     if (isNew) {
       try {
-        await fsyncDirAsync(dirname(this.file));
+        await fsyncAsync(dirname(this.file));
       } catch (error) {
         throw new StateFileError('flush the folder of', this.file, error);
       }
@@ -310,7 +308,7 @@ export class ChainWriter {
 
   /** Close the file kept open between groups, once the appends made so far are written. */
   async close(): Promise<void> {
-    while (this.#draining) await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.#draining;
     const file = this.#open;
     this.#open = undefined;
     await file?.close().catch(() => undefined);
@@ -346,16 +344,6 @@ async function openAppend(file: string, mode: number, ops: ChainFileOps): Promis
     truncate: async (length) => ops.ftruncateSync(fd, length),
     close: async () => ops.closeSync(fd),
   };
-}
-
-/** Make a new file's name durable: fsync its folder, on the thread pool. */
-async function fsyncDirAsync(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

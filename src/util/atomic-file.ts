@@ -16,6 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
+import { open } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { processAlive } from './process-alive.js';
@@ -243,6 +244,16 @@ function linkExclusive(fs: AtomicFileOps, temp: string, path: string): void {
     fs.unlinkSync(temp);
   } catch {
     // The file is written under its name; the extra name is a leftover the next sweep removes.
+  }
+}
+
+/** Flush a file's content, or a folder's entries, to disk on libuv's thread pool: `fsyncDir` off the event loop. */
+export async function fsyncAsync(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
