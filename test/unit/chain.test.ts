@@ -141,6 +141,7 @@ describe('appends off the event loop, grouped (issue 10)', () => {
     expect(turned).toBe(true);
     expect(record.seq).toBe(1);
     expect(readChain(join(dir, 'j.jsonl')).map((r) => r.seq)).toEqual([1]);
+    await writer.close();
   });
 
   it('appends made while a write is under way go in one group: one write and one fsync for all of them, in order', async () => {

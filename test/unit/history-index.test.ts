@@ -51,6 +51,7 @@ function runId(second = counter++, random = 'a0b1c2'): string {
 async function write(run: string, events: JournalEvent[]): Promise<string> {
   const journal = new Journal(stateDir, run);
   for (const event of events) await journal.append(event);
+  await journal.close();
   return run;
 }
 
@@ -63,6 +64,13 @@ async function answers(credential: string) {
 }
 
 /** A history of two credentials: done, failed, rolled back, interrupted, resumed. */
+/** One record appended to a run's journal by a writer of its own, closed after it. */
+async function appendOnce(run: string, event: JournalEvent): Promise<void> {
+  const journal = new Journal(stateDir, run);
+  await journal.append(event);
+  await journal.close();
+}
+
 async function history(): Promise<void> {
   await write(runId(), [started('a'), step, finished('done')]);
   await write(runId(), [started('b'), step, finished('rolled-back')]);
@@ -122,6 +130,7 @@ describe('the history index agrees with the journals', () => {
     await journal.append(finished('done'));
     expect(await openRunsOf(stateDir, 'a')).not.toContain(run);
     expect((await lastRuns(stateDir, 'a')).lastDone?.run).toBe(run);
+    await journal.close();
     await agrees();
   });
 
@@ -233,7 +242,7 @@ describe('a run being resumed', () => {
     forgetHistoryIndex();
     expect(await openRunsOf(stateDir, 'a')).toEqual([run]);
     // The record lands: the journal changed since the mark, so the mark goes and the journal speaks.
-    await new Journal(stateDir, run).append(resumed);
+    await appendOnce(run, resumed);
     expect(await openRunsOf(stateDir, 'a')).toEqual([run]);
     expect(Object.keys(readIndexFile(stateDir).body!.marks)).toEqual([run]);
     await lastRunsOf(stateDir, ['a'], { write: 'changed' });
@@ -253,6 +262,7 @@ describe('a run being resumed', () => {
     await indexWritten();
     const journal = new Journal(stateDir, run);
     await journal.append(resumed);
+    await journal.close();
     // The mark was taken against the journal as it was before the record.
     const mark = readIndexFile(stateDir).body!.marks[run];
     expect(mark?.credential).toBe('a');

@@ -43,7 +43,15 @@ async function killedAfterVerify(credential = 'api'): Promise<string> {
   const journal = new Journal(stateDir, run);
   for (const event of [started(credential), ...step('generate', 'mint'), ...step('rollout', 'promote:0'), ...step('verify', 'verify:whoami')])
     await journal.append(event);
+  await journal.close();
   return run;
+}
+
+/** One record appended to a run's journal by a writer of its own, closed after it. */
+async function appendOnce(run: string, event: JournalEvent): Promise<void> {
+  const journal = new Journal(stateDir, run);
+  await journal.append(event);
+  await journal.close();
 }
 
 /** What a forger appends: `step.done` for revoke and verify-revoked, so that resume goes straight on to retire. */
@@ -156,9 +164,9 @@ describe('a forged journal is refused before anyone acts on it (defect 8)', () =
     });
     mkdirSync(join(stateDir, 'runs'), { recursive: true });
     writeFileSync(journalFile(stateDir, run), `${old.join('\n')}\n`);
-    if (checkingKey() === undefined) await new Journal(stateDir, newRunId()).append(started());
+    if (checkingKey() === undefined) await appendOnce(newRunId(), started());
     expect(readVerifiedJournal(stateDir, run)).toHaveLength(3);
-    await new Journal(stateDir, run).append({ type: 'run.resumed', pid: 2 });
+    await appendOnce(run, { type: 'run.resumed', pid: 2 });
     const records = readVerifiedJournal(stateDir, run);
     expect(records.map((r) => r.mac === undefined)).toEqual([true, true, true, false]);
   });
@@ -188,7 +196,7 @@ describe('a damaged journal names its line and leaves other runs alone (defect 1
   it('a damaged middle line: refused for acting, the readable records for looking, the other runs unaffected', async () => {
     const damaged = await killedAfterVerify('api');
     const other = await killedAfterVerify('db');
-    await new Journal(stateDir, other).append({ type: 'run.finished', result: 'done' });
+    await appendOnce(other, { type: 'run.finished', result: 'done' });
     const file = journalFile(stateDir, damaged);
     const lines = readFileSync(file, 'utf8').split('\n');
     lines[3] = '{"seq":4,"at":"2026-';
@@ -259,6 +267,7 @@ describe('a journal the disk will not take is an environment fault, not a bug (d
     disk.left = Infinity;
     expect((await journal.append({ type: 'step.started', phase: 'generate', step: 'mint' })).seq).toBe(2);
     expect(verifyJournal(stateDir, run)).toMatchObject({ ok: true, records: [{ seq: 1 }, { seq: 2 }] });
+    await journal.close();
   });
 
   it('a runs folder that is a regular file: a StateFileError naming it, not an internal error', () => {
