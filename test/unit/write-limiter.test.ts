@@ -25,6 +25,20 @@ describe('write limiter', () => {
     expect(done).toBe(200);
   });
 
+  it('a bucket of five lets five writes through at once, then paces the rest; over a minute no more than burst + 60 × rate', async () => {
+    // GCP's quota is per minute (600): its store holds 5 and refills at (600 − 5) / 60 a second.
+    const limiter = createWriteLimiter({ perSecond: 595 / 60, burst: 5, now: () => Date.now() });
+    let done = 0;
+    for (let i = 0; i < 1000; i++) void limiter.take('write').then(() => done++);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(5);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(done).toBe(5);
+    await vi.advanceTimersByTimeAsync(60_000 - 50);
+    expect(done).toBeLessThanOrEqual(600);
+    expect(done).toBeGreaterThanOrEqual(595);
+  });
+
   it('serves a rollback before every write that was already waiting', async () => {
     const limiter = createWriteLimiter({ perSecond: 10, now: () => Date.now() });
     const order: string[] = [];

@@ -126,7 +126,12 @@ export function openGcpSecretManagerStore(
    */
   const limiterFor = (resource: string): WriteLimiter => {
     const project = /^projects\/([^/]+)/.exec(resource)?.[1] ?? options.project ?? '';
-    return writeLimiter(`${KIND}|${options.endpoint ?? ''}|${project}`, options.writesPerMinute / 60);
+    // The quota is counted per minute, so the writes of one rotation (its run record, then its version) need not go
+    // out a tenth of a second apart: the bucket holds a few, and its refill is lowered by as many, so that no minute
+    // carries more than the quota (burst + 60 s × rate). Only a few: a fleet's writes still go out evenly, leaving the
+    // service's own bucket the slack that network jitter, bunching writes on arrival, needs.
+    const burst = Math.min(5, Math.max(1, Math.floor(options.writesPerMinute / 60)));
+    return writeLimiter(`${KIND}|${options.endpoint ?? ''}|${project}`, (options.writesPerMinute - burst) / 60, { burst });
   };
 
   /** `projects/P/secrets/NAME` (or `projects/P/locations/L/secrets/NAME`) for a ref, or a typed refusal. */

@@ -52,7 +52,7 @@ interface Options {
 }
 
 /** Options of a process-wide limiter beyond its rate (see `Options`). */
-export type WriteLimiterOptions = Pick<Options, 'recovery' | 'floor'>;
+export type WriteLimiterOptions = Pick<Options, 'recovery' | 'floor' | 'burst'>;
 
 export function createWriteLimiter({ perSecond, burst = 1, now = () => performance.now(), recovery = 'quota', floor = perSecond / 50 }: Options): WriteLimiter {
   const waiting: Record<WritePriority, (() => void)[]> = { rollback: [], write: [] };
