@@ -251,7 +251,16 @@ async function measure({ quick, log, servers }) {
     } finally {
       fsyncs.stop();
     }
-    return { wallMs: summary.ms, fsyncCalls: fsyncs.calls, fsyncMs: fsyncs.ms, ...floorOf([...windows.values()], await takeCalls(), L) };
+    const calls = await takeCalls();
+    if (process.env.BENCH_TRACE) {
+      const t0 = Math.min(...[...windows.values()].map((w) => w.start), ...calls.map((c) => c.start));
+      const rows = [
+        ...[...windows.values()].map((w) => ({ t: w.start, s: `step ${w.step} ${(w.start - t0).toFixed(1)}..${(w.end - t0).toFixed(1)}` })),
+        ...calls.map((c) => ({ t: c.start, s: `   ${c.store} ${c.op} ${(c.start - t0).toFixed(1)}..${(c.end - t0).toFixed(1)}` })),
+      ].sort((a, b) => a.t - b.t);
+      console.error(rows.map((r) => r.s).join('\n'));
+    }
+    return { wallMs: summary.ms, fsyncCalls: fsyncs.calls, fsyncMs: fsyncs.ms, ...floorOf([...windows.values()], calls, L) };
   };
 
   log(`four-store: first (cold) run, loading the AWS, GCP and Vault clients`);

@@ -56,9 +56,26 @@ export async function proveDead(
   };
   const details: string[] = [];
   for (const step of checks) {
+    // The control (the same request with the new key where the old one was) goes side by side with the check of the
+    // old key: neither depends on the other's answer, so the proof costs one round trip, not two. Its answer is only
+    // read once the old key's is the documented rejection.
+    const newValue = options.control ? ctx.newValue : undefined;
+    const pending =
+      newValue === undefined
+        ? undefined
+        : asked('its control of the new key', (calls) =>
+            probe(step, { ...ctx.vars(), old: newValue }, { want: 'alive', ...attempts(step), roundTrips: ctx.roundTrips, calls }),
+          );
+    // Settled now, so that a proof that ends early (alive, unknown) leaves no rejection unhandled.
+    const controlled = pending?.then(
+      (answer) => ({ answer }),
+      (error: unknown) => ({ error }),
+    );
     const old = await asked(options.purpose ?? 'its proof that the old key is dead', (calls) =>
       probe(step, ctx.vars(), { want: 'dead', ...attempts(step), roundTrips: ctx.roundTrips, calls }),
     );
+    // A proof that ends here still waits for its control, so that every call it made is logged before it returns.
+    if (old.state !== 'dead') await controlled;
     const tries = old.attempts > 1 ? ` after ${old.attempts} attempts` : '';
     if (old.state === 'alive') return { state: 'alive', detail: `${step.name}: the old key is still accepted (${old.why})${tries}`, control: 'none' };
     if (old.state === 'unknown') {
@@ -69,20 +86,18 @@ export async function proveDead(
       };
     }
     const proof = `${old.why}${tries}`;
-    if (!options.control || ctx.newValue === undefined) {
+    if (newValue === undefined || controlled === undefined) {
       details.push(proof);
       continue;
     }
-    // The control: the same request with the new key where the old one was.
-    const newValue = ctx.newValue;
-    const control = await asked('its control of the new key', (calls) =>
-      probe(step, { ...ctx.vars(), old: newValue }, { want: 'alive', ...attempts(step), roundTrips: ctx.roundTrips, calls }),
-    );
+    const settled = await controlled;
+    if ('error' in settled) throw settled.error;
+    const control = settled.answer;
     if (control.state === 'dead') {
       return {
         state: 'void',
         detail:
-          `${step.name}: the proof is void: the same endpoint rejects the new key ${ctx.newValue.mask} too (${control.why}), so it is down or ` +
+          `${step.name}: the proof is void: the same endpoint rejects the new key ${newValue.mask} too (${control.why}), so it is down or ` +
           'misconfigured, and its rejection of the old key proves nothing',
         control: 'rejected',
       };

@@ -84,16 +84,18 @@ async function oldValueSince(ctx: RunContext, values: readonly StoredMetadata[])
  * starting a run (refuseForeignStaged, run.ts), and the pre-flight step takes the same answers.
  */
 export async function readStores(ctx: RunContext): Promise<PreRead> {
-  const readings = await Promise.all(ctx.stores.map(({ store, ref }) => (store.capabilities.readBack ? store.read(ref) : describeOrThrow(store, ref))));
-  const staging = await Promise.all(
-    ctx.stores.map(({ store, ref }, i) =>
-      store.canStage(ref, ctx.run, readings[i]!.version).then(
+  // Each store asks whether it can stage as soon as its own read is back, not once the slowest store's is.
+  const asked = await Promise.all(
+    ctx.stores.map(async ({ store, ref }) => {
+      const reading = await (store.capabilities.readBack ? store.read(ref) : describeOrThrow(store, ref));
+      const refusal = await store.canStage(ref, ctx.run, reading.version).then(
         () => undefined,
         (error: unknown) => error,
-      ),
-    ),
+      );
+      return { reading, refusal };
+    }),
   );
-  return { readings, staging };
+  return { readings: asked.map((a) => a.reading), staging: asked.map((a) => a.refusal) };
 }
 
 const preflight: Handler = async (ctx) => {

@@ -287,11 +287,12 @@ describe('rekey incident --revoke-first', () => {
     expect(s.isActive(fresh)).toBe(true);
     expect(s.isActive(ws.seed)).toBe(false);
 
-    // The sandbox's own record: revoked, then rejected, and only then the new key's first check.
+    // The sandbox's own record: revoked, then rejected; the new key is presented only after the revoke (first as the
+    // proof's control, asked side by side with the old key's rejection), and roll out waits for the proof (journal below).
     const o = order(s);
     expect(o.oldRevoked).toBeGreaterThanOrEqual(0);
     expect(o.oldRevoked).toBeLessThan(o.oldRejected);
-    expect(o.oldRejected).toBeLessThan(o.newFirstCheck);
+    expect(o.oldRevoked).toBeLessThan(o.newFirstCheck);
 
     const out = result.stdout;
     const note = out.indexOf(
@@ -458,7 +459,8 @@ describe('rekey incident --revoke-first killed after every journal record, then 
         expect(s.isActive(ws.seed), `${at}: old key rejected`).toBe(false);
         expect(s.stats.minted, `${at}: keys minted`).toBe(2);
         const o = order(s);
-        expect(o.oldRejected, `${at}: old key rejected before the new key's first check`).toBeLessThan(o.newFirstCheck);
+        expect(o.oldRevoked, `${at}: old key revoked before the new key's first check`).toBeLessThan(o.newFirstCheck);
+        expect(o.oldRejected, `${at}: old key proven rejected`).toBeGreaterThan(o.oldRevoked);
         const rows = journal(ws, run);
         expect(chainProblem(rows), at).toBeUndefined();
         expect(rows.at(-1), at).toMatchObject({ type: 'run.finished', result: 'done' });

@@ -133,7 +133,8 @@ describe('proveDead against the sandbox, with its check faults', () => {
       const proof = await proveDead(ctx(), { quick: false, control: true });
       expect(proof?.state).toBe('unknown');
       expect(proof?.detail).toContain('not proven dead');
-      // Asked again, but bounded: UNKNOWN_ATTEMPTS requests in all for the old key, and no control (nothing to control).
+      // Asked again, but bounded: UNKNOWN_ATTEMPTS requests in all for the old key (the control, asked beside the
+      // first of them, is answered normally and counts as no fault).
       expect(sandbox.faulted - before).toBe(UNKNOWN_ATTEMPTS);
     },
     30_000,
@@ -162,6 +163,51 @@ describe('proveDead against the sandbox, with its check faults', () => {
     expect(proof?.state).toBe('void');
     expect(proof?.control).toBe('rejected');
     expect(proof?.detail).toContain('the proof is void');
+  });
+
+  it('the control goes side by side with the check of the old key: one round trip, not two', async () => {
+    // A server that answers the old key's request only once the control's has arrived too (or, after 2 s, with a 503):
+    // asked one after the other, the old key's request would wait in vain and the proof would not be dead.
+    const { createServer } = await import('node:http');
+    const waiting: (() => void)[] = [];
+    let controlSeen = false;
+    const server = createServer((request, response) => {
+      const isOld = request.headers.authorization === `Bearer ${old.reveal()}`;
+      const answer = () => {
+        if (!isOld) {
+          response.writeHead(200, { 'content-type': 'application/json' }).end('{"account":"acct"}');
+        } else if (controlSeen) {
+          response.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":"invalid_api_key","message":"Invalid API Key"}}');
+        } else {
+          response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"held"}}');
+        }
+      };
+      if (isOld) {
+        const timer = setTimeout(answer, 2000);
+        waiting.push(() => {
+          clearTimeout(timer);
+          answer();
+        });
+      } else {
+        controlSeen = true;
+        for (const release of waiting.splice(0)) release();
+        answer();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      const once = { ...runbook, verifyRevoked: [{ ...(runbook.verifyRevoked[0] as HttpStep), timeoutMs: 3000, retry: { attempts: 1, delayMs: 0 } }] };
+      const local = { ...ctx(), options: { runbook: once } };
+      const vars = local.vars;
+      local.vars = () => ({ ...vars(), inputs: { baseUrl: `http://127.0.0.1:${port}`, account: 'acct' } });
+      const proof = await proveDead(local, { quick: true, control: true });
+      expect(proof?.state).toBe('dead');
+      expect(proof?.control).toBe('accepted');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('the old key still accepted: alive, never dead', async () => {
