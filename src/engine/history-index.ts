@@ -58,8 +58,12 @@ interface Memo {
   body: IndexBody;
   /** `body.names` as a set, made when first needed (a listing to compare), not on every read. */
   names: Set<string> | undefined;
-  /** Journals in the folder whose credentials no caller has asked about yet (read when one does). */
-  unread: Set<string>;
+  /**
+   * Journals in the folder whose credentials no caller has asked about yet (read when one does), each with the
+   * credential its first record claims once that record was seen: a first record never changes, so a fleet's
+   * refreshes open each other run's journal once, not once per refresh.
+   */
+  unread: Map<string, string | undefined>;
   /** What it learned that the file does not hold yet. */
   dirty: boolean;
 }
@@ -153,7 +157,7 @@ function folderId(stateDir: string): { id: string; certified: boolean } {
 /** Every journal read again: for an index that is missing or cannot be trusted, or after a journal went away. */
 function rebuild(stateDir: string, summarize: Summarize, marks: IndexBody['marks']): Memo {
   const dir = folderId(stateDir);
-  const memo: Memo = { fileId: '', body: emptyIndex(true), names: new Set(), unread: new Set(), dirty: true };
+  const memo: Memo = { fileId: '', body: emptyIndex(true), names: new Set(), unread: new Map(), dirty: true };
   for (const run of listRuns(stateDir)) apply(memo, summarize(stateDir, run), true);
   memo.body.dir = dir.id;
   memo.body.certified = dir.certified;
@@ -176,7 +180,7 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
   const load = async () => (summarize ??= await summarizer());
   let rebuilt = false;
   if (memo === undefined || memo.fileId !== read.id) {
-    if (read.body?.complete === true) memo = { fileId: read.id, body: read.body, names: undefined, unread: new Set(), dirty: false };
+    if (read.body?.complete === true) memo = { fileId: read.id, body: read.body, names: undefined, unread: new Map(), dirty: false };
     else {
       memo = rebuild(stateDir, await load(), read.body?.marks ?? {});
       rebuilt = true;
@@ -200,11 +204,12 @@ async function refreshed(stateDir: string, scope: Scope, options: RefreshOptions
       const names = namesOf(memo);
       if ([...names].some((run) => !present.has(run))) await again();
       else {
-        for (const run of listed) if (!names.has(run)) memo.unread.add(run);
-        for (const run of memo.unread) if (!present.has(run)) memo.unread.delete(run);
-        for (const run of [...memo.unread]) {
+        for (const run of listed) if (!names.has(run) && !memo.unread.has(run)) memo.unread.set(run, undefined);
+        for (const run of memo.unread.keys()) if (!present.has(run)) memo.unread.delete(run);
+        for (const [run, known] of [...memo.unread]) {
           // A journal of another credential waits until someone asks about that one; one naming none is read now.
-          const claimed = claimedCredential(stateDir, run);
+          const claimed = known ?? claimedCredential(stateDir, run);
+          if (claimed !== undefined) memo.unread.set(run, claimed);
           if (claimed !== undefined && !inScope(claimed)) continue;
           memo.unread.delete(run);
           if (!(await readJournal(run))) {
