@@ -57,7 +57,7 @@ export interface RunOptions {
    */
   readonly openStores: (credential: CredentialConfig) => Promise<OpenStore[]>;
   /** Write reports here instead of the state folder's reports/. */
-  readonly writeReport?: (summary: RunSummary) => string | undefined;
+  readonly writeReport?: (summary: RunSummary) => Promise<string | undefined>;
 }
 
 export interface OpenStore {

@@ -98,7 +98,7 @@ export function acquireLock(stateDir: string, credential: string, run: string, o
   let result: ReturnType<typeof tryLock>;
   try {
     mkdirSync(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
-    result = tryLock(path, { run, durable: true, ...(options.fs === undefined ? {} : { fs: options.fs }) });
+    result = tryLock(path, { run, ...(options.fs === undefined ? {} : { fs: options.fs }) });
   } catch (error) {
     throw lockFsError(credential, path, error);
   }

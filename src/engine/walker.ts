@@ -378,7 +378,7 @@ export async function finish(ctx: RunContext, result: RunResult, error?: string,
     // interrupted, and `rekey resume` finishes it: each step is done and is skipped) or the last audit record.
     ctx.note('warn', `could not record the end of the run: ${messageOf(writeError)}`);
   }
-  if (!ctx.dryRun) summary.report = ctx.options.writeReport?.(summary);
+  if (!ctx.dryRun) summary.report = await ctx.options.writeReport?.(summary);
   ctx.emit({
     event: 'run.finished',
     credential: summary.credential,

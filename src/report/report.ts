@@ -6,7 +6,7 @@ import { openFindings } from '../engine/summary.js';
 import type { LeakSearchResult } from '../contract/leaks.js';
 import { count, describeLeak, leakFindings, refNames } from '../leak-search/index.js';
 import { redactor } from '../contract/redactor.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { writeNewFileAtomicAsync } from '../util/atomic-file.js';
 import { formatClock, formatSeconds, localTime, span } from '../util/time.js';
 import { findingsSection, findingsTitle } from './activity.js';
 import { checklistMarkdown, responderChecklist } from './checklist.js';
@@ -185,7 +185,7 @@ const MAX_REPORTS_PER_RUN = 100;
  * unique (two runs started in the same second differ in it), and the file is created exclusively: a report already
  * there (an earlier attempt of the same run) is never replaced, the new one gets `-2`, `-3`… before `.md`.
  */
-export function writeReport(stateDir: string, summary: RunSummary): string {
+export async function writeReport(stateDir: string, summary: RunSummary): Promise<string> {
   const dir = join(stateDir, 'reports');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // A run id is made of [0-9A-Z-]; anything else (a hand-typed id) must not reach a path.
@@ -194,7 +194,7 @@ export function writeReport(stateDir: string, summary: RunSummary): string {
   for (let n = 1; ; n += 1) {
     const file = join(dir, n === 1 ? `${stem}.md` : `${stem}-${n}.md`);
     try {
-      writeFileAtomic(file, content, 0o600, { exclusive: true });
+      await writeNewFileAtomicAsync(file, content);
       return file;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || n >= MAX_REPORTS_PER_RUN) throw error;

@@ -16,7 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
-import { open } from 'node:fs/promises';
+import { link, open, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { processAlive } from './process-alive.js';
@@ -245,6 +245,48 @@ function linkExclusive(fs: AtomicFileOps, temp: string, path: string): void {
   } catch {
     // The file is written under its name; the extra name is a leftover the next sweep removes.
   }
+}
+
+/**
+ * Write a new file (0600) that must never replace one, atomically and durably, on libuv's thread pool: what
+ * `writeFileAtomic(…, { exclusive: true })` does for a report, without holding the event loop for its writes and
+ * fsyncs while other runs of the process go on. Fails with EEXIST when `path` exists. The temporary file is named to
+ * this process's sweeps (`holdTemporary`) until it has its name.
+ */
+export async function writeNewFileAtomicAsync(path: string, content: string): Promise<void> {
+  const temp = temporaryPath(path);
+  const release = holdTemporary(temp);
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(content, 'utf8');
+      await handle.sync();
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await handle.close();
+    try {
+      await link(temp, path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') {
+        await unlink(temp).catch(() => undefined);
+        throw error;
+      }
+      // No hard links here (see linkExclusive): check, then rename.
+      if (nodeFs.existsSync(path)) {
+        await unlink(temp).catch(() => undefined);
+        throw Object.assign(new Error(`EEXIST: file already exists, ${path}`), { code: 'EEXIST', path, syscall: 'link' });
+      }
+      await rename(temp, path);
+    }
+    await unlink(temp).catch(() => undefined);
+  } finally {
+    release();
+  }
+  await fsyncAsync(dirname(path));
 }
 
 /** Flush a file's content, or a folder's entries, to disk on libuv's thread pool: `fsyncDir` off the event loop. */

@@ -52,7 +52,6 @@ export interface LockFs {
   openSync(path: string, flags: string, mode: number): number;
   writeSync(fd: number, data: Buffer, offset: number): number;
   fstatSync(fd: number): { ino: number; dev: number };
-  fsyncSync(fd: number): void;
   closeSync(fd: number): void;
   linkSync(existing: string, created: string): void;
   unlinkSync(path: string): void;
@@ -66,7 +65,6 @@ export const nodeLockFs: LockFs = {
   openSync: (path, flags, mode) => fs.openSync(path, flags, mode),
   writeSync: (fd, data, offset) => fs.writeSync(fd, data, offset),
   fstatSync: (fd) => fs.fstatSync(fd),
-  fsyncSync: (fd) => fs.fsyncSync(fd),
   closeSync: (fd) => fs.closeSync(fd),
   linkSync: (existing, created) => fs.linkSync(existing, created),
   unlinkSync: (path) => fs.unlinkSync(path),
@@ -77,8 +75,6 @@ export interface LockOptions {
   readonly staleMs?: number;
   /** Recorded in the lock, for messages and `rekey status`. */
   readonly run?: string;
-  /** fsync the lock file before publishing it (the run lock: once per run). */
-  readonly durable?: boolean;
   /** How long step 3 waits for a live lower generation to go before backing off (default 100 ms). */
   readonly settleMs?: number;
   readonly fs?: LockFs;
@@ -274,7 +270,7 @@ function holderText(run: string | undefined): string {
  * never shows a partial holder. Returns the inode, `'taken'` when the name exists, `'no-folder'` when the folder does
  * not exist, or `'again'` when our temporary file was swept meanwhile.
  */
-function publish(lockFs: LockFs, target: string, lockPath: string, text: string, durable: boolean): FileSeen | 'taken' | 'no-folder' | 'again' {
+function publish(lockFs: LockFs, target: string, lockPath: string, text: string): FileSeen | 'taken' | 'no-folder' | 'again' {
   const temp = `${lockPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let fd: number;
   try {
@@ -287,7 +283,8 @@ function publish(lockFs: LockFs, target: string, lockPath: string, text: string,
   try {
     const bytes = Buffer.from(text, 'utf8');
     for (let offset = 0; offset < bytes.length; ) offset += lockFs.writeSync(fd, bytes, offset);
-    if (durable) lockFs.fsyncSync(fd);
+    // Not fsynced: other processes see the file through the page cache, which is all a lock is for. After a crash of
+    // the machine no holder is alive (its boot id differs), and a file the crash left empty is judged stale (step 1).
     const stat = lockFs.fstatSync(fd);
     id = { ino: stat.ino, dev: stat.dev, text };
   } catch (error) {
@@ -408,7 +405,7 @@ export function tryLock(path: string, options: LockOptions = {}): { held: LockCl
     // Step 2: publish the next generation.
     const gen = before.gens.length === 0 ? 0 : before.gens[before.gens.length - 1]!.gen + 1;
     const mine = gen === 0 ? path : `${path}.${gen}`;
-    const published = publish(lockFs, mine, path, holderText(options.run), options.durable === true);
+    const published = publish(lockFs, mine, path, holderText(options.run));
     if (published === 'no-folder') return 'no-folder';
     if (published === 'taken' || published === 'again') continue;
     // Step 3: read everything again, now that our file exists.

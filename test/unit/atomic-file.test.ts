@@ -12,7 +12,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { holdTemporary, sweepTemporaries, temporaryPath, TEMPORARY_STALE_MS, writeFileAtomic } from '../../src/util/atomic-file.js';
+import {
+  holdTemporary,
+  sweepFolderTemporaries,
+  sweepTemporaries,
+  temporaryPath,
+  TEMPORARY_STALE_MS,
+  writeFileAtomic,
+  writeNewFileAtomicAsync,
+} from '../../src/util/atomic-file.js';
 import { killMidWrite, pauseMidWrite } from '../support/kill-mid-write.js';
 import { gitIgnores, gitRepoWithReadmeIgnores } from '../support/readme-ignore.js';
 
@@ -156,5 +164,50 @@ describe('atomic writes', () => {
     expect(() => writeFileAtomic(report, 'second\n', 0o600, { exclusive: true })).toThrow(expect.objectContaining({ code: 'EEXIST' }));
     expect(readFileSync(report, 'utf8')).toBe('first\n');
     expect(readdirSync(deploy)).toEqual(['report.md']);
+  });
+});
+
+describe('writeNewFileAtomicAsync (reports)', () => {
+  it('writes a new 0600 file, refuses an existing one with EEXIST and leaves it and no temporary file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-new-file-'));
+    try {
+      const path = join(dir, 'report.md');
+      await writeNewFileAtomicAsync(path, 'first\n');
+      expect(readFileSync(path, 'utf8')).toBe('first\n');
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      await expect(writeNewFileAtomicAsync(path, 'second\n')).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(readFileSync(path, 'utf8')).toBe('first\n');
+      expect(readdirSync(dir)).toEqual(['report.md']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a sweep of the folder by this process while the write is under way leaves the write's temporary file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-new-file-'));
+    try {
+      const path = join(dir, 'big.md');
+      const content = 'x'.repeat(16 * 1024 * 1024);
+      const writing = writeNewFileAtomicAsync(path, content);
+      let done = false;
+      void writing.then(
+        () => (done = true),
+        () => (done = true),
+      );
+      let swept = 0;
+      // Sweep on every turn until the write is done; at least one sweep must have seen its temporary file.
+      while (!done) {
+        if (readdirSync(dir).some((name) => name.endsWith('.rekey-tmp'))) {
+          swept++;
+          expect(sweepFolderTemporaries(dir)).toEqual([]);
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await writing;
+      expect(swept).toBeGreaterThan(0);
+      expect(readFileSync(path, 'utf8').length).toBe(content.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

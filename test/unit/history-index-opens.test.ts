@@ -46,7 +46,15 @@ describe('history index refreshes in a fleet', () => {
     for (let i = 0; i < 30; i++) {
       const run = `20260101T0000${String(i).padStart(2, '0')}Z-b0c1d${String(i % 10)}`;
       const journal = new Journal(stateDir, run);
-      await journal.append({ type: 'run.started', credential: `other-${i}`, runbook: 'sandbox', overlap: 'until-revoked', mode: 'scheduled', pid: 1, host: 'h' });
+      await journal.append({
+        type: 'run.started',
+        credential: `other-${i}`,
+        runbook: 'sandbox',
+        overlap: 'until-revoked',
+        mode: 'scheduled',
+        pid: 1,
+        host: 'h',
+      });
       await journal.close();
       others.push(run);
     }

@@ -48,9 +48,9 @@ function summary(run: string, result: Summary['result'] = 'done'): Summary {
 }
 
 describe('report names (issue 8: two runs in one second)', () => {
-  it('two runs that start in the same second get two reports, each named after its run id', () => {
-    const a = writeReport(stateDir, summary('20261124T024512Z-aaaaaa'));
-    const b = writeReport(stateDir, summary('20261124T024512Z-bbbbbb'));
+  it('two runs that start in the same second get two reports, each named after its run id', async () => {
+    const a = await writeReport(stateDir, summary('20261124T024512Z-aaaaaa'));
+    const b = await writeReport(stateDir, summary('20261124T024512Z-bbbbbb'));
     expect(a).not.toBe(b);
     expect(readdirSync(join(stateDir, 'reports')).sort()).toEqual([basename(a), basename(b)].sort());
     expect(basename(a)).toBe('20261124T024512Z-aaaaaa-api.md');
@@ -58,19 +58,19 @@ describe('report names (issue 8: two runs in one second)', () => {
     expect(readFileSync(b, 'utf8')).toContain('20261124T024512Z-bbbbbb');
   });
 
-  it('a second report of the same run (a resume after the report was written) never replaces the first', () => {
+  it('a second report of the same run (a resume after the report was written) never replaces the first', async () => {
     const run = '20261124T024512Z-cccccc';
-    const first = writeReport(stateDir, summary(run, 'failed'));
+    const first = await writeReport(stateDir, summary(run, 'failed'));
     const text = readFileSync(first, 'utf8');
-    const second = writeReport(stateDir, { ...summary(run, 'done'), resumed: true });
+    const second = await writeReport(stateDir, { ...summary(run, 'done'), resumed: true });
     expect(second).not.toBe(first);
     expect(readFileSync(first, 'utf8')).toBe(text);
     expect(readFileSync(second, 'utf8')).toContain('**done**');
     expect(readdirSync(join(stateDir, 'reports'))).toHaveLength(2);
   });
 
-  it('an incident report says so in its name', () => {
-    const path = writeReport(stateDir, { ...summary('20261124T024512Z-dddddd'), mode: 'incident' });
+  it('an incident report says so in its name', async () => {
+    const path = await writeReport(stateDir, { ...summary('20261124T024512Z-dddddd'), mode: 'incident' });
     expect(basename(path)).toBe('20261124T024512Z-dddddd-api-incident.md');
   });
 });
