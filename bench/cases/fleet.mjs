@@ -94,7 +94,7 @@ export async function fleet({ quick, log }) {
         (r) =>
           `${r.size}${r.history === 'none' ? '' : ' (2nd run, over the history)'}: ${r.wallS} s process ` +
           `(CPU ${r.cpuS} s, main thread busy ${Math.round(r.mainBusy * 100)}%), ${r.runS} s by the tally; ` +
-          `rotated ${r.rotated}, ` +
+          `first run began at ${r.beforeS} s, the last ended ${r.afterS} s before exit; rotated ${r.rotated}, ` +
           `failed ${r.failed}; per rotation ${r.callsPer} AWS calls, ${r.writesPer} writes (${r.opsPer}), ${r.providerPer} provider calls; ` +
           `${r.throttled} writes throttled; ${r.connections} connections accepted; peak RSS ${r.peakRssMb} MB`,
       ),
@@ -173,6 +173,7 @@ async function rotateDue(folder, size, servers, extra = []) {
   const preload = fileURLToPath(new URL('../lib/peak-rss.mjs', import.meta.url));
   // BENCH_CPU_PROF=<folder>: a V8 CPU profile of each rekey process, for finding where its CPU goes.
   const profile = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [];
+  const spawnedAt = Date.now();
   const r = await timeSpawn(process.execPath, [...profile, '--import', preload, cliPath, '--json', 'rotate', '--due', ...extra], { cwd: folder, env });
   const stats = await servers.stats();
   const events = ndjson(r.stdout);
@@ -184,6 +185,11 @@ async function rotateDue(folder, size, servers, extra = []) {
   const per = (n) => Number((n / size).toFixed(2));
   const usage = readFileSync(rssFile, 'utf8').trim().split(' ');
   const firstError = events.find((e) => e.event === 'error' || e.event === 'step.failed');
+  // Where the process's time went outside the rotations: before the first run began (start-up, the config, --due's
+  // reads of every store) and after the last one ended (the tally, closing clients).
+  const times = (name) => events.filter((e) => e.event === name && typeof e.time === 'string').map((e) => Date.parse(e.time));
+  const firstStart = Math.min(...times('run.started'));
+  const lastEnd = Math.max(...times('run.finished'));
   return {
     exit: r.code,
     wallS: Number(wallS.toFixed(1)),
@@ -205,5 +211,7 @@ async function rotateDue(folder, size, servers, extra = []) {
     peakRssMb: Math.round(Number(usage[0]) / 1024),
     cpuS: Number((Number(usage[1]) / 1000).toFixed(1)),
     mainBusy: Number(usage[2]),
+    beforeS: Number(((firstStart - spawnedAt) / 1000).toFixed(2)),
+    afterS: Number(((spawnedAt + r.ms - lastEnd) / 1000).toFixed(2)),
   };
 }

@@ -14,6 +14,7 @@
  */
 import type { Config, CredentialConfig, NotifyChannelConfig } from '../config/types.js';
 import type { LastRuns } from '../engine/history.js';
+import type { CredentialAge } from '../engine/age.js';
 import { ExitCode, ForeignRunError, InputError } from '../contract/errors.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Runbook } from '../contract/runbook.js';
@@ -141,15 +142,8 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
     requested.map((credential) => credential.id),
     { write: dryRun ? 'never' : 'changed' },
   );
-  let selected = requested;
   // When each selected credential fell due, from its stores' age (not the journal: a fresh machine has none).
-  let dueAt = new Map<string, Date | undefined>();
-  if (due) {
-    const selection = await dueSelection(config, requested, history, input.options['dueUnknown'] === true);
-    selected = selection.due;
-    dueAt = selection.dueAt;
-    for (const skipped of selection.skipped) skip(skipped);
-  }
+  const dueAt = new Map<string, Date | undefined>();
 
   const hasAnswers = typeof input.options['answers'] === 'string';
   const rotateOne = async (credential: CredentialConfig) => {
@@ -206,9 +200,42 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
     );
   };
 
-  const queue = [...selected];
+  // Under --due the queue fills as the stores tell each credential's age: a due credential starts rotating while the
+  // ages of the others are still being asked (a thousand, eight at a time, took seconds in which nothing rotated).
+  const queue: CredentialConfig[] = due ? [] : [...requested];
+  let selecting = false;
+  let selected: Promise<void> = Promise.resolve();
+  const waiting: (() => void)[] = [];
+  const wakeAll = () => {
+    for (const resolve of waiting.splice(0)) resolve();
+  };
+  const next = async (): Promise<CredentialConfig | undefined> => {
+    for (;;) {
+      const credential = queue.shift();
+      if (credential !== undefined || !selecting) return credential;
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    }
+  };
+  if (due) {
+    selecting = true;
+    selected = dueSelection(config, requested, history, input.options['dueUnknown'] === true, {
+      due: (credential, at) => {
+        dueAt.set(credential.id, at);
+        queue.push(credential);
+        wakeAll();
+      },
+      skipped: skip,
+    })
+      .then(() => undefined)
+      .finally(() => {
+        selecting = false;
+        wakeAll();
+      });
+    // Awaited once the workers are done (below); until then, a failure must not count as unhandled.
+    selected.catch(() => undefined);
+  }
   const worker = async () => {
-    for (let credential = queue.shift(); credential !== undefined; credential = queue.shift()) {
+    for (let credential = await next(); credential !== undefined; credential = await next()) {
       try {
         await rotateOne(credential);
       } catch (error) {
@@ -229,7 +256,9 @@ export default async function rotate(input: CommandInput, globals: Globals): Pro
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, queue.length)) }, worker));
+  await Promise.all(Array.from({ length: due ? concurrency : Math.min(concurrency, Math.max(1, queue.length)) }, worker));
+  // A failure to ask the ages at all (not one store's: those are unknown ages) fails the command, as before.
+  await selected;
 
   const order = new Map(requested.map((c, i) => [c.id, i]));
   outcomes.sort((a, b) => order.get(a.credential)! - order.get(b.credential)!);
@@ -370,28 +399,40 @@ export async function dueSelection(
   credentials: readonly CredentialConfig[],
   history: ReadonlyMap<string, LastRuns>,
   dueUnknown: boolean,
+  /** Told of each credential as soon as its age is known: due (to rotate now) or skipped. */
+  on: { due?: (credential: CredentialConfig, dueAt: Date | undefined) => void; skipped?: (skipped: Skipped) => void } = {},
 ): Promise<{ due: CredentialConfig[]; skipped: Skipped[]; dueAt: Map<string, Date | undefined> }> {
   const [{ credentialAges, dueness, settleUnknown }, { storeOpener }] = await Promise.all([import('../engine/age.js'), import('./stores.js')]);
-  const ages = await credentialAges(credentials, { history, openStores: storeOpener(config) });
-  const due: CredentialConfig[] = [];
-  const skipped: Skipped[] = [];
+  const due = new Set<string>();
+  const skipped = new Map<string, Skipped>();
   const dueAts = new Map<string, Date | undefined>();
-  for (const credential of credentials) {
-    const age = ages.get(credential.id)!;
+  const classify = (credential: CredentialConfig, age: CredentialAge) => {
     const { state, dueAt } = dueness(age, credential.maxAgeMs);
     const facts = { ageSource: age.source, ageFrom: age.from, writtenAt: age.writtenAt?.toISOString(), dueAt: dueAt?.toISOString() };
     dueAts.set(credential.id, dueAt);
+    let skip: Skipped | undefined;
     if (state === 'due' || (state === 'unknown' && dueUnknown)) {
-      due.push(credential);
-    } else if (state === 'unknown') {
+      due.add(credential.id);
+      on.due?.(credential, dueAt);
+      return;
+    }
+    if (state === 'unknown') {
       const faults = age.notes.filter((note) => note.fault).map((note) => `${note.from}: ${note.problem}`);
       const why = faults.length > 0 ? `the stores did not say (${faults.join('; ')})` : settleUnknown(credential.id);
-      skipped.push({ credential: credential.id, reason: 'unknown age', detail: `— ${why}, or pass --due-unknown`, facts });
+      skip = { credential: credential.id, reason: 'unknown age', detail: `— ${why}, or pass --due-unknown`, facts };
     } else {
-      skipped.push({ credential: credential.id, reason: state === 'no-policy' ? 'no maxAge' : 'not due', facts });
+      skip = { credential: credential.id, reason: state === 'no-policy' ? 'no maxAge' : 'not due', facts };
     }
-  }
-  return { due, skipped, dueAt: dueAts };
+    skipped.set(credential.id, skip);
+    on.skipped?.(skip);
+  };
+  await credentialAges(credentials, { history, openStores: storeOpener(config) }, 8, classify);
+  // In the config's order, whatever order the stores answered in.
+  return {
+    due: credentials.filter((c) => due.has(c.id)),
+    skipped: credentials.flatMap((c) => (skipped.has(c.id) ? [skipped.get(c.id)!] : [])),
+    dueAt: dueAts,
+  };
 }
 
 /** One exit code for several credentials: an internal error, then an environment fault, a failure, bad input, a refusal. */

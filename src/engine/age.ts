@@ -129,12 +129,17 @@ export async function credentialAges(
   credentials: readonly CredentialConfig[],
   inputs: Omit<AgeInputs, 'credential' | 'history'> & { history: ReadonlyMap<string, LastRuns> },
   concurrency = 8,
+  /** Told each age as soon as it is known (a fleet's `--due` starts rotating a due credential then, not after all). */
+  onAge?: (credential: CredentialConfig, age: CredentialAge) => void,
 ): Promise<Map<string, CredentialAge>> {
   const ages = new Map<string, CredentialAge>();
   const queue = [...credentials];
   const worker = async () => {
-    for (let credential = queue.shift(); credential !== undefined; credential = queue.shift())
-      ages.set(credential.id, await credentialAge({ ...inputs, credential, history: inputs.history.get(credential.id) }));
+    for (let credential = queue.shift(); credential !== undefined; credential = queue.shift()) {
+      const age = await credentialAge({ ...inputs, credential, history: inputs.history.get(credential.id) });
+      ages.set(credential.id, age);
+      onAge?.(credential, age);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, queue.length)) }, worker));
   return ages;

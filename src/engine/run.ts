@@ -43,6 +43,22 @@ export type { RunOptions } from './context.js';
 export type { IncidentEvent, IncidentSummary, LeakRecord, RunSummary, TimelineEntry } from './summary.js';
 
 /** Run (or resume) one rotation. Resolves with the summary when done; throws RotationFailedError otherwise. */
+/** State folders this process has swept (see `sweepOnce`). */
+const swept = new Set<string>();
+
+/**
+ * Sweep the state folder of leftovers once per process, not at every run of a fleet: the leftovers are those of
+ * writers that died, and they were there when the process began; this process's own writes remove their temporary
+ * files themselves or hold them from sweeps while they wait. A process that dies meanwhile leaves its files to the
+ * next process's sweep. (Eight folder listings a run, the runs folder a thousand journals long, at every rotation.)
+ */
+function sweepOnce(stateDir: string): string[] {
+  if (swept.has(stateDir)) return [];
+  const removed = sweepStateDir(stateDir);
+  swept.add(stateDir);
+  return removed;
+}
+
 export async function executeRun(options: RunOptions): Promise<RunSummary> {
   // A state folder that cannot be created is a configuration error (exit 2), found before the journal and the lock.
   // A dry run writes nothing, not even the state folder.
@@ -106,7 +122,7 @@ async function withRun<T>(
     // Said before run.started: the note carries its run, so an NDJSON reader can group it with the run's lines.
     if (lock?.tookOverNote !== undefined) ctx.emit({ event: 'note', level: 'warn', message: lock.tookOverNote, run });
     // Leftovers of interrupted writes in the state folder go first, whatever the run then turns out to be.
-    const removed = dry ? [] : [...sweepStateDir(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
+    const removed = dry ? [] : [...sweepOnce(options.config.stateDir), ...clearStaleFileLock(`${auditFile(options.config.stateDir)}.lock`)];
     if (options.resume !== undefined) ctx.seed(admit(ctx, reduceJournal(run, readVerifiedJournal(options.config.stateDir, run))));
     stores = await options.openStores(options.credential);
     ctx.stores = stores;
