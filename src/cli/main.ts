@@ -63,272 +63,333 @@ const run =
     }
   };
 
-program
-  .command('drill')
-  .description('rotate a credential now, with a person at the keyboard: timed, human steps prompted, timeline at the end')
-  .argument('<credential>', 'credential id from rekey.yaml')
-  .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
-  .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
-  .option(
-    '--dry-run',
-    'check and read the stores and check the old key with the provider; show every write and every step of yours as "would …", ask nothing and make no write',
-  )
-  .option('--allow-recent', 'drill even if the last rotation finished less than 10 minutes ago (see `rekey rotate --help`)')
-  .addHelpText(
-    'after',
-    examples(
-      'rekey drill streampixel-prod --dry-run',
-      'NEW_STREAMPIXEL_KEY=… rekey drill streampixel-prod --answers answers.yaml',
-      'rekey drill webhook-token --budget 10m',
-    ),
-  )
-  .action(run(() => import('./drill.js')));
+/**
+ * The commands, each defined when it is needed: all of them for `rekey --help`, `rekey help`, a mistyped command (its
+ * suggestion) and Tab completion; only the one named otherwise, as defining all eighteen with their options and help
+ * texts costs every start a few milliseconds.
+ */
+const definitions = new Map<string, () => void>();
+function define(name: string, body: () => void): void {
+  definitions.set(name, body);
+}
 
-program
-  .command('incident')
-  .description('a leaked credential: rotate it now, prove the old key dead, then find where it leaked (working tree, git history) and audit since the leak')
-  .argument('<credential>', 'credential id from rekey.yaml')
-  .requiredOption('--since <time>', 'when the leak began: ISO 8601, "YYYY-MM-DD HH:MM" (local time), or an age such as 3h or 2d')
-  .option(
-    '--revoke-first',
-    'revoke and prove the old key dead right after the new key is staged, before roll out (consumers fail until roll out is done; no rollback)',
-  )
-  .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
-  .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
-  .addHelpText('after', examples('rekey incident streampixel-prod --since 3h', 'rekey incident streampixel-prod --since "2026-11-30 09:00" --revoke-first'))
-  .action(run(() => import('./incident.js')));
+define('drill', () => {
+  program
+    .command('drill')
+    .description('rotate a credential now, with a person at the keyboard: timed, human steps prompted, timeline at the end')
+    .argument('<credential>', 'credential id from rekey.yaml')
+    .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
+    .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
+    .option(
+      '--dry-run',
+      'check and read the stores and check the old key with the provider; show every write and every step of yours as "would …", ask nothing and make no write',
+    )
+    .option('--allow-recent', 'drill even if the last rotation finished less than 10 minutes ago (see `rekey rotate --help`)')
+    .addHelpText(
+      'after',
+      examples(
+        'rekey drill streampixel-prod --dry-run',
+        'NEW_STREAMPIXEL_KEY=… rekey drill streampixel-prod --answers answers.yaml',
+        'rekey drill webhook-token --budget 10m',
+      ),
+    )
+    .action(run(() => import('./drill.js')));
+});
 
-program
-  .command('scan')
-  .description(
-    "search the working tree and git history for any value the credential ever had, by fingerprint (the runbook's key pattern finds candidates): " +
-      'did a scrub work, is an earlier key still there',
-  )
-  .argument('<credential>', 'credential id from rekey.yaml')
-  .option('--offline', "read no store: compare with the fingerprints of this machine's journals only")
-  .addHelpText(
-    'after',
-    examples(
-      'rekey scan streampixel-prod',
-      'rekey --json scan streampixel-prod | jq -c \'select(.event == "scan.finding")\'',
-      'rekey scan webhook-token --offline',
-    ) +
-      '\nExit codes: 0 none found, everything searched · 6 a value of the credential found · 1 none found, but not everything was searched · ' +
-      '2 bad input',
-  )
-  .action(run(() => import('./scan.js')));
+define('incident', () => {
+  program
+    .command('incident')
+    .description('a leaked credential: rotate it now, prove the old key dead, then find where it leaked (working tree, git history) and audit since the leak')
+    .argument('<credential>', 'credential id from rekey.yaml')
+    .requiredOption('--since <time>', 'when the leak began: ISO 8601, "YYYY-MM-DD HH:MM" (local time), or an age such as 3h or 2d')
+    .option(
+      '--revoke-first',
+      'revoke and prove the old key dead right after the new key is staged, before roll out (consumers fail until roll out is done; no rollback)',
+    )
+    .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
+    .option('--budget <duration>', 'time budget shown as a countdown (default: policy budget, 5m)')
+    .addHelpText('after', examples('rekey incident streampixel-prod --since 3h', 'rekey incident streampixel-prod --since "2026-11-30 09:00" --revoke-first'))
+    .action(run(() => import('./incident.js')));
+});
 
-program
-  .command('rotate')
-  .description('rotate unattended (cron, CI): steps that need a person fail unless --answers supplies them')
-  .argument('[credentials...]', 'credential ids (default with --due: every credential past its max age)')
-  .option('--due', 'rotate every credential whose age (from its stores) has reached its policy (others, and unknown ages, are skipped)')
-  .option('--due-unknown', 'with --due: also rotate credentials whose age nothing records (no store keeps a date, no policy.lastRotated)')
-  .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
-  .option('--concurrency <n>', 'credentials rotated at once', '16')
-  .option('--audit-stdout', 'print each audit record as NDJSON on stdout, for a log pipeline; the text for people goes to stderr')
-  .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
-  .option(
-    '--allow-recent',
-    'rotate even if the last rotation finished less than 10 minutes ago (a new version each time: AWS advises one write per secret per 10 minutes)',
-  )
-  .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))
-  .action(run(() => import('./rotate.js')));
+define('scan', () => {
+  program
+    .command('scan')
+    .description(
+      "search the working tree and git history for any value the credential ever had, by fingerprint (the runbook's key pattern finds candidates): " +
+        'did a scrub work, is an earlier key still there',
+    )
+    .argument('<credential>', 'credential id from rekey.yaml')
+    .option('--offline', "read no store: compare with the fingerprints of this machine's journals only")
+    .addHelpText(
+      'after',
+      examples(
+        'rekey scan streampixel-prod',
+        'rekey --json scan streampixel-prod | jq -c \'select(.event == "scan.finding")\'',
+        'rekey scan webhook-token --offline',
+      ) +
+        '\nExit codes: 0 none found, everything searched · 6 a value of the credential found · 1 none found, but not everything was searched · ' +
+        '2 bad input',
+    )
+    .action(run(() => import('./scan.js')));
+});
 
-program
-  .command('schedule')
-  .description("print what to paste into your scheduler to run `rekey rotate --due` often enough for the config's policies")
-  .addOption(
-    new Option('--format <format>', 'a crontab line, systemd units, a Kubernetes CronJob or a GitHub Actions workflow')
-      .choices(['cron', 'systemd', 'kubernetes', 'github-actions'])
-      .default('cron'),
-  )
-  .option('--every <duration>', 'how often to run (default: a tenth of the shortest maxAge, at most daily), such as 15m, 6h or 1d')
-  .addHelpText('after', examples('rekey schedule', 'rekey schedule --format github-actions', 'rekey schedule --format systemd --every 6h'))
-  .action(run(() => import('./schedule.js')));
+define('rotate', () => {
+  program
+    .command('rotate')
+    .description('rotate unattended (cron, CI): steps that need a person fail unless --answers supplies them')
+    .argument('[credentials...]', 'credential ids (default with --due: every credential past its max age)')
+    .option('--due', 'rotate every credential whose age (from its stores) has reached its policy (others, and unknown ages, are skipped)')
+    .option('--due-unknown', 'with --due: also rotate credentials whose age nothing records (no store keeps a date, no policy.lastRotated)')
+    .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR })')
+    .option('--concurrency <n>', 'credentials rotated at once', '16')
+    .option('--audit-stdout', 'print each audit record as NDJSON on stdout, for a log pipeline; the text for people goes to stderr')
+    .option('--dry-run', 'read the stores and check the old key with the provider; show every write as "would …" and make none')
+    .option(
+      '--allow-recent',
+      'rotate even if the last rotation finished less than 10 minutes ago (a new version each time: AWS advises one write per secret per 10 minutes)',
+    )
+    .addHelpText('after', examples('rekey rotate --due', 'rekey rotate webhook-token --dry-run', 'rekey --json rotate --due --answers answers.yaml'))
+    .action(run(() => import('./rotate.js')));
+});
 
-program
-  .command('plan')
-  .description('show the steps a rotation would run, or with --due what a scheduled `rotate --due` would do; nothing is written')
-  .argument('[credential]', 'credential id from rekey.yaml')
-  .option('--due', "every credential: would it be rotated, reminded or skipped, and why (reads the stores' metadata, never a value)")
-  .option('--due-unknown', 'with --due: as `rotate --due --due-unknown`, count an unknown age as due')
-  // The credential is optional only with --due: without it, a usage error as commander gives for a missing argument.
-  .hook('preAction', (command) => {
-    if (command.args.length === 0 && command.opts()['due'] !== true) command.error("error: missing required argument 'credential' (or pass --due)");
-  })
-  .addHelpText('after', examples('rekey plan streampixel-prod', 'rekey plan --due', 'rekey --config ops/rekey.yaml plan webhook-token'))
-  .action(run(() => import('./plan.js')));
+define('schedule', () => {
+  program
+    .command('schedule')
+    .description("print what to paste into your scheduler to run `rekey rotate --due` often enough for the config's policies")
+    .addOption(
+      new Option('--format <format>', 'a crontab line, systemd units, a Kubernetes CronJob or a GitHub Actions workflow')
+        .choices(['cron', 'systemd', 'kubernetes', 'github-actions'])
+        .default('cron'),
+    )
+    .option('--every <duration>', 'how often to run (default: a tenth of the shortest maxAge, at most daily), such as 15m, 6h or 1d')
+    .addHelpText('after', examples('rekey schedule', 'rekey schedule --format github-actions', 'rekey schedule --format systemd --every 6h'))
+    .action(run(() => import('./schedule.js')));
+});
 
-program
-  .command('check')
-  .description('read every store of a credential (no writes) and check permissions, before a drill')
-  .argument('[credentials...]', 'credential ids (default: all)')
-  .addHelpText('after', examples('rekey check', 'rekey check streampixel-prod', 'rekey --json check'))
-  .action(run(() => import('./check.js')));
+define('plan', () => {
+  program
+    .command('plan')
+    .description('show the steps a rotation would run, or with --due what a scheduled `rotate --due` would do; nothing is written')
+    .argument('[credential]', 'credential id from rekey.yaml')
+    .option('--due', "every credential: would it be rotated, reminded or skipped, and why (reads the stores' metadata, never a value)")
+    .option('--due-unknown', 'with --due: as `rotate --due --due-unknown`, count an unknown age as due')
+    // The credential is optional only with --due: without it, a usage error as commander gives for a missing argument.
+    .hook('preAction', (command) => {
+      if (command.args.length === 0 && command.opts()['due'] !== true) command.error("error: missing required argument 'credential' (or pass --due)");
+    })
+    .addHelpText('after', examples('rekey plan streampixel-prod', 'rekey plan --due', 'rekey --config ops/rekey.yaml plan webhook-token'))
+    .action(run(() => import('./plan.js')));
+});
 
-program
-  .command('doctor')
-  .description('check what can be checked (.env files, keys in client code and git, HTTPS, token length, age, shared keys) and list what cannot')
-  .argument('[credentials...]', 'credential ids (default: all)')
-  .option('--answers <file>', 'answers for the checklist for a person (YAML: item id → yes or no)')
-  .option('--write-runbooks <dir>', "write each credential's runbook there as Markdown (rekey runbook show <name> --format md)")
-  .option('--report <file>', 'also write the findings as a Markdown report')
-  .option('--strict', 'exit 1 on warnings too, not only errors')
-  .addHelpText('after', examples('rekey doctor', 'rekey doctor streampixel-prod --answers doctor-answers.yaml', 'rekey doctor --strict --report doctor.md'))
-  .action(run(() => import('./doctor.js')));
+define('check', () => {
+  program
+    .command('check')
+    .description('read every store of a credential (no writes) and check permissions, before a drill')
+    .argument('[credentials...]', 'credential ids (default: all)')
+    .addHelpText('after', examples('rekey check', 'rekey check streampixel-prod', 'rekey --json check'))
+    .action(run(() => import('./check.js')));
+});
 
-program
-  .command('init')
-  .description("read this project's .env files and write a commented rekey.yaml for the keys of providers rekey knows (never a value)")
-  .option('--runbook <NAME=runbook>', 'the runbook for a variable init cannot tell, or skip (repeatable)', (v: string, all: string[]) => [...all, v], [])
-  .option('--input <[credential.]name=value>', 'an input a runbook requires, such as userId (repeatable)', (v: string, all: string[]) => [...all, v], [])
-  .option('--yes', 'ask nothing, even on a terminal: what the flags do not answer is refused')
-  .option('--force', 'replace an existing rekey.yaml')
-  .addHelpText('after', examples('rekey init', 'rekey init --yes --runbook STREAMPIXEL_KEY=streampixel --input userId=u-123'))
-  .action(run(() => import('./init.js')));
+define('doctor', () => {
+  program
+    .command('doctor')
+    .description('check what can be checked (.env files, keys in client code and git, HTTPS, token length, age, shared keys) and list what cannot')
+    .argument('[credentials...]', 'credential ids (default: all)')
+    .option('--answers <file>', 'answers for the checklist for a person (YAML: item id → yes or no)')
+    .option('--write-runbooks <dir>', "write each credential's runbook there as Markdown (rekey runbook show <name> --format md)")
+    .option('--report <file>', 'also write the findings as a Markdown report')
+    .option('--strict', 'exit 1 on warnings too, not only errors')
+    .addHelpText('after', examples('rekey doctor', 'rekey doctor streampixel-prod --answers doctor-answers.yaml', 'rekey doctor --strict --report doctor.md'))
+    .action(run(() => import('./doctor.js')));
+});
 
-program
-  .command('resume')
-  .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
-  .argument('[run]', 'run id (see `rekey log`)')
-  .option('--all', "every credential's unfinished run (its newest run, when it failed or was interrupted), one after another, with a tally")
-  .option('--last', 'the newest of those runs')
-  .option('--from-stores', 'a run this machine has no journal of, whose key a store holds staged: adopt it from the stores and finish it')
-  .hook('preAction', (command) => {
-    const { all, last } = command.opts();
-    if (command.args.length === 0 && all !== true && last !== true) command.error("error: missing required argument 'run' (or pass --all or --last)");
-  })
-  .option('--answers <file>', 'answers for human steps')
-  .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
-  .addHelpText(
-    'after',
-    examples(
-      'rekey resume 20261124T024512Z-3fa9c1',
-      'rekey resume 20261124T024512Z-3fa9c1 --answers answers.yaml',
-      'rekey resume 20261124T024512Z-3fa9c1 --mint-again',
-    ),
-  )
-  .action(run(() => import('./resume.js')));
+define('init', () => {
+  program
+    .command('init')
+    .description("read this project's .env files and write a commented rekey.yaml for the keys of providers rekey knows (never a value)")
+    .option('--runbook <NAME=runbook>', 'the runbook for a variable init cannot tell, or skip (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--input <[credential.]name=value>', 'an input a runbook requires, such as userId (repeatable)', (v: string, all: string[]) => [...all, v], [])
+    .option('--yes', 'ask nothing, even on a terminal: what the flags do not answer is refused')
+    .option('--force', 'replace an existing rekey.yaml')
+    .addHelpText('after', examples('rekey init', 'rekey init --yes --runbook STREAMPIXEL_KEY=streampixel --input userId=u-123'))
+    .action(run(() => import('./init.js')));
+});
 
-program
-  .command('rollback')
-  .description('restore the previous value of a run wherever the overlap allows it')
-  .argument('<run>', 'run id (see `rekey log`)')
-  .addHelpText('after', examples('rekey rollback 20261124T024512Z-3fa9c1', 'rekey --json rollback 20261124T024512Z-3fa9c1'))
-  .action(run(() => import('./rollback.js')));
+define('resume', () => {
+  program
+    .command('resume')
+    .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
+    .argument('[run]', 'run id (see `rekey log`)')
+    .option('--all', "every credential's unfinished run (its newest run, when it failed or was interrupted), one after another, with a tally")
+    .option('--last', 'the newest of those runs')
+    .option('--from-stores', 'a run this machine has no journal of, whose key a store holds staged: adopt it from the stores and finish it')
+    .hook('preAction', (command) => {
+      const { all, last } = command.opts();
+      if (command.args.length === 0 && all !== true && last !== true) command.error("error: missing required argument 'run' (or pass --all or --last)");
+    })
+    .option('--answers <file>', 'answers for human steps')
+    .option('--mint-again', 'the interrupted attempt may have minted a key rekey never received: you revoked it (or found none), so mint again')
+    .addHelpText(
+      'after',
+      examples(
+        'rekey resume 20261124T024512Z-3fa9c1',
+        'rekey resume 20261124T024512Z-3fa9c1 --answers answers.yaml',
+        'rekey resume 20261124T024512Z-3fa9c1 --mint-again',
+      ),
+    )
+    .action(run(() => import('./resume.js')));
+});
 
-program
-  .command('status')
-  .description('age of every credential against its policy (read from its stores), where the age comes from, and its last run')
-  .option('--offline', "read no store: take ages from policy.lastRotated and this machine's journals only")
-  .option('--exit-code', 'exit 10 when a credential is due or overdue, 0 when none is (as terraform plan -detailed-exitcode)')
-  .addHelpText('after', examples('rekey status', 'rekey status --offline', 'rekey --json status'))
-  .action(run(() => import('./status.js')));
+define('rollback', () => {
+  program
+    .command('rollback')
+    .description('restore the previous value of a run wherever the overlap allows it')
+    .argument('<run>', 'run id (see `rekey log`)')
+    .addHelpText('after', examples('rekey rollback 20261124T024512Z-3fa9c1', 'rekey --json rollback 20261124T024512Z-3fa9c1'))
+    .action(run(() => import('./rollback.js')));
+});
 
-program
-  .command('log')
-  .description('runs, newest first, or one run step by step')
-  .argument('[run]', 'a run id to show in full')
-  .addHelpText('after', examples('rekey log', 'rekey log 20261124T024512Z-3fa9c1', 'rekey --json log 20261124T024512Z-3fa9c1'))
-  .action(run(() => import('./log.js')));
+define('status', () => {
+  program
+    .command('status')
+    .description('age of every credential against its policy (read from its stores), where the age comes from, and its last run')
+    .option('--offline', "read no store: take ages from policy.lastRotated and this machine's journals only")
+    .option('--exit-code', 'exit 10 when a credential is due or overdue, 0 when none is (as terraform plan -detailed-exitcode)')
+    .addHelpText('after', examples('rekey status', 'rekey status --offline', 'rekey --json status'))
+    .action(run(() => import('./status.js')));
+});
 
-const audit = program
-  .command('audit')
-  .description('the hash-chained audit log')
-  .addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'));
-audit
-  .command('verify')
-  .description('check the audit log hash chain; names the first altered or removed record and exits 1')
-  .addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'))
-  .action(run(() => import('./audit-verify.js')));
+define('log', () => {
+  program
+    .command('log')
+    .description('runs, newest first, or one run step by step')
+    .argument('[run]', 'a run id to show in full')
+    .addHelpText('after', examples('rekey log', 'rekey log 20261124T024512Z-3fa9c1', 'rekey --json log 20261124T024512Z-3fa9c1'))
+    .action(run(() => import('./log.js')));
+});
 
-const runbook = program
-  .command('runbook')
-  .description('the runbooks rekey knows')
-  .addHelpText('after', examples('rekey runbook list', 'rekey runbook show stripe'));
-runbook
-  .command('list')
-  .description('list runbooks')
-  .addHelpText('after', examples('rekey runbook list', 'rekey --config ops/rekey.yaml runbook list'))
-  .action(run(() => import('./runbook-list.js')));
-runbook
-  .command('show')
-  .description("show a runbook's steps; --format md renders the team's written runbook")
-  .argument('<name>', 'runbook name or path')
-  .addOption(new Option('--format <format>', 'output format').choices(['text', 'md']).default('text'))
-  .addHelpText(
-    'after',
-    examples('rekey runbook show stripe', 'rekey runbook show streampixel --format md > RUNBOOK.md', 'rekey runbook show ./runbooks/own.yaml'),
-  )
-  .action(run(() => import('./runbook-show.js')));
-runbook
-  .command('new')
-  .description("write a commented runbook template, <dir>/<name>.yaml, in the built-in runbooks' shape")
-  .argument('<name>', "the new runbook's name (its file name)")
-  .option('--dir <folder>', 'where to write it', 'runbooks')
-  .option('--force', 'overwrite an existing file')
-  .addHelpText('after', examples('rekey runbook new acme-api', 'rekey runbook new acme-api --dir ops/runbooks'))
-  .action(run(() => import('./runbook-new.js')));
-runbook
-  .command('test')
-  .description('lint a runbook (file:line:col), then rehearse it end to end against the local sandbox and print the timeline')
-  .argument('<file>', 'runbook file or name')
-  .option('--keep', 'keep the rehearsal folder (config, .env, journal, report) and print its path')
-  .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
-  .addHelpText('after', examples('rekey runbook test runbooks/acme-api.yaml', 'rekey runbook test runbooks/acme-api.yaml --keep'))
-  .action(run(() => import('./runbook-test.js')));
+define('audit', () => {
+  const audit = program
+    .command('audit')
+    .description('the hash-chained audit log')
+    .addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'));
+  audit
+    .command('verify')
+    .description('check the audit log hash chain; names the first altered or removed record and exits 1')
+    .addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'))
+    .action(run(() => import('./audit-verify.js')));
+});
 
-const config = program
-  .command('config')
-  .description('configuration helpers')
-  .addHelpText('after', examples('rekey config schema > rekey.schema.json', "rekey config schema | jq .'$id'"));
-config
-  .command('schema')
-  .description('print the JSON Schema of rekey.yaml (for editors)')
-  .addHelpText('after', examples('rekey config schema > rekey.schema.json', 'rekey config schema | jq .properties.credentials'))
-  .action(run(() => import('./config-schema.js')));
+define('runbook', () => {
+  const runbook = program
+    .command('runbook')
+    .description('the runbooks rekey knows')
+    .addHelpText('after', examples('rekey runbook list', 'rekey runbook show stripe'));
+  runbook
+    .command('list')
+    .description('list runbooks')
+    .addHelpText('after', examples('rekey runbook list', 'rekey --config ops/rekey.yaml runbook list'))
+    .action(run(() => import('./runbook-list.js')));
+  runbook
+    .command('show')
+    .description("show a runbook's steps; --format md renders the team's written runbook")
+    .argument('<name>', 'runbook name or path')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'md']).default('text'))
+    .addHelpText(
+      'after',
+      examples('rekey runbook show stripe', 'rekey runbook show streampixel --format md > RUNBOOK.md', 'rekey runbook show ./runbooks/own.yaml'),
+    )
+    .action(run(() => import('./runbook-show.js')));
+  runbook
+    .command('new')
+    .description("write a commented runbook template, <dir>/<name>.yaml, in the built-in runbooks' shape")
+    .argument('<name>', "the new runbook's name (its file name)")
+    .option('--dir <folder>', 'where to write it', 'runbooks')
+    .option('--force', 'overwrite an existing file')
+    .addHelpText('after', examples('rekey runbook new acme-api', 'rekey runbook new acme-api --dir ops/runbooks'))
+    .action(run(() => import('./runbook-new.js')));
+  runbook
+    .command('test')
+    .description('lint a runbook (file:line:col), then rehearse it end to end against the local sandbox and print the timeline')
+    .argument('<file>', 'runbook file or name')
+    .option('--keep', 'keep the rehearsal folder (config, .env, journal, report) and print its path')
+    .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
+    .addHelpText('after', examples('rekey runbook test runbooks/acme-api.yaml', 'rekey runbook test runbooks/acme-api.yaml --keep'))
+    .action(run(() => import('./runbook-test.js')));
+});
 
-program
-  .command('rehearse')
-  .description(
-    "practise a rotation against the built-in sandbox provider: the quick start, a runbook's drill, or your own credential with its stores replaced by " +
-      'throw-away copies and its rollout hooks run for real',
-  )
-  .argument('[credential]', 'a credential id from rekey.yaml: its runbook, inputs and rollout hooks, with the sandbox as the provider')
-  .addOption(
-    new Option('--overlap <overlap>', "how the sandbox treats the old key (the quick start; a --runbook rehearsal uses the runbook's overlap)")
-      .choices(['until-revoked', 'none'])
-      .default('until-revoked'),
-  )
-  .option('--runbook <name>', "rehearse that runbook's own drill, with the sandbox playing the provider (e.g. streampixel)")
-  .option('--answers <file>', 'answers for human steps (YAML: step id → yes; a capture answered yes is minted by the sandbox)')
-  .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
-  .option('--keep', 'keep the temporary folder (config, .env, journal, report) and print its path')
-  .option('--no-hooks', "with a credential: leave out its rollout hooks (they run for real otherwise, seeing only the rehearsal's key)")
-  .addHelpText(
-    'after',
-    examples(
-      'rekey rehearse --overlap none',
-      'rekey rehearse --runbook streampixel --keep',
-      'rekey rehearse streampixel-prod --no-hooks --answers answers.yaml   # your own credential; without --no-hooks its hooks run for real',
-    ),
-  )
-  .action(run(() => import('./rehearse.js')));
+define('config', () => {
+  const config = program
+    .command('config')
+    .description('configuration helpers')
+    .addHelpText('after', examples('rekey config schema > rekey.schema.json', "rekey config schema | jq .'$id'"));
+  config
+    .command('schema')
+    .description('print the JSON Schema of rekey.yaml (for editors)')
+    .addHelpText('after', examples('rekey config schema > rekey.schema.json', 'rekey config schema | jq .properties.credentials'))
+    .action(run(() => import('./config-schema.js')));
+});
 
-program
-  .command('completion')
-  .description('print the shell completion script: commands, options, credential ids, runbook names and run ids complete on Tab')
-  .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh', 'fish']))
-  .addHelpText(
-    'after',
-    examples(
-      'rekey completion bash > ~/.local/share/bash-completion/completions/rekey',
-      'rekey completion zsh > ~/.zfunc/_rekey   # with fpath+=(~/.zfunc) before compinit in ~/.zshrc',
-      'rekey completion fish > ~/.config/fish/completions/rekey.fish',
-    ),
-  )
-  .action(run(() => import('./completion.js')));
+define('rehearse', () => {
+  program
+    .command('rehearse')
+    .description(
+      "practise a rotation against the built-in sandbox provider: the quick start, a runbook's drill, or your own credential with its stores replaced by " +
+        'throw-away copies and its rollout hooks run for real',
+    )
+    .argument('[credential]', 'a credential id from rekey.yaml: its runbook, inputs and rollout hooks, with the sandbox as the provider')
+    .addOption(
+      new Option('--overlap <overlap>', "how the sandbox treats the old key (the quick start; a --runbook rehearsal uses the runbook's overlap)")
+        .choices(['until-revoked', 'none'])
+        .default('until-revoked'),
+    )
+    .option('--runbook <name>', "rehearse that runbook's own drill, with the sandbox playing the provider (e.g. streampixel)")
+    .option('--answers <file>', 'answers for human steps (YAML: step id → yes; a capture answered yes is minted by the sandbox)')
+    .option('--budget <duration>', 'time budget shown as a countdown (default 5m)')
+    .option('--keep', 'keep the temporary folder (config, .env, journal, report) and print its path')
+    .option('--no-hooks', "with a credential: leave out its rollout hooks (they run for real otherwise, seeing only the rehearsal's key)")
+    .addHelpText(
+      'after',
+      examples(
+        'rekey rehearse --overlap none',
+        'rekey rehearse --runbook streampixel --keep',
+        'rekey rehearse streampixel-prod --no-hooks --answers answers.yaml   # your own credential; without --no-hooks its hooks run for real',
+      ),
+    )
+    .action(run(() => import('./rehearse.js')));
+});
+
+define('completion', () => {
+  program
+    .command('completion')
+    .description('print the shell completion script: commands, options, credential ids, runbook names and run ids complete on Tab')
+    .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      examples(
+        'rekey completion bash > ~/.local/share/bash-completion/completions/rekey',
+        'rekey completion zsh > ~/.zfunc/_rekey   # with fpath+=(~/.zfunc) before compinit in ~/.zshrc',
+        'rekey completion fish > ~/.config/fish/completions/rekey.fish',
+      ),
+    )
+    .action(run(() => import('./completion.js')));
+});
+
+/**
+ * The command a command line names (`status` in `rekey --json status`) when it is one defined here and only global
+ * options come before it; undefined otherwise (`rekey`, `rekey --help`, `rekey help status`, a mistyped command).
+ */
+function namedCommand(words: readonly string[]): string | undefined {
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--config') i++;
+    else if (word !== '--json' && !word.startsWith('--config=')) return word.startsWith('-') || !definitions.has(word) ? undefined : word;
+  }
+  return undefined;
+}
+const named = namedCommand(process.argv.slice(2));
+for (const [name, body] of definitions) if (named === undefined || name === named) body();
 
 /**
  * Usage errors (unknown command or option, missing argument, a value not among the choices) in rekey's own words, as

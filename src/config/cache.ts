@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node
 import { homedir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { temporaryTarget } from '../util/temporary-names.js';
 import { rekeyVersion } from '../util/version.js';
 import type { Config, CredentialConfig, StoreCatalog } from './types.js';
 
@@ -48,10 +49,9 @@ function cacheFile(configFile: string): string {
 }
 
 const ENTRY = /^config-[0-9a-f]{24}\.json$/;
-// What a write cut short by a crash leaves: src/util/atomic-file.ts names its temporary files
-// `.<name>.<pid>-<host>-<random>.rekey-tmp` (earlier versions `.<name>.<random>.tmp`). Repeated here rather than
-// imported, so that the warm path, which never writes, does not load the writer.
-const TEMP = /^\.config-[0-9a-f]{24}\.json\.(?:[0-9a-f]+\.tmp|\d+-[0-9a-f]{8}-[0-9a-f]{12}\.rekey-tmp)$/;
+// What a write cut short by a crash leaves: a temporary file of an entry (named by src/util/temporary-names.ts, a
+// module apart from the writer, so that the warm path, which never writes, does not load it).
+const isTemporaryEntry = (name: string): boolean => ENTRY.test(temporaryTarget(name) ?? '');
 
 /**
  * Remove entries not used for `maxAgeDays` and, beyond `maxEntries`, the least recently used; also temporary files
@@ -77,7 +77,7 @@ export function pruneConfigCache(dir: string, keep?: string, now = Date.now(), m
   };
   for (const name of names) {
     const isEntry = ENTRY.test(name);
-    if (!isEntry && !TEMP.test(name)) continue;
+    if (!isEntry && !isTemporaryEntry(name)) continue;
     const path = join(dir, name);
     if (path === keep) continue;
     let usedMs: number;

@@ -20,6 +20,7 @@ import { link, open, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { processAlive } from './process-alive.js';
+import { parseTemporaryName, TEMPORARY_SUFFIX, type TemporaryName } from './temporary-names.js';
 
 /** The file operations a write uses; tests pass their own to pause a write at a chosen point. */
 export type AtomicFileOps = Pick<
@@ -34,9 +35,6 @@ export interface AtomicWriteOptions {
   /** The file operations to use (node:fs unless a test pauses a write). */
   readonly fs?: AtomicFileOps;
 }
-
-/** Every temporary file rekey writes ends so; the README lists `*.rekey-tmp` among the ignore patterns. */
-export const TEMPORARY_SUFFIX = '.rekey-tmp';
 
 /**
  * A temporary file older than this is a leftover whoever wrote it: a write takes milliseconds, so only a crash (or a
@@ -55,34 +53,6 @@ const hostTag = (host: string): string => createHash('sha256').update(host).dige
 /** The path of a new temporary file for `path`, beside it, naming its writer (this process unless told). */
 export function temporaryPath(path: string, writer: TemporaryWriter = { pid: process.pid, host: hostname() }): string {
   return join(dirname(path), `.${basename(path)}.${writer.pid}-${hostTag(writer.host)}-${randomBytes(6).toString('hex')}${TEMPORARY_SUFFIX}`);
-}
-
-/** What a temporary file's name says: the target's file name and, for current names, the writer. */
-interface TemporaryName {
-  readonly target: string;
-  readonly pid?: number;
-  readonly host?: string;
-}
-
-const CURRENT_NAME = /^\.(?<target>.+)\.(?<pid>\d+)-(?<host>[0-9a-f]{8})-[0-9a-f]{12}\.rekey-tmp$/;
-// Names written by rekey before temporary files named their writer (`.<name>.<12 hex>.tmp`); they may hold secrets.
-const LEGACY_NAME = /^\.(?<target>.+)\.[0-9a-f]{12}\.tmp$/;
-
-/** Parse a file name as one of rekey's temporary files, or undefined when it is not one. */
-function parseTemporaryName(name: string): TemporaryName | undefined {
-  const current = CURRENT_NAME.exec(name);
-  if (current?.groups !== undefined) return { target: current.groups['target']!, pid: Number(current.groups['pid']), host: current.groups['host']! };
-  const legacy = LEGACY_NAME.exec(name);
-  if (legacy?.groups !== undefined) return { target: legacy.groups['target']! };
-  return undefined;
-}
-
-/**
- * The name of the file a temporary file of rekey's is for (`.env` for `..env.123-ab12cd34-….rekey-tmp`), or undefined
- * when `fileName` (a base name, not a path) is not one: for stores that list the files they write.
- */
-export function temporaryTarget(fileName: string): string | undefined {
-  return parseTemporaryName(fileName)?.target;
 }
 
 /** When a sweep runs, and how old a temporary file must be to count as left over whoever wrote it. */

@@ -129,6 +129,29 @@ describe('help and exit codes', () => {
     expect(result.stdout).toContain('Exit codes: 0 done');
   });
 
+  it('finds the command after global options, and `rekey help <command>` shows its help', async () => {
+    // Only the command a line names is defined (src/cli/main.ts): global options before it must not hide it.
+    const json = await rekey(['--json', '--config', 'nowhere/rekey.yaml', 'status'], { cwd: tmpdir() });
+    expect(json.code, show(json)).toBe(2);
+    const [event] = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(event.event).toBe('error');
+    expect(event.message).toContain('nowhere/rekey.yaml');
+    expect(event.message).not.toContain('unknown');
+    for (const args of [
+      ['--config=nowhere.yaml', 'status', '--help'],
+      ['help', 'status'],
+      ['--json', 'help', 'status'],
+    ]) {
+      const help = await rekey(args, { cwd: tmpdir() });
+      expect(help.code, show(help)).toBe(0);
+      expect(help.stdout, args.join(' ')).toMatch(/^Usage: rekey status /);
+      expect(help.stdout).toContain('--offline');
+    }
+  });
+
   it('an unknown credential is bad input (exit 2) with a "did you mean" suggestion', async () => {
     const s = await sandbox();
     const ws = workspace({ sandbox: s });

@@ -7,7 +7,7 @@ import { readdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { RunId, StoreContext, StoreRef, VersionId } from '../../../src/contract/store.js';
 import { SecretNotFoundError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
-import { temporaryTarget } from '../../../src/util/atomic-file.js';
+import { temporaryTarget } from '../../../src/util/temporary-names.js';
 
 /** The sibling file that holds a staged value. */
 export interface StagedFile {
