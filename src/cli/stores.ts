@@ -12,6 +12,14 @@ import {
   storeKinds,
   storeModuleFiles,
 } from '../../adapters/stores/index.js';
+// The `.env` describer (the quick start's store, and most local configs') and what it imports, read with the registry
+// rather than one after the other: Node's loader reads a module's imports only once it has read the module, and
+// `rekey status` loads this one to describe the stores (~2 ms of it).
+import '../../adapters/stores/dotenv/describe.js';
+import '../../adapters/stores/dotenv/files.js';
+import '../../adapters/stores/dotenv/format.js';
+import '../contract/store-errors.js';
+import '../util/temporary-names.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
 import type { StoreRef } from '../contract/store.js';
 import type { OpenStore } from '../engine/context.js';
