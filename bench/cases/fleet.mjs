@@ -173,6 +173,8 @@ async function rotateDue(folder, size, servers, extra = []) {
   const preload = fileURLToPath(new URL('../lib/peak-rss.mjs', import.meta.url));
   // BENCH_CPU_PROF=<folder>: a V8 CPU profile of each rekey process, for finding where its CPU goes.
   const profile = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [];
+  // BENCH_NODE_FLAGS="--max-semi-space-size=4 …": node flags for each rekey process, for finding where its memory goes.
+  profile.push(...(process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((flag) => flag !== ''));
   const spawnedAt = Date.now();
   const r = await timeSpawn(process.execPath, [...profile, '--import', preload, cliPath, '--json', 'rotate', '--due', ...extra], { cwd: folder, env });
   const stats = await servers.stats();

@@ -16,6 +16,7 @@ import type { Config, CredentialConfig, NotifyChannelConfig } from '../config/ty
 import type { LastRuns } from '../engine/history.js';
 import type { CredentialAge } from '../engine/age.js';
 import { ExitCode, ForeignRunError, InputError } from '../contract/errors.js';
+import { keepHeapSmall } from '../util/heap.js';
 import type { RunSummary } from '../engine/run.js';
 import type { Runbook } from '../contract/runbook.js';
 import { credentialOf, interactionFor, openConfig, rotateCredential, type CommandInput, type Globals } from './common.js';
@@ -62,6 +63,7 @@ type Outcome =
     };
 
 export default async function rotate(input: CommandInput, globals: Globals): Promise<number> {
+  keepHeapSmall();
   const started = performance.now();
   const config = await openConfig(globals);
   const ids = (input.args[0] as string[] | undefined) ?? [];
