@@ -25,13 +25,11 @@ import { parseTemporaryName, TEMPORARY_SUFFIX, type TemporaryName } from './temp
 /** The file operations a write uses; tests pass their own to pause a write at a chosen point. */
 export type AtomicFileOps = Pick<
   typeof nodeFs,
-  'openSync' | 'writeSync' | 'fsyncSync' | 'fchmodSync' | 'fchownSync' | 'closeSync' | 'renameSync' | 'linkSync' | 'unlinkSync' | 'realpathSync' | 'statSync'
+  'openSync' | 'writeSync' | 'fsyncSync' | 'fchmodSync' | 'fchownSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'realpathSync' | 'statSync'
 >;
 
 /** How a write behaves beyond its content and mode. */
 export interface AtomicWriteOptions {
-  /** Never replace an existing target: fail with EEXIST instead (a hard link, which like O_EXCL refuses to clobber). */
-  readonly exclusive?: boolean;
   /** The file operations to use (node:fs unless a test pauses a write). */
   readonly fs?: AtomicFileOps;
 }
@@ -149,8 +147,6 @@ export function writeFileAtomic(target: string, content: string | Uint8Array, ne
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  if (options.exclusive === true && owner !== undefined)
-    throw Object.assign(new Error(`EEXIST: file already exists, ${target}`), { code: 'EEXIST', path: target, syscall: 'open' });
   const dir = dirname(path);
   const temp = temporaryPath(path);
   // O_EXCL and 0600: while the temporary file holds the content, nobody else can read it, and a crash leaves it so.
@@ -175,8 +171,7 @@ export function writeFileAtomic(target: string, content: string | Uint8Array, ne
     if (mode !== 0o600) fs.fsyncSync(fd);
     fs.closeSync(fd);
     closed = true;
-    if (options.exclusive === true) linkExclusive(fs, temp, path);
-    else fs.renameSync(temp, path);
+    fs.renameSync(temp, path);
   } catch (error) {
     // Leave nothing behind, and report the first failure, not one of the clean-up's.
     try {
@@ -195,33 +190,11 @@ export function writeFileAtomic(target: string, content: string | Uint8Array, ne
 }
 
 /**
- * Give the finished temporary file its final name unless that name exists: link() fails with EEXIST rather than
- * replace a file, where rename() would replace it. On a file system without hard links (some network and FAT
- * mounts) the check and the rename are two steps; the callers that ask for this (reports named after a unique run
- * id) do not race there, they only must never replace an older file.
- */
-function linkExclusive(fs: AtomicFileOps, temp: string, path: string): void {
-  try {
-    fs.linkSync(temp, path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw error;
-    if (nodeFs.existsSync(path)) throw Object.assign(new Error(`EEXIST: file already exists, ${path}`), { code: 'EEXIST', path, syscall: 'link' });
-    fs.renameSync(temp, path);
-    return;
-  }
-  try {
-    fs.unlinkSync(temp);
-  } catch {
-    // The file is written under its name; the extra name is a leftover the next sweep removes.
-  }
-}
-
-/**
- * Write a new file (0600) that must never replace one, atomically and durably, on libuv's thread pool: what
- * `writeFileAtomic(…, { exclusive: true })` does for a report, without holding the event loop for its writes and
- * fsyncs while other runs of the process go on. Fails with EEXIST when `path` exists. The temporary file is named to
- * this process's sweeps (`holdTemporary`) until it has its name.
+ * Write a new file (0600) that must never replace one (a report), atomically and durably, on libuv's thread pool, so
+ * that its writes and fsyncs do not hold the event loop while other runs of the process go on. Fails with EEXIST when
+ * `path` exists: the finished temporary file gets its name by link(), which fails rather than replace a file where
+ * rename() would replace it. The temporary file is named to this process's sweeps (`holdTemporary`) until it has its
+ * name.
  */
 export async function writeNewFileAtomicAsync(path: string, content: string): Promise<void> {
   const temp = temporaryPath(path);
@@ -245,7 +218,8 @@ export async function writeNewFileAtomicAsync(path: string, content: string): Pr
         await unlink(temp).catch(() => undefined);
         throw error;
       }
-      // No hard links here (see linkExclusive): check, then rename.
+      // No hard links on this file system (some network and FAT mounts): check, then rename. Reports are named after a
+      // unique run id, so no two writers race here; the check only keeps an older file from being replaced.
       if (nodeFs.existsSync(path)) {
         await unlink(temp).catch(() => undefined);
         throw Object.assign(new Error(`EEXIST: file already exists, ${path}`), { code: 'EEXIST', path, syscall: 'link' });

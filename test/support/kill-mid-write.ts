@@ -16,7 +16,7 @@ const MODULE = join(ROOT, 'dist/src/util/atomic-file.js');
 const SCRIPT = `
   import * as fs from 'node:fs';
   import { pathToFileURL } from 'node:url';
-  const [modulePath, target, mode, exclusive] = process.argv.slice(1);
+  const [modulePath, target, mode] = process.argv.slice(1);
   const { writeFileAtomic } = await import(pathToFileURL(modulePath).href);
   const content = Buffer.from(('KEY=' + process.env.CANARY + '\\n').repeat(Math.ceil(1_000_000 / (process.env.CANARY.length + 5))));
   let written = 0;
@@ -32,7 +32,7 @@ const SCRIPT = `
       return n;
     },
   };
-  writeFileAtomic(target, content, Number(mode), { fs: ops, exclusive: exclusive === '1' });
+  writeFileAtomic(target, content, Number(mode), { fs: ops });
   fs.writeSync(1, 'finished\\n');
 `;
 
@@ -44,16 +44,12 @@ export interface PausedWriter {
 }
 
 /** Start writing `canary`-filled content to `target` in a child and wait until it is paused before the rename. */
-export async function pauseMidWrite(target: string, canary: string, options: { mode?: number; exclusive?: boolean } = {}): Promise<PausedWriter> {
+export async function pauseMidWrite(target: string, canary: string, options: { mode?: number } = {}): Promise<PausedWriter> {
   if (!existsSync(MODULE)) throw new Error(`build first: npx tsc -p tsconfig.build.json (${MODULE} is missing)`);
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--input-type=module', '-e', SCRIPT, MODULE, target, String(options.mode ?? 0o600), options.exclusive === true ? '1' : '0'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CANARY: canary },
-    },
-  );
+  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, MODULE, target, String(options.mode ?? 0o600)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CANARY: canary },
+  });
   const exited = new Promise<void>((done) => child.on('exit', () => done()));
   let stdout = '';
   let stderr = '';
@@ -76,6 +72,6 @@ export async function pauseMidWrite(target: string, canary: string, options: { m
 }
 
 /** Write, pause before the rename, and SIGKILL: what a crash at the worst moment leaves. */
-export async function killMidWrite(target: string, canary: string, options: { mode?: number; exclusive?: boolean } = {}): Promise<void> {
+export async function killMidWrite(target: string, canary: string, options: { mode?: number } = {}): Promise<void> {
   await (await pauseMidWrite(target, canary, options)).kill();
 }

@@ -157,14 +157,6 @@ describe('atomic writes', () => {
     expect(mode(join(deploy, 'fresh')).toString(8)).toBe('600');
     expect(readdirSync(deploy).sort()).toEqual(['.env', 'fresh']);
   });
-
-  it('exclusive: never replaces an existing file (O_EXCL semantics), and leaves no temporary file when refused', () => {
-    const report = join(deploy, 'report.md');
-    writeFileAtomic(report, 'first\n', 0o600, { exclusive: true });
-    expect(() => writeFileAtomic(report, 'second\n', 0o600, { exclusive: true })).toThrow(expect.objectContaining({ code: 'EEXIST' }));
-    expect(readFileSync(report, 'utf8')).toBe('first\n');
-    expect(readdirSync(deploy)).toEqual(['report.md']);
-  });
 });
 
 describe('writeNewFileAtomicAsync (reports)', () => {

@@ -51,7 +51,7 @@ describe('sweepStateDir (defect 7)', () => {
     };
     for (const [path, text] of Object.entries(real)) writeFileSync(join(stateDir, path), text, { mode: 0o600 });
     await killMidWrite(join(stateDir, 'audit.head'), CANARY);
-    await killMidWrite(join(stateDir, 'reports', '20261124T024513Z-bbbbbb-api.md'), CANARY, { exclusive: true });
+    await killMidWrite(join(stateDir, 'reports', '20261124T024513Z-bbbbbb-api.md'), CANARY);
     // One left by an earlier rekey version (no writer in its name), long ago.
     const legacy = join(stateDir, '.audit.head.a1b2c3d4e5f6.tmp');
     writeFileSync(legacy, '{}\n', { mode: 0o600 });
@@ -65,7 +65,7 @@ describe('sweepStateDir (defect 7)', () => {
   });
 
   it("keeps a live writer's temporary file (another rekey writing its report this instant) (defect 7)", async () => {
-    const writer = await pauseMidWrite(join(stateDir, 'reports', '20261124T024513Z-bbbbbb-api.md'), CANARY, { exclusive: true });
+    const writer = await pauseMidWrite(join(stateDir, 'reports', '20261124T024513Z-bbbbbb-api.md'), CANARY);
     try {
       expect(sweepStateDir(stateDir)).toEqual([]);
       expect(readdirSync(join(stateDir, 'reports'))).toHaveLength(1);
