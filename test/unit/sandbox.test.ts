@@ -747,6 +747,7 @@ describe('sandbox: serve.ts in its own process', () => {
       'src/sandbox/webhooks.ts',
       'src/util/atomic-file.ts',
       'src/util/process-alive.ts',
+      'src/util/temporary-names.ts',
     ]) {
       const { outputText } = ts.transpileModule(readFileSync(join(root, file), 'utf8'), {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
