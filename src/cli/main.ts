@@ -4,8 +4,14 @@
  * SDKs) is imported when that command runs, so `rekey --help` and `rekey status` start fast.
  * Errors become exit codes in one place, below: 0 done · 1 failed or rolled back · 2 bad input · 3 refused · 4 internal.
  */
-import { Argument, Command, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type * as Commander from 'commander';
 import { installOutputGuard } from './output-guard.js';
+
+// commander is CommonJS: required, it loads as CommonJS; imported, node's loader first parses its source for the names
+// it exports and wraps it as a module (~2 ms of every start). The types are commander's own either way.
+const { Argument, Command, Option } = createRequire(import.meta.url)('commander') as typeof Commander;
+type Command = Commander.Command;
 
 installOutputGuard();
 // `rekey log | head -1`, `rekey --json incident … | grep -m1 old.dead`: the reader has gone. That is no error of the
