@@ -9,7 +9,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import type { Secret } from '../../src/contract/secret.js';
-import type { RehearsalContext, RehearsalStandIn, SecretStore, SecretStoreAdapter, StoreContext, StoreRef } from '../../src/contract/store.js';
+import type { RehearsalContext, RehearsalStandIn, SecretStore, SecretStoreAdapter, StoreContext, StoredMetadata, StoreRef } from '../../src/contract/store.js';
 
 type Loader = () => Promise<{ default: SecretStoreAdapter }>;
 
@@ -81,8 +81,17 @@ export function openStores(entries: readonly StoreEntryToOpen[], context: StoreC
   return openEach(entries, context, loadStoreAdapter);
 }
 
-/** A store opened to say what it holds (describe) and nothing else: `rekey status`. */
-export type DescribingStore = Pick<SecretStore, 'describe' | 'close'>;
+/**
+ * A store opened to say what it holds (describe) and nothing else: `rekey status`. One that reads a local file may
+ * also answer at once (`describeNow`, the same answer as describe()), which spares a thousand `.env` credentials'
+ * ages the promises and timers of a store that may hang.
+ */
+export type DescribingStore = Pick<SecretStore, 'describe' | 'close'> & {
+  readonly describeNow?: (ref: StoreRef) => StoredMetadata | undefined;
+};
+
+/** A describing store that answers at once. */
+export type DescribingNowStore = DescribingStore & { readonly describeNow: (ref: StoreRef) => StoredMetadata | undefined };
 
 interface Describer {
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): DescribingStore;
@@ -110,6 +119,30 @@ async function loadDescriber(kind: string): Promise<Describer> {
 /** Open every store of a credential to describe it only, as openStores does (a failure closes those already open). */
 export function openDescribers(entries: readonly StoreEntryToOpen[], context: StoreContext): Promise<{ store: DescribingStore; ref: StoreRef }[]> {
   return openEach(entries, context, loadDescriber);
+}
+
+/**
+ * Open a credential's stores to describe them at once, when every one of them can (`describeNow`, and its kind's
+ * describer loaded already, by openDescribers); undefined otherwise, and then nothing is left open.
+ */
+export function openDescribersNow(entries: readonly StoreEntryToOpen[], context: StoreContext): { store: DescribingNowStore; ref: StoreRef }[] | undefined {
+  const found = entries.map((entry) => loadedDescribers.get(entry.ref.kind));
+  if (found.some((describer) => describer === undefined)) return undefined;
+  const opened: { store: DescribingStore; ref: StoreRef }[] = [];
+  try {
+    for (const [i, entry] of entries.entries()) opened.push({ store: found[i]!.open(entry.options, context), ref: entry.ref });
+  } catch (error) {
+    closeQuietly(opened);
+    throw error;
+  }
+  const now = opened.filter((entry): entry is { store: DescribingNowStore; ref: StoreRef } => entry.store.describeNow !== undefined);
+  if (now.length === opened.length && now.every(({ store }) => store.close === undefined)) return now;
+  closeQuietly(opened);
+  return undefined;
+}
+
+function closeQuietly(stores: readonly { store: DescribingStore }[]): void {
+  for (const { store } of stores) void store.close?.()?.catch(() => undefined);
 }
 
 async function openEach<S extends DescribingStore>(

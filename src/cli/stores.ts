@@ -4,9 +4,11 @@
  * nor the engine does (see .dependency-cruiser.cjs).
  */
 import {
+  type DescribingNowStore,
   type DescribingStore,
   loadStoreAdapter,
   openDescribers,
+  openDescribersNow,
   openStores,
   rehearsalStores,
   storeKinds,
@@ -35,6 +37,11 @@ export function storeOpener(config: Config): (credential: CredentialConfig) => P
 /** Opens a credential's stores to describe them only (`rekey status`: the ages), loading as little of each adapter as it can. */
 export function describerOpener(config: Config): (credential: CredentialConfig) => Promise<{ store: DescribingStore; ref: StoreRef }[]> {
   return (credential) => openDescribers(credential.stores, { baseDir: config.baseDir, env: process.env, stateDir: config.stateDir });
+}
+
+/** Opens a credential's stores to describe them at once, when every one can (a `.env`); undefined otherwise (see describerOpener). */
+export function describerOpenerNow(config: Config): (credential: CredentialConfig) => { store: DescribingNowStore; ref: StoreRef }[] | undefined {
+  return (credential) => openDescribersNow(credential.stores, { baseDir: config.baseDir, env: process.env, stateDir: config.stateDir });
 }
 
 /** The stand-ins for a credential's stores in `rekey rehearse <credential>` (see adapters/stores/index.ts). */

@@ -14,12 +14,18 @@
  * empty, and a person may have written the store by hand since.
  */
 import type { CredentialConfig } from '../config/types.js';
-import type { SecretStore, StoreRef } from '../contract/store.js';
+import type { SecretStore, StoredMetadata, StoreRef } from '../contract/store.js';
 import type { LastRuns } from './history.js';
 
 /** A store as the age needs it: one that can describe what it holds (an OpenStore of the engine is one). */
 export interface DescribedStore {
   readonly store: Pick<SecretStore, 'describe' | 'close'>;
+  readonly ref: StoreRef;
+}
+
+/** A store that answers at once, from a local file (`.env`): describe() without the promise. */
+export interface DescribedNowStore {
+  readonly store: { readonly describeNow: (ref: StoreRef) => StoredMetadata | undefined };
   readonly ref: StoreRef;
 }
 
@@ -51,6 +57,11 @@ export interface AgeInputs {
   readonly history: LastRuns | undefined;
   /** Opens the credential's stores (describe and close are all it needs); omitted when stores are not to be read (`status --offline`). */
   readonly openStores?: ((credential: CredentialConfig) => Promise<readonly DescribedStore[]>) | undefined;
+  /**
+   * Opens the credential's stores when every one answers at once (`describeNow`, a local file); undefined otherwise,
+   * and then openStores is used. For a thousand `.env` credentials the promises and timers cost as much as the reads.
+   */
+  readonly openStoresNow?: ((credential: CredentialConfig) => readonly DescribedNowStore[] | undefined) | undefined;
   /** How long one store's describe() may take before it counts as not answering. */
   readonly timeoutMs?: number | undefined;
 }
@@ -61,7 +72,7 @@ export const DESCRIBE_TIMEOUT_MS = 5_000;
 /** A credential's age and its source. Never throws for a store's failure: that becomes a note, and the next source is used. */
 export async function credentialAge(inputs: AgeInputs): Promise<CredentialAge> {
   const notes: AgeNote[] = [];
-  const dated: { at: Date; from: string; run: string | undefined }[] = [];
+  const dated: Dated[] = [];
   if (inputs.openStores !== undefined) {
     let stores: readonly DescribedStore[] = [];
     try {
@@ -74,11 +85,7 @@ export async function credentialAge(inputs: AgeInputs): Promise<CredentialAge> {
         stores.map(async ({ store, ref }) => {
           if (store.describe === undefined) return void notes.push({ from: ref.display, problem: 'cannot say when it was written', fault: false });
           try {
-            const meta = await withTimeout(store.describe(ref), inputs.timeoutMs ?? DESCRIBE_TIMEOUT_MS);
-            if (meta === undefined) notes.push({ from: ref.display, problem: 'the secret does not exist', fault: true });
-            else if (meta.createdAt === undefined || Number.isNaN(meta.createdAt.getTime()))
-              notes.push({ from: ref.display, problem: 'keeps no date', fault: false });
-            else dated.push({ at: meta.createdAt, from: ref.display, run: meta.run });
+            noteAnswer(ref, await withTimeout(store.describe(ref), inputs.timeoutMs ?? DESCRIBE_TIMEOUT_MS), notes, dated);
           } catch (error) {
             notes.push({ from: ref.display, problem: messageOf(error), fault: true });
           }
@@ -88,6 +95,34 @@ export async function credentialAge(inputs: AgeInputs): Promise<CredentialAge> {
       await Promise.allSettled(stores.map(({ store }) => store.close?.()));
     }
   }
+  return ageFrom(inputs, notes, dated);
+}
+
+/** credentialAge for stores that answer at once (see AgeInputs.openStoresNow): the same answer, without awaiting. */
+function credentialAgeNow(inputs: AgeInputs, stores: readonly DescribedNowStore[]): CredentialAge {
+  const notes: AgeNote[] = [];
+  const dated: Dated[] = [];
+  for (const { store, ref } of stores) {
+    try {
+      noteAnswer(ref, store.describeNow(ref), notes, dated);
+    } catch (error) {
+      notes.push({ from: ref.display, problem: messageOf(error), fault: true });
+    }
+  }
+  return ageFrom(inputs, notes, dated);
+}
+
+type Dated = { at: Date; from: string; run: string | undefined };
+
+/** What one store's describe() said, as a note or a date. */
+function noteAnswer(ref: StoreRef, meta: StoredMetadata | undefined, notes: AgeNote[], dated: Dated[]): void {
+  if (meta === undefined) notes.push({ from: ref.display, problem: 'the secret does not exist', fault: true });
+  else if (meta.createdAt === undefined || Number.isNaN(meta.createdAt.getTime())) notes.push({ from: ref.display, problem: 'keeps no date', fault: false });
+  else dated.push({ at: meta.createdAt, from: ref.display, run: meta.run });
+}
+
+/** The age from the stores' dates, else from what the person said and what rekey did (see the header). */
+function ageFrom(inputs: AgeInputs, notes: readonly AgeNote[], dated: Dated[]): CredentialAge {
   const oldest = dated.sort((a, b) => a.at.getTime() - b.at.getTime())[0];
   if (oldest !== undefined) return { writtenAt: oldest.at, source: 'store', from: oldest.from, run: oldest.run, notes };
 
@@ -136,7 +171,14 @@ export async function credentialAges(
   let next = 0;
   const worker = async () => {
     for (let credential = credentials[next++]; credential !== undefined; credential = credentials[next++]) {
-      const age = await credentialAge({ ...inputs, credential, history: inputs.history.get(credential.id) });
+      const one = { ...inputs, credential, history: inputs.history.get(credential.id) };
+      let now: readonly DescribedNowStore[] | undefined;
+      try {
+        now = inputs.openStoresNow?.(credential);
+      } catch {
+        // Not opened at once: openStores says why, as a note.
+      }
+      const age = now === undefined ? await credentialAge(one) : credentialAgeNow(one, now);
       ages.set(credential.id, age);
       onAge?.(credential, age);
     }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CredentialConfig } from '../../src/config/types.js';
 import type { OpenStore } from '../../src/engine/context.js';
-import { credentialAge, dueness } from '../../src/engine/age.js';
+import { credentialAge, credentialAges, dueness, type DescribedNowStore } from '../../src/engine/age.js';
 import type { LastRuns, RunInfo } from '../../src/engine/history.js';
 import { parseRef, type SecretStore, type StoredMetadata } from '../../src/contract/store.js';
 
@@ -87,6 +87,60 @@ describe('credentialAge', () => {
 
   it('reads no store without an opener (status --offline)', async () => {
     expect(await credentialAge({ credential: credential(), history: doneAt('2026-11-30T00:00:00Z') })).toMatchObject({ source: 'journal', notes: [] });
+  });
+});
+
+describe('credentialAges with stores that answer at once (describeNow)', () => {
+  const now = (path: string, answer: () => StoredMetadata | undefined): DescribedNowStore => ({
+    store: { describeNow: answer },
+    ref: parseRef('dotenv', path),
+  });
+  const credentials = ['a', 'b', 'c', 'd'].map((id) => ({ ...credential(), id }));
+
+  it('gives the answers describe() would, and opens the others as before', async () => {
+    const opened: string[] = [];
+    const ages = await credentialAges(credentials, {
+      history: new Map([['a', doneAt('2026-11-30T00:00:00Z')]]),
+      openStoresNow: (c) =>
+        c.id === 'a'
+          ? [now('./.env#A', () => ({ version: 'fp' }))]
+          : c.id === 'b'
+            ? [now('./.env#B', () => ({ version: 'fp', createdAt: new Date('2026-10-01T00:00:00Z') }))]
+            : c.id === 'c'
+              ? [
+                  now('./.env#C', () => {
+                    throw new Error('variable C on line 3 of .env has an unclosed quote');
+                  }),
+                  now('./other.env#C', () => undefined),
+                ]
+              : undefined,
+      openStores: async (c) => {
+        opened.push(c.id);
+        return [store('aws-secrets-manager', 'prod/d#KEY', async () => ({ version: 'v', createdAt: new Date('2026-09-01T00:00:00Z') }))];
+      },
+    });
+    expect(opened).toEqual(['d']);
+    expect(ages.get('a')).toMatchObject({ source: 'journal', notes: [{ from: 'dotenv:./.env#A', problem: 'keeps no date', fault: false }] });
+    expect(ages.get('b')).toMatchObject({ source: 'store', from: 'dotenv:./.env#B', writtenAt: new Date('2026-10-01T00:00:00Z') });
+    expect(ages.get('c')).toMatchObject({ source: 'unknown' });
+    expect(ages.get('c')!.notes).toEqual([
+      { from: 'dotenv:./.env#C', problem: 'variable C on line 3 of .env has an unclosed quote', fault: true },
+      { from: 'dotenv:./other.env#C', problem: 'the secret does not exist', fault: true },
+    ]);
+    expect(ages.get('d')).toMatchObject({ source: 'store', from: 'aws-secrets-manager:prod/d#KEY' });
+  });
+
+  it('an opener that throws leaves the credential to openStores, which says why', async () => {
+    const ages = await credentialAges([credential()], {
+      history: new Map(),
+      openStoresNow: () => {
+        throw new Error('no such kind');
+      },
+      openStores: async () => {
+        throw new Error('unknown store kind "dotenvv"');
+      },
+    });
+    expect(ages.get('app')!.notes).toEqual([{ from: 'stores', problem: 'not opened: unknown store kind "dotenvv"', fault: true }]);
   });
 });
 

@@ -4,7 +4,10 @@
  * know fails the whole opening rather than leaving a credential half open.
  */
 import { describe, expect, it } from 'vitest';
-import { openStores, storeKinds } from '../../adapters/stores/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDescribers, openDescribersNow, openStores, storeKinds } from '../../adapters/stores/index.js';
 import { storeCatalog } from '../../src/cli/stores.js';
 import { parseRef } from '../../src/contract/store.js';
 
@@ -32,6 +35,29 @@ describe('openStores', () => {
   it('is what the CLI hands the config loader: the same kinds, and each kind its adapter', async () => {
     expect(storeCatalog.kinds).toEqual(storeKinds);
     for (const kind of storeCatalog.kinds) expect((await storeCatalog.adapter(kind)).kind).toBe(kind);
+  });
+});
+
+describe('openDescribersNow (status: a thousand .env ages without a promise each)', () => {
+  it('opens at once only what answers at once, once its describer is loaded, with the answer describe() gives', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-describe-now-'));
+    try {
+      writeFileSync(join(dir, '.env'), 'API_KEY=rk_canary_describe_now\n', { mode: 0o600 });
+      const env = [{ ref: parseRef('dotenv', './.env#API_KEY'), options: {} }];
+      const here = { baseDir: dir, env: {} };
+      // The .env describer is loaded by the first opening (an import), which openDescribersNow never waits for.
+      const [described] = await openDescribers(env, here);
+      const now = openDescribersNow(env, here);
+      expect(now?.map((s) => s.ref.display)).toEqual(['dotenv:./.env#API_KEY']);
+      expect(now![0]!.store.describeNow(env[0]!.ref)).toEqual(await described!.store.describe!(env[0]!.ref));
+      // A kind without describeNow (memory, loaded here), or one whose describer was never loaded, is left to openDescribers.
+      const memory = [{ ref: parseRef('memory', 'a/first'), options: {} }];
+      await openDescribers(memory, here);
+      expect(openDescribersNow([...env, ...memory], here)).toBeUndefined();
+      expect(openDescribersNow([{ ref: parseRef('vault-kv', 'secret/app#KEY'), options: {} }], here)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -94,5 +94,6 @@ function describedVariables(operation: string, place: Where): ReadonlyMap<string
 export default {
   open: (_options: Readonly<Record<string, unknown>>, context: StoreContext) => ({
     describe: async (ref: StoreRef) => describeDotenv(ref, context),
+    describeNow: (ref: StoreRef) => describeDotenv(ref, context),
   }),
 };
