@@ -14,11 +14,20 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-const THEIRS = /--(?:max-semi-space-size|min-semi-space-size|semi-space-growth-factor|heap-growing-percent|max-old-space-size)\b/;
+/**
+ * Flags that size the heap or steer its collection: `--max-old-space-size`, `--max-semi-space-size`,
+ * `--initial-heap-size`, … and the two set here. V8 takes `_` for `-` in every flag name (`--max_old_space_size`).
+ */
+const THEIRS = /--(?:[a-z-]*(?:space|heap)-size|semi-space-growth-factor|heap-growing-percent|optimize-for-size)(?![a-z-])/;
+
+/** Whether node was given a heap flag of its own: on its command line, or in NODE_OPTIONS. */
+export function nodeHasHeapFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env['NODE_OPTIONS'] ?? ''): boolean {
+  return THEIRS.test(`${execArgv.join(' ')} ${nodeOptions}`.replaceAll('_', '-'));
+}
 
 /** Keep the heap close to what the run holds, unless node was told otherwise. Idempotent. */
 export function keepHeapSmall(): void {
-  if (THEIRS.test(`${process.execArgv.join(' ')} ${process.env['NODE_OPTIONS'] ?? ''}`)) return;
+  if (nodeHasHeapFlags()) return;
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--heap-growing-percent=30');
 }

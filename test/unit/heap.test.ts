@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { nodeHasHeapFlags } from '../../src/util/heap.js';
 
 // The built module: node runs the child, and node 20 does not run TypeScript (`npm test` builds first).
 const MODULE = fileURLToPath(new URL('../../dist/src/util/heap.js', import.meta.url));
@@ -40,5 +41,26 @@ describe('keepHeapSmall', () => {
   it("leaves a person's own heap flags alone (NODE_OPTIONS or node's command line)", () => {
     expect(youngGenerationMb(['--max-semi-space-size=16'])).toBeGreaterThan(8);
     expect(youngGenerationMb([], { NODE_OPTIONS: '--max-old-space-size=512' })).toBeGreaterThan(8);
+    // V8 reads `_` as `-` in flag names, and manifests often spell them so.
+    expect(youngGenerationMb(['--max_semi_space_size=16'])).toBeGreaterThan(8);
+  });
+
+  it('knows the heap flags in either spelling, and no other flag', () => {
+    for (const flag of [
+      '--max-old-space-size=512',
+      '--max_old_space_size=512',
+      '--max-semi-space-size=16',
+      '--min_semi_space_size=4',
+      '--initial-heap-size=64',
+      '--max-heap-size=256',
+      '--semi_space_growth_factor=4',
+      '--heap-growing-percent=50',
+      '--optimize-for-size',
+    ]) {
+      expect(nodeHasHeapFlags([], flag), flag).toBe(true);
+      expect(nodeHasHeapFlags([flag], ''), flag).toBe(true);
+    }
+    for (const flag of ['--enable-source-maps', '--max-http-header-size=16384', '--stack-size=2000', '--heapsnapshot-signal=SIGUSR2', '--max-old-space'])
+      expect(nodeHasHeapFlags([flag], ''), flag).toBe(false);
   });
 });
