@@ -75,7 +75,13 @@ describe(`the fake Secrets Manager, as the AWS CLI sees it${cli === undefined ? 
       const read = await aws('get-secret-value', '--secret-id', 'app/db');
       expect(read.code, read.stderr).toBe(0);
       expect(read.json).toMatchObject({ Name: 'app/db', SecretString: 'rk_canary_cli_1', VersionId: first, VersionStages: ['AWSCURRENT'] });
-      expect(Math.abs(when(read.json['CreatedDate']) - Date.now())).toBeLessThan(10 * 60_000);
+      expect(read.json['ARN']).toBe(created.json['ARN']);
+      // A version's CreatedDate is when it was written (rekey's ages come from it): the same on every read.
+      const firstCreated = when(read.json['CreatedDate']);
+      expect(Math.abs(firstCreated - Date.now())).toBeLessThan(10 * 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const reread = await aws('get-secret-value', '--secret-id', 'app/db');
+      expect(when(reread.json['CreatedDate'])).toBe(firstCreated);
 
       // PutSecretValue with a token: a new version labelled AWSPENDING only; the same call again changes nothing,
       // and the same token with another value is refused (API reference, PutSecretValue, ClientRequestToken).
@@ -86,7 +92,7 @@ describe(`the fake Secrets Manager, as the AWS CLI sees it${cli === undefined ? 
       expect(staged.json).toMatchObject({ VersionId: token, VersionStages: ['AWSPENDING'] });
       const again = await aws(...put, '--secret-string', 'rk_canary_cli_2');
       expect(again.code, again.stderr).toBe(0);
-      expect(again.json['VersionId']).toBe(token);
+      expect(again.json).toEqual(staged.json);
       const other = await aws(...put, '--secret-string', 'rk_canary_cli_3');
       expect(other.code).not.toBe(0);
       expect(other.stderr).toContain('(ResourceExistsException)');
@@ -123,18 +129,35 @@ describe(`the fake Secrets Manager, as the AWS CLI sees it${cli === undefined ? 
       expect(pages.map((page) => page.length)).toEqual([1, 1]);
       const versions = Object.fromEntries(pages.flat().map((v) => [v.VersionId, [...v.VersionStages].sort()]));
       expect(versions).toEqual({ [first]: ['AWSPREVIOUS'], [token]: ['AWSCURRENT', 'AWSPENDING'] });
+      const listedFirst = pages.flat().find((v) => v.VersionId === first) as { CreatedDate?: unknown } | undefined;
+      expect(when(listedFirst?.CreatedDate)).toBe(firstCreated);
       const described = await aws('describe-secret', '--secret-id', 'app/db');
       expect(described.code, described.stderr).toBe(0);
       expect(
         Object.fromEntries(Object.entries(described.json['VersionIdsToStages'] as Record<string, string[]>).map(([id, stages]) => [id, [...stages].sort()])),
       ).toEqual(versions);
 
+      // PutSecretValue without VersionStages makes the new version AWSCURRENT, and the one it replaces AWSPREVIOUS
+      // (API reference, PutSecretValue, VersionStages).
+      const plain = await aws('put-secret-value', '--secret-id', 'app/other', '--secret-string', 'x');
+      expect(plain.stderr).toContain('(ResourceNotFoundException)');
+      const own = await aws('create-secret', '--name', 'app/other', '--secret-string', 'rk_canary_cli_4');
+      const replaced = await aws('put-secret-value', '--secret-id', 'app/other', '--secret-string', 'rk_canary_cli_5');
+      expect(replaced.code, replaced.stderr).toBe(0);
+      expect(replaced.json['VersionStages']).toEqual(['AWSCURRENT']);
+      const otherStages = await aws('describe-secret', '--secret-id', 'app/other');
+      expect(otherStages.json['VersionIdsToStages']).toEqual({
+        [own.json['VersionId'] as string]: ['AWSPREVIOUS'],
+        [replaced.json['VersionId'] as string]: ['AWSCURRENT'],
+      });
+
       const missing = await aws('get-secret-value', '--secret-id', 'app/none');
       expect(missing.code).not.toBe(0);
       expect(missing.stderr).toContain('(ResourceNotFoundException)');
-      const short = await aws('put-secret-value', '--secret-id', 'app/db', '--client-request-token', 'too-short', '--secret-string', 'x');
-      expect(short.code).not.toBe(0);
-      expect(short.stderr).toMatch(/ValidationException|ParamValidation|Invalid length/);
+      // A token of 65 characters: the CLI sends it (it checks only the minimum, 32), and the service refuses it.
+      const long = await aws('put-secret-value', '--secret-id', 'app/db', '--client-request-token', 'a'.repeat(65), '--secret-string', 'x');
+      expect(long.code).not.toBe(0);
+      expect(long.stderr).toContain('(ValidationException)');
     },
     60_000,
   );
