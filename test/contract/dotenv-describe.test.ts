@@ -2,7 +2,8 @@
  * The .env store's describe(), which `rekey status` calls for every credential: a file shared by many credentials is
  * read once per process, yet a change to it (even one made in the same instant) is always seen.
  */
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -53,4 +54,17 @@ describe('dotenv describe()', () => {
     rmSync(join(dir, 'shared.env'));
     expect(await store.describe!(ref('A_KEY'))).toBeUndefined();
   });
+
+  it('refuses a FIFO or a folder where the .env should be, at once, in describe() and in read() (a FIFO blocked them forever)', async () => {
+    execFileSync('mkfifo', [join(dir, 'shared.env')]);
+    mkdirSync(join(dir, 'folder.env'));
+    const store = dotenv.open({}, { baseDir: dir, env: {} });
+    const now = describer.open({}, { baseDir: dir, env: {} });
+    const folder = parseRef('dotenv', './folder.env#A_KEY');
+    for (const r of [ref('A_KEY'), folder]) {
+      await expect(store.describe!(r)).rejects.toThrow(/is not a regular file/);
+      expect(() => now.describeNow(r)).toThrow(/is not a regular file/);
+      await expect(store.read(r)).rejects.toMatchObject({ code: 'invalid', message: expect.stringMatching(/is not a regular file/) });
+    }
+  }, 10_000);
 });

@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import { fingerprint } from '../../../src/contract/mask.js';
 import type { StoreContext, StoredMetadata, StoreRef, VersionId } from '../../../src/contract/store.js';
 import { SecretNotFoundError, StoreError } from '../../../src/contract/store-errors.js';
-import { fsError, malformedError, type Place, refProblem } from './files.js';
+import { fsError, malformedError, notRegularFile, type Place, READ_FLAGS, refProblem } from './files.js';
 import { parseDotenv } from './format.js';
 
 type Where = Pick<Place, 'display' | 'file' | 'variable'>;
@@ -59,9 +59,10 @@ function describedVariables(operation: string, place: Where): ReadonlyMap<string
   let fd: number | undefined;
   try {
     // Opened, then its state read from the descriptor: one path lookup, and the state is that of the bytes read.
-    fd = openSync(place.file, 'r');
+    fd = openSync(place.file, READ_FLAGS);
     // Times in fractional milliseconds (sub-microsecond steps today): BigInt nanoseconds cost more than they tell here.
     const s = fstatSync(fd);
+    if (!s.isFile()) throw notRegularFile(place.file);
     id = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
     const known = describedFiles.get(place.file);
     if (known?.id === id) return known.variables;

@@ -3,7 +3,8 @@
  * files, the lock file, and the temporary files of atomic writes (named by src/util/atomic-file.ts). The variable
  * name rule lives here, once: the config loader (through the adapter's `validateRef`) and the store use it both.
  */
-import { readdirSync, realpathSync } from 'node:fs';
+import { constants, readdirSync, realpathSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { RunId, StoreContext, StoreRef, VersionId } from '../../../src/contract/store.js';
 import { SecretNotFoundError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
@@ -124,10 +125,38 @@ export function malformedError(operation: string, place: Pick<Place, 'display' |
   );
 }
 
+/**
+ * How a `.env` is opened for reading: without waiting. A FIFO (or a device) at the path would otherwise block the
+ * open until a writer comes, and `rekey status` with it, forever; opened so, it is seen for what it is and refused
+ * (notRegularFile). O_NONBLOCK changes nothing for a regular file.
+ */
+export const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+/** The error for a path that is not a regular file (a FIFO, a device, a socket): fsError words it. */
+export function notRegularFile(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${path} is not a regular file`), { code: 'ENOTREGULAR', path });
+}
+
+/** A `.env` read whole, refused when it is not a regular file (see READ_FLAGS). */
+export async function readRegularFile(path: string): Promise<Buffer> {
+  const handle = await open(path, READ_FLAGS);
+  try {
+    if (!(await handle.stat()).isFile()) throw notRegularFile(path);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** A typed store error for a failed file operation: names the file, never its content. */
 export function fsError(operation: string, place: Pick<Place, 'display' | 'file'>, what: string, error: unknown): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOTREGULAR' || code === 'EISDIR') {
+    return new StoreError('invalid', operation, place.display, `${what} is not a regular file (a folder, a FIFO or a device)`, {
+      hint: 'point the ref at a .env file',
+    });
+  }
   if (code === 'ENOENT') return new SecretNotFoundError(operation, place.display, `${what} does not exist`);
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new StorePermissionError(

@@ -49,6 +49,7 @@ import {
   placeOf as placeIn,
   type PreviousFile,
   previousVariableProblem,
+  readRegularFile,
   refProblem,
   siblingFiles,
   type StagedFile,
@@ -179,7 +180,7 @@ export function openEnvFileStore(kind: string, codec: ValueCodec, options: Doten
   const loadEnv = async (operation: string, place: Place): Promise<{ bytes: Buffer; doc: DotenvDocument }> => {
     let bytes: Buffer;
     try {
-      bytes = await readFile(place.file);
+      bytes = await readRegularFile(place.file);
     } catch (error) {
       throw fsError(operation, place, `file ${place.file}`, error);
     }
@@ -651,7 +652,7 @@ async function checkPlace(ref: StoreRef, context: StoreContext, store: SecretSto
       notes.push(`${place.file} belongs to another user or group, which a rewrite by this user cannot keep: run rekey as the file's owner or as root`);
     }
     if (lstatSync(place.file).isSymbolicLink()) notes.push(`${place.file} is a symbolic link; rekey rewrites the file it points to and keeps the link`);
-    const bytes = await readFile(place.file).catch(() => undefined);
+    const bytes = await readRegularFile(place.file).catch(() => undefined);
     const doc = bytes === undefined ? undefined : parseDotenv(bytes);
     if (readable && doc !== undefined) {
       const count = doc.entries.filter((e) => e.key === place.variable).length;
