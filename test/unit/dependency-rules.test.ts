@@ -4,7 +4,7 @@
  * repository itself breaks none of them. `npm run deps` runs the same check in CI.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,4 +86,14 @@ describe('each dependency rule reports the import it forbids', () => {
   it('the repository breaks none of them', () => {
     expect(violations(ROOT, ['src', 'adapters', 'test', 'bench'])).toEqual([]);
   }, 120_000);
+
+  // The cruiser does not follow createRequire(): what the entry point requires that way is checked here instead.
+  it('the entry point requires commander only, the one module it may load that the cruiser cannot see', () => {
+    const main = readFileSync(join(ROOT, 'src/cli/main.ts'), 'utf8');
+    const required = [...main.matchAll(/createRequire\([^)]*\)\(\s*(['"`])([^'"`]+)\1/g)].map((m) => m[2]);
+    expect(required).toEqual(['commander']);
+    // Every createRequire() there is applied to a name written out, so none can load something else unseen.
+    expect(main.match(/createRequire\(/g)?.length).toBe(required.length);
+    expect(main).not.toMatch(/\brequire\(/);
+  });
 });
