@@ -95,6 +95,8 @@ export type DescribingNowStore = DescribingStore & { readonly describeNow: (ref:
 
 interface Describer {
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): DescribingStore;
+  /** Every store it opens answers at once (`describeNow`): openDescribersNow opens nothing of a kind without it. */
+  readonly atOnce?: boolean;
 }
 
 /**
@@ -122,12 +124,12 @@ export function openDescribers(entries: readonly StoreEntryToOpen[], context: St
 }
 
 /**
- * Open a credential's stores to describe them at once, when every one of them can (`describeNow`, and its kind's
- * describer loaded already, by openDescribers); undefined otherwise, and then nothing is left open.
+ * Open a credential's stores to describe them at once, when every one of them can (its kind's describer is loaded
+ * already, by openDescribers, and answers at once); undefined otherwise, with no store of another kind opened.
  */
 export function openDescribersNow(entries: readonly StoreEntryToOpen[], context: StoreContext): { store: DescribingNowStore; ref: StoreRef }[] | undefined {
   const found = entries.map((entry) => loadedDescribers.get(entry.ref.kind));
-  if (found.some((describer) => describer === undefined)) return undefined;
+  if (found.some((describer) => describer?.atOnce !== true)) return undefined;
   const opened: { store: DescribingStore; ref: StoreRef }[] = [];
   try {
     for (const [i, entry] of entries.entries()) opened.push({ store: found[i]!.open(entry.options, context), ref: entry.ref });

@@ -93,6 +93,7 @@ function describedVariables(operation: string, place: Where): ReadonlyMap<string
 
 /** The registry's describer of the kind (adapters/stores/index.ts): a store that only describes. */
 export default {
+  atOnce: true,
   open: (_options: Readonly<Record<string, unknown>>, context: StoreContext) => ({
     describe: async (ref: StoreRef) => describeDotenv(ref, context),
     describeNow: (ref: StoreRef) => describeDotenv(ref, context),
