@@ -39,8 +39,8 @@ async function aws(...args: string[]): Promise<Answer> {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       HOME: home,
-      AWS_ACCESS_KEY_ID: 'AKIAREKEYAWSCLICHECK',
-      AWS_SECRET_ACCESS_KEY: 'rekey-awscli-check-secret',
+      AWS_ACCESS_KEY_ID: 'FAKEREKEYAWSCLI00001',
+      AWS_SECRET_ACCESS_KEY: 'not-a-secret-fake-awscli-check',
       // Neither the person's files nor an instance's metadata service: only what is given here.
       AWS_CONFIG_FILE: join(home, 'config'),
       AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials'),
