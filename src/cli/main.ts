@@ -74,14 +74,14 @@ const run =
  * suggestion) and Tab completion; only the one named otherwise, as defining all eighteen with their options and help
  * texts costs every start a few milliseconds.
  */
-const definitions = new Map<string, () => void>();
-function define(name: string, body: () => void): void {
+const definitions = new Map<string, (command: Command) => void>();
+/** A top-level command: `body` gives `rekey <name>` its arguments, options, help and action (and subcommands). */
+function define(name: string, body: (command: Command) => void): void {
   definitions.set(name, body);
 }
 
-define('drill', () => {
-  program
-    .command('drill')
+define('drill', (command) => {
+  command
     .description('rotate a credential now, with a person at the keyboard: timed, human steps prompted, timeline at the end')
     .argument('<credential>', 'credential id from rekey.yaml')
     .option('--answers <file>', 'answers for human steps (YAML: step id → yes, or { env: VAR } for a pasted key)')
@@ -102,9 +102,8 @@ define('drill', () => {
     .action(run(() => import('./drill.js')));
 });
 
-define('incident', () => {
-  program
-    .command('incident')
+define('incident', (command) => {
+  command
     .description('a leaked credential: rotate it now, prove the old key dead, then find where it leaked (working tree, git history) and audit since the leak')
     .argument('<credential>', 'credential id from rekey.yaml')
     .requiredOption('--since <time>', 'when the leak began: ISO 8601, "YYYY-MM-DD HH:MM" (local time), or an age such as 3h or 2d')
@@ -118,9 +117,8 @@ define('incident', () => {
     .action(run(() => import('./incident.js')));
 });
 
-define('scan', () => {
-  program
-    .command('scan')
+define('scan', (command) => {
+  command
     .description(
       "search the working tree and git history for any value the credential ever had, by fingerprint (the runbook's key pattern finds candidates): " +
         'did a scrub work, is an earlier key still there',
@@ -140,9 +138,8 @@ define('scan', () => {
     .action(run(() => import('./scan.js')));
 });
 
-define('rotate', () => {
-  program
-    .command('rotate')
+define('rotate', (command) => {
+  command
     .description('rotate unattended (cron, CI): steps that need a person fail unless --answers supplies them')
     .argument('[credentials...]', 'credential ids (default with --due: every credential past its max age)')
     .option('--due', 'rotate every credential whose age (from its stores) has reached its policy (others, and unknown ages, are skipped)')
@@ -159,9 +156,8 @@ define('rotate', () => {
     .action(run(() => import('./rotate.js')));
 });
 
-define('schedule', () => {
-  program
-    .command('schedule')
+define('schedule', (command) => {
+  command
     .description("print what to paste into your scheduler to run `rekey rotate --due` often enough for the config's policies")
     .addOption(
       new Option('--format <format>', 'a crontab line, systemd units, a Kubernetes CronJob or a GitHub Actions workflow')
@@ -173,9 +169,8 @@ define('schedule', () => {
     .action(run(() => import('./schedule.js')));
 });
 
-define('plan', () => {
-  program
-    .command('plan')
+define('plan', (command) => {
+  command
     .description('show the steps a rotation would run, or with --due what a scheduled `rotate --due` would do; nothing is written')
     .argument('[credential]', 'credential id from rekey.yaml')
     .option('--due', "every credential: would it be rotated, reminded or skipped, and why (reads the stores' metadata, never a value)")
@@ -188,18 +183,16 @@ define('plan', () => {
     .action(run(() => import('./plan.js')));
 });
 
-define('check', () => {
-  program
-    .command('check')
+define('check', (command) => {
+  command
     .description('read every store of a credential (no writes) and check permissions, before a drill')
     .argument('[credentials...]', 'credential ids (default: all)')
     .addHelpText('after', examples('rekey check', 'rekey check streampixel-prod', 'rekey --json check'))
     .action(run(() => import('./check.js')));
 });
 
-define('doctor', () => {
-  program
-    .command('doctor')
+define('doctor', (command) => {
+  command
     .description('check what can be checked (.env files, keys in client code and git, HTTPS, token length, age, shared keys) and list what cannot')
     .argument('[credentials...]', 'credential ids (default: all)')
     .option('--answers <file>', 'answers for the checklist for a person (YAML: item id → yes or no)')
@@ -210,9 +203,8 @@ define('doctor', () => {
     .action(run(() => import('./doctor.js')));
 });
 
-define('init', () => {
-  program
-    .command('init')
+define('init', (command) => {
+  command
     .description("read this project's .env files and write a commented rekey.yaml for the keys of providers rekey knows (never a value)")
     .option('--runbook <NAME=runbook>', 'the runbook for a variable init cannot tell, or skip (repeatable)', (v: string, all: string[]) => [...all, v], [])
     .option('--input <[credential.]name=value>', 'an input a runbook requires, such as userId (repeatable)', (v: string, all: string[]) => [...all, v], [])
@@ -222,9 +214,8 @@ define('init', () => {
     .action(run(() => import('./init.js')));
 });
 
-define('resume', () => {
-  program
-    .command('resume')
+define('resume', (command) => {
+  command
     .description('continue an interrupted or failed run from its journal, checking the real state of stores and provider')
     .argument('[run]', 'run id (see `rekey log`)')
     .option('--all', "every credential's unfinished run (its newest run, when it failed or was interrupted), one after another, with a tally")
@@ -247,18 +238,16 @@ define('resume', () => {
     .action(run(() => import('./resume.js')));
 });
 
-define('rollback', () => {
-  program
-    .command('rollback')
+define('rollback', (command) => {
+  command
     .description('restore the previous value of a run wherever the overlap allows it')
     .argument('<run>', 'run id (see `rekey log`)')
     .addHelpText('after', examples('rekey rollback 20261124T024512Z-3fa9c1', 'rekey --json rollback 20261124T024512Z-3fa9c1'))
     .action(run(() => import('./rollback.js')));
 });
 
-define('status', () => {
-  program
-    .command('status')
+define('status', (command) => {
+  command
     .description('age of every credential against its policy (read from its stores), where the age comes from, and its last run')
     .option('--offline', "read no store: take ages from policy.lastRotated and this machine's journals only")
     .option('--exit-code', 'exit 10 when a credential is due or overdue, 0 when none is (as terraform plan -detailed-exitcode)')
@@ -266,20 +255,16 @@ define('status', () => {
     .action(run(() => import('./status.js')));
 });
 
-define('log', () => {
-  program
-    .command('log')
+define('log', (command) => {
+  command
     .description('runs, newest first, or one run step by step')
     .argument('[run]', 'a run id to show in full')
     .addHelpText('after', examples('rekey log', 'rekey log 20261124T024512Z-3fa9c1', 'rekey --json log 20261124T024512Z-3fa9c1'))
     .action(run(() => import('./log.js')));
 });
 
-define('audit', () => {
-  const audit = program
-    .command('audit')
-    .description('the hash-chained audit log')
-    .addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'));
+define('audit', (audit) => {
+  audit.description('the hash-chained audit log').addHelpText('after', examples('rekey audit verify', 'rekey --json audit verify'));
   audit
     .command('verify')
     .description('check the audit log hash chain; names the first altered or removed record and exits 1')
@@ -287,11 +272,8 @@ define('audit', () => {
     .action(run(() => import('./audit-verify.js')));
 });
 
-define('runbook', () => {
-  const runbook = program
-    .command('runbook')
-    .description('the runbooks rekey knows')
-    .addHelpText('after', examples('rekey runbook list', 'rekey runbook show stripe'));
+define('runbook', (runbook) => {
+  runbook.description('the runbooks rekey knows').addHelpText('after', examples('rekey runbook list', 'rekey runbook show stripe'));
   runbook
     .command('list')
     .description('list runbooks')
@@ -325,11 +307,8 @@ define('runbook', () => {
     .action(run(() => import('./runbook-test.js')));
 });
 
-define('config', () => {
-  const config = program
-    .command('config')
-    .description('configuration helpers')
-    .addHelpText('after', examples('rekey config schema > rekey.schema.json', "rekey config schema | jq .'$id'"));
+define('config', (config) => {
+  config.description('configuration helpers').addHelpText('after', examples('rekey config schema > rekey.schema.json', "rekey config schema | jq .'$id'"));
   config
     .command('schema')
     .description('print the JSON Schema of rekey.yaml (for editors)')
@@ -337,9 +316,8 @@ define('config', () => {
     .action(run(() => import('./config-schema.js')));
 });
 
-define('rehearse', () => {
-  program
-    .command('rehearse')
+define('rehearse', (command) => {
+  command
     .description(
       "practise a rotation against the built-in sandbox provider: the quick start, a runbook's drill, or your own credential with its stores replaced by " +
         'throw-away copies and its rollout hooks run for real',
@@ -366,9 +344,8 @@ define('rehearse', () => {
     .action(run(() => import('./rehearse.js')));
 });
 
-define('completion', () => {
-  program
-    .command('completion')
+define('completion', (command) => {
+  command
     .description('print the shell completion script: commands, options, credential ids, runbook names and run ids complete on Tab')
     .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh', 'fish']))
     .addHelpText(
@@ -395,7 +372,7 @@ function namedCommand(words: readonly string[]): string | undefined {
   return undefined;
 }
 const named = namedCommand(process.argv.slice(2));
-for (const [name, body] of definitions) if (named === undefined || name === named) body();
+for (const [name, body] of definitions) if (named === undefined || name === named) body(program.command(name));
 
 /**
  * Usage errors (unknown command or option, missing argument, a value not among the choices) in rekey's own words, as
