@@ -23,6 +23,8 @@ function violations(cwd: string, paths: string[]): Violation[] {
   const result = spawnSync(process.execPath, [CRUISER, ...paths, '--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json'], {
     cwd,
     encoding: 'utf8',
+    // The whole repository's report is over 1 MB, spawnSync's default cap (a truncated report reads as bad JSON).
+    maxBuffer: 64 * 1024 * 1024,
   });
   expect(result.stdout, result.stderr).not.toBe('');
   return (JSON.parse(result.stdout) as { summary: { violations: Violation[] } }).summary.violations;
