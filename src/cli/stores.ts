@@ -17,11 +17,16 @@ import {
 // The `.env` describer (the quick start's store, and most local configs') and what it imports, read with the registry
 // rather than one after the other: Node's loader reads a module's imports only once it has read the module, and
 // `rekey status` loads this one to describe the stores (~2 ms of it).
-import '../../adapters/stores/dotenv/describe.js';
+import { adoptDescribedFiles, describedFilesRecord } from '../../adapters/stores/dotenv/describe.js';
 import '../../adapters/stores/dotenv/files.js';
 import '../../adapters/stores/dotenv/format.js';
 import '../contract/store-errors.js';
 import '../util/temporary-names.js';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cacheFile, CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, pruneConfigCache } from '../config/cache.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
 import type { StoreRef } from '../contract/store.js';
 import type { OpenStore } from '../engine/context.js';
@@ -46,3 +51,49 @@ export function describerOpenerNow(config: Config): (credential: CredentialConfi
 
 /** The stand-ins for a credential's stores in `rekey rehearse <credential>` (see adapters/stores/index.ts). */
 export const rehearsalStoresOf = rehearsalStores;
+
+/** The shape of the `.env` cache file: another is ignored (and replaced). */
+const DOTENV_CACHE_VERSION = 1;
+/** The modules whose code decides what a `.env` holds (parse, last assignment, fingerprint), relative to this one. */
+const DESCRIBERS = ['../../adapters/stores/dotenv/describe', '../../adapters/stores/dotenv/format', '../contract/mask'];
+// This module's own extension: .js when built, .ts when the tests run the sources.
+const EXT = extname(fileURLToPath(import.meta.url));
+
+/** The code that described the files, by SHA-256: what another version of it found is read again, not trusted. */
+function describersHash(): string {
+  const hash = createHash('sha256');
+  for (const module of DESCRIBERS) hash.update(readFileSync(fileURLToPath(new URL(`${module}${EXT}`, import.meta.url))));
+  return hash.digest('hex');
+}
+
+/**
+ * What a config's `.env` files held when `rekey status` last described them, kept beside the config cache (the same
+ * folder, the same trust: a file only this user writes, holding fingerprints and file states, never a value), so that
+ * the next `status` over a fleet stats each file instead of reading it. Each entry is used only while its file's
+ * state is the one read (see adoptDescribedFiles). A missing or unreadable cache only costs the reads.
+ */
+export function adoptDotenvCache(config: Config): void {
+  let record: unknown;
+  try {
+    const kept = JSON.parse(readFileSync(cacheFile(config.file, 'dotenv'), 'utf8')) as { v?: unknown; code?: unknown; files?: unknown };
+    if (kept.v === DOTENV_CACHE_VERSION && kept.code === describersHash()) record = kept.files;
+  } catch {
+    // None yet, or not ours to read: the files are read.
+  }
+  adoptDescribedFiles(record);
+}
+
+/** Keep what this process learned of the config's `.env` files for the next `status`, if it differs (see adoptDotenvCache). */
+export async function keepDotenvCache(config: Config): Promise<void> {
+  const record = describedFilesRecord();
+  if (record === undefined) return;
+  const where = cacheFile(config.file, 'dotenv');
+  try {
+    const { writeFileAtomic } = await import('../util/atomic-file.js');
+    mkdirSync(dirname(where), { recursive: true, mode: 0o700 });
+    writeFileAtomic(where, JSON.stringify({ v: DOTENV_CACHE_VERSION, code: describersHash(), files: record }), 0o600);
+    pruneConfigCache(dirname(where), where, Date.now(), CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, 'dotenv');
+  } catch {
+    // A read-only home (some CI runners) only costs speed.
+  }
+}

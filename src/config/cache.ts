@@ -44,21 +44,36 @@ export function cacheDir(): string {
   return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'rekey');
 }
 
-function cacheFile(configFile: string): string {
-  return join(cacheDir(), `config-${sha(configFile).slice(0, 24)}.json`);
+/**
+ * What the cache keeps, one file per config and kind: `config`, the validated config (here); `dotenv`, what the
+ * config's `.env` files held when `rekey status` last read them (src/cli/stores.ts).
+ */
+export type CacheKind = 'config' | 'dotenv';
+
+/** The cache file of a kind for a config file. */
+export function cacheFile(configFile: string, kind: CacheKind = 'config'): string {
+  return join(cacheDir(), `${kind}-${sha(configFile).slice(0, 24)}.json`);
 }
 
-const ENTRY = /^config-[0-9a-f]{24}\.json$/;
-// What a write cut short by a crash leaves: a temporary file of an entry (named by src/util/temporary-names.ts, a
-// module apart from the writer, so that the warm path, which never writes, does not load it).
-const isTemporaryEntry = (name: string): boolean => ENTRY.test(temporaryTarget(name) ?? '');
+const ENTRIES: Record<CacheKind, RegExp> = { config: /^config-[0-9a-f]{24}\.json$/, dotenv: /^dotenv-[0-9a-f]{24}\.json$/ };
 
 /**
- * Remove entries not used for `maxAgeDays` and, beyond `maxEntries`, the least recently used; also temporary files
- * left by an interrupted write more than a day ago. `keep` (the entry just written) always stays. Only files named as
+ * Remove entries of a kind not used for `maxAgeDays` and, beyond `maxEntries`, the least recently used; also their
+ * temporary files left by an interrupted write more than a day ago. `keep` (the entry just written) always stays. Only files named as
  * this cache names them are touched; one that vanishes meanwhile (another rekey pruning) is no error.
  */
-export function pruneConfigCache(dir: string, keep?: string, now = Date.now(), maxAgeDays = CACHE_MAX_AGE_DAYS, maxEntries = CACHE_MAX_ENTRIES): string[] {
+export function pruneConfigCache(
+  dir: string,
+  keep?: string,
+  now = Date.now(),
+  maxAgeDays = CACHE_MAX_AGE_DAYS,
+  maxEntries = CACHE_MAX_ENTRIES,
+  kind: CacheKind = 'config',
+): string[] {
+  const entry = ENTRIES[kind];
+  // What a write cut short by a crash leaves: a temporary file of an entry (named by src/util/temporary-names.ts, a
+  // module apart from the writer, so that the warm path, which never writes, does not load it).
+  const isTemporaryEntry = (name: string): boolean => entry.test(temporaryTarget(name) ?? '');
   const removed: string[] = [];
   const entries: { path: string; usedMs: number }[] = [];
   let names: string[];
@@ -76,7 +91,7 @@ export function pruneConfigCache(dir: string, keep?: string, now = Date.now(), m
     }
   };
   for (const name of names) {
-    const isEntry = ENTRY.test(name);
+    const isEntry = entry.test(name);
     if (!isEntry && !isTemporaryEntry(name)) continue;
     const path = join(dir, name);
     if (path === keep) continue;

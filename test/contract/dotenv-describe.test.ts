@@ -1,13 +1,15 @@
 /**
  * The .env store's describe(), which `rekey status` calls for every credential: a file shared by many credentials is
- * read once per process, yet a change to it (even one made in the same instant) is always seen.
+ * read once per process, yet a change to it (even one made in the same instant) is always seen. What one process
+ * learned is handed to the next (adoptDescribedFiles / describedFilesRecord): trusted while the file is unchanged,
+ * never a value, never a variable no one asked for.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import describer from '../../adapters/stores/dotenv/describe.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import describer, { adoptDescribedFiles, describedFilesRecord } from '../../adapters/stores/dotenv/describe.js';
 import dotenv from '../../adapters/stores/dotenv/index.js';
 import { fingerprint } from '../../src/contract/mask.js';
 import { parseRef } from '../../src/contract/store.js';
@@ -67,4 +69,98 @@ describe('dotenv describe()', () => {
       await expect(store.read(r)).rejects.toMatchObject({ code: 'invalid', message: expect.stringMatching(/is not a regular file/) });
     }
   }, 10_000);
+});
+
+describe('dotenv describe(): what one process leaves the next', () => {
+  const file = () => join(dir, 'shared.env');
+  const idOf = (path: string) => {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  };
+  const now = () => describer.open({}, { baseDir: dir, env: {} });
+  /** A record that says the file holds `version` for A_KEY: not what the file holds, so that using it shows. */
+  const planted = (version: string, id = idOf(file())) => ({ [file()]: { id, variables: { A_KEY: { version } } } });
+  // A file is kept only when read well after its change time, which no one can set back: the clock is moved a minute
+  // on instead (Date only), so that a file written here is old enough.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 60_000);
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it('uses what an earlier process found while the file is unchanged, and reads it once it changed (same size, mtime set back)', () => {
+    writeOld('A_KEY=alpha\n');
+    adoptDescribedFiles(planted('0123456789abcdef'));
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: '0123456789abcdef' });
+    expect(describedFilesRecord()).toBeUndefined();
+    adoptDescribedFiles(planted('0123456789abcdef'));
+    writeOld('A_KEY=omega\n');
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('omega') });
+    expect(describedFilesRecord()).toEqual({ [file()]: { id: idOf(file()), variables: { A_KEY: { version: fingerprint('omega') } } } });
+  });
+
+  it('reads the file for a variable the record does not hold, and for a file that became unreadable or vanished', () => {
+    writeOld('A_KEY=alpha\nB_KEY=beta\n');
+    adoptDescribedFiles(planted('0123456789abcdef'));
+    expect(now().describeNow(ref('B_KEY'))).toEqual({ version: fingerprint('beta') });
+    // Read whole: A_KEY now comes from the file, not from the record.
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+    adoptDescribedFiles(planted('0123456789abcdef'));
+    // chmod moves the change time: the record no longer matches, and the read says what is wrong (as root it reads).
+    chmodSync(file(), 0o000);
+    if (process.getuid?.() !== 0) expect(() => now().describeNow(ref('A_KEY'))).toThrow(/permission|EACCES/i);
+    else expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+    adoptDescribedFiles(planted('0123456789abcdef'));
+    rmSync(file());
+    expect(now().describeNow(ref('A_KEY'))).toBeUndefined();
+  });
+
+  it('keeps only the variables asked for (another secret of the file leaves no fingerprint), and a variable that is not there as null', () => {
+    writeOld('A_KEY=alpha\nOTHER_SECRET=hunter2-canary\nBROKEN="open\n');
+    adoptDescribedFiles(undefined);
+    now().describeNow(ref('A_KEY'));
+    now().describeNow(ref('MISSING_KEY'));
+    expect(() => now().describeNow(ref('BROKEN'))).toThrow(/unclosed quote/);
+    const record = describedFilesRecord()!;
+    expect(record).toEqual({
+      [file()]: { id: idOf(file()), variables: { A_KEY: { version: fingerprint('alpha') }, MISSING_KEY: null, BROKEN: { malformedLine: 3 } } },
+    });
+    const text = JSON.stringify(record);
+    expect(text).not.toContain('OTHER_SECRET');
+    expect(text).not.toContain(fingerprint('hunter2-canary'));
+    expect(text).not.toContain('hunter2');
+    // Handed on, each answer is the same without a read: the broken line too.
+    adoptDescribedFiles(JSON.parse(text));
+    expect(now().describeNow(ref('MISSING_KEY'))).toBeUndefined();
+    expect(() => now().describeNow(ref('BROKEN'))).toThrow(/line 3 .*unclosed quote/);
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+  });
+
+  it('does not keep a file read within moments of its last change (a coarse clock could hide the next one)', () => {
+    vi.useRealTimers();
+    writeFileSync(file(), 'A_KEY=alpha\n', { mode: 0o600 });
+    adoptDescribedFiles(undefined);
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+    expect(describedFilesRecord()).toEqual({});
+  });
+
+  it('leaves out an entry of the wrong shape, and drops files no longer described', () => {
+    writeOld('A_KEY=alpha\n');
+    const other = join(dir, 'gone.env');
+    adoptDescribedFiles({
+      [file()]: { id: idOf(file()), variables: { A_KEY: { version: 42 } } },
+      [other]: { id: 'x', variables: {} },
+      nonsense: 'text',
+    });
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+    const record = describedFilesRecord()!;
+    expect(Object.keys(record)).toEqual([file()]);
+    // Nothing read, one adopted file not described: still a record to write, without that file.
+    adoptDescribedFiles(record);
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+    expect(describedFilesRecord()).toBeUndefined();
+    adoptDescribedFiles({ ...record, [other]: { id: 'x', variables: {} } });
+    now().describeNow(ref('A_KEY'));
+    expect(Object.keys(describedFilesRecord()!)).toEqual([file()]);
+  });
 });

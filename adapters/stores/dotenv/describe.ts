@@ -9,7 +9,7 @@
  * a value. The read is synchronous: a .env is a small local file, and the promise API's round trips through the
  * thread pool (open, stat, read, close) cost several times the read itself, a thousand times over.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fingerprint } from '../../../src/contract/mask.js';
 import type { StoreContext, StoredMetadata, StoreRef, VersionId } from '../../../src/contract/store.js';
@@ -29,8 +29,25 @@ type Described = { readonly version: VersionId; readonly malformedLine?: undefin
  */
 const RACY_MS = 2_000;
 
-/** The .env files read by describe() in this process: each file's identity and state when read, and its variables. */
-const describedFiles = new Map<string, { readonly id: string; readonly variables: ReadonlyMap<string, Described> }>();
+/**
+ * A .env file as describe() last read it: its identity and state then (idOf), and its variables; `null` for one asked
+ * for and not in the file. Complete when read here; an earlier process's record (adoptDescribedFiles) holds only the
+ * variables that process asked for, and a variable it does not hold is read from the file.
+ */
+interface DescribedFile {
+  readonly id: string;
+  readonly variables: ReadonlyMap<string, Described | null>;
+  readonly complete: boolean;
+}
+
+/** The .env files described in this process, and those an earlier process described (adoptDescribedFiles). */
+const describedFiles = new Map<string, DescribedFile>();
+/** Of describedFiles, those adopted from an earlier process and not described since. */
+const adopted = new Set<string>();
+/** The variables described in this process since adoptDescribedFiles(), by file: what describedFilesRecord() keeps. */
+const asked = new Map<string, Set<string>>();
+/** Whether a file was read (rather than found unchanged) since adoptDescribedFiles(). */
+let readSinceAdopted = false;
 
 /** The plain .env store's describe(): undefined when the file or the variable does not exist. */
 export function describeDotenv(ref: StoreRef, context: StoreContext): StoredMetadata | undefined {
@@ -41,7 +58,7 @@ export function describeDotenv(ref: StoreRef, context: StoreContext): StoredMeta
   const place: Where = { display: ref.display, file: resolve(context.baseDir, ref.path), variable: ref.field! };
   let described: Described | undefined;
   try {
-    described = describedVariables(operation, place).get(place.variable);
+    described = describedVariable(operation, place);
   } catch (error) {
     if (error instanceof SecretNotFoundError) return undefined;
     throw error;
@@ -51,8 +68,25 @@ export function describeDotenv(ref: StoreRef, context: StoreContext): StoredMeta
   return { version: described.version };
 }
 
-/** Each variable of a plain .env, by its last assignment (as the store reads it). */
-function describedVariables(operation: string, place: Where): ReadonlyMap<string, Described> {
+/** A variable of a plain .env, by its last assignment (as the store reads it); undefined when the file has none. */
+function describedVariable(operation: string, place: Where): Described | undefined {
+  const names = asked.get(place.file) ?? new Set<string>();
+  asked.set(place.file, names.add(place.variable));
+  adopted.delete(place.file);
+  const known = describedFiles.get(place.file);
+  if (known !== undefined && (known.complete || known.variables.has(place.variable))) {
+    // Read before, here or by an earlier process: trusted while the file's state is the same, which one stat tells
+    // (no open, no read). Any doubt (the stat fails, another kind of file) is settled by reading it, below.
+    let s: Stats | undefined;
+    try {
+      s = statSync(place.file, { throwIfNoEntry: false });
+    } catch {
+      s = undefined;
+    }
+    if (s?.isFile() === true && idOf(s) === known.id) return known.variables.get(place.variable) ?? undefined;
+  }
+  describedFiles.delete(place.file);
+  readSinceAdopted = true;
   let id: string;
   let racy: boolean;
   let bytes: Buffer;
@@ -63,9 +97,7 @@ function describedVariables(operation: string, place: Where): ReadonlyMap<string
     // Times in fractional milliseconds (sub-microsecond steps today): BigInt nanoseconds cost more than they tell here.
     const s = fstatSync(fd);
     if (!s.isFile()) throw notRegularFile(place.file);
-    id = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
-    const known = describedFiles.get(place.file);
-    if (known?.id === id) return known.variables;
+    id = idOf(s);
     // The change time, which every write moves and no one can set back (the modification time can be).
     racy = Date.now() - s.ctimeMs <= RACY_MS;
     // Read to the size just seen (readFileSync would look it up again): a file that grew since is read again next time.
@@ -86,9 +118,65 @@ function describedVariables(operation: string, place: Where): ReadonlyMap<string
   // In file order, so that a name's last assignment is the one kept (as lastEntry).
   for (const entry of parseDotenv(bytes).entries)
     variables.set(entry.key, entry.malformed ? { malformedLine: entry.line } : { version: fingerprint(entry.value) });
-  if (racy) describedFiles.delete(place.file);
-  else describedFiles.set(place.file, { id, variables });
-  return variables;
+  if (!racy) describedFiles.set(place.file, { id, variables, complete: true });
+  return variables.get(place.variable);
+}
+
+/** A file's identity and state: device, inode, size, modification and change times. */
+const idOf = (s: Stats): string => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+
+/**
+ * What describe() knew of .env files, for another process (adoptDescribedFiles): by file, its state when read and the
+ * variables asked for, each a fingerprint, the line of its broken quoting, or null (not in the file). Never a value;
+ * and no variable no one asked for, so that a fingerprint of another secret in the same file is never written down.
+ */
+export type DescribedFilesRecord = Record<string, { id: string; variables: Record<string, { version: string } | { malformedLine: number } | null> }>;
+
+/**
+ * Take what an earlier process learned of .env files (describedFilesRecord()), so that `rekey status` over a fleet
+ * stats each file rather than opening, reading, parsing and fingerprinting it: an entry is used only while its file's
+ * device, inode, size and both times are as they were when it was read (and it was read well after its last change:
+ * see RACY_MS), else the file is read. An entry of the wrong shape is left out; so is a file this process knows.
+ */
+export function adoptDescribedFiles(record: unknown): void {
+  readSinceAdopted = false;
+  asked.clear();
+  // What an earlier adoption brought and no describe() checked goes: only what this process saw is known here.
+  for (const file of adopted) describedFiles.delete(file);
+  adopted.clear();
+  if (typeof record !== 'object' || record === null) return;
+  for (const [file, entry] of Object.entries(record as Record<string, unknown>)) {
+    const e = entry as { id?: unknown; variables?: unknown } | null;
+    if (typeof e?.id !== 'string' || typeof e.variables !== 'object' || e.variables === null || describedFiles.has(file)) continue;
+    const variables = new Map<string, Described | null>();
+    let whole = true;
+    for (const [name, v] of Object.entries(e.variables as Record<string, { version?: unknown; malformedLine?: unknown } | null>)) {
+      if (v === null) variables.set(name, null);
+      else if (typeof v?.version === 'string') variables.set(name, { version: v.version as VersionId });
+      else if (Number.isInteger(v?.malformedLine)) variables.set(name, { malformedLine: v.malformedLine as number });
+      else whole = false;
+    }
+    if (!whole) continue;
+    describedFiles.set(file, { id: e.id, variables, complete: false });
+    adopted.add(file);
+  }
+}
+
+/**
+ * What this process learned of the .env files it described since adoptDescribedFiles(), for the next process; or
+ * undefined when that is what was adopted (no file read, none adopted and left undescribed): nothing to write.
+ */
+export function describedFilesRecord(): DescribedFilesRecord | undefined {
+  if (!readSinceAdopted && adopted.size === 0) return undefined;
+  const record: DescribedFilesRecord = {};
+  for (const [file, names] of asked) {
+    const known = describedFiles.get(file);
+    if (known === undefined) continue;
+    const variables: DescribedFilesRecord[string]['variables'] = {};
+    for (const name of names) if (known.variables.has(name) || known.complete) variables[name] = known.variables.get(name) ?? null;
+    record[file] = { id: known.id, variables };
+  }
+  return record;
 }
 
 /** The registry's describer of the kind (adapters/stores/index.ts): a store that only describes. */
