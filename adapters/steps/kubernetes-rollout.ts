@@ -29,6 +29,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StepFailedError, type StepOutcome } from '../../src/contract/steps.js';
+import { StoreEnvironmentError } from '../../src/contract/store-errors.js';
 import { formatClock } from '../../src/util/duration.js';
 import { type KubernetesConnection, loadKubeConfig } from '../stores/kubernetes-secret/client.js';
 import { statusOf } from '../stores/kubernetes-secret/errors.js';
@@ -157,6 +158,9 @@ export async function runKubernetesRollout(options: KubernetesRolloutOptions, ru
   try {
     client = run.client ?? (await connect({ kubeconfig: options.kubeconfig, context: options.context, baseDir: run.baseDir, env: run.env }));
   } catch (error) {
+    // No kubeconfig on this machine (or one it cannot read) is a fault of the environment, exit 5, as it is for the
+    // kubernetes-secret store: kept as it is, so the engine says so, rather than "the rotation failed".
+    if (error instanceof StoreEnvironmentError) throw error;
     const hint = (error as { hint?: unknown }).hint;
     throw new StepFailedError(run.id, `${run.name}: ${error instanceof Error ? error.message : String(error)}`, typeof hint === 'string' ? hint : undefined);
   }

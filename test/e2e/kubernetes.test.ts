@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type KubernetesRolloutOptions, runKubernetesRollout } from '../../adapters/steps/kubernetes-rollout.js';
 import { StepFailedError } from '../../src/contract/steps.js';
+import { StoreEnvironmentError } from '../../src/contract/store-errors.js';
+import { runHook } from '../../src/runbook/steps/hook.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/server.js';
 import { type RunningKubernetesServer, rotatorRules, startKubernetesServer } from '../fakes/kubernetes-server.js';
 
@@ -229,5 +231,72 @@ describe('the kubernetes-rollout hook in process, against the same fake API serv
     expect((denied as StepFailedError).message).toContain('cannot patch resource "deployments"');
     expect((denied as StepFailedError).hint).toContain('"get", "patch" on deployments');
     expect(server.model.workload('Deployment', 'prod', 'web')).toMatchObject({ metadata: { generation: 1 } });
+  });
+
+  it('a kubeconfig that is not there is a fault of the machine (StoreEnvironmentError), not retried', async () => {
+    const notes: string[] = [];
+    const spec = {
+      id: 'hook:0',
+      name: 'restart web',
+      argv: [],
+      env: {},
+      timeoutMs: 5_000,
+      retries: 2,
+      builtin: {
+        kind: 'kubernetes-rollout' as const,
+        options: { namespace: 'prod', deployments: ['web'], statefulsets: [], kubeconfig: './no-such-kubeconfig' },
+      },
+    };
+    const error = await runHook(spec as never, {} as never, mkdtempSync(join(tmpdir(), 'rekey-k8s-none-')), (m) => notes.push(m)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreEnvironmentError);
+    expect((error as Error).message).toMatch(/cannot read the kubeconfig .*no-such-kubeconfig: ENOENT/);
+    expect(notes.filter((note) => note.includes('trying again'))).toEqual([]);
+  });
+});
+
+describe('a kubernetes-rollout hook on a machine without its kubeconfig', { timeout: 90_000 }, () => {
+  it('exits 5 (environment), naming the hook and the file, and rolls the .env back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-k8s-nokube-'));
+    const sandbox = await startSandbox({ overlap: 'until-revoked' });
+    try {
+      const seed = sandbox.mintKey('demo');
+      writeFileSync(join(dir, '.env'), `API_KEY=${seed}\n`, { mode: 0o600 });
+      writeFileSync(
+        join(dir, 'rekey.yaml'),
+        [
+          'credentials:',
+          '  web-key:',
+          '    runbook: sandbox',
+          `    inputs: { baseUrl: "${sandbox.url}", account: demo }`,
+          '    stores: [{ dotenv: ./.env#API_KEY }]',
+          '    rollout:',
+          '      - name: restart web',
+          '        kubernetes-rollout: { namespace: prod, deployments: [web], kubeconfig: ./kube/config }',
+          '        retries: 2',
+          '',
+        ].join('\n'),
+      );
+      const result = await new Promise<{ status: number | null; out: string }>((resolve) => {
+        const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+        for (const name of Object.keys(env)) if (name.startsWith('REKEY_') || name === 'KUBECONFIG') delete env[name];
+        const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.on('close', (status) => resolve({ status, out }));
+      });
+      expect(result.status, result.out).toBe(5);
+      expect(result.out).toMatch(
+        /✗ restart web .*\n\s+connect kubernetes-rollout: cannot read the kubeconfig \.\/kube\/config: ENOENT\n\s+hint: set kubeconfig under kubernetes-rollout/,
+      );
+      expect(result.out).not.toContain('trying again');
+      expect(result.out).not.toMatch(/\n\s+at /);
+      // Rolled back: the .env holds the old key, which still works; the new one was revoked.
+      expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(`API_KEY=${seed}\n`);
+      expect(sandbox.isActive(seed)).toBe(true);
+    } finally {
+      await sandbox.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -106,14 +106,11 @@ export async function loadKubeConfig(connection: KubernetesConnection, where: st
   const fromEnv = (env['KUBECONFIG'] ?? '').split(delimiter).find((p) => p !== '');
   const inCluster = env['KUBERNETES_SERVICE_HOST'] !== undefined && env['KUBERNETES_SERVICE_HOST'] !== '';
   // Not client-node's loadFromDefault: with no file at all it falls back to http://localhost:8080, which only confuses.
+  // The store's and the hook's option alike (`kubeconfig:` under kubernetes-secret or kubernetes-rollout).
+  const hint = `set kubeconfig under ${where} in rekey.yaml, or KUBECONFIG, or run inside a pod with a service account`;
   const file = connection.kubeconfig ?? fromEnv ?? (inCluster ? undefined : join(env['HOME'] ?? homedir(), '.kube', 'config'));
   if (file !== undefined && connection.kubeconfig === undefined && fromEnv === undefined && !existsSync(file)) {
-    throw new StoreEnvironmentError(
-      'connect',
-      where,
-      `no kubeconfig: KUBECONFIG is not set and ${file} does not exist`,
-      'set the store option kubeconfig, or KUBECONFIG, or run inside a pod with a service account',
-    );
+    throw new StoreEnvironmentError('connect', where, `no kubeconfig: KUBECONFIG is not set and ${file} does not exist`, hint);
   }
   try {
     if (file === undefined) config.loadFromCluster();
@@ -125,7 +122,7 @@ export async function loadKubeConfig(connection: KubernetesConnection, where: st
       'connect',
       where,
       `cannot read the kubeconfig${file === undefined ? '' : ` ${file}`}: ${code ?? (error instanceof Error ? error.message : String(error))}`,
-      'set the store option kubeconfig, or KUBECONFIG, or run inside a pod with a service account',
+      hint,
     );
   }
   if (connection.context !== undefined) {
