@@ -24,7 +24,7 @@ import '../contract/store-errors.js';
 import '../util/temporary-names.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, extname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheFile, CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, pruneConfigCache } from '../config/cache.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
@@ -66,6 +66,9 @@ function describersHash(): string {
   return hash.digest('hex');
 }
 
+/** The cache file of the config's `.env` files, by the config's absolute path (config.file is as the person named it). */
+const dotenvCacheFile = (config: Config): string => cacheFile(join(config.baseDir, basename(config.file)), 'dotenv');
+
 /**
  * What a config's `.env` files held when `rekey status` last described them, kept beside the config cache (the same
  * folder, the same trust: a file only this user writes, holding fingerprints and file states, never a value), so that
@@ -75,7 +78,7 @@ function describersHash(): string {
 export function adoptDotenvCache(config: Config): void {
   let record: unknown;
   try {
-    const kept = JSON.parse(readFileSync(cacheFile(config.file, 'dotenv'), 'utf8')) as { v?: unknown; code?: unknown; files?: unknown };
+    const kept = JSON.parse(readFileSync(dotenvCacheFile(config), 'utf8')) as { v?: unknown; code?: unknown; files?: unknown };
     if (kept.v === DOTENV_CACHE_VERSION && kept.code === describersHash()) record = kept.files;
   } catch {
     // None yet, or not ours to read: the files are read.
@@ -87,7 +90,7 @@ export function adoptDotenvCache(config: Config): void {
 export async function keepDotenvCache(config: Config): Promise<void> {
   const record = describedFilesRecord();
   if (record === undefined) return;
-  const where = cacheFile(config.file, 'dotenv');
+  const where = dotenvCacheFile(config);
   try {
     const { writeFileAtomic } = await import('../util/atomic-file.js');
     mkdirSync(dirname(where), { recursive: true, mode: 0o700 });

@@ -59,6 +59,20 @@ describe('rekey status: what it keeps of the .env files', () => {
     });
   }, 30_000);
 
+  it('keeps one file per config: two rekey.yaml of two folders do not replace each other (each status after the first writes nothing)', async () => {
+    const one = workspace({ sandbox: await sandbox({ overlap: 'until-revoked' }) });
+    const two = workspace({ sandbox: await sandbox({ overlap: 'until-revoked' }) });
+    const shared = { XDG_CACHE_HOME: cacheOf(one) };
+    await settle();
+    for (const ws of [one, two]) row(await rekeyIn(ws, ['--json', 'status'], { env: shared }));
+    const folder = join(cacheOf(one), 'rekey');
+    const files = () => readdirSync(folder).filter((name) => name.startsWith('dotenv-'));
+    expect(files()).toHaveLength(2);
+    const written = new Map(files().map((name) => [name, statSync(join(folder, name)).mtimeMs]));
+    for (const ws of [one, two, one]) row(await rekeyIn(ws, ['--json', 'status'], { env: shared }));
+    expect(new Map(files().map((name) => [name, statSync(join(folder, name)).mtimeMs]))).toEqual(written);
+  }, 30_000);
+
   it('trusts a kept entry only while the file is as it was, and ignores a torn cache', async () => {
     const ws = workspace({ sandbox: await sandbox({ overlap: 'until-revoked' }) });
     const rotated = await rekeyIn(ws, ['rotate', ws.credential], { env: env(ws) });
