@@ -4,10 +4,10 @@
  * hands this registry to the config loader and the engine, which import nothing from adapters/. Adding a store: an
  * adapter (a file, or a folder with an index.ts) in this folder and one line here (see CONTRIBUTING).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Secret } from '../../src/contract/secret.js';
 import type { RehearsalContext, RehearsalStandIn, SecretStore, SecretStoreAdapter, StoreContext, StoredMetadata, StoreRef } from '../../src/contract/store.js';
 
@@ -93,10 +93,22 @@ export type DescribingStore = Pick<SecretStore, 'describe' | 'close'> & {
 /** A describing store that answers at once. */
 export type DescribingNowStore = DescribingStore & { readonly describeNow: (ref: StoreRef) => StoredMetadata | undefined };
 
+/**
+ * What a describer learned of its stores, handed from one process to the next (`rekey status` keeps it beside the
+ * config cache, src/cli/stores.ts): a `.env` describer's files, their states and the fingerprints read from them.
+ */
+export interface DescriberMemory {
+  /** Take back what record() gave in an earlier process (undefined: nothing); what has the wrong shape is left out. */
+  adopt(kept: unknown): void;
+  /** What this process learned since adopt(), plain JSON; unless `always`, undefined when it is what was adopted. */
+  record(always?: boolean): unknown;
+}
+
 interface Describer {
   open(options: Readonly<Record<string, unknown>>, context: StoreContext): DescribingStore;
   /** Every store it opens answers at once (`describeNow`): openDescribersNow opens nothing of a kind without it. */
   readonly atOnce?: boolean;
+  readonly memory?: DescriberMemory;
 }
 
 /**
@@ -116,6 +128,35 @@ async function loadDescriber(kind: string): Promise<Describer> {
   const describer = load === undefined ? await loadStoreAdapter(kind) : (await load()).default;
   loadedDescribers.set(kind, describer);
   return describer;
+}
+
+/**
+ * Hand each describer that remembers what an earlier process learned (`kept`, by kind, as describedRecord() gave it);
+ * a describer loaded already and given nothing starts afresh.
+ */
+export async function adoptDescribed(kept: unknown): Promise<void> {
+  const byKind = typeof kept === 'object' && kept !== null ? (kept as Record<string, unknown>) : {};
+  for (const kind of Object.keys(describers))
+    if (Object.hasOwn(byKind, kind) || loadedDescribers.has(kind)) (await loadDescriber(kind)).memory?.adopt(byKind[kind]);
+}
+
+/** What the describers learned since adoptDescribed(), by kind, for the next process; undefined when none learned anything new. */
+export function describedRecord(): Record<string, unknown> | undefined {
+  const memories = [...loadedDescribers].flatMap(([kind, describer]) => (describer.memory === undefined ? [] : [[kind, describer.memory] as const]));
+  const learned = memories.map(([, memory]) => memory.record());
+  if (learned.every((record) => record === undefined)) return undefined;
+  return Object.fromEntries(memories.map(([kind, memory], i) => [kind, learned[i] ?? memory.record(true)]));
+}
+
+/**
+ * The code that decides what the describers remember (their kinds' files, and the fingerprint's module), by SHA-256:
+ * what another version of it learned is not adopted.
+ */
+export function describersCode(): string {
+  const hash = createHash('sha256');
+  const mask = fileURLToPath(new URL(`../../src/contract/mask${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+  for (const file of [...Object.keys(describers).flatMap((kind) => storeModuleFiles(kind)), mask]) hash.update(file).update(readFileSync(file));
+  return hash.digest('hex');
 }
 
 /** Open every store of a credential to describe it only, as openStores does (a failure closes those already open). */

@@ -22,7 +22,7 @@ import { credentialAges, dueness, settleUnknown, type CredentialAge } from '../e
 import { formatAge, formatClock } from '../util/time.js';
 import { ExitCode } from '../contract/errors.js';
 import { locksOf } from './locks-of.js';
-import { adoptDotenvCache, describerOpener, describerOpenerNow, keepDotenvCache } from './stores.js';
+import { adoptDescribedCache, describerOpener, describerOpenerNow, keepDescribedCache } from './stores.js';
 import { openConfig } from './open-config.js';
 import type { CommandInput, Globals } from './common.js';
 import type { Config } from '../config/types.js';
@@ -62,12 +62,12 @@ export async function statusRows(config: Config, offline: boolean) {
   // Stores opened to describe only: for a .env, a module of its own rather than the whole store with its writers.
   const openStores = offline ? undefined : describerOpener(config);
   const openStoresNow = offline ? undefined : describerOpenerNow(config);
-  if (!offline) adoptDotenvCache(config);
+  if (!offline) await adoptDescribedCache(config);
   const [locks, ages] = await Promise.all([
     locksOf(config.stateDir, config.credentials.keys()),
     credentialAges([...config.credentials.values()], { history, openStores, openStoresNow }),
   ]);
-  if (!offline) await keepDotenvCache(config);
+  if (!offline) await keepDescribedCache(config);
   const now = Date.now();
   const rows = [...config.credentials.values()].map((credential) => {
     const { last } = history.get(credential.id)!;

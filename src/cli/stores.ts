@@ -4,6 +4,9 @@
  * nor the engine does (see .dependency-cruiser.cjs).
  */
 import {
+  adoptDescribed,
+  describedRecord,
+  describersCode,
   type DescribingNowStore,
   type DescribingStore,
   loadStoreAdapter,
@@ -17,15 +20,13 @@ import {
 // The `.env` describer (the quick start's store, and most local configs') and what it imports, read with the registry
 // rather than one after the other: Node's loader reads a module's imports only once it has read the module, and
 // `rekey status` loads this one to describe the stores (~2 ms of it).
-import { adoptDescribedFiles, describedFilesRecord } from '../../adapters/stores/dotenv/describe.js';
+import '../../adapters/stores/dotenv/describe.js';
 import '../../adapters/stores/dotenv/files.js';
 import '../../adapters/stores/dotenv/format.js';
 import '../contract/store-errors.js';
 import '../util/temporary-names.js';
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, join } from 'node:path';
 import { cacheFile, CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, pruneConfigCache } from '../config/cache.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
 import type { StoreRef } from '../contract/store.js';
@@ -52,50 +53,40 @@ export function describerOpenerNow(config: Config): (credential: CredentialConfi
 /** The stand-ins for a credential's stores in `rekey rehearse <credential>` (see adapters/stores/index.ts). */
 export const rehearsalStoresOf = rehearsalStores;
 
-/** The shape of the `.env` cache file: another is ignored (and replaced). */
-const DOTENV_CACHE_VERSION = 1;
-/** The modules whose code decides what a `.env` holds (parse, last assignment, fingerprint), relative to this one. */
-const DESCRIBERS = ['../../adapters/stores/dotenv/describe', '../../adapters/stores/dotenv/format', '../contract/mask'];
-// This module's own extension: .js when built, .ts when the tests run the sources.
-const EXT = extname(fileURLToPath(import.meta.url));
+/** The shape of the describers' cache file: another is ignored (and replaced). */
+const DESCRIBED_CACHE_VERSION = 1;
 
-/** The code that described the files, by SHA-256: what another version of it found is read again, not trusted. */
-function describersHash(): string {
-  const hash = createHash('sha256');
-  for (const module of DESCRIBERS) hash.update(readFileSync(fileURLToPath(new URL(`${module}${EXT}`, import.meta.url))));
-  return hash.digest('hex');
-}
-
-/** The cache file of the config's `.env` files, by the config's absolute path (config.file is as the person named it). */
-const dotenvCacheFile = (config: Config): string => cacheFile(join(config.baseDir, basename(config.file)), 'dotenv');
+/** The describers' cache file of a config, by the config's absolute path (config.file is as the person named it). */
+const describedCacheFile = (config: Config): string => cacheFile(join(config.baseDir, basename(config.file)), 'describe');
 
 /**
- * What a config's `.env` files held when `rekey status` last described them, kept beside the config cache (the same
- * folder, the same trust: a file only this user writes, holding fingerprints and file states, never a value), so that
- * the next `status` over a fleet stats each file instead of reading it. Each entry is used only while its file's
- * state is the one read (see adoptDescribedFiles). A missing or unreadable cache only costs the reads.
+ * What the stores' describers learned of a config's stores when `rekey status` last asked (a `.env` describer: each
+ * file's state, and per variable the config names its fingerprint or its absence), kept beside the config cache (the
+ * same folder, the same trust: a file only this user writes, never a value), so that the next `status` over a fleet
+ * stats each `.env` instead of reading it; an entry counts only while its file is unchanged. A missing or unreadable
+ * cache only costs the reads.
  */
-export function adoptDotenvCache(config: Config): void {
-  let record: unknown;
+export async function adoptDescribedCache(config: Config): Promise<void> {
+  let kept: unknown;
   try {
-    const kept = JSON.parse(readFileSync(dotenvCacheFile(config), 'utf8')) as { v?: unknown; code?: unknown; files?: unknown };
-    if (kept.v === DOTENV_CACHE_VERSION && kept.code === describersHash()) record = kept.files;
+    const file = JSON.parse(readFileSync(describedCacheFile(config), 'utf8')) as { v?: unknown; code?: unknown; kinds?: unknown };
+    if (file.v === DESCRIBED_CACHE_VERSION && file.code === describersCode()) kept = file.kinds;
   } catch {
-    // None yet, or not ours to read: the files are read.
+    // None yet, or not ours to read: the stores are read.
   }
-  adoptDescribedFiles(record);
+  await adoptDescribed(kept);
 }
 
-/** Keep what this process learned of the config's `.env` files for the next `status`, if it differs (see adoptDotenvCache). */
-export async function keepDotenvCache(config: Config): Promise<void> {
-  const record = describedFilesRecord();
-  if (record === undefined) return;
-  const where = dotenvCacheFile(config);
+/** Keep what the describers learned for the next `status`, if it is new (see adoptDescribedCache). */
+export async function keepDescribedCache(config: Config): Promise<void> {
+  const kinds = describedRecord();
+  if (kinds === undefined) return;
+  const where = describedCacheFile(config);
   try {
     const { writeFileAtomic } = await import('../util/atomic-file.js');
     mkdirSync(dirname(where), { recursive: true, mode: 0o700 });
-    writeFileAtomic(where, JSON.stringify({ v: DOTENV_CACHE_VERSION, code: describersHash(), files: record }), 0o600);
-    pruneConfigCache(dirname(where), where, Date.now(), CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, 'dotenv');
+    writeFileAtomic(where, JSON.stringify({ v: DESCRIBED_CACHE_VERSION, code: describersCode(), kinds }), 0o600);
+    pruneConfigCache(dirname(where), where, Date.now(), CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, 'describe');
   } catch {
     // A read-only home (some CI runners) only costs speed.
   }

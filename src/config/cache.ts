@@ -45,17 +45,17 @@ export function cacheDir(): string {
 }
 
 /**
- * What the cache keeps, one file per config and kind: `config`, the validated config (here); `dotenv`, what the
- * config's `.env` files held when `rekey status` last read them (src/cli/stores.ts).
+ * What the cache keeps, one file per config and kind: `config`, the validated config (here); `describe`, what the
+ * stores' describers learned when `rekey status` last asked them (src/cli/stores.ts).
  */
-export type CacheKind = 'config' | 'dotenv';
+export type CacheKind = 'config' | 'describe';
 
 /** The cache file of a kind for a config file. */
 export function cacheFile(configFile: string, kind: CacheKind = 'config'): string {
   return join(cacheDir(), `${kind}-${sha(configFile).slice(0, 24)}.json`);
 }
 
-const ENTRIES: Record<CacheKind, RegExp> = { config: /^config-[0-9a-f]{24}\.json$/, dotenv: /^dotenv-[0-9a-f]{24}\.json$/ };
+const ENTRIES: Record<CacheKind, RegExp> = { config: /^config-[0-9a-f]{24}\.json$/, describe: /^describe-[0-9a-f]{24}\.json$/ };
 
 /**
  * Remove entries of a kind not used for `maxAgeDays` and, beyond `maxEntries`, the least recently used; also their

@@ -16,7 +16,7 @@ afterAll(removeWorkspaces);
 const cacheOf = (ws: Workspace) => join(ws.dir, 'cache');
 const env = (ws: Workspace) => ({ XDG_CACHE_HOME: cacheOf(ws) });
 const dotenvCache = (ws: Workspace) => {
-  const names = readdirSync(join(cacheOf(ws), 'rekey')).filter((name) => name.startsWith('dotenv-'));
+  const names = readdirSync(join(cacheOf(ws), 'rekey')).filter((name) => name.startsWith('describe-'));
   expect(names).toHaveLength(1);
   return join(cacheOf(ws), 'rekey', names[0]!);
 };
@@ -66,7 +66,7 @@ describe('rekey status: what it keeps of the .env files', () => {
     await settle();
     for (const ws of [one, two]) row(await rekeyIn(ws, ['--json', 'status'], { env: shared }));
     const folder = join(cacheOf(one), 'rekey');
-    const files = () => readdirSync(folder).filter((name) => name.startsWith('dotenv-'));
+    const files = () => readdirSync(folder).filter((name) => name.startsWith('describe-'));
     expect(files()).toHaveLength(2);
     const written = new Map(files().map((name) => [name, statSync(join(folder, name)).mtimeMs]));
     for (const ws of [one, two, one]) row(await rekeyIn(ws, ['--json', 'status'], { env: shared }));
@@ -80,10 +80,10 @@ describe('rekey status: what it keeps of the .env files', () => {
     await settle();
     expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageSource: 'journal' });
     const file = dotenvCache(ws);
-    const kept = JSON.parse(readFileSync(file, 'utf8')) as { files: Record<string, { variables: Record<string, unknown> }> };
+    const kept = JSON.parse(readFileSync(file, 'utf8')) as { kinds: { dotenv: Record<string, { variables: Record<string, unknown> }> } };
     // Planted: the cache says the variable is not in the file. While the file is unchanged, status believes the cache
     // (that is what it is for: no read); once the file changes, it reads the file again.
-    for (const entry of Object.values(kept.files)) entry.variables[VARIABLE] = null;
+    for (const entry of Object.values(kept.kinds.dotenv)) entry.variables[VARIABLE] = null;
     writeFileSync(file, JSON.stringify(kept));
     const missing = { from: `dotenv:./.env#${VARIABLE}`, problem: 'the secret does not exist', fault: true };
     const present = { from: `dotenv:./.env#${VARIABLE}`, problem: 'keeps no date', fault: false };

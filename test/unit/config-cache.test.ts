@@ -102,15 +102,17 @@ describe('config cache pruning', () => {
     for (const path of [keep, paths[1]!, paths[3]!]) expect(existsSync(path)).toBe(true);
   });
 
-  it('prunes one kind at a time: the .env entries of status never evict a config, nor the reverse', () => {
+  it('prunes one kind at a time: the entries of the describers never evict a config, nor the reverse', () => {
     const now = Date.now();
     const configs = [1, 2, 3].map((daysAgo) => entry(daysAgo));
-    const dotenvs = [1, 2, 3, CACHE_MAX_AGE_DAYS + 5].map((daysAgo) => entry(daysAgo, daysAgo, `dotenv-${(counter++).toString(16).padStart(24, '0')}.json`));
-    const removed = pruneConfigCache(cacheDir(), dotenvs[0], now, CACHE_MAX_AGE_DAYS, 2, 'dotenv');
-    expect(removed.sort()).toEqual([dotenvs[2]!, dotenvs[3]!].sort());
+    const described = [1, 2, 3, CACHE_MAX_AGE_DAYS + 5].map((daysAgo) =>
+      entry(daysAgo, daysAgo, `describe-${(counter++).toString(16).padStart(24, '0')}.json`),
+    );
+    const removed = pruneConfigCache(cacheDir(), described[0], now, CACHE_MAX_AGE_DAYS, 2, 'describe');
+    expect(removed.sort()).toEqual([described[2]!, described[3]!].sort());
     for (const path of configs) expect(existsSync(path)).toBe(true);
     expect(pruneConfigCache(cacheDir(), configs[0], now, CACHE_MAX_AGE_DAYS, 1).sort()).toEqual(configs.slice(1).sort());
-    expect(existsSync(dotenvs[1]!)).toBe(true);
+    expect(existsSync(described[1]!)).toBe(true);
   });
 
   it('a missing cache folder is no error, and the defaults are sane', () => {

@@ -163,11 +163,11 @@ export function adoptDescribedFiles(record: unknown): void {
 }
 
 /**
- * What this process learned of the .env files it described since adoptDescribedFiles(), for the next process; or
- * undefined when that is what was adopted (no file read, none adopted and left undescribed): nothing to write.
+ * What this process learned of the .env files it described since adoptDescribedFiles(), for the next process; or,
+ * unless `always`, undefined when that is what was adopted (no file read, none adopted and left undescribed).
  */
-export function describedFilesRecord(): DescribedFilesRecord | undefined {
-  if (!readSinceAdopted && adopted.size === 0) return undefined;
+export function describedFilesRecord(always = false): DescribedFilesRecord | undefined {
+  if (!always && !readSinceAdopted && adopted.size === 0) return undefined;
   const record: DescribedFilesRecord = {};
   for (const [file, names] of asked) {
     const known = describedFiles.get(file);
@@ -182,6 +182,7 @@ export function describedFilesRecord(): DescribedFilesRecord | undefined {
 /** The registry's describer of the kind (adapters/stores/index.ts): a store that only describes. */
 export default {
   atOnce: true,
+  memory: { adopt: adoptDescribedFiles, record: describedFilesRecord },
   open: (_options: Readonly<Record<string, unknown>>, context: StoreContext) => ({
     describe: async (ref: StoreRef) => describeDotenv(ref, context),
     describeNow: (ref: StoreRef) => describeDotenv(ref, context),
