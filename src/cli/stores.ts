@@ -25,9 +25,8 @@ import '../../adapters/stores/dotenv/files.js';
 import '../../adapters/stores/dotenv/format.js';
 import '../contract/store-errors.js';
 import '../util/temporary-names.js';
-import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { cacheFile, CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, pruneConfigCache } from '../config/cache.js';
+import { cacheFile, CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, pruneConfigCache, readCacheFile, writeCacheFile } from '../config/cache.js';
 import type { Config, CredentialConfig, StoreCatalog } from '../config/types.js';
 import type { StoreRef } from '../contract/store.js';
 import type { OpenStore } from '../engine/context.js';
@@ -60,6 +59,12 @@ const DESCRIBED_CACHE_VERSION = 1;
 const describedCacheFile = (config: Config): string => cacheFile(join(config.baseDir, basename(config.file)), 'describe');
 
 /**
+ * Who reads: user, group and groups. A file's state (its times move on chmod and chown) cannot say whether another
+ * reader may open it, so what one reader learned is not handed to another (the same user with other groups, sudo).
+ */
+const reader = (): string => [process.getuid?.(), process.getgid?.(), ...(process.getgroups?.() ?? []).sort((a, b) => a - b)].join(':');
+
+/**
  * What the stores' describers learned of a config's stores when `rekey status` last asked (a `.env` describer: each
  * file's state, and per variable the config names its fingerprint or its absence), kept beside the config cache (the
  * same folder, the same trust: a file only this user writes, never a value), so that the next `status` over a fleet
@@ -69,8 +74,8 @@ const describedCacheFile = (config: Config): string => cacheFile(join(config.bas
 export async function adoptDescribedCache(config: Config): Promise<void> {
   let kept: unknown;
   try {
-    const file = JSON.parse(readFileSync(describedCacheFile(config), 'utf8')) as { v?: unknown; code?: unknown; kinds?: unknown };
-    if (file.v === DESCRIBED_CACHE_VERSION && file.code === describersCode()) kept = file.kinds;
+    const file = JSON.parse(readCacheFile(describedCacheFile(config)) ?? 'null') as { v?: unknown; code?: unknown; reader?: unknown; kinds?: unknown } | null;
+    if (file?.v === DESCRIBED_CACHE_VERSION && file.reader === reader() && file.code === describersCode()) kept = file.kinds;
   } catch {
     // None yet, or not ours to read: the stores are read.
   }
@@ -83,9 +88,7 @@ export async function keepDescribedCache(config: Config): Promise<void> {
   if (kinds === undefined) return;
   const where = describedCacheFile(config);
   try {
-    const { writeFileAtomic } = await import('../util/atomic-file.js');
-    mkdirSync(dirname(where), { recursive: true, mode: 0o700 });
-    writeFileAtomic(where, JSON.stringify({ v: DESCRIBED_CACHE_VERSION, code: describersCode(), kinds }), 0o600);
+    await writeCacheFile(where, JSON.stringify({ v: DESCRIBED_CACHE_VERSION, code: describersCode(), reader: reader(), kinds }));
     pruneConfigCache(dirname(where), where, Date.now(), CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, 'describe');
   } catch {
     // A read-only home (some CI runners) only costs speed.

@@ -14,9 +14,9 @@
  * which costs one validation.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { extname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { temporaryTarget } from '../util/temporary-names.js';
 import { rekeyVersion } from '../util/version.js';
@@ -49,6 +49,60 @@ export function cacheDir(): string {
  * stores' describers learned when `rekey status` last asked them (src/cli/stores.ts).
  */
 export type CacheKind = 'config' | 'describe';
+
+/**
+ * Whether the cache folder may be trusted: a folder of this user that no one else may write (as ssh's StrictModes
+ * asks of ~/.ssh). A cache entry decides what rekey runs (a cached config names hooks' commands), and a cache folder
+ * may be shared: XDG_CACHE_HOME=/tmp on a CI runner, a home folder made group-writable, rekey run as root with
+ * someone's HOME. An untrusted folder is neither read nor written: it only costs speed.
+ */
+export function trustedCacheDir(dir: string): boolean {
+  let s: Stats | undefined;
+  try {
+    s = statSync(dir, { throwIfNoEntry: false });
+  } catch {
+    return false;
+  }
+  return s?.isDirectory() === true && ownedAndClosed(s);
+}
+
+/** Owned by this user and writable by no one else (where there are users: not on Windows). */
+const ownedAndClosed = (s: Stats): boolean => process.getuid === undefined || (s.uid === process.getuid() && (s.mode & 0o022) === 0);
+
+/**
+ * A cache file's text, or undefined when there is none to trust: not in a trusted folder (trustedCacheDir), not a
+ * regular file (opened without following a link, or waiting on a FIFO put there), not this user's, or writable by
+ * others.
+ */
+export function readCacheFile(path: string): string | undefined {
+  if (!trustedCacheDir(dirname(path))) return undefined;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    const s = fstatSync(fd);
+    if (!s.isFile() || !ownedAndClosed(s)) return undefined;
+    return readFileSync(fd, 'utf8');
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Write a cache file (0600, atomically) in its folder (created 0700), if that folder can be trusted. Whatever is at
+ * the path and is not this user's own regular 0600 file (a link, a file of another mode) is removed first, so that
+ * the write neither follows it nor keeps its mode. Throws when it cannot write: callers treat that as "no cache".
+ */
+export async function writeCacheFile(path: string, text: string): Promise<void> {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!trustedCacheDir(dir)) throw new Error(`${dir} is not a folder only this user may write`);
+  const old = lstatSync(path, { throwIfNoEntry: false });
+  if (old !== undefined && !(old.isFile() && ownedAndClosed(old) && (old.mode & 0o777) === 0o600)) unlinkSync(path);
+  const { writeFileAtomic } = await import('../util/atomic-file.js');
+  writeFileAtomic(path, text, 0o600);
+}
 
 /** The cache file of a kind for a config file. */
 export function cacheFile(configFile: string, kind: CacheKind = 'config'): string {
@@ -153,7 +207,7 @@ export async function loadConfigCached(file: string, catalog: () => Promise<Stor
   const where = cacheFile(file);
   const key = `${hashFile(file)}:${options.version ?? versionForKey()}:${validatorsHash()}:${process.cwd()}`;
   try {
-    const entry = JSON.parse(readFileSync(where, 'utf8')) as CacheEntry;
+    const entry = JSON.parse(readCacheFile(where) ?? 'null') as CacheEntry;
     const fresh =
       entry.key === key &&
       entry.adapters !== undefined &&
@@ -178,10 +232,8 @@ export async function loadConfigCached(file: string, catalog: () => Promise<Stor
       dirs: Object.fromEntries(config.runbookDirs.map((dir) => [dir, listing(dir)])),
       config: { ...config, credentials },
     };
-    const { writeFileAtomic } = await import('../util/atomic-file.js');
-    mkdirSync(join(where, '..'), { recursive: true, mode: 0o700 });
-    writeFileAtomic(where, JSON.stringify(entry), 0o600);
-    pruneConfigCache(join(where, '..'), where);
+    await writeCacheFile(where, JSON.stringify(entry));
+    pruneConfigCache(dirname(where), where);
   } catch {
     // A read-only home (some CI runners) only costs speed.
   }

@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import describer, { adoptDescribedFiles, describedFilesRecord } from '../../adapters/stores/dotenv/describe.js';
+import describer, { adoptDescribedFiles, describedFilesRecord, keepable } from '../../adapters/stores/dotenv/describe.js';
 import dotenv from '../../adapters/stores/dotenv/index.js';
 import { fingerprint } from '../../src/contract/mask.js';
 import { parseRef } from '../../src/contract/store.js';
@@ -142,6 +142,18 @@ describe('dotenv describe(): what one process leaves the next', () => {
     adoptDescribedFiles(undefined);
     expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
     expect(describedFilesRecord()).toEqual({});
+  });
+
+  it('keeps what was read well after its last change, on a file clock finer than a second only', () => {
+    const now = 1_800_000_000_000;
+    expect(keepable({ ctimeMs: now - 5_000.25, mtimeMs: now - 9_000.5 }, now)).toBe(true);
+    // Changed a moment before the read: a same-size write in the same tick could follow unseen.
+    expect(keepable({ ctimeMs: now - 1_000.25, mtimeMs: now - 9_000.5 }, now)).toBe(false);
+    // Whole seconds, both: a coarse file clock (FAT, HFS+, ext4 with 128-byte inodes, some NFS servers).
+    expect(keepable({ ctimeMs: now - 5_000, mtimeMs: now - 9_000 }, now)).toBe(false);
+    expect(keepable({ ctimeMs: now - 5_000, mtimeMs: now - 9_000.5 }, now)).toBe(true);
+    // A change time ahead of this clock (a file server's clock ahead, or ours set back): not kept.
+    expect(keepable({ ctimeMs: now + 10_000.5, mtimeMs: now }, now)).toBe(false);
   });
 
   it('leaves out an entry of the wrong shape, and drops files no longer described', () => {

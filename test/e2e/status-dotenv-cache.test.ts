@@ -88,6 +88,11 @@ describe('rekey status: what it keeps of the .env files', () => {
     const missing = { from: `dotenv:./.env#${VARIABLE}`, problem: 'the secret does not exist', fault: true };
     const present = { from: `dotenv:./.env#${VARIABLE}`, problem: 'keeps no date', fault: false };
     expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageNotes: [missing] });
+    // What one reader learned is not another's (the same user with other groups may not open the file): read again.
+    writeFileSync(file, JSON.stringify({ ...kept, reader: '4321:4321:4321' }));
+    expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageNotes: [present] });
+    writeFileSync(file, JSON.stringify(kept));
+    expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageNotes: [missing] });
     writeFileSync(ws.envFile, readFileSync(ws.envFile, 'utf8'));
     expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageSource: 'journal', ageNotes: [present] });
     // Torn (a crash mid-write of an older rekey, a full disk): read as no cache, and status is as right as before.

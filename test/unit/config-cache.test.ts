@@ -1,8 +1,25 @@
 /**
  * The config cache (~/.cache/rekey, or $XDG_CACHE_HOME/rekey) is pruned when a new entry is written: entries not used
  * for CACHE_MAX_AGE_DAYS go, the most recently used CACHE_MAX_ENTRIES stay, and the warm path never scans the folder.
+ * An entry decides what rekey runs (a config names hooks' commands), so it is read only from a folder and a file of
+ * this user's that no one else may write, never through a link or from a FIFO.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -178,5 +195,69 @@ describe('what keys the cache', () => {
     expect(single[0]).toMatch(/\/adapters\/stores\/memory\.(js|ts)$/);
     for (const file of [...folder, ...single]) expect(existsSync(file)).toBe(true);
     expect(catalog.moduleFiles?.('nope')).toEqual([]);
+  });
+});
+
+describe('config cache trust', () => {
+  /** Load once (writing the entry), then rename the credential in the entry: a forged entry, to see whether it is used. */
+  async function forged(): Promise<{ file: string; entry: string }> {
+    const file = configFile();
+    await loadConfigCached(file, lazyStoreCatalog);
+    const entry = join(cacheDir(), readdirSync(cacheDir()).find((n) => n.startsWith('config-'))!);
+    writeFileSync(entry, readFileSync(entry, 'utf8').replaceAll('"api"', '"forged"'));
+    return { file, entry };
+  }
+
+  it('an entry in a folder others may write is neither read nor rewritten; the same entry in a closed folder is used', async () => {
+    const { file, entry } = await forged();
+    const planted = readFileSync(entry, 'utf8');
+    chmodSync(cacheDir(), 0o777);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['api']);
+    expect(readFileSync(entry, 'utf8')).toBe(planted);
+    chmodSync(cacheDir(), 0o700);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['forged']);
+  });
+
+  it('an entry others may write is not read, and is written again as a 0600 file', async () => {
+    const { file, entry } = await forged();
+    chmodSync(entry, 0o666);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['api']);
+    expect(statSync(entry).mode & 0o777).toBe(0o600);
+    expect(readFileSync(entry, 'utf8')).not.toContain('"forged"');
+  });
+
+  it('a FIFO at the entry is not waited on, and a link is not followed: each is replaced by a 0600 file', async () => {
+    const file = configFile();
+    await loadConfigCached(file, lazyStoreCatalog);
+    const entry = join(cacheDir(), readdirSync(cacheDir()).find((n) => n.startsWith('config-'))!);
+    rmSync(entry);
+    execFileSync('mkfifo', [entry]);
+    // A read that waited on the FIFO would block this process, timers and all: a writer opens it after 15 s so the
+    // suite goes on, and the test then fails on its timeout instead of hanging.
+    const watchdog = spawn('sh', ['-c', `sleep 15; echo > '${entry}'`], { stdio: 'ignore' });
+    try {
+      expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['api']);
+    } finally {
+      watchdog.kill();
+    }
+    expect(lstatSync(entry).isFile()).toBe(true);
+    const elsewhere = join(work, 'precious');
+    writeFileSync(elsewhere, 'not the cache\n', { mode: 0o644 });
+    rmSync(entry);
+    symlinkSync(elsewhere, entry);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['api']);
+    expect(readFileSync(elsewhere, 'utf8')).toBe('not the cache\n');
+    expect(lstatSync(entry).isFile()).toBe(true);
+    expect(statSync(entry).mode & 0o777).toBe(0o600);
+  }, 10_000);
+
+  it.runIf(process.getuid?.() === 0)("an entry or a folder of another user is not read (root with someone else's HOME)", async () => {
+    const { file, entry } = await forged();
+    chownSync(entry, 65534, 65534);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['api']);
+    const { entry: again } = await forged();
+    chownSync(cacheDir(), 65534, 65534);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['api']);
+    expect(readFileSync(again, 'utf8')).toContain('"forged"');
   });
 });

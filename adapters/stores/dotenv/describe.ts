@@ -98,8 +98,11 @@ function describedVariable(operation: string, place: Where): Described | undefin
     const s = fstatSync(fd);
     if (!s.isFile()) throw notRegularFile(place.file);
     id = idOf(s);
-    // The change time, which every write moves and no one can set back (the modification time can be).
-    racy = Date.now() - s.ctimeMs <= RACY_MS;
+    // The change time, which every write moves and no one can set back (the modification time can be). Times in
+    // whole seconds are those of a coarse file clock (FAT, HFS+, ext4 with small inodes, some network file systems),
+    // under which a same-size rewrite within the second, or a clock ahead of the file server's, would go unseen:
+    // such a file is read every time.
+    racy = !keepable(s, Date.now());
     // Read to the size just seen (readFileSync would look it up again): a file that grew since is read again next time.
     bytes = Buffer.allocUnsafeSlow(s.size);
     let got = 0;
@@ -120,6 +123,14 @@ function describedVariable(operation: string, place: Where): Described | undefin
     variables.set(entry.key, entry.malformed ? { malformedLine: entry.line } : { version: fingerprint(entry.value) });
   if (!racy) describedFiles.set(place.file, { id, variables, complete: true });
   return variables.get(place.variable);
+}
+
+/**
+ * Whether what was read of a file may be trusted later while its state is the same: it was read well after its last
+ * change (RACY_MS), and its file clock is not a coarse one (see describedVariable).
+ */
+export function keepable(s: Pick<Stats, 'ctimeMs' | 'mtimeMs'>, nowMs: number): boolean {
+  return nowMs - s.ctimeMs > RACY_MS && !(s.ctimeMs % 1000 === 0 && s.mtimeMs % 1000 === 0);
 }
 
 /** A file's identity and state: device, inode, size, modification and change times. */
