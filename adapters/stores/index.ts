@@ -102,6 +102,8 @@ export interface DescriberMemory {
   adopt(kept: unknown): void;
   /** What this process learned since adopt(), plain JSON; unless `always`, undefined when it is what was adopted. */
   record(always?: boolean): unknown;
+  /** The module files whose code decides what it remembers (parsing, fingerprints): a change to one discards it. */
+  readonly files: readonly string[];
 }
 
 interface Describer {
@@ -149,13 +151,12 @@ export function describedRecord(): Record<string, unknown> | undefined {
 }
 
 /**
- * The code that decides what the describers remember (their kinds' files, and the fingerprint's module), by SHA-256:
- * what another version of it learned is not adopted.
+ * The code that decides what the describers remember (DescriberMemory.files), by SHA-256: what another version of it
+ * learned is not adopted. Loads the describers that remember.
  */
-export function describersCode(): string {
+export async function describersCode(): Promise<string> {
   const hash = createHash('sha256');
-  const mask = fileURLToPath(new URL(`../../src/contract/mask${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-  for (const file of [...Object.keys(describers).flatMap((kind) => storeModuleFiles(kind)), mask]) hash.update(file).update(readFileSync(file));
+  for (const kind of Object.keys(describers)) for (const file of (await loadDescriber(kind)).memory?.files ?? []) hash.update(file).update(readFileSync(file));
   return hash.digest('hex');
 }
 

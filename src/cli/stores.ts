@@ -75,7 +75,7 @@ export async function adoptDescribedCache(config: Config): Promise<void> {
   let kept: unknown;
   try {
     const file = JSON.parse(readCacheFile(describedCacheFile(config)) ?? 'null') as { v?: unknown; code?: unknown; reader?: unknown; kinds?: unknown } | null;
-    if (file?.v === DESCRIBED_CACHE_VERSION && file.reader === reader() && file.code === describersCode()) kept = file.kinds;
+    if (file?.v === DESCRIBED_CACHE_VERSION && file.reader === reader() && file.code === (await describersCode())) kept = file.kinds;
   } catch {
     // None yet, or not ours to read: the stores are read.
   }
@@ -88,7 +88,7 @@ export async function keepDescribedCache(config: Config): Promise<void> {
   if (kinds === undefined) return;
   const where = describedCacheFile(config);
   try {
-    await writeCacheFile(where, JSON.stringify({ v: DESCRIBED_CACHE_VERSION, code: describersCode(), reader: reader(), kinds }));
+    await writeCacheFile(where, JSON.stringify({ v: DESCRIBED_CACHE_VERSION, code: await describersCode(), reader: reader(), kinds }));
     pruneConfigCache(dirname(where), where, Date.now(), CACHE_MAX_AGE_DAYS, CACHE_MAX_ENTRIES, 'describe');
   } catch {
     // A read-only home (some CI runners) only costs speed.

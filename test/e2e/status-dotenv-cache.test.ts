@@ -91,6 +91,9 @@ describe('rekey status: what it keeps of the .env files', () => {
     // What one reader learned is not another's (the same user with other groups may not open the file): read again.
     writeFileSync(file, JSON.stringify({ ...kept, reader: '4321:4321:4321' }));
     expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageNotes: [present] });
+    // Nor is what another version of the describer's code learned (another parser, another fingerprint).
+    writeFileSync(file, JSON.stringify({ ...kept, code: '0'.repeat(64) }));
+    expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageNotes: [present] });
     writeFileSync(file, JSON.stringify(kept));
     expect(row(await rekeyIn(ws, ['--json', 'status'], { env: env(ws) }))).toMatchObject({ ageNotes: [missing] });
     writeFileSync(ws.envFile, readFileSync(ws.envFile, 'utf8'));

@@ -10,7 +10,8 @@
  * thread pool (open, stat, read, close) cost several times the read itself, a thousand times over.
  */
 import { closeSync, fstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fingerprint } from '../../../src/contract/mask.js';
 import type { StoreContext, StoredMetadata, StoreRef, VersionId } from '../../../src/contract/store.js';
 import { SecretNotFoundError, StoreError } from '../../../src/contract/store-errors.js';
@@ -190,10 +191,16 @@ export function describedFilesRecord(always = false): DescribedFilesRecord | und
   return record;
 }
 
+/** This module and those it describes with (parse, file errors, fingerprint): a change to one discards what was kept. */
+function deciders(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  return [here, ...['./files', './format', '../../../src/contract/mask'].map((m) => fileURLToPath(new URL(`${m}${extname(here)}`, import.meta.url)))];
+}
+
 /** The registry's describer of the kind (adapters/stores/index.ts): a store that only describes. */
 export default {
   atOnce: true,
-  memory: { adopt: adoptDescribedFiles, record: describedFilesRecord },
+  memory: { adopt: adoptDescribedFiles, record: describedFilesRecord, files: deciders() },
   open: (_options: Readonly<Record<string, unknown>>, context: StoreContext) => ({
     describe: async (ref: StoreRef) => describeDotenv(ref, context),
     describeNow: (ref: StoreRef) => describeDotenv(ref, context),
