@@ -169,11 +169,16 @@ export function pruneConfigCache(
   return removed;
 }
 
+/** A file's SHA-256; 'missing' when it cannot be read, 'not-a-file' for a FIFO or a device (never waited on or read). */
 function hashFile(path: string): string {
+  let fd: number | undefined;
   try {
-    return sha(readFileSync(path));
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    return fstatSync(fd).isFile() ? sha(readFileSync(fd)) : 'not-a-file';
   } catch {
     return 'missing';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -2,7 +2,7 @@
  * YAML files read with positions kept, so that every error names file, line and column.
  * Shared by the config loader and the runbook loader.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from './suggest.js';
 
@@ -50,14 +50,30 @@ export class YamlSource {
   }
 }
 
-/** Read and parse a YAML file; syntax errors become InputErrors with file:line:col. `display` is the name shown. */
+/** The largest config or runbook read: a thousand credentials take some 150 KB. */
+export const MAX_YAML_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Read and parse a YAML file; syntax errors become InputErrors with file:line:col. `display` is the name shown. Only
+ * a regular file is read: a rekey.yaml or a runbook that is a FIFO, or a link to a device such as /dev/zero (a
+ * cloned repository may hold such a link), would make the read wait or run forever.
+ */
 export async function readYaml(path: string, display = path): Promise<YamlSource> {
   let text: string;
+  let fd: number | undefined;
   try {
-    text = readFileSync(path, 'utf8');
+    // Without waiting: opening a FIFO no one writes to would block the process (and every timer) until someone did.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const s = fstatSync(fd);
+    if (!s.isFile()) throw new InputError(`${display}: not a regular file`, undefined, 'rekey reads its config and runbooks from files');
+    if (s.size > MAX_YAML_BYTES) throw new InputError(`${display}: ${s.size} bytes, more than a config or runbook may have (${MAX_YAML_BYTES} bytes)`);
+    text = readFileSync(fd, 'utf8');
   } catch (error) {
+    if (error instanceof InputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new InputError(code === 'ENOENT' ? `${display}: no such file` : `${display}: cannot read (${code ?? 'error'})`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   return parseYaml(text, display);
 }
