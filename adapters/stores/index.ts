@@ -150,14 +150,21 @@ export function describedRecord(): Record<string, unknown> | undefined {
   return Object.fromEntries(memories.map(([kind, memory], i) => [kind, learned[i] ?? memory.record(true)]));
 }
 
+/** describersCode() as this process first found it: the code does not change while it runs. */
+let code: string | undefined;
+
 /**
  * The code that decides what the describers remember (DescriberMemory.files), by SHA-256: what another version of it
  * learned is not adopted. Loads the describers that remember.
  */
 export async function describersCode(): Promise<string> {
-  const hash = createHash('sha256');
-  for (const kind of Object.keys(describers)) for (const file of (await loadDescriber(kind)).memory?.files ?? []) hash.update(file).update(readFileSync(file));
-  return hash.digest('hex');
+  if (code === undefined) {
+    const hash = createHash('sha256');
+    for (const kind of Object.keys(describers))
+      for (const file of (await loadDescriber(kind)).memory?.files ?? []) hash.update(file).update(readFileSync(file));
+    code = hash.digest('hex');
+  }
+  return code;
 }
 
 /** Open every store of a credential to describe it only, as openStores does (a failure closes those already open). */

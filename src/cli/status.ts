@@ -62,12 +62,13 @@ export async function statusRows(config: Config, offline: boolean) {
   // Stores opened to describe only: for a .env, a module of its own rather than the whole store with its writers.
   const openStores = offline ? undefined : describerOpener(config);
   const openStoresNow = offline ? undefined : describerOpenerNow(config);
-  if (!offline) await adoptDescribedCache(config);
-  const [locks, ages] = await Promise.all([
-    locksOf(config.stateDir, config.credentials.keys()),
-    credentialAges([...config.credentials.values()], { history, openStores, openStoresNow }),
-  ]);
-  if (!offline) await keepDescribedCache(config);
+  const described = async () => {
+    if (!offline) await adoptDescribedCache(config);
+    const found = await credentialAges([...config.credentials.values()], { history, openStores, openStoresNow });
+    if (!offline) await keepDescribedCache(config);
+    return found;
+  };
+  const [locks, ages] = await Promise.all([locksOf(config.stateDir, config.credentials.keys()), offline ? described() : oneAtATime(described)]);
   const now = Date.now();
   const rows = [...config.credentials.values()].map((credential) => {
     const { last } = history.get(credential.id)!;
@@ -128,6 +129,18 @@ export async function statusRows(config: Config, offline: boolean) {
     };
   });
   return rows;
+}
+
+/**
+ * The describers' memory (adoptDescribedCache … keepDescribedCache) is this process's: two statuses at once (the
+ * programmatic API's status() of two configs) would each adopt over the other and keep each other's files. One at a
+ * time, then.
+ */
+let describing: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+  const turn = describing.then(work);
+  describing = turn.catch(() => undefined);
+  return turn;
 }
 
 /**

@@ -68,8 +68,8 @@ const reader = (): string => [process.getuid?.(), process.getgid?.(), ...(proces
  * What the stores' describers learned of a config's stores when `rekey status` last asked (a `.env` describer: each
  * file's state, and per variable the config names its fingerprint or its absence), kept beside the config cache (the
  * same folder, the same trust: a file only this user writes, never a value), so that the next `status` over a fleet
- * stats each `.env` instead of reading it; an entry counts only while its file is unchanged. A missing or unreadable
- * cache only costs the reads.
+ * checks each `.env`'s state (open, fstat) instead of reading and parsing it; an entry counts only while its file is
+ * unchanged. A missing or unreadable cache only costs the reads.
  */
 export async function adoptDescribedCache(config: Config): Promise<void> {
   let kept: unknown;

@@ -51,22 +51,31 @@ export function cacheDir(): string {
 export type CacheKind = 'config' | 'describe';
 
 /**
- * Whether the cache folder may be trusted: a folder of this user that no one else may write (as ssh's StrictModes
- * asks of ~/.ssh). A cache entry decides what rekey runs (a cached config names hooks' commands), and a cache folder
- * may be shared: XDG_CACHE_HOME=/tmp on a CI runner, a home folder made group-writable, rekey run as root with
- * someone's HOME. An untrusted folder is neither read nor written: it only costs speed.
+ * Whether the cache folder may be trusted: a folder of this user that no one else may write, in folders no one else
+ * may write either (as ssh's StrictModes asks of ~/.ssh and the folders above it). A cache entry decides what rekey
+ * runs (a cached config names hooks' commands), and a cache folder may be shared: XDG_CACHE_HOME=/tmp on a CI runner,
+ * a home folder made group-writable, rekey run as root with someone's HOME. An untrusted folder is neither read nor
+ * written: it only costs speed. On Windows, which has no such modes, every folder is taken as it is.
  */
 export function trustedCacheDir(dir: string): boolean {
+  if (process.getuid === undefined) return true;
   let s: Stats | undefined;
   try {
     s = statSync(dir, { throwIfNoEntry: false });
+    if (s?.isDirectory() !== true || !ownedAndClosed(s)) return false;
+    // Every folder above it too: one another user may write in (without the sticky bit, as /tmp has) lets them move
+    // this one away and put their own in its place. Owned by this user or by root.
+    for (let up = dirname(dir), below = dir; up !== below; below = up, up = dirname(up)) {
+      const parent = statSync(up);
+      if ((parent.uid !== 0 && parent.uid !== process.getuid()) || ((parent.mode & 0o022) !== 0 && (parent.mode & 0o1000) === 0)) return false;
+    }
   } catch {
     return false;
   }
-  return s?.isDirectory() === true && ownedAndClosed(s);
+  return true;
 }
 
-/** Owned by this user and writable by no one else (where there are users: not on Windows). */
+/** Owned by this user and writable by no one else (where there are users and modes: not on Windows). */
 const ownedAndClosed = (s: Stats): boolean => process.getuid === undefined || (s.uid === process.getuid() && (s.mode & 0o022) === 0);
 
 /**

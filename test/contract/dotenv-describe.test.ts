@@ -21,11 +21,11 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const ref = (variable: string) => parseRef('dotenv', `./shared.env#${variable}`);
-/** Written, then dated a minute back: a file old enough to be trusted from memory. */
+/** Written, then dated a minute back (at a quarter second: a whole second would look like a coarse file clock). */
 function writeOld(text: string): void {
   const file = join(dir, 'shared.env');
   writeFileSync(file, text, { mode: 0o600 });
-  const past = new Date(Date.now() - 60_000);
+  const past = Math.floor(Date.now() / 1000) - 60 + 0.25;
   utimesSync(file, past, past);
 }
 
@@ -141,7 +141,16 @@ describe('dotenv describe(): what one process leaves the next', () => {
     writeFileSync(file(), 'A_KEY=alpha\n', { mode: 0o600 });
     adoptDescribedFiles(undefined);
     expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+    // Nothing learned that can be kept: nothing to write (a file on a coarse clock would rewrite the cache each time).
+    expect(describedFilesRecord()).toBeUndefined();
+    expect(describedFilesRecord(true)).toEqual({});
+    // A kept entry the file no longer matches is dropped: written once without it, then nothing more to write.
+    adoptDescribedFiles({ [file()]: { id: 'an-older-state', variables: { A_KEY: { version: '0123456789abcdef' } } } });
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
     expect(describedFilesRecord()).toEqual({});
+    adoptDescribedFiles({});
+    expect(now().describeNow(ref('A_KEY'))).toEqual({ version: fingerprint('alpha') });
+    expect(describedFilesRecord()).toBeUndefined();
   });
 
   it('keeps what was read well after its last change, on a file clock finer than a second only', () => {
@@ -149,9 +158,10 @@ describe('dotenv describe(): what one process leaves the next', () => {
     expect(keepable({ ctimeMs: now - 5_000.25, mtimeMs: now - 9_000.5 }, now)).toBe(true);
     // Changed a moment before the read: a same-size write in the same tick could follow unseen.
     expect(keepable({ ctimeMs: now - 1_000.25, mtimeMs: now - 9_000.5 }, now)).toBe(false);
-    // Whole seconds, both: a coarse file clock (FAT, HFS+, ext4 with 128-byte inodes, some NFS servers).
+    // Whole seconds: a coarse file clock (FAT, HFS+, ext4 with 128-byte inodes, some NFS servers), or a time set.
     expect(keepable({ ctimeMs: now - 5_000, mtimeMs: now - 9_000 }, now)).toBe(false);
-    expect(keepable({ ctimeMs: now - 5_000, mtimeMs: now - 9_000.5 }, now)).toBe(true);
+    expect(keepable({ ctimeMs: now - 5_000, mtimeMs: now - 9_000.5 }, now)).toBe(false);
+    expect(keepable({ ctimeMs: now - 5_000.5, mtimeMs: now - 9_000 }, now)).toBe(false);
     // A change time ahead of this clock (a file server's clock ahead, or ours set back): not kept.
     expect(keepable({ ctimeMs: now + 10_000.5, mtimeMs: now }, now)).toBe(false);
   });

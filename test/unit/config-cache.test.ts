@@ -218,6 +218,15 @@ describe('config cache trust', () => {
     expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['forged']);
   });
 
+  it('nor in a folder inside one others may write (they could put their own in its place), unless that one is sticky', async () => {
+    const { file } = await forged();
+    chmodSync(home, 0o777);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['api']);
+    chmodSync(home, 0o1777);
+    expect([...(await loadConfigCached(file, lazyStoreCatalog)).credentials.keys()]).toEqual(['forged']);
+    chmodSync(home, 0o700);
+  });
+
   it('an entry others may write is not read, and is written again as a 0600 file', async () => {
     const { file, entry } = await forged();
     chmodSync(entry, 0o666);

@@ -9,7 +9,7 @@
  * a value. The read is synchronous: a .env is a small local file, and the promise API's round trips through the
  * thread pool (open, stat, read, close) cost several times the read itself, a thousand times over.
  */
-import { closeSync, fstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fingerprint } from '../../../src/contract/mask.js';
@@ -47,8 +47,8 @@ const describedFiles = new Map<string, DescribedFile>();
 const adopted = new Set<string>();
 /** The variables described in this process since adoptDescribedFiles(), by file: what describedFilesRecord() keeps. */
 const asked = new Map<string, Set<string>>();
-/** Whether a file was read (rather than found unchanged) since adoptDescribedFiles(). */
-let readSinceAdopted = false;
+/** Whether what is known changed since adoptDescribedFiles(): an entry kept from a read, or one found out of date. */
+let changedSinceAdopted = false;
 
 /** The plain .env store's describe(): undefined when the file or the variable does not exist. */
 export function describeDotenv(ref: StoreRef, context: StoreContext): StoredMetadata | undefined {
@@ -75,34 +75,26 @@ function describedVariable(operation: string, place: Where): Described | undefin
   asked.set(place.file, names.add(place.variable));
   adopted.delete(place.file);
   const known = describedFiles.get(place.file);
-  if (known !== undefined && (known.complete || known.variables.has(place.variable))) {
-    // Read before, here or by an earlier process: trusted while the file's state is the same, which one stat tells
-    // (no open, no read). Any doubt (the stat fails, another kind of file) is settled by reading it, below.
-    let s: Stats | undefined;
-    try {
-      s = statSync(place.file, { throwIfNoEntry: false });
-    } catch {
-      s = undefined;
-    }
-    if (s?.isFile() === true && idOf(s) === known.id) return known.variables.get(place.variable) ?? undefined;
-  }
-  describedFiles.delete(place.file);
-  readSinceAdopted = true;
+  const usable = known !== undefined && (known.complete || known.variables.has(place.variable));
   let id: string;
   let racy: boolean;
   let bytes: Buffer;
   let fd: number | undefined;
   try {
-    // Opened, then its state read from the descriptor: one path lookup, and the state is that of the bytes read.
+    // Opened, then its state read from the descriptor: one path lookup, and the state is that of the bytes read. The
+    // open is also what proves this reader may read the file now, and what makes an NFS client ask the server for the
+    // file's current attributes (close-to-open), where a stat alone may answer from its cache for up to a minute.
     fd = openSync(place.file, READ_FLAGS);
     // Times in fractional milliseconds (sub-microsecond steps today): BigInt nanoseconds cost more than they tell here.
     const s = fstatSync(fd);
     if (!s.isFile()) throw notRegularFile(place.file);
     id = idOf(s);
-    // The change time, which every write moves and no one can set back (the modification time can be). Times in
-    // whole seconds are those of a coarse file clock (FAT, HFS+, ext4 with small inodes, some network file systems),
-    // under which a same-size rewrite within the second, or a clock ahead of the file server's, would go unseen:
-    // such a file is read every time.
+    // Read before, here or by an earlier process (adoptDescribedFiles): trusted while the file's state is the same.
+    if (usable && known.id === id) return known.variables.get(place.variable) ?? undefined;
+    if (known !== undefined) {
+      describedFiles.delete(place.file);
+      changedSinceAdopted = true;
+    }
     racy = !keepable(s, Date.now());
     // Read to the size just seen (readFileSync would look it up again): a file that grew since is read again next time.
     bytes = Buffer.allocUnsafeSlow(s.size);
@@ -122,7 +114,10 @@ function describedVariable(operation: string, place: Where): Described | undefin
   // In file order, so that a name's last assignment is the one kept (as lastEntry).
   for (const entry of parseDotenv(bytes).entries)
     variables.set(entry.key, entry.malformed ? { malformedLine: entry.line } : { version: fingerprint(entry.value) });
-  if (!racy) describedFiles.set(place.file, { id, variables, complete: true });
+  if (!racy) {
+    describedFiles.set(place.file, { id, variables, complete: true });
+    changedSinceAdopted = true;
+  }
   return variables.get(place.variable);
 }
 
@@ -131,7 +126,11 @@ function describedVariable(operation: string, place: Where): Described | undefin
  * change (RACY_MS), and its file clock is not a coarse one (see describedVariable).
  */
 export function keepable(s: Pick<Stats, 'ctimeMs' | 'mtimeMs'>, nowMs: number): boolean {
-  return nowMs - s.ctimeMs > RACY_MS && !(s.ctimeMs % 1000 === 0 && s.mtimeMs % 1000 === 0);
+  // The change time, which every write moves and no one can set back (the modification time can be). A time in whole
+  // seconds is that of a coarse file clock (FAT, HFS+, ext4 with small inodes, some network file systems), or of a
+  // modification time someone set: under a coarse clock a same-size rewrite within the second, or a clock ahead of
+  // the file server's, would go unseen, so such a file is read every time.
+  return nowMs - s.ctimeMs > RACY_MS && s.ctimeMs % 1000 !== 0 && s.mtimeMs % 1000 !== 0;
 }
 
 /** A file's identity and state: device, inode, size, modification and change times. */
@@ -146,12 +145,12 @@ export type DescribedFilesRecord = Record<string, { id: string; variables: Recor
 
 /**
  * Take what an earlier process learned of .env files (describedFilesRecord()), so that `rekey status` over a fleet
- * stats each file rather than opening, reading, parsing and fingerprinting it: an entry is used only while its file's
- * device, inode, size and both times are as they were when it was read (and it was read well after its last change:
- * see RACY_MS), else the file is read. An entry of the wrong shape is left out; so is a file this process knows.
+ * opens each file and checks its state rather than reading, parsing and fingerprinting it: an entry is used only while
+ * its file's device, inode, size and both times are as they were when it was read (and it was read well after its last
+ * change, on a clock finer than a second: see keepable), else the file is read. An entry of the wrong shape is left out; so is a file this process knows.
  */
 export function adoptDescribedFiles(record: unknown): void {
-  readSinceAdopted = false;
+  changedSinceAdopted = false;
   asked.clear();
   // What an earlier adoption brought and no describe() checked goes: only what this process saw is known here.
   for (const file of adopted) describedFiles.delete(file);
@@ -179,7 +178,7 @@ export function adoptDescribedFiles(record: unknown): void {
  * unless `always`, undefined when that is what was adopted (no file read, none adopted and left undescribed).
  */
 export function describedFilesRecord(always = false): DescribedFilesRecord | undefined {
-  if (!always && !readSinceAdopted && adopted.size === 0) return undefined;
+  if (!always && !changedSinceAdopted && adopted.size === 0) return undefined;
   const record: DescribedFilesRecord = {};
   for (const [file, names] of asked) {
     const known = describedFiles.get(file);
