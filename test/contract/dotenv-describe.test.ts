@@ -113,6 +113,8 @@ describe('dotenv describe(): what one process leaves the next', () => {
     adoptDescribedFiles(planted('0123456789abcdef'));
     rmSync(file());
     expect(now().describeNow(ref('A_KEY'))).toBeUndefined();
+    // And what was kept of the vanished file is not handed on.
+    expect(describedFilesRecord()).toEqual({});
   });
 
   it('keeps only the variables asked for (another secret of the file leaves no fingerprint), and a variable that is not there as null', () => {

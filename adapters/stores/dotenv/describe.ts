@@ -106,6 +106,8 @@ function describedVariable(operation: string, place: Where): Described | undefin
     }
     bytes = bytes.subarray(0, got);
   } catch (error) {
+    // Gone, unreadable, not a file: what was known of it goes too, and the error says what is wrong.
+    if (describedFiles.delete(place.file)) changedSinceAdopted = true;
     throw fsError(operation, place, `file ${place.file}`, error);
   } finally {
     if (fd !== undefined) closeSync(fd);
@@ -147,7 +149,8 @@ export type DescribedFilesRecord = Record<string, { id: string; variables: Recor
  * Take what an earlier process learned of .env files (describedFilesRecord()), so that `rekey status` over a fleet
  * opens each file and checks its state rather than reading, parsing and fingerprinting it: an entry is used only while
  * its file's device, inode, size and both times are as they were when it was read (and it was read well after its last
- * change, on a clock finer than a second: see keepable), else the file is read. An entry of the wrong shape is left out; so is a file this process knows.
+ * change, on a clock finer than a second: see keepable), else the file is read. An entry of the wrong shape is left
+ * out; so is a file this process knows.
  */
 export function adoptDescribedFiles(record: unknown): void {
   changedSinceAdopted = false;
