@@ -122,8 +122,9 @@ const ENTRIES: Record<CacheKind, RegExp> = { config: /^config-[0-9a-f]{24}\.json
 
 /**
  * Remove entries of a kind not used for `maxAgeDays` and, beyond `maxEntries`, the least recently used; also their
- * temporary files left by an interrupted write more than a day ago. `keep` (the entry just written) always stays. Only files named as
- * this cache names them are touched; one that vanishes meanwhile (another rekey pruning) is no error.
+ * temporary files left by an interrupted write more than a day ago. `keep` (the entry just written) always stays.
+ * Only files named as this cache names them are touched; one that vanishes meanwhile (another rekey pruning) is no
+ * error.
  */
 export function pruneConfigCache(
   dir: string,
