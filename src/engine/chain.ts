@@ -11,7 +11,7 @@ import { fsyncAsync, fsyncDir } from '../util/atomic-file.js';
 import { StateFileError } from '../contract/errors.js';
 import { seal, sealingKey } from './chain-key.js';
 import { ChainDamageError, GENESIS, hashRecord, scanChainText, type ChainScan, type ChainedRecord } from './chain-check.js';
-import { JsonlEnds } from './jsonl-files.js';
+import { JsonlEnds, NOT_REGULAR, notRegular, openStateFile } from './jsonl-files.js';
 
 export {
   ChainDamageError,
@@ -41,11 +41,16 @@ export const nodeFileOps: ChainFileOps = { openSync, writeSync, fsyncSync, close
 /** The lines of a chained file (none for a missing file); see `scanChainText`. A file that cannot be read is a StateFileError. */
 export function scanChain(file: string): ChainScan {
   let text: string;
+  let fd: number | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openStateFile(file);
+    text = readFileSync(fd, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], lines: [], damage: undefined };
+    if (notRegular(error)) return { records: [], lines: [], damage: { seq: 1, line: 1, problem: NOT_REGULAR } };
     throw new StateFileError('read', file, error);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   return scanChainText(text);
 }
@@ -67,6 +72,7 @@ export function lastRecord(file: string): ChainedRecord | undefined {
   try {
     ends = JsonlEnds.open(file);
   } catch (error) {
+    if (notRegular(error)) throw new ChainDamageError(file, 1, NOT_REGULAR);
     throw new StateFileError('read', file, error);
   }
   if (ends === undefined) return undefined;

@@ -7,10 +7,10 @@
  * The index is a cache: it is never fsynced except for a mark (below), and a file that is missing, torn, of another
  * version, sealed under another key or not sealed where a key exists is not read but rebuilt from the journals.
  */
-import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkingKey, sealMatches } from './chain-key.js';
-import { JsonlEnds, journalFile } from './jsonl-files.js';
+import { JsonlEnds, journalFile, notRegular, openStateFile } from './jsonl-files.js';
 
 /** What the journals say about one run (src/engine/run-summary.ts computes it). */
 export interface RunInfo {
@@ -144,10 +144,10 @@ export function readIndexFile(stateDir: string): IndexRead {
   const file = indexFile(stateDir);
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    fd = openStateFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { body: undefined, id: '', problem: code === 'ENOENT' ? undefined : `not readable (${code})` };
+    return { body: undefined, id: '', problem: code === 'ENOENT' ? undefined : notRegular(error) ? 'not a regular file' : `not readable (${code})` };
   }
   let text: string;
   let id: string;

@@ -1,17 +1,22 @@
 /**
  * A rekey.yaml or a runbook that is not a regular file: a FIFO no one writes to, or a link to a device (a cloned
  * repository may hold `rekey.yaml -> /dev/zero`). Each read would wait, or run, forever (the config cache hashes the
- * file before anything else reads it); each is bad input instead: exit 2, the file named, no stack trace.
+ * file before anything else reads it); each is bad input instead: exit 2, the file named, no stack trace. In the state
+ * folder, such a file is tampering: a journal or the audit log that is one is damaged, a history index is rebuilt.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rekey, show } from './helpers.js';
+import { rekey, rekeyIn, removeWorkspaces, sandboxPool, show, workspace } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rekey-not-a-file-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  removeWorkspaces();
+});
+const sandbox = sandboxPool();
 const env = { XDG_CACHE_HOME: join(dir, 'cache') };
 
 /** A folder for one case, its rekey.yaml made by `make`. */
@@ -46,4 +51,25 @@ describe('a config or runbook that is not a regular file', () => {
     expect(result.stderr).toMatch(/runbooks\/mine\.yaml: not a regular file/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
+});
+
+describe('a state file that is not a regular file (a link to /dev/zero put in .rekey)', () => {
+  it('status answers (the index is rebuilt), log and audit verify name the damage, none waits', async () => {
+    const ws = workspace({ sandbox: await sandbox({ overlap: 'until-revoked' }) });
+    const rotated = await rekeyIn(ws, ['rotate', ws.credential], { env });
+    expect(rotated.code, show(rotated)).toBe(0);
+    const runs = join(ws.stateDir, 'runs');
+    const run = readdirSync(runs)[0]!.replace(/\.jsonl$/, '');
+    for (const file of [join(runs, `${run}.jsonl`), join(ws.stateDir, 'history-index.json'), join(ws.stateDir, 'audit.jsonl')]) {
+      rmSync(file, { force: true });
+      symlinkSync('/dev/zero', file);
+    }
+    const status = await rekeyIn(ws, ['--json', 'status'], { env });
+    expect(status.code, show(status)).toBe(0);
+    const log = await rekeyIn(ws, ['log', run], { env });
+    expect(log.stdout + log.stderr).toContain(`${run}.jsonl:1: not a regular file`);
+    const audit = await rekeyIn(ws, ['audit', 'verify'], { env });
+    expect(audit.code, show(audit)).toBe(1);
+    expect(audit.stdout + audit.stderr).toContain('not a regular file');
+  }, 30_000);
 });
