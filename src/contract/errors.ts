@@ -141,6 +141,9 @@ export function plainReason(error: unknown): string {
     case 'EMFILE':
     case 'ENFILE':
       return `too many open files (${e.code})`;
+    case 'ENOTREGULAR':
+      // rekey's own code (src/engine/jsonl-files.ts, src/util/lock-file.ts): a file it wrote is now something else.
+      return `${e.path === undefined ? 'a file there' : e.path} is not a regular file (a link to a device, a FIFO): the folder was tampered with`;
     default:
       return e?.code ?? (error instanceof Error ? error.message : String(error));
   }
@@ -160,6 +163,7 @@ function hintFor(code: string | undefined): string {
     case 'ENOTDIR':
     case 'EEXIST':
     case 'EISDIR':
+    case 'ENOTREGULAR':
       return `move the file that is in the way aside, ${again}`;
     default:
       return `fix the cause above, ${again}`;

@@ -48,7 +48,7 @@ import { wholeSeconds } from './time.js';
 export interface LockFs {
   readdirSync(path: string): string[];
   readFileSync(path: string): string;
-  statSync(path: string): { mtimeMs: number; ino: number; dev: number };
+  statSync(path: string): { mtimeMs: number; ino: number; dev: number; isFile?: () => boolean };
   openSync(path: string, flags: string, mode: number): number;
   writeSync(fd: number, data: Buffer, offset: number): number;
   fstatSync(fd: number): { ino: number; dev: number };
@@ -205,9 +205,12 @@ interface Parsed {
 function judge(lockFs: LockFs, file: string, options: LockOptions): JudgedLock | undefined {
   let text: string;
   let ageMs: number;
-  let stat: { mtimeMs: number; ino: number; dev: number };
+  let stat: { mtimeMs: number; ino: number; dev: number; isFile?: () => boolean };
   try {
     stat = lockFs.statSync(file);
+    // Only a regular file is read: a link to /dev/zero or a FIFO put in the locks folder would be read, or waited on,
+    // forever. Anything else is an unreadable lock (ENOTREGULAR), which no run takes.
+    if (stat.isFile?.() === false) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREGULAR', syscall: 'open', path: file });
     ageMs = Date.now() - stat.mtimeMs;
     text = lockFs.readFileSync(file);
   } catch (error) {

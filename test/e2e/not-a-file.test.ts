@@ -72,4 +72,24 @@ describe('a state file that is not a regular file (a link to /dev/zero put in .r
     expect(audit.code, show(audit)).toBe(1);
     expect(audit.stdout + audit.stderr).toContain('not a regular file');
   }, 30_000);
+
+  it('a lock or audit.head that is one: status names the lock, rotate exits 5 naming it, audit verify answers', async () => {
+    const ws = workspace({ sandbox: await sandbox({ overlap: 'until-revoked' }) });
+    const rotated = await rekeyIn(ws, ['rotate', ws.credential], { env });
+    expect(rotated.code, show(rotated)).toBe(0);
+    rmSync(join(ws.stateDir, 'audit.head'), { force: true });
+    symlinkSync('/dev/zero', join(ws.stateDir, 'audit.head'));
+    const audit = await rekeyIn(ws, ['audit', 'verify'], { env });
+    expect([0, 1], show(audit)).toContain(audit.code);
+    mkdirSync(join(ws.stateDir, 'locks'), { recursive: true });
+    const lock = join(ws.stateDir, 'locks', `${ws.credential}.lock`);
+    symlinkSync('/dev/zero', lock);
+    const status = await rekeyIn(ws, ['status'], { env });
+    expect(status.code, show(status)).toBe(0);
+    expect(status.stdout).toContain(`cannot read the lock ${lock} (ENOTREGULAR)`);
+    const again = await rekeyIn(ws, ['rotate', ws.credential, '--allow-recent'], { env });
+    expect(again.code, show(again)).toBe(5);
+    expect(again.stderr).toContain(`${lock} is not a regular file`);
+    expect(again.stderr).not.toMatch(/internal error|\n\s+at /);
+  }, 30_000);
 });
