@@ -14,10 +14,11 @@
  * which costs one validation.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, type Stats, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, readFileSync, readdirSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isNotRegularFile, openRegularSync, readRegularFileSync } from '../util/regular-file.js';
 import { temporaryTarget } from '../util/temporary-names.js';
 import { rekeyVersion } from '../util/version.js';
 import type { Config, CredentialConfig, StoreCatalog } from './types.js';
@@ -87,10 +88,9 @@ export function readCacheFile(path: string): string | undefined {
   if (!trustedCacheDir(dirname(path))) return undefined;
   let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-    const s = fstatSync(fd);
-    if (!s.isFile() || !ownedAndClosed(s)) return undefined;
-    return readFileSync(fd, 'utf8');
+    const opened = openRegularSync(path, constants.O_NOFOLLOW);
+    fd = opened.fd;
+    return ownedAndClosed(opened.stats) ? readFileSync(fd, 'utf8') : undefined;
   } catch {
     return undefined;
   } finally {
@@ -181,14 +181,10 @@ export function pruneConfigCache(
 
 /** A file's SHA-256; 'missing' when it cannot be read, 'not-a-file' for a FIFO or a device (never waited on or read). */
 function hashFile(path: string): string {
-  let fd: number | undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    return fstatSync(fd).isFile() ? sha(readFileSync(fd)) : 'not-a-file';
-  } catch {
-    return 'missing';
-  } finally {
-    if (fd !== undefined) closeSync(fd);
+    return sha(readRegularFileSync(path));
+  } catch (error) {
+    return isNotRegularFile(error) ? 'not-a-file' : 'missing';
   }
 }
 

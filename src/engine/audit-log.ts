@@ -10,7 +10,6 @@
  * accepts: the next append moves it) but never ahead of it (which verify reports as records cut off the end).
  */
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
-import { closeSync, readFileSync } from 'node:fs';
 import { userInfo, hostname } from 'node:os';
 import { join } from 'node:path';
 import { fsyncAsync, holdTemporary, temporaryPath } from '../util/atomic-file.js';
@@ -27,7 +26,8 @@ import {
   type ChainProblem,
   type ChainedRecord,
 } from './chain.js';
-import { JsonlEnds, notRegular, openStateFile } from './jsonl-files.js';
+import { JsonlEnds } from './jsonl-files.js';
+import { isNotRegularFile, readRegularFileSync } from '../util/regular-file.js';
 import { withFileLock } from '../util/file-lock.js';
 
 export interface AuditEntry {
@@ -155,17 +155,13 @@ interface Head {
 
 function readHead(stateDir: string): Head | undefined {
   let text: string;
-  let fd: number | undefined;
   try {
-    fd = openStateFile(headFile(stateDir));
-    text = readFileSync(fd, 'utf8');
+    text = readRegularFileSync(headFile(stateDir)).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     // Not a regular file (a link to /dev/zero, a FIFO): no head rekey wrote, which verify reports as a removed head.
-    if (notRegular(error)) return undefined;
+    if (isNotRegularFile(error)) return undefined;
     throw new StateFileError('read', headFile(stateDir), error);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
   try {
     const head = JSON.parse(text) as Head;

@@ -3,7 +3,7 @@
  * before it, and is sealed with the chain key (src/engine/chain-key.ts) when this machine has one, so an altered,
  * removed or forged record breaks the chain at a place `verifyChain` (src/engine/chain-check.ts) can name.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { redactor } from '../contract/redactor.js';
@@ -11,7 +11,8 @@ import { fsyncAsync, fsyncDir } from '../util/atomic-file.js';
 import { StateFileError } from '../contract/errors.js';
 import { seal, sealingKey } from './chain-key.js';
 import { ChainDamageError, GENESIS, hashRecord, scanChainText, type ChainScan, type ChainedRecord } from './chain-check.js';
-import { JsonlEnds, NOT_REGULAR, notRegular, openStateFile } from './jsonl-files.js';
+import { JsonlEnds, NOT_REGULAR } from './jsonl-files.js';
+import { isNotRegularFile, readRegularFileSync } from '../util/regular-file.js';
 
 export {
   ChainDamageError,
@@ -41,16 +42,12 @@ export const nodeFileOps: ChainFileOps = { openSync, writeSync, fsyncSync, close
 /** The lines of a chained file (none for a missing file); see `scanChainText`. A file that cannot be read is a StateFileError. */
 export function scanChain(file: string): ChainScan {
   let text: string;
-  let fd: number | undefined;
   try {
-    fd = openStateFile(file);
-    text = readFileSync(fd, 'utf8');
+    text = readRegularFileSync(file).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], lines: [], damage: undefined };
-    if (notRegular(error)) return { records: [], lines: [], damage: { seq: 1, line: 1, problem: NOT_REGULAR } };
+    if (isNotRegularFile(error)) return { records: [], lines: [], damage: { seq: 1, line: 1, problem: NOT_REGULAR } };
     throw new StateFileError('read', file, error);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
   return scanChainText(text);
 }
@@ -72,7 +69,7 @@ export function lastRecord(file: string): ChainedRecord | undefined {
   try {
     ends = JsonlEnds.open(file);
   } catch (error) {
-    if (notRegular(error)) throw new ChainDamageError(file, 1, NOT_REGULAR);
+    if (isNotRegularFile(error)) throw new ChainDamageError(file, 1, NOT_REGULAR);
     throw new StateFileError('read', file, error);
   }
   if (ends === undefined) return undefined;

@@ -10,7 +10,8 @@
 import { closeSync, fstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkingKey, sealMatches } from './chain-key.js';
-import { JsonlEnds, journalFile, notRegular, openStateFile } from './jsonl-files.js';
+import { JsonlEnds, journalFile } from './jsonl-files.js';
+import { isNotRegularFile, openRegularSync } from '../util/regular-file.js';
 
 /** What the journals say about one run (src/engine/run-summary.ts computes it). */
 export interface RunInfo {
@@ -144,10 +145,10 @@ export function readIndexFile(stateDir: string): IndexRead {
   const file = indexFile(stateDir);
   let fd: number;
   try {
-    fd = openStateFile(file);
+    fd = openRegularSync(file).fd;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { body: undefined, id: '', problem: code === 'ENOENT' ? undefined : notRegular(error) ? 'not a regular file' : `not readable (${code})` };
+    return { body: undefined, id: '', problem: code === 'ENOENT' ? undefined : isNotRegularFile(error) ? 'not a regular file' : `not readable (${code})` };
   }
   let text: string;
   let id: string;

@@ -7,9 +7,10 @@
  *
  * Lines are what `readChain` sees: split on `\n`; a blank line (`line.trim() === ''`) is skipped.
  */
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateFileError } from '../contract/errors.js';
+import { openRegularSync } from '../util/regular-file.js';
 
 /** The folder holding run journals. */
 export function runsDir(stateDir: string): string {
@@ -38,27 +39,7 @@ export function listRuns(stateDir: string): string[] {
     .sort();
 }
 
-/**
- * Open a file of the state folder for reading: without waiting (a FIFO put there would block the process until
- * someone wrote to it), and only a regular file, as rekey writes them (a link to /dev/zero would be read forever).
- * Anything else throws an error whose code is ENOTREGULAR, for the caller to count as damage.
- */
-export function openStateFile(file: string): number {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  let regular = false;
-  try {
-    regular = fstatSync(fd).isFile();
-  } finally {
-    if (!regular) closeSync(fd);
-  }
-  if (!regular) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREGULAR' });
-  return fd;
-}
-
-/** Whether an error is openStateFile's refusal of something that is not a regular file. */
-export const notRegular = (error: unknown): boolean => (error as NodeJS.ErrnoException | undefined)?.code === 'ENOTREGULAR';
-
-/** What a chained file that is not a regular file counts as: damage, as if it had been edited. */
+/** What a chained file that is not a regular file (src/util/regular-file.ts) counts as: damage, as if it had been edited. */
 export const NOT_REGULAR = 'not a regular file (a link to a device, a FIFO): the state folder was tampered with there';
 
 const CHUNK = 8192;
@@ -78,7 +59,7 @@ export class JsonlEnds {
   /** Open a file for reading by its ends; undefined when it does not exist. Close it with `close()`. */
   static open(file: string): JsonlEnds | undefined {
     try {
-      return new JsonlEnds(file, openStateFile(file));
+      return new JsonlEnds(file, openRegularSync(file).fd);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;

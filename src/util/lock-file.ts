@@ -42,6 +42,7 @@ import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { holderAlive, processIdentity } from './process-alive.js';
+import { notRegularFile } from './regular-file.js';
 import { wholeSeconds } from './time.js';
 
 /** The synchronous fs calls the lock makes; tests pass their own to interleave contenders deterministically. */
@@ -210,7 +211,7 @@ function judge(lockFs: LockFs, file: string, options: LockOptions): JudgedLock |
     stat = lockFs.statSync(file);
     // Only a regular file is read: a link to /dev/zero or a FIFO put in the locks folder would be read, or waited on,
     // forever. Anything else is an unreadable lock (ENOTREGULAR), which no run takes.
-    if (stat.isFile?.() === false) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREGULAR', syscall: 'open', path: file });
+    if (stat.isFile?.() === false) throw notRegularFile(file);
     ageMs = Date.now() - stat.mtimeMs;
     text = lockFs.readFileSync(file);
   } catch (error) {

@@ -2,7 +2,8 @@
  * YAML files read with positions kept, so that every error names file, line and column.
  * Shared by the config loader and the runbook loader.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import { isNotRegularFile, openRegularSync } from './regular-file.js';
 import { InputError, InputErrors } from '../contract/errors.js';
 import { nearest } from './suggest.js';
 
@@ -62,14 +63,14 @@ export async function readYaml(path: string, display = path): Promise<YamlSource
   let text: string;
   let fd: number | undefined;
   try {
-    // Without waiting: opening a FIFO no one writes to would block the process (and every timer) until someone did.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const s = fstatSync(fd);
-    if (!s.isFile()) throw new InputError(`${display}: not a regular file`, undefined, 'rekey reads its config and runbooks from files');
-    if (s.size > MAX_YAML_BYTES) throw new InputError(`${display}: ${s.size} bytes, more than a config or runbook may have (${MAX_YAML_BYTES} bytes)`);
+    const opened = openRegularSync(path);
+    fd = opened.fd;
+    if (opened.stats.size > MAX_YAML_BYTES)
+      throw new InputError(`${display}: ${opened.stats.size} bytes, more than a config or runbook may have (${MAX_YAML_BYTES} bytes)`);
     text = readFileSync(fd, 'utf8');
   } catch (error) {
     if (error instanceof InputError) throw error;
+    if (isNotRegularFile(error)) throw new InputError(`${display}: not a regular file`, undefined, 'rekey reads its config and runbooks from files');
     const code = (error as NodeJS.ErrnoException).code;
     throw new InputError(code === 'ENOENT' ? `${display}: no such file` : `${display}: cannot read (${code ?? 'error'})`);
   } finally {

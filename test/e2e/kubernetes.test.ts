@@ -75,12 +75,18 @@ async function world(options: Options = {}): Promise<World> {
   };
 }
 
-/** Run the built CLI without blocking: the fake servers answer from this same process. KUBECONFIG names the fake. */
+/** Run the built CLI in the world's folder; KUBECONFIG names the fake. */
 function rekey(w: World, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return runCli([...args, '--config', join(w.dir, 'rekey.yaml')], { KUBECONFIG: w.kubeconfig });
+}
+
+/** Run the built CLI without blocking (the fake servers answer from this same process), with no REKEY_ variables; `kubeconfig` set or unset. */
+function runCli(args: string[], kube: { KUBECONFIG: string | undefined }): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: w.kubeconfig, NO_COLOR: '1' };
-    for (const name of Object.keys(env)) if (name.startsWith('REKEY_')) delete env[name];
-    const child = spawn(process.execPath, [CLI, ...args, '--config', join(w.dir, 'rekey.yaml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    for (const name of Object.keys(env)) if (name.startsWith('REKEY_') || name === 'KUBECONFIG') delete env[name];
+    if (kube.KUBECONFIG !== undefined) env['KUBECONFIG'] = kube.KUBECONFIG;
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -276,15 +282,8 @@ describe('a kubernetes-rollout hook on a machine without its kubeconfig', { time
           '',
         ].join('\n'),
       );
-      const result = await new Promise<{ status: number | null; out: string }>((resolve) => {
-        const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-        for (const name of Object.keys(env)) if (name.startsWith('REKEY_') || name === 'KUBECONFIG') delete env[name];
-        const child = spawn(process.execPath, [CLI, 'rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        child.on('close', (status) => resolve({ status, out }));
-      });
+      const run = await runCli(['rotate', 'web-key', '--config', join(dir, 'rekey.yaml')], { KUBECONFIG: undefined });
+      const result = { status: run.status, out: run.stdout + run.stderr };
       expect(result.status, result.out).toBe(5);
       expect(result.out).toMatch(/✗ restart web .*\n\s+connect kubernetes-rollout: cannot read the kubeconfig \.\/kube\/config: ENOENT\n/);
       expect(result.out).toMatch(/\n\s+hint: set kubeconfig under kubernetes-rollout in rekey\.yaml, or KUBECONFIG/);

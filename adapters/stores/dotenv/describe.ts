@@ -9,13 +9,14 @@
  * a value. The read is synchronous: a .env is a small local file, and the promise API's round trips through the
  * thread pool (open, stat, read, close) cost several times the read itself, a thousand times over.
  */
-import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, readSync, type Stats } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fingerprint } from '../../../src/contract/mask.js';
 import type { StoreContext, StoredMetadata, StoreRef, VersionId } from '../../../src/contract/store.js';
 import { SecretNotFoundError, StoreError } from '../../../src/contract/store-errors.js';
-import { fsError, malformedError, notRegularFile, type Place, READ_FLAGS, refProblem } from './files.js';
+import { openRegularSync } from '../../../src/util/regular-file.js';
+import { fsError, malformedError, type Place, refProblem } from './files.js';
 import { parseDotenv } from './format.js';
 
 type Where = Pick<Place, 'display' | 'file' | 'variable'>;
@@ -84,10 +85,9 @@ function describedVariable(operation: string, place: Where): Described | undefin
     // Opened, then its state read from the descriptor: one path lookup, and the state is that of the bytes read. The
     // open is also what proves this reader may read the file now, and what makes an NFS client ask the server for the
     // file's current attributes (close-to-open), where a stat alone may answer from its cache for up to a minute.
-    fd = openSync(place.file, READ_FLAGS);
     // Times in fractional milliseconds (sub-microsecond steps today): BigInt nanoseconds cost more than they tell here.
-    const s = fstatSync(fd);
-    if (!s.isFile()) throw notRegularFile(place.file);
+    const { fd: opened, stats: s } = openRegularSync(place.file);
+    fd = opened;
     id = idOf(s);
     // Read before, here or by an earlier process (adoptDescribedFiles): trusted while the file's state is the same.
     if (usable && known.id === id) return known.variables.get(place.variable) ?? undefined;

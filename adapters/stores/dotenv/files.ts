@@ -3,11 +3,12 @@
  * files, the lock file, and the temporary files of atomic writes (named by src/util/atomic-file.ts). The variable
  * name rule lives here, once: the config loader (through the adapter's `validateRef`) and the store use it both.
  */
-import { constants, readdirSync, realpathSync } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { RunId, StoreContext, StoreRef, VersionId } from '../../../src/contract/store.js';
 import { SecretNotFoundError, StoreError, StorePermissionError } from '../../../src/contract/store-errors.js';
+import { notRegularFile, READ_FLAGS } from '../../../src/util/regular-file.js';
 import { temporaryTarget } from '../../../src/util/temporary-names.js';
 
 /** The sibling file that holds a staged value. */
@@ -125,19 +126,7 @@ export function malformedError(operation: string, place: Pick<Place, 'display' |
   );
 }
 
-/**
- * How a `.env` is opened for reading: without waiting. A FIFO (or a device) at the path would otherwise block the
- * open until a writer comes, and `rekey status` with it, forever; opened so, it is seen for what it is and refused
- * (notRegularFile). O_NONBLOCK changes nothing for a regular file.
- */
-export const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
-
-/** The error for a path that is not a regular file (a FIFO, a device, a socket): fsError words it. */
-export function notRegularFile(path: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${path} is not a regular file`), { code: 'ENOTREGULAR', path });
-}
-
-/** A `.env` read whole, refused when it is not a regular file (see READ_FLAGS). */
+/** A `.env` read whole, refused when it is not a regular file (src/util/regular-file.ts; fsError words it). */
 export async function readRegularFile(path: string): Promise<Buffer> {
   const handle = await open(path, READ_FLAGS);
   try {
